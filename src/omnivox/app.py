@@ -1,0 +1,93 @@
+"""``create_app(settings)`` -> the FastAPI application; the lifespan opens and closes services."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from omnivox import __version__
+from omnivox.limits import BodyLimitMiddleware
+from omnivox.logs import get_logger
+from omnivox.routes import chat, health, messages, pages
+from omnivox.services import Services, build_services
+from omnivox.settings import Settings
+
+log = get_logger(__name__)
+
+
+def create_app(
+    settings: Settings, services: Services | None = None, *, warm_up: bool = True
+) -> FastAPI:
+    """Build the app. The model loads in the background; ``/readyz`` says when it is ready."""
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.start(warm_up=False)
+        app.state.services = services
+        warm = asyncio.create_task(_warm_up(services)) if warm_up else None
+        log.info(
+            "server.started",
+            workspaces=[w.id for w in settings.workspaces],
+            database=services.db.backend,
+        )
+        try:
+            yield
+        finally:
+            if warm is not None:
+                warm.cancel()
+            await services.close()
+            log.info("server.stopped")
+
+    app = FastAPI(
+        title="Omnivox",
+        version=__version__,
+        lifespan=lifespan,
+        description="One AI assistant across every customer channel.",
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    for module in (messages, chat, health, pages):
+        app.include_router(module.router)
+    return app
+
+
+async def _warm_up(services: Services) -> None:
+    try:
+        await services.start_models()
+    except Exception as exc:  # the fallback providers still answer; readyz shows the state
+        log.error("llm.warm_up.failed", error=str(exc))
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    fields = ", ".join(d["field"] for d in detail)
+    return JSONResponse(
+        {"error": "validation_error", "message": f"invalid field(s): {fields}", "detail": detail},
+        status_code=422,
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    body = (
+        exc.detail
+        if isinstance(exc.detail, dict)
+        else {"error": "http_error", "message": str(exc.detail)}
+    )
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,68 @@
+"""REST channel: ``POST /api/v1/messages``; the reply travels back in the HTTP response."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omnivox.channels.base import Capabilities, plain_render
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+
+class ApiCustomer(BaseModel):
+    """The caller's customer: their own id plus optional contact details (unverified)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    name: str | None = Field(None, max_length=200)
+
+
+class ApiMessageIn(BaseModel):
+    """Body of ``POST /api/v1/messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+    workspace: str = Field(min_length=1, max_length=64)
+    customer: ApiCustomer
+    text: str = Field(min_length=1)
+    message_id: str | None = Field(
+        None,
+        max_length=200,
+        description="Your id for this message; a retry with the same id is answered once.",
+    )
+
+
+class ApiChannel:
+    """Adapter for the REST API."""
+
+    name = "api"
+    capabilities = Capabilities(
+        max_length=16_000, markup="markdown", guidance="Reply in short Markdown paragraphs."
+    )
+
+    async def verify(self, request: ApiMessageIn) -> None:
+        """API keys arrive with the security work; until then every caller is accepted."""
+
+    async def parse(self, request: ApiMessageIn) -> list[InboundMessage]:
+        """The validated body as one inbound message."""
+        customer = request.customer
+        sender = CustomerRef(
+            address=customer.id, name=customer.name, email=customer.email, phone=customer.phone
+        )
+        return [
+            InboundMessage(
+                workspace_id=request.workspace,
+                channel=self.name,
+                sender=sender,
+                text=request.text,
+                provider_message_id=request.message_id,
+            )
+        ]
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """Markdown text with structured citations."""
+        return plain_render(self.name, self.capabilities, reply, recipient)
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Delivery is the HTTP response itself, written by the route."""
+        return DeliveryReceipt(self.name, "sent")

@@ -1,0 +1,64 @@
+"""The channel contract every adapter implements (DESIGN.md: ChannelAdapter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+from omnivox.types import DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+Markup = Literal["plain", "markdown", "mrkdwn", "whatsapp", "html", "ssml"]
+RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can carry; renderers and prompts adapt to it."""
+
+    max_length: int
+    markup: Markup
+    buttons: bool = False
+    attachments: bool = False
+    streaming: bool = False
+    guidance: str = ""
+
+
+class ChannelError(Exception):
+    """A request a channel refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol[RequestT_contra]):
+    """Verify, parse, render and send for one channel."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def verify(self, request: RequestT_contra) -> None:
+        """Raise ChannelError (401/403) when the request is not authentic."""
+        ...
+
+    async def parse(self, request: RequestT_contra) -> list[InboundMessage]:
+        """Turn a verified request into typed inbound messages."""
+        ...
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """Pure: the reply as this channel's messages."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Hand one rendered message to the channel."""
+        ...
+
+
+def plain_render(
+    channel: str, capabilities: Capabilities, reply: Reply, recipient: str
+) -> list[OutboundMessage]:
+    """Render for channels that show text plus a structured citation list."""
+    text = reply.text[: capabilities.max_length]
+    payload: dict[str, Any] = {"citations": [c.as_dict() for c in reply.citations]}
+    return [OutboundMessage(channel, recipient, text, payload)]

@@ -1,0 +1,118 @@
+"""Web chat over WebSocket: streamed deltas, then the final verified reply frame.
+
+The adapter keeps the open sockets per visitor so that a reply (or, later, an agent's message)
+reaches every tab the visitor has open; with none open the message waits in the history the
+widget loads on its next connect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from omnivox.channels.base import Capabilities, ChannelError, plain_render
+from omnivox.ids import new_id
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+VISITOR_PATTERN = re.compile(r"^v_[0-9a-z]{26}$")
+
+
+class FrameSocket(Protocol):
+    """The part of a WebSocket the adapter uses."""
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send one JSON frame."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFrame:
+    """One client frame with the connection it arrived on."""
+
+    workspace_id: str
+    visitor: str
+    frame: dict[str, Any]
+
+
+def valid_visitor(visitor: str | None) -> str:
+    """The visitor id if well-formed, else a fresh one."""
+    if visitor and VISITOR_PATTERN.match(visitor):
+        return visitor
+    return new_id("v")
+
+
+class WebChatChannel:
+    """Adapter for the embeddable widget."""
+
+    name = "webchat"
+    capabilities = Capabilities(
+        max_length=8_000,
+        markup="plain",
+        streaming=True,
+        guidance="Reply in two to four short sentences of plain text.",
+    )
+
+    def __init__(self, max_text_chars: int = 4000) -> None:
+        self.max_text_chars = max_text_chars
+        self._sockets: dict[tuple[str, str], set[FrameSocket]] = defaultdict(set)
+
+    def connect(self, workspace_id: str, visitor: str, socket: FrameSocket) -> None:
+        """Register an open socket for a visitor."""
+        self._sockets[(workspace_id, visitor)].add(socket)
+
+    def disconnect(self, workspace_id: str, visitor: str, socket: FrameSocket) -> None:
+        """Forget a closed socket."""
+        key = (workspace_id, visitor)
+        self._sockets[key].discard(socket)
+        if not self._sockets[key]:
+            del self._sockets[key]
+
+    async def verify(self, request: ChatFrame) -> None:
+        """The visitor id is the bearer credential; it was checked at connect."""
+
+    async def parse(self, request: ChatFrame) -> list[InboundMessage]:
+        """A ``{"type": "message", "text": ...}`` frame as an inbound message."""
+        frame = request.frame
+        if frame.get("type") != "message":
+            raise ChannelError(422, "bad_frame", "expected a frame with type 'message'")
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ChannelError(422, "bad_frame", "field 'text' must be a non-empty string")
+        if len(text) > self.max_text_chars:
+            raise ChannelError(413, "too_long", f"message is over {self.max_text_chars} characters")
+        client_id = frame.get("id")
+        return [
+            InboundMessage(
+                workspace_id=request.workspace_id,
+                channel=self.name,
+                sender=CustomerRef(address=request.visitor),
+                text=text.strip(),
+                provider_message_id=f"{request.visitor}:{client_id}" if client_id else None,
+            )
+        ]
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """Plain text; citations go in the frame for the widget to list."""
+        return plain_render(self.name, self.capabilities, reply, recipient)
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Push the reply frame to every open socket of the visitor."""
+        workspace_id = message.payload.get("workspace_id", "")
+        sockets = list(self._sockets.get((workspace_id, message.recipient), ()))
+        frame = {
+            "type": "reply",
+            "text": message.text,
+            "citations": message.payload.get("citations", []),
+            "conversation_id": message.payload.get("conversation_id"),
+            "message_id": message.payload.get("message_id"),
+        }
+        sent = 0
+        for socket in sockets:
+            try:
+                await socket.send_json(frame)
+                sent += 1
+            except Exception:  # a socket closing mid-send is not a failed delivery
+                continue
+        return DeliveryReceipt(self.name, "sent" if sent else "queued")

@@ -1,0 +1,182 @@
+"""The ``omnivox`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from omnivox import __version__
+from omnivox.logs import configure_logging
+from omnivox.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="Omnivox: one AI assistant on every customer channel.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", envvar="OMNIVOX_CONFIG", help="Path to omnivox.yaml.")
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="OMNIVOX_DATA_DIR",
+        help="Folder for everything the server writes (database, indexes). Default ./var.",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"omnivox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Omnivox: one AI assistant on every customer channel."""
+
+
+def _load(config: Path, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, overrides=overrides)
+    except ConfigError as exc:
+        err.print(f"[bold red]Config error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = Path("omnivox.yaml"),
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDirOpt = None,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="console (readable) or json.")
+    ] = None,
+) -> None:
+    """Start the HTTP server: REST API, web chat, demo page."""
+    import uvicorn
+
+    from omnivox.app import create_app
+
+    settings = _load(
+        config,
+        **{
+            "server.host": host,
+            "server.port": port,
+            "data_dir": str(data_dir) if data_dir else None,
+            "log_format": log_format,
+        },
+    )
+    configure_logging(settings.log_format, settings.log_level)
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    err.print(
+        f"[bold green]Omnivox[/] serving {', '.join(w.name for w in settings.workspaces)}"
+        f" at [link={url}]{url}[/] (data in {Path(settings.data_dir).resolve()})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        ws_max_size=settings.server.max_body_bytes,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def chat(
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: Annotated[str | None, typer.Option(help="Workspace id (default: first).")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Chat with the assistant in the terminal (same pipeline as the server)."""
+    settings = _load(config, data_dir=str(data_dir) if data_dir else None, log_level="warning")
+    configure_logging("console", "warning")
+    ws = settings.workspace(workspace) if workspace else settings.workspaces[0]
+    if ws is None:
+        err.print(
+            f"[bold red]No workspace[/] {workspace!r}; known: "
+            f"{', '.join(w.id for w in settings.workspaces)}"
+        )
+        raise typer.Exit(2)
+    asyncio.run(_chat_loop(settings, ws.id))
+
+
+async def _chat_loop(settings: Settings, workspace_id: str) -> None:
+    from omnivox.llm.base import Delta
+    from omnivox.services import build_services
+    from omnivox.types import CustomerRef, InboundMessage
+
+    services = build_services(settings)
+    with err.status("Loading the model..."):
+        await services.start()
+    persona = settings.workspace(workspace_id).persona  # type: ignore[union-attr]
+    err.print(f"Chatting with [bold]{persona.name}[/] ({workspace_id}). Ctrl-D or /quit ends.")
+    sender = CustomerRef(address=f"cli:{getpass.getuser()}")
+
+    async def sink(delta: Delta) -> None:
+        if delta.reset:
+            out.print("\n[dim](switching provider)[/]")
+        out.print(delta.text, end="", markup=False, highlight=False)
+
+    try:
+        while True:
+            try:
+                text = await asyncio.to_thread(input, "\nyou> ")
+            except EOFError:
+                break
+            if text.strip() in ("/quit", "/exit"):
+                break
+            if not text.strip():
+                continue
+            out.print(f"{persona.name}> ", end="", style="bold")
+            inbound = InboundMessage(workspace_id, "api", sender, text.strip())
+            ctx = await services.turns.handle(inbound, services.api, sink)
+            for citation in ctx.reply.citations if ctx.reply else ():
+                out.print(f"\n  [dim]source: {citation.title}[/]")
+            out.print()
+    finally:
+        await services.close()
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to check.")]) -> None:
+    """Validate a config file and summarise it; exit code 2 when it is invalid."""
+    settings = _load(path)
+    out.print(f"[green]OK[/] {path}")
+    for ws in settings.workspaces:
+        out.print(f"  workspace [bold]{ws.id}[/]: {ws.name} (assistant {ws.persona.name})")
+    chain = " -> ".join(p.type for p in settings.llm.providers)
+    out.print(f"  llm chain: {chain}")
+    db = settings.database_url
+    out.print(f"  database: {_redact(db)}")
+    if os.environ.get("OMNIVOX_DATABASE_URL"):
+        out.print("  (database URL from OMNIVOX_DATABASE_URL)")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

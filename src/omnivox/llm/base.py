@@ -1,0 +1,123 @@
+"""The provider interface: ``complete`` and ``stream``, with usage on every result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from omnivox.types import Passage
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a chat prompt."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """What the generate step asks of a provider.
+
+    ``messages`` is the full chat prompt for real models; ``query`` and ``passages`` let a
+    provider with no model (extractive) compose an answer directly.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    query: str
+    passages: tuple[Passage, ...] = ()
+    max_tokens: int = 200
+    temperature: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens and cost of one call. ``estimated`` when the provider did not report them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished answer."""
+
+    text: str
+    usage: Usage
+    provider: str
+    model: str = ""
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of a streamed answer; the last one carries ``usage``.
+
+    ``reset`` tells the consumer to discard what it has shown so far (the chain fell back to
+    another provider mid-answer).
+    """
+
+    text: str
+    usage: Usage | None = None
+    reset: bool = False
+    provider: str = ""
+    model: str = ""
+    finish_reason: str | None = None
+
+
+class ProviderError(Exception):
+    """A provider failed; the chain moves on to the next one."""
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
+    """Every model back end implements this."""
+
+    name: str
+    timeout_s: float
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Return the whole answer."""
+        ...
+
+    def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+        """Yield the answer piece by piece; the last delta carries usage."""
+        ...
+
+    async def ready(self) -> bool:
+        """True once the provider can answer (model loaded, server reachable)."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources."""
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count (about 4 characters a token) when a provider reports none."""
+    return max(1, len(text) // 4) if text else 0
+
+
+async def collect(stream: AsyncIterator[Delta]) -> Completion:
+    """Drain a stream into one Completion (used by providers whose complete() streams)."""
+    parts: list[str] = []
+    usage, provider, model, finish = Usage(estimated=True), "", "", "stop"
+    async for delta in stream:
+        if delta.reset:
+            parts.clear()
+        parts.append(delta.text)
+        usage = delta.usage or usage
+        provider, model = delta.provider or provider, delta.model or model
+        finish = delta.finish_reason or finish
+    return Completion("".join(parts), usage, provider, model, finish)

@@ -1,0 +1,127 @@
+"""No model at all: answer with the passages' sentences that best match the question.
+
+Always available, deterministic, and never says anything the knowledge base does not. With no
+passages it says honestly that it does not have the information.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
+from omnivox.settings import ExtractiveSettings
+from omnivox.types import Passage
+
+NO_ANSWER = "I don't have that information — shall I connect you with a person?"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "the",
+        "their",
+        "them",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
+)
+
+
+def _terms(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def best_sentences(query: str, passages: tuple[Passage, ...], limit: int) -> list[str]:
+    """Sentences ranked by overlap with the query, weighted by their passage's rank."""
+    wanted = _terms(query)
+    scored: list[tuple[float, int, str]] = []
+    order = 0
+    for rank, passage in enumerate(passages):
+        for sentence in _SENTENCE.split(passage.text):
+            sentence = sentence.strip(" -*#\t")
+            if len(sentence) < 12:
+                continue
+            overlap = len(wanted & _terms(sentence))
+            scored.append((overlap / (1 + 0.3 * rank), -order, sentence))
+            order += 1
+    scored.sort(reverse=True)
+    chosen = [s for score, _, s in scored[:limit] if score > 0]
+    return chosen or [s for _, _, s in scored[:1]]
+
+
+class ExtractiveProvider:
+    """Composes a reply from the best available context."""
+
+    name = "extractive"
+
+    def __init__(self, settings: ExtractiveSettings) -> None:
+        self.settings = settings
+        self.timeout_s = settings.timeout_s
+
+    async def ready(self) -> bool:
+        """Always ready: there is nothing to load."""
+        return True
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Pick sentences; usage counts the words read and written."""
+        if request.passages:
+            text = " ".join(
+                best_sentences(request.query, request.passages, self.settings.max_sentences)
+            )
+        else:
+            text = NO_ANSWER
+        read = sum(estimate_tokens(p.text) for p in request.passages)
+        return Completion(
+            text, Usage(read, estimate_tokens(text), 0.0, estimated=True), self.name, "extractive"
+        )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+        """Yield the answer sentence by sentence."""
+        completion = await self.complete(request)
+        words = completion.text.split(" ")
+        for i, word in enumerate(words):
+            yield Delta(word if i == 0 else " " + word, provider=self.name, model="extractive")
+        yield Delta(
+            "", usage=completion.usage, provider=self.name, model="extractive", finish_reason="stop"
+        )
+
+    async def close(self) -> None:
+        """Nothing to release."""

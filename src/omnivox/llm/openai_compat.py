@@ -1,0 +1,165 @@
+"""Any OpenAI-compatible chat server: vLLM, Ollama, llama.cpp server, LM Studio, OpenAI.
+
+Streaming uses server-sent events. Retries are bounded and happen only before the first token
+(a retry after that would duplicate text); every call has explicit connect and read timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from omnivox.llm.base import (
+    Completion,
+    CompletionRequest,
+    Delta,
+    ProviderError,
+    Usage,
+    estimate_tokens,
+)
+from omnivox.settings import OpenAICompatSettings
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class OpenAICompatProvider:
+    """Client for ``POST {base_url}/chat/completions``."""
+
+    name = "openai_compat"
+
+    def __init__(
+        self, settings: OpenAICompatSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self.timeout_s = settings.timeout_s
+        headers = {"Content-Type": "application/json"}
+        if settings.api_key is not None:
+            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+        timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def ready(self) -> bool:
+        """True when ``GET /models`` answers (the server is up)."""
+        try:
+            response = await self._client.get("/models")
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 500
+
+    def _body(self, request: CompletionRequest, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": stream,
+        }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _usage(self, raw: dict[str, Any] | None, request: CompletionRequest, text: str) -> Usage:
+        if raw and "prompt_tokens" in raw:
+            prompt, completion = int(raw["prompt_tokens"]), int(raw.get("completion_tokens", 0))
+            estimated = False
+        else:
+            prompt = sum(estimate_tokens(m.content) for m in request.messages)
+            completion, estimated = estimate_tokens(text), True
+        cost = (
+            prompt * self.settings.price_per_1k_input
+            + completion * self.settings.price_per_1k_output
+        ) / 1000
+        return Usage(prompt, completion, cost, estimated)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """One non-streaming call, retried on transient failures."""
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                response = await self._client.post(
+                    "/chat/completions", json=self._body(request, stream=False)
+                )
+            except httpx.TransportError as exc:
+                await self._backoff_or_raise(attempt, f"transport error: {exc}")
+                continue
+            if response.status_code in RETRYABLE_STATUS:
+                await self._backoff_or_raise(attempt, f"HTTP {response.status_code}")
+                continue
+            if response.status_code >= 400:
+                raise ProviderError(f"HTTP {response.status_code}: {response.text[:200]}")
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+            return Completion(
+                text,
+                self._usage(data.get("usage"), request, text),
+                self.name,
+                data.get("model", self.settings.model),
+                choice.get("finish_reason") or "stop",
+            )
+        raise ProviderError("unreachable")  # pragma: no cover - loop always returns or raises
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+        """Stream deltas over SSE; retries only while nothing has been yielded."""
+        started = False
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                async with self._client.stream(
+                    "POST", "/chat/completions", json=self._body(request, stream=True)
+                ) as resp:
+                    if resp.status_code in RETRYABLE_STATUS:
+                        await resp.aread()
+                        await self._backoff_or_raise(attempt, f"HTTP {resp.status_code}")
+                        continue
+                    if resp.status_code >= 400:
+                        body = (await resp.aread()).decode(errors="replace")[:200]
+                        raise ProviderError(f"HTTP {resp.status_code}: {body}")
+                    async for delta in self._read_events(resp, request):
+                        started = True
+                        yield delta
+                    return
+            except httpx.TransportError as exc:
+                if started:  # a retry now would repeat text the consumer already has
+                    raise ProviderError(f"stream broke off: {exc}") from exc
+                await self._backoff_or_raise(attempt, f"transport error: {exc}")
+
+    async def _read_events(
+        self, resp: httpx.Response, request: CompletionRequest
+    ) -> AsyncIterator[Delta]:
+        parts: list[str] = []
+        usage_raw: dict[str, Any] | None = None
+        model, finish = self.settings.model, "stop"
+        async for line in resp.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                break
+            event = json.loads(payload)
+            usage_raw = event.get("usage") or usage_raw
+            model = event.get("model") or model
+            for choice in event.get("choices") or []:
+                text = (choice.get("delta") or {}).get("content") or ""
+                finish = choice.get("finish_reason") or finish
+                if text:
+                    parts.append(text)
+                    yield Delta(text, provider=self.name, model=model)
+        usage = self._usage(usage_raw, request, "".join(parts))
+        yield Delta("", usage=usage, provider=self.name, model=model, finish_reason=finish)
+
+    async def _backoff_or_raise(self, attempt: int, reason: str) -> None:
+        if attempt >= self.settings.max_retries:
+            raise ProviderError(f"{reason} after {attempt + 1} attempt(s)")
+        await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()

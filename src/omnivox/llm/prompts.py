@@ -1,0 +1,59 @@
+"""Prompt assembly from Jinja2 templates; a workspace may override any template by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from omnivox.llm.base import ChatMessage
+from omnivox.settings import PersonaSettings
+from omnivox.types import HistoryItem, Passage
+
+PACKAGE_PROMPTS = Path(__file__).with_name("prompts")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGuidance:
+    """How answers should look on a channel, told to the model."""
+
+    name: str
+    guidance: str
+
+
+class PromptBuilder:
+    """Renders ``system.j2`` and lays out history and the question as chat messages."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        search = [str(override_dir)] if override_dir else []
+        self._env = Environment(
+            loader=FileSystemLoader([*search, str(PACKAGE_PROMPTS)]),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+
+    def build(
+        self,
+        *,
+        persona: PersonaSettings,
+        channel: ChannelGuidance,
+        question: str,
+        history: Sequence[HistoryItem] = (),
+        passages: Sequence[Passage] = (),
+    ) -> tuple[ChatMessage, ...]:
+        """System prompt, then the conversation so far, then the customer's question."""
+        system = (
+            self._env.get_template("system.j2")
+            .render(persona=persona, channel=channel, passages=list(passages))
+            .strip()
+        )
+        messages = [ChatMessage("system", system)]
+        for item in history:
+            messages.append(
+                ChatMessage("user" if item.direction == "in" else "assistant", item.text)
+            )
+        messages.append(ChatMessage("user", question))
+        return tuple(messages)

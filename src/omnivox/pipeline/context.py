@@ -1,0 +1,71 @@
+"""The turn context: typed fields that steps read and write."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnivox.channels.base import ChannelAdapter
+from omnivox.llm.base import Delta, Usage
+from omnivox.llm.chain import ChainTrace
+from omnivox.settings import WorkspaceSettings
+from omnivox.storage.repositories import StoredMessage
+from omnivox.types import HistoryItem, InboundMessage, OutboundMessage, Passage, Reply, Route
+
+DeltaSink = Callable[[Delta], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """What the route step decided, and why."""
+
+    route: Route
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class TurnContext:
+    """Everything known about one turn. Each field is owned by the step that sets it."""
+
+    inbound: InboundMessage
+    workspace: WorkspaceSettings
+    channel: ChannelAdapter[Any]
+    turn_id: str
+    sink: DeltaSink | None = None
+    # identify
+    customer_id: str | None = None
+    customer_created: bool = False
+    # attach
+    conversation_id: str | None = None
+    conversation_created: bool = False
+    message: StoredMessage | None = None
+    duplicate_of: StoredMessage | None = None
+    history: list[HistoryItem] = field(default_factory=list)
+    # guard_input
+    model_text: str = ""
+    # route
+    decision: RouteDecision | None = None
+    # retrieve
+    passages: list[Passage] = field(default_factory=list)
+    # generate
+    reply: Reply | None = None
+    usage: Usage | None = None
+    llm_trace: ChainTrace | None = None
+    # render / deliver
+    outbound: list[OutboundMessage] = field(default_factory=list)
+    delivered: list[StoredMessage] = field(default_factory=list)
+    # runner
+    timings: dict[str, float] = field(default_factory=dict)
+    halted: str | None = None
+
+    def halt(self, reason: str, reply: Reply | None = None) -> None:
+        """Stop the turn early; render, deliver and record still run for ``reply``."""
+        self.halted = reason
+        if reply is not None:
+            self.reply = reply
+
+    @property
+    def question(self) -> str:
+        """The text the model may see (after the input guard)."""
+        return self.model_text or self.inbound.text

@@ -1,0 +1,1 @@
+"""One module per pipeline step, in DESIGN.md's order."""

@@ -1,0 +1,37 @@
+"""attach: open or resume the conversation, store the message (deduplicated), load memory."""
+
+from __future__ import annotations
+
+from omnivox.pipeline.context import TurnContext
+from omnivox.storage.repositories import DuplicateMessageError, Store
+
+
+class Attach:
+    """Find the conversation, persist the message, and read recent history."""
+
+    name = "attach"
+    finishing = False
+
+    def __init__(self, store: Store, history_turns: int) -> None:
+        self.store = store
+        self.history_messages = history_turns * 2
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Set the conversation, the stored message and ``history``; halt on a duplicate."""
+        assert ctx.customer_id is not None, "identify runs before attach"
+        inbound = ctx.inbound
+        ctx.conversation_id, ctx.conversation_created = await self.store.attach_conversation(
+            inbound.workspace_id, ctx.customer_id, inbound.channel
+        )
+        try:
+            ctx.message = await self.store.store_inbound(inbound, ctx.conversation_id)
+        except DuplicateMessageError as dup:
+            ctx.duplicate_of = dup.original
+            ctx.conversation_id = dup.original.conversation_id
+            ctx.halt("duplicate")
+            return ctx
+        if self.history_messages:
+            ctx.history = await self.store.history(
+                ctx.conversation_id, self.history_messages, before_seq_of=ctx.message.id
+            )
+        return ctx

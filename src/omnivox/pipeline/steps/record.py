@@ -1,0 +1,59 @@
+"""record: one event per turn with step timings, usage, route and provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omnivox import events
+from omnivox.logs import get_logger
+from omnivox.pipeline.context import TurnContext
+from omnivox.storage.repositories import Store
+
+log = get_logger(__name__)
+
+
+def turn_payload(ctx: TurnContext) -> dict[str, Any]:
+    """What the dashboard and benchmarks read about a turn."""
+    trace = ctx.llm_trace
+    usage = ctx.usage
+    return {
+        "channel": ctx.inbound.channel,
+        "customer_id": ctx.customer_id,
+        "message_id": ctx.message.id if ctx.message else None,
+        "route": ctx.decision.route if ctx.decision else None,
+        "route_reasons": list(ctx.decision.reasons) if ctx.decision else [],
+        "provider": trace.provider if trace else None,
+        "fallbacks": trace.failures if trace else [],
+        "first_token_ms": trace.first_token_ms if trace else None,
+        "model_ms": trace.model_ms if trace else None,
+        "prompt_tokens": usage.prompt_tokens if usage else 0,
+        "completion_tokens": usage.completion_tokens if usage else 0,
+        "cost_usd": usage.cost_usd if usage else 0.0,
+        "passages": len(ctx.passages),
+        "halted": ctx.halted,
+    }
+
+
+class Record:
+    """Append ``turn.completed`` (or ``turn.duplicate``) to the event log."""
+
+    name = "record"
+    finishing = True
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Write the event; the timings are those of every step before this one."""
+        kind = events.TURN_DUPLICATE if ctx.duplicate_of else events.TURN_COMPLETED
+        payload = turn_payload(ctx)
+        await self.store.add_event(
+            kind,
+            workspace_id=ctx.inbound.workspace_id,
+            conversation_id=ctx.conversation_id,
+            turn_id=ctx.turn_id,
+            payload=payload,
+            timings=dict(ctx.timings),
+        )
+        log.info(kind, provider=payload["provider"], route=payload["route"])
+        return ctx

@@ -1,0 +1,18 @@
+"""render: the channel-neutral reply -> the channel's own messages (pure)."""
+
+from __future__ import annotations
+
+from omnivox.pipeline.context import TurnContext
+
+
+class Render:
+    """Ask the channel adapter to render the reply."""
+
+    name = "render"
+    finishing = True
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Set ``outbound`` (nothing for a duplicate: it was answered already)."""
+        if ctx.reply is not None and ctx.duplicate_of is None:
+            ctx.outbound = ctx.channel.render(ctx.reply, ctx.inbound.sender.address)
+        return ctx

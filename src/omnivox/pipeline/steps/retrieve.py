@@ -1,0 +1,35 @@
+"""retrieve: knowledge passages for the question, from the workspace's index (if any)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from omnivox.pipeline.context import TurnContext
+from omnivox.types import Passage
+
+
+class Retriever(Protocol):
+    """Searches one workspace's knowledge base."""
+
+    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
+        """Best passages first."""
+        ...
+
+
+class Retrieve:
+    """Fill ``passages``; with no retriever configured there are none."""
+
+    name = "retrieve"
+    finishing = False
+
+    def __init__(self, retriever: Retriever | None = None, k: int = 4) -> None:
+        self.retriever = retriever
+        self.k = k
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Search only when the route is to answer."""
+        if self.retriever is not None and ctx.decision and ctx.decision.route == "answer":
+            ctx.passages = await self.retriever.search(
+                ctx.inbound.workspace_id, ctx.question, self.k
+            )
+        return ctx

@@ -1,0 +1,113 @@
+"""Web chat WebSocket: ``/ws/chat?workspace=ID[&visitor=ID]``.
+
+Frames (JSON): the server greets with ``session`` (and ``history`` when resuming), streams
+``delta`` frames while the model writes, may send ``reset`` if it had to fall back to another
+provider mid-answer, and ends each turn with the verified ``reply``. The client sends
+``{"type": "message", "text": ...}``. Errors arrive as ``{"type": "error", "code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from omnivox.channels.base import ChannelError
+from omnivox.channels.webchat import ChatFrame, valid_visitor
+from omnivox.llm.base import Delta
+from omnivox.routes.deps import services_of
+from omnivox.services import Services
+
+router = APIRouter(tags=["webchat"])
+
+
+@router.websocket("/ws/chat")
+async def chat(websocket: WebSocket, workspace: str, visitor: str | None = None) -> None:
+    """One visitor's chat session."""
+    services = services_of(websocket)
+    ws_settings = services.settings.workspace(workspace)
+    if ws_settings is None:
+        await websocket.close(code=1008, reason="unknown workspace")
+        return
+    await websocket.accept()
+    visitor_id = valid_visitor(visitor)
+    channel = services.webchat
+    channel.connect(workspace, visitor_id, websocket)
+    try:
+        await _greet(websocket, services, workspace, visitor_id, ws_settings.persona.name)
+        while True:
+            await _one_turn(websocket, services, workspace, visitor_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        channel.disconnect(workspace, visitor_id, websocket)
+
+
+async def _greet(
+    websocket: WebSocket, services: Services, workspace: str, visitor: str, assistant: str
+) -> None:
+    customer = await services.store.identity_owner(workspace, "webchat", visitor)
+    conversation = None
+    if customer is not None:
+        conv_id = await services.store.find_open_conversation(workspace, customer)
+        if conv_id is not None:
+            conversation = await services.store.conversation(conv_id, workspace)
+    await websocket.send_json(
+        {
+            "type": "session",
+            "visitor": visitor,
+            "assistant": assistant,
+            "conversation_id": conversation.id if conversation else None,
+        }
+    )
+    if conversation and conversation.messages:
+        history = [
+            {
+                "role": "customer" if m.direction == "in" else "assistant",
+                "text": m.text,
+                "citations": m.metadata.get("citations", []),
+            }
+            for m in conversation.messages
+        ]
+        await websocket.send_json({"type": "history", "messages": history})
+
+
+async def _one_turn(websocket: WebSocket, services: Services, workspace: str, visitor: str) -> None:
+    raw = await websocket.receive_text()
+    try:
+        frame: Any = json.loads(raw)
+        if not isinstance(frame, dict):
+            raise ChannelError(422, "bad_frame", "a frame must be a JSON object")
+        [inbound] = await services.webchat.parse(ChatFrame(workspace, visitor, frame))
+    except json.JSONDecodeError:
+        await _error(websocket, "bad_frame", "frames must be JSON")
+        return
+    except ChannelError as exc:
+        await _error(websocket, exc.code, exc.message)
+        return
+    await websocket.send_json({"type": "typing"})
+
+    async def sink(delta: Delta) -> None:
+        if delta.reset:
+            await websocket.send_json({"type": "reset"})
+        if delta.text:
+            await websocket.send_json({"type": "delta", "text": delta.text})
+
+    ctx = await services.turns.handle(inbound, services.webchat, sink)
+    if ctx.duplicate_of is not None:
+        stored = await services.store.reply_to(ctx.duplicate_of.id)
+        if stored is not None:
+            await websocket.send_json(
+                {
+                    "type": "reply",
+                    "text": stored.text,
+                    "citations": stored.metadata.get("citations", []),
+                    "conversation_id": stored.conversation_id,
+                    "message_id": stored.id,
+                }
+            )
+
+
+async def _error(websocket: WebSocket, code: str, message: str) -> None:
+    await websocket.send_json({"type": "error", "code": code, "message": message})

@@ -1,0 +1,101 @@
+"""REST channel routes: send a message, read a conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from omnivox.channels.api import ApiMessageIn
+from omnivox.pipeline.context import TurnContext
+from omnivox.routes.deps import api_error, services_of
+from omnivox.turns import UnknownWorkspaceError
+
+router = APIRouter(prefix="/api/v1", tags=["messages"])
+
+
+class CitationOut(BaseModel):
+    """A source the answer relies on."""
+
+    source_id: str
+    title: str
+    snippet: str
+    url: str | None = None
+
+
+class ReplyOut(BaseModel):
+    """The assistant's answer."""
+
+    message_id: str | None
+    text: str
+    citations: list[CitationOut]
+
+
+class MessageOut(BaseModel):
+    """Response of ``POST /api/v1/messages``."""
+
+    conversation_id: str
+    message_id: str
+    reply: ReplyOut
+
+
+def server_timing(timings: dict[str, float]) -> str:
+    """``Server-Timing`` header value: one metric per pipeline step, in milliseconds."""
+    return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings.items())
+
+
+@router.post("/messages", response_model=MessageOut)
+async def post_message(body: ApiMessageIn, request: Request, response: Response) -> MessageOut:
+    """Send a customer's message and get the assistant's reply in the response."""
+    services = services_of(request)
+    if len(body.text) > services.settings.server.max_text_chars:
+        raise api_error(
+            413, "too_long", f"text is over {services.settings.server.max_text_chars} characters"
+        )
+    channel = services.api
+    await channel.verify(body)
+    [inbound] = await channel.parse(body)
+    try:
+        ctx = await services.turns.handle(inbound, channel)
+    except UnknownWorkspaceError:
+        raise api_error(
+            404, "unknown_workspace", f"no workspace with id {body.workspace!r}"
+        ) from None
+    response.headers["Server-Timing"] = server_timing(ctx.timings)
+    return await _message_out(ctx, request, response)
+
+
+async def _message_out(ctx: TurnContext, request: Request, response: Response) -> MessageOut:
+    if ctx.duplicate_of is not None:
+        response.headers["Idempotent-Replay"] = "true"
+        stored = await services_of(request).store.reply_to(ctx.duplicate_of.id)
+        reply = ReplyOut(
+            message_id=stored.id if stored else None,
+            text=stored.text if stored else "",
+            citations=[
+                CitationOut(**c) for c in (stored.metadata.get("citations", []) if stored else [])
+            ],
+        )
+        return MessageOut(
+            conversation_id=ctx.duplicate_of.conversation_id,
+            message_id=ctx.duplicate_of.id,
+            reply=reply,
+        )
+    assert ctx.message is not None and ctx.conversation_id is not None and ctx.reply is not None
+    out_id = ctx.delivered[0].id if ctx.delivered else None
+    citations = [CitationOut(**c.as_dict()) for c in ctx.reply.citations]
+    return MessageOut(
+        conversation_id=ctx.conversation_id,
+        message_id=ctx.message.id,
+        reply=ReplyOut(message_id=out_id, text=ctx.reply.text, citations=citations),
+    )
+
+
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+    """A conversation with every message in order."""
+    view = await services_of(request).store.conversation(conversation_id)
+    if view is None:
+        raise api_error(404, "not_found", f"no conversation {conversation_id!r}")
+    return view.as_dict()

@@ -1,0 +1,146 @@
+"""The one composition root: builds storage, providers, channels and the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omnivox import registry
+from omnivox.channels.api import ApiChannel
+from omnivox.channels.webchat import WebChatChannel
+from omnivox.llm.base import LLMProvider
+from omnivox.llm.chain import ProviderChain
+from omnivox.llm.prompts import PromptBuilder
+from omnivox.locks.memory import MemoryKeyedLock
+from omnivox.logs import get_logger
+from omnivox.pipeline.runner import Step
+from omnivox.pipeline.steps.attach import Attach
+from omnivox.pipeline.steps.deliver import Deliver
+from omnivox.pipeline.steps.generate import Generate
+from omnivox.pipeline.steps.guard_input import GuardInput
+from omnivox.pipeline.steps.guard_output import GuardOutput
+from omnivox.pipeline.steps.identify import Identify
+from omnivox.pipeline.steps.record import Record
+from omnivox.pipeline.steps.render import Render
+from omnivox.pipeline.steps.retrieve import Retrieve
+from omnivox.pipeline.steps.route import RouteStep
+from omnivox.pipeline.steps.understand import Understand
+from omnivox.settings import ConfigError, Settings
+from omnivox.storage.db import Database
+from omnivox.storage.repositories import Store
+from omnivox.turns import TurnService
+
+log = get_logger(__name__)
+
+
+def build_provider(config: Any) -> LLMProvider:
+    """Instantiate a provider from its typed settings via the registry."""
+    cls = registry.load("providers", config.type)
+    provider: LLMProvider = cls(config)
+    return provider
+
+
+@dataclass
+class Services:
+    """Everything the app and the CLI use, opened and closed together."""
+
+    settings: Settings
+    db: Database
+    store: Store
+    chain: ProviderChain
+    turns: TurnService
+    api: ApiChannel
+    webchat: WebChatChannel
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self, *, warm_up: bool = True) -> None:
+        """Migrate the database, sync workspaces and seed data; optionally load the models."""
+        await self.db.migrate()
+        for ws in self.settings.workspaces:
+            await self.store.ensure_workspace(ws.id, ws.name)
+            await self._seed(ws.id, ws.seed.customers)
+        if warm_up:
+            await self.start_models()
+
+    async def start_models(self) -> None:
+        """Load every provider that has something to load (the local model)."""
+        for provider in self.chain.providers:
+            warm = getattr(provider, "warm_up", None)
+            if warm is not None:
+                await warm()
+
+    async def _seed(self, workspace_id: str, customers_file: str | None) -> None:
+        if not customers_file:
+            return
+        path = self.settings.resolve_path(customers_file)
+        try:
+            rows = json.loads(await asyncio.to_thread(Path(path).read_text, encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                str(path),
+                f"workspaces[{workspace_id}].seed.customers",
+                f"a readable JSON list of customers ({exc})",
+            ) from None
+        for row in rows:
+            identities = [
+                (ch, row[key]) for ch, key in (("email", "email"), ("sms", "phone")) if row.get(key)
+            ]
+            attributes = {k: v for k, v in row.items() if k not in ("id", "name")}
+            await self.store.upsert_customer(
+                workspace_id, row["id"], row.get("name"), attributes, identities
+            )
+        log.info("workspace.seeded", workspace=workspace_id, customers=len(rows))
+
+    async def ready(self) -> dict[str, bool]:
+        """Readiness of each dependency."""
+        return {"database": await self.db.ping(), "model": await self.chain.ready()}
+
+    async def close(self) -> None:
+        """Close providers and the database."""
+        await self.chain.close()
+        await self.db.close()
+
+
+def build_steps(settings: Settings, store: Store, chain: ProviderChain) -> list[Step]:
+    """The pipeline in DESIGN.md's order."""
+    prompts = {
+        ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
+        for ws in settings.workspaces
+    }
+    return [
+        Identify(store),
+        Attach(store, settings.llm.history_turns),
+        GuardInput(),
+        Understand(),
+        RouteStep(),
+        Retrieve(),
+        Generate(
+            chain, prompts, max_tokens=settings.llm.max_tokens, temperature=settings.llm.temperature
+        ),
+        GuardOutput(),
+        Render(),
+        Deliver(store),
+        Record(store),
+    ]
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire everything from settings; nothing is opened until :meth:`Services.start`."""
+    db = Database(
+        settings.database_url, schema=settings.database.schema_name, echo=settings.database.echo
+    )
+    store = Store(db)
+    chain = ProviderChain([build_provider(p) for p in settings.llm.providers])
+    turns = TurnService(settings, store, MemoryKeyedLock(), build_steps(settings, store, chain))
+    return Services(
+        settings,
+        db,
+        store,
+        chain,
+        turns,
+        ApiChannel(),
+        WebChatChannel(settings.server.max_text_chars),
+    )

@@ -1,0 +1,296 @@
+"""Typed settings: ``omnivox.yaml`` + ``${ENV}`` interpolation + ``OMNIVOX_*`` overrides.
+
+Loading order: the YAML file, then ``${VAR}`` / ``${VAR:-default}`` interpolation inside string
+values, then environment overrides, then validation. Every failure raises :class:`ConfigError`
+naming the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "OMNIVOX_"
+# Short, documented aliases for the overrides people reach for first.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "OMNIVOX_DATABASE_URL": ("database", "url"),
+    "OMNIVOX_DATA_DIR": ("data_dir",),
+    "OMNIVOX_HOST": ("server", "host"),
+    "OMNIVOX_PORT": ("server", "port"),
+    "OMNIVOX_LOG_FORMAT": ("log_format",),
+    "OMNIVOX_LOG_LEVEL": ("log_level",),
+}
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem, pointing at the file and key that caused it."""
+
+    def __init__(self, file: str, key: str, expected: str) -> None:
+        self.file, self.key, self.expected = file, key, expected
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {expected}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Model):
+    """HTTP server options."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = None
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_text_chars: int = Field(4000, ge=1)
+
+
+class DatabaseSettings(_Model):
+    """Where state lives. ``url`` unset means SQLite at ``<data_dir>/omnivox.db``."""
+
+    url: str | None = None
+    schema_name: str | None = Field(None, alias="schema")
+    echo: bool = False
+
+
+class LlamaCppSettings(_Model):
+    """The bundled local model (SmolLM2-135M-Instruct GGUF) run by llama-cpp-python."""
+
+    type: Literal["llamacpp"]
+    model_path: str | None = None
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    prompt_cache_mb: int = Field(64, ge=0)
+
+
+class OpenAICompatSettings(_Model):
+    """Any server that speaks OpenAI's ``/v1/chat/completions`` (vLLM, Ollama, OpenAI...)."""
+
+    type: Literal["openai_compat"]
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    price_per_1k_input: float = Field(0.0, ge=0)
+    price_per_1k_output: float = Field(0.0, ge=0)
+
+
+class ExtractiveSettings(_Model):
+    """No model: answers with the best sentences of the retrieved passages."""
+
+    type: Literal["extractive"]
+    max_sentences: int = Field(3, ge=1)
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class ScriptedSettings(_Model):
+    """Test double (``omnivox.testing``): replies from a script, with optional delay/failure."""
+
+    type: Literal["scripted"]
+    reply: str = "{question}"
+    delay_s: float = Field(0.0, ge=0)
+    word_delay_s: float = Field(0.0, ge=0)
+    fail: bool = False
+    timeout_s: float = Field(5.0, gt=0)
+
+
+ProviderSettings = Annotated[
+    LlamaCppSettings | OpenAICompatSettings | ExtractiveSettings | ScriptedSettings,
+    Field(discriminator="type"),
+]
+
+
+def _default_providers() -> list[ProviderSettings]:
+    return [LlamaCppSettings(type="llamacpp"), ExtractiveSettings(type="extractive")]
+
+
+class LLMSettings(_Model):
+    """The provider chain: tried in order, falling back on error or timeout."""
+
+    providers: list[ProviderSettings] = Field(default_factory=_default_providers)
+    max_tokens: int = Field(200, ge=1, le=8192)
+    temperature: float = Field(0.3, ge=0, le=2)
+    history_turns: int = Field(6, ge=0, le=100)
+
+    @field_validator("providers")
+    @classmethod
+    def _not_empty(cls, value: list[Any]) -> list[Any]:
+        if not value:
+            raise ValueError("at least one provider is required")
+        return value
+
+
+class PersonaSettings(_Model):
+    """The assistant's identity and brand voice."""
+
+    name: str = "Assistant"
+    brand: str = ""
+    voice: str = "Friendly, concise and precise."
+    preferred_terms: dict[str, str] = Field(default_factory=dict)
+    avoided_terms: list[str] = Field(default_factory=list)
+
+
+class SeedSettings(_Model):
+    """Sample data loaded at start (idempotently): JSON files relative to the config file."""
+
+    customers: str | None = None
+
+
+class WorkspaceSettings(_Model):
+    """One business (tenant) served by this Omnivox."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str
+    persona: PersonaSettings = Field(default_factory=PersonaSettings)
+    prompts_dir: str | None = None
+    seed: SeedSettings = Field(default_factory=SeedSettings)
+
+
+class Settings(_Model):
+    """Everything Omnivox reads at start."""
+
+    data_dir: str = "./var"
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    workspaces: list[WorkspaceSettings] = Field(min_length=1)
+    config_dir: str = Field(".", exclude=True)
+
+    @field_validator("workspaces")
+    @classmethod
+    def _unique_ids(cls, value: list[WorkspaceSettings]) -> list[WorkspaceSettings]:
+        ids = [w.id for w in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"workspace ids must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+    def workspace(self, workspace_id: str) -> WorkspaceSettings | None:
+        """The workspace with this id, or None."""
+        return next((w for w in self.workspaces if w.id == workspace_id), None)
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the config file, relative to the file's folder."""
+        return (Path(self.config_dir) / path).resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The effective SQLAlchemy URL (async driver)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'omnivox.db'}"
+
+
+def load_settings(
+    path: str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read, interpolate, override and validate a config file."""
+    env = os.environ if env is None else env
+    file = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, "", f"is not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "", "expected a mapping at the top level")
+    data = _interpolate(raw, env, file, "")
+    _apply_env(data, env)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, tuple(key.split(".")), value)
+    data["config_dir"] = str(Path(path).resolve().parent)
+    return validate_settings(data, file)
+
+
+def validate_settings(data: dict[str, Any], file: str = "<settings>") -> Settings:
+    """Validate a settings mapping, converting pydantic errors to :class:`ConfigError`."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _format_loc(first["loc"])
+        expected = first["msg"]
+        if first["type"] == "extra_forbidden":
+            expected = "unknown key"
+        elif "input" in first and first["type"] not in ("missing",):
+            expected = f"{expected} (got {first['input']!r})"
+        raise ConfigError(file, key, expected) from None
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("llamacpp", "openai_compat", "extractive", "scripted"):
+            continue  # discriminated-union tag, not a real key
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _interpolate(node: Any, env: Mapping[str, str], file: str, key: str) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _interpolate(v, env, file, f"{key}.{k}" if key else str(k)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_interpolate(v, env, file, f"{key}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                file,
+                key,
+                f"environment variable {name} is not set "
+                f"(write ${{{name}:-default}} to give a default)",
+            )
+
+        return _INTERPOLATION.sub(repl, node)
+    return node
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        if name in ENV_ALIASES:
+            path = ENV_ALIASES[name]
+        elif "__" in name:
+            path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+        else:
+            continue
+        _set_path(data, path, yaml.safe_load(value) if value else value)
+
+
+def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value

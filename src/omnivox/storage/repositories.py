@@ -1,0 +1,408 @@
+"""Repositories: the only code that writes SQL. Every query is scoped by workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from omnivox.ids import new_id
+from omnivox.storage.db import Database
+from omnivox.storage.models import Conversation, Customer, Event, Identity, Message, Workspace
+from omnivox.types import DeliveryReceipt, HistoryItem, InboundMessage, utcnow
+
+
+class DuplicateMessageError(Exception):
+    """The channel already delivered a message with this provider id."""
+
+    def __init__(self, message: StoredMessage) -> None:
+        super().__init__(f"duplicate of {message.id}")
+        self.original = message
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message row as the rest of the code sees it."""
+
+    id: str
+    conversation_id: str
+    direction: str
+    channel: str
+    text: str
+    status: str
+    in_reply_to: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Message) -> StoredMessage:
+        """Build from an ORM row."""
+        return cls(
+            row.id,
+            row.conversation_id,
+            row.direction,
+            row.channel,
+            row.text,
+            row.status,
+            row.in_reply_to,
+            dict(row.meta),
+            row.created_at,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the API."""
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "channel": self.channel,
+            "text": self.text,
+            "status": self.status,
+            "in_reply_to": self.in_reply_to,
+            "citations": self.metadata.get("citations", []),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """A conversation with its messages in order."""
+
+    id: str
+    workspace_id: str
+    customer_id: str
+    status: str
+    last_channel: str
+    created_at: datetime
+    messages: list[StoredMessage]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the API."""
+        return {
+            "id": self.id,
+            "workspace": self.workspace_id,
+            "customer_id": self.customer_id,
+            "status": self.status,
+            "last_channel": self.last_channel,
+            "created_at": self.created_at.isoformat(),
+            "messages": [m.as_dict() for m in self.messages],
+        }
+
+
+class Store:
+    """Async repository over the Omnivox tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ensure_workspace(self, workspace_id: str, name: str) -> None:
+        """Create the workspace row, or update its name."""
+        async with self.db.sessions.begin() as session:
+            row = await session.get(Workspace, workspace_id)
+            if row is None:
+                session.add(Workspace(id=workspace_id, name=name))
+            elif row.name != name:
+                row.name = name
+
+    async def upsert_customer(
+        self,
+        workspace_id: str,
+        external_id: str,
+        name: str | None,
+        attributes: dict[str, Any],
+        identities: list[tuple[str, str]],
+    ) -> str:
+        """Create or update a customer known to the business, with verified identities."""
+        async with self.db.sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(Customer).where(
+                        Customer.workspace_id == workspace_id, Customer.external_id == external_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                row = Customer(
+                    id=new_id("cus"),
+                    workspace_id=workspace_id,
+                    external_id=external_id,
+                    attributes={},
+                )
+                session.add(row)
+            row.display_name = name
+            row.attributes = {**row.attributes, **attributes}
+            for channel, address in identities:
+                exists = (
+                    await session.execute(
+                        select(Identity.id).where(
+                            Identity.workspace_id == workspace_id,
+                            Identity.channel == channel,
+                            Identity.address == address,
+                        )
+                    )
+                ).first()
+                if exists is None:
+                    session.add(
+                        Identity(
+                            workspace_id=workspace_id,
+                            customer_id=row.id,
+                            channel=channel,
+                            address=address,
+                            verified=True,
+                        )
+                    )
+            return row.id
+
+    async def resolve_customer(
+        self, workspace_id: str, channel: str, address: str, name: str | None = None
+    ) -> tuple[str, bool]:
+        """Customer that owns ``(channel, address)``; created if new. Returns (id, created)."""
+        found = await self.identity_owner(workspace_id, channel, address)
+        if found is not None:
+            return found, False
+        try:
+            async with self.db.sessions.begin() as session:
+                customer = Customer(
+                    id=new_id("cus"), workspace_id=workspace_id, display_name=name, attributes={}
+                )
+                session.add(customer)
+                await session.flush()
+                session.add(
+                    Identity(
+                        workspace_id=workspace_id,
+                        customer_id=customer.id,
+                        channel=channel,
+                        address=address,
+                        verified=False,
+                    )
+                )
+            return customer.id, True
+        except IntegrityError:  # created concurrently by another worker
+            owner = await self.identity_owner(workspace_id, channel, address)
+            if owner is None:
+                raise
+            return owner, False
+
+    async def identity_owner(self, workspace_id: str, channel: str, address: str) -> str | None:
+        """The customer that owns ``(channel, address)`` in the workspace, if any."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Identity.customer_id).where(
+                        Identity.workspace_id == workspace_id,
+                        Identity.channel == channel,
+                        Identity.address == address,
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def find_open_conversation(self, workspace_id: str, customer_id: str) -> str | None:
+        """The customer's most recent conversation that is not closed."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Conversation.id)
+                    .where(
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.customer_id == customer_id,
+                        Conversation.status != "closed",
+                    )
+                    .order_by(Conversation.updated_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
+    async def attach_conversation(
+        self, workspace_id: str, customer_id: str, channel: str
+    ) -> tuple[str, bool]:
+        """Resume the open conversation or start one. Returns (id, created)."""
+        existing = await self.find_open_conversation(workspace_id, customer_id)
+        async with self.db.sessions.begin() as session:
+            if existing is not None:
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == existing)
+                    .values(last_channel=channel, updated_at=utcnow())
+                )
+                return existing, False
+            conv = Conversation(
+                id=new_id("conv"),
+                workspace_id=workspace_id,
+                customer_id=customer_id,
+                status="bot",
+                last_channel=channel,
+            )
+            session.add(conv)
+            return conv.id, True
+
+    async def store_inbound(self, inbound: InboundMessage, conversation_id: str) -> StoredMessage:
+        """Insert a customer message; raises DuplicateMessageError if the channel resent it.
+
+        The unique constraint on (workspace, channel, provider_message_id) makes the dedupe
+        part of the same transaction that stores the message.
+        """
+        row = Message(
+            id=new_id("msg"),
+            workspace_id=inbound.workspace_id,
+            conversation_id=conversation_id,
+            direction="in",
+            channel=inbound.channel,
+            text=inbound.text,
+            provider_message_id=inbound.provider_message_id,
+            status="received",
+            meta=dict(inbound.metadata),
+            created_at=inbound.received_at,
+        )
+        try:
+            async with self.db.sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            original = await self._by_provider_id(inbound)
+            if original is None:
+                raise
+            raise DuplicateMessageError(original) from None
+        return StoredMessage.of(row)
+
+    async def _by_provider_id(self, inbound: InboundMessage) -> StoredMessage | None:
+        async with self.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Message).where(
+                        Message.workspace_id == inbound.workspace_id,
+                        Message.channel == inbound.channel,
+                        Message.provider_message_id == inbound.provider_message_id,
+                    )
+                )
+            ).scalar_one_or_none()
+            return StoredMessage.of(row) if row else None
+
+    async def store_outbound(
+        self,
+        workspace_id: str,
+        conversation_id: str,
+        channel: str,
+        text: str,
+        in_reply_to: str | None,
+        metadata: dict[str, Any],
+    ) -> StoredMessage:
+        """Write an outbound message as a pending outbox row (before any send)."""
+        row = Message(
+            id=new_id("msg"),
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            direction="out",
+            channel=channel,
+            text=text,
+            in_reply_to=in_reply_to,
+            status="pending",
+            meta=metadata,
+            created_at=utcnow(),
+        )
+        async with self.db.sessions.begin() as session:
+            session.add(row)
+        return StoredMessage.of(row)
+
+    async def mark_delivery(self, message_id: str, receipt: DeliveryReceipt) -> None:
+        """Record what the channel said about an outbox row."""
+        async with self.db.sessions.begin() as session:
+            row = (
+                await session.execute(select(Message).where(Message.id == message_id))
+            ).scalar_one()
+            row.status = receipt.status
+            row.meta = {
+                **row.meta,
+                "delivery": {
+                    "provider_message_id": receipt.provider_message_id,
+                    "error": receipt.error,
+                },
+            }
+
+    async def reply_to(self, message_id: str) -> StoredMessage | None:
+        """The outbound answer to an inbound message, if one was written."""
+        async with self.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Message)
+                    .where(Message.in_reply_to == message_id, Message.direction == "out")
+                    .order_by(Message.seq)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return StoredMessage.of(row) if row else None
+
+    async def history(
+        self, conversation_id: str, limit: int, before_seq_of: str | None = None
+    ) -> list[HistoryItem]:
+        """The last ``limit`` messages before ``before_seq_of`` (or the latest), oldest first."""
+        async with self.db.sessions() as session:
+            query = select(Message).where(Message.conversation_id == conversation_id)
+            if before_seq_of is not None:
+                seq = select(Message.seq).where(Message.id == before_seq_of).scalar_subquery()
+                query = query.where(Message.seq < seq)
+            rows = await session.execute(query.order_by(Message.seq.desc()).limit(limit))
+            items = [
+                HistoryItem("in" if r.direction == "in" else "out", r.text, r.channel)
+                for r in rows.scalars()
+            ]
+        return list(reversed(items))
+
+    async def conversation(
+        self, conversation_id: str, workspace_id: str | None = None
+    ) -> ConversationView | None:
+        """A conversation and all its messages in order, optionally scoped to a workspace."""
+        async with self.db.sessions() as session:
+            conv = await session.get(Conversation, conversation_id)
+            if conv is None or (workspace_id is not None and conv.workspace_id != workspace_id):
+                return None
+            rows = await session.execute(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.seq)
+            )
+            messages = [StoredMessage.of(r) for r in rows.scalars()]
+        return ConversationView(
+            conv.id,
+            conv.workspace_id,
+            conv.customer_id,
+            conv.status,
+            conv.last_channel,
+            conv.created_at,
+            messages,
+        )
+
+    async def add_event(
+        self,
+        type_: str,
+        *,
+        workspace_id: str | None = None,
+        conversation_id: str | None = None,
+        turn_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        timings: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one event."""
+        async with self.db.sessions.begin() as session:
+            session.add(
+                Event(
+                    type=type_,
+                    workspace_id=workspace_id,
+                    conversation_id=conversation_id,
+                    turn_id=turn_id,
+                    payload=payload or {},
+                    timings=timings or {},
+                )
+            )
+
+    async def events(
+        self, *, conversation_id: str | None = None, type_: str | None = None
+    ) -> list[Event]:
+        """Events in insertion order, filtered."""
+        async with self.db.sessions() as session:
+            query = select(Event).order_by(Event.id)
+            if conversation_id is not None:
+                query = query.where(Event.conversation_id == conversation_id)
+            if type_ is not None:
+                query = query.where(Event.type == type_)
+            return list((await session.execute(query)).scalars())

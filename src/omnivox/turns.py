@@ -1,0 +1,56 @@
+"""Turn service: workspace check, per-conversation lock, then the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from omnivox import events
+from omnivox.channels.base import ChannelAdapter
+from omnivox.ids import new_id
+from omnivox.locks import KeyedLock
+from omnivox.pipeline.context import DeltaSink, TurnContext
+from omnivox.pipeline.runner import PipelineRunner, Step
+from omnivox.settings import Settings
+from omnivox.storage.repositories import Store
+from omnivox.types import InboundMessage
+
+
+class UnknownWorkspaceError(LookupError):
+    """The message names a workspace this server does not serve."""
+
+
+class TurnService:
+    """Runs one inbound message through the pipeline, one turn per conversation at a time."""
+
+    def __init__(
+        self, settings: Settings, store: Store, locks: KeyedLock, steps: Sequence[Step]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.locks = locks
+        self.runner = PipelineRunner(steps, on_failure=self.record_failure)
+
+    async def handle(
+        self, inbound: InboundMessage, channel: ChannelAdapter[Any], sink: DeltaSink | None = None
+    ) -> TurnContext:
+        """Answer ``inbound``; ``sink`` receives streamed deltas if the channel streams."""
+        workspace = self.settings.workspace(inbound.workspace_id)
+        if workspace is None:
+            raise UnknownWorkspaceError(inbound.workspace_id)
+        ctx = TurnContext(
+            inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
+        )
+        async with self.locks.hold(inbound.conversation_key):
+            return await self.runner.run(ctx)
+
+    async def record_failure(self, ctx: TurnContext, step: str, exc: BaseException) -> None:
+        """Failure hook for the runner: the turn is recorded even when it breaks."""
+        await self.store.add_event(
+            events.TURN_FAILED,
+            workspace_id=ctx.inbound.workspace_id,
+            conversation_id=ctx.conversation_id,
+            turn_id=ctx.turn_id,
+            payload={"step": step, "error": repr(exc)},
+            timings=dict(ctx.timings),
+        )

@@ -1,0 +1,116 @@
+"""Frozen value types shared by channels, the pipeline and storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Direction = Literal["in", "out"]
+Route = Literal["answer", "act", "handoff", "clarify"]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """Who sent a message, as the channel knows them (before identity resolution)."""
+
+    address: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A customer's message, parsed from a channel into one typed shape."""
+
+    workspace_id: str
+    channel: str
+    sender: CustomerRef
+    text: str
+    provider_message_id: str | None = None
+    received_at: datetime = field(default_factory=utcnow)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conversation_key(self) -> str:
+        """Key that serialises turns: one sender on one channel of one workspace."""
+        return f"{self.workspace_id}:{self.channel}:{self.sender.address}"
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A knowledge passage an answer relies on."""
+
+    source_id: str
+    title: str
+    snippet: str
+    url: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """JSON-ready form used by every channel."""
+        return {
+            "source_id": self.source_id,
+            "title": self.title,
+            "snippet": self.snippet,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved knowledge chunk handed to the generator."""
+
+    source_id: str
+    title: str
+    text: str
+    score: float
+    url: str | None = None
+
+    def citation(self, snippet_chars: int = 200) -> Citation:
+        """Citation for this passage with a bounded snippet."""
+        snippet = self.text[:snippet_chars].rstrip()
+        return Citation(self.source_id, self.title, snippet, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The assistant's answer, channel-neutral."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply rendered for one channel, ready to deliver."""
+
+    channel: str
+    recipient: str
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """What a channel said when a message was handed to it."""
+
+    channel: str
+    status: Literal["sent", "queued", "failed"]
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """One earlier message of the conversation, as memory for the model."""
+
+    direction: Direction
+    text: str
+    channel: str

@@ -1,0 +1,1 @@
+"""Static pages: the embeddable widget and the demo page (no front-end build step)."""

@@ -1,0 +1,76 @@
+"""The demo page in headless Chromium: ask, watch the answer stream in, reload, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import SCREENSHOTS
+from tests.conftest import LiveServer, make_settings
+
+pytestmark = pytest.mark.browser
+ANSWER = ("Items can be returned within 60 days of delivery, and return labels are free for "
+          "Trailhead Rewards members.")
+
+
+def test_demo_page_streams_an_answer_and_survives_reload(tmp_path: Path,
+                                                         browser: Browser) -> None:
+    providers = [{"type": "scripted", "reply": ANSWER, "word_delay_s": 0.08}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        csp_errors: list[str] = []
+        page.on("console", lambda m: csp_errors.append(m.text)
+                if "Content Security Policy" in m.text else None)
+        page.goto(server.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.get_by_test_id("omnivox-input").fill("What is your return window?")
+        page.get_by_test_id("omnivox-send").click()
+
+        answer = page.locator('[data-testid="omnivox-message"][data-role="assistant"]').last
+        expect(answer).to_have_attribute("data-state", "streaming", timeout=10_000)
+        partial = answer.inner_text()
+        assert partial and len(partial) < len(ANSWER)  # seen mid-stream
+        expect(answer).to_have_attribute("data-state", "done", timeout=20_000)
+        expect(answer).to_contain_text(ANSWER)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "webchat-demo.png"))
+
+        visitor = page.evaluate("window.Omnivox.visitorId()")
+        page.reload()
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        assert page.evaluate("window.Omnivox.visitorId()") == visitor
+        messages = page.get_by_test_id("omnivox-message")
+        expect(messages).to_have_count(2)
+        expect(messages.first).to_contain_text("What is your return window?")
+        assert csp_errors == []
+        page.close()
+
+
+def test_question_cards_send_through_the_widget(tmp_path: Path, browser: Browser) -> None:
+    providers = [{"type": "scripted", "reply": "Standard shipping takes 3-7 business days."}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.locator('[data-omnivox-ask="How long does standard shipping take?"]').click()
+        customer = page.locator('[data-testid="omnivox-message"][data-role="customer"]').last
+        expect(customer).to_contain_text("How long does standard shipping take?")
+        answer = page.locator('[data-testid="omnivox-message"][data-role="assistant"]').last
+        expect(answer).to_contain_text("3-7 business days", timeout=15_000)
+        page.close()
+
+
+def test_model_text_is_never_html(tmp_path: Path, browser: Browser) -> None:
+    providers = [{"type": "scripted", "reply": '<img src=x onerror="window.pwned=1"> hi'}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.evaluate("window.Omnivox.send('hello')")
+        answer = page.locator('[data-testid="omnivox-message"][data-role="assistant"]').last
+        expect(answer).to_have_attribute("data-state", "done", timeout=15_000)
+        expect(answer).to_contain_text("<img src=x")
+        assert page.evaluate("window.pwned === undefined")
+        page.close()

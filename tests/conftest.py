@@ -1,0 +1,137 @@
+"""Shared fixtures: settings builders, database backends (SQLite and PostgreSQL), servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from omnivox.app import create_app
+from omnivox.services import Services, build_services
+from omnivox.settings import Settings, validate_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ACME = ROOT / "examples" / "acme"
+PG_URL = os.environ.get("OMNIVOX_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def make_settings(
+    tmp_path: Path,
+    *,
+    providers: list[dict[str, Any]] | None = None,
+    database: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Settings:
+    """Settings for one test: the Acme persona, a scripted model unless told otherwise."""
+    data: dict[str, Any] = {
+        "data_dir": str(tmp_path / "var"),
+        "llm": {
+            "providers": providers or [{"type": "scripted", "reply": "You asked: {question}"}],
+            "history_turns": 3,
+        },
+        "database": database or {},
+        "workspaces": [
+            {
+                "id": "acme",
+                "name": "Acme Outfitters",
+                "persona": {"name": "Juniper", "brand": "Acme Outfitters"},
+            },
+            {"id": "globex", "name": "Globex"},
+        ],
+        "config_dir": str(ACME),
+        **extra,
+    }
+    return validate_settings(data)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Database settings for SQLite (a temp file) and PostgreSQL (a throwaway schema)."""
+    if request.param == "sqlite":
+        yield {"url": f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"}
+        return
+    schema = f"t_{secrets.token_hex(6)}"
+    yield {"url": PG_URL, "schema": schema}
+    asyncio.run(_drop_schema(schema))
+
+
+async def _drop_schema(schema: str) -> None:
+    engine = create_async_engine(PG_URL)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def services(tmp_path: Path, database: dict[str, Any]) -> AsyncIterator[Services]:
+    """Started services on each database backend, with the scripted provider."""
+    built = build_services(make_settings(tmp_path, database=database))
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """uvicorn running ``create_app(settings)`` in a thread, on a free port."""
+
+    def __init__(self, settings: Settings, *, warm_up: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.services = build_services(settings)
+        app = create_app(settings, self.services, warm_up=warm_up)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            ws_max_size=settings.server.max_body_bytes,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.loop: asyncio.AbstractEventLoop
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve())
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def run_on_server(server: LiveServer, coro: Any) -> Any:
+    """Run a coroutine on the live server's event loop (its database pool lives there)."""
+    loop = server.loop
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)

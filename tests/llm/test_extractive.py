@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from omnivox.llm.base import ChatMessage, CompletionRequest
+from omnivox.llm.extractive import NO_ANSWER, ExtractiveProvider, best_sentences
+from omnivox.settings import ExtractiveSettings
+from omnivox.types import Passage
+
+RETURNS = Passage("returns.md", "Returns", "You can return unworn items within 60 days of "
+                  "delivery. Refunds go back to the original payment method. Gift cards are "
+                  "final sale.", 1.0)
+SHIPPING = Passage("shipping.md", "Shipping", "Standard shipping takes 3 to 7 business days. "
+                   "Orders over $75 ship free.", 0.5)
+
+
+def request(query: str, passages: tuple[Passage, ...]) -> CompletionRequest:
+    return CompletionRequest((ChatMessage("user", query),), query, passages)
+
+
+async def test_answers_with_the_matching_sentences() -> None:
+    provider = ExtractiveProvider(ExtractiveSettings(type="extractive", max_sentences=1))
+    completion = await provider.complete(request("How many days do I have to return items?",
+                                                 (SHIPPING, RETURNS)))
+    assert completion.text == "You can return unworn items within 60 days of delivery."
+    assert completion.usage.estimated and completion.usage.completion_tokens > 0
+
+
+async def test_without_passages_it_says_so_honestly() -> None:
+    provider = ExtractiveProvider(ExtractiveSettings(type="extractive"))
+    completion = await provider.complete(request("What is the meaning of life?", ()))
+    assert completion.text == NO_ANSWER
+    streamed = "".join([d.text async for d in provider.stream(request("x", ()))])
+    assert streamed == NO_ANSWER
+
+
+def test_sentence_ranking_prefers_overlap() -> None:
+    best = best_sentences("free shipping over $75", (RETURNS, SHIPPING), 1)
+    assert best == ["Orders over $75 ship free."]

@@ -1,0 +1,117 @@
+"""Contracts of each step: what it reads and writes, and nothing else."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from omnivox.channels.api import ApiChannel
+from omnivox.llm.base import Delta
+from omnivox.llm.chain import ProviderChain
+from omnivox.llm.prompts import PromptBuilder
+from omnivox.pipeline.context import RouteDecision, TurnContext
+from omnivox.pipeline.steps.generate import APOLOGY, Generate, cited
+from omnivox.pipeline.steps.guard_input import GuardInput
+from omnivox.pipeline.steps.guard_output import GuardOutput
+from omnivox.pipeline.steps.retrieve import Retrieve
+from omnivox.pipeline.steps.route import RouteStep
+from omnivox.pipeline.steps.understand import Understand
+from omnivox.settings import ScriptedSettings
+from omnivox.testing import ScriptedProvider
+from omnivox.types import CustomerRef, InboundMessage, Passage, Reply
+from tests.conftest import make_settings
+
+PASSAGES = [Passage("returns.md", "Returns", "Return within 60 days.", 0.9, "https://x/r"),
+            Passage("shipping.md", "Shipping", "Ships in 3-7 days.", 0.8)]
+
+
+def context(tmp_path: Path, text: str = "What is the return window?") -> TurnContext:
+    settings = make_settings(tmp_path)
+    return TurnContext(InboundMessage("acme", "api", CustomerRef("c"), text),
+                       settings.workspaces[0], ApiChannel(), "turn_1")
+
+
+def snapshot(ctx: TurnContext) -> dict[str, object]:
+    return {k: copy.deepcopy(v) for k, v in vars(ctx).items() if k not in ("channel", "sink")}
+
+
+async def test_guard_input_passes_text_through(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    await GuardInput()(ctx)
+    assert ctx.model_text == ctx.inbound.text
+
+
+async def test_understand_and_guard_output_change_nothing(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.reply = Reply("Return within 60 days [1].")
+    before = snapshot(ctx)
+    await Understand()(ctx)
+    await GuardOutput()(ctx)
+    assert snapshot(ctx) == before
+
+
+async def test_route_answers_by_default_and_says_why(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    await RouteStep()(ctx)
+    assert ctx.decision == RouteDecision("answer", ("default: no routing rules configured",))
+
+
+class FakeRetriever:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
+        self.calls.append((workspace_id, query, k))
+        return PASSAGES[:k]
+
+
+async def test_retrieve_uses_the_retriever_only_when_answering(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    await Retrieve()(ctx)
+    assert ctx.passages == []
+    retriever = FakeRetriever()
+    ctx.decision = RouteDecision("handoff", ("asked for a person",))
+    await Retrieve(retriever, k=1)(ctx)
+    assert ctx.passages == [] and retriever.calls == []
+    ctx.decision = RouteDecision("answer", ("default",))
+    await Retrieve(retriever, k=1)(ctx)
+    assert ctx.passages == PASSAGES[:1]
+    assert retriever.calls == [("acme", "What is the return window?", 1)]
+
+
+def test_cited_maps_markers_to_passages() -> None:
+    citations = cited("Within 60 days [1]. Ships fast [2][1]. Bogus [7].", PASSAGES)
+    assert [c.source_id for c in citations] == ["returns.md", "shipping.md"]
+    assert citations[0].url == "https://x/r"
+
+
+def generate_step(provider: ScriptedProvider) -> Generate:
+    return Generate(ProviderChain([provider]), {"acme": PromptBuilder(), "globex": PromptBuilder()},
+                    max_tokens=50, temperature=0.1)
+
+
+async def test_generate_streams_to_the_sink_and_builds_the_reply(tmp_path: Path) -> None:
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="60 days [1]."))
+    ctx = context(tmp_path)
+    ctx.passages = list(PASSAGES)
+    received: list[Delta] = []
+
+    async def sink(delta: Delta) -> None:
+        received.append(delta)
+
+    ctx.sink = sink
+    await generate_step(provider)(ctx)
+    assert "".join(d.text for d in received) == "60 days [1]."
+    assert ctx.reply is not None and ctx.reply.text == "60 days [1]."
+    assert [c.source_id for c in ctx.reply.citations] == ["returns.md"]
+    assert ctx.usage is not None and ctx.usage.completion_tokens > 0
+    system = provider.requests[0].messages[0]
+    assert system.role == "system" and "Juniper" in system.content
+    assert "[1] Returns: Return within 60 days." in system.content
+    assert provider.requests[0].messages[-1].content == "What is the return window?"
+
+
+async def test_generate_apologises_when_every_provider_fails(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", fail=True)))(ctx)
+    assert ctx.reply == Reply(APOLOGY)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import LiveServer, make_settings
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    providers = [{"type": "scripted", "reply": "Our return window is 60 days.", "delay_s": 0.05}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as live:
+        yield live
+
+
+def ws_url(server: LiveServer, query: str) -> str:
+    return server.url.replace("http", "ws") + "/ws/chat?" + query
+
+
+def frames_until_reply(ws: ClientConnection) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        frame = json.loads(ws.recv(timeout=10))
+        frames.append(frame)
+        if frame["type"] in ("reply", "error"):
+            return frames
+
+
+def test_streams_deltas_then_the_reply(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        session = json.loads(ws.recv(timeout=10))
+        assert session["type"] == "session" and session["conversation_id"] is None
+        assert session["visitor"].startswith("v_") and session["assistant"] == "Juniper"
+        ws.send(json.dumps({"type": "message", "text": "What is the return window?"}))
+        frames = frames_until_reply(ws)
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "typing" and kinds[-1] == "reply"
+    deltas = [f["text"] for f in frames if f["type"] == "delta"]
+    assert len(deltas) > 1 and "".join(deltas) == "Our return window is 60 days."
+    reply = frames[-1]
+    assert reply["text"] == "Our return window is 60 days."
+    assert reply["conversation_id"].startswith("conv_") and reply["message_id"]
+
+
+def test_visitor_resumes_with_history(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        visitor = json.loads(ws.recv(timeout=10))["visitor"]
+        ws.send(json.dumps({"type": "message", "text": "hello"}))
+        conversation = frames_until_reply(ws)[-1]["conversation_id"]
+    with connect(ws_url(server, f"workspace=acme&visitor={visitor}")) as ws:
+        session = json.loads(ws.recv(timeout=10))
+        history = json.loads(ws.recv(timeout=10))
+    assert session["visitor"] == visitor and session["conversation_id"] == conversation
+    assert history["type"] == "history"
+    assert [(m["role"], m["text"]) for m in history["messages"]] == [
+        ("customer", "hello"), ("assistant", "Our return window is 60 days.")]
+
+
+def test_a_forged_visitor_id_gets_a_fresh_identity(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme&visitor=../../etc")) as ws:
+        session = json.loads(ws.recv(timeout=10))
+    assert session["visitor"] != "../../etc" and session["conversation_id"] is None
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    ("not json", "bad_frame"),
+    ('["a"]', "bad_frame"),
+    ('{"type": "message"}', "bad_frame"),
+    ('{"type": "message", "text": "   "}', "bad_frame"),
+    ('{"type": "subscribe"}', "bad_frame"),
+    (json.dumps({"type": "message", "text": "x" * 4001}), "too_long"),
+])
+def test_bad_frames_get_an_error_and_the_socket_stays_open(server: LiveServer, raw: str,
+                                                           code: str) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        ws.recv(timeout=10)
+        ws.send(raw)
+        error = json.loads(ws.recv(timeout=10))
+        assert error == {"type": "error", "code": code, "message": error["message"]}
+        ws.send(json.dumps({"type": "message", "text": "still there?"}))
+        assert frames_until_reply(ws)[-1]["type"] == "reply"
+
+
+def test_unknown_workspace_is_closed_with_policy_violation(server: LiveServer) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as info, connect(ws_url(server, "workspace=initech")):
+        pass
+    assert info.value.response.status_code == 403
+
+
+def test_client_message_id_deduplicates(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "message", "text": "hello", "id": "m1"}))
+        first = frames_until_reply(ws)[-1]
+        ws.send(json.dumps({"type": "message", "text": "hello", "id": "m1"}))
+        again = frames_until_reply(ws)
+    assert [f["type"] for f in again] == ["typing", "reply"]
+    assert again[-1]["message_id"] == first["message_id"]

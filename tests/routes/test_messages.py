@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from omnivox import events
+from omnivox.services import Services
+from tests.conftest import LiveServer, make_settings
+
+
+@pytest.fixture
+def server(tmp_path: Path, database: dict[str, Any]) -> Iterator[LiveServer]:
+    with LiveServer(make_settings(tmp_path, database=database)) as live:
+        yield live
+
+
+def post(server: LiveServer, body: Any, **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30, **kwargs)
+
+
+def body(text: str = "What is your return window?", **extra: Any) -> dict[str, Any]:
+    return {"workspace": "acme", "customer": {"id": "cust-1"}, "text": text, **extra}
+
+
+async def stored_message_count(services: Services) -> int:
+    from sqlalchemy import func, select
+
+    from omnivox.storage.models import Message
+
+    async with services.db.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(Message))).scalar_one())
+
+
+def count(server: LiveServer) -> int:
+    import asyncio
+
+    from tests.conftest import run_on_server
+
+    return run_on_server(server, stored_message_count(server.services))
+
+
+def test_message_round_trip_and_conversation(server: LiveServer) -> None:
+    first = post(server, body())
+    assert first.status_code == 200, first.text
+    data = first.json()
+    assert data["reply"]["text"] == "You asked: What is your return window?"
+    assert data["reply"]["citations"] == []
+    assert data["message_id"].startswith("msg_") and data["reply"]["message_id"]
+    timing = first.headers["Server-Timing"]
+    assert "generate;dur=" in timing and "total;dur=" in timing
+    second = post(server, body("And for sale items?"))
+    assert second.json()["conversation_id"] == data["conversation_id"]
+    conv = httpx.get(f"{server.url}/api/v1/conversations/{data['conversation_id']}").json()
+    assert [(m["direction"], m["text"]) for m in conv["messages"]] == [
+        ("in", "What is your return window?"),
+        ("out", "You asked: What is your return window?"),
+        ("in", "And for sale items?"),
+        ("out", "You asked: And for sale items?")]
+    assert conv["messages"][1]["in_reply_to"] == data["message_id"]
+    assert conv["messages"][1]["status"] == "sent"
+    assert conv["workspace"] == "acme" and conv["last_channel"] == "api"
+
+
+def test_turn_event_records_every_step(server: LiveServer) -> None:
+    data = post(server, body()).json()
+    rows = count_events(server, data["conversation_id"])
+    assert [r.type for r in rows] == [events.TURN_COMPLETED]
+    timings = rows[0].timings
+    for step in ("identify", "attach", "generate", "render", "deliver"):
+        assert step in timings
+    payload = rows[0].payload
+    assert payload["provider"] == "scripted" and payload["route"] == "answer"
+    assert payload["completion_tokens"] > 0
+
+
+def count_events(server: LiveServer, conversation_id: str) -> list[Any]:
+    from tests.conftest import run_on_server
+
+    return run_on_server(server, server.services.store.events(conversation_id=conversation_id))
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"workspace": "acme", "text": "hi"}, "customer"),
+    ({"workspace": "acme", "customer": {}, "text": "hi"}, "customer.id"),
+    ({"workspace": "acme", "customer": {"id": "c"}}, "text"),
+    ({"workspace": "acme", "customer": {"id": "c"}, "text": ""}, "text"),
+    ({"workspace": "acme", "customer": {"id": "c"}, "text": 5}, "text"),
+    ({"customer": {"id": "c"}, "text": "hi"}, "workspace"),
+    ({"workspace": "acme", "customer": {"id": "c"}, "text": "hi", "extra": 1}, "extra"),
+])
+def test_bad_fields_are_422_naming_the_field(server: LiveServer, payload: dict[str, Any],
+                                             field: str) -> None:
+    response = post(server, payload)
+    assert response.status_code == 422
+    assert field in [d["field"] for d in response.json()["detail"]]
+    assert count(server) == 0
+
+
+def test_malformed_json_is_422(server: LiveServer) -> None:
+    response = httpx.post(f"{server.url}/api/v1/messages", content=b'{"workspace": ',
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+    assert count(server) == 0
+
+
+def test_long_text_is_413_and_stores_nothing(server: LiveServer) -> None:
+    response = post(server, body("x" * 4001))
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_long"
+    assert post(server, body("y" * 4000)).status_code == 200
+    assert count(server) == 2  # only the accepted message and its reply
+
+
+def test_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
+    huge = b"{" + b" " * (80 * 1024) + b"}"
+    response = httpx.post(f"{server.url}/api/v1/messages", content=huge,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"] == "body_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+        for _ in range(100):
+            yield b" " * 1024
+
+    streamed = httpx.post(f"{server.url}/api/v1/messages", content=chunks(),
+                          headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert count(server) == 0
+
+
+def test_unknown_workspace_is_404_and_stores_nothing(server: LiveServer) -> None:
+    response = post(server, {**body(), "workspace": "initech"})
+    assert response.status_code == 404
+    assert response.json()["error"] == "unknown_workspace"
+    assert count(server) == 0
+
+
+def test_retry_with_the_same_message_id_is_answered_once(server: LiveServer) -> None:
+    first = post(server, body(message_id="client-42"))
+    again = post(server, body(message_id="client-42"))
+    assert again.status_code == 200
+    assert again.headers.get("Idempotent-Replay") == "true"
+    assert again.json() == first.json()
+    assert count(server) == 2
+
+
+def test_unknown_conversation_is_404(server: LiveServer) -> None:
+    response = httpx.get(f"{server.url}/api/v1/conversations/conv_nope")
+    assert response.status_code == 404
+
+
+def test_health_and_readiness(server: LiveServer) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": True, "model": True}

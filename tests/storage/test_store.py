@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+
+from omnivox.services import Services
+from omnivox.storage.models import Base
+from omnivox.storage.repositories import DuplicateMessageError
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage
+
+
+def inbound(
+    text: str, *, address: str = "c1", workspace: str = "acme", provider_id: str | None = None
+) -> InboundMessage:
+    return InboundMessage(
+        workspace, "api", CustomerRef(address), text, provider_message_id=provider_id
+    )
+
+
+async def test_migrations_are_idempotent_and_match_models(services: Services) -> None:
+    await services.db.migrate()  # second run: nothing to do, no error
+
+    def diff(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+    async with services.db.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_customer_resolution_and_conversation_resume(services: Services) -> None:
+    store = services.store
+    first, created = await store.resolve_customer("acme", "api", "c1", "Ada")
+    again, created_again = await store.resolve_customer("acme", "api", "c1")
+    other_ws, _ = await store.resolve_customer("globex", "api", "c1")
+    assert created and not created_again and first == again
+    assert other_ws != first  # the same address in another workspace is another person
+    conv, new = await store.attach_conversation("acme", first, "api")
+    resumed, new_again = await store.attach_conversation("acme", first, "webchat")
+    assert new and not new_again and conv == resumed
+    view = await store.conversation(conv)
+    assert view is not None and view.last_channel == "webchat"
+
+
+async def test_dedupe_on_provider_message_id(services: Services) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1")
+    conv, _ = await store.attach_conversation("acme", customer, "api")
+    stored = await store.store_inbound(inbound("hi", provider_id="p-1"), conv)
+    with pytest.raises(DuplicateMessageError) as dup:
+        await store.store_inbound(inbound("hi again", provider_id="p-1"), conv)
+    assert dup.value.original.id == stored.id
+    # the same provider id in another workspace is a different message
+    g_customer, _ = await store.resolve_customer("globex", "api", "c1")
+    g_conv, _ = await store.attach_conversation("globex", g_customer, "api")
+    await store.store_inbound(inbound("hi", workspace="globex", provider_id="p-1"), g_conv)
+    view = await store.conversation(conv)
+    assert view is not None and [m.text for m in view.messages] == ["hi"]
+
+
+async def test_outbox_history_and_workspace_scope(services: Services) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1")
+    conv, _ = await store.attach_conversation("acme", customer, "api")
+    ids = []
+    for i in range(3):
+        msg = await store.store_inbound(inbound(f"q{i}"), conv)
+        out = await store.store_outbound("acme", conv, "api", f"a{i}", msg.id, {})
+        assert out.status == "pending"
+        await store.mark_delivery(out.id, DeliveryReceipt("api", "sent", "prov-9"))
+        ids.append(msg.id)
+    history = await store.history(conv, 3, before_seq_of=ids[2])
+    assert [h.text for h in history] == ["a0", "q1", "a1"]
+    assert [h.direction for h in history] == ["out", "in", "out"]
+    reply = await store.reply_to(ids[1])
+    assert reply is not None and reply.text == "a1" and reply.status == "sent"
+    assert reply.metadata["delivery"]["provider_message_id"] == "prov-9"
+    assert await store.conversation(conv, workspace_id="globex") is None
+    view = await store.conversation(conv, workspace_id="acme")
+    assert view is not None
+    assert [m.text for m in view.messages] == ["q0", "a0", "q1", "a1", "q2", "a2"]
+
+
+async def test_seeded_customers_have_verified_identities(services: Services) -> None:
+    # make_settings points config_dir at examples/acme but seeds nothing by default
+    count = await services.store.upsert_customer(
+        "acme", "cus_x", "Ada", {"email": "ada@example.com"}, [("email", "ada@example.com")]
+    )
+    again = await services.store.upsert_customer(
+        "acme", "cus_x", "Ada L.", {}, [("email", "ada@example.com")]
+    )
+    assert count == again
+    owner = await services.store.identity_owner("acme", "email", "ada@example.com")
+    assert owner == count
+
+
+async def test_events_append(services: Services) -> None:
+    await services.store.add_event(
+        "turn.completed",
+        workspace_id="acme",
+        conversation_id="c",
+        payload={"a": 1},
+        timings={"generate": 1.5},
+    )
+    await services.store.add_event("turn.failed", workspace_id="acme", conversation_id="c")
+    rows = await services.store.events(conversation_id="c")
+    assert [r.type for r in rows] == ["turn.completed", "turn.failed"]
+    assert rows[0].payload == {"a": 1} and rows[0].timings == {"generate": 1.5}

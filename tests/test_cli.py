@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from omnivox import __version__
+from omnivox.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"omnivox {__version__}"
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "chat", "config"):
+        assert command in result.output
+    serve = runner.invoke(app, ["serve", "--help"])
+    for option in ("--config", "--host", "--port", "--data-dir", "--log-format"):
+        assert option in serve.output
+
+
+def test_config_check_accepts_the_demo() -> None:
+    result = runner.invoke(app, ["config", "check", str(ROOT / "examples/acme/omnivox.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "workspace acme: Acme Outfitters (assistant Juniper)" in result.output
+    assert "llm chain: llamacpp -> extractive" in result.output
+
+
+def test_config_check_names_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: {port: 99999}\nworkspaces: [{id: a, name: A}]\n")
+    result = runner.invoke(app, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "bad.yaml" in text and "server.port" in text and "less than or equal" in text
+
+
+def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "llm: {providers: [{type: scripted, reply: 'Echo: {question}'}]}\n"
+        "workspaces: [{id: acme, name: Acme, persona: {name: Juniper}}]\n")
+    result = runner.invoke(app, ["chat", "--config", str(config), "--data-dir",
+                                 str(tmp_path / "var")], input="hello there\n/quit\n")
+    assert result.exit_code == 0, result.output
+    assert "Echo: hello there" in result.output
+    assert (tmp_path / "var" / "omnivox.db").is_file()

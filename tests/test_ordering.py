@@ -1,0 +1,72 @@
+"""Per-conversation ordering: concurrent messages on one conversation never interleave."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from omnivox.llm.base import CompletionRequest, Delta
+from omnivox.settings import ScriptedSettings
+from omnivox.testing import ScriptedProvider
+from tests.conftest import LiveServer, make_settings
+
+
+class CountingProvider(ScriptedProvider):
+    """Scripted provider that records how many calls run at once, per customer text."""
+
+    def __init__(self) -> None:
+        super().__init__(ScriptedSettings(type="scripted", reply="re: {question}", delay_s=0.05))
+        self.in_flight = 0
+        self.peak = 0
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            async for delta in super().stream(request):
+                yield delta
+        finally:
+            self.in_flight -= 1
+
+
+def test_turns_on_one_conversation_are_serialised(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path)) as server:
+        provider = CountingProvider()
+        server.services.chain.providers[:] = [provider]
+
+        async def fire() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                return await asyncio.gather(*[
+                    client.post("/api/v1/messages", json={
+                        "workspace": "acme", "customer": {"id": "same"}, "text": f"q{i}"})
+                    for i in range(12)])
+
+        responses = asyncio.run(fire())
+        assert all(r.status_code == 200 for r in responses)
+        assert provider.peak == 1  # never two turns of one conversation in the model at once
+        conv_id = responses[0].json()["conversation_id"]
+        messages = httpx.get(f"{server.url}/api/v1/conversations/{conv_id}").json()["messages"]
+    assert len(messages) == 24
+    for question, answer in zip(messages[::2], messages[1::2], strict=True):
+        assert question["direction"] == "in" and answer["direction"] == "out"
+        assert answer["in_reply_to"] == question["id"]
+        assert answer["text"] == f"re: {question['text']}"
+
+
+def test_different_conversations_run_concurrently(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path)) as server:
+        provider = CountingProvider()
+        server.services.chain.providers[:] = [provider]
+
+        async def fire() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                return await asyncio.gather(*[
+                    client.post("/api/v1/messages", json={
+                        "workspace": "acme", "customer": {"id": f"c{i}"}, "text": "hi"})
+                    for i in range(6)])
+
+        assert all(r.status_code == 200 for r in asyncio.run(fire()))
+        assert provider.peak > 1

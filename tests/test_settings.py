@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omnivox.settings import ConfigError, OpenAICompatSettings, load_settings
+
+GOOD = """
+server: {port: 8123}
+llm:
+  providers:
+    - type: openai_compat
+      base_url: ${LLM_URL:-http://127.0.0.1:11434/v1}
+      model: llama3
+      api_key: ${LLM_KEY}
+    - type: extractive
+workspaces:
+  - id: acme
+    name: Acme
+    persona: {name: Juniper, avoided_terms: [unfortunately]}
+"""
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "omnivox.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_loads_interpolates_and_keeps_secrets_secret(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD), env={"LLM_KEY": "sk-secret-123"})
+    provider = settings.llm.providers[0]
+    assert isinstance(provider, OpenAICompatSettings)
+    assert provider.base_url == "http://127.0.0.1:11434/v1"
+    assert provider.api_key is not None
+    assert provider.api_key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(settings)
+    assert settings.server.port == 8123
+    assert settings.workspace("acme") is not None
+    assert settings.workspace("nope") is None
+
+
+def test_missing_env_var_names_file_key_and_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.file == str(path)
+    assert info.value.key == "llm.providers[0].api_key"
+    assert "LLM_KEY" in info.value.expected
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    env = {
+        "LLM_KEY": "k",
+        "OMNIVOX_DATABASE_URL": "postgresql://u@db/x",
+        "OMNIVOX_SERVER__PORT": "9001",
+        "OMNIVOX_DATA_DIR": "/tmp/omni",
+    }
+    settings = load_settings(write(tmp_path, GOOD), env=env)
+    assert settings.database.url == "postgresql://u@db/x"
+    assert settings.database_url == "postgresql://u@db/x"
+    assert settings.server.port == 9001
+    assert settings.data_dir == "/tmp/omni"
+
+
+def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, GOOD), env={"LLM_KEY": "k"}, overrides={"data_dir": str(tmp_path / "d")}
+    )
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'd' / 'omnivox.db'}"
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "expected"),
+    [
+        ("server: {port: lots}\nworkspaces: [{id: a, name: A}]", "server.port", "integer"),
+        ("server: {prot: 1}\nworkspaces: [{id: a, name: A}]", "server.prot", "unknown key"),
+        ("workspaces: [{id: a}]", "workspaces[0].name", "Field required"),
+        ("workspaces: [{id: 'Bad Id!', name: A}]", "workspaces[0].id", "pattern"),
+        ("workspaces: []", "workspaces", "at least 1"),
+        (
+            "llm: {providers: [{type: gpt}]}\nworkspaces: [{id: a, name: A}]",
+            "llm.providers[0]",
+            "tag",
+        ),
+        (
+            "llm: {providers: [{type: openai_compat, model: m}]}\nworkspaces: [{id: a, name: A}]",
+            "llm.providers[0].base_url",
+            "Field required",
+        ),
+        ("workspaces: [{id: a, name: A}, {id: a, name: B}]", "workspaces", "repeated: a"),
+    ],
+)
+def test_bad_config_names_key_and_expectation(
+    tmp_path: Path, body: str, key: str, expected: str
+) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.file == str(path)
+    assert info.value.key == key
+    assert expected in info.value.expected
+    assert str(path) in str(info.value)
+
+
+def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(write(tmp_path, "a: [1,"), env={})
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "absent.yaml", env={})
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_settings(write(tmp_path, "- 1\n- 2"), env={})
+
+
+def test_demo_workspace_config_is_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    settings = load_settings(root / "examples/acme/omnivox.yaml", env={})
+    acme = settings.workspace("acme")
+    assert acme is not None and acme.persona.name == "Juniper"
+    assert [p.type for p in settings.llm.providers] == ["llamacpp", "extractive"]
+    assert settings.resolve_path(acme.seed.customers or "").is_file()
