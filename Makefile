@@ -1,11 +1,20 @@
-# Omnivox: the two commands are `make run` and `make test`.
+# Omnivox. The two commands: `make run` (serve the demo) and `make test` (lint, types, tests).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONFIG ?= examples/acme/omnivox.yaml
-# torch, when a dependency asks for it, must be the CPU wheel on disk, never a CUDA download.
 PIP_INSTALL := $(PIP) install --constraint constraints.txt
+
+# llama-cpp-python is built from source. Its default (-march=native) can emit AMX/AVX-512
+# instructions that virtual machines advertise but fault on (SIGILL), so we build a portable
+# AVX2 wheel once and keep it in a wheelhouse outside the repo (reused by every clone).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+	-DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+	-DGGML_AMX_BF16=OFF
+WHEELHOUSE ?= $(HOME)/.cache/omnivox/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
+LLAMA_WHEEL := $(WHEELHOUSE)/.built
 
 .PHONY: run test install install-test lint typecheck pytest bench clean
 
@@ -13,7 +22,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+$(LLAMA_WHEEL): | $(BIN)/python
+	@echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) (portable CPU build, a few minutes, once)"
+	mkdir -p $(WHEELHOUSE)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps --no-binary llama-cpp-python \
+		--no-cache-dir --wheel-dir $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	touch $@
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt $(LLAMA_WHEEL)
+	$(PIP_INSTALL) $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	$(PIP_INSTALL) -e .
 	touch $@
 

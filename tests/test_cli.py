@@ -46,9 +46,13 @@ def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
     config = tmp_path / "omnivox.yaml"
     config.write_text(
         "llm: {providers: [{type: scripted, reply: 'Echo: {question}'}]}\n"
-        "workspaces: [{id: acme, name: Acme, persona: {name: Juniper}}]\n")
-    result = runner.invoke(app, ["chat", "--config", str(config), "--data-dir",
-                                 str(tmp_path / "var")], input="hello there\n/quit\n")
+        "workspaces: [{id: acme, name: Acme, persona: {name: Juniper}}]\n"
+    )
+    result = runner.invoke(
+        app,
+        ["chat", "--config", str(config), "--data-dir", str(tmp_path / "var")],
+        input="hello there\n/quit\n",
+    )
     assert result.exit_code == 0, result.output
     assert "Echo: hello there" in result.output
     assert (tmp_path / "var" / "omnivox.db").is_file()

@@ -39,10 +39,15 @@ def test_turns_on_one_conversation_are_serialised(tmp_path: Path) -> None:
 
         async def fire() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-                return await asyncio.gather(*[
-                    client.post("/api/v1/messages", json={
-                        "workspace": "acme", "customer": {"id": "same"}, "text": f"q{i}"})
-                    for i in range(12)])
+                return await asyncio.gather(
+                    *[
+                        client.post(
+                            "/api/v1/messages",
+                            json={"workspace": "acme", "customer": {"id": "same"}, "text": f"q{i}"},
+                        )
+                        for i in range(12)
+                    ]
+                )
 
         responses = asyncio.run(fire())
         assert all(r.status_code == 200 for r in responses)
@@ -63,10 +68,15 @@ def test_different_conversations_run_concurrently(tmp_path: Path) -> None:
 
         async def fire() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-                return await asyncio.gather(*[
-                    client.post("/api/v1/messages", json={
-                        "workspace": "acme", "customer": {"id": f"c{i}"}, "text": "hi"})
-                    for i in range(6)])
+                return await asyncio.gather(
+                    *[
+                        client.post(
+                            "/api/v1/messages",
+                            json={"workspace": "acme", "customer": {"id": f"c{i}"}, "text": "hi"},
+                        )
+                        for i in range(6)
+                    ]
+                )
 
         assert all(r.status_code == 200 for r in asyncio.run(fire()))
         assert provider.peak > 1

@@ -11,6 +11,22 @@ import structlog
 LogFormat = Literal["console", "json"]
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time (it may be swapped after set-up)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+_STDERR = _Stderr()
+
+
 def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
     """Configure structlog and the standard library root logger once per process."""
     shared: list[structlog.types.Processor] = [
@@ -28,10 +44,21 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s %(message)s", force=True)
+    # Standard-library loggers (uvicorn, alembic) go through the same renderer, so that
+    # --log-format json really gives one JSON object a line.
+    handler = logging.StreamHandler(_STDERR)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -11,18 +11,21 @@ from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import LiveServer, make_settings
 
 pytestmark = pytest.mark.browser
-ANSWER = ("Items can be returned within 60 days of delivery, and return labels are free for "
-          "Trailhead Rewards members.")
+ANSWER = (
+    "Items can be returned within 60 days of delivery, and return labels are free for "
+    "Trailhead Rewards members."
+)
 
 
-def test_demo_page_streams_an_answer_and_survives_reload(tmp_path: Path,
-                                                         browser: Browser) -> None:
+def test_demo_page_streams_an_answer_and_survives_reload(tmp_path: Path, browser: Browser) -> None:
     providers = [{"type": "scripted", "reply": ANSWER, "word_delay_s": 0.08}]
     with LiveServer(make_settings(tmp_path, providers=providers)) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         csp_errors: list[str] = []
-        page.on("console", lambda m: csp_errors.append(m.text)
-                if "Content Security Policy" in m.text else None)
+        page.on(
+            "console",
+            lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.goto(server.url + "/")
         expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
         page.get_by_test_id("omnivox-input").fill("What is your return window?")

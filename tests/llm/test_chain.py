@@ -52,8 +52,9 @@ async def test_first_healthy_provider_answers() -> None:
 
 async def test_falls_back_on_error_and_on_timeout() -> None:
     trace = ChainTrace()
-    chain = ProviderChain([scripted(fail=True), scripted(delay_s=2, timeout_s=0.1),
-                           scripted(reply="third")])
+    chain = ProviderChain(
+        [scripted(fail=True), scripted(delay_s=2, timeout_s=0.1), scripted(reply="third")]
+    )
     completion = await chain.complete(REQUEST, trace)
     assert completion.text == "third"
     assert [f["reason"] for f in trace.failures] == ["scripted failure", "timeout"]

@@ -5,11 +5,20 @@ from omnivox.llm.extractive import NO_ANSWER, ExtractiveProvider, best_sentences
 from omnivox.settings import ExtractiveSettings
 from omnivox.types import Passage
 
-RETURNS = Passage("returns.md", "Returns", "You can return unworn items within 60 days of "
-                  "delivery. Refunds go back to the original payment method. Gift cards are "
-                  "final sale.", 1.0)
-SHIPPING = Passage("shipping.md", "Shipping", "Standard shipping takes 3 to 7 business days. "
-                   "Orders over $75 ship free.", 0.5)
+RETURNS = Passage(
+    "returns.md",
+    "Returns",
+    "You can return unworn items within 60 days of "
+    "delivery. Refunds go back to the original payment method. Gift cards are "
+    "final sale.",
+    1.0,
+)
+SHIPPING = Passage(
+    "shipping.md",
+    "Shipping",
+    "Standard shipping takes 3 to 7 business days. Orders over $75 ship free.",
+    0.5,
+)
 
 
 def request(query: str, passages: tuple[Passage, ...]) -> CompletionRequest:
@@ -18,8 +27,9 @@ def request(query: str, passages: tuple[Passage, ...]) -> CompletionRequest:
 
 async def test_answers_with_the_matching_sentences() -> None:
     provider = ExtractiveProvider(ExtractiveSettings(type="extractive", max_sentences=1))
-    completion = await provider.complete(request("How many days do I have to return items?",
-                                                 (SHIPPING, RETURNS)))
+    completion = await provider.complete(
+        request("How many days do I have to return items?", (SHIPPING, RETURNS))
+    )
     assert completion.text == "You can return unworn items within 60 days of delivery."
     assert completion.usage.estimated and completion.usage.completion_tokens > 0
 

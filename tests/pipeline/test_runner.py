@@ -6,30 +6,52 @@ from pathlib import Path
 import pytest
 
 from omnivox.channels.api import ApiChannel
+from omnivox.llm.chain import ProviderChain
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.runner import PipelineRunner
 from omnivox.services import build_steps
+from omnivox.settings import ScriptedSettings
 from omnivox.storage.db import Database
 from omnivox.storage.repositories import Store
-from omnivox.llm.chain import ProviderChain
 from omnivox.testing import ScriptedProvider
-from omnivox.settings import ScriptedSettings
 from omnivox.types import CustomerRef, InboundMessage, Reply
 from tests.conftest import make_settings
 
-DESIGN_ORDER = ["identify", "attach", "guard_input", "understand", "route", "retrieve",
-                "generate", "guard_output", "render", "deliver", "record"]
+DESIGN_ORDER = [
+    "identify",
+    "attach",
+    "guard_input",
+    "understand",
+    "route",
+    "retrieve",
+    "generate",
+    "guard_output",
+    "render",
+    "deliver",
+    "record",
+]
 
 
 def context(tmp_path: Path) -> TurnContext:
     settings = make_settings(tmp_path)
-    return TurnContext(InboundMessage("acme", "api", CustomerRef("c"), "hi"),
-                       settings.workspaces[0], ApiChannel(), "turn_1")
+    return TurnContext(
+        InboundMessage("acme", "api", CustomerRef("c"), "hi"),
+        settings.workspaces[0],
+        ApiChannel(),
+        "turn_1",
+    )
 
 
 class Recorder:
-    def __init__(self, name: str, log: list[str], *, finishing: bool = False,
-                 halt: bool = False, fail: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        log: list[str],
+        *,
+        finishing: bool = False,
+        halt: bool = False,
+        fail: bool = False,
+    ) -> None:
         self.name, self.finishing = name, finishing
         self.log, self.halt, self.fail = log, halt, fail
 
@@ -61,8 +83,13 @@ async def test_every_step_is_timed(tmp_path: Path) -> None:
 
 async def test_halt_skips_to_finishing_steps(tmp_path: Path) -> None:
     log: list[str] = []
-    runner = PipelineRunner([Recorder("guard", log, halt=True), Recorder("generate", log),
-                             Recorder("deliver", log, finishing=True)])
+    runner = PipelineRunner(
+        [
+            Recorder("guard", log, halt=True),
+            Recorder("generate", log),
+            Recorder("deliver", log, finishing=True),
+        ]
+    )
     ctx = await runner.run(context(tmp_path))
     assert log == ["guard", "deliver"]
     assert ctx.halted == "blocked" and ctx.reply == Reply("no")
@@ -75,8 +102,9 @@ async def test_failure_is_reported_and_raised(tmp_path: Path) -> None:
     async def hook(ctx: TurnContext, step: str, exc: BaseException) -> None:
         seen.append((step, str(exc)))
 
-    runner = PipelineRunner([Recorder("a", log), Recorder("b", log, fail=True),
-                             Recorder("c", log)], on_failure=hook)
+    runner = PipelineRunner(
+        [Recorder("a", log), Recorder("b", log, fail=True), Recorder("c", log)], on_failure=hook
+    )
     with pytest.raises(RuntimeError, match="boom"):
         await runner.run(context(tmp_path))
     assert log == ["a", "b"] and seen == [("b", "boom")]

@@ -21,14 +21,20 @@ from omnivox.testing import ScriptedProvider
 from omnivox.types import CustomerRef, InboundMessage, Passage, Reply
 from tests.conftest import make_settings
 
-PASSAGES = [Passage("returns.md", "Returns", "Return within 60 days.", 0.9, "https://x/r"),
-            Passage("shipping.md", "Shipping", "Ships in 3-7 days.", 0.8)]
+PASSAGES = [
+    Passage("returns.md", "Returns", "Return within 60 days.", 0.9, "https://x/r"),
+    Passage("shipping.md", "Shipping", "Ships in 3-7 days.", 0.8),
+]
 
 
 def context(tmp_path: Path, text: str = "What is the return window?") -> TurnContext:
     settings = make_settings(tmp_path)
-    return TurnContext(InboundMessage("acme", "api", CustomerRef("c"), text),
-                       settings.workspaces[0], ApiChannel(), "turn_1")
+    return TurnContext(
+        InboundMessage("acme", "api", CustomerRef("c"), text),
+        settings.workspaces[0],
+        ApiChannel(),
+        "turn_1",
+    )
 
 
 def snapshot(ctx: TurnContext) -> dict[str, object]:
@@ -86,8 +92,12 @@ def test_cited_maps_markers_to_passages() -> None:
 
 
 def generate_step(provider: ScriptedProvider) -> Generate:
-    return Generate(ProviderChain([provider]), {"acme": PromptBuilder(), "globex": PromptBuilder()},
-                    max_tokens=50, temperature=0.1)
+    return Generate(
+        ProviderChain([provider]),
+        {"acme": PromptBuilder(), "globex": PromptBuilder()},
+        max_tokens=50,
+        temperature=0.1,
+    )
 
 
 async def test_generate_streams_to_the_sink_and_builds_the_reply(tmp_path: Path) -> None:

@@ -58,7 +58,9 @@ def test_visitor_resumes_with_history(server: LiveServer) -> None:
     assert session["visitor"] == visitor and session["conversation_id"] == conversation
     assert history["type"] == "history"
     assert [(m["role"], m["text"]) for m in history["messages"]] == [
-        ("customer", "hello"), ("assistant", "Our return window is 60 days.")]
+        ("customer", "hello"),
+        ("assistant", "Our return window is 60 days."),
+    ]
 
 
 def test_a_forged_visitor_id_gets_a_fresh_identity(server: LiveServer) -> None:
@@ -67,16 +69,20 @@ def test_a_forged_visitor_id_gets_a_fresh_identity(server: LiveServer) -> None:
     assert session["visitor"] != "../../etc" and session["conversation_id"] is None
 
 
-@pytest.mark.parametrize(("raw", "code"), [
-    ("not json", "bad_frame"),
-    ('["a"]', "bad_frame"),
-    ('{"type": "message"}', "bad_frame"),
-    ('{"type": "message", "text": "   "}', "bad_frame"),
-    ('{"type": "subscribe"}', "bad_frame"),
-    (json.dumps({"type": "message", "text": "x" * 4001}), "too_long"),
-])
-def test_bad_frames_get_an_error_and_the_socket_stays_open(server: LiveServer, raw: str,
-                                                           code: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "bad_frame"),
+        ('["a"]', "bad_frame"),
+        ('{"type": "message"}', "bad_frame"),
+        ('{"type": "message", "text": "   "}', "bad_frame"),
+        ('{"type": "subscribe"}', "bad_frame"),
+        (json.dumps({"type": "message", "text": "x" * 4001}), "too_long"),
+    ],
+)
+def test_bad_frames_get_an_error_and_the_socket_stays_open(
+    server: LiveServer, raw: str, code: str
+) -> None:
     with connect(ws_url(server, "workspace=acme")) as ws:
         ws.recv(timeout=10)
         ws.send(raw)

@@ -6,10 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from omnivox import events
 from omnivox.services import Services
-from tests.conftest import LiveServer, make_settings
+from omnivox.storage.models import Message
+from tests.conftest import LiveServer, make_settings, run_on_server
 
 
 @pytest.fixture
@@ -27,19 +29,11 @@ def body(text: str = "What is your return window?", **extra: Any) -> dict[str, A
 
 
 async def stored_message_count(services: Services) -> int:
-    from sqlalchemy import func, select
-
-    from omnivox.storage.models import Message
-
     async with services.db.sessions() as session:
         return int((await session.execute(select(func.count()).select_from(Message))).scalar_one())
 
 
 def count(server: LiveServer) -> int:
-    import asyncio
-
-    from tests.conftest import run_on_server
-
     return run_on_server(server, stored_message_count(server.services))
 
 
@@ -59,7 +53,8 @@ def test_message_round_trip_and_conversation(server: LiveServer) -> None:
         ("in", "What is your return window?"),
         ("out", "You asked: What is your return window?"),
         ("in", "And for sale items?"),
-        ("out", "You asked: And for sale items?")]
+        ("out", "You asked: And for sale items?"),
+    ]
     assert conv["messages"][1]["in_reply_to"] == data["message_id"]
     assert conv["messages"][1]["status"] == "sent"
     assert conv["workspace"] == "acme" and conv["last_channel"] == "api"
@@ -67,7 +62,7 @@ def test_message_round_trip_and_conversation(server: LiveServer) -> None:
 
 def test_turn_event_records_every_step(server: LiveServer) -> None:
     data = post(server, body()).json()
-    rows = count_events(server, data["conversation_id"])
+    rows = turn_events(server, data["conversation_id"])
     assert [r.type for r in rows] == [events.TURN_COMPLETED]
     timings = rows[0].timings
     for step in ("identify", "attach", "generate", "render", "deliver"):
@@ -77,23 +72,25 @@ def test_turn_event_records_every_step(server: LiveServer) -> None:
     assert payload["completion_tokens"] > 0
 
 
-def count_events(server: LiveServer, conversation_id: str) -> list[Any]:
-    from tests.conftest import run_on_server
-
+def turn_events(server: LiveServer, conversation_id: str) -> list[Any]:
     return run_on_server(server, server.services.store.events(conversation_id=conversation_id))
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"workspace": "acme", "text": "hi"}, "customer"),
-    ({"workspace": "acme", "customer": {}, "text": "hi"}, "customer.id"),
-    ({"workspace": "acme", "customer": {"id": "c"}}, "text"),
-    ({"workspace": "acme", "customer": {"id": "c"}, "text": ""}, "text"),
-    ({"workspace": "acme", "customer": {"id": "c"}, "text": 5}, "text"),
-    ({"customer": {"id": "c"}, "text": "hi"}, "workspace"),
-    ({"workspace": "acme", "customer": {"id": "c"}, "text": "hi", "extra": 1}, "extra"),
-])
-def test_bad_fields_are_422_naming_the_field(server: LiveServer, payload: dict[str, Any],
-                                             field: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"workspace": "acme", "text": "hi"}, "customer"),
+        ({"workspace": "acme", "customer": {}, "text": "hi"}, "customer.id"),
+        ({"workspace": "acme", "customer": {"id": "c"}}, "text"),
+        ({"workspace": "acme", "customer": {"id": "c"}, "text": ""}, "text"),
+        ({"workspace": "acme", "customer": {"id": "c"}, "text": 5}, "text"),
+        ({"customer": {"id": "c"}, "text": "hi"}, "workspace"),
+        ({"workspace": "acme", "customer": {"id": "c"}, "text": "hi", "extra": 1}, "extra"),
+    ],
+)
+def test_bad_fields_are_422_naming_the_field(
+    server: LiveServer, payload: dict[str, Any], field: str
+) -> None:
     response = post(server, payload)
     assert response.status_code == 422
     assert field in [d["field"] for d in response.json()["detail"]]
@@ -101,8 +98,11 @@ def test_bad_fields_are_422_naming_the_field(server: LiveServer, payload: dict[s
 
 
 def test_malformed_json_is_422(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}/api/v1/messages", content=b'{"workspace": ',
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server.url}/api/v1/messages",
+        content=b'{"workspace": ',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 422
     assert response.json()["error"] == "validation_error"
     assert count(server) == 0
@@ -118,8 +118,9 @@ def test_long_text_is_413_and_stores_nothing(server: LiveServer) -> None:
 
 def test_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
     huge = b"{" + b" " * (80 * 1024) + b"}"
-    response = httpx.post(f"{server.url}/api/v1/messages", content=huge,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server.url}/api/v1/messages", content=huge, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "body_too_large"
 
@@ -127,8 +128,11 @@ def test_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
         for _ in range(100):
             yield b" " * 1024
 
-    streamed = httpx.post(f"{server.url}/api/v1/messages", content=chunks(),
-                          headers={"content-type": "application/json"})
+    streamed = httpx.post(
+        f"{server.url}/api/v1/messages",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
     assert streamed.status_code == 413
     assert count(server) == 0
 
@@ -159,3 +163,18 @@ def test_health_and_readiness(server: LiveServer) -> None:
     ready = httpx.get(f"{server.url}/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": True, "model": True}
+
+
+def test_offline_api_reference_and_pages(server: LiveServer) -> None:
+    docs = httpx.get(f"{server.url}/docs")
+    assert docs.status_code == 200 and "/api/v1/messages" in docs.text
+    assert "cdn" not in docs.text.lower()  # works with no network
+    page = httpx.get(f"{server.url}/")
+    assert 'data-workspace="acme"' in page.text and "Acme Outfitters" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    other = httpx.get(f"{server.url}/?workspace=globex")
+    assert 'data-workspace="globex"' in other.text
+    assert httpx.get(f"{server.url}/?workspace=nope").status_code == 404
+    widget = httpx.get(f"{server.url}/widget.js")
+    assert widget.headers["content-type"].startswith("text/javascript")
+    assert "omnivox.visitor." in widget.text

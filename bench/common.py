@@ -1,0 +1,109 @@
+"""Helpers shared by the benchmarks: percentiles, a server subprocess, RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def machine() -> str:
+    """CPU model, cores and Python, for the results file."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def free_port() -> int:
+    """An unused port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(workdir: Path, providers: list[dict[str, object]], max_tokens: int) -> Iterator[str]:
+    """``omnivox serve`` in a subprocess with one workspace and this provider chain."""
+    port = free_port()
+    config = {
+        "data_dir": str(workdir / "var"),
+        "log_level": "warning",
+        "server": {"host": "127.0.0.1", "port": port},
+        "llm": {"providers": providers, "max_tokens": max_tokens, "temperature": 0.0},
+        "workspaces": [
+            {
+                "id": "acme",
+                "name": "Acme Outfitters",
+                "persona": {"name": "Juniper", "brand": "Acme Outfitters"},
+            }
+        ],
+    }
+    path = workdir / "omnivox.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omnivox", "serve", "--config", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def append_results(title: str, command: str, lines: list[str]) -> None:
+    """Append one dated section to bench/RESULTS.md."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = [
+        f"\n## {title} — {stamp}",
+        "",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        "",
+        *lines,
+        "",
+    ]
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(block))

@@ -1,0 +1,181 @@
+"""Turn latency through the REST channel, orchestration overhead, and first web-chat token.
+
+For each provider (the bundled local model, and the extractive one) and each concurrency
+(1 and 16): p50/p95 of a whole turn measured by the client, of the model step (the pipeline's
+``generate`` timing from the ``Server-Timing`` header), and of their difference: the
+orchestration overhead (HTTP, validation, storage, locking, rendering, delivery, events).
+The bare model call (the provider called directly, no server) is timed in the same run, and
+the first streamed token over the web-chat WebSocket at concurrency 1.
+
+Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
+
+Usage: python bench/turn_latency.py [--turns N] [--max-tokens N] [--no-append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_results, pct, server
+
+from omnivox.llm.base import ChatMessage, CompletionRequest
+from omnivox.llm.llamacpp import LlamaCppProvider
+from omnivox.settings import LlamaCppSettings
+
+QUESTIONS = [
+    "What is your return window?",
+    "How long does standard shipping take?",
+    "Do you price match?",
+    "Can I change the size on my order?",
+    "What are your store hours in Denver?",
+    "How do Trailhead Rewards points work?",
+]
+
+
+def parse_timing(header: str) -> dict[str, float]:
+    """``Server-Timing`` -> {metric: ms}."""
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        out[name] = float(dur)
+    return out
+
+
+async def rest_turns(url: str, turns: int, concurrency: int) -> dict[str, list[float]]:
+    """Run ``turns`` turns with ``concurrency`` in flight; distinct customers per slot."""
+    results: dict[str, list[float]] = {"turn": [], "model": [], "overhead": []}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(turns):
+        queue.put_nowait(i)
+
+    async def worker(slot: int, client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            body = {
+                "workspace": "acme",
+                "customer": {"id": f"bench-{slot}"},
+                "text": QUESTIONS[i % len(QUESTIONS)],
+            }
+            t0 = time.perf_counter()
+            response = await client.post("/api/v1/messages", json=body)
+            turn_ms = (time.perf_counter() - t0) * 1000
+            response.raise_for_status()
+            model_ms = parse_timing(response.headers["Server-Timing"])["generate"]
+            results["turn"].append(turn_ms)
+            results["model"].append(model_ms)
+            results["overhead"].append(turn_ms - model_ms)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        await client.post(
+            "/api/v1/messages", json={"workspace": "acme", "customer": {"id": "warm"}, "text": "hi"}
+        )
+        await asyncio.gather(*[worker(s, client) for s in range(concurrency)])
+    return results
+
+
+async def first_token(url: str, turns: int) -> list[float]:
+    """Time from sending a web-chat message to the first ``delta`` frame."""
+    times = []
+    ws_url = url.replace("http", "ws") + "/ws/chat?workspace=acme"
+    async with websockets.connect(ws_url) as ws:
+        await ws.recv()  # session
+        for i in range(turns):
+            t0 = time.perf_counter()
+            await ws.send(json.dumps({"type": "message", "text": QUESTIONS[i % len(QUESTIONS)]}))
+            first = None
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame["type"] == "delta" and first is None:
+                    first = (time.perf_counter() - t0) * 1000
+                if frame["type"] == "reply":
+                    break
+            times.append(first if first is not None else float("nan"))
+    return times
+
+
+async def bare_model(turns: int, max_tokens: int) -> list[float]:
+    """The local model called directly with a comparable prompt, no server."""
+    provider = LlamaCppProvider(LlamaCppSettings(type="llamacpp"))
+    await provider.warm_up()
+    times = []
+    for i in range(turns):
+        q = QUESTIONS[i % len(QUESTIONS)]
+        request = CompletionRequest(
+            (
+                ChatMessage("system", "You are Juniper, the assistant of Acme Outfitters."),
+                ChatMessage("user", q),
+            ),
+            q,
+            max_tokens=max_tokens,
+            temperature=0.0,
+        )
+        t0 = time.perf_counter()
+        await provider.complete(request)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def row(label: str, values: list[float]) -> str:
+    return f"| {label} | {pct(values, 50):.1f} | {pct(values, 95):.1f} | {len(values)} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=32, help="turns per configuration")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args()
+    lines = ["| measurement (ms) | p50 | p95 | n |", "|---|---|---|---|"]
+    chains = {
+        "llamacpp": [{"type": "llamacpp", "timeout_s": 120}],
+        "extractive": [{"type": "extractive"}],
+    }
+    for name, providers in chains.items():
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            server(Path(tmp), providers, args.max_tokens) as url,
+        ):
+            for concurrency in (1, 16):
+                res = asyncio.run(rest_turns(url, args.turns, concurrency))
+                for key in ("turn", "model", "overhead"):
+                    lines.append(row(f"{name} c={concurrency} {key}", res[key]))
+                    print(lines[-1], flush=True)
+            if name == "llamacpp":
+                lines.append(
+                    row(
+                        "llamacpp web-chat first token c=1",
+                        asyncio.run(first_token(url, args.turns)),
+                    )
+                )
+                print(lines[-1], flush=True)
+    lines.append(
+        row(
+            "llamacpp bare model call (no server)",
+            asyncio.run(bare_model(args.turns, args.max_tokens)),
+        )
+    )
+    print(lines[-1], flush=True)
+    lines += [
+        "",
+        f"max_tokens={args.max_tokens}, temperature 0, SQLite, one process. "
+        "`overhead` = client-measured turn minus the `generate` step (Server-Timing); at "
+        "c=16 the model step includes waiting for the single model thread.",
+    ]
+    if not args.no_append:
+        command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])
+        append_results("Turn latency (issue 2)", command.strip(), lines)
+
+
+if __name__ == "__main__":
+    main()

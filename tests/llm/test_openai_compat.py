@@ -1,0 +1,182 @@
+"""openai_compat against a real OpenAI-compatible server: llama-cpp-python[server] + the GGUF."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from omnivox.llm.base import ChatMessage, CompletionRequest, ProviderError
+from omnivox.llm.llamacpp import bundled_model_path
+from omnivox.llm.openai_compat import OpenAICompatProvider
+from omnivox.settings import OpenAICompatSettings
+from tests.conftest import free_port
+
+REQUEST = CompletionRequest(
+    (ChatMessage("user", "Say hello to a hiker."),), "hello", max_tokens=16, temperature=0.0
+)
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log = log_path.open("wb")  # a file, not a pipe: llama.cpp logs a lot while loading
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(bundled_model_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "1024",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            pytest.fail(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def settings(base_url: str, **extra: object) -> OpenAICompatSettings:
+    return OpenAICompatSettings(type="openai_compat", base_url=base_url, model="smollm2", **extra)  # type: ignore[arg-type]
+
+
+@pytest.mark.model
+async def test_complete_against_real_server(llama_server: str) -> None:
+    provider = OpenAICompatProvider(settings(llama_server))
+    try:
+        assert await provider.ready()
+        completion = await provider.complete(REQUEST)
+    finally:
+        await provider.close()
+    assert completion.text.strip()
+    assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
+    assert not completion.usage.estimated
+
+
+@pytest.mark.model
+async def test_stream_against_real_server(llama_server: str) -> None:
+    provider = OpenAICompatProvider(settings(llama_server))
+    try:
+        deltas = [d async for d in provider.stream(REQUEST)]
+    finally:
+        await provider.close()
+    assert sum(1 for d in deltas if d.text) > 1
+    assert "".join(d.text for d in deltas).strip()
+    usage = deltas[-1].usage
+    assert usage is not None and usage.completion_tokens > 0
+
+
+async def test_bounded_retries_on_5xx_then_success() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) < 3:
+            return httpx.Response(503, text="busy")
+        return httpx.Response(
+            200,
+            json={
+                "model": "m",
+                "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 1},
+            },
+        )
+
+    provider = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=2, api_key="sk-test"),
+        transport=httpx.MockTransport(handler),
+    )
+    completion = await provider.complete(REQUEST)
+    assert completion.text == "hi" and completion.usage.prompt_tokens == 7
+    assert len(calls) == 3
+    assert calls[0].headers["authorization"] == "Bearer sk-test"
+    assert calls[0].url.path == "/v1/chat/completions"
+    calls.clear()
+    failing = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=1),
+        transport=httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(500)),
+    )
+    with pytest.raises(ProviderError, match="after 2 attempt"):
+        await failing.complete(REQUEST)
+    assert len(calls) == 2
+
+
+async def test_client_errors_are_not_retried() -> None:
+    calls: list[httpx.Request] = []
+    provider = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=3),
+        transport=httpx.MockTransport(
+            lambda r: calls.append(r) or httpx.Response(401, text="bad key")
+        ),
+    )
+    with pytest.raises(ProviderError, match="HTTP 401"):
+        await provider.complete(REQUEST)
+    assert len(calls) == 1
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers: only a read timeout ends a call."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    sock.close()
+
+
+async def test_read_timeout_is_explicit(silent_server: str) -> None:
+    provider = OpenAICompatProvider(settings(silent_server, timeout_s=0.3, max_retries=0))
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="transport error"):
+        await provider.complete(REQUEST)
+    assert time.monotonic() - started < 5
+    with pytest.raises(ProviderError):
+        _ = [d async for d in provider.stream(REQUEST)]
+    await provider.close()

@@ -1,0 +1,38 @@
+"""A whole turn with the embedded defaults: the bundled model, then the extractive fallback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+pytestmark = pytest.mark.model
+
+
+def test_turn_with_the_bundled_model(tmp_path: Path) -> None:
+    providers = [{"type": "llamacpp", "n_ctx": 1024}, {"type": "extractive"}]
+    settings = make_settings(tmp_path, providers=providers)
+    with LiveServer(settings, warm_up=True) as server:
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{server.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "model never became ready"
+            time.sleep(0.2)
+        response = httpx.post(
+            f"{server.url}/api/v1/messages",
+            timeout=60,
+            json={"workspace": "acme", "customer": {"id": "c"}, "text": "Hello! Who are you?"},
+        )
+        assert response.status_code == 200
+        data = response.json()
+        assert data["reply"]["text"].strip()
+        events = run_on_server(
+            server, server.services.store.events(conversation_id=data["conversation_id"])
+        )
+    payload = events[-1].payload
+    assert payload["provider"] == "llamacpp" and payload["fallbacks"] == []
+    assert payload["prompt_tokens"] > 20 and payload["completion_tokens"] > 0
+    assert payload["first_token_ms"] is not None
