@@ -63,7 +63,7 @@ async def rest_turns(url: str, turns: int, concurrency: int) -> dict[str, list[f
             i = queue.get_nowait()
             body = {
                 "workspace": "acme",
-                "customer": {"id": f"bench-{slot}"},
+                "customer": {"id": f"bench-{slot}-{i}"},
                 "text": QUESTIONS[i % len(QUESTIONS)],
             }
             t0 = time.perf_counter()
@@ -84,13 +84,22 @@ async def rest_turns(url: str, turns: int, concurrency: int) -> dict[str, list[f
     return results
 
 
-async def first_token(url: str, turns: int) -> list[float]:
-    """Time from sending a web-chat message to the first ``delta`` frame."""
+async def first_token(url: str, turns: int, *, one_conversation: bool) -> list[float]:
+    """Time from sending a web-chat message to the first ``delta`` frame.
+
+    ``one_conversation``: all turns from one visitor (the prompt grows with the history);
+    otherwise each turn opens a new visitor's first conversation turn.
+    """
     times = []
     ws_url = url.replace("http", "ws") + "/ws/chat?workspace=acme"
-    async with websockets.connect(ws_url) as ws:
-        await ws.recv()  # session
+    ws = await websockets.connect(ws_url)
+    await ws.recv()  # session
+    try:
         for i in range(turns):
+            if not one_conversation and i:
+                await ws.close()
+                ws = await websockets.connect(ws_url)
+                await ws.recv()
             t0 = time.perf_counter()
             await ws.send(json.dumps({"type": "message", "text": QUESTIONS[i % len(QUESTIONS)]}))
             first = None
@@ -101,6 +110,8 @@ async def first_token(url: str, turns: int) -> list[float]:
                 if frame["type"] == "reply":
                     break
             times.append(first if first is not None else float("nan"))
+    finally:
+        await ws.close()
     return times
 
 
@@ -152,13 +163,10 @@ def main() -> None:
                     lines.append(row(f"{name} c={concurrency} {key}", res[key]))
                     print(lines[-1], flush=True)
             if name == "llamacpp":
-                lines.append(
-                    row(
-                        "llamacpp web-chat first token c=1",
-                        asyncio.run(first_token(url, args.turns)),
-                    )
-                )
-                print(lines[-1], flush=True)
+                for label, one in (("new conversations", False), ("one conversation", True)):
+                    times = asyncio.run(first_token(url, args.turns, one_conversation=one))
+                    lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
+                    print(lines[-1], flush=True)
     lines.append(
         row(
             "llamacpp bare model call (no server)",
@@ -168,9 +176,11 @@ def main() -> None:
     print(lines[-1], flush=True)
     lines += [
         "",
-        f"max_tokens={args.max_tokens}, temperature 0, SQLite, one process. "
-        "`overhead` = client-measured turn minus the `generate` step (Server-Timing); at "
-        "c=16 the model step includes waiting for the single model thread.",
+        f"max_tokens={args.max_tokens}, temperature 0, SQLite, one server process, "
+        "history_turns 6. REST turns each start a new conversation. `overhead` = "
+        "client-measured turn minus the `generate` step (Server-Timing); at c=16 the model "
+        "step includes waiting for the single model thread. 'one conversation': every turn "
+        "adds to one visitor's history, so the prompt grows.",
     ]
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])

@@ -135,3 +135,9 @@ def run_on_server(server: LiveServer, coro: Any) -> Any:
     """Run a coroutine on the live server's event loop (its database pool lives there)."""
     loop = server.loop
     return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
+
+
+async def events_of(services: Services, conversation_id: str) -> list[Any]:
+    """The conversation's events, once the queued ones are written."""
+    await services.events.flush()
+    return await services.store.events(conversation_id=conversation_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_settings, run_on_server
+from tests.conftest import LiveServer, events_of, make_settings, run_on_server
 
 pytestmark = pytest.mark.model
 
@@ -29,9 +29,7 @@ def test_turn_with_the_bundled_model(tmp_path: Path) -> None:
         assert response.status_code == 200
         data = response.json()
         assert data["reply"]["text"].strip()
-        events = run_on_server(
-            server, server.services.store.events(conversation_id=data["conversation_id"])
-        )
+        events = run_on_server(server, events_of(server.services, data["conversation_id"]))
     payload = events[-1].payload
     assert payload["provider"] == "llamacpp" and payload["fallbacks"] == []
     assert payload["prompt_tokens"] > 20 and payload["completion_tokens"] > 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omnivox import registry
+from omnivox.bus import EventSink
+from omnivox.bus.memory import QueuedEventWriter
 from omnivox.channels.api import ApiChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.llm.base import LLMProvider
@@ -50,11 +52,11 @@ class Services:
     settings: Settings
     db: Database
     store: Store
+    events: QueuedEventWriter
     chain: ProviderChain
     turns: TurnService
     api: ApiChannel
     webchat: WebChatChannel
-    extra: dict[str, Any] = field(default_factory=dict)
 
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""
@@ -99,12 +101,15 @@ class Services:
         return {"database": await self.db.ping(), "model": await self.chain.ready()}
 
     async def close(self) -> None:
-        """Close providers and the database."""
+        """Write queued events, then close providers and the database."""
+        await self.events.close()
         await self.chain.close()
         await self.db.close()
 
 
-def build_steps(settings: Settings, store: Store, chain: ProviderChain) -> list[Step]:
+def build_steps(
+    settings: Settings, store: Store, chain: ProviderChain, events: EventSink
+) -> list[Step]:
     """The pipeline in DESIGN.md's order."""
     prompts = {
         ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
@@ -123,7 +128,7 @@ def build_steps(settings: Settings, store: Store, chain: ProviderChain) -> list[
         GuardOutput(),
         Render(),
         Deliver(store),
-        Record(store),
+        Record(events),
     ]
 
 
@@ -134,11 +139,14 @@ def build_services(settings: Settings) -> Services:
     )
     store = Store(db)
     chain = ProviderChain([build_provider(p) for p in settings.llm.providers])
-    turns = TurnService(settings, store, MemoryKeyedLock(), build_steps(settings, store, chain))
+    events = QueuedEventWriter(store.add_events)
+    steps = build_steps(settings, store, chain, events)
+    turns = TurnService(settings, events, MemoryKeyedLock(), steps)
     return Services(
         settings,
         db,
         store,
+        events,
         chain,
         turns,
         ApiChannel(),

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from omnivox import events
+from omnivox.bus import EventRecord, EventSink
 from omnivox.channels.base import ChannelAdapter
 from omnivox.ids import new_id
 from omnivox.locks import KeyedLock
 from omnivox.pipeline.context import DeltaSink, TurnContext
 from omnivox.pipeline.runner import PipelineRunner, Step
 from omnivox.settings import Settings
-from omnivox.storage.repositories import Store
 from omnivox.types import InboundMessage
 
 
@@ -24,10 +24,10 @@ class TurnService:
     """Runs one inbound message through the pipeline, one turn per conversation at a time."""
 
     def __init__(
-        self, settings: Settings, store: Store, locks: KeyedLock, steps: Sequence[Step]
+        self, settings: Settings, events: EventSink, locks: KeyedLock, steps: Sequence[Step]
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.events = events
         self.locks = locks
         self.runner = PipelineRunner(steps, on_failure=self.record_failure)
 
@@ -46,11 +46,13 @@ class TurnService:
 
     async def record_failure(self, ctx: TurnContext, step: str, exc: BaseException) -> None:
         """Failure hook for the runner: the turn is recorded even when it breaks."""
-        await self.store.add_event(
-            events.TURN_FAILED,
-            workspace_id=ctx.inbound.workspace_id,
-            conversation_id=ctx.conversation_id,
-            turn_id=ctx.turn_id,
-            payload={"step": step, "error": repr(exc)},
-            timings=dict(ctx.timings),
+        self.events.emit(
+            EventRecord(
+                events.TURN_FAILED,
+                workspace_id=ctx.inbound.workspace_id,
+                conversation_id=ctx.conversation_id,
+                turn_id=ctx.turn_id,
+                payload={"step": step, "error": repr(exc)},
+                timings=dict(ctx.timings),
+            )
         )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from omnivox.bus.memory import QueuedEventWriter
 from omnivox.channels.api import ApiChannel
 from omnivox.llm.chain import ProviderChain
 from omnivox.pipeline.context import TurnContext
@@ -68,7 +69,9 @@ def test_pipeline_is_built_in_design_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = Store(Database("sqlite+aiosqlite://"))
     chain = ProviderChain([ScriptedProvider(ScriptedSettings(type="scripted"))])
-    runner = PipelineRunner(build_steps(settings, store, chain))
+    runner = PipelineRunner(
+        build_steps(settings, store, chain, QueuedEventWriter(store.add_events))
+    )
     assert runner.step_names == DESIGN_ORDER
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from omnivox import events
 from omnivox.services import Services
 from omnivox.storage.models import Message
-from tests.conftest import LiveServer, make_settings, run_on_server
+from tests.conftest import LiveServer, events_of, make_settings, run_on_server
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_turn_event_records_every_step(server: LiveServer) -> None:
 
 
 def turn_events(server: LiveServer, conversation_id: str) -> list[Any]:
-    return run_on_server(server, server.services.store.events(conversation_id=conversation_id))
+    return run_on_server(server, events_of(server.services, conversation_id))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
+from omnivox.bus import EventRecord
 from omnivox.services import Services
 from omnivox.storage.models import Base
 from omnivox.storage.repositories import DuplicateMessageError
@@ -36,46 +37,52 @@ async def test_customer_resolution_and_conversation_resume(services: Services) -
     other_ws, _ = await store.resolve_customer("globex", "api", "c1")
     assert created and not created_again and first == again
     assert other_ws != first  # the same address in another workspace is another person
-    conv, new = await store.attach_conversation("acme", first, "api")
-    resumed, new_again = await store.attach_conversation("acme", first, "webchat")
-    assert new and not new_again and conv == resumed
-    view = await store.conversation(conv)
+    one, new = await store.attach_inbound(inbound("hi"), first)
+    two, new_again = await store.attach_inbound(
+        InboundMessage("acme", "webchat", CustomerRef("v"), "again"), first
+    )
+    assert new and not new_again and one.conversation_id == two.conversation_id
+    assert await store.find_open_conversation("acme", first) == one.conversation_id
+    view = await store.conversation(one.conversation_id)
     assert view is not None and view.last_channel == "webchat"
 
 
-async def test_dedupe_on_provider_message_id(services: Services) -> None:
+async def test_dedupe_on_provider_message_id_leaves_nothing_behind(services: Services) -> None:
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1")
-    conv, _ = await store.attach_conversation("acme", customer, "api")
-    stored = await store.store_inbound(inbound("hi", provider_id="p-1"), conv)
+    stored, _ = await store.attach_inbound(inbound("hi", provider_id="p-1"), customer)
     with pytest.raises(DuplicateMessageError) as dup:
-        await store.store_inbound(inbound("hi again", provider_id="p-1"), conv)
+        await store.attach_inbound(inbound("hi again", provider_id="p-1"), customer)
     assert dup.value.original.id == stored.id
+    # a duplicate from a new customer must not leave an empty conversation behind
+    newcomer, _ = await store.resolve_customer("acme", "api", "c2")
+    with pytest.raises(DuplicateMessageError):
+        await store.attach_inbound(inbound("hi", address="c2", provider_id="p-1"), newcomer)
+    assert await store.find_open_conversation("acme", newcomer) is None
     # the same provider id in another workspace is a different message
     g_customer, _ = await store.resolve_customer("globex", "api", "c1")
-    g_conv, _ = await store.attach_conversation("globex", g_customer, "api")
-    await store.store_inbound(inbound("hi", workspace="globex", provider_id="p-1"), g_conv)
-    view = await store.conversation(conv)
+    await store.attach_inbound(inbound("hi", workspace="globex", provider_id="p-1"), g_customer)
+    view = await store.conversation(stored.conversation_id)
     assert view is not None and [m.text for m in view.messages] == ["hi"]
 
 
 async def test_outbox_history_and_workspace_scope(services: Services) -> None:
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1")
-    conv, _ = await store.attach_conversation("acme", customer, "api")
     ids = []
     for i in range(3):
-        msg = await store.store_inbound(inbound(f"q{i}"), conv)
-        out = await store.store_outbound("acme", conv, "api", f"a{i}", msg.id, {})
+        msg, _ = await store.attach_inbound(inbound(f"q{i}"), customer)
+        conv = msg.conversation_id
+        out = await store.store_outbound("acme", conv, "api", f"a{i}", msg.id, {"k": i})
         assert out.status == "pending"
-        await store.mark_delivery(out.id, DeliveryReceipt("api", "sent", "prov-9"))
+        await store.mark_delivery(out, DeliveryReceipt("api", "sent", "prov-9"))
         ids.append(msg.id)
     history = await store.history(conv, 3, before_seq_of=ids[2])
     assert [h.text for h in history] == ["a0", "q1", "a1"]
     assert [h.direction for h in history] == ["out", "in", "out"]
     reply = await store.reply_to(ids[1])
     assert reply is not None and reply.text == "a1" and reply.status == "sent"
-    assert reply.metadata["delivery"]["provider_message_id"] == "prov-9"
+    assert reply.metadata == {"k": 1, "delivery": {"provider_message_id": "prov-9", "error": None}}
     assert await store.conversation(conv, workspace_id="globex") is None
     view = await store.conversation(conv, workspace_id="acme")
     assert view is not None
@@ -95,15 +102,12 @@ async def test_seeded_customers_have_verified_identities(services: Services) -> 
     assert owner == count
 
 
-async def test_events_append(services: Services) -> None:
-    await services.store.add_event(
-        "turn.completed",
-        workspace_id="acme",
-        conversation_id="c",
-        payload={"a": 1},
-        timings={"generate": 1.5},
+async def test_events_append_through_the_queue(services: Services) -> None:
+    services.events.emit(
+        EventRecord("turn.completed", "acme", "c", payload={"a": 1}, timings={"generate": 1.5})
     )
-    await services.store.add_event("turn.failed", workspace_id="acme", conversation_id="c")
+    services.events.emit(EventRecord("turn.failed", "acme", "c"))
+    await services.events.flush()
     rows = await services.store.events(conversation_id="c")
     assert [r.type for r in rows] == ["turn.completed", "turn.failed"]
     assert rows[0].payload == {"a": 1} and rows[0].timings == {"generate": 1.5}

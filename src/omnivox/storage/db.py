@@ -34,10 +34,12 @@ class Database:
         parsed = make_url(self.url)
         connect_args: dict[str, Any] = {}
         kwargs: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = 30
+            # One connection: SQLite has one writer anyway, and queueing on the pool is FIFO
+            # and immediate, where competing connections poll the file lock with sleeps.
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
         elif schema:
             connect_args["server_settings"] = {"search_path": schema}
         if parsed.get_backend_name() == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from omnivox.bus import EventRecord
 from omnivox.ids import new_id
-from omnivox.storage.db import Database
+from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import Conversation, Customer, Event, Identity, Message, Workspace
 from omnivox.types import DeliveryReceipt, HistoryItem, InboundMessage, utcnow
 
@@ -214,39 +216,18 @@ class Store:
                 )
             ).scalar_one_or_none()
 
-    async def attach_conversation(
-        self, workspace_id: str, customer_id: str, channel: str
-    ) -> tuple[str, bool]:
-        """Resume the open conversation or start one. Returns (id, created)."""
-        existing = await self.find_open_conversation(workspace_id, customer_id)
-        async with self.db.sessions.begin() as session:
-            if existing is not None:
-                await session.execute(
-                    update(Conversation)
-                    .where(Conversation.id == existing)
-                    .values(last_channel=channel, updated_at=utcnow())
-                )
-                return existing, False
-            conv = Conversation(
-                id=new_id("conv"),
-                workspace_id=workspace_id,
-                customer_id=customer_id,
-                status="bot",
-                last_channel=channel,
-            )
-            session.add(conv)
-            return conv.id, True
+    async def attach_inbound(
+        self, inbound: InboundMessage, customer_id: str
+    ) -> tuple[StoredMessage, bool]:
+        """Resume (or open) the customer's conversation and store the message, atomically.
 
-    async def store_inbound(self, inbound: InboundMessage, conversation_id: str) -> StoredMessage:
-        """Insert a customer message; raises DuplicateMessageError if the channel resent it.
-
-        The unique constraint on (workspace, channel, provider_message_id) makes the dedupe
-        part of the same transaction that stores the message.
+        Returns (stored message, conversation created). The unique constraint on (workspace,
+        channel, provider_message_id) makes the dedupe part of the same transaction: a resent
+        message raises DuplicateMessageError and leaves nothing behind, not even a conversation.
         """
         row = Message(
             id=new_id("msg"),
             workspace_id=inbound.workspace_id,
-            conversation_id=conversation_id,
             direction="in",
             channel=inbound.channel,
             text=inbound.text,
@@ -257,13 +238,46 @@ class Store:
         )
         try:
             async with self.db.sessions.begin() as session:
+                conversation_id, created = await self._open_conversation(
+                    session, inbound.workspace_id, customer_id, inbound.channel
+                )
+                row.conversation_id = conversation_id
                 session.add(row)
         except IntegrityError:
             original = await self._by_provider_id(inbound)
             if original is None:
                 raise
             raise DuplicateMessageError(original) from None
-        return StoredMessage.of(row)
+        return StoredMessage.of(row), created
+
+    async def _open_conversation(
+        self, session: AsyncSession, workspace_id: str, customer_id: str, channel: str
+    ) -> tuple[str, bool]:
+        existing = (
+            await session.execute(
+                select(Conversation)
+                .where(
+                    Conversation.workspace_id == workspace_id,
+                    Conversation.customer_id == customer_id,
+                    Conversation.status != "closed",
+                )
+                .order_by(Conversation.updated_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            existing.last_channel, existing.updated_at = channel, utcnow()
+            return existing.id, False
+        conv = Conversation(
+            id=new_id("conv"),
+            workspace_id=workspace_id,
+            customer_id=customer_id,
+            status="bot",
+            last_channel=channel,
+        )
+        session.add(conv)
+        await session.flush()
+        return conv.id, True
 
     async def _by_provider_id(self, inbound: InboundMessage) -> StoredMessage | None:
         async with self.db.sessions() as session:
@@ -304,20 +318,15 @@ class Store:
             session.add(row)
         return StoredMessage.of(row)
 
-    async def mark_delivery(self, message_id: str, receipt: DeliveryReceipt) -> None:
-        """Record what the channel said about an outbox row."""
+    async def mark_delivery(self, message: StoredMessage, receipt: DeliveryReceipt) -> None:
+        """Record what the channel said about an outbox row (one UPDATE, no read)."""
+        delivery = {"provider_message_id": receipt.provider_message_id, "error": receipt.error}
         async with self.db.sessions.begin() as session:
-            row = (
-                await session.execute(select(Message).where(Message.id == message_id))
-            ).scalar_one()
-            row.status = receipt.status
-            row.meta = {
-                **row.meta,
-                "delivery": {
-                    "provider_message_id": receipt.provider_message_id,
-                    "error": receipt.error,
-                },
-            }
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(status=receipt.status, meta={**message.metadata, "delivery": delivery})
+            )
 
     async def reply_to(self, message_id: str) -> StoredMessage | None:
         """The outbound answer to an inbound message, if one was written."""
@@ -372,27 +381,20 @@ class Store:
             messages,
         )
 
-    async def add_event(
-        self,
-        type_: str,
-        *,
-        workspace_id: str | None = None,
-        conversation_id: str | None = None,
-        turn_id: str | None = None,
-        payload: dict[str, Any] | None = None,
-        timings: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one event."""
+    async def add_events(self, records: Sequence[EventRecord]) -> None:
+        """Append events in one transaction."""
         async with self.db.sessions.begin() as session:
-            session.add(
+            session.add_all(
                 Event(
-                    type=type_,
-                    workspace_id=workspace_id,
-                    conversation_id=conversation_id,
-                    turn_id=turn_id,
-                    payload=payload or {},
-                    timings=timings or {},
+                    type=r.type,
+                    workspace_id=r.workspace_id,
+                    conversation_id=r.conversation_id,
+                    turn_id=r.turn_id,
+                    payload=r.payload,
+                    timings=r.timings,
+                    created_at=r.created_at,
                 )
+                for r in records
             )
 
     async def events(

@@ -19,18 +19,17 @@ class Attach:
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set the conversation, the stored message and ``history``; halt on a duplicate."""
         assert ctx.customer_id is not None, "identify runs before attach"
-        inbound = ctx.inbound
-        ctx.conversation_id, ctx.conversation_created = await self.store.attach_conversation(
-            inbound.workspace_id, ctx.customer_id, inbound.channel
-        )
         try:
-            ctx.message = await self.store.store_inbound(inbound, ctx.conversation_id)
+            ctx.message, ctx.conversation_created = await self.store.attach_inbound(
+                ctx.inbound, ctx.customer_id
+            )
         except DuplicateMessageError as dup:
             ctx.duplicate_of = dup.original
             ctx.conversation_id = dup.original.conversation_id
             ctx.halt("duplicate")
             return ctx
-        if self.history_messages:
+        ctx.conversation_id = ctx.message.conversation_id
+        if self.history_messages and not ctx.conversation_created:
             ctx.history = await self.store.history(
                 ctx.conversation_id, self.history_messages, before_seq_of=ctx.message.id
             )

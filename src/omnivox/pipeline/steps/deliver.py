@@ -51,7 +51,7 @@ class Deliver:
                 receipt = await ctx.channel.send(ready)
             except Exception as exc:  # recorded on the outbox row for a retry
                 receipt = DeliveryReceipt(message.channel, "failed", error=str(exc))
-            await self.store.mark_delivery(row.id, receipt)
+            await self.store.mark_delivery(row, receipt)
             log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=receipt.status)
             ctx.delivered.append(replace(row, status=receipt.status))
         return ctx

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from omnivox import events
+from omnivox.bus import EventRecord, EventSink
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
-from omnivox.storage.repositories import Store
 
 log = get_logger(__name__)
 
@@ -35,25 +35,27 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
 
 
 class Record:
-    """Append ``turn.completed`` (or ``turn.duplicate``) to the event log."""
+    """Queue ``turn.completed`` (or ``turn.duplicate``) for the event log."""
 
     name = "record"
     finishing = True
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Write the event; the timings are those of every step before this one."""
         kind = events.TURN_DUPLICATE if ctx.duplicate_of else events.TURN_COMPLETED
         payload = turn_payload(ctx)
-        await self.store.add_event(
-            kind,
-            workspace_id=ctx.inbound.workspace_id,
-            conversation_id=ctx.conversation_id,
-            turn_id=ctx.turn_id,
-            payload=payload,
-            timings=dict(ctx.timings),
+        self.sink.emit(
+            EventRecord(
+                kind,
+                workspace_id=ctx.inbound.workspace_id,
+                conversation_id=ctx.conversation_id,
+                turn_id=ctx.turn_id,
+                payload=payload,
+                timings=dict(ctx.timings),
+            )
         )
         log.info(kind, provider=payload["provider"], route=payload["route"])
         return ctx
