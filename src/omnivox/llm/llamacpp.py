@@ -41,8 +41,6 @@ class _LoadedModel:
     """One llama.cpp model and the single thread allowed to touch it."""
 
     def __init__(self, path: Path, settings: LlamaCppSettings) -> None:
-        # OpenMP workers would otherwise spin between tokens and starve the event loop.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from llama_cpp import Llama
         from llama_cpp.llama_cache import LlamaRAMCache
 
