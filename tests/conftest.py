@@ -41,6 +41,8 @@ def make_settings(
             "history_turns": 3,
         },
         "database": database or {},
+        # plumbing tests use scripted answers with no knowledge; grounding has its own tests
+        "guardrails": {"grounding": False},
         "workspaces": [
             {
                 "id": "acme",

@@ -6,14 +6,15 @@ import asyncio
 import getpass
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from omnivox import __version__
+from omnivox.cli_kb import kb_app
+from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, out
 from omnivox.logs import configure_logging
-from omnivox.settings import ConfigError, Settings, load_settings
+from omnivox.settings import Settings
 
 app = typer.Typer(
     help="Omnivox: one AI assistant on every customer channel.",
@@ -22,20 +23,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-err = Console(stderr=True)
-out = Console()
-
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", envvar="OMNIVOX_CONFIG", help="Path to omnivox.yaml.")
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="OMNIVOX_DATA_DIR",
-        help="Folder for everything the server writes (database, indexes). Default ./var.",
-    ),
-]
+app.add_typer(kb_app, name="kb")
 
 
 def _version(value: bool) -> None:
@@ -56,14 +44,6 @@ def main(
     """Omnivox: one AI assistant on every customer channel."""
 
 
-def _load(config: Path, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, overrides=overrides)
-    except ConfigError as exc:
-        err.print(f"[bold red]Config error:[/] {exc}")
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(
     config: ConfigOpt = Path("omnivox.yaml"),
@@ -79,7 +59,7 @@ def serve(
 
     from omnivox.app import create_app
 
-    settings = _load(
+    settings = load_or_exit(
         config,
         **{
             "server.host": host,
@@ -112,7 +92,9 @@ def chat(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Chat with the assistant in the terminal (same pipeline as the server)."""
-    settings = _load(config, data_dir=str(data_dir) if data_dir else None, log_level="warning")
+    settings = load_or_exit(
+        config, data_dir=str(data_dir) if data_dir else None, log_level="warning"
+    )
     configure_logging("console", "warning")
     ws = settings.workspace(workspace) if workspace else settings.workspaces[0]
     if ws is None:
@@ -164,7 +146,7 @@ async def _chat_loop(settings: Settings, workspace_id: str) -> None:
 @config_app.command("check")
 def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to check.")]) -> None:
     """Validate a config file and summarise it; exit code 2 when it is invalid."""
-    settings = _load(path)
+    settings = load_or_exit(path)
     out.print(f"[green]OK[/] {path}")
     for ws in settings.workspaces:
         out.print(f"  workspace [bold]{ws.id}[/]: {ws.name} (assistant {ws.persona.name})")

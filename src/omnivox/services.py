@@ -13,6 +13,13 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.channels.api import ApiChannel
 from omnivox.channels.webchat import WebChatChannel
+from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
+from omnivox.guardrails.policy import BrandPolicy
+from omnivox.knowledge.chunking import ChunkingSettings
+from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.knowledge.index import FusionSettings
+from omnivox.knowledge.retriever import KnowledgeRetriever
+from omnivox.knowledge.service import KnowledgeBase
 from omnivox.llm.base import LLMProvider
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.prompts import PromptBuilder
@@ -32,6 +39,7 @@ from omnivox.pipeline.steps.route import RouteStep
 from omnivox.pipeline.steps.understand import Understand
 from omnivox.settings import ConfigError, Settings
 from omnivox.storage.db import Database
+from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.repositories import Store
 from omnivox.turns import TurnService
 
@@ -57,6 +65,8 @@ class Services:
     turns: TurnService
     api: ApiChannel
     webchat: WebChatChannel
+    kb: KnowledgeBase
+    knowledge_ready: bool = False
 
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""
@@ -68,11 +78,17 @@ class Services:
             await self.start_models()
 
     async def start_models(self) -> None:
-        """Load every provider that has something to load (the local model)."""
+        """Load the local model, then ingest each workspace's ``knowledge_paths`` (incremental)."""
         for provider in self.chain.providers:
             warm = getattr(provider, "warm_up", None)
             if warm is not None:
                 await warm()
+        for ws in self.settings.workspaces:
+            if ws.knowledge_paths:
+                paths = [self.settings.resolve_path(p) for p in ws.knowledge_paths]
+                await self.kb.ingest(ws.id, paths)
+                await self.kb.index(ws.id)
+        self.knowledge_ready = True
 
     async def _seed(self, workspace_id: str, customers_file: str | None) -> None:
         if not customers_file:
@@ -98,7 +114,12 @@ class Services:
 
     async def ready(self) -> dict[str, bool]:
         """Readiness of each dependency."""
-        return {"database": await self.db.ping(), "model": await self.chain.ready()}
+        return {
+            "database": await self.db.ping(),
+            "model": await self.chain.ready(),
+            "knowledge": self.knowledge_ready
+            or not any(ws.knowledge_paths for ws in self.settings.workspaces),
+        }
 
     async def close(self) -> None:
         """Write queued events, then close providers and the database."""
@@ -108,7 +129,7 @@ class Services:
 
 
 def build_steps(
-    settings: Settings, store: Store, chain: ProviderChain, events: EventSink
+    settings: Settings, store: Store, chain: ProviderChain, events: EventSink, kb: KnowledgeBase
 ) -> list[Step]:
     """The pipeline in DESIGN.md's order."""
     prompts = {
@@ -121,11 +142,19 @@ def build_steps(
         GuardInput(),
         Understand(),
         RouteStep(),
-        Retrieve(),
+        Retrieve(
+            KnowledgeRetriever(
+                kb, settings.knowledge.history_turns, settings.knowledge.min_similarity
+            ),
+            settings.knowledge.top_k,
+        ),
         Generate(
             chain, prompts, max_tokens=settings.llm.max_tokens, temperature=settings.llm.temperature
         ),
-        GuardOutput(),
+        GuardOutput(
+            grounding_checker(settings, kb),
+            {ws.id: BrandPolicy(ws.persona) for ws in settings.workspaces},
+        ),
         Render(),
         Deliver(store),
         Record(events),
@@ -140,7 +169,8 @@ def build_services(settings: Settings) -> Services:
     store = Store(db)
     chain = ProviderChain([build_provider(p) for p in settings.llm.providers])
     events = QueuedEventWriter(store.add_events)
-    steps = build_steps(settings, store, chain, events)
+    kb = build_knowledge(settings, db)
+    steps = build_steps(settings, store, chain, events, kb)
     turns = TurnService(settings, events, MemoryKeyedLock(), steps)
     return Services(
         settings,
@@ -151,4 +181,27 @@ def build_services(settings: Settings) -> Services:
         turns,
         ApiChannel(),
         WebChatChannel(settings.server.max_text_chars),
+        kb,
+    )
+
+
+def grounding_checker(settings: Settings, kb: KnowledgeBase) -> GroundingChecker | None:
+    """The grounding guard, unless switched off in ``guardrails.grounding``."""
+    g = settings.guardrails
+    if not g.grounding:
+        return None
+    return GroundingChecker(
+        kb.embedder, GroundingSettings(g.min_cosine, g.min_overlap, g.min_kept_fraction)
+    )
+
+
+def build_knowledge(settings: Settings, db: Database) -> KnowledgeBase:
+    """The knowledge base with the bundled embedder and the configured chunking and fusion."""
+    k = settings.knowledge
+    return KnowledgeBase(
+        KnowledgeStore(db),
+        MiniLMEmbedder(),
+        Path(settings.data_dir),
+        ChunkingSettings(max_words=k.chunk_words),
+        FusionSettings(rrf_k=k.rrf_k, dense_weight=k.dense_weight, bm25_weight=k.bm25_weight),
     )

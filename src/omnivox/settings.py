@@ -130,6 +130,27 @@ class LLMSettings(_Model):
         return value
 
 
+class KnowledgeSettings(_Model):
+    """Chunking and retrieval; defaults tuned with bench/retrieval.py (docs/knowledge.md)."""
+
+    chunk_words: int = Field(120, ge=20, le=2000)
+    top_k: int = Field(4, ge=1, le=50)
+    history_turns: int = Field(2, ge=0, le=20)
+    min_similarity: float = Field(0.25, ge=-1, le=1)
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+
+
+class GuardrailSettings(_Model):
+    """Checks on answers; thresholds tuned with bench/answers.py on doc2dial dev."""
+
+    grounding: bool = True
+    min_cosine: float = Field(0.62, ge=-1, le=1)
+    min_overlap: float = Field(0.6, ge=0, le=1)
+    min_kept_fraction: float = Field(0.5, ge=0, le=1)
+
+
 class PersonaSettings(_Model):
     """The assistant's identity and brand voice."""
 
@@ -138,6 +159,7 @@ class PersonaSettings(_Model):
     voice: str = "Friendly, concise and precise."
     preferred_terms: dict[str, str] = Field(default_factory=dict)
     avoided_terms: list[str] = Field(default_factory=list)
+    banned_phrases: list[str] = Field(default_factory=list)
 
 
 class SeedSettings(_Model):
@@ -152,6 +174,7 @@ class WorkspaceSettings(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str
     persona: PersonaSettings = Field(default_factory=PersonaSettings)
+    knowledge_paths: list[str] = Field(default_factory=list)
     prompts_dir: str | None = None
     seed: SeedSettings = Field(default_factory=SeedSettings)
 
@@ -165,6 +188,8 @@ class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
     config_dir: str = Field(".", exclude=True)
 

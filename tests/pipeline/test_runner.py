@@ -10,7 +10,7 @@ from omnivox.channels.api import ApiChannel
 from omnivox.llm.chain import ProviderChain
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.runner import PipelineRunner
-from omnivox.services import build_steps
+from omnivox.services import build_knowledge, build_steps
 from omnivox.settings import ScriptedSettings
 from omnivox.storage.db import Database
 from omnivox.storage.repositories import Store
@@ -67,10 +67,12 @@ class Recorder:
 
 def test_pipeline_is_built_in_design_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    store = Store(Database("sqlite+aiosqlite://"))
+    db = Database("sqlite+aiosqlite://")
+    store = Store(db)
     chain = ProviderChain([ScriptedProvider(ScriptedSettings(type="scripted"))])
+    kb = build_knowledge(settings, db)
     runner = PipelineRunner(
-        build_steps(settings, store, chain, QueuedEventWriter(store.add_events))
+        build_steps(settings, store, chain, QueuedEventWriter(store.add_events), kb)
     )
     assert runner.step_names == DESIGN_ORDER
 

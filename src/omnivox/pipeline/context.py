@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omnivox.channels.base import ChannelAdapter
+from omnivox.guardrails.grounding import Verdict
+from omnivox.guardrails.policy import PolicyResult
 from omnivox.llm.base import Delta, Usage
 from omnivox.llm.chain import ChainTrace
 from omnivox.settings import WorkspaceSettings
@@ -52,6 +54,9 @@ class TurnContext:
     reply: Reply | None = None
     usage: Usage | None = None
     llm_trace: ChainTrace | None = None
+    # guard_output
+    grounding: Verdict | None = None
+    policy: PolicyResult | None = None
     # render / deliver
     outbound: list[OutboundMessage] = field(default_factory=list)
     delivered: list[StoredMessage] = field(default_factory=list)

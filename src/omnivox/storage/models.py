@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -121,3 +122,45 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KbFile(Base):
+    """One ingested file; its content hash makes re-ingestion incremental."""
+
+    __tablename__ = "kb_files"
+    __table_args__ = (UniqueConstraint("workspace_id", "path"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    path: Mapped[str] = mapped_column(String(1000))
+    source_id: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    documents: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KbChunk(Base):
+    """A searchable passage with its embedding (float32 bytes), rebuilt into the index."""
+
+    __tablename__ = "kb_chunks"
+    __table_args__ = (Index("ix_kb_chunks_workspace_file", "workspace_id", "file_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("kb_files.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(500))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    heading_path: Mapped[list[str]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(1000))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class KbState(Base):
+    """The knowledge-base version of a workspace; it changes on every change."""
+
+    __tablename__ = "kb_state"
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40))
+    chunks: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

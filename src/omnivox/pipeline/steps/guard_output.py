@@ -1,19 +1,69 @@
-"""guard_output: grounding, policy, brand terms and PII-leak checks on the answer.
+"""guard_output: every sentence checked against the passages, then brand policy.
 
-Pass-through until the knowledge-base issue brings the grounding guard: the reply is unchanged.
+- No relevant passages: an honest "I don't have that information" replaces the answer.
+- The extractive provider quotes passages, so its answers are grounded by construction.
+- Otherwise unsupported sentences are removed; when too little remains, the reply falls back
+  to the extractive answer from the same passages. The verdict (full, partial, none) is kept
+  on the context and recorded with the turn.
+- Finally the workspace's brand policy rewrites preferred/avoided terms or blocks the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+
+from omnivox.guardrails.grounding import GroundingChecker
+from omnivox.guardrails.policy import BrandPolicy
+from omnivox.llm.extractive import NO_ANSWER, best_sentences
 from omnivox.pipeline.context import TurnContext
+from omnivox.types import Reply
 
 
 class GuardOutput:
-    """Checks the reply before it is rendered; no checks are configured yet."""
+    """Ground, then apply policy, before anything is rendered."""
 
     name = "guard_output"
     finishing = False
 
+    def __init__(
+        self,
+        checker: GroundingChecker | None,
+        policies: Mapping[str, BrandPolicy],
+        fallback_sentences: int = 2,
+    ) -> None:
+        self.checker = checker
+        self.policies = policies
+        self.fallback_sentences = fallback_sentences
+
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Return the context untouched."""
+        """Rewrite ``reply``; set ``grounding`` and ``policy``."""
+        if ctx.reply is None:
+            return ctx
+        if self.checker is not None:
+            ctx.reply = await self._ground(ctx, ctx.reply, self.checker)
+        policy = self.policies.get(ctx.workspace.id)
+        if policy is not None:
+            result = policy.apply(ctx.reply.text)
+            ctx.policy = result
+            if result.text != ctx.reply.text:
+                citations = () if result.blocked_by else ctx.reply.citations
+                ctx.reply = Reply(result.text, citations, ctx.reply.provider)
         return ctx
+
+    async def _ground(self, ctx: TurnContext, reply: Reply, checker: GroundingChecker) -> Reply:
+        passages = ctx.passages
+        if not passages:
+            ctx.grounding = "none"
+            return Reply(NO_ANSWER, (), reply.provider)
+        if reply.provider == "extractive":
+            ctx.grounding = "full"
+            return reply
+        result = await asyncio.to_thread(checker.check, reply.text, passages)
+        ctx.grounding = result.verdict
+        if result.verdict != "none":
+            cites = tuple(passages[i].citation() for i in result.supporting)
+            return Reply(result.text, cites, reply.provider)
+        fallback = best_sentences(ctx.question, tuple(passages), self.fallback_sentences)
+        used = [p for p in passages if any(s in p.text for s in fallback)]
+        return Reply(" ".join(fallback), tuple(p.citation() for p in used), "extractive")

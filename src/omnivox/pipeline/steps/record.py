@@ -30,6 +30,9 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         "completion_tokens": usage.completion_tokens if usage else 0,
         "cost_usd": usage.cost_usd if usage else 0.0,
         "passages": len(ctx.passages),
+        "grounded": ctx.grounding,
+        "policy_rewrites": list(ctx.policy.rewrites) if ctx.policy else [],
+        "policy_blocked": ctx.policy.blocked_by if ctx.policy else None,
         "halted": ctx.halted,
     }
 

@@ -1,0 +1,210 @@
+"""Retrieval quality and speed of the knowledge base on public data sets.
+
+doc2dial (273 public-service documents, 3,225 dev user turns): recall@1/5/10 and MRR of the
+gold document and of the passage holding the gold span, for the last user turn alone and for
+history-aware queries (the last three user turns). StackFAQ (125 FAQ entries, 1,249
+paraphrased queries): recall@1/5 and MRR. Ingest throughput (chunks/s), query latency
+p50/p95, and search latency p95 on a 10,000-chunk index.
+
+Data: ../shared/datasets (dev/validation splits; nothing here is tuned on a test split).
+Usage: python bench/retrieval.py [--limit N] [--chunk-words N] [--no-append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, append_results, pct
+
+from omnivox.knowledge.index import HybridIndex
+from omnivox.knowledge.retriever import contextual_query
+from omnivox.services import build_knowledge
+from omnivox.settings import validate_settings
+from omnivox.storage.db import Database
+from omnivox.storage.repositories import Store
+from omnivox.types import HistoryItem
+
+DATA = ROOT.parent / "shared" / "datasets"
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+async def make_kb(tmp: Path, chunk_words: int) -> Any:
+    settings = validate_settings(
+        {
+            "data_dir": str(tmp),
+            "knowledge": {"chunk_words": chunk_words},
+            "workspaces": [{"id": "bench", "name": "Bench"}],
+        }
+    )
+    db = Database(settings.database_url)
+    await db.migrate()
+    await Store(db).ensure_workspace("bench", "Bench")
+    return build_knowledge(settings, db), db
+
+
+def doc_rank(hits: list[Any], gold: str) -> int | None:
+    """1-based rank of the gold document among the distinct documents of the hits."""
+    order: list[str] = []
+    for hit in hits:
+        if hit.chunk.source_id not in order:
+            order.append(hit.chunk.source_id)
+    return order.index(gold) + 1 if gold in order else None
+
+
+def passage_rank(hits: list[Any], gold: str, span: set[str]) -> int | None:
+    """1-based rank of the first chunk of the gold document holding half the span's words."""
+    for n, hit in enumerate(hits, start=1):
+        if hit.chunk.source_id == gold and len(span & words(hit.chunk.text)) >= 0.5 * len(span):
+            return n
+    return None
+
+
+def summary(found: list[int | None], ks: tuple[int, ...]) -> dict[str, float]:
+    out = {
+        f"recall@{k}": sum(1 for r in found if r is not None and r <= k) / len(found) for k in ks
+    }
+    out["mrr"] = sum(1 / r for r in found if r is not None) / len(found)
+    return out
+
+
+async def doc2dial(kb: Any, limit: int | None) -> tuple[list[str], Any]:
+    turns = [json.loads(x) for x in (DATA / "doc2dial/turns_dev.jsonl").read_text().splitlines()]
+    turns = turns[:limit] if limit else turns
+    lines, latencies = [], []
+    for mode, history_turns in (("last user turn", 0), ("last 3 user turns", 2)):
+        doc_ranks: list[int | None] = []
+        span_ranks: list[int | None] = []
+        for turn in turns:
+            users = [h["text"] for h in turn["history"] if h["role"] == "user"]
+            history = [HistoryItem("in", t, "bench") for t in users[:-1]]
+            query = contextual_query(users[-1], history, history_turns)
+            t0 = time.perf_counter()
+            hits = await kb.search("bench", query, k=30)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            gold = turn["gold_doc_id"]
+            doc_ranks.append(doc_rank(hits, gold))
+            span_ranks.append(passage_rank(hits, gold, words(turn["gold_span"])))
+        for name, found in (("gold document", doc_ranks), ("gold-span passage", span_ranks)):
+            s = summary(found, (1, 5, 10))
+            lines.append(
+                f"| doc2dial dev, {mode}, {name} | {s['recall@1']:.3f} | "
+                f"{s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | "
+                f"{len(found)} |"
+            )
+            print(lines[-1], flush=True)
+    return lines, latencies
+
+
+async def stackfaq(kb: Any, tmp: Path) -> list[str]:
+    entries = json.loads((DATA / "stackfaq/derived_kb.json").read_text())
+    queries = json.loads((DATA / "stackfaq/derived_queries.json").read_text())
+    path = tmp / "stackfaq.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "id": f"faq-{e['faq_id']}",
+                    "title": e["question"],
+                    "text": e["question"] + "\n\n" + "\n\n".join(e["answers"]),
+                }
+            )
+            for e in entries
+        )
+    )
+    await kb.ingest("bench", [path])
+    found: list[int | None] = []
+    for q in queries:
+        hits = await kb.search("bench", q["query"], k=10, filters={})
+        found.append(doc_rank(hits, f"faq-{q['gold_faq_id']}"))
+    s = summary(found, (1, 5))
+    line = (
+        f"| StackFAQ, query alone, gold entry | {s['recall@1']:.3f} | {s['recall@5']:.3f} "
+        f"| - | {s['mrr']:.3f} | {len(found)} |"
+    )
+    print(line, flush=True)
+    return [line]
+
+
+def scale_latency(
+    chunks: list[Any], vectors: Any, embedder: Any, queries: list[str]
+) -> list[float]:
+    """Search latency (query embedding included) on the index grown to 10,000 chunks."""
+    reps = -(-10_000 // len(chunks))
+    rng = np.random.default_rng(0)
+    big = np.concatenate([vectors + rng.normal(0, 0.01, vectors.shape) for _ in range(reps)])
+    big = (big / np.linalg.norm(big, axis=1, keepdims=True)).astype(np.float32)[:10_000]
+    index = HybridIndex((chunks * reps)[:10_000], big)
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        index.search(embedder.embed([q])[0], q, 5)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+async def main_async(args: argparse.Namespace) -> list[str]:
+    lines = ["| data, query, target | R@1 | R@5 | R@10 | MRR | n |", "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        kb, db = await make_kb(Path(tmp), args.chunk_words)
+        kb.embedder.embed(["warm up"])
+        report = await kb.ingest("bench", [DATA / "doc2dial/kb_docs.jsonl"])
+        ingest = (
+            f"doc2dial ingest: {report.chunks} chunks in {report.seconds:.1f}s = "
+            f"{report.chunks_per_second:.1f} chunks/s (load, chunk, embed, store)"
+        )
+        print(ingest, flush=True)
+        found, latencies = await doc2dial(kb, args.limit)
+        lines += found
+        chunks, vectors = await kb.store.chunks("bench")
+        queries = [
+            json.loads(x)["history"][-1]["text"]
+            for x in (DATA / "doc2dial/turns_dev.jsonl").read_text().splitlines()[:200]
+        ]
+        big = scale_latency(chunks, vectors, kb.embedder, queries)
+        await db.close()
+        faq_kb, faq_db = await make_kb(Path(tmp) / "faq", args.chunk_words)
+        lines += await stackfaq(faq_kb, Path(tmp))
+        await faq_db.close()
+    lines += [
+        "",
+        ingest,
+        f"query latency (embed + hybrid search, {len(chunks)} chunks): "
+        f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms",
+        f"query latency at 10,000 chunks: p50 {pct(big, 50):.1f} ms, p95 {pct(big, 95):.1f} ms",
+        f"chunk_words={args.chunk_words}, model all-MiniLM-L6-v2 (bundled), BM25 "
+        "(bm25s, English stemmer and stopwords) + FAISS flat inner product, RRF k=60.",
+    ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None, help="first N doc2dial turns only")
+    parser.add_argument("--chunk-words", type=int, default=120)
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+    lines = asyncio.run(main_async(args))
+    print("\n".join(lines[-5:]))
+    if not args.no_append:
+        append_results(
+            "Retrieval (issue 3)", "python bench/retrieval.py " + " ".join(sys.argv[1:]), lines
+        )
+
+
+if __name__ == "__main__":
+    main()

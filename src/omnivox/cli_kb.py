@@ -1,0 +1,195 @@
+"""``omnivox kb``: ingest, search, list and remove knowledge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, out
+from omnivox.logs import configure_logging
+from omnivox.settings import Settings
+
+kb_app = typer.Typer(help="Manage a workspace's knowledge base.", no_args_is_help=True)
+WorkspaceOpt = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace id (default: the first).")
+]
+T = TypeVar("T")
+
+
+def _settings(config: Path, data_dir: Path | None) -> Settings:
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    return settings
+
+
+def _workspace(settings: Settings, workspace: str | None) -> str:
+    ws = settings.workspace(workspace) if workspace else settings.workspaces[0]
+    if ws is None:
+        known = ", ".join(w.id for w in settings.workspaces)
+        err.print(f"[bold red]No workspace[/] {workspace!r}; known: {known}")
+        raise typer.Exit(2)
+    return ws.id
+
+
+@asynccontextmanager
+async def _services(settings: Settings) -> AsyncIterator[Any]:
+    from omnivox.services import build_services
+
+    services = build_services(settings)
+    await services.start(warm_up=False)
+    try:
+        yield services
+    finally:
+        await services.close()
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with _services(settings) as services:
+            return await work(services)
+
+    return asyncio.run(main())
+
+
+@kb_app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ingest Markdown, HTML, PDF, text, CSV FAQ and JSONL files (incremental)."""
+    settings = _settings(config, data_dir)
+    ws = _workspace(settings, workspace)
+    for path in paths:
+        if not path.exists():
+            err.print(f"[bold red]Not found:[/] {path}")
+            raise typer.Exit(2)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[file]}"),
+        console=err,
+    ) as bar:
+        task = bar.add_task("Ingesting", total=None, file="")
+
+        def progress(done: int, total: int, file: str) -> None:
+            bar.update(task, completed=done, total=total, file=Path(file).name)
+
+        report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress))
+    for _path, reason in report.failed:
+        err.print(f"[yellow]skipped[/] {reason}")
+    out.print(
+        f"[green]{ws}[/]: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+        f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s "
+        f"({report.chunks_per_second:.0f}/s); version {report.version}"
+    )
+
+
+@kb_app.command("search")
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many results.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    queries: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSONL file of {"id": ..., "query": ...}; prints one JSON line per query.'
+        ),
+    ] = None,
+) -> None:
+    """Print the best passages with their scores and sources."""
+    settings = _settings(config, data_dir)
+    ws = _workspace(settings, workspace)
+    if queries is not None:
+        _batch(settings, ws, queries, k)
+        return
+    if not query:
+        err.print("[bold red]Give a query[/] or --queries FILE.jsonl")
+        raise typer.Exit(2)
+    hits = _run(settings, lambda s: s.kb.search(ws, query, k))
+    rows = [h.as_dict() for h in hits]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("score", "source", "title", "text")
+    for row in rows:
+        table.add_row(
+            f"{row['score']:.4f}",
+            row["source_id"],
+            row["title"],
+            row["text"][:160].replace("\n", " "),
+        )
+    out.print(table if rows else "[dim]no results[/]")
+
+
+def _batch(settings: Settings, ws: str, queries: Path, k: int) -> None:
+    items = []
+    for n, line in enumerate(queries.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                obj = json.loads(line)
+                items.append((obj["id"], str(obj["query"])))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                err.print(f'[bold red]{queries}:{n}[/]: expected {{"id": ..., "query": ...}}')
+                raise typer.Exit(2) from None
+
+    async def work(services: Any) -> None:
+        for qid, text in items:
+            hits = await services.kb.search(ws, text, k)
+            print(json.dumps({"id": qid, "results": [h.as_dict() for h in hits]}), flush=True)
+
+    _run(settings, work)
+
+
+@kb_app.command("list")
+def list_files(
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List ingested files with their documents and chunks."""
+    settings = _settings(config, data_dir)
+    ws = _workspace(settings, workspace)
+    files = _run(settings, lambda s: s.kb.files(ws))
+    table = Table("source", "documents", "chunks", "updated", "path")
+    for f in files:
+        table.add_row(
+            f.source_id,
+            str(f.documents),
+            str(f.chunks),
+            f.updated_at.strftime("%Y-%m-%d %H:%M"),
+            f.path,
+        )
+    out.print(table if files else f"[dim]{ws}: the knowledge base is empty[/]")
+
+
+@kb_app.command("remove")
+def remove(
+    targets: Annotated[list[str], typer.Argument(help="Paths or source ids to remove.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Remove files from the knowledge base."""
+    settings = _settings(config, data_dir)
+    ws = _workspace(settings, workspace)
+    removed = _run(settings, lambda s: s.kb.remove(ws, targets))
+    if not removed:
+        err.print("[yellow]Nothing matched[/]: " + ", ".join(targets))
+        raise typer.Exit(1)
+    out.print(f"Removed {len(removed)} file(s) from {ws}.")

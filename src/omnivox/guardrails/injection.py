@@ -1,0 +1,39 @@
+"""Prompt-injection screen for retrieved text.
+
+Instruction-like sentences planted in a document ("ignore previous instructions and ...")
+never reach the model. Knowledge passages are reference material, not instructions:
+sentences that address the assistant, try to change its rules or reveal its prompt are
+removed from the passage text the model sees (the stored document is unchanged), and the
+prompt tells the model that passages are data.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS = [
+    r"\bignore\b.{0,40}\b(instructions?|rules|prompts?|above|previous)\b",
+    r"\bdisregard\b.{0,40}\b(instructions?|rules|prompts?|above|previous)\b",
+    r"\bforget\b.{0,40}\b(instructions?|rules|everything)\b",
+    r"\byou are now\b",
+    r"\b(system|developer) prompt\b",
+    r"\bnew instructions?\b",
+    r"\bact as\b.{0,40}\b(assistant|ai|model|bot)\b",
+    r"\b(assistant|ai|chatbot|language model)\s*[:,]?\s*(must|should|will)\s+(now\s+)?"
+    r"(say|reply|respond|answer|tell)\b",
+    r"\b(reply|respond|answer)\s+(only\s+)?with\b",
+]
+_INJECTION = re.compile("|".join(_PATTERNS), re.IGNORECASE | re.DOTALL)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def looks_like_injection(text: str) -> bool:
+    """True when ``text`` contains an instruction aimed at the assistant."""
+    return _INJECTION.search(text) is not None
+
+
+def screen_passage(text: str) -> tuple[str, int]:
+    """``text`` without instruction-like sentences, and how many were removed."""
+    sentences = [s for s in _SENTENCE.split(text) if s.strip()]
+    kept = [s for s in sentences if not looks_like_injection(s)]
+    return " ".join(kept), len(sentences) - len(kept)

@@ -1,0 +1,1 @@
+"""Knowledge base: loaders, structure-aware chunking, embeddings, hybrid index, search."""

@@ -1,0 +1,80 @@
+"""Structure-aware chunking: blocks are packed into chunks within one section.
+
+A chunk never spans two sections (so its heading path is exact) and never cuts a block
+unless the block alone is longer than the limit, in which case it is cut at sentence ends.
+Sizes were tuned on doc2dial/stackfaq validation data with ``bench/retrieval.py`` (see
+docs/knowledge.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from omnivox.knowledge.documents import Chunk, Document, chunk_id
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingSettings:
+    """Target and hard limit in words, and how many trailing blocks carry over."""
+
+    max_words: int = 120
+    overlap_blocks: int = 0
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _split_long(block: str, max_words: int) -> list[str]:
+    """Cut an over-long block at sentence ends (or at ``max_words`` as a last resort)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    for sentence in _SENTENCE_END.split(block):
+        words = sentence.split()
+        while len(words) > max_words:
+            if current:
+                pieces.append(" ".join(current))
+                current = []
+            pieces.append(" ".join(words[:max_words]))
+            words = words[max_words:]
+        if current and len(current) + len(words) > max_words:
+            pieces.append(" ".join(current))
+            current = []
+        current += words
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def chunk_document(doc: Document, settings: ChunkingSettings | None = None) -> list[Chunk]:
+    """Chunks of ``doc`` in reading order."""
+    settings = settings or ChunkingSettings()
+    chunks: list[Chunk] = []
+    for section in doc.sections:
+        blocks = [p for b in section.blocks for p in _split_long(b, settings.max_words)]
+        current: list[str] = []
+        for block in blocks:
+            if current and _words(" ".join([*current, block])) > settings.max_words:
+                chunks.append(_make(doc, section.heading_path, current, len(chunks)))
+                current = current[-settings.overlap_blocks :] if settings.overlap_blocks else []
+            current.append(block)
+        if current:
+            chunks.append(_make(doc, section.heading_path, current, len(chunks)))
+    return chunks
+
+
+def _make(doc: Document, path: tuple[str, ...], blocks: list[str], ordinal: int) -> Chunk:
+    text = "\n".join(blocks)
+    return Chunk(
+        chunk_id(doc.source_id, ordinal, text),
+        doc.source_id,
+        ordinal,
+        doc.title,
+        path,
+        text,
+        doc.url,
+        dict(doc.metadata),
+    )

@@ -1,0 +1,251 @@
+"""File loaders: Markdown, HTML, PDF, plain text, CSV FAQ and JSONL -> documents.
+
+Each loader turns bytes into :class:`Document` objects whose sections follow the source's own
+structure (headings, paragraphs, list items), which the chunker then respects. A file that
+cannot be read raises :class:`LoadError` naming it; ``omnivox kb ingest`` reports it and goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from omnivox.knowledge.documents import Document, Section
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_EMPHASIS = re.compile(r"(\*\*|__|`)(.+?)\1")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_SOURCE_URL = re.compile(r"^\s*(?:source\s+url|url)\s*:\s*(https?://\S+)\s*$", re.I)
+
+
+class LoadError(Exception):
+    """A file could not be read as knowledge."""
+
+
+def _blocks(lines: list[str]) -> list[str]:
+    """Paragraphs split on blank lines; each list item and table row is its own block."""
+    blocks: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            blocks.append(" ".join(x.strip() for x in current).strip())
+            current.clear()
+
+    for line in lines:
+        if not line.strip():
+            flush()
+        elif _LIST_ITEM.match(line) or line.lstrip().startswith("|"):
+            flush()
+            current.append(line)
+            flush()
+        else:
+            current.append(line)
+    flush()
+    return [b for b in blocks if b and not set(b) <= set("|-: ")]
+
+
+def _inline(text: str) -> str:
+    """Markdown inline markup to plain text: emphasis dropped, links as ``text (url)``."""
+    return _LINK.sub(r"\1 (\2)", _EMPHASIS.sub(r"\2", text))
+
+
+def parse_markdown(text: str, source_id: str, default_title: str) -> Document:
+    """Headings build the heading path; the first ``#`` heading is the title."""
+    title, url = None, None
+    path: list[str] = []
+    sections: list[Section] = []
+    pending: list[str] = []
+
+    def close() -> None:
+        blocks = [_inline(b) for b in _blocks(pending)]
+        if blocks:
+            sections.append(Section(tuple(path), tuple(blocks)))
+        pending.clear()
+
+    for line in text.splitlines():
+        heading = _HEADING.match(line)
+        source = _SOURCE_URL.match(line)
+        if source and url is None:
+            url = source.group(1)
+        elif heading:
+            close()
+            level, name = len(heading.group(1)), heading.group(2)
+            if level == 1 and title is None:
+                title = name
+                path = []
+                continue
+            path = [*path[: max(0, level - 2)], name]
+        else:
+            pending.append(line)
+    close()
+    return Document(source_id, title or default_title, tuple(sections), url)
+
+
+def parse_plain(text: str, source_id: str, default_title: str) -> Document:
+    """Paragraphs; a short line with no final punctuation starts a new heading."""
+    sections: list[Section] = []
+    heading: tuple[str, ...] = ()
+    blocks: list[str] = []
+    for block in _blocks(text.splitlines()):
+        if len(block) < 80 and not block.endswith((".", "?", "!", ":", ";", ",")) and blocks:
+            sections.append(Section(heading, tuple(blocks)))
+            heading, blocks = (block,), []
+        else:
+            blocks.append(block)
+    if blocks:
+        sections.append(Section(heading, tuple(blocks)))
+    return Document(source_id, default_title, tuple(sections))
+
+
+def _load_markdown(path: Path, source_id: str) -> list[Document]:
+    return [parse_markdown(_read_text(path), source_id, _title_from_name(path))]
+
+
+def _load_text(path: Path, source_id: str) -> list[Document]:
+    return [parse_plain(_read_text(path), source_id, _title_from_name(path))]
+
+
+def _load_html(path: Path, source_id: str) -> list[Document]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
+        tag.decompose()
+    canonical = soup.find("link", rel="canonical")
+    url = str(canonical.get("href")) if canonical and canonical.get("href") else None
+    lines: list[str] = []
+    for node in soup.find_all(
+        ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "dt", "dd", "blockquote"]
+    ):
+        text = " ".join(node.get_text(" ").split())
+        if not text:
+            continue
+        if node.name and node.name[0] == "h" and node.name[1:].isdigit():
+            lines += ["#" * int(node.name[1:]) + " " + text, ""]
+        elif node.name == "li":
+            lines += ["- " + text]
+        else:
+            lines += [text, ""]
+    page_title = soup.title.get_text(strip=True) if soup.title else None
+    doc = parse_markdown("\n".join(lines), source_id, page_title or _title_from_name(path))
+    return [Document(doc.source_id, doc.title, doc.sections, url)]
+
+
+def _load_pdf(path: Path, source_id: str) -> list[Document]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise LoadError(f"{path}: not a readable PDF ({exc})") from None
+    sections = []
+    for number, text in enumerate(pages, start=1):
+        blocks = _blocks(text.splitlines())
+        if blocks:
+            sections.append(Section((f"Page {number}",), tuple(blocks)))
+    if not sections:
+        raise LoadError(f"{path}: the PDF has no extractable text")
+    return [Document(source_id, meta_title or _title_from_name(path), tuple(sections))]
+
+
+def _load_csv(path: Path, source_id: str) -> list[Document]:
+    rows = list(csv.DictReader(io.StringIO(_read_text(path))))
+    if not rows:
+        raise LoadError(f"{path}: empty CSV")
+    columns = {c.lower().strip(): c for c in rows[0] if c}
+    q_col = columns.get("question") or columns.get("q")
+    a_col = columns.get("answer") or columns.get("a")
+    if not q_col or not a_col:
+        raise LoadError(f"{path}: a FAQ CSV needs 'question' and 'answer' columns")
+    id_col, url_col = columns.get("id"), columns.get("url")
+    docs = []
+    for n, row in enumerate(rows, start=1):
+        question, answer = (row.get(q_col) or "").strip(), (row.get(a_col) or "").strip()
+        if not question or not answer:
+            continue
+        entry = (row.get(id_col) or "").strip() if id_col else ""
+        docs.append(
+            Document(
+                f"{source_id}#{entry or n}",
+                question,
+                (Section((), (f"{question}\n{answer}",)),),
+                (row.get(url_col) or None) if url_col else None,
+            )
+        )
+    return docs
+
+
+def _load_jsonl(path: Path, source_id: str) -> list[Document]:
+    docs = []
+    for n, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LoadError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            raise LoadError(f"{path}:{n}: each line must be an object with a 'text' string")
+        entry_id = str(obj.get("id") or f"{source_id}:{n}")
+        title = str(obj.get("title") or entry_id)
+        meta = {
+            k: v
+            for k, v in obj.items()
+            if k not in ("id", "title", "url", "text") and isinstance(v, str | int | float | bool)
+        }
+        parsed = parse_plain(obj["text"], entry_id, title)
+        docs.append(Document(entry_id, title, parsed.sections, obj.get("url"), meta))
+    return docs
+
+
+LOADERS: dict[str, Callable[[Path, str], list[Document]]] = {
+    ".md": _load_markdown,
+    ".markdown": _load_markdown,
+    ".txt": _load_text,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+    ".csv": _load_csv,
+    ".jsonl": _load_jsonl,
+}
+
+
+def supported(path: Path) -> bool:
+    """True when a loader exists for the file's extension."""
+    return path.suffix.lower() in LOADERS
+
+
+def load(path: Path, source_id: str) -> list[Document]:
+    """Documents in one file; raises LoadError for unreadable or malformed files."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise LoadError(f"{path}: unsupported file type {path.suffix!r}")
+    try:
+        return loader(path, source_id)
+    except LoadError:
+        raise
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LoadError(f"{path}: {exc}") from None
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise LoadError(f"{path}: not a text file")
+
+
+def _title_from_name(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize()

@@ -1,0 +1,256 @@
+"""The knowledge base of every workspace: ingest, search, list, remove.
+
+Ingestion is incremental by file content hash: unchanged files are skipped, changed files
+replace their chunks, and files gone from an ingested folder leave the index. Every change
+makes a new knowledge-base version; the index of a version is built once (from the stored
+chunks and embeddings, no re-embedding), saved under ``<data_dir>/index/<workspace>/<version>``
+and cached in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omnivox.knowledge import loaders
+from omnivox.knowledge.chunking import ChunkingSettings, chunk_document
+from omnivox.knowledge.documents import Chunk
+from omnivox.knowledge.embeddings import Embedder
+from omnivox.knowledge.index import FusionSettings, Hit, HybridIndex
+from omnivox.logs import get_logger
+from omnivox.storage.knowledge import KbFileInfo, KnowledgeStore
+
+log = get_logger(__name__)
+Progress = Callable[[int, int, str], None]
+EMBED_BATCH_CHUNKS = 256
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+    version: str | None = None
+
+    @property
+    def chunks_per_second(self) -> float:
+        """Ingest throughput (chunks embedded and stored per second)."""
+        return self.chunks / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    path: Path
+    source_id: str
+    digest: str
+    documents: int
+    chunks: list[Chunk]
+    existed: bool
+
+
+def discover(paths: Sequence[Path]) -> list[tuple[Path, str, Path | None]]:
+    """(file, source id, folder it came from) for each supported file, in a stable order."""
+    found: list[tuple[Path, str, Path | None]] = []
+    for raw in paths:
+        path = raw.resolve()
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and loaders.supported(p)):
+                found.append((file, file.relative_to(path).as_posix(), path))
+        else:
+            found.append((path, path.name, None))
+    return found
+
+
+class KnowledgeBase:
+    """Ingest and search, one isolated index per workspace."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        data_dir: Path,
+        chunking: ChunkingSettings | None = None,
+        fusion: FusionSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.index_dir = data_dir / "index"
+        self.chunking = chunking or ChunkingSettings()
+        self.fusion = fusion or FusionSettings()
+        self._indexes: dict[str, tuple[str, HybridIndex]] = {}
+        self._build_lock = asyncio.Lock()
+
+    async def ingest(
+        self, workspace_id: str, paths: Sequence[Path], progress: Progress | None = None
+    ) -> IngestReport:
+        """Ingest files and folders; unreadable files are reported and skipped."""
+        report, started = IngestReport(), time.perf_counter()
+        files = discover(paths)
+        pending: list[_Pending] = []
+        for n, (path, source_id, _) in enumerate(files, start=1):
+            item = await self._prepare(workspace_id, path, source_id, report)
+            if item is not None:
+                pending.append(item)
+            if sum(len(p.chunks) for p in pending) >= EMBED_BATCH_CHUNKS:
+                await self._embed_and_store(workspace_id, pending, report)
+                pending = []
+            if progress:
+                progress(n, len(files), str(path))
+        await self._embed_and_store(workspace_id, pending, report)
+        await self._remove_missing(workspace_id, files, paths, report)
+        report.seconds = time.perf_counter() - started
+        report.version = await self.store.version(workspace_id)
+        log.info(
+            "kb.ingested",
+            workspace=workspace_id,
+            added=len(report.added),
+            updated=len(report.updated),
+            removed=len(report.removed),
+            failed=len(report.failed),
+            chunks=report.chunks,
+        )
+        return report
+
+    async def _prepare(
+        self, workspace_id: str, path: Path, source_id: str, report: IngestReport
+    ) -> _Pending | None:
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            report.failed.append((str(path), str(exc)))
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        known = await self.store.content_hash(workspace_id, str(path))
+        if known == digest:
+            report.unchanged.append(str(path))
+            return None
+        try:
+            docs = await asyncio.to_thread(loaders.load, path, source_id)
+        except loaders.LoadError as exc:
+            report.failed.append((str(path), str(exc)))
+            log.warning("kb.file_skipped", path=str(path), reason=str(exc))
+            return None
+        chunks = [c for d in docs for c in chunk_document(d, self.chunking)]
+        return _Pending(path, source_id, digest, len(docs), chunks, known is not None)
+
+    async def _embed_and_store(
+        self, workspace_id: str, pending: list[_Pending], report: IngestReport
+    ) -> None:
+        if not pending:
+            return
+        texts = [c.embed_text for p in pending for c in p.chunks]
+        vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        offset = 0
+        for item in pending:
+            part = vectors[offset : offset + len(item.chunks)]
+            offset += len(item.chunks)
+            await self.store.replace_file(
+                workspace_id,
+                str(item.path),
+                item.source_id,
+                item.digest,
+                item.documents,
+                item.chunks,
+                part,
+            )
+            (report.updated if item.existed else report.added).append(str(item.path))
+            report.chunks += len(item.chunks)
+
+    async def _remove_missing(
+        self,
+        workspace_id: str,
+        files: list[tuple[Path, str, Any]],
+        roots: Sequence[Path],
+        report: IngestReport,
+    ) -> None:
+        present = {str(f) for f, _, _ in files}
+        folders = [str(r.resolve()) for r in roots if r.is_dir()]
+        gone = [
+            f.path
+            for f in await self.store.files(workspace_id)
+            if f.path not in present and any(f.path.startswith(d + "/") for d in folders)
+        ]
+        if gone:
+            await self.store.remove(workspace_id, gone)
+            report.removed.extend(gone)
+
+    async def remove(self, workspace_id: str, targets: Sequence[str]) -> list[str]:
+        """Remove files by path or source id; returns the paths removed."""
+        resolved = await asyncio.to_thread(lambda: {str(Path(t).resolve()) for t in targets})
+        wanted = set(targets) | resolved
+        paths = [
+            f.path
+            for f in await self.store.files(workspace_id)
+            if f.path in wanted or f.source_id in wanted
+        ]
+        if paths:
+            await self.store.remove(workspace_id, paths)
+        return paths
+
+    async def files(self, workspace_id: str) -> list[KbFileInfo]:
+        """What is ingested for the workspace."""
+        return await self.store.files(workspace_id)
+
+    async def index(self, workspace_id: str) -> HybridIndex | None:
+        """The index of the current version (built or loaded once); None when empty."""
+        version = await self.store.version(workspace_id)
+        if version is None:
+            return None
+        cached = self._indexes.get(workspace_id)
+        if cached and cached[0] == version:
+            return cached[1]
+        async with self._build_lock:
+            cached = self._indexes.get(workspace_id)
+            if cached and cached[0] == version:
+                return cached[1]
+            index = await self._load_or_build(workspace_id, version)
+            self._indexes[workspace_id] = (version, index)
+            return index
+
+    async def _load_or_build(self, workspace_id: str, version: str) -> HybridIndex:
+        folder = self.index_dir / workspace_id / version
+        if (folder / "chunks.json").is_file():
+            return await asyncio.to_thread(HybridIndex.load, folder, self.fusion)
+        chunks, vectors = await self.store.chunks(workspace_id)
+        index = await asyncio.to_thread(HybridIndex, chunks, vectors, self.fusion)
+        if not chunks:  # everything was removed: nothing to save
+            return index
+        await asyncio.to_thread(self._save, index, folder)
+        log.info("kb.index_built", workspace=workspace_id, version=version, chunks=len(chunks))
+        return index
+
+    def _save(self, index: HybridIndex, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        index.save(tmp)
+        for old in folder.parent.iterdir():  # keep only the newest version on disk
+            if old != tmp:
+                shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(folder)
+
+    async def search(
+        self,
+        workspace_id: str,
+        query: str,
+        k: int = 5,
+        filters: dict[str, Any] | None = None,
+        vector_query: str | None = None,
+    ) -> list[Hit]:
+        """Ranked chunks for ``query`` (``vector_query`` may give the dense side more context)."""
+        index = await self.index(workspace_id)
+        if index is None or not query.strip():
+            return []
+        vector = await asyncio.to_thread(self.embedder.embed, [vector_query or query])
+        return index.search(vector[0], query, k, filters)

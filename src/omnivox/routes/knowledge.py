@@ -1,0 +1,34 @@
+"""``POST /api/v1/knowledge/search``: the same hybrid search as ``omnivox kb search``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from omnivox.routes.deps import api_error, services_of
+
+router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
+
+
+class SearchIn(BaseModel):
+    """A knowledge search."""
+
+    model_config = ConfigDict(extra="forbid")
+    workspace: str = Field(min_length=1, max_length=64)
+    query: str = Field(min_length=1, max_length=4000)
+    k: int = Field(5, ge=1, le=50)
+    filters: dict[str, str | int | float | bool] | None = Field(
+        None, description='Metadata equality filters, e.g. {"domain": "dmv"}.'
+    )
+
+
+@router.post("/search")
+async def search(body: SearchIn, request: Request) -> dict[str, Any]:
+    """Ranked passages with scores and sources."""
+    services = services_of(request)
+    if services.settings.workspace(body.workspace) is None:
+        raise api_error(404, "unknown_workspace", f"no workspace with id {body.workspace!r}")
+    hits = await services.kb.search(body.workspace, body.query, body.k, body.filters)
+    return {"results": [h.as_dict() for h in hits]}

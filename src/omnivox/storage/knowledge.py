@@ -1,0 +1,182 @@
+"""Knowledge-base repository: files, chunks with embeddings, and the version per workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import delete, func, select
+
+from omnivox.ids import new_id
+from omnivox.knowledge.documents import Chunk
+from omnivox.knowledge.embeddings import Vectors
+from omnivox.storage.db import AsyncSession, Database
+from omnivox.storage.models import KbChunk, KbFile, KbState
+from omnivox.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class KbFileInfo:
+    """An ingested file as listed by ``omnivox kb list``."""
+
+    path: str
+    source_id: str
+    content_hash: str
+    documents: int
+    chunks: int
+    updated_at: datetime
+
+
+class KnowledgeStore:
+    """SQL side of the knowledge base; every query is scoped by workspace."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def content_hash(self, workspace_id: str, path: str) -> str | None:
+        """Hash recorded for a file, or None if it was never ingested."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(KbFile.content_hash).where(
+                        KbFile.workspace_id == workspace_id, KbFile.path == path
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def replace_file(
+        self,
+        workspace_id: str,
+        path: str,
+        source_id: str,
+        content_hash: str,
+        documents: int,
+        chunks: Sequence[Chunk],
+        vectors: Vectors,
+    ) -> str:
+        """Store a file's chunks in place of its old ones; returns the new version."""
+        async with self.db.sessions.begin() as session:
+            await self._delete_file(session, workspace_id, path)
+            row = KbFile(
+                workspace_id=workspace_id,
+                path=path,
+                source_id=source_id,
+                content_hash=content_hash,
+                documents=documents,
+                updated_at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            session.add_all(
+                KbChunk(
+                    id=c.chunk_id,
+                    workspace_id=workspace_id,
+                    file_id=row.id,
+                    source_id=c.source_id,
+                    ordinal=c.ordinal,
+                    title=c.title,
+                    heading_path=list(c.heading_path),
+                    text=c.text,
+                    url=c.url,
+                    meta=c.metadata,
+                    embedding=np.asarray(v, dtype=np.float32).tobytes(),
+                )
+                for c, v in zip(chunks, vectors, strict=True)
+            )
+            return await self._bump(session, workspace_id)
+
+    async def remove(self, workspace_id: str, paths: Sequence[str]) -> str | None:
+        """Forget files (by path); returns the new version, or None if nothing matched."""
+        async with self.db.sessions.begin() as session:
+            removed = 0
+            for path in paths:
+                removed += await self._delete_file(session, workspace_id, path)
+            return await self._bump(session, workspace_id) if removed else None
+
+    async def _delete_file(self, session: AsyncSession, workspace_id: str, path: str) -> int:
+        file_id = (
+            await session.execute(
+                select(KbFile.id).where(KbFile.workspace_id == workspace_id, KbFile.path == path)
+            )
+        ).scalar_one_or_none()
+        if file_id is None:
+            return 0
+        await session.execute(delete(KbChunk).where(KbChunk.file_id == file_id))
+        await session.execute(delete(KbFile).where(KbFile.id == file_id))
+        return 1
+
+    async def _bump(self, session: AsyncSession, workspace_id: str) -> str:
+        count = (
+            await session.execute(
+                select(func.count())
+                .select_from(KbChunk)
+                .where(KbChunk.workspace_id == workspace_id)
+            )
+        ).scalar_one()
+        version = new_id("kbv")
+        state = await session.get(KbState, workspace_id)
+        if state is None:
+            session.add(KbState(workspace_id=workspace_id, version=version, chunks=count))
+        else:
+            state.version, state.chunks, state.updated_at = version, count, utcnow()
+        return version
+
+    async def version(self, workspace_id: str) -> str | None:
+        """Current knowledge-base version of the workspace (None: never ingested)."""
+        async with self.db.sessions() as session:
+            state = await session.get(KbState, workspace_id)
+            return state.version if state else None
+
+    async def files(self, workspace_id: str) -> list[KbFileInfo]:
+        """Ingested files with their chunk counts, by path."""
+        async with self.db.sessions() as session:
+            counts = (
+                select(KbChunk.file_id, func.count().label("n"))
+                .where(KbChunk.workspace_id == workspace_id)
+                .group_by(KbChunk.file_id)
+                .subquery()
+            )
+            rows = await session.execute(
+                select(KbFile, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.file_id == KbFile.id)
+                .where(KbFile.workspace_id == workspace_id)
+                .order_by(KbFile.path)
+            )
+            return [
+                KbFileInfo(f.path, f.source_id, f.content_hash, f.documents, int(n), f.updated_at)
+                for f, n in rows
+            ]
+
+    async def chunks(self, workspace_id: str) -> tuple[list[Chunk], Vectors]:
+        """Every chunk of the workspace with its vector, in a stable order."""
+        async with self.db.sessions() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(KbChunk)
+                        .where(KbChunk.workspace_id == workspace_id)
+                        .order_by(KbChunk.file_id, KbChunk.ordinal)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        chunks = [
+            Chunk(
+                r.id,
+                r.source_id,
+                r.ordinal,
+                r.title,
+                tuple(r.heading_path),
+                r.text,
+                r.url,
+                dict(r.meta),
+            )
+            for r in rows
+        ]
+        if not rows:
+            return chunks, np.zeros((0, 384), dtype=np.float32)
+        vectors = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])
+        return chunks, vectors

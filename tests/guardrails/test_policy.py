@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from omnivox.guardrails.policy import BLOCKED_REPLY, BrandPolicy
+from omnivox.settings import PersonaSettings
+
+POLICY = BrandPolicy(
+    PersonaSettings(
+        preferred_terms={"cheap": "affordable", "problem": "concern"},
+        avoided_terms=["no problem", "unfortunately"],
+        banned_phrases=["lifetime warranty"],
+    )
+)
+
+
+def test_preferred_terms_are_rewritten_keeping_case() -> None:
+    result = POLICY.apply("Cheap boots are a problem? Our cheap socks are not.")
+    assert result.text == "Affordable boots are a concern? Our affordable socks are not."
+    assert result.rewrites == ("cheap -> affordable", "problem -> concern")
+    assert result.blocked_by is None
+
+
+def test_avoided_terms_are_removed_and_the_sentence_tidied() -> None:
+    result = POLICY.apply("Unfortunately, returns take 10 days. No problem!")
+    assert result.text == "Returns take 10 days."
+    assert "removed unfortunately" in result.rewrites and "removed no problem" in result.rewrites
+
+
+def test_banned_phrase_blocks_the_answer() -> None:
+    result = POLICY.apply("Every jacket has a Lifetime Warranty.")
+    assert result.text == BLOCKED_REPLY and result.blocked_by == "lifetime warranty"
+
+
+def test_clean_text_is_untouched() -> None:
+    text = "Returns are free within 60 days."
+    assert POLICY.apply(text).text == text and POLICY.apply(text).rewrites == ()
+
+
+def test_words_inside_other_words_are_left_alone() -> None:
+    assert POLICY.apply("Problematic? Cheapest?").text == "Problematic? Cheapest?"
+
+
+def test_removal_mid_sentence_leaves_clean_punctuation() -> None:
+    assert POLICY.apply("It is cheap, unfortunately.").text == "It is affordable."
+    assert POLICY.apply("No problem, we can help.").text == "We can help."

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from omnivox.knowledge import loaders
+from omnivox.knowledge.chunking import ChunkingSettings, chunk_document
+
+MARKDOWN = """# Returns
+
+Source URL: https://help.acme.example/returns
+
+Intro paragraph about returns.
+
+## Window
+
+You have **60 days**.
+Really, 60. See [the form](https://help.acme.example/form).
+
+- Unworn items only
+- Tags attached
+
+## Exceptions
+
+### Final sale
+
+Items ending in .97 cannot be returned.
+"""
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A one-page PDF with ``text`` in Helvetica (hand-built, valid xref)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_markdown_keeps_headings_lists_and_url(tmp_path: Path) -> None:
+    path = tmp_path / "returns.md"
+    path.write_text(MARKDOWN)
+    [doc] = loaders.load(path, "returns.md")
+    assert doc.title == "Returns" and doc.url == "https://help.acme.example/returns"
+    paths = [s.heading_path for s in doc.sections]
+    assert paths == [(), ("Window",), ("Exceptions", "Final sale")]
+    assert doc.sections[1].blocks == (
+        "You have 60 days. Really, 60. See the form (https://help.acme.example/form).",
+        "- Unworn items only",
+        "- Tags attached",
+    )
+
+
+def test_chunks_respect_sections_and_size(tmp_path: Path) -> None:
+    path = tmp_path / "returns.md"
+    path.write_text(MARKDOWN)
+    [doc] = loaders.load(path, "returns.md")
+    chunks = chunk_document(doc, ChunkingSettings(max_words=8))
+    assert all(len(c.text.split()) <= 8 for c in chunks)
+    assert {c.heading_path for c in chunks} == {(), ("Window",), ("Exceptions", "Final sale")}
+    assert chunks[0].embed_text.startswith("Returns\n")
+    final = [c for c in chunks if c.heading_path == ("Exceptions", "Final sale")]
+    assert final[0].embed_text.startswith("Returns > Exceptions > Final sale\n")
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+
+
+def test_html_structure_and_canonical_url(tmp_path: Path) -> None:
+    path = tmp_path / "care.html"
+    path.write_text("""<html><head><title>Care</title>
+        <link rel="canonical" href="https://help.acme.example/care"><style>p{}</style></head>
+        <body><nav>menu</nav><h1>Product care</h1><h2>Down jackets</h2>
+        <p>Wash cold on a gentle cycle.</p><ul><li>Tumble dry low</li></ul>
+        <script>alert(1)</script></body></html>""")
+    [doc] = loaders.load(path, "care.html")
+    assert doc.title == "Product care" and doc.url == "https://help.acme.example/care"
+    assert doc.sections[0].heading_path == ("Down jackets",)
+    assert "Wash cold on a gentle cycle." in doc.text and "alert" not in doc.text
+    assert "menu" not in doc.text
+
+
+def test_pdf_text_is_extracted(tmp_path: Path) -> None:
+    path = tmp_path / "warranty.pdf"
+    path.write_bytes(minimal_pdf("Acme gear carries a three year warranty."))
+    [doc] = loaders.load(path, "warranty.pdf")
+    assert "three year warranty" in doc.text
+    assert doc.sections[0].heading_path == ("Page 1",)
+
+
+def test_csv_faq_and_jsonl(tmp_path: Path) -> None:
+    faq = tmp_path / "faq.csv"
+    faq.write_text("id,Question,Answer\nq1,Do you ship to Canada?,Yes: $19.95.\n,,\n")
+    docs = loaders.load(faq, "faq.csv")
+    assert [d.source_id for d in docs] == ["faq.csv#q1"]
+    assert docs[0].title == "Do you ship to Canada?"
+    assert docs[0].text == "Do you ship to Canada?\nYes: $19.95."
+    lines = tmp_path / "kb.jsonl"
+    lines.write_text(
+        json.dumps(
+            {
+                "id": "doc-7",
+                "title": "Licenses",
+                "text": "Renew online.",
+                "url": "https://dmv.example/renew",
+                "domain": "dmv",
+            }
+        )
+        + "\n"
+        + json.dumps({"text": "No id here."})
+        + "\n"
+    )
+    first, second = loaders.load(lines, "kb.jsonl")
+    assert (first.source_id, first.title, first.url) == (
+        "doc-7",
+        "Licenses",
+        "https://dmv.example/renew",
+    )
+    assert first.metadata == {"domain": "dmv"}
+    assert second.source_id == "kb.jsonl:2"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "PDF"),
+        ("bad.jsonl", b'{"text": "ok"}\n{not json}\n', "bad.jsonl:2"),
+        ("bad2.jsonl", b'{"title": "no text"}\n', "'text'"),
+        ("nofaq.csv", b"a,b\n1,2\n", "'question' and 'answer'"),
+        ("image.png", b"\x89PNG", "unsupported"),
+    ],
+)
+def test_bad_files_raise_load_error_naming_the_file(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(loaders.LoadError) as info:
+        loaders.load(path, name)
+    assert name in str(info.value) and message in str(info.value)

@@ -1,0 +1,106 @@
+"""The knowledge base end to end: real loaders, the bundled MiniLM, FAISS and BM25."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from omnivox.knowledge.service import KnowledgeBase
+from omnivox.services import Services, build_knowledge, build_services
+from tests.conftest import ACME, make_settings
+
+ACME_DOCS = sorted((ACME / "knowledge").glob("*.md"))
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    built = build_services(make_settings(tmp_path))
+    await built.start(warm_up=False)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "kb"
+    shutil.copytree(ACME / "knowledge", folder)
+    return folder
+
+
+async def test_ingest_search_and_incremental_updates(services: Services, docs: Path) -> None:
+    kb = services.kb
+    seen: list[tuple[int, int]] = []
+    report = await kb.ingest("acme", [docs], lambda n, total, _: seen.append((n, total)))
+    files = sorted(p.name for p in ACME_DOCS)
+    assert len(report.added) == len(files) and not report.failed
+    assert report.chunks > len(files) and report.version is not None
+    assert seen[-1] == (len(files), len(files))
+
+    hits = await kb.search("acme", "How many days do I have to return an item?", k=3)
+    assert hits[0].chunk.source_id == "returns.md"
+    assert hits[0].chunk.url == "https://help.acme.example/returns"
+    assert hits[0].score >= hits[-1].score
+
+    again = await kb.ingest("acme", [docs])
+    assert len(again.unchanged) == len(files) and not again.added and not again.updated
+    assert again.version == report.version
+
+    (docs / "store-hours.md").write_text("# Store hours\n\nAll stores now open at 6 a.m.\n")
+    (docs / "rentals.md").unlink()
+    changed = await kb.ingest("acme", [docs])
+    assert [Path(p).name for p in changed.updated] == ["store-hours.md"]
+    assert [Path(p).name for p in changed.removed] == ["rentals.md"]
+    assert changed.version != report.version
+    sources = {f.source_id for f in await kb.files("acme")}
+    assert "rentals.md" not in sources and "store-hours.md" in sources
+    top = await kb.search("acme", "what time do stores open", k=1)
+    assert top[0].chunk.text == "All stores now open at 6 a.m."
+
+
+async def test_workspaces_never_see_each_other(services: Services, docs: Path) -> None:
+    await services.kb.ingest("acme", [docs])
+    assert await services.kb.search("globex", "return window", k=5) == []
+    assert await services.kb.index("globex") is None
+
+
+async def test_a_corrupt_file_is_reported_and_skipped(services: Services, docs: Path) -> None:
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    report = await services.kb.ingest("acme", [docs])
+    assert [Path(p).name for p, _ in report.failed] == ["broken.pdf"]
+    assert "broken.pdf" in report.failed[0][1]
+    assert len(report.added) == len(ACME_DOCS)
+
+
+async def test_index_is_persisted_and_rebuilt_from_the_database(
+    services: Services, docs: Path, tmp_path: Path
+) -> None:
+    report = await services.kb.ingest("acme", [docs])
+    await services.kb.index("acme")
+    folder = Path(services.settings.data_dir) / "index" / "acme" / str(report.version)
+    assert (folder / "chunks.json").is_file() and (folder / "dense.faiss").is_file()
+    fresh = build_knowledge(services.settings, services.db)
+    loaded = await fresh.index("acme")
+    assert loaded is not None and len(loaded) == report.chunks
+    shutil.rmtree(folder)  # stale or missing: rebuilt from stored chunks, no re-embedding
+    rebuilt = await build_knowledge(services.settings, services.db).index("acme")
+    assert rebuilt is not None and len(rebuilt) == report.chunks
+    assert folder.is_dir()
+
+
+async def test_remove_by_source_id_and_metadata_filters(services: Services, tmp_path: Path) -> None:
+    kb: KnowledgeBase = services.kb
+    lines = tmp_path / "mixed.jsonl"
+    lines.write_text(
+        '{"id": "dmv-1", "text": "Renew your license online.", "domain": "dmv"}\n'
+        '{"id": "ssa-1", "text": "Renew your benefits card online.", "domain": "ssa"}\n'
+    )
+    await kb.ingest("acme", [lines])
+    hits = await kb.search("acme", "renew online", k=5, filters={"domain": "ssa"})
+    assert [h.chunk.source_id for h in hits] == ["ssa-1"]
+    assert await kb.remove("acme", ["mixed.jsonl"]) == [str(lines.resolve())]
+    assert await kb.search("acme", "renew online", k=5) == []
