@@ -43,11 +43,16 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-async def make_kb(tmp: Path, chunk_words: int) -> Any:
+async def make_kb(tmp: Path, args: argparse.Namespace) -> Any:
+    knowledge = {
+        "chunk_words": args.chunk_words,
+        "dense_weight": args.dense_weight,
+        "bm25_weight": args.bm25_weight,
+    }
     settings = validate_settings(
         {
             "data_dir": str(tmp),
-            "knowledge": {"chunk_words": chunk_words},
+            "knowledge": knowledge,
             "workspaces": [{"id": "bench", "name": "Bench"}],
         }
     )
@@ -55,6 +60,25 @@ async def make_kb(tmp: Path, chunk_words: int) -> Any:
     await db.migrate()
     await Store(db).ensure_workspace("bench", "Bench")
     return build_knowledge(settings, db), db
+
+
+def baseline_embedding_rate(limit_docs: int = 60) -> tuple[float, float]:
+    """The issue's baseline, measured in this run: 200-word windows, plain encode()."""
+    from sentence_transformers import SentenceTransformer
+
+    from omnivox.knowledge.embeddings import bundled_model_dir
+
+    docs = [json.loads(x) for x in (DATA / "doc2dial/kb_docs.jsonl").read_text().splitlines()]
+    windows = []
+    for doc in docs[:limit_docs]:
+        tokens = doc["text"].split()
+        windows += [" ".join(tokens[i : i + 200]) for i in range(0, len(tokens), 200)]
+    model = SentenceTransformer(str(bundled_model_dir()), device="cpu")
+    model.encode(["warm up"])
+    t0 = time.perf_counter()
+    model.encode(windows, batch_size=32)
+    seconds = time.perf_counter() - t0
+    return len(windows) / seconds, sum(len(w.split()) for w in windows) / seconds
 
 
 def doc_rank(hits: list[Any], gold: str) -> int | None:
@@ -159,25 +183,31 @@ def scale_latency(
 
 async def main_async(args: argparse.Namespace) -> list[str]:
     lines = ["| data, query, target | R@1 | R@5 | R@10 | MRR | n |", "|---|---|---|---|---|---|"]
+    base_chunks, base_words = baseline_embedding_rate()
     with tempfile.TemporaryDirectory() as tmp:
-        kb, db = await make_kb(Path(tmp), args.chunk_words)
+        kb, db = await make_kb(Path(tmp), args)
         kb.embedder.embed(["warm up"])
         report = await kb.ingest("bench", [DATA / "doc2dial/kb_docs.jsonl"])
+        chunks, vectors = await kb.store.chunks("bench")
+        words_per_s = sum(len(c.text.split()) for c in chunks) / report.seconds
         ingest = (
             f"doc2dial ingest: {report.chunks} chunks in {report.seconds:.1f}s = "
-            f"{report.chunks_per_second:.1f} chunks/s (load, chunk, embed, store)"
+            f"{report.chunks_per_second:.1f} chunks/s, {words_per_s:.0f} words/s (load, "
+            f"chunk, embed, store); baseline embedding alone, same run: "
+            f"{base_chunks:.1f} chunks/s, {base_words:.0f} words/s -> "
+            f"{report.chunks_per_second / base_chunks:.2f}x chunks/s, "
+            f"{words_per_s / base_words:.2f}x words/s"
         )
         print(ingest, flush=True)
         found, latencies = await doc2dial(kb, args.limit)
         lines += found
-        chunks, vectors = await kb.store.chunks("bench")
         queries = [
             json.loads(x)["history"][-1]["text"]
             for x in (DATA / "doc2dial/turns_dev.jsonl").read_text().splitlines()[:200]
         ]
         big = scale_latency(chunks, vectors, kb.embedder, queries)
         await db.close()
-        faq_kb, faq_db = await make_kb(Path(tmp) / "faq", args.chunk_words)
+        faq_kb, faq_db = await make_kb(Path(tmp) / "faq", args)
         lines += await stackfaq(faq_kb, Path(tmp))
         await faq_db.close()
     lines += [
@@ -186,8 +216,10 @@ async def main_async(args: argparse.Namespace) -> list[str]:
         f"query latency (embed + hybrid search, {len(chunks)} chunks): "
         f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms",
         f"query latency at 10,000 chunks: p50 {pct(big, 50):.1f} ms, p95 {pct(big, 95):.1f} ms",
-        f"chunk_words={args.chunk_words}, model all-MiniLM-L6-v2 (bundled), BM25 "
-        "(bm25s, English stemmer and stopwords) + FAISS flat inner product, RRF k=60.",
+        f"chunk_words={args.chunk_words}, dense weight {args.dense_weight}, BM25 weight "
+        f"{args.bm25_weight}; all-MiniLM-L6-v2 (bundled), BM25 (bm25s, English stemmer and "
+        "stopwords) + FAISS flat inner product, RRF k=60; doc2dial turns: "
+        f"{args.limit or 'all'}.",
     ]
     return lines
 
@@ -196,6 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="first N doc2dial turns only")
     parser.add_argument("--chunk-words", type=int, default=120)
+    parser.add_argument("--dense-weight", type=float, default=1.0)
+    parser.add_argument("--bm25-weight", type=float, default=1.0)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     lines = asyncio.run(main_async(args))

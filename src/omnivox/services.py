@@ -11,6 +11,7 @@ from typing import Any
 from omnivox import registry
 from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
+from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
@@ -132,6 +133,8 @@ def build_steps(
     settings: Settings, store: Store, chain: ProviderChain, events: EventSink, kb: KnowledgeBase
 ) -> list[Step]:
     """The pipeline in DESIGN.md's order."""
+    k = settings.knowledge
+    cache = SemanticCache(kb.embedder, kb.version, k.cache_threshold, k.cache_entries)
     prompts = {
         ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
         for ws in settings.workspaces
@@ -143,10 +146,10 @@ def build_steps(
         Understand(),
         RouteStep(),
         Retrieve(
-            KnowledgeRetriever(
-                kb, settings.knowledge.history_turns, settings.knowledge.min_similarity
-            ),
+            KnowledgeRetriever(kb, settings.knowledge.min_similarity),
             settings.knowledge.top_k,
+            history_turns=settings.knowledge.history_turns,
+            cache=cache,
         ),
         Generate(
             chain, prompts, max_tokens=settings.llm.max_tokens, temperature=settings.llm.temperature
@@ -154,6 +157,7 @@ def build_steps(
         GuardOutput(
             grounding_checker(settings, kb),
             {ws.id: BrandPolicy(ws.persona) for ws in settings.workspaces},
+            cache=cache,
         ),
         Render(),
         Deliver(store),

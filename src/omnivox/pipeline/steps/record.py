@@ -31,6 +31,7 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         "cost_usd": usage.cost_usd if usage else 0.0,
         "passages": len(ctx.passages),
         "grounded": ctx.grounding,
+        "cache_hit": ctx.cache_hit,
         "policy_rewrites": list(ctx.policy.rewrites) if ctx.policy else [],
         "policy_blocked": ctx.policy.blocked_by if ctx.policy else None,
         "halted": ctx.halted,

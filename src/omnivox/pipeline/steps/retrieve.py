@@ -1,21 +1,36 @@
-"""retrieve: knowledge passages for the question in its conversation, from the workspace's KB."""
+"""retrieve: knowledge passages for the question in its conversation (or a cached answer).
+
+Follow-up questions ("what about for my daughter?") name nothing on their own, so the query
+is the question preceded by the customer's previous turns. A near-duplicate of an earlier
+grounded question is answered from the semantic cache: the turn then skips generation.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
+from omnivox.knowledge.retriever import contextual_query
 from omnivox.pipeline.context import TurnContext
-from omnivox.types import HistoryItem, Passage
+from omnivox.types import Passage, Reply
 
 
 class Retriever(Protocol):
     """Searches one workspace's knowledge base."""
 
-    async def search(
-        self, workspace_id: str, query: str, k: int, history: Sequence[HistoryItem] = ()
-    ) -> list[Passage]:
-        """Best passages first; ``history`` lets follow-up questions be resolved."""
+    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
+        """Best passages first."""
+        ...
+
+
+class AnswerCache(Protocol):
+    """Grounded answers by question similarity."""
+
+    async def lookup(self, workspace_id: str, query: str) -> Reply | None:
+        """A cached reply for a near-duplicate question."""
+        ...
+
+    async def store(self, workspace_id: str, query: str, reply: Reply) -> None:
+        """Remember a grounded reply."""
         ...
 
 
@@ -25,14 +40,31 @@ class Retrieve:
     name = "retrieve"
     finishing = False
 
-    def __init__(self, retriever: Retriever | None = None, k: int = 4) -> None:
+    def __init__(
+        self,
+        retriever: Retriever | None = None,
+        k: int = 4,
+        *,
+        history_turns: int = 2,
+        cache: AnswerCache | None = None,
+    ) -> None:
         self.retriever = retriever
         self.k = k
+        self.history_turns = history_turns
+        self.cache = cache
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Search only when the route is to answer."""
-        if self.retriever is not None and ctx.decision and ctx.decision.route == "answer":
-            ctx.passages = await self.retriever.search(
-                ctx.inbound.workspace_id, ctx.question, self.k, ctx.history
-            )
+        """Search only when the route is to answer; a cache hit halts the turn with a reply."""
+        if self.retriever is None or not ctx.decision or ctx.decision.route != "answer":
+            return ctx
+        query = contextual_query(ctx.question, ctx.history, self.history_turns)
+        ctx.retrieval_query = query
+        workspace_id = ctx.inbound.workspace_id
+        if self.cache is not None:
+            cached = await self.cache.lookup(workspace_id, query)
+            if cached is not None:
+                ctx.cache_hit, ctx.grounding = True, "full"
+                ctx.halt("cache_hit", cached)
+                return ctx
+        ctx.passages = await self.retriever.search(workspace_id, query, self.k)
         return ctx
