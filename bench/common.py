@@ -52,7 +52,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workdir: Path, providers: list[dict[str, object]], max_tokens: int) -> Iterator[str]:
+def server(
+    workdir: Path,
+    providers: list[dict[str, object]],
+    max_tokens: int,
+    knowledge_paths: list[str] | None = None,
+) -> Iterator[str]:
     """``omnivox serve`` in a subprocess with one workspace and this provider chain."""
     port = free_port()
     config = {
@@ -65,6 +70,7 @@ def server(workdir: Path, providers: list[dict[str, object]], max_tokens: int) -
                 "id": "acme",
                 "name": "Acme Outfitters",
                 "persona": {"name": "Juniper", "brand": "Acme Outfitters"},
+                "knowledge_paths": knowledge_paths or [],
             }
         ],
     }

@@ -229,7 +229,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N doc2dial turns only")
     parser.add_argument("--chunk-words", type=int, default=120)
     parser.add_argument("--dense-weight", type=float, default=1.0)
-    parser.add_argument("--bm25-weight", type=float, default=1.0)
+    parser.add_argument("--bm25-weight", type=float, default=0.5)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     lines = asyncio.run(main_async(args))

@@ -141,7 +141,7 @@ class KnowledgeSettings(_Model):
     cache_entries: int = Field(2000, ge=0)
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
-    bm25_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(0.5, ge=0)
 
 
 class GuardrailSettings(_Model):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from omnivox.channels.api import ApiChannel
-from omnivox.guardrails.grounding import GroundingChecker, split_sentences
+from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.guardrails.injection import looks_like_injection, screen_passage
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.knowledge.embeddings import MiniLMEmbedder
@@ -15,6 +15,7 @@ from omnivox.llm.extractive import NO_ANSWER
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.guard_output import GuardOutput
 from omnivox.settings import PersonaSettings
+from omnivox.text import split_sentences
 from omnivox.types import CustomerRef, InboundMessage, Passage, Reply
 from tests.conftest import make_settings
 

@@ -16,74 +16,12 @@ from typing import Literal
 import numpy as np
 
 from omnivox.knowledge.embeddings import Embedder
+from omnivox.text import content_words, split_sentences
 from omnivox.types import Passage
 
 Verdict = Literal["full", "partial", "none"]
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
-_STOP = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "will",
-        "with",
-        "you",
-        "your",
-        "yes",
-        "please",
-        "thanks",
-        "thank",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +44,6 @@ class GroundingResult:
     supporting: tuple[int, ...]
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a reply (citation markers stay with their sentence)."""
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
-
-
-def _content(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
 class GroundingChecker:
     """Checks answers against the passages they were written from."""
 
@@ -135,9 +64,9 @@ class GroundingChecker:
         kept, support = [], []
         for n, sentence in enumerate(plain):
             best = int(np.argmax(similarity[n]))
-            words = _content(sentence)
+            words = content_words(sentence)
             overlap = (
-                max((len(words & _content(s)) / len(words) for _, s in evidence), default=0.0)
+                max((len(words & content_words(s)) / len(words) for _, s in evidence), default=0.0)
                 if words
                 else 1.0
             )

@@ -6,80 +6,27 @@ passages it says honestly that it does not have the information.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
 from omnivox.settings import ExtractiveSettings
+from omnivox.text import content_words, split_sentences
 from omnivox.types import Passage
 
 NO_ANSWER = "I don't have that information — shall I connect you with a person?"
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "the",
-        "their",
-        "them",
-        "there",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    }
-)
-
-
-def _terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def best_sentences(query: str, passages: tuple[Passage, ...], limit: int) -> list[str]:
     """Sentences ranked by overlap with the query, weighted by their passage's rank."""
-    wanted = _terms(query)
+    wanted = content_words(query)
     scored: list[tuple[float, int, str]] = []
     order = 0
     for rank, passage in enumerate(passages):
-        for sentence in _SENTENCE.split(passage.text):
+        for sentence in split_sentences(passage.text):
             sentence = sentence.strip(" -*#\t")
             if len(sentence) < 12:
                 continue
-            overlap = len(wanted & _terms(sentence))
+            overlap = len(wanted & content_words(sentence))
             scored.append((overlap / (1 + 0.3 * rank), -order, sentence))
             order += 1
     scored.sort(reverse=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
@@ -91,6 +91,20 @@ class ConversationView:
             "created_at": self.created_at.isoformat(),
             "messages": [m.as_dict() for m in self.messages],
         }
+
+
+def _open_conversation(workspace_id: str, customer_id: str) -> Select[Conversation]:
+    """The customer's most recent conversation that is not closed."""
+    return (
+        select(Conversation)
+        .where(
+            Conversation.workspace_id == workspace_id,
+            Conversation.customer_id == customer_id,
+            Conversation.status != "closed",
+        )
+        .order_by(Conversation.updated_at.desc())
+        .limit(1)
+    )
 
 
 class Store:
@@ -203,18 +217,8 @@ class Store:
     async def find_open_conversation(self, workspace_id: str, customer_id: str) -> str | None:
         """The customer's most recent conversation that is not closed."""
         async with self.db.sessions() as session:
-            return (
-                await session.execute(
-                    select(Conversation.id)
-                    .where(
-                        Conversation.workspace_id == workspace_id,
-                        Conversation.customer_id == customer_id,
-                        Conversation.status != "closed",
-                    )
-                    .order_by(Conversation.updated_at.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+            query = _open_conversation(workspace_id, customer_id).with_only_columns(Conversation.id)
+            return (await session.execute(query)).scalar_one_or_none()
 
     async def attach_inbound(
         self, inbound: InboundMessage, customer_id: str
@@ -253,18 +257,8 @@ class Store:
     async def _open_conversation(
         self, session: AsyncSession, workspace_id: str, customer_id: str, channel: str
     ) -> tuple[str, bool]:
-        existing = (
-            await session.execute(
-                select(Conversation)
-                .where(
-                    Conversation.workspace_id == workspace_id,
-                    Conversation.customer_id == customer_id,
-                    Conversation.status != "closed",
-                )
-                .order_by(Conversation.updated_at.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        query = _open_conversation(workspace_id, customer_id)
+        existing = (await session.execute(query)).scalar_one_or_none()
         if existing is not None:
             existing.last_channel, existing.updated_at = channel, utcnow()
             return existing.id, False
