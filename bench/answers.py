@@ -72,7 +72,7 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
             for h in turn["history"][:-1]
         ]
         passages = tuple(
-            await retriever.search("bench", contextual_query(users[-1], history, 2), 4)
+            await retriever.search("bench", contextual_query(users[-1], history, 6), 4)
         )
         messages = prompts.build(
             persona=persona,
@@ -94,11 +94,11 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
             ("local model, grounded", result.text),
         ):
             scores[f"{name} vs gold span"].append(f1(text, turn["gold_span"]))
-            scores[f"{name} vs agent reply"].append(f1(text, turn["agent_response"]))
+            if turn.get("agent_response"):
+                scores[f"{name} vs agent reply"].append(f1(text, turn["agent_response"]))
     await db.close()
-    n = len(scores["extractive vs gold span"])
     lines = ["| answer | token F1 | n |", "|---|---|---|"]
-    lines += [f"| {name} | {sum(v) / n:.3f} | {n} |" for name, v in scores.items()]
+    lines += [f"| {name} | {sum(v) / len(v):.3f} | {len(v)} |" for name, v in scores.items()]
     lines += [
         "",
         f"grounding guard on the local model: {dropped} of {total} sentences dropped "
@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=150, help="doc2dial dev turns")
     parser.add_argument("--chunk-words", type=int, default=120)
     parser.add_argument("--dense-weight", type=float, default=1.0)
-    parser.add_argument("--bm25-weight", type=float, default=0.5)
+    parser.add_argument("--bm25-weight", type=float, default=1.0)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -110,13 +110,21 @@ async def doc2dial(kb: Any, limit: int | None) -> tuple[list[str], Any]:
     turns = [json.loads(x) for x in (DATA / "doc2dial/turns_dev.jsonl").read_text().splitlines()]
     turns = turns[:limit] if limit else turns
     lines, latencies = [], []
-    for mode, history_turns in (("last user turn", 0), ("last 3 user turns", 2)):
+    modes = (
+        ("last user turn", False, 0),
+        ("last 3 user turns", False, 2),
+        ("last 6 messages + turn (product default)", True, 6),
+    )
+    for mode, both_sides, earlier in modes:
         doc_ranks: list[int | None] = []
         span_ranks: list[int | None] = []
         for turn in turns:
-            users = [h["text"] for h in turn["history"] if h["role"] == "user"]
-            history = [HistoryItem("in", t, "bench") for t in users[:-1]]
-            query = contextual_query(users[-1], history, history_turns)
+            before = [h for h in turn["history"][:-1] if both_sides or h["role"] == "user"]
+            history = [
+                HistoryItem("in" if h["role"] == "user" else "out", h["text"], "bench")
+                for h in before
+            ]
+            query = contextual_query(turn["history"][-1]["text"], history, earlier)
             t0 = time.perf_counter()
             hits = await kb.search("bench", query, k=30)
             latencies.append((time.perf_counter() - t0) * 1000)
@@ -229,7 +237,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N doc2dial turns only")
     parser.add_argument("--chunk-words", type=int, default=120)
     parser.add_argument("--dense-weight", type=float, default=1.0)
-    parser.add_argument("--bm25-weight", type=float, default=0.5)
+    parser.add_argument("--bm25-weight", type=float, default=1.0)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     lines = asyncio.run(main_async(args))

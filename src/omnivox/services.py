@@ -148,7 +148,7 @@ def build_steps(
         Retrieve(
             KnowledgeRetriever(kb, settings.knowledge.min_similarity),
             settings.knowledge.top_k,
-            history_turns=settings.knowledge.history_turns,
+            history_messages=settings.knowledge.history_messages,
             cache=cache,
         ),
         Generate(

@@ -135,13 +135,13 @@ class KnowledgeSettings(_Model):
 
     chunk_words: int = Field(120, ge=20, le=2000)
     top_k: int = Field(4, ge=1, le=50)
-    history_turns: int = Field(2, ge=0, le=20)
+    history_messages: int = Field(6, ge=0, le=40)
     min_similarity: float = Field(0.25, ge=-1, le=1)
     cache_threshold: float = Field(0.92, ge=0, le=1)
     cache_entries: int = Field(2000, ge=0)
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
-    bm25_weight: float = Field(0.5, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
 
 
 class GuardrailSettings(_Model):

@@ -96,7 +96,7 @@ async def test_retrieve_uses_the_retriever_only_when_answering(tmp_path: Path) -
     assert retriever.calls == [("acme", "What is the return window?", 1)]
 
 
-async def test_retrieve_folds_in_earlier_customer_turns(tmp_path: Path) -> None:
+async def test_retrieve_folds_in_earlier_messages(tmp_path: Path) -> None:
     ctx = context(tmp_path, "what about for my daughter?")
     ctx.decision = RouteDecision("answer", ("default",))
     ctx.history = [
@@ -105,9 +105,10 @@ async def test_retrieve_folds_in_earlier_customer_turns(tmp_path: Path) -> None:
         HistoryItem("in", "size 9 for me", "api"),
     ]
     retriever = FakeRetriever()
-    await Retrieve(retriever, k=2, history_turns=1)(ctx)
-    assert retriever.calls == [("acme", "size 9 for me what about for my daughter?", 2)]
-    assert ctx.retrieval_query == "size 9 for me what about for my daughter?"
+    await Retrieve(retriever, k=2, history_messages=2)(ctx)
+    expected = "Sure, which size? size 9 for me what about for my daughter?"
+    assert retriever.calls == [("acme", expected, 2)]
+    assert ctx.retrieval_query == expected
 
 
 async def test_a_cache_hit_halts_with_the_cached_reply(tmp_path: Path) -> None:

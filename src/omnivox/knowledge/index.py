@@ -24,7 +24,7 @@ class FusionSettings:
 
     rrf_k: int = 60
     dense_weight: float = 1.0
-    bm25_weight: float = 0.5
+    bm25_weight: float = 1.0
     depth: int = 50
 
 

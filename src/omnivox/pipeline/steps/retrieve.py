@@ -1,7 +1,7 @@
 """retrieve: knowledge passages for the question in its conversation (or a cached answer).
 
 Follow-up questions ("what about for my daughter?") name nothing on their own, so the query
-is the question preceded by the customer's previous turns. A near-duplicate of an earlier
+is the question preceded by the conversation's previous messages. A near-duplicate of an earlier
 grounded question is answered from the semantic cache: the turn then skips generation.
 """
 
@@ -45,19 +45,19 @@ class Retrieve:
         retriever: Retriever | None = None,
         k: int = 4,
         *,
-        history_turns: int = 2,
+        history_messages: int = 6,
         cache: AnswerCache | None = None,
     ) -> None:
         self.retriever = retriever
         self.k = k
-        self.history_turns = history_turns
+        self.history_messages = history_messages
         self.cache = cache
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Search only when the route is to answer; a cache hit halts the turn with a reply."""
         if self.retriever is None or not ctx.decision or ctx.decision.route != "answer":
             return ctx
-        query = contextual_query(ctx.question, ctx.history, self.history_turns)
+        query = contextual_query(ctx.question, ctx.history, self.history_messages)
         ctx.retrieval_query = query
         workspace_id = ctx.inbound.workspace_id
         if self.cache is not None:
