@@ -88,10 +88,13 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         total += len(split_sentences(raw))
         dropped += result.total - result.kept
         verdicts[result.verdict] += 1
+        # what the guard step sends: the kept sentences, or the extractive answer when too
+        # little survives (and nothing at all without passages)
+        sent = result.text if result.verdict != "none" else ext
         for name, text in (
             ("extractive", ext),
             ("local model, raw", raw),
-            ("local model, grounded", result.text),
+            ("local model, after the guard", sent),
         ):
             scores[f"{name} vs gold span"].append(f1(text, turn["gold_span"]))
             if turn.get("agent_response"):

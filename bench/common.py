@@ -74,6 +74,7 @@ def server(
             }
         ],
     }
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "omnivox.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(

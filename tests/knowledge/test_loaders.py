@@ -155,3 +155,20 @@ def test_bad_files_raise_load_error_naming_the_file(
     with pytest.raises(loaders.LoadError) as info:
         loaders.load(path, name)
     assert name in str(info.value) and message in str(info.value)
+
+
+def test_plain_text_headings_and_no_lost_lines() -> None:
+    doc = loaders.parse_plain(
+        "Intro paragraph.\n\nRenewing a License\n\nRenew online or by mail.\n\n"
+        "<del>old</del>\n\nuse ~~tildes~~",
+        "faq-1",
+        "Strikethrough",
+    )
+    assert [s.heading_path for s in doc.sections] == [(), ("Renewing a License",)]
+    assert doc.sections[1].blocks == (
+        "Renew online or by mail.",
+        "<del>old</del>",
+        "use ~~tildes~~",
+    )
+    trailing = loaders.parse_plain("Some text.\n\nFinal Words", "x", "T")
+    assert "Final Words" in trailing.text

@@ -20,6 +20,8 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _EMPHASIS = re.compile(r"(\*\*|__|`)(.+?)\1")
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_SENTENCE_ENDS = (".", "?", "!", ":", ";", ",")
+_CODE_CHARS = re.compile(r"[{}()\[\]<>=;$`|~\\/]")
 _SOURCE_URL = re.compile(r"^\s*(?:source\s+url|url)\s*:\s*(https?://\S+)\s*$", re.I)
 
 
@@ -87,19 +89,33 @@ def parse_markdown(text: str, source_id: str, default_title: str) -> Document:
     return Document(source_id, title or default_title, tuple(sections), url)
 
 
+def _looks_like_heading(block: str) -> bool:
+    """A short title-like paragraph: no final punctuation, no code-like characters."""
+    return (
+        len(block) < 80
+        and len(block.split()) <= 10
+        and block[:1].isalnum()
+        and block[:1] == block[:1].upper()
+        and not block.endswith(_SENTENCE_ENDS)
+        and not _CODE_CHARS.search(block)
+    )
+
+
 def parse_plain(text: str, source_id: str, default_title: str) -> Document:
-    """Paragraphs; a short line with no final punctuation starts a new heading."""
+    """Paragraphs; a short title-like paragraph starts a new section (its heading)."""
     sections: list[Section] = []
-    heading: tuple[str, ...] = ()
+    heading: str | None = None
     blocks: list[str] = []
     for block in _blocks(text.splitlines()):
-        if len(block) < 80 and not block.endswith((".", "?", "!", ":", ";", ",")) and blocks:
-            sections.append(Section(heading, tuple(blocks)))
-            heading, blocks = (block,), []
+        if blocks and _looks_like_heading(block):
+            sections.append(Section((heading,) if heading else (), tuple(blocks)))
+            heading, blocks = block, []
         else:
             blocks.append(block)
+    if not blocks and heading:  # a trailing title-like line is content, not a heading
+        blocks, heading = [heading], None
     if blocks:
-        sections.append(Section(heading, tuple(blocks)))
+        sections.append(Section((heading,) if heading else (), tuple(blocks)))
     return Document(source_id, default_title, tuple(sections))
 
 
