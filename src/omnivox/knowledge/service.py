@@ -29,6 +29,7 @@ from omnivox.storage.knowledge import KbFileInfo, KnowledgeStore
 log = get_logger(__name__)
 Progress = Callable[[int, int, str], None]
 EMBED_BATCH_CHUNKS = 256
+VERSION_TTL_S = 1.0
 
 
 @dataclass
@@ -90,6 +91,7 @@ class KnowledgeBase:
         self.chunking = chunking or ChunkingSettings()
         self.fusion = fusion or FusionSettings()
         self._indexes: dict[str, tuple[str, HybridIndex]] = {}
+        self._versions: dict[str, tuple[str | None, float]] = {}
         self._build_lock = asyncio.Lock()
 
     async def ingest(
@@ -111,7 +113,8 @@ class KnowledgeBase:
         await self._embed_and_store(workspace_id, pending, report)
         await self._remove_missing(workspace_id, files, paths, report)
         report.seconds = time.perf_counter() - started
-        report.version = await self.store.version(workspace_id)
+        self._versions.pop(workspace_id, None)
+        report.version = await self.version(workspace_id)
         log.info(
             "kb.ingested",
             workspace=workspace_id,
@@ -197,11 +200,22 @@ class KnowledgeBase:
         ]
         if paths:
             await self.store.remove(workspace_id, paths)
+            self._versions.pop(workspace_id, None)
         return paths
 
     async def version(self, workspace_id: str) -> str | None:
-        """The workspace's current knowledge-base version (None: nothing ingested)."""
-        return await self.store.version(workspace_id)
+        """The workspace's knowledge-base version (None: nothing ingested).
+
+        Read from the database at most once per ``VERSION_TTL_S`` per workspace, so that a turn
+        does not pay a query for it; a change made by this process is seen at once, one made by
+        another process (``omnivox kb ingest`` beside a running server) within that time.
+        """
+        now = time.monotonic()
+        known = self._versions.get(workspace_id)
+        if known is None or now - known[1] > VERSION_TTL_S:
+            known = (await self.store.version(workspace_id), now)
+            self._versions[workspace_id] = known
+        return known[0]
 
     async def files(self, workspace_id: str) -> list[KbFileInfo]:
         """What is ingested for the workspace."""
@@ -209,7 +223,7 @@ class KnowledgeBase:
 
     async def index(self, workspace_id: str) -> HybridIndex | None:
         """The index of the current version (built or loaded once); None when empty."""
-        version = await self.store.version(workspace_id)
+        version = await self.version(workspace_id)
         if version is None:
             return None
         cached = self._indexes.get(workspace_id)
