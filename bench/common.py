@@ -57,6 +57,7 @@ def server(
     providers: list[dict[str, object]],
     max_tokens: int,
     knowledge_paths: list[str] | None = None,
+    grounding: bool = True,
 ) -> Iterator[str]:
     """``omnivox serve`` in a subprocess with one workspace and this provider chain."""
     port = free_port()
@@ -65,6 +66,7 @@ def server(
         "log_level": "warning",
         "server": {"host": "127.0.0.1", "port": port},
         "llm": {"providers": providers, "max_tokens": max_tokens, "temperature": 0.0},
+        "guardrails": {"grounding": grounding},
         "workspaces": [
             {
                 "id": "acme",

@@ -155,7 +155,8 @@ def main() -> None:
     for name, providers in chains.items():
         with (
             tempfile.TemporaryDirectory() as tmp,
-            server(Path(tmp), providers, args.max_tokens) as url,
+            # no knowledge base and no grounding: the pipeline itself, comparable run to run
+            server(Path(tmp), providers, args.max_tokens, grounding=False) as url,
         ):
             for concurrency in (1, 16):
                 res = asyncio.run(rest_turns(url, args.turns, concurrency))
@@ -176,7 +177,8 @@ def main() -> None:
     print(lines[-1], flush=True)
     lines += [
         "",
-        f"max_tokens={args.max_tokens}, temperature 0, SQLite, one server process, "
+        f"max_tokens={args.max_tokens}, temperature 0, SQLite, one server process, no "
+        "knowledge base, grounding off, "
         "history_turns 6. REST turns each start a new conversation. `overhead` = "
         "client-measured turn minus the `generate` step (Server-Timing); at c=16 the model "
         "step includes waiting for the single model thread. 'one conversation': every turn "
