@@ -47,7 +47,6 @@ class ServerSettings(_Model):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    public_url: str | None = None
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     max_text_chars: int = Field(4000, ge=1)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from omnivox import events
 from omnivox.llm.base import Completion, CompletionRequest, Delta, LLMProvider, ProviderError
 from omnivox.llm.base import collect as collect_stream
 from omnivox.logs import get_logger
@@ -67,7 +68,7 @@ class ProviderChain:
                 reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
                 trace.failures.append({"provider": provider.name, "reason": reason})
                 trace.first_token_ms = None
-                log.warning("llm.fallback", provider=provider.name, reason=reason)
+                log.warning(events.LLM_FALLBACK, provider=provider.name, reason=reason)
                 if emitted:
                     yield Delta("", reset=True, provider=provider.name)
         raise ProviderError(
