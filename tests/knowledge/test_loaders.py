@@ -172,3 +172,16 @@ def test_plain_text_headings_and_no_lost_lines() -> None:
     )
     trailing = loaders.parse_plain("Some text.\n\nFinal Words", "x", "T")
     assert "Final Words" in trailing.text
+
+
+def test_short_records_stay_whole_long_ones_are_chunked(tmp_path: Path) -> None:
+    lines = tmp_path / "faq.jsonl"
+    long_text = "\n\n".join(f"Paragraph {i} has a few words in it." for i in range(60))
+    lines.write_text(
+        json.dumps({"id": "short", "title": "Q", "text": "Question?\n\n" + "Answer. " * 30})
+        + "\n"
+        + json.dumps({"id": "long", "text": long_text})
+    )
+    short, long = loaders.load(lines, "faq.jsonl")
+    assert short.record and len(chunk_document(short, ChunkingSettings(max_words=20))) == 1
+    assert len(chunk_document(long, ChunkingSettings(max_words=20))) > 1

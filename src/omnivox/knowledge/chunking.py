@@ -22,6 +22,7 @@ class ChunkingSettings:
 
     max_words: int = 120
     overlap_blocks: int = 0
+    record_words: int = 300
 
 
 def _words(text: str) -> int:
@@ -50,8 +51,15 @@ def _split_long(block: str, max_words: int) -> list[str]:
 
 
 def chunk_document(doc: Document, settings: ChunkingSettings | None = None) -> list[Chunk]:
-    """Chunks of ``doc`` in reading order."""
+    """Chunks of ``doc`` in reading order.
+
+    A record (a FAQ row, a JSONL entry) up to ``record_words`` long stays one chunk: its question
+    and answer belong together, and splitting them separates the answer from what it answers.
+    """
     settings = settings or ChunkingSettings()
+    if doc.record and _words(doc.text) <= settings.record_words:
+        blocks = [b for s in doc.sections for b in s.blocks]
+        return [_make(doc, (), blocks, 0)]
     chunks: list[Chunk] = []
     for section in doc.sections:
         blocks = [p for b in section.blocks for p in _split_long(b, settings.max_words)]

@@ -24,6 +24,7 @@ class Document:
     sections: tuple[Section, ...]
     url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    record: bool = False  # one entry of a CSV/JSONL file: kept whole when it is short
 
     @property
     def text(self) -> str:

@@ -195,6 +195,7 @@ def _load_csv(path: Path, source_id: str) -> list[Document]:
                 question,
                 (Section((), (f"{question}\n{answer}",)),),
                 (row.get(url_col) or None) if url_col else None,
+                record=True,
             )
         )
     return docs
@@ -219,7 +220,7 @@ def _load_jsonl(path: Path, source_id: str) -> list[Document]:
             if k not in ("id", "title", "url", "text") and isinstance(v, str | int | float | bool)
         }
         parsed = parse_plain(obj["text"], entry_id, title)
-        docs.append(Document(entry_id, title, parsed.sections, obj.get("url"), meta))
+        docs.append(Document(entry_id, title, parsed.sections, obj.get("url"), meta, record=True))
     return docs
 
 
