@@ -77,3 +77,13 @@ def test_model_text_is_never_html(tmp_path: Path, browser: Browser) -> None:
         expect(answer).to_contain_text("<img src=x")
         assert page.evaluate("window.pwned === undefined")
         page.close()
+
+
+def test_offline_api_reference_renders(tmp_path: Path, browser: Browser) -> None:
+    with LiveServer(make_settings(tmp_path)) as server:
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(server.url + "/docs")
+        expect(page.get_by_role("heading", name="Omnivox REST API")).to_be_visible()
+        expect(page.locator("code", has_text="/api/v1/knowledge/search")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
+        page.close()

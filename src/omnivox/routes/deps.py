@@ -16,6 +16,11 @@ def services_of(conn: HTTPConnection) -> Services:
     return services
 
 
+ERROR_BODY: dict[str, Any] = {"description": 'JSON body: {"error": code, "message": text}'}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: ERROR_BODY}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {413: ERROR_BODY}
+
+
 def api_error(status: int, code: str, message: str, **extra: Any) -> HTTPException:
     """An HTTPException whose body is ``{"error": code, "message": ..., ...}``."""
     return HTTPException(status, detail={"error": code, "message": message, **extra})

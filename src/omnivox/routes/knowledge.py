@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from omnivox.routes.deps import api_error, services_of
+from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
 
@@ -24,7 +24,7 @@ class SearchIn(BaseModel):
     )
 
 
-@router.post("/search")
+@router.post("/search", responses={**NOT_FOUND, **TOO_LARGE})
 async def search(body: SearchIn, request: Request) -> dict[str, Any]:
     """Ranked passages with scores and sources."""
     services = services_of(request)

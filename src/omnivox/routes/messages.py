@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from omnivox.channels.api import ApiMessageIn
 from omnivox.pipeline.context import TurnContext
-from omnivox.routes.deps import api_error, services_of
+from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 from omnivox.turns import UnknownWorkspaceError
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
@@ -45,7 +45,7 @@ def server_timing(timings: dict[str, float]) -> str:
     return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings.items())
 
 
-@router.post("/messages", response_model=MessageOut)
+@router.post("/messages", response_model=MessageOut, responses={**NOT_FOUND, **TOO_LARGE})
 async def post_message(body: ApiMessageIn, request: Request, response: Response) -> MessageOut:
     """Send a customer's message and get the assistant's reply in the response."""
     services = services_of(request)
@@ -92,7 +92,7 @@ async def _message_out(ctx: TurnContext, request: Request, response: Response) -
     )
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/conversations/{conversation_id}", responses=NOT_FOUND)
 async def get_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
     """A conversation with every message in order."""
     view = await services_of(request).store.conversation(conversation_id)
