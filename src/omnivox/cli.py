@@ -12,9 +12,17 @@ import typer
 
 from omnivox import __version__
 from omnivox.cli_kb import kb_app
-from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, out
+from omnivox.cli_support import (
+    ConfigOpt,
+    DataDirOpt,
+    WorkspaceOpt,
+    err,
+    load_or_exit,
+    out,
+    workspace_or_exit,
+)
 from omnivox.logs import configure_logging
-from omnivox.settings import Settings
+from omnivox.settings import Settings, WorkspaceSettings
 
 app = typer.Typer(
     help="Omnivox: one AI assistant on every customer channel.",
@@ -88,7 +96,7 @@ def serve(
 @app.command()
 def chat(
     config: ConfigOpt = Path("omnivox.yaml"),
-    workspace: Annotated[str | None, typer.Option(help="Workspace id (default: first).")] = None,
+    workspace: WorkspaceOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Chat with the assistant in the terminal (same pipeline as the server)."""
@@ -96,17 +104,10 @@ def chat(
         config, data_dir=str(data_dir) if data_dir else None, log_level="warning"
     )
     configure_logging("console", "warning")
-    ws = settings.workspace(workspace) if workspace else settings.workspaces[0]
-    if ws is None:
-        err.print(
-            f"[bold red]No workspace[/] {workspace!r}; known: "
-            f"{', '.join(w.id for w in settings.workspaces)}"
-        )
-        raise typer.Exit(2)
-    asyncio.run(_chat_loop(settings, ws.id))
+    asyncio.run(_chat_loop(settings, workspace_or_exit(settings, workspace)))
 
 
-async def _chat_loop(settings: Settings, workspace_id: str) -> None:
+async def _chat_loop(settings: Settings, workspace: WorkspaceSettings) -> None:
     from omnivox.llm.base import Delta
     from omnivox.services import build_services
     from omnivox.types import CustomerRef, InboundMessage
@@ -114,8 +115,8 @@ async def _chat_loop(settings: Settings, workspace_id: str) -> None:
     services = build_services(settings)
     with err.status("Loading the model..."):
         await services.start()
-    persona = settings.workspace(workspace_id).persona  # type: ignore[union-attr]
-    err.print(f"Chatting with [bold]{persona.name}[/] ({workspace_id}). Ctrl-D or /quit ends.")
+    persona = workspace.persona
+    err.print(f"Chatting with [bold]{persona.name}[/] ({workspace.id}). Ctrl-D or /quit ends.")
     sender = CustomerRef(address=f"cli:{getpass.getuser()}")
 
     async def sink(delta: Delta) -> None:
@@ -134,7 +135,7 @@ async def _chat_loop(settings: Settings, workspace_id: str) -> None:
             if not text.strip():
                 continue
             out.print(f"{persona.name}> ", end="", style="bold")
-            inbound = InboundMessage(workspace_id, "api", sender, text.strip())
+            inbound = InboundMessage(workspace.id, "api", sender, text.strip())
             ctx = await services.turns.handle(inbound, services.api, sink)
             for citation in ctx.reply.citations if ctx.reply else ():
                 out.print(f"\n  [dim]source: {citation.title}[/]")

@@ -13,30 +13,27 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, out
+from omnivox.cli_support import (
+    ConfigOpt,
+    DataDirOpt,
+    WorkspaceOpt,
+    err,
+    load_or_exit,
+    out,
+    workspace_or_exit,
+)
 from omnivox.logs import configure_logging
 from omnivox.settings import Settings
 
 kb_app = typer.Typer(help="Manage a workspace's knowledge base.", no_args_is_help=True)
-WorkspaceOpt = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace id (default: the first).")
-]
 T = TypeVar("T")
 
 
-def _settings(config: Path, data_dir: Path | None) -> Settings:
+def _open(config: Path, data_dir: Path | None, workspace: str | None) -> tuple[Settings, str]:
+    """Settings (quiet logging) and the workspace id, or exit with the reason."""
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
-    return settings
-
-
-def _workspace(settings: Settings, workspace: str | None) -> str:
-    ws = settings.workspace(workspace) if workspace else settings.workspaces[0]
-    if ws is None:
-        known = ", ".join(w.id for w in settings.workspaces)
-        err.print(f"[bold red]No workspace[/] {workspace!r}; known: {known}")
-        raise typer.Exit(2)
-    return ws.id
+    return settings, workspace_or_exit(settings, workspace).id
 
 
 @asynccontextmanager
@@ -67,8 +64,7 @@ def ingest(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Ingest Markdown, HTML, PDF, text, CSV FAQ and JSONL files (incremental)."""
-    settings = _settings(config, data_dir)
-    ws = _workspace(settings, workspace)
+    settings, ws = _open(config, data_dir, workspace)
     for path in paths:
         if not path.exists():
             err.print(f"[bold red]Not found:[/] {path}")
@@ -113,8 +109,7 @@ def search(
     ] = None,
 ) -> None:
     """Print the best passages with their scores and sources."""
-    settings = _settings(config, data_dir)
-    ws = _workspace(settings, workspace)
+    settings, ws = _open(config, data_dir, workspace)
     if queries is not None:
         _batch(settings, ws, queries, k)
         return
@@ -163,8 +158,7 @@ def list_files(
     data_dir: DataDirOpt = None,
 ) -> None:
     """List ingested files with their documents and chunks."""
-    settings = _settings(config, data_dir)
-    ws = _workspace(settings, workspace)
+    settings, ws = _open(config, data_dir, workspace)
     files = _run(settings, lambda s: s.kb.files(ws))
     table = Table("source", "documents", "chunks", "updated", "path")
     for f in files:
@@ -186,8 +180,7 @@ def remove(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Remove files from the knowledge base."""
-    settings = _settings(config, data_dir)
-    ws = _workspace(settings, workspace)
+    settings, ws = _open(config, data_dir, workspace)
     removed = _run(settings, lambda s: s.kb.remove(ws, targets))
     if not removed:
         err.print("[yellow]Nothing matched[/]: " + ", ".join(targets))

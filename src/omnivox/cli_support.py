@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from omnivox.settings import ConfigError, Settings, load_settings
+from omnivox.settings import ConfigError, Settings, WorkspaceSettings, load_settings
 
 err = Console(stderr=True)
 out = Console()
@@ -33,3 +33,18 @@ def load_or_exit(config: Path, **overrides: Any) -> Settings:
     except ConfigError as exc:
         err.print(f"[bold red]Config error:[/] {exc}")
         raise typer.Exit(2) from None
+
+
+WorkspaceOpt = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace id (default: the first).")
+]
+
+
+def workspace_or_exit(settings: Settings, workspace: str | None) -> WorkspaceSettings:
+    """The named workspace (default: the first), or print the known ids and exit with 2."""
+    ws = settings.workspace(workspace) if workspace else settings.workspaces[0]
+    if ws is None:
+        known = ", ".join(w.id for w in settings.workspaces)
+        err.print(f"[bold red]No workspace[/] {workspace!r}; known: {known}")
+        raise typer.Exit(2)
+    return ws

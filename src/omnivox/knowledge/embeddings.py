@@ -60,6 +60,7 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
         # one turn embeds its query for the answer cache and for the search: do it once
         self._recent: OrderedDict[str, Vectors] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def _load(self) -> SentenceTransformer:
         with self._lock:
@@ -84,12 +85,14 @@ class MiniLMEmbedder:
         return self._embed_many(texts)
 
     def _embed_one(self, text: str) -> Vectors:
-        hit = self._recent.get(text)
+        with self._recent_lock:  # called from several worker threads at once
+            hit = self._recent.get(text)
         if hit is None:
             hit = self._embed_many([text])
-            self._recent[text] = hit
-            if len(self._recent) > RECENT_QUERIES:
-                self._recent.popitem(last=False)
+            with self._recent_lock:
+                self._recent[text] = hit
+                while len(self._recent) > RECENT_QUERIES:
+                    self._recent.popitem(last=False)
         return hit
 
     def _embed_many(self, texts: Sequence[str]) -> Vectors:
