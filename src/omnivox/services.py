@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from omnivox import registry
+from omnivox.actions.base import Tool
+from omnivox.actions.registry import build_tools
 from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
@@ -42,7 +44,9 @@ from omnivox.settings import ConfigError, Settings
 from omnivox.storage.db import Database
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.repositories import Store
+from omnivox.storage.signals import SignalStore
 from omnivox.turns import TurnService
+from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
 
@@ -67,7 +71,9 @@ class Services:
     api: ApiChannel
     webchat: WebChatChannel
     kb: KnowledgeBase
+    understanding: Understanding
     knowledge_ready: bool = False
+    understanding_ready: bool = False
 
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""
@@ -79,11 +85,13 @@ class Services:
             await self.start_models()
 
     async def start_models(self) -> None:
-        """Load the local model, then ingest each workspace's ``knowledge_paths`` (incremental)."""
+        """Load the local model, train intents, ingest each workspace's ``knowledge_paths``."""
         for provider in self.chain.providers:
             warm = getattr(provider, "warm_up", None)
             if warm is not None:
                 await warm()
+        await self.understanding.train()
+        self.understanding_ready = True
         for ws in self.settings.workspaces:
             if ws.knowledge_paths:
                 paths = [self.settings.resolve_path(p) for p in ws.knowledge_paths]
@@ -120,6 +128,8 @@ class Services:
             "model": await self.chain.ready(),
             "knowledge": self.knowledge_ready
             or not any(ws.knowledge_paths for ws in self.settings.workspaces),
+            "understanding": self.understanding_ready
+            or not any(nlu.has_intents for nlu in self.understanding.workspaces.values()),
         }
 
     async def close(self) -> None:
@@ -129,10 +139,32 @@ class Services:
         await self.db.close()
 
 
-def build_steps(
-    settings: Settings, store: Store, chain: ProviderChain, events: EventSink, kb: KnowledgeBase
-) -> list[Step]:
+@dataclass(frozen=True)
+class Components:
+    """What the pipeline steps are built from."""
+
+    store: Store
+    chain: ProviderChain
+    events: EventSink
+    kb: KnowledgeBase
+    understanding: Understanding
+    tools: dict[str, dict[str, Tool]]
+
+
+def build_components(
+    settings: Settings, db: Database, chain: ProviderChain, events: EventSink
+) -> Components:
+    """Stores, knowledge base, understanding and each workspace's tools."""
+    store, signals = Store(db), SignalStore(db)
+    kb = build_knowledge(settings, db)
+    tools = {ws.id: build_tools(settings, ws, signals) for ws in settings.workspaces}
+    return Components(store, chain, events, kb, Understanding(settings, kb.embedder), tools)
+
+
+def build_steps(settings: Settings, c: Components) -> list[Step]:
     """The pipeline in DESIGN.md's order."""
+    store, chain, events, kb = c.store, c.chain, c.events, c.kb
+    signals = SignalStore(store.db)
     k = settings.knowledge
     cache = SemanticCache(kb.embedder, kb.version, k.cache_threshold, k.cache_entries)
     prompts = {
@@ -143,8 +175,8 @@ def build_steps(
         Identify(store),
         Attach(store, settings.llm.history_turns),
         GuardInput(),
-        Understand(),
-        RouteStep(),
+        Understand(c.understanding, signals),
+        RouteStep(c.understanding, c.tools, events),
         Retrieve(
             KnowledgeRetriever(kb, settings.knowledge.min_similarity),
             settings.knowledge.top_k,
@@ -170,22 +202,22 @@ def build_services(settings: Settings) -> Services:
     db = Database(
         settings.database_url, schema=settings.database.schema_name, echo=settings.database.echo
     )
-    store = Store(db)
     chain = ProviderChain([build_provider(p) for p in settings.llm.providers])
+    store = Store(db)
     events = QueuedEventWriter(store.add_events)
-    kb = build_knowledge(settings, db)
-    steps = build_steps(settings, store, chain, events, kb)
-    turns = TurnService(settings, events, MemoryKeyedLock(), steps)
+    c = build_components(settings, db, chain, events)
+    turns = TurnService(settings, events, MemoryKeyedLock(), build_steps(settings, c))
     return Services(
         settings,
         db,
-        store,
+        c.store,
         events,
         chain,
         turns,
         ApiChannel(),
         WebChatChannel(settings.server.max_text_chars),
-        kb,
+        c.kb,
+        c.understanding,
     )
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from omnivox.understanding.config import UnderstandingSettings
+
 ENV_PREFIX = "OMNIVOX_"
 # Short, documented aliases for the overrides people reach for first.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {
@@ -167,6 +169,7 @@ class SeedSettings(_Model):
     """Sample data loaded at start (idempotently): JSON files relative to the config file."""
 
     customers: str | None = None
+    orders: str | None = None
 
 
 class WorkspaceSettings(_Model):
@@ -178,6 +181,7 @@ class WorkspaceSettings(_Model):
     knowledge_paths: list[str] = Field(default_factory=list)
     prompts_dir: str | None = None
     seed: SeedSettings = Field(default_factory=SeedSettings)
+    understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
 
 
 class Settings(_Model):
@@ -193,6 +197,7 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
     config_dir: str = Field(".", exclude=True)
+    config_file: str = Field("<settings>", exclude=True)
 
     @field_validator("workspaces")
     @classmethod
@@ -242,6 +247,7 @@ def load_settings(
         if value is not None:
             _set_path(data, tuple(key.split(".")), value)
     data["config_dir"] = str(Path(path).resolve().parent)
+    data["config_file"] = file
     return validate_settings(data, file)
 
 

@@ -10,7 +10,7 @@ from omnivox.channels.api import ApiChannel
 from omnivox.llm.chain import ProviderChain
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.runner import PipelineRunner
-from omnivox.services import build_knowledge, build_steps
+from omnivox.services import build_components, build_steps
 from omnivox.settings import ScriptedSettings
 from omnivox.storage.db import Database
 from omnivox.storage.repositories import Store
@@ -68,12 +68,9 @@ class Recorder:
 def test_pipeline_is_built_in_design_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     db = Database("sqlite+aiosqlite://")
-    store = Store(db)
     chain = ProviderChain([ScriptedProvider(ScriptedSettings(type="scripted"))])
-    kb = build_knowledge(settings, db)
-    runner = PipelineRunner(
-        build_steps(settings, store, chain, QueuedEventWriter(store.add_events), kb)
-    )
+    events = QueuedEventWriter(Store(db).add_events)
+    runner = PipelineRunner(build_steps(settings, build_components(settings, db, chain, events)))
     assert runner.step_names == DESIGN_ORDER
 
 

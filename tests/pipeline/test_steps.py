@@ -9,15 +9,15 @@ from omnivox.channels.api import ApiChannel
 from omnivox.llm.base import Delta
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.prompts import PromptBuilder
-from omnivox.pipeline.context import RouteDecision, TurnContext
+from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.generate import APOLOGY, Generate, cited
 from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.retrieve import Retrieve
 from omnivox.pipeline.steps.route import RouteStep
-from omnivox.pipeline.steps.understand import Understand
 from omnivox.settings import ScriptedSettings
 from omnivox.testing import ScriptedProvider
 from omnivox.types import CustomerRef, HistoryItem, InboundMessage, Passage, Reply
+from omnivox.understanding.routing import Decision as RouteDecision
 from tests.conftest import make_settings
 
 PASSAGES = [
@@ -46,18 +46,11 @@ async def test_guard_input_passes_text_through(tmp_path: Path) -> None:
     assert ctx.model_text == ctx.inbound.text
 
 
-async def test_understand_changes_nothing(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
-    ctx.reply = Reply("Return within 60 days [1].")
-    before = snapshot(ctx)
-    await Understand()(ctx)
-    assert snapshot(ctx) == before
-
-
-async def test_route_answers_by_default_and_says_why(tmp_path: Path) -> None:
+async def test_route_answers_when_nothing_was_understood_and_says_why(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     await RouteStep()(ctx)
-    assert ctx.decision == RouteDecision("answer", ("default: no routing rules configured",))
+    assert ctx.decision == RouteDecision("answer", ("default: no understanding for this turn",))
+    assert ctx.halted is None
 
 
 class FakeRetriever:

@@ -162,7 +162,12 @@ def test_health_and_readiness(server: LiveServer) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": True, "model": True, "knowledge": True}
+    assert ready.json()["checks"] == {
+        "database": True,
+        "model": True,
+        "knowledge": True,
+        "understanding": True,
+    }
 
 
 def test_offline_api_reference_and_pages(server: LiveServer) -> None:

@@ -43,11 +43,16 @@ class PromptBuilder:
         question: str,
         history: Sequence[HistoryItem] = (),
         passages: Sequence[Passage] = (),
+        language: str | None = None,
     ) -> tuple[ChatMessage, ...]:
-        """System prompt, then the conversation so far, then the customer's question."""
+        """System prompt, then the conversation so far, then the customer's question.
+
+        ``language`` (an English language name) asks for the reply in the customer's language;
+        None keeps the persona's own.
+        """
         system = (
             self._env.get_template("system.j2")
-            .render(persona=persona, channel=channel, passages=list(passages))
+            .render(persona=persona, channel=channel, passages=list(passages), language=language)
             .strip()
         )
         messages = [ChatMessage("system", system)]

@@ -13,17 +13,11 @@ from omnivox.llm.base import Delta, Usage
 from omnivox.llm.chain import ChainTrace
 from omnivox.settings import WorkspaceSettings
 from omnivox.storage.repositories import StoredMessage
-from omnivox.types import HistoryItem, InboundMessage, OutboundMessage, Passage, Reply, Route
+from omnivox.types import HistoryItem, InboundMessage, OutboundMessage, Passage, Reply
+from omnivox.understanding.analyzer import Analysis
+from omnivox.understanding.routing import Decision as RouteDecision
 
 DeltaSink = Callable[[Delta], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
-    """What the route step decided, and why."""
-
-    route: Route
-    reasons: tuple[str, ...]
 
 
 @dataclass
@@ -46,8 +40,12 @@ class TurnContext:
     history: list[HistoryItem] = field(default_factory=list)
     # guard_input
     model_text: str = ""
+    # understand
+    analysis: Analysis | None = None
+    recent_nlu: list[dict[str, Any]] = field(default_factory=list)
     # route
     decision: RouteDecision | None = None
+    action_result: dict[str, Any] | None = None
     # retrieve
     passages: list[Passage] = field(default_factory=list)
     retrieval_query: str | None = None

@@ -164,3 +164,19 @@ class KbState(Base):
     version: Mapped[str] = mapped_column(String(40))
     chunks: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    """A support ticket (opened by the ``create_ticket`` action)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_workspace_customer", "workspace_id", "customer_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

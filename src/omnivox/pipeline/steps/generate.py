@@ -20,6 +20,16 @@ APOLOGY = (
 _CITE = re.compile(r"\[(\d{1,2})\]")
 
 
+def reply_language(ctx: TurnContext) -> str | None:
+    """The customer's language when it is reliably not the workspace's own."""
+    analysis = ctx.analysis
+    if analysis is None or not analysis.language.reliable:
+        return None
+    if analysis.language.code == ctx.workspace.understanding.language:
+        return None
+    return analysis.language.name
+
+
 def cited(text: str, passages: list[Passage]) -> tuple[Citation, ...]:
     """Citations for the passages the answer refers to as ``[n]``, in order of first mention."""
     seen: list[int] = []
@@ -58,6 +68,7 @@ class Generate:
             question=ctx.question,
             history=ctx.history,
             passages=ctx.passages,
+            language=reply_language(ctx),
         )
         request = CompletionRequest(
             messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature

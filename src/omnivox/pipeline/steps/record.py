@@ -35,6 +35,20 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         "policy_rewrites": list(ctx.policy.rewrites) if ctx.policy else [],
         "policy_blocked": ctx.policy.blocked_by if ctx.policy else None,
         "halted": ctx.halted,
+        **understanding_payload(ctx),
+    }
+
+
+def understanding_payload(ctx: TurnContext) -> dict[str, Any]:
+    """Intent, confidence, sentiment, language and the action's outcome of the turn."""
+    analysis = ctx.analysis
+    nlu = analysis.as_metadata() if analysis else {}
+    return {
+        "intent": nlu.get("intent"),
+        "confidence": nlu.get("confidence"),
+        "sentiment": nlu.get("sentiment"),
+        "language": nlu.get("language"),
+        "action": ctx.action_result,
     }
 
 

@@ -1,21 +1,121 @@
-"""route: answer | act | hand off | clarify.
+"""route: answer | act | hand off | clarify, decided by :mod:`omnivox.understanding.routing`.
 
-With no understanding signals yet, every turn is answered; the decision records that reason so
-the dashboard can tell default routing from rule-based routing.
+Answer lets the turn go on to retrieval and generation. The other routes end the turn here with
+their own reply (render, deliver and record still run):
+- act: the tool's arguments come from the message's entities; a missing one turns the route
+  into a clarifying question; the tool's result is the reply;
+- clarify: "do you mean A or B?" built from the intents' descriptions;
+- handoff: the customer is told a person will take over (the queue and the console are the
+  handoff issue's; the ``handoff.requested`` event is their seam).
+Every decision and its reasons are recorded in the turn's ``turn.completed`` event; handoffs
+and actions also get their own events.
 """
 
 from __future__ import annotations
 
-from omnivox.pipeline.context import RouteDecision, TurnContext
+from typing import Any
+
+from omnivox import events
+from omnivox.actions.base import Tool, ToolArgumentsError, ToolContext, validate
+from omnivox.actions.planner import plan
+from omnivox.bus import EventRecord, EventSink
+from omnivox.logs import get_logger
+from omnivox.pipeline.context import TurnContext
+from omnivox.types import Reply
+from omnivox.understanding.routing import Decision as RouteDecision
+from omnivox.understanding.routing import decide
+from omnivox.understanding.service import Understanding
+
+log = get_logger(__name__)
+HANDOFF_TEXT = (
+    "I'm bringing in a member of our team to help with this. They'll reply right here in this "
+    "conversation."
+)
+ACTION_FAILED_TEXT = (
+    "I couldn't complete that just now. I've noted it, and a member of our team can help "
+    "if you reply 'agent'."
+)
 
 
 class RouteStep:
-    """Decide what to do with the turn."""
+    """Decide what to do with the turn, and do it when it is not a plain answer."""
 
     name = "route"
     finishing = False
 
+    def __init__(
+        self,
+        understanding: Understanding | None = None,
+        tools: dict[str, dict[str, Tool]] | None = None,
+        sink: EventSink | None = None,
+    ) -> None:
+        self.understanding = understanding
+        self.tools = tools or {}
+        self.sink = sink
+
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``decision``."""
-        ctx.decision = RouteDecision("answer", ("default: no routing rules configured",))
+        """Set ``decision``; halt with a reply unless the route is to answer."""
+        if ctx.analysis is None or self.understanding is None:
+            ctx.decision = RouteDecision("answer", ("default: no understanding for this turn",))
+            return ctx
+        nlu = self.understanding.get(ctx.inbound.workspace_id)
+        ctx.decision = decide(
+            ctx.analysis,
+            ctx.recent_nlu,
+            nlu.specs,
+            ctx.workspace.understanding.routing,
+            ctx.inbound.channel,
+        )
+        if ctx.decision.route == "act":
+            await self._act(ctx)
+        elif ctx.decision.route == "clarify":
+            options = " or ".join(nlu.describe(ctx.decision.options))
+            ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
+        elif ctx.decision.route == "handoff":
+            ctx.halt("handoff", Reply(HANDOFF_TEXT))
+            self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": list(ctx.decision.reasons)})
         return ctx
+
+    async def _act(self, ctx: TurnContext) -> None:
+        decision = ctx.decision
+        assert decision is not None and decision.action and ctx.analysis and ctx.customer_id
+        tool = self.tools.get(ctx.inbound.workspace_id, {})[decision.action]
+        nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
+        description = nlu.describe([decision.action])[0] if nlu else ""
+        planned = plan(tool.name, ctx.question, ctx.analysis.entities, description)
+        if planned.arguments is None:
+            reason = f"{tool.name} needs more details"
+            ctx.decision = RouteDecision("clarify", (*decision.reasons, reason), tool.name)
+            ctx.halt("clarify", Reply(planned.question or "Could you tell me a bit more?"))
+            return
+        tool_ctx = ToolContext(
+            ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id, ctx.question
+        )
+        try:
+            result = await tool.call(validate(tool, planned.arguments), tool_ctx)
+        except ToolArgumentsError as exc:
+            ctx.decision = RouteDecision("clarify", (*decision.reasons, str(exc)), tool.name)
+            ctx.halt("clarify", Reply("Could you check those details and send them again?"))
+            return
+        except Exception:
+            log.exception("action.failed", tool=tool.name)
+            ctx.action_result = {"tool": tool.name, "ok": False, "error": "exception"}
+            ctx.halt("action_failed", Reply(ACTION_FAILED_TEXT))
+            return
+        ctx.action_result = {"tool": tool.name, "ok": result.ok, **result.data}
+        ctx.halt("act", Reply(result.text))
+        self._emit(ctx, events.ACTION_COMPLETED, ctx.action_result)
+
+    def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
+        if self.sink is None:
+            return
+        self.sink.emit(
+            EventRecord(
+                kind,
+                workspace_id=ctx.inbound.workspace_id,
+                conversation_id=ctx.conversation_id,
+                turn_id=ctx.turn_id,
+                payload=payload,
+            )
+        )
+

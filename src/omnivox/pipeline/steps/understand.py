@@ -1,19 +1,42 @@
-"""understand: language, intent, sentiment and entities.
+"""understand: language, intent (with confidence and out-of-scope), sentiment and entities.
 
-Pass-through until the understanding issue: it adds nothing to the context.
+The result is put on the turn (``ctx.analysis``) and stored on the message
+(``metadata.nlu``), where later turns read it back for sentiment and confidence trends.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from omnivox.pipeline.context import TurnContext
+from omnivox.storage.signals import SignalStore
+from omnivox.understanding.service import Understanding
+
+TREND_MESSAGES = 5
 
 
 class Understand:
-    """No classifiers are configured yet; leaves the context unchanged."""
+    """Analyse the customer's message."""
 
     name = "understand"
     finishing = False
 
+    def __init__(self, understanding: Understanding, signals: SignalStore) -> None:
+        self.understanding = understanding
+        self.signals = signals
+
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Return the context untouched."""
+        """Set ``analysis`` and ``recent_nlu``; store the analysis on the message."""
+        if ctx.message is None or ctx.conversation_id is None:
+            return ctx
+        if not ctx.conversation_created:
+            ctx.recent_nlu = await self.signals.recent_nlu(
+                ctx.conversation_id, ctx.message.id, TREND_MESSAGES
+            )
+        previous = ctx.recent_nlu[-1].get("language") if ctx.recent_nlu else None
+        nlu = self.understanding.get(ctx.inbound.workspace_id)
+        ctx.analysis = await asyncio.to_thread(
+            nlu.analyze, ctx.question, ctx.inbound.received_at, previous
+        )
+        await self.signals.save_nlu(ctx.message.id, ctx.analysis.as_metadata())
         return ctx

@@ -1,0 +1,1 @@
+"""Actions: small tools the assistant can call (look up an order, open a ticket)."""

@@ -1,0 +1,99 @@
+"""What understanding and routing read and write.
+
+Per-message NLU results, the customer's recent signals, the customer's business id, tickets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from omnivox.ids import new_id
+from omnivox.storage.db import Database
+from omnivox.storage.models import Customer, Message, Ticket
+
+
+class SignalStore:
+    """Repository for turn signals; every query is scoped by workspace or by a row id."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save_nlu(self, message_id: str, nlu: dict[str, Any]) -> None:
+        """Store the understanding of a message under ``metadata.nlu``."""
+        async with self.db.sessions.begin() as session:
+            row = (
+                await session.execute(select(Message).where(Message.id == message_id))
+            ).scalar_one()
+            row.meta = {**row.meta, "nlu": nlu}
+
+    async def recent_nlu(
+        self, conversation_id: str, before_message_id: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """``metadata.nlu`` of the customer's last ``limit`` earlier messages, oldest first.
+
+        Messages stored before understanding existed are skipped.
+        """
+        async with self.db.sessions() as session:
+            seq = select(Message.seq).where(Message.id == before_message_id).scalar_subquery()
+            rows = await session.execute(
+                select(Message.meta)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "in",
+                    Message.seq < seq,
+                )
+                .order_by(Message.seq.desc())
+                .limit(limit)
+            )
+            metas = [m.get("nlu") for m in rows.scalars()]
+        return [m for m in reversed(metas) if isinstance(m, dict)]
+
+    async def external_id(self, workspace_id: str, customer_id: str) -> str | None:
+        """The business's own id for a customer (set for customers it told us about)."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Customer.external_id).where(
+                        Customer.workspace_id == workspace_id, Customer.id == customer_id
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def open_ticket(
+        self,
+        workspace_id: str,
+        customer_id: str,
+        conversation_id: str | None,
+        subject: str,
+        body: str,
+    ) -> str:
+        """Create a ticket and return its id."""
+        ticket_id = new_id("tkt")
+        async with self.db.sessions.begin() as session:
+            session.add(
+                Ticket(
+                    id=ticket_id,
+                    workspace_id=workspace_id,
+                    customer_id=customer_id,
+                    conversation_id=conversation_id,
+                    subject=subject[:200],
+                    body=body,
+                    status="open",
+                )
+            )
+        return ticket_id
+
+    async def tickets(self, workspace_id: str, customer_id: str) -> list[dict[str, Any]]:
+        """A customer's tickets, newest first."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Ticket)
+                .where(Ticket.workspace_id == workspace_id, Ticket.customer_id == customer_id)
+                .order_by(Ticket.created_at.desc())
+            )
+            return [
+                {"id": t.id, "subject": t.subject, "status": t.status, "body": t.body}
+                for t in rows.scalars()
+            ]

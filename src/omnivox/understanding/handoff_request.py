@@ -1,0 +1,57 @@
+"""Does the customer ask for a person.
+
+Any phrasing counts: "agent", "real person", "can I talk to someone", "get me a manager",
+"hablar con un agente".
+
+A message that merely mentions a person ("the agent at the store was rude", "I talked to someone
+yesterday") is not a request: a person-word must come with a request frame (I want / can I talk
+to / connect me with ...), or make up almost the whole message ("agent", "human please").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_PERSON = (
+    r"(?:(?:a|an|the|some|your|real|live|actual|human|another)\s+){0,3}"
+    r"(?:human(?:\s+being)?|person|people|agent|rep|representative|operator|someone|somebody|"
+    r"anyone|anybody|manager|supervisor|staff(?:\s+member)?|employee|customer\s+service|"
+    r"support\s+team|live\s+chat)"
+)
+_REQUEST = (
+    r"(?:(?:can|could|may|let)\s+(?:i|we|me)\s+(?:please\s+)?(?:talk|speak|chat)|"
+    r"(?:i|we)\s+(?:want|need|would\s+like|demand|wanna)(?:\s+to)?(?:\s+(?:talk|speak|chat))?|"
+    r"(?:talk|speak|chat)|"
+    r"(?:get|connect|transfer|put|pass|escalate)(?:\s+me)?(?:\s+through)?|"
+    r"(?:is|are)\s+there|"
+    r"give\s+me)"
+)
+REQUEST_PATTERNS = (
+    re.compile(rf"\b{_REQUEST}\s+(?:to\s+|with\s+|me\s+to\s+|me\s+with\s+)?{_PERSON}\b"),
+    re.compile(r"\b(?:hablar|habla)\s+con\s+(?:un|una|el|la|alguien|una\s+persona)"),
+    re.compile(r"\b(?:parler|je\s+veux)\s+(?:à|a|avec)\s+(?:un|une|quelqu)"),
+    re.compile(r"\b(?:mit\s+einem|mit\s+einer)\s+(?:menschen|mitarbeiter|person)"),
+    re.compile(r"\bnot?\s+(?:a\s+)?(?:bot|robot|machine|ai)\b.*\b(?:person|human)\b"),
+)
+_SHORT = re.compile(
+    rf"^(?:(?:please|pls|i\s+want|i\s+need)\s+)?{_PERSON}(?:\s+(?:please|pls|now))?$"
+)
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
+    text = re.sub(r"\b(i|we)['’]d\b", r"\1 would", text)
+    text = re.sub(r"[^\w\s']", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def asks_for_person(text: str) -> bool:
+    """True when the message asks to be put through to a human."""
+    clean = _normalise(text)
+    if not clean:
+        return False
+    if _SHORT.match(clean):
+        return True
+    return any(pattern.search(clean) for pattern in REQUEST_PATTERNS)

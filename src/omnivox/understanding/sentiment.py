@@ -1,0 +1,83 @@
+"""Sentiment per message (VADER) and the conversation's trend.
+
+VADER's compound score runs from -1 (very negative) to +1; it reads capitals, "!!!", negation
+and emoji, which is what angry customer messages are made of. The trend looks at the customer's
+recent messages only: agents' and the bot's words say nothing about the customer's mood.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+Label = Literal["negative", "neutral", "positive"]
+NEUTRAL_BAND = 0.05  # VADER's own recommended cut-offs
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """One message's score and label."""
+
+    score: float
+    label: Label
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """The customer's mood over their recent messages (oldest first in ``scores``)."""
+
+    scores: tuple[float, ...]
+    mean: float
+    direction: Literal["improving", "steady", "worsening"]
+    negative_streak: int
+
+
+class SentimentAnalyzer:
+    """VADER, loaded once (its lexicon takes ~50 ms to read)."""
+
+    def __init__(self, negative_below: float = -NEUTRAL_BAND) -> None:
+        self.negative_below = negative_below
+        self._vader: SentimentIntensityAnalyzer | None = None
+        self._lock = threading.Lock()
+
+    def _analyzer(self) -> SentimentIntensityAnalyzer:
+        with self._lock:
+            if self._vader is None:
+                self._vader = SentimentIntensityAnalyzer()
+            return self._vader
+
+    def score(self, text: str) -> Sentiment:
+        """Score one message."""
+        compound = float(self._analyzer().polarity_scores(text)["compound"]) if text else 0.0
+        return Sentiment(round(compound, 4), self.label(compound))
+
+    def label(self, compound: float) -> Label:
+        """The label (negative, neutral or positive) of a compound score."""
+        if compound < self.negative_below:
+            return "negative"
+        return "positive" if compound > NEUTRAL_BAND else "neutral"
+
+    def trend(self, scores: Sequence[float]) -> Trend:
+        """Mean, direction (last message against the ones before) and the negative streak."""
+        values = tuple(scores)
+        if not values:
+            return Trend((), 0.0, "steady", 0)
+        streak = 0
+        for value in reversed(values):
+            if self.label(value) != "negative":
+                break
+            streak += 1
+        mean = sum(values) / len(values)
+        direction: Literal["improving", "steady", "worsening"] = "steady"
+        if len(values) > 1:
+            earlier = sum(values[:-1]) / (len(values) - 1)
+            delta = values[-1] - earlier
+            if delta > 0.2:
+                direction = "improving"
+            elif delta < -0.2:
+                direction = "worsening"
+        return Trend(values, round(mean, 4), direction, streak)
