@@ -12,6 +12,7 @@ import typer
 
 from omnivox import __version__
 from omnivox.cli_kb import kb_app
+from omnivox.cli_nlu import nlu_app
 from omnivox.cli_support import (
     ConfigOpt,
     DataDirOpt,
@@ -32,6 +33,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(kb_app, name="kb")
+app.add_typer(nlu_app, name="nlu")
 
 
 def _version(value: bool) -> None:

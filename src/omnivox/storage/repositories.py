@@ -64,6 +64,7 @@ class StoredMessage:
             "status": self.status,
             "in_reply_to": self.in_reply_to,
             "citations": self.metadata.get("citations", []),
+            "nlu": self.metadata.get("nlu"),
             "created_at": self.created_at.isoformat(),
         }
 
@@ -174,8 +175,14 @@ class Store:
     async def resolve_customer(
         self, workspace_id: str, channel: str, address: str, name: str | None = None
     ) -> tuple[str, bool]:
-        """Customer that owns ``(channel, address)``; created if new. Returns (id, created)."""
+        """Customer that owns ``(channel, address)``; created if new. Returns (id, created).
+
+        On the REST API (``api``), which the business's own systems call, the address is the
+        business's customer id: a customer it told us about (``external_id``) is that customer.
+        """
         found = await self.identity_owner(workspace_id, channel, address)
+        if found is None and channel == "api":
+            found = await self.customer_by_external_id(workspace_id, address)
         if found is not None:
             return found, False
         try:
@@ -200,6 +207,17 @@ class Store:
             if owner is None:
                 raise
             return owner, False
+
+    async def customer_by_external_id(self, workspace_id: str, external_id: str) -> str | None:
+        """The customer the business knows by ``external_id``, if any."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Customer.id).where(
+                        Customer.workspace_id == workspace_id, Customer.external_id == external_id
+                    )
+                )
+            ).scalar_one_or_none()
 
     async def identity_owner(self, workspace_id: str, channel: str, address: str) -> str | None:
         """The customer that owns ``(channel, address)`` in the workspace, if any."""

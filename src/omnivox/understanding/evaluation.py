@@ -93,14 +93,19 @@ def evaluate(
 def tune_threshold(
     classifier: IntentClassifier, rows: Sequence[Example], min_in_scope_accuracy: float
 ) -> float:
+    """The threshold with the best out-of-scope recall at enough in-scope accuracy on ``rows``."""
+    predictions = classifier.predict_many([row.text for row in rows])
+    return best_threshold(gold_labels(classifier, rows), predictions, min_in_scope_accuracy)
+
+
+def best_threshold(
+    gold: Sequence[str], predictions: Sequence[IntentPrediction], min_in_scope_accuracy: float
+) -> float:
     """The threshold with the best out-of-scope recall at enough in-scope accuracy.
 
-    Enough means at least ``min_in_scope_accuracy`` on ``rows``.
-
-    0 (no out-of-scope detection) when no threshold keeps that accuracy.
+    Enough: at least ``min_in_scope_accuracy``. 0 (no out-of-scope detection) when no threshold
+    keeps that accuracy.
     """
-    gold = gold_labels(classifier, rows)
-    predictions = classifier.predict_many([row.text for row in rows])
     scores = np.array([p.scope_score for p in predictions], dtype=np.float64)
     # 400 quantiles are fine-grained enough and keep tuning fast on thousands of rows
     candidates = sorted({round(float(q), 4) for q in np.quantile(scores, np.linspace(0, 1, 400))})

@@ -81,7 +81,8 @@ class RouteStep:
         assert decision is not None and decision.action and ctx.analysis and ctx.customer_id
         tool = self.tools.get(ctx.inbound.workspace_id, {})[decision.action]
         nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
-        description = nlu.describe([decision.action])[0] if nlu else ""
+        intent = ctx.analysis.intent.intent if ctx.analysis.intent else None
+        description = nlu.describe([intent])[0] if nlu and intent else ""
         planned = plan(tool.name, ctx.question, ctx.analysis.entities, description)
         if planned.arguments is None:
             reason = f"{tool.name} needs more details"
@@ -118,4 +119,3 @@ class RouteStep:
                 payload=payload,
             )
         )
-

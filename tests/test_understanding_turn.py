@@ -1,0 +1,120 @@
+"""Understanding and routing in real turns over REST: act, clarify, hand off, answer.
+
+The demo workspace's own intents, customers and orders (examples/acme) on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from omnivox import events
+from omnivox.storage.signals import SignalStore
+from tests.conftest import ACME, LiveServer, events_of, make_settings, run_on_server
+
+DEMO = yaml.safe_load((ACME / "omnivox.yaml").read_text())["workspaces"][0]
+
+
+@pytest.fixture
+def server(tmp_path: Path, database: dict[str, Any]) -> Iterator[LiveServer]:
+    workspace = {
+        "id": "acme",
+        "name": "Acme Outfitters",
+        "seed": DEMO["seed"],
+        "understanding": DEMO["understanding"],
+    }
+    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
+    with LiveServer(settings, warm_up=True) as live:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{live.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "intents never trained"
+            time.sleep(0.2)
+        yield live
+
+
+def say(server: LiveServer, text: str, customer: str = "cus_0001") -> dict[str, Any]:
+    response = httpx.post(
+        f"{server.url}/api/v1/messages",
+        json={"workspace": "acme", "customer": {"id": customer}, "text": text},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def turn_event(server: LiveServer, conversation_id: str) -> dict[str, Any]:
+    rows = run_on_server(server, events_of(server.services, conversation_id))
+    return [r.payload for r in rows if r.type == events.TURN_COMPLETED][-1]
+
+
+def test_order_status_for_the_owner_only(server: LiveServer) -> None:
+    mine = say(server, "Where is my order ACM-482193?")
+    assert "Order ACM-482193 was delivered" in mine["reply"]["text"]
+    payload = turn_event(server, mine["conversation_id"])
+    assert payload["route"] == "act" and payload["intent"] == "order_status"
+    assert payload["action"] == {
+        "tool": "order_status",
+        "ok": True,
+        "order_number": "ACM-482193",
+        "found": True,
+    }
+    stranger = say(server, "Where is my order ACM-482193?", customer="visitor-77")
+    assert "couldn't find order ACM-482193" in stranger["reply"]["text"]
+    assert "delivered" not in stranger["reply"]["text"]
+
+
+def test_entities_and_signals_are_stored_on_the_message(server: LiveServer) -> None:
+    reply = say(server, "Has my order ACM-482193 shipped? Call me at (303) 555-0142")
+    conversation = httpx.get(f"{server.url}/api/v1/conversations/{reply['conversation_id']}").json()
+    inbound = conversation["messages"][0]
+    nlu = inbound["nlu"]
+    values = {(e["kind"], e["value"]) for e in nlu["entities"]}
+    assert {("order_number", "ACM-482193"), ("phone", "+13035550142")} <= values
+    assert nlu["intent"] == "order_status" and nlu["language"] == "en"
+    assert isinstance(nlu["sentiment"], float)
+
+
+def test_a_missing_order_number_is_asked_for(server: LiveServer) -> None:
+    reply = say(server, "where is my order")
+    assert reply["reply"]["text"] == "Happy to check on that. What's your order number?"
+    payload = turn_event(server, reply["conversation_id"])
+    assert payload["route"] == "clarify"
+    assert "order_status needs more details" in payload["route_reasons"]
+    follow_up = say(server, "it's ACM-482193")
+    assert follow_up["conversation_id"] == reply["conversation_id"]
+
+
+def test_high_risk_and_explicit_requests_hand_off(server: LiveServer) -> None:
+    dispute = say(server, "I was charged twice for the same order", customer="cus_0002")
+    assert "member of our team" in dispute["reply"]["text"]
+    rows = run_on_server(server, events_of(server.services, dispute["conversation_id"]))
+    handoff = [r for r in rows if r.type == events.HANDOFF_REQUESTED]
+    assert handoff and "high-risk intent payment_dispute" in handoff[0].payload["reasons"]
+    person = say(server, "can I talk to someone real please", customer="cus_0003")
+    assert turn_event(server, person["conversation_id"])["route_reasons"][0] == (
+        "customer asked for a person"
+    )
+
+
+def test_a_problem_report_opens_a_ticket(server: LiveServer) -> None:
+    reply = say(server, "my new jacket arrived damaged, the zipper is broken")
+    assert "I've opened ticket tkt_" in reply["reply"]["text"]
+    customer = run_on_server(
+        server, server.services.store.customer_by_external_id("acme", "cus_0001")
+    )
+    tickets = run_on_server(server, SignalStore(server.services.db).tickets("acme", customer))
+    assert tickets[0]["subject"] == "reporting a damaged, faulty or wrong item"
+    assert "zipper" in tickets[0]["body"]
+
+
+def test_other_questions_are_answered(server: LiveServer) -> None:
+    reply = say(server, "What is your return window?")
+    assert reply["reply"]["text"] == "You asked: What is your return window?"
+    payload = turn_event(server, reply["conversation_id"])
+    assert payload["route"] == "answer" and payload["intent"] == "returns"

@@ -1,0 +1,68 @@
+"""Sentiment (VADER) with its trend, language detection, and requests for a person."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnivox.understanding.handoff_request import asks_for_person
+from omnivox.understanding.language import LanguageDetector
+from omnivox.understanding.sentiment import SentimentAnalyzer
+
+ASKS = [
+    "agent",
+    "AGENT!!",
+    "real person please",
+    "can I talk to someone",
+    "Can i speak with a human?",
+    "I want to speak to a manager",
+    "get me a human",
+    "connect me with an agent",
+    "I'd like to talk to a representative",
+    "is there a person I can talk to",
+    "I need a real person not a bot",
+    "put me through to customer service",
+    "let me speak to your supervisor",
+    "hablar con un agente",
+    "je veux parler à un humain",
+    "a\u200bgent",
+]
+MENTIONS = [
+    "the agent at the store was rude",
+    "I talked to someone yesterday about my return",
+    "Is the jacket OK for a person of 6ft?",
+    "I want a refund",
+    "where is my order",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", ASKS)
+def test_requests_for_a_person_in_many_phrasings(text: str) -> None:
+    assert asks_for_person(text)
+
+
+@pytest.mark.parametrize("text", MENTIONS)
+def test_mentioning_a_person_is_not_a_request(text: str) -> None:
+    assert not asks_for_person(text)
+
+
+def test_sentiment_labels_and_trend() -> None:
+    analyzer = SentimentAnalyzer()
+    angry = analyzer.score("This is TERRIBLE. My jacket fell apart!!!")
+    happy = analyzer.score("Thanks so much, that was really helpful")
+    assert angry.label == "negative" and angry.score < -0.5
+    assert happy.label == "positive" and happy.score > 0.5
+    assert analyzer.score("").label == "neutral"
+    trend = analyzer.trend([0.6, -0.4, -0.7])
+    assert trend.negative_streak == 2 and trend.direction == "worsening"
+    assert analyzer.trend([-0.6, 0.5]).direction == "improving"
+    assert analyzer.trend([]).negative_streak == 0
+
+
+def test_language_is_detected_and_short_text_keeps_the_fallback() -> None:
+    detector = LanguageDetector("en", ["en", "es", "fr", "de"])
+    spanish = detector.detect("Hola, ¿dónde está mi pedido? Lo compré la semana pasada")
+    assert (spanish.code, spanish.reliable, spanish.name) == ("es", True, "Spanish")
+    assert detector.detect("Where is my order? I bought it last week").code == "en"
+    short = detector.detect("ok thx", fallback="es")
+    assert (short.code, short.reliable) == ("es", False)
