@@ -88,6 +88,11 @@ def test_a_missing_order_number_is_asked_for(server: LiveServer) -> None:
     assert "order_status needs more details" in payload["route_reasons"]
     follow_up = say(server, "it's ACM-482193")
     assert follow_up["conversation_id"] == reply["conversation_id"]
+    assert "Order ACM-482193 was delivered" in follow_up["reply"]["text"]
+    payload = turn_event(server, follow_up["conversation_id"])
+    assert payload["route"] == "act" and payload["action"]["found"] is True
+    unrelated = say(server, "what time do you open on sunday?")
+    assert turn_event(server, unrelated["conversation_id"])["route"] == "answer"
 
 
 def test_high_risk_and_explicit_requests_hand_off(server: LiveServer) -> None:

@@ -176,7 +176,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Attach(store, settings.llm.history_turns),
         GuardInput(),
         Understand(c.understanding, signals),
-        RouteStep(c.understanding, c.tools, events),
+        RouteStep(c.understanding, c.tools, events, signals),
         Retrieve(
             KnowledgeRetriever(kb, settings.knowledge.min_similarity),
             settings.knowledge.top_k,

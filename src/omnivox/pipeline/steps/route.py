@@ -21,6 +21,7 @@ from omnivox.actions.planner import plan
 from omnivox.bus import EventRecord, EventSink
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
+from omnivox.storage.signals import SignalStore
 from omnivox.types import Reply
 from omnivox.understanding.routing import Decision as RouteDecision
 from omnivox.understanding.routing import decide
@@ -48,10 +49,12 @@ class RouteStep:
         understanding: Understanding | None = None,
         tools: dict[str, dict[str, Tool]] | None = None,
         sink: EventSink | None = None,
+        signals: SignalStore | None = None,
     ) -> None:
         self.understanding = understanding
         self.tools = tools or {}
         self.sink = sink
+        self.signals = signals
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``decision``; halt with a reply unless the route is to answer."""
@@ -66,6 +69,7 @@ class RouteStep:
             ctx.workspace.understanding.routing,
             ctx.inbound.channel,
         )
+        ctx.decision = self._continued(ctx, ctx.decision)
         if ctx.decision.route == "act":
             await self._act(ctx)
         elif ctx.decision.route == "clarify":
@@ -75,6 +79,22 @@ class RouteStep:
             ctx.halt("handoff", Reply(HANDOFF_TEXT))
             self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": list(ctx.decision.reasons)})
         return ctx
+
+    def _continued(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
+        """Act after all when the last turn asked for details this message now gives.
+
+        "Where is my order?" -> "What's your order number?" -> "ACM-482193": the number alone
+        has no intent, but it completes the pending action.
+        """
+        pending = ctx.recent_nlu[-1].get("pending_action") if ctx.recent_nlu else None
+        tools = self.tools.get(ctx.inbound.workspace_id, {})
+        if not pending or pending not in tools or decision.route not in ("answer", "clarify"):
+            return decision
+        assert ctx.analysis is not None
+        if plan(pending, ctx.question, ctx.analysis.entities, "").arguments is None:
+            return decision
+        reason = f"continues {pending} with the details asked for"
+        return RouteDecision("act", (reason, *decision.reasons[1:]), pending)
 
     async def _act(self, ctx: TurnContext) -> None:
         decision = ctx.decision
@@ -88,6 +108,9 @@ class RouteStep:
             reason = f"{tool.name} needs more details"
             ctx.decision = RouteDecision("clarify", (*decision.reasons, reason), tool.name)
             ctx.halt("clarify", Reply(planned.question or "Could you tell me a bit more?"))
+            if self.signals is not None and ctx.message is not None:
+                pending = {**ctx.analysis.as_metadata(), "pending_action": tool.name}
+                await self.signals.save_nlu(ctx.message.id, pending)
             return
         tool_ctx = ToolContext(
             ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id, ctx.question

@@ -1,0 +1,94 @@
+"""The route step's own behaviour: continuing a pending action, clarifying between intents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnivox.actions.base import Tool
+from omnivox.actions.orders import OrderStatusTool
+from omnivox.channels.api import ApiChannel
+from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.route import RouteStep
+from omnivox.types import CustomerRef, InboundMessage
+from omnivox.understanding.service import Understanding
+from tests.conftest import make_settings
+
+INTENTS = [
+    {
+        "name": "order_status",
+        "action": "order_status",
+        "examples": ["where is my order", "has my package shipped", "track my parcel"],
+    },
+    {"name": "store_hours", "examples": ["what time do you open", "are you open on sunday"]},
+    {"name": "returns", "description": "returning an item", "examples": ["return an item"]},
+    {"name": "exchanges", "description": "exchanging an item", "examples": ["exchange an item"]},
+]
+ORDER = {"order_number": "ACM-482193", "customer_id": "cus_0001", "status": "shipped"}
+
+
+class Owner:
+    """Stands in for the customer store: every customer is the order's owner."""
+
+    async def external_id(self, workspace_id: str, customer_id: str) -> str:
+        return "cus_0001"
+
+
+@pytest.fixture(scope="module")
+def understanding(tmp_path_factory: pytest.TempPathFactory) -> Understanding:
+    tmp = tmp_path_factory.mktemp("nlu")
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "understanding": {"intents": INTENTS, "order_pattern": r"ACM-\d{6}", "oos_threshold": 0.3},
+    }
+    nlu = Understanding(make_settings(tmp, workspaces=[workspace]), MiniLMEmbedder())
+    nlu.get("acme").train(None)
+    return nlu
+
+
+def context(understanding: Understanding, text: str, recent: list[dict[str, Any]]) -> TurnContext:
+    settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
+    ctx = TurnContext(
+        InboundMessage("acme", "api", CustomerRef("c1"), text),
+        settings.workspaces[0],
+        ApiChannel(),
+        "turn_1",
+    )
+    ctx.customer_id = "cus_x"
+    ctx.analysis = understanding.get("acme").analyze(text)
+    ctx.recent_nlu = recent
+    return ctx
+
+
+def step(understanding: Understanding) -> RouteStep:
+    tool: Tool = OrderStatusTool({ORDER["order_number"]: ORDER}, Owner())  # type: ignore[arg-type]
+    return RouteStep(understanding, {"acme": {"order_status": tool}})
+
+
+async def test_a_pending_action_continues_when_the_details_arrive(
+    understanding: Understanding,
+) -> None:
+    pending = [{"intent": "order_status", "confidence": 0.9, "pending_action": "order_status"}]
+    ctx = await step(understanding)(context(understanding, "ACM-482193", pending))
+    assert ctx.decision is not None and ctx.decision.route == "act"
+    assert ctx.decision.reasons[0] == "continues order_status with the details asked for"
+    assert ctx.reply is not None and ctx.reply.text.startswith("Order ACM-482193 has shipped.")
+
+
+async def test_no_pending_action_without_the_details(understanding: Understanding) -> None:
+    pending = [{"intent": "order_status", "confidence": 0.9, "pending_action": "order_status"}]
+    ctx = await step(understanding)(context(understanding, "are you open on sunday", pending))
+    assert ctx.decision is not None and ctx.decision.route == "answer"
+    assert ctx.halted is None
+
+
+async def test_a_close_call_asks_which_one(understanding: Understanding) -> None:
+    ctx = await step(understanding)(context(understanding, "an item", []))
+    assert ctx.decision is not None and ctx.decision.route == "clarify"
+    assert ctx.reply is not None
+    assert "returning an item or exchanging an item" in ctx.reply.text
+    assert ctx.halted == "clarify"
