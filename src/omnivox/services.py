@@ -23,8 +23,9 @@ from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.knowledge.index import FusionSettings
 from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
-from omnivox.llm.base import LLMProvider
+from omnivox.llm.base import LLMProvider, ToolChooser
 from omnivox.llm.chain import ProviderChain
+from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.llm.prompts import PromptBuilder
 from omnivox.locks.memory import MemoryKeyedLock
 from omnivox.logs import get_logger
@@ -151,6 +152,14 @@ class Components:
     tools: dict[str, dict[str, Tool]]
 
 
+def tool_chooser(chain: ProviderChain) -> ToolChooser | None:
+    """The first provider configured to let its model choose tools (``tools: true``)."""
+    for provider in chain.providers:
+        if isinstance(provider, OpenAICompatProvider) and provider.settings.tools:
+            return provider
+    return None
+
+
 def build_components(
     settings: Settings, db: Database, chain: ProviderChain, events: EventSink
 ) -> Components:
@@ -176,7 +185,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Attach(store, settings.llm.history_turns),
         GuardInput(),
         Understand(c.understanding, signals),
-        RouteStep(c.understanding, c.tools, events, signals),
+        RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain)),
         Retrieve(
             KnowledgeRetriever(kb, settings.knowledge.min_similarity),
             settings.knowledge.top_k,

@@ -82,6 +82,9 @@ class OpenAICompatSettings(_Model):
     timeout_s: float = Field(30.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    # The model supports OpenAI tool calls: it may choose an action (order_status, ...) itself
+    # when no intent rule did (one extra short call per answered turn).
+    tools: bool = False
     price_per_1k_input: float = Field(0.0, ge=0)
     price_per_1k_output: float = Field(0.0, ge=0)
 

@@ -180,3 +180,40 @@ async def test_read_timeout_is_explicit(silent_server: str) -> None:
     with pytest.raises(ProviderError):
         _ = [d async for d in provider.stream(REQUEST)]
     await provider.close()
+
+
+def tool_reply(arguments: str) -> httpx.Response:
+    call = {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "order_status", "arguments": arguments},
+    }
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return httpx.Response(
+        200, json={"choices": [{"message": message, "finish_reason": "tool_calls"}]}
+    )
+
+
+async def test_tool_choice_parses_calls_and_refuses_broken_arguments() -> None:
+    tools = [{"type": "function", "function": {"name": "order_status", "parameters": {}}}]
+    messages = REQUEST.messages
+    good = OpenAICompatProvider(
+        settings("http://llm.test/v1", tools=True),
+        transport=httpx.MockTransport(lambda r: tool_reply('{"order_number": "ACM-1"}')),
+    )
+    call = await good.choose_tool(messages, tools)
+    assert call is not None and (call.name, call.arguments) == (
+        "order_status",
+        {"order_number": "ACM-1"},
+    )
+    broken = OpenAICompatProvider(
+        settings("http://llm.test/v1", tools=True),
+        transport=httpx.MockTransport(lambda r: tool_reply("{not json")),
+    )
+    with pytest.raises(ProviderError, match="not JSON"):
+        await broken.choose_tool(messages, tools)
+    off = OpenAICompatProvider(
+        settings("http://llm.test/v1"),
+        transport=httpx.MockTransport(lambda r: pytest.fail("no call when tools are off")),
+    )
+    assert await off.choose_tool(messages, tools) is None

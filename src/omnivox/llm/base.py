@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from omnivox.types import Passage
 
@@ -74,6 +74,27 @@ class Delta:
     provider: str = ""
     model: str = ""
     finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool the model chose, with its (not yet validated) arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+@runtime_checkable
+class ToolChooser(Protocol):
+    """A provider whose model can choose tools (OpenAI ``tools`` / ``tool_calls``)."""
+
+    name: str
+
+    async def choose_tool(
+        self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]
+    ) -> ToolCall | None:
+        """The tool the model wants to call for this conversation, or None to just answer."""
+        ...
 
 
 class ProviderError(Exception):

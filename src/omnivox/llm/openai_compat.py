@@ -14,10 +14,12 @@ from typing import Any
 import httpx
 
 from omnivox.llm.base import (
+    ChatMessage,
     Completion,
     CompletionRequest,
     Delta,
     ProviderError,
+    ToolCall,
     Usage,
     estimate_tokens,
 )
@@ -82,11 +84,22 @@ class OpenAICompatProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """One non-streaming call, retried on transient failures."""
+        data = await self._post_json(self._body(request, stream=False))
+        choice = data["choices"][0]
+        text = choice["message"].get("content") or ""
+        return Completion(
+            text,
+            self._usage(data.get("usage"), request, text),
+            self.name,
+            data.get("model", self.settings.model),
+            choice.get("finish_reason") or "stop",
+        )
+
+    async def _post_json(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``/chat/completions`` (not streaming), retried on transient failures."""
         for attempt in range(self.settings.max_retries + 1):
             try:
-                response = await self._client.post(
-                    "/chat/completions", json=self._body(request, stream=False)
-                )
+                response = await self._client.post("/chat/completions", json=body)
             except httpx.TransportError as exc:
                 await self._backoff_or_raise(attempt, f"transport error: {exc}")
                 continue
@@ -95,17 +108,37 @@ class OpenAICompatProvider:
                 continue
             if response.status_code >= 400:
                 raise ProviderError(f"HTTP {response.status_code}: {response.text[:200]}")
-            data = response.json()
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-            return Completion(
-                text,
-                self._usage(data.get("usage"), request, text),
-                self.name,
-                data.get("model", self.settings.model),
-                choice.get("finish_reason") or "stop",
-            )
+            data: dict[str, Any] = response.json()
+            return data
         raise ProviderError("unreachable")  # pragma: no cover - loop always returns or raises
+
+    async def choose_tool(
+        self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]
+    ) -> ToolCall | None:
+        """Ask the model whether to call one of ``tools`` (``tool_choice: auto``)."""
+        if not self.settings.tools or not tools:
+            return None
+        body = {
+            "model": self.settings.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "tools": tools,
+            "tool_choice": "auto",
+            "max_tokens": 120,
+            "temperature": 0,
+        }
+        data = await self._post_json(body)
+        message = data["choices"][0].get("message") or {}
+        calls = message.get("tool_calls") or []
+        if not calls:
+            return None
+        function = calls[0].get("function") or {}
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except json.JSONDecodeError as exc:
+            raise ProviderError(f"tool call arguments are not JSON: {exc}") from None
+        if not isinstance(arguments, dict) or not function.get("name"):
+            raise ProviderError("tool call without a name or with non-object arguments")
+        return ToolCall(str(function["name"]), arguments)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         """Stream deltas over SSE; retries only while nothing has been yielded."""

@@ -46,6 +46,7 @@ class TurnContext:
     # route
     decision: RouteDecision | None = None
     action_result: dict[str, Any] | None = None
+    model_tool_arguments: dict[str, Any] | None = None
     # retrieve
     passages: list[Passage] = field(default_factory=list)
     retrieval_query: str | None = None

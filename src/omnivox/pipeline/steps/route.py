@@ -2,8 +2,9 @@
 
 Answer lets the turn go on to retrieval and generation. The other routes end the turn here with
 their own reply (render, deliver and record still run):
-- act: the tool's arguments come from the message's entities; a missing one turns the route
-  into a clarifying question; the tool's result is the reply;
+- act: the tool's arguments come from the message's entities (or from a tool-calling model that
+  chose the tool); a missing one turns the route into a clarifying question; the tool's result
+  is the reply;
 - clarify: "do you mean A or B?" built from the intents' descriptions;
 - handoff: the customer is told a person will take over (the queue and the console are the
   handoff issue's; the ``handoff.requested`` event is their seam).
@@ -16,9 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from omnivox import events
-from omnivox.actions.base import Tool, ToolArgumentsError, ToolContext, validate
+from omnivox.actions.base import Tool, ToolContext
+from omnivox.actions.chooser import choose
 from omnivox.actions.planner import plan
+from omnivox.actions.runner import run_tool
 from omnivox.bus import EventRecord, EventSink
+from omnivox.llm.base import ProviderError, ToolChooser
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.signals import SignalStore
@@ -31,10 +35,6 @@ log = get_logger(__name__)
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
     "conversation."
-)
-ACTION_FAILED_TEXT = (
-    "I couldn't complete that just now. I've noted it, and a member of our team can help "
-    "if you reply 'agent'."
 )
 
 
@@ -50,11 +50,13 @@ class RouteStep:
         tools: dict[str, dict[str, Tool]] | None = None,
         sink: EventSink | None = None,
         signals: SignalStore | None = None,
+        chooser: ToolChooser | None = None,
     ) -> None:
         self.understanding = understanding
         self.tools = tools or {}
         self.sink = sink
         self.signals = signals
+        self.chooser = chooser
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``decision``; halt with a reply unless the route is to answer."""
@@ -70,6 +72,7 @@ class RouteStep:
             ctx.inbound.channel,
         )
         ctx.decision = self._continued(ctx, ctx.decision)
+        ctx.decision = await self._model_choice(ctx, ctx.decision)
         if ctx.decision.route == "act":
             await self._act(ctx)
         elif ctx.decision.route == "clarify":
@@ -96,39 +99,59 @@ class RouteStep:
         reason = f"continues {pending} with the details asked for"
         return RouteDecision("act", (reason, *decision.reasons[1:]), pending)
 
+    async def _model_choice(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
+        """With a tool-calling model configured, let it pick an action for an answer turn."""
+        tools = self.tools.get(ctx.inbound.workspace_id, {})
+        if self.chooser is None or decision.route != "answer" or not tools:
+            return decision
+        try:
+            call = await choose(
+                self.chooser, tools, ctx.workspace.persona.brand, ctx.history, ctx.question
+            )
+        except ProviderError as exc:
+            log.warning("route.tool_choice_failed", error=str(exc))
+            return RouteDecision("answer", (*decision.reasons, f"tool choice failed: {exc}"))
+        if call is None:
+            return decision
+        ctx.model_tool_arguments = call.arguments
+        return RouteDecision(
+            "act", (f"the model chose {call.name}", *decision.reasons[1:]), call.name
+        )
+
     async def _act(self, ctx: TurnContext) -> None:
         decision = ctx.decision
         assert decision is not None and decision.action and ctx.analysis and ctx.customer_id
         tool = self.tools.get(ctx.inbound.workspace_id, {})[decision.action]
-        nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
-        intent = ctx.analysis.intent.intent if ctx.analysis.intent else None
-        description = nlu.describe([intent])[0] if nlu and intent else ""
-        planned = plan(tool.name, ctx.question, ctx.analysis.entities, description)
-        if planned.arguments is None:
-            reason = f"{tool.name} needs more details"
-            ctx.decision = RouteDecision("clarify", (*decision.reasons, reason), tool.name)
-            ctx.halt("clarify", Reply(planned.question or "Could you tell me a bit more?"))
-            if self.signals is not None and ctx.message is not None:
-                pending = {**ctx.analysis.as_metadata(), "pending_action": tool.name}
-                await self.signals.save_nlu(ctx.message.id, pending)
-            return
+        arguments = ctx.model_tool_arguments
+        if arguments is None:
+            nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
+            intent = ctx.analysis.intent.intent if ctx.analysis.intent else None
+            description = nlu.describe([intent])[0] if nlu and intent else ""
+            planned = plan(tool.name, ctx.question, ctx.analysis.entities, description)
+            if planned.arguments is None:
+                await self._ask_for_details(ctx, tool.name, planned.question)
+                return
+            arguments = planned.arguments
         tool_ctx = ToolContext(
             ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id, ctx.question
         )
-        try:
-            result = await tool.call(validate(tool, planned.arguments), tool_ctx)
-        except ToolArgumentsError as exc:
-            ctx.decision = RouteDecision("clarify", (*decision.reasons, str(exc)), tool.name)
-            ctx.halt("clarify", Reply("Could you check those details and send them again?"))
-            return
-        except Exception:
-            log.exception("action.failed", tool=tool.name)
-            ctx.action_result = {"tool": tool.name, "ok": False, "error": "exception"}
-            ctx.halt("action_failed", Reply(ACTION_FAILED_TEXT))
-            return
-        ctx.action_result = {"tool": tool.name, "ok": result.ok, **result.data}
-        ctx.halt("act", Reply(result.text))
-        self._emit(ctx, events.ACTION_COMPLETED, ctx.action_result)
+        outcome = await run_tool(tool, arguments, tool_ctx)
+        if outcome.problem:
+            ctx.decision = RouteDecision("clarify", (*decision.reasons, outcome.problem), tool.name)
+        ctx.action_result = outcome.result
+        ctx.halt(outcome.halt, Reply(outcome.text))
+        if outcome.halt == "act" and outcome.result is not None:
+            self._emit(ctx, events.ACTION_COMPLETED, outcome.result)
+
+    async def _ask_for_details(self, ctx: TurnContext, tool: str, question: str | None) -> None:
+        """Clarify, and remember the pending action so the answer can complete it."""
+        assert ctx.decision is not None and ctx.analysis is not None
+        reason = f"{tool} needs more details"
+        ctx.decision = RouteDecision("clarify", (*ctx.decision.reasons, reason), tool)
+        ctx.halt("clarify", Reply(question or "Could you tell me a bit more?"))
+        if self.signals is not None and ctx.message is not None:
+            pending = {**ctx.analysis.as_metadata(), "pending_action": tool}
+            await self.signals.save_nlu(ctx.message.id, pending)
 
     def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
         if self.sink is None:
