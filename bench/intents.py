@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, append_results, pct
 
 from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.threads import limit_blas_threads
 from omnivox.understanding.evaluation import evaluate, tune_threshold
 from omnivox.understanding.examples import read_csv
 from omnivox.understanding.intents import EMBEDDING_WEIGHT, Example, IntentClassifier
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=300)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
+    limit_blas_threads()  # as the server does (omnivox.services.build_services)
     embedder = MiniLMEmbedder(batch_size=64)
     lines = [
         "| data, split | accuracy | macro-F1 | in-scope acc. | oos recall | oos precision | n |",

@@ -95,6 +95,17 @@ def test_a_missing_order_number_is_asked_for(server: LiveServer) -> None:
     assert turn_event(server, unrelated["conversation_id"])["route"] == "answer"
 
 
+def test_a_souring_conversation_goes_to_a_person(server: LiveServer) -> None:
+    first = say(server, "Your returns page is confusing and useless.", customer="cus_0004")
+    payload = turn_event(server, first["conversation_id"])
+    assert payload["route"] == "answer" and payload["sentiment"] < -0.3
+    second = say(server, "This is terrible service, I am really angry!", customer="cus_0004")
+    payload = turn_event(server, second["conversation_id"])
+    assert payload["route"] == "handoff"
+    assert payload["route_reasons"][0].startswith("2 negative messages in a row")
+    assert payload["sentiment_trend"]["mean"] < -0.3
+
+
 def test_high_risk_and_explicit_requests_hand_off(server: LiveServer) -> None:
     dispute = say(server, "I was charged twice for the same order", customer="cus_0002")
     assert "member of our team" in dispute["reply"]["text"]

@@ -15,6 +15,7 @@ from rich.table import Table
 from omnivox.cli_support import DataDirOpt, WorkspaceOpt, err, load_or_exit, out, workspace_or_exit
 from omnivox.logs import configure_logging
 from omnivox.settings import ConfigError
+from omnivox.threads import limit_blas_threads
 from omnivox.understanding.config import DEFAULT_OOS_THRESHOLD
 from omnivox.understanding.evaluation import (
     Report,
@@ -66,6 +67,7 @@ def _classifier(
     from omnivox.understanding.sentiment import SentimentAnalyzer
 
     configure_logging("console", "warning")
+    limit_blas_threads()
     embedder = MiniLMEmbedder(batch_size=64)
     if train is not None:
         rows = _read(train, "--train")

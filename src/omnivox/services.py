@@ -46,6 +46,7 @@ from omnivox.storage.db import Database
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.repositories import Store
 from omnivox.storage.signals import SignalStore
+from omnivox.threads import limit_blas_threads
 from omnivox.turns import TurnService
 from omnivox.understanding.service import Understanding
 
@@ -208,6 +209,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
 
 def build_services(settings: Settings) -> Services:
     """Wire everything from settings; nothing is opened until :meth:`Services.start`."""
+    limit_blas_threads()
     db = Database(
         settings.database_url, schema=settings.database.schema_name, echo=settings.database.echo
     )

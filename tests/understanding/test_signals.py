@@ -6,7 +6,7 @@ import pytest
 
 from omnivox.understanding.handoff_request import asks_for_person
 from omnivox.understanding.language import LanguageDetector
-from omnivox.understanding.sentiment import SentimentAnalyzer
+from omnivox.understanding.sentiment import SentimentAnalyzer, trend
 
 ASKS = [
     "agent",
@@ -53,10 +53,11 @@ def test_sentiment_labels_and_trend() -> None:
     assert angry.label == "negative" and angry.score < -0.5
     assert happy.label == "positive" and happy.score > 0.5
     assert analyzer.score("").label == "neutral"
-    trend = analyzer.trend([0.6, -0.4, -0.7])
-    assert trend.negative_streak == 2 and trend.direction == "worsening"
-    assert analyzer.trend([-0.6, 0.5]).direction == "improving"
-    assert analyzer.trend([]).negative_streak == 0
+    mood = trend([0.6, -0.4, -0.7])
+    assert mood.negative_streak == 2 and mood.direction == "worsening" and mood.mean == -0.1667
+    assert trend([0.6, -0.4, -0.7], negative_below=-0.5).negative_streak == 1
+    assert trend([-0.6, 0.5]).direction == "improving"
+    assert trend([]).negative_streak == 0
 
 
 def test_language_is_detected_and_short_text_keeps_the_fallback() -> None:

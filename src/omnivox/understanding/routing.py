@@ -23,6 +23,7 @@ from typing import Any
 from omnivox.types import Route
 from omnivox.understanding.analyzer import Analysis
 from omnivox.understanding.config import IntentSpec, RoutingSettings
+from omnivox.understanding.sentiment import trend
 
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 
@@ -88,7 +89,7 @@ def decide(
     if spec is not None and RISK_ORDER[spec.risk] >= RISK_ORDER[settings.handoff_risk]:
         return Decision("handoff", (f"{spec.risk}-risk intent {spec.name}", *facts))
     scores = [float(n.get("sentiment") or 0.0) for n in recent] + [analysis.sentiment.score]
-    negative = _streak([s < settings.negative_below for s in scores])
+    negative = trend(scores, settings.negative_below).negative_streak
     if negative >= limits.negative_streak:
         reason = f"{negative} negative messages in a row (channel {channel})"
         return Decision("handoff", (reason, *facts))

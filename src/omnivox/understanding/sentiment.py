@@ -16,6 +16,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 Label = Literal["negative", "neutral", "positive"]
 NEUTRAL_BAND = 0.05  # VADER's own recommended cut-offs
+TREND_STEP = 0.2  # a change of mood bigger than this is a direction, not noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +40,7 @@ class Trend:
 class SentimentAnalyzer:
     """VADER, loaded once (its lexicon takes ~50 ms to read)."""
 
-    def __init__(self, negative_below: float = -NEUTRAL_BAND) -> None:
-        self.negative_below = negative_below
+    def __init__(self) -> None:
         self._vader: SentimentIntensityAnalyzer | None = None
         self._lock = threading.Lock()
 
@@ -53,31 +53,35 @@ class SentimentAnalyzer:
     def score(self, text: str) -> Sentiment:
         """Score one message."""
         compound = float(self._analyzer().polarity_scores(text)["compound"]) if text else 0.0
-        return Sentiment(round(compound, 4), self.label(compound))
+        return Sentiment(round(compound, 4), label(compound))
 
-    def label(self, compound: float) -> Label:
-        """The label (negative, neutral or positive) of a compound score."""
-        if compound < self.negative_below:
-            return "negative"
-        return "positive" if compound > NEUTRAL_BAND else "neutral"
 
-    def trend(self, scores: Sequence[float]) -> Trend:
-        """Mean, direction (last message against the ones before) and the negative streak."""
-        values = tuple(scores)
-        if not values:
-            return Trend((), 0.0, "steady", 0)
-        streak = 0
-        for value in reversed(values):
-            if self.label(value) != "negative":
-                break
-            streak += 1
-        mean = sum(values) / len(values)
-        direction: Literal["improving", "steady", "worsening"] = "steady"
-        if len(values) > 1:
-            earlier = sum(values[:-1]) / (len(values) - 1)
-            delta = values[-1] - earlier
-            if delta > 0.2:
-                direction = "improving"
-            elif delta < -0.2:
-                direction = "worsening"
-        return Trend(values, round(mean, 4), direction, streak)
+def label(compound: float) -> Label:
+    """The label (negative, neutral or positive) of a compound score."""
+    if compound < -NEUTRAL_BAND:
+        return "negative"
+    return "positive" if compound > NEUTRAL_BAND else "neutral"
+
+
+def trend(scores: Sequence[float], negative_below: float = -NEUTRAL_BAND) -> Trend:
+    """The customer's mood over ``scores`` (oldest first).
+
+    Mean, direction (the last message against the ones before) and the streak of messages below
+    ``negative_below`` that ends with the last one.
+    """
+    values = tuple(scores)
+    if not values:
+        return Trend((), 0.0, "steady", 0)
+    streak = 0
+    for value in reversed(values):
+        if value >= negative_below:
+            break
+        streak += 1
+    direction: Literal["improving", "steady", "worsening"] = "steady"
+    if len(values) > 1:
+        delta = values[-1] - sum(values[:-1]) / (len(values) - 1)
+        if delta > TREND_STEP:
+            direction = "improving"
+        elif delta < -TREND_STEP:
+            direction = "worsening"
+    return Trend(values, round(sum(values) / len(values), 4), direction, streak)

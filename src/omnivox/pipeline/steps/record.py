@@ -8,6 +8,7 @@ from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
+from omnivox.understanding.sentiment import trend
 
 log = get_logger(__name__)
 
@@ -43,10 +44,16 @@ def understanding_payload(ctx: TurnContext) -> dict[str, Any]:
     """Intent, confidence, sentiment, language and the action's outcome of the turn."""
     analysis = ctx.analysis
     nlu = analysis.as_metadata() if analysis else {}
+    mood = None
+    if analysis is not None:
+        scores = [float(n.get("sentiment") or 0.0) for n in ctx.recent_nlu]
+        conversation = trend([*scores, analysis.sentiment.score])
+        mood = {"mean": conversation.mean, "direction": conversation.direction}
     return {
         "intent": nlu.get("intent"),
         "confidence": nlu.get("confidence"),
         "sentiment": nlu.get("sentiment"),
+        "sentiment_trend": mood,
         "language": nlu.get("language"),
         "action": ctx.action_result,
     }
