@@ -11,7 +11,7 @@ Risk = Literal["low", "medium", "high"]
 # Tuned on CLINC150 val with bench/intents.py: the best out-of-scope recall that keeps in-scope
 # accuracy on val at 0.95 or more (bench/RESULTS.md). Workspaces can tune their own with
 # `omnivox nlu train --val FILE.csv`.
-DEFAULT_OOS_THRESHOLD = 0.40
+DEFAULT_OOS_THRESHOLD = 0.34
 
 
 class _Model(BaseModel):

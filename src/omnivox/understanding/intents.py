@@ -6,11 +6,11 @@ multinomial logistic regression. On BANKING77 the text features add ~1 point of 
 over the embedding alone (bench/intents.py, bench/RESULTS.md).
 
 Out of scope: a message is out of scope when the model predicts the ``oos`` class (training
-rows labelled ``oos``, if any), or when its *scope score* falls below the threshold. The score is
-``sqrt(probability) x cosine to the nearest in-scope training example``: the probability alone
-is overconfident far from the data (a softmax always picks someone), the nearest-neighbour
-cosine alone ignores how the classes compete. The threshold is tuned on a validation split
-(CLINC150 ``val``) by :func:`omnivox.understanding.evaluation.tune_threshold`.
+rows labelled ``oos``, if any), or when its *scope score* falls below the threshold. The score
+is ``sqrt(probability) x cosine to the nearest training example of the predicted intent``: the
+probability alone is overconfident far from the data (a softmax always picks someone), the
+nearest-neighbour cosine alone ignores how the classes compete. The threshold is tuned on a
+validation split (CLINC150 ``val``) by :func:`omnivox.understanding.evaluation.tune_threshold`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from omnivox.knowledge.embeddings import Embedder, Vectors
 
 OOS = "oos"
-MODEL_VERSION = 1  # bump when features or training change: cached models are then retrained
+MODEL_VERSION = 2  # bump when features or training change: cached models are then retrained
 # Scale of the embedding block next to the TF-IDF blocks, and the inverse regularisation:
 # chosen on a 10% validation split of BANKING77 train (weights 0.5-4, C 3-30; bench/RESULTS.md).
 EMBEDDING_WEIGHT = 2.0
@@ -68,7 +68,7 @@ class TrainedIntents:
     word: TfidfVectorizer
     chars: TfidfVectorizer
     model: LogisticRegression | None  # None when there is only one class
-    neighbours: Vectors  # embeddings of the in-scope training examples
+    examples: dict[str, Vectors]  # embeddings of each in-scope intent's training examples
 
 
 def data_hash(examples: Sequence[Example], embedder_name: str, c: float) -> str:
@@ -133,7 +133,8 @@ class IntentClassifier:
             model = LogisticRegression(C=self.c, max_iter=3000)
             model.fit(_features(vectors, word, chars, texts), labels)
             classes = [str(c) for c in model.classes_]
-        return TrainedIntents(classes, word, chars, model, vectors[labels != OOS])
+        by_intent = {c: vectors[labels == c] for c in classes if c != OOS}
+        return TrainedIntents(classes, word, chars, model, by_intent)
 
     def predict(self, text: str) -> IntentPrediction:
         """Classify one message."""
@@ -152,14 +153,15 @@ class IntentClassifier:
             probs = trained.model.predict_proba(
                 _features(vectors, trained.word, trained.chars, cleaned)
             )
-        nearest = _nearest(vectors, trained.neighbours)
-        return [self._decide(row, near) for row, near in zip(probs, nearest, strict=True)]
+        return [self._decide(row, vector) for row, vector in zip(probs, vectors, strict=True)]
 
-    def _decide(self, probs: Any, nearest: float) -> IntentPrediction:
+    def _decide(self, probs: Any, vector: Vectors) -> IntentPrediction:
         assert self.trained is not None
         order = np.argsort(-probs)[:3]
         candidates = tuple((self.trained.classes[i], round(float(probs[i]), 4)) for i in order)
         best, confidence = candidates[0]
+        examples = self.trained.examples.get(best)
+        nearest = float(max((examples @ vector).max(), 0.0)) if examples is not None else 0.0
         score = float(np.sqrt(confidence) * nearest) if best != OOS else 0.0
         intent = best if best != OOS and score >= self.threshold else None
         return IntentPrediction(intent, confidence, round(score, 4), candidates)
@@ -170,10 +172,3 @@ def _features(
 ) -> Any:
     dense = csr_matrix(vectors * EMBEDDING_WEIGHT)
     return hstack([dense, word.transform(texts), chars.transform(texts)]).tocsr()
-
-
-def _nearest(vectors: Vectors, neighbours: Vectors) -> list[float]:
-    if len(neighbours) == 0:
-        return [0.0] * len(vectors)
-    sims = vectors @ neighbours.T
-    return [float(max(v, 0.0)) for v in sims.max(axis=1)]
