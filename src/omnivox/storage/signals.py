@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from omnivox.ids import new_id
 from omnivox.storage.db import Database
 from omnivox.storage.models import Customer, Message, Ticket
+from omnivox.storage.repositories import StoredMessage
 
 
 class SignalStore:
@@ -20,13 +21,17 @@ class SignalStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def save_nlu(self, message_id: str, nlu: dict[str, Any]) -> None:
-        """Store the understanding of a message under ``metadata.nlu``."""
+    async def save_nlu(self, message: StoredMessage, nlu: dict[str, Any]) -> None:
+        """Store the understanding of a message under ``metadata.nlu``.
+
+        One UPDATE: the rest of the metadata was written with the message and is known here.
+        """
         async with self.db.sessions.begin() as session:
-            row = (
-                await session.execute(select(Message).where(Message.id == message_id))
-            ).scalar_one()
-            row.meta = {**row.meta, "nlu": nlu}
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(meta={**message.metadata, "nlu": nlu})
+            )
 
     async def recent_nlu(
         self, conversation_id: str, before_message_id: str, limit: int

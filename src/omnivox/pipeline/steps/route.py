@@ -151,7 +151,7 @@ class RouteStep:
         ctx.halt("clarify", Reply(question or "Could you tell me a bit more?"))
         if self.signals is not None and ctx.message is not None:
             pending = {**ctx.analysis.as_metadata(), "pending_action": tool}
-            await self.signals.save_nlu(ctx.message.id, pending)
+            await self.signals.save_nlu(ctx.message, pending)
 
     def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
         if self.sink is None:

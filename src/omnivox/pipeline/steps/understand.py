@@ -38,5 +38,5 @@ class Understand:
         ctx.analysis = await asyncio.to_thread(
             nlu.analyze, ctx.question, ctx.inbound.received_at, previous
         )
-        await self.signals.save_nlu(ctx.message.id, ctx.analysis.as_metadata())
+        await self.signals.save_nlu(ctx.message, ctx.analysis.as_metadata())
         return ctx
