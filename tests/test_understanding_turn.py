@@ -122,7 +122,7 @@ def test_a_problem_report_opens_a_ticket(server: LiveServer) -> None:
     reply = say(server, "my new jacket arrived damaged, the zipper is broken")
     assert "I've opened ticket tkt_" in reply["reply"]["text"]
     customer = run_on_server(
-        server, server.services.store.customer_by_external_id("acme", "cus_0001")
+        server, server.services.store.identity_owner("acme", "api", "cus_0001")
     )
     tickets = run_on_server(server, SignalStore(server.services.db).tickets("acme", customer))
     assert tickets[0]["subject"] == "reporting a damaged, faulty or wrong item"

@@ -181,8 +181,6 @@ class Store:
         business's customer id: a customer it told us about (``external_id``) is that customer.
         """
         found = await self.identity_owner(workspace_id, channel, address)
-        if found is None and channel == "api":
-            found = await self.customer_by_external_id(workspace_id, address)
         if found is not None:
             return found, False
         try:
@@ -208,29 +206,23 @@ class Store:
                 raise
             return owner, False
 
-    async def customer_by_external_id(self, workspace_id: str, external_id: str) -> str | None:
-        """The customer the business knows by ``external_id``, if any."""
-        async with self.db.sessions() as session:
-            return (
-                await session.execute(
-                    select(Customer.id).where(
-                        Customer.workspace_id == workspace_id, Customer.external_id == external_id
-                    )
-                )
-            ).scalar_one_or_none()
-
     async def identity_owner(self, workspace_id: str, channel: str, address: str) -> str | None:
-        """The customer that owns ``(channel, address)`` in the workspace, if any."""
+        """The customer that owns ``(channel, address)`` in the workspace, if any.
+
+        On ``api`` it is also the customer whose business id is ``address``; one query either way.
+        """
+        query = select(Identity.customer_id).where(
+            Identity.workspace_id == workspace_id,
+            Identity.channel == channel,
+            Identity.address == address,
+        )
+        if channel == "api":
+            by_business_id = select(Customer.id).where(
+                Customer.workspace_id == workspace_id, Customer.external_id == address
+            )
+            query = query.union_all(by_business_id)  # type: ignore[assignment]
         async with self.db.sessions() as session:
-            return (
-                await session.execute(
-                    select(Identity.customer_id).where(
-                        Identity.workspace_id == workspace_id,
-                        Identity.channel == channel,
-                        Identity.address == address,
-                    )
-                )
-            ).scalar_one_or_none()
+            return (await session.execute(query.limit(1))).scalar()
 
     async def find_open_conversation(self, workspace_id: str, customer_id: str) -> str | None:
         """The customer's most recent conversation that is not closed."""
