@@ -130,6 +130,12 @@ def test_bad_input_is_explained(files: dict[str, Path], tmp_path: Path) -> None:
     wrong = write_csv(tmp_path / "wrong.csv", [("a", "b")], header=("utterance", "label"))
     bad = runner.invoke(app, ["nlu", "test", "--train", str(wrong), str(files["test"])])
     assert bad.exit_code == 2 and "text,intent" in bad.output
+    labels = write_csv(tmp_path / "labels.csv", [("where is it", "Order Status")] * 2)
+    config = tmp_path / "csv.yaml"
+    workspace = {"id": "acme", "name": "Acme", "understanding": {"intents_csv": str(labels)}}
+    config.write_text(json.dumps({"workspaces": [workspace]}))
+    bad_label = runner.invoke(app, ["nlu", "test", "--config", str(config), str(files["test"])])
+    assert bad_label.exit_code == 2 and "'Order Status'" in " ".join(bad_label.output.split())
     missing = runner.invoke(
         app, ["nlu", "test", "--train", str(tmp_path / "nope.csv"), str(files["test"])]
     )

@@ -28,6 +28,8 @@ async def completions(request: Request) -> Response:
     body = await request.json()
     RECEIVED.append(body)
     question = body["messages"][-1]["content"]
+    if "tools" in body and "garbled" in question:
+        return JSONResponse({"choices": "not a list of choices"})
     if "tools" in body:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         if "ACM-" in question:
@@ -83,6 +85,7 @@ def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
         "name": "Acme",
         "persona": {"brand": "Acme Outfitters"},
         "seed": {"customers": "customers.json", "orders": "orders.json"},
+        "trust_api_customer_ids": True,
     }
     settings = make_settings(tmp_path, providers=[provider], workspaces=[workspace])
     assert settings.config_dir == str(ACME)
@@ -119,3 +122,12 @@ def test_no_tool_call_means_the_model_answers(server: LiveServer) -> None:
     reply = say(server, "What is your return window?", "cus_0001")
     assert reply["reply"]["text"] == "Returns are accepted within 60 days."
     assert "tools" in RECEIVED[0] and "tools" not in RECEIVED[1]
+
+
+def test_a_garbled_tool_choice_still_gets_an_answer(server: LiveServer) -> None:
+    reply = say(server, "a garbled question about returns", "cus_0001")
+    assert reply["reply"]["text"] == "Returns are accepted within 60 days."
+    rows = run_on_server(server, events_of(server.services, reply["conversation_id"]))
+    turn = next(r.payload for r in rows if r.type == events.TURN_COMPLETED)
+    assert turn["route"] == "answer"
+    assert any(r.startswith("tool choice failed: malformed") for r in turn["route_reasons"])

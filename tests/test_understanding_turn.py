@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import select
 
 from omnivox import events
-from omnivox.storage.signals import SignalStore
+from omnivox.storage.models import Ticket
 from tests.conftest import ACME, LiveServer, events_of, make_settings, run_on_server
 
 DEMO = yaml.safe_load((ACME / "omnivox.yaml").read_text())["workspaces"][0]
@@ -28,6 +29,7 @@ def server(tmp_path: Path, database: dict[str, Any]) -> Iterator[LiveServer]:
         "name": "Acme Outfitters",
         "seed": DEMO["seed"],
         "understanding": DEMO["understanding"],
+        "trust_api_customer_ids": True,
     }
     settings = make_settings(tmp_path, database=database, workspaces=[workspace])
     with LiveServer(settings, warm_up=True) as live:
@@ -46,6 +48,12 @@ def say(server: LiveServer, text: str, customer: str = "cus_0001") -> dict[str, 
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+async def tickets_of(server: LiveServer, customer_id: str) -> list[Ticket]:
+    async with server.services.db.sessions() as session:
+        rows = await session.execute(select(Ticket).where(Ticket.customer_id == customer_id))
+        return list(rows.scalars())
 
 
 def turn_event(server: LiveServer, conversation_id: str) -> dict[str, Any]:
@@ -67,6 +75,21 @@ def test_order_status_for_the_owner_only(server: LiveServer) -> None:
     stranger = say(server, "Where is my order ACM-482193?", customer="visitor-77")
     assert "couldn't find order ACM-482193" in stranger["reply"]["text"]
     assert "delivered" not in stranger["reply"]["text"]
+
+
+def test_untrusted_rest_ids_are_not_the_business_customers(
+    tmp_path: Path, database: dict[str, Any]
+) -> None:
+    workspace = {"id": "acme", "name": "Acme", "seed": DEMO["seed"]}
+    workspace["understanding"] = DEMO["understanding"]
+    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
+    with LiveServer(settings, warm_up=True) as live:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{live.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        reply = say(live, "Where is my order ACM-482193?", customer="cus_0001")
+    assert "couldn't find order ACM-482193" in reply["reply"]["text"]
 
 
 def test_entities_and_signals_are_stored_on_the_message(server: LiveServer) -> None:
@@ -122,11 +145,11 @@ def test_a_problem_report_opens_a_ticket(server: LiveServer) -> None:
     reply = say(server, "my new jacket arrived damaged, the zipper is broken")
     assert "I've opened ticket tkt_" in reply["reply"]["text"]
     customer = run_on_server(
-        server, server.services.store.identity_owner("acme", "api", "cus_0001")
+        server, server.services.store.identity_owner("acme", "api", "cus_0001", business_id=True)
     )
-    tickets = run_on_server(server, SignalStore(server.services.db).tickets("acme", customer))
-    assert tickets[0]["subject"] == "reporting a damaged, faulty or wrong item"
-    assert "zipper" in tickets[0]["body"]
+    tickets = run_on_server(server, tickets_of(server, customer))
+    assert tickets[0].subject == "reporting a damaged, faulty or wrong item"
+    assert "zipper" in tickets[0].body and tickets[0].status == "open"
 
 
 def test_other_questions_are_answered(server: LiveServer) -> None:

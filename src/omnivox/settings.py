@@ -185,6 +185,10 @@ class WorkspaceSettings(_Model):
     prompts_dir: str | None = None
     seed: SeedSettings = Field(default_factory=SeedSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
+    # The REST API's customer.id is the business's own customer id (external_id, e.g. from
+    # seed.customers), so such a caller acts as that customer. Only for a REST API that your
+    # own systems alone can reach: it has no API keys until the security work lands.
+    trust_api_customer_ids: bool = False
 
 
 class Settings(_Model):

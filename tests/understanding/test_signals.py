@@ -32,6 +32,10 @@ MENTIONS = [
     "Is the jacket OK for a person of 6ft?",
     "I want a refund",
     "where is my order",
+    "I don't want to talk to a person, just tell me the hours",
+    "get the staff member's name",
+    "is there anyone at the store on sunday",
+    "we need someone to pick up the return",
     "",
 ]
 

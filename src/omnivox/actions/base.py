@@ -20,7 +20,6 @@ class ToolContext:
     workspace_id: str
     customer_id: str
     conversation_id: str | None
-    text: str
 
 
 @dataclass(frozen=True, slots=True)

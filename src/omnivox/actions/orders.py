@@ -75,7 +75,7 @@ class OrderStatusTool:
         number = args.order_number.strip().upper()
         order = self.orders.get(number)
         owner = await self.signals.external_id(ctx.workspace_id, ctx.customer_id)
-        if order is None or owner is None or order["customer_id"] != owner:
+        if order is None or owner is None or str(order["customer_id"]) != owner:
             text = (
                 f"I couldn't find order {number} on your account. Please check the number, "
                 "or message us from the email or phone number you ordered with."

@@ -2,8 +2,9 @@
 
 Runs on the CPU that is here, from the weights in site-packages: nothing is downloaded. The
 file is cached under ``$OMNIVOX_CACHE_DIR`` (default ``~/.cache/omnivox``), named by a digest
-of the model's files and the exporter's versions, written to a temporary name and renamed, so
-concurrent processes never read half a file. Export takes ~2 s; torch is imported only here.
+of the model's config, the sizes of its weight and tokenizer files and the exporter's versions,
+written to a temporary name and renamed, so concurrent processes never read half a file.
+Export takes ~2 s; torch is imported only here.
 """
 
 from __future__ import annotations

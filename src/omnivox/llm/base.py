@@ -89,6 +89,7 @@ class ToolChooser(Protocol):
     """A provider whose model can choose tools (OpenAI ``tools`` / ``tool_calls``)."""
 
     name: str
+    timeout_s: float
 
     async def choose_tool(
         self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]

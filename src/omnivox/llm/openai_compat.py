@@ -108,7 +108,12 @@ class OpenAICompatProvider:
                 continue
             if response.status_code >= 400:
                 raise ProviderError(f"HTTP {response.status_code}: {response.text[:200]}")
-            data: dict[str, Any] = response.json()
+            try:
+                data = response.json()
+            except ValueError:
+                raise ProviderError(f"response is not JSON: {response.text[:200]!r}") from None
+            if not isinstance(data, dict):
+                raise ProviderError("response is not a JSON object")
             return data
         raise ProviderError("unreachable")  # pragma: no cover - loop always returns or raises
 
@@ -127,18 +132,10 @@ class OpenAICompatProvider:
             "temperature": 0,
         }
         data = await self._post_json(body)
-        message = data["choices"][0].get("message") or {}
-        calls = message.get("tool_calls") or []
-        if not calls:
-            return None
-        function = calls[0].get("function") or {}
         try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except json.JSONDecodeError as exc:
-            raise ProviderError(f"tool call arguments are not JSON: {exc}") from None
-        if not isinstance(arguments, dict) or not function.get("name"):
-            raise ProviderError("tool call without a name or with non-object arguments")
-        return ToolCall(str(function["name"]), arguments)
+            return _tool_call(data)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProviderError(f"malformed tool-call response ({exc!r})") from None
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         """Stream deltas over SSE; retries only while nothing has been yielded."""
@@ -196,3 +193,19 @@ class OpenAICompatProvider:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def _tool_call(data: dict[str, Any]) -> ToolCall | None:
+    """The first tool call of a chat completion (OpenAI's documented shape), or None."""
+    message = data["choices"][0].get("message") or {}
+    calls = message.get("tool_calls") or []
+    if not calls:
+        return None
+    function = calls[0].get("function") or {}
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except json.JSONDecodeError as exc:
+        raise ProviderError(f"tool call arguments are not JSON: {exc}") from None
+    if not isinstance(arguments, dict) or not function.get("name"):
+        raise ProviderError("tool call without a name or with non-object arguments")
+    return ToolCall(str(function["name"]), arguments)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
@@ -173,14 +173,20 @@ class Store:
             return row.id
 
     async def resolve_customer(
-        self, workspace_id: str, channel: str, address: str, name: str | None = None
+        self,
+        workspace_id: str,
+        channel: str,
+        address: str,
+        name: str | None = None,
+        *,
+        business_id: bool = False,
     ) -> tuple[str, bool]:
         """Customer that owns ``(channel, address)``; created if new. Returns (id, created).
 
-        On the REST API (``api``), which the business's own systems call, the address is the
-        business's customer id: a customer it told us about (``external_id``) is that customer.
+        With ``business_id`` the address may also be the business's own id of a customer it
+        told us about (``external_id``): set only for callers the business vouches for.
         """
-        found = await self.identity_owner(workspace_id, channel, address)
+        found = await self.identity_owner(workspace_id, channel, address, business_id=business_id)
         if found is not None:
             return found, False
         try:
@@ -206,23 +212,27 @@ class Store:
                 raise
             return owner, False
 
-    async def identity_owner(self, workspace_id: str, channel: str, address: str) -> str | None:
+    async def identity_owner(
+        self, workspace_id: str, channel: str, address: str, *, business_id: bool = False
+    ) -> str | None:
         """The customer that owns ``(channel, address)`` in the workspace, if any.
 
-        On ``api`` it is also the customer whose business id is ``address``; one query either way.
+        With ``business_id``, a customer whose business id (``external_id``) is ``address``
+        comes first; one query either way.
         """
-        query = select(Identity.customer_id).where(
+        query = select(Identity.customer_id, literal(1).label("rank")).where(
             Identity.workspace_id == workspace_id,
             Identity.channel == channel,
             Identity.address == address,
         )
-        if channel == "api":
-            by_business_id = select(Customer.id).where(
+        if business_id:
+            by_business_id = select(Customer.id, literal(0).label("rank")).where(
                 Customer.workspace_id == workspace_id, Customer.external_id == address
             )
             query = query.union_all(by_business_id)  # type: ignore[assignment]
         async with self.db.sessions() as session:
-            return (await session.execute(query.limit(1))).scalar()
+            ranked = query.order_by(text("rank")).limit(1)
+            return (await session.execute(ranked)).scalar()
 
     async def find_open_conversation(self, workspace_id: str, customer_id: str) -> str | None:
         """The customer's most recent conversation that is not closed."""

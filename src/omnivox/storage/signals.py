@@ -89,16 +89,3 @@ class SignalStore:
                 )
             )
         return ticket_id
-
-    async def tickets(self, workspace_id: str, customer_id: str) -> list[dict[str, Any]]:
-        """A customer's tickets, newest first."""
-        async with self.db.sessions() as session:
-            rows = await session.execute(
-                select(Ticket)
-                .where(Ticket.workspace_id == workspace_id, Ticket.customer_id == customer_id)
-                .order_by(Ticket.created_at.desc())
-            )
-            return [
-                {"id": t.id, "subject": t.subject, "status": t.status, "body": t.body}
-                for t in rows.scalars()
-            ]

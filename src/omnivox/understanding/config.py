@@ -18,6 +18,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+INTENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# The understand step reads this many earlier messages: a streak can be at most one longer.
+MAX_STREAK = 6
+
+
 class IntentSpec(_Model):
     """One intent: examples, what it means, how risky it is, and what to do with it."""
 
@@ -32,8 +37,8 @@ class IntentSpec(_Model):
 class ChannelRouting(_Model):
     """Routing thresholds for one channel (overrides the workspace's)."""
 
-    low_confidence_streak: int | None = Field(None, ge=1)
-    negative_streak: int | None = Field(None, ge=1)
+    low_confidence_streak: int | None = Field(None, ge=1, le=MAX_STREAK)
+    negative_streak: int | None = Field(None, ge=1, le=MAX_STREAK)
     clarify: bool | None = None
 
 
@@ -41,10 +46,10 @@ class RoutingSettings(_Model):
     """When a machine should not simply answer."""
 
     handoff_risk: Risk = "high"
-    negative_streak: int = Field(2, ge=1)
+    negative_streak: int = Field(2, ge=1, le=MAX_STREAK)
     negative_below: float = Field(-0.3, ge=-1, le=0)
     low_confidence_below: float = Field(0.5, ge=0, le=1)
-    low_confidence_streak: int = Field(2, ge=1)
+    low_confidence_streak: int = Field(2, ge=1, le=MAX_STREAK)
     # Off by default: with a knowledge base, a question no intent covers is normal, not a miss.
     oos_is_low_confidence: bool = False
     clarify_margin: float = Field(0.15, ge=0, le=1)

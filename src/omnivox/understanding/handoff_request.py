@@ -23,12 +23,17 @@ _REQUEST = (
     r"(?:(?:can|could|may|let)\s+(?:i|we|me)\s+(?:please\s+)?(?:talk|speak|chat)|"
     r"(?:i|we)\s+(?:want|need|would\s+like|demand|wanna)(?:\s+to)?(?:\s+(?:talk|speak|chat))?|"
     r"(?:talk|speak|chat)|"
-    r"(?:get|connect|transfer|put|pass|escalate)(?:\s+me)?(?:\s+through)?|"
-    r"(?:is|are)\s+there|"
-    r"give\s+me)"
+    r"(?:get|put|pass|give)\s+me(?:\s+through)?|"
+    r"(?:connect|transfer|escalate)(?:\s+me|\s+this)?)"
 )
+# "someone to pick up the return" is about a task, "someone to talk to" is about a person
+_NOT_A_TASK = r"(?!\s+to\s+(?!talk|speak|chat|help|call|contact|reach)\w)"
+_NEGATED = re.compile(r"\b(?:don't|dont|do not|doesn't|never|no need to|not)(?:\s+\w+){0,3}\s*$")
 REQUEST_PATTERNS = (
-    re.compile(rf"\b{_REQUEST}\s+(?:to\s+|with\s+|me\s+to\s+|me\s+with\s+)?{_PERSON}\b"),
+    re.compile(
+        rf"\b{_REQUEST}\s+(?:to\s+|with\s+|me\s+to\s+|me\s+with\s+)?{_PERSON}\b{_NOT_A_TASK}"
+    ),
+    re.compile(rf"\b(?:is|are)\s+there\s+{_PERSON}\s+(?:i|we)\s+(?:can|could)\s+(?:talk|speak)"),
     re.compile(r"\b(?:hablar|habla)\s+con\s+(?:un|una|el|la|alguien|una\s+persona)"),
     re.compile(r"\b(?:parler|je\s+veux)\s+(?:à|a|avec)\s+(?:un|une|quelqu)"),
     re.compile(r"\b(?:mit\s+einem|mit\s+einer)\s+(?:menschen|mitarbeiter|person)"),
@@ -54,4 +59,8 @@ def asks_for_person(text: str) -> bool:
         return False
     if _SHORT.match(clean):
         return True
-    return any(pattern.search(clean) for pattern in REQUEST_PATTERNS)
+    for pattern in REQUEST_PATTERNS:
+        for match in pattern.finditer(clean):
+            if not _NEGATED.search(clean[: match.start()]):
+                return True
+    return False

@@ -10,16 +10,18 @@ rows labelled ``oos``, if any), or when its *scope score* falls below the thresh
 is ``sqrt(probability) x cosine to the nearest training example of the predicted intent``: the
 probability alone is overconfident far from the data (a softmax always picks someone), the
 nearest-neighbour cosine alone ignores how the classes compete. The threshold is tuned on a
-validation split (CLINC150 ``val``) by :func:`omnivox.understanding.evaluation.tune_threshold`.
+validation split (CLINC150 ``val``) by :func:`omnivox.understanding.evaluation.best_threshold`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,13 @@ class TrainedIntents:
 def data_hash(examples: Sequence[Example], embedder_name: str, c: float) -> str:
     """Hash of everything training depends on."""
     digest = hashlib.sha256()
-    header = {"v": MODEL_VERSION, "embedder": embedder_name, "c": c, "w": EMBEDDING_WEIGHT}
+    header = {
+        "v": MODEL_VERSION,
+        "embedder": embedder_name,
+        "c": c,
+        "w": EMBEDDING_WEIGHT,
+        "sklearn": version("scikit-learn"),
+    }
     digest.update(json.dumps(header, sort_keys=True).encode())
     for ex in examples:
         digest.update(f"{ex.intent}\t{ex.text}\n".encode())
@@ -107,7 +115,7 @@ class IntentClassifier:
         self.trained = self._train(examples)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent trainers never share
             with tmp.open("wb") as handle:
                 pickle.dump(self.trained, handle)
             tmp.replace(path)

@@ -38,8 +38,9 @@ class Understanding:
         return self.workspaces[workspace_id]
 
     async def train(self) -> None:
-        """Train (or load) every workspace's intent classifier, off the event loop."""
+        """Warm up and train (or load) every workspace's analyzers, off the event loop."""
         for workspace_id, nlu in self.workspaces.items():
+            await asyncio.to_thread(nlu.warm_up)
             if not nlu.has_intents:
                 continue
             started = time.perf_counter()

@@ -22,7 +22,12 @@ class Identify:
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``customer_id`` and ``customer_created``."""
         sender = ctx.inbound.sender
+        trusted = ctx.inbound.channel == "api" and ctx.workspace.trust_api_customer_ids
         ctx.customer_id, ctx.customer_created = await self.store.resolve_customer(
-            ctx.inbound.workspace_id, ctx.inbound.channel, sender.address, sender.name
+            ctx.inbound.workspace_id,
+            ctx.inbound.channel,
+            sender.address,
+            sender.name,
+            business_id=trusted,
         )
         return ctx

@@ -14,6 +14,7 @@ and actions also get their own events.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from omnivox import events
@@ -105,12 +106,14 @@ class RouteStep:
         if self.chooser is None or decision.route != "answer" or not tools:
             return decision
         try:
-            call = await choose(
-                self.chooser, tools, ctx.workspace.persona.brand, ctx.history, ctx.question
-            )
-        except ProviderError as exc:
-            log.warning("route.tool_choice_failed", error=str(exc))
-            return RouteDecision("answer", (*decision.reasons, f"tool choice failed: {exc}"))
+            async with asyncio.timeout(self.chooser.timeout_s):
+                call = await choose(
+                    self.chooser, tools, ctx.workspace.persona.brand, ctx.history, ctx.question
+                )
+        except (ProviderError, TimeoutError) as exc:
+            problem = str(exc) or f"no answer within {self.chooser.timeout_s:g} s"
+            log.warning("route.tool_choice_failed", error=problem)
+            return RouteDecision("answer", (*decision.reasons, f"tool choice failed: {problem}"))
         if call is None:
             return decision
         ctx.model_tool_arguments = call.arguments
@@ -132,9 +135,7 @@ class RouteStep:
                 await self._ask_for_details(ctx, tool.name, planned.question)
                 return
             arguments = planned.arguments
-        tool_ctx = ToolContext(
-            ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id, ctx.question
-        )
+        tool_ctx = ToolContext(ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id)
         outcome = await run_tool(tool, arguments, tool_ctx)
         if outcome.problem:
             ctx.decision = RouteDecision("clarify", (*decision.reasons, outcome.problem), tool.name)

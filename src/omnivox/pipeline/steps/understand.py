@@ -10,9 +10,10 @@ import asyncio
 
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.signals import SignalStore
+from omnivox.understanding.config import MAX_STREAK
 from omnivox.understanding.service import Understanding
 
-TREND_MESSAGES = 5
+TREND_MESSAGES = MAX_STREAK - 1  # with this message, enough for the longest allowed streak
 
 
 class Understand:
