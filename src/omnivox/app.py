@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from omnivox import __version__
 from omnivox.limits import BodyLimitMiddleware
 from omnivox.logs import get_logger
-from omnivox.routes import apidocs, chat, health, knowledge, messages, pages
+from omnivox.routes import apidocs, chat, health, knowledge, messages, pages, webhooks
 from omnivox.services import Services, build_services
 from omnivox.settings import Settings
 
@@ -56,7 +56,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    for module in (messages, knowledge, chat, health, pages, apidocs):
+    for module in (messages, knowledge, chat, health, pages, apidocs, webhooks):
         app.include_router(module.router)
     return app
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
+from omnivox.channels.outbox import OutboxWorker
+from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
@@ -44,6 +47,7 @@ from omnivox.pipeline.steps.understand import Understand
 from omnivox.settings import ConfigError, Settings
 from omnivox.storage.db import Database
 from omnivox.storage.knowledge import KnowledgeStore
+from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import Store
 from omnivox.storage.signals import SignalStore
 from omnivox.threads import limit_blas_threads
@@ -74,8 +78,23 @@ class Services:
     webchat: WebChatChannel
     kb: KnowledgeBase
     understanding: Understanding
+    messaging: dict[tuple[str, str], TelegramChannel] = field(default_factory=dict)
     knowledge_ready: bool = False
     understanding_ready: bool = False
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+    _outbox_task: asyncio.Task[None] | None = None
+
+    def submit(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run a turn after its webhook was acknowledged; kept until done, awaited at close."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # the runner already recorded turn.failed; this keeps the error in the log too
+            log.error("webhook.turn_failed", error=repr(task.exception()))
 
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""
@@ -83,6 +102,9 @@ class Services:
         for ws in self.settings.workspaces:
             await self.store.ensure_workspace(ws.id, ws.name)
             await self._seed(ws.id, ws.seed.customers)
+        if self.messaging:
+            worker = OutboxWorker(OutboxStore(self.db), self.messaging)
+            self._outbox_task = asyncio.create_task(worker.run())
         if warm_up:
             await self.start_models()
 
@@ -135,7 +157,13 @@ class Services:
         }
 
     async def close(self) -> None:
-        """Write queued events, then close providers and the database."""
+        """Finish acknowledged turns, write events, close providers, channels and database."""
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=30)
+        for channel in self.messaging.values():
+            await channel.close()
         await self.events.close()
         await self.chain.close()
         await self.db.close()
@@ -202,7 +230,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             cache=cache,
         ),
         Render(),
-        Deliver(store),
+        Deliver(store, OutboxStore(store.db)),
         Record(events),
     ]
 
@@ -229,7 +257,32 @@ def build_services(settings: Settings) -> Services:
         WebChatChannel(settings.server.max_text_chars),
         c.kb,
         c.understanding,
+        build_messaging(settings),
     )
+
+
+def build_messaging(settings: Settings) -> dict[tuple[str, str], TelegramChannel]:
+    """Each workspace's enabled messaging channels; a channel missing a secret is logged off."""
+    out: dict[tuple[str, str], TelegramChannel] = {}
+    for ws in settings.workspaces:
+        telegram = ws.channels.telegram
+        if telegram is None:
+            continue
+        if telegram.missing:
+            log.info(
+                "channel.disabled",
+                workspace=ws.id,
+                channel="telegram",
+                missing=", ".join(telegram.missing),
+            )
+            continue
+        out[(ws.id, "telegram")] = TelegramChannel(
+            telegram.bot_token.get_secret_value(),
+            telegram.secret_token.get_secret_value(),
+            telegram.api_base,
+            telegram.timeout_s,
+        )
+    return out
 
 
 def grounding_checker(settings: Settings, kb: KnowledgeBase) -> GroundingChecker | None:

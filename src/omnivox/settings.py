@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from omnivox.channels.config import ChannelSettings
 from omnivox.understanding.config import UnderstandingSettings
 
 ENV_PREFIX = "OMNIVOX_"
@@ -189,6 +190,7 @@ class WorkspaceSettings(_Model):
     # seed.customers), so such a caller acts as that customer. Only for a REST API that your
     # own systems alone can reach: it has no API keys until the security work lands.
     trust_api_customer_ids: bool = False
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
 
 
 class Settings(_Model):

@@ -105,6 +105,7 @@ class DeliveryReceipt:
     status: Literal["sent", "queued", "failed"]
     provider_message_id: str | None = None
     error: str | None = None
+    retryable: bool = False  # a failure worth another try later (timeouts, 429, 5xx)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ class Capabilities:
     attachments: bool = False
     streaming: bool = False
     guidance: str = ""
+    # sends go to a provider's API through the outbox: claimed, retried on transient errors
+    outbox: bool = False
 
 
 class ChannelError(Exception):

@@ -314,8 +314,13 @@ class Store:
         text: str,
         in_reply_to: str | None,
         metadata: dict[str, Any],
+        status: str = "pending",
     ) -> StoredMessage:
-        """Write an outbound message as a pending outbox row (before any send)."""
+        """Write an outbound message before any send.
+
+        ``pending``, or ``sending`` when this process claims it for a provider's outbox
+        (:mod:`omnivox.storage.outbox`).
+        """
         row = Message(
             id=new_id("msg"),
             workspace_id=workspace_id,
@@ -324,7 +329,7 @@ class Store:
             channel=channel,
             text=text,
             in_reply_to=in_reply_to,
-            status="pending",
+            status=status,
             meta=metadata,
             created_at=utcnow(),
         )

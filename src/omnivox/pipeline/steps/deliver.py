@@ -7,6 +7,7 @@ from dataclasses import replace
 from omnivox import events
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
+from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import Store
 from omnivox.types import DeliveryReceipt
 
@@ -19,8 +20,9 @@ class Deliver:
     name = "deliver"
     finishing = True
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, outbox: OutboxStore | None = None) -> None:
         self.store = store
+        self.outbox = outbox
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Append stored outbound messages to ``delivered``."""
@@ -29,6 +31,7 @@ class Deliver:
         workspace_id = ctx.inbound.workspace_id
         in_reply_to = ctx.message.id if ctx.message else None
         meta = {"provider": ctx.reply.provider if ctx.reply else None, "turn_id": ctx.turn_id}
+        claimed = ctx.channel.capabilities.outbox and self.outbox is not None
         for message in ctx.outbound:
             row = await self.store.store_outbound(
                 workspace_id,
@@ -36,7 +39,13 @@ class Deliver:
                 message.channel,
                 message.text,
                 in_reply_to,
-                {**meta, "citations": message.payload.get("citations", [])},
+                {
+                    **meta,
+                    "citations": message.payload.get("citations", []),
+                    "recipient": message.recipient,
+                    "workspace_id": workspace_id,
+                },
+                status="sending" if claimed else "pending",
             )
             ready = replace(
                 message,
@@ -51,7 +60,11 @@ class Deliver:
                 receipt = await ctx.channel.send(ready)
             except Exception as exc:  # recorded on the outbox row for a retry
                 receipt = DeliveryReceipt(message.channel, "failed", error=str(exc))
-            await self.store.mark_delivery(row, receipt)
-            log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=receipt.status)
-            ctx.delivered.append(replace(row, status=receipt.status))
+            if claimed and self.outbox is not None:
+                status = await self.outbox.record(row, receipt)
+            else:
+                await self.store.mark_delivery(row, receipt)
+                status = receipt.status
+            log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=status)
+            ctx.delivered.append(replace(row, status=status))
         return ctx

@@ -1,0 +1,37 @@
+"""Per-workspace channel settings (``workspaces[].channels``).
+
+A channel whose secrets are empty is disabled, so a config can name every channel with
+``${ENV:-}`` and switch each on by setting its environment variables.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(_Model):
+    """A Telegram bot: its token, the webhook secret given to ``setWebhook``, the API base."""
+
+    bot_token: SecretStr = SecretStr("")
+    secret_token: SecretStr = SecretStr("")
+    api_base: str = "https://api.telegram.org"
+    timeout_s: float = Field(10.0, gt=0)
+
+    @property
+    def missing(self) -> list[str]:
+        """The secrets that are not set (the channel is disabled while any is missing)."""
+        return [
+            name
+            for name, value in (("bot_token", self.bot_token), ("secret_token", self.secret_token))
+            if not value.get_secret_value()
+        ]
+
+
+class ChannelSettings(_Model):
+    """The messaging channels of one workspace (REST and web chat are always on)."""
+
+    telegram: TelegramSettings | None = None

@@ -1,0 +1,70 @@
+"""The outbox worker.
+
+It re-sends provider-channel messages whose send failed for a transient reason, with backoff,
+after a restart too (see :mod:`omnivox.storage.outbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from omnivox import events
+from omnivox.channels.base import ChannelAdapter
+from omnivox.logs import get_logger
+from omnivox.storage.outbox import OutboxStore
+from omnivox.types import DeliveryReceipt, OutboundMessage, utcnow
+
+log = get_logger(__name__)
+INTERRUPTED_AFTER = timedelta(minutes=2)  # longer than any provider send's timeout
+
+
+class OutboxWorker:
+    """Polls for due ``retry`` rows, claims each one, sends it, records the outcome."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        channels: Mapping[tuple[str, str], ChannelAdapter[Any]],
+        interval_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.interval_s = interval_s
+
+    async def run(self) -> None:
+        """Forever: mark interrupted sends, then send what is due every ``interval_s``."""
+        abandoned = await self.store.abandon_interrupted(INTERRUPTED_AFTER)
+        if abandoned:
+            log.warning("outbox.interrupted", messages=abandoned)
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # a broken round must not stop future rounds
+                log.exception("outbox.round_failed")
+            await asyncio.sleep(self.interval_s)
+
+    async def run_once(self) -> int:
+        """One round; returns how many messages were sent."""
+        sent = 0
+        for row in await self.store.due(utcnow()):
+            workspace = str(row.metadata.get("workspace_id", ""))
+            channel = self.channels.get((workspace, row.channel))
+            if channel is None or not await self.store.claim(row):
+                continue
+            message = OutboundMessage(
+                row.channel,
+                str(row.metadata.get("recipient", "")),
+                row.text,
+                {"workspace_id": workspace, "message_id": row.id},
+            )
+            try:
+                receipt = await channel.send(message)
+            except Exception as exc:  # recorded; retried if attempts remain
+                receipt = DeliveryReceipt(row.channel, "failed", error=repr(exc), retryable=True)
+            status = await self.store.record(row, receipt)
+            log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=status, retried=True)
+            sent += status == "sent"
+        return sent

@@ -1,0 +1,141 @@
+"""Telegram: Bot API webhooks in, ``sendMessage`` out.
+
+Inbound: Telegram POSTs an ``Update`` to ``/webhooks/{workspace}/telegram`` with the secret set
+by ``setWebhook(secret_token=...)`` in ``X-Telegram-Bot-Api-Secret-Token``, compared in constant
+time. Only text messages become turns; other update types are acknowledged and ignored.
+The provider message id is ``<chat id>:<message id>`` (message ids are per chat), so a redelivered
+update is stored once. Outbound: ``POST {api_base}/bot<token>/sendMessage`` as plain text (no
+parse mode: nothing in an answer can break Telegram's markup parser), citations as
+"Source: title (url)" lines, split at 4,096 characters.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from omnivox.channels.base import Capabilities, ChannelError
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+MAX_CHARS = 4096
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramRequest:
+    """A webhook call: the workspace, its headers and the parsed JSON body."""
+
+    workspace_id: str
+    headers: dict[str, str]
+    body: Any
+
+
+class TelegramChannel:
+    """Adapter for one workspace's Telegram bot."""
+
+    name = "telegram"
+    capabilities = Capabilities(
+        max_length=MAX_CHARS,
+        markup="plain",
+        guidance="Plain text for a Telegram chat: short paragraphs, no Markdown.",
+        outbox=True,
+    )
+
+    def __init__(
+        self, bot_token: str, secret_token: str, api_base: str, timeout_s: float = 10.0
+    ) -> None:
+        self.secret_token = secret_token
+        self._client = httpx.AsyncClient(
+            base_url=f"{api_base.rstrip('/')}/bot{bot_token}", timeout=timeout_s
+        )
+
+    async def verify(self, request: TelegramRequest) -> None:
+        """The secret header must match, compared in constant time."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret_token.encode()):
+            raise ChannelError(401, "bad_signature", "missing or wrong Telegram secret token")
+
+    async def parse(self, request: TelegramRequest) -> list[InboundMessage]:
+        """A text message as one inbound message; anything else as none."""
+        update = request.body
+        message = update.get("message") if isinstance(update, dict) else None
+        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+            return []
+        try:
+            chat_id = str(message["chat"]["id"])
+            message_id = int(message["message_id"])
+        except (KeyError, TypeError, ValueError):
+            raise ChannelError(
+                400, "malformed_update", "message without chat.id or message_id"
+            ) from None
+        sender = message.get("from") or {}
+        name = " ".join(
+            part for part in (sender.get("first_name"), sender.get("last_name")) if part
+        )
+        return [
+            InboundMessage(
+                workspace_id=request.workspace_id,
+                channel=self.name,
+                sender=CustomerRef(chat_id, name or None),
+                text=message["text"],
+                provider_message_id=f"{chat_id}:{message_id}",
+                metadata={"telegram": {"update_id": update.get("update_id")}},
+            )
+        ]
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """Plain text with source lines, in pieces of at most 4,096 characters."""
+        lines = [reply.text.strip()]
+        for citation in reply.citations:
+            source = f"Source: {citation.title}"
+            lines.append(f"{source} ({citation.url})" if citation.url else source)
+        text = "\n".join(line for line in lines if line)
+        payload = {"citations": [c.as_dict() for c in reply.citations]}
+        return [OutboundMessage(self.name, recipient, part, payload) for part in split(text)]
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """``sendMessage``; a refusal is a failed receipt with Telegram's description.
+
+        Retryable on 429, 5xx and connection errors.
+        """
+        body = {"chat_id": message.recipient, "text": message.text}
+        try:
+            response = await self._client.post("/sendMessage", json=body)
+        except httpx.TransportError as exc:
+            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
+        data = _json(response)
+        if response.status_code >= 400 or not data.get("ok"):
+            error = str(data.get("description") or f"HTTP {response.status_code}")
+            retryable = response.status_code == 429 or response.status_code >= 500
+            return DeliveryReceipt(self.name, "failed", error=error, retryable=retryable)
+        result = data.get("result") or {}
+        return DeliveryReceipt(self.name, "sent", str(result.get("message_id", "")) or None)
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()
+
+
+def split(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at a line or word break where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*pieces, text] if text else pieces
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,74 @@
+"""A local stand-in for Telegram's Bot API (``sendMessage``, its documented request and response
+shapes), with a plan of failures to answer before succeeding."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.conftest import free_port
+
+TOKEN, SECRET = "123456:ABC-test-token", "s3cret-token"
+
+
+@dataclass
+class BotApi:
+    """What the stand-in received, and the HTTP statuses to answer next (then 200)."""
+
+    url: str
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.sent.clear()
+        self.attempts.clear()
+        self.failures.clear()
+
+    def wait_for_sends(self, n: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < n:
+            assert time.monotonic() < deadline, f"expected {n} sends, got {len(self.sent)}"
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def bot_api() -> Iterator[BotApi]:
+    state = BotApi("")
+
+    async def send_message(request: Request) -> Response:
+        if request.path_params["token"] != TOKEN:
+            return JSONResponse(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
+            )
+        body = await request.json()
+        state.attempts.append(body)
+        if state.failures:
+            code = state.failures.pop(0)
+            description = "Too Many Requests: retry after 1" if code == 429 else "Bad Request"
+            return JSONResponse({"ok": False, "error_code": code, "description": description}, code)
+        state.sent.append(body)
+        result = {"message_id": 9000 + len(state.sent), "chat": {"id": body["chat_id"]}}
+        return JSONResponse({"ok": True, "result": {**result, "text": body["text"]}})
+
+    app = Starlette(routes=[Route("/bot{token}/sendMessage", send_message, methods=["POST"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    state.url = f"http://127.0.0.1:{port}"
+    yield state
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,126 @@
+"""The outbox of provider channels: transient failures retried with backoff (after a restart
+too), refusals not retried, one claim per row, interrupted sends never repeated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from omnivox.services import build_services
+from omnivox.storage.models import Message
+from omnivox.storage.outbox import OutboxStore
+from omnivox.types import utcnow
+from tests.channels.conftest import SECRET, BotApi
+from tests.channels.test_telegram import telegram_settings
+from tests.channels.test_telegram import update as telegram_update
+from tests.conftest import LiveServer, run_on_server
+
+
+def post(server: LiveServer) -> httpx.Response:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "content-type": "application/json"}
+    return httpx.post(
+        f"{server.url}/webhooks/acme/telegram", content=telegram_update(), headers=headers
+    )
+
+
+async def outbound(server: LiveServer) -> list[Message]:
+    async with server.services.db.sessions() as session:
+        rows = await session.execute(select(Message).where(Message.direction == "out"))
+        return list(rows.scalars())
+
+
+def wait_for_status(server: LiveServer, status: str, timeout: float = 20) -> Message:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = run_on_server(server, outbound(server))
+        if rows and rows[0].status == status:
+            return rows[0]
+        assert time.monotonic() < deadline, f"status {[r.status for r in rows]}, not {status}"
+        time.sleep(0.1)
+
+
+def test_a_429_is_retried_with_backoff_and_sent_once(tmp_path: Path, bot_api: BotApi) -> None:
+    bot_api.reset()
+    bot_api.failures.extend([429])
+    with LiveServer(telegram_settings(tmp_path, bot_api, {})) as server:
+        assert post(server).status_code == 200
+        row = wait_for_status(server, "sent")
+    assert len(bot_api.attempts) == 2 and len(bot_api.sent) == 1
+    assert row.meta["outbox"]["attempts"] == 2
+    assert row.meta["delivery"]["provider_message_id"] == "9001"
+
+
+def test_a_refusal_is_not_retried(tmp_path: Path, bot_api: BotApi) -> None:
+    bot_api.reset()
+    bot_api.failures.extend([400])
+    with LiveServer(telegram_settings(tmp_path, bot_api, {})) as server:
+        assert post(server).status_code == 200
+        row = wait_for_status(server, "failed")
+        time.sleep(2.5)  # past the first retry delay: nothing more goes out
+    assert len(bot_api.attempts) == 1 and bot_api.sent == []
+    assert row.meta["delivery"]["error"] == "Bad Request"
+
+
+def test_a_restart_resumes_retries_and_abandons_interrupted_sends(
+    tmp_path: Path, bot_api: BotApi
+) -> None:
+    bot_api.reset()
+    bot_api.failures.extend([503])
+    settings = telegram_settings(tmp_path, bot_api, {})
+    with LiveServer(settings) as server:
+        assert post(server).status_code == 200
+        wait_for_status(server, "retry")
+        run_on_server(server, _add_interrupted_send(server))
+    assert bot_api.sent == []  # stopped before the retry was due
+
+    async def restart() -> list[Message]:
+        services = build_services(settings)
+        await services.start(warm_up=False)
+        try:
+            deadline = time.monotonic() + 20
+            while len(bot_api.sent) < 1:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            async with services.db.sessions() as session:
+                rows = await session.execute(select(Message).where(Message.direction == "out"))
+                return list(rows.scalars())
+        finally:
+            await services.close()
+
+    rows = {r.status: r for r in asyncio.run(restart())}
+    assert set(rows) == {"sent", "unknown"}
+    assert len(bot_api.sent) == 1 and bot_api.sent[0]["chat_id"] == "5550100142"
+
+
+async def _add_interrupted_send(server: LiveServer) -> None:
+    rows = await outbound(server)
+    store = server.services.store
+    ghost = await store.store_outbound(
+        "acme", rows[0].conversation_id, "telegram", "half sent", None,
+        {"recipient": "5550100142", "workspace_id": "acme"}, status="sending",
+    )  # fmt: skip
+    async with server.services.db.sessions.begin() as session:
+        old = utcnow() - timedelta(minutes=10)
+        await session.execute(update(Message).where(Message.id == ghost.id).values(created_at=old))
+
+
+def test_only_one_worker_claims_a_row(tmp_path: Path, bot_api: BotApi) -> None:
+    bot_api.reset()
+    bot_api.failures.extend([503])
+    with LiveServer(telegram_settings(tmp_path, bot_api, {})) as server:
+        assert post(server).status_code == 200
+        wait_for_status(server, "retry")
+        store = OutboxStore(server.services.db)
+
+        async def race() -> list[Any]:
+            [row] = [r for r in await store.due(utcnow() + timedelta(hours=1))]
+            return list(await asyncio.gather(*(store.claim(row) for _ in range(5))))
+
+        claims = run_on_server(server, race())
+    assert sorted(claims) == [False, False, False, False, True]

@@ -1,0 +1,138 @@
+"""Telegram end to end: secret check, acknowledgement, reply through a local Bot API stand-in,
+idempotent redeliveries, ignored update types, rendering. Payloads: tests/channels/payloads."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from omnivox.channels.telegram import TelegramChannel, split
+from omnivox.services import build_messaging
+from omnivox.settings import Settings
+from omnivox.storage.models import Message
+from omnivox.types import Citation, Reply
+from tests.channels.conftest import SECRET, TOKEN, BotApi
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+@pytest.fixture
+def server(tmp_path: Path, bot_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    bot_api.reset()
+    with LiveServer(telegram_settings(tmp_path, bot_api, database)) as live:
+        yield live
+
+
+def telegram_settings(tmp_path: Path, bot_api: BotApi, database: dict[str, Any]) -> Settings:
+    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
+    workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
+    return make_settings(tmp_path, database=database, workspaces=[workspace])
+
+
+def update(name: str = "telegram_text_update.json") -> bytes:
+    return (PAYLOADS / name).read_bytes()
+
+
+def post(server: LiveServer, body: bytes, secret: str | None = SECRET) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    return httpx.post(f"{server.url}/webhooks/acme/telegram", content=body, headers=headers)
+
+
+def inbound_count(server: LiveServer) -> int:
+    async def count() -> int:
+        async with server.services.db.sessions() as session:
+            query = select(func.count()).select_from(Message).where(Message.direction == "in")
+            return int((await session.execute(query)).scalar_one())
+
+    return int(run_on_server(server, count()))
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
+def test_a_bad_secret_is_refused_with_no_side_effect(
+    server: LiveServer, bot_api: BotApi, secret: str | None
+) -> None:
+    response = post(server, update(), secret)
+    assert response.status_code == 401 and response.json()["error"] == "bad_signature"
+    time.sleep(0.3)
+    assert inbound_count(server) == 0 and bot_api.attempts == []
+
+
+def test_an_update_is_acknowledged_then_answered_in_the_chat(
+    server: LiveServer, bot_api: BotApi
+) -> None:
+    response = post(server, update())
+    assert response.status_code == 200
+    bot_api.wait_for_sends(1)
+    text = json.loads(update())["message"]["text"]
+    assert bot_api.sent[0] == {
+        "chat_id": "5550100142",
+        "text": f"You asked: {text}",
+    }  # unicode intact
+    assert inbound_count(server) == 1
+
+
+def test_ten_concurrent_redeliveries_give_one_message_and_one_reply(
+    server: LiveServer, bot_api: BotApi
+) -> None:
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(lambda _: post(server, update()).status_code, range(10)))
+    assert statuses == [200] * 10
+    bot_api.wait_for_sends(1)
+    time.sleep(1.0)  # any duplicate reply would have gone out by now
+    assert len(bot_api.attempts) == 1 and inbound_count(server) == 1
+
+
+def test_other_update_types_are_acknowledged_and_ignored(
+    server: LiveServer, bot_api: BotApi
+) -> None:
+    assert post(server, update("telegram_edited_update.json")).status_code == 200
+    time.sleep(0.3)
+    assert inbound_count(server) == 0 and bot_api.attempts == []
+
+
+def test_malformed_bodies_are_refused(server: LiveServer) -> None:
+    assert post(server, b"{not json").status_code == 400
+    broken = json.dumps({"update_id": 1, "message": {"text": "hi"}}).encode()
+    assert post(server, broken).json()["error"] == "malformed_update"
+    assert inbound_count(server) == 0
+
+
+def test_a_workspace_without_the_channel_is_404(server: LiveServer) -> None:
+    response = httpx.post(f"{server.url}/webhooks/globex/telegram", content=update())
+    assert response.status_code == 404
+
+
+def test_render_is_plain_text_with_sources_split_at_the_limit() -> None:
+    channel = TelegramChannel(TOKEN, SECRET, "http://unused")
+    reply = Reply(
+        "Return within 60 days [1].", (Citation("returns.md", "Returns", "…", "https://x/r"),)
+    )
+    [message] = channel.render(reply, "42")
+    assert message.text == "Return within 60 days [1].\nSource: Returns (https://x/r)"
+    long = ("word " * 2000).strip()
+    pieces = split(long)
+    assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
+    assert " ".join(pieces) == long
+
+
+def test_a_channel_without_its_secrets_is_disabled(tmp_path: Path) -> None:
+    telegram = {"bot_token": "", "secret_token": "s", "api_base": "http://unused"}
+    workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
+    settings = make_settings(tmp_path, workspaces=[workspace])
+    assert settings.workspaces[0].channels.telegram is not None
+    assert settings.workspaces[0].channels.telegram.missing == ["bot_token"]
+    assert build_messaging(settings) == {}
+    with LiveServer(settings) as live:
+        response = httpx.post(f"{live.url}/webhooks/acme/telegram", content=b"{}")
+    assert response.status_code == 404 and response.json()["error"] == "unknown_channel"
