@@ -16,7 +16,9 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
+from omnivox.channels.config import SlackSettings, TelegramSettings
 from omnivox.channels.outbox import OutboxWorker
+from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
@@ -55,6 +57,7 @@ from omnivox.turns import TurnService
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
+MessagingChannel = TelegramChannel | SlackChannel
 
 
 def build_provider(config: Any) -> LLMProvider:
@@ -78,7 +81,7 @@ class Services:
     webchat: WebChatChannel
     kb: KnowledgeBase
     understanding: Understanding
-    messaging: dict[tuple[str, str], TelegramChannel] = field(default_factory=dict)
+    messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
     knowledge_ready: bool = False
     understanding_ready: bool = False
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -261,28 +264,35 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def build_messaging(settings: Settings) -> dict[tuple[str, str], TelegramChannel]:
+def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChannel]:
     """Each workspace's enabled messaging channels; a channel missing a secret is logged off."""
-    out: dict[tuple[str, str], TelegramChannel] = {}
+    out: dict[tuple[str, str], MessagingChannel] = {}
     for ws in settings.workspaces:
-        telegram = ws.channels.telegram
-        if telegram is None:
-            continue
-        if telegram.missing:
-            log.info(
-                "channel.disabled",
-                workspace=ws.id,
-                channel="telegram",
-                missing=", ".join(telegram.missing),
-            )
-            continue
-        out[(ws.id, "telegram")] = TelegramChannel(
-            telegram.bot_token.get_secret_value(),
-            telegram.secret_token.get_secret_value(),
-            telegram.api_base,
-            telegram.timeout_s,
-        )
+        for name, config in (("telegram", ws.channels.telegram), ("slack", ws.channels.slack)):
+            if config is None:
+                continue
+            if config.missing:
+                missing = ", ".join(config.missing)
+                log.info("channel.disabled", workspace=ws.id, channel=name, missing=missing)
+                continue
+            out[(ws.id, name)] = _messaging_channel(config)
     return out
+
+
+def _messaging_channel(config: TelegramSettings | SlackSettings) -> MessagingChannel:
+    if isinstance(config, TelegramSettings):
+        return TelegramChannel(
+            config.bot_token.get_secret_value(),
+            config.secret_token.get_secret_value(),
+            config.api_base,
+            config.timeout_s,
+        )
+    return SlackChannel(
+        config.signing_secret.get_secret_value(),
+        config.bot_token.get_secret_value(),
+        config.api_base,
+        config.timeout_s,
+    )
 
 
 def grounding_checker(settings: Settings, kb: KnowledgeBase) -> GroundingChecker | None:

@@ -36,6 +36,7 @@ class InboundMessage:
     provider_message_id: str | None = None
     received_at: datetime = field(default_factory=utcnow)
     metadata: dict[str, Any] = field(default_factory=dict)
+    reply_to: str | None = None  # where replies go when not to the sender (a Slack channel)
 
     @property
     def conversation_key(self) -> str:

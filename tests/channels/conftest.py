@@ -72,3 +72,36 @@ def bot_api() -> Iterator[BotApi]:
     yield state
     server.should_exit = True
     thread.join(timeout=10)
+
+
+SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN = "8f742231b10e8888abcd99yyyzzz85a5", "xoxb-test-token"
+
+
+@pytest.fixture(scope="session")
+def slack_api() -> Iterator[BotApi]:
+    """A stand-in for Slack's Web API ``chat.postMessage`` (documented shapes)."""
+    state = BotApi("")
+
+    async def post_message(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {SLACK_BOT_TOKEN}":
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        body = await request.json()
+        state.attempts.append(body)
+        if state.failures:
+            code = state.failures.pop(0)
+            return JSONResponse({"ok": False, "error": "ratelimited"}, code)
+        state.sent.append(body)
+        ts = f"1764340100.{len(state.sent):06d}"
+        return JSONResponse({"ok": True, "channel": body["channel"], "ts": ts})
+
+    app = Starlette(routes=[Route("/api/chat.postMessage", post_message, methods=["POST"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    state.url = f"http://127.0.0.1:{port}/api"
+    yield state
+    server.should_exit = True
+    thread.join(timeout=10)

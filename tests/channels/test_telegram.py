@@ -14,7 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from omnivox.channels.telegram import TelegramChannel, split
+from omnivox.channels.base import split_text
+from omnivox.channels.telegram import TelegramChannel
 from omnivox.services import build_messaging
 from omnivox.settings import Settings
 from omnivox.storage.models import Message
@@ -121,7 +122,7 @@ def test_render_is_plain_text_with_sources_split_at_the_limit() -> None:
     [message] = channel.render(reply, "42")
     assert message.text == "Return within 60 days [1].\nSource: Returns (https://x/r)"
     long = ("word " * 2000).strip()
-    pieces = split(long)
+    pieces = split_text(long, 4096)
     assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
     assert " ".join(pieces) == long
 

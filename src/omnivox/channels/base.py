@@ -64,3 +64,17 @@ def plain_render(
     text = reply.text[: capabilities.max_length]
     payload: dict[str, Any] = {"citations": [c.as_dict() for c in reply.citations]}
     return [OutboundMessage(channel, recipient, text, payload)]
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at a line or word break where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*pieces, text] if text else pieces

@@ -31,7 +31,23 @@ class TelegramSettings(_Model):
         ]
 
 
+class SlackSettings(_Model):
+    """A Slack app: its signing secret (inbound), bot token (outbound) and the Web API base."""
+
+    signing_secret: SecretStr = SecretStr("")
+    bot_token: SecretStr = SecretStr("")
+    api_base: str = "https://slack.com/api"
+    timeout_s: float = Field(10.0, gt=0)
+
+    @property
+    def missing(self) -> list[str]:
+        """The secrets that are not set (the channel is disabled while any is missing)."""
+        pairs = (("signing_secret", self.signing_secret), ("bot_token", self.bot_token))
+        return [name for name, value in pairs if not value.get_secret_value()]
+
+
 class ChannelSettings(_Model):
     """The messaging channels of one workspace (REST and web chat are always on)."""
 
     telegram: TelegramSettings | None = None
+    slack: SlackSettings | None = None

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError
+from omnivox.channels.base import Capabilities, ChannelError, split_text
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 4096
@@ -94,7 +94,10 @@ class TelegramChannel:
             lines.append(f"{source} ({citation.url})" if citation.url else source)
         text = "\n".join(line for line in lines if line)
         payload = {"citations": [c.as_dict() for c in reply.citations]}
-        return [OutboundMessage(self.name, recipient, part, payload) for part in split(text)]
+        return [
+            OutboundMessage(self.name, recipient, part, payload)
+            for part in split_text(text, MAX_CHARS)
+        ]
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """``sendMessage``; a refusal is a failed receipt with Telegram's description.
@@ -117,20 +120,6 @@ class TelegramChannel:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
-
-
-def split(text: str, limit: int = MAX_CHARS) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at a line or word break where possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    return [*pieces, text] if text else pieces
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import json
 from fastapi import APIRouter, Request, Response
 
 from omnivox.channels.base import ChannelError
-from omnivox.channels.telegram import TelegramRequest
+from omnivox.channels.slack import SlackChannel, SlackRequest
+from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 
@@ -27,7 +28,7 @@ async def telegram(workspace: str, request: Request) -> Response:
     """Telegram Bot API updates (``setWebhook`` with a ``secret_token``)."""
     services = services_of(request)
     channel = services.messaging.get((workspace, "telegram"))
-    if channel is None:
+    if not isinstance(channel, TelegramChannel):
         raise api_error(404, "unknown_channel", f"no Telegram bot for workspace {workspace!r}")
     call = TelegramRequest(workspace, {k.lower(): v for k, v in request.headers.items()}, None)
     try:
@@ -40,6 +41,33 @@ async def telegram(workspace: str, request: Request) -> Response:
         raise api_error(400, "malformed_body", "the body is not JSON") from None
     if not inbound:
         log.info("webhook.ignored", channel="telegram", workspace=workspace)
+    for message in inbound:
+        services.submit(services.turns.handle(message, channel))
+    return Response(status_code=200)
+
+
+@router.post("/webhooks/{workspace}/slack", responses=NOT_FOUND, response_model=None)
+async def slack(workspace: str, request: Request) -> Response | dict[str, str]:
+    """Slack Events API (URL verification, message events; retries deduplicated)."""
+    services = services_of(request)
+    channel = services.messaging.get((workspace, "slack"))
+    if not isinstance(channel, SlackChannel):
+        raise api_error(404, "unknown_channel", f"no Slack app for workspace {workspace!r}")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    call = SlackRequest(workspace, headers, await request.body())
+    try:
+        await channel.verify(call)
+        body = json.loads(call.raw)
+        if isinstance(body, dict) and body.get("type") == "url_verification":
+            return {"challenge": str(body.get("challenge", ""))}
+        inbound = await channel.parse(SlackRequest(workspace, headers, call.raw, body))
+    except ChannelError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise api_error(400, "malformed_body", "the body is not JSON") from None
+    retry = headers.get("x-slack-retry-num")
+    if not inbound:
+        log.info("webhook.ignored", channel="slack", workspace=workspace, retry=retry)
     for message in inbound:
         services.submit(services.turns.handle(message, channel))
     return Response(status_code=200)

@@ -14,5 +14,6 @@ class Render:
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``outbound`` (nothing for a duplicate: it was answered already)."""
         if ctx.reply is not None and ctx.duplicate_of is None:
-            ctx.outbound = ctx.channel.render(ctx.reply, ctx.inbound.sender.address)
+            recipient = ctx.inbound.reply_to or ctx.inbound.sender.address
+            ctx.outbound = ctx.channel.render(ctx.reply, recipient)
         return ctx

@@ -1,0 +1,159 @@
+"""Slack: Events API webhooks in, ``chat.postMessage`` out, answers in mrkdwn.
+
+Inbound requests carry ``X-Slack-Signature: v0=<hex>``, the HMAC-SHA256 of
+``v0:<X-Slack-Request-Timestamp>:<raw body>`` with the app's signing secret; the timestamp must
+be within 300 seconds of now (replays), the comparison is constant time. A ``url_verification``
+request is answered with its challenge. A ``message`` event from a person becomes a turn; bot
+messages (ours included), edits and other subtypes are ignored, so the bot never answers
+itself. Slack retries a delivery it thinks failed (``X-Slack-Retry-Num``): the provider message
+id is ``<channel>:<ts>``, the same on every retry, so a retry of a stored message is answered
+once, and a retry of one that never got stored is processed, not dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from omnivox.channels.base import Capabilities, ChannelError, split_text
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+MAX_CHARS = 3000  # a section of text Slack shows unfolded; longer answers are split
+WINDOW_S = 300
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackRequest:
+    """A webhook call: the workspace, lower-cased headers and the raw body."""
+
+    workspace_id: str
+    headers: dict[str, str]
+    raw: bytes
+    body: Any = None
+
+
+class SlackChannel:
+    """Adapter for one workspace's Slack app."""
+
+    name = "slack"
+    capabilities = Capabilities(
+        max_length=MAX_CHARS,
+        markup="mrkdwn",
+        guidance="Slack message: short paragraphs; *bold* for key facts; no headings or tables.",
+        outbox=True,
+    )
+
+    def __init__(
+        self,
+        signing_secret: str,
+        bot_token: str,
+        api_base: str,
+        timeout_s: float = 10.0,
+        clock: Any = time.time,
+    ) -> None:
+        self.signing_secret = signing_secret.encode()
+        self.clock = clock
+        self._client = httpx.AsyncClient(
+            base_url=api_base.rstrip("/"),
+            headers={"Authorization": f"Bearer {bot_token}"},
+            timeout=timeout_s,
+        )
+
+    async def verify(self, request: SlackRequest) -> None:
+        """v0 signature over the raw body, timestamp within 300 s, constant-time compare."""
+        stamp = request.headers.get("x-slack-request-timestamp", "")
+        given = request.headers.get("x-slack-signature", "")
+        try:
+            fresh = abs(self.clock() - int(stamp)) <= WINDOW_S
+        except ValueError:
+            fresh = False
+        if not fresh:
+            raise ChannelError(401, "stale_request", "missing or stale X-Slack-Request-Timestamp")
+        base = b"v0:" + stamp.encode() + b":" + request.raw
+        expected = "v0=" + hmac.new(self.signing_secret, base, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ChannelError(401, "bad_signature", "missing or wrong X-Slack-Signature")
+
+    async def parse(self, request: SlackRequest) -> list[InboundMessage]:
+        """A person's message as one inbound message; anything else as none."""
+        body = request.body if isinstance(request.body, dict) else {}
+        event = body.get("event") if body.get("type") == "event_callback" else None
+        if not isinstance(event, dict) or event.get("type") != "message":
+            return []
+        if event.get("subtype") or event.get("bot_id") or not isinstance(event.get("text"), str):
+            return []
+        try:
+            user, channel, ts = str(event["user"]), str(event["channel"]), str(event["ts"])
+        except KeyError:
+            raise ChannelError(
+                400, "malformed_event", "message without user, channel or ts"
+            ) from None
+        return [
+            InboundMessage(
+                workspace_id=request.workspace_id,
+                channel=self.name,
+                sender=CustomerRef(user),
+                text=event["text"],
+                provider_message_id=f"{channel}:{ts}",
+                metadata={"slack": {"event_id": body.get("event_id"), "team": body.get("team_id")}},
+                reply_to=channel,
+            )
+        ]
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """Slack mrkdwn with source links, split at 3,000 characters."""
+        lines = [to_mrkdwn(reply.text.strip())]
+        for citation in reply.citations:
+            title = escape(citation.title)
+            lines.append(
+                f"Source: <{citation.url}|{title}>" if citation.url else f"Source: {title}"
+            )
+        text = "\n".join(line for line in lines if line)
+        payload = {"citations": [c.as_dict() for c in reply.citations]}
+        return [
+            OutboundMessage(self.name, recipient, part, payload)
+            for part in split_text(text, MAX_CHARS)
+        ]
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """``chat.postMessage``; ``ratelimited``, 429, 5xx and connection errors are retryable."""
+        body = {"channel": message.recipient, "text": message.text}
+        try:
+            response = await self._client.post("/chat.postMessage", json=body)
+        except httpx.TransportError as exc:
+            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        if response.status_code >= 400 or not data.get("ok"):
+            error = str(data.get("error") or f"HTTP {response.status_code}")
+            retryable = response.status_code == 429 or response.status_code >= 500
+            return DeliveryReceipt(
+                self.name, "failed", error=error, retryable=retryable or error == "ratelimited"
+            )
+        return DeliveryReceipt(self.name, "sent", str(data.get("ts") or "") or None)
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, escaped as its docs require."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Markdown as the model writes it -> Slack mrkdwn (bold and links; the rest is alike)."""
+    text = escape(markdown)
+    text = _BOLD.sub(r"*\1*", text)
+    return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)

@@ -1,0 +1,129 @@
+"""Slack end to end, signed with Slack's own SDK: v0 signatures and the 300-second window, the
+URL-verification challenge, retries deduplicated, bot messages ignored, mrkdwn rendering."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import func, select
+
+from omnivox.channels.slack import SlackChannel, to_mrkdwn
+from omnivox.storage.models import Message
+from omnivox.types import Citation, Reply
+from tests.channels.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, BotApi
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+@pytest.fixture
+def server(tmp_path: Path, slack_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    slack_api.reset()
+    slack = {
+        "signing_secret": SLACK_SIGNING_SECRET,
+        "bot_token": SLACK_BOT_TOKEN,
+        "api_base": slack_api.url,
+    }
+    workspace = {"id": "acme", "name": "Acme", "channels": {"slack": slack}}
+    with LiveServer(make_settings(tmp_path, database=database, workspaces=[workspace])) as live:
+        yield live
+
+
+def signed(
+    body: bytes, *, at: float | None = None, secret: str = SLACK_SIGNING_SECRET
+) -> dict[str, str]:
+    stamp = str(int(time.time() if at is None else at))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
+    return {
+        "content-type": "application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+
+
+def post(server: LiveServer, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{server.url}/webhooks/acme/slack", content=body, headers=headers)
+
+
+def payload(name: str) -> bytes:
+    return (PAYLOADS / name).read_bytes()
+
+
+def inbound_count(server: LiveServer) -> int:
+    async def count() -> int:
+        async with server.services.db.sessions() as session:
+            query = select(func.count()).select_from(Message).where(Message.direction == "in")
+            return int((await session.execute(query)).scalar_one())
+
+    return int(run_on_server(server, count()))
+
+
+def test_url_verification_answers_the_challenge(server: LiveServer) -> None:
+    body = payload("slack_url_verification.json")
+    response = post(server, body, signed(body))
+    assert response.json() == {"challenge": json.loads(body)["challenge"]}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"},
+        "stale",
+        "other-secret",
+    ],
+)
+def test_bad_or_stale_signatures_are_refused_with_no_side_effect(
+    server: LiveServer, slack_api: BotApi, headers: Any
+) -> None:
+    body = payload("slack_message_event.json")
+    if headers == "stale":
+        headers = signed(body, at=time.time() - 301)
+    elif headers == "other-secret":
+        headers = signed(body, secret="not-the-secret")
+    response = post(server, body, headers)
+    assert response.status_code == 401
+    time.sleep(0.3)
+    assert inbound_count(server) == 0 and slack_api.attempts == []
+
+
+def test_a_message_is_answered_in_its_channel_and_retries_are_deduplicated(
+    server: LiveServer, slack_api: BotApi
+) -> None:
+    body = payload("slack_message_event.json")
+    assert post(server, body, signed(body)).status_code == 200
+    retry = {**signed(body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert post(server, body, retry).status_code == 200
+    slack_api.wait_for_sends(1)
+    time.sleep(1.0)
+    text = json.loads(body)["event"]["text"]
+    assert slack_api.attempts == [{"channel": "D024BE91L", "text": to_mrkdwn(f"You asked: {text}")}]
+    assert inbound_count(server) == 1
+
+
+def test_bot_messages_are_ignored(server: LiveServer, slack_api: BotApi) -> None:
+    body = payload("slack_bot_message_event.json")
+    assert post(server, body, signed(body)).status_code == 200
+    time.sleep(0.3)
+    assert inbound_count(server) == 0 and slack_api.attempts == []
+
+
+def test_mrkdwn_rendering() -> None:
+    channel = SlackChannel(SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, "http://unused")
+    reply = Reply(
+        "**60 days** to return, see [returns](https://x/r) & keep <receipts>.",
+        (Citation("returns.md", "Returns & refunds", "…", "https://x/r"),),
+    )
+    [message] = channel.render(reply, "C1")
+    assert message.text == (
+        "*60 days* to return, see <https://x/r|returns> &amp; keep &lt;receipts&gt;.\n"
+        "Source: <https://x/r|Returns &amp; refunds>"
+    )
