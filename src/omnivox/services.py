@@ -16,10 +16,11 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
-from omnivox.channels.config import SlackSettings, TelegramSettings
+from omnivox.channels.config import SlackSettings, TelegramSettings, TwilioSettings
 from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
+from omnivox.channels.twilio_sms import TwilioSmsChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
@@ -57,7 +58,7 @@ from omnivox.turns import TurnService
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
-MessagingChannel = TelegramChannel | SlackChannel
+MessagingChannel = TelegramChannel | SlackChannel | TwilioSmsChannel
 
 
 def build_provider(config: Any) -> LLMProvider:
@@ -268,7 +269,12 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
     """Each workspace's enabled messaging channels; a channel missing a secret is logged off."""
     out: dict[tuple[str, str], MessagingChannel] = {}
     for ws in settings.workspaces:
-        for name, config in (("telegram", ws.channels.telegram), ("slack", ws.channels.slack)):
+        configured = (
+            ("telegram", ws.channels.telegram),
+            ("slack", ws.channels.slack),
+            ("sms", ws.channels.twilio),
+        )
+        for name, config in configured:
             if config is None:
                 continue
             if config.missing:
@@ -279,11 +285,20 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
     return out
 
 
-def _messaging_channel(config: TelegramSettings | SlackSettings) -> MessagingChannel:
+def _messaging_channel(
+    config: TelegramSettings | SlackSettings | TwilioSettings,
+) -> MessagingChannel:
     if isinstance(config, TelegramSettings):
         return TelegramChannel(
             config.bot_token.get_secret_value(),
             config.secret_token.get_secret_value(),
+            config.api_base,
+            config.timeout_s,
+        )
+    if isinstance(config, TwilioSettings):
+        return TwilioSmsChannel(
+            config.account_sid,
+            config.auth_token.get_secret_value(),
             config.api_base,
             config.timeout_s,
         )

@@ -3,6 +3,7 @@ shapes), with a plan of failures to answer before succeeding."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator
@@ -102,6 +103,46 @@ def slack_api() -> Iterator[BotApi]:
     while not server.started:
         time.sleep(0.05)
     state.url = f"http://127.0.0.1:{port}/api"
+    yield state
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 31 + "1", "twilio-auth-token-for-tests"
+
+
+@pytest.fixture(scope="session")
+def twilio_api() -> Iterator[BotApi]:
+    """A stand-in for Twilio's Messages REST API (form body, basic auth, documented JSON)."""
+    state = BotApi("")
+
+    async def create_message(request: Request) -> Response:
+        expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
+        if request.headers.get("authorization") != expected:
+            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, 401)
+        body = dict(await request.form())
+        state.attempts.append(body)
+        if state.failures:
+            code = state.failures.pop(0)
+            return JSONResponse(
+                {"code": 20429, "message": "Too Many Requests", "status": code}, code
+            )
+        state.sent.append(body)
+        sid = f"SM{len(state.sent):032d}"
+        return JSONResponse(
+            {"sid": sid, "status": "queued", "to": body["To"], "body": body["Body"]}, 201
+        )
+
+    route = Route("/2010-04-01/Accounts/{sid}/Messages.json", create_message, methods=["POST"])
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(Starlette(routes=[route]), host="127.0.0.1", port=port, log_config=None)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    state.url = f"http://127.0.0.1:{port}"
     yield state
     server.should_exit = True
     thread.join(timeout=10)

@@ -46,8 +46,31 @@ class SlackSettings(_Model):
         return [name for name, value in pairs if not value.get_secret_value()]
 
 
+class TwilioSettings(_Model):
+    """A Twilio account: SID, auth token (signs webhooks, authenticates API calls), API base."""
+
+    account_sid: str = ""
+    auth_token: SecretStr = SecretStr("")
+    api_base: str = "https://api.twilio.com"
+    timeout_s: float = Field(10.0, gt=0)
+
+    @property
+    def missing(self) -> list[str]:
+        """The secrets that are not set (the channel is disabled while any is missing)."""
+        pairs = (("account_sid", self.account_sid), ("auth_token", self.auth_token))
+        return [
+            name
+            for name, value in pairs
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value)
+        ]
+
+
 class ChannelSettings(_Model):
     """The messaging channels of one workspace (REST and web chat are always on)."""
 
+    # The public base URL providers call (behind a proxy the server sees another one);
+    # Twilio signs the full URL. Empty: the URL the request arrived at.
+    public_url: str = ""
     telegram: TelegramSettings | None = None
+    twilio: TwilioSettings | None = None
     slack: SlackSettings | None = None

@@ -10,12 +10,14 @@ checked in the transaction that stores the message.
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
 from omnivox.channels.base import ChannelError
 from omnivox.channels.slack import SlackChannel, SlackRequest
 from omnivox.channels.telegram import TelegramChannel, TelegramRequest
+from omnivox.channels.twilio_sms import EMPTY_TWIML, TwilioRequest, TwilioSmsChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 
@@ -71,3 +73,31 @@ async def slack(workspace: str, request: Request) -> Response | dict[str, str]:
     for message in inbound:
         services.submit(services.turns.handle(message, channel))
     return Response(status_code=200)
+
+
+@router.post("/webhooks/{workspace}/twilio/sms", responses=NOT_FOUND)
+async def twilio_sms(workspace: str, request: Request) -> Response:
+    """Twilio Programmable Messaging (incoming SMS); answered later through the REST API."""
+    services = services_of(request)
+    channel = services.messaging.get((workspace, "sms"))
+    ws = services.settings.workspace(workspace)
+    if not isinstance(channel, TwilioSmsChannel) or ws is None:
+        raise api_error(404, "unknown_channel", f"no Twilio account for workspace {workspace!r}")
+    base = ws.channels.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    try:
+        raw = (await request.body()).decode()
+        form = dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw)))
+    except (UnicodeDecodeError, ValueError):
+        raise api_error(400, "malformed_body", "the body is not a URL-encoded form") from None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    call = TwilioRequest(workspace, base + request.url.path, headers, form)
+    try:
+        await channel.verify(call)
+        inbound = await channel.parse(call)
+    except ChannelError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    if not inbound:
+        log.info("webhook.ignored", channel="sms", workspace=workspace)
+    for message in inbound:
+        services.submit(services.turns.handle(message, channel))
+    return Response(EMPTY_TWIML, media_type="application/xml")
