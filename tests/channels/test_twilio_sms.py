@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from omnivox.channels.sms import is_gsm7, plain, segments
+from omnivox.channels.base import plain_text
+from omnivox.channels.sms import is_gsm7, segments
 from omnivox.channels.twilio_sms import TwilioSmsChannel
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
@@ -122,7 +123,7 @@ def test_sms_text_rules() -> None:
         "Source: Returns (https://help.acme.example/returns)"
     )
     assert message.payload["segments"] == 1
-    assert plain("# Heading\n* one\n* two") == "Heading\n- one\n- two"
+    assert plain_text("# Heading\n* one\n* two") == "Heading\n- one\n- two"
     assert is_gsm7("Price: €5 [net]") and not is_gsm7("Price 📦")
     assert segments("a" * 160) == 1 and segments("a" * 161) == 2
     assert segments("€" * 80) == 1 and segments("€" * 81) == 2  # extension chars count twice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -60,8 +61,12 @@ class ChannelAdapter(Protocol[RequestT_contra]):
 def plain_render(
     channel: str, capabilities: Capabilities, reply: Reply, recipient: str
 ) -> list[OutboundMessage]:
-    """Render for channels that show text plus a structured citation list."""
-    text = reply.text[: capabilities.max_length]
+    """Render for channels that show text plus a structured citation list.
+
+    Markdown is kept for ``markdown`` channels and removed for ``plain`` ones.
+    """
+    text = reply.text if capabilities.markup == "markdown" else plain_text(reply.text)
+    text = text[: capabilities.max_length]
     payload: dict[str, Any] = {"citations": [c.as_dict() for c in reply.citations]}
     return [OutboundMessage(channel, recipient, text, payload)]
 
@@ -78,3 +83,17 @@ def split_text(text: str, limit: int) -> list[str]:
         pieces.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     return [*pieces, text] if text else pieces
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s*", re.MULTILINE)
+_BULLET = re.compile(r"^\s*[-*]\s+", re.MULTILINE)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as the model writes it -> text for a phone: no markup, URLs whole."""
+    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", markdown)
+    text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _HEADING.sub("", text)
+    return _BULLET.sub("- ", text).strip()

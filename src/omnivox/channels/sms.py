@@ -1,8 +1,6 @@
-"""SMS text: GSM-7 or UCS-2, segment counts, and plain text from Markdown."""
+"""SMS text: GSM-7 or UCS-2, and segment counts."""
 
 from __future__ import annotations
-
-import re
 
 # GSM 03.38 basic character set, and the extension table (each costs two septets)
 GSM_BASIC = frozenset(
@@ -10,10 +8,6 @@ GSM_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
-_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
-_HEADING = re.compile(r"^#{1,6}\s*", re.MULTILINE)
-_BULLET = re.compile(r"^\s*[-*]\s+", re.MULTILINE)
 
 
 def is_gsm7(text: str) -> bool:
@@ -32,11 +26,3 @@ def segments(text: str) -> int:
         units = len(text.encode("utf-16-le")) // 2
         single, multi = 70, 67
     return 1 if units <= single else -(-units // multi)
-
-
-def plain(markdown: str) -> str:
-    """Markdown as the model writes it -> text for a phone: no markup, URLs whole."""
-    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", markdown)
-    text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
-    text = _HEADING.sub("", text)
-    return _BULLET.sub("- ", text).strip()

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, split_text
+from omnivox.channels.base import Capabilities, ChannelError, plain_text, split_text
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 4096
@@ -88,7 +88,7 @@ class TelegramChannel:
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text with source lines, in pieces of at most 4,096 characters."""
-        lines = [reply.text.strip()]
+        lines = [plain_text(reply.text)]
         for citation in reply.citations:
             source = f"Source: {citation.title}"
             lines.append(f"{source} ({citation.url})" if citation.url else source)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, split_text
-from omnivox.channels.sms import plain, segments
+from omnivox.channels.base import Capabilities, ChannelError, plain_text, split_text
+from omnivox.channels.sms import segments
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 1600
@@ -95,7 +95,7 @@ class TwilioSmsChannel:
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text with source lines, split at 1,600 characters; segments recorded."""
-        lines = [plain(reply.text)]
+        lines = [plain_text(reply.text)]
         for citation in reply.citations:
             source = f"Source: {citation.title}"
             lines.append(f"{source} ({citation.url})" if citation.url else source)
