@@ -58,6 +58,7 @@ def server(
     max_tokens: int,
     knowledge_paths: list[str] | None = None,
     grounding: bool = True,
+    channels: dict[str, object] | None = None,
 ) -> Iterator[str]:
     """``omnivox serve`` in a subprocess with one workspace and this provider chain."""
     port = free_port()
@@ -73,6 +74,7 @@ def server(
                 "name": "Acme Outfitters",
                 "persona": {"name": "Juniper", "brand": "Acme Outfitters"},
                 "knowledge_paths": knowledge_paths or [],
+                "channels": channels or {},
             }
         ],
     }
