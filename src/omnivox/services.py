@@ -16,7 +16,8 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
-from omnivox.channels.config import SlackSettings, TelegramSettings, TwilioSettings
+from omnivox.channels.config import MetaSettings, SlackSettings, TelegramSettings, TwilioSettings
+from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
@@ -58,7 +59,7 @@ from omnivox.turns import TurnService
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
-MessagingChannel = TelegramChannel | SlackChannel | TwilioSmsChannel
+MessagingChannel = TelegramChannel | SlackChannel | TwilioSmsChannel | MessengerChannel
 
 
 def build_provider(config: Any) -> LLMProvider:
@@ -273,6 +274,7 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
             ("telegram", ws.channels.telegram),
             ("slack", ws.channels.slack),
             ("sms", ws.channels.twilio),
+            ("messenger", ws.channels.messenger),
         )
         for name, config in configured:
             if config is None:
@@ -286,13 +288,22 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
 
 
 def _messaging_channel(
-    config: TelegramSettings | SlackSettings | TwilioSettings,
+    config: TelegramSettings | SlackSettings | TwilioSettings | MetaSettings,
 ) -> MessagingChannel:
     if isinstance(config, TelegramSettings):
         return TelegramChannel(
             config.bot_token.get_secret_value(),
             config.secret_token.get_secret_value(),
             config.api_base,
+            config.timeout_s,
+        )
+    if isinstance(config, MetaSettings):
+        return MessengerChannel(
+            config.app_secret.get_secret_value(),
+            config.verify_token.get_secret_value(),
+            config.access_token.get_secret_value(),
+            config.api_base,
+            config.api_version,
             config.timeout_s,
         )
     if isinstance(config, TwilioSettings):

@@ -146,3 +146,50 @@ def twilio_api() -> Iterator[BotApi]:
     yield state
     server.should_exit = True
     thread.join(timeout=10)
+
+
+META_APP_SECRET, META_VERIFY_TOKEN, META_ACCESS_TOKEN = "meta-app-secret", "verify-me", "EAAtoken"
+
+
+@pytest.fixture(scope="session")
+def graph_api() -> Iterator[BotApi]:
+    """A stand-in for the Graph API's Messenger Send API (``/{version}/me/messages``)."""
+    state = BotApi("")
+
+    async def send(request: Request) -> Response:
+        if request.query_params.get("access_token") != META_ACCESS_TOKEN:
+            error = {
+                "message": "Invalid OAuth access token.",
+                "type": "OAuthException",
+                "code": 190,
+            }
+            return JSONResponse({"error": error}, 401)
+        body = await request.json()
+        state.attempts.append(body)
+        if state.failures:
+            code = state.failures.pop(0)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Calls to this api have exceeded the rate limit.",
+                        "code": 4,
+                    }
+                },
+                code,
+            )
+        state.sent.append(body)
+        return JSONResponse(
+            {"recipient_id": body["recipient"]["id"], "message_id": f"m_out{len(state.sent)}"}
+        )
+
+    app = Starlette(routes=[Route("/v19.0/me/messages", send, methods=["POST"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    state.url = f"http://127.0.0.1:{port}"
+    yield state
+    server.should_exit = True
+    thread.join(timeout=10)

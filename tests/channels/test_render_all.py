@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from omnivox.channels.api import ApiChannel
+from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.twilio_sms import TwilioSmsChannel
@@ -31,6 +32,7 @@ CHANNELS: list[Any] = [
     TelegramChannel("1:t", "s", "http://unused"),
     SlackChannel("s", "xoxb", "http://unused"),
     TwilioSmsChannel("AC1", "t", "http://unused", 5),
+    MessengerChannel("s", "v", "t", "http://unused", "v19.0", 5),
 ]
 
 

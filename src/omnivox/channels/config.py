@@ -65,6 +65,27 @@ class TwilioSettings(_Model):
         ]
 
 
+class MetaSettings(_Model):
+    """A Meta app and Page: app secret (signatures), verify token (handshake), Page token."""
+
+    app_secret: SecretStr = SecretStr("")
+    verify_token: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    api_base: str = "https://graph.facebook.com"
+    api_version: str = "v19.0"
+    timeout_s: float = Field(10.0, gt=0)
+
+    @property
+    def missing(self) -> list[str]:
+        """The secrets that are not set (the channel is disabled while any is missing)."""
+        pairs = (
+            ("app_secret", self.app_secret),
+            ("verify_token", self.verify_token),
+            ("access_token", self.access_token),
+        )
+        return [name for name, value in pairs if not value.get_secret_value()]
+
+
 class ChannelSettings(_Model):
     """The messaging channels of one workspace (REST and web chat are always on)."""
 
@@ -73,4 +94,5 @@ class ChannelSettings(_Model):
     public_url: str = ""
     telegram: TelegramSettings | None = None
     twilio: TwilioSettings | None = None
+    messenger: MetaSettings | None = None
     slack: SlackSettings | None = None

@@ -13,8 +13,13 @@ import json
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 
+from omnivox import events
+from omnivox.bus import EventRecord
 from omnivox.channels.base import ChannelError
+from omnivox.channels.messenger import MessengerChannel, MetaRequest
+from omnivox.channels.meta import handshake
 from omnivox.channels.slack import SlackChannel, SlackRequest
 from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.channels.twilio_sms import EMPTY_TWIML, TwilioRequest, TwilioSmsChannel
@@ -101,3 +106,46 @@ async def twilio_sms(workspace: str, request: Request) -> Response:
     for message in inbound:
         services.submit(services.turns.handle(message, channel))
     return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+@router.get("/webhooks/{workspace}/messenger", responses=NOT_FOUND)
+async def messenger_handshake(workspace: str, request: Request) -> Response:
+    """Meta's subscription handshake: echo ``hub.challenge`` for the right verify token."""
+    channel = _messenger(request, workspace)
+    try:
+        challenge = handshake(dict(request.query_params), channel.verify_token)
+    except ChannelError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    return PlainTextResponse(challenge)
+
+
+@router.post("/webhooks/{workspace}/messenger", responses=NOT_FOUND)
+async def messenger(workspace: str, request: Request) -> Response:
+    """Messenger Page events: messages become turns, delivery/read statuses become events."""
+    services = services_of(request)
+    channel = _messenger(request, workspace)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    call = MetaRequest(workspace, headers, await request.body())
+    try:
+        await channel.verify(call)
+        body = json.loads(call.raw)
+    except ChannelError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise api_error(400, "malformed_body", "the body is not JSON") from None
+    found = channel.events(MetaRequest(workspace, headers, call.raw, body))
+    for status in found.statuses:
+        record = EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=status)
+        services.events.emit(record)
+    if not found.messages and not found.statuses:
+        log.info("webhook.ignored", channel="messenger", workspace=workspace)
+    for message in found.messages:
+        services.submit(services.turns.handle(message, channel))
+    return Response(status_code=200)
+
+
+def _messenger(request: Request, workspace: str) -> MessengerChannel:
+    channel = services_of(request).messaging.get((workspace, "messenger"))
+    if not isinstance(channel, MessengerChannel):
+        raise api_error(404, "unknown_channel", f"no Messenger page for workspace {workspace!r}")
+    return channel

@@ -1,0 +1,30 @@
+"""What Meta's platforms (Messenger, WhatsApp) share.
+
+The webhook verify handshake and the ``X-Hub-Signature-256`` check over the raw body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from omnivox.channels.base import ChannelError
+
+
+def handshake(params: Mapping[str, str], verify_token: str) -> str:
+    """The ``hub.challenge`` to echo when the subscription request carries our verify token."""
+    given = params.get("hub.verify_token", "")
+    if params.get("hub.mode") != "subscribe" or not hmac.compare_digest(
+        given.encode(), verify_token.encode()
+    ):
+        raise ChannelError(403, "bad_verify_token", "wrong hub.mode or hub.verify_token")
+    return params.get("hub.challenge", "")
+
+
+def check_signature(headers: Mapping[str, str], raw: bytes, app_secret: str) -> None:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>``."""
+    given = headers.get("x-hub-signature-256", "")
+    digest = hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given.encode(), f"sha256={digest}".encode()):
+        raise ChannelError(403, "bad_signature", "missing or wrong X-Hub-Signature-256")

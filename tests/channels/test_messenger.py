@@ -1,0 +1,100 @@
+"""Messenger end to end: Meta's verify handshake, X-Hub-Signature-256 over the raw bytes,
+several events per POST, echoes ignored, delivery/read statuses recorded, the Send API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from omnivox import events
+from omnivox.storage.models import Event, Message
+from tests.channels.conftest import META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, BotApi
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+BATCH = (Path(__file__).parent / "payloads" / "messenger_batch.json").read_bytes()
+
+
+@pytest.fixture
+def server(tmp_path: Path, graph_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    graph_api.reset()
+    messenger = {
+        "app_secret": META_APP_SECRET,
+        "verify_token": META_VERIFY_TOKEN,
+        "access_token": META_ACCESS_TOKEN,
+        "api_base": graph_api.url,
+    }
+    workspace = {"id": "acme", "name": "Acme", "channels": {"messenger": messenger}}
+    with LiveServer(make_settings(tmp_path, database=database, workspaces=[workspace])) as live:
+        yield live
+
+
+def signature(body: bytes, secret: str = META_APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(server: LiveServer, body: bytes, sig: str | None) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    if sig is not None:
+        headers["X-Hub-Signature-256"] = sig
+    return httpx.post(f"{server.url}/webhooks/acme/messenger", content=body, headers=headers)
+
+
+def count(server: LiveServer, model: Any, *where: Any) -> int:
+    async def run() -> int:
+        async with server.services.db.sessions() as session:
+            query = select(func.count()).select_from(model).where(*where)
+            return int((await session.execute(query)).scalar_one())
+
+    return int(run_on_server(server, run()))
+
+
+def test_the_verify_handshake(server: LiveServer) -> None:
+    url = f"{server.url}/webhooks/acme/messenger"
+    ok = httpx.get(
+        url,
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": META_VERIFY_TOKEN,
+            "hub.challenge": "1158201444",
+        },
+    )
+    assert ok.status_code == 200 and ok.text == "1158201444"
+    bad = httpx.get(
+        url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+    )
+    assert bad.status_code == 403
+
+
+@pytest.mark.parametrize("sig", [None, "sha256=00", "other-secret"])
+def test_a_bad_signature_is_refused_with_no_side_effect(
+    server: LiveServer, graph_api: BotApi, sig: str | None
+) -> None:
+    given = signature(BATCH, "not-the-secret") if sig == "other-secret" else sig
+    assert post(server, BATCH, given).status_code == 403
+    time.sleep(0.3)
+    assert count(server, Message) == 0 and graph_api.attempts == []
+
+
+def test_several_events_per_post_are_answered_and_statuses_recorded(
+    server: LiveServer, graph_api: BotApi
+) -> None:
+    assert post(server, BATCH, signature(BATCH)).status_code == 200
+    graph_api.wait_for_sends(2)
+    recipients = sorted(b["recipient"]["id"] for b in graph_api.sent)
+    assert recipients == ["6400000000000001", "6400000000000002"]  # the echo is not answered
+    assert all(b["messaging_type"] == "RESPONSE" for b in graph_api.sent)
+    assert any(b["message"]["text"] == "You asked: Do you price match? 💬" for b in graph_api.sent)
+    run_on_server(server, server.services.events.flush())
+    assert count(server, Event, Event.type == events.MESSAGE_STATUS) == 2
+    assert count(server, Message, Message.direction == "in") == 2
+    assert post(server, BATCH, signature(BATCH)).status_code == 200  # redelivered: answered once
+    time.sleep(1.0)
+    assert len(graph_api.attempts) == 2
