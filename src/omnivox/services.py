@@ -16,13 +16,20 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
-from omnivox.channels.config import MetaSettings, SlackSettings, TelegramSettings, TwilioSettings
+from omnivox.channels.config import (
+    MetaSettings,
+    SlackSettings,
+    TelegramSettings,
+    TwilioSettings,
+    WhatsAppSettings,
+)
 from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.twilio_sms import TwilioSmsChannel
 from omnivox.channels.webchat import WebChatChannel
+from omnivox.channels.whatsapp import Template, WhatsAppChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.knowledge.chunking import ChunkingSettings
@@ -59,7 +66,9 @@ from omnivox.turns import TurnService
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
-MessagingChannel = TelegramChannel | SlackChannel | TwilioSmsChannel | MessengerChannel
+MessagingChannel = (
+    TelegramChannel | SlackChannel | TwilioSmsChannel | MessengerChannel | WhatsAppChannel
+)
 
 
 def build_provider(config: Any) -> LLMProvider:
@@ -275,6 +284,7 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
             ("slack", ws.channels.slack),
             ("sms", ws.channels.twilio),
             ("messenger", ws.channels.messenger),
+            ("whatsapp", ws.channels.whatsapp),
         )
         for name, config in configured:
             if config is None:
@@ -296,6 +306,17 @@ def _messaging_channel(
             config.secret_token.get_secret_value(),
             config.api_base,
             config.timeout_s,
+        )
+    if isinstance(config, WhatsAppSettings):
+        templates = {t.name: Template(t.name, t.language, t.parameters) for t in config.templates}
+        return WhatsAppChannel(
+            config.app_secret.get_secret_value(),
+            config.verify_token.get_secret_value(),
+            config.access_token.get_secret_value(),
+            config.api_base,
+            config.api_version,
+            config.timeout_s,
+            templates,
         )
     if isinstance(config, MetaSettings):
         return MessengerChannel(

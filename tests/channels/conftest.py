@@ -193,3 +193,38 @@ def graph_api() -> Iterator[BotApi]:
     yield state
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def whatsapp_api() -> Iterator[BotApi]:
+    """A stand-in for the WhatsApp Cloud API (``/{version}/{phone-number-id}/messages``)."""
+    state = BotApi("")
+
+    async def send(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {META_ACCESS_TOKEN}":
+            return JSONResponse(
+                {"error": {"message": "Invalid OAuth access token.", "code": 190}}, 401
+            )
+        body = await request.json()
+        state.attempts.append({**body, "phone_number_id": request.path_params["number"]})
+        state.sent.append(state.attempts[-1])
+        wamid = f"wamid.OUT{len(state.sent)}"
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                "messages": [{"id": wamid}],
+            }
+        )
+
+    app = Starlette(routes=[Route("/v19.0/{number}/messages", send, methods=["POST"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    state.url = f"http://127.0.0.1:{port}"
+    yield state
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -12,6 +12,7 @@ from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.twilio_sms import TwilioSmsChannel
 from omnivox.channels.webchat import WebChatChannel
+from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.types import Citation, Reply
 
 REPLY = Reply(
@@ -33,6 +34,7 @@ CHANNELS: list[Any] = [
     SlackChannel("s", "xoxb", "http://unused"),
     TwilioSmsChannel("AC1", "t", "http://unused", 5),
     MessengerChannel("s", "v", "t", "http://unused", "v19.0", 5),
+    WhatsAppChannel("s", "v", "t", "http://unused", "v19.0", 5),
 ]
 
 
@@ -49,6 +51,10 @@ def test_every_channel_renders_the_same_reply_natively(channel: Any) -> None:
         assert (
             text == REPLY.text and messages[0].payload["citations"][0]["source_id"] == "returns.md"
         )
+    elif markup == "whatsapp":  # *bold*, bare URLs (WhatsApp links them)
+        assert "*You have 60 days*" in text and "**" not in text
+        assert "acme.example/returns: https://acme.example/returns" in text
+        assert "Source: Returns & Exchanges https://acme.example/returns" in text
     elif markup == "mrkdwn":
         assert (
             "*You have 60 days*" in text

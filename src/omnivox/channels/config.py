@@ -86,6 +86,20 @@ class MetaSettings(_Model):
         return [name for name, value in pairs if not value.get_secret_value()]
 
 
+class TemplateSettings(_Model):
+    """An approved WhatsApp message template."""
+
+    name: str
+    language: str = "en_US"
+    parameters: int = Field(0, ge=0)
+
+
+class WhatsAppSettings(MetaSettings):
+    """A WhatsApp Business account on the Cloud API, with its approved templates."""
+
+    templates: list[TemplateSettings] = Field(default_factory=list)
+
+
 class ChannelSettings(_Model):
     """The messaging channels of one workspace (REST and web chat are always on)."""
 
@@ -95,4 +109,5 @@ class ChannelSettings(_Model):
     telegram: TelegramSettings | None = None
     twilio: TwilioSettings | None = None
     messenger: MetaSettings | None = None
+    whatsapp: WhatsAppSettings | None = None
     slack: SlackSettings | None = None

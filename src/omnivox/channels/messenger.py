@@ -10,13 +10,13 @@ becomes a turn: the customer is the page-scoped id (PSID), the provider id is th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from omnivox.channels.base import Capabilities, plain_text, split_text
-from omnivox.channels.meta import check_signature
+from omnivox.channels.meta import MetaEvents, check_signature
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 2000
@@ -30,14 +30,6 @@ class MetaRequest:
     headers: dict[str, str]
     raw: bytes
     body: Any = None
-
-
-@dataclass
-class MessengerEvents:
-    """What one webhook POST carried: messages to answer and delivery/read statuses."""
-
-    messages: list[InboundMessage] = field(default_factory=list)
-    statuses: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MessengerChannel:
@@ -75,9 +67,9 @@ class MessengerChannel:
         """The text messages of every entry and event."""
         return self.events(request).messages
 
-    def events(self, request: MetaRequest) -> MessengerEvents:
+    def events(self, request: MetaRequest) -> MetaEvents:
         """Messages and statuses of every entry; other event types are skipped."""
-        out = MessengerEvents()
+        out = MetaEvents()
         body = request.body if isinstance(request.body, dict) else {}
         if body.get("object") != "page":
             return out
@@ -86,7 +78,7 @@ class MessengerChannel:
                 self._event(request.workspace_id, event, out)
         return out
 
-    def _event(self, workspace_id: str, event: dict[str, Any], out: MessengerEvents) -> None:
+    def _event(self, workspace_id: str, event: dict[str, Any], out: MetaEvents) -> None:
         psid = str((event.get("sender") or {}).get("id", ""))
         message = event.get("message")
         if isinstance(message, dict) and not message.get("is_echo"):

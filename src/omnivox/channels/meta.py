@@ -8,8 +8,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from omnivox.channels.base import ChannelError
+from omnivox.types import InboundMessage
+
+
+@dataclass
+class MetaEvents:
+    """What one webhook POST carried: messages to answer and delivery/read statuses."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def handshake(params: Mapping[str, str], verify_token: str) -> str:

@@ -58,7 +58,11 @@ class OutboxWorker:
                 row.channel,
                 str(row.metadata.get("recipient", "")),
                 row.text,
-                {"workspace_id": workspace, "message_id": row.id},
+                {
+                    "workspace_id": workspace,
+                    "message_id": row.id,
+                    "customer_wrote_at": row.metadata.get("customer_wrote_at"),
+                },
             )
             try:
                 receipt = await channel.send(message)

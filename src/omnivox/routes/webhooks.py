@@ -23,6 +23,7 @@ from omnivox.channels.meta import handshake
 from omnivox.channels.slack import SlackChannel, SlackRequest
 from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.channels.twilio_sms import EMPTY_TWIML, TwilioRequest, TwilioSmsChannel
+from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 
@@ -109,9 +110,10 @@ async def twilio_sms(workspace: str, request: Request) -> Response:
 
 
 @router.get("/webhooks/{workspace}/messenger", responses=NOT_FOUND)
-async def messenger_handshake(workspace: str, request: Request) -> Response:
+@router.get("/webhooks/{workspace}/whatsapp", responses=NOT_FOUND)
+async def meta_handshake(workspace: str, request: Request) -> Response:
     """Meta's subscription handshake: echo ``hub.challenge`` for the right verify token."""
-    channel = _messenger(request, workspace)
+    channel = _meta(request, workspace)
     try:
         challenge = handshake(dict(request.query_params), channel.verify_token)
     except ChannelError as exc:
@@ -120,10 +122,11 @@ async def messenger_handshake(workspace: str, request: Request) -> Response:
 
 
 @router.post("/webhooks/{workspace}/messenger", responses=NOT_FOUND)
-async def messenger(workspace: str, request: Request) -> Response:
-    """Messenger Page events: messages become turns, delivery/read statuses become events."""
+@router.post("/webhooks/{workspace}/whatsapp", responses=NOT_FOUND)
+async def meta_events(workspace: str, request: Request) -> Response:
+    """Messenger and WhatsApp events: messages become turns, statuses become events."""
     services = services_of(request)
-    channel = _messenger(request, workspace)
+    channel = _meta(request, workspace)
     headers = {k.lower(): v for k, v in request.headers.items()}
     call = MetaRequest(workspace, headers, await request.body())
     try:
@@ -138,14 +141,15 @@ async def messenger(workspace: str, request: Request) -> Response:
         record = EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=status)
         services.events.emit(record)
     if not found.messages and not found.statuses:
-        log.info("webhook.ignored", channel="messenger", workspace=workspace)
+        log.info("webhook.ignored", channel=channel.name, workspace=workspace)
     for message in found.messages:
         services.submit(services.turns.handle(message, channel))
     return Response(status_code=200)
 
 
-def _messenger(request: Request, workspace: str) -> MessengerChannel:
-    channel = services_of(request).messaging.get((workspace, "messenger"))
-    if not isinstance(channel, MessengerChannel):
-        raise api_error(404, "unknown_channel", f"no Messenger page for workspace {workspace!r}")
+def _meta(request: Request, workspace: str) -> MessengerChannel | WhatsAppChannel:
+    name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    channel = services_of(request).messaging.get((workspace, name))
+    if not isinstance(channel, MessengerChannel | WhatsAppChannel):
+        raise api_error(404, "unknown_channel", f"no {name} account for workspace {workspace!r}")
     return channel

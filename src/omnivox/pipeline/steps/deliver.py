@@ -30,7 +30,12 @@ class Deliver:
             return ctx
         workspace_id = ctx.inbound.workspace_id
         in_reply_to = ctx.message.id if ctx.message else None
-        meta = {"provider": ctx.reply.provider if ctx.reply else None, "turn_id": ctx.turn_id}
+        meta = {
+            "provider": ctx.reply.provider if ctx.reply else None,
+            "turn_id": ctx.turn_id,
+            # when the customer last wrote: channels with a reply window (WhatsApp) check it
+            "customer_wrote_at": ctx.inbound.received_at.isoformat(),
+        }
         claimed = ctx.channel.capabilities.outbox and self.outbox is not None
         for message in ctx.outbound:
             row = await self.store.store_outbound(
@@ -54,6 +59,7 @@ class Deliver:
                     "workspace_id": workspace_id,
                     "conversation_id": ctx.conversation_id,
                     "message_id": row.id,
+                    "customer_wrote_at": meta["customer_wrote_at"],
                 },
             )
             try:

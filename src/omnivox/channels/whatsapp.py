@@ -1,0 +1,222 @@
+"""WhatsApp Business (Cloud API): webhooks in, ``/{phone-number-id}/messages`` out.
+
+Inbound: Meta POSTs ``{"object": "whatsapp_business_account", "entry": [{"changes": [{"field":
+"messages", "value": {...}}]}]}`` signed like Messenger (:mod:`omnivox.channels.meta`); one POST
+can carry several changes, messages and statuses. A text message becomes a turn: the customer
+is the WhatsApp id (the phone number without "+"), the provider id is the ``wamid``; the reply is
+sent from the business number that received it, so the recipient is ``<wa_id>|<phone number id>``.
+``statuses`` (sent, delivered, read, failed) are returned for the event log.
+
+The 24-hour customer-service window: a free-form message may only be sent within 24 hours of
+the customer's last message; outside it only an approved template may be. ``send`` refuses a
+free-form message outside the window with a clear, non-retryable error, and
+:meth:`WhatsAppChannel.send_template` sends a configured template instead. Text is WhatsApp-
+flavoured: ``*bold*``, links as ``text: url`` (WhatsApp shows bare URLs as links).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from omnivox.channels.base import Capabilities, split_text
+from omnivox.channels.messenger import MetaRequest
+from omnivox.channels.meta import MetaEvents, check_signature
+from omnivox.types import (
+    CustomerRef,
+    DeliveryReceipt,
+    InboundMessage,
+    OutboundMessage,
+    Reply,
+    utcnow,
+)
+
+MAX_CHARS = 4096
+WINDOW = timedelta(hours=24)
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An approved message template: name, language and how many body parameters it takes."""
+
+    name: str
+    language: str
+    parameters: int = 0
+
+
+class WindowClosedError(ValueError):
+    """A free-form message outside the 24-hour customer-service window."""
+
+
+class WhatsAppChannel:
+    """Adapter for one workspace's WhatsApp Business account."""
+
+    name = "whatsapp"
+    capabilities = Capabilities(
+        max_length=MAX_CHARS,
+        markup="whatsapp",
+        guidance="WhatsApp chat: short paragraphs; *bold* for key facts; no headings or tables.",
+        outbox=True,
+    )
+
+    def __init__(
+        self,
+        app_secret: str,
+        verify_token: str,
+        access_token: str,
+        api_base: str,
+        version: str,
+        timeout_s: float,
+        templates: dict[str, Template] | None = None,
+    ) -> None:
+        self.app_secret = app_secret
+        self.verify_token = verify_token
+        self.templates = templates or {}
+        self._client = httpx.AsyncClient(
+            base_url=f"{api_base.rstrip('/')}/{version}",
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=timeout_s,
+        )
+
+    async def verify(self, request: MetaRequest) -> None:
+        """The app-secret signature over the raw body."""
+        check_signature(request.headers, request.raw, self.app_secret)
+
+    async def parse(self, request: MetaRequest) -> list[InboundMessage]:
+        """The text messages of every change."""
+        return self.events(request).messages
+
+    def events(self, request: MetaRequest) -> MetaEvents:
+        """Messages and statuses of every ``messages`` change; other fields are skipped."""
+        out = MetaEvents()
+        body = request.body if isinstance(request.body, dict) else {}
+        if body.get("object") != "whatsapp_business_account":
+            return out
+        for entry in body.get("entry") or []:
+            for change in (entry or {}).get("changes") or []:
+                if (change or {}).get("field") == "messages":
+                    self._value(request.workspace_id, change.get("value") or {}, out)
+        return out
+
+    def _value(self, workspace_id: str, value: dict[str, Any], out: MetaEvents) -> None:
+        number_id = str((value.get("metadata") or {}).get("phone_number_id", ""))
+        names = {
+            str(c.get("wa_id")): (c.get("profile") or {}).get("name")
+            for c in value.get("contacts") or []
+        }
+        for message in value.get("messages") or []:
+            text = (message.get("text") or {}).get("body")
+            sender, wamid = str(message.get("from", "")), message.get("id")
+            if (
+                message.get("type") != "text"
+                or not isinstance(text, str)
+                or not sender
+                or not wamid
+            ):
+                continue
+            out.messages.append(
+                InboundMessage(
+                    workspace_id=workspace_id,
+                    channel=self.name,
+                    sender=CustomerRef(sender, names.get(sender), phone=f"+{sender}"),
+                    text=text,
+                    provider_message_id=str(wamid),
+                    reply_to=f"{sender}|{number_id}",
+                )
+            )
+        for status in value.get("statuses") or []:
+            out.statuses.append({"channel": self.name, **status})
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """WhatsApp formatting with source lines, split at 4,096 characters."""
+        text = _LINK.sub(lambda m: f"{m.group(1)}: {m.group(2)}", reply.text.strip())
+        lines = [_BOLD.sub(r"*\1*", text)]
+        for citation in reply.citations:
+            source = f"Source: {citation.title}"
+            lines.append(f"{source} {citation.url}" if citation.url else source)
+        body = "\n".join(line for line in lines if line)
+        payload = {"citations": [c.as_dict() for c in reply.citations]}
+        return [
+            OutboundMessage(self.name, recipient, part, payload)
+            for part in split_text(body, MAX_CHARS)
+        ]
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """A free-form text, only inside the 24-hour window."""
+        try:
+            ensure_window(message.payload.get("customer_wrote_at"))
+        except WindowClosedError as exc:
+            return DeliveryReceipt(self.name, "failed", error=str(exc))
+        to, _, number_id = message.recipient.partition("|")
+        body = {
+            "messaging_product": "whatsapp",
+            "to": to,
+            "type": "text",
+            "text": {"body": message.text},
+        }
+        return await self._post(number_id, body)
+
+    async def send_template(self, recipient: str, name: str, params: list[str]) -> DeliveryReceipt:
+        """An approved template (allowed outside the window); unknown names are refused."""
+        template = self.templates.get(name)
+        if template is None or len(params) != template.parameters:
+            known = ", ".join(sorted(self.templates)) or "none configured"
+            error = f"no template {name!r} taking {len(params)} parameters (templates: {known})"
+            return DeliveryReceipt(self.name, "failed", error=error)
+        to, _, number_id = recipient.partition("|")
+        components = [
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}
+        ] if params else []  # fmt: skip
+        body = {
+            "messaging_product": "whatsapp",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": template.name,
+                "language": {"code": template.language},
+                "components": components,
+            },
+        }
+        return await self._post(number_id, body)
+
+    async def _post(self, number_id: str, body: dict[str, Any]) -> DeliveryReceipt:
+        try:
+            response = await self._client.post(f"/{number_id}/messages", json=body)
+        except httpx.TransportError as exc:
+            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        messages = data.get("messages") or []
+        if response.status_code >= 400 or not messages:
+            error = (data.get("error") or {}).get("message") or f"HTTP {response.status_code}"
+            retryable = response.status_code == 429 or response.status_code >= 500
+            return DeliveryReceipt(self.name, "failed", error=str(error), retryable=retryable)
+        return DeliveryReceipt(self.name, "sent", str(messages[0].get("id") or "") or None)
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()
+
+
+def ensure_window(customer_wrote_at: str | None, now: datetime | None = None) -> None:
+    """Raise :class:`WindowClosedError` unless the customer wrote within the last 24 hours."""
+    if not customer_wrote_at:
+        raise WindowClosedError(
+            "no message from the customer on record: outside WhatsApp's 24-hour window only an "
+            "approved template may be sent"
+        )
+    wrote = datetime.fromisoformat(customer_wrote_at)
+    if (now or utcnow()) - wrote > WINDOW:
+        closed = (wrote + WINDOW).isoformat(timespec="minutes")
+        raise WindowClosedError(
+            f"WhatsApp's 24-hour customer-service window closed at {closed}: only an approved "
+            "template may be sent now (channels.whatsapp.templates)"
+        )

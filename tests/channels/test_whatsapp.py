@@ -1,0 +1,126 @@
+"""WhatsApp end to end (Cloud API shapes): handshake, signature, several messages and statuses
+per POST, the 24-hour window with templates, WhatsApp formatting."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from omnivox import events
+from omnivox.channels.whatsapp import Template, WhatsAppChannel, WindowClosedError, ensure_window
+from omnivox.storage.models import Event, Message
+from omnivox.types import Citation, OutboundMessage, Reply, utcnow
+from tests.channels.conftest import META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, BotApi
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+BATCH = (Path(__file__).parent / "payloads" / "whatsapp_batch.json").read_bytes()
+
+
+@pytest.fixture
+def server(tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    whatsapp_api.reset()
+    whatsapp = {
+        "app_secret": META_APP_SECRET,
+        "verify_token": META_VERIFY_TOKEN,
+        "access_token": META_ACCESS_TOKEN,
+        "api_base": whatsapp_api.url,
+    }
+    workspace = {"id": "acme", "name": "Acme", "channels": {"whatsapp": whatsapp}}
+    with LiveServer(make_settings(tmp_path, database=database, workspaces=[workspace])) as live:
+        yield live
+
+
+def post(server: LiveServer, body: bytes, secret: str = META_APP_SECRET) -> httpx.Response:
+    sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "X-Hub-Signature-256": sig}
+    return httpx.post(f"{server.url}/webhooks/acme/whatsapp", content=body, headers=headers)
+
+
+def count(server: LiveServer, model: Any, *where: Any) -> int:
+    async def run() -> int:
+        async with server.services.db.sessions() as session:
+            query = select(func.count()).select_from(model).where(*where)
+            return int((await session.execute(query)).scalar_one())
+
+    return int(run_on_server(server, run()))
+
+
+def test_handshake_and_signature(server: LiveServer, whatsapp_api: BotApi) -> None:
+    url = f"{server.url}/webhooks/acme/whatsapp"
+    params = {"hub.mode": "subscribe", "hub.verify_token": META_VERIFY_TOKEN, "hub.challenge": "42"}
+    assert httpx.get(url, params=params).text == "42"
+    assert post(server, BATCH, secret="wrong").status_code == 403
+    time.sleep(0.3)
+    assert count(server, Message) == 0 and whatsapp_api.attempts == []
+
+
+def test_messages_are_answered_from_the_number_that_received_them(
+    server: LiveServer, whatsapp_api: BotApi
+) -> None:
+    assert post(server, BATCH).status_code == 200
+    whatsapp_api.wait_for_sends(1)
+    sent = whatsapp_api.sent[0]
+    assert sent["phone_number_id"] == "106540352242922" and sent["to"] == "15550100142"
+    assert (
+        sent["type"] == "text" and sent["text"]["body"] == "You asked: ¿Hacen envíos a México? 🇲🇽"
+    )
+    run_on_server(server, server.services.events.flush())
+    assert count(server, Event, Event.type == events.MESSAGE_STATUS) == 1  # "delivered"
+    assert count(server, Message, Message.direction == "in") == 1  # the image is not a turn
+    assert post(server, BATCH).status_code == 200
+    time.sleep(1.0)
+    assert len(whatsapp_api.attempts) == 1
+
+
+async def test_free_form_outside_the_window_is_refused_and_templates_go_out(
+    whatsapp_api: BotApi,
+) -> None:
+    whatsapp_api.reset()
+    channel = WhatsAppChannel(
+        META_APP_SECRET, META_VERIFY_TOKEN, META_ACCESS_TOKEN, whatsapp_api.url, "v19.0", 5,
+        {"order_update": Template("order_update", "en_US", 2)},
+    )  # fmt: skip
+    old = (utcnow() - timedelta(hours=25)).isoformat()
+    message = OutboundMessage(
+        "whatsapp", "15550100142|1065", "Your order shipped.", {"customer_wrote_at": old}
+    )
+    refused = await channel.send(message)
+    assert refused.status == "failed" and not refused.retryable
+    assert "24-hour customer-service window closed" in str(refused.error)
+    assert whatsapp_api.attempts == []
+    sent = await channel.send_template("15550100142|1065", "order_update", ["Maya", "ACM-482193"])
+    assert sent.status == "sent" and sent.provider_message_id == "wamid.OUT1"
+    template = whatsapp_api.sent[0]["template"]
+    assert template["name"] == "order_update" and template["language"] == {"code": "en_US"}
+    assert [p["text"] for p in template["components"][0]["parameters"]] == ["Maya", "ACM-482193"]
+    unknown = await channel.send_template("15550100142|1065", "promo", [])
+    assert unknown.status == "failed" and "order_update" in str(unknown.error)
+    await channel.close()
+
+
+def test_window_rules_and_formatting() -> None:
+    now = utcnow()
+    ensure_window((now - timedelta(hours=23)).isoformat(), now)
+    with pytest.raises(WindowClosedError):
+        ensure_window((now - timedelta(hours=24, minutes=1)).isoformat(), now)
+    with pytest.raises(WindowClosedError, match="no message from the customer"):
+        ensure_window(None, now)
+    channel = WhatsAppChannel("s", "v", "t", "http://unused", "v19.0", 5)
+    reply = Reply(
+        "**60 days** to return, see [our policy](https://acme.example/returns).",
+        (Citation("returns.md", "Returns", "…", "https://acme.example/returns"),),
+    )
+    [message] = channel.render(reply, "1|2")
+    assert message.text == (
+        "*60 days* to return, see our policy: https://acme.example/returns.\n"
+        "Source: Returns https://acme.example/returns"
+    )
