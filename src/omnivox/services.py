@@ -28,6 +28,7 @@ from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.twilio_sms import TwilioSmsChannel
+from omnivox.channels.twilio_voice import TwilioVoiceChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.channels.whatsapp import Template, WhatsAppChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
@@ -67,7 +68,12 @@ from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
 MessagingChannel = (
-    TelegramChannel | SlackChannel | TwilioSmsChannel | MessengerChannel | WhatsAppChannel
+    TelegramChannel
+    | SlackChannel
+    | TwilioSmsChannel
+    | TwilioVoiceChannel
+    | MessengerChannel
+    | WhatsAppChannel
 )
 
 
@@ -294,6 +300,11 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
                 log.info("channel.disabled", workspace=ws.id, channel=name, missing=missing)
                 continue
             out[(ws.id, name)] = _messaging_channel(config)
+            if isinstance(config, TwilioSettings):  # the same account answers calls
+                secret = config.auth_token.get_secret_value()
+                out[(ws.id, "voice")] = TwilioVoiceChannel(
+                    config.account_sid, secret, config.api_base, config.timeout_s
+                )
     return out
 
 

@@ -23,6 +23,7 @@ from omnivox.channels.meta import handshake
 from omnivox.channels.slack import SlackChannel, SlackRequest
 from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.channels.twilio_sms import EMPTY_TWIML, TwilioRequest, TwilioSmsChannel
+from omnivox.channels.twilio_voice import gather, greeting
 from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
@@ -85,28 +86,70 @@ async def slack(workspace: str, request: Request) -> Response | dict[str, str]:
 async def twilio_sms(workspace: str, request: Request) -> Response:
     """Twilio Programmable Messaging (incoming SMS); answered later through the REST API."""
     services = services_of(request)
-    channel = services.messaging.get((workspace, "sms"))
-    ws = services.settings.workspace(workspace)
-    if not isinstance(channel, TwilioSmsChannel) or ws is None:
-        raise api_error(404, "unknown_channel", f"no Twilio account for workspace {workspace!r}")
-    base = ws.channels.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    try:
-        raw = (await request.body()).decode()
-        form = dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw)))
-    except (UnicodeDecodeError, ValueError):
-        raise api_error(400, "malformed_body", "the body is not a URL-encoded form") from None
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    call = TwilioRequest(workspace, base + request.url.path, headers, form)
-    try:
-        await channel.verify(call)
-        inbound = await channel.parse(call)
-    except ChannelError as exc:
-        raise api_error(exc.status, exc.code, exc.message) from None
+    channel, call = await _twilio(request, workspace, "sms")
+    inbound = await channel.parse(call)
     if not inbound:
         log.info("webhook.ignored", channel="sms", workspace=workspace)
     for message in inbound:
         services.submit(services.turns.handle(message, channel))
     return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+@router.post("/webhooks/{workspace}/twilio/voice", responses=NOT_FOUND)
+async def twilio_voice(workspace: str, request: Request) -> Response:
+    """An incoming call: greet, then listen (speech or keypad)."""
+    await _twilio(request, workspace, "voice")
+    ws = services_of(request).settings.workspace(workspace)
+    brand = ws.persona.brand if ws else ""
+    twiml = gather(_gather_url(request), greeting(brand), 1)
+    return Response(twiml, media_type="application/xml")
+
+
+@router.post("/webhooks/{workspace}/twilio/voice/gather", responses=NOT_FOUND)
+async def twilio_voice_turn(workspace: str, request: Request) -> Response:
+    """What the caller said: one turn, answered in this response, then listen again."""
+    services = services_of(request)
+    channel, call = await _twilio(request, workspace, "voice")
+    turn = int(request.query_params.get("turn", "1") or 1)
+    inbound = await channel.parse(call)
+    sentences = ["Sorry, could you say that again?"]
+    if inbound:
+        ctx = await services.turns.handle(inbound[0], channel)
+        if ctx.duplicate_of is not None:  # Twilio retried: say the stored answer again
+            stored = await services.store.reply_to(ctx.duplicate_of.id)
+            sentences = [stored.text] if stored else sentences
+        elif ctx.outbound:
+            sentences = list(ctx.outbound[0].payload.get("sentences") or [ctx.outbound[0].text])
+    return Response(gather(_gather_url(request), sentences, turn + 1), media_type="application/xml")
+
+
+def _gather_url(request: Request) -> str:
+    path = request.url.path
+    return path if path.endswith("/gather") else f"{path}/gather"
+
+
+async def _twilio(
+    request: Request, workspace: str, name: str
+) -> tuple[TwilioSmsChannel, TwilioRequest]:
+    """The verified call (signature over the public URL) for Twilio's SMS or voice channel."""
+    services = services_of(request)
+    channel = services.messaging.get((workspace, name))
+    ws = services.settings.workspace(workspace)
+    if not isinstance(channel, TwilioSmsChannel) or ws is None:
+        raise api_error(404, "unknown_channel", f"no Twilio account for workspace {workspace!r}")
+    base = ws.channels.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        raw = (await request.body()).decode()
+        form = dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw)))
+    except (UnicodeDecodeError, ValueError):
+        raise api_error(400, "malformed_body", "the body is not a URL-encoded form") from None
+    call = TwilioRequest(workspace, url, {k.lower(): v for k, v in request.headers.items()}, form)
+    try:
+        await channel.verify(call)
+    except ChannelError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    return channel, call
 
 
 @router.get("/webhooks/{workspace}/messenger", responses=NOT_FOUND)

@@ -1,0 +1,85 @@
+"""Twilio Voice: a phone call as a conversation of spoken turns.
+
+``POST /webhooks/{workspace}/twilio/voice`` answers a call with TwiML: a greeting inside a
+``<Gather input="speech dtmf">`` whose action is ``…/twilio/voice/gather``. Twilio posts what it
+heard there (``SpeechResult``, or ``Digits`` for the keypad); that is one turn, answered in the
+same HTTP response (a call has no other way back), followed by the next ``<Gather>``. "Agent" in
+any phrasing, or pressing 0, hands off. Requests are signed like SMS (``X-Twilio-Signature``).
+Spoken text: Markdown and URLs removed (nobody can click a URL read aloud), citations dropped,
+split into short sentences, XML-escaped (SSML-safe) inside ``<Say>``.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+from omnivox.channels.base import Capabilities, plain_text
+from omnivox.channels.twilio_sms import TwilioRequest, TwilioSmsChannel
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+_URL = re.compile(r"\(?https?://\S+\)?")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+MAX_SENTENCE_WORDS = 25
+
+
+class TwilioVoiceChannel(TwilioSmsChannel):
+    """Adapter for calls to one workspace's Twilio numbers (signatures as for SMS)."""
+
+    name = "voice"
+    capabilities = Capabilities(
+        max_length=1000,
+        markup="ssml",
+        guidance="Spoken on the phone: two or three short sentences, no lists, no links.",
+    )
+
+    async def parse(self, request: TwilioRequest) -> list[InboundMessage]:
+        """What the caller said (or 0 on the keypad, which means "agent") as one message."""
+        form = request.form
+        call, caller = form.get("CallSid"), form.get("From")
+        heard = (form.get("SpeechResult") or "").strip()
+        if form.get("Digits") == "0":
+            heard = "agent"
+        if not call or not caller or not heard:
+            return []
+        turn = parse_qs(urlsplit(request.url).query).get("turn", ["0"])[0]
+        return [
+            InboundMessage(
+                workspace_id=request.workspace_id,
+                channel=self.name,
+                sender=CustomerRef(caller, phone=caller),
+                text=heard,
+                provider_message_id=f"{call}:{turn}",
+                metadata={"twilio": {"call": call, "confidence": form.get("Confidence")}},
+            )
+        ]
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """Short spoken sentences, no URLs, no citations."""
+        spoken = _URL.sub("", plain_text(reply.text))
+        sentences = [s.strip() for s in _SENTENCE.split(spoken) if s.strip()]
+        short = [" ".join(s.split()[:MAX_SENTENCE_WORDS]) for s in sentences]
+        return [OutboundMessage(self.name, recipient, " ".join(short), {"sentences": short})]
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """The answer is the TwiML of the webhook's own response."""
+        return DeliveryReceipt(self.name, "sent")
+
+
+def gather(action: str, sentences: list[str], turn: int) -> str:
+    """TwiML: say the sentences, then listen for the next turn (speech or keypad)."""
+    said = "".join(f"<Say>{escape(s)}</Say>" for s in sentences)
+    url = escape(f"{action}?turn={turn}", {'"': "&quot;"})
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f'<Gather input="speech dtmf" numDigits="1" speechTimeout="auto" action="{url}" '
+        f'method="POST">{said}</Gather>'
+        "<Say>Sorry, I didn't catch that. Goodbye.</Say></Response>"
+    )
+
+
+def greeting(brand: str) -> list[str]:
+    """The first thing a caller hears."""
+    who = f"{brand} support" if brand else "support"
+    return [f"Hi, this is {who}.", "How can I help? Say agent or press 0 for a person."]

@@ -1,0 +1,100 @@
+"""Twilio Voice: signed calls, a greeting that listens, spoken turns answered in TwiML, no URLs
+read aloud, XML-safe text, and "agent" / 0 handing off."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from omnivox.channels.twilio_voice import TwilioVoiceChannel
+from omnivox.types import Reply
+from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
+from tests.conftest import LiveServer, make_settings
+
+PUBLIC = "https://support.acme.example"
+CALL = {
+    "CallSid": "CA" + "1" * 32,
+    "AccountSid": TWILIO_SID,
+    "From": "+15550100142",
+    "To": "+17205550199",
+}
+
+
+@pytest.fixture
+def server(tmp_path: Path, twilio_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    twilio = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "api_base": twilio_api.url}
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "persona": {"brand": "Acme Outfitters"},
+        "channels": {"public_url": PUBLIC, "twilio": twilio},
+    }
+    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
+    with LiveServer(settings) as live:
+        yield live
+
+
+def post(
+    server: LiveServer, path: str, form: dict[str, str], token: str = TWILIO_TOKEN
+) -> httpx.Response:
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, form)
+    headers = {"X-Twilio-Signature": signature, "content-type": "application/x-www-form-urlencoded"}
+    return httpx.post(f"{server.url}{path}", content=urlencode(form), headers=headers, timeout=30)
+
+
+def says(twiml: str) -> list[str]:
+    return re.findall(r"<Say>(.*?)</Say>", twiml)
+
+
+def test_a_call_is_greeted_and_each_spoken_turn_answered(server: LiveServer) -> None:
+    answer = post(server, "/webhooks/acme/twilio/voice", CALL)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+        "application/xml"
+    )
+    assert 'action="/webhooks/acme/twilio/voice/gather?turn=1"' in answer.text
+    assert says(answer.text)[0] == "Hi, this is Acme Outfitters support."
+    heard = {
+        **CALL,
+        "SpeechResult": "What is your return window? See https://acme.example/x & <b>",
+        "Confidence": "0.92",
+    }
+    turn = post(server, "/webhooks/acme/twilio/voice/gather?turn=1", heard)
+    assert turn.status_code == 200
+    spoken = says(turn.text)
+    assert spoken[0] == "You asked: What is your return window?"
+    assert "http" not in turn.text.split("<Gather")[1].split("</Gather>")[0]  # no URL read aloud
+    assert "&amp; &lt;b&gt;" in turn.text  # XML-escaped, SSML-safe
+    assert 'turn=2"' in turn.text
+
+
+def test_pressing_0_or_saying_agent_hands_off(server: LiveServer) -> None:
+    pressed = post(server, "/webhooks/acme/twilio/voice/gather?turn=1", {**CALL, "Digits": "0"})
+    assert "member of our team" in " ".join(says(pressed.text))
+    spoken = post(
+        server,
+        "/webhooks/acme/twilio/voice/gather?turn=2",
+        {**CALL, "SpeechResult": "Agent please."},
+    )
+    assert "member of our team" in " ".join(says(spoken.text))
+
+
+def test_a_bad_signature_is_403(server: LiveServer) -> None:
+    assert post(server, "/webhooks/acme/twilio/voice", CALL, token="wrong").status_code == 403
+
+
+def test_spoken_rendering() -> None:
+    channel = TwilioVoiceChannel(TWILIO_SID, TWILIO_TOKEN, "http://unused", 5)
+    text = (
+        "**Returns**: 60 days. Start at [our page](https://acme.example/returns)! " + "word " * 40
+    )
+    [message] = channel.render(Reply(text), "+1")
+    assert message.payload["sentences"][0] == "Returns: 60 days."
+    assert "https" not in message.text and "**" not in message.text
+    assert all(len(s.split()) <= 25 for s in message.payload["sentences"])
