@@ -11,6 +11,7 @@ from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
 from omnivox.channels.twilio_sms import TwilioSmsChannel
+from omnivox.channels.twilio_voice import TwilioVoiceChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.types import Citation, Reply
@@ -35,6 +36,7 @@ CHANNELS: list[Any] = [
     TwilioSmsChannel("AC1", "t", "http://unused", 5),
     MessengerChannel("s", "v", "t", "http://unused", "v19.0", 5),
     WhatsAppChannel("s", "v", "t", "http://unused", "v19.0", 5),
+    TwilioVoiceChannel("AC1", "t", "http://unused", 5),
 ]
 
 
@@ -51,6 +53,8 @@ def test_every_channel_renders_the_same_reply_natively(channel: Any) -> None:
         assert (
             text == REPLY.text and messages[0].payload["citations"][0]["source_id"] == "returns.md"
         )
+    elif markup == "ssml":  # spoken: no markup, no URLs, no sources read out
+        assert "**" not in text and "http" not in text and "Source" not in text
     elif markup == "whatsapp":  # *bold*, bare URLs (WhatsApp links them)
         assert "*You have 60 days*" in text and "**" not in text
         assert "acme.example/returns: https://acme.example/returns" in text
