@@ -53,7 +53,11 @@ def create_app(
         redoc_url=None,
         description="One AI assistant across every customer channel.",
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.server.max_body_bytes,
+        webhook_max_bytes=settings.server.webhook_max_body_bytes,
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     for module in (messages, knowledge, chat, health, pages, apidocs, webhooks):

@@ -8,20 +8,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over ``max_bytes``: by ``Content-Length`` at once, or while streaming."""
+    """413 for bodies over the limit: by ``Content-Length`` at once, or while streaming.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``max_bytes`` everywhere, except under ``/webhooks/`` where providers' payloads (batches of
+    events, long messages) get ``webhook_max_bytes``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, webhook_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.webhook_max_bytes = webhook_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, then count what actually arrives."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if str(scope.get("path", "")).startswith("/webhooks/"):
+            limit = self.webhook_max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         started = refused = False
@@ -33,10 +41,10 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(send, limit)
                     # the app sees a client that went away and stops reading
                     return {"type": "http.disconnect"}
             return message
@@ -50,9 +58,9 @@ class BodyLimitMiddleware:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            {"error": "body_too_large", "message": f"request body is over {self.max_bytes} bytes"}
+            {"error": "body_too_large", "message": f"request body is over {limit} bytes"}
         ).encode()
         await send(
             {

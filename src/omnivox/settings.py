@@ -51,6 +51,7 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_text_chars: int = Field(4000, ge=1)
 
 

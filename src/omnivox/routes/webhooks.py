@@ -10,6 +10,7 @@ checked in the transaction that stores the message.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
@@ -27,6 +28,8 @@ from omnivox.channels.twilio_voice import gather, greeting
 from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
+from omnivox.settings import Settings
+from omnivox.types import InboundMessage
 
 router = APIRouter(tags=["webhooks"])
 log = get_logger(__name__)
@@ -51,7 +54,7 @@ async def telegram(workspace: str, request: Request) -> Response:
     if not inbound:
         log.info("webhook.ignored", channel="telegram", workspace=workspace)
     for message in inbound:
-        services.submit(services.turns.handle(message, channel))
+        services.submit(services.turns.handle(bounded(message, services.settings), channel))
     return Response(status_code=200)
 
 
@@ -78,7 +81,7 @@ async def slack(workspace: str, request: Request) -> Response | dict[str, str]:
     if not inbound:
         log.info("webhook.ignored", channel="slack", workspace=workspace, retry=retry)
     for message in inbound:
-        services.submit(services.turns.handle(message, channel))
+        services.submit(services.turns.handle(bounded(message, services.settings), channel))
     return Response(status_code=200)
 
 
@@ -91,7 +94,7 @@ async def twilio_sms(workspace: str, request: Request) -> Response:
     if not inbound:
         log.info("webhook.ignored", channel="sms", workspace=workspace)
     for message in inbound:
-        services.submit(services.turns.handle(message, channel))
+        services.submit(services.turns.handle(bounded(message, services.settings), channel))
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -186,7 +189,7 @@ async def meta_events(workspace: str, request: Request) -> Response:
     if not found.messages and not found.statuses:
         log.info("webhook.ignored", channel=channel.name, workspace=workspace)
     for message in found.messages:
-        services.submit(services.turns.handle(message, channel))
+        services.submit(services.turns.handle(bounded(message, services.settings), channel))
     return Response(status_code=200)
 
 
@@ -196,3 +199,16 @@ def _meta(request: Request, workspace: str) -> MessengerChannel | WhatsAppChanne
     if not isinstance(channel, MessengerChannel | WhatsAppChannel):
         raise api_error(404, "unknown_channel", f"no {name} account for workspace {workspace!r}")
     return channel
+
+
+def bounded(message: InboundMessage, settings: Settings) -> InboundMessage:
+    """A provider's message cut to ``server.max_text_chars`` (marked ``truncated``).
+
+    A webhook cannot be refused like an API call, but the model never gets a huge prompt.
+    """
+    limit = settings.server.max_text_chars
+    if len(message.text) <= limit:
+        return message
+    return replace(
+        message, text=message.text[:limit], metadata={**message.metadata, "truncated": True}
+    )
