@@ -299,7 +299,7 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
                 missing = ", ".join(config.missing)
                 log.info("channel.disabled", workspace=ws.id, channel=name, missing=missing)
                 continue
-            out[(ws.id, name)] = _messaging_channel(config)
+            out[(ws.id, name)] = _messaging_channel(config, ws.id, ws.channels.public_url)
             if isinstance(config, TwilioSettings):  # the same account answers calls
                 secret = config.auth_token.get_secret_value()
                 out[(ws.id, "voice")] = TwilioVoiceChannel(
@@ -310,6 +310,8 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
 
 def _messaging_channel(
     config: TelegramSettings | SlackSettings | TwilioSettings | MetaSettings,
+    workspace_id: str,
+    public_url: str,
 ) -> MessagingChannel:
     if isinstance(config, TelegramSettings):
         return TelegramChannel(
@@ -339,11 +341,13 @@ def _messaging_channel(
             config.timeout_s,
         )
     if isinstance(config, TwilioSettings):
+        callback = f"{public_url.rstrip('/')}/webhooks/{workspace_id}/twilio/status"
         return TwilioSmsChannel(
             config.account_sid,
             config.auth_token.get_secret_value(),
             config.api_base,
             config.timeout_s,
+            callback if public_url else None,
         )
     return SlackChannel(
         config.signing_secret.get_secret_value(),

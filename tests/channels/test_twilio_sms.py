@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -132,3 +132,31 @@ def test_sms_text_rules() -> None:
     assert segments("📦" * 35) == 1 and segments("📦" * 36) == 2  # surrogate pairs: 2 units
     long = channel.render(Reply("word " * 700), "+1|+2")
     assert len(long) == 3 and all(len(m.text) <= 1600 for m in long)
+
+
+def test_delivery_reports_update_the_sent_message(server: LiveServer, twilio_api: BotApi) -> None:
+    assert post(server).status_code == 200
+    twilio_api.wait_for_sends(1)
+    assert twilio_api.sent[0]["StatusCallback"] == f"{PUBLIC}/webhooks/acme/twilio/status"
+    time.sleep(0.3)
+    report = {
+        "MessageSid": "SM" + "1".zfill(32),
+        "MessageStatus": "delivered",
+        "AccountSid": TWILIO_SID,
+    }
+    url = f"{PUBLIC}/webhooks/acme/twilio/status"
+    headers = {
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, report),
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    response = httpx.post(
+        f"{server.url}/webhooks/acme/twilio/status", content=urlencode(report), headers=headers
+    )
+    assert response.status_code == 204
+
+    async def statuses() -> list[str]:
+        async with server.services.db.sessions() as session:
+            rows = await session.execute(select(Message.status).where(Message.direction == "out"))
+            return list(rows.scalars())
+
+    assert run_on_server(server, statuses()) == ["delivered"]

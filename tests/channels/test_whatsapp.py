@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -124,3 +125,29 @@ def test_window_rules_and_formatting() -> None:
         "*60 days* to return, see our policy: https://acme.example/returns.\n"
         "Source: Returns https://acme.example/returns"
     )
+
+
+def test_status_reports_move_our_message_forward_only(
+    server: LiveServer, whatsapp_api: BotApi
+) -> None:
+    assert post(server, BATCH).status_code == 200
+    whatsapp_api.wait_for_sends(1)
+    time.sleep(0.3)  # the outbox row records the provider's id right after the send
+
+    def report(state: str) -> None:
+        status = {"id": "wamid.OUT1", "status": state, "recipient_id": "15550100142"}
+        value = {"messaging_product": "whatsapp", "statuses": [status]}
+        change = {"field": "messages", "value": value}
+        body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
+        assert post(server, json.dumps(body).encode()).status_code == 200
+
+    report("read")
+    report("delivered")  # late and out of order: ignored
+    statuses = run_on_server(server, _outbound_statuses(server))
+    assert statuses == ["read"]
+
+
+async def _outbound_statuses(server: LiveServer) -> list[str]:
+    async with server.services.db.sessions() as session:
+        rows = await session.execute(select(Message.status).where(Message.direction == "out"))
+        return list(rows.scalars())

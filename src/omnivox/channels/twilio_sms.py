@@ -53,8 +53,16 @@ class TwilioSmsChannel:
         outbox=True,
     )
 
-    def __init__(self, account_sid: str, auth_token: str, api_base: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        api_base: str,
+        timeout_s: float,
+        status_callback: str | None = None,
+    ) -> None:
         self.account_sid = account_sid
+        self.status_callback = status_callback
         self.auth_token = auth_token.encode()
         self._client = httpx.AsyncClient(
             base_url=api_base.rstrip("/"), auth=(account_sid, auth_token), timeout=timeout_s
@@ -112,10 +120,11 @@ class TwilioSmsChannel:
         """Create the message through the REST API (form-encoded, basic auth)."""
         to, _, ours = message.recipient.partition("|")
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        form = {"To": to, "From": ours, "Body": message.text}
+        if self.status_callback:  # delivery reports come back to /twilio/status
+            form["StatusCallback"] = self.status_callback
         try:
-            response = await self._client.post(
-                path, data={"To": to, "From": ours, "Body": message.text}
-            )
+            response = await self._client.post(path, data=form)
         except httpx.TransportError as exc:
             return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
         try:

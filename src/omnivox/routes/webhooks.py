@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
@@ -29,6 +30,7 @@ from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 from omnivox.settings import Settings
+from omnivox.storage.outbox import OutboxStore
 from omnivox.types import InboundMessage
 
 router = APIRouter(tags=["webhooks"])
@@ -183,9 +185,12 @@ async def meta_events(workspace: str, request: Request) -> Response:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise api_error(400, "malformed_body", "the body is not JSON") from None
     found = channel.events(MetaRequest(workspace, headers, call.raw, body))
+    outbox = OutboxStore(services.db)
     for status in found.statuses:
         record = EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=status)
         services.events.emit(record)
+        for provider_id, state in reported(status):
+            await outbox.apply_status(workspace, channel.name, provider_id, state)
     if not found.messages and not found.statuses:
         log.info("webhook.ignored", channel=channel.name, workspace=workspace)
     for message in found.messages:
@@ -212,3 +217,32 @@ def bounded(message: InboundMessage, settings: Settings) -> InboundMessage:
     return replace(
         message, text=message.text[:limit], metadata={**message.metadata, "truncated": True}
     )
+
+
+def reported(status: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (provider message id, status) pairs of a Meta status report.
+
+    WhatsApp names one message and its status; Messenger's ``delivery`` lists the delivered ids
+    (its ``read`` carries only a time).
+    """
+    if status.get("status") == "delivery":
+        return [(str(mid), "delivered") for mid in status.get("mids") or []]
+    if status.get("id") and status.get("status") in ("sent", "delivered", "read", "failed"):
+        return [(str(status["id"]), str(status["status"]))]
+    return []
+
+
+@router.post("/webhooks/{workspace}/twilio/status", responses=NOT_FOUND)
+async def twilio_status(workspace: str, request: Request) -> Response:
+    """Twilio's status callbacks for the messages we sent (queued, sent, delivered, failed)."""
+    services = services_of(request)
+    _, call = await _twilio(request, workspace, "sms")
+    sid, state = call.form.get("MessageSid"), call.form.get("MessageStatus", "")
+    state = "failed" if state == "undelivered" else state
+    if sid:
+        payload = {"channel": "sms", "id": sid, "status": state}
+        services.events.emit(
+            EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=payload)
+        )
+        await OutboxStore(services.db).apply_status(workspace, "sms", sid, state)
+    return Response(status_code=204)

@@ -21,6 +21,8 @@ from omnivox.storage.repositories import StoredMessage
 from omnivox.types import DeliveryReceipt, utcnow
 
 RETRY_DELAYS_S = (2.0, 10.0, 60.0, 300.0, 900.0)
+# provider delivery reports, in the order they happen; "failed" can follow any of them
+PROGRESS = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
 
 class OutboxStore:
@@ -63,11 +65,37 @@ class OutboxStore:
             outbox["next_attempt_at"] = (utcnow() + delay).isoformat()
         delivery = {"provider_message_id": receipt.provider_message_id, "error": receipt.error}
         meta: dict[str, Any] = {**message.metadata, "delivery": delivery, "outbox": outbox}
+        values: dict[str, Any] = {"status": status, "meta": meta}
+        if receipt.provider_message_id:  # so the provider's status reports can find the row
+            values["provider_message_id"] = receipt.provider_message_id
         async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(Message).where(Message.id == message.id).values(status=status, meta=meta)
-            )
+            await session.execute(update(Message).where(Message.id == message.id).values(**values))
         return status
+
+    async def apply_status(
+        self, workspace_id: str, channel: str, provider_message_id: str, status: str
+    ) -> bool:
+        """Apply a provider's report (delivered, read, failed) on one of our messages.
+
+        A status never moves backwards (a late "delivered" after "read" is ignored). True if a
+        row changed.
+        """
+        if status not in PROGRESS:
+            return False
+        earlier = [s for s, rank in PROGRESS.items() if rank < PROGRESS[status]]
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Message)
+                .where(
+                    Message.workspace_id == workspace_id,
+                    Message.channel == channel,
+                    Message.direction == "out",
+                    Message.provider_message_id == provider_message_id,
+                    Message.status.in_(earlier),
+                )
+                .values(status=status)
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     async def abandon_interrupted(self, older_than: timedelta) -> int:
         """Mark rows left ``sending`` by a dead process as ``unknown``; returns how many."""
