@@ -160,3 +160,12 @@ def test_delivery_reports_update_the_sent_message(server: LiveServer, twilio_api
             return list(rows.scalars())
 
     assert run_on_server(server, statuses()) == ["delivered"]
+
+
+def test_a_malformed_form_is_400(server: LiveServer) -> None:
+    headers = {"X-Twilio-Signature": "x", "content-type": "application/x-www-form-urlencoded"}
+    response = httpx.post(
+        f"{server.url}/webhooks/acme/twilio/sms", content=b"not a form", headers=headers
+    )
+    assert response.status_code == 400 and response.json()["error"] == "malformed_body"
+    assert inbound_count(server) == 0
