@@ -7,6 +7,7 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,20 @@ from starlette.routing import Route
 from tests.conftest import free_port
 
 TOKEN, SECRET = "123456:ABC-test-token", "s3cret-token"
+
+
+@contextmanager
+def running(app: Starlette) -> Iterator[str]:
+    """Serve ``app`` on a free local port in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 @dataclass
@@ -63,16 +78,9 @@ def bot_api() -> Iterator[BotApi]:
         return JSONResponse({"ok": True, "result": {**result, "text": body["text"]}})
 
     app = Starlette(routes=[Route("/bot{token}/sendMessage", send_message, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as url:
+        state.url = url
+        yield state
 
 
 SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN = "8f742231b10e8888abcd99yyyzzz85a5", "xoxb-test-token"
@@ -96,16 +104,9 @@ def slack_api() -> Iterator[BotApi]:
         return JSONResponse({"ok": True, "channel": body["channel"], "ts": ts})
 
     app = Starlette(routes=[Route("/api/chat.postMessage", post_message, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    state.url = f"http://127.0.0.1:{port}/api"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as url:
+        state.url = url + "/api"
+        yield state
 
 
 TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 31 + "1", "twilio-auth-token-for-tests"
@@ -134,18 +135,9 @@ def twilio_api() -> Iterator[BotApi]:
         )
 
     route = Route("/2010-04-01/Accounts/{sid}/Messages.json", create_message, methods=["POST"])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=[route]), host="127.0.0.1", port=port, log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(Starlette(routes=[route])) as url:
+        state.url = url
+        yield state
 
 
 META_APP_SECRET, META_VERIFY_TOKEN, META_ACCESS_TOKEN = "meta-app-secret", "verify-me", "EAAtoken"
@@ -183,16 +175,9 @@ def graph_api() -> Iterator[BotApi]:
         )
 
     app = Starlette(routes=[Route("/v19.0/me/messages", send, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as url:
+        state.url = url
+        yield state
 
 
 @pytest.fixture(scope="session")
@@ -218,13 +203,6 @@ def whatsapp_api() -> Iterator[BotApi]:
         )
 
     app = Starlette(routes=[Route("/v19.0/{number}/messages", send, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as url:
+        state.url = url
+        yield state

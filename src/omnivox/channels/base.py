@@ -97,3 +97,23 @@ def plain_text(markdown: str) -> str:
     text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
     text = _HEADING.sub("", text)
     return _BULLET.sub("- ", text).strip()
+
+
+def with_sources(reply: Reply) -> str:
+    """Plain text of a reply followed by one "Source: title (url)" line per citation."""
+    lines = [plain_text(reply.text)]
+    for citation in reply.citations:
+        source = f"Source: {citation.title}"
+        lines.append(f"{source} ({citation.url})" if citation.url else source)
+    return "\n".join(line for line in lines if line)
+
+
+def plain_messages(
+    channel: str, reply: Reply, recipient: str, max_chars: int
+) -> list[OutboundMessage]:
+    """A reply as plain-text messages with source lines, split at ``max_chars``."""
+    payload: dict[str, Any] = {"citations": [c.as_dict() for c in reply.citations]}
+    return [
+        OutboundMessage(channel, recipient, part, payload)
+        for part in split_text(with_sources(reply), max_chars)
+    ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, plain_text, split_text
+from omnivox.channels.base import Capabilities, plain_messages
 from omnivox.channels.meta import MetaEvents, check_signature
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -99,16 +99,7 @@ class MessengerChannel:
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text with source lines, split at 2,000 characters."""
-        lines = [plain_text(reply.text)]
-        for citation in reply.citations:
-            source = f"Source: {citation.title}"
-            lines.append(f"{source} ({citation.url})" if citation.url else source)
-        text = "\n".join(line for line in lines if line)
-        payload = {"citations": [c.as_dict() for c in reply.citations]}
-        return [
-            OutboundMessage(self.name, recipient, part, payload)
-            for part in split_text(text, MAX_CHARS)
-        ]
+        return plain_messages(self.name, reply, recipient, MAX_CHARS)
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Send API; 429, 5xx, throttling codes and connection errors are retryable."""

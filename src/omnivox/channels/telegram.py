@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, plain_text, split_text
+from omnivox.channels.base import Capabilities, ChannelError, plain_messages
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 4096
@@ -88,16 +88,7 @@ class TelegramChannel:
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text with source lines, in pieces of at most 4,096 characters."""
-        lines = [plain_text(reply.text)]
-        for citation in reply.citations:
-            source = f"Source: {citation.title}"
-            lines.append(f"{source} ({citation.url})" if citation.url else source)
-        text = "\n".join(line for line in lines if line)
-        payload = {"citations": [c.as_dict() for c in reply.citations]}
-        return [
-            OutboundMessage(self.name, recipient, part, payload)
-            for part in split_text(text, MAX_CHARS)
-        ]
+        return plain_messages(self.name, reply, recipient, MAX_CHARS)
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """``sendMessage``; a refusal is a failed receipt with Telegram's description.

@@ -20,11 +20,11 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, plain_text, split_text
+from omnivox.channels.base import Capabilities, ChannelError, plain_messages
 from omnivox.channels.sms import segments
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -103,17 +103,9 @@ class TwilioSmsChannel:
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text with source lines, split at 1,600 characters; segments recorded."""
-        lines = [plain_text(reply.text)]
-        for citation in reply.citations:
-            source = f"Source: {citation.title}"
-            lines.append(f"{source} ({citation.url})" if citation.url else source)
-        text = "\n".join(line for line in lines if line)
-        citations = [c.as_dict() for c in reply.citations]
         return [
-            OutboundMessage(
-                self.name, recipient, part, {"citations": citations, "segments": segments(part)}
-            )
-            for part in split_text(text, MAX_CHARS)
+            replace(m, payload={**m.payload, "segments": segments(m.text)})
+            for m in plain_messages(self.name, reply, recipient, MAX_CHARS)
         ]
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
