@@ -10,29 +10,19 @@ becomes a turn: the customer is the page-scoped id (PSID), the provider id is th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from omnivox.channels.base import Capabilities, plain_messages
-from omnivox.channels.meta import MetaEvents, check_signature
+from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest
+from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class MetaRequest:
-    """A webhook call: the workspace, lower-cased headers, raw body and parsed JSON."""
-
-    workspace_id: str
-    headers: dict[str, str]
-    raw: bytes
-    body: Any = None
-
-
-class MessengerChannel:
+class MessengerChannel(MetaChannel):
     """Adapter for one workspace's Facebook Page."""
 
     name = "messenger"
@@ -52,20 +42,11 @@ class MessengerChannel:
         version: str,
         timeout_s: float,
     ) -> None:
-        self.app_secret = app_secret
-        self.verify_token = verify_token
+        super().__init__(app_secret, verify_token)
         self._token = access_token
         self._client = httpx.AsyncClient(
             base_url=f"{api_base.rstrip('/')}/{version}", timeout=timeout_s
         )
-
-    async def verify(self, request: MetaRequest) -> None:
-        """The app-secret signature over the raw body."""
-        check_signature(request.headers, request.raw, self.app_secret)
-
-    async def parse(self, request: MetaRequest) -> list[InboundMessage]:
-        """The text messages of every entry and event."""
-        return self.events(request).messages
 
     def events(self, request: MetaRequest) -> MetaEvents:
         """Messages and statuses of every entry; other event types are skipped."""
@@ -108,20 +89,13 @@ class MessengerChannel:
             "messaging_type": "RESPONSE",
             "message": {"text": message.text},
         }
-        try:
-            response = await self._client.post(
-                "/me/messages", params={"access_token": self._token}, json=body
-            )
-        except httpx.TransportError as exc:
-            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        if response.status_code >= 400 or "message_id" not in data:
-            error = (data.get("error") or {}).get("message") or f"HTTP {response.status_code}"
-            retryable = response.status_code == 429 or response.status_code >= 500
-            return DeliveryReceipt(self.name, "failed", error=str(error), retryable=retryable)
+        params = {"access_token": self._token}
+        result = await call(self._client, self.name, "/me/messages", params=params, json=body)
+        if isinstance(result, DeliveryReceipt):
+            return result
+        status, data = result
+        if status >= 400 or "message_id" not in data:
+            return refused(self.name, status, (data.get("error") or {}).get("message"))
         return DeliveryReceipt(self.name, "sent", str(data["message_id"]))
 
     async def close(self) -> None:

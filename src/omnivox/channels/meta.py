@@ -39,3 +39,33 @@ def check_signature(headers: Mapping[str, str], raw: bytes, app_secret: str) -> 
     digest = hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(given.encode(), f"sha256={digest}".encode()):
         raise ChannelError(403, "bad_signature", "missing or wrong X-Hub-Signature-256")
+
+
+@dataclass(frozen=True, slots=True)
+class MetaRequest:
+    """A webhook call: the workspace, lower-cased headers, raw body and parsed JSON."""
+
+    workspace_id: str
+    headers: dict[str, str]
+    raw: bytes
+    body: Any = None
+
+
+class MetaChannel:
+    """What a Meta channel adapter shares: signature check, and messages from its events."""
+
+    def __init__(self, app_secret: str, verify_token: str) -> None:
+        self.app_secret = app_secret
+        self.verify_token = verify_token
+
+    async def verify(self, request: MetaRequest) -> None:
+        """The app-secret signature over the raw body."""
+        check_signature(request.headers, request.raw, self.app_secret)
+
+    async def parse(self, request: MetaRequest) -> list[InboundMessage]:
+        """The text messages of every entry."""
+        return self.events(request).messages
+
+    def events(self, request: MetaRequest) -> MetaEvents:
+        """Messages and statuses of one webhook POST (each platform has its own shape)."""
+        raise NotImplementedError

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from omnivox.channels.base import Capabilities, ChannelError, split_text
+from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 3000  # a section of text Slack shows unfolded; longer answers are split
@@ -126,20 +127,13 @@ class SlackChannel:
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """``chat.postMessage``; ``ratelimited``, 429, 5xx and connection errors are retryable."""
         body = {"channel": message.recipient, "text": message.text}
-        try:
-            response = await self._client.post("/chat.postMessage", json=body)
-        except httpx.TransportError as exc:
-            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        if response.status_code >= 400 or not data.get("ok"):
-            error = str(data.get("error") or f"HTTP {response.status_code}")
-            retryable = response.status_code == 429 or response.status_code >= 500
-            return DeliveryReceipt(
-                self.name, "failed", error=error, retryable=retryable or error == "ratelimited"
-            )
+        result = await call(self._client, self.name, "/chat.postMessage", json=body)
+        if isinstance(result, DeliveryReceipt):
+            return result
+        status, data = result
+        if status >= 400 or not data.get("ok"):
+            error = data.get("error")
+            return refused(self.name, status, error, retryable=error == "ratelimited")
         return DeliveryReceipt(self.name, "sent", str(data.get("ts") or "") or None)
 
     async def close(self) -> None:

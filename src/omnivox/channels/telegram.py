@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from omnivox.channels.base import Capabilities, ChannelError, plain_messages
+from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 4096
@@ -96,26 +97,15 @@ class TelegramChannel:
         Retryable on 429, 5xx and connection errors.
         """
         body = {"chat_id": message.recipient, "text": message.text}
-        try:
-            response = await self._client.post("/sendMessage", json=body)
-        except httpx.TransportError as exc:
-            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
-        data = _json(response)
-        if response.status_code >= 400 or not data.get("ok"):
-            error = str(data.get("description") or f"HTTP {response.status_code}")
-            retryable = response.status_code == 429 or response.status_code >= 500
-            return DeliveryReceipt(self.name, "failed", error=error, retryable=retryable)
-        result = data.get("result") or {}
-        return DeliveryReceipt(self.name, "sent", str(result.get("message_id", "")) or None)
+        result = await call(self._client, self.name, "/sendMessage", json=body)
+        if isinstance(result, DeliveryReceipt):
+            return result
+        status, data = result
+        if status >= 400 or not data.get("ok"):
+            return refused(self.name, status, data.get("description"))
+        sent = data.get("result") or {}
+        return DeliveryReceipt(self.name, "sent", str(sent.get("message_id", "")) or None)
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from omnivox.channels.base import Capabilities, ChannelError, plain_messages
+from omnivox.channels.provider_api import call, refused
 from omnivox.channels.sms import segments
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -115,18 +116,12 @@ class TwilioSmsChannel:
         form = {"To": to, "From": ours, "Body": message.text}
         if self.status_callback:  # delivery reports come back to /twilio/status
             form["StatusCallback"] = self.status_callback
-        try:
-            response = await self._client.post(path, data=form)
-        except httpx.TransportError as exc:
-            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        if response.status_code >= 400:
-            error = str(data.get("message") or f"HTTP {response.status_code}")
-            retryable = response.status_code == 429 or response.status_code >= 500
-            return DeliveryReceipt(self.name, "failed", error=error, retryable=retryable)
+        result = await call(self._client, self.name, path, data=form)
+        if isinstance(result, DeliveryReceipt):
+            return result
+        status, data = result
+        if status >= 400:
+            return refused(self.name, status, data.get("message"))
         return DeliveryReceipt(self.name, "queued", str(data.get("sid") or "") or None)
 
     async def close(self) -> None:

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from omnivox.channels.base import Capabilities, split_text
-from omnivox.channels.messenger import MetaRequest
-from omnivox.channels.meta import MetaEvents, check_signature
+from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest
+from omnivox.channels.provider_api import call, refused
 from omnivox.types import (
     CustomerRef,
     DeliveryReceipt,
@@ -54,7 +54,7 @@ class WindowClosedError(ValueError):
     """A free-form message outside the 24-hour customer-service window."""
 
 
-class WhatsAppChannel:
+class WhatsAppChannel(MetaChannel):
     """Adapter for one workspace's WhatsApp Business account."""
 
     name = "whatsapp"
@@ -75,22 +75,13 @@ class WhatsAppChannel:
         timeout_s: float,
         templates: dict[str, Template] | None = None,
     ) -> None:
-        self.app_secret = app_secret
-        self.verify_token = verify_token
+        super().__init__(app_secret, verify_token)
         self.templates = templates or {}
         self._client = httpx.AsyncClient(
             base_url=f"{api_base.rstrip('/')}/{version}",
             headers={"Authorization": f"Bearer {access_token}"},
             timeout=timeout_s,
         )
-
-    async def verify(self, request: MetaRequest) -> None:
-        """The app-secret signature over the raw body."""
-        check_signature(request.headers, request.raw, self.app_secret)
-
-    async def parse(self, request: MetaRequest) -> list[InboundMessage]:
-        """The text messages of every change."""
-        return self.events(request).messages
 
     def events(self, request: MetaRequest) -> MetaEvents:
         """Messages and statuses of every ``messages`` change; other fields are skipped."""
@@ -186,19 +177,13 @@ class WhatsAppChannel:
         return await self._post(number_id, body)
 
     async def _post(self, number_id: str, body: dict[str, Any]) -> DeliveryReceipt:
-        try:
-            response = await self._client.post(f"/{number_id}/messages", json=body)
-        except httpx.TransportError as exc:
-            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
+        result = await call(self._client, self.name, f"/{number_id}/messages", json=body)
+        if isinstance(result, DeliveryReceipt):
+            return result
+        status, data = result
         messages = data.get("messages") or []
-        if response.status_code >= 400 or not messages:
-            error = (data.get("error") or {}).get("message") or f"HTTP {response.status_code}"
-            retryable = response.status_code == 429 or response.status_code >= 500
-            return DeliveryReceipt(self.name, "failed", error=str(error), retryable=retryable)
+        if status >= 400 or not messages:
+            return refused(self.name, status, (data.get("error") or {}).get("message"))
         return DeliveryReceipt(self.name, "sent", str(messages[0].get("id") or "") or None)
 
     async def close(self) -> None:

@@ -20,8 +20,8 @@ from fastapi.responses import PlainTextResponse
 from omnivox import events
 from omnivox.bus import EventRecord
 from omnivox.channels.base import ChannelError
-from omnivox.channels.messenger import MessengerChannel, MetaRequest
-from omnivox.channels.meta import handshake
+from omnivox.channels.messenger import MessengerChannel
+from omnivox.channels.meta import MetaRequest, handshake
 from omnivox.channels.slack import SlackChannel, SlackRequest
 from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.channels.twilio_sms import EMPTY_TWIML, TwilioRequest, TwilioSmsChannel
