@@ -6,6 +6,8 @@ A channel whose secrets are empty is disabled, so a config can name every channe
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
@@ -13,60 +15,59 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TelegramSettings(_Model):
+class _Channel(_Model):
+    """A channel's settings; ``REQUIRED`` names the secrets it cannot work without."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def missing(self) -> list[str]:
+        """The secrets that are not set (the channel is disabled while any is missing)."""
+        values = {name: getattr(self, name) for name in self.REQUIRED}
+        return [
+            name
+            for name, value in values.items()
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value)
+        ]
+
+
+class TelegramSettings(_Channel):
     """A Telegram bot: its token, the webhook secret given to ``setWebhook``, the API base."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("bot_token", "secret_token")
 
     bot_token: SecretStr = SecretStr("")
     secret_token: SecretStr = SecretStr("")
     api_base: str = "https://api.telegram.org"
     timeout_s: float = Field(10.0, gt=0)
 
-    @property
-    def missing(self) -> list[str]:
-        """The secrets that are not set (the channel is disabled while any is missing)."""
-        return [
-            name
-            for name, value in (("bot_token", self.bot_token), ("secret_token", self.secret_token))
-            if not value.get_secret_value()
-        ]
 
-
-class SlackSettings(_Model):
+class SlackSettings(_Channel):
     """A Slack app: its signing secret (inbound), bot token (outbound) and the Web API base."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("signing_secret", "bot_token")
 
     signing_secret: SecretStr = SecretStr("")
     bot_token: SecretStr = SecretStr("")
     api_base: str = "https://slack.com/api"
     timeout_s: float = Field(10.0, gt=0)
 
-    @property
-    def missing(self) -> list[str]:
-        """The secrets that are not set (the channel is disabled while any is missing)."""
-        pairs = (("signing_secret", self.signing_secret), ("bot_token", self.bot_token))
-        return [name for name, value in pairs if not value.get_secret_value()]
 
-
-class TwilioSettings(_Model):
+class TwilioSettings(_Channel):
     """A Twilio account: SID, auth token (signs webhooks, authenticates API calls), API base."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("account_sid", "auth_token")
 
     account_sid: str = ""
     auth_token: SecretStr = SecretStr("")
     api_base: str = "https://api.twilio.com"
     timeout_s: float = Field(10.0, gt=0)
 
-    @property
-    def missing(self) -> list[str]:
-        """The secrets that are not set (the channel is disabled while any is missing)."""
-        pairs = (("account_sid", self.account_sid), ("auth_token", self.auth_token))
-        return [
-            name
-            for name, value in pairs
-            if not (value.get_secret_value() if isinstance(value, SecretStr) else value)
-        ]
 
-
-class MetaSettings(_Model):
+class MetaSettings(_Channel):
     """A Meta app and Page: app secret (signatures), verify token (handshake), Page token."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("app_secret", "verify_token", "access_token")
 
     app_secret: SecretStr = SecretStr("")
     verify_token: SecretStr = SecretStr("")
@@ -74,16 +75,6 @@ class MetaSettings(_Model):
     api_base: str = "https://graph.facebook.com"
     api_version: str = "v19.0"
     timeout_s: float = Field(10.0, gt=0)
-
-    @property
-    def missing(self) -> list[str]:
-        """The secrets that are not set (the channel is disabled while any is missing)."""
-        pairs = (
-            ("app_secret", self.app_secret),
-            ("verify_token", self.verify_token),
-            ("access_token", self.access_token),
-        )
-        return [name for name, value in pairs if not value.get_secret_value()]
 
 
 class TemplateSettings(_Model):
