@@ -59,13 +59,14 @@ def server(
     knowledge_paths: list[str] | None = None,
     grounding: bool = True,
     channels: dict[str, object] | None = None,
+    smtp_listen: str = "off",
 ) -> Iterator[str]:
     """``omnivox serve`` in a subprocess with one workspace and this provider chain."""
     port = free_port()
     config = {
         "data_dir": str(workdir / "var"),
         "log_level": "warning",
-        "server": {"host": "127.0.0.1", "port": port},
+        "server": {"host": "127.0.0.1", "port": port, "smtp_listen": smtp_listen},
         "llm": {"providers": providers, "max_tokens": max_tokens, "temperature": 0.0},
         "guardrails": {"grounding": grounding},
         "workspaces": [

@@ -22,7 +22,7 @@ def test_help_lists_the_commands() -> None:
     for command in ("serve", "chat", "config"):
         assert command in result.output
     serve = runner.invoke(app, ["serve", "--help"])
-    for option in ("--config", "--host", "--port", "--data-dir", "--log-format"):
+    for option in ("--config", "--host", "--port", "--data-dir", "--log-format", "--smtp"):
         assert option in serve.output
 
 

@@ -64,6 +64,11 @@ def test_environment_overrides(tmp_path: Path) -> None:
     assert settings.data_dir == "/tmp/omni"
 
 
+def test_the_smtp_listen_address_has_a_short_environment_alias(tmp_path: Path) -> None:
+    env = {"LLM_KEY": "k", "OMNIVOX_SMTP_LISTEN": "0.0.0.0:25"}
+    assert load_settings(write(tmp_path, GOOD), env=env).server.smtp_listen == "0.0.0.0:25"
+
+
 def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
     settings = load_settings(
         write(tmp_path, GOOD), env={"LLM_KEY": "k"}, overrides={"data_dir": str(tmp_path / "d")}
@@ -90,6 +95,23 @@ def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
             "Field required",
         ),
         ("workspaces: [{id: a, name: A}, {id: a, name: B}]", "workspaces", "repeated: a"),
+        (
+            "server: {smtp_listen: '2525'}\nworkspaces: [{id: a, name: A}]",
+            "server.smtp_listen",
+            "pattern",
+        ),
+        (
+            "workspaces: [{id: a, name: A, channels: {email: {addresses: [support@a.example],"
+            " relay: smtp.example.com}}}]",
+            "workspaces[0].channels.email.relay",
+            "not host:port",
+        ),
+        (
+            "workspaces: [{id: a, name: A,"
+            " channels: {email: {addresses: ['Acme <s@a.example>']}}}]",
+            "workspaces[0].channels.email.addresses",
+            "not a plain address",
+        ),
     ],
 )
 def test_bad_config_names_key_and_expectation(
@@ -120,3 +142,6 @@ def test_demo_workspace_config_is_valid() -> None:
     assert acme is not None and acme.persona.name == "Juniper"
     assert [p.type for p in settings.llm.providers] == ["llamacpp", "extractive"]
     assert settings.resolve_path(acme.seed.customers or "").is_file()
+    email = acme.channels.email
+    assert email is not None and email.addresses == ["support@acme.example"]
+    assert email.relay == ""  # ACME_SMTP_RELAY unset: replies stored, not sent

@@ -30,6 +30,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start(warm_up=False)
+        await services.start_mail()
         app.state.services = services
         warm = asyncio.create_task(_warm_up(services)) if warm_up else None
         log.info(

@@ -63,8 +63,16 @@ def serve(
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="console (readable) or json.")
     ] = None,
+    smtp: Annotated[
+        str | None,
+        typer.Option(
+            "--smtp",
+            help="Where the inbound SMTP server listens for the workspaces' support mailboxes: "
+            "host:port, or off. Default 127.0.0.1:2525 (env OMNIVOX_SMTP_LISTEN).",
+        ),
+    ] = None,
 ) -> None:
-    """Start the HTTP server: REST API, web chat, demo page."""
+    """Start the server: REST API, web chat, demo page, webhooks and inbound email (SMTP)."""
     import uvicorn
 
     from omnivox.app import create_app
@@ -76,6 +84,7 @@ def serve(
             "server.port": port,
             "data_dir": str(data_dir) if data_dir else None,
             "log_format": log_format,
+            "server.smtp_listen": smtp,
         },
     )
     configure_logging(settings.log_format, settings.log_level)

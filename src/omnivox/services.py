@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -16,13 +17,17 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
+from omnivox.channels.base import bounded
 from omnivox.channels.config import (
+    EmailSettings,
     MetaSettings,
     SlackSettings,
     TelegramSettings,
     TwilioSettings,
     WhatsAppSettings,
 )
+from omnivox.channels.mail.channel import EmailChannel
+from omnivox.channels.mail.inbound import InboundMail, Mailboxes, start_smtp
 from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.slack import SlackChannel
@@ -56,7 +61,7 @@ from omnivox.pipeline.steps.render import Render
 from omnivox.pipeline.steps.retrieve import Retrieve
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.pipeline.steps.understand import Understand
-from omnivox.settings import ConfigError, Settings
+from omnivox.settings import ConfigError, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.outbox import OutboxStore
@@ -64,6 +69,7 @@ from omnivox.storage.repositories import Store
 from omnivox.storage.signals import SignalStore
 from omnivox.threads import limit_blas_threads
 from omnivox.turns import TurnService
+from omnivox.types import InboundMessage
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
@@ -74,6 +80,7 @@ MessagingChannel = (
     | TwilioVoiceChannel
     | MessengerChannel
     | WhatsAppChannel
+    | EmailChannel
 )
 
 
@@ -103,6 +110,7 @@ class Services:
     understanding_ready: bool = False
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
     _outbox_task: asyncio.Task[None] | None = None
+    smtp: asyncio.Server | None = None
 
     def submit(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run a turn after its webhook was acknowledged; kept until done, awaited at close."""
@@ -127,6 +135,42 @@ class Services:
             self._outbox_task = asyncio.create_task(worker.run())
         if warm_up:
             await self.start_models()
+
+    async def start_mail(self) -> None:
+        """Listen for email (``server.smtp_listen``) when a workspace has support mailboxes."""
+        channels = {
+            ws: ch for (ws, _), ch in self.messaging.items() if isinstance(ch, EmailChannel)
+        }
+        listen = self.settings.server.smtp_listen
+        if not channels or listen == "off":
+            return
+        host, port = listen.rsplit(":", 1)
+        handler = InboundMail(Mailboxes(channels), self._answer_mail)
+        try:
+            self.smtp = await start_smtp(
+                handler, host, int(port), self.settings.server.smtp_max_bytes
+            )
+        except OSError as exc:
+            raise ConfigError(
+                self.settings.config_file,
+                "server.smtp_listen",
+                f"an address this server can listen on; {listen} failed ({exc.strerror}). "
+                "Choose another with --smtp or OMNIVOX_SMTP_LISTEN, or 'off'",
+            ) from None
+        addresses = sorted(a for ch in channels.values() for a in ch.addresses)
+        log.info("email.listening", address=self.smtp_address, mailboxes=addresses)
+
+    @property
+    def smtp_address(self) -> str | None:
+        """``host:port`` the SMTP server listens on (the real port when 0 was asked for)."""
+        if self.smtp is None or not self.smtp.sockets:
+            return None
+        host, port = self.smtp.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    def _answer_mail(self, message: InboundMessage, channel: EmailChannel) -> None:
+        limit = self.settings.server.max_text_chars
+        self.submit(self.turns.handle(bounded(message, limit), channel))
 
     async def start_models(self) -> None:
         """Load the local model, train intents, ingest each workspace's ``knowledge_paths``."""
@@ -178,8 +222,13 @@ class Services:
 
     async def close(self) -> None:
         """Finish acknowledged turns, write events, close providers, channels and database."""
-        if self._outbox_task is not None:
+        if self.smtp is not None:
+            self.smtp.close()
+            await self.smtp.wait_closed()
+        if self._outbox_task is not None:  # stopped before the database closes under it
             self._outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outbox_task
         if self._background:
             await asyncio.wait(set(self._background), timeout=30)
         for channel in self.messaging.values():
@@ -291,6 +340,7 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
             ("sms", ws.channels.twilio),
             ("messenger", ws.channels.messenger),
             ("whatsapp", ws.channels.whatsapp),
+            ("email", ws.channels.email),
         )
         for name, config in configured:
             if config is None:
@@ -299,6 +349,9 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
                 missing = ", ".join(config.missing)
                 log.info("channel.disabled", workspace=ws.id, channel=name, missing=missing)
                 continue
+            if isinstance(config, EmailSettings):
+                out[(ws.id, name)] = _email_channel(config, ws)
+                continue
             out[(ws.id, name)] = _messaging_channel(config, ws.id, ws.channels.public_url)
             if isinstance(config, TwilioSettings):  # the same account answers calls
                 secret = config.auth_token.get_secret_value()
@@ -306,6 +359,17 @@ def build_messaging(settings: Settings) -> dict[tuple[str, str], MessagingChanne
                     config.account_sid, secret, config.api_base, config.timeout_s
                 )
     return out
+
+
+def _email_channel(config: EmailSettings, ws: WorkspaceSettings) -> EmailChannel:
+    channel = EmailChannel(ws.id, config, ws.persona.brand, ws.persona.name)
+    if not channel.sends:
+        log.info(
+            "channel.email.outbound_disabled",
+            workspace=ws.id,
+            reason="channels.email.relay is not set: replies are stored, not sent",
+        )
+    return channel
 
 
 def _messaging_channel(

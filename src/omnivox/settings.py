@@ -26,6 +26,7 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "OMNIVOX_DATA_DIR": ("data_dir",),
     "OMNIVOX_HOST": ("server", "host"),
     "OMNIVOX_PORT": ("server", "port"),
+    "OMNIVOX_SMTP_LISTEN": ("server", "smtp_listen"),
     "OMNIVOX_LOG_FORMAT": ("log_format",),
     "OMNIVOX_LOG_LEVEL": ("log_level",),
 }
@@ -53,6 +54,10 @@ class ServerSettings(_Model):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_text_chars: int = Field(4000, ge=1)
+    # The inbound SMTP server (workspaces' ``channels.email``): host:port, or "off".
+    smtp_listen: str = Field("127.0.0.1:2525", pattern=r"^(off|[^:\s]+:\d{1,5})$")
+    # Larger mail is refused with SMTP 552 (announced in EHLO's SIZE, checked while reading).
+    smtp_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
 
 class DatabaseSettings(_Model):

@@ -37,6 +37,11 @@ class InboundMessage:
     received_at: datetime = field(default_factory=utcnow)
     metadata: dict[str, Any] = field(default_factory=dict)
     reply_to: str | None = None  # where replies go when not to the sender (a Slack channel)
+    # Threading hints (email): provider ids of the messages this one answers, most specific
+    # first, and a conversation id named by the address it was sent to. Attach joins that
+    # conversation only when it belongs to the same customer.
+    follows: tuple[str, ...] = ()
+    conversation_hint: str | None = None
 
     @property
     def conversation_key(self) -> str:

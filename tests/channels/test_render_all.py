@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from omnivox.channels.api import ApiChannel
+from omnivox.channels.config import EmailSettings
+from omnivox.channels.mail.channel import EmailChannel
 from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.slack import SlackChannel
 from omnivox.channels.telegram import TelegramChannel
@@ -37,6 +39,7 @@ CHANNELS: list[Any] = [
     MessengerChannel("s", "v", "t", "http://unused", "v19.0", 5),
     WhatsAppChannel("s", "v", "t", "http://unused", "v19.0", 5),
     TwilioVoiceChannel("AC1", "t", "http://unused", 5),
+    EmailChannel("acme", EmailSettings(addresses=["support@acme.example"]), "Acme", "Juniper"),
 ]
 
 
@@ -59,6 +62,12 @@ def test_every_channel_renders_the_same_reply_natively(channel: Any) -> None:
         assert "*You have 60 days*" in text and "**" not in text
         assert "acme.example/returns: https://acme.example/returns" in text
         assert "Source: Returns & Exchanges https://acme.example/returns" in text
+    elif markup == "html":  # email: plain-text body plus an HTML alternative, sources as links
+        html = messages[0].payload["channel_data"]["html"]
+        assert "**" not in text and "[1] Returns & Exchanges <https://acme.example/returns>" in text
+        assert "<strong>You have 60 days</strong>" in html
+        assert '<a href="https://acme.example/returns" rel="noopener noreferrer">' in html
+        assert "مرحبا 👋 zero\u200bwidth" in html
     elif markup == "mrkdwn":
         assert (
             "*You have 60 days*" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from omnivox.types import DeliveryReceipt, InboundMessage, OutboundMessage, Reply
@@ -55,6 +55,17 @@ class ChannelAdapter(Protocol[RequestT_contra]):
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Hand one rendered message to the channel."""
+        ...
+
+
+@runtime_checkable
+class ThreadedRenderer(Protocol):
+    """A channel whose replies answer one inbound message (email: subject, threading headers)."""
+
+    def render_in_thread(
+        self, reply: Reply, recipient: str, inbound: InboundMessage
+    ) -> list[OutboundMessage]:
+        """Like ``render``, knowing the message being answered."""
         ...
 
 
@@ -117,3 +128,16 @@ def plain_messages(
         OutboundMessage(channel, recipient, part, payload)
         for part in split_text(with_sources(reply), max_chars)
     ]
+
+
+def bounded(message: InboundMessage, limit: int) -> InboundMessage:
+    """A provider's message cut to ``limit`` characters (marked ``truncated``).
+
+    A webhook or a mail cannot be refused like an API call, but the model never gets a huge
+    prompt (``server.max_text_chars``).
+    """
+    if len(message.text) <= limit:
+        return message
+    return replace(
+        message, text=message.text[:limit], metadata={**message.metadata, "truncated": True}
+    )

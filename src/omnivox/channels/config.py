@@ -6,9 +6,12 @@ A channel whose secrets are empty is disabled, so a config can name every channe
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+_ADDRESS = re.compile(r"^[^@\s+]+@[^@\s]+\.[^@\s]+$")
 
 
 class _Model(BaseModel):
@@ -91,6 +94,45 @@ class WhatsAppSettings(MetaSettings):
     templates: list[TemplateSettings] = Field(default_factory=list)
 
 
+class EmailSettings(_Channel):
+    """A workspace's support mailboxes and the relay its replies leave through.
+
+    Mail for ``addresses`` (and their ``+tag`` subaddresses) is accepted by the inbound SMTP
+    server; ``relay`` (``host:port``) is where replies go out. Without a relay, inbound mail is
+    still answered and stored but nothing is sent (a log line says so at start).
+    """
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("addresses",)
+
+    addresses: list[str] = Field(default_factory=list)
+    display_name: str = ""  # default: "<brand> Support"
+    relay: str = ""
+    tls: Literal["auto", "starttls", "implicit", "none"] = "auto"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ca_file: str = ""  # PEM bundle that signs the relay's certificate (a private CA)
+    timeout_s: float = Field(30.0, gt=0)
+    max_per_sender_per_hour: int = Field(20, ge=1)
+
+    @field_validator("addresses")
+    @classmethod
+    def _plain_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _ADDRESS.match(address):
+                raise ValueError(
+                    f"{address!r} is not a plain address like support@example.com (no name, "
+                    "no +tag: tags are added to it for threading)"
+                )
+        return [a.lower() for a in value]
+
+    @field_validator("relay")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value and not re.match(r"^[^:\s]+:\d{1,5}$", value):
+            raise ValueError(f"{value!r} is not host:port (for example smtp.example.com:587)")
+        return value
+
+
 class ChannelSettings(_Model):
     """The messaging channels of one workspace (REST and web chat are always on)."""
 
@@ -102,3 +144,4 @@ class ChannelSettings(_Model):
     messenger: MetaSettings | None = None
     whatsapp: WhatsAppSettings | None = None
     slack: SlackSettings | None = None
+    email: EmailSettings | None = None

@@ -62,6 +62,8 @@ class OutboxWorker:
                     "workspace_id": workspace,
                     "message_id": row.id,
                     "customer_wrote_at": row.metadata.get("customer_wrote_at"),
+                    "conversation_id": row.conversation_id,
+                    "channel_data": row.metadata.get("channel_data"),
                 },
             )
             try:

@@ -10,7 +10,6 @@ checked in the transaction that stores the message.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,7 +18,7 @@ from fastapi.responses import PlainTextResponse
 
 from omnivox import events
 from omnivox.bus import EventRecord
-from omnivox.channels.base import ChannelError
+from omnivox.channels.base import ChannelError, bounded
 from omnivox.channels.messenger import MessengerChannel
 from omnivox.channels.meta import MetaRequest, handshake
 from omnivox.channels.slack import SlackChannel, SlackRequest
@@ -29,9 +28,7 @@ from omnivox.channels.twilio_voice import gather, greeting
 from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
-from omnivox.settings import Settings
 from omnivox.storage.outbox import OutboxStore
-from omnivox.types import InboundMessage
 
 router = APIRouter(tags=["webhooks"])
 log = get_logger(__name__)
@@ -56,7 +53,11 @@ async def telegram(workspace: str, request: Request) -> Response:
     if not inbound:
         log.info("webhook.ignored", channel="telegram", workspace=workspace)
     for message in inbound:
-        services.submit(services.turns.handle(bounded(message, services.settings), channel))
+        services.submit(
+            services.turns.handle(
+                bounded(message, services.settings.server.max_text_chars), channel
+            )
+        )
     return Response(status_code=200)
 
 
@@ -83,7 +84,11 @@ async def slack(workspace: str, request: Request) -> Response | dict[str, str]:
     if not inbound:
         log.info("webhook.ignored", channel="slack", workspace=workspace, retry=retry)
     for message in inbound:
-        services.submit(services.turns.handle(bounded(message, services.settings), channel))
+        services.submit(
+            services.turns.handle(
+                bounded(message, services.settings.server.max_text_chars), channel
+            )
+        )
     return Response(status_code=200)
 
 
@@ -96,7 +101,11 @@ async def twilio_sms(workspace: str, request: Request) -> Response:
     if not inbound:
         log.info("webhook.ignored", channel="sms", workspace=workspace)
     for message in inbound:
-        services.submit(services.turns.handle(bounded(message, services.settings), channel))
+        services.submit(
+            services.turns.handle(
+                bounded(message, services.settings.server.max_text_chars), channel
+            )
+        )
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -194,7 +203,11 @@ async def meta_events(workspace: str, request: Request) -> Response:
     if not found.messages and not found.statuses:
         log.info("webhook.ignored", channel=channel.name, workspace=workspace)
     for message in found.messages:
-        services.submit(services.turns.handle(bounded(message, services.settings), channel))
+        services.submit(
+            services.turns.handle(
+                bounded(message, services.settings.server.max_text_chars), channel
+            )
+        )
     return Response(status_code=200)
 
 
@@ -204,19 +217,6 @@ def _meta(request: Request, workspace: str) -> MessengerChannel | WhatsAppChanne
     if not isinstance(channel, MessengerChannel | WhatsAppChannel):
         raise api_error(404, "unknown_channel", f"no {name} account for workspace {workspace!r}")
     return channel
-
-
-def bounded(message: InboundMessage, settings: Settings) -> InboundMessage:
-    """A provider's message cut to ``server.max_text_chars`` (marked ``truncated``).
-
-    A webhook cannot be refused like an API call, but the model never gets a huge prompt.
-    """
-    limit = settings.server.max_text_chars
-    if len(message.text) <= limit:
-        return message
-    return replace(
-        message, text=message.text[:limit], metadata={**message.metadata, "truncated": True}
-    )
 
 
 def reported(status: dict[str, Any]) -> list[tuple[str, str]]:

@@ -262,10 +262,11 @@ class Store:
         )
         try:
             async with self.db.sessions.begin() as session:
-                conversation_id, created = await self._open_conversation(
-                    session, inbound.workspace_id, customer_id, inbound.channel
+                conversation_id, created, how = await self._open_conversation(
+                    session, inbound, customer_id
                 )
                 row.conversation_id = conversation_id
+                row.meta = {**row.meta, "thread": how}  # how the conversation was chosen
                 session.add(row)
         except IntegrityError:
             original = await self._by_provider_id(inbound)
@@ -275,23 +276,62 @@ class Store:
         return StoredMessage.of(row), created
 
     async def _open_conversation(
-        self, session: AsyncSession, workspace_id: str, customer_id: str, channel: str
-    ) -> tuple[str, bool]:
-        query = _open_conversation(workspace_id, customer_id)
-        existing = (await session.execute(query)).scalar_one_or_none()
-        if existing is not None:
-            existing.last_channel, existing.updated_at = channel, utcnow()
-            return existing.id, False
+        self, session: AsyncSession, inbound: InboundMessage, customer_id: str
+    ) -> tuple[str, bool, str]:
+        """(conversation id, created, how it was found: references | address | open | new)."""
+        threaded = await self._threaded(session, inbound, customer_id)
+        conv: Conversation | None
+        if threaded is not None:
+            conv, how = threaded
+            if conv.status == "closed":  # a reply to a closed thread reopens it
+                conv.status = "bot"
+        else:
+            query = _open_conversation(inbound.workspace_id, customer_id)
+            conv, how = (await session.execute(query)).scalar_one_or_none(), "open"
+        if conv is not None:
+            conv.last_channel, conv.updated_at = inbound.channel, utcnow()
+            return conv.id, False, how
         conv = Conversation(
             id=new_id("conv"),
-            workspace_id=workspace_id,
+            workspace_id=inbound.workspace_id,
             customer_id=customer_id,
             status="bot",
-            last_channel=channel,
+            last_channel=inbound.channel,
         )
         session.add(conv)
         await session.flush()
-        return conv.id, True
+        return conv.id, True, "new"
+
+    async def _threaded(
+        self, session: AsyncSession, inbound: InboundMessage, customer_id: str
+    ) -> tuple[Conversation, str] | None:
+        """The conversation the message's threading hints name, if it is the customer's own.
+
+        Message ids it answers come first (on the same channel), then the conversation named by
+        its address. A hint to someone else's conversation is ignored, never followed.
+        """
+        candidates: list[tuple[str, str]] = []
+        if inbound.follows:
+            rows = await session.execute(
+                select(Message.provider_message_id, Message.conversation_id).where(
+                    Message.workspace_id == inbound.workspace_id,
+                    Message.channel == inbound.channel,
+                    Message.provider_message_id.in_(inbound.follows),
+                )
+            )
+            found = {ref: conv for ref, conv in rows.all() if ref is not None}
+            candidates = [(found[r], "references") for r in inbound.follows if r in found]
+        if inbound.conversation_hint:
+            candidates.append((inbound.conversation_hint, "address"))
+        for conversation_id, how in candidates:
+            conv = await session.get(Conversation, conversation_id)
+            if (
+                conv is not None
+                and conv.workspace_id == inbound.workspace_id
+                and conv.customer_id == customer_id
+            ):
+                return conv, how
+        return None
 
     async def _by_provider_id(self, inbound: InboundMessage) -> StoredMessage | None:
         async with self.db.sessions() as session:

@@ -47,6 +47,8 @@ class Deliver:
                 {
                     **meta,
                     "citations": message.payload.get("citations", []),
+                    # what a retry needs to rebuild the message (email: subject, threading)
+                    "channel_data": message.payload.get("channel_data"),
                     "recipient": message.recipient,
                     "workspace_id": workspace_id,
                 },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omnivox.channels.base import ThreadedRenderer
 from omnivox.pipeline.context import TurnContext
 
 
@@ -15,5 +16,8 @@ class Render:
         """Set ``outbound`` (nothing for a duplicate: it was answered already)."""
         if ctx.reply is not None and ctx.duplicate_of is None:
             recipient = ctx.inbound.reply_to or ctx.inbound.sender.address
-            ctx.outbound = ctx.channel.render(ctx.reply, recipient)
+            if isinstance(ctx.channel, ThreadedRenderer):
+                ctx.outbound = ctx.channel.render_in_thread(ctx.reply, recipient, ctx.inbound)
+            else:
+                ctx.outbound = ctx.channel.render(ctx.reply, recipient)
         return ctx

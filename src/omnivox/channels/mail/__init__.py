@@ -1,0 +1,1 @@
+"""Email: the inbound SMTP server, MIME parsing, reply stripping, threading, the relay."""

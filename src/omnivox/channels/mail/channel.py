@@ -1,0 +1,221 @@
+"""The email channel: replies threaded under the customer's mail, sent through an SMTP relay.
+
+Every reply carries ``Message-ID`` (``<outbound row id@support domain>``, the same on a retry),
+``In-Reply-To`` and ``References`` (the customer's thread plus their message), ``Reply-To`` with
+the conversation in a subaddress (``support+conv_...@domain``) for mail clients that drop
+threading headers, and ``Auto-Submitted: auto-replied`` (RFC 3834) so other robots do not answer
+it. The relay is reached with aiosmtplib (STARTTLS when offered, or as configured; optional
+login). A refused recipient or another 5xx is final; connection trouble, timeouts and 4xx are
+retried by the outbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from typing import Any
+
+import aiosmtplib
+
+from omnivox.channels.base import Capabilities, ChannelError
+from omnivox.channels.config import EmailSettings
+from omnivox.channels.mail.parse import ParsedMail, normalize_id
+from omnivox.channels.mail.render import compose
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
+
+MAX_REFERENCES = 20  # ids carried in References (the oldest and the newest matter)
+DISABLED = "outbound email is disabled: set channels.email.relay (host:port)"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMail:
+    """A parsed mail, the support mailbox it came to and the conversation its address names."""
+
+    mail: ParsedMail
+    mailbox: str
+    conversation_hint: str | None = None
+
+
+class EmailChannel:
+    """Adapter for one workspace's support mailboxes."""
+
+    name = "email"
+    capabilities = Capabilities(
+        max_length=100_000,
+        markup="html",
+        attachments=False,
+        guidance=(
+            "An email reply: a complete answer in short paragraphs. Do not add a greeting or a "
+            "signature; they are added for you."
+        ),
+        outbox=True,
+    )
+
+    def __init__(
+        self, workspace_id: str, settings: EmailSettings, brand: str, assistant: str
+    ) -> None:
+        self.workspace_id = workspace_id
+        self.settings = settings
+        self.addresses = tuple(settings.addresses)
+        self.display_name = settings.display_name or f"{brand or 'Customer'} Support"
+        self.signature = f"{assistant}\n{brand}".strip() if brand else assistant
+
+    @property
+    def sends(self) -> bool:
+        """Whether a relay is configured (otherwise replies are stored, not sent)."""
+        return bool(self.settings.relay)
+
+    async def verify(self, request: ReceivedMail) -> None:
+        """A mail must name exactly one well-formed sender (RFC 5322 ``From``): 550 otherwise.
+
+        Authenticating the sender (SPF, DKIM, DMARC) is the job of the MX in front of Omnivox.
+        """
+        if request.mail.sender is None:
+            raise ChannelError(550, "bad_sender", request.mail.sender_problem or "no sender")
+
+    async def parse(self, request: ReceivedMail) -> list[InboundMessage]:
+        """The mail as one inbound message (with its threading hints), or none when empty."""
+        mail = request.mail
+        if mail.sender is None:
+            return []
+        text = mail.text or mail.subject  # a question asked in the subject line alone
+        if not text.strip():
+            return []
+        meta = {
+            "message_id": mail.message_id,
+            "subject": mail.subject,
+            "references": list(mail.references),
+            "in_reply_to": mail.in_reply_to[0] if mail.in_reply_to else None,
+            "mailbox": request.mailbox,
+            "attachments": [a.as_dict() for a in mail.attachments],
+            "defects": list(mail.defects),
+        }
+        sender = CustomerRef(mail.sender, mail.sender_name, email=mail.sender)
+        return [
+            InboundMessage(
+                workspace_id=self.workspace_id,
+                channel=self.name,
+                sender=sender,
+                text=text,
+                provider_message_id=mail.message_id,
+                metadata={"email": meta},
+                follows=mail.follows,
+                conversation_hint=request.conversation_hint,
+            )
+        ]
+
+    def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
+        """A new mail (no thread to answer) to ``recipient``."""
+        return [self._message(reply, recipient, None, "Your question", (), self.addresses[0])]
+
+    def render_in_thread(
+        self, reply: Reply, recipient: str, inbound: InboundMessage
+    ) -> list[OutboundMessage]:
+        """The reply to ``inbound``: same thread, same mailbox, ``Re:`` subject."""
+        mail = inbound.metadata.get("email") or {}
+        subject = str(mail.get("subject") or "").strip() or "Your question"
+        if not subject.lower().startswith("re:"):
+            subject = f"Re: {subject}"
+        mailbox = str(mail.get("mailbox") or self.addresses[0])
+        message_id = str(mail.get("message_id") or inbound.provider_message_id or "")
+        references = [*map(str, mail.get("references") or []), message_id]
+        return [
+            self._message(
+                reply,
+                recipient,
+                inbound.sender.name,
+                subject,
+                tuple(r for r in references if r)[-MAX_REFERENCES:],
+                mailbox,
+                in_reply_to=message_id or None,
+            )
+        ]
+
+    def _message(
+        self,
+        reply: Reply,
+        recipient: str,
+        name: str | None,
+        subject: str,
+        references: tuple[str, ...],
+        mailbox: str,
+        in_reply_to: str | None = None,
+    ) -> OutboundMessage:
+        body = compose(reply, name, self.signature)
+        data = {
+            "subject": subject,
+            "html": body.html,
+            "mailbox": mailbox,
+            "in_reply_to": in_reply_to,
+            "references": list(references),
+        }
+        payload = {"citations": [c.as_dict() for c in reply.citations], "channel_data": data}
+        return OutboundMessage(self.name, recipient, body.text, payload)
+
+    def build(self, message: OutboundMessage) -> EmailMessage:
+        """The MIME message for an outbound row (multipart/alternative: text, then HTML)."""
+        data: dict[str, Any] = message.payload.get("channel_data") or {}
+        mailbox = str(data.get("mailbox") or self.addresses[0])
+        local, domain = mailbox.split("@", 1)
+        row_id = message.payload.get("message_id")
+        conversation = message.payload.get("conversation_id")
+        mail = EmailMessage()
+        mail["From"] = formataddr((self.display_name, mailbox))
+        if conversation:
+            mail["Reply-To"] = formataddr((self.display_name, f"{local}+{conversation}@{domain}"))
+        mail["To"] = message.recipient
+        mail["Subject"] = str(data.get("subject") or "Your question")
+        mail["Date"] = formatdate(localtime=False, usegmt=True)
+        mail["Message-ID"] = f"<{row_id}@{domain}>" if row_id else make_msgid(domain=domain)
+        if data.get("in_reply_to"):
+            mail["In-Reply-To"] = f"<{data['in_reply_to']}>"
+        if data.get("references"):
+            mail["References"] = " ".join(f"<{r}>" for r in data["references"])
+        mail["Auto-Submitted"] = "auto-replied"
+        mail["X-Auto-Response-Suppress"] = "All"
+        mail.set_content(message.text)
+        mail.add_alternative(str(data.get("html") or ""), subtype="html")
+        return mail
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Hand the mail to the relay; the receipt's id is the Message-ID (threading key)."""
+        if not self.sends:
+            return DeliveryReceipt(self.name, "failed", error=DISABLED)
+        mail = self.build(message)
+        host, port = self.settings.relay.rsplit(":", 1)
+        mailbox = str((message.payload.get("channel_data") or {}).get("mailbox") or "")
+        try:
+            await aiosmtplib.send(
+                mail,
+                sender=mailbox or self.addresses[0],
+                recipients=[message.recipient],
+                hostname=host,
+                port=int(port),
+                username=self.settings.username or None,
+                password=self.settings.password.get_secret_value() or None,
+                timeout=self.settings.timeout_s,
+                cert_bundle=self.settings.ca_file or None,
+                **_tls(self.settings.tls),
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            return DeliveryReceipt(self.name, "failed", error=str(exc))
+        except aiosmtplib.SMTPResponseException as exc:
+            transient = 400 <= exc.code < 500
+            return DeliveryReceipt(self.name, "failed", error=str(exc), retryable=transient)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
+        return DeliveryReceipt(self.name, "sent", normalize_id(str(mail["Message-ID"])))
+
+    async def close(self) -> None:
+        """Nothing held open: each send opens its own connection to the relay."""
+
+
+def _tls(mode: str) -> dict[str, Any]:
+    if mode == "implicit":
+        return {"use_tls": True}
+    if mode == "starttls":
+        return {"start_tls": True}
+    if mode == "none":
+        return {"start_tls": False}
+    return {"start_tls": None}  # auto: upgrade when the relay offers STARTTLS

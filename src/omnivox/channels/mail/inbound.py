@@ -1,0 +1,155 @@
+"""The inbound SMTP server (aiosmtpd on the server's own event loop).
+
+Checks run in SMTP order, each answering with the reply a mail server expects:
+
+- ``RCPT TO`` a mailbox no workspace owns: ``550 5.1.1``. A ``+tag`` subaddress of a support
+  mailbox is accepted; a tag naming a conversation (``support+conv_...@``) is a threading hint.
+- More than ``server.smtp_max_bytes``: ``552`` (announced by EHLO's ``SIZE``, enforced while
+  reading ``DATA``). Unparseable bytes: ``550 5.6.0``.
+- Machine-sent mail (bounces with an empty envelope sender, ``Auto-Submitted``, ``Precedence:
+  bulk``, mailing lists, mailer-daemon, mail from our own mailboxes): accepted and not answered,
+  so two robots never talk to each other.
+- No single well-formed ``From``: ``550 5.1.7``; nothing stored, no customer matched.
+- More than ``max_per_sender_per_hour`` from one sender: ``451 4.7.1`` (the sender retries).
+
+Everything else is ``250`` at once and answered in the background like a webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from omnivox.channels.base import ChannelError
+from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
+from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail
+from omnivox.logs import get_logger
+from omnivox.ratelimit import SlidingWindowLimiter
+from omnivox.types import InboundMessage
+
+log = get_logger(__name__)
+Accept = Callable[[InboundMessage, EmailChannel], None]
+ACCEPTED = "250 2.0.0 Message accepted"
+NOT_ANSWERED = "250 2.0.0 Message accepted (automatic mail: not answered)"
+
+
+class Mailboxes:
+    """Which workspace's channel owns an address, and the conversation a ``+tag`` names."""
+
+    def __init__(self, channels: Mapping[str, EmailChannel]) -> None:
+        self._owner = {a: ch for ch in channels.values() for a in ch.addresses}
+
+    def __bool__(self) -> bool:
+        return bool(self._owner)
+
+    def match(self, address: str) -> tuple[EmailChannel, str, str | None] | None:
+        """(channel, support mailbox, conversation hint) for a recipient, or None."""
+        local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+        base, _, tag = local.partition("+")
+        mailbox = f"{base}@{domain}"
+        channel = self._owner.get(mailbox)
+        if channel is None:
+            return None
+        return channel, mailbox, tag if tag.startswith("conv_") else None
+
+    def ours(self, address: str) -> bool:
+        """Whether ``address`` is (a subaddress of) one of our own mailboxes."""
+        return self.match(address) is not None
+
+
+class InboundMail:
+    """aiosmtpd handler: recipients are checked at RCPT, everything else at DATA."""
+
+    def __init__(self, mailboxes: Mailboxes, accept: Accept) -> None:
+        self.mailboxes = mailboxes
+        self.accept = accept
+        self._limits: dict[str, SlidingWindowLimiter] = {}
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        """Accept only our mailboxes (and their subaddresses)."""
+        if self.mailboxes.match(address) is None:
+            log.info("email.refused", reason="unknown_mailbox", rcpt=address)
+            return f"550 5.1.1 <{address}>: no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Parse (off the event loop), check, hand the message over, answer at once."""
+        raw = envelope.original_content or b""
+        try:
+            mail = await asyncio.to_thread(parse_mail, raw)
+        except MailError as exc:
+            log.warning("email.unreadable", error=str(exc), size=len(raw))
+            return f"550 5.6.0 {exc}"
+        return await self.receive(mail, envelope.mail_from or "", list(envelope.rcpt_tos))
+
+    async def receive(self, mail: ParsedMail, mail_from: str, rcpt_tos: list[str]) -> str:
+        """Decide about one parsed mail; returns the SMTP reply."""
+        if mail.defects:
+            log.warning("email.defects", message_id=mail.message_id, defects=list(mail.defects))
+        matched = next((m for m in map(self.mailboxes.match, rcpt_tos) if m), None)
+        if matched is None:  # RCPT refused them all; a client ignoring that gets this
+            return "554 5.5.1 No valid recipients"
+        channel, mailbox, hint = matched
+        why = _machine_sent(mail, mail_from, self.mailboxes)
+        if why is not None:
+            log.info("email.ignored", reason=why, message_id=mail.message_id)
+            return NOT_ANSWERED
+        request = ReceivedMail(mail, mailbox, hint)
+        try:
+            await channel.verify(request)
+        except ChannelError as exc:
+            log.info("email.refused", reason=exc.code, detail=exc.message)
+            return f"550 5.1.7 {exc.message}"
+        if not self._limiter(channel).allow(f"{channel.workspace_id}:{mail.sender}"):
+            log.warning("email.rate_limited", workspace=channel.workspace_id, sender=mail.sender)
+            return "451 4.7.1 Too many messages from this sender; try again later"
+        messages = await channel.parse(request)
+        if not messages:
+            log.info("email.ignored", reason="empty", message_id=mail.message_id)
+        for message in messages:
+            self.accept(message, channel)
+        return ACCEPTED
+
+    def _limiter(self, channel: EmailChannel) -> SlidingWindowLimiter:
+        limiter = self._limits.get(channel.workspace_id)
+        if limiter is None:
+            limiter = SlidingWindowLimiter(channel.settings.max_per_sender_per_hour, 3600.0)
+            self._limits[channel.workspace_id] = limiter
+        return limiter
+
+
+def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str | None:
+    if mail_from.strip("<> ") == "":
+        return "bounce (empty envelope sender)"
+    if mail.automatic:
+        return mail.automatic
+    if mail.sender and mailboxes.ours(mail.sender):
+        return "sent from our own mailbox"
+    return None
+
+
+async def start_smtp(handler: InboundMail, host: str, port: int, max_bytes: int) -> asyncio.Server:
+    """Listen on ``host:port`` in the running loop; the caller closes the returned server."""
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> Any:
+        return SMTP(
+            handler,
+            data_size_limit=max_bytes,
+            enable_SMTPUTF8=True,
+            hostname=host,
+            ident="Omnivox ESMTP",
+        )
+
+    return await loop.create_server(protocol, host, port)

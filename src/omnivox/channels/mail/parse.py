@@ -1,0 +1,247 @@
+"""Raw RFC 5322 bytes -> what Omnivox needs from a customer's email.
+
+Tolerant by design: malformed MIME, unknown charsets, 8-bit headers and absurd part counts are
+recorded as ``defects`` (and logged by the caller), never raised. Only the parts the customer
+wrote reach the model: the first text body (plain text preferred; HTML-only mail converted),
+with quoted history and signatures removed. Attachments are recorded as name, type and size and
+never read further.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import re
+from dataclasses import dataclass
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+from omnivox.channels.mail.quotes import html_to_text, strip_reply
+
+MAX_PARTS = 500  # parts looked at; the rest of a message with more is ignored (a defect)
+MAX_ID_CHARS = 200  # longer Message-IDs are stored as their hash (the column holds 200)
+MAX_REFERENCES = 50
+_ADDRESS = re.compile(r"^[^@\s<>()\",;:]+@[^@\s<>()\",;:]+\.[^@\s<>()\",;:]+$")
+_QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)')
+_SYSTEM_SENDERS = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+@.-]|$)", re.I
+)
+
+
+class MailError(Exception):
+    """The bytes are not an email this server can read at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with the mail: recorded, never passed to the model."""
+
+    name: str
+    type: str
+    size: int
+
+    def as_dict(self) -> dict[str, str | int]:
+        """JSON-ready form stored on the message."""
+        return {"name": self.name, "type": self.type, "size": self.size}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMail:
+    """The parts of one email Omnivox uses."""
+
+    message_id: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    subject: str
+    sender: str | None  # the one From address, lower case; None when ambiguous or malformed
+    sender_name: str | None
+    sender_problem: str | None
+    text: str  # what the customer wrote, quotes and signature removed
+    attachments: tuple[Attachment, ...]
+    automatic: str | None  # why this mail is machine-sent (never answered), if it is
+    defects: tuple[str, ...]
+
+    @property
+    def follows(self) -> tuple[str, ...]:
+        """Message ids this mail answers, most specific first (In-Reply-To, then References)."""
+        seen: dict[str, None] = {}
+        for ref in (*self.in_reply_to, *reversed(self.references)):
+            seen.setdefault(ref, None)
+        return tuple(seen)
+
+
+def parse_mail(raw: bytes) -> ParsedMail:
+    """Parse one message; MailError only when nothing can be read."""
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+    except (RecursionError, ValueError, TypeError, IndexError) as exc:
+        raise MailError(f"unreadable message: {exc.__class__.__name__}") from None
+    defects: list[str] = []
+    sender, name, problem = _sender(msg)
+    text, attachments = _body(msg, defects)
+    return ParsedMail(
+        message_id=_message_id(msg, raw),
+        in_reply_to=tuple(message_ids(header(msg, "In-Reply-To"))[:1]),
+        references=tuple(message_ids(header(msg, "References"))[-MAX_REFERENCES:]),
+        subject=header(msg, "Subject")[:300],
+        sender=sender,
+        sender_name=name,
+        sender_problem=problem,
+        text=text,
+        attachments=tuple(attachments),
+        automatic=automatic(msg, sender),
+        defects=tuple(dict.fromkeys(defects)),
+    )
+
+
+def header(msg: Message, name: str) -> str:
+    """A header as clean one-line text ('' when absent or unreadable)."""
+    try:
+        value = msg.get(name)
+    except Exception:  # a header the policy cannot parse: fall back to its raw text
+        raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+        value = raw
+    if value is None:
+        return ""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+def normalize_id(value: str) -> str:
+    """A Message-ID without angle brackets; hashed when longer than the column allows."""
+    value = value.strip().strip("<>").strip()
+    if len(value) > MAX_ID_CHARS:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return value
+
+
+def message_ids(value: str) -> list[str]:
+    """The ``<id>`` tokens of an In-Reply-To or References header, normalized, in order."""
+    found = re.findall(r"<([^<>\s]{1,998})>", value)
+    if not found and value.strip() and " " not in value.strip():
+        found = [value.strip()]
+    return [normalize_id(v) for v in found]
+
+
+def _message_id(msg: Message, raw: bytes) -> str:
+    ids = message_ids(header(msg, "Message-ID"))
+    if ids:
+        return ids[0]
+    # no Message-ID: the content's hash, so a redelivered copy is still recognised
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _sender(msg: Message) -> tuple[str | None, str | None, str | None]:
+    """(address, display name, problem): exactly one well-formed From address, or a problem."""
+    try:
+        values = msg.get_all("From") or []
+    except Exception:
+        return None, None, "the From header cannot be parsed"
+    if len(values) != 1:
+        return None, None, f"{len(values)} From headers (expected exactly one)"
+    # the raw text: a parsed header may already have dropped the second address
+    raw = next(v for k, v in msg.raw_items() if k.lower() == "from")
+    value = " ".join(str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace").split())
+    if _QUOTED_OR_COMMENT.sub("", value).count("@") != 1:
+        return None, None, "the From header must name exactly one address"
+    pairs = getaddresses([value])
+    if len(pairs) != 1 or not _ADDRESS.match(pairs[0][1]):
+        return None, None, f"the From header is not a valid address: {value[:120]!r}"
+    name, address = pairs[0]
+    return address.lower(), _decoded(name), None
+
+
+def _decoded(name: str) -> str | None:
+    """A display name with RFC 2047 encoded words (``=?utf-8?q?...?=``) decoded."""
+    with contextlib.suppress(ValueError, LookupError):  # a broken encoded word: keep it raw
+        name = str(make_header(decode_header(name)))
+    return " ".join(name.split())[:120] or None
+
+
+def automatic(msg: Message, sender: str | None) -> str | None:
+    """Why a mail was sent by a machine (RFC 3834 and common practice); None for a person."""
+    auto = header(msg, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = header(msg, "Precedence").lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply"):
+        if header(msg, name):
+            return name
+    if header(msg, "List-Id") or header(msg, "List-Unsubscribe"):
+        return "mailing list"
+    if msg.get_content_type() == "multipart/report":
+        return "delivery report"
+    if sender and _SYSTEM_SENDERS.match(sender):
+        return f"system sender {sender}"
+    return None
+
+
+def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
+    plain: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = []
+    stack: list[Message] = [msg]
+    visited: list[Message] = []
+    while stack:
+        part = stack.pop()
+        visited.append(part)
+        if len(visited) > MAX_PARTS:
+            defects.append(f"more than {MAX_PARTS} parts: the rest were ignored")
+            break
+        if part.is_multipart() and part.get_content_type() != "message/rfc822":
+            payload = part.get_payload()
+            subparts = (
+                [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+            )
+            stack.extend(reversed(subparts))
+            continue
+        if part.get_content_maintype() == "multipart":  # no boundary: read it as text
+            plain = plain if plain is not None else _decode(part, defects)
+        elif _is_attachment(part):
+            attachments.append(_attachment(part))
+        elif part.get_content_type() == "text/plain" and plain is None:
+            plain = _decode(part, defects)
+        elif part.get_content_type() == "text/html" and html is None:
+            html = _decode(part, defects)
+    # after decoding: bad base64 or quoted-printable shows up as a part's defect then
+    defects.extend(type(d).__name__ for part in visited for d in part.defects)
+    if plain is None and html is not None:
+        plain = html_to_text(html)
+    return strip_reply(plain or ""), attachments
+
+
+def _is_attachment(part: Message) -> bool:
+    if part.get_content_disposition() == "attachment" or part.get_filename():
+        return True
+    return part.get_content_maintype() != "text"
+
+
+def _attachment(part: Message) -> Attachment:
+    try:
+        size = len(part.get_payload(decode=True) or b"")
+    except Exception:  # undecodable payload: its encoded size is still a size
+        size = len(str(part.get_payload()))
+    name = part.get_filename() or ""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:200]
+    return Attachment(name or "(unnamed)", part.get_content_type(), size)
+
+
+def _decode(part: Message, defects: list[str]) -> str:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    charset = part.get_content_charset() or "us-ascii"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        defects.append(f"unknown charset {charset[:40]!r}: read as UTF-8")
+        charset = "utf-8"
+    text = data.decode(charset, errors="replace")
+    if charset in ("us-ascii", "ascii") and not text.isascii():
+        text = data.decode("utf-8", errors="replace")
+    return text

@@ -1,0 +1,94 @@
+"""What the customer wrote in a reply: quoted history and signatures removed.
+
+Plain text is cut at the first reply header ("On Mon, Jane wrote:", its French, German,
+Spanish, Dutch, Italian, Portuguese and Scandinavian forms, Outlook's "From:/Sent:" block and
+"-----Original Message-----"), at a signature delimiter ("-- ") or a mobile footer ("Sent from
+my iPhone"); lines quoted with ">" are dropped wherever they are (interleaved replies keep the
+customer's own lines). HTML mail loses its quote containers (Gmail, Apple Mail, Outlook,
+Thunderbird) before it becomes text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, Tag
+
+_WROTE = re.compile(
+    r"^\s*(On|Le|Am|El|Op|Il|Em|Den|På)\s.{0,300}"
+    r"(wrote|a écrit|schrieb|escribió|schreef|ha scritto|escreveu|skrev)[^\n]{0,200}:\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_CUT_LINES = (
+    re.compile(r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)", re.I),
+    re.compile(r"^\s*_{20,}\s*$"),
+    re.compile(r"^-- ?$"),
+    re.compile(r"^\s*(Sent from my |Sent from Mail for |Get Outlook for |Envoyé de mon )", re.I),
+)
+_HEADER_BLOCK = re.compile(r"^\s*\*?(From|De|Von|Van)\s*:\*?\s", re.I)
+_HEADER_NEXT = re.compile(r"^\s*\*?(Sent|Date|Envoyé|Gesendet|To|À|An)\s*:\*?\s", re.I)
+_QUOTED = re.compile(r"^\s*>")
+_QUOTE_SELECTORS = (
+    "div.gmail_quote",
+    "blockquote",
+    "div.moz-cite-prefix",
+    "div#appendonsend",
+    "div#divRplyFwdMsg",
+    "div.OutlookMessageHeader",
+    "div.yahoo_quoted",
+)
+_BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table"}
+
+
+def strip_reply(text: str) -> str:
+    """The new text of a plain-text reply (everything above the quoted history)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if _starts_history(lines, i):
+            break
+        if not _QUOTED.match(line):
+            kept.append(line.rstrip())
+    return _tidy("\n".join(kept))
+
+
+def _starts_history(lines: list[str], i: int) -> bool:
+    line = lines[i]
+    if any(p.match(line) for p in _CUT_LINES):
+        return True
+    # "On Tue, 3 Mar 2026 at 10:00, Jane Doe <jane@example.com>" may wrap before "wrote:"
+    if _WROTE.match(line):
+        return True
+    if _opens_header(line):
+        return any(_WROTE.match(" ".join(lines[i:end])) for end in (i + 2, i + 3))
+    if _HEADER_BLOCK.match(line):
+        return any(_HEADER_NEXT.match(nxt) for nxt in lines[i + 1 : i + 5])
+    return False
+
+
+def _opens_header(line: str) -> bool:
+    return bool(re.match(r"^\s*(On|Le|Am|El|Op|Il|Em|Den|På)\s", line, re.I))
+
+
+def html_to_text(html: str, *, drop_quotes: bool = True) -> str:
+    """Readable text of an HTML body; quote containers removed when ``drop_quotes``."""
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "head", "title"]):
+        tag.decompose()
+    if drop_quotes:
+        for selector in _QUOTE_SELECTORS:
+            for tag in soup.select(selector):
+                tag.decompose()
+    for tag in soup.find_all(_BLOCKS):
+        if isinstance(tag, Tag):
+            tag.insert_after("\n")
+    for link in soup.find_all("a"):
+        href = link.get("href") if isinstance(link, Tag) else None
+        if isinstance(href, str) and href.startswith("http") and href != link.get_text():
+            link.append(f" ({href})")
+    return _tidy(soup.get_text())
+
+
+def _tidy(text: str) -> str:
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

@@ -1,0 +1,358 @@
+"""Email end to end: a real SMTP client (smtplib) writes to ``omnivox serve``'s inbound server,
+replies leave through a real relay (aiosmtpd), and one thread is followed over three messages."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import time
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from omnivox.services import build_services
+from omnivox.settings import ConfigError, Settings
+from omnivox.storage.models import Conversation, Message
+from tests.channels.email.support import RelaySink, mail, plain, send, start_sink
+from tests.conftest import LiveServer, free_port, make_settings, run_on_server
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[RelaySink]:
+    sink, ctl = start_sink()
+    yield sink
+    ctl.stop()
+
+
+def email_settings(
+    tmp_path: Path, database: dict[str, Any], relay: RelaySink | None, **email: Any
+) -> Settings:
+    channel = {
+        "addresses": ["support@acme.example"],
+        "relay": f"127.0.0.1:{relay.port}" if relay else "",
+        "tls": "none",
+        **email,
+    }
+    workspace = {
+        "id": "acme",
+        "name": "Acme Outfitters",
+        "persona": {"name": "Juniper", "brand": "Acme Outfitters"},
+        "channels": {"email": channel},
+    }
+    return make_settings(
+        tmp_path,
+        database=database,
+        workspaces=[workspace],
+        server={"smtp_listen": f"127.0.0.1:{free_port()}", "smtp_max_bytes": 64 * 1024},
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path, relay: RelaySink, database: dict[str, Any]) -> Iterator[LiveServer]:
+    relay.reset()
+    with LiveServer(email_settings(tmp_path, database, relay)) as live:
+        yield live
+
+
+def smtp_port(server: LiveServer) -> int:
+    address = server.services.smtp_address
+    assert address is not None
+    return int(address.rsplit(":", 1)[1])
+
+
+def inbound_rows(server: LiveServer) -> list[Message]:
+    async def rows() -> list[Message]:
+        async with server.services.db.sessions() as session:
+            query = select(Message).where(Message.direction == "in").order_by(Message.seq)
+            return list((await session.execute(query)).scalars())
+
+    return list(run_on_server(server, rows()))
+
+
+def answer(relay: RelaySink, n: int) -> EmailMessage:
+    return relay.wait_for(n)[n - 1]
+
+
+def reply_to(previous: EmailMessage, text: str, **kwargs: Any) -> EmailMessage:
+    """The customer's reply as a mail client writes it: threading headers and the quote."""
+    quoted = "\n".join("> " + line for line in plain(previous).splitlines())
+    refs = [*str(previous.get("References", "")).split(), str(previous["Message-ID"])]
+    header = "On Sat, 28 Nov 2026 at 10:00, Acme Outfitters Support <support@acme.example> wrote:"
+    return mail(
+        f"{text}\n\n{header}\n{quoted}\n",
+        subject=str(previous["Subject"]),
+        in_reply_to=str(previous["Message-ID"]),
+        references=refs,
+        **kwargs,
+    )
+
+
+def test_one_thread_over_three_messages(server: LiveServer, relay: RelaySink) -> None:
+    first = mail("Can I return boots after 20 days?")
+    send(smtp_port(server), first)
+    a1 = answer(relay, 1)
+    assert a1["To"] == "jane@example.com" and a1["Subject"] == "Re: Question about returns"
+    assert a1["In-Reply-To"] == first["Message-ID"] and a1["References"] == first["Message-ID"]
+    assert a1["Auto-Submitted"] == "auto-replied"
+    body = plain(a1)
+    assert body.startswith("Hi Jane Doe,\n\nYou asked: Can I return boots after 20 days?")
+    assert "Juniper" in body and a1.get_body(("html",)) is not None
+
+    second = reply_to(a1, "And for kids' boots?")  # answers our reply: joined by References
+    send(smtp_port(server), second)
+    a2 = answer(relay, 2)
+    assert a2["In-Reply-To"] == second["Message-ID"]
+    assert a2["References"].split() == [first["Message-ID"], a1["Message-ID"], second["Message-ID"]]
+    assert "You asked: And for kids' boots?" in plain(a2)
+
+    # a client that drops the threading headers still writes to the Reply-To subaddress
+    reply_address = a2["Reply-To"].addresses[0].addr_spec
+    assert reply_address.startswith("support+conv_")
+    third = mail("Thanks! Also: do you ship to Canada?", subject="returns again", to=reply_address)
+    send(smtp_port(server), third, to=reply_address)
+    answer(relay, 3)
+
+    rows = inbound_rows(server)
+    assert [r.text for r in rows] == [
+        "Can I return boots after 20 days?",
+        "And for kids' boots?",  # the quoted history stripped
+        "Thanks! Also: do you ship to Canada?",
+    ]
+    assert len({r.conversation_id for r in rows}) == 1
+    assert [r.meta.get("thread") for r in rows] == ["new", "references", "address"]
+    assert reply_address == f"support+{rows[0].conversation_id}@acme.example"
+
+
+def test_a_reply_to_a_closed_conversation_reopens_it(server: LiveServer, relay: RelaySink) -> None:
+    send(smtp_port(server), mail("Where is my order?"))
+    a1 = answer(relay, 1)
+
+    async def close_all() -> None:
+        async with server.services.db.sessions.begin() as session:
+            await session.execute(update(Conversation).values(status="closed"))
+
+    run_on_server(server, close_all())
+    send(smtp_port(server), reply_to(a1, "It still has not arrived."))
+    answer(relay, 2)
+    rows = inbound_rows(server)
+    assert rows[0].conversation_id == rows[1].conversation_id
+    assert rows[1].meta["thread"] == "references"
+
+
+def test_another_senders_reply_with_the_same_subject_and_headers_is_not_joined(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    send(smtp_port(server), mail("Can I return boots after 20 days?"))
+    a1 = answer(relay, 1)
+    # same subject, Jane's thread in the headers and her conversation in the address: Bob's own
+    bob = reply_to(a1, "Me too, same question", sender="Bob <bob@example.com>")
+    send(smtp_port(server), bob, to=a1["Reply-To"].addresses[0].addr_spec)
+    a2 = answer(relay, 2)
+    assert a2["To"] == "bob@example.com"
+    jane, bob_row = inbound_rows(server)
+    assert jane.conversation_id != bob_row.conversation_id and bob_row.meta["thread"] == "new"
+
+
+def test_a_redelivered_mail_is_answered_once(server: LiveServer, relay: RelaySink) -> None:
+    first = mail("Do you sell gift cards?")
+    send(smtp_port(server), first)
+    send(smtp_port(server), first)  # the sending MTA retried after a lost 250
+    answer(relay, 1)
+    time.sleep(0.5)
+    assert len(relay.received) == 1 and len(inbound_rows(server)) == 1
+
+
+def test_unknown_mailboxes_are_refused_at_rcpt(server: LiveServer) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send(smtp_port(server), mail("hi", to="sales@acme.example"), to="sales@acme.example")
+    assert refused.value.recipients["sales@acme.example"][0] == 550
+    assert inbound_rows(server) == []
+
+
+def test_an_oversized_mail_is_refused_with_552(server: LiveServer, relay: RelaySink) -> None:
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused:  # refused at MAIL FROM's SIZE
+        send(smtp_port(server), mail(("x" * 70 + "\n") * 1500))
+    assert refused.value.smtp_code == 552
+    raw = mail(("y" * 70 + "\n") * 1500).as_bytes(policy=policy.SMTP)
+    with smtplib.SMTP("127.0.0.1", smtp_port(server)) as client:  # no SIZE announced
+        client.ehlo()
+        client.esmtp_features.pop("size", None)
+        with pytest.raises(smtplib.SMTPDataError) as data_refused:
+            client.sendmail("jane@example.com", ["support@acme.example"], raw)
+    assert data_refused.value.smtp_code == 552
+    time.sleep(0.3)
+    assert inbound_rows(server) == [] and relay.attempts == 0
+
+
+@pytest.mark.parametrize(
+    "from_header",
+    ["jane@example.com, eve@example.com", "eve@example.com <jane@example.com>", "nobody"],
+)
+def test_an_ambiguous_from_is_refused_and_changes_nothing(
+    server: LiveServer, relay: RelaySink, from_header: str
+) -> None:
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        send(smtp_port(server), mail("hi", sender=from_header))
+    assert refused.value.smtp_code == 550 and b"5.1.7" in refused.value.smtp_error
+    time.sleep(0.3)
+    assert inbound_rows(server) == [] and relay.attempts == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"Precedence": "bulk"},
+        {"X-Autoreply": "yes"},
+        {"List-Id": "<deals.shop.example>"},
+    ],
+)
+def test_auto_replies_are_accepted_and_never_answered(
+    server: LiveServer, relay: RelaySink, headers: dict[str, str]
+) -> None:
+    send(smtp_port(server), mail("I am out of office until Monday.", headers=headers))
+    time.sleep(0.5)
+    assert inbound_rows(server) == [] and relay.attempts == 0
+
+
+def test_bounces_and_our_own_mail_are_never_answered(server: LiveServer, relay: RelaySink) -> None:
+    bounce = mail("Delivery failed", sender="MAILER-DAEMON@mx.example.com").as_bytes(
+        policy=policy.SMTP
+    )
+    with smtplib.SMTP("127.0.0.1", smtp_port(server)) as client:
+        client.sendmail("", ["support@acme.example"], bounce)  # MAIL FROM:<>
+    loop = mail("You asked: hi", sender="Acme <support+conv_x@acme.example>")
+    send(smtp_port(server), loop)
+    time.sleep(0.5)
+    assert inbound_rows(server) == [] and relay.attempts == 0
+
+
+def test_a_sender_over_the_hourly_limit_is_told_to_retry_later(
+    tmp_path: Path, relay: RelaySink
+) -> None:
+    relay.reset()
+    settings = email_settings(tmp_path, {}, relay, max_per_sender_per_hour=2)
+    with LiveServer(settings) as live:
+        for i in range(2):
+            send(smtp_port(live), mail(f"question {i}"))
+        with pytest.raises(smtplib.SMTPDataError) as limited:
+            send(smtp_port(live), mail("question 3"))
+        assert limited.value.smtp_code == 451
+        send(smtp_port(live), mail("from someone else", sender="bob@example.com"))
+        relay.wait_for(3)
+        assert sorted(r.text for r in inbound_rows(live)) == [
+            "from someone else",
+            "question 0",
+            "question 1",
+        ]
+
+
+def test_without_a_relay_mail_is_answered_and_stored_but_not_sent(tmp_path: Path) -> None:
+    with LiveServer(email_settings(tmp_path, {}, None)) as live:
+        send(smtp_port(live), mail("Where is my order?"))
+
+        async def outbound() -> list[Message]:
+            async with live.services.db.sessions() as session:
+                query = select(Message).where(Message.direction == "out")
+                return list((await session.execute(query)).scalars())
+
+        deadline = time.monotonic() + 20
+        while not (rows := run_on_server(live, outbound())):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert rows[0].status == "failed"
+        assert "relay" in rows[0].meta["delivery"]["error"]
+
+
+def test_a_relay_failure_is_retried_with_the_same_message_id(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    relay.refusals.append("451 4.3.0 Mailbox busy, try later")
+    send(smtp_port(server), mail("Is the tent waterproof?"))
+    a1 = answer(relay, 1)  # the outbox's second attempt, about 2 s later
+    assert relay.attempts == 2
+
+    async def outbound() -> Message:
+        async with server.services.db.sessions() as session:
+            query = select(Message).where(Message.direction == "out")
+            return (await session.execute(query)).scalar_one()
+
+    row = run_on_server(server, outbound())
+    assert a1["Message-ID"] == f"<{row.id}@acme.example>" and a1["In-Reply-To"]
+    assert row.status == "sent" and row.meta["outbox"]["attempts"] == 2
+
+
+HEAD = "From: Jane Doe <jane@example.com>\r\nTo: support@acme.example\r\n"
+BAD_MAIL = {
+    "ten-thousand-parts": (
+        HEAD
+        + "Message-ID: <parts@example.com>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(10_000))
+        + "--b--\r\n"
+    ).encode(),
+    "unknown-charset": (
+        HEAD + "Message-ID: <cs@example.com>\r\nContent-Type: text/plain; charset=x-klingon\r\n"
+        "\r\nGröße M?\r\n"
+    ).encode(),
+    "8bit-headers": (
+        "From: Jürgen <jurgen@example.de>\r\nSubject: Größe\r\nMessage-ID: <8bit@example.de>\r\n"
+        "\r\nHallo\r\n"
+    ).encode(),
+    "no-boundary": (
+        HEAD + "Message-ID: <nb@example.com>\r\nContent-Type: multipart/mixed\r\n\r\nhello\r\n"
+    ).encode(),
+}
+
+
+def test_bad_input_over_smtp_is_answered_and_logged_not_crashed(
+    tmp_path: Path, relay: RelaySink
+) -> None:
+    relay.reset()
+    settings = email_settings(tmp_path, {}, relay)
+    roomy = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"smtp_max_bytes": 10 * 1024**2})}
+    )
+    with LiveServer(roomy) as live:
+        for raw in BAD_MAIL.values():
+            with smtplib.SMTP("127.0.0.1", smtp_port(live), timeout=60) as client:
+                client.sendmail("jane@example.com", ["support@acme.example"], raw)
+        relay.wait_for(len(BAD_MAIL))
+        rows = {r.meta["email"]["message_id"]: r for r in inbound_rows(live)}
+    assert rows["parts@example.com"].text == "part 0"
+    assert rows["parts@example.com"].meta["email"]["defects"] == [
+        "more than 500 parts: the rest were ignored"
+    ]
+    assert rows["cs@example.com"].text == "Größe M?"
+    assert rows["8bit@example.de"].meta["email"]["subject"] == "Größe"
+    assert rows["nb@example.com"].text == "hello"
+
+
+def test_an_smtp_port_in_use_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = email_settings(tmp_path, {}, None)
+        settings = settings.model_copy(
+            update={
+                "server": settings.server.model_copy(update={"smtp_listen": f"127.0.0.1:{port}"})
+            }
+        )
+
+        async def start() -> None:
+            services = build_services(settings)
+            await services.start(warm_up=False)
+            try:
+                await services.start_mail()
+            finally:
+                await services.close()
+
+        with pytest.raises(ConfigError) as error:
+            asyncio.run(start())
+    assert error.value.key == "server.smtp_listen" and "OMNIVOX_SMTP_LISTEN" in error.value.expected

@@ -1,0 +1,213 @@
+"""Rendering replies as mail and sending them through a real SMTP relay (aiosmtpd)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from omnivox.channels.config import EmailSettings
+from omnivox.channels.mail.channel import DISABLED, EmailChannel
+from omnivox.types import Citation, CustomerRef, InboundMessage, OutboundMessage, Reply
+from tests.channels.email.support import RelaySink, start_sink
+from tests.conftest import free_port
+
+REPLY = Reply(
+    "You can return unworn items within **30 days**. See [the policy](https://acme.example/returns).",
+    (Citation("returns.md", "Returns policy", "Unworn items...", "https://acme.example/returns"),),
+)
+
+
+def channel(relay: str = "", **settings: Any) -> EmailChannel:
+    config = EmailSettings(addresses=["support@acme.example"], relay=relay, **settings)
+    return EmailChannel("acme", config, "Acme Outfitters", "Juniper")
+
+
+def inbound() -> InboundMessage:
+    meta = {
+        "message_id": "q2@example.com",
+        "subject": "Re: Question about returns",
+        "references": ["q1@example.com", "a1@acme.example"],
+        "mailbox": "support@acme.example",
+    }
+    return InboundMessage(
+        "acme",
+        "email",
+        CustomerRef("jane@example.com", "Jane Doe"),
+        "and for kids?",
+        provider_message_id="q2@example.com",
+        metadata={"email": meta},
+    )
+
+
+def ready(message: OutboundMessage) -> OutboundMessage:
+    payload = {**message.payload, "message_id": "msg_01abc", "conversation_id": "conv_01xyz"}
+    return OutboundMessage(message.channel, message.recipient, message.text, payload)
+
+
+def test_a_reply_is_a_threaded_multipart_mail_with_greeting_sources_and_signature() -> None:
+    [out] = channel().render_in_thread(REPLY, "jane@example.com", inbound())
+    mail = channel().build(ready(out))
+    assert mail["From"] == "Acme Outfitters Support <support@acme.example>"
+    assert mail["Reply-To"] == "Acme Outfitters Support <support+conv_01xyz@acme.example>"
+    assert mail["To"] == "jane@example.com"
+    assert mail["Subject"] == "Re: Question about returns"  # no "Re: Re:"
+    assert mail["Message-ID"] == "<msg_01abc@acme.example>"
+    assert mail["In-Reply-To"] == "<q2@example.com>"
+    assert mail["References"] == "<q1@example.com> <a1@acme.example> <q2@example.com>"
+    assert mail["Auto-Submitted"] == "auto-replied"
+    assert mail.get_content_type() == "multipart/alternative"
+    text = mail.get_body(("plain",)).get_content()
+    assert text.startswith("Hi Jane Doe,\n\nYou can return unworn items within 30 days.")
+    assert "[1] Returns policy <https://acme.example/returns>" in text
+    assert text.rstrip().endswith("Juniper\nAcme Outfitters")
+    html = mail.get_body(("html",)).get_content()
+    assert "<strong>30 days</strong>" in html
+    assert (
+        '<a href="https://acme.example/returns" rel="noopener noreferrer">Returns policy</a>'
+        in html
+    )
+
+
+def test_model_text_cannot_become_markup() -> None:
+    evil = Reply(
+        "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3))"
+    )
+    [out] = channel().render(evil, "jane@example.com")
+    html = out.payload["channel_data"]["html"]
+    assert "<script" not in html and "<img" not in html and 'href="javascript' not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_a_new_mail_starts_a_subject_of_its_own() -> None:
+    [out] = channel().render(REPLY, "jane@example.com")
+    mail = channel().build(ready(out))
+    assert mail["Subject"] == "Your question" and mail["In-Reply-To"] is None
+    assert mail.get_body(("plain",)).get_content().startswith("Hello,")
+
+
+@pytest.fixture
+def sink() -> Iterator[RelaySink]:
+    relay, ctl = start_sink()
+    yield relay
+    ctl.stop()
+
+
+async def test_send_hands_the_mail_to_the_relay(sink: RelaySink) -> None:
+    email = channel(f"127.0.0.1:{sink.port}", tls="none")
+    [out] = email.render_in_thread(REPLY, "jane@example.com", inbound())
+    receipt = await email.send(ready(out))
+    assert receipt.status == "sent" and receipt.provider_message_id == "msg_01abc@acme.example"
+    assert sink.envelopes == [("support@acme.example", ["jane@example.com"])]
+    assert sink.received[0]["Message-ID"] == "<msg_01abc@acme.example>"
+
+
+@pytest.mark.parametrize(
+    ("answer", "retryable"),
+    [("451 4.3.0 Try again later", True), ("554 5.7.1 Message rejected", False)],
+)
+async def test_relay_refusals_are_final_for_5xx_and_retried_for_4xx(
+    sink: RelaySink, answer: str, retryable: bool
+) -> None:
+    sink.refusals.append(answer)
+    [out] = channel(f"127.0.0.1:{sink.port}", tls="none").render(REPLY, "jane@example.com")
+    receipt = await channel(f"127.0.0.1:{sink.port}", tls="none").send(ready(out))
+    assert receipt.status == "failed" and receipt.retryable is retryable
+    assert answer.split()[0] in (receipt.error or "")
+
+
+async def test_an_unreachable_relay_is_retried_later() -> None:
+    email = channel(f"127.0.0.1:{free_port()}", tls="none", timeout_s=2)
+    [out] = email.render(REPLY, "jane@example.com")
+    receipt = await email.send(ready(out))
+    assert receipt.status == "failed" and receipt.retryable
+
+
+async def test_without_a_relay_nothing_is_sent() -> None:
+    [out] = channel().render(REPLY, "jane@example.com")
+    receipt = await channel().send(ready(out))
+    assert (receipt.status, receipt.error, receipt.retryable) == ("failed", DISABLED, False)
+
+
+class Accounts:
+    """aiosmtpd authenticator: one account."""
+
+    def __call__(
+        self, server: SMTP, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"omnivox",
+            b"pa55",
+        )
+        return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize(("password", "status"), [("pa55", "sent"), ("wrong", "failed")])
+async def test_relay_login(password: str, status: str) -> None:
+    relay, ctl = start_sink(authenticator=Accounts(), auth_require_tls=False, auth_required=True)
+    try:
+        email = channel(
+            f"127.0.0.1:{relay.port}", tls="none", username="omnivox", password=password
+        )
+        [out] = email.render(REPLY, "jane@example.com")
+        receipt = await email.send(ready(out))
+        assert receipt.status == status
+        assert len(relay.received) == (1 if status == "sent" else 0)
+        if status == "failed":
+            assert "535" in (receipt.error or "") and not receipt.retryable
+    finally:
+        ctl.stop()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "relay.pem", folder / "relay.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_starttls_to_a_relay_signed_by_a_private_ca(
+    certificate: tuple[Path, Path], trusted: bool
+) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*map(str, certificate))
+    relay, ctl = start_sink(tls_context=context, require_starttls=True)
+    try:
+        ca = str(certificate[0]) if trusted else ""
+        email = channel(f"127.0.0.1:{relay.port}", tls="starttls", ca_file=ca)
+        [out] = email.render(REPLY, "jane@example.com")
+        receipt = await asyncio.wait_for(email.send(ready(out)), 30)
+        assert receipt.status == ("sent" if trusted else "failed")
+        assert len(relay.received) == (1 if trusted else 0)
+    finally:
+        ctl.stop()

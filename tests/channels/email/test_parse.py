@@ -1,0 +1,252 @@
+"""Parsing customer mail: bodies, charsets, attachments, senders, machine mail, bad MIME."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from omnivox.channels.mail.parse import MAX_PARTS, MailError, normalize_id, parse_mail
+from omnivox.channels.mail.quotes import html_to_text, strip_reply
+from tests.channels.email.support import mail
+
+HEAD = (
+    "From: Jane Doe <jane@example.com>\r\nTo: support@acme.example\r\n"
+    "Message-ID: <m1@example.com>\r\n"
+)
+
+
+def test_plain_text_mail_gives_sender_subject_ids_and_text() -> None:
+    msg = mail(
+        "Can I return boots after 20 days?",
+        in_reply_to="<out-1@acme.example>",
+        references=["<first@example.com>", "<out-1@acme.example>"],
+    )
+    parsed = parse_mail(msg.as_bytes())
+    assert parsed.sender == "jane@example.com" and parsed.sender_name == "Jane Doe"
+    assert parsed.subject == "Question about returns"
+    assert parsed.text == "Can I return boots after 20 days?"
+    assert parsed.message_id == normalize_id(str(msg["Message-ID"]))
+    assert parsed.in_reply_to == ("out-1@acme.example",)
+    assert parsed.follows == ("out-1@acme.example", "first@example.com")
+    assert parsed.automatic is None and parsed.defects == ()
+
+
+def test_plain_text_is_preferred_and_html_only_mail_becomes_text() -> None:
+    both = mail("plain words")
+    both.add_alternative("<p>html words</p>", subtype="html")
+    assert parse_mail(both.as_bytes()).text == "plain words"
+
+    html_only = EmailMessage()
+    html_only["From"] = "jane@example.com"
+    html_only.set_content(
+        "<html><head><style>p{color:red}</style></head><body><p>Where is <b>ACM-482193</b>?</p>"
+        "<div>See <a href='https://acme.example/o/1'>my order</a></div>"
+        "<div class='gmail_quote'>On Mon, Acme wrote:<blockquote>old answer</blockquote></div>"
+        "</body></html>",
+        subtype="html",
+    )
+    text = parse_mail(html_only.as_bytes()).text
+    assert text == "Where is ACM-482193?\nSee my order (https://acme.example/o/1)"
+
+
+@pytest.mark.parametrize(
+    ("charset", "body"),
+    [
+        ("iso-8859-1", "Kann ich die Größe tauschen?"),
+        ("koi8-r", "Где мой заказ?"),
+        ("shift_jis", "注文はどこですか"),
+    ],
+)
+def test_declared_charsets_are_decoded(charset: str, body: str) -> None:
+    raw = (HEAD + f"Content-Type: text/plain; charset={charset}\r\n\r\n").encode() + body.encode(
+        charset
+    )
+    assert parse_mail(raw).text == body
+
+
+def test_an_unknown_charset_is_read_as_utf8_and_recorded() -> None:
+    raw = (HEAD + "Content-Type: text/plain; charset=x-klingon\r\n\r\nGröße?").encode()
+    parsed = parse_mail(raw)
+    assert parsed.text == "Größe?"
+    assert parsed.defects == ("unknown charset 'x-klingon': read as UTF-8",)
+
+
+def test_8bit_headers_are_read_as_utf8() -> None:
+    raw = "From: Jürgen Müller <jurgen@example.de>\r\nSubject: Größe ändern\r\n\r\nHallo".encode()
+    parsed = parse_mail(raw)
+    assert (parsed.sender_name, parsed.subject, parsed.text) == (
+        "Jürgen Müller",
+        "Größe ändern",
+        "Hallo",
+    )
+
+
+def test_encoded_word_names_are_decoded() -> None:
+    raw = b"From: =?utf-8?q?Jos=C3=A9_P=C3=A9rez?= <jose@example.com>\r\n\r\nhola"
+    assert parse_mail(raw).sender_name == "José Pérez"
+
+
+def test_attachments_are_recorded_by_name_type_and_size_only() -> None:
+    msg = mail("Photo of the damage attached.")
+    msg.add_attachment(
+        b"\x89PNG" + b"\0" * 996, maintype="image", subtype="png", filename="zip.png"
+    )
+    msg.add_attachment(
+        b"%PDF-1.4 secret invoice text",
+        maintype="application",
+        subtype="pdf",
+        filename="invoice.pdf",
+    )
+    parsed = parse_mail(msg.as_bytes())
+    assert parsed.text == "Photo of the damage attached."
+    assert [a.as_dict() for a in parsed.attachments] == [
+        {"name": "zip.png", "type": "image/png", "size": 1000},
+        {"name": "invoice.pdf", "type": "application/pdf", "size": 28},
+    ]
+    assert "secret invoice" not in parsed.text
+
+
+@pytest.mark.parametrize(
+    ("from_header", "problem"),
+    [
+        ("jane@example.com, eve@example.com", "exactly one address"),
+        ("eve@example.com <jane@example.com>", "exactly one address"),
+        ("not an address", "exactly one address"),
+        ("<>", "exactly one address"),
+        ("Jane <jane@@example.com>", "exactly one address"),
+        ("Jane <jane@localhost>", "not a valid address"),
+    ],
+)
+def test_an_ambiguous_or_malformed_from_names_no_sender(from_header: str, problem: str) -> None:
+    parsed = parse_mail(f"From: {from_header}\r\n\r\nhi".encode())
+    assert parsed.sender is None and problem in (parsed.sender_problem or "")
+
+
+def test_two_from_headers_name_no_sender() -> None:
+    parsed = parse_mail(b"From: jane@example.com\r\nFrom: eve@example.com\r\n\r\nhi")
+    assert (
+        parsed.sender is None and parsed.sender_problem == "2 From headers (expected exactly one)"
+    )
+
+
+def test_a_quoted_display_name_with_an_at_sign_is_only_a_name() -> None:
+    parsed = parse_mail(b'From: "eve@example.com" <jane@example.com>\r\n\r\nhi')
+    assert (parsed.sender, parsed.sender_name) == ("jane@example.com", "eve@example.com")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ("Auto-Submitted: auto-replied\r\n", "Auto-Submitted: auto-replied"),
+        ("Auto-Submitted: auto-generated\r\n", "Auto-Submitted: auto-generated"),
+        ("Precedence: bulk\r\n", "Precedence: bulk"),
+        ("Precedence: auto_reply\r\n", "Precedence: auto_reply"),
+        ("X-Autoreply: yes\r\n", "X-Autoreply"),
+        ("List-Id: <news.example.com>\r\n", "mailing list"),
+    ],
+)
+def test_machine_sent_mail_is_recognised(headers: str, reason: str) -> None:
+    parsed = parse_mail(("From: jane@example.com\r\n" + headers + "\r\nI am away").encode())
+    assert parsed.automatic == reason
+
+
+@pytest.mark.parametrize(
+    "sender", ["MAILER-DAEMON@mx.example.com", "postmaster@example.com", "no-reply@shop.example"]
+)
+def test_system_senders_are_machine_sent(sender: str) -> None:
+    assert (parse_mail(f"From: {sender}\r\n\r\nUndeliverable".encode()).automatic or "").startswith(
+        "system sender"
+    )
+
+
+def test_auto_submitted_no_is_a_person() -> None:
+    assert parse_mail(b"From: jane@example.com\r\nAuto-Submitted: no\r\n\r\nhi").automatic is None
+
+
+def test_a_missing_message_id_is_the_content_hash_and_long_ones_are_hashed() -> None:
+    raw = b"From: jane@example.com\r\n\r\nhi"
+    assert parse_mail(raw).message_id == parse_mail(raw).message_id
+    assert parse_mail(raw).message_id.startswith("sha256:")
+    long_id = "x" * 300 + "@example.com"
+    parsed = parse_mail(f"From: jane@example.com\r\nMessage-ID: <{long_id}>\r\n\r\nhi".encode())
+    assert parsed.message_id == normalize_id(long_id) and len(parsed.message_id) < 80
+
+
+def test_a_multipart_without_boundary_is_read_as_text() -> None:
+    raw = HEAD.encode() + b"Content-Type: multipart/mixed\r\n\r\nhello without a boundary\r\n"
+    parsed = parse_mail(raw)
+    assert parsed.text == "hello without a boundary"
+    assert "NoBoundaryInMultipartDefect" in parsed.defects
+
+
+def test_bad_base64_is_a_defect_not_a_crash() -> None:
+    raw = (
+        HEAD.encode()
+        + b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + b"aGVsbG8gd29ybGQ!!!\r\n"
+    )
+    parsed = parse_mail(raw)
+    assert parsed.text.startswith("hello world") and parsed.defects
+
+
+def test_ten_thousand_parts_are_cut_at_the_part_limit() -> None:
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(10_000))
+    raw = (
+        HEAD + "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n"
+    ).encode()
+    parsed = parse_mail(raw)
+    assert parsed.text == "part 0"
+    assert parsed.defects == (f"more than {MAX_PARTS} parts: the rest were ignored",)
+
+
+def test_absurd_nesting_is_unreadable_not_a_crash() -> None:
+    depth = 3000
+    body = "".join(
+        f"--b{i - 1}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n"
+        for i in range(1, depth)
+    )
+    raw = (HEAD + "Content-Type: multipart/mixed; boundary=b0\r\n\r\n" + body + "x").encode()
+    with pytest.raises(MailError, match="unreadable message"):
+        parse_mail(raw)
+
+
+NEW = "Thanks, and for kids?\n\n"
+ACME = "Acme Support <support@acme.example>"
+REPLIES = {
+    "gmail": NEW + f"On Tue, 3 Mar 2026 at 10:00, {ACME} wrote:\n> You can return in 30 days.\n",
+    "wrapped": NEW
+    + "On Tue, 3 Mar 2026 at 10:00, Acme Support\n<support@acme.example> wrote:\n> x",
+    "outlook": NEW
+    + "_" * 32
+    + f"\nFrom: {ACME}\nSent: Tuesday, March 3, 2026 10:00\nTo: Jane\nSubject: Re: returns\n\nold",
+    "original": NEW + "-----Original Message-----\nFrom: Acme\nold",
+    "outlook-headers": NEW + f"From: {ACME}\nDate: Tue, 3 Mar 2026\nSubject: Re: returns\nold",
+    "french": NEW + f"Le mar. 3 mars 2026 à 10:00, {ACME} a écrit :\n> old",
+    "german": NEW + f"Am 03.03.2026 um 10:00 schrieb {ACME}:\n> old",
+    "signature": NEW + "-- \nJane Doe\nCEO, Doe Ltd",
+    "mobile": NEW + "Sent from my iPhone",
+}
+
+
+@pytest.mark.parametrize("style", sorted(REPLIES))
+def test_quoted_history_and_signatures_are_stripped(style: str) -> None:
+    assert strip_reply(REPLIES[style]) == "Thanks, and for kids?"
+
+
+def test_interleaved_replies_keep_the_customers_lines() -> None:
+    text = "> Which size?\nM please\n> Which colour?\nGreen\n"
+    assert strip_reply(text) == "M please\nGreen"
+
+
+def test_a_from_line_in_the_customers_own_words_is_kept() -> None:
+    text = "From: my experience the boots run small.\nShould I order a size up?"
+    assert strip_reply(text) == text
+
+
+def test_html_quote_containers_are_dropped() -> None:
+    html = (
+        "<div>New question</div><div class='gmail_quote'>old</div>"
+        "<blockquote type='cite'>older</blockquote><div id='appendonsend'></div>"
+    )
+    assert html_to_text(html) == "New question"
