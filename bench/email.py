@@ -11,24 +11,28 @@ Usage: python bench/email.py [--rounds 10] [--concurrency 20] [--no-append]
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import sys
-import tempfile
-import time
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
-import aiosmtplib
-import httpx
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+# This file shares its name with the standard library's ``email`` package, and Python puts the
+# script's folder first on sys.path: move it last so ``import email`` finds the real one.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results, free_port, pct, server
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from email import message_from_bytes, policy  # noqa: E402
+from email.message import EmailMessage  # noqa: E402
+from email.utils import make_msgid  # noqa: E402
+
+import aiosmtplib  # noqa: E402
+import httpx  # noqa: E402
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
+from common import append_results, free_port, pct, server  # noqa: E402
 
 
 class Relay:
