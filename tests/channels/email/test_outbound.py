@@ -13,7 +13,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.channel import DISABLED, EmailChannel
+from omnivox.channels.mail.channel import DISABLED, EmailChannel, ReceivedMail
+from omnivox.channels.mail.parse import parse_mail
 from omnivox.types import Citation, CustomerRef, InboundMessage, OutboundMessage, Reply
 from tests.channels.email.support import RelaySink, start_sink
 from tests.conftest import free_port
@@ -211,3 +212,14 @@ async def test_starttls_to_a_relay_signed_by_a_private_ca(
         assert len(relay.received) == (1 if trusted else 0)
     finally:
         ctl.stop()
+
+
+async def test_a_mail_without_message_id_gets_a_reply_without_threading_headers() -> None:
+    raw = b"From: Jane <jane@example.com>\r\nSubject: Returns\r\n\r\nHow long do I have?"
+    email = channel()
+    [message] = await email.parse(ReceivedMail(parse_mail(raw), "support@acme.example"))
+    assert message.provider_message_id and message.provider_message_id.startswith("sha256:")
+    [out] = email.render_in_thread(REPLY, "jane@example.com", message)
+    mail = email.build(ready(out))
+    assert mail["Subject"] == "Re: Returns"
+    assert mail["In-Reply-To"] is None and mail["References"] is None

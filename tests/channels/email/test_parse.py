@@ -171,6 +171,9 @@ def test_a_missing_message_id_is_the_content_hash_and_long_ones_are_hashed() -> 
     long_id = "x" * 300 + "@example.com"
     parsed = parse_mail(f"From: jane@example.com\r\nMessage-ID: <{long_id}>\r\n\r\nhi".encode())
     assert parsed.message_id == normalize_id(long_id) and len(parsed.message_id) < 80
+    assert parsed.header_id == long_id  # replies quote it as written
+    follow_up = parse_mail(f"From: jane@example.com\r\nIn-Reply-To: <{long_id}>\r\n\r\nhi".encode())
+    assert follow_up.follows == (parsed.message_id,)  # found by the stored key
 
 
 def test_a_multipart_without_boundary_is_read_as_text() -> None:

@@ -83,7 +83,7 @@ class EmailChannel:
         if not text.strip():
             return []
         meta = {
-            "message_id": mail.message_id,
+            "message_id": mail.header_id,  # None: the mail had none (threading headers skip it)
             "subject": mail.subject,
             "references": list(mail.references),
             "in_reply_to": mail.in_reply_to[0] if mail.in_reply_to else None,
@@ -118,7 +118,7 @@ class EmailChannel:
         if not subject.lower().startswith("re:"):
             subject = f"Re: {subject}"
         mailbox = str(mail.get("mailbox") or self.addresses[0])
-        message_id = str(mail.get("message_id") or inbound.provider_message_id or "")
+        message_id = str(mail.get("message_id") or "")
         references = [*map(str, mail.get("references") or []), message_id]
         return [
             self._message(

@@ -53,7 +53,8 @@ class Attachment:
 class ParsedMail:
     """The parts of one email Omnivox uses."""
 
-    message_id: str
+    message_id: str  # the dedupe key: the Message-ID, hashed when long, or the content's hash
+    header_id: str | None  # the Message-ID as written (None when the mail has none)
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
     subject: str
@@ -67,10 +68,10 @@ class ParsedMail:
 
     @property
     def follows(self) -> tuple[str, ...]:
-        """Message ids this mail answers, most specific first (In-Reply-To, then References)."""
+        """Keys of the mails this one answers, most specific first (In-Reply-To, References)."""
         seen: dict[str, None] = {}
         for ref in (*self.in_reply_to, *reversed(self.references)):
-            seen.setdefault(ref, None)
+            seen.setdefault(normalize_id(ref), None)
         return tuple(seen)
 
 
@@ -83,8 +84,10 @@ def parse_mail(raw: bytes) -> ParsedMail:
     defects: list[str] = []
     sender, name, problem = _sender(msg)
     text, attachments = _body(msg, defects)
+    header_id = next(iter(message_ids(header(msg, "Message-ID"))), None)
     return ParsedMail(
-        message_id=_message_id(msg, raw),
+        message_id=normalize_id(header_id) if header_id else _content_id(raw),
+        header_id=header_id,
         in_reply_to=tuple(message_ids(header(msg, "In-Reply-To"))[:1]),
         references=tuple(message_ids(header(msg, "References"))[-MAX_REFERENCES:]),
         subject=header(msg, "Subject")[:300],
@@ -120,18 +123,15 @@ def normalize_id(value: str) -> str:
 
 
 def message_ids(value: str) -> list[str]:
-    """The ``<id>`` tokens of an In-Reply-To or References header, normalized, in order."""
+    """The ``<id>`` tokens of a Message-ID, In-Reply-To or References header, in order."""
     found = re.findall(r"<([^<>\s]{1,998})>", value)
     if not found and value.strip() and " " not in value.strip():
-        found = [value.strip()]
-    return [normalize_id(v) for v in found]
+        found = [value.strip().strip("<>")]
+    return found
 
 
-def _message_id(msg: Message, raw: bytes) -> str:
-    ids = message_ids(header(msg, "Message-ID"))
-    if ids:
-        return ids[0]
-    # no Message-ID: the content's hash, so a redelivered copy is still recognised
+def _content_id(raw: bytes) -> str:
+    """The key of a mail without a Message-ID: its hash, so a redelivered copy is recognised."""
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
