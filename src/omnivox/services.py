@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from omnivox.channels.webchat import WebChatChannel
 from omnivox.channels.whatsapp import Template, WhatsAppChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
+from omnivox.identity.kinds import identity_of
 from omnivox.knowledge.chunking import ChunkingSettings
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.knowledge.index import FusionSettings
@@ -201,7 +203,9 @@ class Services:
             ) from None
         for row in rows:
             identities = [
-                (ch, row[key]) for ch, key in (("email", "email"), ("sms", "phone")) if row.get(key)
+                identity_of(ch, row[key])
+                for ch, key in (("email", "email"), ("sms", "phone"))
+                if row.get(key)
             ]
             attributes = {k: v for k, v in row.items() if k not in ("id", "name")}
             await self.store.upsert_customer(
@@ -280,7 +284,11 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
     }
     return [
         Identify(store),
-        Attach(store, settings.llm.history_turns),
+        Attach(
+            store,
+            settings.llm.history_turns,
+            timedelta(hours=settings.memory.continuity_hours),
+        ),
         GuardInput(),
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain)),

@@ -141,6 +141,17 @@ class LLMSettings(_Model):
         return value
 
 
+class MemorySettings(_Model):
+    """What a conversation remembers, and across channels for how long (docs/identity.md)."""
+
+    # a known customer writing on any channel within this many hours resumes their open
+    # conversation; after it, a new one starts (email replies naming a thread always join it)
+    continuity_hours: float = Field(72.0, gt=0)
+    # earlier turns are folded into a rolling summary this many turns at a time
+    summarize_every: int = Field(10, ge=2, le=50)
+    summary_chars: int = Field(1200, ge=200, le=20000)
+
+
 class KnowledgeSettings(_Model):
     """Chunking and retrieval; defaults tuned with bench/retrieval.py (docs/knowledge.md)."""
 
@@ -209,6 +220,7 @@ class Settings(_Model):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
     config_dir: str = Field(".", exclude=True)

@@ -80,7 +80,7 @@ def test_the_sender_is_the_known_customer_with_that_phone(server: LiveServer) ->
     assert post(server).status_code == 200
 
     async def owner() -> str | None:
-        return await server.services.store.identity_owner("acme", "sms", "+15550100142")
+        return await server.services.store.identity_owner("acme", "phone", "+15550100142")
 
     assert run_on_server(server, owner()) is not None  # seeded: Maya's verified phone
 

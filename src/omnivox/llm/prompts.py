@@ -44,15 +44,23 @@ class PromptBuilder:
         history: Sequence[HistoryItem] = (),
         passages: Sequence[Passage] = (),
         language: str | None = None,
+        resumed_from: str | None = None,
     ) -> tuple[ChatMessage, ...]:
         """System prompt, then the conversation so far, then the customer's question.
 
         ``language`` (an English language name) asks for the reply in the customer's language;
-        None keeps the persona's own.
+        None keeps the persona's own. ``resumed_from`` names the channel the conversation
+        started on when the customer has moved to this one.
         """
         system = (
             self._env.get_template("system.j2")
-            .render(persona=persona, channel=channel, passages=list(passages), language=language)
+            .render(
+                persona=persona,
+                channel=channel,
+                passages=list(passages),
+                language=language,
+                resumed_from=resumed_from,
+            )
             .strip()
         )
         messages = [ChatMessage("system", system)]

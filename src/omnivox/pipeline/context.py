@@ -37,6 +37,7 @@ class TurnContext:
     conversation_created: bool = False
     message: StoredMessage | None = None
     duplicate_of: StoredMessage | None = None
+    resumed_from: str | None = None  # the channel the conversation moved here from
     history: list[HistoryItem] = field(default_factory=list)
     # guard_input
     model_text: str = ""

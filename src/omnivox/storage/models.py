@@ -56,6 +56,7 @@ class Customer(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    merged_into: Mapped[str | None] = mapped_column(String(40))
 
 
 class Identity(Base):
@@ -66,9 +67,11 @@ class Identity(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(40))  # the identifier's kind (phone, email...)
     address: Mapped[str] = mapped_column(String(320))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="channel")
+    verified_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -76,7 +79,10 @@ class Conversation(Base):
     """A thread between a customer and the business, across channels."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_customer_status", "customer_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_customer_status", "customer_id", "status"),
+        Index("ix_conversations_customer_updated", "customer_id", "updated_at"),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
@@ -84,6 +90,8 @@ class Conversation(Base):
     last_channel: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    summary: Mapped[str] = mapped_column(Text, default="")  # rolling summary of earlier turns
+    summary_seq: Mapped[int] = mapped_column(BigId, default=0)  # last message seq it covers
 
 
 class Message(Base):
@@ -179,4 +187,38 @@ class Ticket(Base):
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Verification(Base):
+    """A one-time code (or signed link) proving that a customer holds an identifier."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (Index("ix_verifications_customer", "customer_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(320))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|locked
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """One consent decision (append-only): the latest per purpose and channel counts."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_customer", "customer_id", "purpose", "channel"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    purpose: Mapped[str] = mapped_column(String(40))  # support | marketing
+    channel: Mapped[str] = mapped_column(String(40))  # a channel name, or "*" for all
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

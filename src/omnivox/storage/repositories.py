@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, literal, select, text, update
@@ -94,18 +94,18 @@ class ConversationView:
         }
 
 
-def _open_conversation(workspace_id: str, customer_id: str) -> Select[Conversation]:
-    """The customer's most recent conversation that is not closed."""
-    return (
-        select(Conversation)
-        .where(
-            Conversation.workspace_id == workspace_id,
-            Conversation.customer_id == customer_id,
-            Conversation.status != "closed",
-        )
-        .order_by(Conversation.updated_at.desc())
-        .limit(1)
+def _open_conversation(
+    workspace_id: str, customer_id: str, since: datetime | None = None
+) -> Select[Conversation]:
+    """The customer's most recent conversation that is not closed (active ``since``)."""
+    query = select(Conversation).where(
+        Conversation.workspace_id == workspace_id,
+        Conversation.customer_id == customer_id,
+        Conversation.status != "closed",
     )
+    if since is not None:
+        query = query.where(Conversation.updated_at >= since)
+    return query.order_by(Conversation.updated_at.desc()).limit(1)
 
 
 class Store:
@@ -168,6 +168,8 @@ class Store:
                             channel=channel,
                             address=address,
                             verified=True,
+                            source="seed",
+                            verified_at=utcnow(),
                         )
                     )
             return row.id
@@ -180,11 +182,14 @@ class Store:
         name: str | None = None,
         *,
         business_id: bool = False,
+        verified: bool = False,
     ) -> tuple[str, bool]:
         """Customer that owns ``(channel, address)``; created if new. Returns (id, created).
 
+        ``channel`` is the identifier's kind (:func:`omnivox.identity.kinds.identity_of`).
         With ``business_id`` the address may also be the business's own id of a customer it
-        told us about (``external_id``): set only for callers the business vouches for.
+        told us about (``external_id``): set only for callers the business vouches for. A new
+        identity is ``verified`` when the channel proves it (source ``channel``).
         """
         found = await self.identity_owner(workspace_id, channel, address, business_id=business_id)
         if found is not None:
@@ -202,7 +207,9 @@ class Store:
                         customer_id=customer.id,
                         channel=channel,
                         address=address,
-                        verified=False,
+                        verified=verified,
+                        source="channel" if verified else "claim",
+                        verified_at=utcnow() if verified else None,
                     )
                 )
             return customer.id, True
@@ -241,9 +248,13 @@ class Store:
             return (await session.execute(query)).scalar_one_or_none()
 
     async def attach_inbound(
-        self, inbound: InboundMessage, customer_id: str
+        self, inbound: InboundMessage, customer_id: str, continuity: timedelta | None = None
     ) -> tuple[StoredMessage, bool]:
         """Resume (or open) the customer's conversation and store the message, atomically.
+
+        The open conversation is resumed only if it was active within ``continuity``; a
+        message arriving on another channel than the conversation's last one records that
+        channel as ``metadata.resumed_from``.
 
         Returns (stored message, conversation created). The unique constraint on (workspace,
         channel, provider_message_id) makes the dedupe part of the same transaction: a resent
@@ -262,11 +273,14 @@ class Store:
         )
         try:
             async with self.db.sessions.begin() as session:
-                conversation_id, created, how = await self._open_conversation(
-                    session, inbound, customer_id
+                since = utcnow() - continuity if continuity is not None else None
+                conversation_id, created, how, previous = await self._open_conversation(
+                    session, inbound, customer_id, since
                 )
                 row.conversation_id = conversation_id
                 row.meta = {**row.meta, "thread": how}  # how the conversation was chosen
+                if previous is not None and previous != inbound.channel:
+                    row.meta["resumed_from"] = previous
                 session.add(row)
         except IntegrityError:
             original = await self._by_provider_id(inbound)
@@ -276,9 +290,16 @@ class Store:
         return StoredMessage.of(row), created
 
     async def _open_conversation(
-        self, session: AsyncSession, inbound: InboundMessage, customer_id: str
-    ) -> tuple[str, bool, str]:
-        """(conversation id, created, how it was found: references | address | open | new)."""
+        self,
+        session: AsyncSession,
+        inbound: InboundMessage,
+        customer_id: str,
+        since: datetime | None,
+    ) -> tuple[str, bool, str, str | None]:
+        """(conversation id, created, how it was found, its previous last channel).
+
+        How: references | address (threading hints) | open (resumed) | new.
+        """
         threaded = await self._threaded(session, inbound, customer_id)
         conv: Conversation | None
         if threaded is not None:
@@ -286,11 +307,12 @@ class Store:
             if conv.status == "closed":  # a reply to a closed thread reopens it
                 conv.status = "bot"
         else:
-            query = _open_conversation(inbound.workspace_id, customer_id)
+            query = _open_conversation(inbound.workspace_id, customer_id, since)
             conv, how = (await session.execute(query)).scalar_one_or_none(), "open"
         if conv is not None:
+            previous = conv.last_channel
             conv.last_channel, conv.updated_at = inbound.channel, utcnow()
-            return conv.id, False, how
+            return conv.id, False, how, previous
         conv = Conversation(
             id=new_id("conv"),
             workspace_id=inbound.workspace_id,
@@ -300,7 +322,7 @@ class Store:
         )
         session.add(conv)
         await session.flush()
-        return conv.id, True, "new"
+        return conv.id, True, "new", None
 
     async def _threaded(
         self, session: AsyncSession, inbound: InboundMessage, customer_id: str

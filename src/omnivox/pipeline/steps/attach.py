@@ -1,6 +1,12 @@
-"""attach: open or resume the conversation, store the message (deduplicated), load memory."""
+"""attach: open or resume the conversation, store the message (deduplicated), load memory.
+
+A known customer's open conversation is resumed from any channel while it was active within
+``memory.continuity_hours``; ``ctx.resumed_from`` names the channel it moved from.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.repositories import DuplicateMessageError, Store
@@ -12,16 +18,19 @@ class Attach:
     name = "attach"
     finishing = False
 
-    def __init__(self, store: Store, history_turns: int) -> None:
+    def __init__(
+        self, store: Store, history_turns: int, continuity: timedelta | None = None
+    ) -> None:
         self.store = store
         self.history_messages = history_turns * 2
+        self.continuity = continuity
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set the conversation, the stored message and ``history``; halt on a duplicate."""
         assert ctx.customer_id is not None, "identify runs before attach"
         try:
             ctx.message, ctx.conversation_created = await self.store.attach_inbound(
-                ctx.inbound, ctx.customer_id
+                ctx.inbound, ctx.customer_id, self.continuity
             )
         except DuplicateMessageError as dup:
             ctx.duplicate_of = dup.original
@@ -29,6 +38,7 @@ class Attach:
             ctx.halt("duplicate")
             return ctx
         ctx.conversation_id = ctx.message.conversation_id
+        ctx.resumed_from = ctx.message.metadata.get("resumed_from")
         if self.history_messages and not ctx.conversation_created:
             ctx.history = await self.store.history(
                 ctx.conversation_id, self.history_messages, before_seq_of=ctx.message.id

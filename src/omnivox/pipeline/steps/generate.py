@@ -69,6 +69,7 @@ class Generate:
             history=ctx.history,
             passages=ctx.passages,
             language=reply_language(ctx),
+            resumed_from=ctx.resumed_from,
         )
         request = CompletionRequest(
             messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from omnivox.channels.base import ThreadedRenderer
+from omnivox.identity.kinds import continuity_lead
 from omnivox.pipeline.context import TurnContext
 
 
@@ -16,6 +19,9 @@ class Render:
         """Set ``outbound`` (nothing for a duplicate: it was answered already)."""
         if ctx.reply is not None and ctx.duplicate_of is None:
             recipient = ctx.inbound.reply_to or ctx.inbound.sender.address
+            if ctx.resumed_from:  # say that this continues the conversation from elsewhere
+                lead = continuity_lead(ctx.resumed_from)
+                ctx.reply = replace(ctx.reply, text=f"{lead} {ctx.reply.text}")
             if isinstance(ctx.channel, ThreadedRenderer):
                 ctx.outbound = ctx.channel.render_in_thread(ctx.reply, recipient, ctx.inbound)
             else:

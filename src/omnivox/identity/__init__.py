@@ -1,0 +1,1 @@
+"""One customer across channels: identifier kinds, verification, merges, consent."""
