@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse
 from omnivox import __version__
 from omnivox.limits import BodyLimitMiddleware
 from omnivox.logs import get_logger
-from omnivox.routes import apidocs, chat, health, knowledge, messages, pages, webhooks
+from omnivox.routes import (
+    apidocs,
+    chat,
+    customers,
+    health,
+    knowledge,
+    messages,
+    pages,
+    webhooks,
+)
 from omnivox.services import Services, build_services
 from omnivox.settings import Settings
 
@@ -61,7 +70,7 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    for module in (messages, knowledge, chat, health, pages, apidocs, webhooks):
+    for module in (messages, knowledge, customers, chat, health, pages, apidocs, webhooks):
         app.include_router(module.router)
     return app
 

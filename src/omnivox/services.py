@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -39,7 +39,10 @@ from omnivox.channels.webchat import WebChatChannel
 from omnivox.channels.whatsapp import Template, WhatsAppChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
+from omnivox.identity.keys import load_or_create_key
 from omnivox.identity.kinds import identity_of
+from omnivox.identity.sender import CodeSender
+from omnivox.identity.verification import Verifier
 from omnivox.knowledge.chunking import ChunkingSettings
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.knowledge.index import FusionSettings
@@ -63,8 +66,10 @@ from omnivox.pipeline.steps.render import Render
 from omnivox.pipeline.steps.retrieve import Retrieve
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.pipeline.steps.understand import Understand
+from omnivox.pipeline.steps.verify import Verify
 from omnivox.settings import ConfigError, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
+from omnivox.storage.identities import IdentityStore
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import Store
@@ -107,6 +112,7 @@ class Services:
     webchat: WebChatChannel
     kb: KnowledgeBase
     understanding: Understanding
+    verifier: Verifier
     messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
     knowledge_ready: bool = False
     understanding_ready: bool = False
@@ -252,6 +258,7 @@ class Components:
     kb: KnowledgeBase
     understanding: Understanding
     tools: dict[str, dict[str, Tool]]
+    verifier: Verifier
 
 
 def tool_chooser(chain: ProviderChain) -> ToolChooser | None:
@@ -263,13 +270,31 @@ def tool_chooser(chain: ProviderChain) -> ToolChooser | None:
 
 
 def build_components(
-    settings: Settings, db: Database, chain: ProviderChain, events: EventSink
+    settings: Settings,
+    db: Database,
+    chain: ProviderChain,
+    events: EventSink,
+    messaging: Mapping[tuple[str, str], MessagingChannel],
 ) -> Components:
-    """Stores, knowledge base, understanding and each workspace's tools."""
+    """Stores, knowledge base, understanding, each workspace's tools, the verifier."""
     store, signals = Store(db), SignalStore(db)
     kb = build_knowledge(settings, db)
     tools = {ws.id: build_tools(settings, ws, signals) for ws in settings.workspaces}
-    return Components(store, chain, events, kb, Understanding(settings, kb.embedder), tools)
+    sms_from = {
+        ws.id: ws.channels.twilio.from_number
+        for ws in settings.workspaces
+        if ws.channels.twilio is not None
+    }
+    verifier = Verifier(
+        IdentityStore(db),
+        CodeSender(messaging, sms_from),
+        lambda: load_or_create_key(
+            settings.data_dir, settings.server.secret_key.get_secret_value()
+        ),
+        events,
+    )
+    understanding = Understanding(settings, kb.embedder)
+    return Components(store, chain, events, kb, understanding, tools, verifier)
 
 
 def build_steps(settings: Settings, c: Components) -> list[Step]:
@@ -289,6 +314,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             settings.llm.history_turns,
             timedelta(hours=settings.memory.continuity_hours),
         ),
+        Verify(c.verifier, store),
         GuardInput(),
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain)),
@@ -321,7 +347,8 @@ def build_services(settings: Settings) -> Services:
     chain = ProviderChain([build_provider(p) for p in settings.llm.providers])
     store = Store(db)
     events = QueuedEventWriter(store.add_events)
-    c = build_components(settings, db, chain, events)
+    messaging = build_messaging(settings)
+    c = build_components(settings, db, chain, events, messaging)
     turns = TurnService(settings, events, MemoryKeyedLock(), build_steps(settings, c))
     return Services(
         settings,
@@ -334,7 +361,8 @@ def build_services(settings: Settings) -> Services:
         WebChatChannel(settings.server.max_text_chars),
         c.kb,
         c.understanding,
-        build_messaging(settings),
+        c.verifier,
+        messaging,
     )
 
 

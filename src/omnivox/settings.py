@@ -54,6 +54,8 @@ class ServerSettings(_Model):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_text_chars: int = Field(4000, ge=1)
+    # Signs verification codes and links; empty: a random key kept in <data_dir>/secret.key.
+    secret_key: SecretStr = SecretStr("")
     # The inbound SMTP server (workspaces' ``channels.email``): host:port, or "off".
     smtp_listen: str = Field("127.0.0.1:2525", pattern=r"^(off|[^:\s]+:\d{1,5})$")
     # Larger mail is refused with SMTP 552 (announced in EHLO's SIZE, checked while reading).

@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime) -> datetime:
+    """``moment`` with UTC attached when the database returned it naive (SQLite)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerRef:
     """Who sent a message, as the channel knows them (before identity resolution)."""

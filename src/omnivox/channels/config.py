@@ -63,6 +63,7 @@ class TwilioSettings(_Channel):
 
     account_sid: str = ""
     auth_token: SecretStr = SecretStr("")
+    from_number: str = ""  # E.164 number that sends messages nobody replied to (codes)
     api_base: str = "https://api.twilio.com"
     timeout_s: float = Field(10.0, gt=0)
 

@@ -41,6 +41,11 @@ def proven_by_channel(kind: str) -> bool:
     return kind != "api"
 
 
+def display_name(channel: str) -> str:
+    """A channel as people say it ("web chat", "text messages")."""
+    return NAMES.get(channel, channel)
+
+
 def continuity_lead(previous: str) -> str:
     """The sentence a reply starts with when the conversation moved here from ``previous``."""
-    return f"Following up on our {NAMES.get(previous, previous)} conversation."
+    return f"Following up on our {display_name(previous)} conversation."

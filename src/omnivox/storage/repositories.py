@@ -409,6 +409,11 @@ class Store:
                 .values(status=receipt.status, meta={**message.metadata, "delivery": delivery})
             )
 
+    async def redact(self, message_id: str, text: str) -> None:
+        """Replace a stored message's text (a one-time code must not linger in memory)."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(update(Message).where(Message.id == message_id).values(text=text))
+
     async def reply_to(self, message_id: str) -> StoredMessage | None:
         """The outbound answer to an inbound message, if one was written."""
         async with self.db.sessions() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from omnivox.identity.kinds import display_name
 from omnivox.llm.base import CompletionRequest, Usage
 from omnivox.llm.chain import ChainTrace, ProviderChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
@@ -69,7 +70,7 @@ class Generate:
             history=ctx.history,
             passages=ctx.passages,
             language=reply_language(ctx),
-            resumed_from=ctx.resumed_from,
+            resumed_from=display_name(ctx.resumed_from) if ctx.resumed_from else None,
         )
         request = CompletionRequest(
             messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature

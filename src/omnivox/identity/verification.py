@@ -1,0 +1,274 @@
+"""Proving an identifier: a one-time code sent over the identifier's own channel.
+
+A customer claims an email address or phone number (in a conversation or through the API). A
+six-digit code goes to that address over the workspace's email or SMS channel; typing it back
+proves the customer holds it. Then the identifier is linked to the customer, and when it already
+belonged to another profile the claimer's profile is merged into that one (the evidence is the
+verification). Email codes also carry a signed link that proves the same thing in one click.
+
+Refused with a clear error and no change: an unknown or malformed address, an identifier the
+customer already holds, an identifier proven by another *known* customer (one with a proven
+email or phone of their own: two people may share a number; an agent decides), more than
+``MAX_STARTS`` codes an hour, a wrong code (after ``MAX_ATTEMPTS`` the code is locked), an
+expired code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import phonenumbers
+
+from omnivox import events
+from omnivox.bus import EventRecord, EventSink
+from omnivox.ids import new_id
+from omnivox.storage.identities import IdentityStore
+from omnivox.storage.models import Verification
+from omnivox.types import DeliveryReceipt, aware, utcnow
+
+CODE_TTL = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+MAX_STARTS = 3  # codes per customer per hour
+KNOWN_KINDS = ("email", "phone")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+SendCode = Callable[[str, str, str, str], Awaitable[DeliveryReceipt | None]]
+
+
+class VerificationError(Exception):
+    """A refused claim or code; ``status`` is the HTTP status, ``code`` a stable name."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A code on its way."""
+
+    verification_id: str
+    kind: str
+    sent_to: str  # masked
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """An identifier proven; ``customer_id`` is where the customer now lives."""
+
+    kind: str
+    address: str
+    customer_id: str
+    merged_from: str | None
+
+
+def normalize(kind: str, address: str, region: str = "US") -> str:
+    """The canonical form of a claimed email or phone, or VerificationError (400)."""
+    if kind == "email":
+        address = address.strip().lower()
+        if _EMAIL.match(address):
+            return address
+    elif kind == "phone":
+        try:
+            number = phonenumbers.parse(address, region)
+        except phonenumbers.NumberParseException:
+            number = None
+        # possible, not valid: numbering plans change faster than the library (and 555-01xx)
+        if number is not None and phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    else:
+        raise VerificationError(400, "unknown_kind", f"cannot verify a {kind!r}: email or phone")
+    raise VerificationError(400, "invalid_address", f"{address!r} is not a valid {kind}")
+
+
+def mask(kind: str, address: str) -> str:
+    """An address shown back to the customer without revealing it (j•••@example.com)."""
+    if kind == "email":
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return f"{address[:2]} ••• {address[-4:]}"
+
+
+class Verifier:
+    """Starts and confirms verifications, links identifiers, merges profiles."""
+
+    def __init__(
+        self,
+        store: IdentityStore,
+        send_code: SendCode,
+        key: Callable[[], bytes],
+        events_sink: EventSink,
+    ) -> None:
+        self.store = store
+        self.send_code = send_code
+        self._key_source = key
+        self._key: bytes | None = None
+        self.events = events_sink
+
+    @property
+    def key(self) -> bytes:
+        """The signing key, loaded on first use (it may be a file under the data dir)."""
+        if self._key is None:
+            self._key = self._key_source()
+        return self._key
+
+    def _hash(self, verification_id: str, code: str) -> str:
+        return hmac.new(self.key, f"{verification_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    async def start(
+        self,
+        workspace_id: str,
+        customer_id: str,
+        kind: str,
+        address: str,
+        *,
+        region: str = "US",
+        public_url: str = "",
+    ) -> Started:
+        """Check the claim, store a code, send it; VerificationError when refused.
+
+        With a ``public_url`` an emailed code also carries a signed one-click link.
+        """
+        address = normalize(kind, address, region)
+        await self._check_claim(workspace_id, customer_id, kind, address)
+        if await self.store.started_since(customer_id, utcnow() - timedelta(hours=1)) >= MAX_STARTS:
+            raise self._refused(
+                workspace_id, 429, "too_many_codes", "too many codes asked for; try in an hour"
+            )
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        verification = Verification(
+            id=new_id("ver"),
+            workspace_id=workspace_id,
+            customer_id=customer_id,
+            kind=kind,
+            address=address,
+            status="pending",
+            attempts=0,
+            expires_at=utcnow() + CODE_TTL,
+            created_at=utcnow(),
+        )
+        verification.code_hash = self._hash(verification.id, code)
+        link = None
+        if kind == "email" and public_url:
+            link = f"{public_url.rstrip('/')}/verify/{self.link_token(verification.id)}"
+        receipt = await self.send_code(workspace_id, kind, address, code_text(code, link))
+        if receipt is None:
+            raise VerificationError(
+                422, "no_channel", f"this workspace has no channel that can send a code to a {kind}"
+            )
+        if receipt.status == "failed":
+            raise VerificationError(502, "not_sent", f"the code could not be sent: {receipt.error}")
+        await self.store.add_verification(verification)
+        self._emit(events.IDENTITY_CODE_SENT, workspace_id, verification, {})
+        expires = verification.expires_at.isoformat()
+        return Started(verification.id, kind, mask(kind, address), expires)
+
+    async def _check_claim(
+        self, workspace_id: str, customer_id: str, kind: str, address: str
+    ) -> None:
+        owner = await self.store.owner(workspace_id, kind, address)
+        if owner is None or not owner.verified:
+            return
+        if owner.customer_id == customer_id:
+            raise VerificationError(409, "already_linked", f"this {kind} is already yours")
+        if is_known(await self.store.verified_kinds(workspace_id, customer_id)):
+            raise self._refused(
+                workspace_id,
+                409,
+                "conflict",
+                f"this {kind} belongs to another customer; an agent can merge the two profiles",
+            )
+
+    async def confirm(self, workspace_id: str, customer_id: str, code: str) -> Linked:
+        """Check a typed code against the customer's latest one; link (and merge) on success."""
+        verification = await self.store.latest_verification(workspace_id, customer_id)
+        if verification is None or verification.status in ("verified", "replaced"):
+            raise VerificationError(404, "no_pending_code", "no code is waiting; ask for a new one")
+        if verification.status == "locked":
+            raise VerificationError(429, "locked", "too many wrong codes; ask for a new one later")
+        if aware(verification.expires_at) <= utcnow():
+            raise VerificationError(410, "expired", "the code has expired; ask for a new one")
+        given = self._hash(verification.id, code.strip())
+        if not hmac.compare_digest(given, verification.code_hash):
+            attempts = verification.attempts + 1
+            locked = attempts >= MAX_ATTEMPTS
+            status = "locked" if locked else "pending"
+            await self.store.set_verification(verification.id, attempts=attempts, status=status)
+            if locked:
+                raise self._refused(
+                    workspace_id, 429, "locked", "too many wrong codes; ask for a new one later"
+                )
+            left = MAX_ATTEMPTS - attempts
+            raise VerificationError(
+                400, "wrong_code", f"that code is not right ({left} tries left)"
+            )
+        return await self._link(verification, "code")
+
+    async def confirm_link(self, token: str) -> Linked:
+        """The signed link from a code email: proves the same as typing the code."""
+        verification_id = self.check_token(token)
+        verification = await self.store.verification(verification_id)
+        if verification is None or verification.status != "pending":
+            raise VerificationError(404, "no_pending_code", "this link was used or replaced")
+        if aware(verification.expires_at) <= utcnow():
+            raise VerificationError(410, "expired", "the link has expired; ask for a new code")
+        return await self._link(verification, "link")
+
+    def link_token(self, verification_id: str) -> str:
+        """A URL-safe token naming the verification, signed with the server key."""
+        sig = hmac.new(self.key, f"link:{verification_id}".encode(), hashlib.sha256).digest()
+        return f"{verification_id}.{base64.urlsafe_b64encode(sig[:18]).decode()}"
+
+    def check_token(self, token: str) -> str:
+        """The verification id of a genuine token, or VerificationError (403)."""
+        verification_id, _, _ = token.partition(".")
+        if not hmac.compare_digest(self.link_token(verification_id), token):
+            raise VerificationError(403, "bad_signature", "this link is not valid")
+        return verification_id
+
+    async def _link(self, verification: Verification, method: str) -> Linked:
+        ws, claimer = verification.workspace_id, verification.customer_id
+        await self._check_claim(ws, claimer, verification.kind, verification.address)
+        owner = await self.store.owner(ws, verification.kind, verification.address)
+        evidence = {"verification": verification.id, "method": method}
+        await self.store.set_verification(verification.id, status="verified")
+        if owner is not None and owner.verified and owner.customer_id != claimer:
+            await self.store.merge(ws, claimer, owner.customer_id, evidence)
+            linked = Linked(verification.kind, verification.address, owner.customer_id, claimer)
+        else:
+            await self.store.link(ws, claimer, verification.kind, verification.address, method)
+            linked = Linked(verification.kind, verification.address, claimer, None)
+        self._emit(events.IDENTITY_VERIFIED, ws, verification, {"merged_from": linked.merged_from})
+        return linked
+
+    def _refused(
+        self, workspace_id: str, status: int, code: str, message: str
+    ) -> VerificationError:
+        self.events.emit(
+            EventRecord(events.IDENTITY_REFUSED, workspace_id=workspace_id, payload={"code": code})
+        )
+        return VerificationError(status, code, message)
+
+    def _emit(
+        self, kind: str, workspace_id: str, v: Verification, extra: dict[str, object]
+    ) -> None:
+        payload = {"verification": v.id, "customer": v.customer_id, "kind": v.kind, **extra}
+        self.events.emit(EventRecord(kind, workspace_id=workspace_id, payload=payload))
+
+
+def is_known(kinds: set[str]) -> bool:
+    """Whether a profile has proven an email or phone of its own (it is somebody known)."""
+    return any(k in kinds for k in KNOWN_KINDS)
+
+
+def code_text(code: str, link: str | None = None) -> str:
+    """The message carrying a code (and, by email, the one-click link)."""
+    text = f"Your verification code is {code}. It expires in 10 minutes. Never share it."
+    return f"{text}\n\nOr confirm with this link: {link}" if link else text

@@ -1,0 +1,150 @@
+"""Customers: profile, identifiers and conversations; verification; merge and unmerge.
+
+These endpoints act on any customer of the workspace: keep them behind your own systems until
+the API keys of the security work land (the same caveat as ``trust_api_customer_ids``).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from omnivox.identity.verification import VerificationError
+from omnivox.routes.deps import NOT_FOUND, api_error, services_of
+from omnivox.storage.identities import MergeError
+
+router = APIRouter(tags=["customers"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    400: {"description": "bad input"},
+    409: {"description": "conflict"},
+    429: {"description": "too many tries"},
+}
+
+
+class VerificationIn(BaseModel):
+    """Send a one-time code to an email address or phone number the customer claims."""
+
+    workspace: str
+    kind: str = Field(pattern="^(email|phone)$")
+    address: str = Field(min_length=3, max_length=320)
+
+
+class CodeIn(BaseModel):
+    """The code the customer received."""
+
+    workspace: str
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+class MergeIn(BaseModel):
+    """Fold ``other`` into this customer; ``reason`` is kept as the evidence."""
+
+    workspace: str
+    other: str
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class UnmergeIn(BaseModel):
+    """Undo the merge of this (merged-away) customer."""
+
+    workspace: str
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.get("/api/v1/customers/{customer_id}", responses=NOT_FOUND)
+async def get_customer(customer_id: str, workspace: str, request: Request) -> dict[str, Any]:
+    """The profile: attributes, identifiers (with how each was proven), conversations, consent."""
+    profile = await services_of(request).verifier.store.profile(workspace, customer_id)
+    if profile is None:
+        raise api_error(404, "not_found", f"no customer {customer_id!r} in {workspace!r}")
+    return profile.as_dict()
+
+
+@router.post("/api/v1/customers/{customer_id}/verifications", status_code=202, responses=ERRORS)
+async def start_verification(
+    customer_id: str, body: VerificationIn, request: Request
+) -> dict[str, Any]:
+    """Send a code to the claimed address over the workspace's SMS or email channel."""
+    services = services_of(request)
+    ws = services.settings.workspace(body.workspace)
+    if ws is None or await services.verifier.store.customer(ws.id, customer_id) is None:
+        raise api_error(404, "not_found", f"no customer {customer_id!r} in {body.workspace!r}")
+    try:
+        started = await services.verifier.start(
+            ws.id,
+            customer_id,
+            body.kind,
+            body.address,
+            region=ws.understanding.phone_region,
+            public_url=ws.channels.public_url,
+        )
+    except VerificationError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    return {
+        "verification_id": started.verification_id,
+        "kind": started.kind,
+        "sent_to": started.sent_to,
+        "expires_at": started.expires_at,
+    }
+
+
+@router.post("/api/v1/customers/{customer_id}/verifications/confirm", responses=ERRORS)
+async def confirm_verification(customer_id: str, body: CodeIn, request: Request) -> dict[str, Any]:
+    """Check the code; the identifier is linked (and profiles merged when it had an owner)."""
+    services = services_of(request)
+    try:
+        linked = await services.verifier.confirm(body.workspace, customer_id, body.code)
+    except VerificationError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    return {
+        "customer_id": linked.customer_id,
+        "kind": linked.kind,
+        "address": linked.address,
+        "merged_from": linked.merged_from,
+    }
+
+
+@router.get("/verify/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def verify_link(token: str, request: Request) -> HTMLResponse:
+    """The one-click link of a code email."""
+    try:
+        linked = await services_of(request).verifier.confirm_link(token)
+    except VerificationError as exc:
+        return _page("This link did not work", exc.message, exc.status)
+    return _page("Verified", f"Your {linked.kind} {linked.address} is verified. Thank you!", 200)
+
+
+def _page(title: str, text: str, status: int) -> HTMLResponse:
+    body = (
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<main style='font-family:sans-serif;max-width:32rem;margin:4rem auto'>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></main>"
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+@router.post("/api/v1/customers/{customer_id}/merge", responses=ERRORS)
+async def merge(customer_id: str, body: MergeIn, request: Request) -> dict[str, Any]:
+    """Fold ``other`` into this customer (an agent's decision; the reason is the evidence)."""
+    store = services_of(request).verifier.store
+    evidence = {"method": "api", "reason": body.reason}
+    try:
+        return await store.merge(body.workspace, body.other, customer_id, evidence)
+    except MergeError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+
+
+@router.post("/api/v1/customers/{customer_id}/unmerge", responses=ERRORS)
+async def unmerge(customer_id: str, body: UnmergeIn, request: Request) -> dict[str, Any]:
+    """Undo the last merge of this customer into another one."""
+    store = services_of(request).verifier.store
+    evidence = {"method": "api", "reason": body.reason}
+    try:
+        return await store.unmerge(body.workspace, customer_id, evidence)
+    except MergeError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None

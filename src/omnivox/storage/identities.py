@@ -1,0 +1,357 @@
+"""Identities, verifications, merges and unmerges: the SQL behind one customer across channels.
+
+A merge folds a *source* profile into a *target*: the source's identities, conversations,
+tickets, consents and verifications move to the target, the source keeps its row with
+``merged_into`` set, and one ``customer.merged`` event (written in the same transaction) lists
+exactly what moved and the evidence. An unmerge moves those rows back and clears
+``merged_into``; identities linked to the target after the merge stay where they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from omnivox import events
+from omnivox.storage.db import AsyncSession, Database
+from omnivox.storage.models import (
+    Consent,
+    Conversation,
+    Customer,
+    Event,
+    Identity,
+    Ticket,
+    Verification,
+)
+from omnivox.types import utcnow
+
+MERGED = events.CUSTOMER_MERGED
+UNMERGED = events.CUSTOMER_UNMERGED
+_MOVED = (("identities", Identity), ("conversations", Conversation), ("tickets", Ticket))
+
+
+class MergeError(Exception):
+    """A merge or unmerge that cannot be done; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who holds an identifier, and whether it is proven."""
+
+    customer_id: str
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A customer as the API shows it."""
+
+    id: str
+    workspace_id: str
+    external_id: str | None
+    name: str | None
+    attributes: dict[str, Any]
+    merged_into: str | None
+    identities: list[dict[str, Any]]
+    conversations: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "workspace": self.workspace_id,
+            "external_id": self.external_id,
+            "name": self.name,
+            "attributes": self.attributes,
+            "merged_into": self.merged_into,
+            "identities": self.identities,
+            "conversations": self.conversations,
+            "consents": self.consents,
+        }
+
+
+class IdentityStore:
+    """Async repository for the identity tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def owner(self, workspace_id: str, kind: str, address: str) -> Owner | None:
+        """The customer holding ``(kind, address)`` in the workspace, if any."""
+        async with self.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Identity.customer_id, Identity.verified).where(
+                        Identity.workspace_id == workspace_id,
+                        Identity.channel == kind,
+                        Identity.address == address,
+                    )
+                )
+            ).first()
+        return Owner(row[0], bool(row[1])) if row else None
+
+    async def verified_kinds(self, workspace_id: str, customer_id: str) -> set[str]:
+        """The kinds of identifier the customer has proven."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Identity.channel).where(
+                    Identity.workspace_id == workspace_id,
+                    Identity.customer_id == customer_id,
+                    Identity.verified.is_(True),
+                )
+            )
+            return {r[0] for r in rows}
+
+    async def customer(self, workspace_id: str, customer_id: str) -> Customer | None:
+        """The customer row (None when absent or in another workspace)."""
+        async with self.db.sessions() as session:
+            row = await session.get(Customer, customer_id)
+        return row if row is not None and row.workspace_id == workspace_id else None
+
+    # -- verifications ---------------------------------------------------------------------
+
+    async def add_verification(self, verification: Verification) -> None:
+        """Store a new code, replacing the customer's pending ones."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Verification)
+                .where(
+                    Verification.customer_id == verification.customer_id,
+                    Verification.status == "pending",
+                )
+                .values(status="replaced")
+            )
+            session.add(verification)
+
+    async def started_since(self, customer_id: str, since: datetime) -> int:
+        """How many codes the customer asked for since ``since``."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Verification.id).where(
+                    Verification.customer_id == customer_id, Verification.created_at >= since
+                )
+            )
+            return len(rows.all())
+
+    async def latest_verification(self, workspace_id: str, customer_id: str) -> Verification | None:
+        """The customer's most recent verification (any status)."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Verification)
+                    .where(
+                        Verification.workspace_id == workspace_id,
+                        Verification.customer_id == customer_id,
+                    )
+                    .order_by(Verification.created_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
+    async def verification(self, verification_id: str) -> Verification | None:
+        """One verification by id."""
+        async with self.db.sessions() as session:
+            return await session.get(Verification, verification_id)
+
+    async def set_verification(self, verification_id: str, **values: Any) -> None:
+        """Update a verification's status or attempts."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Verification).where(Verification.id == verification_id).values(**values)
+            )
+
+    # -- linking and merging ---------------------------------------------------------------
+
+    async def link(
+        self, workspace_id: str, customer_id: str, kind: str, address: str, source: str
+    ) -> None:
+        """Attach a proven identifier to the customer (or mark theirs proven)."""
+        async with self.db.sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(Identity).where(
+                        Identity.workspace_id == workspace_id,
+                        Identity.channel == kind,
+                        Identity.address == address,
+                    )
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                row = Identity(
+                    workspace_id=workspace_id,
+                    customer_id=customer_id,
+                    channel=kind,
+                    address=address,
+                )
+                session.add(row)
+            row.customer_id, row.verified, row.source = customer_id, True, source
+            row.verified_at = utcnow()
+
+    async def merge(
+        self, workspace_id: str, source_id: str, target_id: str, evidence: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fold ``source`` into ``target``; returns the ``customer.merged`` event payload."""
+        if source_id == target_id:
+            raise MergeError(400, "same_customer", "a customer cannot be merged with itself")
+        async with self.db.sessions.begin() as session:
+            source, target = await _pair(session, workspace_id, source_id, target_id)
+            moved: dict[str, list[Any]] = {}
+            for name, model in _MOVED:
+                ids = await _ids_of(session, model, source_id)
+                moved[name] = ids
+                if ids:
+                    await session.execute(
+                        update(model).where(model.id.in_(ids)).values(customer_id=target_id)
+                    )
+            consent_ids = await _ids_of(session, Consent, source_id)
+            if consent_ids:
+                await session.execute(
+                    update(Consent).where(Consent.id.in_(consent_ids)).values(customer_id=target_id)
+                )
+            moved["consents"] = consent_ids
+            filled = {k: v for k, v in source.attributes.items() if k not in target.attributes}
+            target.attributes = {**target.attributes, **filled}
+            target.display_name = target.display_name or source.display_name
+            source.merged_into = target_id
+            payload = {"source": source_id, "target": target_id, "evidence": evidence, **moved}
+            session.add(Event(type=MERGED, workspace_id=workspace_id, payload=payload))
+        return payload
+
+    async def unmerge(
+        self, workspace_id: str, source_id: str, evidence: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Undo the last merge of ``source``; returns the ``customer.unmerged`` payload."""
+        async with self.db.sessions.begin() as session:
+            source = await session.get(Customer, source_id)
+            if source is None or source.workspace_id != workspace_id:
+                raise MergeError(404, "not_found", f"no customer {source_id!r}")
+            if source.merged_into is None:
+                raise MergeError(409, "not_merged", f"{source_id} is not merged into anyone")
+            merge = await _last_merge(session, workspace_id, source_id)
+            target_id = source.merged_into
+            for name, model in (*_MOVED, ("consents", Consent)):
+                ids = (merge or {}).get(name) or []
+                if ids:
+                    await session.execute(
+                        update(model)
+                        .where(model.id.in_(ids), model.customer_id == target_id)
+                        .values(customer_id=source_id)
+                    )
+            source.merged_into = None
+            payload = {"source": source_id, "target": target_id, "evidence": evidence}
+            session.add(Event(type=UNMERGED, workspace_id=workspace_id, payload=payload))
+        return payload
+
+    async def resolve_merged(self, workspace_id: str, customer_id: str) -> str:
+        """The profile a customer id now lives in (following ``merged_into``)."""
+        seen: set[str] = set()
+        async with self.db.sessions() as session:
+            while customer_id not in seen:
+                seen.add(customer_id)
+                row = await session.get(Customer, customer_id)
+                if row is None or row.merged_into is None:
+                    break
+                customer_id = row.merged_into
+        return customer_id
+
+    async def profile(self, workspace_id: str, customer_id: str) -> Profile | None:
+        """The customer with identifiers, conversations and current consents."""
+        async with self.db.sessions() as session:
+            row = await session.get(Customer, customer_id)
+            if row is None or row.workspace_id != workspace_id:
+                return None
+            identities = (
+                await session.execute(select(Identity).where(Identity.customer_id == customer_id))
+            ).scalars()
+            conversations = (
+                await session.execute(
+                    select(Conversation)
+                    .where(Conversation.customer_id == customer_id)
+                    .order_by(Conversation.updated_at.desc())
+                )
+            ).scalars()
+            consents = (
+                await session.execute(
+                    select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.id)
+                )
+            ).scalars()
+            return Profile(
+                row.id,
+                row.workspace_id,
+                row.external_id,
+                row.display_name,
+                dict(row.attributes),
+                row.merged_into,
+                [_identity(i) for i in identities],
+                [_conversation(c) for c in conversations],
+                [_consent(c) for c in consents],
+            )
+
+
+async def _pair(
+    session: AsyncSession, workspace_id: str, source_id: str, target_id: str
+) -> tuple[Customer, Customer]:
+    source = await session.get(Customer, source_id)
+    target = await session.get(Customer, target_id)
+    for cid, row in ((source_id, source), (target_id, target)):
+        if row is None or row.workspace_id != workspace_id:
+            raise MergeError(404, "not_found", f"no customer {cid!r}")
+        if row.merged_into is not None:
+            raise MergeError(
+                409, "already_merged", f"{cid} is already merged into {row.merged_into}"
+            )
+    assert source is not None and target is not None
+    return source, target
+
+
+async def _ids_of(session: AsyncSession, model: Any, customer_id: str) -> list[Any]:
+    rows = await session.execute(select(model.id).where(model.customer_id == customer_id))
+    return [r[0] for r in rows]
+
+
+async def _last_merge(
+    session: AsyncSession, workspace_id: str, source_id: str
+) -> dict[str, Any] | None:
+    rows = await session.execute(
+        select(Event.payload)
+        .where(Event.workspace_id == workspace_id, Event.type == MERGED)
+        .order_by(Event.id.desc())
+    )
+    return next((p for (p,) in rows if p.get("source") == source_id), None)
+
+
+def _identity(row: Identity) -> dict[str, Any]:
+    return {
+        "kind": row.channel,
+        "address": row.address,
+        "verified": row.verified,
+        "source": row.source,
+        "verified_at": row.verified_at.isoformat() if row.verified_at else None,
+    }
+
+
+def _conversation(row: Conversation) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "last_channel": row.last_channel,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def _consent(row: Consent) -> dict[str, Any]:
+    return {
+        "purpose": row.purpose,
+        "channel": row.channel,
+        "granted": row.granted,
+        "source": row.source,
+        "at": row.created_at.isoformat(),
+    }
