@@ -110,6 +110,17 @@ class IdentityStore:
             )
             return {r[0] for r in rows}
 
+    async def by_external_id(self, workspace_id: str, external_id: str) -> str | None:
+        """The customer the business knows by ``external_id``."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Customer.id).where(
+                        Customer.workspace_id == workspace_id, Customer.external_id == external_id
+                    )
+                )
+            ).scalar_one_or_none()
+
     async def customer(self, workspace_id: str, customer_id: str) -> Customer | None:
         """The customer row (None when absent or in another workspace)."""
         async with self.db.sessions() as session:

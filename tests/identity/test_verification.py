@@ -1,0 +1,218 @@
+"""Verification, merge and unmerge on SQLite and PostgreSQL: the happy path and every refusal.
+
+The code transport is recorded here (what would be sent, to whom); the real SMS and SMTP
+transports are exercised by tests/channels/test_journey.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from omnivox.identity.verification import MAX_ATTEMPTS, VerificationError, Verifier
+from omnivox.services import Services
+from omnivox.storage.identities import IdentityStore, MergeError
+from omnivox.storage.models import Event, Identity, Verification
+from omnivox.types import DeliveryReceipt, utcnow
+
+
+@dataclass
+class Outbox:
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def __call__(self, ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
+        self.sent.append((kind, address, text))
+        return DeliveryReceipt("test", "sent")
+
+    def code(self) -> str:
+        found = re.search(r"\b(\d{6})\b", self.sent[-1][2])
+        assert found is not None
+        return found.group(1)
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def verifier(services: Services, outbox: Outbox) -> Verifier:
+    return Verifier(IdentityStore(services.db), outbox, lambda: b"k" * 32, services.events)
+
+
+async def customer(services: Services, address: str, kind: str = "webchat") -> str:
+    cid, _ = await services.store.resolve_customer("acme", kind, address, verified=True)
+    return cid
+
+
+async def test_a_proven_new_identifier_is_linked(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_1")
+    started = await verifier.start("acme", visitor, "phone", "(720) 555-0123")
+    assert started.sent_to == "+1 ••• 0123" and outbox.sent[0][:2] == ("phone", "+17205550123")
+    linked = await verifier.confirm("acme", visitor, outbox.code())
+    assert (linked.customer_id, linked.merged_from) == (visitor, None)
+    owner = await verifier.store.owner("acme", "phone", "+17205550123")
+    assert owner is not None and owner.customer_id == visitor and owner.verified
+
+
+async def test_proving_a_known_customers_identifier_merges_into_them(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    maya = await services.store.upsert_customer(
+        "acme", "cus_1", "Maya", {}, [("email", "maya@example.com")]
+    )
+    visitor = await customer(services, "v_2")
+    await verifier.start("acme", visitor, "email", "Maya@Example.com")
+    linked = await verifier.confirm("acme", visitor, outbox.code())
+    assert (linked.customer_id, linked.merged_from) == (maya, visitor)
+    assert await services.store.identity_owner("acme", "webchat", "v_2") == maya
+    profile = await verifier.store.profile("acme", visitor)
+    assert profile is not None and profile.merged_into == maya
+
+    undone = await verifier.store.unmerge("acme", visitor, {"reason": "wrong person"})
+    assert undone["target"] == maya
+    assert await services.store.identity_owner("acme", "webchat", "v_2") == visitor
+    async with services.db.sessions() as session:
+        kinds = [
+            e.type for e in (await session.execute(select(Event).order_by(Event.id))).scalars()
+        ]
+    assert kinds.count("customer.merged") == 1 and kinds.count("customer.unmerged") == 1
+
+
+async def test_wrong_codes_lock_the_verification(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_3")
+    await verifier.start("acme", visitor, "phone", "+17205550124")
+    right = outbox.code()
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for attempt in range(1, MAX_ATTEMPTS):
+        with pytest.raises(VerificationError) as error:
+            await verifier.confirm("acme", visitor, wrong)
+        assert (
+            error.value.code == "wrong_code"
+            and f"{MAX_ATTEMPTS - attempt} tries left" in error.value.message
+        )
+    with pytest.raises(VerificationError) as locked:
+        await verifier.confirm("acme", visitor, wrong)
+    assert (locked.value.status, locked.value.code) == (429, "locked")
+    with pytest.raises(VerificationError, match="too many wrong codes"):
+        await verifier.confirm("acme", visitor, right)  # even the right code, once locked
+    assert await verifier.store.owner("acme", "phone", "+17205550124") is None
+
+
+async def test_an_expired_code_is_refused(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_4")
+    await verifier.start("acme", visitor, "phone", "+17205550125")
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Verification).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    with pytest.raises(VerificationError) as error:
+        await verifier.confirm("acme", visitor, outbox.code())
+    assert (error.value.status, error.value.code) == (410, "expired")
+    assert await verifier.store.owner("acme", "phone", "+17205550125") is None
+
+
+async def test_two_known_customers_claiming_one_phone_is_a_conflict(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    await services.store.upsert_customer("acme", "a", "A", {}, [("phone", "+17205550126")])
+    other = await services.store.upsert_customer("acme", "b", "B", {}, [("email", "b@example.com")])
+    with pytest.raises(VerificationError) as error:
+        await verifier.start("acme", other, "phone", "+1 720 555 0126")
+    assert (error.value.status, error.value.code) == (409, "conflict")
+    assert outbox.sent == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "address", "code"),
+    [
+        ("phone", "12", "invalid_address"),
+        ("email", "not-an-email", "invalid_address"),
+        ("fax", "1", "unknown_kind"),
+    ],
+)
+async def test_malformed_claims_are_refused(
+    services: Services, verifier: Verifier, outbox: Outbox, kind: str, address: str, code: str
+) -> None:
+    visitor = await customer(services, "v_5")
+    with pytest.raises(VerificationError) as error:
+        await verifier.start("acme", visitor, kind, address)
+    assert error.value.code == code and outbox.sent == []
+
+
+async def test_codes_are_limited_per_hour_and_already_linked_is_refused(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_6")
+    for n in range(3):
+        await verifier.start("acme", visitor, "phone", f"+1720555013{n}")
+    with pytest.raises(VerificationError) as error:
+        await verifier.start("acme", visitor, "phone", "+17205550139")
+    assert (error.value.status, error.value.code) == (429, "too_many_codes")
+    phone_owner = await customer(services, "+17205550140", "phone")
+    with pytest.raises(VerificationError) as mine:
+        await verifier.start("acme", phone_owner, "phone", "+17205550140")
+    assert mine.value.code == "already_linked"
+
+
+async def test_a_new_code_replaces_the_old_one(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_7")
+    await verifier.start("acme", visitor, "email", "a@example.com")
+    first = outbox.code()
+    await verifier.start("acme", visitor, "email", "a@example.com")
+    second = outbox.code()
+    if first != second:
+        with pytest.raises(VerificationError):
+            await verifier.confirm("acme", visitor, first)
+    assert (await verifier.confirm("acme", visitor, second)).address == "a@example.com"
+
+
+async def test_signed_links_prove_and_forged_ones_do_not(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_8")
+    started = await verifier.start(
+        "acme", visitor, "email", "link@example.com", public_url="https://x"
+    )
+    token = verifier.link_token(started.verification_id)
+    assert f"https://x/verify/{token}" in outbox.sent[-1][2]
+    with pytest.raises(VerificationError) as forged:
+        await verifier.confirm_link(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    assert forged.value.status == 403
+    assert (await verifier.confirm_link(token)).customer_id == visitor
+    with pytest.raises(VerificationError, match="used or replaced"):
+        await verifier.confirm_link(token)
+
+
+async def test_merge_refusals_change_nothing(services: Services, verifier: Verifier) -> None:
+    a, b = await customer(services, "v_9"), await customer(services, "v_10")
+    store = verifier.store
+    with pytest.raises(MergeError) as same:
+        await store.merge("acme", a, a, {})
+    assert same.value.code == "same_customer"
+    with pytest.raises(MergeError) as unknown:
+        await store.merge("acme", "cus_nobody", a, {})
+    assert unknown.value.status == 404
+    with pytest.raises(MergeError) as never:
+        await store.unmerge("acme", b, {})
+    assert never.value.code == "not_merged"
+    await store.merge("acme", b, a, {"reason": "same person"})
+    with pytest.raises(MergeError) as twice:
+        await store.merge("acme", b, a, {})
+    assert twice.value.code == "already_merged"
+    async with services.db.sessions() as session:
+        owners = {
+            i.address: i.customer_id for i in (await session.execute(select(Identity))).scalars()
+        }
+    assert owners == {"v_9": a, "v_10": a}

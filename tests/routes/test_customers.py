@@ -1,0 +1,112 @@
+"""The customers API and ``omnivox customers show``: profile, merge, unmerge, verification
+errors, on a live server with the demo's seeded customers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from omnivox.cli import app
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+WS = {"workspace": "acme"}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    workspace = {"id": "acme", "name": "Acme", "seed": {"customers": "customers.json"}}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        yield live
+
+
+def customer_of(server: LiveServer, visitor: str) -> str:
+    body = {"workspace": "acme", "customer": {"id": visitor}, "text": "hello"}
+    conv = httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30).json()
+    view = httpx.get(f"{server.url}/api/v1/conversations/{conv['conversation_id']}").json()
+    return str(view["customer_id"])
+
+
+def maya(server: LiveServer) -> str:
+    async def find() -> str | None:
+        return await server.services.verifier.store.by_external_id("acme", "cus_0001")
+
+    found = run_on_server(server, find())
+    assert found
+    return str(found)
+
+
+def test_profile_merge_and_unmerge_over_http(server: LiveServer) -> None:
+    target, other = maya(server), customer_of(server, "api-visitor-1")
+    profile = httpx.get(f"{server.url}/api/v1/customers/{target}", params=WS).json()
+    assert profile["name"] == "Maya Thompson"
+    assert {(i["kind"], i["address"], i["source"]) for i in profile["identities"]} == {
+        ("email", "maya.thompson@example.com", "seed"),
+        ("phone", "+15550100142", "seed"),
+    }
+    merged = httpx.post(
+        f"{server.url}/api/v1/customers/{target}/merge",
+        json={**WS, "other": other, "reason": "same person, confirmed by phone"},
+    )
+    assert merged.status_code == 200 and merged.json()["evidence"]["method"] == "api"
+    after = httpx.get(f"{server.url}/api/v1/customers/{target}", params=WS).json()
+    assert ("api", "api-visitor-1") in {(i["kind"], i["address"]) for i in after["identities"]}
+    assert len(after["conversations"]) == 1
+    again = httpx.post(
+        f"{server.url}/api/v1/customers/{target}/merge", json={**WS, "other": other, "reason": "x"}
+    )
+    assert again.status_code == 409 and again.json()["error"] == "already_merged"
+    undone = httpx.post(
+        f"{server.url}/api/v1/customers/{other}/unmerge", json={**WS, "reason": "not her"}
+    )
+    assert undone.status_code == 200
+    restored = httpx.get(f"{server.url}/api/v1/customers/{other}", params=WS).json()
+    assert restored["merged_into"] is None and len(restored["conversations"]) == 1
+
+
+def test_refusals_over_http(server: LiveServer) -> None:
+    target = maya(server)
+    same = httpx.post(
+        f"{server.url}/api/v1/customers/{target}/merge", json={**WS, "other": target, "reason": "x"}
+    )
+    assert same.status_code == 400 and same.json()["error"] == "same_customer"
+    missing = httpx.get(f"{server.url}/api/v1/customers/cus_nobody", params=WS)
+    assert missing.status_code == 404
+    # no SMS channel in this workspace: a code cannot be sent, and nothing is stored
+    no_channel = httpx.post(
+        f"{server.url}/api/v1/customers/{target}/verifications",
+        json={**WS, "kind": "phone", "address": "+17205550100"},
+    )
+    assert no_channel.status_code == 422 and no_channel.json()["error"] == "no_channel"
+    nothing = httpx.post(
+        f"{server.url}/api/v1/customers/{target}/verifications/confirm",
+        json={**WS, "code": "123456"},
+    )
+    assert nothing.status_code == 404 and nothing.json()["error"] == "no_pending_code"
+    bad_link = httpx.get(f"{server.url}/verify/ver_x.forged")
+    assert bad_link.status_code == 403 and "not valid" in bad_link.text
+
+
+def test_customers_show_prints_the_profile(server: LiveServer, tmp_path: Path) -> None:
+    target = maya(server)
+    config = tmp_path / "omnivox.yaml"
+    settings = server.services.settings
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": settings.data_dir,
+                "workspaces": [{"id": "acme", "name": "Acme"}],
+            }
+        )
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["customers", "show", "cus_0001", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"Maya Thompson {target}" in text and "+15550100142" in text and "seed" in text
+    missing = runner.invoke(app, ["customers", "show", "nobody", "--config", str(config)])
+    assert missing.exit_code == 1
