@@ -39,6 +39,7 @@ from omnivox.channels.webchat import WebChatChannel
 from omnivox.channels.whatsapp import Template, WhatsAppChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
+from omnivox.identity.consent import ConsentStore
 from omnivox.identity.keys import load_or_create_key
 from omnivox.identity.kinds import identity_of
 from omnivox.identity.sender import CodeSender
@@ -56,6 +57,7 @@ from omnivox.locks.memory import MemoryKeyedLock
 from omnivox.logs import get_logger
 from omnivox.pipeline.runner import Step
 from omnivox.pipeline.steps.attach import Attach
+from omnivox.pipeline.steps.consent import ConsentKeywords
 from omnivox.pipeline.steps.deliver import Deliver
 from omnivox.pipeline.steps.generate import Generate
 from omnivox.pipeline.steps.guard_input import GuardInput
@@ -72,7 +74,7 @@ from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.outbox import OutboxStore
-from omnivox.storage.repositories import Store
+from omnivox.storage.repositories import MemoryRules, Store
 from omnivox.storage.signals import SignalStore
 from omnivox.threads import limit_blas_threads
 from omnivox.turns import TurnService
@@ -139,7 +141,9 @@ class Services:
             await self.store.ensure_workspace(ws.id, ws.name)
             await self._seed(ws.id, ws.seed.customers)
         if self.messaging:
-            worker = OutboxWorker(OutboxStore(self.db), self.messaging)
+            worker = OutboxWorker(
+                OutboxStore(self.db), self.messaging, consents=ConsentStore(self.db)
+            )
             self._outbox_task = asyncio.create_task(worker.run())
         if warm_up:
             await self.start_models()
@@ -313,7 +317,9 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             store,
             settings.llm.history_turns,
             timedelta(hours=settings.memory.continuity_hours),
+            MemoryRules(settings.memory.summarize_every * 2, settings.memory.summary_chars),
         ),
+        ConsentKeywords(ConsentStore(store.db)),
         Verify(c.verifier, store),
         GuardInput(),
         Understand(c.understanding, signals),
@@ -333,7 +339,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             cache=cache,
         ),
         Render(),
-        Deliver(store, OutboxStore(store.db)),
+        Deliver(store, OutboxStore(store.db), ConsentStore(store.db)),
         Record(events),
     ]
 

@@ -94,6 +94,8 @@ class OpenAICompatSettings(_Model):
     # The model supports OpenAI tool calls: it may choose an action (order_status, ...) itself
     # when no intent rule did (one extra short call per answered turn).
     tools: bool = False
+    # The model's context window; prompts are cut to it (oldest history first).
+    context_tokens: int = Field(8192, ge=512)
     price_per_1k_input: float = Field(0.0, ge=0)
     price_per_1k_output: float = Field(0.0, ge=0)
 

@@ -21,6 +21,8 @@ from tests.conftest import make_settings
 DESIGN_ORDER = [
     "identify",
     "attach",
+    "consent",  # not in DESIGN.md: SMS STOP/START end the turn before anything else
+    "verify",  # not in DESIGN.md: identifier proofs (codes) never reach the model
     "guard_input",
     "understand",
     "route",
@@ -70,7 +72,8 @@ def test_pipeline_is_built_in_design_order(tmp_path: Path) -> None:
     db = Database("sqlite+aiosqlite://")
     chain = ProviderChain([ScriptedProvider(ScriptedSettings(type="scripted"))])
     events = QueuedEventWriter(Store(db).add_events)
-    runner = PipelineRunner(build_steps(settings, build_components(settings, db, chain, events)))
+    components = build_components(settings, db, chain, events, {})
+    runner = PipelineRunner(build_steps(settings, components))
     assert runner.step_names == DESIGN_ORDER
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 from omnivox.bus import EventRecord
 from omnivox.services import Services
 from omnivox.storage.models import Base
-from omnivox.storage.repositories import DuplicateMessageError
+from omnivox.storage.repositories import DuplicateMessageError, MemoryRules
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage
 
 
@@ -77,7 +77,7 @@ async def test_outbox_history_and_workspace_scope(services: Services) -> None:
         assert out.status == "pending"
         await store.mark_delivery(out, DeliveryReceipt("api", "sent", "prov-9"))
         ids.append(msg.id)
-    history = await store.history(conv, 3, before_seq_of=ids[2])
+    history = (await store.recall(conv, ids[2], 3, MemoryRules())).history
     assert [h.text for h in history] == ["a0", "q1", "a1"]
     assert [h.direction for h in history] == ["out", "in", "out"]
     reply = await store.reply_to(ids[1])
@@ -111,3 +111,25 @@ async def test_events_append_through_the_queue(services: Services) -> None:
     rows = await services.store.events(conversation_id="c")
     assert [r.type for r in rows] == ["turn.completed", "turn.failed"]
     assert rows[0].payload == {"a": 1} and rows[0].timings == {"generate": 1.5}
+
+
+async def test_turns_leaving_the_window_fold_into_the_summary(services: Services) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1")
+    rules = MemoryRules(fold_messages=4, summary_chars=200)
+    ids = []
+    for i in range(6):
+        msg, _ = await store.attach_inbound(inbound(f"Question {i}? More words here."), customer)
+        await store.store_outbound("acme", msg.conversation_id, "api", f"Answer {i}.", msg.id, {})
+        ids.append(msg.id)
+    conv = msg.conversation_id
+    first = await store.recall(conv, ids[5], 2, rules)  # 10 earlier messages, 2 in the window
+    assert [h.text for h in first.history] == ["Question 4? More words here.", "Answer 4."]
+    assert first.summary.split("\n")[:2] == [
+        "Customer (chat): Question 0?",
+        "Assistant (chat): Answer 0.",
+    ]
+    again = await store.recall(conv, ids[5], 2, rules)  # 4 more folded, then fewer than 4 left
+    lines = again.summary.split("\n")
+    assert lines[-1] == "Assistant (chat): Answer 3." and len(again.summary) <= 200
+    assert lines[0] != "Customer (chat): Question 0?"  # the oldest lines gave way to the limit

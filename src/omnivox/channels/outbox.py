@@ -1,7 +1,8 @@
 """The outbox worker.
 
 It re-sends provider-channel messages whose send failed for a transient reason, with backoff,
-after a restart too (see :mod:`omnivox.storage.outbox`).
+after a restart too (see :mod:`omnivox.storage.outbox`), unless the customer has withdrawn
+support consent on the channel meanwhile (the row becomes ``suppressed``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 from omnivox import events
 from omnivox.channels.base import ChannelAdapter
+from omnivox.identity.consent import ConsentStore
 from omnivox.logs import get_logger
 from omnivox.storage.outbox import OutboxStore
+from omnivox.storage.repositories import StoredMessage
 from omnivox.types import DeliveryReceipt, OutboundMessage, utcnow
 
 log = get_logger(__name__)
@@ -29,10 +32,12 @@ class OutboxWorker:
         store: OutboxStore,
         channels: Mapping[tuple[str, str], ChannelAdapter[Any]],
         interval_s: float = 1.0,
+        consents: ConsentStore | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
         self.interval_s = interval_s
+        self.consents = consents
 
     async def run(self) -> None:
         """Forever: mark interrupted sends, then send what is due every ``interval_s``."""
@@ -54,6 +59,10 @@ class OutboxWorker:
             channel = self.channels.get((workspace, row.channel))
             if channel is None or not await self.store.claim(row):
                 continue
+            if not await self._allowed(row):
+                await self.store.suppress(row)
+                log.info(events.MESSAGE_DELIVERED, message_id=row.id, status="suppressed")
+                continue
             message = OutboundMessage(
                 row.channel,
                 str(row.metadata.get("recipient", "")),
@@ -74,3 +83,9 @@ class OutboxWorker:
             log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=status, retried=True)
             sent += status == "sent"
         return sent
+
+    async def _allowed(self, row: StoredMessage) -> bool:
+        customer = row.metadata.get("customer_id")
+        if self.consents is None or not customer:
+            return True
+        return await self.consents.allows(str(customer), "support", row.channel)

@@ -15,6 +15,7 @@ from omnivox import events
 from omnivox.llm.base import Completion, CompletionRequest, Delta, LLMProvider, ProviderError
 from omnivox.llm.base import collect as collect_stream
 from omnivox.logs import get_logger
+from omnivox.memory.budget import fit
 
 log = get_logger(__name__)
 
@@ -56,7 +57,8 @@ class ProviderChain:
             started = time.perf_counter()
             emitted = False
             try:
-                async for delta in _with_deadline(provider.stream(request), provider.timeout_s):
+                fitted = fit(request, context_tokens(provider))
+                async for delta in _with_deadline(provider.stream(fitted), provider.timeout_s):
                     if trace.first_token_ms is None and delta.text:
                         trace.first_token_ms = (time.perf_counter() - started) * 1000
                     emitted = emitted or bool(delta.text)
@@ -100,3 +102,9 @@ async def _with_deadline(stream: AsyncIterator[Delta], timeout_s: float) -> Asyn
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def context_tokens(provider: LLMProvider) -> int | None:
+    """The provider's context window in tokens, when it declares one."""
+    value = getattr(provider, "context_tokens", None)
+    return value if isinstance(value, int) else None

@@ -77,6 +77,7 @@ class LlamaCppProvider:
     def __init__(self, settings: LlamaCppSettings) -> None:
         self.settings = settings
         self.timeout_s = settings.timeout_s
+        self.context_tokens = settings.n_ctx  # prompts are fitted to it (memory.budget)
         self._path = Path(settings.model_path) if settings.model_path else None
         self._model: _LoadedModel | None = None
         self._loading: asyncio.Future[_LoadedModel] | None = None

@@ -38,6 +38,7 @@ class OpenAICompatProvider:
     ) -> None:
         self.settings = settings
         self.timeout_s = settings.timeout_s
+        self.context_tokens = settings.context_tokens
         headers = {"Content-Type": "application/json"}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"

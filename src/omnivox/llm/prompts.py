@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +45,15 @@ class PromptBuilder:
         passages: Sequence[Passage] = (),
         language: str | None = None,
         resumed_from: str | None = None,
+        summary: str = "",
+        facts: Mapping[str, str] | None = None,
     ) -> tuple[ChatMessage, ...]:
         """System prompt, then the conversation so far, then the customer's question.
 
         ``language`` (an English language name) asks for the reply in the customer's language;
         None keeps the persona's own. ``resumed_from`` names the channel the conversation
-        started on when the customer has moved to this one.
+        started on when the customer has moved to this one. ``summary`` is the rolling summary
+        of turns older than ``history``; ``facts`` a few things known about the customer.
         """
         system = (
             self._env.get_template("system.j2")
@@ -60,6 +63,8 @@ class PromptBuilder:
                 passages=list(passages),
                 language=language,
                 resumed_from=resumed_from,
+                summary=summary,
+                facts=dict(facts or {}),
             )
             .strip()
         )

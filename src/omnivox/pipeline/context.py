@@ -39,6 +39,8 @@ class TurnContext:
     duplicate_of: StoredMessage | None = None
     resumed_from: str | None = None  # the channel the conversation moved here from
     history: list[HistoryItem] = field(default_factory=list)
+    summary: str = ""  # the rolling summary of turns older than ``history``
+    facts: dict[str, str] = field(default_factory=dict)  # harmless profile facts
     # guard_input
     model_text: str = ""
     # understand

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from omnivox.identity.consent import ConsentStore
 from omnivox.identity.verification import VerificationError
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 from omnivox.storage.identities import MergeError
@@ -47,6 +48,16 @@ class MergeIn(BaseModel):
     workspace: str
     other: str
     reason: str = Field(min_length=1, max_length=500)
+
+
+class ConsentIn(BaseModel):
+    """One consent decision: a purpose on a channel (or ``*``), granted or withdrawn."""
+
+    workspace: str
+    purpose: str = Field(pattern="^(support|marketing)$")
+    channel: str = Field(pattern=r"^(\*|[a-z]{2,20})$")
+    granted: bool
+    source: str = Field(min_length=1, max_length=200, description="where it was given")
 
 
 class UnmergeIn(BaseModel):
@@ -148,3 +159,15 @@ async def unmerge(customer_id: str, body: UnmergeIn, request: Request) -> dict[s
         return await store.unmerge(body.workspace, customer_id, evidence)
     except MergeError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None
+
+
+@router.post("/api/v1/customers/{customer_id}/consents", status_code=201, responses=ERRORS)
+async def record_consent(customer_id: str, body: ConsentIn, request: Request) -> dict[str, Any]:
+    """Append a consent decision; every send path checks the latest one."""
+    services = services_of(request)
+    if await services.verifier.store.customer(body.workspace, customer_id) is None:
+        raise api_error(404, "not_found", f"no customer {customer_id!r} in {body.workspace!r}")
+    await ConsentStore(services.db).record(
+        body.workspace, customer_id, body.purpose, body.channel, body.granted, body.source
+    )
+    return body.model_dump()

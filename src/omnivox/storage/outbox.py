@@ -72,6 +72,16 @@ class OutboxStore:
             await session.execute(update(Message).where(Message.id == message.id).values(**values))
         return status
 
+    async def suppress(self, message: StoredMessage) -> None:
+        """A claimed row that must not be sent (consent withdrawn): ``suppressed``, for good."""
+        meta = {**message.metadata, "suppressed": "consent withdrawn"}
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(status="suppressed", meta=meta)
+            )
+
     async def apply_status(
         self, workspace_id: str, channel: str, provider_message_id: str, status: str
     ) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
 from omnivox.ids import new_id
+from omnivox.memory.summary import fold
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import Conversation, Customer, Event, Identity, Message, Workspace
 from omnivox.types import DeliveryReceipt, HistoryItem, InboundMessage, utcnow
@@ -92,6 +93,48 @@ class ConversationView:
             "created_at": self.created_at.isoformat(),
             "messages": [m.as_dict() for m in self.messages],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRules:
+    """When to fold earlier messages into the summary, and how long it may grow."""
+
+    fold_messages: int = 20
+    summary_chars: int = 1200
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What a turn remembers of its conversation."""
+
+    summary: str
+    history: list[HistoryItem]
+    facts: dict[str, str]
+
+
+# profile attributes the model may know (no contact details, no address)
+FACT_KEYS = ("locale", "loyalty_tier")
+
+
+def profile_facts(customer: Customer) -> dict[str, str]:
+    """A few harmless facts about the customer: first name, locale, loyalty tier."""
+    facts = {k: str(customer.attributes[k]) for k in FACT_KEYS if customer.attributes.get(k)}
+    if customer.display_name:
+        facts["first_name"] = customer.display_name.split()[0]
+    return facts
+
+
+def _unsummarized(conv: Conversation, before: Any) -> Select[Message]:
+    """The conversation's messages after its summary and before ``before`` (a seq)."""
+    return select(Message).where(
+        Message.conversation_id == conv.id,
+        Message.seq > conv.summary_seq,
+        Message.seq < before,
+    )
+
+
+def _item(row: Message) -> HistoryItem:
+    return HistoryItem("in" if row.direction == "in" else "out", row.text, row.channel)
 
 
 def _open_conversation(
@@ -427,21 +470,50 @@ class Store:
             ).scalar_one_or_none()
             return StoredMessage.of(row) if row else None
 
-    async def history(
-        self, conversation_id: str, limit: int, before_seq_of: str | None = None
-    ) -> list[HistoryItem]:
-        """The last ``limit`` messages before ``before_seq_of`` (or the latest), oldest first."""
-        async with self.db.sessions() as session:
-            query = select(Message).where(Message.conversation_id == conversation_id)
-            if before_seq_of is not None:
-                seq = select(Message.seq).where(Message.id == before_seq_of).scalar_subquery()
-                query = query.where(Message.seq < seq)
-            rows = await session.execute(query.order_by(Message.seq.desc()).limit(limit))
-            items = [
-                HistoryItem("in" if r.direction == "in" else "out", r.text, r.channel)
-                for r in rows.scalars()
-            ]
-        return list(reversed(items))
+    async def recall(
+        self, conversation_id: str, before_id: str, window: int, memory: MemoryRules
+    ) -> Recall:
+        """The memory before ``before_id``: summary, last ``window`` messages, profile facts.
+
+        Messages older than the window and not yet summarized are folded into the summary once
+        there are ``memory.fold_messages`` of them (one UPDATE, in the same transaction).
+        """
+        async with self.db.sessions.begin() as session:
+            found = (
+                await session.execute(
+                    select(Conversation, Customer)
+                    .join(Customer, Customer.id == Conversation.customer_id)
+                    .where(Conversation.id == conversation_id)
+                )
+            ).first()
+            if found is None:
+                return Recall("", [], {})
+            conv, customer = found
+            seq = select(Message.seq).where(Message.id == before_id).scalar_subquery()
+            recent = list(
+                (
+                    await session.execute(
+                        _unsummarized(conv, seq).order_by(Message.seq.desc()).limit(window)
+                    )
+                ).scalars()
+            )
+            if window == 0 or len(recent) == window:  # older, unsummarized messages may exist
+                boundary = recent[-1].seq if recent else seq
+                older = list(
+                    (
+                        await session.execute(
+                            _unsummarized(conv, boundary)
+                            .order_by(Message.seq)
+                            .limit(memory.fold_messages)
+                        )
+                    ).scalars()
+                )
+                if len(older) == memory.fold_messages:
+                    items = [_item(r) for r in older]
+                    conv.summary = fold(conv.summary, items, memory.summary_chars)
+                    conv.summary_seq = older[-1].seq
+            history = [_item(r) for r in reversed(recent)]
+            return Recall(conv.summary, history, profile_facts(customer))
 
     async def conversation(
         self, conversation_id: str, workspace_id: str | None = None

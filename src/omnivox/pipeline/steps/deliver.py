@@ -1,10 +1,16 @@
-"""deliver: write each outbound message to the outbox first, then send it."""
+"""deliver: write each outbound message to the outbox first, then send it.
+
+A provider channel's reply is not sent when the customer withdrew support consent on that
+channel (SMS STOP): the row is kept as ``suppressed`` for agents to see. Web chat and REST
+replies answer a live request and are always returned.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from omnivox import events
+from omnivox.identity.consent import ConsentStore
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.outbox import OutboxStore
@@ -20,9 +26,15 @@ class Deliver:
     name = "deliver"
     finishing = True
 
-    def __init__(self, store: Store, outbox: OutboxStore | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        outbox: OutboxStore | None = None,
+        consents: ConsentStore | None = None,
+    ) -> None:
         self.store = store
         self.outbox = outbox
+        self.consents = consents
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Append stored outbound messages to ``delivered``."""
@@ -37,6 +49,20 @@ class Deliver:
             "customer_wrote_at": ctx.inbound.received_at.isoformat(),
         }
         claimed = ctx.channel.capabilities.outbox and self.outbox is not None
+        if claimed and not await self._allowed(ctx):
+            for message in ctx.outbound:  # kept for agents to see, never sent
+                row = await self.store.store_outbound(
+                    workspace_id,
+                    ctx.conversation_id,
+                    message.channel,
+                    message.text,
+                    in_reply_to,
+                    {**meta, "recipient": message.recipient, "suppressed": "consent withdrawn"},
+                    status="suppressed",
+                )
+                log.info(events.MESSAGE_DELIVERED, message_id=row.id, status="suppressed")
+                ctx.delivered.append(row)
+            return ctx
         for message in ctx.outbound:
             row = await self.store.store_outbound(
                 workspace_id,
@@ -51,6 +77,7 @@ class Deliver:
                     "channel_data": message.payload.get("channel_data"),
                     "recipient": message.recipient,
                     "workspace_id": workspace_id,
+                    "customer_id": ctx.customer_id,  # the outbox checks consent again on retry
                 },
                 status="sending" if claimed else "pending",
             )
@@ -76,3 +103,9 @@ class Deliver:
             log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=status)
             ctx.delivered.append(replace(row, status=status))
         return ctx
+
+    async def _allowed(self, ctx: TurnContext) -> bool:
+        """Whether the customer still allows support messages on this channel."""
+        if self.consents is None or ctx.customer_id is None:
+            return True
+        return await self.consents.allows(ctx.customer_id, "support", ctx.channel.name)

@@ -71,6 +71,8 @@ class Generate:
             passages=ctx.passages,
             language=reply_language(ctx),
             resumed_from=display_name(ctx.resumed_from) if ctx.resumed_from else None,
+            summary=ctx.summary,
+            facts=ctx.facts,
         )
         request = CompletionRequest(
             messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature

@@ -1,0 +1,1 @@
+"""What the model remembers: recent turns verbatim, a rolling summary, profile facts, a budget."""

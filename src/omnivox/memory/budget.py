@@ -1,0 +1,38 @@
+"""Fit a prompt into a provider's context window.
+
+Each provider declares ``context_tokens`` (llama.cpp: its ``n_ctx``; OpenAI-compatible servers:
+``context_tokens`` in its settings; providers without a model: none). Before a provider is
+called, the prompt is cut to its budget minus the answer's ``max_tokens``: the oldest history
+messages go first, then the end of the system prompt (the last passages, the summary). The
+estimate is deliberately cautious (3 characters a token, 4 tokens of overhead a message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from omnivox.llm.base import ChatMessage, CompletionRequest
+
+CHARS_PER_TOKEN = 3
+MESSAGE_OVERHEAD = 4
+
+
+def tokens(messages: tuple[ChatMessage, ...]) -> int:
+    """Cautious token estimate of a chat prompt."""
+    return sum(len(m.content) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD for m in messages)
+
+
+def fit(request: CompletionRequest, context_tokens: int | None) -> CompletionRequest:
+    """``request`` with its messages cut to fit ``context_tokens`` (unchanged when None)."""
+    if context_tokens is None:
+        return request
+    budget = context_tokens - request.max_tokens
+    messages = request.messages
+    while tokens(messages) > budget and len(messages) > 2:
+        messages = (messages[0], *messages[2:])  # drop the oldest history message
+    over = tokens(messages) - budget
+    if over > 0 and messages:
+        system = messages[0]
+        keep = max(0, len(system.content) - over * CHARS_PER_TOKEN)
+        messages = (ChatMessage(system.role, system.content[:keep]), *messages[1:])
+    return replace(request, messages=messages) if messages != request.messages else request

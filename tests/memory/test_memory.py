@@ -1,0 +1,54 @@
+"""The rolling summary's lines and limit, and fitting prompts into a provider's context."""
+
+from __future__ import annotations
+
+from omnivox.llm.base import ChatMessage, CompletionRequest
+from omnivox.memory.budget import fit, tokens
+from omnivox.memory.summary import LINE_CHARS, first_sentence, fold
+from omnivox.types import HistoryItem
+
+
+def test_first_sentence_is_one_bounded_line() -> None:
+    assert first_sentence("Where is my order?\nIt was due Monday.") == "Where is my order?"
+    assert first_sentence("no punctuation at all") == "no punctuation at all"
+    long = first_sentence("word " * 100)
+    assert len(long) == LINE_CHARS and long.endswith("…")
+
+
+def test_fold_appends_who_said_what_where_and_keeps_the_newest_lines() -> None:
+    items = [
+        HistoryItem("in", "My tent pole snapped. Can I get a new one?", "webchat"),
+        HistoryItem("out", "I'm sorry! I opened ticket T-1.", "webchat"),
+    ]
+    summary = fold("", items, 500)
+    assert summary == (
+        "Customer (web chat): My tent pole snapped.\nAssistant (web chat): I'm sorry!"
+    )
+    more = fold(summary, [HistoryItem("in", "Any news?", "sms")], 80)
+    assert more == "Assistant (web chat): I'm sorry!\nCustomer (text messages): Any news?"
+
+
+def request(history: int, system_chars: int = 100) -> CompletionRequest:
+    messages = [ChatMessage("system", "s" * system_chars)]
+    messages += [ChatMessage("user", f"turn {i} " * 20) for i in range(history)]
+    messages.append(ChatMessage("user", "the question"))
+    return CompletionRequest(tuple(messages), "the question", max_tokens=100)
+
+
+def test_fit_drops_the_oldest_history_first() -> None:
+    big = request(history=30)
+    fitted = fit(big, 1000)
+    assert tokens(fitted.messages) <= 1000 - 100
+    assert fitted.messages[0] == big.messages[0] and fitted.messages[-1] == big.messages[-1]
+    kept = fitted.messages[1:-1]
+    assert kept and kept == big.messages[-1 - len(kept) : -1]  # the newest turns survive
+    assert fit(big, None) is big and fit(request(history=1), 100_000) == request(history=1)
+
+
+def test_fit_cuts_the_end_of_the_system_prompt_when_history_is_not_enough() -> None:
+    fitted = fit(request(history=0, system_chars=9000), 1000)
+    assert tokens(fitted.messages) <= 900
+    assert (
+        fitted.messages[0].content.startswith("sss")
+        and fitted.messages[-1].content == "the question"
+    )
