@@ -6,33 +6,32 @@ SMTP client, aiosmtplib) and wait until the reply reaches a local SMTP relay (ai
 customers then ask the same questions through ``POST /api/v1/messages``. Extractive provider, no
 knowledge base, SQLite, one server process. The ratio of the p95s is the channel's overhead.
 
-Usage: python bench/email.py [--rounds 10] [--concurrency 20] [--no-append]
+(Named mail.py, not email.py: a script named like the standard library's ``email`` package
+shadows it for every script in this folder.)
+
+Usage: python bench/mail.py [--rounds 10] [--concurrency 20] [--no-append]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import sys
+import tempfile
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 
-# This file shares its name with the standard library's ``email`` package, and Python puts the
-# script's folder first on sys.path: move it last so ``import email`` finds the real one.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
+import aiosmtplib
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from email import message_from_bytes, policy  # noqa: E402
-from email.message import EmailMessage  # noqa: E402
-from email.utils import make_msgid  # noqa: E402
-
-import aiosmtplib  # noqa: E402
-import httpx  # noqa: E402
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
-from common import append_results, free_port, pct, server  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_results, free_port, pct, server
 
 
 class Relay:
@@ -150,7 +149,7 @@ def main() -> None:
     print("\n".join(lines))
     print(json.dumps({"email_p95": pct(mails, 95), "rest_p95": pct(rest, 95)}))
     if not args.no_append:
-        append_results("Email (issue 6)", "python bench/email.py " + " ".join(sys.argv[1:]), lines)
+        append_results("Email (issue 6)", "python bench/mail.py " + " ".join(sys.argv[1:]), lines)
 
 
 if __name__ == "__main__":
