@@ -177,7 +177,7 @@ def main() -> None:
         f"p95 ratio PostgreSQL / SQLite: {pct(pg, 95) / pct(lite, 95):.2f}x; {args.customers:,} "
         f"customers (2 identities, one {MESSAGES}-message conversation each), one lookup at a "
         "time: resolve the phone, find the open conversation, recall memory (12 messages, "
-        "summary folding, facts).",
+        "the summary check: 11 older messages, under the 20 that trigger a fold; facts).",
     ]
     print("\n".join(lines))
     if not args.no_append:
