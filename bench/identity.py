@@ -127,7 +127,7 @@ async def lookup(store: Store, i: int) -> float:
     customer, _ = await store.resolve_customer("bench", "phone", phone(i), verified=True)
     conversation = await store.find_open_conversation("bench", customer)
     assert conversation is not None
-    recall = await store.recall(conversation, f"msg_{i}_{MESSAGES - 1}", 12, MemoryRules(20, 1200))
+    recall = await store.recall(conversation, f"msg_{i}_{MESSAGES - 1}", 12, MemoryRules(20))
     assert recall.history
     return (time.perf_counter() - started) * 1000
 

@@ -55,6 +55,7 @@ from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.llm.prompts import PromptBuilder
 from omnivox.locks.memory import MemoryKeyedLock
 from omnivox.logs import get_logger
+from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from omnivox.pipeline.runner import Step
 from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.consent import ConsentKeywords
@@ -265,6 +266,21 @@ class Components:
     verifier: Verifier
 
 
+def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
+    """The model writes summaries when asked to, or (auto) when one is worth asking."""
+    limit, choice = settings.memory.summary_chars, settings.memory.summarizer
+    capable = next((p for p in chain.providers if isinstance(p, OpenAICompatProvider)), None)
+    if choice == "model" and capable is None:
+        raise ConfigError(
+            settings.config_file,
+            "memory.summarizer",
+            "'model' needs an openai_compat provider in llm.providers (or use auto/extractive)",
+        )
+    if choice != "extractive" and capable is not None:
+        return ModelSummarizer(capable, limit)
+    return ExtractiveSummarizer(limit)
+
+
 def tool_chooser(chain: ProviderChain) -> ToolChooser | None:
     """The first provider configured to let its model choose tools (``tools: true``)."""
     for provider in chain.providers:
@@ -317,7 +333,8 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             store,
             settings.llm.history_turns,
             timedelta(hours=settings.memory.continuity_hours),
-            MemoryRules(settings.memory.summarize_every * 2, settings.memory.summary_chars),
+            MemoryRules(settings.memory.summarize_every * 2),
+            summarizer(settings, chain),
         ),
         ConsentKeywords(ConsentStore(store.db)),
         Verify(c.verifier, store),

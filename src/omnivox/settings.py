@@ -154,6 +154,8 @@ class MemorySettings(_Model):
     # earlier turns are folded into a rolling summary this many turns at a time
     summarize_every: int = Field(10, ge=2, le=50)
     summary_chars: int = Field(1200, ge=200, le=20000)
+    # who writes the summary: auto = a model when the chain has an OpenAI-compatible provider
+    summarizer: Literal["auto", "extractive", "model"] = "auto"
 
 
 class KnowledgeSettings(_Model):

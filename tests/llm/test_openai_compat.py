@@ -15,7 +15,10 @@ import pytest
 from omnivox.llm.base import ChatMessage, CompletionRequest, ProviderError
 from omnivox.llm.llamacpp import bundled_model_path
 from omnivox.llm.openai_compat import OpenAICompatProvider
+from omnivox.memory.summarizer import ModelSummarizer
+from omnivox.memory.summary import fold
 from omnivox.settings import OpenAICompatSettings
+from omnivox.types import HistoryItem
 from tests.conftest import free_port
 
 REQUEST = CompletionRequest(
@@ -217,3 +220,25 @@ async def test_tool_choice_parses_calls_and_refuses_broken_arguments() -> None:
         transport=httpx.MockTransport(lambda r: pytest.fail("no call when tools are off")),
     )
     assert await off.choose_tool(messages, tools) is None
+
+
+@pytest.mark.model
+async def test_the_model_writes_the_rolling_summary(llama_server: str) -> None:
+    provider = OpenAICompatProvider(settings(llama_server))
+    items = [
+        HistoryItem("in", "My tent pole snapped on the first night.", "webchat"),
+        HistoryItem(
+            "out", "Sorry to hear that! I opened ticket T-1042 for a replacement.", "webchat"
+        ),
+    ]
+    try:
+        summary = await ModelSummarizer(provider, 300)("", items)
+        down = await ModelSummarizer(OpenAICompatProvider(settings("http://127.0.0.1:9/v1")), 300)(
+            "", items
+        )
+    finally:
+        await provider.close()
+    assert summary and len(summary) <= 300
+    folded = fold("", items, 300)
+    assert summary != folded  # written by the model, not the extractive folder
+    assert down == folded  # an unreachable model: the extractive summary still holds

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from omnivox.llm.base import ChatMessage, CompletionRequest
+from omnivox.llm.chain import ProviderChain
+from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.memory.budget import fit, tokens
+from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer
 from omnivox.memory.summary import LINE_CHARS, first_sentence, fold
+from omnivox.services import summarizer
+from omnivox.settings import ConfigError, OpenAICompatSettings, ScriptedSettings
+from omnivox.testing.scripted import ScriptedProvider
 from omnivox.types import HistoryItem
+from tests.conftest import make_settings
 
 
 def test_first_sentence_is_one_bounded_line() -> None:
@@ -52,3 +63,19 @@ def test_fit_cuts_the_end_of_the_system_prompt_when_history_is_not_enough() -> N
         fitted.messages[0].content.startswith("sss")
         and fitted.messages[-1].content == "the question"
     )
+
+
+def test_the_summarizer_follows_the_chain(tmp_path: Path) -> None:
+    compat = OpenAICompatProvider(
+        OpenAICompatSettings(type="openai_compat", base_url="http://127.0.0.1:9/v1", model="m")  # type: ignore[arg-type]
+    )
+    scripted = ProviderChain([ScriptedProvider(ScriptedSettings(type="scripted"))])
+    with_model = ProviderChain([compat])
+    settings = make_settings(tmp_path)
+    assert isinstance(summarizer(settings, scripted), ExtractiveSummarizer)
+    assert isinstance(summarizer(settings, with_model), ModelSummarizer)  # auto
+    forced = make_settings(tmp_path, memory={"summarizer": "extractive"})
+    assert isinstance(summarizer(forced, with_model), ExtractiveSummarizer)
+    with pytest.raises(ConfigError) as error:
+        summarizer(make_settings(tmp_path, memory={"summarizer": "model"}), scripted)
+    assert error.value.key == "memory.summarizer"

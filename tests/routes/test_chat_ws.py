@@ -109,3 +109,26 @@ def test_client_message_id_deduplicates(server: LiveServer) -> None:
         again = frames_until_reply(ws)
     assert [f["type"] for f in again] == ["typing", "reply"]
     assert again[-1]["message_id"] == first["message_id"]
+
+
+def test_a_failed_turn_is_an_error_frame_and_the_socket_stays_open(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turns = server.services.turns
+    real = turns.handle
+    calls = {"n": 0}
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a step broke")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "handle", failing_once)
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        json.loads(ws.recv(timeout=10))
+        ws.send(json.dumps({"type": "message", "text": "hello"}))
+        failed = frames_until_reply(ws)[-1]
+        assert failed["type"] == "error" and failed["code"] == "turn_failed"
+        ws.send(json.dumps({"type": "message", "text": "hello again"}))
+        assert frames_until_reply(ws)[-1]["type"] == "reply"

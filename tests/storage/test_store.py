@@ -6,6 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 from omnivox.bus import EventRecord
+from omnivox.memory.summarizer import ExtractiveSummarizer
 from omnivox.services import Services
 from omnivox.storage.models import Base
 from omnivox.storage.repositories import DuplicateMessageError, MemoryRules
@@ -116,7 +117,7 @@ async def test_events_append_through_the_queue(services: Services) -> None:
 async def test_turns_leaving_the_window_fold_into_the_summary(services: Services) -> None:
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1")
-    rules = MemoryRules(fold_messages=4, summary_chars=200)
+    rules = MemoryRules(fold_messages=4)
     ids = []
     for i in range(6):
         msg, _ = await store.attach_inbound(inbound(f"Question {i}? More words here."), customer)
@@ -125,11 +126,20 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
     conv = msg.conversation_id
     first = await store.recall(conv, ids[5], 2, rules)  # 10 earlier messages, 2 in the window
     assert [h.text for h in first.history] == ["Question 4? More words here.", "Answer 4."]
-    assert first.summary.split("\n")[:2] == [
+    assert first.summary == "" and first.pending is not None
+    assert [i.text for i in first.pending.items][:2] == [
+        "Question 0? More words here.",
+        "Answer 0.",
+    ]
+    summary = await ExtractiveSummarizer(200)(first.summary, first.pending.items)
+    assert summary.split("\n")[:2] == [
         "Customer (chat): Question 0?",
         "Assistant (chat): Answer 0.",
     ]
-    again = await store.recall(conv, ids[5], 2, rules)  # 4 more folded, then fewer than 4 left
-    lines = again.summary.split("\n")
-    assert lines[-1] == "Assistant (chat): Answer 3." and len(again.summary) <= 200
-    assert lines[0] != "Customer (chat): Question 0?"  # the oldest lines gave way to the limit
+    assert await store.save_summary(conv, first.pending, summary)
+    assert not await store.save_summary(conv, first.pending, "stale")  # a second writer loses
+    again = await store.recall(conv, ids[5], 2, rules)
+    assert again.summary == summary
+    assert again.pending is not None and again.pending.items[0].text.startswith("Question 2?")
+    assert await store.save_summary(conv, again.pending, "later")
+    assert (await store.recall(conv, ids[5], 2, rules)).pending is None  # all older are folded

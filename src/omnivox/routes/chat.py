@@ -16,9 +16,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from omnivox.channels.base import ChannelError
 from omnivox.channels.webchat import ChatFrame, valid_visitor
 from omnivox.llm.base import Delta
+from omnivox.logs import get_logger
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 
+log = get_logger(__name__)
 router = APIRouter(tags=["webchat"])
 
 
@@ -94,7 +96,12 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         if delta.text:
             await websocket.send_json({"type": "delta", "text": delta.text})
 
-    ctx = await services.turns.handle(inbound, services.webchat, sink)
+    try:
+        ctx = await services.turns.handle(inbound, services.webchat, sink)
+    except Exception:  # recorded as turn.failed; the visitor keeps a working socket
+        log.exception("webchat.turn_failed", workspace=workspace)
+        await _error(websocket, "turn_failed", "Sorry, something went wrong. Please try again.")
+        return
     if ctx.duplicate_of is not None:
         stored = await services.store.reply_to(ctx.duplicate_of.id)
         if stored is not None:

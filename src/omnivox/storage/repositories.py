@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
 from omnivox.ids import new_id
-from omnivox.memory.summary import fold
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import Conversation, Customer, Event, Identity, Message, Workspace
 from omnivox.types import DeliveryReceipt, HistoryItem, InboundMessage, utcnow
@@ -97,10 +96,18 @@ class ConversationView:
 
 @dataclass(frozen=True, slots=True)
 class MemoryRules:
-    """When to fold earlier messages into the summary, and how long it may grow."""
+    """When to fold earlier messages into the summary."""
 
     fold_messages: int = 20
-    summary_chars: int = 1200
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Messages due to be folded into the summary (``summary_seq`` moves from -> to)."""
+
+    from_seq: int
+    to_seq: int
+    items: list[HistoryItem]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,7 @@ class Recall:
     summary: str
     history: list[HistoryItem]
     facts: dict[str, str]
+    pending: Pending | None = None
 
 
 # profile attributes the model may know (no contact details, no address)
@@ -117,10 +125,13 @@ FACT_KEYS = ("locale", "loyalty_tier")
 
 
 def profile_facts(customer: Customer) -> dict[str, str]:
-    """A few harmless facts about the customer: first name, locale, loyalty tier."""
+    """A few harmless facts: first name, locale, loyalty tier, order numbers they mentioned."""
     facts = {k: str(customer.attributes[k]) for k in FACT_KEYS if customer.attributes.get(k)}
     if customer.display_name:
         facts["first_name"] = customer.display_name.split()[0]
+    learned = (customer.attributes.get("facts") or {}).get("order_numbers")
+    if learned:
+        facts["order_numbers_mentioned"] = ", ".join(map(str, learned))
     return facts
 
 
@@ -475,10 +486,11 @@ class Store:
     ) -> Recall:
         """The memory before ``before_id``: summary, last ``window`` messages, profile facts.
 
-        Messages older than the window and not yet summarized are folded into the summary once
-        there are ``memory.fold_messages`` of them (one UPDATE, in the same transaction).
+        Once ``memory.fold_messages`` messages older than the window are not yet summarized,
+        they come back as ``pending``, for a summarizer and :meth:`save_summary`.
         """
-        async with self.db.sessions.begin() as session:
+        pending: Pending | None = None
+        async with self.db.sessions() as session:
             found = (
                 await session.execute(
                     select(Conversation, Customer)
@@ -509,11 +521,22 @@ class Store:
                     ).scalars()
                 )
                 if len(older) == memory.fold_messages:
-                    items = [_item(r) for r in older]
-                    conv.summary = fold(conv.summary, items, memory.summary_chars)
-                    conv.summary_seq = older[-1].seq
+                    pending = Pending(conv.summary_seq, older[-1].seq, [_item(r) for r in older])
             history = [_item(r) for r in reversed(recent)]
-            return Recall(conv.summary, history, profile_facts(customer))
+            return Recall(conv.summary, history, profile_facts(customer), pending)
+
+    async def save_summary(self, conversation_id: str, pending: Pending, summary: str) -> bool:
+        """Store a new summary unless another writer already moved it on (True if stored)."""
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == conversation_id,
+                    Conversation.summary_seq == pending.from_seq,
+                )
+                .values(summary=summary, summary_seq=pending.to_seq)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
 
     async def conversation(
         self, conversation_id: str, workspace_id: str | None = None

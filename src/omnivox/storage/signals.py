@@ -33,6 +33,17 @@ class SignalStore:
                 .values(meta={**message.metadata, "nlu": nlu})
             )
 
+    async def learn(self, customer_id: str, key: str, values: list[str], keep: int = 5) -> None:
+        """Remember facts the customer told us (``attributes.facts[key]``, newest ``keep``)."""
+        async with self.db.sessions.begin() as session:
+            customer = await session.get(Customer, customer_id)
+            if customer is None:
+                return
+            facts = dict(customer.attributes.get("facts") or {})
+            known = [v for v in facts.get(key, []) if v not in values]
+            facts[key] = (known + values)[-keep:]
+            customer.attributes = {**customer.attributes, "facts": facts}
+
     async def recent_nlu(
         self, conversation_id: str, before_message_id: str, limit: int
     ) -> list[dict[str, Any]]:

@@ -8,10 +8,12 @@ the last ``llm.history_turns`` turns verbatim, a rolling summary of the earlier 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+from omnivox.memory.summarizer import ExtractiveSummarizer, Summarizer
 from omnivox.pipeline.context import TurnContext
-from omnivox.storage.repositories import DuplicateMessageError, MemoryRules, Store
+from omnivox.storage.repositories import DuplicateMessageError, MemoryRules, Pending, Store
 
 
 class Attach:
@@ -26,11 +28,14 @@ class Attach:
         history_turns: int,
         continuity: timedelta | None = None,
         memory: MemoryRules | None = None,
+        summarizer: Summarizer | None = None,
     ) -> None:
         self.store = store
         self.history_messages = history_turns * 2
         self.continuity = continuity
         self.memory = memory or MemoryRules()
+        self.summarizer = summarizer or ExtractiveSummarizer(1200)
+        self._background: set[asyncio.Task[str]] = set()
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set the conversation, the stored message and ``history``; halt on a duplicate."""
@@ -51,4 +56,22 @@ class Attach:
                 ctx.conversation_id, ctx.message.id, self.history_messages, self.memory
             )
             ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
+            if recall.pending is not None:
+                await self._summarize(ctx, recall.summary, recall.pending)
         return ctx
+
+    async def _summarize(self, ctx: TurnContext, previous: str, pending: Pending) -> None:
+        """Fold ``pending`` now (extractive) or after the turn (a model writes it)."""
+        assert ctx.conversation_id is not None
+        work = self._fold(ctx.conversation_id, previous, pending)
+        if not self.summarizer.background:
+            ctx.summary = await work
+            return
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fold(self, conversation_id: str, previous: str, pending: Pending) -> str:
+        summary = await self.summarizer(previous, pending.items)
+        await self.store.save_summary(conversation_id, pending, summary)
+        return summary

@@ -1,7 +1,9 @@
 """understand: language, intent (with confidence and out-of-scope), sentiment and entities.
 
 The result is put on the turn (``ctx.analysis``) and stored on the message
-(``metadata.nlu``), where later turns read it back for sentiment and confidence trends.
+(``metadata.nlu``), where later turns read it back for sentiment and confidence trends. Order
+numbers the customer mentions are remembered on their profile (``attributes.facts``), which
+later turns give the model, on any channel.
 """
 
 from __future__ import annotations
@@ -42,4 +44,7 @@ class Understand:
         else:  # the embedding model and the classifier: off the event loop
             ctx.analysis = await asyncio.to_thread(nlu.analyze, *args)
         await self.signals.save_nlu(ctx.message, ctx.analysis.as_metadata())
+        orders = [e.value for e in ctx.analysis.entities if e.kind == "order_number"]
+        if orders and ctx.customer_id is not None:  # a fact learned in conversation
+            await self.signals.learn(ctx.customer_id, "order_numbers", orders)
         return ctx

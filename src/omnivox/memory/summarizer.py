@@ -1,0 +1,86 @@
+"""Who writes the rolling summary: the extractive folder, or a capable model.
+
+``memory.summarizer: auto`` (the default) uses the model when the chain has an OpenAI-compatible
+provider (a model worth asking), and the extractive folder otherwise; ``extractive`` and
+``model`` force one. A model summary is written in the background after the turn (the next turn
+uses it) and falls back to the extractive one when the model fails or answers nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from omnivox.identity.kinds import display_name
+from omnivox.llm.base import ChatMessage, CompletionRequest, LLMProvider
+from omnivox.logs import get_logger
+from omnivox.memory.summary import fold
+from omnivox.types import HistoryItem
+
+log = get_logger(__name__)
+INSTRUCTIONS = (
+    "You keep the memory of a customer-service conversation. Rewrite the summary so that it "
+    "also covers the new messages: who the customer is, what they asked, what was promised or "
+    "done, what is still open. Plain sentences, no greeting, at most {limit} characters. "
+    "Never add anything that was not said."
+)
+
+
+class Summarizer(Protocol):
+    """Folds messages that left the verbatim window into the summary."""
+
+    background: bool  # run after the turn rather than inside it
+
+    async def __call__(self, previous: str, items: Sequence[HistoryItem]) -> str:
+        """The new summary."""
+        ...
+
+
+class ExtractiveSummarizer:
+    """One line per message: deterministic, no model call (:mod:`omnivox.memory.summary`)."""
+
+    background = False
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    async def __call__(self, previous: str, items: Sequence[HistoryItem]) -> str:
+        """``previous`` plus a line per item, cut to ``limit`` characters."""
+        return fold(previous, items, self.limit)
+
+
+class ModelSummarizer:
+    """The model rewrites the summary; the extractive folder is the fallback."""
+
+    background = True
+
+    def __init__(self, provider: LLMProvider, limit: int) -> None:
+        self.provider = provider
+        self.limit = limit
+        self.fallback = ExtractiveSummarizer(limit)
+
+    async def __call__(self, previous: str, items: Sequence[HistoryItem]) -> str:
+        """The model's summary, or the extractive one when it fails."""
+        transcript = "\n".join(
+            f"{'Customer' if i.direction == 'in' else 'Assistant'} "
+            f"({display_name(i.channel)}): {' '.join(i.text.split())}"
+            for i in items
+        )
+        prompt = f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"
+        request = CompletionRequest(
+            (
+                ChatMessage("system", INSTRUCTIONS.format(limit=self.limit)),
+                ChatMessage("user", prompt),
+            ),
+            prompt,
+            max_tokens=max(64, self.limit // 3),
+            temperature=0.0,
+        )
+        try:
+            text = " ".join((await self.provider.complete(request)).text.split())
+        except Exception as exc:  # any model failure: the extractive summary still holds
+            log.warning("memory.summary.model_failed", error=str(exc))
+            text = ""
+        if not text:
+            return await self.fallback(previous, items)
+        return text[: self.limit]
