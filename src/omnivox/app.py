@@ -17,6 +17,7 @@ from omnivox.logs import get_logger
 from omnivox.routes import (
     apidocs,
     chat,
+    console,
     customers,
     health,
     knowledge,
@@ -70,7 +71,8 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    for module in (messages, knowledge, customers, chat, health, pages, apidocs, webhooks):
+    modules = (messages, knowledge, customers, console, chat, health, pages, apidocs, webhooks)
+    for module in modules:
         app.include_router(module.router)
     return app
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from omnivox import __version__
+from omnivox.cli_agents import agents_app
 from omnivox.cli_customers import customers_app
 from omnivox.cli_kb import kb_app
 from omnivox.cli_nlu import nlu_app
@@ -36,6 +37,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(kb_app, name="kb")
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(customers_app, name="customers")
+app.add_typer(agents_app, name="agents")
 
 
 def _version(value: bool) -> None:

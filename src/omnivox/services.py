@@ -18,7 +18,7 @@ from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
 from omnivox.channels.api import ApiChannel
-from omnivox.channels.base import bounded
+from omnivox.channels.base import ChannelAdapter, bounded
 from omnivox.channels.config import (
     EmailSettings,
     MetaSettings,
@@ -39,6 +39,9 @@ from omnivox.channels.webchat import WebChatChannel
 from omnivox.channels.whatsapp import Template, WhatsAppChannel
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
+from omnivox.handoff.auth import hash_password
+from omnivox.handoff.console import Console
+from omnivox.handoff.wiring import build_console
 from omnivox.identity.consent import ConsentStore
 from omnivox.identity.keys import load_or_create_key
 from omnivox.identity.kinds import identity_of
@@ -63,6 +66,7 @@ from omnivox.pipeline.steps.deliver import Deliver
 from omnivox.pipeline.steps.generate import Generate
 from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.guard_output import GuardOutput
+from omnivox.pipeline.steps.hold import Hold
 from omnivox.pipeline.steps.identify import Identify
 from omnivox.pipeline.steps.record import Record
 from omnivox.pipeline.steps.render import Render
@@ -116,6 +120,7 @@ class Services:
     kb: KnowledgeBase
     understanding: Understanding
     verifier: Verifier
+    console: Console
     messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
     knowledge_ready: bool = False
     understanding_ready: bool = False
@@ -141,6 +146,7 @@ class Services:
         for ws in self.settings.workspaces:
             await self.store.ensure_workspace(ws.id, ws.name)
             await self._seed(ws.id, ws.seed.customers)
+            await self._seed_agents(ws)
         if self.messaging:
             worker = OutboxWorker(
                 OutboxStore(self.db), self.messaging, consents=ConsentStore(self.db)
@@ -199,6 +205,15 @@ class Services:
                 await self.kb.ingest(ws.id, paths)
                 await self.kb.index(ws.id)
         self.knowledge_ready = True
+
+    async def _seed_agents(self, ws: WorkspaceSettings) -> None:
+        for agent in ws.seed.agents:
+            password = await asyncio.to_thread(hash_password, agent.password.get_secret_value())
+            await self.console.handoffs.add_agent(
+                ws.id, agent.email.lower(), agent.name, agent.role, password
+            )
+        if ws.seed.agents:
+            log.info("workspace.agents_seeded", workspace=ws.id, agents=len(ws.seed.agents))
 
     async def _seed(self, workspace_id: str, customers_file: str | None) -> None:
         if not customers_file:
@@ -264,6 +279,7 @@ class Components:
     understanding: Understanding
     tools: dict[str, dict[str, Tool]]
     verifier: Verifier
+    console: Console
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
@@ -295,6 +311,7 @@ def build_components(
     chain: ProviderChain,
     events: EventSink,
     messaging: Mapping[tuple[str, str], MessagingChannel],
+    builtin: tuple[ChannelAdapter[Any], ...] = (),
 ) -> Components:
     """Stores, knowledge base, understanding, each workspace's tools, the verifier."""
     store, signals = Store(db), SignalStore(db)
@@ -305,16 +322,18 @@ def build_components(
         for ws in settings.workspaces
         if ws.channels.twilio is not None
     }
-    verifier = Verifier(
-        IdentityStore(db),
-        CodeSender(messaging, sms_from),
-        lambda: load_or_create_key(
-            settings.data_dir, settings.server.secret_key.get_secret_value()
-        ),
-        events,
-    )
+
+    def key() -> bytes:
+        return load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
+
+    verifier = Verifier(IdentityStore(db), CodeSender(messaging, sms_from), key, events)
+    channels: dict[tuple[str, str], ChannelAdapter[Any]] = {
+        **messaging,
+        **{("*", ch.name): ch for ch in builtin},
+    }
+    console = build_console(settings, store, chain, kb, channels, key)
     understanding = Understanding(settings, kb.embedder)
-    return Components(store, chain, events, kb, understanding, tools, verifier)
+    return Components(store, chain, events, kb, understanding, tools, verifier, console)
 
 
 def build_steps(settings: Settings, c: Components) -> list[Step]:
@@ -338,9 +357,10 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         ),
         ConsentKeywords(ConsentStore(store.db)),
         Verify(c.verifier, store),
+        Hold(c.console.bus),
         GuardInput(),
         Understand(c.understanding, signals),
-        RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain)),
+        RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain), c.console.desk),
         Retrieve(
             KnowledgeRetriever(kb, settings.knowledge.min_similarity),
             settings.knowledge.top_k,
@@ -371,7 +391,8 @@ def build_services(settings: Settings) -> Services:
     store = Store(db)
     events = QueuedEventWriter(store.add_events)
     messaging = build_messaging(settings)
-    c = build_components(settings, db, chain, events, messaging)
+    api, webchat = ApiChannel(), WebChatChannel(settings.server.max_text_chars)
+    c = build_components(settings, db, chain, events, messaging, (api, webchat))
     turns = TurnService(settings, events, MemoryKeyedLock(), build_steps(settings, c))
     return Services(
         settings,
@@ -380,11 +401,12 @@ def build_services(settings: Settings) -> Services:
         events,
         chain,
         turns,
-        ApiChannel(),
-        WebChatChannel(settings.server.max_text_chars),
+        api,
+        webchat,
         c.kb,
         c.understanding,
         c.verifier,
+        c.console,
         messaging,
     )
 

@@ -192,11 +192,36 @@ class PersonaSettings(_Model):
     banned_phrases: list[str] = Field(default_factory=list)
 
 
+class CannedReply(_Model):
+    """A ready-made reply agents insert with one click."""
+
+    title: str
+    text: str
+
+
+class HandoffSettings(_Model):
+    """What a customer is told when a conversation goes to people (docs/handoff.md)."""
+
+    hours: str = "Monday to Friday, 9:00 to 17:00"
+    expected_wait_minutes: int = Field(5, ge=1)
+    canned: list[CannedReply] = Field(default_factory=list)
+
+
+class AgentSeed(_Model):
+    """An agent created at start (a demo convenience; use ``omnivox agents add`` for real)."""
+
+    email: str
+    name: str
+    password: SecretStr
+    role: Literal["agent", "admin"] = "agent"
+
+
 class SeedSettings(_Model):
     """Sample data loaded at start (idempotently): JSON files relative to the config file."""
 
     customers: str | None = None
     orders: str | None = None
+    agents: list[AgentSeed] = Field(default_factory=list)
 
 
 class WorkspaceSettings(_Model):
@@ -214,6 +239,7 @@ class WorkspaceSettings(_Model):
     # own systems alone can reach: it has no API keys until the security work lands.
     trust_api_customer_ids: bool = False
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
 
 
 class Settings(_Model):

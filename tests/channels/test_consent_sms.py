@@ -34,7 +34,7 @@ def sms(server: LiveServer, text: str, n: int) -> None:
         "From": "+17205550160",
         "To": "+17205550199",
         "Body": text,
-        "MessageSid": f"SM{n:032d}",
+        "MessageSid": f"SMin{n:030d}",
         "AccountSid": TWILIO_SID,
     }
     url = f"{PUBLIC}/webhooks/acme/twilio/sms"

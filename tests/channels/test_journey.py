@@ -134,7 +134,7 @@ def test_web_chat_then_a_proven_phone_then_sms_then_email_is_one_conversation(
     assert len(merges) == 1 and merges[0].payload["evidence"]["method"] == "code"
     maya = merges[0].payload["target"]
 
-    sms(server, "Any news on it?", "SM" + "1" * 32)
+    sms(server, "Any news on it?", "SMin" + "1" * 30)
     twilio_api.wait_for_sends(2)
     answer = twilio_api.sent[1]
     assert answer["Body"].startswith("Following up on our web chat conversation.")

@@ -333,8 +333,17 @@ class Store:
                 )
                 row.conversation_id = conversation_id
                 row.meta = {**row.meta, "thread": how}  # how the conversation was chosen
-                if previous is not None and previous != inbound.channel:
-                    row.meta["resumed_from"] = previous
+                if previous is not None and previous[0] != inbound.channel:
+                    row.meta["resumed_from"] = previous[0]
+                if previous is not None and previous[1] == "human":  # a person holds it
+                    row.meta["held"] = True
+                # who wrote, so that a person's reply can go back the same way later
+                row.meta["sender"] = {
+                    "address": inbound.sender.address,
+                    "name": inbound.sender.name,
+                }
+                if inbound.reply_to:
+                    row.meta["reply_to"] = inbound.reply_to
                 session.add(row)
         except IntegrityError:
             original = await self._by_provider_id(inbound)
@@ -349,8 +358,8 @@ class Store:
         inbound: InboundMessage,
         customer_id: str,
         since: datetime | None,
-    ) -> tuple[str, bool, str, str | None]:
-        """(conversation id, created, how it was found, its previous last channel).
+    ) -> tuple[str, bool, str, tuple[str, str] | None]:
+        """(conversation id, created, how it was found, its previous (last channel, status)).
 
         How: references | address (threading hints) | open (resumed) | new.
         """
@@ -364,7 +373,7 @@ class Store:
             query = _open_conversation(inbound.workspace_id, customer_id, since)
             conv, how = (await session.execute(query)).scalar_one_or_none(), "open"
         if conv is not None:
-            previous = conv.last_channel
+            previous = (conv.last_channel, conv.status)
             conv.last_channel, conv.updated_at = inbound.channel, utcnow()
             return conv.id, False, how, previous
         conv = Conversation(
@@ -462,6 +471,19 @@ class Store:
                 .where(Message.id == message.id)
                 .values(status=receipt.status, meta={**message.metadata, "delivery": delivery})
             )
+
+    async def last_inbound(self, conversation_id: str) -> StoredMessage | None:
+        """The conversation's latest customer message."""
+        async with self.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Message)
+                    .where(Message.conversation_id == conversation_id, Message.direction == "in")
+                    .order_by(Message.seq.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return StoredMessage.of(row) if row else None
 
     async def redact(self, message_id: str, text: str) -> None:
         """Replace a stored message's text (a one-time code must not linger in memory)."""

@@ -6,8 +6,9 @@ their own reply (render, deliver and record still run):
   chose the tool); a missing one turns the route into a clarifying question; the tool's result
   is the reply;
 - clarify: "do you mean A or B?" built from the intents' descriptions;
-- handoff: the customer is told a person will take over (the queue and the console are the
-  handoff issue's; the ``handoff.requested`` event is their seam).
+- handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
+  is told what happens next; a "yes" to the grounding guard's offer of a person is a handoff
+  too.
 Every decision and its reasons are recorded in the turn's ``turn.completed`` event; handoffs
 and actions also get their own events.
 """
@@ -15,6 +16,7 @@ and actions also get their own events.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from omnivox import events
@@ -23,6 +25,7 @@ from omnivox.actions.chooser import choose
 from omnivox.actions.planner import plan
 from omnivox.actions.runner import run_tool
 from omnivox.bus import EventRecord, EventSink
+from omnivox.handoff.desk import HandoffDesk
 from omnivox.llm.base import ProviderError, ToolChooser
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
@@ -33,6 +36,8 @@ from omnivox.understanding.routing import decide
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
+OFFER = "connect you with a person"  # the grounding guard's fallback offers exactly this
+_YES = re.compile(r"^\s*(yes|yeah|yep|sure|ok|okay|please|y)\b", re.I)
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
     "conversation."
@@ -52,12 +57,14 @@ class RouteStep:
         sink: EventSink | None = None,
         signals: SignalStore | None = None,
         chooser: ToolChooser | None = None,
+        desk: HandoffDesk | None = None,
     ) -> None:
         self.understanding = understanding
         self.tools = tools or {}
         self.sink = sink
         self.signals = signals
         self.chooser = chooser
+        self.desk = desk
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``decision``; halt with a reply unless the route is to answer."""
@@ -73,6 +80,7 @@ class RouteStep:
             ctx.inbound.channel,
         )
         ctx.decision = self._continued(ctx, ctx.decision)
+        ctx.decision = self._accepted_person(ctx, ctx.decision)
         ctx.decision = await self._model_choice(ctx, ctx.decision)
         if ctx.decision.route == "act":
             await self._act(ctx)
@@ -80,9 +88,22 @@ class RouteStep:
             options = " or ".join(nlu.describe(ctx.decision.options))
             ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
         elif ctx.decision.route == "handoff":
-            ctx.halt("handoff", Reply(HANDOFF_TEXT))
-            self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": list(ctx.decision.reasons)})
+            reasons = list(ctx.decision.reasons)
+            text = await self.desk.open(ctx, reasons) if self.desk else HANDOFF_TEXT
+            ctx.halt("handoff", Reply(text))
+            self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": reasons})
         return ctx
+
+    def _accepted_person(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
+        """A "yes" to the assistant's offer of a person (the grounding guard makes it)."""
+        offered = (
+            bool(ctx.history)
+            and ctx.history[-1].direction == "out"
+            and (OFFER in ctx.history[-1].text)
+        )
+        if decision.route == "handoff" or not offered or not _YES.match(ctx.question):
+            return decision
+        return RouteDecision("handoff", ("accepted the offer of a person", *decision.reasons))
 
     def _continued(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
         """Act after all when the last turn asked for details this message now gives.

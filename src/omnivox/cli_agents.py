@@ -1,0 +1,80 @@
+"""``omnivox agents``: people who answer customers in the console."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omnivox.cli_support import (
+    ConfigOpt,
+    DataDirOpt,
+    WorkspaceOpt,
+    err,
+    load_or_exit,
+    workspace_or_exit,
+)
+from omnivox.handoff.auth import hash_password
+from omnivox.logs import configure_logging
+from omnivox.storage.db import Database
+from omnivox.storage.handoffs import HandoffStore
+from omnivox.storage.repositories import Store
+
+agents_app = typer.Typer(help="Manage the agents who log in to /console.", no_args_is_help=True)
+MIN_PASSWORD = 10
+
+
+async def _add(
+    url: str, schema: str | None, ws: tuple[str, str], email: str, name: str, role: str, pw: str
+) -> str:
+    db = Database(url, schema=schema)
+    try:
+        await db.migrate()
+        await Store(db).ensure_workspace(*ws)
+        return await HandoffStore(db).add_agent(ws[0], email, name, role, hash_password(pw))
+    finally:
+        await db.close()
+
+
+@agents_app.command("add")
+def add(
+    email: Annotated[str, typer.Argument(help="The agent's login email.")],
+    name: Annotated[str, typer.Option(help="Name shown to colleagues.")],
+    role: Annotated[str, typer.Option(help="agent or admin.")] = "agent",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help=f"At least {MIN_PASSWORD} characters (asked for when not given).",
+        ),
+    ] = "",
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an agent (or reset their name, role and password); passwords are argon2id hashes."""
+    if role not in ("agent", "admin"):
+        err.print(f"[bold red]Unknown role[/] {role!r}: agent or admin")
+        raise typer.Exit(2)
+    if len(password) < MIN_PASSWORD:
+        err.print(f"[bold red]Password too short:[/] at least {MIN_PASSWORD} characters")
+        raise typer.Exit(2)
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    ws = workspace_or_exit(settings, workspace)
+    agent_id = asyncio.run(
+        _add(
+            settings.database_url,
+            settings.database.schema_name,
+            (ws.id, ws.name),
+            email.strip().lower(),
+            name,
+            role,
+            password,
+        )
+    )
+    err.print(f"[green]Agent[/] {email} ({role}) in {ws.id}: {agent_id}")

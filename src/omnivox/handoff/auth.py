@@ -1,0 +1,67 @@
+"""Agents' passwords (argon2id) and console sessions (an HMAC-signed, expiring cookie)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+COOKIE = "omnivox_console"
+SESSION_TTL_S = 8 * 3600
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (with its own salt and parameters)."""
+    return _hasher.hash(password)
+
+
+def check_password(stored: str, password: str) -> bool:
+    """Whether ``password`` matches; a malformed hash is a mismatch."""
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who the cookie says is logged in, or why it is not valid."""
+
+    agent_id: str | None
+    problem: str | None = None
+
+
+class Sessions:
+    """Issues and checks ``agent_id.expires.signature`` cookies."""
+
+    def __init__(self, key: bytes, ttl_s: int = SESSION_TTL_S) -> None:
+        self.key = key
+        self.ttl_s = ttl_s
+
+    def _sign(self, payload: str) -> str:
+        digest = hmac.new(self.key, f"console:{payload}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def issue(self, agent_id: str, now: float | None = None) -> str:
+        """A cookie value for the agent, valid for ``ttl_s``."""
+        expires = int((now or time.time()) + self.ttl_s)
+        payload = f"{agent_id}.{expires}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def check(self, cookie: str | None, now: float | None = None) -> Session:
+        """The agent a cookie names, or a problem (missing, forged, expired)."""
+        if not cookie:
+            return Session(None, "not logged in")
+        payload, _, signature = cookie.rpartition(".")
+        agent_id, _, expires = payload.partition(".")
+        if not payload or not hmac.compare_digest(self._sign(payload), signature):
+            return Session(None, "not a valid session")
+        if not expires.isdigit() or int(expires) < (now or time.time()):
+            return Session(None, "the session expired; log in again")
+        return Session(agent_id)

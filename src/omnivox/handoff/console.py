@@ -1,0 +1,62 @@
+"""The console's actions, shared by the HTML pages and (later) the help-desk REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omnivox.handoff.auth import Sessions
+from omnivox.handoff.bus import ConsoleBus
+from omnivox.handoff.desk import HandoffDesk
+from omnivox.handoff.replies import AgentReplies
+from omnivox.settings import WorkspaceSettings
+from omnivox.storage.handoffs import HandoffError, HandoffStore
+from omnivox.storage.models import Agent
+
+ACTIONS = ("claim", "reply", "note", "resolve", "return")
+
+
+class Console:
+    """Claim, reply, note, resolve and hand back, for one logged-in agent at a time."""
+
+    def __init__(
+        self,
+        handoffs: HandoffStore,
+        bus: ConsoleBus,
+        desk: HandoffDesk,
+        replies: AgentReplies,
+        key: Callable[[], bytes],
+    ) -> None:
+        self.handoffs = handoffs
+        self.bus = bus
+        self.desk = desk
+        self.replies = replies
+        self._key = key
+        self._sessions: Sessions | None = None
+
+    @property
+    def sessions(self) -> Sessions:
+        """Session cookies, signed with the server key (loaded on first use)."""
+        if self._sessions is None:
+            self._sessions = Sessions(self._key())
+        return self._sessions
+
+    async def act(
+        self, ws: WorkspaceSettings, agent: Agent, handoff_id: str, action: str, text: str
+    ) -> None:
+        """Do ``action``; HandoffError (with an HTTP status) when it is refused."""
+        if action not in ACTIONS:
+            raise HandoffError(404, "unknown_action", f"no action {action!r}")
+        if action in ("reply", "note") and not text:
+            raise HandoffError(400, "empty", f"write the {action} first")
+        if action == "claim":
+            view = await self.handoffs.claim(ws.id, handoff_id, agent.id)
+        elif action == "reply":
+            view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)
+            await self.replies.send(ws, view, agent.id, text)
+        elif action == "note":
+            view = await self.handoffs.get(ws.id, handoff_id)
+            await self.handoffs.add_note(view.conversation_id, agent.id, text)
+        else:
+            outcome = "resolved" if action == "resolve" else "returned"
+            view = await self.handoffs.close(ws.id, handoff_id, agent.id, outcome)
+        self.bus.publish(ws.id, {"type": "update", "handoff": view.as_dict()})

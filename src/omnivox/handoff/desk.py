@@ -1,0 +1,133 @@
+"""The handoff desk: queue a conversation for people, with the packet an agent needs.
+
+The packet: a three-sentence summary (what the customer first asked, what they said last, why a
+person is needed), intent and sentiment, the customer's profile and identifiers, the knowledge
+passages the conversation used, and a suggested reply the agent can edit. The suggestion is
+written in the background by the provider chain over a fresh knowledge search (the console shows
+it when it arrives), so the customer's "a person will take over" is not delayed by a model.
+
+The customer is told what happens next on their channel: with an agent online, the usual wait
+(``handoff.expected_wait_minutes``); with none, the team's hours (``handoff.hours``) too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from omnivox.handoff.bus import ConsoleBus
+from omnivox.identity.kinds import display_name
+from omnivox.logs import get_logger
+from omnivox.memory.summary import first_sentence
+from omnivox.pipeline.context import TurnContext
+from omnivox.settings import WorkspaceSettings
+from omnivox.storage.handoffs import HandoffStore, HandoffView
+from omnivox.storage.identities import IdentityStore
+from omnivox.storage.repositories import Store, StoredMessage
+
+log = get_logger(__name__)
+Suggest = Callable[[WorkspaceSettings, str], Awaitable[str]]
+
+
+def summary(name: str | None, messages: Sequence[StoredMessage], reasons: Sequence[str]) -> str:
+    """Three sentences: the first question and its channel, the latest message, the reasons."""
+    asked = [m for m in messages if m.direction == "in"]
+    who = name or "The customer"
+    if not asked:
+        return f"{who} has not written yet. Handed to a person because {'; '.join(reasons)}."
+    channels = ", ".join(dict.fromkeys(display_name(m.channel) for m in asked))
+    first = first_sentence(asked[0].text).rstrip(".!?")
+    last = first_sentence(asked[-1].text).rstrip(".!?")
+    because = "; ".join(reasons) or "a person was asked for"
+    return (
+        f'{who} wrote on {channels}, first: "{first}". '
+        f'Latest message: "{last}". '
+        f"Handed to a person because {because}."
+    )
+
+
+def next_steps(ws: WorkspaceSettings, online: bool) -> str:
+    """What the customer is told when the conversation goes to people."""
+    h = ws.handoff
+    if online:
+        return (
+            "I'm bringing in a member of our team to help with this. They'll reply right here "
+            f"in this conversation, usually within {h.expected_wait_minutes} minutes."
+        )
+    return (
+        f"I've passed this to our team. Nobody is online right now (our hours: {h.hours}); "
+        "they'll reply right here in this conversation as soon as they're back."
+    )
+
+
+class HandoffDesk:
+    """Opens handoffs from turns and keeps their packets complete."""
+
+    def __init__(
+        self,
+        handoffs: HandoffStore,
+        store: Store,
+        identities: IdentityStore,
+        bus: ConsoleBus,
+        suggest: Suggest,
+    ) -> None:
+        self.handoffs = handoffs
+        self.store = store
+        self.identities = identities
+        self.bus = bus
+        self.suggest = suggest
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def open(self, ctx: TurnContext, reasons: Sequence[str]) -> str:
+        """Queue the turn's conversation; returns what to tell the customer."""
+        assert ctx.conversation_id is not None and ctx.customer_id is not None
+        packet = await self.packet(ctx, reasons)
+        view, created = await self.handoffs.open(
+            ctx.workspace.id, ctx.conversation_id, ctx.customer_id, packet
+        )
+        if created:
+            self.bus.publish(ctx.workspace.id, {"type": "handoff", "handoff": view.as_dict()})
+            task = asyncio.create_task(self._suggest(ctx.workspace, view, ctx.question))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return next_steps(ctx.workspace, self.bus.online(ctx.workspace.id) > 0)
+
+    async def packet(self, ctx: TurnContext, reasons: Sequence[str]) -> dict[str, Any]:
+        """Everything the agent gets with the handoff (the suggestion follows)."""
+        assert ctx.conversation_id is not None and ctx.customer_id is not None
+        view = await self.store.conversation(ctx.conversation_id)
+        profile = await self.identities.profile(ctx.workspace.id, ctx.customer_id)
+        messages = view.messages if view else []
+        name = profile.name if profile else None
+        analysis = ctx.analysis
+        intent = analysis.intent if analysis else None
+        cited = [
+            c for m in messages if m.direction == "out" for c in m.metadata.get("citations", [])
+        ]
+        return {
+            "summary": summary(name, messages, reasons),
+            "reasons": list(reasons),
+            "intent": intent.intent if intent else None,
+            "confidence": intent.confidence if intent else None,
+            "sentiment": analysis.sentiment.score if analysis else None,
+            "sentiment_label": analysis.sentiment.label if analysis else None,
+            "customer": {
+                "id": ctx.customer_id,
+                "name": name,
+                "identities": profile.identities if profile else [],
+            },
+            "channel": ctx.inbound.channel,
+            "passages": [p.citation().as_dict() for p in ctx.passages] or cited[-3:],
+            "suggested_reply": None,
+        }
+
+    async def _suggest(self, ws: WorkspaceSettings, view: HandoffView, question: str) -> None:
+        try:
+            text = await self.suggest(ws, question)
+        except Exception as exc:  # the agent writes their own reply
+            log.warning("handoff.suggestion_failed", handoff=view.id, error=str(exc))
+            return
+        packet = {**view.packet, "suggested_reply": text}
+        await self.handoffs.set_packet(view.id, packet)
+        self.bus.publish(ws.id, {"type": "suggestion", "handoff_id": view.id, "text": text})

@@ -1,0 +1,70 @@
+"""An agent's reply, delivered on the customer's current channel like the bot's.
+
+The reply answers the conversation's latest customer message: it goes back on that message's
+channel, to its sender, through the channel's own renderer (SMS segments, email threading and
+HTML, WhatsApp's window) and the deliver step (outbox row first, consent, retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omnivox.channels.base import ChannelAdapter
+from omnivox.ids import new_id
+from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.deliver import Deliver
+from omnivox.pipeline.steps.render import Render
+from omnivox.settings import WorkspaceSettings
+from omnivox.storage.handoffs import HandoffError, HandoffView
+from omnivox.storage.repositories import Store, StoredMessage
+from omnivox.types import CustomerRef, InboundMessage, Reply
+
+ChannelFor = Callable[[str, str], ChannelAdapter[Any] | None]
+
+
+def as_inbound(workspace_id: str, message: StoredMessage) -> InboundMessage:
+    """A stored customer message as the inbound message it was (sender, thread, metadata)."""
+    sender = message.metadata.get("sender") or {}
+    return InboundMessage(
+        workspace_id=workspace_id,
+        channel=message.channel,
+        sender=CustomerRef(str(sender.get("address", "")), sender.get("name")),
+        text=message.text,
+        received_at=message.created_at,
+        metadata=message.metadata,
+        reply_to=message.metadata.get("reply_to"),
+    )
+
+
+class AgentReplies:
+    """Sends an agent's text to the customer of a handoff."""
+
+    def __init__(self, store: Store, deliver: Deliver, channel_for: ChannelFor) -> None:
+        self.store = store
+        self.deliver = deliver
+        self.channel_for = channel_for
+
+    async def send(
+        self, ws: WorkspaceSettings, handoff: HandoffView, agent_id: str, text: str
+    ) -> StoredMessage:
+        """Render and deliver ``text``; the stored outbound message (HandoffError if none)."""
+        last = await self.store.last_inbound(handoff.conversation_id)
+        if last is None or not (last.metadata.get("sender") or {}).get("address"):
+            raise HandoffError(409, "no_recipient", "the customer has no message to answer")
+        channel = self.channel_for(ws.id, last.channel)
+        if channel is None:
+            raise HandoffError(409, "channel_off", f"the {last.channel} channel is not enabled")
+        ctx = TurnContext(
+            inbound=as_inbound(ws.id, last), workspace=ws, channel=channel, turn_id=new_id("turn")
+        )
+        ctx.customer_id, ctx.conversation_id, ctx.message = (
+            handoff.customer_id,
+            handoff.conversation_id,
+            last,
+        )
+        ctx.reply = Reply(text, provider=f"agent:{agent_id}")
+        ctx = await self.deliver(await Render()(ctx))
+        if not ctx.delivered:
+            raise HandoffError(409, "not_sent", "nothing could be rendered for this channel")
+        return ctx.delivered[0]

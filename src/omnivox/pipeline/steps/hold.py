@@ -1,0 +1,36 @@
+"""hold: while a person holds the conversation the bot stays silent.
+
+A customer's message to a conversation in the ``human`` state is stored (attach did that) and
+shown live in the console; the turn ends here without a reply.
+"""
+
+from __future__ import annotations
+
+from omnivox.handoff.bus import ConsoleBus
+from omnivox.pipeline.context import TurnContext
+
+
+class Hold:
+    """End the turn silently when people hold the conversation."""
+
+    name = "hold"
+    finishing = False
+
+    def __init__(self, bus: ConsoleBus) -> None:
+        self.bus = bus
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Halt (no reply) and tell the consoles about the message."""
+        if ctx.message is None or not ctx.message.metadata.get("held"):
+            return ctx
+        self.bus.publish(
+            ctx.workspace.id,
+            {
+                "type": "message",
+                "conversation_id": ctx.conversation_id,
+                "channel": ctx.inbound.channel,
+                "text": ctx.inbound.text,
+            },
+        )
+        ctx.halt("held_for_agent")
+        return ctx

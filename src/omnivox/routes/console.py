@@ -1,0 +1,242 @@
+"""The agent console at ``/console``: server-rendered pages, a little JavaScript, live events.
+
+Every page is sent with a strict Content-Security-Policy (scripts and styles from this server
+only, no inline code, no framing). Customer text is escaped by the templates, shown with
+``dir="auto"``, and invisible characters (zero-width, bidirectional controls) are made visible.
+Sessions are HMAC-signed cookies (``HttpOnly``, ``SameSite=Strict``) that expire after 8 hours;
+an expired session or an agent of another workspace is refused with nothing changed or sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from omnivox.handoff.auth import COOKIE, check_password
+from omnivox.routes.deps import services_of
+from omnivox.services import Services
+from omnivox.settings import WorkspaceSettings
+from omnivox.storage.handoffs import HandoffError, HandoffView
+from omnivox.storage.models import Agent
+
+router = APIRouter(include_in_schema=False)
+TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "console"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def visible(text: object) -> Markup:
+    """Escaped text with zero-width and bidi-control characters shown as ``[U+200B]`` badges."""
+    escaped = str(escape(str(text)))
+    return Markup(
+        _INVISIBLE.sub(
+            lambda m: f'<span class="invisible-char">[U+{ord(m.group(0)):04X}]</span>', escaped
+        )
+    )
+
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_env.filters["visible"] = visible
+
+
+def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A rendered console page with the console's security headers."""
+    html = _env.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=_headers())
+
+
+def _headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return dict(parse_qsl((await request.body()).decode(errors="replace")))
+
+
+class NotLoggedIn(Exception):
+    """No valid session: the reason is shown on the login page."""
+
+
+async def _agent(request: Request) -> tuple[Services, Agent, WorkspaceSettings]:
+    services = services_of(request)
+    session = services.console.sessions.check(request.cookies.get(COOKIE))
+    if session.agent_id is None:
+        raise NotLoggedIn(session.problem or "not logged in")
+    agent = await services.console.handoffs.agent(session.agent_id)
+    ws = services.settings.workspace(agent.workspace_id) if agent else None
+    if agent is None or ws is None:
+        raise NotLoggedIn("this agent no longer exists")
+    return services, agent, ws
+
+
+def _login_page(request: Request, error: str | None, status: int = 200) -> HTMLResponse:
+    workspaces = services_of(request).settings.workspaces
+    return page("login.html", status, workspaces=workspaces, error=error, agent=None)
+
+
+@router.get("/console/login")
+async def login_form(request: Request) -> HTMLResponse:
+    """The login page."""
+    return _login_page(request, None)
+
+
+@router.post("/console/login")
+async def login(request: Request) -> Response:
+    """Check the password (argon2id) and start an 8-hour session."""
+    form = await _form(request)
+    console = services_of(request).console
+    agent = await console.handoffs.agent_by_email(
+        form.get("workspace", ""), form.get("email", "").strip().lower()
+    )
+    if agent is None or not check_password(agent.password_hash, form.get("password", "")):
+        return _login_page(request, "Wrong email or password.", 401)
+    response = RedirectResponse("/console", status_code=303, headers=_headers())
+    response.set_cookie(
+        COOKIE,
+        console.sessions.issue(agent.id),
+        max_age=console.sessions.ttl_s,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/console/logout")
+async def logout() -> Response:
+    """End the session."""
+    response = RedirectResponse("/console/login", status_code=303, headers=_headers())
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/console")
+async def queue_page(request: Request) -> Response:
+    """The live queue of the agent's workspace."""
+    try:
+        services, agent, ws = await _agent(request)
+    except NotLoggedIn:
+        return RedirectResponse("/console/login", status_code=303)
+    queue = await services.console.handoffs.queue(ws.id)
+    holders = {a: await _name(services, a) for a in {h.agent_id for h in queue if h.agent_id}}
+    return page("queue.html", agent=agent, workspace=ws, queue=queue, agents=holders)
+
+
+async def _name(services: Services, agent_id: str) -> str:
+    agent = await services.console.handoffs.agent(agent_id)
+    return agent.name if agent else agent_id
+
+
+@router.get("/console/events")
+async def events(request: Request) -> Response:
+    """Server-sent events: new handoffs, customer messages, suggestions (the agent is online)."""
+    try:
+        services, _, ws = await _agent(request)
+    except NotLoggedIn as exc:
+        return Response(str(exc), status_code=401)
+    bus = services.console.bus
+    queue = bus.subscribe(ws.id)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield f"data: {json.dumps(event)}\n\n"
+        finally:
+            bus.unsubscribe(ws.id, queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=_headers())
+
+
+@router.get("/console/handoffs/{handoff_id}")
+async def conversation_page(handoff_id: str, request: Request) -> Response:
+    """The packet, the cross-channel transcript, the reply box, notes and actions."""
+    try:
+        services, agent, ws = await _agent(request)
+    except NotLoggedIn:
+        return RedirectResponse("/console/login", status_code=303)
+    try:
+        handoff = await services.console.handoffs.get(ws.id, handoff_id)
+    except HandoffError as exc:
+        return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
+    return await _conversation(services, agent, ws, handoff)
+
+
+async def _conversation(
+    services: Services,
+    agent: Agent,
+    ws: WorkspaceSettings,
+    handoff: HandoffView,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    view = await services.store.conversation(handoff.conversation_id, ws.id)
+    messages = view.messages if view else []
+    last_in = next((m for m in reversed(messages) if m.direction == "in"), None)
+    return page(
+        "conversation.html",
+        status,
+        agent=agent,
+        workspace=ws,
+        handoff=handoff,
+        packet=handoff.packet,
+        messages=messages,
+        notes=await services.console.handoffs.notes(handoff.conversation_id),
+        holder=await _name(services, handoff.agent_id) if handoff.agent_id else None,
+        channel=last_in.channel if last_in else "—",
+        canned=ws.handoff.canned,
+        error=error,
+    )
+
+
+@router.post("/console/handoffs/{handoff_id}/{action}")
+async def act(handoff_id: str, action: str, request: Request) -> Response:
+    """Claim, reply, note, resolve or return; a refusal re-renders the page with the reason."""
+    try:
+        services, agent, ws = await _agent(request)
+    except NotLoggedIn as exc:
+        return _login_page(request, f"{exc}. Nothing was sent.", 401)
+    form = await _form(request)
+    console = services.console
+    try:
+        await console.act(ws, agent, handoff_id, action, form.get("text", "").strip())
+    except HandoffError as exc:
+        try:
+            handoff = await console.handoffs.get(ws.id, handoff_id)
+        except HandoffError:
+            return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
+        return await _conversation(services, agent, ws, handoff, exc.message, exc.status)
+    target = "/console" if action in ("resolve", "return") else f"/console/handoffs/{handoff_id}"
+    return RedirectResponse(target, status_code=303, headers=_headers())
+
+
+@router.get("/console/static/{name}")
+async def static(name: str) -> Response:
+    """The console's script and stylesheet."""
+    types = {"console.js": "text/javascript", "console.css": "text/css"}
+    if name not in types:
+        return Response(status_code=404)
+    return Response((TEMPLATES / name).read_text(), media_type=types[name], headers=_headers())

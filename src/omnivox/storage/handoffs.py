@@ -1,0 +1,262 @@
+"""Handoffs, agents and notes: the SQL behind the agent console.
+
+A handoff is ``waiting`` (in the queue), ``claimed`` (an agent holds it), then ``resolved`` or
+``returned`` (to the bot). While one is open its conversation's status is ``human`` and the bot
+stays silent. Claiming is one conditional UPDATE, so of two agents claiming at once exactly one
+wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from omnivox.ids import new_id
+from omnivox.storage.db import Database
+from omnivox.storage.models import Agent, Conversation, Handoff, Note, Rating
+from omnivox.types import utcnow
+
+OPEN = ("waiting", "claimed")
+
+
+class HandoffError(Exception):
+    """A refused console action; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffView:
+    """A handoff as the console shows it."""
+
+    id: str
+    workspace_id: str
+    conversation_id: str
+    customer_id: str
+    status: str
+    agent_id: str | None
+    packet: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Handoff) -> HandoffView:
+        """Build from an ORM row."""
+        return cls(
+            row.id,
+            row.workspace_id,
+            row.conversation_id,
+            row.customer_id,
+            row.status,
+            row.agent_id,
+            dict(row.packet),
+            row.created_at,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (queue events, the REST API)."""
+        return {
+            "id": self.id,
+            "workspace": self.workspace_id,
+            "conversation_id": self.conversation_id,
+            "customer_id": self.customer_id,
+            "status": self.status,
+            "agent_id": self.agent_id,
+            "packet": self.packet,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class HandoffStore:
+    """Async repository for handoffs, agents, notes and ratings."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def open(
+        self, workspace_id: str, conversation_id: str, customer_id: str, packet: dict[str, Any]
+    ) -> tuple[HandoffView, bool]:
+        """Queue the conversation for people (or return its open handoff); (view, created)."""
+        async with self.db.sessions.begin() as session:
+            existing = (
+                await session.execute(
+                    select(Handoff).where(
+                        Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN)
+                    )
+                )
+            ).scalar_one_or_none()
+            if existing is not None:
+                return HandoffView.of(existing), False
+            row = Handoff(
+                id=new_id("hof"),
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                status="waiting",
+                packet=packet,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(status="human")
+            )
+        return HandoffView.of(row), True
+
+    async def set_packet(self, handoff_id: str, packet: dict[str, Any]) -> None:
+        """Replace the packet (the suggested reply arrives after the handoff)."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Handoff).where(Handoff.id == handoff_id).values(packet=packet)
+            )
+
+    async def get(self, workspace_id: str, handoff_id: str) -> HandoffView:
+        """One handoff of the workspace, or HandoffError 404."""
+        async with self.db.sessions() as session:
+            row = await session.get(Handoff, handoff_id)
+        if row is None or row.workspace_id != workspace_id:
+            raise HandoffError(404, "not_found", f"no handoff {handoff_id!r}")
+        return HandoffView.of(row)
+
+    async def queue(self, workspace_id: str, limit: int = 200) -> list[HandoffView]:
+        """Open handoffs of the workspace, oldest first."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Handoff)
+                .where(Handoff.workspace_id == workspace_id, Handoff.status.in_(OPEN))
+                .order_by(Handoff.created_at)
+                .limit(limit)
+            )
+            return [HandoffView.of(r) for r in rows.scalars()]
+
+    async def claim(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffView:
+        """Take a waiting handoff; exactly one of several agents at once wins (409 for others)."""
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(
+                    Handoff.id == handoff_id,
+                    Handoff.workspace_id == workspace_id,
+                    Handoff.status == "waiting",
+                )
+                .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                current = await session.get(Handoff, handoff_id)
+                if current is None or current.workspace_id != workspace_id:
+                    raise HandoffError(404, "not_found", f"no handoff {handoff_id!r}")
+                raise HandoffError(409, "already_claimed", f"this conversation is {current.status}")
+        return await self.get(workspace_id, handoff_id)
+
+    async def close(
+        self, workspace_id: str, handoff_id: str, agent_id: str, outcome: str
+    ) -> HandoffView:
+        """``resolved`` (conversation closed) or ``returned`` (the bot answers again)."""
+        view = await self.held_by(workspace_id, handoff_id, agent_id)
+        status = "closed" if outcome == "resolved" else "bot"
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id)
+                .values(status=outcome, closed_at=utcnow())
+            )
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == view.conversation_id)
+                .values(status=status)
+            )
+        return await self.get(workspace_id, handoff_id)
+
+    async def held_by(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffView:
+        """The handoff if it is open and this agent holds it (claiming a waiting one)."""
+        view = await self.get(workspace_id, handoff_id)
+        if view.status not in OPEN:
+            raise HandoffError(409, "closed", f"this conversation was {view.status}")
+        if view.status == "waiting":
+            return await self.claim(workspace_id, handoff_id, agent_id)
+        if view.agent_id != agent_id:
+            raise HandoffError(409, "claimed_by_another", "another agent holds this conversation")
+        return view
+
+    async def add_note(self, conversation_id: str, agent_id: str, text: str) -> None:
+        """An internal note (never sent to the customer)."""
+        async with self.db.sessions.begin() as session:
+            session.add(
+                Note(
+                    conversation_id=conversation_id,
+                    agent_id=agent_id,
+                    text=text,
+                    created_at=utcnow(),
+                )
+            )
+
+    async def notes(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's notes, oldest first, with their authors."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Note, Agent.name)
+                .join(Agent, Agent.id == Note.agent_id)
+                .where(Note.conversation_id == conversation_id)
+                .order_by(Note.id)
+            )
+            return [
+                {"text": n.text, "agent": name, "at": n.created_at.isoformat()} for n, name in rows
+            ]
+
+    async def add_rating(
+        self,
+        workspace_id: str,
+        conversation_id: str,
+        channel: str,
+        agent_id: str | None,
+        score: int,
+    ) -> None:
+        """Store a CSAT score for the conversation."""
+        async with self.db.sessions.begin() as session:
+            session.add(
+                Rating(
+                    workspace_id=workspace_id,
+                    conversation_id=conversation_id,
+                    channel=channel,
+                    agent_id=agent_id,
+                    score=score,
+                    created_at=utcnow(),
+                )
+            )
+
+    # -- agents ----------------------------------------------------------------------------
+
+    async def add_agent(
+        self, workspace_id: str, email: str, name: str, role: str, password_hash: str
+    ) -> str:
+        """Create an agent, or update the one with this email; returns the id."""
+        async with self.db.sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                row = Agent(id=new_id("agt"), workspace_id=workspace_id, email=email)
+                session.add(row)
+            row.name, row.role, row.password_hash = name, role, password_hash
+            return row.id
+
+    async def agent_by_email(self, workspace_id: str, email: str) -> Agent | None:
+        """The agent who logs in with this email in the workspace."""
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
+                )
+            ).scalar_one_or_none()
+
+    async def agent(self, agent_id: str) -> Agent | None:
+        """An agent by id."""
+        async with self.db.sessions() as session:
+            return await session.get(Agent, agent_id)

@@ -1,0 +1,207 @@
+"""The console over HTTP: login, the queue, the handoff packet, claiming (one winner), a reply
+delivered by SMS through the Twilio stand-in, the bot's silence, notes, resolve, and refusals."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from omnivox.handoff.auth import COOKIE, Sessions
+from omnivox.storage.models import Handoff
+from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+PUBLIC = "https://support.acme.example"
+AGENTS = [
+    {"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"},
+    {"email": "alex@acme.example", "name": "Alex", "password": "alex-password-1", "role": "admin"},
+]
+
+
+def settings(tmp_path: Path, twilio_api: BotApi, database: dict[str, Any]) -> Any:
+    twilio = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "api_base": twilio_api.url}
+    acme = {
+        "id": "acme",
+        "name": "Acme",
+        "channels": {"public_url": PUBLIC, "twilio": twilio},
+        "seed": {"customers": "customers.json", "agents": AGENTS},
+        "handoff": {"hours": "Mon-Fri 8-18", "canned": [{"title": "Hi", "text": "Hello there!"}]},
+    }
+    globex = {
+        "id": "globex",
+        "name": "Globex",
+        "seed": {
+            "agents": [{"email": "gil@globex.example", "name": "Gil", "password": "gil-pw-123"}]
+        },
+    }
+    return make_settings(tmp_path, database=database, workspaces=[acme, globex])
+
+
+@pytest.fixture
+def server(tmp_path: Path, twilio_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    twilio_api.reset()
+    with LiveServer(settings(tmp_path, twilio_api, database)) as live:
+        yield live
+
+
+def sms(server: LiveServer, text: str, n: int, sender: str = "+15550100142") -> None:
+    params = {
+        "From": sender,
+        "To": "+17205550199",
+        "Body": text,
+        "MessageSid": f"SMin{n:030d}",
+        "AccountSid": TWILIO_SID,
+    }
+    url = f"{PUBLIC}/webhooks/acme/twilio/sms"
+    headers = {
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params),
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    response = httpx.post(
+        f"{server.url}/webhooks/acme/twilio/sms", content=urlencode(params), headers=headers
+    )
+    assert response.status_code == 200
+
+
+def login(server: LiveServer, email: str, password: str, workspace: str = "acme") -> httpx.Client:
+    client = httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
+    response = client.post(
+        "/console/login", data={"workspace": workspace, "email": email, "password": password}
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def handoffs(server: LiveServer) -> list[Handoff]:
+    async def load() -> list[Handoff]:
+        async with server.services.db.sessions() as session:
+            return list((await session.execute(select(Handoff))).scalars())
+
+    return list(run_on_server(server, load()))
+
+
+def wait_handoff(server: LiveServer) -> Handoff:
+    deadline = time.monotonic() + 20
+    while not (found := handoffs(server)):
+        assert time.monotonic() < deadline, "no handoff"
+        time.sleep(0.05)
+    return found[0]
+
+
+def test_an_sms_handoff_reaches_the_console_and_the_agents_reply_goes_back_by_sms(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(server, "My tent pole snapped and I'm furious", 1)
+    twilio_api.wait_for_sends(1)
+    sms(server, "I want to talk to a real person", 2)
+    twilio_api.wait_for_sends(2)
+    told = twilio_api.sent[1]["Body"]
+    assert "Nobody is online right now (our hours: Mon-Fri 8-18)" in told  # no console open
+    handoff = wait_handoff(server)
+    packet = handoff.packet
+    assert packet["customer"]["name"] == "Maya Thompson" and packet["channel"] == "sms"
+    assert packet["summary"].count(". ") >= 2 and "text messages" in packet["summary"]
+    assert any(i["address"] == "+15550100142" for i in packet["customer"]["identities"])
+
+    sms(server, "Hello? Anyone?", 3)  # the bot stays silent while people hold it
+    time.sleep(0.6)
+    assert len(twilio_api.sent) == 2
+
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    queue = sam.get("/console")
+    assert queue.status_code == 200 and "Maya Thompson" in queue.text
+    assert "default-src 'self'" in queue.headers["content-security-policy"]
+    page = sam.get(f"/console/handoffs/{handoff.id}")
+    assert "Hello? Anyone?" in page.text and "My tent pole snapped" in page.text
+    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
+    sent = sam.post(
+        f"/console/handoffs/{handoff.id}/reply",
+        data={"text": "Hi Maya, Sam here. A new pole ships today."},
+    )
+    assert sent.status_code == 303
+    twilio_api.wait_for_sends(3)
+    assert twilio_api.sent[2]["Body"] == "Hi Maya, Sam here. A new pole ships today."
+    assert twilio_api.sent[2]["To"] == "+15550100142"
+    assert (
+        sam.post(
+            f"/console/handoffs/{handoff.id}/note", data={"text": "VIP, be generous"}
+        ).status_code
+        == 303
+    )
+    assert "VIP, be generous" in sam.get(f"/console/handoffs/{handoff.id}").text
+    assert sam.post(f"/console/handoffs/{handoff.id}/resolve").status_code == 303
+
+    late = sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "one more thing"})
+    assert late.status_code == 409 and "was resolved" in late.text
+    time.sleep(0.3)
+    assert len(twilio_api.sent) == 3  # nothing sent to a resolved conversation
+
+
+def test_two_agents_claiming_at_once_exactly_one_wins(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(server, "agent please", 1)
+    handoff = wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    alex = login(server, "alex@acme.example", "alex-password-1")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(
+                lambda c: c.post(f"/console/handoffs/{handoff.id}/claim").status_code, [sam, alex]
+            )
+        )
+    assert sorted(results) == [303, 409]
+    loser = alex if results[1] == 409 else sam
+    refused = loser.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "me too"})
+    assert refused.status_code == 409 and "another agent" in refused.text
+
+
+def test_refusals_change_nothing(server: LiveServer, twilio_api: BotApi) -> None:
+    sms(server, "agent please", 1)
+    handoff = wait_handoff(server)
+    twilio_api.wait_for_sends(1)
+    bad = httpx.post(
+        f"{server.url}/console/login",
+        data={"workspace": "acme", "email": "sam@acme.example", "password": "nope"},
+    )
+    assert bad.status_code == 401 and "Wrong email or password" in bad.text
+    gil = login(server, "gil@globex.example", "gil-pw-123", "globex")
+    other = gil.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "hi from globex"})
+    assert other.status_code == 404
+    assert handoff.id not in gil.get("/console").text
+    key = server.services.console.sessions.key
+    expired = Sessions(key, ttl_s=-10).issue("agt_any")
+    stale = httpx.post(
+        f"{server.url}/console/handoffs/{handoff.id}/reply",
+        data={"text": "late"},
+        cookies={COOKIE: expired},
+    )
+    assert stale.status_code == 401 and "expired" in stale.text
+    forged = httpx.get(f"{server.url}/console", cookies={COOKIE: "agt_x.9999999999.forged"})
+    assert forged.status_code == 303
+    time.sleep(0.3)
+    assert len(twilio_api.sent) == 1  # only the bot's "passed to our team"
+
+
+def test_invisible_characters_are_shown_and_markup_is_escaped(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(
+        server,
+        "<script>alert(1)</script> can I talk to a real person? zero\u200bwidth \u202eevil",
+        1,
+    )
+    handoff = wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    page = sam.get(f"/console/handoffs/{handoff.id}").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "[U+200B]" in page and "[U+202E]" in page and 'dir="auto"' in page
