@@ -34,3 +34,8 @@ def browser() -> Iterator[Browser]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+from tests.channels.conftest import twilio_api  # noqa: E402  (the console test's SMS stand-in)
+
+__all__ = ["browser", "twilio_api"]

@@ -58,7 +58,7 @@
     if (note) note.remove();
   }
 
-  if (!window.EventSource) return;
+  if (!window.EventSource || (!live && !conversation)) return;  // the login page has no feed
   const source = new EventSource("/console/events");
   source.onopen = () => live && live.classList.remove("off");
   source.onerror = () => live && live.classList.add("off");
