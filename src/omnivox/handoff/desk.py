@@ -56,8 +56,8 @@ def next_steps(ws: WorkspaceSettings, online: bool) -> str:
             f"in this conversation, usually within {h.expected_wait_minutes} minutes."
         )
     return (
-        f"I've passed this to our team. Nobody is online right now (our hours: {h.hours}); "
-        "they'll reply right here in this conversation as soon as they're back."
+        f"I've passed this to a member of our team. Nobody is online right now (our hours: "
+        f"{h.hours}); they'll reply right here in this conversation as soon as they're back."
     )
 
 

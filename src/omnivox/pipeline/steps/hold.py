@@ -1,13 +1,17 @@
 """hold: while a person holds the conversation the bot stays silent.
 
 A customer's message to a conversation in the ``human`` state is stored (attach did that) and
-shown live in the console; the turn ends here without a reply.
+shown live in the console; the turn ends here without a reply (on a phone call, where silence
+is not an option, with one sentence saying a person has the request).
 """
 
 from __future__ import annotations
 
 from omnivox.handoff.bus import ConsoleBus
 from omnivox.pipeline.context import TurnContext
+from omnivox.types import Reply
+
+ON_HOLD = "A member of our team has your request and will get back to you."
 
 
 class Hold:
@@ -32,5 +36,8 @@ class Hold:
                 "text": ctx.inbound.text,
             },
         )
-        ctx.halt("held_for_agent")
+        if ctx.channel.capabilities.markup == "ssml":  # a live call cannot stay silent
+            ctx.halt("held_for_agent", Reply(ON_HOLD))
+        else:
+            ctx.halt("held_for_agent")
         return ctx
