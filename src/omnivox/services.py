@@ -68,6 +68,7 @@ from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.guard_output import GuardOutput
 from omnivox.pipeline.steps.hold import Hold
 from omnivox.pipeline.steps.identify import Identify
+from omnivox.pipeline.steps.rate import Rate
 from omnivox.pipeline.steps.record import Record
 from omnivox.pipeline.steps.render import Render
 from omnivox.pipeline.steps.retrieve import Retrieve
@@ -357,6 +358,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         ),
         ConsentKeywords(ConsentStore(store.db)),
         Verify(c.verifier, store),
+        Rate(c.console.handoffs),
         Hold(c.console.bus),
         GuardInput(),
         Understand(c.understanding, signals),

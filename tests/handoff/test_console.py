@@ -4,6 +4,7 @@ delivered by SMS through the Twilio stand-in, the bot's silence, notes, resolve,
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
+from websockets.sync.client import ClientConnection, connect
 
 from omnivox.handoff.auth import COOKIE, Sessions
-from omnivox.storage.models import Handoff
+from omnivox.handoff.csat import ASK, THANKS
+from omnivox.storage.models import Handoff, Rating
 from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
 from tests.conftest import LiveServer, make_settings, run_on_server
 
@@ -89,6 +92,15 @@ def handoffs(server: LiveServer) -> list[Handoff]:
     return list(run_on_server(server, load()))
 
 
+def ratings(server: LiveServer) -> list[tuple[str, int, str | None]]:
+    async def load() -> list[tuple[str, int, str | None]]:
+        async with server.services.db.sessions() as session:
+            rows = (await session.execute(select(Rating))).scalars()
+            return [(r.channel, r.score, r.agent_id) for r in rows]
+
+    return list(run_on_server(server, load()))
+
+
 def wait_handoff(server: LiveServer) -> Handoff:
     deadline = time.monotonic() + 20
     while not (found := handoffs(server)):
@@ -140,10 +152,21 @@ def test_an_sms_handoff_reaches_the_console_and_the_agents_reply_goes_back_by_sm
     assert "VIP, be generous" in sam.get(f"/console/handoffs/{handoff.id}").text
     assert sam.post(f"/console/handoffs/{handoff.id}/resolve").status_code == 303
 
+    twilio_api.wait_for_sends(4)
+    assert twilio_api.sent[3]["Body"] == ASK  # CSAT by SMS: a number
+
     late = sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "one more thing"})
     assert late.status_code == 409 and "was resolved" in late.text
     time.sleep(0.3)
-    assert len(twilio_api.sent) == 3  # nothing sent to a resolved conversation
+    assert len(twilio_api.sent) == 4  # nothing sent to a resolved conversation
+
+    sms(server, "5", 4)
+    twilio_api.wait_for_sends(5)
+    assert twilio_api.sent[4]["Body"] == THANKS
+    sms(server, "1", 5)  # a second score is not a rating any more: the bot answers it
+    twilio_api.wait_for_sends(6)
+    assert twilio_api.sent[5]["Body"] != THANKS
+    assert ratings(server) == [("sms", 5, handoffs(server)[0].agent_id)]
 
 
 def test_two_agents_claiming_at_once_exactly_one_wins(
@@ -205,3 +228,41 @@ def test_invisible_characters_are_shown_and_markup_is_escaped(
     page = sam.get(f"/console/handoffs/{handoff.id}").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "[U+200B]" in page and "[U+202E]" in page and 'dir="auto"' in page
+
+
+def test_web_chat_handoff_agent_reply_and_rating_buttons(server: LiveServer) -> None:
+    url = server.url.replace("http", "ws") + "/ws/chat?workspace=acme"
+    with connect(url) as ws:
+        json.loads(ws.recv(timeout=10))
+        ws.send(json.dumps({"type": "message", "text": "can I talk to a person?"}))
+        assert "member of our team" in until(ws, "reply")["text"]
+        handoff = wait_handoff(server)
+        sam = login(server, "sam@acme.example", "sam-password-1")
+        sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "Sam here, hello!"})
+        agent = until(ws, "reply")
+        assert (agent["text"], agent["role"]) == ("Sam here, hello!", "agent")
+        sam.post(f"/console/handoffs/{handoff.id}/resolve")
+        ask = until(ws, "reply")
+        assert ask["rating"] == [1, 2, 3, 4, 5] and ask["text"] == ASK
+        ws.send(json.dumps({"type": "message", "text": "4"}))
+        assert until(ws, "reply")["text"] == THANKS
+    assert ratings(server) == [("webchat", 4, handoffs(server)[0].agent_id)]
+
+
+def test_rating_links_are_signed(server: LiveServer) -> None:
+    csat = server.services.console.csat
+    token = csat.token("hof_x", 5)
+    assert csat.check(token) == ("hof_x", 5)
+    assert csat.check(token.replace("hof_x.5", "hof_x.1")) is None
+    assert csat.check(csat.token("hof_x", 5)[:-3] + "abc") is None
+    forged = httpx.get(f"{server.url}/rate/hof_x.5.forged")
+    assert forged.status_code == 403 and "not valid" in forged.text
+    unknown = httpx.get(f"{server.url}/rate/{token}")
+    assert unknown.status_code == 409 and ratings(server) == []
+
+
+def until(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    while True:
+        frame = json.loads(ws.recv(timeout=20))
+        if frame["type"] == kind:
+            return dict(frame)

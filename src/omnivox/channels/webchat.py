@@ -108,6 +108,10 @@ class WebChatChannel:
             "conversation_id": message.payload.get("conversation_id"),
             "message_id": message.payload.get("message_id"),
         }
+        if message.payload.get("from_agent"):  # a person wrote it (the widget labels it)
+            frame["role"] = "agent"
+        if message.payload.get("rating"):  # CSAT: the widget shows these as buttons
+            frame["rating"] = message.payload["rating"]
         sent = 0
         for socket in sockets:
             try:

@@ -29,6 +29,12 @@ def check_password(stored: str, password: str) -> bool:
         return False
 
 
+def sign(key: bytes, purpose: str, value: str) -> str:
+    """A URL-safe HMAC-SHA256 of ``value`` for one ``purpose`` (sessions, rating links)."""
+    digest = hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """Who the cookie says is logged in, or why it is not valid."""
@@ -45,8 +51,7 @@ class Sessions:
         self.ttl_s = ttl_s
 
     def _sign(self, payload: str) -> str:
-        digest = hmac.new(self.key, f"console:{payload}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return sign(self.key, "console", payload)
 
     def issue(self, agent_id: str, now: float | None = None) -> str:
         """A cookie value for the agent, valid for ``ttl_s``."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from omnivox.handoff.auth import Sessions
 from omnivox.handoff.bus import ConsoleBus
+from omnivox.handoff.csat import Csat
 from omnivox.handoff.desk import HandoffDesk
 from omnivox.handoff.replies import AgentReplies
 from omnivox.settings import WorkspaceSettings
@@ -24,12 +25,14 @@ class Console:
         bus: ConsoleBus,
         desk: HandoffDesk,
         replies: AgentReplies,
+        csat: Csat,
         key: Callable[[], bytes],
     ) -> None:
         self.handoffs = handoffs
         self.bus = bus
         self.desk = desk
         self.replies = replies
+        self.csat = csat
         self._key = key
         self._sessions: Sessions | None = None
 
@@ -59,4 +62,6 @@ class Console:
         else:
             outcome = "resolved" if action == "resolve" else "returned"
             view = await self.handoffs.close(ws.id, handoff_id, agent.id, outcome)
+            if outcome == "resolved":
+                await self.csat.request(ws, view, agent.id)
         self.bus.publish(ws.id, {"type": "update", "handoff": view.as_dict()})

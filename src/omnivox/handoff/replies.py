@@ -8,6 +8,7 @@ HTML, WhatsApp's window) and the deliver step (outbox row first, consent, retrie
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from omnivox.channels.base import ChannelAdapter
@@ -46,9 +47,17 @@ class AgentReplies:
         self.channel_for = channel_for
 
     async def send(
-        self, ws: WorkspaceSettings, handoff: HandoffView, agent_id: str, text: str
+        self,
+        ws: WorkspaceSettings,
+        handoff: HandoffView,
+        agent_id: str,
+        text: str,
+        extra: dict[str, Any] | None = None,
     ) -> StoredMessage:
-        """Render and deliver ``text``; the stored outbound message (HandoffError if none)."""
+        """Render and deliver ``text``; the stored outbound message (HandoffError if none).
+
+        ``extra`` goes into each rendered message's payload (web chat: rating buttons).
+        """
         last = await self.store.last_inbound(handoff.conversation_id)
         if last is None or not (last.metadata.get("sender") or {}).get("address"):
             raise HandoffError(409, "no_recipient", "the customer has no message to answer")
@@ -64,7 +73,10 @@ class AgentReplies:
             last,
         )
         ctx.reply = Reply(text, provider=f"agent:{agent_id}")
-        ctx = await self.deliver(await Render()(ctx))
+        ctx = await Render()(ctx)
+        payload = {"from_agent": True, **(extra or {})}
+        ctx.outbound = [replace(m, payload={**m.payload, **payload}) for m in ctx.outbound]
+        ctx = await self.deliver(ctx)
         if not ctx.delivered:
             raise HandoffError(409, "not_sent", "nothing could be rendered for this channel")
         return ctx.delivered[0]

@@ -8,6 +8,7 @@ from typing import Any
 from omnivox.channels.base import ChannelAdapter
 from omnivox.handoff.bus import ConsoleBus
 from omnivox.handoff.console import Console
+from omnivox.handoff.csat import Csat
 from omnivox.handoff.desk import HandoffDesk, Suggest
 from omnivox.handoff.replies import AgentReplies
 from omnivox.identity.consent import ConsentStore
@@ -66,4 +67,5 @@ def build_console(
     def channel_for(workspace_id: str, name: str) -> ChannelAdapter[Any] | None:
         return channels.get((workspace_id, name)) or channels.get(("*", name))
 
-    return Console(handoffs, bus, desk, AgentReplies(store, deliver, channel_for), key)
+    replies = AgentReplies(store, deliver, channel_for)
+    return Console(handoffs, bus, desk, replies, Csat(handoffs, store, replies, key), key)

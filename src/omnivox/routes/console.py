@@ -233,6 +233,20 @@ async def act(handoff_id: str, action: str, request: Request) -> Response:
     return RedirectResponse(target, status_code=303, headers=_headers())
 
 
+@router.get("/rate/{token}")
+async def rate_link(token: str, request: Request) -> HTMLResponse:
+    """A rating link from a resolve email (signed; counts once)."""
+    console = services_of(request).console
+    checked = console.csat.check(token)
+    if checked is None:
+        return page("base.html", 403, agent=None, error="This rating link is not valid.")
+    handoff_id, score = checked
+    view = await console.handoffs.find(handoff_id)
+    if view is None or not await console.handoffs.rate(view, "email", score):
+        return page("base.html", 409, agent=None, error="This conversation was already rated.")
+    return page("rated.html", agent=None, score=score)
+
+
 @router.get("/console/static/{name}")
 async def static(name: str) -> Response:
     """The console's script and stylesheet."""

@@ -123,6 +123,12 @@ class HandoffStore:
             raise HandoffError(404, "not_found", f"no handoff {handoff_id!r}")
         return HandoffView.of(row)
 
+    async def find(self, handoff_id: str) -> HandoffView | None:
+        """A handoff by id, whatever its workspace (for signed links that name it)."""
+        async with self.db.sessions() as session:
+            row = await session.get(Handoff, handoff_id)
+        return HandoffView.of(row) if row else None
+
     async def queue(self, workspace_id: str, limit: int = 200) -> list[HandoffView]:
         """Open handoffs of the workspace, oldest first."""
         async with self.db.sessions() as session:
@@ -208,26 +214,42 @@ class HandoffStore:
                 {"text": n.text, "agent": name, "at": n.created_at.isoformat()} for n, name in rows
             ]
 
-    async def add_rating(
-        self,
-        workspace_id: str,
-        conversation_id: str,
-        channel: str,
-        agent_id: str | None,
-        score: int,
-    ) -> None:
-        """Store a CSAT score for the conversation."""
+    async def awaiting_rating(self, customer_id: str, since: datetime) -> HandoffView | None:
+        """The customer's latest handoff resolved after ``since`` whose rating is still due."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Handoff)
+                .where(
+                    Handoff.customer_id == customer_id,
+                    Handoff.status == "resolved",
+                    Handoff.closed_at >= since,
+                )
+                .order_by(Handoff.closed_at.desc())
+                .limit(1)
+            )
+            row = rows.scalar_one_or_none()
+        if row is None or row.packet.get("rating") != "requested":
+            return None
+        return HandoffView.of(row)
+
+    async def rate(self, view: HandoffView, channel: str, score: int) -> bool:
+        """Store the customer's score once (False when it was already rated)."""
         async with self.db.sessions.begin() as session:
+            row = await session.get(Handoff, view.id)
+            if row is None or row.packet.get("rating") != "requested":
+                return False
+            row.packet = {**row.packet, "rating": score}
             session.add(
                 Rating(
-                    workspace_id=workspace_id,
-                    conversation_id=conversation_id,
+                    workspace_id=view.workspace_id,
+                    conversation_id=view.conversation_id,
                     channel=channel,
-                    agent_id=agent_id,
+                    agent_id=view.agent_id,
                     score=score,
                     created_at=utcnow(),
                 )
             )
+        return True
 
     # -- agents ----------------------------------------------------------------------------
 

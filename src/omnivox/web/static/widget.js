@@ -396,6 +396,8 @@
     ".ov-text p:last-child { margin-bottom: 0; }",
     ".ov-text a { color: var(--_link); text-decoration: underline; text-underline-offset: 2px; }",
     ".ov-text a:focus-visible { outline: 2px solid var(--_link); outline-offset: 1px; border-radius: 2px; }",
+    ".ov-rating { display: flex; gap: 6px; margin-top: 8px; }",
+    ".ov-rating-button { border: 1px solid currentColor; background: transparent; border-radius: 50%; width: 32px; height: 32px; cursor: pointer; font: inherit; }",
     /* Blinking caret while a reply streams in. */
     '.ov-msg[data-state="streaming"] .ov-text > p:last-of-type::after, .ov-msg[data-state="streaming"] .ov-text:empty::after { content: ""; display: inline-block; width: 7px; height: 1em; margin-left: 2px; vertical-align: -0.15em; border-radius: 1px; background: currentColor; opacity: 0.45; animation: ov-blink 1s steps(2, start) infinite; }',
     "@keyframes ov-blink { to { visibility: hidden; } }",
@@ -724,6 +726,22 @@
       else item.el.removeAttribute("aria-busy");
     }
 
+    /** CSAT after a person resolved the conversation: 1-5 buttons that answer for the visitor. */
+    function renderRating(item, values) {
+      if (!Array.isArray(values) || values.length === 0) return;
+      const row = el("div", { className: "ov-rating", "data-testid": "omnivox-rating" });
+      values.forEach(function (value) {
+        const score = String(value);
+        const button = el("button", { type: "button", className: "ov-rating-button", text: score });
+        button.addEventListener("click", function () {
+          if (row.parentNode) row.parentNode.removeChild(row);
+          sendMessage(score);
+        });
+        row.appendChild(button);
+      });
+      item.el.appendChild(row);
+    }
+
     function renderCitations(item, citations) {
       const old = item.el.querySelector(".ov-sources");
       if (old) old.parentNode.removeChild(old);
@@ -873,6 +891,7 @@
       if (frame.message_id) item.el.setAttribute("data-message-id", String(frame.message_id));
       if (frame.conversation_id) conversationId = frame.conversation_id;
       renderCitations(item, frame.citations);
+      renderRating(item, frame.rating);
       scrollToBottom(false, nearBottom);
       noteIncoming();
     }
