@@ -20,6 +20,7 @@ from omnivox.routes import (
     console,
     customers,
     health,
+    helpdesk,
     knowledge,
     messages,
     pages,
@@ -71,7 +72,18 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    modules = (messages, knowledge, customers, console, chat, health, pages, apidocs, webhooks)
+    modules = (
+        messages,
+        knowledge,
+        customers,
+        helpdesk,
+        console,
+        chat,
+        health,
+        pages,
+        apidocs,
+        webhooks,
+    )
     for module in modules:
         app.include_router(module.router)
     return app

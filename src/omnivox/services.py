@@ -262,6 +262,7 @@ class Services:
                 await self._outbox_task
         if self._background:
             await asyncio.wait(set(self._background), timeout=30)
+        await self.console.close()
         for channel in self.messaging.values():
             await channel.close()
         await self.events.close()

@@ -199,12 +199,22 @@ class CannedReply(_Model):
     text: str
 
 
+class HandoffWebhook(_Model):
+    """An external help desk told about handoffs: each POST is signed with ``secret``."""
+
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr
+
+
 class HandoffSettings(_Model):
     """What a customer is told when a conversation goes to people (docs/handoff.md)."""
 
     hours: str = "Monday to Friday, 9:00 to 17:00"
     expected_wait_minutes: int = Field(5, ge=1)
     canned: list[CannedReply] = Field(default_factory=list)
+    # keys for the help-desk REST API (/api/v1/handoffs); empty values are ignored
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    webhooks: list[HandoffWebhook] = Field(default_factory=list)
 
 
 class AgentSeed(_Model):

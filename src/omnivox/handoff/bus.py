@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 
@@ -12,6 +13,11 @@ class ConsoleBus:
 
     def __init__(self) -> None:
         self._subscribers: defaultdict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def listen(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Also call ``listener(workspace, event)`` for every event (outbound webhooks)."""
+        self._listeners.append(listener)
 
     def subscribe(self, workspace_id: str) -> asyncio.Queue[dict[str, Any]]:
         """A queue receiving the workspace's events until :meth:`unsubscribe`."""
@@ -32,3 +38,5 @@ class ConsoleBus:
         for queue in list(self._subscribers[workspace_id]):
             if not queue.full():
                 queue.put_nowait(event)
+        for listener in self._listeners:
+            listener(workspace_id, event)

@@ -9,6 +9,7 @@ from omnivox.handoff.bus import ConsoleBus
 from omnivox.handoff.csat import Csat
 from omnivox.handoff.desk import HandoffDesk
 from omnivox.handoff.replies import AgentReplies
+from omnivox.handoff.webhooks import WebhookSender
 from omnivox.settings import WorkspaceSettings
 from omnivox.storage.handoffs import HandoffError, HandoffStore
 from omnivox.storage.models import Agent
@@ -27,12 +28,14 @@ class Console:
         replies: AgentReplies,
         csat: Csat,
         key: Callable[[], bytes],
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.handoffs = handoffs
         self.bus = bus
         self.desk = desk
         self.replies = replies
         self.csat = csat
+        self.webhooks = webhooks
         self._key = key
         self._sessions: Sessions | None = None
 
@@ -42,6 +45,11 @@ class Console:
         if self._sessions is None:
             self._sessions = Sessions(self._key())
         return self._sessions
+
+    async def close(self) -> None:
+        """Send queued webhooks, then stop their workers."""
+        if self.webhooks is not None:
+            await self.webhooks.close()
 
     async def act(
         self, ws: WorkspaceSettings, agent: Agent, handoff_id: str, action: str, text: str

@@ -11,6 +11,7 @@ from omnivox.handoff.console import Console
 from omnivox.handoff.csat import Csat
 from omnivox.handoff.desk import HandoffDesk, Suggest
 from omnivox.handoff.replies import AgentReplies
+from omnivox.handoff.webhooks import WebhookSender
 from omnivox.identity.consent import ConsentStore
 from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
@@ -61,6 +62,8 @@ def build_console(
     """The desk (used by the route step) and the console's actions."""
     db = store.db
     handoffs, bus = HandoffStore(db), ConsoleBus()
+    webhooks = WebhookSender({ws.id: ws.handoff.webhooks for ws in settings.workspaces})
+    bus.listen(webhooks)
     desk = HandoffDesk(handoffs, store, IdentityStore(db), bus, suggester(settings, chain, kb))
     deliver = Deliver(store, OutboxStore(db), ConsentStore(db))
 
@@ -68,4 +71,5 @@ def build_console(
         return channels.get((workspace_id, name)) or channels.get(("*", name))
 
     replies = AgentReplies(store, deliver, channel_for)
-    return Console(handoffs, bus, desk, replies, Csat(handoffs, store, replies, key), key)
+    csat = Csat(handoffs, store, replies, key)
+    return Console(handoffs, bus, desk, replies, csat, key, webhooks)
