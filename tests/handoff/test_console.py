@@ -266,3 +266,31 @@ def until(ws: ClientConnection, kind: str) -> dict[str, Any]:
         frame = json.loads(ws.recv(timeout=20))
         if frame["type"] == kind:
             return dict(frame)
+
+
+def test_only_an_admin_assigns_and_the_assignee_then_holds_it(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(server, "agent please", 1)
+    handoff = wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    alex = login(server, "alex@acme.example", "alex-password-1")  # the admin
+    sam.post(f"/console/handoffs/{handoff.id}/claim")
+    refused = sam.post(f"/console/handoffs/{handoff.id}/assign", data={"text": "alex@acme.example"})
+    assert refused.status_code == 403 and "only an admin" in refused.text
+    page = alex.get(f"/console/handoffs/{handoff.id}").text
+    assert "Assign to" in page and "sam@acme.example" in page
+    moved = alex.post(f"/console/handoffs/{handoff.id}/assign", data={"text": "alex@acme.example"})
+    assert moved.status_code == 303
+    taken = sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "still mine?"})
+    assert taken.status_code == 409 and "another agent" in taken.text
+    assert (
+        alex.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "Alex here."}).status_code
+        == 303
+    )
+    twilio_api.wait_for_sends(2)
+    assert twilio_api.sent[1]["Body"] == "Alex here."
+    unknown = alex.post(
+        f"/console/handoffs/{handoff.id}/assign", data={"text": "nobody@acme.example"}
+    )
+    assert unknown.status_code == 404

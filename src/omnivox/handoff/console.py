@@ -11,10 +11,10 @@ from omnivox.handoff.desk import HandoffDesk
 from omnivox.handoff.replies import AgentReplies
 from omnivox.handoff.webhooks import WebhookSender
 from omnivox.settings import WorkspaceSettings
-from omnivox.storage.handoffs import HandoffError, HandoffStore
+from omnivox.storage.handoffs import HandoffError, HandoffStore, HandoffView
 from omnivox.storage.models import Agent
 
-ACTIONS = ("claim", "reply", "note", "resolve", "return")
+ACTIONS = ("claim", "assign", "reply", "note", "resolve", "return")
 
 
 class Console:
@@ -46,6 +46,16 @@ class Console:
             self._sessions = Sessions(self._key())
         return self._sessions
 
+    async def _assign(
+        self, ws: WorkspaceSettings, admin: Agent, handoff_id: str, email: str
+    ) -> HandoffView:
+        if admin.role != "admin":
+            raise HandoffError(403, "admins_only", "only an admin can assign conversations")
+        target = await self.handoffs.agent_by_email(ws.id, email.strip().lower())
+        if target is None:
+            raise HandoffError(404, "unknown_agent", f"no agent {email!r} in this workspace")
+        return await self.handoffs.assign(ws.id, handoff_id, target.id)
+
     async def close(self) -> None:
         """Send queued webhooks, then stop their workers."""
         if self.webhooks is not None:
@@ -61,6 +71,8 @@ class Console:
             raise HandoffError(400, "empty", f"write the {action} first")
         if action == "claim":
             view = await self.handoffs.claim(ws.id, handoff_id, agent.id)
+        elif action == "assign":
+            view = await self._assign(ws, agent, handoff_id, text)
         elif action == "reply":
             view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)
             await self.replies.send(ws, view, agent.id, text)

@@ -208,6 +208,7 @@ async def _conversation(
         holder=await _name(services, handoff.agent_id) if handoff.agent_id else None,
         channel=last_in.channel if last_in else "—",
         canned=ws.handoff.canned,
+        colleagues=await services.console.handoffs.agents(ws.id) if agent.role == "admin" else [],
         error=error,
     )
 

@@ -28,10 +28,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class ActionIn(BaseModel):
-    """Who acts (an agent's email) and, for a reply, the text."""
+    """Who acts (an agent's email), the text of a reply or note, whom to assign to (admins)."""
 
     agent: str = Field(min_length=3, max_length=320)
     text: str = Field("", max_length=4000)
+    to: str = Field("", max_length=320, description="assign: the agent's email")
 
 
 def _workspace(request: Request) -> tuple[Services, WorkspaceSettings]:
@@ -75,7 +76,8 @@ async def act(handoff_id: str, action: str, body: ActionIn, request: Request) ->
     if agent is None:
         raise api_error(404, "unknown_agent", f"no agent {body.agent!r} in {ws.id!r}")
     try:
-        await console.act(ws, agent, handoff_id, action, body.text.strip())
+        text = body.to if action == "assign" else body.text
+        await console.act(ws, agent, handoff_id, action, text.strip())
         view = await console.handoffs.get(ws.id, handoff_id)
     except HandoffError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None

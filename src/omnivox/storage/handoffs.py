@@ -159,6 +159,22 @@ class HandoffStore:
                 raise HandoffError(409, "already_claimed", f"this conversation is {current.status}")
         return await self.get(workspace_id, handoff_id)
 
+    async def assign(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffView:
+        """Give an open handoff to an agent (an admin's decision, over any claim)."""
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(
+                    Handoff.id == handoff_id,
+                    Handoff.workspace_id == workspace_id,
+                    Handoff.status.in_(OPEN),
+                )
+                .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                raise HandoffError(409, "closed", "only an open conversation can be assigned")
+        return await self.get(workspace_id, handoff_id)
+
     async def close(
         self, workspace_id: str, handoff_id: str, agent_id: str, outcome: str
     ) -> HandoffView:
@@ -277,6 +293,14 @@ class HandoffStore:
                     select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
                 )
             ).scalar_one_or_none()
+
+    async def agents(self, workspace_id: str) -> list[Agent]:
+        """The workspace's agents, by name."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Agent).where(Agent.workspace_id == workspace_id).order_by(Agent.name)
+            )
+            return list(rows.scalars())
 
     async def agent(self, agent_id: str) -> Agent | None:
         """An agent by id."""
