@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from omnivox.channels.base import split_text
+from omnivox.channels.build import build_messaging
 from omnivox.channels.telegram import TelegramChannel
-from omnivox.services import build_messaging
 from omnivox.settings import Settings
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
