@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -260,6 +260,7 @@ class Components:
     tools: dict[str, dict[str, Tool]]
     verifier: Verifier
     console: Console
+    key: Callable[[], bytes]  # the server's signing key (placeholders, codes, sessions)
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
@@ -313,7 +314,7 @@ def build_components(
     }
     console = build_console(settings, store, chain, kb, channels, key)
     understanding = Understanding(settings, kb.embedder)
-    return Components(store, chain, events, kb, understanding, tools, verifier, console)
+    return Components(store, chain, events, kb, understanding, tools, verifier, console, key)
 
 
 def build_steps(settings: Settings, c: Components) -> list[Step]:
@@ -339,7 +340,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Verify(c.verifier, store),
         Rate(c.console.handoffs),
         Hold(c.console.bus),
-        GuardInput(),
+        GuardInput(store, c.key) if settings.privacy.redact else GuardInput(),
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain), c.console.desk),
         Retrieve(
@@ -349,7 +350,11 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             cache=cache,
         ),
         Generate(
-            chain, prompts, max_tokens=settings.llm.max_tokens, temperature=settings.llm.temperature
+            chain,
+            prompts,
+            max_tokens=settings.llm.max_tokens,
+            temperature=settings.llm.temperature,
+            restore=frozenset(settings.privacy.restore),
         ),
         GuardOutput(
             grounding_checker(settings, kb),

@@ -158,6 +158,23 @@ class MemorySettings(_Model):
     summarizer: Literal["auto", "extractive", "model"] = "auto"
 
 
+PiiKind = Literal["EMAIL", "PHONE", "NAME", "CARD", "IBAN", "SSN", "IP"]
+
+
+def _default_restore() -> list[PiiKind]:
+    return ["EMAIL", "PHONE", "NAME"]
+
+
+class PrivacySettings(_Model):
+    """Personal data and the models (docs/privacy.md)."""
+
+    # replace emails, phones, cards, IBANs, SSNs, IPs and the customer's own name, email and
+    # phone with placeholders before any model sees the text
+    redact: bool = True
+    # placeholder kinds put back into replies; the others are shown masked (•••• 4242)
+    restore: list[PiiKind] = Field(default_factory=_default_restore)
+
+
 class KnowledgeSettings(_Model):
     """Chunking and retrieval; defaults tuned with bench/retrieval.py (docs/knowledge.md)."""
 
@@ -263,6 +280,7 @@ class Settings(_Model):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
     config_dir: str = Field(".", exclude=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -42,7 +43,12 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
     assert "Assistant (chat): You asked: Question two?" in system
     assert turns == ["Question three?", "You asked: Question three?", "Question four?"]
     assert (
-        "About the customer: locale en-US; loyalty tier Summit; first name Maya; "
-        "order numbers mentioned ACM-482193." in system  # learned in the first turn
+        re.search(
+            r"About the customer: locale en-US; loyalty tier Summit; "
+            r"first name <NAME_[0-9a-f]{4}>; "
+            r"order numbers mentioned ACM-482193\.",  # learned in the first turn
+            system,
+        )
+        is not None
     )
-    assert "maya.thompson@example.com" not in system and "+15550100142" not in system
+    assert "Maya" not in system  # her name reaches the model only as a placeholder

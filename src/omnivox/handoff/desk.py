@@ -88,7 +88,9 @@ class HandoffDesk:
         )
         if created:
             self.bus.publish(ctx.workspace.id, {"type": "handoff", "handoff": view.as_dict()})
-            task = asyncio.create_task(self._suggest(ctx.workspace, view, ctx.question))
+            vault = ctx.vault
+            restore = vault.restore if vault is not None else str
+            task = asyncio.create_task(self._suggest(ctx.workspace, view, ctx.question, restore))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return next_steps(ctx.workspace, self.bus.online(ctx.workspace.id) > 0)
@@ -122,9 +124,15 @@ class HandoffDesk:
             "suggested_reply": None,
         }
 
-    async def _suggest(self, ws: WorkspaceSettings, view: HandoffView, question: str) -> None:
+    async def _suggest(
+        self,
+        ws: WorkspaceSettings,
+        view: HandoffView,
+        question: str,
+        restore: Callable[[str], str],
+    ) -> None:
         try:
-            text = await self.suggest(ws, question)
+            text = restore(await self.suggest(ws, question))
         except Exception as exc:  # the agent writes their own reply
             log.warning("handoff.suggestion_failed", handoff=view.id, error=str(exc))
             return

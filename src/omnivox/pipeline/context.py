@@ -11,6 +11,7 @@ from omnivox.guardrails.grounding import Verdict
 from omnivox.guardrails.policy import PolicyResult
 from omnivox.llm.base import Delta, Usage
 from omnivox.llm.chain import ChainTrace
+from omnivox.privacy.vault import Vault
 from omnivox.settings import WorkspaceSettings
 from omnivox.storage.repositories import StoredMessage
 from omnivox.types import HistoryItem, InboundMessage, OutboundMessage, Passage, Reply
@@ -43,6 +44,7 @@ class TurnContext:
     facts: dict[str, str] = field(default_factory=dict)  # harmless profile facts
     # guard_input
     model_text: str = ""
+    vault: Vault | None = None  # the personal data replaced for the model, by placeholder
     # understand
     analysis: Analysis | None = None
     recent_nlu: list[dict[str, Any]] = field(default_factory=list)

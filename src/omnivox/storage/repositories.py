@@ -472,6 +472,23 @@ class Store:
                 .values(status=receipt.status, meta={**message.metadata, "delivery": delivery})
             )
 
+    async def known_values(self, customer_id: str) -> list[tuple[str, str]]:
+        """The customer's own name, first name, emails and phones, for redaction."""
+        async with self.db.sessions() as session:
+            customer = await session.get(Customer, customer_id)
+            rows = await session.execute(
+                select(Identity.channel, Identity.address).where(
+                    Identity.customer_id == customer_id, Identity.channel.in_(("email", "phone"))
+                )
+            )
+            known = [(kind.upper(), address) for kind, address in rows.all()]
+        if customer is not None and customer.display_name:
+            known.append(("NAME", customer.display_name))
+            first = customer.display_name.split()[0]
+            if len(first) > 2:
+                known.append(("NAME", first))
+        return known
+
     async def last_inbound(self, conversation_id: str) -> StoredMessage | None:
         """The conversation's latest customer message."""
         async with self.db.sessions() as session:

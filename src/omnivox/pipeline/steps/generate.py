@@ -11,6 +11,7 @@ from omnivox.llm.chain import ChainTrace, ProviderChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
+from omnivox.privacy.vault import RESTORE
 from omnivox.types import Citation, Passage, Reply
 
 log = get_logger(__name__)
@@ -54,11 +55,13 @@ class Generate:
         *,
         max_tokens: int,
         temperature: float,
+        restore: frozenset[str] = RESTORE,
     ) -> None:
         self.chain = chain
         self.prompts = prompts
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.restore = restore
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
@@ -92,5 +95,7 @@ class Generate:
             ctx.reply, ctx.usage = Reply(APOLOGY), Usage()
             return ctx
         text = "".join(parts).strip() or APOLOGY
+        if ctx.vault is not None:  # the customer's own details back; other data masked
+            text = ctx.vault.restore(text, self.restore)
         ctx.reply = Reply(text, cited(text, ctx.passages), trace.provider)
         return ctx

@@ -1,21 +1,43 @@
 """guard_input: what the model may see of the customer's text.
 
-Pass-through until PII redaction and the prompt-injection screen land (privacy issue): the
-model text is the customer's text, unchanged.
+Personal data becomes placeholders before any model call (``privacy.redact``): the message,
+the recent history, the summary and the profile facts, with the customer's own name, email and
+phone recognised too (:mod:`omnivox.privacy`). The turn keeps the vault of what it replaced, so
+the reply can be given back the customer's own details. The prompt-injection screen is the
+security work's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 from omnivox.pipeline.context import TurnContext
+from omnivox.privacy.vault import Vault
+from omnivox.storage.repositories import Store
 
 
 class GuardInput:
-    """Sets ``model_text``."""
+    """Sets ``model_text`` (and redacts memory) for the model."""
 
     name = "guard_input"
     finishing = False
 
+    def __init__(self, store: Store | None = None, key: Callable[[], bytes] | None = None) -> None:
+        self.store = store
+        self.key = key
+
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Copy the inbound text into ``model_text``."""
-        ctx.model_text = ctx.inbound.text
+        """Redact, or copy the inbound text when redaction is off."""
+        if self.store is None or self.key is None:
+            ctx.model_text = ctx.inbound.text
+            return ctx
+        scope = ctx.conversation_id or ctx.turn_id
+        vault = Vault(self.key(), scope, ctx.workspace.understanding.phone_region)
+        known = await self.store.known_values(ctx.customer_id) if ctx.customer_id else []
+        ctx.model_text = vault.redact(ctx.inbound.text, known)
+        ctx.history = [replace(h, text=vault.redact(h.text, known)) for h in ctx.history]
+        ctx.summary = vault.redact(ctx.summary, known)
+        ctx.facts = {k: vault.redact(v, known) for k, v in ctx.facts.items()}
+        ctx.vault = vault
         return ctx

@@ -116,7 +116,7 @@ class RouteStep:
         if not pending or pending not in tools or decision.route not in ("answer", "clarify"):
             return decision
         assert ctx.analysis is not None
-        if plan(pending, ctx.question, ctx.analysis.entities, "").arguments is None:
+        if plan(pending, ctx.inbound.text, ctx.analysis.entities, "").arguments is None:
             return decision
         reason = f"continues {pending} with the details asked for"
         return RouteDecision("act", (reason, *decision.reasons[1:]), pending)
@@ -151,7 +151,7 @@ class RouteStep:
             nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
             intent = ctx.analysis.intent.intent if ctx.analysis.intent else None
             description = nlu.describe([intent])[0] if nlu and intent else ""
-            planned = plan(tool.name, ctx.question, ctx.analysis.entities, description)
+            planned = plan(tool.name, ctx.inbound.text, ctx.analysis.entities, description)
             if planned.arguments is None:
                 await self._ask_for_details(ctx, tool.name, planned.question)
                 return

@@ -38,7 +38,8 @@ class Understand:
             )
         previous = ctx.recent_nlu[-1].get("language") if ctx.recent_nlu else None
         nlu = self.understanding.get(ctx.inbound.workspace_id)
-        args = (ctx.question, ctx.inbound.received_at, previous)
+        # local analysis of the customer's own text (no model sees it): entities need the raw text
+        args = (ctx.inbound.text, ctx.inbound.received_at, previous)
         if nlu.classifier is None:  # patterns and small models only: ~0.2 ms, no thread hop
             ctx.analysis = nlu.analyze(*args)
         else:  # the embedding model and the classifier: off the event loop

@@ -1,0 +1,1 @@
+"""Privacy: personal data kept out of model prompts."""

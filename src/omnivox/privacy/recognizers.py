@@ -1,0 +1,132 @@
+"""Find personal data in text: emails, phones, payment cards, IBANs, US SSNs, IP addresses.
+
+Pattern recognizers with checks that cut false positives: cards must pass Luhn, IBANs mod-97,
+SSNs the SSA's invalid ranges, IP addresses Python's parser, phones libphonenumber's
+"possible number" test. Each finding is a span with its kind; overlapping findings keep the
+longest (a card number is not also a phone number).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import phonenumbers
+
+KINDS = ("EMAIL", "PHONE", "CARD", "IBAN", "SSN", "IP", "NAME")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_IBAN_HEAD = re.compile(r"[A-Z]{2}(?:\d{2} ?)?$")
+_SSN = re.compile(r"(?<!\d)(\d{3})-(\d{2})-(\d{4})(?!\d)")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One piece of personal data: its kind and span in the text."""
+
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+def luhn(digits: str) -> bool:
+    """The Luhn checksum every payment card number passes."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_valid(text: str) -> bool:
+    """ISO 13616 mod-97 check."""
+    compact = text.replace(" ", "")
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return int(number) % 97 == 1
+
+
+def _ssn_valid(area: str, group: str, serial: str) -> bool:
+    return (
+        area not in ("000", "666")
+        and not area.startswith("9")
+        and group != "00"
+        and serial != "0000"
+    )
+
+
+def find(text: str, region: str = "US", known: Sequence[tuple[str, str]] = ()) -> list[Finding]:
+    """Every finding in ``text`` (known profile values included), without overlaps."""
+    found: list[Finding] = []
+    found += [Finding("EMAIL", m.start(), m.end(), m.group(0)) for m in _EMAIL.finditer(text)]
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        if _IBAN_HEAD.search(text[: m.start()]):  # digits of an (invalid) IBAN, not a card
+            continue
+        if 13 <= len(digits) <= 19 and luhn(digits):
+            found.append(Finding("CARD", m.start(), m.end(), m.group(0)))
+    found += [
+        Finding("IBAN", m.start(), m.end(), m.group(0))
+        for m in _IBAN.finditer(text)
+        if iban_valid(m.group(0))
+    ]
+    found += [
+        Finding("SSN", m.start(), m.end(), m.group(0))
+        for m in _SSN.finditer(text)
+        if _ssn_valid(*m.groups())
+    ]
+    found += [Finding("IP", m.start(), m.end(), m.group(0)) for m in _ips(text)]
+    lenient = phonenumbers.Leniency.POSSIBLE
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=lenient):
+        if _phone_shaped(match.raw_string):
+            found.append(Finding("PHONE", match.start, match.end, match.raw_string))
+    for kind, value in known:
+        found += _known(text, kind, value)
+    return _without_overlaps(found)
+
+
+def _phone_shaped(raw: str) -> bool:
+    """Written like a phone number: no one-digit groups after the country code (not 1.2.3.4567).
+
+    "Possible" numbers (not "valid": numbering plans change, and 555-01xx is fictional but
+    real-looking) are otherwise too lenient.
+    """
+    groups = re.findall(r"\d+", raw)
+    return not any(len(g) == 1 for g in groups[1:])
+
+
+def _ips(text: str) -> list[re.Match[str]]:
+    out = []
+    for pattern in (_IPV4, _IPV6):
+        for m in pattern.finditer(text):
+            try:
+                ipaddress.ip_address(m.group(0))
+            except ValueError:
+                continue
+            out.append(m)
+    return out
+
+
+def _known(text: str, kind: str, value: str) -> list[Finding]:
+    """Occurrences of a profile value (a name matches as whole words, any case)."""
+    if len(value) < 2:
+        return []
+    pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
+    return [Finding(kind, m.start(), m.end(), m.group(0)) for m in pattern.finditer(text)]
+
+
+def _without_overlaps(found: list[Finding]) -> list[Finding]:
+    kept: list[Finding] = []
+    for f in sorted(found, key=lambda f: (f.start, -(f.end - f.start))):
+        if kept and f.start < kept[-1].end:
+            continue
+        kept.append(f)
+    return kept

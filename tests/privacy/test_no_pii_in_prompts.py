@@ -1,0 +1,119 @@
+"""What a model provider receives holds no raw personal data: a local OpenAI-compatible server
+(the documented /v1/chat/completions shapes) records every request of a two-turn conversation."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.conftest import LiveServer, free_port, make_settings
+
+RECEIVED: list[dict[str, Any]] = []
+SECRETS = [
+    "Maya Thompson",
+    "maya.thompson@example.com",
+    "+1 555-010-0142",
+    "4242 4242 4242 4242",
+    "GB82 WEST 1234 5698 7654 32",
+    "078-05-1120",
+    "203.0.113.7",
+]
+
+
+async def completions(request: Request) -> Response:
+    body = await request.json()
+    RECEIVED.append(body)
+    asked = body["messages"][-1]["content"]
+    placeholders = re.findall(r"<[A-Z]+_[0-9a-f]{4}>", asked)
+    text = "Noted: " + " and ".join(placeholders) + "." if placeholders else "Noted."
+
+    def stream() -> Iterator[str]:
+        chunk = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[str]:
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/models", models),
+        ]
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
+    RECEIVED.clear()
+    provider = {"type": "openai_compat", "base_url": model_server, "model": "m"}
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "trust_api_customer_ids": True,
+    }
+    settings = make_settings(
+        tmp_path, providers=[provider], workspaces=[workspace], memory={"summarizer": "extractive"}
+    )
+    with LiveServer(settings) as live:
+        yield live
+
+
+def say(server: LiveServer, text: str) -> str:
+    body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
+    response = httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return str(response.json()["reply"]["text"])
+
+
+def test_no_personal_data_reaches_the_model_and_the_reply_gets_only_what_policy_allows(
+    server: LiveServer,
+) -> None:
+    first = say(
+        server,
+        "Hi, Maya Thompson here (maya.thompson@example.com, +1 555-010-0142). "
+        "Card 4242 4242 4242 4242, IBAN GB82 WEST 1234 5698 7654 32.",
+    )
+    second = say(server, "Also my SSN is 078-05-1120 and I wrote from 203.0.113.7, Maya here.")
+    sent = json.dumps(RECEIVED)
+    assert len(RECEIVED) == 2 and "<EMAIL_" in sent and "<NAME_" in sent
+    for secret in SECRETS:
+        assert secret not in sent, f"{secret!r} reached the model"
+    assert "maya" not in sent.lower()  # the first name on its own is hers too
+    # the second request carries the first turn as history: the same placeholders again
+    email = re.search(r"<EMAIL_[0-9a-f]{4}>", RECEIVED[0]["messages"][-1]["content"])
+    assert email and email.group(0) in json.dumps(RECEIVED[1]["messages"][:-1])
+    # her own email, phone and name come back; card and IBAN are shown masked
+    assert "maya.thompson@example.com" in first and "+1 555-010-0142" in first
+    assert "•••• 4242" in first and "4242 4242 4242 4242" not in first
+    assert "•••• 5432" in first
+    assert "•••• 1120" in second and "078-05-1120" not in second and "Maya" in second
