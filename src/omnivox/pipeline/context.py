@@ -42,6 +42,7 @@ class TurnContext:
     history: list[HistoryItem] = field(default_factory=list)
     summary: str = ""  # the rolling summary of turns older than ``history``
     facts: dict[str, str] = field(default_factory=dict)  # harmless profile facts
+    known: list[tuple[str, str]] | None = None  # the customer's own values (for redaction)
     # guard_input
     model_text: str = ""
     vault: Vault | None = None  # the personal data replaced for the model, by placeholder

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -118,6 +118,7 @@ class Recall:
     history: list[HistoryItem]
     facts: dict[str, str]
     pending: Pending | None = None
+    known: list[tuple[str, str]] = field(default_factory=list)  # own values, for redaction
 
 
 # profile attributes the model may know (no contact details, no address)
@@ -142,6 +143,21 @@ def _unsummarized(conv: Conversation, before: Any) -> Select[Message]:
         Message.seq > conv.summary_seq,
         Message.seq < before,
     )
+
+
+async def _known_values(session: AsyncSession, customer: Customer) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        select(Identity.channel, Identity.address).where(
+            Identity.customer_id == customer.id, Identity.channel.in_(("email", "phone"))
+        )
+    )
+    known = [(kind.upper(), address) for kind, address in rows.all()]
+    if customer.display_name:
+        known.append(("NAME", customer.display_name))
+        first = customer.display_name.split()[0]
+        if len(first) > 2:
+            known.append(("NAME", first))
+    return known
 
 
 def _item(row: Message) -> HistoryItem:
@@ -476,18 +492,7 @@ class Store:
         """The customer's own name, first name, emails and phones, for redaction."""
         async with self.db.sessions() as session:
             customer = await session.get(Customer, customer_id)
-            rows = await session.execute(
-                select(Identity.channel, Identity.address).where(
-                    Identity.customer_id == customer_id, Identity.channel.in_(("email", "phone"))
-                )
-            )
-            known = [(kind.upper(), address) for kind, address in rows.all()]
-        if customer is not None and customer.display_name:
-            known.append(("NAME", customer.display_name))
-            first = customer.display_name.split()[0]
-            if len(first) > 2:
-                known.append(("NAME", first))
-        return known
+            return await _known_values(session, customer) if customer is not None else []
 
     async def last_inbound(self, conversation_id: str) -> StoredMessage | None:
         """The conversation's latest customer message."""
@@ -562,7 +567,8 @@ class Store:
                 if len(older) == memory.fold_messages:
                     pending = Pending(conv.summary_seq, older[-1].seq, [_item(r) for r in older])
             history = [_item(r) for r in reversed(recent)]
-            return Recall(conv.summary, history, profile_facts(customer), pending)
+            known = await _known_values(session, customer)
+            return Recall(conv.summary, history, profile_facts(customer), pending, known)
 
     async def save_summary(self, conversation_id: str, pending: Pending, summary: str) -> bool:
         """Store a new summary unless another writer already moved it on (True if stored)."""

@@ -56,6 +56,7 @@ class Attach:
                 ctx.conversation_id, ctx.message.id, self.history_messages, self.memory
             )
             ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
+            ctx.known = recall.known
             if recall.pending is not None:
                 await self._summarize(ctx, recall.summary, recall.pending)
         return ctx

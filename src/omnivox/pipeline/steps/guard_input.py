@@ -34,10 +34,21 @@ class GuardInput:
             return ctx
         scope = ctx.conversation_id or ctx.turn_id
         vault = Vault(self.key(), scope, ctx.workspace.understanding.phone_region)
-        known = await self.store.known_values(ctx.customer_id) if ctx.customer_id else []
+        known = ctx.known if ctx.known is not None else await self._known(ctx)
         ctx.model_text = vault.redact(ctx.inbound.text, known)
         ctx.history = [replace(h, text=vault.redact(h.text, known)) for h in ctx.history]
         ctx.summary = vault.redact(ctx.summary, known)
         ctx.facts = {k: vault.redact(v, known) for k, v in ctx.facts.items()}
         ctx.vault = vault
         return ctx
+
+    async def _known(self, ctx: TurnContext) -> list[tuple[str, str]]:
+        """Profile values when the conversation's memory did not bring them."""
+        assert self.store is not None
+        if ctx.customer_created or ctx.customer_id is None:  # all we know is what they sent
+            sender = ctx.inbound.sender
+            known = [("NAME", sender.name)] if sender.name else []
+            return known + [
+                (k, v) for k, v in (("EMAIL", sender.email), ("PHONE", sender.phone)) if v
+            ]
+        return await self.store.known_values(ctx.customer_id)
