@@ -14,6 +14,7 @@ from omnivox import __version__
 from omnivox.cli_agents import agents_app
 from omnivox.cli_customers import customers_app
 from omnivox.cli_kb import kb_app
+from omnivox.cli_keys import keys_app
 from omnivox.cli_nlu import nlu_app
 from omnivox.cli_support import (
     ConfigOpt,
@@ -38,6 +39,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(customers_app, name="customers")
 app.add_typer(agents_app, name="agents")
+app.add_typer(keys_app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -62,6 +62,7 @@ from omnivox.pipeline.steps.retrieve import Retrieve
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.pipeline.steps.understand import Understand
 from omnivox.pipeline.steps.verify import Verify
+from omnivox.privacy.crypto import install, load_ring
 from omnivox.settings import ConfigError, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
@@ -370,6 +371,8 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
 def build_services(settings: Settings) -> Services:
     """Wire everything from settings; nothing is opened until :meth:`Services.start`."""
     limit_blas_threads()
+    if settings.privacy.encrypt:
+        install(load_ring(settings.data_dir))
     db = Database(
         settings.database_url, schema=settings.database.schema_name, echo=settings.database.echo
     )

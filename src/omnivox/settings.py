@@ -173,6 +173,8 @@ class PrivacySettings(_Model):
     redact: bool = True
     # placeholder kinds put back into replies; the others are shown masked (•••• 4242)
     restore: list[PiiKind] = Field(default_factory=_default_restore)
+    # encrypt message text, summaries, notes, tickets and profile attributes at rest (AES-GCM)
+    encrypt: bool = True
 
 
 class KnowledgeSettings(_Model):

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from omnivox.storage.encrypted import EncryptedJSON, EncryptedText
 from omnivox.types import utcnow
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias that autoincrements) on SQLite.
@@ -52,8 +53,8 @@ class Customer(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
     external_id: Mapped[str | None] = mapped_column(String(200))
-    display_name: Mapped[str | None] = mapped_column(String(200))
-    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    display_name: Mapped[str | None] = mapped_column(EncryptedText)
+    attributes: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     merged_into: Mapped[str | None] = mapped_column(String(40))
@@ -90,7 +91,7 @@ class Conversation(Base):
     last_channel: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    summary: Mapped[str] = mapped_column(Text, default="")  # rolling summary of earlier turns
+    summary: Mapped[str] = mapped_column(EncryptedText, default="")  # rolling summary
     summary_seq: Mapped[int] = mapped_column(BigId, default=0)  # last message seq it covers
 
 
@@ -110,11 +111,11 @@ class Message(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     channel: Mapped[str] = mapped_column(String(40))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     in_reply_to: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="received")
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", EncryptedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -160,7 +161,7 @@ class KbChunk(Base):
     heading_path: Mapped[list[str]] = mapped_column(JSON)
     text: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(String(1000))
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", EncryptedJSON, default=dict)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -184,8 +185,8 @@ class Ticket(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
-    subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(EncryptedText)
+    body: Mapped[str] = mapped_column(EncryptedText)
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -254,7 +255,7 @@ class Handoff(Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     status: Mapped[str] = mapped_column(String(16), default="waiting")
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
-    packet: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    packet: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
@@ -269,7 +270,7 @@ class Note(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

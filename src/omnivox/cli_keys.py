@@ -1,0 +1,57 @@
+"""``omnivox keys``: the encryption key ring."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit
+from omnivox.logs import configure_logging
+from omnivox.privacy.crypto import ENV, RING, install, load_ring
+from omnivox.privacy.rotation import new_primary, resume
+from omnivox.storage.db import Database
+
+keys_app = typer.Typer(help="Manage the keys that encrypt data at rest.", no_args_is_help=True)
+
+
+@keys_app.command("rotate")
+def rotate(
+    config: ConfigOpt = Path("omnivox.yaml"),
+    data_dir: DataDirOpt = None,
+    only_resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Finish an interrupted rotation (no new key)."),
+    ] = False,
+) -> None:
+    """Make a new primary key and re-encrypt every stored value with it (resumable)."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    if os.environ.get(ENV) and not only_resume:
+        err.print(
+            f"[bold red]The key ring comes from {ENV}:[/] add a new key there, make it primary, "
+            "restart, then run [bold]omnivox keys rotate --resume[/]"
+        )
+        raise typer.Exit(2)
+    ring = load_ring(settings.data_dir)
+    if not only_resume:
+        kid = new_primary(ring, Path(settings.data_dir) / "keys.json")
+        err.print(f"New primary key [bold]{kid}[/] saved; re-encrypting…")
+    install(ring)
+    changed = asyncio.run(_resume(settings.database_url, settings.database.schema_name))
+    err.print(f"[green]Done:[/] {changed} values now under key {RING.primary}")
+
+
+async def _resume(url: str, schema: str | None) -> int:
+    db = Database(url, schema=schema)
+    try:
+        await db.migrate()
+        with Progress(transient=True) as progress:
+            task = progress.add_task("re-encrypting", total=None)
+            return await resume(db, progress=lambda _, n: progress.advance(task, n))
+    finally:
+        await db.close()

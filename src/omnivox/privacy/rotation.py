@@ -1,0 +1,73 @@
+"""Key rotation: a new primary key, and every encrypted value re-encrypted with it.
+
+``rotate`` adds a key, makes it primary and saves the ring *before* touching rows, so old
+values stay readable throughout. Rows are re-encrypted in batches, each committed on its own;
+an interrupted run is finished by ``resume`` (the same work with the current primary). Legacy
+plaintext rows are encrypted on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm.attributes import flag_modified
+
+from omnivox.privacy.crypto import PREFIX, RING, KeyRing, new_key_id, save_ring
+from omnivox.storage.db import Database
+from omnivox.storage.models import Conversation, Customer, Handoff, Message, Note, Ticket
+
+# (model, attribute) of every encrypted column
+ENCRYPTED: tuple[tuple[Any, str], ...] = (
+    (Message, "text"),
+    (Message, "meta"),
+    (Conversation, "summary"),
+    (Customer, "display_name"),
+    (Customer, "attributes"),
+    (Ticket, "subject"),
+    (Ticket, "body"),
+    (Note, "text"),
+    (Handoff, "packet"),
+)
+
+
+def new_primary(ring: KeyRing, path: Path) -> str:
+    """Add a fresh key as primary and save the ring; returns its id."""
+    kid = new_key_id()
+    ring.keys[kid] = AESGCM.generate_key(bit_length=256)
+    ring.primary = kid
+    save_ring(path, ring)
+    return kid
+
+
+async def resume(
+    db: Database, batch: int = 500, progress: Callable[[str, int], None] | None = None
+) -> int:
+    """Re-encrypt every value not yet under the primary key; returns how many rows changed."""
+    assert RING.primary is not None, "no key ring installed"
+    marker = f"%{PREFIX}{RING.primary}:%"
+    changed = 0
+    for model, attribute in ENCRYPTED:
+        column = getattr(model, attribute)
+        while True:
+            async with db.sessions.begin() as session:
+                rows = list(
+                    (
+                        await session.execute(
+                            select(model)
+                            .where(column.is_not(None), cast(column, String).not_like(marker))
+                            .limit(batch)
+                        )
+                    ).scalars()
+                )
+                for row in rows:
+                    flag_modified(row, attribute)  # written back under the primary key
+            changed += len(rows)
+            if progress is not None and rows:
+                progress(f"{model.__tablename__}.{attribute}", len(rows))
+            if len(rows) < batch:
+                break
+    return changed

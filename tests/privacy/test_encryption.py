@@ -1,0 +1,105 @@
+"""Encryption at rest: a canary sent in a message never appears in plaintext in the SQLite file,
+a PostgreSQL dump, or the logs; the key ring; legacy plaintext still reads; rotation."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from omnivox.privacy.crypto import PREFIX, RING, KeyRing, UnknownKeyError, load_ring
+from omnivox.privacy.rotation import new_primary, resume
+from omnivox.services import Services
+from omnivox.types import CustomerRef, InboundMessage
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+CANARY = "canary-7f3e9b2c-do-not-store"
+
+
+def test_a_canary_never_reaches_disk_dumps_or_logs(
+    tmp_path: Path, database: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    workspace = {"id": "acme", "name": "Acme", "seed": {"customers": "customers.json"}}
+    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
+    with LiveServer(settings) as live:
+        body = {
+            "workspace": "acme",
+            "customer": {"id": "c1", "name": "Zed"},
+            "text": f"My code word is {CANARY}.",
+        }
+        reply = httpx.post(f"{live.url}/api/v1/messages", json=body, timeout=30).json()
+        assert CANARY in reply["reply"]["text"]  # the scripted model echoes it back to the customer
+        view = httpx.get(f"{live.url}/api/v1/conversations/{reply['conversation_id']}").json()
+        assert CANARY in view["messages"][0]["text"]  # and it reads back decrypted
+
+        async def raw_texts() -> list[str]:
+            async with live.services.db.engine.connect() as conn:
+                rows = await conn.execute(text("SELECT text FROM messages"))
+                return [r[0] for r in rows]
+
+        stored = run_on_server(live, raw_texts())
+    assert stored and all(s.startswith(PREFIX) for s in stored)
+    if "schema" in database:
+        dump = subprocess.run(
+            [
+                "pg_dump",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "test",
+                "-n",
+                database["schema"],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "CREATE TABLE" in dump and CANARY not in dump
+    else:
+        files = [f for f in tmp_path.rglob("*.db*") if f.is_file()]  # the database, its WAL
+        assert files and all(CANARY.encode() not in f.read_bytes() for f in files)
+    out, err = capfd.readouterr()
+    assert CANARY not in out and CANARY not in err
+
+
+def test_the_key_ring_file_and_legacy_plaintext(tmp_path: Path) -> None:
+    ring = load_ring(str(tmp_path))
+    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
+    assert load_ring(str(tmp_path)).keys == ring.keys  # created once, reused
+    sealed = ring.encrypt("hello")
+    assert sealed.startswith(PREFIX + str(ring.primary)) and ring.decrypt(sealed) == "hello"
+    assert ring.encrypt("hello") != sealed  # a fresh nonce every time
+    assert ring.decrypt("written before encryption") == "written before encryption"
+    with pytest.raises(UnknownKeyError, match="no key"):
+        KeyRing({"other": b"x" * 32}, "other").decrypt(sealed)
+    env = {"OMNIVOX_KEYRING": '{"primary": "a", "keys": {"a": "' + "A" * 43 + '="}}'}
+    assert load_ring(str(tmp_path), env).primary == "a"
+
+
+async def test_rotation_re_encrypts_everything_and_can_resume(
+    tmp_path: Path, services: Services
+) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1", "Zed")
+    for i in range(5):
+        msg, _ = await store.attach_inbound(
+            InboundMessage("acme", "api", CustomerRef("c1"), f"note {i} {CANARY}"), customer
+        )
+    old = RING.primary
+    new = new_primary(RING, tmp_path / "keys.json")
+    assert new != old and old in RING.keys  # the old key still reads
+    changed = await resume(services.db, batch=2)
+    assert changed >= 5 + 5 + 1  # texts, metadata, the customer's name and attributes
+    assert await resume(services.db, batch=2) == 0  # nothing left: resuming is harmless
+
+    async with services.db.engine.connect() as conn:
+        raw = [r[0] for r in await conn.execute(text("SELECT text FROM messages"))]
+    assert all(r.startswith(f"{PREFIX}{new}:") for r in raw)
+    view = await store.conversation(msg.conversation_id)
+    assert view is not None and [m.text for m in view.messages][-1] == f"note 4 {CANARY}"
