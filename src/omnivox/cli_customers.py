@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -19,11 +20,17 @@ from omnivox.cli_support import (
     out,
     workspace_or_exit,
 )
+from omnivox.identity.keys import load_or_create_key
 from omnivox.logs import configure_logging
+from omnivox.privacy.crypto import install, load_ring
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore, Profile
+from omnivox.storage.subjects import SubjectStore
 
-customers_app = typer.Typer(help="Look at customers across channels.", no_args_is_help=True)
+customers_app = typer.Typer(
+    help="Customers across channels: look, export, erase.", no_args_is_help=True
+)
+T = TypeVar("T")
 
 
 async def _load(url: str, schema: str | None, workspace: str, key: str) -> Profile | None:
@@ -52,6 +59,8 @@ def show(
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
     ws = workspace_or_exit(settings, workspace)
+    if settings.privacy.encrypt:
+        install(load_ring(settings.data_dir))
     profile = asyncio.run(
         _load(settings.database_url, settings.database.schema_name, ws.id, customer)
     )
@@ -74,3 +83,66 @@ def show(
     for c in profile.consents:
         state = "granted" if c["granted"] else "withdrawn"
         out.print(f"consent {c['purpose']} on {c['channel']}: {state} ({c['source']}, {c['at']})")
+
+
+def _store_call(settings: Any, work: Callable[[SubjectStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        if settings.privacy.encrypt:
+            install(load_ring(settings.data_dir))
+        db = Database(settings.database_url, schema=settings.database.schema_name)
+        try:
+            await db.migrate()
+            return await work(SubjectStore(db))
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+@customers_app.command("export")
+def export(
+    customer: Annotated[str, typer.Argument(help="Customer id (cus_…).")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Everything held about a customer, as one JSON document (a data-subject access request)."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    ws = workspace_or_exit(settings, workspace)
+    data = _store_call(settings, lambda store: store.export(ws.id, customer))
+    if data is None:
+        err.print(f"[bold red]No customer[/] {customer!r} in workspace {ws.id}")
+        raise typer.Exit(1)
+    document = json.dumps(data, indent=2, ensure_ascii=False)
+    if output is None:
+        print(document)
+    else:
+        output.write_text(document, encoding="utf-8")
+        err.print(f"[green]Exported[/] {customer} to {output}")
+
+
+@customers_app.command("erase")
+def erase(
+    customer: Annotated[str, typer.Argument(help="Customer id (cus_…).")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete everything held about a customer (safe to repeat); the log keeps a hashed id."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    ws = workspace_or_exit(settings, workspace)
+    if not yes and not typer.confirm(f"Erase all data of {customer} in {ws.id}?"):
+        raise typer.Exit(1)
+    key = load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
+    counts = _store_call(settings, lambda store: store.erase(ws.id, customer, key))
+    if not counts:
+        err.print(f"Nothing held about {customer} in {ws.id} (already erased?)")
+        return
+    summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+    err.print(f"[green]Erased[/] {customer}: {summary}")

@@ -1,0 +1,80 @@
+"""Data-subject requests from the command line, in a separate process (its own key ring):
+export everything, erase everything (safe to repeat), and only a hashed id stays behind."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.conftest import ACME, LiveServer, make_settings
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omnivox", "customers", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> None:
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "trust_api_customer_ids": True,
+    }
+    settings = make_settings(tmp_path, workspaces=[workspace])
+    with LiveServer(settings) as live:
+        for text in ("Where is my order ACM-482193?", "Please call me back"):
+            body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
+            reply = httpx.post(f"{live.url}/api/v1/messages", json=body, timeout=30).json()
+        other = {"workspace": "acme", "customer": {"id": "cus_0002"}, "text": "hello"}
+        httpx.post(f"{live.url}/api/v1/messages", json=other, timeout=30).raise_for_status()
+        maya = httpx.get(f"{live.url}/api/v1/conversations/{reply['conversation_id']}").json()[
+            "customer_id"
+        ]
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": settings.data_dir,
+                "config_dir": str(ACME),
+                "workspaces": [{"id": "acme", "name": "Acme"}],
+            }
+        )
+    )
+
+    shown = cli(config, "show", maya)
+    assert shown.returncode == 0 and "Maya Thompson" in shown.stdout  # decrypted in a new process
+    exported = cli(config, "export", maya)
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    texts = [m["text"] for c in data["conversations"] for m in c["messages"]]
+    assert "Where is my order ACM-482193?" in texts and data["customer"]["name"] == "Maya Thompson"
+    assert {i["address"] for i in data["identities"]} >= {
+        "maya.thompson@example.com",
+        "+15550100142",
+    }
+
+    erased = cli(config, "erase", maya, "--yes")
+    assert erased.returncode == 0 and "Erased" in erased.stderr and "4 messages" in erased.stderr
+    again = cli(config, "erase", maya, "--yes")
+    assert again.returncode == 0 and "Nothing held" in again.stderr
+    assert cli(config, "export", maya).returncode == 1
+
+    db = Path(settings.data_dir) / "omnivox.db"
+    with sqlite3.connect(db) as conn:
+        left = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        logged = conn.execute(
+            "SELECT payload FROM events WHERE type = 'customer.erased'"
+        ).fetchall()
+    assert left == 2  # the other customer's turn is untouched
+    assert len(logged) == 1 and maya not in logged[0][0] and '"subject"' in logged[0][0]
