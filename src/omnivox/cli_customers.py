@@ -23,9 +23,10 @@ from omnivox.cli_support import (
 from omnivox.identity.keys import load_or_create_key
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import install, load_ring
+from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore, Profile
-from omnivox.storage.subjects import SubjectStore
+from omnivox.storage.subjects import SubjectStore, subject_hash
 
 customers_app = typer.Typer(
     help="Customers across channels: look, export, erase.", no_args_is_help=True
@@ -113,7 +114,14 @@ def export(
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
     ws = workspace_or_exit(settings, workspace)
-    data = _store_call(settings, lambda store: store.export(ws.id, customer))
+
+    async def work(store: SubjectStore) -> dict[str, Any] | None:
+        data = await store.export(ws.id, customer)
+        if data is not None:
+            await AuditLog(store.db).append(ws.id, "cli", "customer.exported", customer)
+        return data
+
+    data = _store_call(settings, work)
     if data is None:
         err.print(f"[bold red]No customer[/] {customer!r} in workspace {ws.id}")
         raise typer.Exit(1)
@@ -140,7 +148,15 @@ def erase(
     if not yes and not typer.confirm(f"Erase all data of {customer} in {ws.id}?"):
         raise typer.Exit(1)
     key = load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
-    counts = _store_call(settings, lambda store: store.erase(ws.id, customer, key))
+
+    async def work(store: SubjectStore) -> dict[str, int]:
+        counts = await store.erase(ws.id, customer, key)
+        if counts:  # the audit trail names the subject only by its keyed hash
+            subject = subject_hash(key, customer)
+            await AuditLog(store.db).append(ws.id, "cli", "customer.erased", subject, counts)
+        return counts
+
+    counts = _store_call(settings, work)
     if not counts:
         err.print(f"Nothing held about {customer} in {ws.id} (already erased?)")
         return

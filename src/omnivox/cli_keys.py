@@ -14,6 +14,7 @@ from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import ENV, RING, install, load_ring
 from omnivox.privacy.rotation import new_primary, resume
+from omnivox.storage.audit import AuditLog, Verdict
 from omnivox.storage.db import Database
 
 keys_app = typer.Typer(help="Manage the keys that encrypt data at rest.", no_args_is_help=True)
@@ -52,6 +53,34 @@ async def _resume(url: str, schema: str | None) -> int:
         await db.migrate()
         with Progress(transient=True) as progress:
             task = progress.add_task("re-encrypting", total=None)
-            return await resume(db, progress=lambda _, n: progress.advance(task, n))
+            changed = await resume(db, progress=lambda _, n: progress.advance(task, n))
+        await AuditLog(db).append(
+            None, "cli", "keys.rotated", str(RING.primary), {"values": changed}
+        )
+        return changed
     finally:
         await db.close()
+
+
+audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def verify(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt = None) -> None:
+    """Recompute every entry's hash; exit 1 and name the first entry that was tampered with."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+
+    async def check() -> Verdict:
+        db = Database(settings.database_url, schema=settings.database.schema_name)
+        try:
+            await db.migrate()
+            return await AuditLog(db).verify()
+        finally:
+            await db.close()
+
+    verdict = asyncio.run(check())
+    if not verdict.ok:
+        err.print(f"[bold red]Audit log broken[/] at entry {verdict.broken_at}")
+        raise typer.Exit(1)
+    err.print(f"[green]Audit log intact:[/] {verdict.entries} entries")

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from omnivox.identity.verification import MAX_ATTEMPTS, VerificationError, Verifier
 from omnivox.services import Services
+from omnivox.storage.audit import AuditLog
 from omnivox.storage.identities import IdentityStore, MergeError
 from omnivox.storage.models import Event, Identity, Verification
 from omnivox.types import DeliveryReceipt, utcnow
@@ -82,6 +83,8 @@ async def test_proving_a_known_customers_identifier_merges_into_them(
             e.type for e in (await session.execute(select(Event).order_by(Event.id))).scalars()
         ]
     assert kinds.count("customer.merged") == 1 and kinds.count("customer.unmerged") == 1
+    verdict = await AuditLog(services.db).verify()
+    assert verdict.ok and verdict.entries == 2  # the merge and the unmerge, hash-chained
 
 
 async def test_wrong_codes_lock_the_verification(

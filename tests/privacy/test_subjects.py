@@ -78,3 +78,25 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
         ).fetchall()
     assert left == 2  # the other customer's turn is untouched
     assert len(logged) == 1 and maya not in logged[0][0] and '"subject"' in logged[0][0]
+
+    audit = subprocess.run(
+        [sys.executable, "-m", "omnivox", "audit", "verify", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert audit.returncode == 0 and "intact: 2 entries" in audit.stderr
+    with sqlite3.connect(db) as conn:
+        actions = conn.execute("SELECT action, subject FROM audit_log ORDER BY id").fetchall()
+        assert [a for a, _ in actions] == ["customer.exported", "customer.erased"]
+        assert actions[1][1] != maya  # the erased subject appears only hashed
+        conn.execute(
+            "UPDATE audit_log SET subject = 'cus_other' WHERE action = 'customer.exported'"
+        )
+    tampered = subprocess.run(
+        [sys.executable, "-m", "omnivox", "audit", "verify", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert tampered.returncode == 1 and "broken at entry 1" in tampered.stderr

@@ -11,6 +11,7 @@ from omnivox.handoff.desk import HandoffDesk
 from omnivox.handoff.replies import AgentReplies
 from omnivox.handoff.webhooks import WebhookSender
 from omnivox.settings import WorkspaceSettings
+from omnivox.storage.audit import AuditLog
 from omnivox.storage.handoffs import HandoffError, HandoffStore, HandoffView
 from omnivox.storage.models import Agent
 
@@ -36,6 +37,7 @@ class Console:
         self.replies = replies
         self.csat = csat
         self.webhooks = webhooks
+        self.audit = AuditLog(handoffs.db)
         self._key = key
         self._sessions: Sessions | None = None
 
@@ -73,6 +75,9 @@ class Console:
             view = await self.handoffs.claim(ws.id, handoff_id, agent.id)
         elif action == "assign":
             view = await self._assign(ws, agent, handoff_id, text)
+            await self.audit.append(
+                ws.id, f"agent:{agent.id}", "handoff.assigned", view.id, {"to": text}
+            )
         elif action == "reply":
             view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)
             await self.replies.send(ws, view, agent.id, text)

@@ -182,6 +182,10 @@ async def conversation_page(handoff_id: str, request: Request) -> Response:
         handoff = await services.console.handoffs.get(ws.id, handoff_id)
     except HandoffError as exc:
         return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
+    actor = f"agent:{agent.id}"
+    await services.console.audit.append(
+        ws.id, actor, "conversation.viewed", handoff.conversation_id
+    )
     return await _conversation(services, agent, ws, handoff)
 
 

@@ -70,9 +70,11 @@ class UnmergeIn(BaseModel):
 @router.get("/api/v1/customers/{customer_id}", responses=NOT_FOUND)
 async def get_customer(customer_id: str, workspace: str, request: Request) -> dict[str, Any]:
     """The profile: attributes, identifiers (with how each was proven), conversations, consent."""
-    profile = await services_of(request).verifier.store.profile(workspace, customer_id)
+    store = services_of(request).verifier.store
+    profile = await store.profile(workspace, customer_id)
     if profile is None:
         raise api_error(404, "not_found", f"no customer {customer_id!r} in {workspace!r}")
+    await store.audit.append(workspace, "api", "customer.read", customer_id)
     return profile.as_dict()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from omnivox import events
+from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import (
     Consent,
@@ -83,6 +84,7 @@ class IdentityStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.audit = AuditLog(db)
 
     async def owner(self, workspace_id: str, kind: str, address: str) -> Owner | None:
         """The customer holding ``(kind, address)`` in the workspace, if any."""
@@ -234,6 +236,8 @@ class IdentityStore:
             source.merged_into = target_id
             payload = {"source": source_id, "target": target_id, "evidence": evidence, **moved}
             session.add(Event(type=MERGED, workspace_id=workspace_id, payload=payload))
+        actor = str(evidence.get("method", "api"))
+        await self.audit.append(workspace_id, actor, MERGED, f"{source_id}->{target_id}", evidence)
         return payload
 
     async def unmerge(
@@ -259,6 +263,10 @@ class IdentityStore:
             source.merged_into = None
             payload = {"source": source_id, "target": target_id, "evidence": evidence}
             session.add(Event(type=UNMERGED, workspace_id=workspace_id, payload=payload))
+        actor = str(evidence.get("method", "api"))
+        await self.audit.append(
+            workspace_id, actor, UNMERGED, f"{source_id}->{target_id}", evidence
+        )
         return payload
 
     async def resolve_merged(self, workspace_id: str, customer_id: str) -> str:

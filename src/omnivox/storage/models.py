@@ -286,3 +286,19 @@ class Rating(Base):
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     score: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One audit-log entry; ``hash`` covers its fields and the previous entry's hash."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))  # ISO time, part of the hashed text
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
