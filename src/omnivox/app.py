@@ -42,6 +42,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start(warm_up=False)
         await services.start_mail()
+        services.start_retention()
         app.state.services = services
         warm = asyncio.create_task(_warm_up(services)) if warm_up else None
         log.info(

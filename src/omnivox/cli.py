@@ -14,7 +14,7 @@ from omnivox import __version__
 from omnivox.cli_agents import agents_app
 from omnivox.cli_customers import customers_app
 from omnivox.cli_kb import kb_app
-from omnivox.cli_keys import audit_app, keys_app
+from omnivox.cli_keys import audit_app, keys_app, retention_app
 from omnivox.cli_nlu import nlu_app
 from omnivox.cli_support import (
     ConfigOpt,
@@ -41,6 +41,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(agents_app, name="agents")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 
 def _version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""``omnivox keys``: the encryption key ring."""
+"""``omnivox keys``, ``audit`` and ``retention``: the operator's privacy commands."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from omnivox.privacy.crypto import ENV, RING, install, load_ring
 from omnivox.privacy.rotation import new_primary, resume
 from omnivox.storage.audit import AuditLog, Verdict
 from omnivox.storage.db import Database
+from omnivox.storage.retention import run_all
 
 keys_app = typer.Typer(help="Manage the keys that encrypt data at rest.", no_args_is_help=True)
 
@@ -84,3 +85,26 @@ def verify(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt = None
         err.print(f"[bold red]Audit log broken[/] at entry {verdict.broken_at}")
         raise typer.Exit(1)
     err.print(f"[green]Audit log intact:[/] {verdict.entries} entries")
+
+
+retention_app = typer.Typer(help="Delete conversation data past retention.", no_args_is_help=True)
+
+
+@retention_app.command("run")
+def retention_run(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt = None) -> None:
+    """Purge every workspace's data older than its retention_days (the server also runs daily)."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    periods = [(ws.id, ws.retention_days) for ws in settings.workspaces]
+
+    async def work() -> dict[str, dict[str, int]]:
+        db = Database(settings.database_url, schema=settings.database.schema_name)
+        try:
+            await db.migrate()
+            return await run_all(db, periods)
+        finally:
+            await db.close()
+
+    for workspace, counts in asyncio.run(work()).items():
+        deleted = ", ".join(f"{n} {table}" for table, n in counts.items() if n) or "nothing"
+        err.print(f"{workspace}: {deleted}")

@@ -69,6 +69,7 @@ from omnivox.storage.identities import IdentityStore
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import MemoryRules, Store
+from omnivox.storage.retention import scheduled
 from omnivox.storage.signals import SignalStore
 from omnivox.threads import limit_blas_threads
 from omnivox.turns import TurnService
@@ -107,6 +108,7 @@ class Services:
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
     _outbox_task: asyncio.Task[None] | None = None
     smtp: asyncio.Server | None = None
+    _retention_task: asyncio.Task[None] | None = None
 
     def submit(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run a turn after its webhook was acknowledged; kept until done, awaited at close."""
@@ -134,6 +136,12 @@ class Services:
             self._outbox_task = asyncio.create_task(worker.run())
         if warm_up:
             await self.start_models()
+
+    def start_retention(self) -> None:
+        """Purge old conversation data now and daily (``retention_days``), in the background."""
+        periods = [(ws.id, ws.retention_days) for ws in self.settings.workspaces]
+        if any(days for _, days in periods):
+            self._retention_task = asyncio.create_task(scheduled(self.db, periods))
 
     async def start_mail(self) -> None:
         """Listen for email (``server.smtp_listen``) when a workspace has support mailboxes."""
@@ -235,6 +243,10 @@ class Services:
         if self.smtp is not None:
             self.smtp.close()
             await self.smtp.wait_closed()
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
         if self._outbox_task is not None:  # stopped before the database closes under it
             self._outbox_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

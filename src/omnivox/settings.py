@@ -269,6 +269,9 @@ class WorkspaceSettings(_Model):
     trust_api_customer_ids: bool = False
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    # conversation data older than this is deleted (omnivox retention run; daily in the server);
+    # 0 keeps everything
+    retention_days: int = Field(90, ge=0)
 
 
 class Settings(_Model):

@@ -1,0 +1,139 @@
+"""Retention: conversation data older than a workspace's ``retention_days`` is deleted.
+
+Purged: messages older than the cutoff (and the events of the same age), conversations left
+without messages together with their handoffs, notes and ratings, tickets and verifications
+older than the cutoff, and the rolling summary of every conversation that lost messages (it
+described them). Kept: customer profiles and identities (the business's records), consent
+decisions (proof of consent), and the audit log (append-only by design).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, select, update
+
+from omnivox.logs import get_logger
+from omnivox.storage.db import Database
+from omnivox.storage.models import (
+    Conversation,
+    Event,
+    Handoff,
+    Message,
+    Note,
+    Rating,
+    Ticket,
+    Verification,
+)
+from omnivox.types import utcnow
+
+log = get_logger(__name__)
+
+
+async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, int]:
+    """Delete the workspace's data older than ``cutoff``; counts per table."""
+    counts: dict[str, int] = {}
+
+    def count(name: str, result: Any) -> None:
+        counts[name] = counts.get(name, 0) + int(getattr(result, "rowcount", 0) or 0)
+
+    async with db.sessions.begin() as session:
+        touched = [
+            r[0]
+            for r in await session.execute(
+                select(Message.conversation_id)
+                .where(Message.workspace_id == workspace_id, Message.created_at < cutoff)
+                .distinct()
+            )
+        ]
+        count(
+            "messages",
+            await session.execute(
+                delete(Message).where(
+                    Message.workspace_id == workspace_id, Message.created_at < cutoff
+                )
+            ),
+        )
+        count(
+            "events",
+            await session.execute(
+                delete(Event).where(Event.workspace_id == workspace_id, Event.created_at < cutoff)
+            ),
+        )
+        if touched:
+            count(
+                "summaries",
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id.in_(touched), Conversation.summary != "")
+                    .values(summary="")
+                ),
+            )
+        empty = [
+            r[0]
+            for r in await session.execute(
+                select(Conversation.id).where(
+                    Conversation.workspace_id == workspace_id,
+                    Conversation.updated_at < cutoff,
+                    ~exists().where(Message.conversation_id == Conversation.id),
+                )
+            )
+        ]
+        count(
+            "tickets",
+            await session.execute(
+                delete(Ticket).where(
+                    Ticket.workspace_id == workspace_id,
+                    (Ticket.created_at < cutoff) | Ticket.conversation_id.in_(empty),
+                )
+            ),
+        )
+        if empty:
+            count(
+                "ratings",
+                await session.execute(delete(Rating).where(Rating.conversation_id.in_(empty))),
+            )
+            count(
+                "notes", await session.execute(delete(Note).where(Note.conversation_id.in_(empty)))
+            )
+            count(
+                "handoffs",
+                await session.execute(delete(Handoff).where(Handoff.conversation_id.in_(empty))),
+            )
+            count(
+                "conversations",
+                await session.execute(delete(Conversation).where(Conversation.id.in_(empty))),
+            )
+        count(
+            "verifications",
+            await session.execute(
+                delete(Verification).where(
+                    Verification.workspace_id == workspace_id, Verification.created_at < cutoff
+                )
+            ),
+        )
+    return counts
+
+
+async def run_all(db: Database, workspaces: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
+    """Purge every workspace with a retention period; counts per workspace."""
+    out: dict[str, dict[str, int]] = {}
+    for workspace_id, days in workspaces:
+        if days > 0:
+            out[workspace_id] = await purge(db, workspace_id, utcnow() - timedelta(days=days))
+    return out
+
+
+async def scheduled(
+    db: Database, workspaces: list[tuple[str, int]], interval_s: float = 24 * 3600
+) -> None:
+    """Forever: purge, then wait ``interval_s`` (a failed round is logged, not fatal)."""
+    while True:
+        try:
+            done = await run_all(db, workspaces)
+            log.info("retention.purged", workspaces=done)
+        except Exception:
+            log.exception("retention.failed")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,93 @@
+"""Retention: data older than a workspace's retention period is purged; the rest stays."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from omnivox.cli import app
+from omnivox.services import Services
+from omnivox.storage.models import Conversation, Customer, Message
+from omnivox.storage.retention import purge, run_all
+from omnivox.types import CustomerRef, InboundMessage, utcnow
+
+
+async def count(services: Services, model: object) -> int:
+    async with services.db.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())  # type: ignore[arg-type]
+
+
+async def test_old_conversations_go_and_recent_ones_stay(services: Services) -> None:
+    store = services.store
+    old_customer, _ = await store.resolve_customer("acme", "api", "old", verified=True)
+    new_customer, _ = await store.resolve_customer("acme", "api", "new", verified=True)
+    old, _ = await store.attach_inbound(
+        InboundMessage("acme", "api", CustomerRef("old"), "old news"), old_customer
+    )
+    await store.attach_inbound(
+        InboundMessage("acme", "api", CustomerRef("new"), "fresh"), new_customer
+    )
+    other, _ = await store.attach_inbound(
+        InboundMessage("globex", "api", CustomerRef("g"), "globex"),
+        (await store.resolve_customer("globex", "api", "g"))[0],
+    )
+    long_ago = utcnow() - timedelta(days=120)
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Message)
+            .where(Message.conversation_id.in_([old.conversation_id, other.conversation_id]))
+            .values(created_at=long_ago)
+        )
+        await session.execute(
+            update(Conversation)
+            .values(summary="they said things")
+            .where(Conversation.id.in_([old.conversation_id, other.conversation_id]))
+        )
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_([old.conversation_id, other.conversation_id]))
+            .values(updated_at=long_ago)
+        )
+
+    done = await run_all(services.db, [("acme", 90), ("globex", 0)])  # globex keeps everything
+    assert done["acme"]["messages"] == 1 and done["acme"]["conversations"] == 1
+    assert "globex" not in done
+    assert await count(services, Message) == 2  # acme's fresh message and globex's old one
+    assert await count(services, Customer) == 3  # profiles are kept
+    again = await purge(services.db, "acme", utcnow() - timedelta(days=90))
+    assert not any(again.values())  # nothing left to purge: safe to repeat
+
+
+async def test_a_conversation_that_loses_messages_loses_its_summary(services: Services) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c", verified=True)
+    first, _ = await store.attach_inbound(
+        InboundMessage("acme", "api", CustomerRef("c"), "old"), customer
+    )
+    await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("c"), "new"), customer)
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Message)
+            .where(Message.id == first.id)
+            .values(created_at=utcnow() - timedelta(days=100))
+        )
+        await session.execute(update(Conversation).values(summary="Customer (chat): old"))
+    done = await purge(services.db, "acme", utcnow() - timedelta(days=90))
+    assert (done["messages"], done["summaries"], done.get("conversations", 0)) == (1, 1, 0)
+    view = await store.conversation(first.conversation_id)
+    assert view is not None and [m.text for m in view.messages] == ["new"]
+
+
+def test_the_retention_command(tmp_path: Path) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "data_dir: "
+        + str(tmp_path / "var")
+        + "\nworkspaces: [{id: acme, name: Acme, retention_days: 30}]\n"
+    )
+    result = CliRunner().invoke(app, ["retention", "run", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "acme: nothing" in " ".join(result.output.split())
