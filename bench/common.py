@@ -76,6 +76,8 @@ def server(
                 "persona": {"name": "Juniper", "brand": "Acme Outfitters"},
                 "knowledge_paths": knowledge_paths or [],
                 "channels": channels or {},
+                # benches send hundreds of messages a minute from one sender on purpose
+                "limits": {"per_customer_per_minute": 100_000, "per_workspace_per_minute": 100_000},
             }
         ],
     }

@@ -72,7 +72,7 @@ from omnivox.storage.repositories import MemoryRules, Store
 from omnivox.storage.retention import scheduled
 from omnivox.storage.signals import SignalStore
 from omnivox.threads import limit_blas_threads
-from omnivox.turns import TurnService
+from omnivox.turns import RateLimitedError, TurnService
 from omnivox.types import InboundMessage
 from omnivox.understanding.service import Understanding
 
@@ -118,9 +118,13 @@ class Services:
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # the runner already recorded turn.failed; this keeps the error in the log too
-            log.error("webhook.turn_failed", error=repr(task.exception()))
+        if task.cancelled() or task.exception() is None:
+            return
+        if isinstance(task.exception(), RateLimitedError):  # dropped: a flood is not answered
+            log.warning("turn.rate_limited", error=str(task.exception()))
+            return
+        # the runner already recorded turn.failed; this keeps the error in the log too
+        log.error("webhook.turn_failed", error=repr(task.exception()))
 
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""

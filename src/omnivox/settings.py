@@ -218,6 +218,13 @@ class CannedReply(_Model):
     text: str
 
 
+class LimitSettings(_Model):
+    """Messages accepted per minute, per customer (sender on a channel) and per workspace."""
+
+    per_customer_per_minute: int = Field(20, ge=1)
+    per_workspace_per_minute: int = Field(1200, ge=1)
+
+
 class HandoffWebhook(_Model):
     """An external help desk told about handoffs: each POST is signed with ``secret``."""
 
@@ -272,6 +279,7 @@ class WorkspaceSettings(_Model):
     # conversation data older than this is deleted (omnivox retention run; daily in the server);
     # 0 keeps everything
     retention_days: int = Field(90, ge=0)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
 
 class Settings(_Model):

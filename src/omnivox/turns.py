@@ -12,12 +12,21 @@ from omnivox.ids import new_id
 from omnivox.locks import KeyedLock
 from omnivox.pipeline.context import DeltaSink, TurnContext
 from omnivox.pipeline.runner import PipelineRunner, Step
-from omnivox.settings import Settings
+from omnivox.ratelimit import SlidingWindowLimiter
+from omnivox.settings import LimitSettings, Settings
 from omnivox.types import InboundMessage
 
 
 class UnknownWorkspaceError(LookupError):
     """The message names a workspace this server does not serve."""
+
+
+class RateLimitedError(Exception):
+    """Too many messages: from this customer, or to this workspace, in the last minute."""
+
+    def __init__(self, scope: str, limit: int) -> None:
+        super().__init__(f"more than {limit} messages a minute {scope}; try again shortly")
+        self.scope, self.limit, self.retry_after_s = scope, limit, 60
 
 
 class TurnService:
@@ -30,6 +39,7 @@ class TurnService:
         self.events = events
         self.locks = locks
         self.runner = PipelineRunner(steps, on_failure=self.record_failure)
+        self._limiters: dict[str, SlidingWindowLimiter] = {}
 
     async def handle(
         self, inbound: InboundMessage, channel: ChannelAdapter[Any], sink: DeltaSink | None = None
@@ -38,11 +48,28 @@ class TurnService:
         workspace = self.settings.workspace(inbound.workspace_id)
         if workspace is None:
             raise UnknownWorkspaceError(inbound.workspace_id)
+        self._check_limits(inbound, workspace.limits)
         ctx = TurnContext(
             inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
         )
         async with self.locks.hold(inbound.conversation_key):
             return await self.runner.run(ctx)
+
+    def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
+        """Per customer (the sender on their channel) and per workspace, sliding minute."""
+        customer = self._limiter(f"customer:{limits.per_customer_per_minute}")
+        if not customer.allow(inbound.conversation_key):
+            raise RateLimitedError("from you", limits.per_customer_per_minute)
+        workspace = self._limiter(f"workspace:{limits.per_workspace_per_minute}")
+        if not workspace.allow(inbound.workspace_id):
+            raise RateLimitedError("to this service", limits.per_workspace_per_minute)
+
+    def _limiter(self, name: str) -> SlidingWindowLimiter:
+        limiter = self._limiters.get(name)
+        if limiter is None:
+            limit = int(name.rsplit(":", 1)[1])
+            limiter = self._limiters[name] = SlidingWindowLimiter(limit, 60.0)
+        return limiter
 
     async def record_failure(self, ctx: TurnContext, step: str, exc: BaseException) -> None:
         """Failure hook for the runner: the turn is recorded even when it breaks."""

@@ -19,6 +19,7 @@ from omnivox.llm.base import Delta
 from omnivox.logs import get_logger
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
+from omnivox.turns import RateLimitedError
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webchat"])
@@ -98,6 +99,9 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
 
     try:
         ctx = await services.turns.handle(inbound, services.webchat, sink)
+    except RateLimitedError as exc:
+        await _error(websocket, "rate_limited", f"You're sending messages too quickly: {exc}.")
+        return
     except Exception:  # recorded as turn.failed; the visitor keeps a working socket
         log.exception("webchat.turn_failed", workspace=workspace)
         await _error(websocket, "turn_failed", "Sorry, something went wrong. Please try again.")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from omnivox.channels.api import ApiMessageIn
 from omnivox.pipeline.context import TurnContext
 from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
-from omnivox.turns import UnknownWorkspaceError
+from omnivox.turns import RateLimitedError, UnknownWorkspaceError
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
 
@@ -45,7 +45,11 @@ def server_timing(timings: dict[str, float]) -> str:
     return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings.items())
 
 
-@router.post("/messages", response_model=MessageOut, responses={**NOT_FOUND, **TOO_LARGE})
+@router.post(
+    "/messages",
+    response_model=MessageOut,
+    responses={**NOT_FOUND, **TOO_LARGE, 429: {"description": "too many messages"}},
+)
 async def post_message(body: ApiMessageIn, request: Request, response: Response) -> MessageOut:
     """Send a customer's message and get the assistant's reply in the response."""
     services = services_of(request)
@@ -61,6 +65,12 @@ async def post_message(body: ApiMessageIn, request: Request, response: Response)
     except UnknownWorkspaceError:
         raise api_error(
             404, "unknown_workspace", f"no workspace with id {body.workspace!r}"
+        ) from None
+    except RateLimitedError as exc:
+        raise HTTPException(
+            429,
+            detail={"error": "rate_limited", "message": str(exc)},
+            headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
     response.headers["Server-Timing"] = server_timing(ctx.timings)
     return await _message_out(ctx, request, response)

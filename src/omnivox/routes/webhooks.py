@@ -29,8 +29,10 @@ from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 from omnivox.storage.outbox import OutboxStore
+from omnivox.turns import RateLimitedError
 
 router = APIRouter(tags=["webhooks"])
+TOO_FAST = "You're speaking faster than I can keep up. Please wait a moment and try again."
 log = get_logger(__name__)
 
 
@@ -128,7 +130,12 @@ async def twilio_voice_turn(workspace: str, request: Request) -> Response:
     inbound = await channel.parse(call)
     sentences = ["Sorry, could you say that again?"]
     if inbound:
-        ctx = await services.turns.handle(inbound[0], channel)
+        try:
+            ctx = await services.turns.handle(inbound[0], channel)
+        except RateLimitedError:
+            return Response(
+                gather(_gather_url(request), [TOO_FAST], turn + 1), media_type="application/xml"
+            )
         if ctx.duplicate_of is not None:  # Twilio retried: say the stored answer again
             stored = await services.store.reply_to(ctx.duplicate_of.id)
             sentences = [stored.text] if stored else sentences

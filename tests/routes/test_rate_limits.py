@@ -1,0 +1,56 @@
+"""Rate limits per customer and per workspace, with clear errors on REST and web chat."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import LiveServer, make_settings
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "limits": {"per_customer_per_minute": 3, "per_workspace_per_minute": 5},
+    }
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        yield live
+
+
+def post(server: LiveServer, customer: str) -> httpx.Response:
+    body = {"workspace": "acme", "customer": {"id": customer}, "text": "hello"}
+    return httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30)
+
+
+def test_a_customer_over_the_limit_gets_429_and_others_do_not(server: LiveServer) -> None:
+    assert [post(server, "a").status_code for _ in range(3)] == [200, 200, 200]
+    refused = post(server, "a")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+    assert refused.json()["error"] == "rate_limited" and "from you" in refused.json()["message"]
+    assert post(server, "b").status_code == 200  # another customer is not affected
+    # the workspace has taken 5 messages this minute: the next, from anyone, is refused
+    assert post(server, "c").status_code == 200
+    crowd = post(server, "d")
+    assert crowd.status_code == 429 and "to this service" in crowd.json()["message"]
+
+
+def test_web_chat_gets_an_error_frame_and_keeps_the_socket(server: LiveServer) -> None:
+    url = server.url.replace("http", "ws") + "/ws/chat?workspace=acme"
+    with connect(url) as ws:
+        json.loads(ws.recv(timeout=10))
+        kinds = []
+        for _ in range(4):
+            ws.send(json.dumps({"type": "message", "text": "hi"}))
+            while True:
+                frame = json.loads(ws.recv(timeout=10))
+                if frame["type"] in ("reply", "error"):
+                    kinds.append(frame.get("code", frame["type"]))
+                    break
+    assert kinds == ["reply", "reply", "reply", "rate_limited"]
