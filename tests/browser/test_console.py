@@ -7,15 +7,12 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
-from twilio.request_validator import RequestValidator
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
+from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, signed_sms
 from tests.conftest import LiveServer, make_settings
 
 PUBLIC = "https://support.acme.example"
@@ -47,21 +44,7 @@ def server(tmp_path: Path, twilio_api: BotApi) -> Iterator[LiveServer]:
 
 
 def sms(server: LiveServer, text: str, n: int) -> None:
-    params = {
-        "From": "+15550100142",
-        "To": "+17205550199",
-        "Body": text,
-        "MessageSid": f"SMin{n:030d}",
-        "AccountSid": TWILIO_SID,
-    }
-    url = f"{PUBLIC}/webhooks/acme/twilio/sms"
-    headers = {
-        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params),
-        "content-type": "application/x-www-form-urlencoded",
-    }
-    httpx.post(
-        f"{server.url}/webhooks/acme/twilio/sms", content=urlencode(params), headers=headers
-    ).raise_for_status()
+    signed_sms(server.url, text, f"SMin{n:030d}")
 
 
 def test_an_agent_answers_an_sms_handoff_from_the_console(

@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from twilio.request_validator import RequestValidator
 
 from tests.conftest import free_port
 
@@ -206,3 +209,25 @@ def whatsapp_api() -> Iterator[BotApi]:
     with running(app) as url:
         state.url = url
         yield state
+
+
+TWILIO_PUBLIC = "https://support.acme.example"  # the URL Twilio signs, in front of the proxy
+
+
+def signed_sms(
+    base_url: str, text: str, sid: str, sender: str = "+15550100142", to: str = "+17205550199"
+) -> None:
+    """Deliver an inbound SMS webhook signed with Twilio's RequestValidator; expects 200.
+
+    Inbound sids start ``SMin`` so that they never equal the stand-in's outbound ``SM…`` sids.
+    """
+    params = {"From": sender, "To": to, "Body": text, "MessageSid": sid, "AccountSid": TWILIO_SID}
+    url = f"{TWILIO_PUBLIC}/webhooks/acme/twilio/sms"
+    headers = {
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params),
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    response = httpx.post(
+        f"{base_url}/webhooks/acme/twilio/sms", content=urlencode(params), headers=headers
+    )
+    assert response.status_code == 200, response.text

@@ -11,17 +11,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 from websockets.sync.client import ClientConnection, connect
 
 from omnivox.storage.models import Event, Message
 from omnivox.testing.scripted import ScriptedProvider
-from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
+from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, signed_sms
 from tests.channels.email.support import RelaySink, mail, plain, send, start_sink
 from tests.conftest import LiveServer, free_port, make_settings, run_on_server
 
@@ -82,22 +80,7 @@ def chat(ws: ClientConnection, text: str) -> dict[str, Any]:
 
 
 def sms(server: LiveServer, text: str, sid: str) -> None:
-    params = {
-        "From": MAYA_PHONE,
-        "To": OUR_NUMBER,
-        "Body": text,
-        "MessageSid": sid,
-        "AccountSid": TWILIO_SID,
-    }
-    url = f"{PUBLIC}/webhooks/acme/twilio/sms"
-    headers = {
-        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params),
-        "content-type": "application/x-www-form-urlencoded",
-    }
-    response = httpx.post(
-        f"{server.url}/webhooks/acme/twilio/sms", content=urlencode(params), headers=headers
-    )
-    assert response.status_code == 200
+    signed_sms(server.url, text, sid, sender=MAYA_PHONE, to=OUR_NUMBER)
 
 
 def rows(server: LiveServer, model: Any) -> list[Any]:

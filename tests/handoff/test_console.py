@@ -9,18 +9,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 from websockets.sync.client import ClientConnection, connect
 
 from omnivox.handoff.auth import COOKIE, Sessions
 from omnivox.handoff.csat import ASK, THANKS
 from omnivox.storage.models import Handoff, Rating
-from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
+from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, signed_sms
 from tests.conftest import LiveServer, make_settings, run_on_server
 
 PUBLIC = "https://support.acme.example"
@@ -57,22 +55,7 @@ def server(tmp_path: Path, twilio_api: BotApi, database: dict[str, Any]) -> Iter
 
 
 def sms(server: LiveServer, text: str, n: int, sender: str = "+15550100142") -> None:
-    params = {
-        "From": sender,
-        "To": "+17205550199",
-        "Body": text,
-        "MessageSid": f"SMin{n:030d}",
-        "AccountSid": TWILIO_SID,
-    }
-    url = f"{PUBLIC}/webhooks/acme/twilio/sms"
-    headers = {
-        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params),
-        "content-type": "application/x-www-form-urlencoded",
-    }
-    response = httpx.post(
-        f"{server.url}/webhooks/acme/twilio/sms", content=urlencode(params), headers=headers
-    )
-    assert response.status_code == 200
+    signed_sms(server.url, text, f"SMin{n:030d}", sender=sender)
 
 
 def login(server: LiveServer, email: str, password: str, workspace: str = "acme") -> httpx.Client:
