@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.channels.conftest import running
+from tests.conftest import LiveServer, make_settings
 
 RECEIVED: list[dict[str, Any]] = []
 SECRETS = [
@@ -54,21 +52,12 @@ async def models(request: Request) -> Response:
 
 @pytest.fixture(scope="module")
 def model_server() -> Iterator[str]:
-    app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", completions, methods=["POST"]),
-            Route("/v1/models", models),
-        ]
-    )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    routes = [
+        Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route("/v1/models", models),
+    ]
+    with running(Starlette(routes=routes)) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture
