@@ -121,3 +121,25 @@ def append_results(title: str, command: str, lines: list[str]) -> None:
     ]
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write("\n".join(block))
+
+
+def row(label: str, times: Sequence[float]) -> str:
+    """One results-table row: p50, p95, n."""
+    return f"| {label} | {pct(times, 50):.1f} | {pct(times, 95):.1f} | {len(times)} |"
+
+
+async def rest_conversation(
+    client: httpx.AsyncClient, url: str, customer: str, rounds: int
+) -> list[float]:
+    """The REST baseline: ``rounds`` questions from one customer, each timed to its reply (ms)."""
+    times = []
+    for n in range(rounds):
+        body = {
+            "workspace": "acme",
+            "customer": {"id": customer},
+            "text": f"What is your return policy? ({n})",
+        }
+        started = time.perf_counter()
+        (await client.post(f"{url}/api/v1/messages", json=body)).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return times

@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results, free_port, pct, server
+from common import append_results, free_port, pct, rest_conversation, row, server
 
 
 class Relay:
@@ -68,41 +68,23 @@ async def mail_conversation(relay: Relay, port: int, sender: int, rounds: int) -
     return times
 
 
-async def rest_conversation(
-    client: httpx.AsyncClient, url: str, sender: int, rounds: int
-) -> list[float]:
-    times = []
-    for n in range(rounds):
-        body = {
-            "workspace": "acme",
-            "customer": {"id": f"bench{sender}"},
-            "text": f"What is your return policy? ({n})",
-        }
-        started = time.perf_counter()
-        (await client.post(f"{url}/api/v1/messages", json=body)).raise_for_status()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
 async def measure(
     url: str, relay: Relay, port: int, rounds: int, concurrency: int
 ) -> tuple[list[float], list[float]]:
     relay.loop = asyncio.get_running_loop()
     async with httpx.AsyncClient(timeout=60) as client:
         await mail_conversation(relay, port, 999, 2)  # warm up
-        await rest_conversation(client, url, 999, 2)
+        await rest_conversation(client, url, "bench999", 2)
         mails = await asyncio.gather(
             *(mail_conversation(relay, port, 1000 + c, rounds) for c in range(concurrency))
         )
         rest = await asyncio.gather(
-            *(rest_conversation(client, url, 1000 + c, rounds) for c in range(concurrency))
+            *(
+                rest_conversation(client, url, f"bench{1000 + c}", rounds)
+                for c in range(concurrency)
+            )
         )
     return [t for ts in mails for t in ts], [t for ts in rest for t in ts]
-
-
-def row(label: str, times: list[float]) -> str:
-    """One table row: p50, p95, n."""
-    return f"| {label} | {pct(times, 50):.1f} | {pct(times, 95):.1f} | {len(times)} |"
 
 
 def main() -> None:

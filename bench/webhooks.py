@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results, free_port, pct, server
+from common import append_results, free_port, pct, rest_conversation, row, server
 
 TOKEN, SECRET = "42:bench", "bench-secret"
 
@@ -93,22 +93,6 @@ async def webhook_conversation(
     return times
 
 
-async def rest_conversation(
-    client: httpx.AsyncClient, url: str, chat: int, rounds: int
-) -> list[float]:
-    times = []
-    for n in range(rounds):
-        body = {
-            "workspace": "acme",
-            "customer": {"id": f"c{chat}"},
-            "text": f"What is your return policy? ({n})",
-        }
-        started = time.perf_counter()
-        (await client.post(f"{url}/api/v1/messages", json=body)).raise_for_status()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
 async def measure(
     url: str, replies: Replies, rounds: int, concurrency: int
 ) -> tuple[list[float], list[float]]:
@@ -116,7 +100,7 @@ async def measure(
     limits = httpx.Limits(max_connections=concurrency * 2)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await webhook_conversation(client, url, replies, 999, 2)  # warm up
-        await rest_conversation(client, url, 999, 2)
+        await rest_conversation(client, url, "c999", 2)
         hooks = await asyncio.gather(
             *(
                 webhook_conversation(client, url, replies, 1000 + c, rounds)
@@ -124,14 +108,9 @@ async def measure(
             )
         )
         rest = await asyncio.gather(
-            *(rest_conversation(client, url, 1000 + c, rounds) for c in range(concurrency))
+            *(rest_conversation(client, url, f"c{1000 + c}", rounds) for c in range(concurrency))
         )
     return [t for ts in hooks for t in ts], [t for ts in rest for t in ts]
-
-
-def row(label: str, times: list[float]) -> str:
-    """One table row: p50, p95, n."""
-    return f"| {label} | {pct(times, 50):.1f} | {pct(times, 95):.1f} | {len(times)} |"
 
 
 def main() -> None:
