@@ -34,18 +34,14 @@ customers_app = typer.Typer(
 T = TypeVar("T")
 
 
-async def _load(url: str, schema: str | None, workspace: str, key: str) -> Profile | None:
-    db = Database(url, schema=schema)
-    try:
-        await db.migrate()
-        store = IdentityStore(db)
-        profile = await store.profile(workspace, key)
-        if profile is None:
-            found = await store.by_external_id(workspace, key)
-            profile = await store.profile(workspace, found) if found else None
-        return profile
-    finally:
-        await db.close()
+async def _profile(store: SubjectStore, workspace: str, key: str) -> Profile | None:
+    """The profile by our id, or else by the business's own id."""
+    identities = IdentityStore(store.db)
+    profile = await identities.profile(workspace, key)
+    if profile is None:
+        found = await identities.by_external_id(workspace, key)
+        profile = await identities.profile(workspace, found) if found else None
+    return profile
 
 
 @customers_app.command("show")
@@ -60,11 +56,7 @@ def show(
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
     ws = workspace_or_exit(settings, workspace)
-    if settings.privacy.encrypt:
-        install(load_ring(settings.data_dir))
-    profile = asyncio.run(
-        _load(settings.database_url, settings.database.schema_name, ws.id, customer)
-    )
+    profile = _store_call(settings, lambda store: _profile(store, ws.id, customer))
     if profile is None:
         err.print(f"[bold red]No customer[/] {customer!r} in workspace {ws.id}")
         raise typer.Exit(1)
