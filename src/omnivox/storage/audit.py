@@ -4,8 +4,12 @@ Each entry's ``hash`` is SHA-256 over the previous entry's hash and the entry's 
 (time, workspace, actor, action, subject, canonical JSON details), so changing, removing or
 reordering any entry breaks every hash after it; ``omnivox audit verify`` recomputes the chain.
 Entries: merges and unmerges, customer exports and erasures, key rotations, admin assignments,
-agents opening a conversation, and the customers API reading a profile. Appends are serialized
-in this process (one server writes the log; a scaled-out deployment needs a database lock).
+agents opening a conversation, and the customers API reading a profile.
+
+Appends are serialized across processes (the server, CLI commands, several servers on one
+PostgreSQL): each takes the database's write lock before it reads the last hash, a
+transaction-scoped advisory lock on PostgreSQL and the write lock on SQLite, so two appends never
+chain to the same predecessor.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from omnivox.storage.db import Database
+from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import AuditEntry
 from omnivox.types import utcnow
 
 GENESIS = "0" * 64
+ADVISORY_KEY = 0x6F6D6E69  # "omni": the PostgreSQL advisory lock of audit appends
 _LOCK = asyncio.Lock()
 
 
@@ -47,6 +52,14 @@ class Verdict:
         return self.broken_at is None
 
 
+async def _write_lock(session: AsyncSession, backend: str) -> None:
+    """Hold the log's write lock until the transaction ends."""
+    if backend == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
+    else:  # any write statement takes SQLite's write lock, even one that changes no row
+        await session.execute(text("DELETE FROM audit_log WHERE id < 0"))
+
+
 class AuditLog:
     """Append entries; verify the chain."""
 
@@ -64,6 +77,7 @@ class AuditLog:
         """Add an entry after the last one; returns its hash."""
         body = json.dumps(details or {}, sort_keys=True, separators=(",", ":"))
         async with _LOCK, self.db.sessions.begin() as session:
+            await _write_lock(session, self.db.backend)
             last = (
                 await session.execute(
                     select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
