@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, append_results, pct, server
+from common import AUTH, ROOT, append_results, pct, server
 from retrieval import DATA, make_kb
 
 from omnivox.guardrails.grounding import GroundingChecker
@@ -112,7 +112,7 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
 
 
 async def cache_latency(url: str, questions: list[str], repeats: int) -> tuple[list[float], ...]:
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=AUTH) as client:
 
         async def turn(text: str, customer: str) -> float:
             t0 = time.perf_counter()

@@ -19,6 +19,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
+# the benches' REST key, seeded into their workspace (seed.api_keys) like the demo's tour key
+BENCH_KEY = "ovx_00000000bead_bench-key-not-a-secret"
+AUTH = {"Authorization": f"Bearer {BENCH_KEY}"}
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -78,6 +81,7 @@ def server(
                 "channels": channels or {},
                 # benches send hundreds of messages a minute from one sender on purpose
                 "limits": {"per_customer_per_minute": 100_000, "per_workspace_per_minute": 100_000},
+                "seed": {"api_keys": [{"name": "bench", "role": "admin", "key": BENCH_KEY}]},
             }
         ],
     }

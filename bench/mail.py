@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results, free_port, pct, rest_conversation, row, server
+from common import AUTH, append_results, free_port, pct, rest_conversation, row, server
 
 
 class Relay:
@@ -72,7 +72,7 @@ async def measure(
     url: str, relay: Relay, port: int, rounds: int, concurrency: int
 ) -> tuple[list[float], list[float]]:
     relay.loop = asyncio.get_running_loop()
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers=AUTH) as client:
         await mail_conversation(relay, port, 999, 2)  # warm up
         await rest_conversation(client, url, "bench999", 2)
         mails = await asyncio.gather(

@@ -26,7 +26,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results, pct, server
+from common import AUTH, append_results, pct, server
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.llamacpp import LlamaCppProvider
@@ -76,7 +76,7 @@ async def rest_turns(url: str, turns: int, concurrency: int) -> dict[str, list[f
             results["overhead"].append(turn_ms - model_ms)
 
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits, headers=AUTH) as client:
         await client.post(
             "/api/v1/messages", json={"workspace": "acme", "customer": {"id": "warm"}, "text": "hi"}
         )

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results, free_port, pct, rest_conversation, row, server
+from common import AUTH, append_results, free_port, pct, rest_conversation, row, server
 
 TOKEN, SECRET = "42:bench", "bench-secret"
 
@@ -98,7 +98,7 @@ async def measure(
 ) -> tuple[list[float], list[float]]:
     replies.loop = asyncio.get_running_loop()
     limits = httpx.Limits(max_connections=concurrency * 2)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=AUTH) as client:
         await webhook_conversation(client, url, replies, 999, 2)  # warm up
         await rest_conversation(client, url, "c999", 2)
         hooks = await asyncio.gather(

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from omnivox.app import create_app
+from omnivox.governance.rbac import Role
 from omnivox.services import Services, build_services
 from omnivox.settings import Settings, validate_settings
 
@@ -101,9 +102,9 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.services = build_services(settings)
-        app = create_app(settings, self.services, warm_up=warm_up)
+        self.app = create_app(settings, self.services, warm_up=warm_up)
         config = uvicorn.Config(
-            app,
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_config=None,
@@ -113,6 +114,18 @@ class LiveServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop
+        self._keys: dict[tuple[str, str], str] = {}
+
+    def key(self, role: str = "admin", workspace: str = "acme") -> str:
+        """An API key of ``workspace`` with ``role`` (one per pair, created on first use)."""
+        if (workspace, role) not in self._keys:
+            created = self.services.api_keys.create(workspace, Role(role), f"test {role}")
+            self._keys[workspace, role] = run_on_server(self, created)[1]
+        return self._keys[workspace, role]
+
+    def auth(self, role: str = "admin", workspace: str = "acme") -> dict[str, str]:
+        """The ``Authorization`` header of :meth:`key`."""
+        return {"Authorization": f"Bearer {self.key(role, workspace)}"}
 
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()

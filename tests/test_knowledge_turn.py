@@ -64,23 +64,28 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 def test_search_endpoint_and_cited_grounded_answer(server: LiveServer) -> None:
     found = httpx.post(
         f"{server.url}/api/v1/knowledge/search",
+        headers=server.auth(),
         json={"workspace": "acme", "query": "how long is standard shipping", "k": 2},
     ).json()
     assert found["results"][0]["source_id"] == "shipping.md"
     assert {"source_id", "title", "text", "score", "url"} <= set(found["results"][0])
     other = httpx.post(
         f"{server.url}/api/v1/knowledge/search",
+        headers=server.auth(workspace="globex"),
         json={"workspace": "globex", "query": "how long is standard shipping"},
     ).json()
     assert other["results"] == []
     missing = httpx.post(
-        f"{server.url}/api/v1/knowledge/search", json={"workspace": "nope", "query": "x"}
+        f"{server.url}/api/v1/knowledge/search",
+        headers=server.auth(),
+        json={"workspace": "nope", "query": "x"},
     )
-    assert missing.status_code == 404
+    assert missing.status_code == 403
 
     server.services.chain.providers[:] = [ObedientProvider()]
     reply = httpx.post(
         f"{server.url}/api/v1/messages",
+        headers=server.auth(),
         timeout=60,
         json={"workspace": "acme", "customer": {"id": "c1"}, "text": "Do gift cards expire?"},
     ).json()
@@ -93,6 +98,7 @@ def test_planted_instructions_do_not_change_the_answer(server: LiveServer) -> No
     server.services.chain.providers[:] = [obedient]
     reply = httpx.post(
         f"{server.url}/api/v1/messages",
+        headers=server.auth(),
         timeout=60,
         json={
             "workspace": "acme",
@@ -111,10 +117,16 @@ def test_a_repeated_question_is_answered_from_the_cache(server: LiveServer) -> N
     server.services.chain.providers[:] = [obedient]
     ask = {"workspace": "acme", "text": "Do gift cards ever expire?"}
     first = httpx.post(
-        f"{server.url}/api/v1/messages", timeout=60, json={**ask, "customer": {"id": "c3"}}
+        f"{server.url}/api/v1/messages",
+        headers=server.auth(),
+        timeout=60,
+        json={**ask, "customer": {"id": "c3"}},
     ).json()
     second = httpx.post(
-        f"{server.url}/api/v1/messages", timeout=60, json={**ask, "customer": {"id": "c4"}}
+        f"{server.url}/api/v1/messages",
+        headers=server.auth(),
+        timeout=60,
+        json={**ask, "customer": {"id": "c4"}},
     ).json()
     assert second["reply"] == {**first["reply"], "message_id": second["reply"]["message_id"]}
     assert len(obedient.requests) == 1  # the model was asked once

@@ -23,6 +23,7 @@ def test_turn_with_the_bundled_model(tmp_path: Path) -> None:
             time.sleep(0.2)
         response = httpx.post(
             f"{server.url}/api/v1/messages",
+            headers=server.auth(),
             timeout=60,
             json={"workspace": "acme", "customer": {"id": "c"}, "text": "Hello! Who are you?"},
         )

@@ -18,6 +18,7 @@ def test_json_logs_carry_dotted_events_and_turn_ids(
         with LiveServer(make_settings(tmp_path)) as server:
             reply = httpx.post(
                 f"{server.url}/api/v1/messages",
+                headers=server.auth(),
                 json={"workspace": "acme", "customer": {"id": "c"}, "text": "hi"},
             ).json()
     finally:

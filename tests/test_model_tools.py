@@ -95,7 +95,9 @@ def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
 
 def say(server: LiveServer, text: str, customer: str) -> dict[str, Any]:
     body = {"workspace": "acme", "customer": {"id": customer}, "text": text}
-    response = httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30)
+    response = httpx.post(
+        f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 

@@ -38,7 +38,9 @@ def test_turns_on_one_conversation_are_serialised(tmp_path: Path) -> None:
         server.services.chain.providers[:] = [provider]
 
         async def fire() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            async with httpx.AsyncClient(
+                base_url=server.url, timeout=60, headers=server.auth()
+            ) as client:
                 return await asyncio.gather(
                     *[
                         client.post(
@@ -53,7 +55,9 @@ def test_turns_on_one_conversation_are_serialised(tmp_path: Path) -> None:
         assert all(r.status_code == 200 for r in responses)
         assert provider.peak == 1  # never two turns of one conversation in the model at once
         conv_id = responses[0].json()["conversation_id"]
-        messages = httpx.get(f"{server.url}/api/v1/conversations/{conv_id}").json()["messages"]
+        messages = httpx.get(
+            f"{server.url}/api/v1/conversations/{conv_id}", headers=server.auth()
+        ).json()["messages"]
     assert len(messages) == 24
     for question, answer in zip(messages[::2], messages[1::2], strict=True):
         assert question["direction"] == "in" and answer["direction"] == "out"
@@ -67,7 +71,9 @@ def test_different_conversations_run_concurrently(tmp_path: Path) -> None:
         server.services.chain.providers[:] = [provider]
 
         async def fire() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            async with httpx.AsyncClient(
+                base_url=server.url, timeout=60, headers=server.auth()
+            ) as client:
                 return await asyncio.gather(
                     *[
                         client.post(

@@ -112,6 +112,22 @@ def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
             "workspaces[0].channels.email.addresses",
             "not a plain address",
         ),
+        (
+            "workspaces: [{id: a, name: A, handoff: {api_keys: [k]}}]",
+            "workspaces[0].handoff.api_keys",
+            "omnivox keys create --role integration",
+        ),
+        (
+            "workspaces: [{id: a, name: A, seed: {api_keys: [{name: t, role: admin, key: k}]}}]",
+            "workspaces[0].seed.api_keys[0].key",
+            "expected ovx_<12 hex digits>_",
+        ),
+        (
+            "workspaces: [{id: a, name: A, seed: {api_keys: [{name: t, role: root,"
+            " key: ovx_00000000acde_sixteen-chars-ok}]}}]",
+            "workspaces[0].seed.api_keys[0].role",
+            "'admin', 'agent', 'analyst' or 'integration'",
+        ),
     ],
 )
 def test_bad_config_names_key_and_expectation(

@@ -27,7 +27,7 @@ def server(tmp_path: Path, database: dict[str, Any]) -> Iterator[LiveServer]:
     workspace = {
         "id": "acme",
         "name": "Acme Outfitters",
-        "seed": DEMO["seed"],
+        "seed": {**DEMO["seed"], "api_keys": []},  # raw YAML: the key is not interpolated
         "understanding": DEMO["understanding"],
         "trust_api_customer_ids": True,
     }
@@ -43,6 +43,7 @@ def server(tmp_path: Path, database: dict[str, Any]) -> Iterator[LiveServer]:
 def say(server: LiveServer, text: str, customer: str = "cus_0001") -> dict[str, Any]:
     response = httpx.post(
         f"{server.url}/api/v1/messages",
+        headers=server.auth(),
         json={"workspace": "acme", "customer": {"id": customer}, "text": text},
         timeout=30,
     )
@@ -80,7 +81,7 @@ def test_order_status_for_the_owner_only(server: LiveServer) -> None:
 def test_untrusted_rest_ids_are_not_the_business_customers(
     tmp_path: Path, database: dict[str, Any]
 ) -> None:
-    workspace = {"id": "acme", "name": "Acme", "seed": DEMO["seed"]}
+    workspace = {"id": "acme", "name": "Acme", "seed": {**DEMO["seed"], "api_keys": []}}
     workspace["understanding"] = DEMO["understanding"]
     settings = make_settings(tmp_path, database=database, workspaces=[workspace])
     with LiveServer(settings, warm_up=True) as live:
@@ -94,7 +95,9 @@ def test_untrusted_rest_ids_are_not_the_business_customers(
 
 def test_entities_and_signals_are_stored_on_the_message(server: LiveServer) -> None:
     reply = say(server, "Has my order ACM-482193 shipped? Call me at (303) 555-0142")
-    conversation = httpx.get(f"{server.url}/api/v1/conversations/{reply['conversation_id']}").json()
+    conversation = httpx.get(
+        f"{server.url}/api/v1/conversations/{reply['conversation_id']}", headers=server.auth()
+    ).json()
     inbound = conversation["messages"][0]
     nlu = inbound["nlu"]
     values = {(e["kind"], e["value"]) for e in nlu["entities"]}

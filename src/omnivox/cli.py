@@ -12,9 +12,10 @@ import typer
 
 from omnivox import __version__
 from omnivox.cli_agents import agents_app
+from omnivox.cli_apikeys import keys_app
 from omnivox.cli_customers import customers_app
 from omnivox.cli_kb import kb_app
-from omnivox.cli_keys import audit_app, keys_app, retention_app
+from omnivox.cli_keys import audit_app, retention_app
 from omnivox.cli_nlu import nlu_app
 from omnivox.cli_support import (
     ConfigOpt,

@@ -23,10 +23,9 @@ from omnivox.cli_support import (
 from omnivox.identity.keys import load_or_create_key
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import install, load_ring
-from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore, Profile
-from omnivox.storage.subjects import SubjectStore, subject_hash
+from omnivox.storage.subjects import SubjectStore
 
 customers_app = typer.Typer(
     help="Customers across channels: look, export, erase.", no_args_is_help=True
@@ -107,13 +106,7 @@ def export(
     configure_logging("console", "warning")
     ws = workspace_or_exit(settings, workspace)
 
-    async def work(store: SubjectStore) -> dict[str, Any] | None:
-        data = await store.export(ws.id, customer)
-        if data is not None:
-            await AuditLog(store.db).append(ws.id, "cli", "customer.exported", customer)
-        return data
-
-    data = _store_call(settings, work)
+    data = _store_call(settings, lambda store: store.export_logged(ws.id, customer, "cli"))
     if data is None:
         err.print(f"[bold red]No customer[/] {customer!r} in workspace {ws.id}")
         raise typer.Exit(1)
@@ -141,14 +134,7 @@ def erase(
         raise typer.Exit(1)
     key = load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
 
-    async def work(store: SubjectStore) -> dict[str, int]:
-        counts = await store.erase(ws.id, customer, key)
-        if counts:  # the audit trail names the subject only by its keyed hash
-            subject = subject_hash(key, customer)
-            await AuditLog(store.db).append(ws.id, "cli", "customer.erased", subject, counts)
-        return counts
-
-    counts = _store_call(settings, work)
+    counts = _store_call(settings, lambda store: store.erase_logged(ws.id, customer, key, "cli"))
     if not counts:
         err.print(f"Nothing held about {customer} in {ws.id} (already erased?)")
         return

@@ -1,4 +1,4 @@
-"""``omnivox keys``, ``audit`` and ``retention``: the operator's privacy commands."""
+"""``omnivox keys rotate``, ``audit`` and ``retention``: the operator's privacy commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from omnivox.cli_apikeys import keys_app
 from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import ENV, RING, install, load_ring
@@ -17,8 +18,6 @@ from omnivox.privacy.rotation import new_primary, resume
 from omnivox.storage.audit import AuditLog, Verdict
 from omnivox.storage.db import Database
 from omnivox.storage.retention import run_all
-
-keys_app = typer.Typer(help="Manage the keys that encrypt data at rest.", no_args_is_help=True)
 
 
 @keys_app.command("rotate")

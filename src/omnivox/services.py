@@ -24,6 +24,8 @@ from omnivox.channels.mail.channel import EmailChannel
 from omnivox.channels.mail.inbound import InboundMail, Mailboxes, start_smtp
 from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.webchat import WebChatChannel
+from omnivox.governance.apikeys import ApiKeyStore
+from omnivox.governance.rbac import Role
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.handoff.auth import hash_password
@@ -63,6 +65,7 @@ from omnivox.pipeline.steps.route import RouteStep
 from omnivox.pipeline.steps.understand import Understand
 from omnivox.pipeline.steps.verify import Verify
 from omnivox.privacy.crypto import install, load_ring
+from omnivox.privacy.rotation import index_identities
 from omnivox.settings import ConfigError, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
@@ -102,6 +105,7 @@ class Services:
     understanding: Understanding
     verifier: Verifier
     console: Console
+    api_keys: ApiKeyStore
     messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
     knowledge_ready: bool = False
     understanding_ready: bool = False
@@ -129,10 +133,12 @@ class Services:
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""
         await self.db.migrate()
+        await index_identities(self.db)
         for ws in self.settings.workspaces:
             await self.store.ensure_workspace(ws.id, ws.name)
             await self._seed(ws.id, ws.seed.customers)
             await self._seed_agents(ws)
+            await self._seed_api_keys(ws)
         if self.messaging:
             worker = OutboxWorker(
                 OutboxStore(self.db), self.messaging, consents=ConsentStore(self.db)
@@ -206,6 +212,12 @@ class Services:
             )
         if ws.seed.agents:
             log.info("workspace.agents_seeded", workspace=ws.id, agents=len(ws.seed.agents))
+
+    async def _seed_api_keys(self, ws: WorkspaceSettings) -> None:
+        for seed in ws.seed.api_keys:
+            token = seed.key.get_secret_value()
+            if await self.api_keys.seed(ws.id, Role(seed.role), seed.name, token):
+                log.warning("workspace.api_key_seeded", workspace=ws.id, name=seed.name)
 
     async def _seed(self, workspace_id: str, customers_file: str | None) -> None:
         if not customers_file:
@@ -412,6 +424,7 @@ def build_services(settings: Settings) -> Services:
         c.understanding,
         c.verifier,
         c.console,
+        ApiKeyStore(db),
         messaging,
     )
 

@@ -238,8 +238,6 @@ class HandoffSettings(_Model):
     hours: str = "Monday to Friday, 9:00 to 17:00"
     expected_wait_minutes: int = Field(5, ge=1)
     canned: list[CannedReply] = Field(default_factory=list)
-    # keys for the help-desk REST API (/api/v1/handoffs); empty values are ignored
-    api_keys: list[SecretStr] = Field(default_factory=list)
     webhooks: list[HandoffWebhook] = Field(default_factory=list)
 
 
@@ -252,12 +250,28 @@ class AgentSeed(_Model):
     role: Literal["agent", "admin"] = "agent"
 
 
+class ApiKeySeed(_Model):
+    """An API key created at start if missing (for demos: real ones come from ``keys create``)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "agent", "analyst", "integration"]
+    key: SecretStr
+
+    @field_validator("key")
+    @classmethod
+    def _well_formed(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"ovx_[0-9a-f]{12}_[A-Za-z0-9_-]{16,100}", value.get_secret_value()):
+            raise ValueError("expected ovx_<12 hex digits>_<16 to 100 letters, digits, - or _>")
+        return value
+
+
 class SeedSettings(_Model):
     """Sample data loaded at start (idempotently): JSON files relative to the config file."""
 
     customers: str | None = None
     orders: str | None = None
     agents: list[AgentSeed] = Field(default_factory=list)
+    api_keys: list[ApiKeySeed] = Field(default_factory=list)
 
 
 class WorkspaceSettings(_Model):
@@ -360,10 +374,17 @@ def validate_settings(data: dict[str, Any], file: str = "<settings>") -> Setting
         key = _format_loc(first["loc"])
         expected = first["msg"]
         if first["type"] == "extra_forbidden":
-            expected = "unknown key"
+            expected = REMOVED.get(str(first["loc"][-1]), "unknown key")
         elif "input" in first and first["type"] not in ("missing",):
             expected = f"{expected} (got {first['input']!r})"
         raise ConfigError(file, key, expected) from None
+
+
+# keys that existed once, and what replaced them
+REMOVED = {
+    "api_keys": "unknown key: help-desk keys are now API keys made with "
+    "`omnivox keys create --role integration` (docs/security.md)",
+}
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

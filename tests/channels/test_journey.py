@@ -111,7 +111,9 @@ def test_web_chat_then_a_proven_phone_then_sms_then_email_is_one_conversation(
         assert done["text"] == "Thank you, your phone number is verified and linked."
         assert done["conversation_id"] == conversation
 
-    profile = httpx.get(f"{server.url}/api/v1/customers/cus_x", params={"workspace": "acme"})
+    profile = httpx.get(
+        f"{server.url}/api/v1/customers/cus_x", headers=server.auth(), params={"workspace": "acme"}
+    )
     assert profile.status_code == 404
     merges = [e for e in rows(server, Event) if e.type == "customer.merged"]
     assert len(merges) == 1 and merges[0].payload["evidence"]["method"] == "code"
@@ -138,7 +140,9 @@ def test_web_chat_then_a_proven_phone_then_sms_then_email_is_one_conversation(
     inbound = [m for m in rows(server, Message) if m.direction == "in"]
     assert [m.channel for m in inbound] == ["webchat", "webchat", "webchat", "sms", "email"]
     assert {m.conversation_id for m in inbound} == {conversation}
-    profile = httpx.get(f"{server.url}/api/v1/customers/{maya}", params={"workspace": "acme"})
+    profile = httpx.get(
+        f"{server.url}/api/v1/customers/{maya}", headers=server.auth(), params={"workspace": "acme"}
+    )
     body = profile.json()
     assert body["name"] == "Maya Thompson"
     kinds = {(i["kind"], i["source"]) for i in body["identities"]}

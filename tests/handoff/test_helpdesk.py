@@ -1,4 +1,4 @@
-"""The help-desk REST API (API keys) and the signed outbound webhooks, end to end."""
+"""The help-desk REST API (integration API keys) and the signed outbound webhooks, end to end."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, running
 from tests.conftest import LiveServer, make_settings
 from tests.handoff.test_console import PUBLIC, sms, wait_handoff
 
-KEY, SECRET = "hd-key-0123456789", "whsec-test-secret"
+SECRET = "whsec-test-secret"
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +59,17 @@ def server(
             "customers": "customers.json",
             "agents": [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}],
         },
-        "handoff": {"api_keys": [KEY], "webhooks": [{"url": receiver[0], "secret": SECRET}]},
+        "handoff": {"webhooks": [{"url": receiver[0], "secret": SECRET}]},
     }
     with LiveServer(make_settings(tmp_path, workspaces=[acme])) as live:
         yield live
 
 
-def api(server: LiveServer, method: str, path: str, key: str = KEY, **kw: Any) -> httpx.Response:
+def api(
+    server: LiveServer, method: str, path: str, key: str | None = None, **kw: Any
+) -> httpx.Response:
+    """A help-desk call with an integration key (``key=""``: none at all)."""
+    key = server.key("integration") if key is None else key
     headers = {"authorization": f"Bearer {key}"} if key else {}
     return httpx.request(method, f"{server.url}/api/v1/handoffs{path}", headers=headers, **kw)
 

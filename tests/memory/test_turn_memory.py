@@ -34,7 +34,9 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
         for word in WORDS[:4]:
             text = f"Question {word}?" + (" It is about ACM-482193." if word == "one" else "")
             body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
-            httpx.post(f"{live.url}/api/v1/messages", json=body, timeout=30).raise_for_status()
+            httpx.post(
+                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+            ).raise_for_status()
         scripted = live.services.chain.providers[0]
         assert isinstance(scripted, ScriptedProvider)
         system = scripted.requests[-1].messages[0].content

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from omnivox.privacy.crypto import PREFIX, RING, KeyRing, UnknownKeyError, load_ring
-from omnivox.privacy.rotation import new_primary, resume
+from omnivox.privacy.rotation import index_identities, new_primary, resume
 from omnivox.services import Services
 from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import LiveServer, make_settings, run_on_server
@@ -28,12 +28,16 @@ def test_a_canary_never_reaches_disk_dumps_or_logs(
     with LiveServer(settings) as live:
         body = {
             "workspace": "acme",
-            "customer": {"id": "c1", "name": "Zed"},
+            "customer": {"id": f"visitor-{CANARY}", "name": "Zed"},  # an identity address
             "text": f"My code word is {CANARY}.",
         }
-        reply = httpx.post(f"{live.url}/api/v1/messages", json=body, timeout=30).json()
+        reply = httpx.post(
+            f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+        ).json()
         assert CANARY in reply["reply"]["text"]  # the scripted model echoes it back to the customer
-        view = httpx.get(f"{live.url}/api/v1/conversations/{reply['conversation_id']}").json()
+        view = httpx.get(
+            f"{live.url}/api/v1/conversations/{reply['conversation_id']}", headers=live.auth()
+        ).json()
         assert CANARY in view["messages"][0]["text"]  # and it reads back decrypted
 
         async def raw_texts() -> list[str]:
@@ -42,6 +46,11 @@ def test_a_canary_never_reaches_disk_dumps_or_logs(
                 return [r[0] for r in rows]
 
         stored = run_on_server(live, raw_texts())
+        again = {**body, "text": "and again"}  # the encrypted address is found again
+        second = httpx.post(
+            f"{live.url}/api/v1/messages", headers=live.auth(), json=again, timeout=30
+        ).json()
+        assert second["conversation_id"] == reply["conversation_id"]
     assert stored and all(s.startswith(PREFIX) for s in stored)
     if "schema" in database:
         dump = subprocess.run(
@@ -103,3 +112,30 @@ async def test_rotation_re_encrypts_everything_and_can_resume(
     assert all(r.startswith(f"{PREFIX}{new}:") for r in raw)
     view = await store.conversation(msg.conversation_id)
     assert view is not None and [m.text for m in view.messages][-1] == f"note 4 {CANARY}"
+    async with services.db.engine.connect() as conn:
+        address, index = (
+            await conn.execute(text("SELECT address, address_hash FROM identities"))
+        ).one()
+    assert address.startswith(f"{PREFIX}{new}:") and index == RING.index("api:c1")
+    assert (await store.resolve_customer("acme", "api", "c1", "Zed"))[0] == customer
+
+
+async def test_identities_stored_before_blind_indexes_are_indexed_at_start(
+    services: Services,
+) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "placeholder")
+    async with services.db.engine.begin() as conn:  # a row as migration 0009 leaves it
+        await conn.execute(
+            text("UPDATE identities SET address = 'legacy-visitor', address_hash = NULL")
+        )
+    assert (await store.resolve_customer("acme", "api", "legacy-visitor"))[1] is True  # unseen
+    async with services.db.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM identities WHERE address_hash IS NOT NULL"))
+        await conn.execute(text("DELETE FROM customers WHERE id != :c"), {"c": customer})
+    assert await index_identities(services.db) == 1
+    assert await index_identities(services.db) == 0
+    async with services.db.engine.connect() as conn:
+        address = (await conn.execute(text("SELECT address FROM identities"))).scalar_one()
+    assert address.startswith(PREFIX)
+    assert await store.resolve_customer("acme", "api", "legacy-visitor") == (customer, False)

@@ -79,7 +79,9 @@ def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
 
 def say(server: LiveServer, text: str) -> str:
     body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
-    response = httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30)
+    response = httpx.post(
+        f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["reply"]["text"])
 

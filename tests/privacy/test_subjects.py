@@ -35,12 +35,16 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
     with LiveServer(settings) as live:
         for text in ("Where is my order ACM-482193?", "Please call me back"):
             body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
-            reply = httpx.post(f"{live.url}/api/v1/messages", json=body, timeout=30).json()
+            reply = httpx.post(
+                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+            ).json()
         other = {"workspace": "acme", "customer": {"id": "cus_0002"}, "text": "hello"}
-        httpx.post(f"{live.url}/api/v1/messages", json=other, timeout=30).raise_for_status()
-        maya = httpx.get(f"{live.url}/api/v1/conversations/{reply['conversation_id']}").json()[
-            "customer_id"
-        ]
+        httpx.post(
+            f"{live.url}/api/v1/messages", headers=live.auth(), json=other, timeout=30
+        ).raise_for_status()
+        maya = httpx.get(
+            f"{live.url}/api/v1/conversations/{reply['conversation_id']}", headers=live.auth()
+        ).json()["customer_id"]
     config = tmp_path / "omnivox.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -100,3 +104,28 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
         timeout=120,
     )
     assert tampered.returncode == 1 and "broken at entry 1" in tampered.stderr
+
+
+def test_an_admin_key_exports_and_erases_over_the_api(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path)) as live:
+        body = {"workspace": "acme", "customer": {"id": "v-1"}, "text": "my parcel is late"}
+        reply = httpx.post(
+            f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+        ).json()
+        conversation = httpx.get(
+            f"{live.url}/api/v1/conversations/{reply['conversation_id']}", headers=live.auth()
+        ).json()
+        customer = f"{live.url}/api/v1/customers/{conversation['customer_id']}"
+        exported = httpx.get(f"{customer}/export", headers=live.auth())
+        assert exported.status_code == 200 and "my parcel is late" in exported.text
+        erased = httpx.delete(customer, headers=live.auth()).json()
+        assert erased["erased"] is True and erased["deleted"]["messages"] == 2
+        assert httpx.delete(customer, headers=live.auth()).json() == {
+            "erased": False,
+            "deleted": {},
+        }
+        assert httpx.get(f"{customer}/export", headers=live.auth()).status_code == 404
+        key_id = "key_" + live.key().removeprefix("ovx_").split("_")[0]
+    with sqlite3.connect(Path(live.services.settings.data_dir) / "omnivox.db") as conn:
+        rows = conn.execute("SELECT actor, action FROM audit_log ORDER BY id").fetchall()
+    assert rows == [(f"key:{key_id}", "customer.exported"), (f"key:{key_id}", "customer.erased")]

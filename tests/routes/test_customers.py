@@ -26,8 +26,12 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 def customer_of(server: LiveServer, visitor: str) -> str:
     body = {"workspace": "acme", "customer": {"id": visitor}, "text": "hello"}
-    conv = httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30).json()
-    view = httpx.get(f"{server.url}/api/v1/conversations/{conv['conversation_id']}").json()
+    conv = httpx.post(
+        f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30
+    ).json()
+    view = httpx.get(
+        f"{server.url}/api/v1/conversations/{conv['conversation_id']}", headers=server.auth()
+    ).json()
     return str(view["customer_id"])
 
 
@@ -42,7 +46,9 @@ def maya(server: LiveServer) -> str:
 
 def test_profile_merge_and_unmerge_over_http(server: LiveServer) -> None:
     target, other = maya(server), customer_of(server, "api-visitor-1")
-    profile = httpx.get(f"{server.url}/api/v1/customers/{target}", params=WS).json()
+    profile = httpx.get(
+        f"{server.url}/api/v1/customers/{target}", headers=server.auth(), params=WS
+    ).json()
     assert profile["name"] == "Maya Thompson"
     assert {(i["kind"], i["address"], i["source"]) for i in profile["identities"]} == {
         ("email", "maya.thompson@example.com", "seed"),
@@ -50,40 +56,55 @@ def test_profile_merge_and_unmerge_over_http(server: LiveServer) -> None:
     }
     merged = httpx.post(
         f"{server.url}/api/v1/customers/{target}/merge",
+        headers=server.auth(),
         json={**WS, "other": other, "reason": "same person, confirmed by phone"},
     )
     assert merged.status_code == 200 and merged.json()["evidence"]["method"] == "api"
-    after = httpx.get(f"{server.url}/api/v1/customers/{target}", params=WS).json()
+    after = httpx.get(
+        f"{server.url}/api/v1/customers/{target}", headers=server.auth(), params=WS
+    ).json()
     assert ("api", "api-visitor-1") in {(i["kind"], i["address"]) for i in after["identities"]}
     assert len(after["conversations"]) == 1
     again = httpx.post(
-        f"{server.url}/api/v1/customers/{target}/merge", json={**WS, "other": other, "reason": "x"}
+        f"{server.url}/api/v1/customers/{target}/merge",
+        headers=server.auth(),
+        json={**WS, "other": other, "reason": "x"},
     )
     assert again.status_code == 409 and again.json()["error"] == "already_merged"
     undone = httpx.post(
-        f"{server.url}/api/v1/customers/{other}/unmerge", json={**WS, "reason": "not her"}
+        f"{server.url}/api/v1/customers/{other}/unmerge",
+        headers=server.auth(),
+        json={**WS, "reason": "not her"},
     )
     assert undone.status_code == 200
-    restored = httpx.get(f"{server.url}/api/v1/customers/{other}", params=WS).json()
+    restored = httpx.get(
+        f"{server.url}/api/v1/customers/{other}", headers=server.auth(), params=WS
+    ).json()
     assert restored["merged_into"] is None and len(restored["conversations"]) == 1
 
 
 def test_refusals_over_http(server: LiveServer) -> None:
     target = maya(server)
     same = httpx.post(
-        f"{server.url}/api/v1/customers/{target}/merge", json={**WS, "other": target, "reason": "x"}
+        f"{server.url}/api/v1/customers/{target}/merge",
+        headers=server.auth(),
+        json={**WS, "other": target, "reason": "x"},
     )
     assert same.status_code == 400 and same.json()["error"] == "same_customer"
-    missing = httpx.get(f"{server.url}/api/v1/customers/cus_nobody", params=WS)
+    missing = httpx.get(
+        f"{server.url}/api/v1/customers/cus_nobody", headers=server.auth(), params=WS
+    )
     assert missing.status_code == 404
     # no SMS channel in this workspace: a code cannot be sent, and nothing is stored
     no_channel = httpx.post(
         f"{server.url}/api/v1/customers/{target}/verifications",
+        headers=server.auth(),
         json={**WS, "kind": "phone", "address": "+17205550100"},
     )
     assert no_channel.status_code == 422 and no_channel.json()["error"] == "no_channel"
     nothing = httpx.post(
         f"{server.url}/api/v1/customers/{target}/verifications/confirm",
+        headers=server.auth(),
         json={**WS, "code": "123456"},
     )
     assert nothing.status_code == 404 and nothing.json()["error"] == "no_pending_code"

@@ -21,7 +21,9 @@ def server(tmp_path: Path, database: dict[str, Any]) -> Iterator[LiveServer]:
 
 
 def post(server: LiveServer, body: Any, **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30, **kwargs)
+    return httpx.post(
+        f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30, **kwargs
+    )
 
 
 def body(text: str = "What is your return window?", **extra: Any) -> dict[str, Any]:
@@ -48,7 +50,9 @@ def test_message_round_trip_and_conversation(server: LiveServer) -> None:
     assert "generate;dur=" in timing and "total;dur=" in timing
     second = post(server, body("And for sale items?"))
     assert second.json()["conversation_id"] == data["conversation_id"]
-    conv = httpx.get(f"{server.url}/api/v1/conversations/{data['conversation_id']}").json()
+    conv = httpx.get(
+        f"{server.url}/api/v1/conversations/{data['conversation_id']}", headers=server.auth()
+    ).json()
     assert [(m["direction"], m["text"]) for m in conv["messages"]] == [
         ("in", "What is your return window?"),
         ("out", "You asked: What is your return window?"),
@@ -101,7 +105,7 @@ def test_malformed_json_is_422(server: LiveServer) -> None:
     response = httpx.post(
         f"{server.url}/api/v1/messages",
         content=b'{"workspace": ',
-        headers={"content-type": "application/json"},
+        headers={**server.auth(), "content-type": "application/json"},
     )
     assert response.status_code == 422
     assert response.json()["error"] == "validation_error"
@@ -119,7 +123,9 @@ def test_long_text_is_413_and_stores_nothing(server: LiveServer) -> None:
 def test_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
     huge = b"{" + b" " * (80 * 1024) + b"}"
     response = httpx.post(
-        f"{server.url}/api/v1/messages", content=huge, headers={"content-type": "application/json"}
+        f"{server.url}/api/v1/messages",
+        content=huge,
+        headers={**server.auth(), "content-type": "application/json"},
     )
     assert response.status_code == 413
     assert response.json()["error"] == "body_too_large"
@@ -131,16 +137,17 @@ def test_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
     streamed = httpx.post(
         f"{server.url}/api/v1/messages",
         content=chunks(),
-        headers={"content-type": "application/json"},
+        headers={**server.auth(), "content-type": "application/json"},
     )
     assert streamed.status_code == 413
     assert count(server) == 0
 
 
-def test_unknown_workspace_is_404_and_stores_nothing(server: LiveServer) -> None:
-    response = post(server, {**body(), "workspace": "initech"})
-    assert response.status_code == 404
-    assert response.json()["error"] == "unknown_workspace"
+def test_a_workspace_other_than_the_keys_is_403_and_stores_nothing(server: LiveServer) -> None:
+    for workspace in ("initech", "globex"):
+        response = post(server, {**body(), "workspace": workspace})
+        assert response.status_code == 403
+        assert response.json()["error"] == "wrong_workspace"
     assert count(server) == 0
 
 
@@ -154,7 +161,7 @@ def test_retry_with_the_same_message_id_is_answered_once(server: LiveServer) -> 
 
 
 def test_unknown_conversation_is_404(server: LiveServer) -> None:
-    response = httpx.get(f"{server.url}/api/v1/conversations/conv_nope")
+    response = httpx.get(f"{server.url}/api/v1/conversations/conv_nope", headers=server.auth())
     assert response.status_code == 404
 
 
@@ -173,6 +180,7 @@ def test_health_and_readiness(server: LiveServer) -> None:
 def test_offline_api_reference_and_pages(server: LiveServer) -> None:
     docs = httpx.get(f"{server.url}/docs")
     assert docs.status_code == 200 and "/api/v1/messages" in docs.text
+    assert "<code>messages.send</code> (roles: admin, integration)" in docs.text
     assert "cdn" not in docs.text.lower()  # works with no network
     page = httpx.get(f"{server.url}/")
     assert 'data-workspace="acme"' in page.text and "Acme Outfitters" in page.text

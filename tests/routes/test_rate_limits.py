@@ -26,7 +26,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 def post(server: LiveServer, customer: str) -> httpx.Response:
     body = {"workspace": "acme", "customer": {"id": customer}, "text": "hello"}
-    return httpx.post(f"{server.url}/api/v1/messages", json=body, timeout=30)
+    return httpx.post(f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30)
 
 
 def test_a_customer_over_the_limit_gets_429_and_others_do_not(server: LiveServer) -> None:

@@ -8,11 +8,18 @@ or from ``<data-dir>/keys.json`` (mode 0600), created with a fresh key on first 
 
 The ring is process-wide because SQLAlchemy column types are: rings installed by several
 servers in one process (tests) add their keys, and the last installed primary writes.
+
+Values that must be found by equality (identity addresses) also get a *blind index*: an
+HMAC-SHA256 of the value under a key derived from the primary key. A lookup computes the index
+under every key in the ring (and the no-key index used while encryption is off), so rows
+indexed before a rotation are found until ``omnivox keys rotate`` re-indexes them.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "enc:v1:"
 ENV = "OMNIVOX_KEYRING"
+INDEX_LABEL = b"omnivox:blind-index:v1"
 
 
 class UnknownKeyError(Exception):
@@ -55,6 +63,14 @@ class KeyRing:
         raw = base64.b64decode(blob)
         return AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
 
+    def index(self, value: str) -> str:
+        """The blind index of ``value`` under the primary key (hex)."""
+        return _index(self.keys[self.primary] if self.primary else None, value)
+
+    def indexes(self, value: str) -> list[str]:
+        """Every index ``value`` may be stored under: one per key, and the no-key one."""
+        return [_index(key, value) for key in self.keys.values()] + [_index(None, value)]
+
     def key_id(self, stored: str) -> str | None:
         """The key a stored value was encrypted with (None for plaintext)."""
         return stored[len(PREFIX) :].partition(":")[0] if stored.startswith(PREFIX) else None
@@ -66,6 +82,11 @@ class KeyRing:
 
 
 RING = KeyRing()  # the process-wide ring the column types use
+
+
+def _index(key: bytes | None, value: str) -> str:
+    derived = hmac.new(key, INDEX_LABEL, hashlib.sha256).digest() if key else INDEX_LABEL
+    return hmac.new(derived, value.encode(), hashlib.sha256).hexdigest()
 
 
 def new_key_id() -> str:

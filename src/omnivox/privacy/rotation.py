@@ -18,7 +18,15 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from omnivox.privacy.crypto import PREFIX, RING, KeyRing, new_key_id, save_ring
 from omnivox.storage.db import Database
-from omnivox.storage.models import Conversation, Customer, Handoff, Message, Note, Ticket
+from omnivox.storage.models import (
+    Conversation,
+    Customer,
+    Handoff,
+    Identity,
+    Message,
+    Note,
+    Ticket,
+)
 
 # (model, attribute) of every encrypted column
 ENCRYPTED: tuple[tuple[Any, str], ...] = (
@@ -31,6 +39,7 @@ ENCRYPTED: tuple[tuple[Any, str], ...] = (
     (Ticket, "body"),
     (Note, "text"),
     (Handoff, "packet"),
+    (Identity, "address"),  # rewriting it also re-computes its blind index under the primary
 )
 
 
@@ -71,3 +80,22 @@ async def resume(
             if len(rows) < batch:
                 break
     return changed
+
+
+async def index_identities(db: Database, batch: int = 500) -> int:
+    """Give identities stored before blind indexes their index and ciphertext (at start)."""
+    changed = 0
+    while True:
+        async with db.sessions.begin() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(Identity).where(Identity.address_hash.is_(None)).limit(batch)
+                    )
+                ).scalars()
+            )
+            for row in rows:
+                flag_modified(row, "address")
+        changed += len(rows)
+        if len(rows) < batch:
+            return changed

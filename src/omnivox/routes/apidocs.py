@@ -8,7 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 
+from omnivox.governance.rbac import Permission
+from omnivox.routes.auth import permission_of, roles_with
 from omnivox.routes.pages import PAGE_CSP
 
 router = APIRouter(include_in_schema=False)
@@ -25,11 +28,16 @@ def _schema_ref(schema: dict[str, Any]) -> str:
     return ref.rsplit("/", 1)[-1] if ref else json.dumps(schema)
 
 
-def _operation(method: str, path: str, op: dict[str, Any]) -> str:
+def _operation(method: str, path: str, op: dict[str, Any], needs: Permission | None) -> str:
     parts = [
         f'<div class="op"><p><span class="m">{escape(method.upper())}</span>'
         f"<code>{escape(path)}</code></p>"
     ]
+    if needs is not None:
+        roles = ", ".join(r.value for r in roles_with(needs))
+        parts.append(
+            f"<p>API key with <code>{escape(needs.value)}</code> (roles: {escape(roles)})</p>"
+        )
     if op.get("summary"):
         parts.append(f"<p><strong>{escape(op['summary'])}</strong></p>")
     if op.get("description"):
@@ -46,8 +54,15 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
 async def api_docs(request: Request) -> HTMLResponse:
     """Every endpoint with its body and responses, then the schemas."""
     spec = request.app.openapi()
+    needs = {
+        (method.lower(), route.path): permission_of(route)
+        for router in request.app.state.routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
     ops = [
-        _operation(method, path, op)
+        _operation(method, path, op, needs.get((method, path)))
         for path, methods in spec.get("paths", {}).items()
         for method, op in methods.items()
     ]
@@ -61,7 +76,9 @@ async def api_docs(request: Request) -> HTMLResponse:
         f"<style>{STYLE}</style></head><body><h1>Omnivox REST API</h1>"
         f"<p>Version {escape(spec['info']['version'])}. Machine-readable: "
         f'<a href="/openapi.json">/openapi.json</a>. The web chat WebSocket is '
-        f"<code>/ws/chat?workspace=ID[&amp;visitor=ID]</code>.</p>{''.join(ops)}"
+        f"<code>/ws/chat?workspace=ID[&amp;visitor=ID]</code>. API keys go in "
+        f"<code>Authorization: Bearer ovx_…</code> (<code>omnivox keys create</code>).</p>"
+        f"{''.join(ops)}"
         f"<h2>Schemas</h2>{schema_html}</body></html>"
     )
     return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP})

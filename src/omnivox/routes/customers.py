@@ -1,24 +1,34 @@
-"""Customers: profile, identifiers and conversations; verification; merge and unmerge.
+"""Customers: profile, verification, merge and unmerge, consent, export and erasure.
 
-These endpoints act on any customer of the workspace: keep them behind your own systems until
-the API keys of the security work land (the same caveat as ``trust_api_customer_ids``).
+Every endpoint takes an API key of the customer's workspace (docs/security.md has which role
+may call which); a ``workspace`` field naming another workspace is refused with 403.
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from omnivox.governance.apikeys import Principal
+from omnivox.governance.rbac import Permission
 from omnivox.identity.consent import ConsentStore
 from omnivox.identity.verification import VerificationError
+from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 from omnivox.storage.identities import MergeError
+from omnivox.storage.subjects import SubjectStore
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], responses=AUTH_ERRORS)
+Reader = Annotated[Principal, Depends(Require(Permission.CUSTOMERS_READ))]
+Verifier = Annotated[Principal, Depends(Require(Permission.CUSTOMERS_VERIFY))]
+Merger = Annotated[Principal, Depends(Require(Permission.CUSTOMERS_MERGE))]
+Recorder = Annotated[Principal, Depends(Require(Permission.CUSTOMERS_CONSENT))]
+Exporter = Annotated[Principal, Depends(Require(Permission.CUSTOMERS_EXPORT))]
+Eraser = Annotated[Principal, Depends(Require(Permission.CUSTOMERS_ERASE))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND,
     400: {"description": "bad input"},
@@ -68,21 +78,25 @@ class UnmergeIn(BaseModel):
 
 
 @router.get("/api/v1/customers/{customer_id}", responses=NOT_FOUND)
-async def get_customer(customer_id: str, workspace: str, request: Request) -> dict[str, Any]:
+async def get_customer(
+    customer_id: str, request: Request, principal: Reader, workspace: str | None = None
+) -> dict[str, Any]:
     """The profile: attributes, identifiers (with how each was proven), conversations, consent."""
+    ws = same_workspace(principal, workspace or principal.workspace_id)
     store = services_of(request).verifier.store
-    profile = await store.profile(workspace, customer_id)
+    profile = await store.profile(ws, customer_id)
     if profile is None:
-        raise api_error(404, "not_found", f"no customer {customer_id!r} in {workspace!r}")
-    await store.audit.append(workspace, "api", "customer.read", customer_id)
+        raise api_error(404, "not_found", f"no customer {customer_id!r} in {ws!r}")
+    await store.audit.append(ws, principal.actor, "customer.read", customer_id)
     return profile.as_dict()
 
 
 @router.post("/api/v1/customers/{customer_id}/verifications", status_code=202, responses=ERRORS)
 async def start_verification(
-    customer_id: str, body: VerificationIn, request: Request
+    customer_id: str, body: VerificationIn, request: Request, principal: Verifier
 ) -> dict[str, Any]:
     """Send a code to the claimed address over the workspace's SMS or email channel."""
+    same_workspace(principal, body.workspace)
     services = services_of(request)
     ws = services.settings.workspace(body.workspace)
     if ws is None or await services.verifier.store.customer(ws.id, customer_id) is None:
@@ -107,8 +121,11 @@ async def start_verification(
 
 
 @router.post("/api/v1/customers/{customer_id}/verifications/confirm", responses=ERRORS)
-async def confirm_verification(customer_id: str, body: CodeIn, request: Request) -> dict[str, Any]:
+async def confirm_verification(
+    customer_id: str, body: CodeIn, request: Request, principal: Verifier
+) -> dict[str, Any]:
     """Check the code; the identifier is linked (and profiles merged when it had an owner)."""
+    same_workspace(principal, body.workspace)
     services = services_of(request)
     try:
         linked = await services.verifier.confirm(body.workspace, customer_id, body.code)
@@ -142,10 +159,13 @@ def _page(title: str, text: str, status: int) -> HTMLResponse:
 
 
 @router.post("/api/v1/customers/{customer_id}/merge", responses=ERRORS)
-async def merge(customer_id: str, body: MergeIn, request: Request) -> dict[str, Any]:
+async def merge(
+    customer_id: str, body: MergeIn, request: Request, principal: Merger
+) -> dict[str, Any]:
     """Fold ``other`` into this customer (an agent's decision; the reason is the evidence)."""
+    same_workspace(principal, body.workspace)
     store = services_of(request).verifier.store
-    evidence = {"method": "api", "reason": body.reason}
+    evidence = {"method": "api", "by": principal.actor, "reason": body.reason}
     try:
         return await store.merge(body.workspace, body.other, customer_id, evidence)
     except MergeError as exc:
@@ -153,10 +173,13 @@ async def merge(customer_id: str, body: MergeIn, request: Request) -> dict[str, 
 
 
 @router.post("/api/v1/customers/{customer_id}/unmerge", responses=ERRORS)
-async def unmerge(customer_id: str, body: UnmergeIn, request: Request) -> dict[str, Any]:
+async def unmerge(
+    customer_id: str, body: UnmergeIn, request: Request, principal: Merger
+) -> dict[str, Any]:
     """Undo the last merge of this customer into another one."""
+    same_workspace(principal, body.workspace)
     store = services_of(request).verifier.store
-    evidence = {"method": "api", "reason": body.reason}
+    evidence = {"method": "api", "by": principal.actor, "reason": body.reason}
     try:
         return await store.unmerge(body.workspace, customer_id, evidence)
     except MergeError as exc:
@@ -164,8 +187,11 @@ async def unmerge(customer_id: str, body: UnmergeIn, request: Request) -> dict[s
 
 
 @router.post("/api/v1/customers/{customer_id}/consents", status_code=201, responses=ERRORS)
-async def record_consent(customer_id: str, body: ConsentIn, request: Request) -> dict[str, Any]:
+async def record_consent(
+    customer_id: str, body: ConsentIn, request: Request, principal: Recorder
+) -> dict[str, Any]:
     """Append a consent decision; every send path checks the latest one."""
+    same_workspace(principal, body.workspace)
     services = services_of(request)
     if await services.verifier.store.customer(body.workspace, customer_id) is None:
         raise api_error(404, "not_found", f"no customer {customer_id!r} in {body.workspace!r}")
@@ -173,3 +199,26 @@ async def record_consent(customer_id: str, body: ConsentIn, request: Request) ->
         body.workspace, customer_id, body.purpose, body.channel, body.granted, body.source
     )
     return body.model_dump()
+
+
+@router.get("/api/v1/customers/{customer_id}/export", responses=NOT_FOUND)
+async def export_customer(
+    customer_id: str, request: Request, principal: Exporter
+) -> dict[str, Any]:
+    """Everything held about the customer as one JSON document (a data-subject access request)."""
+    store = SubjectStore(services_of(request).db)
+    data = await store.export_logged(principal.workspace_id, customer_id, principal.actor)
+    if data is None:
+        raise api_error(404, "not_found", f"no customer {customer_id!r}")
+    return data
+
+
+@router.delete("/api/v1/customers/{customer_id}")
+async def erase_customer(customer_id: str, request: Request, principal: Eraser) -> dict[str, Any]:
+    """Delete everything held about the customer; repeating it is safe (``erased`` false)."""
+    services = services_of(request)
+    store = SubjectStore(services.db)
+    counts = await store.erase_logged(
+        principal.workspace_id, customer_id, services.verifier.key, principal.actor
+    )
+    return {"erased": bool(counts), "deleted": counts}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from omnivox.governance.apikeys import Principal
+from omnivox.governance.rbac import Permission
+from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
 from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 
-router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"], responses=AUTH_ERRORS)
+Searcher = Annotated[Principal, Depends(Require(Permission.KNOWLEDGE_SEARCH))]
 
 
 class SearchIn(BaseModel):
@@ -25,8 +29,9 @@ class SearchIn(BaseModel):
 
 
 @router.post("/search", responses={**NOT_FOUND, **TOO_LARGE})
-async def search(body: SearchIn, request: Request) -> dict[str, Any]:
-    """Ranked passages with scores and sources."""
+async def search(body: SearchIn, request: Request, principal: Searcher) -> dict[str, Any]:
+    """Ranked passages of the key's workspace with scores and sources."""
+    same_workspace(principal, body.workspace)
     services = services_of(request)
     if services.settings.workspace(body.workspace) is None:
         raise api_error(404, "unknown_workspace", f"no workspace with id {body.workspace!r}")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from omnivox.channels.api import ApiMessageIn
+from omnivox.governance.apikeys import Principal
+from omnivox.governance.rbac import Permission
 from omnivox.pipeline.context import TurnContext
+from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
 from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 from omnivox.turns import RateLimitedError, UnknownWorkspaceError
 
-router = APIRouter(prefix="/api/v1", tags=["messages"])
+router = APIRouter(prefix="/api/v1", tags=["messages"], responses=AUTH_ERRORS)
+Sender = Annotated[Principal, Depends(Require(Permission.MESSAGES_SEND))]
+Reader = Annotated[Principal, Depends(Require(Permission.CONVERSATIONS_READ))]
 
 
 class CitationOut(BaseModel):
@@ -50,8 +55,11 @@ def server_timing(timings: dict[str, float]) -> str:
     response_model=MessageOut,
     responses={**NOT_FOUND, **TOO_LARGE, 429: {"description": "too many messages"}},
 )
-async def post_message(body: ApiMessageIn, request: Request, response: Response) -> MessageOut:
+async def post_message(
+    body: ApiMessageIn, request: Request, response: Response, principal: Sender
+) -> MessageOut:
     """Send a customer's message and get the assistant's reply in the response."""
+    same_workspace(principal, body.workspace)
     services = services_of(request)
     if len(body.text) > services.settings.server.max_text_chars:
         raise api_error(
@@ -103,9 +111,12 @@ async def _message_out(ctx: TurnContext, request: Request, response: Response) -
 
 
 @router.get("/conversations/{conversation_id}", responses=NOT_FOUND)
-async def get_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
-    """A conversation with every message in order."""
-    view = await services_of(request).store.conversation(conversation_id)
+async def get_conversation(
+    conversation_id: str, request: Request, principal: Reader
+) -> dict[str, Any]:
+    """A conversation of the key's workspace with every message in order."""
+    store = services_of(request).store
+    view = await store.conversation(conversation_id, principal.workspace_id)
     if view is None:
         raise api_error(404, "not_found", f"no conversation {conversation_id!r}")
     return view.as_dict()

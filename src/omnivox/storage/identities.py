@@ -93,8 +93,7 @@ class IdentityStore:
                 await session.execute(
                     select(Identity.customer_id, Identity.verified).where(
                         Identity.workspace_id == workspace_id,
-                        Identity.channel == kind,
-                        Identity.address == address,
+                        Identity.matches(kind, address),
                     )
                 )
             ).first()
@@ -192,8 +191,7 @@ class IdentityStore:
                 await session.execute(
                     select(Identity).where(
                         Identity.workspace_id == workspace_id,
-                        Identity.channel == kind,
-                        Identity.address == address,
+                        Identity.matches(kind, address),
                     )
                 )
             ).scalar_one_or_none()
@@ -236,7 +234,7 @@ class IdentityStore:
             source.merged_into = target_id
             payload = {"source": source_id, "target": target_id, "evidence": evidence, **moved}
             session.add(Event(type=MERGED, workspace_id=workspace_id, payload=payload))
-        actor = str(evidence.get("method", "api"))
+        actor = str(evidence.get("by") or evidence.get("method", "api"))
         await self.audit.append(workspace_id, actor, MERGED, f"{source_id}->{target_id}", evidence)
         return payload
 
@@ -263,7 +261,7 @@ class IdentityStore:
             source.merged_into = None
             payload = {"source": source_id, "target": target_id, "evidence": evidence}
             session.add(Event(type=UNMERGED, workspace_id=workspace_id, payload=payload))
-        actor = str(evidence.get("method", "api"))
+        actor = str(evidence.get("by") or evidence.get("method", "api"))
         await self.audit.append(
             workspace_id, actor, UNMERGED, f"{source_id}->{target_id}", evidence
         )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -17,9 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from omnivox.privacy.crypto import RING
 from omnivox.storage.encrypted import EncryptedJSON, EncryptedText
 from omnivox.types import utcnow
 
@@ -61,19 +65,47 @@ class Customer(Base):
 
 
 class Identity(Base):
-    """An address on a channel (visitor id, email, phone...) that belongs to a customer."""
+    """An address on a channel (visitor id, email, phone...) that belongs to a customer.
+
+    ``address`` is encrypted; ``address_hash`` is its blind index (set on every write), so
+    find a row with :meth:`matches`, never by comparing ``address``.
+    """
 
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("workspace_id", "channel", "address"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "workspace_id", "channel", "address_hash", name="uq_identities_address_hash"
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     channel: Mapped[str] = mapped_column(String(40))  # the identifier's kind (phone, email...)
-    address: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str] = mapped_column(EncryptedText)
+    address_hash: Mapped[str | None] = mapped_column(String(64))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="channel")
     verified_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @classmethod
+    def matches(cls, channel: str, address: str) -> ColumnElement[bool]:
+        """The rows holding ``address`` on ``channel`` (by blind index, under any key)."""
+        return and_(
+            cls.channel == channel,
+            cls.address_hash.in_(RING.indexes(address_key(channel, address))),
+        )
+
+
+def address_key(channel: str, address: str) -> str:
+    """What an identity's blind index is computed over."""
+    return f"{channel}:{address}"
+
+
+@event.listens_for(Identity, "before_insert")
+@event.listens_for(Identity, "before_update")
+def _index_address(_mapper: Any, _connection: Any, target: Identity) -> None:
+    target.address_hash = RING.index(address_key(target.channel, target.address))
 
 
 class Conversation(Base):
@@ -302,3 +334,19 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    """A REST API key: one workspace, one role; the secret is kept only as a SHA-256 hash."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_workspace", "workspace_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

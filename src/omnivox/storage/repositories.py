@@ -225,8 +225,7 @@ class Store:
                     await session.execute(
                         select(Identity.id).where(
                             Identity.workspace_id == workspace_id,
-                            Identity.channel == channel,
-                            Identity.address == address,
+                            Identity.matches(channel, address),
                         )
                     )
                 ).first()
@@ -299,8 +298,7 @@ class Store:
         """
         query = select(Identity.customer_id, literal(1).label("rank")).where(
             Identity.workspace_id == workspace_id,
-            Identity.channel == channel,
-            Identity.address == address,
+            Identity.matches(channel, address),
         )
         if business_id:
             by_business_id = select(Customer.id, literal(0).label("rank")).where(

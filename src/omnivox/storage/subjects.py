@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import (
     Consent,
@@ -185,4 +186,23 @@ class SubjectStore:
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
             payload = {"subject": subject_hash(key, customer_id), "deleted": counts}
             session.add(Event(type=ERASED, workspace_id=workspace_id, payload=payload, timings={}))
+        return counts
+
+    async def export_logged(
+        self, workspace_id: str, customer_id: str, actor: str
+    ) -> dict[str, Any] | None:
+        """:meth:`export`, with a ``customer.exported`` audit entry when there was a customer."""
+        data = await self.export(workspace_id, customer_id)
+        if data is not None:
+            await AuditLog(self.db).append(workspace_id, actor, "customer.exported", customer_id)
+        return data
+
+    async def erase_logged(
+        self, workspace_id: str, customer_id: str, key: bytes, actor: str
+    ) -> dict[str, int]:
+        """:meth:`erase`, with a ``customer.erased`` audit entry naming the keyed hash only."""
+        counts = await self.erase(workspace_id, customer_id, key)
+        if counts:
+            subject = subject_hash(key, customer_id)
+            await AuditLog(self.db).append(workspace_id, actor, "customer.erased", subject, counts)
         return counts

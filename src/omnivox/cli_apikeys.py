@@ -1,0 +1,127 @@
+"""``omnivox keys create|list|revoke``: REST API keys (``rotate`` lives in cli_keys)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from omnivox.cli_support import (
+    ConfigOpt,
+    DataDirOpt,
+    WorkspaceOpt,
+    err,
+    load_or_exit,
+    workspace_or_exit,
+)
+from omnivox.governance.apikeys import ApiKeyStore, KeyInfo
+from omnivox.governance.rbac import GRANTS, Role
+from omnivox.logs import configure_logging
+from omnivox.settings import Settings
+from omnivox.storage.audit import AuditLog
+from omnivox.storage.db import Database
+from omnivox.storage.repositories import Store
+
+T = TypeVar("T")
+keys_app = typer.Typer(
+    help="API keys for the REST API (create, list, revoke) and the keys that encrypt data "
+    "at rest (rotate).",
+    no_args_is_help=True,
+)
+ROLES = ", ".join(f"{r.value} ({len(GRANTS[r])} permissions)" for r in Role)
+
+
+def _with_keys(settings: Settings, work: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = Database(settings.database_url, schema=settings.database.schema_name)
+        try:
+            await db.migrate()
+            store = Store(db)
+            for ws in settings.workspaces:
+                await store.ensure_workspace(ws.id, ws.name)
+            return await work(ApiKeyStore(db))
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+@keys_app.command("create")
+def create(
+    role: Annotated[Role, typer.Option("--role", "-r", help=f"What the key may do: {ROLES}.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Who or what uses the key.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key for one workspace and role; the key is printed once, never again."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    ws = workspace_or_exit(settings, workspace)
+
+    async def work(store: ApiKeyStore) -> tuple[KeyInfo, str]:
+        info, token = await store.create(ws.id, role, name.strip() or role.value)
+        details = {"role": role.value, "name": info.name}
+        await AuditLog(store.db).append(ws.id, "cli", "apikey.created", info.id, details)
+        return info, token
+
+    info, token = _with_keys(settings, work)
+    err.print(
+        f"[green]Created[/] {info.id} ({role.value} in {ws.id}). Keep the key now; "
+        "it is stored only as a hash and cannot be shown again:"
+    )
+    print(token)
+
+
+@keys_app.command("list")
+def list_keys(
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """The workspace's API keys (never their secrets), revoked ones included."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    ws = workspace_or_exit(settings, workspace)
+    keys = _with_keys(settings, lambda store: store.keys(ws.id))
+    table = Table(title=f"{ws.id} keys")
+    for column in ("id", "role", "name", "created", "last used", "revoked"):
+        table.add_column(column, no_wrap=column != "name")
+    for k in keys:
+        table.add_row(
+            k.id, k.role, k.name, _when(k.created_at), _when(k.last_used_at), _when(k.revoked_at)
+        )
+    Console().print(table)
+
+
+def _when(at: object) -> str:
+    return str(at)[:19] if at else "-"
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_…), from omnivox keys list.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Revoke an API key (a running server stops accepting it within 5 seconds)."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    ws = workspace_or_exit(settings, workspace)
+
+    async def work(store: ApiKeyStore) -> KeyInfo | None:
+        info = await store.revoke(key_id, ws.id)
+        if info is not None:
+            await AuditLog(store.db).append(ws.id, "cli", "apikey.revoked", key_id)
+        return info
+
+    if _with_keys(settings, work) is None:
+        err.print(f"[bold red]No key[/] {key_id!r} in workspace {ws.id}")
+        raise typer.Exit(1)
+    err.print(f"[green]Revoked[/] {key_id}")

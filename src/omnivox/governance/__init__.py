@@ -1,0 +1,1 @@
+"""Who may do what: API keys, roles and their permissions (see docs/security.md)."""
