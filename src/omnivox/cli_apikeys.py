@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from omnivox.cli_support import (
     ConfigOpt,
@@ -89,18 +87,18 @@ def list_keys(
     configure_logging("console", "warning")
     ws = workspace_or_exit(settings, workspace)
     keys = _with_keys(settings, lambda store: store.keys(ws.id))
-    table = Table(title=f"{ws.id} keys")
-    for column in ("id", "role", "name", "created", "last used", "revoked"):
-        table.add_column(column, no_wrap=column != "name")
-    for k in keys:
-        table.add_row(
-            k.id, k.role, k.name, _when(k.created_at), _when(k.last_used_at), _when(k.revoked_at)
+    if not keys:
+        err.print(f"No API keys in {ws.id}: omnivox keys create --role ROLE --name NAME")
+    for k in keys:  # one line per key: readable at any width, and greppable
+        state = f"revoked {_when(k.revoked_at, 10)}" if k.revoked_at else "active"
+        print(
+            f"{k.id:<16}  {k.role:<11}  {state:<18}  created {_when(k.created_at, 10)}  "
+            f"last used {_when(k.last_used_at, 16):<16}  {k.name}"
         )
-    Console().print(table)
 
 
-def _when(at: object) -> str:
-    return str(at)[:19] if at else "-"
+def _when(at: object, width: int) -> str:
+    return str(at)[:width] if at else "-"
 
 
 @keys_app.command("revoke")
