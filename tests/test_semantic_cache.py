@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from omnivox.cache.semantic import SemanticCache
 from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.services import Services
 from omnivox.types import Citation, Reply
 
 ANSWER = Reply(
@@ -31,3 +34,34 @@ async def test_near_duplicates_hit_and_a_new_version_invalidates() -> None:
         await cache.store("acme", q, ANSWER)
     assert await cache.lookup("acme", "one question about boots") is None  # LRU bound of 2
     assert await cache.lookup("acme", "a third about socks") == ANSWER
+
+
+async def test_entries_are_forgotten_per_customer_and_expire_with_retention() -> None:
+    async def version(workspace_id: str) -> str | None:
+        return "v1"
+
+    cache = SemanticCache(MiniLMEmbedder(), version, threshold=0.9, max_entries=10)
+    await cache.store("acme", "What is your return window?", ANSWER, "cus_maya")
+    await cache.store("acme", "Do you ship to Canada?", ANSWER, "cus_ada")
+    await cache.store("globex", "Do you ship to Canada?", ANSWER, "cus_maya")
+    assert cache.forget("acme", "cus_maya") == 1
+    assert await cache.lookup("acme", "What is your return window?") is None
+    assert await cache.lookup("acme", "Do you ship to Canada?") == ANSWER
+    assert await cache.lookup("globex", "Do you ship to Canada?") == ANSWER  # other workspace
+    assert cache.expire("acme", older_than=time.time() - 3600) == 0  # all younger than an hour
+    assert cache.expire("acme", older_than=time.time() + 1) == 1
+    assert await cache.lookup("acme", "Do you ship to Canada?") is None
+    assert cache.forget("initech", "cus_maya") == 0
+
+
+async def test_the_servers_daily_retention_expires_cached_questions(services: Services) -> None:
+    async def version(workspace_id: str) -> str | None:
+        return "v1"  # as if a knowledge base were ingested (this workspace has none)
+
+    services.cache.version = version
+    await services.cache.store("acme", "What is your return window?", ANSWER, "cus_maya")
+    services._expire_cache()  # what start_retention runs after each daily purge
+    assert services.cache.forget("acme", "cus_maya") == 1  # younger than 90 days: kept
+    await services.cache.store("acme", "What is your return window?", ANSWER, "cus_maya")
+    services._expire_cache(now=time.time() + 91 * 86400)
+    assert services.cache.forget("acme", "cus_maya") == 0  # expired with retention_days 90

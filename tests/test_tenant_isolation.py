@@ -86,8 +86,10 @@ def test_sql_looking_and_naughty_searches_are_plain_text(server: LiveServer) -> 
     assert search(server, "acme", "gift cards").json()["results"]  # the table is still there
 
 
-def ask(server: LiveServer, workspace: str, customer: str) -> dict[str, Any]:
-    body = {"workspace": workspace, "customer": {"id": customer}, "text": "Do gift cards expire?"}
+def ask(
+    server: LiveServer, workspace: str, customer: str, text: str = "Do gift cards expire?"
+) -> dict[str, Any]:
+    body = {"workspace": workspace, "customer": {"id": customer}, "text": text}
     response = httpx.post(
         f"{server.url}/api/v1/messages",
         json=body,
@@ -139,3 +141,27 @@ def test_data_subject_requests_stay_in_their_workspace(server: LiveServer) -> No
     assert run_on_server(server, subjects.export("globex", view.customer_id)) is None
     assert run_on_server(server, subjects.erase("globex", view.customer_id, key)) == {}
     assert run_on_server(server, subjects.export("acme", view.customer_id)) is not None
+
+
+def cache_hit(server: LiveServer, reply: dict[str, Any]) -> bool:
+    events = run_on_server(server, events_of(server.services, reply["conversation_id"]))
+    hit: bool = events[-1].payload["cache_hit"]
+    return hit
+
+
+def test_erasing_a_customer_over_the_api_forgets_their_cached_questions(
+    server: LiveServer,
+) -> None:
+    question = "When do Globex gift cards run out?"
+    first = ask(server, "globex", "erase-1", question)
+    assert not cache_hit(server, first)
+    assert cache_hit(server, ask(server, "globex", "erase-2", question))  # cached: erase-1's
+    view = run_on_server(server, server.services.store.conversation(first["conversation_id"]))
+    assert view is not None
+    erased = httpx.delete(
+        f"{server.url}/api/v1/customers/{view.customer_id}",
+        headers=server.auth("admin", "globex"),
+        timeout=30,
+    )
+    assert erased.json()["erased"] is True
+    assert not cache_hit(server, ask(server, "globex", "erase-3", question))

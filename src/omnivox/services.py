@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -106,6 +107,7 @@ class Services:
     verifier: Verifier
     console: Console
     api_keys: ApiKeyStore
+    cache: SemanticCache
     messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
     knowledge_ready: bool = False
     understanding_ready: bool = False
@@ -151,7 +153,15 @@ class Services:
         """Purge old conversation data now and daily (``retention_days``), in the background."""
         periods = [(ws.id, ws.retention_days) for ws in self.settings.workspaces]
         if any(days for _, days in periods):
-            self._retention_task = asyncio.create_task(scheduled(self.db, periods))
+            task = scheduled(self.db, periods, after=self._expire_cache)
+            self._retention_task = asyncio.create_task(task)
+
+    def _expire_cache(self, now: float | None = None) -> None:
+        """Cached questions are conversation data: they leave with the retention period."""
+        now = time.time() if now is None else now
+        for ws in self.settings.workspaces:
+            if ws.retention_days:
+                self.cache.expire(ws.id, now - ws.retention_days * 86400)
 
     async def start_mail(self) -> None:
         """Listen for email (``server.smtp_listen``) when a workspace has support mailboxes."""
@@ -290,6 +300,7 @@ class Components:
     verifier: Verifier
     console: Console
     key: Callable[[], bytes]  # the server's signing key (placeholders, codes, sessions)
+    cache: SemanticCache
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
@@ -343,15 +354,15 @@ def build_components(
     }
     console = build_console(settings, store, chain, kb, channels, key)
     understanding = Understanding(settings, kb.embedder)
-    return Components(store, chain, events, kb, understanding, tools, verifier, console, key)
+    k = settings.knowledge
+    cache = SemanticCache(kb.embedder, kb.version, k.cache_threshold, k.cache_entries)
+    return Components(store, chain, events, kb, understanding, tools, verifier, console, key, cache)
 
 
 def build_steps(settings: Settings, c: Components) -> list[Step]:
     """The pipeline in DESIGN.md's order."""
     store, chain, events, kb = c.store, c.chain, c.events, c.kb
-    signals = SignalStore(store.db)
-    k = settings.knowledge
-    cache = SemanticCache(kb.embedder, kb.version, k.cache_threshold, k.cache_entries)
+    signals, cache = SignalStore(store.db), c.cache
     prompts = {
         ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
         for ws in settings.workspaces
@@ -425,6 +436,7 @@ def build_services(settings: Settings) -> Services:
         c.verifier,
         c.console,
         ApiKeyStore(db),
+        c.cache,
         messaging,
     )
 

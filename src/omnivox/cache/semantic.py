@@ -9,6 +9,7 @@ questions (the contextual query: the question with the customer's previous turns
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,10 +20,18 @@ from omnivox.knowledge.embeddings import Embedder, Vectors
 from omnivox.types import Reply
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    vector: Vectors
+    reply: Reply
+    customer_id: str | None
+    stored_at: float  # time.time()
+
+
 @dataclass
 class _Shelf:
     version: str
-    entries: OrderedDict[str, tuple[Vectors, Reply]]
+    entries: OrderedDict[str, _Entry]
 
 
 class SemanticCache:
@@ -57,22 +66,41 @@ class SemanticCache:
             return None
         vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
         keys = list(shelf.entries)
-        matrix = np.stack([shelf.entries[k][0] for k in keys])
+        matrix = np.stack([shelf.entries[k].vector for k in keys])
         scores = matrix @ vector
         best = int(np.argmax(scores))
         if scores[best] < self.threshold:
             return None
         shelf.entries.move_to_end(keys[best])
-        return shelf.entries[keys[best]][1]
+        return shelf.entries[keys[best]].reply
 
-    async def store(self, workspace_id: str, query: str, reply: Reply) -> None:
-        """Remember a grounded reply for ``query`` under the current KB version."""
+    async def store(
+        self, workspace_id: str, query: str, reply: Reply, customer_id: str | None = None
+    ) -> None:
+        """Remember a grounded reply for ``query`` (asked by ``customer_id``)."""
         version = await self.version(workspace_id)
         if self.max_entries <= 0 or version is None:
             return
         vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
         shelf = self._shelf(workspace_id, version)
-        shelf.entries[query] = (vector, reply)
+        shelf.entries[query] = _Entry(vector, reply, customer_id, time.time())
         shelf.entries.move_to_end(query)
         while len(shelf.entries) > self.max_entries:
             shelf.entries.popitem(last=False)
+
+    def forget(self, workspace_id: str, customer_id: str) -> int:
+        """Drop every entry the customer's questions made (an erasure); how many."""
+        return self._drop(workspace_id, lambda e: e.customer_id == customer_id)
+
+    def expire(self, workspace_id: str, older_than: float) -> int:
+        """Drop entries stored before ``older_than`` (a ``time.time()``); how many."""
+        return self._drop(workspace_id, lambda e: e.stored_at < older_than)
+
+    def _drop(self, workspace_id: str, doomed: Callable[[_Entry], bool]) -> int:
+        shelf = self._shelves.get(workspace_id)
+        if shelf is None:
+            return 0
+        keys = [k for k, entry in shelf.entries.items() if doomed(entry)]
+        for key in keys:
+            del shelf.entries[key]
+        return len(keys)

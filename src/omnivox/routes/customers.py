@@ -221,4 +221,5 @@ async def erase_customer(customer_id: str, request: Request, principal: Eraser) 
     counts = await store.erase_logged(
         principal.workspace_id, customer_id, services.verifier.key, principal.actor
     )
+    services.cache.forget(principal.workspace_id, customer_id)  # cached questions of theirs
     return {"erased": bool(counts), "deleted": counts}

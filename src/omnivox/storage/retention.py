@@ -4,12 +4,14 @@ Purged: messages older than the cutoff (and the events of the same age), convers
 without messages together with their handoffs, notes and ratings, tickets and verifications
 older than the cutoff, and the rolling summary of every conversation that lost messages (it
 described them). Kept: customer profiles and identities (the business's records), consent
-decisions (proof of consent), and the audit log (append-only by design).
+decisions (proof of consent), and the audit log (append-only by design). The server's
+in-memory answer cache is expired by the ``after`` hook of :func:`scheduled`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -127,12 +129,17 @@ async def run_all(db: Database, workspaces: list[tuple[str, int]]) -> dict[str, 
 
 
 async def scheduled(
-    db: Database, workspaces: list[tuple[str, int]], interval_s: float = 24 * 3600
+    db: Database,
+    workspaces: list[tuple[str, int]],
+    interval_s: float = 24 * 3600,
+    after: Callable[[], None] | None = None,
 ) -> None:
-    """Forever: purge, then wait ``interval_s`` (a failed round is logged, not fatal)."""
+    """Forever: purge (then ``after``: in-memory copies), wait ``interval_s``; failures logged."""
     while True:
         try:
             done = await run_all(db, workspaces)
+            if after is not None:
+                after()
             log.info("retention.purged", workspaces=done)
         except Exception:
             log.exception("retention.failed")

@@ -61,7 +61,9 @@ class GuardOutput:
         blocked = ctx.policy is not None and ctx.policy.blocked_by is not None
         grounded = ctx.grounding in ("full", "partial") and ctx.passages
         if self.cache and ctx.reply and ctx.retrieval_query and grounded and not blocked:
-            await self.cache.store(ctx.inbound.workspace_id, ctx.retrieval_query, ctx.reply)
+            await self.cache.store(
+                ctx.inbound.workspace_id, ctx.retrieval_query, ctx.reply, ctx.customer_id
+            )
 
     async def _ground(self, ctx: TurnContext, reply: Reply, checker: GroundingChecker) -> Reply:
         passages = ctx.passages

@@ -29,8 +29,10 @@ class AnswerCache(Protocol):
         """A cached reply for a near-duplicate question."""
         ...
 
-    async def store(self, workspace_id: str, query: str, reply: Reply) -> None:
-        """Remember a grounded reply."""
+    async def store(
+        self, workspace_id: str, query: str, reply: Reply, customer_id: str | None = None
+    ) -> None:
+        """Remember a grounded reply (and whose question it was)."""
         ...
 
 
