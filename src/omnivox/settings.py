@@ -285,8 +285,8 @@ class WorkspaceSettings(_Model):
     seed: SeedSettings = Field(default_factory=SeedSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
     # The REST API's customer.id is the business's own customer id (external_id, e.g. from
-    # seed.customers), so such a caller acts as that customer. Only for a REST API that your
-    # own systems alone can reach: it has no API keys until the security work lands.
+    # seed.customers), so such a caller acts as that customer. Give such a workspace's admin
+    # and integration keys (the roles that may send) only to your own systems.
     trust_api_customer_ids: bool = False
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)

@@ -41,7 +41,7 @@ class ApiChannel:
     )
 
     async def verify(self, request: ApiMessageIn) -> None:
-        """API keys arrive with the security work; until then every caller is accepted."""
+        """Nothing to check here: the route admitted the caller's API key (routes/auth.py)."""
 
     async def parse(self, request: ApiMessageIn) -> list[InboundMessage]:
         """The validated body as one inbound message."""

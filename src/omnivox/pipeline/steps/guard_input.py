@@ -3,8 +3,8 @@
 Personal data becomes placeholders before any model call (``privacy.redact``): the message,
 the recent history, the summary and the profile facts, with the customer's own name, email and
 phone recognised too (:mod:`omnivox.privacy`). The turn keeps the vault of what it replaced, so
-the reply can be given back the customer's own details. The prompt-injection screen is the
-security work's.
+the reply can be given back the customer's own details. Instructions planted in documents are
+screened at retrieval (:mod:`omnivox.guardrails.injection`).
 """
 
 from __future__ import annotations
