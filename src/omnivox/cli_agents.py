@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from omnivox.cli_support import (
     WorkspaceOpt,
     err,
     load_or_exit,
+    with_database,
     workspace_or_exit,
 )
 from omnivox.handoff.auth import hash_password
@@ -26,16 +26,9 @@ agents_app = typer.Typer(help="Manage the agents who log in to /console.", no_ar
 MIN_PASSWORD = 10
 
 
-async def _add(
-    url: str, schema: str | None, ws: tuple[str, str], email: str, name: str, role: str, pw: str
-) -> str:
-    db = Database(url, schema=schema)
-    try:
-        await db.migrate()
-        await Store(db).ensure_workspace(*ws)
-        return await HandoffStore(db).add_agent(ws[0], email, name, role, hash_password(pw))
-    finally:
-        await db.close()
+async def _add(db: Database, ws: tuple[str, str], email: str, name: str, role: str, pw: str) -> str:
+    await Store(db).ensure_workspace(*ws)
+    return await HandoffStore(db).add_agent(ws[0], email, name, role, hash_password(pw))
 
 
 @agents_app.command("add")
@@ -66,15 +59,8 @@ def add(
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
     ws = workspace_or_exit(settings, workspace)
-    agent_id = asyncio.run(
-        _add(
-            settings.database_url,
-            settings.database.schema_name,
-            (ws.id, ws.name),
-            email.strip().lower(),
-            name,
-            role,
-            password,
-        )
+    email = email.strip().lower()
+    agent_id = with_database(
+        settings, lambda db: _add(db, (ws.id, ws.name), email, name, role, password)
     )
     err.print(f"[green]Agent[/] {email} ({role}) in {ws.id}: {agent_id}")

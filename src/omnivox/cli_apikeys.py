@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -15,6 +14,7 @@ from omnivox.cli_support import (
     WorkspaceOpt,
     err,
     load_or_exit,
+    with_database,
     workspace_or_exit,
 )
 from omnivox.governance.apikeys import ApiKeyStore, KeyInfo
@@ -35,18 +35,13 @@ ROLES = ", ".join(f"{r.value} ({len(GRANTS[r])} permissions)" for r in Role)
 
 
 def _with_keys(settings: Settings, work: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = Database(settings.database_url, schema=settings.database.schema_name)
-        try:
-            await db.migrate()
-            store = Store(db)
-            for ws in settings.workspaces:
-                await store.ensure_workspace(ws.id, ws.name)
-            return await work(ApiKeyStore(db))
-        finally:
-            await db.close()
+    async def synced(db: Database) -> T:  # a key names its workspace's row
+        store = Store(db)
+        for ws in settings.workspaces:
+            await store.ensure_workspace(ws.id, ws.name)
+        return await work(ApiKeyStore(db))
 
-    return asyncio.run(main())
+    return with_database(settings, synced)
 
 
 @keys_app.command("create")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table
@@ -18,12 +17,12 @@ from omnivox.cli_support import (
     err,
     load_or_exit,
     out,
+    with_database,
     workspace_or_exit,
 )
 from omnivox.identity.keys import load_or_create_key
 from omnivox.logs import configure_logging
-from omnivox.privacy.crypto import install, load_ring
-from omnivox.storage.db import Database
+from omnivox.settings import Settings
 from omnivox.storage.identities import IdentityStore, Profile
 from omnivox.storage.subjects import SubjectStore
 
@@ -77,18 +76,8 @@ def show(
         out.print(f"consent {c['purpose']} on {c['channel']}: {state} ({c['source']}, {c['at']})")
 
 
-def _store_call(settings: Any, work: Callable[[SubjectStore], Awaitable[T]]) -> T:
-    async def main() -> T:
-        if settings.privacy.encrypt:
-            install(load_ring(settings.data_dir))
-        db = Database(settings.database_url, schema=settings.database.schema_name)
-        try:
-            await db.migrate()
-            return await work(SubjectStore(db))
-        finally:
-            await db.close()
-
-    return asyncio.run(main())
+def _store_call(settings: Settings, work: Callable[[SubjectStore], Awaitable[T]]) -> T:
+    return with_database(settings, lambda db: work(SubjectStore(db)))
 
 
 @customers_app.command("export")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +10,11 @@ import typer
 from rich.progress import Progress
 
 from omnivox.cli_apikeys import keys_app
-from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit
+from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, with_database
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import ENV, RING, install, load_ring
 from omnivox.privacy.rotation import new_primary, resume
-from omnivox.storage.audit import AuditLog, Verdict
+from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import Database
 from omnivox.storage.retention import run_all
 
@@ -43,23 +42,16 @@ def rotate(
         kid = new_primary(ring, Path(settings.data_dir) / "keys.json")
         err.print(f"New primary key [bold]{kid}[/] saved; re-encrypting…")
     install(ring)
-    changed = asyncio.run(_resume(settings.database_url, settings.database.schema_name))
+    changed = with_database(settings, _resume)
     err.print(f"[green]Done:[/] {changed} values now under key {RING.primary}")
 
 
-async def _resume(url: str, schema: str | None) -> int:
-    db = Database(url, schema=schema)
-    try:
-        await db.migrate()
-        with Progress(transient=True) as progress:
-            task = progress.add_task("re-encrypting", total=None)
-            changed = await resume(db, progress=lambda _, n: progress.advance(task, n))
-        await AuditLog(db).append(
-            None, "cli", "keys.rotated", str(RING.primary), {"values": changed}
-        )
-        return changed
-    finally:
-        await db.close()
+async def _resume(db: Database) -> int:
+    with Progress(transient=True) as progress:
+        task = progress.add_task("re-encrypting", total=None)
+        changed = await resume(db, progress=lambda _, n: progress.advance(task, n))
+    await AuditLog(db).append(None, "cli", "keys.rotated", str(RING.primary), {"values": changed})
+    return changed
 
 
 audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_help=True)
@@ -71,15 +63,7 @@ def verify(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt = None
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
 
-    async def check() -> Verdict:
-        db = Database(settings.database_url, schema=settings.database.schema_name)
-        try:
-            await db.migrate()
-            return await AuditLog(db).verify()
-        finally:
-            await db.close()
-
-    verdict = asyncio.run(check())
+    verdict = with_database(settings, lambda db: AuditLog(db).verify())
     if not verdict.ok:
         err.print(f"[bold red]Audit log broken[/] at entry {verdict.broken_at}")
         raise typer.Exit(1)
@@ -96,14 +80,6 @@ def retention_run(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt
     configure_logging("console", "warning")
     periods = [(ws.id, ws.retention_days) for ws in settings.workspaces]
 
-    async def work() -> dict[str, dict[str, int]]:
-        db = Database(settings.database_url, schema=settings.database.schema_name)
-        try:
-            await db.migrate()
-            return await run_all(db, periods)
-        finally:
-            await db.close()
-
-    for workspace, counts in asyncio.run(work()).items():
+    for workspace, counts in with_database(settings, lambda db: run_all(db, periods)).items():
         deleted = ", ".join(f"{n} {table}" for table, n in counts.items() if n) or "nothing"
         err.print(f"{workspace}: {deleted}")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from omnivox.privacy.crypto import install, load_ring
 from omnivox.settings import ConfigError, Settings, WorkspaceSettings, load_settings
+from omnivox.storage.db import Database
+
+T = TypeVar("T")
 
 err = Console(stderr=True)
 out = Console()
@@ -48,3 +54,19 @@ def workspace_or_exit(settings: Settings, workspace: str | None) -> WorkspaceSet
         err.print(f"[bold red]No workspace[/] {workspace!r}; known: {known}")
         raise typer.Exit(2)
     return ws
+
+
+def with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database (migrated, key ring installed), then close it."""
+
+    async def main() -> T:
+        if settings.privacy.encrypt:  # encrypted columns read and write through the ring
+            install(load_ring(settings.data_dir))
+        db = Database(settings.database_url, schema=settings.database.schema_name)
+        try:
+            await db.migrate()
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
