@@ -12,12 +12,10 @@ from omnivox.cli_support import (
     DataDirOpt,
     WorkspaceOpt,
     err,
-    load_or_exit,
     with_database,
-    workspace_or_exit,
+    workspace_command,
 )
 from omnivox.handoff.auth import hash_password
-from omnivox.logs import configure_logging
 from omnivox.storage.db import Database
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.repositories import Store
@@ -56,9 +54,7 @@ def add(
     if len(password) < MIN_PASSWORD:
         err.print(f"[bold red]Password too short:[/] at least {MIN_PASSWORD} characters")
         raise typer.Exit(2)
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
     email = email.strip().lower()
     agent_id = with_database(
         settings, lambda db: _add(db, (ws.id, ws.name), email, name, role, password)

@@ -13,13 +13,11 @@ from omnivox.cli_support import (
     DataDirOpt,
     WorkspaceOpt,
     err,
-    load_or_exit,
     with_database,
-    workspace_or_exit,
+    workspace_command,
 )
 from omnivox.governance.apikeys import ApiKeyStore, KeyInfo
 from omnivox.governance.rbac import GRANTS, Role
-from omnivox.logs import configure_logging
 from omnivox.settings import Settings
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import Database
@@ -53,9 +51,7 @@ def create(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create an API key for one workspace and role; the key is printed once, never again."""
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
 
     async def work(store: ApiKeyStore) -> tuple[KeyInfo, str]:
         info, token = await store.create(ws.id, role, name.strip() or role.value)
@@ -78,9 +74,7 @@ def list_keys(
     data_dir: DataDirOpt = None,
 ) -> None:
     """The workspace's API keys (never their secrets), revoked ones included."""
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
     keys = _with_keys(settings, lambda store: store.keys(ws.id))
     if not keys:
         err.print(f"No API keys in {ws.id}: omnivox keys create --role ROLE --name NAME")
@@ -104,9 +98,7 @@ def revoke(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Revoke an API key (a running server stops accepting it within 5 seconds)."""
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
 
     async def work(store: ApiKeyStore) -> KeyInfo | None:
         info = await store.revoke(key_id, ws.id)

@@ -15,13 +15,11 @@ from omnivox.cli_support import (
     DataDirOpt,
     WorkspaceOpt,
     err,
-    load_or_exit,
     out,
     with_database,
-    workspace_or_exit,
+    workspace_command,
 )
 from omnivox.identity.keys import load_or_create_key
-from omnivox.logs import configure_logging
 from omnivox.settings import Settings
 from omnivox.storage.identities import IdentityStore, Profile
 from omnivox.storage.subjects import SubjectStore
@@ -51,9 +49,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
 ) -> None:
     """A customer's profile: identifiers and how each was proven, conversations, consent."""
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
     profile = _store_call(settings, lambda store: _profile(store, ws.id, customer))
     if profile is None:
         err.print(f"[bold red]No customer[/] {customer!r} in workspace {ws.id}")
@@ -91,9 +87,7 @@ def export(
     ] = None,
 ) -> None:
     """Everything held about a customer, as one JSON document (a data-subject access request)."""
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
 
     data = _store_call(settings, lambda store: store.export_logged(ws.id, customer, "cli"))
     if data is None:
@@ -116,9 +110,7 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete everything held about a customer (safe to repeat); the log keeps a hashed id."""
-    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
-    ws = workspace_or_exit(settings, workspace)
+    settings, ws = workspace_command(config, workspace, data_dir)
     if not yes and not typer.confirm(f"Erase all data of {customer} in {ws.id}?"):
         raise typer.Exit(1)
     key = load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import install, load_ring
 from omnivox.settings import ConfigError, Settings, WorkspaceSettings, load_settings
 from omnivox.storage.db import Database
@@ -70,3 +71,12 @@ def with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) 
             await db.close()
 
     return asyncio.run(main())
+
+
+def workspace_command(
+    config: Path, workspace: str | None, data_dir: Path | None
+) -> tuple[Settings, WorkspaceSettings]:
+    """The settings and chosen workspace of a one-workspace command (logs: warnings only)."""
+    settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
+    configure_logging("console", "warning")
+    return settings, workspace_or_exit(settings, workspace)
