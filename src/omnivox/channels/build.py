@@ -92,24 +92,9 @@ def _messaging_channel(
         )
     if isinstance(config, WhatsAppSettings):
         templates = {t.name: Template(t.name, t.language, t.parameters) for t in config.templates}
-        return WhatsAppChannel(
-            config.app_secret.get_secret_value(),
-            config.verify_token.get_secret_value(),
-            config.access_token.get_secret_value(),
-            config.api_base,
-            config.api_version,
-            config.timeout_s,
-            templates,
-        )
+        return WhatsAppChannel(*_meta_args(config), templates)
     if isinstance(config, MetaSettings):
-        return MessengerChannel(
-            config.app_secret.get_secret_value(),
-            config.verify_token.get_secret_value(),
-            config.access_token.get_secret_value(),
-            config.api_base,
-            config.api_version,
-            config.timeout_s,
-        )
+        return MessengerChannel(*_meta_args(config))
     if isinstance(config, TwilioSettings):
         callback = f"{public_url.rstrip('/')}/webhooks/{workspace_id}/twilio/status"
         return TwilioSmsChannel(
@@ -123,5 +108,17 @@ def _messaging_channel(
         config.signing_secret.get_secret_value(),
         config.bot_token.get_secret_value(),
         config.api_base,
+        config.timeout_s,
+    )
+
+
+def _meta_args(config: MetaSettings) -> tuple[str, str, str, str, str, float]:
+    """What Messenger and WhatsApp (one Meta app each) are built from."""
+    return (
+        config.app_secret.get_secret_value(),
+        config.verify_token.get_secret_value(),
+        config.access_token.get_secret_value(),
+        config.api_base,
+        config.api_version,
         config.timeout_s,
     )

@@ -8,6 +8,7 @@ wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from omnivox.ids import new_id
-from omnivox.storage.db import Database
+from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import Agent, Conversation, Handoff, Note, Rating
 from omnivox.types import utcnow
 
@@ -143,16 +144,7 @@ class HandoffStore:
     async def claim(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffView:
         """Take a waiting handoff; exactly one of several agents at once wins (409 for others)."""
         async with self.db.sessions.begin() as session:
-            result = await session.execute(
-                update(Handoff)
-                .where(
-                    Handoff.id == handoff_id,
-                    Handoff.workspace_id == workspace_id,
-                    Handoff.status == "waiting",
-                )
-                .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())
-            )
-            if getattr(result, "rowcount", 0) != 1:
+            if not await _take(session, workspace_id, handoff_id, agent_id, ("waiting",)):
                 current = await session.get(Handoff, handoff_id)
                 if current is None or current.workspace_id != workspace_id:
                     raise HandoffError(404, "not_found", f"no handoff {handoff_id!r}")
@@ -162,16 +154,7 @@ class HandoffStore:
     async def assign(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffView:
         """Give an open handoff to an agent (an admin's decision, over any claim)."""
         async with self.db.sessions.begin() as session:
-            result = await session.execute(
-                update(Handoff)
-                .where(
-                    Handoff.id == handoff_id,
-                    Handoff.workspace_id == workspace_id,
-                    Handoff.status.in_(OPEN),
-                )
-                .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())
-            )
-            if getattr(result, "rowcount", 0) != 1:
+            if not await _take(session, workspace_id, handoff_id, agent_id, OPEN):
                 raise HandoffError(409, "closed", "only an open conversation can be assigned")
         return await self.get(workspace_id, handoff_id)
 
@@ -306,3 +289,23 @@ class HandoffStore:
         """An agent by id."""
         async with self.db.sessions() as session:
             return await session.get(Agent, agent_id)
+
+
+async def _take(
+    session: AsyncSession,
+    workspace_id: str,
+    handoff_id: str,
+    agent_id: str,
+    statuses: Sequence[str],
+) -> bool:
+    """Give the handoff to the agent if its status is one of ``statuses`` (one atomic update)."""
+    result = await session.execute(
+        update(Handoff)
+        .where(
+            Handoff.id == handoff_id,
+            Handoff.workspace_id == workspace_id,
+            Handoff.status.in_(statuses),
+        )
+        .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())
+    )
+    return getattr(result, "rowcount", 0) == 1
