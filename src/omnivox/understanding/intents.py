@@ -35,7 +35,8 @@ from omnivox.knowledge.embeddings import Embedder, Vectors
 OOS = "oos"
 MODEL_VERSION = 2  # bump when features or training change: cached models are then retrained
 # Scale of the embedding block next to the TF-IDF blocks, and the inverse regularisation:
-# chosen on a 10% validation split of BANKING77 train (weights 0.5-4, C 3-30; bench/RESULTS.md).
+# chosen on a 10% validation split of BANKING77 train (weights 0.5-4, C 3-30; bench/RESULTS.md)
+# and confirmed by 5-fold cross-validation on all of train (bench/intents_cv.py).
 EMBEDDING_WEIGHT = 2.0
 
 
@@ -127,19 +128,12 @@ class IntentClassifier:
         texts = [ex.text for ex in examples]
         labels = np.array([ex.intent for ex in examples])
         vectors = self.embedder.embed(texts)
-        word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        # rare character n-grams only bloat a large model; a small one needs all it can get
-        min_df = 2 if len(texts) >= 1000 else 1
-        chars = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=min_df
-        )
-        word.fit(texts)
-        chars.fit(texts)
+        word, chars = fit_vectorizers(texts)
         classes = sorted(set(labels.tolist()))
         model = None
         if len(classes) > 1:
             model = LogisticRegression(C=self.c, max_iter=3000)
-            model.fit(_features(vectors, word, chars, texts), labels)
+            model.fit(features(vectors, word, chars, texts), labels)
             classes = [str(c) for c in model.classes_]
         by_intent = {c: vectors[labels == c] for c in classes if c != OOS}
         return TrainedIntents(classes, word, chars, model, by_intent)
@@ -159,7 +153,7 @@ class IntentClassifier:
             probs = np.ones((len(cleaned), 1), dtype=np.float64)
         else:
             probs = trained.model.predict_proba(
-                _features(vectors, trained.word, trained.chars, cleaned)
+                features(vectors, trained.word, trained.chars, cleaned)
             )
         return [self._decide(row, vector) for row, vector in zip(probs, vectors, strict=True)]
 
@@ -175,8 +169,26 @@ class IntentClassifier:
         return IntentPrediction(intent, confidence, round(score, 4), candidates)
 
 
-def _features(
-    vectors: Vectors, word: TfidfVectorizer, chars: TfidfVectorizer, texts: Sequence[str]
+def fit_vectorizers(texts: Sequence[str]) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    """The word 1-2-gram and character 2-5-gram TF-IDF vectorizers, fitted on ``texts``."""
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    # rare character n-grams only bloat a large model; a small one needs all it can get
+    min_df = 2 if len(texts) >= 1000 else 1
+    chars = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=min_df
+    )
+    word.fit(texts)
+    chars.fit(texts)
+    return word, chars
+
+
+def features(
+    vectors: Vectors,
+    word: TfidfVectorizer,
+    chars: TfidfVectorizer,
+    texts: Sequence[str],
+    weight: float = EMBEDDING_WEIGHT,
 ) -> Any:
-    dense = csr_matrix(vectors * EMBEDDING_WEIGHT)
+    """The classifier's input: the embedding block scaled by ``weight``, then both TF-IDF blocks."""
+    dense = csr_matrix(vectors * weight)
     return hstack([dense, word.transform(texts), chars.transform(texts)]).tocsr()
