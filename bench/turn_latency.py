@@ -9,7 +9,8 @@ the first streamed token over the web-chat WebSocket at concurrency 1.
 
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
-Usage: python bench/turn_latency.py [--turns N] [--max-tokens N] [--no-append]
+Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
+       [--no-append]
 """
 
 from __future__ import annotations
@@ -144,6 +145,12 @@ def row(label: str, values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=32, help="turns per configuration")
+    parser.add_argument(
+        "--conversation-turns",
+        type=int,
+        default=64,
+        help="turns of the one long web-chat conversation (several summary folds)",
+    )
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
@@ -164,8 +171,11 @@ def main() -> None:
                     lines.append(row(f"{name} c={concurrency} {key}", res[key]))
                     print(lines[-1], flush=True)
             if name == "llamacpp":
-                for label, one in (("new conversations", False), ("one conversation", True)):
-                    times = asyncio.run(first_token(url, args.turns, one_conversation=one))
+                for label, one, turns in (
+                    ("new conversations", False, args.turns),
+                    ("one conversation", True, args.conversation_turns),
+                ):
+                    times = asyncio.run(first_token(url, turns, one_conversation=one))
                     lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
                     print(lines[-1], flush=True)
     lines.append(
@@ -182,7 +192,8 @@ def main() -> None:
         "history_turns 6. REST turns each start a new conversation. `overhead` = "
         "client-measured turn minus the `generate` step (Server-Timing); at c=16 the model "
         "step includes waiting for the single model thread. 'one conversation': every turn "
-        "adds to one visitor's history, so the prompt grows.",
+        "adds to one visitor's history, so the prompt grows; the history is folded into the "
+        "summary every 10 turns (memory defaults), and a fold changes the prompt's beginning.",
     ]
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])

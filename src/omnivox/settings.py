@@ -75,10 +75,13 @@ class LlamaCppSettings(_Model):
 
     type: Literal["llamacpp"]
     model_path: str | None = None
-    n_ctx: int = Field(2048, ge=256)
+    # 4096 holds the verbatim history at its longest (history_turns + summarize_every turns)
+    # without cutting, so the prompt's start stays put between folds (KV ~23 KB a token)
+    n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = None
     timeout_s: float = Field(30.0, gt=0)
-    prompt_cache_mb: int = Field(64, ge=0)
+    # saved conversation states (llm/llama_state.py): a long conversation's is 20-35 MB
+    prompt_cache_mb: int = Field(256, ge=0)
 
 
 class OpenAICompatSettings(_Model):

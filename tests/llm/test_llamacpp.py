@@ -71,3 +71,37 @@ async def test_one_model_per_process_and_deterministic_at_zero_temperature() -> 
     b = await second.complete(REQUEST)
     assert first._model is second._model  # the same loaded weights
     assert a.text == b.text  # second call also exercises the prompt cache
+
+
+def chat(system: str, *texts: str) -> CompletionRequest:
+    """A conversation: ``texts`` alternate customer and assistant, ending with the customer."""
+    roles = ("user", "assistant")
+    messages = [ChatMessage(roles[i % 2], t) for i, t in enumerate(texts)]
+    messages = [ChatMessage("system", system), *messages]
+    return CompletionRequest(tuple(messages), texts[-1], max_tokens=12, temperature=0.0)
+
+
+async def test_a_conversation_state_is_saved_only_when_replaced_and_restored_on_return(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    llm = provider()
+    model = await llm._get_model()
+    states = model.states
+    system = "You are Juniper of Acme Outfitters. " + "We sell tents, boots and jackets. " * 12
+    first = chat(system, "Which tent fits four people?")
+    reply = (await llm.complete(first)).text
+    saves, restores = states.saves, states.restores
+    follow_up = chat(system, "Which tent fits four people?", reply, "And for two?")
+    await llm.complete(follow_up)  # the same conversation, grown: nothing to save
+    assert (states.saves, states.restores) == (saves, restores)
+    await llm.complete(chat("You are a poet.", "Write one line."))  # another one replaces it
+    assert states.saves == saves + 1
+    later = chat(system, "Which tent fits four people?", reply, "And for two?", "Ok.", "Thanks!")
+    restored = await llm.complete(later)
+    assert states.restores == restores + 1
+    # the same turns with nothing in between (and nothing saved) answer exactly the same
+    monkeypatch.setattr(states, "_cache", None)
+    model.llama.reset()
+    for request in (first, follow_up):
+        await llm.complete(request)
+    assert (await llm.complete(later)).text == restored.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.openai_compat import OpenAICompatProvider
-from omnivox.memory.budget import fit, tokens
+from omnivox.memory.budget import DROP_BLOCK, fit, tokens
 from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer
 from omnivox.memory.summary import LINE_CHARS, first_sentence, fold
 from omnivox.services import summarizer
@@ -54,6 +55,20 @@ def test_fit_drops_the_oldest_history_first() -> None:
     kept = fitted.messages[1:-1]
     assert kept and kept == big.messages[-1 - len(kept) : -1]  # the newest turns survive
     assert fit(big, None) is big and fit(request(history=1), 100_000) == request(history=1)
+
+
+def test_fit_drops_aligned_blocks_so_a_growing_history_keeps_its_start() -> None:
+    # the history grows by a turn (two messages) at a time between summary folds; the cut
+    # must move in whole blocks, not one message every turn, or no prompt prefix is ever reused
+    starts = []
+    for history in range(20, 34, 2):
+        fitted = fit(request(history), 1000)
+        assert tokens(fitted.messages) <= 900
+        dropped = history - (len(fitted.messages) - 2)
+        assert dropped % DROP_BLOCK == 0
+        starts.append(fitted.messages[1].content)
+    moves = sum(1 for a, b in itertools.pairwise(starts) if a != b)
+    assert 0 < moves <= len(starts) // 2  # it moved, but at most every other turn
 
 
 def test_fit_cuts_the_end_of_the_system_prompt_when_history_is_not_enough() -> None:

@@ -79,8 +79,9 @@ async def test_outbox_history_and_workspace_scope(services: Services) -> None:
         await store.mark_delivery(out, DeliveryReceipt("api", "sent", "prov-9"))
         ids.append(msg.id)
     history = (await store.recall(conv, ids[2], 3, MemoryRules())).history
-    assert [h.text for h in history] == ["a0", "q1", "a1"]
-    assert [h.direction for h in history] == ["out", "in", "out"]
+    assert [h.text for h in history] == ["q0", "a0", "q1", "a1"]  # all since the summary
+    assert [h.direction for h in history] == ["in", "out", "in", "out"]
+    assert (await store.recall(conv, ids[2], 0, MemoryRules())).history == []
     reply = await store.reply_to(ids[1])
     assert reply is not None and reply.text == "a1" and reply.status == "sent"
     assert reply.metadata == {"k": 1, "delivery": {"provider_message_id": "prov-9", "error": None}}
@@ -124,13 +125,19 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
         await store.store_outbound("acme", msg.conversation_id, "api", f"Answer {i}.", msg.id, {})
         ids.append(msg.id)
     conv = msg.conversation_id
-    first = await store.recall(conv, ids[5], 2, rules)  # 10 earlier messages, 2 in the window
-    assert [h.text for h in first.history] == ["Question 4? More words here.", "Answer 4."]
+    # between folds the history only grows: each turn's history starts with the previous one's
+    histories = [
+        [h.text for h in (await store.recall(conv, ids[n], 2, rules)).history] for n in (1, 2)
+    ]
+    assert histories[1][: len(histories[0])] == histories[0] and len(histories[1]) == 4
+    first = await store.recall(conv, ids[5], 2, rules)  # 10 earlier messages: time to fold
     assert first.summary == "" and first.pending is not None
     assert [i.text for i in first.pending.items][:2] == [
         "Question 0? More words here.",
         "Answer 0.",
     ]
+    assert first.history[0].text == "Question 2? More words here."
+    assert len(first.history) == 6  # a fold lagged: 10 waiting, 4 fold, the newest 6 stay
     summary = await ExtractiveSummarizer(200)(first.summary, first.pending.items)
     assert summary.split("\n")[:2] == [
         "Customer (chat): Question 0?",
@@ -141,5 +148,7 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
     again = await store.recall(conv, ids[5], 2, rules)
     assert again.summary == summary
     assert again.pending is not None and again.pending.items[0].text.startswith("Question 2?")
+    assert [h.text for h in again.history] == ["Question 4? More words here.", "Answer 4."]
     assert await store.save_summary(conv, again.pending, "later")
-    assert (await store.recall(conv, ids[5], 2, rules)).pending is None  # all older are folded
+    after = await store.recall(conv, ids[5], 2, rules)
+    assert after.pending is None and len(after.history) == 2  # all older are folded

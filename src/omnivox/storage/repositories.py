@@ -96,7 +96,7 @@ class ConversationView:
 
 @dataclass(frozen=True, slots=True)
 class MemoryRules:
-    """When to fold earlier messages into the summary."""
+    """How many messages fold into the summary at a time (so how far the history grows)."""
 
     fold_messages: int = 20
 
@@ -526,10 +526,15 @@ class Store:
     async def recall(
         self, conversation_id: str, before_id: str, window: int, memory: MemoryRules
     ) -> Recall:
-        """The memory before ``before_id``: summary, last ``window`` messages, profile facts.
+        """The memory before ``before_id``: summary, verbatim history, profile facts.
 
-        Once ``memory.fold_messages`` messages older than the window are not yet summarized,
-        they come back as ``pending``, for a summarizer and :meth:`save_summary`.
+        The verbatim history is every message since the summary (at least the last ``window``
+        of them). It only grows between folds, so a turn's prompt begins with the previous
+        turn's and a KV cache or a provider's prompt cache reuses it; a window sliding every
+        turn would change the prompt right after the summary each time. Once ``window +
+        memory.fold_messages`` messages are unsummarized, the oldest ``fold_messages`` come
+        back as ``pending`` (for a summarizer and :meth:`save_summary`) and leave the history.
+        ``window`` 0 means no verbatim history at all.
         """
         pending: Pending | None = None
         async with self.db.sessions() as session:
@@ -544,27 +549,24 @@ class Store:
                 return Recall("", [], {})
             conv, customer = found
             seq = select(Message.seq).where(Message.id == before_id).scalar_subquery()
+            cap = window + memory.fold_messages
             recent = list(
                 (
                     await session.execute(
-                        _unsummarized(conv, seq).order_by(Message.seq.desc()).limit(window)
+                        _unsummarized(conv, seq).order_by(Message.seq.desc()).limit(cap)
                     )
                 ).scalars()
             )
-            if window == 0 or len(recent) == window:  # older, unsummarized messages may exist
-                boundary = recent[-1].seq if recent else seq
-                older = list(
-                    (
-                        await session.execute(
-                            _unsummarized(conv, boundary)
-                            .order_by(Message.seq)
-                            .limit(memory.fold_messages)
-                        )
-                    ).scalars()
-                )
-                if len(older) == memory.fold_messages:
-                    pending = Pending(conv.summary_seq, older[-1].seq, [_item(r) for r in older])
-            history = [_item(r) for r in reversed(recent)]
+            if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
+                older = (
+                    await session.execute(
+                        _unsummarized(conv, seq).order_by(Message.seq).limit(memory.fold_messages)
+                    )
+                ).scalars()
+                items = list(older)
+                pending = Pending(conv.summary_seq, items[-1].seq, [_item(r) for r in items])
+                recent = [r for r in recent if r.seq > pending.to_seq]
+            history = [_item(r) for r in reversed(recent)] if window else []
             known = await _known_values(session, customer)
             return Recall(conv.summary, history, profile_facts(customer), pending, known)
 

@@ -2,8 +2,10 @@
 
 A known customer's open conversation is resumed from any channel while it was active within
 ``memory.continuity_hours``; ``ctx.resumed_from`` names the channel it moved from. Memory is
-the last ``llm.history_turns`` turns verbatim, a rolling summary of the earlier ones
-(:mod:`omnivox.memory.summary`) and a few profile facts.
+every turn since the rolling summary verbatim (from ``llm.history_turns`` up to
+``history_turns + memory.summarize_every`` turns: it grows between folds so that prompts share
+their beginning, see :meth:`omnivox.storage.repositories.Store.recall`), the summary of the
+earlier ones (:mod:`omnivox.memory.summary`) and a few profile facts.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Attach:
         if not self.summarizer.background:
             ctx.summary = await work
             return
+        # the summary is written after this turn: until then the folded messages stay verbatim
+        ctx.history = [*pending.items, *ctx.history]
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
