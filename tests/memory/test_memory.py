@@ -10,7 +10,7 @@ import pytest
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.openai_compat import OpenAICompatProvider
-from omnivox.memory.budget import DROP_BLOCK, fit, tokens
+from omnivox.memory.budget import DROP_BLOCK, PASSAGES, QUESTION, fit, tokens
 from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer
 from omnivox.memory.summary import LINE_CHARS, first_sentence, fold
 from omnivox.services import summarizer
@@ -69,6 +69,21 @@ def test_fit_drops_aligned_blocks_so_a_growing_history_keeps_its_start() -> None
         starts.append(fitted.messages[1].content)
     moves = sum(1 for a, b in itertools.pairwise(starts) if a != b)
     assert 0 < moves <= len(starts) // 2  # it moved, but at most every other turn
+
+
+def test_fit_cuts_the_last_passages_before_the_question_or_the_system_prompt() -> None:
+    passages = "".join(f"[{i}] Doc: " + "word " * 60 + "\n" for i in range(1, 9))
+    asking = ChatMessage(
+        "user", PASSAGES + passages.rstrip("\n") + QUESTION + "Where is my parcel?"
+    )
+    request = CompletionRequest((ChatMessage("system", "s" * 300), asking), "q", max_tokens=100)
+    fitted = fit(request, 600)
+    assert tokens(fitted.messages) <= 500
+    assert fitted.messages[0] == request.messages[0]  # the system prompt is whole
+    last = fitted.messages[-1].content
+    assert last.startswith(PASSAGES + "[1] Doc: word")
+    assert last.endswith(QUESTION + "Where is my parcel?")
+    assert "[8]" not in last  # the last passages went first
 
 
 def test_fit_cuts_the_end_of_the_system_prompt_when_history_is_not_enough() -> None:

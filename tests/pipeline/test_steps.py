@@ -150,8 +150,9 @@ async def test_generate_streams_to_the_sink_and_builds_the_reply(tmp_path: Path)
     assert ctx.usage is not None and ctx.usage.completion_tokens > 0
     system = provider.requests[0].messages[0]
     assert system.role == "system" and "Juniper" in system.content
-    assert "[1] Returns: Return within 60 days." in system.content
-    assert provider.requests[0].messages[-1].content == "What is the return window?"
+    question = provider.requests[0].messages[-1].content
+    assert question.startswith("Passages:\n[1] Returns: Return within 60 days.")
+    assert question.endswith("\n\nQuestion: What is the return window?")
 
 
 async def test_generate_apologises_when_every_provider_fails(tmp_path: Path) -> None:

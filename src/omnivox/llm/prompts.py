@@ -24,7 +24,12 @@ class ChannelGuidance:
 
 
 class PromptBuilder:
-    """Renders ``system.j2`` and lays out history and the question as chat messages."""
+    """Renders ``system.j2`` and ``question.j2`` and lays out the chat messages.
+
+    What changes every turn (the passages found for this question) comes last, with the
+    question: the system prompt and the history before it stay the same from turn to turn, so a
+    model's KV cache or a provider's prompt cache reuses them (docs/identity.md#memory).
+    """
 
     def __init__(self, override_dir: Path | None = None) -> None:
         search = [str(override_dir)] if override_dir else []
@@ -48,7 +53,7 @@ class PromptBuilder:
         summary: str = "",
         facts: Mapping[str, str] | None = None,
     ) -> tuple[ChatMessage, ...]:
-        """System prompt, then the conversation so far, then the customer's question.
+        """System prompt, then the conversation so far, then the question with its passages.
 
         ``language`` (an English language name) asks for the reply in the customer's language;
         None keeps the persona's own. ``resumed_from`` names the channel the conversation
@@ -60,7 +65,7 @@ class PromptBuilder:
             .render(
                 persona=persona,
                 channel=channel,
-                passages=list(passages),
+                passages=list(passages),  # for overrides written when passages lived here
                 language=language,
                 resumed_from=resumed_from,
                 summary=summary,
@@ -73,5 +78,8 @@ class PromptBuilder:
             messages.append(
                 ChatMessage("user" if item.direction == "in" else "assistant", item.text)
             )
-        messages.append(ChatMessage("user", question))
+        last = self._env.get_template("question.j2").render(
+            question=question, passages=list(passages)
+        )
+        messages.append(ChatMessage("user", last.strip()))
         return tuple(messages)

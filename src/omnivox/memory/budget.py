@@ -4,7 +4,8 @@ Each provider declares ``context_tokens`` (llama.cpp: its ``n_ctx``; OpenAI-comp
 ``context_tokens`` in its settings; providers without a model: none). Before a provider is
 called, the prompt is cut to its budget minus the answer's ``max_tokens``: the oldest history
 messages go first, ``DROP_BLOCK`` at a time counted from the start of the history, then the end
-of the system prompt (the last passages, the summary). The estimate is deliberately cautious
+of the passages in the last message (the last ones first, never the question), then the end
+of the system prompt (the summary). The estimate is deliberately cautious
 (3 characters a token, 4 tokens of overhead a message).
 
 Why blocks: the history only grows between summary folds (``Store.recall``), so its start is the
@@ -22,6 +23,7 @@ from omnivox.llm.base import ChatMessage, CompletionRequest
 CHARS_PER_TOKEN = 3
 MESSAGE_OVERHEAD = 4
 DROP_BLOCK = 4  # history messages dropped together (two turns)
+PASSAGES, QUESTION = "Passages:\n", "\n\nQuestion: "  # how question.j2 lays them out
 
 
 def tokens(messages: tuple[ChatMessage, ...]) -> int:
@@ -40,9 +42,25 @@ def fit(request: CompletionRequest, context_tokens: int | None) -> CompletionReq
         while tokens(messages) > budget and dropped < len(history):
             dropped = min(len(history), dropped + DROP_BLOCK)
             messages = (messages[0], *history[dropped:], messages[-1])
-    over = tokens(messages) - budget
-    if over > 0 and messages:
-        system = messages[0]
-        keep = max(0, len(system.content) - over * CHARS_PER_TOKEN)
-        messages = (ChatMessage(system.role, system.content[:keep]), *messages[1:])
+    if len(messages) > 1:
+        messages = (*messages[:-1], _cut_passages(messages[-1], tokens(messages) - budget))
+    if messages:
+        messages = (_cut(messages[0], tokens(messages) - budget), *messages[1:])
     return replace(request, messages=messages) if messages != request.messages else request
+
+
+def _cut_passages(message: ChatMessage, over: int) -> ChatMessage:
+    """The last message with the end of its passages cut (question.j2: passages, question)."""
+    start, end = message.content.startswith(PASSAGES), message.content.rfind(QUESTION)
+    if over <= 0 or not start or end < 0:
+        return message
+    keep = max(len(PASSAGES), end - over * CHARS_PER_TOKEN)
+    return ChatMessage(message.role, message.content[:keep] + message.content[end:])
+
+
+def _cut(message: ChatMessage, over: int) -> ChatMessage:
+    """``message`` without its last ``over`` tokens' worth of text."""
+    if over <= 0:
+        return message
+    keep = max(0, len(message.content) - over * CHARS_PER_TOKEN)
+    return ChatMessage(message.role, message.content[:keep])
