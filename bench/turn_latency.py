@@ -5,7 +5,8 @@ For each provider (the bundled local model, and the extractive one) and each con
 ``generate`` timing from the ``Server-Timing`` header), and of their difference: the
 orchestration overhead (HTTP, validation, storage, locking, rendering, delivery, events).
 The bare model call (the provider called directly, no server) is timed in the same run, and
-the first streamed token over the web-chat WebSocket at concurrency 1.
+the first streamed token over the web-chat WebSocket at concurrency 1: for new conversations,
+deep into one long conversation, and in one conversation with the Acme knowledge base.
 
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
@@ -27,7 +28,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import AUTH, append_results, pct, server
+from common import AUTH, ROOT, append_results, pct, server
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.llamacpp import LlamaCppProvider
@@ -138,6 +139,17 @@ async def bare_model(turns: int, max_tokens: int) -> list[float]:
     return times
 
 
+def knowledge_first_tokens(args: argparse.Namespace) -> list[float]:
+    """First tokens of one web-chat conversation that gets passages from the Acme demo's KB."""
+    providers: list[dict[str, object]] = [{"type": "llamacpp", "timeout_s": 120}]
+    knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        server(Path(tmp), providers, args.max_tokens, knowledge, grounding=False) as url,
+    ):
+        return asyncio.run(first_token(url, args.turns, one_conversation=True))
+
+
 def row(label: str, values: list[float]) -> str:
     return f"| {label} | {pct(values, 50):.1f} | {pct(values, 95):.1f} | {len(values)} |"
 
@@ -180,6 +192,13 @@ def main() -> None:
                     print(lines[-1], flush=True)
     lines.append(
         row(
+            "llamacpp web-chat first token c=1, one conversation, Acme knowledge base",
+            knowledge_first_tokens(args),
+        )
+    )
+    print(lines[-1], flush=True)
+    lines.append(
+        row(
             "llamacpp bare model call (no server)",
             asyncio.run(bare_model(args.turns, args.max_tokens)),
         )
@@ -193,7 +212,9 @@ def main() -> None:
         "client-measured turn minus the `generate` step (Server-Timing); at c=16 the model "
         "step includes waiting for the single model thread. 'one conversation': every turn "
         "adds to one visitor's history, so the prompt grows; the history is folded into the "
-        "summary every 10 turns (memory defaults), and a fold changes the prompt's beginning.",
+        "summary every 10 turns (memory defaults), and a fold changes the prompt's beginning. "
+        "'Acme knowledge base': the same with the demo's knowledge folder, so every turn also "
+        "reads the passages found for it (--turns turns).",
     ]
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])
