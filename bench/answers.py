@@ -31,12 +31,18 @@ from common import AUTH, ROOT, append_results, pct, server
 from retrieval import DATA, make_kb
 
 from omnivox.guardrails.grounding import GroundingChecker
+from omnivox.knowledge.focus import focus
 from omnivox.knowledge.retriever import KnowledgeRetriever, contextual_query
 from omnivox.llm.base import CompletionRequest
 from omnivox.llm.extractive import ExtractiveProvider
 from omnivox.llm.llamacpp import LlamaCppProvider
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
-from omnivox.settings import ExtractiveSettings, LlamaCppSettings, PersonaSettings
+from omnivox.settings import (
+    ExtractiveSettings,
+    KnowledgeSettings,
+    LlamaCppSettings,
+    PersonaSettings,
+)
 from omnivox.text import split_sentences
 from omnivox.types import HistoryItem
 
@@ -65,25 +71,28 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
     scores: dict[str, list[float]] = collections.defaultdict(list)
     verdicts: collections.Counter[str] = collections.Counter()
     dropped = total = 0
+    prompt_tokens: list[int] = []
     for turn in turns[: args.limit]:
         users = [h["text"] for h in turn["history"] if h["role"] == "user"]
         history = [
             HistoryItem("in" if h["role"] == "user" else "out", h["text"], "web")
             for h in turn["history"][:-1]
         ]
-        passages = tuple(
-            await retriever.search("bench", contextual_query(users[-1], history, 6), 4)
-        )
+        query = contextual_query(users[-1], history, 6)
+        passages = tuple(await retriever.search("bench", query, 4))
         messages = prompts.build(
             persona=persona,
             channel=ChannelGuidance("web", ""),
             question=users[-1],
             history=history[-4:],
-            passages=passages,
+            passages=focus(passages, query, args.prompt_words),
         )
         request = CompletionRequest(messages, users[-1], passages, max_tokens=96, temperature=0.0)
         ext = (await extractive.complete(request)).text
-        raw = (await local.complete(request)).text if passages else ""
+        answer = await local.complete(request) if passages else None
+        raw = answer.text if answer else ""
+        if answer:
+            prompt_tokens.append(answer.usage.prompt_tokens)
         result = checker.check(raw, passages)
         total += len(split_sentences(raw))
         dropped += result.total - result.kept
@@ -107,6 +116,8 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         f"grounding guard on the local model: {dropped} of {total} sentences dropped "
         f"({dropped / max(total, 1):.1%}); verdicts "
         + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())),
+        f"local model prompt: {sum(prompt_tokens) / max(len(prompt_tokens), 1):.0f} tokens "
+        f"on average (passages cut to {args.prompt_words or 'all'} words)",
     ]
     return lines
 
@@ -134,6 +145,12 @@ def main() -> None:
     parser.add_argument("--chunk-words", type=int, default=120)
     parser.add_argument("--dense-weight", type=float, default=1.0)
     parser.add_argument("--bm25-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--prompt-words",
+        type=int,
+        default=KnowledgeSettings().prompt_words,
+        help="passage words in the model's prompt (0: whole passages)",
+    )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

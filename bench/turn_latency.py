@@ -6,12 +6,14 @@ For each provider (the bundled local model, and the extractive one) and each con
 orchestration overhead (HTTP, validation, storage, locking, rendering, delivery, events).
 The bare model call (the provider called directly, no server) is timed in the same run, and
 the first streamed token over the web-chat WebSocket at concurrency 1: for new conversations,
-deep into one long conversation, and in one conversation with the Acme knowledge base.
+deep into one long conversation, and in one conversation with the Acme knowledge base; the
+last two both with the next message sent at once and with a customer who takes ``--think-s``
+seconds to read each answer and type (the time the server uses to read ahead).
 
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
 Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
-       [--no-append]
+       [--think-s S] [--no-append]
 """
 
 from __future__ import annotations
@@ -86,11 +88,14 @@ async def rest_turns(url: str, turns: int, concurrency: int) -> dict[str, list[f
     return results
 
 
-async def first_token(url: str, turns: int, *, one_conversation: bool) -> list[float]:
+async def first_token(
+    url: str, turns: int, *, one_conversation: bool, think_s: float = 0.0
+) -> list[float]:
     """Time from sending a web-chat message to the first ``delta`` frame.
 
     ``one_conversation``: all turns from one visitor (the prompt grows with the history);
-    otherwise each turn opens a new visitor's first conversation turn.
+    otherwise each turn opens a new visitor's first conversation turn. ``think_s``: how long
+    the customer takes after a reply before sending the next message.
     """
     times = []
     ws_url = url.replace("http", "ws") + "/ws/chat?workspace=acme"
@@ -112,6 +117,7 @@ async def first_token(url: str, turns: int, *, one_conversation: bool) -> list[f
                 if frame["type"] == "reply":
                     break
             times.append(first if first is not None else float("nan"))
+            await asyncio.sleep(think_s)
     finally:
         await ws.close()
     return times
@@ -139,7 +145,7 @@ async def bare_model(turns: int, max_tokens: int) -> list[float]:
     return times
 
 
-def knowledge_first_tokens(args: argparse.Namespace) -> list[float]:
+def knowledge_first_tokens(args: argparse.Namespace, think_s: float) -> list[float]:
     """First tokens of one web-chat conversation that gets passages from the Acme demo's KB."""
     providers: list[dict[str, object]] = [{"type": "llamacpp", "timeout_s": 120}]
     knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
@@ -147,7 +153,7 @@ def knowledge_first_tokens(args: argparse.Namespace) -> list[float]:
         tempfile.TemporaryDirectory() as tmp,
         server(Path(tmp), providers, args.max_tokens, knowledge, grounding=False) as url,
     ):
-        return asyncio.run(first_token(url, args.turns, one_conversation=True))
+        return asyncio.run(first_token(url, args.turns, one_conversation=True, think_s=think_s))
 
 
 def row(label: str, values: list[float]) -> str:
@@ -164,8 +170,15 @@ def main() -> None:
         help="turns of the one long web-chat conversation (several summary folds)",
     )
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--think-s",
+        type=float,
+        default=5.0,
+        help="seconds a customer takes to read a reply and type the next message (extra rows)",
+    )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
+    thinking = f"customer replies {args.think_s:g} s after each answer"
     lines = ["| measurement (ms) | p50 | p95 | n |", "|---|---|---|---|"]
     chains = {
         "llamacpp": [{"type": "llamacpp", "timeout_s": 120}],
@@ -183,20 +196,22 @@ def main() -> None:
                     lines.append(row(f"{name} c={concurrency} {key}", res[key]))
                     print(lines[-1], flush=True)
             if name == "llamacpp":
-                for label, one, turns in (
-                    ("new conversations", False, args.turns),
-                    ("one conversation", True, args.conversation_turns),
+                for label, one, turns, think in (
+                    ("new conversations", False, args.turns, 0.0),
+                    ("one conversation", True, args.conversation_turns, 0.0),
+                    (f"one conversation, {thinking}", True, args.conversation_turns, args.think_s),
                 ):
-                    times = asyncio.run(first_token(url, turns, one_conversation=one))
+                    times = asyncio.run(
+                        first_token(url, turns, one_conversation=one, think_s=think)
+                    )
                     lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
                     print(lines[-1], flush=True)
-    lines.append(
-        row(
-            "llamacpp web-chat first token c=1, one conversation, Acme knowledge base",
-            knowledge_first_tokens(args),
+    for think in (0.0, args.think_s):
+        label = "one conversation, Acme knowledge base" + (f", {thinking}" if think else "")
+        lines.append(
+            row(f"llamacpp web-chat first token c=1, {label}", knowledge_first_tokens(args, think))
         )
-    )
-    print(lines[-1], flush=True)
+        print(lines[-1], flush=True)
     lines.append(
         row(
             "llamacpp bare model call (no server)",
@@ -214,7 +229,9 @@ def main() -> None:
         "adds to one visitor's history, so the prompt grows; the history is folded into the "
         "summary every 10 turns (memory defaults), and a fold changes the prompt's beginning. "
         "'Acme knowledge base': the same with the demo's knowledge folder, so every turn also "
-        "reads the passages found for it (--turns turns).",
+        "reads the passages found for it (--turns turns). Rows where the customer replies "
+        "some seconds after each answer give the prepare step its time to read ahead (a "
+        "real customer reads and types); the others send the next message at once.",
     ]
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])

@@ -58,6 +58,7 @@ from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.guard_output import GuardOutput
 from omnivox.pipeline.steps.hold import Hold
 from omnivox.pipeline.steps.identify import Identify
+from omnivox.pipeline.steps.prepare import Prepare
 from omnivox.pipeline.steps.rate import Rate
 from omnivox.pipeline.steps.record import Record
 from omnivox.pipeline.steps.render import Render
@@ -279,6 +280,9 @@ class Services:
                 await self._outbox_task
         if self._background:
             await asyncio.wait(set(self._background), timeout=30)
+        for step in self.turns.runner.steps:  # reading ahead for a next turn that won't come
+            if isinstance(step, Prepare):
+                await step.idle()
         await self.console.close()
         for channel in self.messaging.values():
             await channel.close()
@@ -367,15 +371,24 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
         for ws in settings.workspaces
     }
+    attach = Attach(
+        store,
+        settings.llm.history_turns,
+        timedelta(hours=settings.memory.continuity_hours),
+        MemoryRules(settings.memory.summarize_every * 2),
+        summarizer(settings, chain),
+    )
+    generate = Generate(
+        chain,
+        prompts,
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
+        restore=frozenset(settings.privacy.restore),
+        prompt_words=settings.knowledge.prompt_words,
+    )
     return [
         Identify(store),
-        Attach(
-            store,
-            settings.llm.history_turns,
-            timedelta(hours=settings.memory.continuity_hours),
-            MemoryRules(settings.memory.summarize_every * 2),
-            summarizer(settings, chain),
-        ),
+        attach,
         ConsentKeywords(ConsentStore(store.db)),
         Verify(c.verifier, store),
         Rate(c.console.handoffs),
@@ -389,13 +402,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
             history_messages=settings.knowledge.history_messages,
             cache=cache,
         ),
-        Generate(
-            chain,
-            prompts,
-            max_tokens=settings.llm.max_tokens,
-            temperature=settings.llm.temperature,
-            restore=frozenset(settings.privacy.restore),
-        ),
+        generate,
         GuardOutput(
             grounding_checker(settings, kb),
             {ws.id: BrandPolicy(ws.persona) for ws in settings.workspaces},
@@ -404,6 +411,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Render(),
         Deliver(store, OutboxStore(store.db), ConsentStore(store.db)),
         Record(events),
+        Prepare(attach, generate),
     ]
 
 

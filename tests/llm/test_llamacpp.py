@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
-from omnivox.llm.llamacpp import LlamaCppProvider, bundled_model_path
+from omnivox.llm.llamacpp import PREFILL_BATCH, LlamaCppProvider, _prefill, bundled_model_path
 from omnivox.settings import LlamaCppSettings
 
 pytestmark = pytest.mark.model
@@ -105,3 +105,42 @@ async def test_a_conversation_state_is_saved_only_when_replaced_and_restored_on_
     for request in (first, follow_up):
         await llm.complete(request)
     assert (await llm.complete(later)).text == restored.text
+
+
+async def test_reading_ahead_leaves_the_next_turn_only_its_own_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    llm = provider()
+    model = await llm._get_model()
+    system = "You are Juniper of Acme Outfitters. " + "We rent tents, stoves and canoes. " * 12
+    first = chat(system, "Can I rent a canoe?")
+    reply = (await llm.complete(first)).text
+    await llm.complete(chat("You are a poet.", "Write one line."))  # another conversation
+    ahead = (*first.messages, ChatMessage("assistant", reply))
+    assert await llm.prefill(ahead) > 0
+    assert await llm.prefill(ahead) == 0  # already held: nothing more to read
+    held = model.llama.input_ids[: model.llama.n_tokens].tolist()
+    expected = model.prompt([{"role": m.role, "content": m.content} for m in ahead], answer=False)
+    assert held == expected.tokens
+    follow_up = chat(system, "Can I rent a canoe?", reply, "For how many days?")
+    answered = await llm.complete(follow_up)
+    # the same turns read in one go, with nothing read ahead, answer the same
+    monkeypatch.setattr(model.states, "_cache", None)
+    model.llama.reset()
+    await llm.complete(first)
+    assert (await llm.complete(follow_up)).text == answered.text
+
+
+async def test_reading_ahead_gives_way_to_a_waiting_turn() -> None:
+    llm = provider()
+    model = await llm._get_model()
+    ahead = chat("You are a guide. " * 40, "Which trail is the longest?").messages
+    leave = model.turns.join()  # a turn was submitted and has not started
+    assert await llm.prefill(ahead) == 0
+    leave()
+    model.llama.reset()
+    tokens = model.prompt([{"role": m.role, "content": m.content} for m in ahead]).tokens
+    checks = iter([False, False, True])  # the turn arrives during the third batch's check
+    read = _prefill(model, tokens, lambda: next(checks))
+    assert read == 2 * PREFILL_BATCH < len(tokens)
+    assert model.llama.n_tokens == read

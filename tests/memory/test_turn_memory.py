@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import httpx
 
+from omnivox.llm.base import ChatMessage
+from omnivox.settings import ScriptedSettings
 from omnivox.testing.scripted import ScriptedProvider
 from tests.conftest import LiveServer, make_settings
 
@@ -54,3 +57,50 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
         is not None
     )
     assert "Maya" not in system  # her name reaches the model only as a placeholder
+
+
+class ReadsAhead(ScriptedProvider):
+    """A scripted model that records what the prepare step lets it read ahead."""
+
+    def __init__(self) -> None:
+        super().__init__(ScriptedSettings(type="scripted", reply="You asked: {question}"))
+        self.read_ahead: list[tuple[ChatMessage, ...]] = []
+
+    async def prefill(self, messages: tuple[ChatMessage, ...]) -> int:
+        self.read_ahead.append(messages)
+        return len(messages)
+
+
+def test_the_next_prompt_begins_with_what_was_read_ahead_even_after_a_fold(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, memory={"summarize_every": 2})
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"history_turns": 1})}
+    )
+    with LiveServer(settings) as live:
+        model = ReadsAhead()
+        live.services.chain.providers[0] = model
+        for turn, word in enumerate(WORDS):
+            text = f"Q {word}?" + (" Mail me at maya.t@example.com." if word == "one" else "")
+            body = {"workspace": "acme", "customer": {"id": "c-ahead"}, "text": text}
+            httpx.post(
+                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+            ).raise_for_status()
+            deadline = time.monotonic() + 10
+            while len(model.read_ahead) <= turn and time.monotonic() < deadline:
+                time.sleep(0.02)
+    assert len(model.read_ahead) == len(WORDS)
+    for ahead, request in zip(model.read_ahead, model.requests[1:], strict=False):
+        assert request.messages[: len(ahead)] == ahead  # the whole read-ahead is reused
+        assert len(request.messages) == len(ahead) + 1  # only the new question follows
+    # three turns fill the window and the fold: the first two were folded before the fourth
+    # came (not by the fourth turn itself), and the model read the new summary ahead
+    assert "Earlier in this conversation" not in model.read_ahead[1][0].content
+    folded = model.read_ahead[2][0].content
+    assert "Earlier in this conversation:\nCustomer (chat): Q one?" in folded
+    assert "Q two?" in folded
+    assert [m.content for m in model.read_ahead[2][1:]] == ["Q three?", "You asked: Q three?"]
+    # what is read ahead is redacted like any prompt
+    everything = "\n".join(m.content for ahead in model.read_ahead for m in ahead)
+    assert "maya.t@example.com" not in everything and "<EMAIL_" in everything

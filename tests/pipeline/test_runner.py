@@ -34,6 +34,7 @@ DESIGN_ORDER = [
     "render",
     "deliver",
     "record",
+    "prepare",  # not in DESIGN.md: the next turn's memory and prompt, read ahead
 ]
 
 

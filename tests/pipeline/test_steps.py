@@ -159,3 +159,28 @@ async def test_generate_apologises_when_every_provider_fails(tmp_path: Path) -> 
     ctx = context(tmp_path)
     await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", fail=True)))(ctx)
     assert ctx.reply == Reply(APOLOGY)
+
+
+async def test_generate_sends_the_model_only_the_matching_sentences(tmp_path: Path) -> None:
+    long = Passage(
+        "returns.md",
+        "Returns",
+        "Stores open at nine. Items can be returned within 60 days. Gift cards are sold here.",
+        0.9,
+    )
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="60 days [1]."))
+    step = Generate(
+        ProviderChain([provider]),
+        {"acme": PromptBuilder()},
+        max_tokens=50,
+        temperature=0.1,
+        prompt_words=10,
+    )
+    ctx = context(tmp_path, "How many days to return items?")
+    ctx.passages = [long]
+    await step(ctx)
+    question = provider.requests[0].messages[-1].content
+    assert "[1] Returns: … Items can be returned within 60 days. …" in question
+    assert "Stores open" not in question and "Gift cards" not in question
+    assert provider.requests[0].passages == (long,)  # providers without a prompt see them whole
+    assert ctx.reply is not None and ctx.reply.citations[0].snippet.startswith("Stores open")

@@ -10,9 +10,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from omnivox import events
-from omnivox.llm.base import Completion, CompletionRequest, Delta, LLMProvider, ProviderError
+from omnivox.llm.base import (
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    Delta,
+    LLMProvider,
+    ProviderError,
+)
 from omnivox.llm.base import collect as collect_stream
 from omnivox.logs import get_logger
 from omnivox.memory.budget import fit
@@ -78,6 +86,24 @@ class ProviderChain:
             + "; ".join(f"{f['provider']}: {f['reason']}" for f in trace.failures)
         )
 
+    async def prefill(self, messages: tuple[ChatMessage, ...], max_tokens: int) -> int:
+        """Let the first provider read ``messages``, the beginning of a later prompt, now.
+
+        Only providers that keep a prompt's state (the in-process model) can; for the others
+        this does nothing. The messages are fitted to the provider's context as the later
+        prompt will be. Returns the tokens read; a failure is logged, never raised.
+        """
+        provider = self.providers[0]
+        if not isinstance(provider, Prefills):
+            return 0
+        later = CompletionRequest((*messages, ChatMessage("user", "")), "", max_tokens=max_tokens)
+        fitted = fit(later, context_tokens(provider)).messages[:-1]
+        try:
+            return await provider.prefill(fitted)
+        except Exception as exc:  # reading ahead is an optimisation: the turn will read it
+            log.warning("llm.prefill.failed", provider=provider.name, error=str(exc))
+            return 0
+
     async def close(self) -> None:
         """Close every provider."""
         for provider in self.providers:
@@ -102,6 +128,17 @@ async def _with_deadline(stream: AsyncIterator[Delta], timeout_s: float) -> Asyn
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+@runtime_checkable
+class Prefills(Protocol):
+    """A provider that can read the beginning of a prompt before the prompt is complete."""
+
+    name: str
+
+    async def prefill(self, messages: tuple[ChatMessage, ...]) -> int:
+        """Read ``messages``; return how many new tokens were read."""
+        ...
 
 
 def context_tokens(provider: LLMProvider) -> int | None:

@@ -4,7 +4,10 @@ llama.cpp is not thread-safe and blocks, so each loaded model lives in one proce
 with a dedicated single-thread executor: calls run off the event loop, one at a time. Prompts
 are rendered with the GGUF's own chat template and tokenized here, so that the model's state can
 be kept per conversation (:mod:`omnivox.llm.llama_state`): a conversation's next turn re-reads
-only its new messages, even when other conversations ran in between.
+only its new messages, even when other conversations ran in between. While no one waits for
+the model, :meth:`LlamaCppProvider.prefill` reads the beginning of a conversation's next prompt
+ahead of time (the customer is still typing), a few tokens at a time so that a turn arriving
+meanwhile waits at most one small batch.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ from omnivox.settings import LlamaCppSettings
 log = get_logger(__name__)
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
+PREFILL_BATCH = 32  # tokens read between checks for a waiting turn (~0.1 s on 2 cores)
 
 
 def bundled_model_path() -> Path:
@@ -51,19 +55,50 @@ class _LoadedModel:
         self.llama = Llama(
             model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads, verbose=False
         )
-        self.template = _chat_template(self.llama, path)
+        self.template = _chat_template(self.llama, path, generation_prompt=True)
+        self.prefix_template = _chat_template(self.llama, path, generation_prompt=False)
+        self.turns = _Waiting()
         self.states = ConversationStates(settings.prompt_cache_mb)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
         self.name = path.stem
 
-    def prompt(self, messages: list[dict[str, str]]) -> _Prompt:
-        """The chat ``messages`` as the model's tokens, with where to stop."""
-        result = self.template(messages=messages)
+    def prompt(self, messages: list[dict[str, str]], *, answer: bool = True) -> _Prompt:
+        """The chat ``messages`` as the model's tokens, with where to stop.
+
+        ``answer`` False leaves out the assistant's opening: the beginning of a later prompt.
+        """
+        result = (self.template if answer else self.prefix_template)(messages=messages)
         tokens = self.llama.tokenize(
             result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
         )
         stop = result.stop if isinstance(result.stop, list) else [result.stop or ""]
         return _Prompt(tokens, [s for s in stop if s], result.stopping_criteria)
+
+
+class _Waiting:
+    """Counts turns submitted to the model's thread that have not started yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def join(self) -> Callable[[], None]:
+        """Count one more; the returned function (safe to call twice) counts it out."""
+        with self._lock:
+            self._count += 1
+        done = threading.Event()
+
+        def leave() -> None:
+            with self._lock:
+                if not done.is_set():
+                    done.set()
+                    self._count -= 1
+
+        return leave
+
+    def waiting(self) -> bool:
+        """True while a turn waits for the model's thread."""
+        return self._count > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +108,7 @@ class _Prompt:
     stopping_criteria: Any
 
 
-def _chat_template(llama: Any, path: Path) -> Any:
+def _chat_template(llama: Any, path: Path, *, generation_prompt: bool) -> Any:
     """The GGUF's chat template as llama-cpp-python's formatter (as its chat API builds it)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -87,7 +122,11 @@ def _chat_template(llama: Any, path: Path) -> Any:
 
     eos, bos = llama.token_eos(), llama.token_bos()
     return Jinja2ChatFormatter(
-        template=template, eos_token=text(eos), bos_token=text(bos), stop_token_ids=[eos]
+        template=template,
+        eos_token=text(eos),
+        bos_token=text(bos),
+        stop_token_ids=[eos],
+        add_generation_prompt=generation_prompt,
     )
 
 
@@ -152,7 +191,10 @@ class LlamaCppProvider:
         def put(item: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        leave = model.turns.join()
+
         def work() -> None:
+            leave()
             try:
                 for item in _generate(model, request, cancelled):
                     put(item)
@@ -169,7 +211,22 @@ class LlamaCppProvider:
                 yield item
         finally:
             cancelled.set()
+            leave()  # cancelled before its work started: it no longer waits
             await asyncio.shield(future)
+
+    async def prefill(self, messages: tuple[ChatMessage, ...]) -> int:
+        """Read ``messages`` (the beginning of a later prompt) while no turn waits.
+
+        Returns how many new tokens were read; stops early when a turn is submitted.
+        """
+        model = await self._get_model()
+        if model.turns.waiting():
+            return 0
+        loop = asyncio.get_running_loop()
+        prompt = model.prompt([_as_dict(m) for m in messages], answer=False)
+        return await loop.run_in_executor(
+            model.executor, _prefill, model, prompt.tokens, model.turns.waiting
+        )
 
     async def close(self) -> None:
         """Models are shared per process and freed at exit; nothing to do per provider."""
@@ -211,6 +268,24 @@ def _generate(
         model=model.name,
         finish_reason=finish or "stop",
     )
+
+
+def _prefill(model: _LoadedModel, tokens: list[int], waiting: Callable[[], bool]) -> int:
+    """Read the part of ``tokens`` the model does not hold, a batch at a time (model thread)."""
+    from llama_cpp import Llama
+
+    llama = model.llama
+    model.states.prepare(llama, tokens)
+    held = llama.input_ids[: llama.n_tokens].tolist()
+    start = int(Llama.longest_token_prefix(held, tokens))
+    if start == len(tokens):
+        return 0
+    llama.n_tokens = start  # eval() drops whatever the model held after the shared part
+    for i in range(start, len(tokens), PREFILL_BATCH):
+        if waiting():
+            return i - start
+        llama.eval(tokens[i : i + PREFILL_BATCH])
+    return len(tokens) - start
 
 
 def _as_dict(message: ChatMessage) -> dict[str, str]:

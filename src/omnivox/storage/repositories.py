@@ -136,13 +136,12 @@ def profile_facts(customer: Customer) -> dict[str, str]:
     return facts
 
 
-def _unsummarized(conv: Conversation, before: Any) -> Select[Message]:
-    """The conversation's messages after its summary and before ``before`` (a seq)."""
-    return select(Message).where(
-        Message.conversation_id == conv.id,
-        Message.seq > conv.summary_seq,
-        Message.seq < before,
+def _unsummarized(conv: Conversation, before: Any | None) -> Select[Message]:
+    """The conversation's messages after its summary and before ``before`` (a seq; None: all)."""
+    query = select(Message).where(
+        Message.conversation_id == conv.id, Message.seq > conv.summary_seq
     )
+    return query if before is None else query.where(Message.seq < before)
 
 
 async def _known_values(session: AsyncSession, customer: Customer) -> list[tuple[str, str]]:
@@ -524,9 +523,11 @@ class Store:
             return StoredMessage.of(row) if row else None
 
     async def recall(
-        self, conversation_id: str, before_id: str, window: int, memory: MemoryRules
+        self, conversation_id: str, before_id: str | None, window: int, memory: MemoryRules
     ) -> Recall:
         """The memory before ``before_id``: summary, verbatim history, profile facts.
+
+        ``before_id`` None: the memory after the last message, as the next turn will find it.
 
         The verbatim history is every message since the summary (at least the last ``window``
         of them). It only grows between folds, so a turn's prompt begins with the previous
@@ -548,7 +549,11 @@ class Store:
             if found is None:
                 return Recall("", [], {})
             conv, customer = found
-            seq = select(Message.seq).where(Message.id == before_id).scalar_subquery()
+            seq = (
+                select(Message.seq).where(Message.id == before_id).scalar_subquery()
+                if before_id is not None
+                else None
+            )
             cap = window + memory.fold_messages
             recent = list(
                 (

@@ -66,7 +66,7 @@ class Attach:
     async def _summarize(self, ctx: TurnContext, previous: str, pending: Pending) -> None:
         """Fold ``pending`` now (extractive) or after the turn (a model writes it)."""
         assert ctx.conversation_id is not None
-        work = self._fold(ctx.conversation_id, previous, pending)
+        work = self.fold(ctx.conversation_id, previous, pending)
         if not self.summarizer.background:
             ctx.summary = await work
             return
@@ -76,7 +76,8 @@ class Attach:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _fold(self, conversation_id: str, previous: str, pending: Pending) -> str:
+    async def fold(self, conversation_id: str, previous: str, pending: Pending) -> str:
+        """Write ``pending`` into the summary and store it; return the new summary."""
         summary = await self.summarizer(previous, pending.items)
         await self.store.save_summary(conversation_id, pending, summary)
         return summary

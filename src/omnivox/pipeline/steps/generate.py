@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 
 from omnivox.identity.kinds import display_name
-from omnivox.llm.base import CompletionRequest, Usage
+from omnivox.knowledge.focus import focus
+from omnivox.llm.base import ChatMessage, CompletionRequest, Usage
 from omnivox.llm.chain import ChainTrace, ProviderChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
@@ -56,27 +57,33 @@ class Generate:
         max_tokens: int,
         temperature: float,
         restore: frozenset[str] = RESTORE,
+        prompt_words: int = 0,
     ) -> None:
         self.chain = chain
         self.prompts = prompts
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.restore = restore
+        self.prompt_words = prompt_words  # passage words the model reads (0: whole passages)
 
-    async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
+    def prompt(self, ctx: TurnContext) -> tuple[ChatMessage, ...]:
+        """The chat prompt for the turn: system prompt, history, passages and question."""
         caps = ctx.channel.capabilities
-        messages = self.prompts[ctx.workspace.id].build(
+        return self.prompts[ctx.workspace.id].build(
             persona=ctx.workspace.persona,
             channel=ChannelGuidance(ctx.channel.name, caps.guidance),
             question=ctx.question,
             history=ctx.history,
-            passages=ctx.passages,
+            passages=focus(ctx.passages, ctx.retrieval_query or ctx.question, self.prompt_words),
             language=reply_language(ctx),
             resumed_from=display_name(ctx.resumed_from) if ctx.resumed_from else None,
             summary=ctx.summary,
             facts=ctx.facts,
         )
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
+        messages = self.prompt(ctx)
         request = CompletionRequest(
             messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature
         )

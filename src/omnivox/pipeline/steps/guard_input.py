@@ -17,6 +17,13 @@ from omnivox.privacy.vault import Vault
 from omnivox.storage.repositories import Store
 
 
+def redact_memory(ctx: TurnContext, vault: Vault, known: list[tuple[str, str]]) -> None:
+    """Placeholders for personal data in ``ctx``'s history, summary and profile facts."""
+    ctx.history = [replace(h, text=vault.redact(h.text, known)) for h in ctx.history]
+    ctx.summary = vault.redact(ctx.summary, known)
+    ctx.facts = {k: vault.redact(v, known) for k, v in ctx.facts.items()}
+
+
 class GuardInput:
     """Sets ``model_text`` (and redacts memory) for the model."""
 
@@ -36,9 +43,7 @@ class GuardInput:
         vault = Vault(self.key(), scope, ctx.workspace.understanding.phone_region)
         known = ctx.known if ctx.known is not None else await self._known(ctx)
         ctx.model_text = vault.redact(ctx.inbound.text, known)
-        ctx.history = [replace(h, text=vault.redact(h.text, known)) for h in ctx.history]
-        ctx.summary = vault.redact(ctx.summary, known)
-        ctx.facts = {k: vault.redact(v, known) for k, v in ctx.facts.items()}
+        redact_memory(ctx, vault, known)
         ctx.vault = vault
         return ctx
 

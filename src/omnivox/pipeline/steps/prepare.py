@@ -1,0 +1,81 @@
+"""prepare: ready the next turn's memory and prompt while the customer reads and types.
+
+After a turn the model answered, in the background (the reply is already out):
+
+1. when the next turn would fold the oldest messages into the summary, fold them now, so the
+   next turn does not write the summary before it can start;
+2. let the model read the next prompt's beginning (system prompt, summary, and the history up to
+   this reply) while nobody waits for it (:meth:`omnivox.llm.llamacpp.LlamaCppProvider.prefill`;
+   providers that keep no prompt state skip this).
+
+The next turn then reads only its own message and its passages, even right after a fold, whose
+new summary would otherwise make it re-read the whole conversation (~1,000 tokens, seconds on
+2 cores). A turn that arrives while the model reads ahead waits at most one small batch, and
+the part already read is its own prompt's beginning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+from omnivox.logs import get_logger
+from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.attach import Attach
+from omnivox.pipeline.steps.generate import Generate
+from omnivox.pipeline.steps.guard_input import redact_memory
+
+log = get_logger(__name__)
+
+
+class Prepare:
+    """Fold ahead and read ahead after an answered turn (background work)."""
+
+    name = "prepare"
+    finishing = False
+
+    def __init__(self, attach: Attach, generate: Generate) -> None:
+        self.attach = attach
+        self.generate = generate
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, ctx: TurnContext) -> TurnContext:
+        """Start the background work when the model answered this turn."""
+        if ctx.conversation_id is None or ctx.llm_trace is None or ctx.llm_trace.provider is None:
+            return ctx
+        task = asyncio.create_task(self._prepare(ctx))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return ctx
+
+    async def idle(self) -> None:
+        """Wait for the background work started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _prepare(self, ctx: TurnContext) -> None:
+        try:
+            upcoming = await self._next_context(ctx)
+            read = await self.generate.chain.prefill(
+                self.generate.prompt(upcoming)[:-1], self.generate.max_tokens
+            )
+            log.debug("turn.prepared", conversation_id=ctx.conversation_id, tokens=read)
+        except Exception as exc:  # only an optimisation: the next turn does the work itself
+            log.warning("turn.prepare_failed", error=repr(exc))
+
+    async def _next_context(self, ctx: TurnContext) -> TurnContext:
+        """``ctx`` with the memory the next turn will recall (folded now when due)."""
+        assert ctx.conversation_id is not None
+        attach = self.attach
+        recall = await attach.store.recall(
+            ctx.conversation_id, None, attach.history_messages, attach.memory
+        )
+        summary = recall.summary
+        if recall.pending is not None:
+            summary = await attach.fold(ctx.conversation_id, recall.summary, recall.pending)
+        upcoming = copy.copy(ctx)
+        upcoming.history, upcoming.summary, upcoming.facts = recall.history, summary, recall.facts
+        upcoming.passages, upcoming.retrieval_query = [], None
+        if ctx.vault is not None:
+            redact_memory(upcoming, ctx.vault, recall.known)
+        return upcoming
