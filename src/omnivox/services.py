@@ -49,6 +49,7 @@ from omnivox.llm.prompts import PromptBuilder
 from omnivox.locks.memory import MemoryKeyedLock
 from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer, Summarizer
+from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.runner import Step
 from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.consent import ConsentKeywords
@@ -305,6 +306,7 @@ class Components:
     console: Console
     key: Callable[[], bytes]  # the server's signing key (placeholders, codes, sessions)
     cache: SemanticCache
+    activity: Activity = field(default_factory=Activity)  # turns in progress
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
@@ -411,7 +413,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Render(),
         Deliver(store, OutboxStore(store.db), ConsentStore(store.db)),
         Record(events),
-        Prepare(attach, generate),
+        Prepare(attach, generate, c.activity),
     ]
 
 
@@ -429,7 +431,8 @@ def build_services(settings: Settings) -> Services:
     messaging = build_messaging(settings)
     api, webchat = ApiChannel(), WebChatChannel(settings.server.max_text_chars)
     c = build_components(settings, db, chain, events, messaging, (api, webchat))
-    turns = TurnService(settings, events, MemoryKeyedLock(), build_steps(settings, c))
+    steps = build_steps(settings, c)
+    turns = TurnService(settings, events, MemoryKeyedLock(), steps, c.activity)
     return Services(
         settings,
         db,

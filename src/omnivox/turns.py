@@ -10,6 +10,7 @@ from omnivox.bus import EventRecord, EventSink
 from omnivox.channels.base import ChannelAdapter
 from omnivox.ids import new_id
 from omnivox.locks import KeyedLock
+from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import DeltaSink, TurnContext
 from omnivox.pipeline.runner import PipelineRunner, Step
 from omnivox.ratelimit import SlidingWindowLimiter
@@ -33,11 +34,17 @@ class TurnService:
     """Runs one inbound message through the pipeline, one turn per conversation at a time."""
 
     def __init__(
-        self, settings: Settings, events: EventSink, locks: KeyedLock, steps: Sequence[Step]
+        self,
+        settings: Settings,
+        events: EventSink,
+        locks: KeyedLock,
+        steps: Sequence[Step],
+        activity: Activity | None = None,
     ) -> None:
         self.settings = settings
         self.events = events
         self.locks = locks
+        self.activity = activity or Activity()
         self.runner = PipelineRunner(steps, on_failure=self.record_failure)
         self._limiters: dict[str, SlidingWindowLimiter] = {}
 
@@ -52,8 +59,9 @@ class TurnService:
         ctx = TurnContext(
             inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
         )
-        async with self.locks.hold(inbound.conversation_key):
-            return await self.runner.run(ctx)
+        with self.activity.turn():
+            async with self.locks.hold(inbound.conversation_key):
+                return await self.runner.run(ctx)
 
     def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
         """Per customer (the sender on their channel) and per workspace, sliding minute."""

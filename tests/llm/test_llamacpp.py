@@ -138,6 +138,7 @@ async def test_reading_ahead_gives_way_to_a_waiting_turn() -> None:
     leave = model.turns.join()  # a turn was submitted and has not started
     assert await llm.prefill(ahead) == 0
     leave()
+    assert await llm.prefill(ahead, stop=lambda: True) == 0  # a turn is in progress elsewhere
     model.llama.reset()
     tokens = model.prompt([{"role": m.role, "content": m.content} for m in ahead]).tokens
     checks = iter([False, False, True])  # the turn arrives during the third batch's check

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from omnivox.llm.base import ChatMessage
+from omnivox.pipeline.steps.prepare import GRACE_S
 from omnivox.settings import ScriptedSettings
 from omnivox.testing.scripted import ScriptedProvider
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_settings, run_on_server
 
 WORDS = ["one", "two", "three", "four", "five"]
 
@@ -66,9 +68,22 @@ class ReadsAhead(ScriptedProvider):
         super().__init__(ScriptedSettings(type="scripted", reply="You asked: {question}"))
         self.read_ahead: list[tuple[ChatMessage, ...]] = []
 
-    async def prefill(self, messages: tuple[ChatMessage, ...]) -> int:
+    async def prefill(self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool]) -> int:
         self.read_ahead.append(messages)
         return len(messages)
+
+
+def ask(live: LiveServer, customer: str, text: str) -> None:
+    body = {"workspace": "acme", "customer": {"id": customer}, "text": text}
+    httpx.post(
+        f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+    ).raise_for_status()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def test_the_next_prompt_begins_with_what_was_read_ahead_even_after_a_fold(
@@ -83,13 +98,8 @@ def test_the_next_prompt_begins_with_what_was_read_ahead_even_after_a_fold(
         live.services.chain.providers[0] = model
         for turn, word in enumerate(WORDS):
             text = f"Q {word}?" + (" Mail me at maya.t@example.com." if word == "one" else "")
-            body = {"workspace": "acme", "customer": {"id": "c-ahead"}, "text": text}
-            httpx.post(
-                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
-            ).raise_for_status()
-            deadline = time.monotonic() + 10
-            while len(model.read_ahead) <= turn and time.monotonic() < deadline:
-                time.sleep(0.02)
+            ask(live, "c-ahead", text)
+            wait_for(lambda turn=turn: len(model.read_ahead) > turn)
     assert len(model.read_ahead) == len(WORDS)
     for ahead, request in zip(model.read_ahead, model.requests[1:], strict=False):
         assert request.messages[: len(ahead)] == ahead  # the whole read-ahead is reused
@@ -104,3 +114,30 @@ def test_the_next_prompt_begins_with_what_was_read_ahead_even_after_a_fold(
     # what is read ahead is redacted like any prompt
     everything = "\n".join(m.content for ahead in model.read_ahead for m in ahead)
     assert "maya.t@example.com" not in everything and "<EMAIL_" in everything
+
+
+def test_nothing_is_read_ahead_while_another_turn_is_in_progress(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path)) as live:
+        model = ReadsAhead()
+        live.services.chain.providers[0] = model
+        other_turn = live.services.turns.activity.turn()
+
+        async def begin() -> None:
+            other_turn.__enter__()
+
+        async def end() -> None:
+            other_turn.__exit__(None, None, None)
+
+        run_on_server(live, begin())
+        ask(live, "c-busy", "Q one?")
+        time.sleep(GRACE_S + 0.5)
+        assert model.read_ahead == []  # the other turn may need the model any moment
+        run_on_server(live, end())
+        ask(live, "c-busy", "Q two?")
+        wait_for(lambda: bool(model.read_ahead))
+    assert [m.content for m in model.read_ahead[0][1:]] == [
+        "Q one?",
+        "You asked: Q one?",
+        "Q two?",
+        "You asked: Q two?",
+    ]

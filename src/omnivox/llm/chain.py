@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -86,12 +86,18 @@ class ProviderChain:
             + "; ".join(f"{f['provider']}: {f['reason']}" for f in trace.failures)
         )
 
-    async def prefill(self, messages: tuple[ChatMessage, ...], max_tokens: int) -> int:
+    async def prefill(
+        self,
+        messages: tuple[ChatMessage, ...],
+        max_tokens: int,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Let the first provider read ``messages``, the beginning of a later prompt, now.
 
         Only providers that keep a prompt's state (the in-process model) can; for the others
         this does nothing. The messages are fitted to the provider's context as the later
-        prompt will be. Returns the tokens read; a failure is logged, never raised.
+        prompt will be; reading stops early once ``stop()`` is true. Returns the tokens read;
+        a failure is logged, never raised.
         """
         provider = self.providers[0]
         if not isinstance(provider, Prefills):
@@ -99,7 +105,7 @@ class ProviderChain:
         later = CompletionRequest((*messages, ChatMessage("user", "")), "", max_tokens=max_tokens)
         fitted = fit(later, context_tokens(provider)).messages[:-1]
         try:
-            return await provider.prefill(fitted)
+            return await provider.prefill(fitted, stop)
         except Exception as exc:  # reading ahead is an optimisation: the turn will read it
             log.warning("llm.prefill.failed", provider=provider.name, error=str(exc))
             return 0
@@ -136,8 +142,8 @@ class Prefills(Protocol):
 
     name: str
 
-    async def prefill(self, messages: tuple[ChatMessage, ...]) -> int:
-        """Read ``messages``; return how many new tokens were read."""
+    async def prefill(self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool]) -> int:
+        """Read ``messages`` until ``stop()``; return how many new tokens were read."""
         ...
 
 

@@ -214,19 +214,24 @@ class LlamaCppProvider:
             leave()  # cancelled before its work started: it no longer waits
             await asyncio.shield(future)
 
-    async def prefill(self, messages: tuple[ChatMessage, ...]) -> int:
+    async def prefill(
+        self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool] = lambda: False
+    ) -> int:
         """Read ``messages`` (the beginning of a later prompt) while no turn waits.
 
-        Returns how many new tokens were read; stops early when a turn is submitted.
+        Returns how many new tokens were read; stops early when a turn is submitted to the
+        model or ``stop()`` is true (checked between batches of ``PREFILL_BATCH`` tokens).
         """
         model = await self._get_model()
-        if model.turns.waiting():
+        if model.turns.waiting() or stop():
             return 0
         loop = asyncio.get_running_loop()
         prompt = model.prompt([_as_dict(m) for m in messages], answer=False)
-        return await loop.run_in_executor(
-            model.executor, _prefill, model, prompt.tokens, model.turns.waiting
-        )
+
+        def halt() -> bool:
+            return model.turns.waiting() or stop()
+
+        return await loop.run_in_executor(model.executor, _prefill, model, prompt.tokens, halt)
 
     async def close(self) -> None:
         """Models are shared per process and freed at exit; nothing to do per provider."""

@@ -1,6 +1,7 @@
 """prepare: ready the next turn's memory and prompt while the customer reads and types.
 
-After a turn the model answered, in the background (the reply is already out):
+After a turn the model answered, in the background (the reply is already out), once
+``GRACE_S`` has passed with no turn in progress anywhere in the server:
 
 1. when the next turn would fold the oldest messages into the summary, fold them now, so the
    next turn does not write the summary before it can start;
@@ -10,8 +11,10 @@ After a turn the model answered, in the background (the reply is already out):
 
 The next turn then reads only its own message and its passages, even right after a fold, whose
 new summary would otherwise make it re-read the whole conversation (~1,000 tokens, seconds on
-2 cores). A turn that arrives while the model reads ahead waits at most one small batch, and
-the part already read is its own prompt's beginning.
+2 cores). Reading ahead stops at the next small batch as soon as any turn starts, and the part
+already read stays (it is that conversation's own prompt beginning). When turns keep coming (a
+busy server, or a client that answers at once) nothing is prepared, and the next turn folds and
+reads for itself as it did before: the work of a quiet moment never delays a waiting customer.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import asyncio
 import copy
 
 from omnivox.logs import get_logger
+from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.generate import Generate
 from omnivox.pipeline.steps.guard_input import redact_memory
 
 log = get_logger(__name__)
+GRACE_S = 0.5  # a customer reads the answer first; a client that replies sooner is a script
 
 
 class Prepare:
@@ -34,9 +39,13 @@ class Prepare:
     name = "prepare"
     finishing = False
 
-    def __init__(self, attach: Attach, generate: Generate) -> None:
+    def __init__(
+        self, attach: Attach, generate: Generate, activity: Activity, grace_s: float = GRACE_S
+    ) -> None:
         self.attach = attach
         self.generate = generate
+        self.activity = activity
+        self.grace_s = grace_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
@@ -54,10 +63,15 @@ class Prepare:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _prepare(self, ctx: TurnContext) -> None:
+        await asyncio.sleep(self.grace_s)
+        if self.activity.busy():
+            return
         try:
             upcoming = await self._next_context(ctx)
+            if self.activity.busy():
+                return
             read = await self.generate.chain.prefill(
-                self.generate.prompt(upcoming)[:-1], self.generate.max_tokens
+                self.generate.prompt(upcoming)[:-1], self.generate.max_tokens, self.activity.busy
             )
             log.debug("turn.prepared", conversation_id=ctx.conversation_id, tokens=read)
         except Exception as exc:  # only an optimisation: the next turn does the work itself
