@@ -21,17 +21,20 @@ def test_turn_with_the_bundled_model(tmp_path: Path) -> None:
         while httpx.get(f"{server.url}/readyz").status_code != 200:
             assert time.monotonic() < deadline, "model never became ready"
             time.sleep(0.2)
-        response = httpx.post(
-            f"{server.url}/api/v1/messages",
-            headers=server.auth(),
-            timeout=60,
-            json={"workspace": "acme", "customer": {"id": "c"}, "text": "Hello! Who are you?"},
-        )
-        assert response.status_code == 200
-        data = response.json()
-        assert data["reply"]["text"].strip()
+        for text in ("Hello! Who are you?", "What do you sell?"):
+            response = httpx.post(
+                f"{server.url}/api/v1/messages",
+                headers=server.auth(),
+                timeout=60,
+                json={"workspace": "acme", "customer": {"id": "c"}, "text": text},
+            )
+            assert response.status_code == 200
+            data = response.json()
+            assert data["reply"]["text"].strip()
         events = run_on_server(server, events_of(server.services, data["conversation_id"]))
-    payload = events[-1].payload
-    assert payload["provider"] == "llamacpp" and payload["fallbacks"] == []
-    assert payload["prompt_tokens"] > 20 and payload["completion_tokens"] > 0
-    assert payload["first_token_ms"] is not None
+    first, second = [e.payload for e in events if e.type == "turn.completed"]
+    assert first["provider"] == "llamacpp" and first["fallbacks"] == []
+    assert first["prompt_tokens"] > 20 and first["completion_tokens"] > 0
+    assert first["first_token_ms"] is not None
+    # the second turn's prompt begins with the first one's: the model kept it
+    assert first["prompt_tokens"] <= second["cached_tokens"] < second["prompt_tokens"]

@@ -124,6 +124,7 @@ async def test_reading_ahead_leaves_the_next_turn_only_its_own_message(
     assert held == expected.tokens
     follow_up = chat(system, "Can I rent a canoe?", reply, "For how many days?")
     answered = await llm.complete(follow_up)
+    assert answered.usage.cached_tokens == len(expected.tokens)  # read ahead, not read again
     # the same turns read in one go, with nothing read ahead, answer the same
     monkeypatch.setattr(model.states, "_cache", None)
     model.llama.reset()

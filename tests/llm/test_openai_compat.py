@@ -111,7 +111,11 @@ async def test_bounded_retries_on_5xx_then_success() -> None:
             json={
                 "model": "m",
                 "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 7, "completion_tokens": 1},
+                "usage": {
+                    "prompt_tokens": 7,
+                    "completion_tokens": 1,
+                    "prompt_tokens_details": {"cached_tokens": 5},  # OpenAI's prompt cache
+                },
             },
         )
 
@@ -121,6 +125,7 @@ async def test_bounded_retries_on_5xx_then_success() -> None:
     )
     completion = await provider.complete(REQUEST)
     assert completion.text == "hi" and completion.usage.prompt_tokens == 7
+    assert completion.usage.cached_tokens == 5
     assert len(calls) == 3
     assert calls[0].headers["authorization"] == "Bearer sk-test"
     assert calls[0].url.path == "/v1/chat/completions"

@@ -36,12 +36,17 @@ class CompletionRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens and cost of one call. ``estimated`` when the provider did not report them."""
+    """Tokens and cost of one call. ``estimated`` when the provider did not report them.
+
+    ``cached_tokens``: how many of the prompt's tokens the provider did not have to read again
+    (the in-process model's kept state, or a hosted provider's prompt cache).
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     estimated: bool = False
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -244,6 +244,7 @@ def _generate(
     llama = model.llama
     prompt = model.prompt([_as_dict(m) for m in request.messages])
     model.states.prepare(llama, prompt.tokens)
+    cached = _held_prefix(llama, prompt.tokens)
     chunks = cast(
         Iterator[dict[str, Any]],
         llama.create_completion(
@@ -268,21 +269,26 @@ def _generate(
             yield Delta(text, provider="llamacpp", model=model.name)
     yield Delta(
         "",
-        usage=Usage(len(prompt.tokens), produced),
+        usage=Usage(len(prompt.tokens), produced, cached_tokens=cached),
         provider="llamacpp",
         model=model.name,
         finish_reason=finish or "stop",
     )
 
 
-def _prefill(model: _LoadedModel, tokens: list[int], waiting: Callable[[], bool]) -> int:
-    """Read the part of ``tokens`` the model does not hold, a batch at a time (model thread)."""
+def _held_prefix(llama: Any, tokens: list[int]) -> int:
+    """How many of ``tokens`` the model holds already (it need not read them again)."""
     from llama_cpp import Llama
 
+    held = llama.input_ids[: llama.n_tokens].tolist()
+    return int(Llama.longest_token_prefix(held, tokens))
+
+
+def _prefill(model: _LoadedModel, tokens: list[int], waiting: Callable[[], bool]) -> int:
+    """Read the part of ``tokens`` the model does not hold, a batch at a time (model thread)."""
     llama = model.llama
     model.states.prepare(llama, tokens)
-    held = llama.input_ids[: llama.n_tokens].tolist()
-    start = int(Llama.longest_token_prefix(held, tokens))
+    start = _held_prefix(llama, tokens)
     if start == len(tokens):
         return 0
     llama.n_tokens = start  # eval() drops whatever the model held after the shared part

@@ -81,7 +81,9 @@ class OpenAICompatProvider:
             prompt * self.settings.price_per_1k_input
             + completion * self.settings.price_per_1k_output
         ) / 1000
-        return Usage(prompt, completion, cost, estimated)
+        details = (raw or {}).get("prompt_tokens_details") or {}
+        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+        return Usage(prompt, completion, cost, estimated, cached)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """One non-streaming call, retried on transient failures."""

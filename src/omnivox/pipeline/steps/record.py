@@ -29,6 +29,7 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         "model_ms": trace.model_ms if trace else None,
         "prompt_tokens": usage.prompt_tokens if usage else 0,
         "completion_tokens": usage.completion_tokens if usage else 0,
+        "cached_tokens": usage.cached_tokens if usage else 0,
         "cost_usd": usage.cost_usd if usage else 0.0,
         "passages": len(ctx.passages),
         "grounded": ctx.grounding,
