@@ -283,7 +283,7 @@ class Services:
             await asyncio.wait(set(self._background), timeout=30)
         for step in self.turns.runner.steps:  # reading ahead for a next turn that won't come
             if isinstance(step, Prepare):
-                await step.idle()
+                await step.close()
         await self.console.close()
         for channel in self.messaging.values():
             await channel.close()

@@ -39,14 +39,12 @@ class Prepare:
     name = "prepare"
     finishing = False
 
-    def __init__(
-        self, attach: Attach, generate: Generate, activity: Activity, grace_s: float = GRACE_S
-    ) -> None:
+    def __init__(self, attach: Attach, generate: Generate, activity: Activity) -> None:
         self.attach = attach
         self.generate = generate
         self.activity = activity
-        self.grace_s = grace_s
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Start the background work when the model answered this turn."""
@@ -57,21 +55,25 @@ class Prepare:
         task.add_done_callback(self._tasks.discard)
         return ctx
 
-    async def idle(self) -> None:
-        """Wait for the background work started so far (tests, shutdown)."""
+    async def close(self) -> None:
+        """Stop reading ahead (at the next batch) and wait for what runs: the server stops."""
+        self._closing = True
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def _stop(self) -> bool:
+        return self._closing or self.activity.busy()
+
     async def _prepare(self, ctx: TurnContext) -> None:
-        await asyncio.sleep(self.grace_s)
-        if self.activity.busy():
+        await asyncio.sleep(GRACE_S)
+        if self._stop():
             return
         try:
             upcoming = await self._next_context(ctx)
-            if self.activity.busy():
+            if self._stop():
                 return
             read = await self.generate.chain.prefill(
-                self.generate.prompt(upcoming)[:-1], self.generate.max_tokens, self.activity.busy
+                self.generate.prompt(upcoming)[:-1], self.generate.max_tokens, self._stop
             )
             log.debug("turn.prepared", conversation_id=ctx.conversation_id, tokens=read)
         except Exception as exc:  # only an optimisation: the next turn does the work itself
