@@ -76,6 +76,14 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
+RANK_DECAY = 0.3  # a sentence of the n-th passage counts 1 / (1 + 0.3 n): retrieval order matters
+
+
+def match_score(wanted: set[str], sentence: str, rank: int) -> float:
+    """Content words ``sentence`` shares with ``wanted``, weighted by its passage's ``rank``."""
+    return len(wanted & content_words(sentence)) / (1 + RANK_DECAY * rank)
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences (and lines) of ``text``, stripped; citation markers stay with their sentence."""
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]

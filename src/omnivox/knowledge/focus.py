@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from omnivox.text import content_words, split_sentences
+from omnivox.text import content_words, match_score, split_sentences
 from omnivox.types import Passage
 
 GAP = "…"
-RANK_DECAY = 0.3  # a sentence of the n-th passage counts 1 / (1 + 0.3 n): retrieval order matters
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +45,7 @@ def _scored(passages: Sequence[Passage], wanted: set[str]) -> list[_Sentence]:
     out: list[_Sentence] = []
     for rank, passage in enumerate(passages):
         for position, text in enumerate(split_sentences(passage.text)):
-            overlap = len(wanted & content_words(text))
-            score = overlap / (1 + RANK_DECAY * rank)
+            score = match_score(wanted, text, rank)
             out.append(_Sentence(rank, position, text, len(text.split()), score))
     return out
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
 from omnivox.settings import ExtractiveSettings
-from omnivox.text import content_words, split_sentences
+from omnivox.text import content_words, match_score, split_sentences
 from omnivox.types import Passage
 
 NO_ANSWER = "I don't have that information — shall I connect you with a person?"
@@ -26,8 +26,7 @@ def best_sentences(query: str, passages: tuple[Passage, ...], limit: int) -> lis
             sentence = sentence.strip(" -*#\t")
             if len(sentence) < 12:
                 continue
-            overlap = len(wanted & content_words(sentence))
-            scored.append((overlap / (1 + 0.3 * rank), -order, sentence))
+            scored.append((match_score(wanted, sentence, rank), -order, sentence))
             order += 1
     scored.sort(reverse=True)
     chosen = [s for score, _, s in scored[:limit] if score > 0]

@@ -86,12 +86,13 @@ class _Waiting:
         """Count one more; the returned function (safe to call twice) counts it out."""
         with self._lock:
             self._count += 1
-        done = threading.Event()
+        left = False
 
         def leave() -> None:
+            nonlocal left
             with self._lock:
-                if not done.is_set():
-                    done.set()
+                if not left:
+                    left = True
                     self._count -= 1
 
         return leave
