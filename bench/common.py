@@ -63,8 +63,12 @@ def server(
     grounding: bool = True,
     channels: dict[str, object] | None = None,
     smtp_listen: str = "off",
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """``omnivox serve`` in a subprocess with one workspace and this provider chain."""
+    """``omnivox serve`` in a subprocess with one workspace and this provider chain.
+
+    ``env`` adds to the server's environment (``PYTHONPATH`` to run another source tree).
+    """
     port = free_port()
     config = {
         "data_dir": str(workdir / "var"),
@@ -92,6 +96,7 @@ def server(
         [sys.executable, "-m", "omnivox", "serve", "--config", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -350,6 +351,7 @@ def build_components(
         if ws.channels.twilio is not None
     }
 
+    @functools.cache  # read (or created) once: every turn's redaction vault needs it
     def key() -> bytes:
         return load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
 

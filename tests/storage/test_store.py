@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 from omnivox.bus import EventRecord
+from omnivox.channels.api import ApiChannel
+from omnivox.channels.webchat import WebChatChannel
 from omnivox.memory.summarizer import ExtractiveSummarizer
 from omnivox.services import Services
 from omnivox.storage.models import Base
-from omnivox.storage.repositories import DuplicateMessageError, MemoryRules
+from omnivox.storage.repositories import DuplicateMessageError, MemoryRules, StoredMessage
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage
 
 
@@ -152,3 +156,29 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
     assert await store.save_summary(conv, again.pending, "later")
     after = await store.recall(conv, ids[5], 2, rules)
     assert after.pending is None and len(after.history) == 2  # all older are folded
+
+
+async def test_a_rest_reply_is_stored_as_sent_in_one_write_others_after_the_send(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REST replies travel in the HTTP response: no second write for the receipt."""
+    marked: list[str] = []
+    original = services.store.mark_delivery
+
+    async def mark(message: StoredMessage, receipt: DeliveryReceipt) -> None:
+        marked.append(message.channel)
+        await original(message, receipt)
+
+    monkeypatch.setattr(services.store, "mark_delivery", mark)
+    rest = await services.turns.handle(inbound("Do you ship to Canada?"), ApiChannel())
+    web = await services.turns.handle(
+        InboundMessage("acme", "webchat", CustomerRef("v1"), "Do you ship to Canada?"),
+        WebChatChannel(),  # no socket open: the send fails and that is recorded
+    )
+    assert marked == ["webchat"]
+    assert [m.status for m in rest.delivered] == ["sent"]
+    rest_row = await services.store.reply_to(rest.message.id if rest.message else "")
+    assert rest_row is not None and rest_row.status == "sent"
+    web_row = await services.store.reply_to(web.message.id if web.message else "")
+    assert web_row is not None and web_row.status == web.delivered[0].status
+    assert web_row.metadata["delivery"] == {"provider_message_id": None, "error": ANY}

@@ -37,7 +37,10 @@ class ApiChannel:
 
     name = "api"
     capabilities = Capabilities(
-        max_length=16_000, markup="markdown", guidance="Reply in short Markdown paragraphs."
+        max_length=16_000,
+        markup="markdown",
+        guidance="Reply in short Markdown paragraphs.",
+        in_response=True,
     )
 
     async def verify(self, request: ApiMessageIn) -> None:

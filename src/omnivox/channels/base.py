@@ -24,6 +24,9 @@ class Capabilities:
     guidance: str = ""
     # sends go to a provider's API through the outbox: claimed, retried on transient errors
     outbox: bool = False
+    # the reply travels in the HTTP response the route writes (REST): sending cannot fail
+    # once the message is stored, so it is stored as sent (one write instead of two)
+    in_response: bool = False
 
 
 class ChannelError(Exception):

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+from omnivox.storage.sqlite_driver import OneTripDBAPI
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -40,6 +42,8 @@ class Database:
             # One connection: SQLite has one writer anyway, and queueing on the pool is FIFO
             # and immediate, where competing connections poll the file lock with sleeps.
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+        if parsed.drivername == "sqlite+aiosqlite":
+            kwargs["module"] = OneTripDBAPI()  # one thread handoff per statement, not four
         elif schema:
             connect_args["server_settings"] = {"search_path": schema}
         if parsed.get_backend_name() == "postgresql":

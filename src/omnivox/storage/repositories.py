@@ -177,6 +177,26 @@ def _open_conversation(
     return query.order_by(Conversation.updated_at.desc()).limit(1)
 
 
+def _identity_owner(
+    workspace_id: str, channel: str, address: str, *, business_id: bool
+) -> Select[str]:
+    """The customer owning ``(channel, address)``, as one query.
+
+    With ``business_id``, a customer whose business id (``external_id``) is ``address`` comes
+    first.
+    """
+    query = select(Identity.customer_id, literal(1).label("rank")).where(
+        Identity.workspace_id == workspace_id,
+        Identity.matches(channel, address),
+    )
+    if business_id:
+        by_business_id = select(Customer.id, literal(0).label("rank")).where(
+            Customer.workspace_id == workspace_id, Customer.external_id == address
+        )
+        query = query.union_all(by_business_id)  # type: ignore[assignment]
+    return query.order_by(text("rank")).limit(1)  # type: ignore[return-value]
+
+
 class Store:
     """Async repository over the Omnivox tables."""
 
@@ -259,11 +279,12 @@ class Store:
         told us about (``external_id``): set only for callers the business vouches for. A new
         identity is ``verified`` when the channel proves it (source ``channel``).
         """
-        found = await self.identity_owner(workspace_id, channel, address, business_id=business_id)
-        if found is not None:
-            return found, False
         try:
-            async with self.db.sessions.begin() as session:
+            async with self.db.sessions.begin() as session:  # look up and create: one session
+                query = _identity_owner(workspace_id, channel, address, business_id=business_id)
+                found = (await session.execute(query)).scalar()
+                if found is not None:
+                    return found, False
                 customer = Customer(
                     id=new_id("cus"), workspace_id=workspace_id, display_name=name, attributes={}
                 )
@@ -295,18 +316,9 @@ class Store:
         With ``business_id``, a customer whose business id (``external_id``) is ``address``
         comes first; one query either way.
         """
-        query = select(Identity.customer_id, literal(1).label("rank")).where(
-            Identity.workspace_id == workspace_id,
-            Identity.matches(channel, address),
-        )
-        if business_id:
-            by_business_id = select(Customer.id, literal(0).label("rank")).where(
-                Customer.workspace_id == workspace_id, Customer.external_id == address
-            )
-            query = query.union_all(by_business_id)  # type: ignore[assignment]
         async with self.db.sessions() as session:
-            ranked = query.order_by(text("rank")).limit(1)
-            return (await session.execute(ranked)).scalar()
+            query = _identity_owner(workspace_id, channel, address, business_id=business_id)
+            return (await session.execute(query)).scalar()
 
     async def find_open_conversation(self, workspace_id: str, customer_id: str) -> str | None:
         """The customer's most recent conversation that is not closed."""

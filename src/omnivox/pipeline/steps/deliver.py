@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from omnivox import events
+from omnivox.channels.base import Capabilities
 from omnivox.identity.consent import ConsentStore
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
@@ -21,7 +22,7 @@ log = get_logger(__name__)
 
 
 class Deliver:
-    """Outbox row (pending) -> channel send -> recorded receipt."""
+    """Outbox row (pending) -> channel send -> recorded receipt (one write for REST)."""
 
     name = "deliver"
     finishing = True
@@ -79,7 +80,7 @@ class Deliver:
                     "workspace_id": workspace_id,
                     "customer_id": ctx.customer_id,  # the outbox checks consent again on retry
                 },
-                status="sending" if claimed else "pending",
+                status=_first_status(ctx.channel.capabilities, claimed),
             )
             ready = replace(
                 message,
@@ -97,9 +98,11 @@ class Deliver:
                 receipt = DeliveryReceipt(message.channel, "failed", error=str(exc))
             if claimed and self.outbox is not None:
                 status = await self.outbox.record(row, receipt)
-            else:
+            elif (receipt.status, receipt.error) != (row.status, None):
                 await self.store.mark_delivery(row, receipt)
                 status = receipt.status
+            else:  # stored as sent already (the reply is in the HTTP response)
+                status = row.status
             log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=status)
             ctx.delivered.append(replace(row, status=status))
         return ctx
@@ -109,3 +112,14 @@ class Deliver:
         if self.consents is None or ctx.customer_id is None:
             return True
         return await self.consents.allows(ctx.customer_id, "support", ctx.channel.name)
+
+
+def _first_status(capabilities: Capabilities, claimed: bool) -> str:
+    """A new outbound row's status before the channel answers.
+
+    ``sending`` for an outbox claim, ``sent`` when the HTTP response carries the reply, else
+    ``pending``.
+    """
+    if claimed:
+        return "sending"
+    return "sent" if capabilities.in_response else "pending"
