@@ -79,8 +79,8 @@ def table(kind: str, ours: Timings, base: Timings | None) -> list[str]:
         cells = f"| {key} | {pct(ours[key], 50):.2f} | {pct(ours[key], 95):.2f} |"
         if base is not None and key in base:
             b50 = pct(base[key], 50)
-            ratio = pct(ours[key], 50) / b50 if b50 > 0.05 else float("nan")
-            cells += f" {b50:.2f} | {pct(base[key], 95):.2f} | {ratio:.2f} |"
+            ratio = f"{pct(ours[key], 50) / b50:.2f}" if b50 > 0.05 else "-"  # too small to say
+            cells += f" {b50:.2f} | {pct(base[key], 95):.2f} | {ratio} |"
         lines.append(cells)
     return [*lines, ""]
 

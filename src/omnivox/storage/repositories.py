@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, literal, select, text, update
+from sqlalchemy import Select, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
@@ -136,9 +136,12 @@ def profile_facts(customer: Customer) -> dict[str, str]:
     return facts
 
 
-def _unsummarized(conv: Conversation, before: Any | None) -> Select[Message]:
-    """The conversation's messages after its summary and before ``before`` (a seq; None: all)."""
-    query = select(Message).where(
+def _unsummarized(conv: Conversation, before: Any | None) -> Select[int, str, str, str]:
+    """The conversation's messages after its summary and before ``before`` (a seq; None: all).
+
+    Only what memory needs (seq, direction, text, channel): the metadata stays encrypted.
+    """
+    query = select(Message.seq, Message.direction, Message.text, Message.channel).where(
         Message.conversation_id == conv.id, Message.seq > conv.summary_seq
     )
     return query if before is None else query.where(Message.seq < before)
@@ -159,7 +162,7 @@ async def _known_values(session: AsyncSession, customer: Customer) -> list[tuple
     return known
 
 
-def _item(row: Message) -> HistoryItem:
+def _item(row: Any) -> HistoryItem:  # a row of _unsummarized's columns
     return HistoryItem("in" if row.direction == "in" else "out", row.text, row.channel)
 
 
@@ -572,14 +575,14 @@ class Store:
                     await session.execute(
                         _unsummarized(conv, seq).order_by(Message.seq.desc()).limit(cap)
                     )
-                ).scalars()
+                ).all()
             )
             if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
                 older = (
                     await session.execute(
                         _unsummarized(conv, seq).order_by(Message.seq).limit(memory.fold_messages)
                     )
-                ).scalars()
+                ).all()
                 items = list(older)
                 pending = Pending(conv.summary_seq, items[-1].seq, [_item(r) for r in items])
                 recent = [r for r in recent if r.seq > pending.to_seq]
@@ -625,20 +628,23 @@ class Store:
         )
 
     async def add_events(self, records: Sequence[EventRecord]) -> None:
-        """Append events in one transaction."""
+        """Append events in one transaction: one multi-row INSERT (no ids read back)."""
+        if not records:
+            return
+        rows = [
+            {
+                "type": r.type,
+                "workspace_id": r.workspace_id,
+                "conversation_id": r.conversation_id,
+                "turn_id": r.turn_id,
+                "payload": r.payload,
+                "timings": r.timings,
+                "created_at": r.created_at,
+            }
+            for r in records
+        ]
         async with self.db.sessions.begin() as session:
-            session.add_all(
-                Event(
-                    type=r.type,
-                    workspace_id=r.workspace_id,
-                    conversation_id=r.conversation_id,
-                    turn_id=r.turn_id,
-                    payload=r.payload,
-                    timings=r.timings,
-                    created_at=r.created_at,
-                )
-                for r in records
-            )
+            await session.execute(insert(Event), rows)
 
     async def events(
         self, *, conversation_id: str | None = None, type_: str | None = None
