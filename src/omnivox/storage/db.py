@@ -44,10 +44,10 @@ class Database:
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
         if parsed.drivername == "sqlite+aiosqlite":
             kwargs["module"] = OneTripDBAPI()  # one thread handoff per statement, not four
-        elif schema:
-            connect_args["server_settings"] = {"search_path": schema}
         if parsed.get_backend_name() == "postgresql":
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            if schema:
+                connect_args["server_settings"] = {"search_path": schema}
         self.schema = schema
         self.engine: AsyncEngine = create_async_engine(
             self.url, echo=echo, connect_args=connect_args, **kwargs
