@@ -132,6 +132,14 @@ def append_results(title: str, command: str, lines: list[str]) -> None:
         fh.write("\n".join(block))
 
 
+def report(title: str, lines: list[str], *, append: bool) -> None:
+    """Print ``lines``; with ``append``, add them to RESULTS.md with the command that ran."""
+    print("\n".join(lines))
+    if append:
+        command = f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])
+        append_results(title, command.strip(), lines)
+
+
 def row(label: str, times: Sequence[float]) -> str:
     """One results-table row: p50, p95, n."""
     return f"| {label} | {pct(times, 50):.1f} | {pct(times, 95):.1f} | {len(times)} |"

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, append_results
+from common import ROOT, report
 
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.threads import limit_blas_threads
@@ -81,10 +81,7 @@ def main() -> None:
         f"BANKING77 train only ({len(texts)} rows), stratified folds (seed 0), logistic "
         f"regression C={args.c}; best weight {best} (the product uses {EMBEDDING_WEIGHT}).",
     ]
-    print("\n".join(lines))
-    if not args.no_append:
-        command = "python bench/intents_cv.py " + " ".join(sys.argv[1:])
-        append_results("Intent embedding weight, cross-validated (issue 4)", command.strip(), lines)
+    report("Intent embedding weight, cross-validated (issue 4)", lines, append=not args.no_append)
 
 
 if __name__ == "__main__":

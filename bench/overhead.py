@@ -31,14 +31,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import AUTH, ROOT, append_results, pct, server
+from common import AUTH, ROOT, pct, report, server
+from turn_latency import QUESTIONS  # the same Acme questions as the turn latency rows
 
-QUESTIONS = [
-    "Where is my order?",
-    "How do I return a jacket?",
-    "Do you ship to Canada?",
-    "What sizes do the boots come in?",
-]
 Timings = dict[str, list[float]]
 
 
@@ -48,7 +43,11 @@ async def turns(url: str, count: int, kind: str, gap_s: float, offset: int) -> T
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as client:
         for i in range(count):
             customer = f"new-{offset + i}" if kind == "new" else "returning"
-            body = {"workspace": "acme", "customer": {"id": customer}, "text": QUESTIONS[i % 4]}
+            body = {
+                "workspace": "acme",
+                "customer": {"id": customer},
+                "text": QUESTIONS[i % len(QUESTIONS)],
+            }
             if gap_s:
                 await asyncio.sleep(gap_s)
             started = time.perf_counter()
@@ -127,10 +126,7 @@ def main() -> None:
         f"provider, no knowledge base, gap {args.gap_ms:g} ms"
         + (f"; baseline: {args.baseline_src}, alternating rounds." if base else "."),
     ]
-    print("\n".join(lines))
-    if not args.no_append:
-        command = "python bench/overhead.py " + " ".join(sys.argv[1:])
-        append_results("Pipeline overhead by step (issue 2)", command.strip(), lines)
+    report("Pipeline overhead by step (issue 2)", lines, append=not args.no_append)
 
 
 if __name__ == "__main__":
