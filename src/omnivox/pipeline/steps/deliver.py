@@ -2,7 +2,9 @@
 
 A provider channel's reply is not sent when the customer withdrew support consent on that
 channel (SMS STOP): the row is kept as ``suppressed`` for agents to see. Web chat and REST
-replies answer a live request and are always returned.
+replies answer a live request and are always returned. A REST reply is the HTTP response
+itself (``Capabilities.in_response``), so its row is written once, already ``sent``; every
+other channel's row gets the channel's receipt after the send.
 """
 
 from __future__ import annotations
