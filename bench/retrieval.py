@@ -46,8 +46,10 @@ def words(text: str) -> set[str]:
 async def make_kb(tmp: Path, args: argparse.Namespace) -> Any:
     knowledge = {
         "chunk_words": args.chunk_words,
+        "fusion": args.fusion,
         "dense_weight": args.dense_weight,
         "bm25_weight": args.bm25_weight,
+        "match_titles": not args.no_titles,
     }
     settings = validate_settings(
         {
@@ -180,7 +182,7 @@ def scale_latency(
     rng = np.random.default_rng(0)
     big = np.concatenate([vectors + rng.normal(0, 0.01, vectors.shape) for _ in range(reps)])
     big = (big / np.linalg.norm(big, axis=1, keepdims=True)).astype(np.float32)[:10_000]
-    index = HybridIndex((chunks * reps)[:10_000], big)
+    index = HybridIndex((chunks * reps)[:10_000], big, embed_titles=embedder.embed)
     times = []
     for q in queries:
         t0 = time.perf_counter()
@@ -224,9 +226,10 @@ async def main_async(args: argparse.Namespace) -> list[str]:
         f"query latency (embed + hybrid search, {len(chunks)} chunks): "
         f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms",
         f"query latency at 10,000 chunks: p50 {pct(big, 50):.1f} ms, p95 {pct(big, 95):.1f} ms",
-        f"chunk_words={args.chunk_words}, dense weight {args.dense_weight}, BM25 weight "
-        f"{args.bm25_weight}; all-MiniLM-L6-v2 (bundled), BM25 (bm25s, English stemmer and "
-        "stopwords) + FAISS flat inner product, RRF k=60; doc2dial turns: "
+        f"chunk_words={args.chunk_words}, {args.fusion} fusion, dense weight "
+        f"{args.dense_weight}, BM25 weight {args.bm25_weight or 'default'}, titles "
+        f"{'off' if args.no_titles else 'matched'}; all-MiniLM-L6-v2 (bundled), BM25 (bm25s, "
+        "English stemmer and stopwords) + FAISS flat inner product; doc2dial turns: "
         f"{args.limit or 'all'}.",
     ]
     return lines
@@ -236,8 +239,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="first N doc2dial turns only")
     parser.add_argument("--chunk-words", type=int, default=120)
+    parser.add_argument("--fusion", choices=("linear", "rrf"), default="linear")
     parser.add_argument("--dense-weight", type=float, default=1.0)
-    parser.add_argument("--bm25-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--bm25-weight", type=float, default=None, help="default: 0.5 linear, 1.0 rrf"
+    )
+    parser.add_argument("--no-titles", action="store_true", help="do not match document titles")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     lines = asyncio.run(main_async(args))

@@ -40,7 +40,7 @@ from omnivox.identity.sender import CodeSender
 from omnivox.identity.verification import Verifier
 from omnivox.knowledge.chunking import ChunkingSettings
 from omnivox.knowledge.embeddings import MiniLMEmbedder
-from omnivox.knowledge.index import FusionSettings
+from omnivox.knowledge.fusion import DEFAULT_BM25_WEIGHT, FusionSettings
 from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.llm.base import LLMProvider, ToolChooser
@@ -472,5 +472,11 @@ def build_knowledge(settings: Settings, db: Database) -> KnowledgeBase:
         MiniLMEmbedder(),
         Path(settings.data_dir),
         ChunkingSettings(max_words=k.chunk_words),
-        FusionSettings(rrf_k=k.rrf_k, dense_weight=k.dense_weight, bm25_weight=k.bm25_weight),
+        FusionSettings(
+            method=k.fusion,
+            rrf_k=k.rrf_k,
+            dense_weight=k.dense_weight,
+            bm25_weight=DEFAULT_BM25_WEIGHT[k.fusion] if k.bm25_weight is None else k.bm25_weight,
+            match_titles=k.match_titles,
+        ),
     )

@@ -192,9 +192,13 @@ class KnowledgeSettings(_Model):
     min_similarity: float = Field(0.25, ge=-1, le=1)
     cache_threshold: float = Field(0.92, ge=0, le=1)
     cache_entries: int = Field(2000, ge=0)
+    # linear: dense_weight * cosine + bm25_weight * BM25 / the query's best BM25; rrf: reciprocal
+    # rank fusion with rrf_k (knowledge/fusion.py). bm25_weight unset: 0.5 linear, 1.0 rrf.
+    fusion: Literal["linear", "rrf"] = "linear"
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
-    bm25_weight: float = Field(1.0, ge=0)
+    bm25_weight: float | None = Field(None, ge=0)
+    match_titles: bool = True  # a chunk's vector score is at least its document title's cosine
 
 
 class GuardrailSettings(_Model):

@@ -90,6 +90,10 @@ async def test_index_is_persisted_and_rebuilt_from_the_database(
     rebuilt = await build_knowledge(services.settings, services.db).index("acme")
     assert rebuilt is not None and len(rebuilt) == report.chunks
     assert folder.is_dir()
+    (folder / "titles.npy").unlink()  # saved before titles were matched: rebuilt, not loaded
+    again = await build_knowledge(services.settings, services.db).index("acme")
+    assert again is not None and len(again) == report.chunks
+    assert (folder / "titles.npy").is_file()
 
 
 async def test_remove_by_source_id_and_metadata_filters(services: Services, tmp_path: Path) -> None:

@@ -1,13 +1,15 @@
-"""Hybrid index: BM25 and dense vectors, fused by reciprocal rank fusion.
+"""Hybrid index: BM25 and dense vectors, fused (:mod:`omnivox.knowledge.fusion`).
 
 BM25 comes from bm25s (English stemmer and stopwords), dense search from FAISS (exact inner
-product on unit vectors). One index per workspace and knowledge-base version.
+product on unit vectors), plus one vector per distinct document title (a FAQ entry's question, a
+page's title) when titles are matched. One index per workspace and knowledge-base version.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,10 @@ import numpy as np
 
 from omnivox.knowledge.documents import Chunk
 from omnivox.knowledge.embeddings import Vectors
+from omnivox.knowledge.fusion import FusionSettings, fuse
 
-
-@dataclass(frozen=True, slots=True)
-class FusionSettings:
-    """RRF constant, per-retriever weights and how deep each retriever is read."""
-
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
-    depth: int = 50
+EmbedTexts = Callable[[Sequence[str]], Vectors]
+SAVED_FILES = ("chunks.json", "dense.faiss", "titles.json", "titles.npy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +32,7 @@ class Hit:
     score: float
     dense_rank: int | None
     bm25_rank: int | None
-    similarity: float | None = None  # cosine to the query, when in the dense ranking
+    similarity: float | None = None  # the chunk's own cosine to the query
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of a search result (CLI and REST)."""
@@ -72,21 +68,37 @@ class HybridIndex:
     """Keyword and vector search over one set of chunks."""
 
     def __init__(
-        self, chunks: list[Chunk], vectors: Vectors, fusion: FusionSettings | None = None
+        self,
+        chunks: list[Chunk],
+        vectors: Vectors,
+        fusion: FusionSettings | None = None,
+        embed_titles: EmbedTexts | None = None,
     ) -> None:
+        """Index ``chunks`` (one row of ``vectors`` each); ``embed_titles`` embeds the titles."""
         import bm25s
-        import faiss
 
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk is required")
         self.chunks = chunks
         self.fusion = fusion or FusionSettings()
-        self._dense: faiss.Index = faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 384)
-        if len(vectors):
-            self._dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._matrix = matrix if matrix.ndim == 2 else matrix.reshape(0, 384)
+        self._dense = _flat_index(self._matrix)
         self._bm25 = bm25s.BM25()
         if chunks:
             self._bm25.index(_tokenize([c.embed_text for c in chunks]), show_progress=False)
+        titles = sorted({c.title for c in chunks})
+        title_vectors = embed_titles(titles) if embed_titles and titles else None
+        self._set_titles(titles, title_vectors)
+
+    def _set_titles(self, titles: list[str], vectors: Vectors | None) -> None:
+        self._titles = titles
+        self._title_vectors = vectors
+        position = {t: i for i, t in enumerate(titles)}
+        self._title_of = np.asarray([position[c.title] for c in self.chunks], dtype=np.int64)
+        self._chunks_of: list[list[int]] = [[] for _ in titles]
+        for idx, title in enumerate(self._title_of):
+            self._chunks_of[int(title)].append(idx)
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -104,9 +116,8 @@ class HybridIndex:
         ]
         return np.asarray(keep, dtype=np.int64)
 
-    def _dense_ranking(
-        self, query: Vectors, allowed: np.ndarray | None, depth: int
-    ) -> tuple[list[int], dict[int, float]]:
+    def _nearest(self, query: Vectors, allowed: np.ndarray | None, depth: int) -> list[int]:
+        """The ``depth`` chunks of highest cosine (FAISS)."""
         import faiss
 
         params = None
@@ -114,24 +125,52 @@ class HybridIndex:
             selector = faiss.IDSelectorBatch(allowed)  # must outlive the search call
             params = faiss.SearchParameters()
             params.sel = selector
-        sims, ids = self._dense.search(
+        _, ids = self._dense.search(
             np.ascontiguousarray(query.reshape(1, -1)), depth, params=params
         )
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
-        return [i for i, _ in pairs], dict(pairs)
+        return [int(i) for i in ids[0] if i >= 0]
 
-    def _bm25_ranking(self, text: str, allowed: np.ndarray | None, depth: int) -> list[int]:
+    def _title_matches(self, query: Vectors, allowed: np.ndarray | None, floor: float) -> list[int]:
+        """Chunks whose document title is closer to the query than ``floor``."""
+        if self._title_vectors is None or not self.fusion.match_titles:
+            return []
+        close = np.flatnonzero(self._title_vectors @ query > floor)
+        found = [idx for t in close for idx in self._chunks_of[int(t)]]
+        if allowed is not None:
+            keep = set(allowed.tolist())
+            found = [idx for idx in found if idx in keep]
+        return found
+
+    def _vector_scores(self, query: Vectors, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(vector score, own cosine) of chunks ``ids``: the score counts the title too."""
+        rows = np.asarray(ids, dtype=np.int64)
+        cosine = self._matrix[rows] @ query
+        if self._title_vectors is None or not self.fusion.match_titles:
+            return cosine, cosine
+        titles = self._title_vectors[self._title_of[rows]] @ query
+        return np.maximum(cosine, titles), cosine
+
+    def _dense_ranking(self, query: Vectors, allowed: np.ndarray | None, depth: int) -> list[int]:
+        nearest = self._nearest(query, allowed, depth)
+        floor = float(self._matrix[nearest[-1]] @ query) if len(nearest) == depth else -2.0
+        ids = list(dict.fromkeys([*nearest, *self._title_matches(query, allowed, floor)]))
+        if not ids:
+            return []
+        scores, _ = self._vector_scores(query, ids)
+        return [ids[i] for i in np.argsort(-scores, kind="stable")[:depth]]
+
+    def _bm25_scores(self, text: str, allowed: np.ndarray | None) -> np.ndarray | None:
+        """Every chunk's BM25 score (-1 outside ``allowed``); None if no query word is known."""
         words = _tokenize([text], as_ids=False)[0]
         known = [w for w in words if w in self._bm25.vocab_dict]
         if not known:
-            return []
+            return None
         scores = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
         if allowed is not None:
             masked = np.full_like(scores, -1.0)
             masked[allowed] = scores[allowed]
             scores = masked
-        top = np.argsort(-scores)[:depth]
-        return [int(i) for i in top if scores[i] > 0]
+        return scores
 
     def search(
         self,
@@ -140,23 +179,36 @@ class HybridIndex:
         k: int = 5,
         filters: dict[str, Any] | None = None,
     ) -> list[Hit]:
-        """Top ``k`` chunks by reciprocal rank fusion of the two rankings."""
+        """Top ``k`` chunks by the fused score of the vector and the keyword ranking."""
         if not self.chunks:
             return []
         allowed = self._allowed(filters)
         depth = min(len(self.chunks), max(self.fusion.depth, k))
-        dense, similarity = self._dense_ranking(query_vector, allowed, depth)
-        bm25 = self._bm25_ranking(query_text, allowed, depth)
-        scores: dict[int, float] = {}
-        for weight, ranking in ((self.fusion.dense_weight, dense), (self.fusion.bm25_weight, bm25)):
-            for rank, idx in enumerate(ranking):
-                scores[idx] = scores.get(idx, 0.0) + weight / (self.fusion.rrf_k + rank + 1)
+        dense = self._dense_ranking(query_vector, allowed, depth)
+        keyword = self._bm25_scores(query_text, allowed)
+        bm25: list[int] = []
+        if keyword is not None:
+            top = np.argsort(-keyword, kind="stable")[:depth]
+            bm25 = [int(i) for i in top if keyword[i] > 0]
+        ids = list(dict.fromkeys([*dense, *bm25]))
+        if not ids:
+            return []
+        vector, cosine = self._vector_scores(query_vector, ids)
+        best = float(keyword.max()) if keyword is not None else 0.0
+        relative = keyword[ids] / best if keyword is not None and best > 0 else np.zeros(len(ids))
+        scores = fuse(
+            self.fusion,
+            dense,
+            bm25,
+            dict(zip(ids, vector.tolist(), strict=True)),
+            dict(zip(ids, np.maximum(relative, 0.0).tolist(), strict=True)),
+        )
+        own = dict(zip(ids, cosine.tolist(), strict=True))
         d_rank = {idx: r for r, idx in enumerate(dense)}
         b_rank = {idx: r for r, idx in enumerate(bm25)}
-        best = sorted(scores, key=lambda i: -scores[i])[:k]
+        best_ids = sorted(scores, key=lambda i: -scores[i])[:k]
         return [
-            Hit(self.chunks[i], scores[i], d_rank.get(i), b_rank.get(i), similarity.get(i))
-            for i in best
+            Hit(self.chunks[i], scores[i], d_rank.get(i), b_rank.get(i), own[i]) for i in best_ids
         ]
 
     def save(self, folder: Path) -> None:
@@ -168,6 +220,17 @@ class HybridIndex:
         self._bm25.save(str(folder / "bm25"))
         rows = [{**asdict(c), "heading_path": list(c.heading_path)} for c in self.chunks]
         (folder / "chunks.json").write_text(json.dumps(rows), encoding="utf-8")
+        (folder / "titles.json").write_text(json.dumps(self._titles), encoding="utf-8")
+        title_vectors = self._title_vectors
+        np.save(
+            folder / "titles.npy",
+            np.zeros((0, 0), np.float32) if title_vectors is None else title_vectors,
+        )
+
+    @staticmethod
+    def saved(folder: Path) -> bool:
+        """Whether ``folder`` holds a complete index in this version's format."""
+        return all((folder / name).is_file() for name in SAVED_FILES)
 
     @classmethod
     def load(cls, folder: Path, fusion: FusionSettings | None = None) -> HybridIndex:
@@ -180,5 +243,21 @@ class HybridIndex:
         index.chunks = [Chunk(**{**r, "heading_path": tuple(r["heading_path"])}) for r in rows]
         index.fusion = fusion or FusionSettings()
         index._dense = faiss.read_index(str(folder / "dense.faiss"))
+        index._matrix = index._dense.reconstruct_n(0, index._dense.ntotal).reshape(
+            len(index.chunks), -1
+        )
         index._bm25 = bm25s.BM25.load(str(folder / "bm25"))
+        titles = json.loads((folder / "titles.json").read_text(encoding="utf-8"))
+        title_vectors = np.load(folder / "titles.npy")
+        index._set_titles(titles, title_vectors if title_vectors.size else None)
         return index
+
+
+def _flat_index(matrix: Vectors) -> Any:
+    """A FAISS exact inner-product index over ``matrix`` (384 wide when empty)."""
+    import faiss
+
+    dense = faiss.IndexFlatIP(matrix.shape[1] if len(matrix) else 384)
+    if len(matrix):
+        dense.add(matrix)
+    return dense

@@ -22,7 +22,8 @@ from omnivox.knowledge import loaders
 from omnivox.knowledge.chunking import ChunkingSettings, chunk_document
 from omnivox.knowledge.documents import Chunk
 from omnivox.knowledge.embeddings import Embedder
-from omnivox.knowledge.index import FusionSettings, Hit, HybridIndex
+from omnivox.knowledge.fusion import FusionSettings
+from omnivox.knowledge.index import Hit, HybridIndex
 from omnivox.logs import get_logger
 from omnivox.storage.knowledge import KbFileInfo, KnowledgeStore
 
@@ -239,10 +240,12 @@ class KnowledgeBase:
 
     async def _load_or_build(self, workspace_id: str, version: str) -> HybridIndex:
         folder = self.index_dir / workspace_id / version
-        if (folder / "chunks.json").is_file():
+        if HybridIndex.saved(folder):
             return await asyncio.to_thread(HybridIndex.load, folder, self.fusion)
         chunks, vectors = await self.store.chunks(workspace_id)
-        index = await asyncio.to_thread(HybridIndex, chunks, vectors, self.fusion)
+        index = await asyncio.to_thread(
+            HybridIndex, chunks, vectors, self.fusion, self.embedder.embed
+        )
         if not chunks:  # everything was removed: nothing to save
             return index
         await asyncio.to_thread(self._save, index, folder)
