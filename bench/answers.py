@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import AUTH, ROOT, append_results, pct, server
-from retrieval import DATA, make_kb
+from retrieval import DATA, add_kb_arguments, make_kb
 
 from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.knowledge.focus import focus
@@ -142,9 +142,7 @@ async def cache_latency(url: str, questions: list[str], repeats: int) -> tuple[l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=150, help="doc2dial dev turns")
-    parser.add_argument("--chunk-words", type=int, default=120)
-    parser.add_argument("--dense-weight", type=float, default=1.0)
-    parser.add_argument("--bm25-weight", type=float, default=1.0)
+    add_kb_arguments(parser)
     parser.add_argument(
         "--prompt-words",
         type=int,

@@ -64,6 +64,17 @@ async def make_kb(tmp: Path, args: argparse.Namespace) -> Any:
     return build_knowledge(settings, db), db
 
 
+def add_kb_arguments(parser: argparse.ArgumentParser) -> None:
+    """The knowledge settings a run can change (bench/answers.py uses them too)."""
+    parser.add_argument("--chunk-words", type=int, default=120)
+    parser.add_argument("--fusion", choices=("linear", "rrf"), default="linear")
+    parser.add_argument("--dense-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--bm25-weight", type=float, default=None, help="default: 0.5 linear, 1.0 rrf"
+    )
+    parser.add_argument("--no-titles", action="store_true", help="do not match document titles")
+
+
 def baseline_embedding_rate(limit_docs: int = 60) -> tuple[float, float]:
     """The issue's baseline, measured in this run: 200-word windows, plain encode()."""
     from sentence_transformers import SentenceTransformer
@@ -238,13 +249,7 @@ async def main_async(args: argparse.Namespace) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="first N doc2dial turns only")
-    parser.add_argument("--chunk-words", type=int, default=120)
-    parser.add_argument("--fusion", choices=("linear", "rrf"), default="linear")
-    parser.add_argument("--dense-weight", type=float, default=1.0)
-    parser.add_argument(
-        "--bm25-weight", type=float, default=None, help="default: 0.5 linear, 1.0 rrf"
-    )
-    parser.add_argument("--no-titles", action="store_true", help="do not match document titles")
+    add_kb_arguments(parser)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     lines = asyncio.run(main_async(args))
