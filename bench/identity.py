@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_results, pct
 
 from omnivox.storage.db import Database
+from omnivox.storage.memory import MemoryRules
 from omnivox.storage.models import Conversation, Customer, Identity, Message, Workspace
-from omnivox.storage.repositories import MemoryRules, Store
+from omnivox.storage.repositories import Store
 from omnivox.types import utcnow
 
 PG_URL = os.environ.get("OMNIVOX_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

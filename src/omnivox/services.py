@@ -74,8 +74,9 @@ from omnivox.settings import ConfigError, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
 from omnivox.storage.knowledge import KnowledgeStore
+from omnivox.storage.memory import MemoryRules
 from omnivox.storage.outbox import OutboxStore
-from omnivox.storage.repositories import MemoryRules, Store
+from omnivox.storage.repositories import Store
 from omnivox.storage.retention import scheduled
 from omnivox.storage.signals import SignalStore
 from omnivox.threads import limit_blas_threads

@@ -12,8 +12,9 @@ from omnivox.channels.api import ApiChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.memory.summarizer import ExtractiveSummarizer
 from omnivox.services import Services
+from omnivox.storage.memory import MemoryRules
 from omnivox.storage.models import Base
-from omnivox.storage.repositories import DuplicateMessageError, MemoryRules, StoredMessage
+from omnivox.storage.repositories import DuplicateMessageError, MemoryRequest, StoredMessage
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage
 
 
@@ -93,6 +94,27 @@ async def test_outbox_history_and_workspace_scope(services: Services) -> None:
     view = await store.conversation(conv, workspace_id="acme")
     assert view is not None
     assert [m.text for m in view.messages] == ["q0", "a0", "q1", "a1", "q2", "a2"]
+
+
+async def test_memory_read_with_the_message_is_the_memory_before_it(services: Services) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1", "Ada Lovelace")
+    request = MemoryRequest(4, MemoryRules(fold_messages=4))
+    first = await store.attach_and_recall(inbound("q0"), customer, memory=request)
+    assert first.created and first.recall is None  # a new conversation has no memory yet
+    conv = first.message.conversation_id
+    await store.store_outbound("acme", conv, "api", "a0", first.message.id, {})
+    second = await store.attach_and_recall(inbound("q1"), customer, memory=request)
+    assert not second.created and second.recall is not None
+    separate = await store.recall(conv, second.message.id, 4, MemoryRules(fold_messages=4))
+    assert second.recall == separate  # the same memory as reading it after the message
+    assert [h.text for h in second.recall.history] == ["q0", "a0"]
+    assert ("NAME", "Ada Lovelace") in second.recall.known
+    await store.attach_and_recall(inbound("q2", provider_id="p-1"), customer, memory=request)
+    with pytest.raises(DuplicateMessageError):  # a resend still leaves nothing behind
+        await store.attach_and_recall(inbound("q2", provider_id="p-1"), customer, memory=request)
+    view = await store.conversation(conv)
+    assert view is not None and [m.text for m in view.messages] == ["q0", "a0", "q1", "q2"]
 
 
 async def test_seeded_customers_have_verified_identities(services: Services) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from omnivox.bus import EventRecord
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database
+from omnivox.storage.memory import MemoryRules, Pending, Recall, known_values, recall_in
 from omnivox.storage.models import Conversation, Customer, Event, Identity, Message, Workspace
-from omnivox.types import DeliveryReceipt, HistoryItem, InboundMessage, utcnow
+from omnivox.types import DeliveryReceipt, InboundMessage, utcnow
 
 
 class DuplicateMessageError(Exception):
@@ -95,75 +96,34 @@ class ConversationView:
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryRules:
-    """How many messages fold into the summary at a time (so how far the history grows)."""
+class MemoryRequest:
+    """How much memory a turn reads with its message (:meth:`Store.attach_and_recall`)."""
 
-    fold_messages: int = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """Messages due to be folded into the summary (``summary_seq`` moves from -> to)."""
-
-    from_seq: int
-    to_seq: int
-    items: list[HistoryItem]
+    window: int
+    rules: MemoryRules
 
 
 @dataclass(frozen=True, slots=True)
-class Recall:
-    """What a turn remembers of its conversation."""
+class Attached:
+    """The stored message, whether its conversation was opened for it, and its memory."""
 
-    summary: str
-    history: list[HistoryItem]
-    facts: dict[str, str]
-    pending: Pending | None = None
-    known: list[tuple[str, str]] = field(default_factory=list)  # own values, for redaction
+    message: StoredMessage
+    created: bool
+    recall: Recall | None  # None: a new conversation, or no memory asked for
 
 
-# profile attributes the model may know (no contact details, no address)
-FACT_KEYS = ("locale", "loyalty_tier")
-
-
-def profile_facts(customer: Customer) -> dict[str, str]:
-    """A few harmless facts: first name, locale, loyalty tier, order numbers they mentioned."""
-    facts = {k: str(customer.attributes[k]) for k in FACT_KEYS if customer.attributes.get(k)}
-    if customer.display_name:
-        facts["first_name"] = customer.display_name.split()[0]
-    learned = (customer.attributes.get("facts") or {}).get("order_numbers")
-    if learned:
-        facts["order_numbers_mentioned"] = ", ".join(map(str, learned))
-    return facts
-
-
-def _unsummarized(conv: Conversation, before: Any | None) -> Select[int, str, str, str]:
-    """The conversation's messages after its summary and before ``before`` (a seq; None: all).
-
-    Only what memory needs (seq, direction, text, channel): the metadata stays encrypted.
-    """
-    query = select(Message.seq, Message.direction, Message.text, Message.channel).where(
-        Message.conversation_id == conv.id, Message.seq > conv.summary_seq
-    )
-    return query if before is None else query.where(Message.seq < before)
-
-
-async def _known_values(session: AsyncSession, customer: Customer) -> list[tuple[str, str]]:
-    rows = await session.execute(
-        select(Identity.channel, Identity.address).where(
-            Identity.customer_id == customer.id, Identity.channel.in_(("email", "phone"))
-        )
-    )
-    known = [(kind.upper(), address) for kind, address in rows.all()]
-    if customer.display_name:
-        known.append(("NAME", customer.display_name))
-        first = customer.display_name.split()[0]
-        if len(first) > 2:
-            known.append(("NAME", first))
-    return known
-
-
-def _item(row: Any) -> HistoryItem:  # a row of _unsummarized's columns
-    return HistoryItem("in" if row.direction == "in" else "out", row.text, row.channel)
+def _sender_notes(inbound: InboundMessage, previous: tuple[str, str] | None) -> dict[str, Any]:
+    """Metadata about where the message came from, kept so replies can go back the same way."""
+    notes: dict[str, Any] = {
+        "sender": {"address": inbound.sender.address, "name": inbound.sender.name}
+    }
+    if previous is not None and previous[0] != inbound.channel:
+        notes["resumed_from"] = previous[0]
+    if previous is not None and previous[1] == "human":  # a person holds it
+        notes["held"] = True
+    if inbound.reply_to:
+        notes["reply_to"] = inbound.reply_to
+    return notes
 
 
 def _open_conversation(
@@ -334,13 +294,29 @@ class Store:
     ) -> tuple[StoredMessage, bool]:
         """Resume (or open) the customer's conversation and store the message, atomically.
 
+        Returns (stored message, conversation created); see :meth:`attach_and_recall`.
+        """
+        attached = await self.attach_and_recall(inbound, customer_id, continuity)
+        return attached.message, attached.created
+
+    async def attach_and_recall(
+        self,
+        inbound: InboundMessage,
+        customer_id: str,
+        continuity: timedelta | None = None,
+        memory: MemoryRequest | None = None,
+    ) -> Attached:
+        """Resume (or open) the conversation, read its memory, store the message: one transaction.
+
         The open conversation is resumed only if it was active within ``continuity``; a
         message arriving on another channel than the conversation's last one records that
-        channel as ``metadata.resumed_from``.
+        channel as ``metadata.resumed_from``. With ``memory``, a resumed conversation's memory
+        before this message is read first (a conversation just opened has none), before any
+        write, so the transaction holds SQLite's write lock only for its writes.
 
-        Returns (stored message, conversation created). The unique constraint on (workspace,
-        channel, provider_message_id) makes the dedupe part of the same transaction: a resent
-        message raises DuplicateMessageError and leaves nothing behind, not even a conversation.
+        The unique constraint on (workspace, channel, provider_message_id) makes the dedupe part
+        of the same transaction: a resent message raises DuplicateMessageError and leaves
+        nothing behind, not even a conversation.
         """
         row = Message(
             id=new_id("msg"),
@@ -353,32 +329,34 @@ class Store:
             meta=dict(inbound.metadata),
             created_at=inbound.received_at,
         )
+        recall: Recall | None = None
         try:
             async with self.db.sessions.begin() as session:
                 since = utcnow() - continuity if continuity is not None else None
-                conversation_id, created, how, previous = await self._open_conversation(
+                conv, created, how, previous = await self._open_conversation(
                     session, inbound, customer_id, since
                 )
-                row.conversation_id = conversation_id
-                row.meta = {**row.meta, "thread": how}  # how the conversation was chosen
-                if previous is not None and previous[0] != inbound.channel:
-                    row.meta["resumed_from"] = previous[0]
-                if previous is not None and previous[1] == "human":  # a person holds it
-                    row.meta["held"] = True
-                # who wrote, so that a person's reply can go back the same way later
-                row.meta["sender"] = {
-                    "address": inbound.sender.address,
-                    "name": inbound.sender.name,
-                }
-                if inbound.reply_to:
-                    row.meta["reply_to"] = inbound.reply_to
+                if memory is not None and not created:
+                    recall = await self._recall_unflushed(session, conv, memory)
+                row.conversation_id = conv.id
+                row.meta = {**row.meta, "thread": how, **_sender_notes(inbound, previous)}
                 session.add(row)
         except IntegrityError:
             original = await self._by_provider_id(inbound)
             if original is None:
                 raise
             raise DuplicateMessageError(original) from None
-        return StoredMessage.of(row), created
+        return Attached(StoredMessage.of(row), created, recall)
+
+    @staticmethod
+    async def _recall_unflushed(
+        session: AsyncSession, conv: Conversation, memory: MemoryRequest
+    ) -> Recall:
+        """The conversation's memory, read without flushing the turn's pending writes."""
+        with session.no_autoflush:
+            customer = await session.get(Customer, conv.customer_id)
+            assert customer is not None, "a conversation's customer is never deleted first"
+            return await recall_in(session, conv, customer, None, memory.window, memory.rules)
 
     async def _open_conversation(
         self,
@@ -386,8 +364,8 @@ class Store:
         inbound: InboundMessage,
         customer_id: str,
         since: datetime | None,
-    ) -> tuple[str, bool, str, tuple[str, str] | None]:
-        """(conversation id, created, how it was found, its previous (last channel, status)).
+    ) -> tuple[Conversation, bool, str, tuple[str, str] | None]:
+        """(conversation, created, how it was found, its previous (last channel, status)).
 
         How: references | address (threading hints) | open (resumed) | new.
         """
@@ -403,7 +381,7 @@ class Store:
         if conv is not None:
             previous = (conv.last_channel, conv.status)
             conv.last_channel, conv.updated_at = inbound.channel, utcnow()
-            return conv.id, False, how, previous
+            return conv, False, how, previous
         conv = Conversation(
             id=new_id("conv"),
             workspace_id=inbound.workspace_id,
@@ -413,7 +391,7 @@ class Store:
         )
         session.add(conv)
         await session.flush()
-        return conv.id, True, "new", None
+        return conv, True, "new", None
 
     async def _threaded(
         self, session: AsyncSession, inbound: InboundMessage, customer_id: str
@@ -504,7 +482,7 @@ class Store:
         """The customer's own name, first name, emails and phones, for redaction."""
         async with self.db.sessions() as session:
             customer = await session.get(Customer, customer_id)
-            return await _known_values(session, customer) if customer is not None else []
+            return await known_values(session, customer) if customer is not None else []
 
     async def last_inbound(self, conversation_id: str) -> StoredMessage | None:
         """The conversation's latest customer message."""
@@ -540,19 +518,10 @@ class Store:
     async def recall(
         self, conversation_id: str, before_id: str | None, window: int, memory: MemoryRules
     ) -> Recall:
-        """The memory before ``before_id``: summary, verbatim history, profile facts.
+        """The memory before message ``before_id`` (see :func:`omnivox.storage.memory.recall_in`).
 
         ``before_id`` None: the memory after the last message, as the next turn will find it.
-
-        The verbatim history is every message since the summary (at least the last ``window``
-        of them). It only grows between folds, so a turn's prompt begins with the previous
-        turn's and a KV cache or a provider's prompt cache reuses it; a window sliding every
-        turn would change the prompt right after the summary each time. Once ``window +
-        memory.fold_messages`` messages are unsummarized, the oldest ``fold_messages`` come
-        back as ``pending`` (for a summarizer and :meth:`save_summary`) and leave the history.
-        ``window`` 0 means no verbatim history at all.
         """
-        pending: Pending | None = None
         async with self.db.sessions() as session:
             found = (
                 await session.execute(
@@ -563,32 +532,12 @@ class Store:
             ).first()
             if found is None:
                 return Recall("", [], {})
-            conv, customer = found
             seq = (
                 select(Message.seq).where(Message.id == before_id).scalar_subquery()
                 if before_id is not None
                 else None
             )
-            cap = window + memory.fold_messages
-            recent = list(
-                (
-                    await session.execute(
-                        _unsummarized(conv, seq).order_by(Message.seq.desc()).limit(cap)
-                    )
-                ).all()
-            )
-            if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
-                older = (
-                    await session.execute(
-                        _unsummarized(conv, seq).order_by(Message.seq).limit(memory.fold_messages)
-                    )
-                ).all()
-                items = list(older)
-                pending = Pending(conv.summary_seq, items[-1].seq, [_item(r) for r in items])
-                recent = [r for r in recent if r.seq > pending.to_seq]
-            history = [_item(r) for r in reversed(recent)] if window else []
-            known = await _known_values(session, customer)
-            return Recall(conv.summary, history, profile_facts(customer), pending, known)
+            return await recall_in(session, found[0], found[1], seq, window, memory)
 
     async def save_summary(self, conversation_id: str, pending: Pending, summary: str) -> bool:
         """Store a new summary unless another writer already moved it on (True if stored)."""

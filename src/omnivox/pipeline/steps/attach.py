@@ -4,8 +4,9 @@ A known customer's open conversation is resumed from any channel while it was ac
 ``memory.continuity_hours``; ``ctx.resumed_from`` names the channel it moved from. Memory is
 every turn since the rolling summary verbatim (from ``llm.history_turns`` up to
 ``history_turns + memory.summarize_every`` turns: it grows between folds so that prompts share
-their beginning, see :meth:`omnivox.storage.repositories.Store.recall`), the summary of the
-earlier ones (:mod:`omnivox.memory.summary`) and a few profile facts.
+their beginning, see :func:`omnivox.storage.memory.recall_in`), the summary of the
+earlier ones (:mod:`omnivox.memory.summary`) and a few profile facts. The memory is read in the
+transaction that stores the message (:meth:`omnivox.storage.repositories.Store.attach_and_recall`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import timedelta
 
 from omnivox.memory.summarizer import ExtractiveSummarizer, Summarizer
 from omnivox.pipeline.context import TurnContext
-from omnivox.storage.repositories import DuplicateMessageError, MemoryRules, Pending, Store
+from omnivox.storage.memory import MemoryRules, Pending
+from omnivox.storage.repositories import DuplicateMessageError, MemoryRequest, Store
 
 
 class Attach:
@@ -43,20 +45,22 @@ class Attach:
         """Set the conversation, the stored message and ``history``; halt on a duplicate."""
         assert ctx.customer_id is not None, "identify runs before attach"
         try:
-            ctx.message, ctx.conversation_created = await self.store.attach_inbound(
-                ctx.inbound, ctx.customer_id, self.continuity
+            attached = await self.store.attach_and_recall(
+                ctx.inbound,
+                ctx.customer_id,
+                self.continuity,
+                MemoryRequest(self.history_messages, self.memory),
             )
         except DuplicateMessageError as dup:
             ctx.duplicate_of = dup.original
             ctx.conversation_id = dup.original.conversation_id
             ctx.halt("duplicate")
             return ctx
+        ctx.message, ctx.conversation_created = attached.message, attached.created
         ctx.conversation_id = ctx.message.conversation_id
         ctx.resumed_from = ctx.message.metadata.get("resumed_from")
-        if not ctx.conversation_created:
-            recall = await self.store.recall(
-                ctx.conversation_id, ctx.message.id, self.history_messages, self.memory
-            )
+        recall = attached.recall
+        if recall is not None:
             ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
             ctx.known = recall.known
             if recall.pending is not None:

@@ -1,0 +1,120 @@
+"""A conversation's memory as the next turn finds it: summary, verbatim history, profile facts.
+
+Read inside a session the caller opened, so a turn can read its memory in the same transaction
+that stores its message (:meth:`omnivox.storage.repositories.Store.attach_and_recall`), or on
+its own (:meth:`omnivox.storage.repositories.Store.recall`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from omnivox.storage.db import AsyncSession
+from omnivox.storage.models import Conversation, Customer, Identity, Message
+from omnivox.types import HistoryItem
+
+# profile attributes the model may know (no contact details, no address)
+FACT_KEYS = ("locale", "loyalty_tier")
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRules:
+    """How many messages fold into the summary at a time (so how far the history grows)."""
+
+    fold_messages: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Messages due to be folded into the summary (``summary_seq`` moves from -> to)."""
+
+    from_seq: int
+    to_seq: int
+    items: list[HistoryItem]
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What a turn remembers of its conversation."""
+
+    summary: str
+    history: list[HistoryItem]
+    facts: dict[str, str]
+    pending: Pending | None = None
+    known: list[tuple[str, str]] = field(default_factory=list)  # own values, for redaction
+
+
+def profile_facts(customer: Customer) -> dict[str, str]:
+    """A few harmless facts: first name, locale, loyalty tier, order numbers they mentioned."""
+    facts = {k: str(customer.attributes[k]) for k in FACT_KEYS if customer.attributes.get(k)}
+    if customer.display_name:
+        facts["first_name"] = customer.display_name.split()[0]
+    learned = (customer.attributes.get("facts") or {}).get("order_numbers")
+    if learned:
+        facts["order_numbers_mentioned"] = ", ".join(map(str, learned))
+    return facts
+
+
+async def recall_in(
+    session: AsyncSession,
+    conv: Conversation,
+    customer: Customer,
+    before: Any | None,
+    window: int,
+    rules: MemoryRules,
+) -> Recall:
+    """The memory of ``conv`` before message seq ``before`` (a value or a subquery; None: all).
+
+    The verbatim history is every message since the summary (at least the last ``window`` of
+    them). It only grows between folds, so a turn's prompt begins with the previous turn's and
+    a KV cache or a provider's prompt cache reuses it; a window sliding every turn would change
+    the prompt right after the summary each time. Once ``window + rules.fold_messages`` messages
+    are unsummarized, the oldest ``fold_messages`` come back as ``pending`` (for a summarizer and
+    ``Store.save_summary``) and leave the history. ``window`` 0 means no verbatim history.
+    """
+    pending: Pending | None = None
+    cap = window + rules.fold_messages
+    newest = _unsummarized(conv, before).order_by(Message.seq.desc()).limit(cap)
+    recent = list((await session.execute(newest)).all())
+    if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
+        oldest = _unsummarized(conv, before).order_by(Message.seq).limit(rules.fold_messages)
+        items = list((await session.execute(oldest)).all())
+        pending = Pending(conv.summary_seq, items[-1].seq, [_item(r) for r in items])
+        recent = [r for r in recent if r.seq > pending.to_seq]
+    history = [_item(r) for r in reversed(recent)] if window else []
+    known = await known_values(session, customer)
+    return Recall(conv.summary, history, profile_facts(customer), pending, known)
+
+
+def _unsummarized(conv: Conversation, before: Any | None) -> Select[int, str, str, str]:
+    """The conversation's messages after its summary and before ``before`` (a seq; None: all).
+
+    Only what memory needs (seq, direction, text, channel): the metadata stays encrypted.
+    """
+    query = select(Message.seq, Message.direction, Message.text, Message.channel).where(
+        Message.conversation_id == conv.id, Message.seq > conv.summary_seq
+    )
+    return query if before is None else query.where(Message.seq < before)
+
+
+async def known_values(session: AsyncSession, customer: Customer) -> list[tuple[str, str]]:
+    """The customer's own name, first name, emails and phones, for redaction."""
+    rows = await session.execute(
+        select(Identity.channel, Identity.address).where(
+            Identity.customer_id == customer.id, Identity.channel.in_(("email", "phone"))
+        )
+    )
+    known = [(kind.upper(), address) for kind, address in rows.all()]
+    if customer.display_name:
+        known.append(("NAME", customer.display_name))
+        first = customer.display_name.split()[0]
+        if len(first) > 2:
+            known.append(("NAME", first))
+    return known
+
+
+def _item(row: Any) -> HistoryItem:  # a row of _unsummarized's columns
+    return HistoryItem("in" if row.direction == "in" else "out", row.text, row.channel)
