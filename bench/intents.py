@@ -29,7 +29,13 @@ from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.threads import limit_blas_threads
 from omnivox.understanding.evaluation import evaluate, tune_threshold
 from omnivox.understanding.examples import read_csv
-from omnivox.understanding.intents import EMBEDDING_WEIGHT, Example, IntentClassifier
+from omnivox.understanding.intents import (
+    EMBEDDING_WEIGHT,
+    NEIGHBOUR_BLEND,
+    NEIGHBOUR_TEMPERATURE,
+    Example,
+    IntentClassifier,
+)
 
 DATA = ROOT.parent / "shared" / "datasets"
 
@@ -133,8 +139,9 @@ def main() -> None:
     lines.append(latency(clf, tests))
     lines.append(
         f"Model: all-MiniLM-L6-v2 (bundled) x{EMBEDDING_WEIGHT} + TF-IDF word 1-2-grams + char "
-        f"2-5-grams, logistic regression C={clf.c}; scope score sqrt(p) x cosine to the nearest "
-        f"example of the predicted intent; "
+        f"2-5-grams, logistic regression C={clf.c}, blended {NEIGHBOUR_BLEND} with the "
+        f"nearest-example softmax (temperature {NEIGHBOUR_TEMPERATURE}); scope score sqrt(p of "
+        f"the regression) x cosine to the nearest example of the predicted intent; "
         f"threshold: best val out-of-scope recall at val in-scope accuracy >= {args.min_accuracy}."
     )
     if not args.no_append:

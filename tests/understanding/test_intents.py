@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.understanding.evaluation import evaluate, tune_threshold
-from omnivox.understanding.intents import OOS, Example, IntentClassifier
+from omnivox.understanding.intents import (
+    OOS,
+    Example,
+    IntentClassifier,
+    blend_neighbours,
+    nearest_by_class,
+)
 
 TRAIN = [
     *(
@@ -143,3 +150,21 @@ def test_threshold_tuning_keeps_the_accuracy_asked_for(classifier: IntentClassif
     report = evaluate(classifier, rows, threshold)
     assert report.in_scope_accuracy == 1.0
     assert threshold > 0 and (report.oos_recall or 0) > 0
+
+
+def test_nearest_example_per_intent_and_the_blend() -> None:
+    eye = np.eye(3, dtype=np.float32)
+    # intent 0 has examples on axes 0 and 1, intent 1 one example on axis 2
+    neighbours = np.stack([eye[0], eye[1], eye[2]])
+    message = np.array([[0.6, 0.8, 0.0]], np.float32)
+    nearest = nearest_by_class(message, neighbours, np.array([0, 2], np.int64))
+    assert nearest.tolist() == [[pytest.approx(0.8), pytest.approx(0.0)]]
+    # cosines 0.02 apart are a factor e at temperature 0.02
+    mixed = blend_neighbours(np.array([[0.6, 0.4]]), np.array([[0.50, 0.52]]), 0.3, 0.02)
+    share = np.array([1.0, np.e]) / (1.0 + np.e)
+    assert mixed[0] == pytest.approx(0.7 * np.array([0.6, 0.4]) + 0.3 * share)
+    assert mixed.sum() == pytest.approx(1.0)
+    # a clearly nearer example turns a close call of the regression around
+    turned = blend_neighbours(np.array([[0.55, 0.45]]), np.array([[0.40, 0.60]]), 0.3, 0.02)
+    assert turned.argmax() == 1
+    assert blend_neighbours(np.array([[0.55, 0.45]]), np.array([[0.40, 0.60]]), 0.0).argmax() == 0
