@@ -1,10 +1,10 @@
 """Where the pipeline's own time goes: per-step Server-Timing of REST turns, one at a time.
 
-Starts ``omnivox serve`` with the extractive provider (no model time to speak of), no knowledge
-base and no grounding, like ``bench/turn_latency.py``'s overhead rows, and sends ``--turns``
-REST messages one after another. Each turn prints nothing; at the end the script prints, for
-every pipeline step, p50 and p95 of its ``Server-Timing`` duration, and the overhead (client
-round trip minus ``generate``) p50/p95.
+Starts ``omnivox serve`` with the extractive provider (no model time to speak of;
+``--provider llamacpp`` for the bundled model), no knowledge base and no grounding, like
+``bench/turn_latency.py``'s overhead rows, and sends ``--turns`` REST messages one after
+another. At the end the script prints, for every pipeline step, p50 and p95 of its
+``Server-Timing`` duration, and the overhead (client round trip minus ``generate``) p50/p95.
 
 Two kinds of turn: ``new`` (every message from a new customer: identify creates a customer,
 attach a conversation) and ``returning`` (one customer keeps writing, with ``--gap-ms`` between
@@ -90,6 +90,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternations between servers")
     parser.add_argument("--gap-ms", type=float, default=0.0, help="pause before each message")
     parser.add_argument("--baseline-src", type=Path, help="another tree's src/ to compare with")
+    parser.add_argument(
+        "--provider",
+        choices=("extractive", "llamacpp"),
+        default="extractive",
+        help="llamacpp: the bundled model answers (its hand-offs count as overhead)",
+    )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     sources = {"ours": ROOT / "src"}
@@ -102,7 +108,7 @@ def main() -> None:
             name: stack.enter_context(
                 server(
                     Path(tmp) / name,
-                    [{"type": "extractive"}],
+                    [{"type": args.provider}],
                     64,
                     grounding=False,
                     env={"PYTHONPATH": str(src)},
@@ -122,8 +128,8 @@ def main() -> None:
     lines = [
         *table("new", results["ours"]["new"], base["new"] if base else None),
         *table("returning", results["ours"]["returning"], base["returning"] if base else None),
-        f"{per_round * args.rounds} REST turns per kind and server, one at a time, extractive "
-        f"provider, no knowledge base, gap {args.gap_ms:g} ms"
+        f"{per_round * args.rounds} REST turns per kind and server, one at a time, "
+        f"{args.provider} provider, no knowledge base, gap {args.gap_ms:g} ms"
         + (f"; baseline: {args.baseline_src}, alternating rounds." if base else "."),
     ]
     report("Pipeline overhead by step (issue 2)", lines, append=not args.no_append)
