@@ -82,8 +82,8 @@ class HybridIndex:
         self.chunks = chunks
         self.fusion = fusion or FusionSettings()
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._matrix = matrix if matrix.ndim == 2 else matrix.reshape(0, 384)
-        self._dense = _flat_index(self._matrix)
+        self._dense = _flat_index(matrix if matrix.ndim == 2 else matrix.reshape(0, 384))
+        self._matrix = _stored_vectors(self._dense)
         self._bm25 = bm25s.BM25()
         if chunks:
             self._bm25.index(_tokenize([c.embed_text for c in chunks]), show_progress=False)
@@ -243,14 +243,22 @@ class HybridIndex:
         index.chunks = [Chunk(**{**r, "heading_path": tuple(r["heading_path"])}) for r in rows]
         index.fusion = fusion or FusionSettings()
         index._dense = faiss.read_index(str(folder / "dense.faiss"))
-        index._matrix = index._dense.reconstruct_n(0, index._dense.ntotal).reshape(
-            len(index.chunks), -1
-        )
+        index._matrix = _stored_vectors(index._dense)
         index._bm25 = bm25s.BM25.load(str(folder / "bm25"))
         titles = json.loads((folder / "titles.json").read_text(encoding="utf-8"))
         title_vectors = np.load(folder / "titles.npy")
         index._set_titles(titles, title_vectors if title_vectors.size else None)
         return index
+
+
+def _stored_vectors(dense: Any) -> Vectors:
+    """The vectors a flat FAISS index holds, as a numpy view (no copy; lives with ``dense``)."""
+    import faiss
+
+    count, width = dense.ntotal, dense.d
+    if count == 0:
+        return np.zeros((0, width), dtype=np.float32)
+    return np.asarray(faiss.rev_swig_ptr(dense.get_xb(), count * width)).reshape(count, width)
 
 
 def _flat_index(matrix: Vectors) -> Any:
