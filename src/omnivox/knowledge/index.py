@@ -32,7 +32,7 @@ class Hit:
     score: float
     dense_rank: int | None
     bm25_rank: int | None
-    similarity: float | None = None  # the chunk's own cosine to the query
+    similarity: float  # the chunk's own cosine to the query
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of a search result (CLI and REST)."""
@@ -150,14 +150,13 @@ class HybridIndex:
         titles = self._title_vectors[self._title_of[rows]] @ query
         return np.maximum(cosine, titles), cosine
 
-    def _dense_ranking(self, query: Vectors, allowed: np.ndarray | None, depth: int) -> list[int]:
+    def _vector_candidates(
+        self, query: Vectors, allowed: np.ndarray | None, depth: int
+    ) -> list[int]:
+        """The nearest chunks, and those whose title is nearer than the last of them."""
         nearest = self._nearest(query, allowed, depth)
         floor = float(self._matrix[nearest[-1]] @ query) if len(nearest) == depth else -2.0
-        ids = list(dict.fromkeys([*nearest, *self._title_matches(query, allowed, floor)]))
-        if not ids:
-            return []
-        scores, _ = self._vector_scores(query, ids)
-        return [ids[i] for i in np.argsort(-scores, kind="stable")[:depth]]
+        return list(dict.fromkeys([*nearest, *self._title_matches(query, allowed, floor)]))
 
     def _bm25_scores(self, text: str, allowed: np.ndarray | None) -> np.ndarray | None:
         """Every chunk's BM25 score (-1 outside ``allowed``); None if no query word is known."""
@@ -184,23 +183,25 @@ class HybridIndex:
             return []
         allowed = self._allowed(filters)
         depth = min(len(self.chunks), max(self.fusion.depth, k))
-        dense = self._dense_ranking(query_vector, allowed, depth)
+        candidates = self._vector_candidates(query_vector, allowed, depth)
         keyword = self._bm25_scores(query_text, allowed)
         bm25: list[int] = []
         if keyword is not None:
             top = np.argsort(-keyword, kind="stable")[:depth]
             bm25 = [int(i) for i in top if keyword[i] > 0]
-        ids = list(dict.fromkeys([*dense, *bm25]))
+        ids = list(dict.fromkeys([*candidates, *bm25]))
         if not ids:
             return []
         vector, cosine = self._vector_scores(query_vector, ids)
+        vector_of = dict(zip(ids, vector.tolist(), strict=True))
+        dense = sorted(candidates, key=lambda i: -vector_of[i])[:depth]
         best = float(keyword.max()) if keyword is not None else 0.0
         relative = keyword[ids] / best if keyword is not None and best > 0 else np.zeros(len(ids))
         scores = fuse(
             self.fusion,
             dense,
             bm25,
-            dict(zip(ids, vector.tolist(), strict=True)),
+            vector_of,
             dict(zip(ids, np.maximum(relative, 0.0).tolist(), strict=True)),
         )
         own = dict(zip(ids, cosine.tolist(), strict=True))

@@ -36,7 +36,7 @@ class KnowledgeRetriever:
         hits = await self.kb.search(workspace_id, query, k)
         passages = []
         for hit in hits:
-            if (hit.similarity or 0.0) < self.min_similarity:
+            if hit.similarity < self.min_similarity:
                 continue
             clean, removed = screen_passage(hit.chunk.text)
             if removed:
