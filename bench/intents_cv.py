@@ -37,6 +37,7 @@ from omnivox.understanding.intents import (
     blend_neighbours,
     features,
     fit_vectorizers,
+    group_by_class,
     nearest_by_class,
 )
 
@@ -56,15 +57,14 @@ def fold_accuracies(
 ) -> dict[Setting, list[float]]:
     """Accuracy of every setting on every held-out fold (vectorizers fitted per fold)."""
     scores: dict[Setting, list[float]] = {}
-    classes = np.unique(labels)
+    classes = np.unique(labels).tolist()
     splits = StratifiedKFold(args.folds, shuffle=True, random_state=0).split(texts, labels)
     for k, (train, held) in enumerate(splits):
         fit_texts = [texts[i] for i in train]
         held_texts = [texts[i] for i in held]
         word, chars = fit_vectorizers(fit_texts)
-        grouped = [train[labels[train] == c] for c in classes]
-        starts = np.cumsum([0] + [len(g) for g in grouped[:-1]]).astype(np.int64)
-        nearest = nearest_by_class(vectors[held], vectors[np.concatenate(grouped)], starts)
+        neighbours, starts = group_by_class(vectors[train], labels[train], classes)
+        nearest = nearest_by_class(vectors[held], neighbours, starts)
         for w in floats(args.weights):
             started = time.perf_counter()
             model = LogisticRegression(C=args.c, max_iter=3000)

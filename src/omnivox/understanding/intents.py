@@ -147,9 +147,8 @@ class IntentClassifier:
             model = LogisticRegression(C=self.c, max_iter=3000)
             model.fit(features(vectors, word, chars, texts), labels)
             classes = [str(c) for c in model.classes_]
-        grouped = [np.flatnonzero(labels == c) for c in classes]
-        starts = np.cumsum([0] + [len(g) for g in grouped[:-1]]).astype(np.int64)
-        return TrainedIntents(classes, word, chars, model, vectors[np.concatenate(grouped)], starts)
+        neighbours, starts = group_by_class(vectors, labels, classes)
+        return TrainedIntents(classes, word, chars, model, neighbours, starts)
 
     def predict(self, text: str) -> IntentPrediction:
         """Classify one message."""
@@ -182,6 +181,15 @@ class IntentClassifier:
         score = float(np.sqrt(probs[order[0]]) * closest) if best != OOS else 0.0
         intent = best if best != OOS and score >= self.threshold else None
         return IntentPrediction(intent, confidence, round(score, 4), candidates)
+
+
+def group_by_class(
+    vectors: Vectors, labels: npt.NDArray[Any], classes: Sequence[str]
+) -> tuple[Vectors, npt.NDArray[np.int64]]:
+    """``vectors`` reordered class by class (``classes`` order), and where each class begins."""
+    grouped = [np.flatnonzero(labels == c) for c in classes]
+    starts = np.cumsum([0] + [len(g) for g in grouped[:-1]]).astype(np.int64)
+    return vectors[np.concatenate(grouped)], starts
 
 
 def nearest_by_class(
