@@ -97,9 +97,11 @@ async def test_rotation_re_encrypts_everything_and_can_resume(
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1", "Zed")
     for i in range(5):
-        msg, _ = await store.attach_inbound(
-            InboundMessage("acme", "api", CustomerRef("c1"), f"note {i} {CANARY}"), customer
-        )
+        msg = (
+            await store.attach_inbound(
+                InboundMessage("acme", "api", CustomerRef("c1"), f"note {i} {CANARY}"), customer
+            )
+        ).message
     old = RING.primary
     new = new_primary(RING, tmp_path / "keys.json")
     assert new != old and old in RING.keys  # the old key still reads

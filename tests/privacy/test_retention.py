@@ -24,16 +24,20 @@ async def test_old_conversations_go_and_recent_ones_stay(services: Services) -> 
     store = services.store
     old_customer, _ = await store.resolve_customer("acme", "api", "old", verified=True)
     new_customer, _ = await store.resolve_customer("acme", "api", "new", verified=True)
-    old, _ = await store.attach_inbound(
-        InboundMessage("acme", "api", CustomerRef("old"), "old news"), old_customer
-    )
+    old = (
+        await store.attach_inbound(
+            InboundMessage("acme", "api", CustomerRef("old"), "old news"), old_customer
+        )
+    ).message
     await store.attach_inbound(
         InboundMessage("acme", "api", CustomerRef("new"), "fresh"), new_customer
     )
-    other, _ = await store.attach_inbound(
-        InboundMessage("globex", "api", CustomerRef("g"), "globex"),
-        (await store.resolve_customer("globex", "api", "g"))[0],
-    )
+    other = (
+        await store.attach_inbound(
+            InboundMessage("globex", "api", CustomerRef("g"), "globex"),
+            (await store.resolve_customer("globex", "api", "g"))[0],
+        )
+    ).message
     long_ago = utcnow() - timedelta(days=120)
     async with services.db.sessions.begin() as session:
         await session.execute(
@@ -64,9 +68,9 @@ async def test_old_conversations_go_and_recent_ones_stay(services: Services) -> 
 async def test_a_conversation_that_loses_messages_loses_its_summary(services: Services) -> None:
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c", verified=True)
-    first, _ = await store.attach_inbound(
-        InboundMessage("acme", "api", CustomerRef("c"), "old"), customer
-    )
+    first = (
+        await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("c"), "old"), customer)
+    ).message
     await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("c"), "new"), customer)
     async with services.db.sessions.begin() as session:
         await session.execute(

@@ -43,10 +43,12 @@ async def test_customer_resolution_and_conversation_resume(services: Services) -
     other_ws, _ = await store.resolve_customer("globex", "api", "c1")
     assert created and not created_again and first == again
     assert other_ws != first  # the same address in another workspace is another person
-    one, new = await store.attach_inbound(inbound("hi"), first)
-    two, new_again = await store.attach_inbound(
+    attached = await store.attach_inbound(inbound("hi"), first)
+    one, new = attached.message, attached.created
+    attached = await store.attach_inbound(
         InboundMessage("acme", "webchat", CustomerRef("v"), "again"), first
     )
+    two, new_again = attached.message, attached.created
     assert new and not new_again and one.conversation_id == two.conversation_id
     assert await store.find_open_conversation("acme", first) == one.conversation_id
     view = await store.conversation(one.conversation_id)
@@ -56,7 +58,7 @@ async def test_customer_resolution_and_conversation_resume(services: Services) -
 async def test_dedupe_on_provider_message_id_leaves_nothing_behind(services: Services) -> None:
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1")
-    stored, _ = await store.attach_inbound(inbound("hi", provider_id="p-1"), customer)
+    stored = (await store.attach_inbound(inbound("hi", provider_id="p-1"), customer)).message
     with pytest.raises(DuplicateMessageError) as dup:
         await store.attach_inbound(inbound("hi again", provider_id="p-1"), customer)
     assert dup.value.original.id == stored.id
@@ -77,7 +79,7 @@ async def test_outbox_history_and_workspace_scope(services: Services) -> None:
     customer, _ = await store.resolve_customer("acme", "api", "c1")
     ids = []
     for i in range(3):
-        msg, _ = await store.attach_inbound(inbound(f"q{i}"), customer)
+        msg = (await store.attach_inbound(inbound(f"q{i}"), customer)).message
         conv = msg.conversation_id
         out = await store.store_outbound("acme", conv, "api", f"a{i}", msg.id, {"k": i})
         assert out.status == "pending"
@@ -100,19 +102,19 @@ async def test_memory_read_with_the_message_is_the_memory_before_it(services: Se
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1", "Ada Lovelace")
     request = MemoryRequest(4, MemoryRules(fold_messages=4))
-    first = await store.attach_and_recall(inbound("q0"), customer, memory=request)
+    first = await store.attach_inbound(inbound("q0"), customer, memory=request)
     assert first.created and first.recall is None  # a new conversation has no memory yet
     conv = first.message.conversation_id
     await store.store_outbound("acme", conv, "api", "a0", first.message.id, {})
-    second = await store.attach_and_recall(inbound("q1"), customer, memory=request)
+    second = await store.attach_inbound(inbound("q1"), customer, memory=request)
     assert not second.created and second.recall is not None
     separate = await store.recall(conv, second.message.id, 4, MemoryRules(fold_messages=4))
     assert second.recall == separate  # the same memory as reading it after the message
     assert [h.text for h in second.recall.history] == ["q0", "a0"]
     assert ("NAME", "Ada Lovelace") in second.recall.known
-    await store.attach_and_recall(inbound("q2", provider_id="p-1"), customer, memory=request)
+    await store.attach_inbound(inbound("q2", provider_id="p-1"), customer, memory=request)
     with pytest.raises(DuplicateMessageError):  # a resend still leaves nothing behind
-        await store.attach_and_recall(inbound("q2", provider_id="p-1"), customer, memory=request)
+        await store.attach_inbound(inbound("q2", provider_id="p-1"), customer, memory=request)
     view = await store.conversation(conv)
     assert view is not None and [m.text for m in view.messages] == ["q0", "a0", "q1", "q2"]
 
@@ -147,7 +149,9 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
     rules = MemoryRules(fold_messages=4)
     ids = []
     for i in range(6):
-        msg, _ = await store.attach_inbound(inbound(f"Question {i}? More words here."), customer)
+        msg = (
+            await store.attach_inbound(inbound(f"Question {i}? More words here."), customer)
+        ).message
         await store.store_outbound("acme", msg.conversation_id, "api", f"Answer {i}.", msg.id, {})
         ids.append(msg.id)
     conv = msg.conversation_id

@@ -1,7 +1,7 @@
 """A conversation's memory as the next turn finds it: summary, verbatim history, profile facts.
 
 Read inside a session the caller opened, so a turn can read its memory in the same transaction
-that stores its message (:meth:`omnivox.storage.repositories.Store.attach_and_recall`), or on
+that stores its message (:meth:`omnivox.storage.repositories.Store.attach_inbound`), or on
 its own (:meth:`omnivox.storage.repositories.Store.recall`).
 """
 

@@ -97,7 +97,7 @@ class ConversationView:
 
 @dataclass(frozen=True, slots=True)
 class MemoryRequest:
-    """How much memory a turn reads with its message (:meth:`Store.attach_and_recall`)."""
+    """How much memory a turn reads with its message (:meth:`Store.attach_inbound`)."""
 
     window: int
     rules: MemoryRules
@@ -290,16 +290,6 @@ class Store:
             return (await session.execute(query)).scalar_one_or_none()
 
     async def attach_inbound(
-        self, inbound: InboundMessage, customer_id: str, continuity: timedelta | None = None
-    ) -> tuple[StoredMessage, bool]:
-        """Resume (or open) the customer's conversation and store the message, atomically.
-
-        Returns (stored message, conversation created); see :meth:`attach_and_recall`.
-        """
-        attached = await self.attach_and_recall(inbound, customer_id, continuity)
-        return attached.message, attached.created
-
-    async def attach_and_recall(
         self,
         inbound: InboundMessage,
         customer_id: str,

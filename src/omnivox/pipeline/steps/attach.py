@@ -6,7 +6,7 @@ every turn since the rolling summary verbatim (from ``llm.history_turns`` up to
 ``history_turns + memory.summarize_every`` turns: it grows between folds so that prompts share
 their beginning, see :func:`omnivox.storage.memory.recall_in`), the summary of the
 earlier ones (:mod:`omnivox.memory.summary`) and a few profile facts. The memory is read in the
-transaction that stores the message (:meth:`omnivox.storage.repositories.Store.attach_and_recall`).
+transaction that stores the message (:meth:`omnivox.storage.repositories.Store.attach_inbound`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Attach:
         """Set the conversation, the stored message and ``history``; halt on a duplicate."""
         assert ctx.customer_id is not None, "identify runs before attach"
         try:
-            attached = await self.store.attach_and_recall(
+            attached = await self.store.attach_inbound(
                 ctx.inbound,
                 ctx.customer_id,
                 self.continuity,
