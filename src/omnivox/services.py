@@ -380,7 +380,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         store,
         settings.llm.history_turns,
         timedelta(hours=settings.memory.continuity_hours),
-        MemoryRules(settings.memory.summarize_every * 2),
+        MemoryRules(settings.memory.summarize_every * 2, settings.memory.fold_wait_turns * 2),
         summarizer(settings, chain),
     )
     generate = Generate(

@@ -75,8 +75,9 @@ class LlamaCppSettings(_Model):
 
     type: Literal["llamacpp"]
     model_path: str | None = None
-    # 4096 holds the verbatim history at its longest (history_turns + summarize_every turns)
-    # without cutting, so the prompt's start stays put between folds (KV ~23 KB a token)
+    # 4096 holds the verbatim history at its longest (history_turns + summarize_every +
+    # memory.fold_wait_turns turns of short messages) without cutting, so the prompt's start
+    # stays put between folds (KV ~23 KB a token)
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = None
     timeout_s: float = Field(30.0, gt=0)
@@ -156,6 +157,9 @@ class MemorySettings(_Model):
     continuity_hours: float = Field(72.0, gt=0)
     # earlier turns are folded into a rolling summary this many turns at a time
     summarize_every: int = Field(10, ge=2, le=50)
+    # a due fold waits for a quiet moment (no turn in progress); a turn folds for itself only
+    # this many turns later. A fold makes the local model re-read the whole conversation.
+    fold_wait_turns: int = Field(10, ge=0, le=50)
     summary_chars: int = Field(1200, ge=200, le=20000)
     # who writes the summary: auto = a model when the chain has an OpenAI-compatible provider
     summarizer: Literal["auto", "extractive", "model"] = "auto"

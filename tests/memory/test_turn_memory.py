@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ WORDS = ["one", "two", "three", "four", "five"]
 def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,
-        memory={"summarize_every": 2},
+        memory={"summarize_every": 2, "fold_wait_turns": 0},  # the due turn folds for itself
         workspaces=[
             {
                 "id": "acme",
@@ -141,3 +142,40 @@ def test_nothing_is_read_ahead_while_another_turn_is_in_progress(tmp_path: Path)
         "Q two?",
         "You asked: Q two?",
     ]
+
+
+def test_a_conversation_that_never_pauses_folds_only_when_the_wait_runs_out(
+    tmp_path: Path,
+) -> None:
+    """A due fold waits for a quiet moment; without one the prompt keeps its beginning."""
+    settings = make_settings(tmp_path, memory={"summarize_every": 2, "fold_wait_turns": 2})
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"history_turns": 1})}
+    )
+    with LiveServer(settings) as live:
+        model = ReadsAhead()
+        live.services.chain.providers[0] = model
+        other_turn = live.services.turns.activity.turn()  # never a quiet moment
+
+        async def begin() -> None:
+            other_turn.__enter__()
+
+        async def end() -> None:
+            other_turn.__exit__(None, None, None)
+
+        run_on_server(live, begin())
+        for n in range(7):
+            ask(live, "c-busy", f"Q {n}?")
+        run_on_server(live, end())
+    prompts = [request.messages for request in model.requests]
+    assert model.read_ahead == []
+    # a fold is due at the 4th turn (3 turns wait), the 6th folds for itself (2 turns later):
+    # until then every prompt begins with the whole previous one
+    for before, after in itertools.pairwise(prompts[:5]):
+        assert after[: len(before)] == before
+        assert "Earlier in this conversation" not in after[0].content
+    system = prompts[5][0].content
+    assert "Earlier in this conversation:\nCustomer (chat): Q 0?" in system
+    assert "Assistant (chat): You asked: Q 3?" in system  # all but the newest turn folded
+    assert [m.content for m in prompts[5][1:]] == ["Q 4?", "You asked: Q 4?", "Q 5?"]
+    assert prompts[6][: len(prompts[5])] == prompts[5]  # and growing again from there

@@ -160,28 +160,46 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
         [h.text for h in (await store.recall(conv, ids[n], 2, rules)).history] for n in (1, 2)
     ]
     assert histories[1][: len(histories[0])] == histories[0] and len(histories[1]) == 4
-    first = await store.recall(conv, ids[5], 2, rules)  # 10 earlier messages: time to fold
+    first = await store.recall(conv, ids[5], 2, rules)  # 10 earlier messages: a fold lagged
     assert first.summary == "" and first.pending is not None
     assert [i.text for i in first.pending.items][:2] == [
         "Question 0? More words here.",
         "Answer 0.",
     ]
-    assert first.history[0].text == "Question 2? More words here."
-    assert len(first.history) == 6  # a fold lagged: 10 waiting, 4 fold, the newest 6 stay
-    summary = await ExtractiveSummarizer(200)(first.summary, first.pending.items)
+    assert len(first.pending.items) == 8  # every waiting message but the newest 2 folds
+    assert [h.text for h in first.history] == ["Question 4? More words here.", "Answer 4."]
+    summary = await ExtractiveSummarizer(400)(first.summary, first.pending.items)
     assert summary.split("\n")[:2] == [
         "Customer (chat): Question 0?",
         "Assistant (chat): Answer 0.",
     ]
     assert await store.save_summary(conv, first.pending, summary)
     assert not await store.save_summary(conv, first.pending, "stale")  # a second writer loses
-    again = await store.recall(conv, ids[5], 2, rules)
-    assert again.summary == summary
-    assert again.pending is not None and again.pending.items[0].text.startswith("Question 2?")
-    assert [h.text for h in again.history] == ["Question 4? More words here.", "Answer 4."]
-    assert await store.save_summary(conv, again.pending, "later")
     after = await store.recall(conv, ids[5], 2, rules)
+    assert after.summary == summary
     assert after.pending is None and len(after.history) == 2  # all older are folded
+
+
+async def test_a_due_fold_waits_for_a_quiet_moment(services: Services) -> None:
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1")
+    rules = MemoryRules(fold_messages=4, wait_messages=4)
+    ids = []
+    for i in range(6):
+        msg = (await store.attach_inbound(inbound(f"Question {i}?"), customer)).message
+        await store.store_outbound("acme", msg.conversation_id, "api", f"Answer {i}.", msg.id, {})
+        ids.append(msg.id)
+    conv = msg.conversation_id
+    turn = await store.recall(conv, ids[3], 2, rules)  # 6 waiting: due, but a turn waits
+    assert turn.pending is None and len(turn.history) == 6
+    quiet = await store.recall(conv, ids[3], 2, rules, quiet=True)  # the prepare step folds
+    assert quiet.pending is not None and len(quiet.pending.items) == 4
+    assert [h.text for h in quiet.history] == ["Question 2?", "Answer 2."]
+    late = await store.recall(conv, ids[5], 2, rules)  # 10 waiting: the turn folds itself
+    assert late.pending is not None and len(late.pending.items) == 8
+    assert [h.text for h in late.history] == ["Question 4?", "Answer 4."]
+    nothing_due = await store.recall(conv, ids[2], 2, rules, quiet=True)
+    assert nothing_due.pending is None and len(nothing_due.history) == 4
 
 
 async def test_a_rest_reply_is_stored_as_sent_in_one_write_others_after_the_send(

@@ -22,9 +22,21 @@ FACT_KEYS = ("locale", "loyalty_tier")
 
 @dataclass(frozen=True, slots=True)
 class MemoryRules:
-    """How many messages fold into the summary at a time (so how far the history grows)."""
+    """When the oldest messages fold into the summary (so how far the verbatim history grows).
+
+    A fold is due once ``fold_messages`` messages wait beyond the window. A fold rewrites the
+    prompt right after the system prompt, so the model re-reads the whole conversation (seconds
+    on 2 cores). The prepare step folds in a quiet moment, when nobody waits; a turn folds for
+    itself only once ``wait_messages`` more have come (a conversation that never pauses), and
+    until then its history keeps growing, so its prompt still begins with the previous one's.
+    """
 
     fold_messages: int = 20
+    wait_messages: int = 0
+
+    def cap(self, window: int, *, quiet: bool) -> int:
+        """Unsummarized messages at which a fold happens (``quiet``: in the prepare step)."""
+        return window + self.fold_messages + (0 if quiet else self.wait_messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +77,31 @@ async def recall_in(
     before: Any | None,
     window: int,
     rules: MemoryRules,
+    *,
+    quiet: bool = False,
 ) -> Recall:
     """The memory of ``conv`` before message seq ``before`` (a value or a subquery; None: all).
 
     The verbatim history is every message since the summary (at least the last ``window`` of
     them). It only grows between folds, so a turn's prompt begins with the previous turn's and
     a KV cache or a provider's prompt cache reuses it; a window sliding every turn would change
-    the prompt right after the summary each time. Once ``window + rules.fold_messages`` messages
-    are unsummarized, the oldest ``fold_messages`` come back as ``pending`` (for a summarizer and
-    ``Store.save_summary``) and leave the history. ``window`` 0 means no verbatim history.
+    the prompt right after the summary each time. Once ``rules.cap(window, quiet=quiet)``
+    messages are unsummarized, all but the newest ``window`` come back as ``pending`` (for a
+    summarizer and ``Store.save_summary``) and leave the history. ``quiet``: the caller works
+    while nobody waits (the prepare step), so a fold is done as soon as it is due.
+    ``window`` 0 means no verbatim history.
     """
     pending: Pending | None = None
-    cap = window + rules.fold_messages
+    cap = rules.cap(window, quiet=quiet)
     newest = _unsummarized(conv, before).order_by(Message.seq.desc()).limit(cap)
     recent = list((await session.execute(newest)).all())
     if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
-        oldest = _unsummarized(conv, before).order_by(Message.seq).limit(rules.fold_messages)
-        items = list((await session.execute(oldest)).all())
+        recent = recent[:window]
+        older = _unsummarized(conv, before).order_by(Message.seq)
+        if recent:
+            older = older.where(Message.seq < recent[-1].seq)
+        items = list((await session.execute(older)).all())
         pending = Pending(conv.summary_seq, items[-1].seq, [_item(r) for r in items])
-        recent = [r for r in recent if r.seq > pending.to_seq]
     history = [_item(r) for r in reversed(recent)] if window else []
     known = await known_values(session, customer)
     return Recall(conv.summary, history, profile_facts(customer), pending, known)

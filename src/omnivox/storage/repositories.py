@@ -506,11 +506,18 @@ class Store:
             return StoredMessage.of(row) if row else None
 
     async def recall(
-        self, conversation_id: str, before_id: str | None, window: int, memory: MemoryRules
+        self,
+        conversation_id: str,
+        before_id: str | None,
+        window: int,
+        memory: MemoryRules,
+        *,
+        quiet: bool = False,
     ) -> Recall:
         """The memory before message ``before_id`` (see :func:`omnivox.storage.memory.recall_in`).
 
         ``before_id`` None: the memory after the last message, as the next turn will find it.
+        ``quiet``: nobody waits for the answer (the prepare step): fold as soon as it is due.
         """
         async with self.db.sessions() as session:
             found = (
@@ -527,7 +534,7 @@ class Store:
                 if before_id is not None
                 else None
             )
-            return await recall_in(session, found[0], found[1], seq, window, memory)
+            return await recall_in(session, found[0], found[1], seq, window, memory, quiet=quiet)
 
     async def save_summary(self, conversation_id: str, pending: Pending, summary: str) -> bool:
         """Store a new summary unless another writer already moved it on (True if stored)."""

@@ -3,8 +3,9 @@
 A known customer's open conversation is resumed from any channel while it was active within
 ``memory.continuity_hours``; ``ctx.resumed_from`` names the channel it moved from. Memory is
 every turn since the rolling summary verbatim (from ``llm.history_turns`` up to
-``history_turns + memory.summarize_every`` turns: it grows between folds so that prompts share
-their beginning, see :func:`omnivox.storage.memory.recall_in`), the summary of the
+``history_turns + memory.summarize_every`` turns, ``+ memory.fold_wait_turns`` while the
+conversation never pauses: it grows between folds so that prompts share their beginning, see
+:func:`omnivox.storage.memory.recall_in`), the summary of the
 earlier ones (:mod:`omnivox.memory.summary`) and a few profile facts. The memory is read in the
 transaction that stores the message (:meth:`omnivox.storage.repositories.Store.attach_inbound`).
 """

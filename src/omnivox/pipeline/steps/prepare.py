@@ -3,8 +3,10 @@
 After a turn the model answered, in the background (the reply is already out), once
 ``GRACE_S`` has passed with no turn in progress anywhere in the server:
 
-1. when the next turn would fold the oldest messages into the summary, fold them now, so the
-   next turn does not write the summary before it can start;
+1. when a fold of the oldest messages into the summary is due, fold them now (a turn itself
+   folds only when ``memory.fold_wait_turns`` more turns have passed without a quiet moment,
+   :class:`omnivox.storage.memory.MemoryRules`), so no turn writes the summary before it can
+   start;
 2. let the model read the next prompt's beginning (system prompt, summary, and the history up to
    this reply) while nobody waits for it (:meth:`omnivox.llm.llamacpp.LlamaCppProvider.prefill`;
    providers that keep no prompt state skip this).
@@ -13,8 +15,9 @@ The next turn then reads only its own message and its passages, even right after
 new summary would otherwise make it re-read the whole conversation (~1,000 tokens, seconds on
 2 cores). Reading ahead stops at the next small batch as soon as any turn starts, and the part
 already read stays (it is that conversation's own prompt beginning). When turns keep coming (a
-busy server, or a client that answers at once) nothing is prepared, and the next turn folds and
-reads for itself as it did before: the work of a quiet moment never delays a waiting customer.
+busy server, or a client that answers at once) nothing is prepared: the history keeps growing
+(each prompt still begins with the previous one, which the model has read) until a turn must
+fold for itself. The work of a quiet moment never delays a waiting customer.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class Prepare:
         assert ctx.conversation_id is not None
         attach = self.attach
         recall = await attach.store.recall(
-            ctx.conversation_id, None, attach.history_messages, attach.memory
+            ctx.conversation_id, None, attach.history_messages, attach.memory, quiet=True
         )
         summary = recall.summary
         if recall.pending is not None:
