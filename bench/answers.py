@@ -9,7 +9,8 @@ F1, how often the guard drops the model's sentences, and its verdicts (full/part
 Then, through the REST API of a server on the Acme demo workspace: turn latency of a cache
 miss and of a cache hit (a repeated question from a new customer).
 
-Usage: python bench/answers.py [--limit N] [--no-append]
+Usage: python bench/answers.py [--limit N] [--prompt-words N] [--weights q8_0|f16|shipped]
+       [--no-append]
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
     await kb.ingest("bench", [DATA / "doc2dial/kb_docs.jsonl"])
     retriever = KnowledgeRetriever(kb)
     extractive = ExtractiveProvider(ExtractiveSettings(type="extractive", max_sentences=2))
-    local = LlamaCppProvider(LlamaCppSettings(type="llamacpp"))
+    local = LlamaCppProvider(
+        LlamaCppSettings(type="llamacpp", weights=args.weights, weights_dir=str(tmp / "models"))
+    )
     checker = GroundingChecker(kb.embedder)
     prompts, persona = PromptBuilder(), PersonaSettings(name="Assistant", brand="the agency")
     turns = [json.loads(x) for x in (DATA / "doc2dial/turns_dev.jsonl").read_text().splitlines()]
@@ -72,6 +75,7 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
     verdicts: collections.Counter[str] = collections.Counter()
     dropped = total = 0
     prompt_tokens: list[int] = []
+    model_ms: list[float] = []
     for turn in turns[: args.limit]:
         users = [h["text"] for h in turn["history"] if h["role"] == "user"]
         history = [
@@ -89,7 +93,10 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         )
         request = CompletionRequest(messages, users[-1], passages, max_tokens=96, temperature=0.0)
         ext = (await extractive.complete(request)).text
+        started = time.perf_counter()
         answer = await local.complete(request) if passages else None
+        if answer:
+            model_ms.append((time.perf_counter() - started) * 1000)
         raw = answer.text if answer else ""
         if answer:
             prompt_tokens.append(answer.usage.prompt_tokens)
@@ -117,7 +124,8 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         f"({dropped / max(total, 1):.1%}); verdicts "
         + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())),
         f"local model prompt: {sum(prompt_tokens) / max(len(prompt_tokens), 1):.0f} tokens "
-        f"on average (passages cut to {args.prompt_words or 'all'} words)",
+        f"on average (passages cut to {args.prompt_words or 'all'} words); weights "
+        f"{args.weights}, {pct(model_ms[1:], 50):.0f} ms an answer (p50, first left out)",
     ]
     return lines
 
@@ -148,6 +156,12 @@ def main() -> None:
         type=int,
         default=KnowledgeSettings().prompt_words,
         help="passage words in the model's prompt (0: whole passages)",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=("q8_0", "f16", "shipped"),
+        default=LlamaCppSettings(type="llamacpp").weights,
+        help="the bundled model's weights (default: the product's)",
     )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()

@@ -13,7 +13,7 @@ seconds to read each answer and type (the time the server uses to read ahead).
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
 Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
-       [--think-s S] [--no-append]
+       [--think-s S] [--weights q8_0|f16|shipped] [--no-append]
 """
 
 from __future__ import annotations
@@ -123,9 +123,12 @@ async def first_token(
     return times
 
 
-async def bare_model(turns: int, max_tokens: int) -> list[float]:
+async def bare_model(args: argparse.Namespace, weights_dir: Path) -> list[float]:
     """The local model called directly with a comparable prompt, no server."""
-    provider = LlamaCppProvider(LlamaCppSettings(type="llamacpp"))
+    turns, max_tokens = args.turns, args.max_tokens
+    provider = LlamaCppProvider(
+        LlamaCppSettings(type="llamacpp", weights=args.weights, weights_dir=str(weights_dir))
+    )
     await provider.warm_up()
     times = []
     for i in range(turns):
@@ -147,13 +150,18 @@ async def bare_model(turns: int, max_tokens: int) -> list[float]:
 
 def knowledge_first_tokens(args: argparse.Namespace, think_s: float) -> list[float]:
     """First tokens of one web-chat conversation that gets passages from the Acme demo's KB."""
-    providers: list[dict[str, object]] = [{"type": "llamacpp", "timeout_s": 120}]
+    providers = [local_model(args)]
     knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
     with (
         tempfile.TemporaryDirectory() as tmp,
         server(Path(tmp), providers, args.max_tokens, knowledge, grounding=False) as url,
     ):
         return asyncio.run(first_token(url, args.turns, one_conversation=True, think_s=think_s))
+
+
+def local_model(args: argparse.Namespace) -> dict[str, object]:
+    """The bundled model's provider settings (weights re-encoded under the server's data dir)."""
+    return {"type": "llamacpp", "timeout_s": 120, "weights": args.weights}
 
 
 def row(label: str, values: list[float]) -> str:
@@ -176,12 +184,18 @@ def main() -> None:
         default=5.0,
         help="seconds a customer takes to read a reply and type the next message (extra rows)",
     )
+    parser.add_argument(
+        "--weights",
+        choices=("q8_0", "f16", "shipped"),
+        default="q8_0",
+        help="the bundled model's weights (llm.providers[].weights; default: the product's)",
+    )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     thinking = f"customer replies {args.think_s:g} s after each answer"
     lines = ["| measurement (ms) | p50 | p95 | n |", "|---|---|---|---|"]
     chains = {
-        "llamacpp": [{"type": "llamacpp", "timeout_s": 120}],
+        "llamacpp": [local_model(args)],
         "extractive": [{"type": "extractive"}],
     }
     for name, providers in chains.items():
@@ -212,16 +226,14 @@ def main() -> None:
             row(f"llamacpp web-chat first token c=1, {label}", knowledge_first_tokens(args, think))
         )
         print(lines[-1], flush=True)
-    lines.append(
-        row(
-            "llamacpp bare model call (no server)",
-            asyncio.run(bare_model(args.turns, args.max_tokens)),
-        )
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = asyncio.run(bare_model(args, Path(tmp)))
+    lines.append(row("llamacpp bare model call (no server)", bare))
     print(lines[-1], flush=True)
     lines += [
         "",
-        f"max_tokens={args.max_tokens}, temperature 0, SQLite, one server process, no "
+        f"max_tokens={args.max_tokens}, temperature 0, bundled model weights {args.weights}, "
+        "SQLite, one server process, no "
         "knowledge base, grounding off, "
         "history_turns 6. REST turns each start a new conversation. `overhead` = "
         "client-measured turn minus the `generate` step (Server-Timing); at c=16 the model "

@@ -38,3 +38,6 @@ def test_turn_with_the_bundled_model(tmp_path: Path) -> None:
     assert first["first_token_ms"] is not None
     # the second turn's prompt begins with the first one's: the model kept it
     assert first["prompt_tokens"] <= second["cached_tokens"] < second["prompt_tokens"]
+    # the bundled weights were re-encoded once into the data dir (llm/llama_weights.py)
+    made = sorted(p.name for p in (Path(settings.data_dir) / "models").iterdir())
+    assert len(made) == 1 and made[0].endswith(".q8_0.gguf")

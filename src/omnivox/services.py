@@ -70,7 +70,7 @@ from omnivox.pipeline.steps.understand import Understand
 from omnivox.pipeline.steps.verify import Verify
 from omnivox.privacy.crypto import install, load_ring
 from omnivox.privacy.rotation import index_identities
-from omnivox.settings import ConfigError, Settings, WorkspaceSettings
+from omnivox.settings import ConfigError, LlamaCppSettings, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
 from omnivox.storage.knowledge import KnowledgeStore
@@ -87,8 +87,14 @@ from omnivox.understanding.service import Understanding
 log = get_logger(__name__)
 
 
-def build_provider(config: Any) -> LLMProvider:
-    """Instantiate a provider from its typed settings via the registry."""
+def build_provider(config: Any, data_dir: Path) -> LLMProvider:
+    """Instantiate a provider from its typed settings via the registry.
+
+    The bundled model keeps its re-encoded weights under ``<data_dir>/models`` unless the
+    configuration names another folder.
+    """
+    if isinstance(config, LlamaCppSettings) and config.weights_dir is None:
+        config = config.model_copy(update={"weights_dir": str(data_dir / "models")})
     cls = registry.load("providers", config.type)
     provider: LLMProvider = cls(config)
     return provider
@@ -428,7 +434,8 @@ def build_services(settings: Settings) -> Services:
     db = Database(
         settings.database_url, schema=settings.database.schema_name, echo=settings.database.echo
     )
-    chain = ProviderChain([build_provider(p) for p in settings.llm.providers])
+    data_dir = Path(settings.data_dir)
+    chain = ProviderChain([build_provider(p, data_dir) for p in settings.llm.providers])
     store = Store(db)
     events = QueuedEventWriter(store.add_events)
     messaging = build_messaging(settings)

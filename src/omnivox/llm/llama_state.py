@@ -4,7 +4,7 @@ llama.cpp keeps one state (the KV cache of the tokens it has read). A conversati
 begins with its previous one (the history only grows between summary folds), so when the same
 conversation comes back llama-cpp-python re-reads only the new tokens. When another conversation
 comes in between, its prompt replaces that state; re-reading a long conversation then costs
-seconds on 2 cores (about 4 ms a token), while restoring a saved state costs a fraction.
+seconds on 2 cores (about 2-3 ms a token), while restoring a saved state costs a fraction.
 
 llama-cpp-python's own prompt cache saves the state after *every* completion (0.1-0.3 s for a
 long conversation, on the model's only thread). Here a state is saved only when a prompt is

@@ -25,6 +25,7 @@ from typing import Any, cast
 from omnivox.llm.base import ChatMessage, Completion, CompletionRequest, Delta, ProviderError, Usage
 from omnivox.llm.base import collect as collect_stream
 from omnivox.llm.llama_state import ConversationStates
+from omnivox.llm.llama_weights import reencoded
 from omnivox.logs import get_logger
 from omnivox.settings import LlamaCppSettings
 
@@ -162,13 +163,19 @@ class LlamaCppProvider:
     async def _get_model(self) -> _LoadedModel:
         if self._model is None:
             if self._loading is None:
-                path = self._path or bundled_model_path()
                 loop = asyncio.get_running_loop()
-                self._loading = asyncio.ensure_future(
-                    loop.run_in_executor(None, _model_for, path, self.settings)
-                )
+                self._loading = asyncio.ensure_future(loop.run_in_executor(None, self._load))
             self._model = await asyncio.shield(self._loading)
         return self._model
+
+    def _load(self) -> _LoadedModel:
+        """The model to run: ``model_path``, or the bundled one re-encoded (worker thread)."""
+        path = self._path
+        if path is None:
+            path = bundled_model_path()
+            if self.settings.weights_dir is not None:
+                path = reencoded(path, Path(self.settings.weights_dir), self.settings.weights)
+        return _model_for(path, self.settings)
 
     async def ready(self) -> bool:
         """True once the model has been loaded into memory."""
