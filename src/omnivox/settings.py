@@ -197,7 +197,7 @@ class KnowledgeSettings(_Model):
     top_k: int = Field(4, ge=1, le=50)
     # passage words in the model's prompt: the sentences that best match the question are kept
     # (knowledge/focus.py); 0 sends whole passages. Citations and the guard see whole passages.
-    prompt_words: int = Field(200, ge=0, le=20000)
+    prompt_words: int = Field(120, ge=0, le=20000)
     history_messages: int = Field(6, ge=0, le=40)
     min_similarity: float = Field(0.25, ge=-1, le=1)
     cache_threshold: float = Field(0.92, ge=0, le=1)
