@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, report
+from common import ROOT, pct, report
 
 from omnivox.llm.llama_weights import Weights, reencoded
 from omnivox.llm.llamacpp import bundled_model_path
@@ -75,10 +75,10 @@ def main() -> None:
         "| weights | file MB | read prompt, median ms | tokens/s | x shipped | write, ms/token |",
         "|---|---|---|---|---|---|",
     ]
-    base = sorted(reads["shipped"])[len(reads["shipped"]) // 2]
+    base = pct(reads["shipped"], 50)
     for w in ENCODINGS:
-        read = sorted(reads[w])[len(reads[w]) // 2]
-        write = sorted(writes[w])[len(writes[w]) // 2]
+        read = pct(reads[w], 50)
+        write = pct(writes[w], 50)
         lines.append(
             f"| {w} | {sizes[w]:.0f} | {read:.0f} | {len(tokens) / read * 1000:.0f} | "
             f"{base / read:.2f} | {write:.1f} |"
