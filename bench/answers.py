@@ -63,7 +63,7 @@ def f1(prediction: str, gold: str) -> float:
 async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
     kb, db = await make_kb(tmp, args)
     await kb.ingest("bench", [DATA / "doc2dial/kb_docs.jsonl"])
-    retriever = KnowledgeRetriever(kb)
+    retriever = KnowledgeRetriever(kb, question_lead=args.question_lead)
     extractive = ExtractiveProvider(ExtractiveSettings(type="extractive", max_sentences=2))
     local = LlamaCppProvider(
         LlamaCppSettings(type="llamacpp", weights=args.weights, weights_dir=str(tmp / "models"))
@@ -83,13 +83,13 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
             for h in turn["history"][:-1]
         ]
         query = contextual_query(users[-1], history, 6)
-        passages = tuple(await retriever.search("bench", query, 4))
+        passages = tuple(await retriever.search("bench", query, 4, users[-1]))
         messages = prompts.build(
             persona=persona,
             channel=ChannelGuidance("web", ""),
             question=users[-1],
             history=history[-4:],
-            passages=focus(passages, query, args.prompt_words),
+            passages=focus(passages, users[-1], args.prompt_words, query),
         )
         request = CompletionRequest(messages, users[-1], passages, max_tokens=96, temperature=0.0)
         ext = (await extractive.complete(request)).text

@@ -2,7 +2,10 @@
 
 doc2dial (273 public-service documents, 3,225 dev user turns): recall@1/5/10 and MRR of the
 gold document and of the passage holding the gold span, for the last user turn alone and for
-history-aware queries (the last three user turns). StackFAQ (125 FAQ entries, 1,249
+history-aware queries (the last three user turns; the last six messages, with and without the
+turn also searched alone as the product does). "Subject changed": each conversation's first
+question asked at the end of another conversation about another document (530 queries), which
+the conversation's history can only mislead. StackFAQ (125 FAQ entries, 1,249
 paraphrased queries): recall@1/5 and MRR, for all queries and for two halves split by entry
 (StackFAQ has no dev split: settings may be chosen on the even entries' queries and reported on
 the odd ones'). Ingest throughput (chunks/s), query latency
@@ -75,6 +78,12 @@ def add_kb_arguments(parser: argparse.ArgumentParser) -> None:
         "--bm25-weight", type=float, default=None, help="default: 0.5 linear, 1.0 rrf"
     )
     parser.add_argument("--no-titles", action="store_true", help="do not match document titles")
+    parser.add_argument(
+        "--question-lead",
+        type=float,
+        default=0.1,
+        help="lead of the latest message searched alone over the in-context search",
+    )
 
 
 def baseline_embedding_rate(limit_docs: int = 60) -> tuple[float, float]:
@@ -121,35 +130,72 @@ def summary(found: list[int | None], ks: tuple[int, ...]) -> dict[str, float]:
     return out
 
 
-async def doc2dial(kb: Any, limit: int | None) -> tuple[list[str], Any]:
+Query = tuple[str, list[HistoryItem], str, str]  # question, earlier messages, gold doc, span
+MODES = (  # label, earlier messages both sides?, how many, the question searched alone too?
+    ("last user turn", False, 0, False),
+    ("last 3 user turns", False, 2, False),
+    ("last 6 messages + turn, in context only", True, 6, False),
+    ("last 6 messages + turn, and the turn alone (product default)", True, 6, True),
+)
+
+
+def as_history(messages: list[dict[str, str]]) -> list[HistoryItem]:
+    return [
+        HistoryItem("in" if m["role"] == "user" else "out", m["text"], "bench") for m in messages
+    ]
+
+
+def doc2dial_turns(limit: int | None) -> tuple[list[Query], list[Query]]:
+    """Every dev turn in its conversation; and every conversation's first question asked
+    at the end of another conversation about another document (a change of subject)."""
     turns = [json.loads(x) for x in (DATA / "doc2dial/turns_dev.jsonl").read_text().splitlines()]
     turns = turns[:limit] if limit else turns
+    each = [
+        (t["history"][-1]["text"], as_history(t["history"][:-1]), t["gold_doc_id"], t["gold_span"])
+        for t in turns
+    ]
+    ends = list({t["dial_id"]: t for t in turns}.values())  # each conversation's last turn
+    switched = []
+    for i, first in enumerate(t for t in turns if len(t["history"]) == 1):
+        j = i + 1
+        while ends[j % len(ends)]["gold_doc_id"] == first["gold_doc_id"]:
+            j += 1
+        end = ends[j % len(ends)]
+        reply = [{"role": "agent", "text": end["agent_response"]}] if end["agent_response"] else []
+        question = first["history"][0]["text"]
+        switched.append(
+            (question, as_history(end["history"] + reply), first["gold_doc_id"], first["gold_span"])
+        )
+    return each, switched
+
+
+async def ranked(kb: Any, query: Query, mode: tuple[str, bool, int, bool], lead: float) -> Any:
+    question, history, _, _ = query
+    _, both_sides, earlier, alone = mode
+    before = [h for h in history if both_sides or h.direction == "in"]
+    text = contextual_query(question, before, earlier)
+    return await kb.search("bench", text, 30, alone=question if alone else None, alone_lead=lead)
+
+
+async def doc2dial(kb: Any, limit: int | None, lead: float) -> tuple[list[str], Any]:
+    each, switched = doc2dial_turns(limit)
     lines, latencies = [], []
-    modes = (
-        ("last user turn", False, 0),
-        ("last 3 user turns", False, 2),
-        ("last 6 messages + turn (product default)", True, 6),
-    )
-    for mode, both_sides, earlier in modes:
+    runs = [(mode, "", each) for mode in MODES] + [
+        (mode, "subject changed: ", switched) for mode in (MODES[0], *MODES[2:])
+    ]
+    for mode, prefix, queries in runs:
         doc_ranks: list[int | None] = []
         span_ranks: list[int | None] = []
-        for turn in turns:
-            before = [h for h in turn["history"][:-1] if both_sides or h["role"] == "user"]
-            history = [
-                HistoryItem("in" if h["role"] == "user" else "out", h["text"], "bench")
-                for h in before
-            ]
-            query = contextual_query(turn["history"][-1]["text"], history, earlier)
+        for query in queries:
             t0 = time.perf_counter()
-            hits = await kb.search("bench", query, k=30)
+            hits = await ranked(kb, query, mode, lead)
             latencies.append((time.perf_counter() - t0) * 1000)
-            gold = turn["gold_doc_id"]
-            doc_ranks.append(doc_rank(hits, gold))
-            span_ranks.append(passage_rank(hits, gold, words(turn["gold_span"])))
+            doc_ranks.append(doc_rank(hits, query[2]))
+            span_ranks.append(passage_rank(hits, query[2], words(query[3])))
         for name, found in (("gold document", doc_ranks), ("gold-span passage", span_ranks)):
             s = summary(found, (1, 5, 10))
             lines.append(
-                f"| doc2dial dev, {mode}, {name} | {s['recall@1']:.3f} | "
+                f"| doc2dial dev, {prefix}{mode[0]}, {name} | {s['recall@1']:.3f} | "
                 f"{s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | "
                 f"{len(found)} |"
             )
@@ -230,7 +276,7 @@ async def main_async(args: argparse.Namespace) -> list[str]:
             f"{words_per_s / base_words:.2f}x words/s"
         )
         print(ingest, flush=True)
-        found, latencies = await doc2dial(kb, args.limit)
+        found, latencies = await doc2dial(kb, args.limit, args.question_lead)
         lines += found
         queries = [
             json.loads(x)["history"][-1]["text"]
@@ -249,7 +295,8 @@ async def main_async(args: argparse.Namespace) -> list[str]:
         f"query latency at 10,000 chunks: p50 {pct(big, 50):.1f} ms, p95 {pct(big, 95):.1f} ms",
         f"chunk_words={args.chunk_words}, {args.fusion} fusion, dense weight "
         f"{args.dense_weight}, BM25 weight {args.bm25_weight or 'default'}, titles "
-        f"{'off' if args.no_titles else 'matched'}; all-MiniLM-L6-v2 (bundled), BM25 (bm25s, "
+        f"{'off' if args.no_titles else 'matched'}, question lead {args.question_lead}; "
+        "all-MiniLM-L6-v2 (bundled), BM25 (bm25s, "
         "English stemmer and stopwords) + FAISS flat inner product; doc2dial turns: "
         f"{args.limit or 'all'}.",
     ]

@@ -408,7 +408,9 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain), c.console.desk),
         Retrieve(
-            KnowledgeRetriever(kb, settings.knowledge.min_similarity),
+            KnowledgeRetriever(
+                kb, settings.knowledge.min_similarity, settings.knowledge.question_lead
+            ),
             settings.knowledge.top_k,
             history_messages=settings.knowledge.history_messages,
             cache=cache,

@@ -199,6 +199,9 @@ class KnowledgeSettings(_Model):
     # (knowledge/focus.py); 0 sends whole passages. Citations and the guard see whole passages.
     prompt_words: int = Field(120, ge=0, le=20000)
     history_messages: int = Field(6, ge=0, le=40)
+    # the latest message is searched alone too; its scores are raised by this much against the
+    # in-context search's (a customer who changes the subject; docs/knowledge.md)
+    question_lead: float = Field(0.1, ge=0, le=2)
     min_similarity: float = Field(0.25, ge=-1, le=1)
     cache_threshold: float = Field(0.92, ge=0, le=1)
     cache_entries: int = Field(2000, ge=0)

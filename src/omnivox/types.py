@@ -85,7 +85,7 @@ class Passage:
 
     def citation(self, snippet_chars: int = 200) -> Citation:
         """Citation for this passage with a bounded snippet."""
-        snippet = self.text[:snippet_chars].rstrip()
+        snippet = " ".join(self.text.split())[:snippet_chars].rstrip()
         return Citation(self.source_id, self.title, snippet, self.url)
 
 

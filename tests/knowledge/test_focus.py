@@ -52,3 +52,24 @@ def test_sentences_keep_their_original_order() -> None:
     kept = focus([RETURNS], "refunds returned items card", 30)
     text = kept[0].text
     assert text.index("returned within 60 days") < text.index("Refunds reach")
+
+
+HOURS = Passage(
+    "store-hours.md",
+    "Store Locations and Hours",
+    "| Store | Address | Mon–Sat | Sunday |\n"
+    "| Denver Flagship | 1420 Larimer Street | 9:00 a.m.–8:00 p.m. | 10:00 a.m.–6:00 p.m. |\n"
+    "| Boulder | 1955 Pearl Street, Boulder | 10:00 a.m.–7:00 p.m. | 11:00 a.m.–5:00 p.m. |\n"
+    "| Seattle | 1530 Westlake Avenue N, Seattle | 9:00 a.m.–8:00 p.m. | 10:00 a.m.–6:00 p.m. |",
+    0.7,
+)
+
+
+def test_a_table_is_cut_row_by_row_and_comes_back_on_one_line() -> None:
+    kept = focus([HOURS, SHIPPING], "store hours in Boulder", 40)
+    hours = kept[0].text
+    assert "| Boulder | 1955 Pearl Street" in hours
+    assert "Seattle" not in hours and "Denver Flagship" not in hours
+    assert "\n" not in hours and words(kept) <= 40
+    whole = focus([HOURS], "store hours", 500)[0].text
+    assert "\n" not in whole and whole == " ".join(HOURS.text.split())

@@ -62,6 +62,29 @@ async def test_ingest_search_and_incremental_updates(services: Services, docs: P
     assert top[0].chunk.text == "All stores now open at 6 a.m."
 
 
+async def test_a_change_of_subject_is_searched_as_the_new_subject(
+    services: Services, docs: Path
+) -> None:
+    kb = services.kb
+    await kb.ingest("acme", [docs])
+    question = "How do Trailhead Rewards points work?"
+    in_context = (
+        "What are your store hours in Denver? The Denver Flagship opens 9:00 a.m. to 8:00 "
+        "p.m. Monday to Saturday and 10:00 a.m. to 6:00 p.m. on Sunday. "
+        "Which stores rent gear? Gear rentals are at Denver, Boulder and Seattle. " + question
+    )
+    old_subject = await kb.search("acme", in_context, k=4)
+    assert old_subject[0].chunk.source_id != "loyalty.md"  # the old subject wins
+    both = await kb.search("acme", in_context, k=4, alone=question, alone_lead=0.1)
+    assert both[0].chunk.source_id == "loyalty.md"
+    assert [h.score for h in both] == sorted((h.score for h in both), reverse=True)
+    assert len({h.chunk.chunk_id for h in both}) == len(both) == 4
+    follow_up = await kb.search(
+        "acme", "Which stores rent gear? And for a weekend?", k=2, alone="And for a weekend?"
+    )
+    assert follow_up[0].chunk.source_id == "rentals.md"
+
+
 async def test_workspaces_never_see_each_other(services: Services, docs: Path) -> None:
     await services.kb.ingest("acme", [docs])
     assert await services.kb.search("globex", "return window", k=5) == []

@@ -55,10 +55,12 @@ async def test_route_answers_when_nothing_was_understood_and_says_why(tmp_path: 
 
 class FakeRetriever:
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str, int]] = []
+        self.calls: list[tuple[str, str, int, str | None]] = []
 
-    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
-        self.calls.append((workspace_id, query, k))
+    async def search(
+        self, workspace_id: str, query: str, k: int, question: str | None = None
+    ) -> list[Passage]:
+        self.calls.append((workspace_id, query, k, question))
         return PASSAGES[:k]
 
 
@@ -86,7 +88,8 @@ async def test_retrieve_uses_the_retriever_only_when_answering(tmp_path: Path) -
     ctx.decision = RouteDecision("answer", ("default",))
     await Retrieve(retriever, k=1)(ctx)
     assert ctx.passages == PASSAGES[:1]
-    assert retriever.calls == [("acme", "What is the return window?", 1)]
+    question = "What is the return window?"
+    assert retriever.calls == [("acme", question, 1, question)]
 
 
 async def test_retrieve_folds_in_earlier_messages(tmp_path: Path) -> None:
@@ -100,7 +103,7 @@ async def test_retrieve_folds_in_earlier_messages(tmp_path: Path) -> None:
     retriever = FakeRetriever()
     await Retrieve(retriever, k=2, history_messages=2)(ctx)
     expected = "Sure, which size? size 9 for me what about for my daughter?"
-    assert retriever.calls == [("acme", expected, 2)]
+    assert retriever.calls == [("acme", expected, 2, "what about for my daughter?")]
     assert ctx.retrieval_query == expected
 
 

@@ -24,7 +24,7 @@ _PATTERNS = [
     r"\b(reply|respond|answer)\s+(only\s+)?with\b",
 ]
 _INJECTION = re.compile("|".join(_PATTERNS), re.IGNORECASE | re.DOTALL)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def looks_like_injection(text: str) -> bool:
@@ -33,7 +33,17 @@ def looks_like_injection(text: str) -> bool:
 
 
 def screen_passage(text: str) -> tuple[str, int]:
-    """``text`` without instruction-like sentences, and how many were removed."""
-    sentences = [s for s in _SENTENCE.split(text) if s.strip()]
-    kept = [s for s in sentences if not looks_like_injection(s)]
-    return " ".join(kept), len(sentences) - len(kept)
+    """``text`` without instruction-like sentences, and how many were removed.
+
+    Lines stay lines: a table row or a list item is still its own line afterwards, so the
+    passage can later be cut row by row (knowledge/focus.py) rather than as one long run.
+    """
+    lines: list[str] = []
+    removed = 0
+    for line in text.split("\n"):
+        sentences = [s for s in _SENTENCE_END.split(line) if s.strip()]
+        kept = [s for s in sentences if not looks_like_injection(s)]
+        removed += len(sentences) - len(kept)
+        if kept:
+            lines.append(" ".join(kept))
+    return "\n".join(lines), removed

@@ -5,7 +5,9 @@ passages are most of a turn's prompt: every one of their tokens delays the first
 answer. :func:`focus` keeps, within a word budget, the sentences of each passage that share the
 most content words with the query (each passage keeps at least its best one, so every ``[n]``
 the model may cite still says something), in their original order, with ``…`` where sentences
-were left out. The passages handed to citations and to the grounding guard stay whole.
+were left out. A table row or a list item counts as a sentence. Each passage comes back on one
+line, so the prompt's ``[n]`` markers stay the only line starts. The passages handed to citations
+and to the grounding guard stay whole.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from omnivox.text import content_words, match_score, split_sentences
 from omnivox.types import Passage
 
 GAP = "…"
+CONTEXT_WEIGHT = 0.25  # a word only the earlier conversation has, against one of the question
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +31,21 @@ class _Sentence:
     score: float
 
 
-def focus(passages: Sequence[Passage], query: str, budget_words: int) -> list[Passage]:
-    """``passages`` with their texts cut to ``budget_words`` words in all (0: unchanged)."""
+def focus(
+    passages: Sequence[Passage], question: str, budget_words: int, context: str = ""
+) -> list[Passage]:
+    """``passages`` with their texts cut to ``budget_words`` words in all (0: uncut).
+
+    Sentences are scored by the words they share with ``question``; words only the
+    conversation ``context`` has count a quarter (``CONTEXT_WEIGHT``), enough to pick the
+    sentences a follow-up ("and for kids?") is about without letting an earlier subject
+    crowd out the one just asked about.
+    """
     total = sum(len(p.text.split()) for p in passages)
     if budget_words <= 0 or total <= budget_words:
-        return list(passages)
-    sentences = _scored(passages, content_words(query))
+        return [replace(p, text=" ".join(p.text.split())) for p in passages]
+    asked = content_words(question)
+    sentences = _scored(passages, asked, content_words(context) - asked)
     chosen = _choose(sentences, len(passages), budget_words)
     return [
         replace(passage, text=_join([s for s in sentences if s.passage == i], chosen))
@@ -41,11 +53,12 @@ def focus(passages: Sequence[Passage], query: str, budget_words: int) -> list[Pa
     ]
 
 
-def _scored(passages: Sequence[Passage], wanted: set[str]) -> list[_Sentence]:
+def _scored(passages: Sequence[Passage], asked: set[str], earlier: set[str]) -> list[_Sentence]:
     out: list[_Sentence] = []
     for rank, passage in enumerate(passages):
         for position, text in enumerate(split_sentences(passage.text)):
-            score = match_score(wanted, text, rank)
+            score = match_score(asked, text, rank)
+            score += CONTEXT_WEIGHT * match_score(earlier, text, rank)
             out.append(_Sentence(rank, position, text, len(text.split()), score))
     return out
 

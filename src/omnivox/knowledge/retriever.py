@@ -27,13 +27,24 @@ def contextual_query(question: str, history: Sequence[HistoryItem], messages: in
 class KnowledgeRetriever:
     """Hybrid search; passages screened for planted instructions."""
 
-    def __init__(self, kb: KnowledgeBase, min_similarity: float = 0.25) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, min_similarity: float = 0.25, question_lead: float = 0.1
+    ) -> None:
         self.kb = kb
         self.min_similarity = min_similarity
+        self.question_lead = question_lead
 
-    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
-        """Best passages first; passages not close enough to the question are left out."""
-        hits = await self.kb.search(workspace_id, query, k)
+    async def search(
+        self, workspace_id: str, query: str, k: int, question: str | None = None
+    ) -> list[Passage]:
+        """Best passages first; passages not close enough to the question are left out.
+
+        ``question``: the latest message alone when ``query`` is it in its conversation
+        (:func:`contextual_query`); a passage then ranks by the better of the two searches.
+        """
+        hits = await self.kb.search(
+            workspace_id, query, k, alone=question, alone_lead=self.question_lead
+        )
         passages = []
         for hit in hits:
             if hit.similarity < self.min_similarity:

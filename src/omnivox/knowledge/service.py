@@ -14,7 +14,7 @@ import hashlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -267,11 +267,38 @@ class KnowledgeBase:
         query: str,
         k: int = 5,
         filters: dict[str, Any] | None = None,
-        vector_query: str | None = None,
+        *,
+        alone: str | None = None,
+        alone_lead: float = 0.0,
     ) -> list[Hit]:
-        """Ranked chunks for ``query`` (``vector_query`` may give the dense side more context)."""
+        """Ranked chunks for ``query``.
+
+        ``alone``: the customer's latest message by itself, when ``query`` is that message in
+        its conversation. Each chunk then scores the better of its two scores, the message
+        alone's raised by ``alone_lead``: a follow-up ("and for my daughter?") is found through
+        its conversation, and a customer who changes the subject gets passages about the new
+        one rather than the old (docs/knowledge.md, "Topic changes").
+        """
         index = await self.index(workspace_id)
         if index is None or not query.strip():
             return []
-        vector = await asyncio.to_thread(self.embedder.embed, [vector_query or query])
-        return index.search(vector[0], query, k, filters)
+        if not alone or not alone.strip() or alone == query:
+            vector = await asyncio.to_thread(self.embedder.embed, [query])
+            return index.search(vector[0], query, k, filters)
+        vectors = await asyncio.to_thread(self.embedder.embed, [query, alone])
+        depth = max(k, index.fusion.depth)
+        in_context = index.search(vectors[0], query, depth, filters)
+        by_itself = index.search(vectors[1], alone, depth, filters)
+        return best_of([(in_context, 0.0), (by_itself, alone_lead)], k)
+
+
+def best_of(rankings: Sequence[tuple[list[Hit], float]], k: int) -> list[Hit]:
+    """The ``k`` chunks with the best score over ``rankings`` (each raised by its lead)."""
+    best: dict[str, Hit] = {}
+    for hits, lead in rankings:
+        for hit in hits:
+            score = hit.score + lead
+            held = best.get(hit.chunk.chunk_id)
+            if held is None or score > held.score:
+                best[hit.chunk.chunk_id] = replace(hit, score=score)
+    return sorted(best.values(), key=lambda h: -h.score)[:k]

@@ -74,7 +74,9 @@ class Generate:
             channel=ChannelGuidance(ctx.channel.name, caps.guidance),
             question=ctx.question,
             history=ctx.history,
-            passages=focus(ctx.passages, ctx.retrieval_query or ctx.question, self.prompt_words),
+            passages=focus(
+                ctx.passages, ctx.question, self.prompt_words, ctx.retrieval_query or ""
+            ),
             language=reply_language(ctx),
             resumed_from=display_name(ctx.resumed_from) if ctx.resumed_from else None,
             summary=ctx.summary,

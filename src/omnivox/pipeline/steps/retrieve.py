@@ -1,8 +1,10 @@
 """retrieve: knowledge passages for the question in its conversation (or a cached answer).
 
 Follow-up questions ("what about for my daughter?") name nothing on their own, so the query
-is the question preceded by the conversation's previous messages. A near-duplicate of an earlier
-grounded question is answered from the semantic cache: the turn then skips generation.
+is the question preceded by the conversation's previous messages; the question is searched by
+itself too, so a customer who changes the subject gets passages about the new one. A
+near-duplicate of an earlier grounded question is answered from the semantic cache: the turn
+then skips generation.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from omnivox.types import Passage, Reply
 class Retriever(Protocol):
     """Searches one workspace's knowledge base."""
 
-    async def search(self, workspace_id: str, query: str, k: int) -> list[Passage]:
-        """Best passages first."""
+    async def search(
+        self, workspace_id: str, query: str, k: int, question: str | None = None
+    ) -> list[Passage]:
+        """Best passages first; ``question``: the latest message alone, ``query`` in context."""
         ...
 
 
@@ -68,5 +72,5 @@ class Retrieve:
                 ctx.cache_hit, ctx.grounding = True, "full"
                 ctx.halt("cache_hit", cached)
                 return ctx
-        ctx.passages = await self.retriever.search(workspace_id, query, self.k)
+        ctx.passages = await self.retriever.search(workspace_id, query, self.k, ctx.question)
         return ctx
