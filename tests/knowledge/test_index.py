@@ -16,7 +16,8 @@ import pytest
 from omnivox.knowledge.documents import Chunk
 from omnivox.knowledge.embeddings import Vectors
 from omnivox.knowledge.fusion import FusionSettings
-from omnivox.knowledge.index import HybridIndex
+from omnivox.knowledge.index import Hit, HybridIndex
+from omnivox.knowledge.service import best_of
 
 E = np.eye(4, dtype=np.float32)
 CHUNKS = [
@@ -86,3 +87,16 @@ def test_saved_index_keeps_titles_and_old_folders_are_not_loaded(tmp_path: Path)
 def test_an_empty_index_finds_nothing() -> None:
     empty = HybridIndex([], np.zeros((0, 384), np.float32), embed_titles=lambda t: E[: len(t)])
     assert empty.search(np.ones(384, np.float32), "anything") == []
+
+
+def test_best_of_two_rankings_keeps_each_chunk_once_with_its_best_score() -> None:
+    in_context = [Hit(CHUNKS[1], 1.2, 0, 0, 0.6), Hit(CHUNKS[0], 0.5, 1, None, 0.2)]
+    alone = [Hit(CHUNKS[0], 0.9, 0, 0, 0.7), Hit(CHUNKS[1], 0.4, 1, 1, 0.8)]
+    merged = best_of([(in_context, 0.0), (alone, 0.1)], 5)
+    assert [h.chunk.chunk_id for h in merged] == ["c1", "c0"]
+    assert merged[0].score == 1.2 and merged[0].dense_rank == 0  # the context scored it best
+    assert merged[0].similarity == 0.8  # but the message alone is closer to it
+    assert merged[1].score == pytest.approx(1.0) and merged[1].similarity == 0.7
+    assert merged[1].dense_rank == 0  # the ranks of the ranking that scored it best
+    led = best_of([(in_context, 0.0), (alone, 0.4)], 1)
+    assert [h.chunk.chunk_id for h in led] == ["c0"] and led[0].score == pytest.approx(1.3)

@@ -301,12 +301,18 @@ class KnowledgeBase:
 
 
 def best_of(rankings: Sequence[tuple[list[Hit], float]], k: int) -> list[Hit]:
-    """The ``k`` chunks with the best score over ``rankings`` (each raised by its lead)."""
+    """The ``k`` chunks with the best score over ``rankings`` (each raised by its lead).
+
+    A chunk keeps the ranks of the ranking that scored it best and its highest cosine over
+    all of them: it is close enough to the question if it is close to either reading.
+    """
     best: dict[str, Hit] = {}
     for hits, lead in rankings:
-        for hit in hits:
-            score = hit.score + lead
-            held = best.get(hit.chunk.chunk_id)
-            if held is None or score > held.score:
-                best[hit.chunk.chunk_id] = replace(hit, score=score)
+        for found in hits:
+            raised = replace(found, score=found.score + lead)
+            held = best.get(found.chunk.chunk_id)
+            if held is not None:
+                winner = raised if raised.score > held.score else held
+                raised = replace(winner, similarity=max(found.similarity, held.similarity))
+            best[found.chunk.chunk_id] = raised
     return sorted(best.values(), key=lambda h: -h.score)[:k]
