@@ -24,12 +24,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import AUTH, ROOT, append_results, pct, server
-from retrieval import DATA, add_kb_arguments, make_kb
+from retrieval import DATA, add_kb_arguments, as_history, make_kb
 
 from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.knowledge.focus import focus
@@ -43,9 +44,9 @@ from omnivox.settings import (
     KnowledgeSettings,
     LlamaCppSettings,
     PersonaSettings,
+    Weights,
 )
 from omnivox.text import split_sentences
-from omnivox.types import HistoryItem
 
 _TOKEN = re.compile(r"\w+")
 
@@ -78,10 +79,7 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
     model_ms: list[float] = []
     for turn in turns[: args.limit]:
         users = [h["text"] for h in turn["history"] if h["role"] == "user"]
-        history = [
-            HistoryItem("in" if h["role"] == "user" else "out", h["text"], "web")
-            for h in turn["history"][:-1]
-        ]
+        history = as_history(turn["history"][:-1])
         query = contextual_query(users[-1], history, 6)
         passages = tuple(await retriever.search("bench", query, 4, users[-1]))
         messages = prompts.build(
@@ -159,7 +157,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--weights",
-        choices=("q8_0", "f16", "shipped"),
+        choices=get_args(Weights),
         default=LlamaCppSettings(type="llamacpp").weights,
         help="the bundled model's weights (default: the product's)",
     )

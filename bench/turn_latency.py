@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import websockets
@@ -34,7 +35,7 @@ from common import AUTH, ROOT, append_results, pct, server
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.llamacpp import LlamaCppProvider
-from omnivox.settings import LlamaCppSettings
+from omnivox.settings import LlamaCppSettings, Weights
 
 QUESTIONS = [
     "What is your return window?",
@@ -186,8 +187,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--weights",
-        choices=("q8_0", "f16", "shipped"),
-        default="q8_0",
+        choices=get_args(Weights),
+        default=LlamaCppSettings(type="llamacpp").weights,
         help="the bundled model's weights (llm.providers[].weights; default: the product's)",
     )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")

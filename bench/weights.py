@@ -22,8 +22,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, pct, report
 
-from omnivox.llm.llama_weights import Weights, reencoded
+from omnivox.llm.llama_weights import reencoded
 from omnivox.llm.llamacpp import bundled_model_path
+from omnivox.settings import Weights
 
 ENCODINGS: tuple[Weights, ...] = ("shipped", "q8_0", "f16")
 

@@ -70,6 +70,10 @@ class DatabaseSettings(_Model):
     echo: bool = False
 
 
+# how the bundled model's weights are stored for llama.cpp (llm/llama_weights.py)
+Weights = Literal["q8_0", "f16", "shipped"]
+
+
 class LlamaCppSettings(_Model):
     """The bundled local model (SmolLM2-135M-Instruct GGUF) run by llama-cpp-python."""
 
@@ -79,7 +83,7 @@ class LlamaCppSettings(_Model):
     # once from the shipped Q4_1 into weights_dir (the server: <data-dir>/models) as q8_0
     # (prompts read ~1.5x faster on AVX2), f16, or "shipped" to load the file as it is. A
     # model_path is always loaded as it is, and so is the bundled file when weights_dir is unset.
-    weights: Literal["q8_0", "f16", "shipped"] = "q8_0"
+    weights: Weights = "q8_0"
     weights_dir: str | None = None
     # 4096 holds the verbatim history at its longest (history_turns + summarize_every +
     # memory.fold_wait_turns turns of short messages) without cutting, so the prompt's start

@@ -18,13 +18,12 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Literal
 
 from omnivox.llm.base import ProviderError
 from omnivox.logs import get_logger
+from omnivox.settings import Weights
 
 log = get_logger(__name__)
-Weights = Literal["q8_0", "f16", "shipped"]
 _CHUNK = 1 << 20
 
 
