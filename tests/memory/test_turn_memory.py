@@ -69,7 +69,9 @@ class ReadsAhead(ScriptedProvider):
         super().__init__(ScriptedSettings(type="scripted", reply="You asked: {question}"))
         self.read_ahead: list[tuple[ChatMessage, ...]] = []
 
-    async def prefill(self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool]) -> int:
+    async def prefill(
+        self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool], *, guess: bool = False
+    ) -> int:
         self.read_ahead.append(messages)
         return len(messages)
 
@@ -166,6 +168,7 @@ def test_a_conversation_that_never_pauses_folds_only_when_the_wait_runs_out(
         run_on_server(live, begin())
         for n in range(7):
             ask(live, "c-busy", f"Q {n}?")
+        time.sleep(GRACE_S + 0.3)  # the last turns' prepare tasks wake, find the server busy
         run_on_server(live, end())
     prompts = [request.messages for request in model.requests]
     assert model.read_ahead == []
