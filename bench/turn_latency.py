@@ -13,7 +13,8 @@ seconds to read each answer and type (the time the server uses to read ahead).
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
 Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
-       [--think-s S] [--weights q8_0|f16|shipped] [--no-append]
+       [--think-s S] [--type-s S] [--pause-s S] [--knowledge-only]
+       [--weights q8_0|f16|shipped] [--no-append]
 """
 
 from __future__ import annotations
@@ -89,14 +90,50 @@ async def rest_turns(url: str, turns: int, concurrency: int) -> dict[str, list[f
     return results
 
 
+async def type_with_drafts(
+    ws: websockets.ClientConnection, text: str, type_s: float, pause_s: float = 0.0
+) -> None:
+    """Type ``text`` at ``type_s`` seconds a character, sending drafts as the widget does.
+
+    While the customer types steadily the widget sends a draft at most once a second
+    (``DRAFT_EVERY_MS``), of the finished words only, from 8 characters on; after
+    ``DRAFT_PAUSE_MS`` (0.3 s) without a key it sends the whole text. ``pause_s``: how long the
+    customer waits before pressing Enter (0: at once, and the last draft is up to a second of
+    typing short of the message).
+    """
+    last, sent = -1.0, ""
+    for i in range(1, len(text) + 1):
+        await asyncio.sleep(type_s)
+        now = time.perf_counter()
+        typed = text[:i]
+        words = (typed if typed[-1] in " .,;:!?" else typed.rsplit(" ", 1)[0]).strip()
+        if len(words) >= 8 and words != sent and now - last >= 1.0:
+            await ws.send(json.dumps({"type": "draft", "text": words}))
+            last, sent = now, words
+    if pause_s >= 0.3:  # after a pause the widget sends the whole text
+        await asyncio.sleep(0.3)
+        await ws.send(json.dumps({"type": "draft", "text": text}))
+        await asyncio.sleep(pause_s - 0.3)
+    elif pause_s:
+        await asyncio.sleep(pause_s)
+
+
 async def first_token(
-    url: str, turns: int, *, one_conversation: bool, think_s: float = 0.0
+    url: str,
+    turns: int,
+    *,
+    one_conversation: bool,
+    think_s: float = 0.0,
+    type_s: float = 0.0,
+    pause_s: float = 0.0,
 ) -> list[float]:
     """Time from sending a web-chat message to the first ``delta`` frame.
 
     ``one_conversation``: all turns from one visitor (the prompt grows with the history);
     otherwise each turn opens a new visitor's first conversation turn. ``think_s``: how long
-    the customer takes after a reply before sending the next message.
+    the customer takes after a reply before typing the next message; ``type_s``: seconds a
+    character when the typing is simulated in the widget's way (drafts, 0: no typing), with
+    ``pause_s`` before Enter.
     """
     times = []
     ws_url = url.replace("http", "ws") + "/ws/chat?workspace=acme"
@@ -108,8 +145,11 @@ async def first_token(
                 await ws.close()
                 ws = await websockets.connect(ws_url)
                 await ws.recv()
+            question = QUESTIONS[i % len(QUESTIONS)]
+            if type_s:
+                await type_with_drafts(ws, question, type_s, pause_s)
             t0 = time.perf_counter()
-            await ws.send(json.dumps({"type": "message", "text": QUESTIONS[i % len(QUESTIONS)]}))
+            await ws.send(json.dumps({"type": "message", "text": question}))
             first = None
             while True:
                 frame = json.loads(await ws.recv())
@@ -149,7 +189,9 @@ async def bare_model(args: argparse.Namespace, weights_dir: Path) -> list[float]
     return times
 
 
-def knowledge_first_tokens(args: argparse.Namespace, think_s: float) -> list[float]:
+def knowledge_first_tokens(
+    args: argparse.Namespace, think_s: float, type_s: float = 0.0, pause_s: float = 0.0
+) -> list[float]:
     """First tokens of one web-chat conversation that gets passages from the Acme demo's KB."""
     providers = [local_model(args)]
     knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
@@ -157,7 +199,16 @@ def knowledge_first_tokens(args: argparse.Namespace, think_s: float) -> list[flo
         tempfile.TemporaryDirectory() as tmp,
         server(Path(tmp), providers, args.max_tokens, knowledge, grounding=False) as url,
     ):
-        return asyncio.run(first_token(url, args.turns, one_conversation=True, think_s=think_s))
+        return asyncio.run(
+            first_token(
+                url,
+                args.turns,
+                one_conversation=True,
+                think_s=think_s,
+                type_s=type_s,
+                pause_s=pause_s,
+            )
+        )
 
 
 def local_model(args: argparse.Namespace) -> dict[str, object]:
@@ -186,6 +237,21 @@ def main() -> None:
         help="seconds a customer takes to read a reply and type the next message (extra rows)",
     )
     parser.add_argument(
+        "--type-s",
+        type=float,
+        default=0.2,
+        help="seconds a character when the customer's typing is simulated (drafts row)",
+    )
+    parser.add_argument(
+        "--pause-s",
+        type=float,
+        default=0.6,
+        help="seconds between the last key and Enter in the paused drafts row",
+    )
+    parser.add_argument(
+        "--knowledge-only", action="store_true", help="only the Acme knowledge-base rows"
+    )
+    parser.add_argument(
         "--weights",
         choices=get_args(Weights),
         default=LlamaCppSettings(type="llamacpp").weights,
@@ -200,6 +266,8 @@ def main() -> None:
         "extractive": [{"type": "extractive"}],
     }
     for name, providers in chains.items():
+        if args.knowledge_only:
+            break
         with (
             tempfile.TemporaryDirectory() as tmp,
             # no knowledge base and no grounding: the pipeline itself, comparable run to run
@@ -221,16 +289,22 @@ def main() -> None:
                     )
                     lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
                     print(lines[-1], flush=True)
-    for think in (0.0, args.think_s):
-        label = "one conversation, Acme knowledge base" + (f", {thinking}" if think else "")
-        lines.append(
-            row(f"llamacpp web-chat first token c=1, {label}", knowledge_first_tokens(args, think))
-        )
+    typing = f"{thinking}, typed at {args.type_s:g} s a character with drafts"
+    for think, type_s, pause_s, how in (
+        (0.0, 0.0, 0.0, ""),
+        (args.think_s, 0.0, 0.0, f", {thinking}"),
+        (args.think_s, args.type_s, 0.0, f", {typing}, Enter at once"),
+        (args.think_s, args.type_s, args.pause_s, f", {typing}, Enter {args.pause_s:g} s later"),
+    ):
+        label = f"one conversation, Acme knowledge base{how}"
+        times = knowledge_first_tokens(args, think, type_s, pause_s)
+        lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
         print(lines[-1], flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        bare = asyncio.run(bare_model(args, Path(tmp)))
-    lines.append(row("llamacpp bare model call (no server)", bare))
-    print(lines[-1], flush=True)
+    if not args.knowledge_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            bare = asyncio.run(bare_model(args, Path(tmp)))
+        lines.append(row("llamacpp bare model call (no server)", bare))
+        print(lines[-1], flush=True)
     lines += [
         "",
         f"max_tokens={args.max_tokens}, temperature 0, bundled model weights {args.weights}, "
@@ -244,7 +318,12 @@ def main() -> None:
         "'Acme knowledge base': the same with the demo's knowledge folder, so every turn also "
         "reads the passages found for it (--turns turns). Rows where the customer replies "
         "some seconds after each answer give the prepare step its time to read ahead (a "
-        "real customer reads and types); the others send the next message at once.",
+        "real customer reads and types); the others send the next message at once. 'typed "
+        "... with drafts': the customer then types the message at that pace while the client "
+        "sends drafts as the widget does (the finished words at most once a second, and the "
+        "whole text after a 0.3 s pause) and the server reads their passages ahead; 'Enter at "
+        "once' is the worst case (the last draft lacks the last word or two), 'Enter ... "
+        "later' a customer who looks over the message before sending it.",
     ]
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])

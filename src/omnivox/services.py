@@ -132,6 +132,10 @@ class Services:
         self._background.add(task)
         task.add_done_callback(self._finished)
 
+    def prepare_step(self) -> Prepare | None:
+        """The pipeline's prepare step (reads ahead for next turns), if it has one."""
+        return next((s for s in self.turns.runner.steps if isinstance(s, Prepare)), None)
+
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
         if task.cancelled() or task.exception() is None:
@@ -289,9 +293,9 @@ class Services:
                 await self._outbox_task
         if self._background:
             await asyncio.wait(set(self._background), timeout=30)
-        for step in self.turns.runner.steps:  # reading ahead for a next turn that won't come
-            if isinstance(step, Prepare):
-                await step.close()
+        prepare = self.prepare_step()
+        if prepare is not None:  # reading ahead for a next turn that won't come
+            await prepare.close()
         await self.console.close()
         for channel in self.messaging.values():
             await channel.close()
@@ -397,6 +401,12 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         restore=frozenset(settings.privacy.restore),
         prompt_words=settings.knowledge.prompt_words,
     )
+    retrieve = Retrieve(
+        KnowledgeRetriever(kb, settings.knowledge.min_similarity, settings.knowledge.question_lead),
+        settings.knowledge.top_k,
+        history_messages=settings.knowledge.history_messages,
+        cache=cache,
+    )
     return [
         Identify(store),
         attach,
@@ -407,14 +417,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         GuardInput(store, c.key) if settings.privacy.redact else GuardInput(),
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain), c.console.desk),
-        Retrieve(
-            KnowledgeRetriever(
-                kb, settings.knowledge.min_similarity, settings.knowledge.question_lead
-            ),
-            settings.knowledge.top_k,
-            history_messages=settings.knowledge.history_messages,
-            cache=cache,
-        ),
+        retrieve,
         generate,
         GuardOutput(
             grounding_checker(settings, kb),
@@ -424,7 +427,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Render(),
         Deliver(store, OutboxStore(store.db), ConsentStore(store.db)),
         Record(events),
-        Prepare(attach, generate, c.activity),
+        Prepare(attach, generate, c.activity, retrieve),
     ]
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, WebSocket, expect
 
 from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import LiveServer, make_settings
+from tests.pipeline.test_drafts import kb_settings, started, wait_for
 
 pytestmark = pytest.mark.browser
 ANSWER = (
@@ -86,4 +88,45 @@ def test_offline_api_reference_renders(tmp_path: Path, browser: Browser) -> None
         expect(page.get_by_role("heading", name="Omnivox REST API")).to_be_visible()
         expect(page.locator("code", has_text="/api/v1/knowledge/search")).to_be_visible()
         page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
+        page.close()
+
+
+def test_the_widget_sends_drafts_while_the_customer_types(tmp_path: Path, browser: Browser) -> None:
+    with started(kb_settings(tmp_path)) as (server, model):
+        page = browser.new_page()
+        drafts: list[str] = []
+
+        def watch(socket: WebSocket) -> None:
+            def sent(payload: str | bytes) -> None:
+                frame = json.loads(payload)
+                if frame.get("type") == "draft":
+                    drafts.append(frame["text"])
+
+            socket.on("framesent", sent)
+
+        page.on("websocket", watch)
+        page.goto(server.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.evaluate("window.Omnivox.send('How long does standard shipping take?')")
+        answer = page.locator('[data-testid="omnivox-message"][data-role="assistant"]')
+        expect(answer.last).to_have_attribute("data-state", "done", timeout=15_000)
+        wait_for(lambda: len(model.read_ahead) == 1)  # the history, read ahead
+        question = "Can I return sale items"
+        page.get_by_test_id("omnivox-input").press_sequentially(question, delay=90)
+        # Playwright delivers the socket's events only while it is called: poll through it
+        for _ in range(100):
+            if drafts[-1:] == [question]:  # the whole text, once the typing pauses
+                break
+            page.wait_for_timeout(50)
+        assert drafts[-1] == question
+        typing = drafts[:-1]  # sent while typing: finished words only, at most one a second
+        assert typing and all(question.startswith(d + " ") for d in typing)
+        assert len(typing) == len(set(typing)) <= 3
+        wait_for(lambda: len(model.guesses()) >= 1)
+        wait_for(lambda: not server.services.prepare_step()._tasks)  # type: ignore[union-attr]
+        page.keyboard.press("Enter")
+        expect(answer).to_have_count(2)
+        expect(answer.last).to_have_attribute("data-state", "done", timeout=15_000)
+        head = model.guesses()[-1][-1].content
+        assert model.requests[-1].messages[-1].content.startswith(head)
         page.close()

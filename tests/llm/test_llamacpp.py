@@ -146,3 +146,46 @@ async def test_reading_ahead_gives_way_to_a_waiting_turn() -> None:
     read = _prefill(model, tokens, lambda: next(checks))
     assert read == 2 * PREFILL_BATCH < len(tokens)
     assert model.llama.n_tokens == read
+
+
+def passages(*facts: str) -> str:
+    return "Passages:\n" + "\n".join(f"[{i}] Acme help: {f}" for i, f in enumerate(facts, 1))
+
+
+async def test_a_guessed_read_is_continued_when_right_and_not_saved_when_wrong() -> None:
+    llm = provider()
+    model = await llm._get_model()
+    system = "You are Juniper of Acme Outfitters. " + "We sell tents, boots and jackets. " * 6
+    returns = passages(
+        "Unworn items can be returned within 60 days for a full refund to the original card.",
+        "Sale items can be returned too, but only for store credit, within 30 days.",
+        "Boots that were worn outdoors can be returned only under the Build-to-Last warranty.",
+    )
+    shipping = passages(
+        "Standard shipping takes 3 to 5 business days and is free on orders over $75.",
+        "Express shipping takes 1 to 2 business days and costs $19.95 on any order.",
+        "Orders to Alaska and Hawaii ship by air and take 5 to 8 business days to arrive.",
+    )
+
+    def guess(head: str) -> tuple[ChatMessage, ...]:
+        return (ChatMessage("system", system), ChatMessage("user", head + "\n\nQuestion:"))
+
+    def turn(head: str, question: str) -> CompletionRequest:
+        return chat(system, f"{head}\n\nQuestion: {question}")
+
+    model.llama.reset()
+    read = await llm.prefill(guess(returns), guess=True)
+    as_dicts = [{"role": m.role, "content": m.content} for m in guess(returns)]
+    guessed = model.prompt(as_dicts, answer=False)
+    assert read > 100
+    right = await llm.complete(turn(returns, "Can I return sale items?"))
+    # all but the guess's end of message (<|im_end|>, newline) was read before the question came
+    assert right.usage.cached_tokens == len(guessed.tokens) - 2
+    states, saves = model.states, model.states.saves
+    await llm.prefill(guess(returns), guess=True)
+    await llm.complete(turn(shipping, "How long does shipping take?"))
+    assert states.saves == saves  # the wrong guess's passages were not worth saving
+    await llm.prefill(guess(returns))  # the same tokens read as a sure beginning
+    saves = states.saves
+    await llm.complete(turn(shipping, "How long does shipping take?"))
+    assert states.saves == saves + 1

@@ -140,6 +140,10 @@ class ChannelSettings(_Model):
     # The public base URL providers call (behind a proxy the server sees another one);
     # Twilio signs the full URL. Empty: the URL the request arrived at.
     public_url: str = ""
+    # the web-chat widget sends what the customer is typing (at most about once a second) so
+    # that the bundled model can read that draft's passages before the message is sent; the
+    # draft is used for that search only, never stored or shown to a model (docs/channels.md)
+    webchat_drafts: bool = True
     telegram: TelegramSettings | None = None
     twilio: TwilioSettings | None = None
     messenger: MetaSettings | None = None

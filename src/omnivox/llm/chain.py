@@ -91,24 +91,34 @@ class ProviderChain:
         messages: tuple[ChatMessage, ...],
         max_tokens: int,
         stop: Callable[[], bool] = lambda: False,
+        *,
+        guess: bool = False,
     ) -> int:
         """Let the first provider read ``messages``, the beginning of a later prompt, now.
 
         Only providers that keep a prompt's state (the in-process model) can; for the others
         this does nothing. The messages are fitted to the provider's context as the later
-        prompt will be; reading stops early once ``stop()`` is true. Returns the tokens read;
-        a failure is logged, never raised.
+        prompt will be; reading stops early once ``stop()`` is true. ``guess``: the last
+        message is the beginning of the later prompt's last message, guessed (the passages
+        for what the customer is still typing). Returns the tokens read; a failure is logged,
+        never raised.
         """
         provider = self.providers[0]
         if not isinstance(provider, Prefills):
             return 0
-        later = CompletionRequest((*messages, ChatMessage("user", "")), "", max_tokens=max_tokens)
-        fitted = fit(later, context_tokens(provider)).messages[:-1]
+        later = CompletionRequest(
+            messages if guess else (*messages, ChatMessage("user", "")), "", max_tokens=max_tokens
+        )
+        fitted = fit(later, context_tokens(provider)).messages
         try:
-            return await provider.prefill(fitted, stop)
+            return await provider.prefill(fitted if guess else fitted[:-1], stop, guess=guess)
         except Exception as exc:  # reading ahead is an optimisation: the turn will read it
             log.warning("llm.prefill.failed", provider=provider.name, error=str(exc))
             return 0
+
+    def reads_ahead(self) -> bool:
+        """True when the first provider can read a prompt's beginning ahead (:meth:`prefill`)."""
+        return isinstance(self.providers[0], Prefills)
 
     async def close(self) -> None:
         """Close every provider."""
@@ -142,8 +152,13 @@ class Prefills(Protocol):
 
     name: str
 
-    async def prefill(self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool]) -> int:
-        """Read ``messages`` until ``stop()``; return how many new tokens were read."""
+    async def prefill(
+        self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool], *, guess: bool = False
+    ) -> int:
+        """Read ``messages`` until ``stop()``; return how many new tokens were read.
+
+        ``guess``: the last message is a guess at the beginning of the next prompt's last one.
+        """
         ...
 
 

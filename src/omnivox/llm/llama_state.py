@@ -11,6 +11,8 @@ long conversation, on the model's only thread). Here a state is saved only when 
 about to overwrite at least ``SAVE_MIN_TOKENS`` tokens of it, which a conversation talking alone
 never does, and the saved state with the longest common prefix is restored when it shares at
 least ``SAVE_MIN_TOKENS`` more tokens with the prompt than what the model already holds.
+Tokens read ahead on a guess (passages for what the customer is still typing,
+:meth:`ConversationStates.mark_guess`) do not count as a loss: the guess is redone, not restored.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class ConversationStates:
         self._cache = LlamaRAMCache(capacity_bytes=capacity_mb << 20) if capacity_mb else None
         self.saves = 0
         self.restores = 0
+        self._guess_from: int | None = None
+
+    def mark_guess(self, start: int) -> None:
+        """The held tokens from ``start`` on were read on a guess: losing them is no loss."""
+        self._guess_from = start
 
     def prepare(self, llama: Llama, tokens: Sequence[int]) -> None:
         """Before ``llama`` reads ``tokens``: keep what they would overwrite, restore the best."""
@@ -42,7 +49,9 @@ class ConversationStates:
 
         held = llama.input_ids[: llama.n_tokens].tolist()
         shared = _Llama.longest_token_prefix(held, tokens)
-        if len(held) - shared >= SAVE_MIN_TOKENS:
+        kept = len(held) if self._guess_from is None else min(len(held), self._guess_from)
+        self._guess_from = None  # what is read next replaces or extends the guess
+        if kept - shared >= SAVE_MIN_TOKENS:
             self._cache[held] = llama.save_state()
             self.saves += 1
         try:

@@ -223,23 +223,34 @@ class LlamaCppProvider:
             await asyncio.shield(future)
 
     async def prefill(
-        self, messages: tuple[ChatMessage, ...], stop: Callable[[], bool] = lambda: False
+        self,
+        messages: tuple[ChatMessage, ...],
+        stop: Callable[[], bool] = lambda: False,
+        *,
+        guess: bool = False,
     ) -> int:
         """Read ``messages`` (the beginning of a later prompt) while no turn waits.
 
         Returns how many new tokens were read; stops early when a turn is submitted to the
         model or ``stop()`` is true (checked between batches of ``PREFILL_BATCH`` tokens).
+        ``guess``: the last message is a guess at the next one (passages for what the customer
+        is still typing); a later prompt that differs from it is no reason to save the state.
         """
         model = await self._get_model()
         if model.turns.waiting() or stop():
             return 0
         loop = asyncio.get_running_loop()
         prompt = model.prompt([_as_dict(m) for m in messages], answer=False)
+        sure = len(prompt.tokens)
+        if guess:
+            sure = len(model.prompt([_as_dict(m) for m in messages[:-1]], answer=False).tokens)
 
         def halt() -> bool:
             return model.turns.waiting() or stop()
 
-        return await loop.run_in_executor(model.executor, _prefill, model, prompt.tokens, halt)
+        return await loop.run_in_executor(
+            model.executor, _prefill, model, prompt.tokens, halt, sure
+        )
 
     async def close(self) -> None:
         """Models are shared per process and freed at exit; nothing to do per provider."""
@@ -292,11 +303,18 @@ def _held_prefix(llama: Any, tokens: list[int]) -> int:
     return int(Llama.longest_token_prefix(held, tokens))
 
 
-def _prefill(model: _LoadedModel, tokens: list[int], waiting: Callable[[], bool]) -> int:
-    """Read the part of ``tokens`` the model does not hold, a batch at a time (model thread)."""
+def _prefill(
+    model: _LoadedModel, tokens: list[int], waiting: Callable[[], bool], sure: int | None = None
+) -> int:
+    """Read the part of ``tokens`` the model does not hold, a batch at a time (model thread).
+
+    Tokens from index ``sure`` on are a guess (:meth:`ConversationStates.mark_guess`).
+    """
     llama = model.llama
     model.states.prepare(llama, tokens)
     start = _held_prefix(llama, tokens)
+    if sure is not None and sure < len(tokens):
+        model.states.mark_guess(sure)
     if start == len(tokens):
         return 0
     llama.n_tokens = start  # eval() drops whatever the model held after the shared part

@@ -3,7 +3,10 @@
 Frames (JSON): the server greets with ``session`` (and ``history`` when resuming), streams
 ``delta`` frames while the model writes, may send ``reset`` if it had to fall back to another
 provider mid-answer, and ends each turn with the verified ``reply``. The client sends
-``{"type": "message", "text": ...}``. Errors arrive as ``{"type": "error", "code", "message"}``.
+``{"type": "message", "text": ...}``, and, when the session frame says ``"drafts": true``, now
+and then ``{"type": "draft", "text": ...}`` with what the customer is still typing (the server
+looks up its passages ahead; nothing is stored or answered). Errors arrive as
+``{"type": "error", "code", "message"}``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from omnivox.turns import RateLimitedError
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webchat"])
+MIN_DRAFT_CHARS = 8  # shorter drafts say too little to find the passages
 
 
 @router.websocket("/ws/chat")
@@ -62,6 +66,7 @@ async def _greet(
             "visitor": visitor,
             "assistant": assistant,
             "conversation_id": conversation.id if conversation else None,
+            "drafts": drafts_wanted(services, workspace),
         }
     )
     if conversation and conversation.messages:
@@ -82,6 +87,9 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         frame: Any = json.loads(raw)
         if not isinstance(frame, dict):
             raise ChannelError(422, "bad_frame", "a frame must be a JSON object")
+        if frame.get("type") == "draft":
+            _draft(services, workspace, visitor, frame)
+            return
         [inbound] = await services.webchat.parse(ChatFrame(workspace, visitor, frame))
     except json.JSONDecodeError:
         await _error(websocket, "bad_frame", "frames must be JSON")
@@ -118,6 +126,32 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
                     "message_id": stored.id,
                 }
             )
+
+
+def drafts_wanted(services: Services, workspace: str) -> bool:
+    """Whether the widget should send drafts: on, and something would read them ahead."""
+    ws = services.settings.workspace(workspace)
+    return bool(
+        ws is not None
+        and ws.channels.webchat_drafts
+        and ws.knowledge_paths
+        and services.chain.reads_ahead()
+    )
+
+
+def _draft(services: Services, workspace: str, visitor: str, frame: dict[str, Any]) -> None:
+    """Hand a draft to the prepare step (none is answered; unwanted or short ones are dropped)."""
+    text = frame.get("text")
+    if not isinstance(text, str):
+        raise ChannelError(422, "bad_frame", "field 'text' must be a string")
+    limit = services.webchat.max_text_chars
+    if len(text) > limit:
+        raise ChannelError(413, "too_long", f"draft is over {limit} characters")
+    text = text.strip()
+    prepare = services.prepare_step()
+    if prepare is None or len(text) < MIN_DRAFT_CHARS or not drafts_wanted(services, workspace):
+        return
+    prepare.draft(workspace, services.webchat.name, visitor, text)
 
 
 async def _error(websocket: WebSocket, code: str, message: str) -> None:

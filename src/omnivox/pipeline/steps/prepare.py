@@ -11,6 +11,12 @@ After a turn the model answered, in the background (the reply is already out), o
    this reply) while nobody waits for it (:meth:`omnivox.llm.llamacpp.LlamaCppProvider.prefill`;
    providers that keep no prompt state skip this).
 
+While the customer types in the web chat, the widget sends the draft now and then
+(``{"type": "draft"}`` frames, :meth:`Prepare.draft`): the passages the draft would get are looked
+up and the model reads them too, up to where the question will stand, so that the turn reads
+little more than the question itself when the finished message finds the same passages. The
+draft is used for that search only: it is neither stored nor shown to the model.
+
 The next turn then reads only its own message and its passages, even right after a fold, whose
 new summary would otherwise make it re-read the whole conversation (~1,000 tokens, seconds on
 2 cores). Reading ahead stops at the next small batch as soon as any turn starts, and the part
@@ -24,16 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from omnivox.llm.base import ChatMessage
 from omnivox.logs import get_logger
 from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.generate import Generate
 from omnivox.pipeline.steps.guard_input import redact_memory
+from omnivox.pipeline.steps.retrieve import Retrieve
 
 log = get_logger(__name__)
 GRACE_S = 0.5  # a customer reads the answer first; a client that replies sooner is a script
+REMEMBERED = 1024  # senders whose last answered turn is kept for their drafts
+Sender = tuple[str, str, str]  # workspace, channel, address
 
 
 class Prepare:
@@ -42,21 +55,74 @@ class Prepare:
     name = "prepare"
     finishing = False
 
-    def __init__(self, attach: Attach, generate: Generate, activity: Activity) -> None:
+    def __init__(
+        self,
+        attach: Attach,
+        generate: Generate,
+        activity: Activity,
+        retrieve: Retrieve | None = None,
+    ) -> None:
         self.attach = attach
         self.generate = generate
         self.activity = activity
+        self.retrieve = retrieve
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._answered: OrderedDict[Sender, TurnContext] = OrderedDict()
+        self._upcoming: dict[Sender, TurnContext] = {}
+        self._drafts: dict[Sender, str] = {}
+        self._draft_lock = asyncio.Lock()
+        self._memory_lock = asyncio.Lock()  # one recall (and fold) at a time
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Start the background work when the model answered this turn."""
         if ctx.conversation_id is None or ctx.llm_trace is None or ctx.llm_trace.provider is None:
             return ctx
-        task = asyncio.create_task(self._prepare(ctx))
+        sender = _sender(ctx)
+        self._upcoming.pop(sender, None)
+        self._answered[sender] = ctx
+        self._answered.move_to_end(sender)
+        while len(self._answered) > REMEMBERED:
+            self._upcoming.pop(self._answered.popitem(last=False)[0], None)
+        self._start(self._prepare(ctx))
+        return ctx
+
+    def draft(self, workspace_id: str, channel: str, address: str, text: str) -> None:
+        """The customer is typing ``text``: read its passages ahead (in the background)."""
+        sender = (workspace_id, channel, address)
+        if self._closing or sender not in self._answered or not self.generate.chain.reads_ahead():
+            return
+        self._drafts[sender] = text
+        self._start(self.read_draft(sender))
+
+    async def read_draft(self, sender: Sender) -> int:
+        """Read the prompt the sender's latest draft would get, up to its question.
+
+        Returns the tokens read. Drafts wait for each other; one that a newer draft replaced
+        before its turn came is dropped, and a newer one stops the reading of an older one.
+        """
+        async with self._draft_lock:
+            text = self._drafts.get(sender)
+            if text is None:
+                return 0
+
+            def stale() -> bool:
+                return self._stop() or self._drafts.get(sender) is not text
+
+            read = 0
+            try:
+                if not stale():
+                    read = await self._read_draft(sender, text, stale)
+            except Exception as exc:  # only an optimisation: the turn does the work itself
+                log.warning("turn.draft_failed", error=repr(exc))
+            if self._drafts.get(sender) is text:  # a draft is kept no longer than its reading
+                del self._drafts[sender]
+            return read
+
+    def _start(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return ctx
 
     async def close(self) -> None:
         """Stop reading ahead (at the next batch) and wait for what runs: the server stops."""
@@ -72,7 +138,7 @@ class Prepare:
         if self._stop():
             return
         try:
-            upcoming = await self._next_context(ctx)
+            upcoming = await self._upcoming_for(ctx)
             if self._stop():
                 return
             read = await self.generate.chain.prefill(
@@ -81,6 +147,18 @@ class Prepare:
             log.debug("turn.prepared", conversation_id=ctx.conversation_id, tokens=read)
         except Exception as exc:  # only an optimisation: the next turn does the work itself
             log.warning("turn.prepare_failed", error=repr(exc))
+
+    async def _upcoming_for(self, ctx: TurnContext) -> TurnContext:
+        """The next turn's context after ``ctx``: made once per answered turn (and fold)."""
+        sender = _sender(ctx)
+        async with self._memory_lock:
+            latest = self._answered.get(sender) is ctx
+            upcoming = self._upcoming.get(sender) if latest else None
+            if upcoming is None:
+                upcoming = await self._next_context(ctx)
+                if latest and self._answered.get(sender) is ctx:
+                    self._upcoming[sender] = upcoming
+            return upcoming
 
     async def _next_context(self, ctx: TurnContext) -> TurnContext:
         """``ctx`` with the memory the next turn will recall (folded now when due)."""
@@ -95,6 +173,32 @@ class Prepare:
         upcoming = copy.copy(ctx)
         upcoming.history, upcoming.summary, upcoming.facts = recall.history, summary, recall.facts
         upcoming.passages, upcoming.retrieval_query = [], None
+        upcoming.known = recall.known
         if ctx.vault is not None:
             redact_memory(upcoming, ctx.vault, recall.known)
         return upcoming
+
+    async def _read_draft(self, sender: Sender, text: str, stale: Callable[[], bool]) -> int:
+        """Search with the draft as the question and read the prompt up to where it stands."""
+        guess = copy.copy(await self._upcoming_for(self._answered[sender]))
+        vault = guess.vault
+        guess.model_text = vault.redact(text, guess.known or []) if vault else text
+        guess.retrieval_query = None
+        if self.retrieve is not None:
+            await self.retrieve.search(guess)
+        if stale():
+            return 0
+        messages = self.generate.prompt(guess)
+        last = messages[-1]
+        at = last.content.rfind(guess.question)
+        if at <= 0 or not last.content[:at].strip():
+            return 0  # nothing of the last message comes before the question: no guess to read
+        head = ChatMessage(last.role, last.content[:at].rstrip())
+        return await self.generate.chain.prefill(
+            (*messages[:-1], head), self.generate.max_tokens, stale, guess=True
+        )
+
+
+def _sender(ctx: TurnContext) -> Sender:
+    inbound = ctx.inbound
+    return (inbound.workspace_id, inbound.channel, inbound.sender.address)

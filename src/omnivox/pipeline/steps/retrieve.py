@@ -63,14 +63,25 @@ class Retrieve:
         """Search only when the route is to answer; a cache hit halts the turn with a reply."""
         if self.retriever is None or not ctx.decision or ctx.decision.route != "answer":
             return ctx
-        query = contextual_query(ctx.question, ctx.history, self.history_messages)
-        ctx.retrieval_query = query
-        workspace_id = ctx.inbound.workspace_id
+        query = self.query(ctx)
         if self.cache is not None:
-            cached = await self.cache.lookup(workspace_id, query)
+            cached = await self.cache.lookup(ctx.inbound.workspace_id, query)
             if cached is not None:
                 ctx.cache_hit, ctx.grounding = True, "full"
                 ctx.halt("cache_hit", cached)
                 return ctx
-        ctx.passages = await self.retriever.search(workspace_id, query, self.k, ctx.question)
+        await self.search(ctx)
         return ctx
+
+    def query(self, ctx: TurnContext) -> str:
+        """Set and return ``retrieval_query``: the question after the recent history."""
+        ctx.retrieval_query = contextual_query(ctx.question, ctx.history, self.history_messages)
+        return ctx.retrieval_query
+
+    async def search(self, ctx: TurnContext) -> None:
+        """Set ``passages`` (and ``retrieval_query``) for ``ctx``'s question, cache aside."""
+        if self.retriever is None:
+            return
+        query = ctx.retrieval_query or self.query(ctx)
+        workspace_id = ctx.inbound.workspace_id
+        ctx.passages = await self.retriever.search(workspace_id, query, self.k, ctx.question)

@@ -36,6 +36,13 @@
   const BACKOFF_MAX_MS = 8000;
   const TYPING_TIMEOUT_MS = 60000; // hide a stale typing indicator after this
   const INPUT_MAX_HEIGHT = 132; // px, about five lines; matches .ov-input max-height
+  // Drafts (only when the session frame asks for them): what the customer has typed so far, sent
+  // at most once a second while they type (without the word being typed) and whole when they
+  // pause, so the server can look up passages before the message is sent. The server never
+  // stores or answers a draft.
+  const DRAFT_PAUSE_MS = 300;
+  const DRAFT_EVERY_MS = 1000;
+  const DRAFT_MIN_CHARS = 8;
   const DEFAULT_ACCENT = "#2f6f4f";
   const DEFAULT_TITLE = "Chat with us";
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -491,6 +498,10 @@
     let typingTimer = null;
     let everConnected = false;
     let suspended = false; // page is in the back/forward cache
+    let draftsWanted = false; // the server reads drafts ahead (session frame)
+    let draftTimer = null;
+    let lastDraft = "";
+    let lastDraftAt = 0;
 
     // -- Host + shadow root ---------------------------------------------------
     const host = el("div", { id: HOST_ID, "data-connected": "false", "data-workspace": config.workspace });
@@ -830,6 +841,7 @@
         if (frame.visitor !== getVisitor()) setVisitor(frame.visitor);
       }
       if (frame.conversation_id !== undefined) conversationId = frame.conversation_id;
+      draftsWanted = frame.drafts === true;
       if (typeof frame.assistant === "string" && frame.assistant.trim()) {
         assistantName = frame.assistant.trim();
         emptyName.textContent = assistantName;
@@ -1098,6 +1110,44 @@
       return true;
     }
 
+    // -- Drafts ---------------------------------------------------------------
+
+    /** The message box's text for a draft. While the customer types, a last word with no space
+     * or mark after it may still grow ("Denv") and is left out: a search for it would find other
+     * passages than the message. After a pause (`paused`) the whole text is sent. */
+    function draftText(paused) {
+      const value = input.value;
+      return (paused || /[\s.,;:!?]$/.test(value) ? value : value.replace(/\S+$/, "")).trim();
+    }
+
+    function sendDraft(paused) {
+      clearTimeout(draftTimer);
+      draftTimer = null;
+      const text = draftText(paused);
+      if (!draftsWanted || text.length < DRAFT_MIN_CHARS || text === lastDraft) return;
+      if (charCount(text) > MAX_CHARS || !canTransmit()) return;
+      try {
+        ws.send(JSON.stringify({ type: "draft", text: text }));
+      } catch (_err) {
+        return;
+      }
+      lastDraft = text;
+      lastDraftAt = Date.now();
+    }
+
+    function scheduleDraft() {
+      if (!draftsWanted) return;
+      clearTimeout(draftTimer);
+      if (Date.now() - lastDraftAt >= DRAFT_EVERY_MS) sendDraft(false);
+      draftTimer = setTimeout(sendDraft, DRAFT_PAUSE_MS, true);
+    }
+
+    function forgetDraft() {
+      clearTimeout(draftTimer);
+      draftTimer = null;
+      lastDraft = "";
+    }
+
     // -- Composer -------------------------------------------------------------
 
     function showLimit(over) {
@@ -1133,6 +1183,7 @@
     function submitComposer() {
       if (!input.value.trim()) return;
       if (sendMessage(input.value)) {
+        forgetDraft();
         input.value = "";
         updateComposer();
       }
@@ -1143,7 +1194,10 @@
       event.preventDefault();
       submitComposer();
     });
-    input.addEventListener("input", updateComposer);
+    input.addEventListener("input", function () {
+      updateComposer();
+      scheduleDraft();
+    });
     input.addEventListener("keydown", function (event) {
       // Enter sends; Shift+Enter inserts a newline; never interrupt IME composition.
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
