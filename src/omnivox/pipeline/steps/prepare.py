@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -46,6 +47,9 @@ from omnivox.pipeline.steps.retrieve import Retrieve
 log = get_logger(__name__)
 GRACE_S = 0.5  # a customer reads the answer first; a client that replies sooner is a script
 REMEMBERED = 1024  # senders whose last answered turn is kept for their drafts
+# the widget sends a draft at most once a second, or 0.3 s after the last key: a client that
+# sends them faster is not a widget, and each draft costs a search
+DRAFT_GAP_S = 0.25
 Sender = tuple[str, str, str]  # workspace, channel, address
 
 
@@ -71,6 +75,7 @@ class Prepare:
         self._answered: OrderedDict[Sender, TurnContext] = OrderedDict()
         self._upcoming: dict[Sender, TurnContext] = {}
         self._drafts: dict[Sender, str] = {}
+        self._draft_at: dict[Sender, float] = {}
         self._draft_lock = asyncio.Lock()
         self._memory_lock = asyncio.Lock()  # one recall (and fold) at a time
 
@@ -83,15 +88,25 @@ class Prepare:
         self._answered[sender] = ctx
         self._answered.move_to_end(sender)
         while len(self._answered) > REMEMBERED:
-            self._upcoming.pop(self._answered.popitem(last=False)[0], None)
+            forgotten = self._answered.popitem(last=False)[0]
+            self._upcoming.pop(forgotten, None)
+            self._draft_at.pop(forgotten, None)
         self._start(self._prepare(ctx))
         return ctx
 
     def draft(self, workspace_id: str, channel: str, address: str, text: str) -> None:
-        """The customer is typing ``text``: read its passages ahead (in the background)."""
+        """The customer is typing ``text``: read its passages ahead (in the background).
+
+        Only for a sender whose last turn the model answered, and at most one draft every
+        ``DRAFT_GAP_S`` seconds from one sender (the rest are dropped).
+        """
         sender = (workspace_id, channel, address)
         if self._closing or sender not in self._answered or not self.generate.chain.reads_ahead():
             return
+        now = time.monotonic()
+        if now - self._draft_at.get(sender, -DRAFT_GAP_S) < DRAFT_GAP_S:
+            return  # too soon after the last one
+        self._draft_at[sender] = now
         self._drafts[sender] = text
         self._start(self.read_draft(sender))
 
