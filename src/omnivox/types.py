@@ -51,7 +51,12 @@ class InboundMessage:
     @property
     def conversation_key(self) -> str:
         """Key that serialises turns: one sender on one channel of one workspace."""
-        return f"{self.workspace_id}:{self.channel}:{self.sender.address}"
+        return conversation_key(self.workspace_id, self.channel, self.sender.address)
+
+
+def conversation_key(workspace_id: str, channel: str, address: str) -> str:
+    """One sender on one channel of one workspace, as a key (turn locks, drafts)."""
+    return f"{workspace_id}:{channel}:{address}"
 
 
 @dataclass(frozen=True, slots=True)

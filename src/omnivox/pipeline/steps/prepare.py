@@ -43,6 +43,7 @@ from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.generate import Generate
 from omnivox.pipeline.steps.guard_input import redact_memory
 from omnivox.pipeline.steps.retrieve import Retrieve
+from omnivox.types import conversation_key
 
 log = get_logger(__name__)
 GRACE_S = 0.5  # a customer reads the answer first; a client that replies sooner is a script
@@ -50,7 +51,6 @@ REMEMBERED = 1024  # senders whose last answered turn is kept for their drafts
 # the widget sends a draft at most once a second, or 0.3 s after the last key: a client that
 # sends them faster is not a widget, and each draft costs a search
 DRAFT_GAP_S = 0.25
-Sender = tuple[str, str, str]  # workspace, channel, address
 
 
 class Prepare:
@@ -72,10 +72,12 @@ class Prepare:
         self.retrieve = retrieve
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._answered: OrderedDict[Sender, TurnContext] = OrderedDict()
-        self._upcoming: dict[Sender, TurnContext] = {}
-        self._drafts: dict[Sender, str] = {}
-        self._draft_at: dict[Sender, float] = {}
+        # by sender (InboundMessage.conversation_key): last answered turn, next turn's memory,
+        # latest draft and when it came
+        self._answered: OrderedDict[str, TurnContext] = OrderedDict()
+        self._upcoming: dict[str, TurnContext] = {}
+        self._drafts: dict[str, str] = {}
+        self._draft_at: dict[str, float] = {}
         self._draft_lock = asyncio.Lock()
         self._memory_lock = asyncio.Lock()  # one recall (and fold) at a time
 
@@ -83,7 +85,7 @@ class Prepare:
         """Start the background work when the model answered this turn."""
         if ctx.conversation_id is None or ctx.llm_trace is None or ctx.llm_trace.provider is None:
             return ctx
-        sender = _sender(ctx)
+        sender = ctx.inbound.conversation_key
         self._upcoming.pop(sender, None)
         self._answered[sender] = ctx
         self._answered.move_to_end(sender)
@@ -100,7 +102,7 @@ class Prepare:
         Only for a sender whose last turn the model answered, and at most one draft every
         ``DRAFT_GAP_S`` seconds from one sender (the rest are dropped).
         """
-        sender = (workspace_id, channel, address)
+        sender = conversation_key(workspace_id, channel, address)
         if self._closing or sender not in self._answered or not self.generate.chain.reads_ahead():
             return
         now = time.monotonic()
@@ -110,7 +112,7 @@ class Prepare:
         self._drafts[sender] = text
         self._start(self.read_draft(sender))
 
-    async def read_draft(self, sender: Sender) -> int:
+    async def read_draft(self, sender: str) -> int:
         """Read the prompt the sender's latest draft would get, up to its question.
 
         Returns the tokens read. Drafts wait for each other; one that a newer draft replaced
@@ -165,7 +167,7 @@ class Prepare:
 
     async def _upcoming_for(self, ctx: TurnContext) -> TurnContext:
         """The next turn's context after ``ctx``: made once per answered turn (and fold)."""
-        sender = _sender(ctx)
+        sender = ctx.inbound.conversation_key
         async with self._memory_lock:
             latest = self._answered.get(sender) is ctx
             upcoming = self._upcoming.get(sender) if latest else None
@@ -193,7 +195,7 @@ class Prepare:
             redact_memory(upcoming, ctx.vault, recall.known)
         return upcoming
 
-    async def _read_draft(self, sender: Sender, text: str, stale: Callable[[], bool]) -> int:
+    async def _read_draft(self, sender: str, text: str, stale: Callable[[], bool]) -> int:
         """Search with the draft as the question and read the prompt up to where it stands."""
         guess = copy.copy(await self._upcoming_for(self._answered[sender]))
         vault = guess.vault
@@ -212,8 +214,3 @@ class Prepare:
         return await self.generate.chain.prefill(
             (*messages[:-1], head), self.generate.max_tokens, stale, guess=True
         )
-
-
-def _sender(ctx: TurnContext) -> Sender:
-    inbound = ctx.inbound
-    return (inbound.workspace_id, inbound.channel, inbound.sender.address)
