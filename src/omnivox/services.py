@@ -491,5 +491,7 @@ def build_knowledge(settings: Settings, db: Database) -> KnowledgeBase:
             dense_weight=k.dense_weight,
             bm25_weight=DEFAULT_BM25_WEIGHT[k.fusion] if k.bm25_weight is None else k.bm25_weight,
             match_titles=k.match_titles,
+            faq_question_weight=k.faq_question_weight,
+            faq_bm25_weight=k.faq_bm25_weight,
         ),
     )

@@ -216,6 +216,10 @@ class KnowledgeSettings(_Model):
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float | None = Field(None, ge=0)
     match_titles: bool = True  # a chunk's vector score is at least its document title's cosine
+    # a FAQ entry's chunk (CSV row, JSONL question/answer): vector score = this x its question's
+    # cosine + the rest x its own; its BM25 weighs faq_bm25_weight (linear fusion)
+    faq_question_weight: float = Field(0.7, ge=0, le=1)
+    faq_bm25_weight: float = Field(0.1, ge=0)
 
 
 class GuardrailSettings(_Model):

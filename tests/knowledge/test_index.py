@@ -100,3 +100,44 @@ def test_best_of_two_rankings_keeps_each_chunk_once_with_its_best_score() -> Non
     assert merged[1].dense_rank == 0  # the ranks of the ranking that scored it best
     led = best_of([(in_context, 0.0), (alone, 0.4)], 1)
     assert [h.chunk.chunk_id for h in led] == ["c0"] and led[0].score == pytest.approx(1.3)
+
+
+FAQ = [
+    Chunk("f0", "faq#1", 0, "Where is my parcel?", (), "Where is my parcel?\nTrack it.", faq=True),
+    Chunk("p0", "shipping", 0, "Shipping", (), "Parcels travel by courier."),
+]
+
+
+def faq_index(**fusion: Any) -> HybridIndex:
+    """A FAQ entry's chunk on axis 0, a page's chunk on axis 1; both titles on axis 3."""
+
+    def embed_titles(texts: Sequence[str]) -> Vectors:
+        return np.stack([E[3] for _ in texts])
+
+    return HybridIndex(FAQ, np.stack([E[0], E[1]]), FusionSettings(**fusion), embed_titles)
+
+
+def test_a_faq_entry_scores_mostly_by_its_question_and_little_by_keywords() -> None:
+    by_title = faq_index().search(E[3], "zzz", k=2)
+    scores = {h.chunk.chunk_id: h.score for h in by_title}
+    assert scores["p0"] == pytest.approx(1.0)  # a page: the larger of the two cosines
+    assert scores["f0"] == pytest.approx(0.7)  # a FAQ entry: 0.7 x question + 0.3 x own
+    own = faq_index(faq_question_weight=0.25).search(E[0], "zzz", k=2)
+    assert own[0].chunk.chunk_id == "f0" and own[0].score == pytest.approx(0.75)
+    keyword = faq_index().search(E[2], "track", k=2)  # only the FAQ entry holds the word
+    assert keyword[0].chunk.chunk_id == "f0" and keyword[0].score == pytest.approx(0.1)
+    heavier = faq_index(faq_bm25_weight=0.5).search(E[2], "track", k=1)
+    assert heavier[0].score == pytest.approx(0.5)
+    page = faq_index().search(E[2], "courier", k=1)  # a page's BM25 keeps its own weight
+    assert page[0].chunk.chunk_id == "p0" and page[0].score == pytest.approx(0.5)
+
+
+def test_a_saved_index_keeps_the_faq_mark_and_older_formats_are_rebuilt(tmp_path: Path) -> None:
+    faq_index().save(tmp_path / "v2")
+    loaded = HybridIndex.load(tmp_path / "v2")
+    assert [c.faq for c in loaded.chunks] == [True, False]
+    assert loaded.search(E[3], "zzz", k=2)[1].score == pytest.approx(0.7)
+    (tmp_path / "v2" / "format.json").write_text('{"format": 1}')
+    assert not HybridIndex.saved(tmp_path / "v2")
+    (tmp_path / "v2" / "format.json").unlink()  # saved before formats were numbered
+    assert not HybridIndex.saved(tmp_path / "v2")

@@ -112,6 +112,7 @@ def test_csv_faq_and_jsonl(tmp_path: Path) -> None:
     assert [d.source_id for d in docs] == ["faq.csv#q1"]
     assert docs[0].title == "Do you ship to Canada?"
     assert docs[0].text == "Do you ship to Canada?\nYes: $19.95."
+    assert docs[0].faq and docs[0].record
     lines = tmp_path / "kb.jsonl"
     lines.write_text(
         json.dumps(
@@ -126,8 +127,27 @@ def test_csv_faq_and_jsonl(tmp_path: Path) -> None:
         + "\n"
         + json.dumps({"text": "No id here."})
         + "\n"
+        + json.dumps(
+            {
+                "id": "q9",
+                "question": "Can I return sale items?",
+                "answer": "Yes.\n\nWithin 30 days.",
+                "url": "https://x.example/q9",
+                "topic": "returns",
+            }
+        )
+        + "\n"
     )
-    first, second = loaders.load(lines, "kb.jsonl")
+    first, second, third = loaders.load(lines, "kb.jsonl")
+    assert not first.faq and not second.faq
+    assert (third.source_id, third.title, third.url, third.faq) == (
+        "q9",
+        "Can I return sale items?",
+        "https://x.example/q9",
+        True,
+    )
+    assert third.text == "Can I return sale items?\nYes.\n\nWithin 30 days."
+    assert third.metadata == {"topic": "returns"}
     assert (first.source_id, first.title, first.url) == (
         "doc-7",
         "Licenses",
@@ -143,6 +163,8 @@ def test_csv_faq_and_jsonl(tmp_path: Path) -> None:
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "PDF"),
         ("bad.jsonl", b'{"text": "ok"}\n{not json}\n', "bad.jsonl:2"),
         ("bad2.jsonl", b'{"title": "no text"}\n', "'text'"),
+        ("bad3.jsonl", b'{"question": "Why?", "answer": " "}\n', "'question' and 'answer'"),
+        ("bad4.jsonl", b'["a list"]\n', "bad4.jsonl:1: each line must be a JSON object"),
         ("nofaq.csv", b"a,b\n1,2\n", "'question' and 'answer'"),
         ("image.png", b"\x89PNG", "unsupported"),
     ],

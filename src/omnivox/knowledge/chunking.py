@@ -85,4 +85,5 @@ def _make(doc: Document, path: tuple[str, ...], blocks: list[str], ordinal: int)
         text,
         doc.url,
         dict(doc.metadata),
+        doc.faq,
     )

@@ -25,6 +25,7 @@ class Document:
     url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     record: bool = False  # one entry of a CSV/JSONL file: kept whole when it is short
+    faq: bool = False  # a question and its answer: the title is the question customers paraphrase
 
     @property
     def text(self) -> str:
@@ -44,6 +45,7 @@ class Chunk:
     text: str
     url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    faq: bool = False  # from a FAQ entry: searched mostly by its question (knowledge/index.py)
 
     @property
     def embed_text(self) -> str:

@@ -22,8 +22,12 @@ class FusionSettings:
     """Fusion method and weights, how deep each side is read, whether titles are matched.
 
     ``match_titles``: a chunk's vector score is the larger of its cosine to the query and its
-    document title's (a FAQ entry's question, a page's title), so a query that paraphrases a
-    title finds the document even when the chunk's own text says it otherwise.
+    document title's (a page's title), so a query that paraphrases a title finds the document
+    even when the chunk's own text says it otherwise. A chunk of a FAQ entry scores
+    ``faq_question_weight`` × its question's cosine + the rest × its own, and its BM25 counts
+    ``faq_bm25_weight`` (linear fusion): customers paraphrase the question, and keywords the
+    answer shares with sibling entries mislead (StackFAQ dev half R@1 0.965 against 0.929 with
+    the documents' scoring, bench/retrieval.py; docs/knowledge.md).
     """
 
     method: FusionMethod = "linear"
@@ -32,6 +36,8 @@ class FusionSettings:
     bm25_weight: float = DEFAULT_BM25_WEIGHT["linear"]
     depth: int = 50
     match_titles: bool = True
+    faq_question_weight: float = 0.7
+    faq_bm25_weight: float = 0.1
 
 
 def fuse(
@@ -40,16 +46,19 @@ def fuse(
     bm25: list[int],
     dense_of: dict[int, float],
     keyword_of: dict[int, float],
+    faq: frozenset[int] = frozenset(),
 ) -> dict[int, float]:
     """Fused score of every chunk either ranking holds.
 
     ``dense`` and ``bm25`` are chunk positions, best first; ``dense_of`` is the vector score and
-    ``keyword_of`` the BM25 score divided by the query's best (0 to 1) of each of those chunks.
+    ``keyword_of`` the BM25 score divided by the query's best (0 to 1) of each of those chunks;
+    ``faq`` the positions of FAQ entries' chunks, whose BM25 counts ``faq_bm25_weight``.
     """
     if settings.method == "rrf":
         return _rrf(settings, dense, bm25)
     return {
-        idx: settings.dense_weight * dense_of[idx] + settings.bm25_weight * keyword_of[idx]
+        idx: settings.dense_weight * dense_of[idx]
+        + (settings.faq_bm25_weight if idx in faq else settings.bm25_weight) * keyword_of[idx]
         for idx in dict.fromkeys([*dense, *bm25])
     }
 

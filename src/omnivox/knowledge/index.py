@@ -21,7 +21,8 @@ from omnivox.knowledge.embeddings import Vectors
 from omnivox.knowledge.fusion import FusionSettings, fuse
 
 EmbedTexts = Callable[[Sequence[str]], Vectors]
-SAVED_FILES = ("chunks.json", "dense.faiss", "titles.json", "titles.npy")
+SAVED_FILES = ("chunks.json", "dense.faiss", "titles.json", "titles.npy", "format.json")
+FORMAT = 2  # 2: chunks know whether they come from a FAQ entry; older saved indexes are rebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class HybridIndex:
         self._title_vectors = vectors
         position = {t: i for i, t in enumerate(titles)}
         self._title_of = np.asarray([position[c.title] for c in self.chunks], dtype=np.int64)
+        self._faq = np.asarray([c.faq for c in self.chunks], dtype=bool)
         self._chunks_of: list[list[int]] = [[] for _ in titles]
         for idx, title in enumerate(self._title_of):
             self._chunks_of[int(title)].append(idx)
@@ -142,13 +144,19 @@ class HybridIndex:
         return found
 
     def _vector_scores(self, query: Vectors, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(vector score, own cosine) of chunks ``ids``: the score counts the title too."""
+        """(vector score, own cosine) of chunks ``ids``: the score counts the title too.
+
+        A page's chunk scores the larger of the two cosines; a FAQ entry's chunk mostly its
+        question's (:class:`~omnivox.knowledge.fusion.FusionSettings`).
+        """
         rows = np.asarray(ids, dtype=np.int64)
         cosine = self._matrix[rows] @ query
         if self._title_vectors is None or not self.fusion.match_titles:
             return cosine, cosine
         titles = self._title_vectors[self._title_of[rows]] @ query
-        return np.maximum(cosine, titles), cosine
+        weight = self.fusion.faq_question_weight
+        faq_score = weight * titles + (1.0 - weight) * cosine
+        return np.where(self._faq[rows], faq_score, np.maximum(cosine, titles)), cosine
 
     def _vector_candidates(
         self, query: Vectors, allowed: np.ndarray | None, depth: int
@@ -203,6 +211,7 @@ class HybridIndex:
             bm25,
             vector_of,
             dict(zip(ids, np.maximum(relative, 0.0).tolist(), strict=True)),
+            frozenset(i for i in ids if self._faq[i]),
         )
         own = dict(zip(ids, cosine.tolist(), strict=True))
         d_rank = {idx: r for r, idx in enumerate(dense)}
@@ -227,11 +236,18 @@ class HybridIndex:
             folder / "titles.npy",
             np.zeros((0, 0), np.float32) if title_vectors is None else title_vectors,
         )
+        (folder / "format.json").write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
 
     @staticmethod
     def saved(folder: Path) -> bool:
         """Whether ``folder`` holds a complete index in this version's format."""
-        return all((folder / name).is_file() for name in SAVED_FILES)
+        if not all((folder / name).is_file() for name in SAVED_FILES):
+            return False
+        try:
+            found = json.loads((folder / "format.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(found, dict) and found.get("format") == FORMAT
 
     @classmethod
     def load(cls, folder: Path, fusion: FusionSettings | None = None) -> HybridIndex:

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omnivox.knowledge.documents import Document, Section
 
@@ -189,16 +190,28 @@ def _load_csv(path: Path, source_id: str) -> list[Document]:
         if not question or not answer:
             continue
         entry = (row.get(id_col) or "").strip() if id_col else ""
-        docs.append(
-            Document(
-                f"{source_id}#{entry or n}",
-                question,
-                (Section((), (f"{question}\n{answer}",)),),
-                (row.get(url_col) or None) if url_col else None,
-                record=True,
-            )
-        )
+        url = (row.get(url_col) or None) if url_col else None
+        docs.append(faq_entry(f"{source_id}#{entry or n}", question, answer, url))
     return docs
+
+
+def faq_entry(
+    source_id: str,
+    question: str,
+    answer: str,
+    url: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Document:
+    """A question and its answer: the question is the title and opens the answer's first block.
+
+    Marked ``faq``: search matches such an entry mostly by its question (knowledge/index.py).
+    """
+    sections = list(parse_plain(answer, source_id, question).sections)
+    first = sections[0]
+    sections[0] = Section(first.heading_path, (f"{question}\n{first.blocks[0]}", *first.blocks[1:]))
+    return Document(
+        source_id, question, tuple(sections), url, metadata or {}, record=True, faq=True
+    )
 
 
 def _load_jsonl(path: Path, source_id: str) -> list[Document]:
@@ -210,18 +223,39 @@ def _load_jsonl(path: Path, source_id: str) -> list[Document]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LoadError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise LoadError(f"{path}:{n}: each line must be an object with a 'text' string")
-        entry_id = str(obj.get("id") or f"{source_id}:{n}")
-        title = str(obj.get("title") or entry_id)
-        meta = {
-            k: v
-            for k, v in obj.items()
-            if k not in ("id", "title", "url", "text") and isinstance(v, str | int | float | bool)
-        }
-        parsed = parse_plain(obj["text"], entry_id, title)
-        docs.append(Document(entry_id, title, parsed.sections, obj.get("url"), meta, record=True))
+        docs.append(_jsonl_entry(obj, f"{path}:{n}", f"{source_id}:{n}"))
     return docs
+
+
+_JSONL_KEYS = ("id", "title", "url", "text", "question", "answer")
+
+
+def _jsonl_entry(obj: Any, where: str, default_id: str) -> Document:
+    """A JSONL line: a document (``text``) or a FAQ entry (``question`` and ``answer``)."""
+    if not isinstance(obj, dict):
+        raise LoadError(f"{where}: each line must be a JSON object")
+    entry_id = str(obj.get("id") or default_id)
+    meta = {
+        k: v
+        for k, v in obj.items()
+        if k not in _JSONL_KEYS and isinstance(v, str | int | float | bool)
+    }
+    question, answer = obj.get("question"), obj.get("answer")
+    if (
+        isinstance(question, str)
+        and isinstance(answer, str)
+        and question.strip()
+        and answer.strip()
+    ):
+        return faq_entry(entry_id, question.strip(), answer.strip(), obj.get("url"), meta)
+    if not isinstance(obj.get("text"), str):
+        raise LoadError(
+            f"{where}: each line must be an object with a 'text' string, "
+            "or non-empty 'question' and 'answer' strings"
+        )
+    title = str(obj.get("title") or entry_id)
+    parsed = parse_plain(obj["text"], entry_id, title)
+    return Document(entry_id, title, parsed.sections, obj.get("url"), meta, record=True)
 
 
 LOADERS: dict[str, Callable[[Path, str], list[Document]]] = {

@@ -81,6 +81,7 @@ class KnowledgeStore:
                     text=c.text,
                     url=c.url,
                     meta=c.metadata,
+                    faq=c.faq,
                     embedding=np.asarray(v, dtype=np.float32).tobytes(),
                 )
                 for c, v in zip(chunks, vectors, strict=True)
@@ -173,6 +174,7 @@ class KnowledgeStore:
                 r.text,
                 r.url,
                 dict(r.meta),
+                r.faq,
             )
             for r in rows
         ]

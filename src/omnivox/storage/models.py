@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -195,6 +196,7 @@ class KbChunk(Base):
     url: Mapped[str | None] = mapped_column(String(1000))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", EncryptedJSON, default=dict)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    faq: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class KbState(Base):
