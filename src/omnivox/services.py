@@ -407,6 +407,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         history_messages=settings.knowledge.history_messages,
         cache=cache,
     )
+    guard = GuardInput(store, c.key) if settings.privacy.redact else GuardInput()
     return [
         Identify(store),
         attach,
@@ -414,7 +415,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Verify(c.verifier, store),
         Rate(c.console.handoffs),
         Hold(c.console.bus),
-        GuardInput(store, c.key) if settings.privacy.redact else GuardInput(),
+        guard,
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain), c.console.desk),
         retrieve,
@@ -427,7 +428,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Render(),
         Deliver(store, OutboxStore(store.db), ConsentStore(store.db)),
         Record(events),
-        Prepare(attach, generate, c.activity, retrieve),
+        Prepare(attach, generate, c.activity, retrieve, guard),
     ]
 
 

@@ -159,3 +159,35 @@ def test_drafts_are_off_when_configured_or_without_a_model_that_reads_ahead(
         live.services.chain.providers[0] = ScriptedProvider(ScriptedSettings(type="scripted"))
         with chat(live) as ws:
             assert until(ws, ("session",))["drafts"] is False
+
+
+def test_a_new_visitors_draft_is_read_on_the_prompt_of_a_new_conversation(
+    server: tuple[LiveServer, ReadsAhead],
+) -> None:
+    live, model = server
+    with chat(live) as ws:  # no first turn answered yet: nothing to start a guess from
+        until(ws, ("session",))
+        ws.send(json.dumps({"type": "draft", "text": "Can I return sale items"}))
+        time.sleep(0.3)
+    assert model.guesses() == []
+    with chat(live) as ws:
+        until(ws, ("session",))
+        ws.send(json.dumps({"type": "message", "text": "How long does standard shipping take?"}))
+        until(ws, ("reply",))
+        wait_for(lambda: len(model.read_ahead) == 1)  # the prepare step has seen the turn
+    first = model.requests[-1].messages
+    blank = live.services.prepare_step()._blank[("acme", "webchat")]  # type: ignore[union-attr]
+    assert (blank.inbound.text, blank.inbound.sender.address) == ("", "")
+    assert blank.vault is None and blank.customer_id is None and blank.history == []
+    with chat(live) as ws:  # another visitor, who has not written yet
+        until(ws, ("session",))
+        ws.send(json.dumps({"type": "draft", "text": "Can I return sale items"}))
+        wait_for(lambda: len(model.guesses()) == 1)
+        ws.send(json.dumps({"type": "message", "text": "Can I return sale items?"}))
+        until(ws, ("reply",))
+    guess, final = model.guesses()[0], model.requests[-1].messages
+    assert guess[:-1] == first[:-1] == final[:-1]  # a new conversation's system prompt
+    assert "standard shipping" not in guess[-1].content  # nothing of the other visitor's turn
+    assert guess[-1].content.startswith("Passages:\n[1] ")
+    assert final[-1].content.startswith(guess[-1].content)  # the turn reads only what follows
+    assert final[-1].content.endswith("Question: Can I return sale items?")

@@ -39,13 +39,20 @@ class GuardInput:
         if self.store is None or self.key is None:
             ctx.model_text = ctx.inbound.text
             return ctx
-        scope = ctx.conversation_id or ctx.turn_id
-        vault = Vault(self.key(), scope, ctx.workspace.understanding.phone_region)
+        vault = self.vault(ctx)
+        assert vault is not None
         known = ctx.known if ctx.known is not None else await self._known(ctx)
         ctx.model_text = vault.redact(ctx.inbound.text, known)
         redact_memory(ctx, vault, known)
         ctx.vault = vault
         return ctx
+
+    def vault(self, ctx: TurnContext) -> Vault | None:
+        """A new vault for ``ctx`` (its conversation, else its turn); None: redaction is off."""
+        if self.store is None or self.key is None:
+            return None
+        scope = ctx.conversation_id or ctx.turn_id
+        return Vault(self.key(), scope, ctx.workspace.understanding.phone_region)
 
     async def _known(self, ctx: TurnContext) -> list[tuple[str, str]]:
         """Profile values when the conversation's memory did not bring them."""

@@ -15,7 +15,10 @@ While the customer types in the web chat, the widget sends the draft now and the
 (``{"type": "draft"}`` frames, :meth:`Prepare.draft`): the passages the draft would get are looked
 up and the model reads them too, up to where the question will stand, so that the turn reads
 little more than the question itself when the finished message finds the same passages. The
-draft is used for that search only: it is neither stored nor shown to the model.
+draft is used for that search only: it is neither stored nor shown to the model. A visitor who
+has not written yet (a conversation's first message) gets the prompt of a new conversation on
+that workspace and channel: the last such first turn the model answered, emptied of everything
+of its own customer (:func:`blank_context`).
 
 The next turn then reads only its own message and its passages, even right after a fold, whose
 new summary would otherwise make it re-read the whole conversation (~1,000 tokens, seconds on
@@ -33,6 +36,7 @@ import copy
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from omnivox.llm.base import ChatMessage
@@ -41,9 +45,9 @@ from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.generate import Generate
-from omnivox.pipeline.steps.guard_input import redact_memory
+from omnivox.pipeline.steps.guard_input import GuardInput, redact_memory
 from omnivox.pipeline.steps.retrieve import Retrieve
-from omnivox.types import conversation_key
+from omnivox.types import CustomerRef, InboundMessage, conversation_key
 
 log = get_logger(__name__)
 GRACE_S = 0.5  # a customer reads the answer first; a client that replies sooner is a script
@@ -51,6 +55,36 @@ REMEMBERED = 1024  # senders whose last answered turn is kept for their drafts
 # the widget sends a draft at most once a second, or 0.3 s after the last key: a client that
 # sends them faster is not a widget, and each draft costs a search
 DRAFT_GAP_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """What a sender is typing, and the workspace and channel they type on."""
+
+    text: str
+    where: tuple[str, str]
+
+
+def blank_context(ctx: TurnContext) -> TurnContext:
+    """``ctx`` (a conversation's first turn) with nothing left of its customer or message.
+
+    What remains is what every new conversation on that workspace and channel shares: the
+    workspace (persona, knowledge) and the channel (its guidance).
+    """
+    blank = copy.copy(ctx)
+    blank.inbound = InboundMessage(
+        ctx.inbound.workspace_id, ctx.inbound.channel, CustomerRef(""), ""
+    )
+    blank.customer_id = blank.conversation_id = blank.message = None
+    blank.history, blank.summary, blank.facts, blank.known = [], "", {}, []
+    blank.model_text, blank.vault, blank.analysis, blank.recent_nlu = "", None, None, []
+    blank.passages, blank.retrieval_query, blank.reply, blank.llm_trace = [], None, None, None
+    return blank
+
+
+def _first_turn(ctx: TurnContext) -> bool:
+    """A new conversation's first turn, with nothing known of its customer."""
+    return not (ctx.history or ctx.summary or ctx.facts or ctx.resumed_from)
 
 
 class Prepare:
@@ -65,19 +99,23 @@ class Prepare:
         generate: Generate,
         activity: Activity,
         retrieve: Retrieve | None = None,
+        guard: GuardInput | None = None,
     ) -> None:
         self.attach = attach
         self.generate = generate
         self.activity = activity
         self.retrieve = retrieve
+        self.guard = guard or GuardInput()  # a new visitor's draft is redacted in a new vault
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         # by sender (InboundMessage.conversation_key): last answered turn, next turn's memory,
         # latest draft and when it came
         self._answered: OrderedDict[str, TurnContext] = OrderedDict()
         self._upcoming: dict[str, TurnContext] = {}
-        self._drafts: dict[str, str] = {}
-        self._draft_at: dict[str, float] = {}
+        self._drafts: dict[str, _Draft] = {}
+        self._draft_at: OrderedDict[str, float] = OrderedDict()
+        # by (workspace, channel): the last answered first turn, emptied (blank_context)
+        self._blank: dict[tuple[str, str], TurnContext] = {}
         self._draft_lock = asyncio.Lock()
         self._memory_lock = asyncio.Lock()  # one recall (and fold) at a time
 
@@ -86,30 +124,37 @@ class Prepare:
         if ctx.conversation_id is None or ctx.llm_trace is None or ctx.llm_trace.provider is None:
             return ctx
         sender = ctx.inbound.conversation_key
+        if _first_turn(ctx):
+            self._blank[(ctx.inbound.workspace_id, ctx.inbound.channel)] = blank_context(ctx)
         self._upcoming.pop(sender, None)
         self._answered[sender] = ctx
         self._answered.move_to_end(sender)
         while len(self._answered) > REMEMBERED:
             forgotten = self._answered.popitem(last=False)[0]
             self._upcoming.pop(forgotten, None)
-            self._draft_at.pop(forgotten, None)
         self._start(self._prepare(ctx))
         return ctx
 
     def draft(self, workspace_id: str, channel: str, address: str, text: str) -> None:
         """The customer is typing ``text``: read its passages ahead (in the background).
 
-        Only for a sender whose last turn the model answered, and at most one draft every
+        For a sender whose last turn the model answered, and for one who has not written yet
+        once a first turn on that workspace and channel was answered; at most one draft every
         ``DRAFT_GAP_S`` seconds from one sender (the rest are dropped).
         """
-        sender = conversation_key(workspace_id, channel, address)
-        if self._closing or sender not in self._answered or not self.generate.chain.reads_ahead():
+        sender, where = conversation_key(workspace_id, channel, address), (workspace_id, channel)
+        if self._closing or not self.generate.chain.reads_ahead():
+            return
+        if sender not in self._answered and where not in self._blank:
             return
         now = time.monotonic()
         if now - self._draft_at.get(sender, -DRAFT_GAP_S) < DRAFT_GAP_S:
             return  # too soon after the last one
         self._draft_at[sender] = now
-        self._drafts[sender] = text
+        self._draft_at.move_to_end(sender)
+        while len(self._draft_at) > REMEMBERED:
+            self._draft_at.popitem(last=False)
+        self._drafts[sender] = _Draft(text, where)
         self._start(self.read_draft(sender))
 
     async def read_draft(self, sender: str) -> int:
@@ -119,20 +164,20 @@ class Prepare:
         before its turn came is dropped, and a newer one stops the reading of an older one.
         """
         async with self._draft_lock:
-            text = self._drafts.get(sender)
-            if text is None:
+            draft = self._drafts.get(sender)
+            if draft is None:
                 return 0
 
             def stale() -> bool:
-                return self._stop() or self._drafts.get(sender) is not text
+                return self._stop() or self._drafts.get(sender) is not draft
 
             read = 0
             try:
                 if not stale():
-                    read = await self._read_draft(sender, text, stale)
+                    read = await self._read_draft(sender, draft, stale)
             except Exception as exc:  # only an optimisation: the turn does the work itself
                 log.warning("turn.draft_failed", error=repr(exc))
-            if self._drafts.get(sender) is text:  # a draft is kept no longer than its reading
+            if self._drafts.get(sender) is draft:  # a draft is kept no longer than its reading
                 del self._drafts[sender]
             return read
 
@@ -195,10 +240,24 @@ class Prepare:
             redact_memory(upcoming, ctx.vault, recall.known)
         return upcoming
 
-    async def _read_draft(self, sender: str, text: str, stale: Callable[[], bool]) -> int:
+    async def _guess_for(self, sender: str, draft: _Draft) -> TurnContext | None:
+        """The context the sender's next turn will have, but its question and passages."""
+        answered = self._answered.get(sender)
+        if answered is not None:
+            return copy.copy(await self._upcoming_for(answered))
+        blank = self._blank.get(draft.where)
+        if blank is None:
+            return None
+        guess = copy.copy(blank)
+        guess.vault = self.guard.vault(guess)  # the draft's own: nobody else's values in it
+        return guess
+
+    async def _read_draft(self, sender: str, draft: _Draft, stale: Callable[[], bool]) -> int:
         """Search with the draft as the question and read the prompt up to where it stands."""
-        guess = copy.copy(await self._upcoming_for(self._answered[sender]))
-        vault = guess.vault
+        guess = await self._guess_for(sender, draft)
+        if guess is None:
+            return 0
+        vault, text = guess.vault, draft.text
         guess.model_text = vault.redact(text, guess.known or []) if vault else text
         guess.retrieval_query = None
         if self.retrieve is not None:
