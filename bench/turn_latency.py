@@ -46,6 +46,25 @@ QUESTIONS = [
     "What are your store hours in Denver?",
     "How do Trailhead Rewards points work?",
 ]
+# new visitors' first messages: all different, so no visitor's prompt repeats an earlier one's
+FIRST_QUESTIONS = [
+    "Do gift cards expire?",
+    "Do you ship to Canada?",
+    "How long is the warranty on a jacket?",
+    "Can you repair a broken tent zipper?",
+    "Can I rent a kayak for the weekend?",
+    "Can I pick up my online order in a store?",
+    "What do you do with my personal data?",
+    "How should I wash a down jacket?",
+    "Which payment methods do you accept?",
+    "Can I cancel an order I placed this morning?",
+    "How do I join the rewards program?",
+    "Can I return boots I have worn outside?",
+    "Will you match a lower price from another shop?",
+    "How do I find my size in hiking pants?",
+    "When does the Seattle store open on Sundays?",
+    "How can I reach a person at Acme?",
+]
 
 
 def parse_timing(header: str) -> dict[str, float]:
@@ -126,6 +145,7 @@ async def first_token(
     think_s: float = 0.0,
     type_s: float = 0.0,
     pause_s: float = 0.0,
+    someone_first: bool = False,
 ) -> list[float]:
     """Time from sending a web-chat message to the first ``delta`` frame.
 
@@ -133,10 +153,18 @@ async def first_token(
     otherwise each turn opens a new visitor's first conversation turn. ``think_s``: how long
     the customer takes after a reply before typing the next message; ``type_s``: seconds a
     character when the typing is simulated in the widget's way (drafts, 0: no typing), with
-    ``pause_s`` before Enter.
+    ``pause_s`` before Enter. ``someone_first``: another visitor's message is answered first,
+    untimed, as on any server that has run a while; new visitors then ask ``FIRST_QUESTIONS``.
     """
     times = []
     ws_url = url.replace("http", "ws") + "/ws/chat?workspace=acme"
+    if someone_first:
+        async with websockets.connect(ws_url) as other:
+            await other.recv()  # session
+            await other.send(json.dumps({"type": "message", "text": QUESTIONS[-1]}))
+            while json.loads(await other.recv())["type"] != "reply":
+                pass
+        await asyncio.sleep(think_s)
     ws = await websockets.connect(ws_url)
     await ws.recv()  # session
     try:
@@ -145,7 +173,8 @@ async def first_token(
                 await ws.close()
                 ws = await websockets.connect(ws_url)
                 await ws.recv()
-            question = QUESTIONS[i % len(QUESTIONS)]
+            asked = QUESTIONS if one_conversation or not someone_first else FIRST_QUESTIONS
+            question = asked[i % len(asked)]
             if type_s:
                 await type_with_drafts(ws, question, type_s, pause_s)
             t0 = time.perf_counter()
@@ -190,9 +219,17 @@ async def bare_model(args: argparse.Namespace, weights_dir: Path) -> list[float]
 
 
 def knowledge_first_tokens(
-    args: argparse.Namespace, think_s: float, type_s: float = 0.0, pause_s: float = 0.0
+    args: argparse.Namespace,
+    think_s: float,
+    type_s: float = 0.0,
+    pause_s: float = 0.0,
+    one_conversation: bool = True,
 ) -> list[float]:
-    """First tokens of one web-chat conversation that gets passages from the Acme demo's KB."""
+    """First tokens of web-chat turns that get passages from the Acme demo's KB.
+
+    A fresh server answers one other visitor first (untimed); then one conversation, or a new
+    visitor for each message (``one_conversation`` false).
+    """
     providers = [local_model(args)]
     knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
     with (
@@ -203,10 +240,11 @@ def knowledge_first_tokens(
             first_token(
                 url,
                 args.turns,
-                one_conversation=True,
+                one_conversation=one_conversation,
                 think_s=think_s,
                 type_s=type_s,
                 pause_s=pause_s,
+                someone_first=True,
             )
         )
 
@@ -252,6 +290,11 @@ def main() -> None:
         "--knowledge-only", action="store_true", help="only the Acme knowledge-base rows"
     )
     parser.add_argument(
+        "--new-visitors-only",
+        action="store_true",
+        help="only the knowledge-base rows where every message is a new visitor's first",
+    )
+    parser.add_argument(
         "--weights",
         choices=get_args(Weights),
         default=LlamaCppSettings(type="llamacpp").weights,
@@ -266,7 +309,7 @@ def main() -> None:
         "extractive": [{"type": "extractive"}],
     }
     for name, providers in chains.items():
-        if args.knowledge_only:
+        if args.knowledge_only or args.new_visitors_only:
             break
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -290,17 +333,36 @@ def main() -> None:
                     lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
                     print(lines[-1], flush=True)
     typing = f"{thinking}, typed at {args.type_s:g} s a character with drafts"
-    for think, type_s, pause_s, how in (
-        (0.0, 0.0, 0.0, ""),
-        (args.think_s, 0.0, 0.0, f", {thinking}"),
-        (args.think_s, args.type_s, 0.0, f", {typing}, Enter at once"),
-        (args.think_s, args.type_s, args.pause_s, f", {typing}, Enter {args.pause_s:g} s later"),
+    typed_new = f"typed at {args.type_s:g} s a character with drafts"
+    for one, think, type_s, pause_s, how in (
+        (True, 0.0, 0.0, 0.0, ""),
+        (True, args.think_s, 0.0, 0.0, f", {thinking}"),
+        (True, args.think_s, args.type_s, 0.0, f", {typing}, Enter at once"),
+        (
+            True,
+            args.think_s,
+            args.type_s,
+            args.pause_s,
+            f", {typing}, Enter {args.pause_s:g} s later",
+        ),
+        (False, args.think_s, 0.0, 0.0, ""),
+        (False, args.think_s, args.type_s, 0.0, f", {typed_new}, Enter at once"),
+        (
+            False,
+            args.think_s,
+            args.type_s,
+            args.pause_s,
+            f", {typed_new}, Enter {args.pause_s:g} s later",
+        ),
     ):
-        label = f"one conversation, Acme knowledge base{how}"
-        times = knowledge_first_tokens(args, think, type_s, pause_s)
+        if one and args.new_visitors_only:
+            continue
+        whose = "one conversation" if one else "a new visitor's first message each turn"
+        label = f"{whose}, Acme knowledge base{how}"
+        times = knowledge_first_tokens(args, think, type_s, pause_s, one)
         lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
         print(lines[-1], flush=True)
-    if not args.knowledge_only:
+    if not (args.knowledge_only or args.new_visitors_only):
         with tempfile.TemporaryDirectory() as tmp:
             bare = asyncio.run(bare_model(args, Path(tmp)))
         lines.append(row("llamacpp bare model call (no server)", bare))
@@ -310,20 +372,23 @@ def main() -> None:
         f"max_tokens={args.max_tokens}, temperature 0, bundled model weights {args.weights}, "
         "SQLite, one server process, no "
         "knowledge base, grounding off, "
-        "history_turns 6. REST turns each start a new conversation. `overhead` = "
-        "client-measured turn minus the `generate` step (Server-Timing); at c=16 the model "
-        "step includes waiting for the single model thread. 'one conversation': every turn "
-        "adds to one visitor's history, so the prompt grows; the history is folded into the "
-        "summary every 10 turns (memory defaults), and a fold changes the prompt's beginning. "
-        "'Acme knowledge base': the same with the demo's knowledge folder, so every turn also "
-        "reads the passages found for it (--turns turns). Rows where the customer replies "
-        "some seconds after each answer give the prepare step its time to read ahead (a "
-        "real customer reads and types); the others send the next message at once. 'typed "
-        "... with drafts': the customer then types the message at that pace while the client "
-        "sends drafts as the widget does (the finished words at most once a second, and the "
-        "whole text after a 0.3 s pause) and the server reads their passages ahead; 'Enter at "
-        "once' is the worst case (the last draft lacks the last word or two), 'Enter ... "
-        "later' a customer who looks over the message before sending it.",
+        "history_turns 6. REST turns each start a new conversation. `overhead` = client-measured "
+        "turn minus the `generate` step (Server-Timing); at c=16 the model step includes waiting "
+        "for the single model thread. 'one conversation': every turn adds to one visitor's "
+        "history, so the prompt grows; the history is folded into the summary every 10 turns "
+        "(memory defaults), and a fold changes the prompt's beginning. 'Acme knowledge base': the"
+        " same with the demo's knowledge folder, so every turn also reads the passages found for "
+        "it (--turns turns), on a server that has answered one other visitor first (untimed, as "
+        "any server that has run a while); 'a new visitor's first message each turn': each "
+        "message opens a new conversation (16 different questions, so no prompt repeats an "
+        "earlier one). Rows where the customer replies some seconds after "
+        "each answer give the prepare step its time to read ahead (a real customer reads and "
+        "types); the others send the next message at once. 'typed ... with drafts': the customer "
+        "then types the message at that pace while the client sends drafts as the widget does "
+        "(the finished words at most once a second, and the whole text after a 0.3 s pause) and "
+        "the server reads their passages ahead; 'Enter at once' is the worst case (the last draft"
+        " lacks the last word or two), 'Enter ... later' a customer who looks over the message "
+        "before sending it.",
     ]
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])
