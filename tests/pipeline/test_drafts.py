@@ -14,9 +14,10 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from omnivox.llm.base import ChatMessage
+from omnivox.pipeline.steps.prepare import MAX_PENDING_DRAFTS
 from omnivox.settings import ScriptedSettings, validate_settings
 from omnivox.testing.scripted import ScriptedProvider
-from tests.conftest import ACME, LiveServer, make_settings
+from tests.conftest import ACME, LiveServer, make_settings, run_on_server
 
 
 class ReadsAhead(ScriptedProvider):
@@ -191,3 +192,26 @@ def test_a_new_visitors_draft_is_read_on_the_prompt_of_a_new_conversation(
     assert guess[-1].content.startswith("Passages:\n[1] ")
     assert final[-1].content.startswith(guess[-1].content)  # the turn reads only what follows
     assert final[-1].content.endswith("Question: Can I return sale items?")
+
+
+def test_drafts_waiting_to_be_read_are_capped_across_senders(
+    server: tuple[LiveServer, ReadsAhead],
+) -> None:
+    live, model = server
+    with chat(live) as ws:  # a first turn answered: new visitors' drafts are read from now on
+        until(ws, ("session",))
+        ws.send(json.dumps({"type": "message", "text": "How long does standard shipping take?"}))
+        until(ws, ("reply",))
+        wait_for(lambda: len(model.read_ahead) == 1)
+    prepare = live.services.prepare_step()
+    assert prepare is not None
+
+    async def flood() -> int:
+        for n in range(MAX_PENDING_DRAFTS + 8):  # one event-loop turn: none is read yet
+            prepare.draft("acme", "webchat", f"visitor-{n}", "Can I return sale items")
+        return len(prepare._drafts)
+
+    assert run_on_server(live, flood()) == MAX_PENDING_DRAFTS
+    wait_for(lambda: len(model.guesses()) >= 1)
+    wait_for(lambda: not prepare._drafts)  # each was read (or dropped as stale), then let go
+    assert len(model.guesses()) <= MAX_PENDING_DRAFTS

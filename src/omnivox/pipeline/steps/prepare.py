@@ -55,6 +55,9 @@ REMEMBERED = 1024  # senders whose last answered turn is kept for their drafts
 # the widget sends a draft at most once a second, or 0.3 s after the last key: a client that
 # sends them faster is not a widget, and each draft costs a search
 DRAFT_GAP_S = 0.25
+# drafts waiting to be read, all senders together: each costs a search, and new visitors'
+# drafts come from any number of visitor ids; more are dropped until the queue drains
+MAX_PENDING_DRAFTS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +143,15 @@ class Prepare:
 
         For a sender whose last turn the model answered, and for one who has not written yet
         once a first turn on that workspace and channel was answered; at most one draft every
-        ``DRAFT_GAP_S`` seconds from one sender (the rest are dropped).
+        ``DRAFT_GAP_S`` seconds from one sender and at most ``MAX_PENDING_DRAFTS`` waiting in
+        all (the rest are dropped).
         """
         sender, where = conversation_key(workspace_id, channel, address), (workspace_id, channel)
         if self._closing or not self.generate.chain.reads_ahead():
             return
         if sender not in self._answered and where not in self._blank:
+            return
+        if sender not in self._drafts and len(self._drafts) >= MAX_PENDING_DRAFTS:
             return
         now = time.monotonic()
         if now - self._draft_at.get(sender, -DRAFT_GAP_S) < DRAFT_GAP_S:
