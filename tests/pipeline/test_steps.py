@@ -187,3 +187,69 @@ async def test_generate_sends_the_model_only_the_matching_sentences(tmp_path: Pa
     assert "Stores open" not in question and "Gift cards" not in question
     assert provider.requests[0].passages == (long,)  # providers without a prompt see them whole
     assert ctx.reply is not None and ctx.reply.citations[0].snippet.startswith("Stores open")
+
+
+SALE = Passage(
+    "returns.md",
+    "Returns",
+    "Stores open at nine. Sale items can be returned within 30 days. Boots worn outside are "
+    "final sale. Refunds reach your card in five days.",
+    0.9,
+)
+MAIL = Passage(
+    "shipping.md",
+    "Shipping",
+    "Standard shipping takes a week. Mail returns need the prepaid label from your order page.",
+    0.8,
+)
+
+
+def reading_step(provider: ScriptedProvider) -> Generate:
+    return Generate(
+        ProviderChain([provider]),
+        {"acme": PromptBuilder()},
+        max_tokens=50,
+        temperature=0.1,
+        prompt_words=14,
+    )
+
+
+async def test_a_turn_shows_its_passages_as_the_drafts_guess_did(tmp_path: Path) -> None:
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="30 days [1]."))
+    step = reading_step(provider)
+    guess = context(tmp_path, "Can I return sale items")
+    guess.passages = [SALE, MAIL]
+    head = step.guess_prompt(guess, guess.inbound.conversation_key)[-1].content
+    ctx = context(tmp_path, "Can I return sale items by mail?")
+    ctx.passages = [MAIL, SALE]  # the same passages, found in another order
+    assert step.prompt(ctx)[-1].content.split("Question:")[0] != head.split("Question:")[0]
+    await step(ctx)  # cut for the whole message they would differ: shown as the guess was
+    final = provider.requests[-1].messages[-1].content
+    assert final.split("Question:")[0] == head.split("Question:")[0]
+    assert final.endswith("Question: Can I return sale items by mail?")
+    assert ctx.passages == [SALE, MAIL]  # in the order shown, so [1] cites what was shown as [1]
+    assert ctx.reply is not None and [c.source_id for c in ctx.reply.citations] == ["returns.md"]
+
+
+async def test_a_guess_is_not_reused_for_other_passages_or_another_question(
+    tmp_path: Path,
+) -> None:
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="Yes [1]."))
+    step = reading_step(provider)
+    for question, passages in (
+        ("Can I return sale items by mail?", [SALE]),  # another set of passages
+        ("Could I send sale items back by mail?", [SALE, MAIL]),  # not the draft continued
+    ):
+        guess = context(tmp_path, "Can I return sale items")
+        guess.passages = [SALE, MAIL]
+        step.guess_prompt(guess, guess.inbound.conversation_key)
+        ctx = context(tmp_path, question)
+        ctx.passages = list(passages)
+        expected = step.prompt(ctx)
+        await step(ctx)
+        assert provider.requests[-1].messages == expected
+        assert ctx.passages == passages
+    ctx = context(tmp_path, "Can I return sale items by mail?")  # a guess serves one turn
+    ctx.passages = [MAIL, SALE]
+    await step(ctx)
+    assert ctx.passages == [MAIL, SALE]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from omnivox.identity.kinds import display_name
 from omnivox.knowledge.focus import focus
@@ -21,6 +23,16 @@ APOLOGY = (
     "and we'll connect you."
 )
 _CITE = re.compile(r"\[(\d{1,2})\]")
+GUESSES_KEPT = 1024  # senders whose last read-ahead guess waits for their next turn
+
+
+@dataclass(frozen=True, slots=True)
+class _Guess:
+    """What a draft's guess showed the model: its question, passages found and passages shown."""
+
+    question: str
+    found: tuple[Passage, ...]
+    shown: tuple[Passage, ...]
 
 
 def reply_language(ctx: TurnContext) -> str | None:
@@ -65,27 +77,69 @@ class Generate:
         self.temperature = temperature
         self.restore = restore
         self.prompt_words = prompt_words  # passage words the model reads (0: whole passages)
+        self._guesses: OrderedDict[str, _Guess] = OrderedDict()  # by sender (conversation key)
 
-    def prompt(self, ctx: TurnContext) -> tuple[ChatMessage, ...]:
-        """The chat prompt for the turn: system prompt, history, passages and question."""
+    def prompt(
+        self, ctx: TurnContext, *, shown: Sequence[Passage] | None = None
+    ) -> tuple[ChatMessage, ...]:
+        """The chat prompt for the turn: system prompt, history, passages and question.
+
+        The passages are cut to the sentences that match the question (``focus``), unless
+        ``shown`` gives them as the model is to see them.
+        """
         caps = ctx.channel.capabilities
+        if shown is None:
+            shown = self._focus(ctx)
         return self.prompts[ctx.workspace.id].build(
             persona=ctx.workspace.persona,
             channel=ChannelGuidance(ctx.channel.name, caps.guidance),
             question=ctx.question,
             history=ctx.history,
-            passages=focus(
-                ctx.passages, ctx.question, self.prompt_words, ctx.retrieval_query or ""
-            ),
+            passages=shown,
             language=reply_language(ctx),
             resumed_from=display_name(ctx.resumed_from) if ctx.resumed_from else None,
             summary=ctx.summary,
             facts=ctx.facts,
         )
 
+    def guess_prompt(self, ctx: TurnContext, sender: str) -> tuple[ChatMessage, ...]:
+        """The prompt of a guess at ``sender``'s next turn (a draft as its question).
+
+        The passages as shown are kept for that turn (:meth:`_shown_as_guessed`).
+        """
+        shown = self._focus(ctx)
+        self._guesses[sender] = _Guess(ctx.question, tuple(ctx.passages), tuple(shown))
+        self._guesses.move_to_end(sender)
+        while len(self._guesses) > GUESSES_KEPT:
+            self._guesses.popitem(last=False)
+        return self.prompt(ctx, shown=shown)
+
+    def _focus(self, ctx: TurnContext) -> list[Passage]:
+        return focus(ctx.passages, ctx.question, self.prompt_words, ctx.retrieval_query or "")
+
+    def _shown_as_guessed(self, ctx: TurnContext) -> list[Passage] | None:
+        """The passages as the sender's last guess showed them, when this turn found the same.
+
+        A message sent right after its last draft is that draft with a word or two more, and
+        it often finds the same passages, in the same order or another. Cut for the whole
+        message, they could keep other sentences than for the draft, and the model would read
+        everything again from the first one that changed: so they are shown as the guess
+        showed them, in its order (``ctx.passages`` takes it, so ``[n]`` still cites the
+        passage shown as n). Only when the message begins with the draft's question.
+        """
+        guess = self._guesses.pop(ctx.inbound.conversation_key, None)
+        if guess is None or not _begins_with(ctx.question, guess.question):
+            return None
+        found = {_identity(p): p for p in ctx.passages}
+        guessed = [_identity(p) for p in guess.found]
+        if len(found) != len(ctx.passages) or sorted(found) != sorted(guessed):
+            return None
+        ctx.passages = [found[key] for key in guessed]
+        return list(guess.shown)
+
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
-        messages = self.prompt(ctx)
+        messages = self.prompt(ctx, shown=self._shown_as_guessed(ctx))
         request = CompletionRequest(
             messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature
         )
@@ -108,3 +162,12 @@ class Generate:
             text = ctx.vault.restore(text, self.restore)
         ctx.reply = Reply(text, cited(text, ctx.passages), trace.provider)
         return ctx
+
+
+def _identity(passage: Passage) -> tuple[str, str]:
+    return passage.source_id, passage.text
+
+
+def _begins_with(question: str, draft: str) -> bool:
+    """True when ``question`` is ``draft`` with more words (spacing aside)."""
+    return " ".join(question.split()).startswith(" ".join(draft.split()))

@@ -270,7 +270,7 @@ class Prepare:
             await self.retrieve.search(guess)
         if stale():
             return 0
-        messages = self.generate.prompt(guess)
+        messages = self.generate.guess_prompt(guess, sender)
         last = messages[-1]
         at = last.content.rfind(guess.question)
         if at <= 0 or not last.content[:at].strip():
