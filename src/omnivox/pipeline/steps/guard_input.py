@@ -36,11 +36,10 @@ class GuardInput:
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Redact, or copy the inbound text when redaction is off."""
-        if self.store is None or self.key is None:
+        vault = self.vault(ctx)
+        if vault is None:
             ctx.model_text = ctx.inbound.text
             return ctx
-        vault = self.vault(ctx)
-        assert vault is not None
         known = ctx.known if ctx.known is not None else await self._known(ctx)
         ctx.model_text = vault.redact(ctx.inbound.text, known)
         redact_memory(ctx, vault, known)
