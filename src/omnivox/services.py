@@ -417,7 +417,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Hold(c.console.bus),
         guard,
         Understand(c.understanding, signals),
-        RouteStep(c.understanding, c.tools, events, signals, tool_chooser(chain), c.console.desk),
+        RouteStep(c.understanding, c.tools, events, tool_chooser(chain), c.console.desk),
         retrieve,
         generate,
         GuardOutput(

@@ -13,7 +13,8 @@ from omnivox.channels.api import ApiChannel
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.route import RouteStep
-from omnivox.types import CustomerRef, InboundMessage
+from omnivox.storage.repositories import StoredMessage
+from omnivox.types import CustomerRef, InboundMessage, utcnow
 from omnivox.understanding.service import Understanding
 from tests.conftest import make_settings
 
@@ -94,3 +95,18 @@ async def test_a_close_call_asks_which_one(understanding: Understanding) -> None
     choices = {"returning an item or exchanging an item", "exchanging an item or returning an item"}
     assert any(choice in ctx.reply.text for choice in choices)
     assert ctx.halted == "clarify"
+
+
+async def test_asking_for_details_remembers_the_pending_action_on_the_message(
+    understanding: Understanding,
+) -> None:
+    ctx = context(understanding, "where is my order", [])
+    ctx.message = StoredMessage(
+        "msg_1", "conv_1", "in", "api", "where is my order", "received", None, {"thread": "new"},
+        utcnow(),
+    )  # fmt: skip
+    await step(understanding)(ctx)
+    assert ctx.halted == "clarify" and ctx.message_update is not None
+    assert ctx.message_update.message_id == "msg_1"
+    assert ctx.message_update.metadata["thread"] == "new"  # the rest of the metadata is kept
+    assert ctx.message_update.metadata["nlu"]["pending_action"] == "order_status"

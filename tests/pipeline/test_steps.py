@@ -10,13 +10,23 @@ from omnivox.llm.base import Delta
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.prompts import PromptBuilder
 from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.deliver import Deliver
 from omnivox.pipeline.steps.generate import APOLOGY, Generate, cited
 from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.retrieve import Retrieve
 from omnivox.pipeline.steps.route import RouteStep
+from omnivox.services import Services
 from omnivox.settings import ScriptedSettings
+from omnivox.storage.repositories import MetadataUpdate, Newcomer
 from omnivox.testing import ScriptedProvider
-from omnivox.types import CustomerRef, HistoryItem, InboundMessage, Passage, Reply
+from omnivox.types import (
+    CustomerRef,
+    HistoryItem,
+    InboundMessage,
+    OutboundMessage,
+    Passage,
+    Reply,
+)
 from omnivox.understanding.routing import Decision as RouteDecision
 from tests.conftest import make_settings
 
@@ -253,3 +263,30 @@ async def test_a_guess_is_not_reused_for_other_passages_or_another_question(
     ctx.passages = [MAIL, SALE]
     await step(ctx)
     assert ctx.passages == [MAIL, SALE]
+
+
+async def test_deliver_stores_the_messages_metadata_with_the_reply_or_alone(
+    services: Services, tmp_path: Path
+) -> None:
+    store = services.store
+    attached = await store.attach_inbound(
+        InboundMessage("acme", "api", CustomerRef("c"), "hi"), Newcomer("acme", "api", "c")
+    )
+    ctx = context(tmp_path, "hi")
+    ctx.customer_id, ctx.message = attached.customer_id, attached.message
+    ctx.conversation_id = attached.message.conversation_id
+    nlu = {**attached.message.metadata, "nlu": {"intent": "greeting"}}
+    ctx.message_update = MetadataUpdate(attached.message.id, nlu)
+    ctx.outbound = [OutboundMessage("api", "c", "Hello!")]
+    await Deliver(store)(ctx)
+    assert ctx.message_update is None and [m.text for m in ctx.delivered] == ["Hello!"]
+    view = await store.conversation(ctx.conversation_id)
+    assert view is not None
+    assert [m.metadata.get("nlu") for m in view.messages] == [{"intent": "greeting"}, None]
+    # a turn that ends with nothing to send still stores what it learned
+    ctx.message_update = MetadataUpdate(attached.message.id, {**nlu, "nlu": {"intent": "bye"}})
+    ctx.outbound, ctx.delivered = [], []
+    await Deliver(store)(ctx)
+    view = await store.conversation(ctx.conversation_id)
+    assert view is not None and view.messages[0].metadata["nlu"] == {"intent": "bye"}
+    assert len(view.messages) == 2 and ctx.message_update is None

@@ -14,7 +14,12 @@ from omnivox.memory.summarizer import ExtractiveSummarizer
 from omnivox.services import Services
 from omnivox.storage.memory import MemoryRules
 from omnivox.storage.models import Base
-from omnivox.storage.repositories import DuplicateMessageError, MemoryRequest, StoredMessage
+from omnivox.storage.repositories import (
+    DuplicateMessageError,
+    MemoryRequest,
+    Newcomer,
+    StoredMessage,
+)
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage
 
 
@@ -55,6 +60,33 @@ async def test_customer_resolution_and_conversation_resume(services: Services) -
     assert view is not None and view.last_channel == "webchat"
 
 
+async def test_newcomer_is_stored_with_the_first_message(services: Services) -> None:
+    store = services.store
+    ada = Newcomer("acme", "api", "c1", "Ada", verified=True)
+    attached = await store.attach_inbound(inbound("hi"), ada)
+    assert (attached.customer_id, attached.customer_created, attached.created) == (
+        ada.id,
+        True,
+        True,
+    )
+    assert await store.identity_owner("acme", "api", "c1") == ada.id
+    assert await store.find_open_conversation("acme", ada.id) == attached.message.conversation_id
+    # her next message names her by id: the same conversation, no new customer
+    again = await store.attach_inbound(inbound("again"), ada.id)
+    assert (again.customer_id, again.customer_created, again.created) == (ada.id, False, False)
+    assert again.message.conversation_id == attached.message.conversation_id
+
+
+async def test_newcomer_created_meanwhile_elsewhere_joins_that_customer(services: Services) -> None:
+    store = services.store
+    late = Newcomer("acme", "api", "c1")  # identify found nobody...
+    first, _ = await store.resolve_customer("acme", "api", "c1")  # ...another worker was quicker
+    attached = await store.attach_inbound(inbound("hi"), late)
+    assert (attached.customer_id, attached.customer_created) == (first, False)
+    assert await store.find_open_conversation("acme", first) == attached.message.conversation_id
+    assert await store.find_open_conversation("acme", late.id) is None
+
+
 async def test_dedupe_on_provider_message_id_leaves_nothing_behind(services: Services) -> None:
     store = services.store
     customer, _ = await store.resolve_customer("acme", "api", "c1")
@@ -62,11 +94,17 @@ async def test_dedupe_on_provider_message_id_leaves_nothing_behind(services: Ser
     with pytest.raises(DuplicateMessageError) as dup:
         await store.attach_inbound(inbound("hi again", provider_id="p-1"), customer)
     assert dup.value.original.id == stored.id
-    # a duplicate from a new customer must not leave an empty conversation behind
-    newcomer, _ = await store.resolve_customer("acme", "api", "c2")
+    # a duplicate from a known customer must not leave an empty conversation behind
+    known, _ = await store.resolve_customer("acme", "api", "c2")
     with pytest.raises(DuplicateMessageError):
-        await store.attach_inbound(inbound("hi", address="c2", provider_id="p-1"), newcomer)
-    assert await store.find_open_conversation("acme", newcomer) is None
+        await store.attach_inbound(inbound("hi", address="c2", provider_id="p-1"), known)
+    assert await store.find_open_conversation("acme", known) is None
+    # nor one from a sender nobody knew: no customer either
+    with pytest.raises(DuplicateMessageError):
+        await store.attach_inbound(
+            inbound("hi", address="c3", provider_id="p-1"), Newcomer("acme", "api", "c3")
+        )
+    assert await store.identity_owner("acme", "api", "c3") is None
     # the same provider id in another workspace is a different message
     g_customer, _ = await store.resolve_customer("globex", "api", "c1")
     await store.attach_inbound(inbound("hi", workspace="globex", provider_id="p-1"), g_customer)

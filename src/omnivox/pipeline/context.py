@@ -13,7 +13,7 @@ from omnivox.llm.base import Delta, Usage
 from omnivox.llm.chain import ChainTrace
 from omnivox.privacy.vault import Vault
 from omnivox.settings import WorkspaceSettings
-from omnivox.storage.repositories import StoredMessage
+from omnivox.storage.repositories import MetadataUpdate, Newcomer, StoredMessage
 from omnivox.types import HistoryItem, InboundMessage, OutboundMessage, Passage, Reply
 from omnivox.understanding.analyzer import Analysis
 from omnivox.understanding.routing import Decision as RouteDecision
@@ -30,9 +30,10 @@ class TurnContext:
     channel: ChannelAdapter[Any]
     turn_id: str
     sink: DeltaSink | None = None
-    # identify
+    # identify (attach confirms them: a newcomer is stored with the message)
     customer_id: str | None = None
     customer_created: bool = False
+    newcomer: Newcomer | None = None  # a sender seen for the first time, not stored yet
     # attach
     conversation_id: str | None = None
     conversation_created: bool = False
@@ -49,6 +50,8 @@ class TurnContext:
     # understand
     analysis: Analysis | None = None
     recent_nlu: list[dict[str, Any]] = field(default_factory=list)
+    # understand, route: what the message's metadata becomes (deliver stores it with the reply)
+    message_update: MetadataUpdate | None = None
     # route
     decision: RouteDecision | None = None
     action_result: dict[str, Any] | None = None

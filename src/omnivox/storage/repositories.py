@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, insert, literal, select, text, update
+from sqlalchemy import Select, Update, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
@@ -110,6 +110,61 @@ class Attached:
     message: StoredMessage
     created: bool
     recall: Recall | None  # None: a new conversation, or no memory asked for
+    customer_id: str
+    customer_created: bool  # the message's sender became a customer with it
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataUpdate:
+    """A stored message's new metadata (all of it: the rest was written with the message)."""
+
+    message_id: str
+    metadata: dict[str, Any]
+
+    def statement(self) -> Update:
+        """The UPDATE that stores it."""
+        return update(Message).where(Message.id == self.message_id).values(meta=self.metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Newcomer:
+    """A sender no identity names yet: becomes a customer with their first message.
+
+    :meth:`Store.attach_inbound` writes the customer, the identity, the conversation and the
+    message in one transaction; ``id`` is the customer's id from then on.
+    """
+
+    workspace_id: str
+    kind: str  # the identifier's kind (omnivox.identity.kinds.identity_of)
+    address: str
+    name: str | None = None
+    verified: bool = False  # the channel proves the address (source ``channel``)
+    id: str = field(default_factory=lambda: new_id("cus"))
+
+    async def add_to(self, session: AsyncSession) -> None:
+        """Add the customer row (flushed: rows that name it may follow) and its identity.
+
+        The unit of work orders INSERTs by relationship, and these tables have none: a row that
+        refers to another must be flushed after it.
+        """
+        session.add(
+            Customer(
+                id=self.id, workspace_id=self.workspace_id, display_name=self.name, attributes={}
+            )
+        )
+        await session.flush()
+        session.add(self._identity())
+
+    def _identity(self) -> Identity:
+        return Identity(
+            workspace_id=self.workspace_id,
+            customer_id=self.id,
+            channel=self.kind,
+            address=self.address,
+            verified=self.verified,
+            source="channel" if self.verified else "claim",
+            verified_at=utcnow() if self.verified else None,
+        )
 
 
 def _sender_notes(inbound: InboundMessage, previous: tuple[str, str] | None) -> dict[str, Any]:
@@ -248,23 +303,9 @@ class Store:
                 found = (await session.execute(query)).scalar()
                 if found is not None:
                     return found, False
-                customer = Customer(
-                    id=new_id("cus"), workspace_id=workspace_id, display_name=name, attributes={}
-                )
-                session.add(customer)
-                await session.flush()
-                session.add(
-                    Identity(
-                        workspace_id=workspace_id,
-                        customer_id=customer.id,
-                        channel=channel,
-                        address=address,
-                        verified=verified,
-                        source="channel" if verified else "claim",
-                        verified_at=utcnow() if verified else None,
-                    )
-                )
-            return customer.id, True
+                newcomer = Newcomer(workspace_id, channel, address, name, verified)
+                await newcomer.add_to(session)
+            return newcomer.id, True
         except IntegrityError:  # created concurrently by another worker
             owner = await self.identity_owner(workspace_id, channel, address)
             if owner is None:
@@ -292,11 +333,16 @@ class Store:
     async def attach_inbound(
         self,
         inbound: InboundMessage,
-        customer_id: str,
+        customer: str | Newcomer,
         continuity: timedelta | None = None,
         memory: MemoryRequest | None = None,
     ) -> Attached:
         """Resume (or open) the conversation, read its memory, store the message: one transaction.
+
+        ``customer`` is the sender's customer id, or a :class:`Newcomer` whose customer and
+        identity are created in the same transaction (a new customer has no conversation to
+        resume: one is opened without a look). If another process created that identity
+        meanwhile, the message goes to the customer it created.
 
         The open conversation is resumed only if it was active within ``continuity``; a
         message arriving on another channel than the conversation's last one records that
@@ -306,8 +352,29 @@ class Store:
 
         The unique constraint on (workspace, channel, provider_message_id) makes the dedupe part
         of the same transaction: a resent message raises DuplicateMessageError and leaves
-        nothing behind, not even a conversation.
+        nothing behind, not even a conversation (or a new customer).
         """
+        try:
+            return await self._attach(inbound, customer, continuity, memory)
+        except IntegrityError:
+            if isinstance(customer, Newcomer):
+                owner = await self.identity_owner(
+                    customer.workspace_id, customer.kind, customer.address
+                )
+                if owner is not None:  # created by another process since identify looked
+                    return await self.attach_inbound(inbound, owner, continuity, memory)
+            original = await self._by_provider_id(inbound)
+            if original is None:
+                raise
+            raise DuplicateMessageError(original) from None
+
+    async def _attach(
+        self,
+        inbound: InboundMessage,
+        customer: str | Newcomer,
+        continuity: timedelta | None,
+        memory: MemoryRequest | None,
+    ) -> Attached:
         row = Message(
             id=new_id("msg"),
             workspace_id=inbound.workspace_id,
@@ -320,23 +387,26 @@ class Store:
             created_at=inbound.received_at,
         )
         recall: Recall | None = None
-        try:
-            async with self.db.sessions.begin() as session:
+        async with self.db.sessions.begin() as session:
+            if isinstance(customer, Newcomer):
+                await customer.add_to(session)
+                customer_id = customer.id
+                conv, created, how, previous = await self._new_conversation(
+                    session, inbound, customer_id
+                )
+            else:
+                customer_id = customer
                 since = utcnow() - continuity if continuity is not None else None
                 conv, created, how, previous = await self._open_conversation(
                     session, inbound, customer_id, since
                 )
-                if memory is not None and not created:
-                    recall = await self._recall_unflushed(session, conv, memory)
-                row.conversation_id = conv.id
-                row.meta = {**row.meta, "thread": how, **_sender_notes(inbound, previous)}
-                session.add(row)
-        except IntegrityError:
-            original = await self._by_provider_id(inbound)
-            if original is None:
-                raise
-            raise DuplicateMessageError(original) from None
-        return Attached(StoredMessage.of(row), created, recall)
+            if memory is not None and not created:
+                recall = await self._recall_unflushed(session, conv, memory)
+            row.conversation_id = conv.id
+            row.meta = {**row.meta, "thread": how, **_sender_notes(inbound, previous)}
+            session.add(row)
+        newcomer = isinstance(customer, Newcomer)
+        return Attached(StoredMessage.of(row), created, recall, customer_id, newcomer)
 
     @staticmethod
     async def _recall_unflushed(
@@ -372,6 +442,13 @@ class Store:
             previous = (conv.last_channel, conv.status)
             conv.last_channel, conv.updated_at = inbound.channel, utcnow()
             return conv, False, how, previous
+        return await self._new_conversation(session, inbound, customer_id)
+
+    @staticmethod
+    async def _new_conversation(
+        session: AsyncSession, inbound: InboundMessage, customer_id: str
+    ) -> tuple[Conversation, bool, str, tuple[str, str] | None]:
+        """A conversation opened for this message (written with it)."""
         conv = Conversation(
             id=new_id("conv"),
             workspace_id=inbound.workspace_id,
@@ -380,7 +457,7 @@ class Store:
             last_channel=inbound.channel,
         )
         session.add(conv)
-        await session.flush()
+        await session.flush()  # before the message that refers to it
         return conv, True, "new", None
 
     async def _threaded(
@@ -436,11 +513,13 @@ class Store:
         in_reply_to: str | None,
         metadata: dict[str, Any],
         status: str = "pending",
+        inbound: MetadataUpdate | None = None,
     ) -> StoredMessage:
         """Write an outbound message before any send.
 
         ``pending``, or ``sending`` when this process claims it for a provider's outbox
-        (:mod:`omnivox.storage.outbox`).
+        (:mod:`omnivox.storage.outbox`). ``inbound``: the metadata the turn learned about the
+        message it answers (understanding), written in the same transaction.
         """
         row = Message(
             id=new_id("msg"),
@@ -456,7 +535,14 @@ class Store:
         )
         async with self.db.sessions.begin() as session:
             session.add(row)
+            if inbound is not None:
+                await session.execute(inbound.statement())
         return StoredMessage.of(row)
+
+    async def save_metadata(self, change: MetadataUpdate) -> None:
+        """Store a message's metadata (one UPDATE: the whole metadata is known)."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(change.statement())
 
     async def mark_delivery(self, message: StoredMessage, receipt: DeliveryReceipt) -> None:
         """Record what the channel said about an outbox row (one UPDATE, no read)."""

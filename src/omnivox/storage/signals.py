@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from omnivox.ids import new_id
 from omnivox.storage.db import Database
 from omnivox.storage.models import Customer, Message, Ticket
-from omnivox.storage.repositories import StoredMessage
 
 
 class SignalStore:
@@ -20,18 +19,6 @@ class SignalStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def save_nlu(self, message: StoredMessage, nlu: dict[str, Any]) -> None:
-        """Store the understanding of a message under ``metadata.nlu``.
-
-        One UPDATE: the rest of the metadata was written with the message and is known here.
-        """
-        async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(Message)
-                .where(Message.id == message.id)
-                .values(meta={**message.metadata, "nlu": nlu})
-            )
 
     async def learn(self, customer_id: str, key: str, values: list[str], keep: int = 5) -> None:
         """Remember facts the customer told us (``attributes.facts[key]``, newest ``keep``)."""

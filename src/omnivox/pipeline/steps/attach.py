@@ -48,15 +48,18 @@ class Attach:
         try:
             attached = await self.store.attach_inbound(
                 ctx.inbound,
-                ctx.customer_id,
+                ctx.newcomer or ctx.customer_id,
                 self.continuity,
                 MemoryRequest(self.history_messages, self.memory),
             )
         except DuplicateMessageError as dup:
             ctx.duplicate_of = dup.original
             ctx.conversation_id = dup.original.conversation_id
+            if ctx.newcomer is not None:  # not stored: the duplicate left nothing behind
+                ctx.customer_id, ctx.customer_created = None, False
             ctx.halt("duplicate")
             return ctx
+        ctx.customer_id, ctx.customer_created = attached.customer_id, attached.customer_created
         ctx.message, ctx.conversation_created = attached.message, attached.created
         ctx.conversation_id = ctx.message.conversation_id
         ctx.resumed_from = ctx.message.metadata.get("resumed_from")

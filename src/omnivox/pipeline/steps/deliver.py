@@ -5,6 +5,9 @@ channel (SMS STOP): the row is kept as ``suppressed`` for agents to see. Web cha
 replies answer a live request and are always returned. A REST reply is the HTTP response
 itself (``Capabilities.in_response``), so its row is written once, already ``sent``; every
 other channel's row gets the channel's receipt after the send.
+
+What the turn learned about the customer's message (``ctx.message_update``: its understanding)
+is written in the transaction that stores the first reply, or alone when there is no reply.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from omnivox.identity.consent import ConsentStore
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.outbox import OutboxStore
-from omnivox.storage.repositories import Store
+from omnivox.storage.repositories import MetadataUpdate, Store
 from omnivox.types import DeliveryReceipt
 
 log = get_logger(__name__)
@@ -42,6 +45,9 @@ class Deliver:
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Append stored outbound messages to ``delivered``."""
         if not ctx.outbound or ctx.conversation_id is None:
+            if ctx.message_update is not None:
+                await self.store.save_metadata(ctx.message_update)
+                ctx.message_update = None
             return ctx
         workspace_id = ctx.inbound.workspace_id
         in_reply_to = ctx.message.id if ctx.message else None
@@ -62,6 +68,7 @@ class Deliver:
                     in_reply_to,
                     {**meta, "recipient": message.recipient, "suppressed": "consent withdrawn"},
                     status="suppressed",
+                    inbound=_take_update(ctx),
                 )
                 log.info(events.MESSAGE_DELIVERED, message_id=row.id, status="suppressed")
                 ctx.delivered.append(row)
@@ -83,6 +90,7 @@ class Deliver:
                     "customer_id": ctx.customer_id,  # the outbox checks consent again on retry
                 },
                 status=_first_status(ctx.channel.capabilities, claimed),
+                inbound=_take_update(ctx),
             )
             ready = replace(
                 message,
@@ -114,6 +122,12 @@ class Deliver:
         if self.consents is None or ctx.customer_id is None:
             return True
         return await self.consents.allows(ctx.customer_id, "support", ctx.channel.name)
+
+
+def _take_update(ctx: TurnContext) -> MetadataUpdate | None:
+    """The customer's message's pending metadata, for the first row written (then none)."""
+    update, ctx.message_update = ctx.message_update, None
+    return update
 
 
 def _first_status(capabilities: Capabilities, claimed: bool) -> str:

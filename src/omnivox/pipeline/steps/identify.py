@@ -1,16 +1,20 @@
-"""identify: the channel's sender -> a customer profile (created on first contact).
+"""identify: the channel's sender -> a customer profile (a newcomer on first contact).
 
 The sender is looked up as an identifier (:mod:`omnivox.identity.kinds`): a phone number is the
 same identity on SMS, voice and WhatsApp. Identifiers proven some other way (a one-time code, a
 signed link, the business's own records) were linked to their customer before this message, so
 an exact match is all this step does; it never links anything a customer merely typed.
+
+A sender nobody knows becomes a :class:`~omnivox.storage.repositories.Newcomer`: the customer
+and the identity are written by attach, in the transaction that stores the message (a resent
+first message then leaves no customer behind either).
 """
 
 from __future__ import annotations
 
 from omnivox.identity.kinds import identity_of, proven_by_channel
 from omnivox.pipeline.context import TurnContext
-from omnivox.storage.repositories import Store
+from omnivox.storage.repositories import Newcomer, Store
 
 
 class Identify:
@@ -23,16 +27,18 @@ class Identify:
         self.store = store
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``customer_id`` and ``customer_created``."""
-        sender = ctx.inbound.sender
-        trusted = ctx.inbound.channel == "api" and ctx.workspace.trust_api_customer_ids
-        kind, address = identity_of(ctx.inbound.channel, sender.address)
-        ctx.customer_id, ctx.customer_created = await self.store.resolve_customer(
-            ctx.inbound.workspace_id,
-            kind,
-            address,
-            sender.name,
-            business_id=trusted,
-            verified=proven_by_channel(kind),
+        """Set ``customer_id`` and ``customer_created`` (and ``newcomer`` for a new sender)."""
+        inbound = ctx.inbound
+        trusted = inbound.channel == "api" and ctx.workspace.trust_api_customer_ids
+        kind, address = identity_of(inbound.channel, inbound.sender.address)
+        owner = await self.store.identity_owner(
+            inbound.workspace_id, kind, address, business_id=trusted
         )
+        if owner is not None:
+            ctx.customer_id, ctx.customer_created = owner, False
+            return ctx
+        newcomer = Newcomer(
+            inbound.workspace_id, kind, address, inbound.sender.name, proven_by_channel(kind)
+        )
+        ctx.newcomer, ctx.customer_id, ctx.customer_created = newcomer, newcomer.id, True
         return ctx

@@ -29,7 +29,7 @@ from omnivox.handoff.desk import HandoffDesk
 from omnivox.llm.base import ProviderError, ToolChooser
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
-from omnivox.storage.signals import SignalStore
+from omnivox.storage.repositories import MetadataUpdate
 from omnivox.types import Reply
 from omnivox.understanding.routing import Decision as RouteDecision
 from omnivox.understanding.routing import decide
@@ -55,14 +55,12 @@ class RouteStep:
         understanding: Understanding | None = None,
         tools: dict[str, dict[str, Tool]] | None = None,
         sink: EventSink | None = None,
-        signals: SignalStore | None = None,
         chooser: ToolChooser | None = None,
         desk: HandoffDesk | None = None,
     ) -> None:
         self.understanding = understanding
         self.tools = tools or {}
         self.sink = sink
-        self.signals = signals
         self.chooser = chooser
         self.desk = desk
 
@@ -171,9 +169,10 @@ class RouteStep:
         reason = f"{tool} needs more details"
         ctx.decision = RouteDecision("clarify", (*ctx.decision.reasons, reason), tool)
         ctx.halt("clarify", Reply(question or "Could you tell me a bit more?"))
-        if self.signals is not None and ctx.message is not None:
+        if ctx.message is not None:  # stored by deliver, with the question
             pending = {**ctx.analysis.as_metadata(), "pending_action": tool}
-            await self.signals.save_nlu(ctx.message, pending)
+            metadata = {**ctx.message.metadata, "nlu": pending}
+            ctx.message_update = MetadataUpdate(ctx.message.id, metadata)
 
     def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
         if self.sink is None:

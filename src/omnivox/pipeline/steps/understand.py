@@ -1,7 +1,8 @@
 """understand: language, intent (with confidence and out-of-scope), sentiment and entities.
 
 The result is put on the turn (``ctx.analysis``) and stored on the message
-(``metadata.nlu``), where later turns read it back for sentiment and confidence trends. Order
+(``metadata.nlu``; deliver writes it in the transaction that stores the reply, or alone when
+there is none), where later turns read it back for sentiment and confidence trends. Order
 numbers the customer mentions are remembered on their profile (``attributes.facts``), which
 later turns give the model, on any channel.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from omnivox.pipeline.context import TurnContext
+from omnivox.storage.repositories import MetadataUpdate
 from omnivox.storage.signals import SignalStore
 from omnivox.understanding.config import MAX_STREAK
 from omnivox.understanding.service import Understanding
@@ -29,7 +31,7 @@ class Understand:
         self.signals = signals
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``analysis`` and ``recent_nlu``; store the analysis on the message."""
+        """Set ``analysis``, ``recent_nlu`` and the message's metadata to store."""
         if ctx.message is None or ctx.conversation_id is None:
             return ctx
         if not ctx.conversation_created:
@@ -44,7 +46,8 @@ class Understand:
             ctx.analysis = nlu.analyze(*args)
         else:  # the embedding model and the classifier: off the event loop
             ctx.analysis = await asyncio.to_thread(nlu.analyze, *args)
-        await self.signals.save_nlu(ctx.message, ctx.analysis.as_metadata())
+        nlu_metadata = {**ctx.message.metadata, "nlu": ctx.analysis.as_metadata()}
+        ctx.message_update = MetadataUpdate(ctx.message.id, nlu_metadata)
         orders = [e.value for e in ctx.analysis.entities if e.kind == "order_number"]
         if orders and ctx.customer_id is not None:  # a fact learned in conversation
             await self.signals.learn(ctx.customer_id, "order_numbers", orders)
