@@ -15,6 +15,7 @@ from omnivox.pipeline.context import DeltaSink, TurnContext
 from omnivox.pipeline.runner import PipelineRunner, Step
 from omnivox.ratelimit import SlidingWindowLimiter
 from omnivox.settings import LimitSettings, Settings
+from omnivox.storage.sqlite_driver import short_statements
 from omnivox.types import InboundMessage
 
 
@@ -59,7 +60,9 @@ class TurnService:
         ctx = TurnContext(
             inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
         )
-        with self.activity.turn():
+        # a turn's statements read and write a few rows by index: on SQLite they run on the
+        # loop's thread, with no handoff to aiosqlite's (omnivox.storage.sqlite_driver)
+        with self.activity.turn(), short_statements():
             async with self.locks.hold(inbound.conversation_key):
                 return await self.runner.run(ctx)
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import structlog
 
+from omnivox.bus import EventRecord
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.channels.api import ApiChannel
 from omnivox.llm.chain import ProviderChain
@@ -12,8 +15,10 @@ from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.runner import PipelineRunner
 from omnivox.services import build_components, build_steps
 from omnivox.settings import ScriptedSettings
+from omnivox.storage import sqlite_driver
 from omnivox.storage.db import Database
 from omnivox.storage.repositories import Store
+from omnivox.storage.sqlite_driver import short_statements
 from omnivox.testing import ScriptedProvider
 from omnivox.types import CustomerRef, InboundMessage, Reply
 from tests.conftest import make_settings
@@ -128,3 +133,17 @@ def test_context_fields_have_owners(tmp_path: Path) -> None:
     names = {f.name for f in dataclasses.fields(ctx)}
     assert {"customer_id", "conversation_id", "passages", "reply", "outbound"} <= names
     assert ctx.question == "hi"
+
+
+async def test_the_event_writer_keeps_no_context_of_the_turn_that_started_it() -> None:
+    seen: list[tuple[dict[str, object], bool]] = []
+
+    async def write(batch: Sequence[EventRecord]) -> None:
+        seen.append((structlog.contextvars.get_contextvars(), sqlite_driver._short.get()))
+
+    writer = QueuedEventWriter(write)
+    with structlog.contextvars.bound_contextvars(turn_id="turn_1"), short_statements():
+        writer.emit(EventRecord("turn.completed"))  # the first event starts the writer task
+    await writer.flush()
+    await writer.close()
+    assert seen == [({}, False)]

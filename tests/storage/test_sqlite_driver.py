@@ -1,7 +1,11 @@
-"""The SQLite driver: one trip to aiosqlite's thread per statement, same results as stock."""
+"""The SQLite driver: one trip to aiosqlite's thread per statement (none in a short block)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from omnivox.storage.db import Database
+from omnivox.storage.sqlite_driver import INLINE_BUDGET_S, short_statements
 
 
 @pytest.fixture
@@ -111,3 +116,90 @@ async def test_constraint_errors_surface_as_sqlalchemy_errors_and_leave_nothing(
     async with db.sessions() as session:
         values = (await session.execute(text("SELECT v FROM t"))).scalars().all()
     assert values == ["once"]  # the whole transaction rolled back, 'other' too
+
+
+async def test_short_statements_run_on_the_loop_and_only_the_commit_is_a_trip(
+    db: Database, trips: list[str]
+) -> None:
+    async with db.sessions() as session:
+        await session.execute(text("SELECT 1"))
+    trips.clear()
+    with short_statements():
+        async with db.sessions.begin() as session:
+            await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
+            seen = (await session.execute(text("SELECT v FROM t"))).scalars().all()
+            await session.execute(text("UPDATE t SET v = 'b'"))
+    assert seen == ["a"] and trips == ["commit"]
+    async with db.sessions() as session:  # outside the block: the worker thread again
+        assert (await session.execute(text("SELECT v FROM t"))).scalar() == "b"
+    assert trips == ["commit", "_run"]
+
+
+async def test_a_locked_database_sends_the_write_to_the_worker_which_waits(
+    db: Database, tmp_path: Path, trips: list[str]
+) -> None:
+    """Another process holds the write lock: the loop never waits for it, the worker does."""
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the write lock, as another process would hold it
+    ticks: list[float] = []
+
+    async def ticker() -> None:  # runs only while the loop is free
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    async def release() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    background = asyncio.create_task(ticker())
+    releaser = asyncio.create_task(release())
+    trips.clear()
+    try:
+        with short_statements():
+            async with db.sessions.begin() as session:
+                await session.execute(text("INSERT INTO t (v) VALUES ('after the lock')"))
+    finally:
+        background.cancel()
+        await releaser
+        other.close()
+    assert trips == ["_run", "commit"]  # the write went to the worker thread
+    assert len(ticks) >= 10  # ~0.3 s of waiting, and the loop ticked all along
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.2
+    async with db.sessions() as session:
+        assert (await session.execute(text("SELECT v FROM t"))).scalar() == "after the lock"
+
+
+async def test_a_long_read_is_interrupted_on_the_loop_and_finished_by_the_worker(
+    db: Database, trips: list[str]
+) -> None:
+    async with db.sessions.begin() as session:
+        await session.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": i} for i in range(199)])
+    slow = text("SELECT count(*) FROM t a, t b, t c")  # 8 million rows: far over the budget
+    trips.clear()
+    with short_statements():
+        async with db.sessions.begin() as session:
+            await session.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+            started = time.perf_counter()
+            count = (await session.execute(slow)).scalar()
+            took = time.perf_counter() - started
+    assert count == 200**3
+    assert trips == ["_run", "commit"]  # the read went to the worker; the insert did not
+    assert took > 10 * INLINE_BUDGET_S  # it was long: the loop gave it up after the budget
+    async with db.sessions() as session:  # the interrupted read cost the transaction nothing
+        assert (await session.execute(text("SELECT count(*) FROM t WHERE v = 'kept'"))).scalar()
+
+
+async def test_other_statements_go_to_the_worker_even_in_a_short_block(
+    db: Database, trips: list[str]
+) -> None:
+    with short_statements():
+        async with db.sessions() as session:
+            trips.clear()
+            counted = text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) "
+                "SELECT count(*) FROM n"
+            )
+            assert (await session.execute(counted)).scalar() == 10
+            await session.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "a"}, {"v": "b"}])
+            assert trips == ["_run", "_run"]  # a WITH and an executemany: never on the loop

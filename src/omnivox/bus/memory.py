@@ -8,6 +8,7 @@ crash can lose at most the last batch.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 
 from omnivox.bus import EventRecord
@@ -27,10 +28,15 @@ class QueuedEventWriter:
         self._task: asyncio.Task[None] | None = None
 
     def emit(self, event: EventRecord) -> None:
-        """Queue an event; the writer task starts on first use."""
+        """Queue an event; the writer task starts on first use.
+
+        The task gets a context of its own: it outlives the turn that happens to start it, so
+        it keeps none of that turn's log bindings or its short-statement mode.
+        """
         self._queue.put_nowait(event)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def _run(self) -> None:
         while True:

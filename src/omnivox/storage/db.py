@@ -39,6 +39,8 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = 30
+            # a turn's statements run on the event loop's thread (sqlite_driver.short_statements)
+            connect_args["check_same_thread"] = False
             # One connection: SQLite has one writer anyway, and queueing on the pool is FIFO
             # and immediate, where competing connections poll the file lock with sleeps.
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
