@@ -13,7 +13,7 @@ seconds to read each answer and type (the time the server uses to read ahead).
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
 Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
-       [--think-s S] [--type-s S] [--pause-s S] [--knowledge-only]
+       [--think-s S] [--type-s S] [--pause-s S] [--knowledge-only] [--rest-only]
        [--weights q8_0|f16|shipped] [--no-append]
 """
 
@@ -295,6 +295,11 @@ def main() -> None:
         help="only the knowledge-base rows where every message is a new visitor's first",
     )
     parser.add_argument(
+        "--rest-only",
+        action="store_true",
+        help="only the REST rows (turn, model, overhead) and the bare model call",
+    )
+    parser.add_argument(
         "--weights",
         choices=get_args(Weights),
         default=LlamaCppSettings(type="llamacpp").weights,
@@ -321,7 +326,7 @@ def main() -> None:
                 for key in ("turn", "model", "overhead"):
                     lines.append(row(f"{name} c={concurrency} {key}", res[key]))
                     print(lines[-1], flush=True)
-            if name == "llamacpp":
+            if name == "llamacpp" and not args.rest_only:
                 for label, one, turns, think in (
                     ("new conversations", False, args.turns, 0.0),
                     ("one conversation", True, args.conversation_turns, 0.0),
@@ -355,7 +360,7 @@ def main() -> None:
             f", {typed_new}, Enter {args.pause_s:g} s later",
         ),
     ):
-        if one and args.new_visitors_only:
+        if args.rest_only or (one and args.new_visitors_only):
             continue
         whose = "one conversation" if one else "a new visitor's first message each turn"
         label = f"{whose}, Acme knowledge base{how}"

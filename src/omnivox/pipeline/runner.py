@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import structlog
+from structlog.typing import FilteringBoundLogger as BoundLogger
 
 from omnivox import events
 from omnivox.logs import get_logger
@@ -48,17 +49,18 @@ class PipelineRunner:
             turn_id=ctx.turn_id, workspace=ctx.inbound.workspace_id
         ):
             started = time.perf_counter()
+            steplog = log.bind()  # the lazy logger resolves its configuration once per turn
             for step in self.steps:
                 if ctx.halted and not step.finishing:
                     continue
-                await self._run_step(step, ctx)
+                await self._run_step(step, ctx, steplog)
                 if ctx.conversation_id:
                     structlog.contextvars.bind_contextvars(conversation_id=ctx.conversation_id)
             ctx.timings["total"] = _ms_since(started)
             structlog.contextvars.unbind_contextvars("conversation_id")
         return ctx
 
-    async def _run_step(self, step: Step, ctx: TurnContext) -> None:
+    async def _run_step(self, step: Step, ctx: TurnContext, steplog: BoundLogger) -> None:
         t0 = time.perf_counter()
         try:
             await step(ctx)
@@ -69,7 +71,7 @@ class PipelineRunner:
                 await self._on_failure(ctx, step.name, exc)
             raise
         ctx.timings[step.name] = _ms_since(t0)
-        log.debug(events.PIPELINE_STEP, step=step.name, ms=ctx.timings[step.name])
+        steplog.debug(events.PIPELINE_STEP, step=step.name, ms=ctx.timings[step.name])
 
 
 def _ms_since(t0: float) -> float:

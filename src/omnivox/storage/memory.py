@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from omnivox.storage.db import AsyncSession
 from omnivox.storage.models import Conversation, Customer, Identity, Message
@@ -93,8 +93,12 @@ async def recall_in(
     """
     pending: Pending | None = None
     cap = rules.cap(window, quiet=quiet)
-    newest = _unsummarized(conv, before).order_by(Message.seq.desc()).limit(cap)
-    recent = list((await session.execute(newest)).all())
+    if before is None:  # a turn's own recall: the statement is built once
+        params = {"r_conversation": conv.id, "r_after": conv.summary_seq, "r_cap": cap}
+        recent = list((await session.execute(_NEWEST, params)).all())
+    else:
+        newest = _unsummarized(conv, before).order_by(Message.seq.desc()).limit(cap)
+        recent = list((await session.execute(newest)).all())
     if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
         recent = recent[:window]
         older = _unsummarized(conv, before).order_by(Message.seq)
@@ -118,13 +122,24 @@ def _unsummarized(conv: Conversation, before: Any | None) -> Select[int, str, st
     return query if before is None else query.where(Message.seq < before)
 
 
+# a turn's statements, built once (building costs more than SQLite takes to run them)
+_NEWEST = (
+    select(Message.seq, Message.direction, Message.text, Message.channel)
+    .where(
+        Message.conversation_id == bindparam("r_conversation"),
+        Message.seq > bindparam("r_after"),
+    )
+    .order_by(Message.seq.desc())
+    .limit(bindparam("r_cap"))
+)
+_KNOWN = select(Identity.channel, Identity.address).where(
+    Identity.customer_id == bindparam("k_customer"), Identity.channel.in_(("email", "phone"))
+)
+
+
 async def known_values(session: AsyncSession, customer: Customer) -> list[tuple[str, str]]:
     """The customer's own name, first name, emails and phones, for redaction."""
-    rows = await session.execute(
-        select(Identity.channel, Identity.address).where(
-            Identity.customer_id == customer.id, Identity.channel.in_(("email", "phone"))
-        )
-    )
+    rows = await session.execute(_KNOWN, {"k_customer": customer.id})
     known = [(kind.upper(), address) for kind, address in rows.all()]
     if customer.display_name:
         known.append(("NAME", customer.display_name))

@@ -94,13 +94,18 @@ class Identity(Base):
         """The rows holding ``address`` on ``channel`` (by blind index, under any key)."""
         return and_(
             cls.channel == channel,
-            cls.address_hash.in_(RING.indexes(address_key(channel, address))),
+            cls.address_hash.in_(identity_indexes(channel, address)),
         )
 
 
 def address_key(channel: str, address: str) -> str:
     """What an identity's blind index is computed over."""
     return f"{channel}:{address}"
+
+
+def identity_indexes(channel: str, address: str) -> list[str]:
+    """Every blind index an identity ``(channel, address)`` may be stored under."""
+    return RING.indexes(address_key(channel, address))
 
 
 @event.listens_for(Identity, "before_insert")

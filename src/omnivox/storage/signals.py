@@ -7,11 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from omnivox.ids import new_id
 from omnivox.storage.db import Database
 from omnivox.storage.models import Customer, Message, Ticket
+
+_RECENT_NLU = (  # built once: a turn runs it (building costs more than running it)
+    select(Message.meta)
+    .where(
+        Message.conversation_id == bindparam("n_conversation"),
+        Message.direction == "in",
+        Message.seq
+        < select(Message.seq).where(Message.id == bindparam("n_before")).scalar_subquery(),
+    )
+    .order_by(Message.seq.desc())
+    .limit(bindparam("n_limit"))
+)
 
 
 class SignalStore:
@@ -39,17 +51,12 @@ class SignalStore:
         Messages stored before understanding existed are skipped.
         """
         async with self.db.sessions() as session:
-            seq = select(Message.seq).where(Message.id == before_message_id).scalar_subquery()
-            rows = await session.execute(
-                select(Message.meta)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == "in",
-                    Message.seq < seq,
-                )
-                .order_by(Message.seq.desc())
-                .limit(limit)
-            )
+            params = {
+                "n_conversation": conversation_id,
+                "n_before": before_message_id,
+                "n_limit": limit,
+            }
+            rows = await session.execute(_RECENT_NLU, params)
             metas = [m.get("nlu") for m in rows.scalars()]
         return [m for m in reversed(metas) if isinstance(m, dict)]
 
