@@ -118,7 +118,7 @@ async def test_constraint_errors_surface_as_sqlalchemy_errors_and_leave_nothing(
     assert values == ["once"]  # the whole transaction rolled back, 'other' too
 
 
-async def test_short_statements_and_their_commit_run_on_the_loop(
+async def test_short_statements_run_on_the_loop_and_only_the_commit_is_a_trip(
     db: Database, trips: list[str]
 ) -> None:
     async with db.sessions() as session:
@@ -129,10 +129,10 @@ async def test_short_statements_and_their_commit_run_on_the_loop(
             await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
             seen = (await session.execute(text("SELECT v FROM t"))).scalars().all()
             await session.execute(text("UPDATE t SET v = 'b'"))
-    assert seen == ["a"] and trips == []  # the commit too
+    assert seen == ["a"] and trips == ["commit"]
     async with db.sessions() as session:  # outside the block: the worker thread again
         assert (await session.execute(text("SELECT v FROM t"))).scalar() == "b"
-    assert trips == ["_run"]
+    assert trips == ["commit", "_run"]
 
 
 async def test_a_locked_database_sends_the_write_to_the_worker_which_waits(
@@ -163,7 +163,7 @@ async def test_a_locked_database_sends_the_write_to_the_worker_which_waits(
         background.cancel()
         await releaser
         other.close()
-    assert trips == ["_run"]  # the write went to the worker thread (and had the lock then)
+    assert trips == ["_run", "commit"]  # the write went to the worker thread
     assert len(ticks) >= 10  # ~0.3 s of waiting, and the loop ticked all along
     assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.2
     async with db.sessions() as session:
@@ -184,7 +184,7 @@ async def test_a_long_read_is_interrupted_on_the_loop_and_finished_by_the_worker
             count = (await session.execute(slow)).scalar()
             took = time.perf_counter() - started
     assert count == 200**3
-    assert trips == ["_run"]  # the read went to the worker; the insert and commit did not
+    assert trips == ["_run", "commit"]  # the read went to the worker; the insert did not
     assert took > 10 * INLINE_BUDGET_S  # it was long: the loop gave it up after the budget
     async with db.sessions() as session:  # the interrupted read cost the transaction nothing
         assert (await session.execute(text("SELECT count(*) FROM t WHERE v = 'kept'"))).scalar()
@@ -203,51 +203,3 @@ async def test_other_statements_go_to_the_worker_even_in_a_short_block(
             assert (await session.execute(counted)).scalar() == 10
             await session.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "a"}, {"v": "b"}])
             assert trips == ["_run", "_run"]  # a WITH and an executemany: never on the loop
-
-
-async def test_a_commit_on_the_loop_leaves_the_wal_checkpoint_to_the_worker(
-    db: Database, tmp_path: Path
-) -> None:
-    """Copying the WAL into the database file (fsyncs) never happens on the loop's thread."""
-    database, wal = tmp_path / "driver.db", tmp_path / "driver.db-wal"
-    blob = "x" * 1_000_000
-    with short_statements():
-        for _ in range(6):  # ~6 MB of WAL: past SQLite's automatic checkpoint (1,000 pages)
-            async with db.sessions.begin() as session:
-                await session.execute(
-                    text("INSERT INTO t (v) VALUES (:v || random())"), {"v": blob}
-                )
-    assert wal.stat().st_size > 5_000_000 and database.stat().st_size < 1_000_000
-    async with db.sessions.begin() as session:  # a commit on the worker thread checkpoints
-        await session.execute(text("INSERT INTO t (v) VALUES ('small')"))
-    assert database.stat().st_size > 5_000_000
-    async with db.sessions() as session:
-        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 7
-
-
-async def test_a_commit_that_must_wait_for_a_reader_is_finished_by_the_worker(
-    db: Database, tmp_path: Path, trips: list[str]
-) -> None:
-    """In rollback-journal mode a commit waits for other processes' readers: not on the loop."""
-    async with db.sessions() as session:
-        await session.execute(text("PRAGMA journal_mode=DELETE"))
-    reader = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM t").fetchall()  # holds a shared lock until COMMIT
-
-    async def release() -> None:
-        await asyncio.sleep(0.3)
-        reader.execute("COMMIT")
-
-    releaser = asyncio.create_task(release())
-    trips.clear()
-    try:
-        with short_statements():
-            async with db.sessions.begin() as session:
-                await session.execute(text("INSERT INTO t (v) VALUES ('waited')"))
-    finally:
-        await releaser
-        reader.close()
-    assert trips == ["commit"]  # the insert ran on the loop; the commit waited on the worker
-    async with db.sessions() as session:
-        assert (await session.execute(text("SELECT v FROM t"))).scalar() == "waited"

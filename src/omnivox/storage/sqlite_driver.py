@@ -26,12 +26,8 @@ statements, a returning customer's 10). Two guards keep the loop from ever waiti
   an interrupted SELECT changes nothing, the transaction stays open) and runs again on the
   worker thread. INSERT, UPDATE and DELETE are never interrupted (SQLite would roll back the
   whole transaction): that is why only short blocks run writes here. Anything else (``WITH``,
-  DDL, pragmas, ``executemany``) goes to the worker as before.
-- the block's commits run on the loop's thread too (a WAL append: no fsync with
-  ``synchronous=NORMAL``), with the busy timeout at 0 as above and SQLite's automatic WAL
-  checkpoint off for that commit, so copying the WAL into the database never runs on the loop:
-  the next commit on the worker thread does it (the event writer commits there after every
-  turn). Rollbacks stay on the worker.
+  DDL, pragmas, ``executemany``) goes to the worker as before. Commits and rollbacks stay on
+  the worker thread, so a WAL checkpoint never runs on the loop.
 
 This relies on ``aiosqlite.Connection._execute`` (queue a function for the worker thread), which
 aiosqlite's own public methods are built on, and on ``check_same_thread=False`` (set by
@@ -71,7 +67,6 @@ class _Outcome:
 
 _NOTHING = _Outcome(None, -1, None, [])
 INLINE_BUDGET_S = 0.002  # a read on the loop's thread that takes longer goes to the worker
-WAL_AUTOCHECKPOINT = 1000  # pages: SQLite's default, kept for commits on the worker thread
 _PROGRESS_STEPS = 1000  # SQLite virtual-machine steps between two looks at the clock
 _short: ContextVar[bool] = ContextVar("omnivox_short_statements", default=False)
 
@@ -121,26 +116,6 @@ def _run_inline(
 
 
 _INLINE_VERBS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
-
-
-def _commit_inline(raw: sqlite3.Connection, busy_ms: int) -> bool:
-    """Commit here if no lock must be waited for; False (still open) if one must.
-
-    SQLite's automatic WAL checkpoint is off for this commit: it copies up to the whole WAL
-    into the database file, which is no work for the loop's thread.
-    """
-    raw.execute("PRAGMA busy_timeout=0")
-    raw.execute("PRAGMA wal_autocheckpoint=0")
-    try:
-        raw.commit()
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-            return False  # SQLite keeps the transaction open: the worker commits it, waiting
-        raise
-    finally:
-        raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
-        raw.execute(f"PRAGMA busy_timeout={busy_ms}")
-    return True
 
 
 def _verb(operation: Any) -> str:
@@ -243,17 +218,9 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             super().rollback()
 
     def commit(self) -> None:
-        """Commit, unless there is nothing open (a transaction that only read).
-
-        In a short block the commit runs on the loop's thread, without waiting for a lock and
-        without a WAL checkpoint (the next commit on the worker thread, the event writer's
-        after every turn, checkpoints when the WAL is due); otherwise on the worker.
-        """
-        if self._idle():
-            return
-        if _short.get() and _commit_inline(self._connection._conn, self.busy_ms):
-            return
-        super().commit()
+        """Commit, unless there is nothing open (a transaction that only read)."""
+        if not self._idle():
+            super().commit()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
