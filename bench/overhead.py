@@ -15,7 +15,11 @@ messages).
 alternating rounds between the two servers, so the figures compare on equal terms on a noisy
 machine. The ratio column is this tree's p50 over the baseline's.
 
-Usage: python bench/overhead.py [--turns 200] [--rounds 4] [--baseline-src DIR] [--no-append]
+``--env KEY=VALUE`` sets a variable for this tree's server only: with ``--baseline-src src`` it
+measures that variable alone (for instance ``GOMP_SPINCOUNT``, llama.cpp's OpenMP spinning).
+
+Usage: python bench/overhead.py [--turns 200] [--rounds 4] [--baseline-src DIR] [--env K=V]
+       [--provider extractive|llamacpp] [--no-append]
 """
 
 from __future__ import annotations
@@ -96,8 +100,17 @@ def main() -> None:
         default="extractive",
         help="llamacpp: the bundled model answers (its hand-offs count as overhead)",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for this tree's server only (repeatable); with "
+        "--baseline-src src, the variable's effect alone",
+    )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.env)
     sources = {"ours": ROOT / "src"}
     if args.baseline_src:
         sources["baseline"] = args.baseline_src.resolve()
@@ -111,7 +124,7 @@ def main() -> None:
                     [{"type": args.provider}],
                     64,
                     grounding=False,
-                    env={"PYTHONPATH": str(src)},
+                    env={"PYTHONPATH": str(src), **(extra if name == "ours" else {})},
                 )
             )
             for name, src in sources.items()
@@ -130,6 +143,7 @@ def main() -> None:
         *table("returning", results["ours"]["returning"], base["returning"] if base else None),
         f"{per_round * args.rounds} REST turns per kind and server, one at a time, "
         f"{args.provider} provider, no knowledge base, gap {args.gap_ms:g} ms"
+        + (f"; this tree's server with {' '.join(args.env)}" if args.env else "")
         + (f"; baseline: {args.baseline_src}, alternating rounds." if base else "."),
     ]
     report("Pipeline overhead by step (issue 2)", lines, append=not args.no_append)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from omnivox.storage import sqlite_driver
 from omnivox.storage.db import Database
 from omnivox.storage.sqlite_driver import INLINE_BUDGET_S, short_statements
 
@@ -171,8 +172,11 @@ async def test_a_locked_database_sends_the_write_to_the_worker_which_waits(
 
 
 async def test_a_long_read_is_interrupted_on_the_loop_and_finished_by_the_worker(
-    db: Database, trips: list[str]
+    db: Database, trips: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the budget is checked at every step, so that anything else run while the handler is
+    # still installed (once the budget is spent) would be interrupted too: nothing may be
+    monkeypatch.setattr(sqlite_driver, "_PROGRESS_STEPS", 1)
     async with db.sessions.begin() as session:
         await session.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": i} for i in range(199)])
     slow = text("SELECT count(*) FROM t a, t b, t c")  # 8 million rows: far over the budget

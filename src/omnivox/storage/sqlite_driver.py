@@ -97,10 +97,10 @@ def _run_inline(
     """
     raw: sqlite3.Connection = connection._conn
     read = _verb(operation) == "SELECT"
-    if read:
+    raw.execute("PRAGMA busy_timeout=0")
+    if read:  # installed for this statement alone: any other would be interrupted too
         deadline = time.perf_counter() + INLINE_BUDGET_S
         raw.set_progress_handler(lambda: time.perf_counter() > deadline, _PROGRESS_STEPS)
-    raw.execute("PRAGMA busy_timeout=0")
     try:
         return _run(connection, operation, parameters, False)
     except sqlite3.OperationalError as exc:
@@ -110,9 +110,9 @@ def _run_inline(
             raise _Handoff from exc
         raise
     finally:
-        raw.execute(f"PRAGMA busy_timeout={busy_ms}")
         if read:
             raw.set_progress_handler(None, 0)
+        raw.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
 _INLINE_VERBS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
