@@ -97,11 +97,11 @@ async def recall_in(
         params = {"r_conversation": conv.id, "r_after": conv.summary_seq, "r_cap": cap}
         recent = list((await session.execute(_NEWEST, params)).all())
     else:
-        newest = _unsummarized(conv, before).order_by(Message.seq.desc()).limit(cap)
+        newest = _before(conv, before).order_by(Message.seq.desc()).limit(cap)
         recent = list((await session.execute(newest)).all())
     if len(recent) == cap:  # time to fold (more may be waiting when a fold lagged)
         recent = recent[:window]
-        older = _unsummarized(conv, before).order_by(Message.seq)
+        older = _before(conv, before).order_by(Message.seq)
         if recent:
             older = older.where(Message.seq < recent[-1].seq)
         items = list((await session.execute(older)).all())
@@ -111,24 +111,25 @@ async def recall_in(
     return Recall(conv.summary, history, profile_facts(customer), pending, known)
 
 
-def _unsummarized(conv: Conversation, before: Any | None) -> Select[int, str, str, str]:
-    """The conversation's messages after its summary and before ``before`` (a seq; None: all).
+def _unsummarized(conversation: Any, after: Any) -> Select[int, str, str, str]:
+    """Messages of ``conversation`` with seq above ``after`` (values or bind parameters).
 
     Only what memory needs (seq, direction, text, channel): the metadata stays encrypted.
     """
-    query = select(Message.seq, Message.direction, Message.text, Message.channel).where(
-        Message.conversation_id == conv.id, Message.seq > conv.summary_seq
+    return select(Message.seq, Message.direction, Message.text, Message.channel).where(
+        Message.conversation_id == conversation, Message.seq > after
     )
+
+
+def _before(conv: Conversation, before: Any | None) -> Select[int, str, str, str]:
+    """The conversation's messages after its summary and before ``before`` (a seq; None: all)."""
+    query = _unsummarized(conv.id, conv.summary_seq)
     return query if before is None else query.where(Message.seq < before)
 
 
 # a turn's statements, built once (building costs more than SQLite takes to run them)
 _NEWEST = (
-    select(Message.seq, Message.direction, Message.text, Message.channel)
-    .where(
-        Message.conversation_id == bindparam("r_conversation"),
-        Message.seq > bindparam("r_after"),
-    )
+    _unsummarized(bindparam("r_conversation"), bindparam("r_after"))
     .order_by(Message.seq.desc())
     .limit(bindparam("r_cap"))
 )

@@ -92,10 +92,15 @@ class Identity(Base):
     @classmethod
     def matches(cls, channel: str, address: str) -> ColumnElement[bool]:
         """The rows holding ``address`` on ``channel`` (by blind index, under any key)."""
-        return and_(
-            cls.channel == channel,
-            cls.address_hash.in_(identity_indexes(channel, address)),
-        )
+        return cls.matching(channel, identity_indexes(channel, address))
+
+    @classmethod
+    def matching(cls, channel: Any, indexes: Any) -> ColumnElement[bool]:
+        """The rows on ``channel`` whose blind index is one of ``indexes``.
+
+        Both may be values or bind parameters (``indexes`` then an expanding one).
+        """
+        return and_(cls.channel == channel, cls.address_hash.in_(indexes))
 
 
 def address_key(channel: str, address: str) -> str:

@@ -129,6 +129,11 @@ class MetadataUpdate:
     message_id: str
     metadata: dict[str, Any]
 
+    @classmethod
+    def with_nlu(cls, message: StoredMessage, nlu: dict[str, Any]) -> MetadataUpdate:
+        """``message``'s metadata with its ``nlu`` entry (the turn's analysis) set to ``nlu``."""
+        return cls(message.id, {**message.metadata, "nlu": nlu})
+
     async def run(self, session: AsyncSession) -> None:
         """Store it in ``session``'s transaction."""
         await session.execute(_SET_METADATA, {"m_id": self.message_id, "m_meta": self.metadata})
@@ -229,8 +234,7 @@ def _open_conversation(
 def _identity_owner_query(business_id: bool) -> Select[str]:
     query = select(Identity.customer_id, literal(1).label("rank")).where(
         Identity.workspace_id == bindparam("o_workspace"),
-        Identity.channel == bindparam("o_kind"),  # Identity.matches, with bound parameters
-        Identity.address_hash.in_(bindparam("o_hashes", expanding=True)),
+        Identity.matching(bindparam("o_kind"), bindparam("o_hashes", expanding=True)),
     )
     if business_id:
         by_business_id = select(Customer.id, literal(0).label("rank")).where(

@@ -171,8 +171,7 @@ class RouteStep:
         ctx.halt("clarify", Reply(question or "Could you tell me a bit more?"))
         if ctx.message is not None:  # stored by deliver, with the question
             pending = {**ctx.analysis.as_metadata(), "pending_action": tool}
-            metadata = {**ctx.message.metadata, "nlu": pending}
-            ctx.message_update = MetadataUpdate(ctx.message.id, metadata)
+            ctx.message_update = MetadataUpdate.with_nlu(ctx.message, pending)
 
     def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
         if self.sink is None:

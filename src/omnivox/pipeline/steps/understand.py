@@ -46,8 +46,7 @@ class Understand:
             ctx.analysis = nlu.analyze(*args)
         else:  # the embedding model and the classifier: off the event loop
             ctx.analysis = await asyncio.to_thread(nlu.analyze, *args)
-        nlu_metadata = {**ctx.message.metadata, "nlu": ctx.analysis.as_metadata()}
-        ctx.message_update = MetadataUpdate(ctx.message.id, nlu_metadata)
+        ctx.message_update = MetadataUpdate.with_nlu(ctx.message, ctx.analysis.as_metadata())
         orders = [e.value for e in ctx.analysis.entities if e.kind == "order_number"]
         if orders and ctx.customer_id is not None:  # a fact learned in conversation
             await self.signals.learn(ctx.customer_id, "order_numbers", orders)
