@@ -241,13 +241,44 @@ async def test_a_turn_shows_its_passages_as_the_drafts_guess_did(tmp_path: Path)
     assert ctx.reply is not None and [c.source_id for c in ctx.reply.citations] == ["returns.md"]
 
 
+GIFT = Passage(
+    "gifts.md",
+    "Gift cards",
+    "Gift cards never expire. They can be used online and in stores. Lost cards cannot be "
+    "replaced.",
+    0.7,
+)
+
+
+async def test_a_turn_keeps_the_guesss_first_passages_and_reads_only_the_others(
+    tmp_path: Path,
+) -> None:
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="Yes [2]."))
+    step = reading_step(provider)
+    guess = context(tmp_path, "Can I return sale items")
+    guess.passages = [SALE, MAIL]
+    head = step.guess_prompt(guess, guess.inbound.conversation_key)[-1].content
+    shown_sale = head.split("\n[2]")[0]  # the guess's passage [1] as it showed it
+    ctx = context(tmp_path, "Can I return sale items bought with gift cards?")
+    ctx.passages = [GIFT, SALE]  # the guess's first passage, and another instead of MAIL
+    await step(ctx)
+    final = provider.requests[-1].messages[-1].content
+    assert final.startswith(shown_sale + "\n[2] Gift cards: ")
+    assert "Mail returns" not in final and "Standard shipping" not in final
+    assert ctx.passages == [SALE, GIFT]  # in the order shown: [2] cites the gift cards
+    assert ctx.reply is not None and [c.source_id for c in ctx.reply.citations] == ["gifts.md"]
+    # the words the guess's passage used come off the budget: the other keeps its best
+    gift_line = final.split("\n[2] Gift cards: ")[1].split("\n")[0]
+    assert gift_line.startswith("Gift cards never expire.") and gift_line.endswith("…")
+
+
 async def test_a_guess_is_not_reused_for_other_passages_or_another_question(
     tmp_path: Path,
 ) -> None:
     provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="Yes [1]."))
     step = reading_step(provider)
     for question, passages in (
-        ("Can I return sale items by mail?", [SALE]),  # another set of passages
+        ("Can I return sale items by mail?", [MAIL]),  # not the guess's first passage
         ("Could I send sale items back by mail?", [SALE, MAIL]),  # not the draft continued
     ):
         guess = context(tmp_path, "Can I return sale items")

@@ -118,24 +118,34 @@ class Generate:
         return focus(ctx.passages, ctx.question, self.prompt_words, ctx.retrieval_query or "")
 
     def _shown_as_guessed(self, ctx: TurnContext) -> list[Passage] | None:
-        """The passages as the sender's last guess showed them, when this turn found the same.
+        """The passages as the sender's last guess showed them, as far as this turn found them.
 
         A message sent right after its last draft is that draft with a word or two more, and
-        it often finds the same passages, in the same order or another. Cut for the whole
-        message, they could keep other sentences than for the draft, and the model would read
-        everything again from the first one that changed: so they are shown as the guess
-        showed them, in its order (``ctx.passages`` takes it, so ``[n]`` still cites the
-        passage shown as n). Only when the message begins with the draft's question.
+        it often finds the same passages, in the same order or another, or the guess's first
+        ones and then others. Cut for the whole message, they could keep other sentences than
+        for the draft, and the model would read everything again from the first one that
+        changed: so the guess's passages that this turn found too, from the first one on, are
+        shown first as the guess showed them, in its order, and the model reads only what
+        follows them (the rest, cut to the words left of the budget). ``ctx.passages`` takes
+        that order, so ``[n]`` still cites the passage shown as n. Only when the message
+        begins with the draft's question.
         """
         guess = self._guesses.pop(ctx.inbound.conversation_key, None)
         if guess is None or not _begins_with(ctx.question, guess.question):
             return None
         found = {_identity(p): p for p in ctx.passages}
-        guessed = [_identity(p) for p in guess.found]
-        if len(found) != len(ctx.passages) or sorted(found) != sorted(guessed):
+        kept = _found_prefix(guess.found, found)
+        if len(found) != len(ctx.passages) or not kept:
             return None
-        ctx.passages = [found[key] for key in guessed]
-        return list(guess.shown)
+        rest = [p for p in ctx.passages if _identity(p) not in kept]
+        ctx.passages = [found[key] for key in kept] + rest
+        shown = list(guess.shown[: len(kept)])
+        if not rest:
+            return shown
+        budget = self.prompt_words
+        if budget > 0:  # the words the guess's passages left; each of the rest keeps its best
+            budget = max(1, budget - sum(len(p.text.split()) for p in shown))
+        return shown + focus(rest, ctx.question, budget, ctx.retrieval_query or "")
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
@@ -166,6 +176,19 @@ class Generate:
 
 def _identity(passage: Passage) -> tuple[str, str]:
     return passage.source_id, passage.text
+
+
+def _found_prefix(
+    guessed: Sequence[Passage], found: Mapping[tuple[str, str], Passage]
+) -> list[tuple[str, str]]:
+    """The guess's passages, from its first on, up to the first one this turn did not find."""
+    kept: list[tuple[str, str]] = []
+    for passage in guessed:
+        key = _identity(passage)
+        if key not in found:
+            break
+        kept.append(key)
+    return kept
 
 
 def _begins_with(question: str, draft: str) -> bool:
