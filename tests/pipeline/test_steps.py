@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
+
 from omnivox.channels.api import ApiChannel
 from omnivox.llm.base import Delta
 from omnivox.llm.chain import ProviderChain
@@ -259,7 +261,11 @@ async def test_a_turn_keeps_the_guesss_first_passages_and_reads_only_the_others(
     guess.passages = [SALE, MAIL]
     head = step.guess_prompt(guess, guess.inbound.conversation_key)[-1].content
     shown_sale = head.split("\n[2]")[0]  # the guess's passage [1] as it showed it
-    ctx = context(tmp_path, "Can I return sale items bought with gift cards?")
+    question = "Can I return sale items and boots worn outside with gift cards?"
+    alone = context(tmp_path, question)
+    alone.passages = [SALE, GIFT]
+    assert not step.prompt(alone)[-1].content.startswith(shown_sale)  # cut for the message
+    ctx = context(tmp_path, question)
     ctx.passages = [GIFT, SALE]  # the guess's first passage, and another instead of MAIL
     await step(ctx)
     final = provider.requests[-1].messages[-1].content
@@ -270,6 +276,35 @@ async def test_a_turn_keeps_the_guesss_first_passages_and_reads_only_the_others(
     # the words the guess's passage used come off the budget: the other keeps its best
     gift_line = final.split("\n[2] Gift cards: ")[1].split("\n")[0]
     assert gift_line.startswith("Gift cards never expire.") and gift_line.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("guessed", "found", "kept", "order"),
+    [
+        ([SALE, MAIL], [SALE], 1, [SALE]),  # fewer passages: the guess's first, as shown
+        ([SALE, MAIL, GIFT], [GIFT, SALE], 1, [SALE, GIFT]),  # MAIL is gone: GIFT is cut anew
+        ([SALE, SALE, MAIL], [SALE, GIFT], 1, [SALE, GIFT]),  # a passage is never shown twice
+    ],
+)
+async def test_a_guess_is_kept_up_to_its_first_passage_the_turn_did_not_find(
+    tmp_path: Path, guessed: list[Passage], found: list[Passage], kept: int, order: list[Passage]
+) -> None:
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply="Yes."))
+    step = reading_step(provider)
+    guess = context(tmp_path, "Can I return sale items")
+    guess.passages = list(guessed)
+    head = step.guess_prompt(guess, guess.inbound.conversation_key)[-1].content
+    ctx = context(tmp_path, "Can I return sale items with gift cards?")
+    ctx.passages = list(found)
+    await step(ctx)
+    lines = provider.requests[-1].messages[-1].content.split("Question:")[0].strip().splitlines()
+    read = head.split("Question:")[0].strip().splitlines()  # what the guess had the model read
+    assert lines[: kept + 1] == read[: kept + 1]  # "Passages:" and the passages kept
+    assert lines[kept + 1 :] != read[kept + 1 :]
+    assert ctx.passages == order and len(lines) == len(order) + 1
+    assert [line.split(": ")[0] for line in lines[1:]] == [
+        f"[{n}] {p.title}" for n, p in enumerate(order, 1)
+    ]
 
 
 async def test_a_guess_is_not_reused_for_other_passages_or_another_question(

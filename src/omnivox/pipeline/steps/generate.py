@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from omnivox.identity.kinds import display_name
-from omnivox.knowledge.focus import focus
+from omnivox.knowledge.focus import GAP, focus
 from omnivox.llm.base import ChatMessage, CompletionRequest, Usage
 from omnivox.llm.chain import ChainTrace, ProviderChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
@@ -124,11 +124,11 @@ class Generate:
         it often finds the same passages, in the same order or another, or the guess's first
         ones and then others. Cut for the whole message, they could keep other sentences than
         for the draft, and the model would read everything again from the first one that
-        changed: so the guess's passages that this turn found too, from the first one on, are
-        shown first as the guess showed them, in its order, and the model reads only what
-        follows them (the rest, cut to the words left of the budget). ``ctx.passages`` takes
-        that order, so ``[n]`` still cites the passage shown as n. Only when the message
-        begins with the draft's question.
+        changed: so the guess's passages from its first one up to the first one this turn did
+        not find are shown first as the guess showed them, in its order, and the model reads
+        only what follows them (the turn's other passages, cut to the words left of the
+        budget). ``ctx.passages`` takes that order, so ``[n]`` still cites the passage shown
+        as n. Only when the message begins with the draft's question.
         """
         guess = self._guesses.pop(ctx.inbound.conversation_key, None)
         if guess is None or not _begins_with(ctx.question, guess.question):
@@ -144,7 +144,7 @@ class Generate:
             return shown
         budget = self.prompt_words
         if budget > 0:  # the words the guess's passages left; each of the rest keeps its best
-            budget = max(1, budget - sum(len(p.text.split()) for p in shown))
+            budget = max(1, budget - sum(_words(p.text) for p in shown))
         return shown + focus(rest, ctx.question, budget, ctx.retrieval_query or "")
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
@@ -181,14 +181,22 @@ def _identity(passage: Passage) -> tuple[str, str]:
 def _found_prefix(
     guessed: Sequence[Passage], found: Mapping[tuple[str, str], Passage]
 ) -> list[tuple[str, str]]:
-    """The guess's passages, from its first on, up to the first one this turn did not find."""
+    """The guess's passages, from its first on, up to the first one this turn did not find.
+
+    A passage the guess showed twice ends it too: the turn shows each passage once.
+    """
     kept: list[tuple[str, str]] = []
     for passage in guessed:
         key = _identity(passage)
-        if key not in found:
+        if key not in found or key in kept:
             break
         kept.append(key)
     return kept
+
+
+def _words(text: str) -> int:
+    """Words of a focused passage as the budget counts them (the ``…`` marks are not)."""
+    return sum(1 for word in text.split() if word != GAP)
 
 
 def _begins_with(question: str, draft: str) -> bool:
