@@ -9,12 +9,14 @@ the first streamed token over the web-chat WebSocket at concurrency 1: for new c
 deep into one long conversation, and in one conversation with the Acme knowledge base; the
 last two both with the next message sent at once and with a customer who takes ``--think-s``
 seconds to read each answer and type (the time the server uses to read ahead).
+``--baseline-src DIR`` (another tree's ``src/``, e.g. from ``git worktree add /tmp/old REV``)
+runs each knowledge-base row against that tree's server too, alternating over ``--rounds``.
 
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
 Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
        [--think-s S] [--type-s S] [--pause-s S] [--knowledge-only] [--rest-only]
-       [--weights q8_0|f16|shipped] [--no-append]
+       [--weights q8_0|f16|shipped] [--baseline-src DIR] [--rounds N] [--no-append]
 """
 
 from __future__ import annotations
@@ -224,17 +226,19 @@ def knowledge_first_tokens(
     type_s: float = 0.0,
     pause_s: float = 0.0,
     one_conversation: bool = True,
+    env: dict[str, str] | None = None,
 ) -> list[float]:
     """First tokens of web-chat turns that get passages from the Acme demo's KB.
 
     A fresh server answers one other visitor first (untimed); then one conversation, or a new
-    visitor for each message (``one_conversation`` false).
+    visitor for each message (``one_conversation`` false). ``env`` adds to the server's
+    environment (``PYTHONPATH`` to run another source tree).
     """
     providers = [local_model(args)]
     knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
     with (
         tempfile.TemporaryDirectory() as tmp,
-        server(Path(tmp), providers, args.max_tokens, knowledge, grounding=False) as url,
+        server(Path(tmp), providers, args.max_tokens, knowledge, grounding=False, env=env) as url,
     ):
         return asyncio.run(
             first_token(
@@ -247,6 +251,24 @@ def knowledge_first_tokens(
                 someone_first=True,
             )
         )
+
+
+def knowledge_rows(
+    args: argparse.Namespace, think_s: float, type_s: float, pause_s: float, one: bool
+) -> tuple[list[float], list[float]]:
+    """This tree's first tokens and the baseline's (``--baseline-src``; else none).
+
+    With a baseline the two servers take turns over ``--rounds`` rounds (the order flips each
+    round), so the machine's drift hits both alike.
+    """
+    trees: list[dict[str, str]] = [{"PYTHONPATH": str(ROOT / "src")}]
+    if args.baseline_src:
+        trees.append({"PYTHONPATH": str(args.baseline_src.resolve())})
+    got: list[list[float]] = [[] for _ in trees]
+    for n in range(args.rounds):
+        for i in range(len(trees)) if n % 2 == 0 else reversed(range(len(trees))):
+            got[i] += knowledge_first_tokens(args, think_s, type_s, pause_s, one, trees[i])
+    return got[0], got[1] if args.baseline_src else []
 
 
 def local_model(args: argparse.Namespace) -> dict[str, object]:
@@ -304,6 +326,15 @@ def main() -> None:
         choices=get_args(Weights),
         default=LlamaCppSettings(type="llamacpp").weights,
         help="the bundled model's weights (llm.providers[].weights; default: the product's)",
+    )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another tree's src/ (e.g. from `git worktree add /tmp/old REV`): the knowledge-"
+        "base rows also run against it, alternating servers round by round",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds of --turns per knowledge-base row"
     )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
@@ -364,9 +395,12 @@ def main() -> None:
             continue
         whose = "one conversation" if one else "a new visitor's first message each turn"
         label = f"{whose}, Acme knowledge base{how}"
-        times = knowledge_first_tokens(args, think, type_s, pause_s, one)
+        times, base = knowledge_rows(args, think, type_s, pause_s, one)
         lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
         print(lines[-1], flush=True)
+        if base:
+            lines.append(row(f"baseline ({args.baseline_src}): {label}", base))
+            print(lines[-1], flush=True)
     if not (args.knowledge_only or args.new_visitors_only):
         with tempfile.TemporaryDirectory() as tmp:
             bare = asyncio.run(bare_model(args, Path(tmp)))
@@ -395,6 +429,15 @@ def main() -> None:
         " lacks the last word or two), 'Enter ... later' a customer who looks over the message "
         "before sending it.",
     ]
+    if args.rounds > 1 or args.baseline_src:
+        lines[-1] += (
+            f" Knowledge-base rows: {args.rounds} round(s) of --turns each, a fresh server a round"
+            + (
+                f", alternating with the baseline tree {args.baseline_src}."
+                if args.baseline_src
+                else "."
+            )
+        )
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])
         append_results("Turn latency (issue 2)", command.strip(), lines)
