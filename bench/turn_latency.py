@@ -118,7 +118,8 @@ async def type_with_drafts(
 
     While the customer types steadily the widget sends a draft at most once a second
     (``DRAFT_EVERY_MS``), of the finished words only, from 8 characters on; after
-    ``DRAFT_PAUSE_MS`` (0.3 s) without a key it sends the whole text. ``pause_s``: how long the
+    ``DRAFT_PAUSE_MS`` (0.3 s) without a key it sends the whole text, unless that was the last
+    draft. ``pause_s``: how long the
     customer waits before pressing Enter (0: at once, and the last draft is up to a second of
     typing short of the message).
     """
@@ -133,7 +134,8 @@ async def type_with_drafts(
             last, sent = now, words
     if pause_s >= 0.3:  # after a pause the widget sends the whole text
         await asyncio.sleep(0.3)
-        await ws.send(json.dumps({"type": "draft", "text": text}))
+        if text != sent:
+            await ws.send(json.dumps({"type": "draft", "text": text}))
         await asyncio.sleep(pause_s - 0.3)
     elif pause_s:
         await asyncio.sleep(pause_s)
