@@ -119,9 +119,8 @@ async def type_with_drafts(
     While the customer types steadily the widget sends a draft at most once a second
     (``DRAFT_EVERY_MS``), of the finished words only, from 8 characters on; after
     ``DRAFT_PAUSE_MS`` (0.3 s) without a key it sends the whole text, unless that was the last
-    draft. ``pause_s``: how long the
-    customer waits before pressing Enter (0: at once, and the last draft is up to a second of
-    typing short of the message).
+    draft. ``pause_s``: how long the customer waits before pressing Enter (0: at once, and the
+    last draft is up to a second of typing short of the message).
     """
     last, sent = -1.0, ""
     for i in range(1, len(text) + 1):
