@@ -114,8 +114,13 @@ class Generate:
             self._guesses.popitem(last=False)
         return self.prompt(ctx, shown=shown)
 
-    def _focus(self, ctx: TurnContext) -> list[Passage]:
-        return focus(ctx.passages, ctx.question, self.prompt_words, ctx.retrieval_query or "")
+    def _focus(
+        self, ctx: TurnContext, passages: Sequence[Passage] | None = None, budget: int | None = None
+    ) -> list[Passage]:
+        """``passages`` (default: the turn's) cut for the turn's question to ``budget`` words."""
+        words = self.prompt_words if budget is None else budget
+        shown = ctx.passages if passages is None else passages
+        return focus(shown, ctx.question, words, ctx.retrieval_query or "")
 
     def _shown_as_guessed(self, ctx: TurnContext) -> list[Passage] | None:
         """The passages as the sender's last guess showed them, as far as this turn found them.
@@ -145,7 +150,7 @@ class Generate:
         budget = self.prompt_words
         if budget > 0:  # the words the guess's passages left; each of the rest keeps its best
             budget = max(1, budget - sum(_words(p.text) for p in shown))
-        return shown + focus(rest, ctx.question, budget, ctx.retrieval_query or "")
+        return shown + self._focus(ctx, rest, budget)
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
