@@ -50,3 +50,12 @@ def test_vectors_match_the_reference_model(exported: Path, monkeypatch: pytest.M
     assert np.abs(ours - reference).max() < 1e-5
     one = MiniLMEmbedder().embed([TEXTS[1]])  # alone (no padding) as in a batch
     assert np.abs(one[0] - ours[1]).max() < 1e-5
+
+
+def test_session_workers_do_not_spin(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat model's threads share the cores: spinning workers would stall its answers."""
+    monkeypatch.setenv("OMNIVOX_CACHE_DIR", str(exported.parent.parent))
+    session, _ = MiniLMEmbedder()._load()
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"

@@ -51,6 +51,40 @@ def bundled_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def load_bundled(
+    max_seq_length: int, *, spinning: bool = False
+) -> tuple[onnxruntime.InferenceSession, tokenizers.Tokenizer]:
+    """The bundled encoder's ONNX Runtime session (exported on first use) and its tokenizer.
+
+    ``spinning`` keeps ONNX Runtime's default of worker threads that spin after each operator
+    (``bench/contention.py`` compares the two). The server's workers do not spin: the bundled
+    chat model's threads (llama.cpp, OpenMP barriers) share the same cores, and an embedding
+    during a generation (a draft's search, another visitor's turn) made that generation about
+    3x slower on 2 cores with spinning workers, 1.15x without (docs/knowledge.md, "Sharing the
+    cores").
+    """
+    import onnxruntime
+    import tokenizers
+
+    from omnivox.knowledge.onnx_export import ensure_onnx
+
+    model_dir = bundled_model_dir()
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(
+        str(ensure_onnx(model_dir)), options, providers=["CPUExecutionProvider"]
+    )
+    tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_seq_length)
+    # the file pads every text to a fixed 128 tokens; pad a batch only to its longest text
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return session, tokenizer
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 on the CPU through ONNX Runtime (loaded once, lazily)."""
 
@@ -69,22 +103,7 @@ class MiniLMEmbedder:
 
     def _load(self) -> tuple[onnxruntime.InferenceSession, tokenizers.Tokenizer]:
         if self._session is None or self._tokenizer is None:
-            import onnxruntime
-            import tokenizers
-
-            from omnivox.knowledge.onnx_export import ensure_onnx
-
-            model_dir = bundled_model_dir()
-            options = onnxruntime.SessionOptions()
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.log_severity_level = 3
-            session = onnxruntime.InferenceSession(
-                str(ensure_onnx(model_dir)), options, providers=["CPUExecutionProvider"]
-            )
-            tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(self.max_seq_length)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-            self._session, self._tokenizer = session, tokenizer
+            self._session, self._tokenizer = load_bundled(self.max_seq_length)
         return self._session, self._tokenizer
 
     def embed(self, texts: Sequence[str]) -> Vectors:
