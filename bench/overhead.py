@@ -18,8 +18,13 @@ machine. The ratio column is this tree's p50 over the baseline's.
 ``--env KEY=VALUE`` sets a variable for this tree's server only: with ``--baseline-src src`` it
 measures that variable alone (for instance ``GOMP_SPINCOUNT``, llama.cpp's OpenMP spinning).
 
+With two servers on one machine, a round pauses ``--settle-s`` after each server's share: with
+the bundled model, a returning customer's conversation is folded into its summary in the
+background (every tenth turn, seconds of model time), and a fold running beside the other
+server's turns made some of them take seconds (two llama.cpp processes on 2 cores).
+
 Usage: python bench/overhead.py [--turns 200] [--rounds 4] [--baseline-src DIR] [--env K=V]
-       [--provider extractive|llamacpp] [--no-append]
+       [--provider extractive|llamacpp] [--settle-s 5] [--no-append]
 """
 
 from __future__ import annotations
@@ -95,6 +100,13 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=0.0, help="pause before each message")
     parser.add_argument("--baseline-src", type=Path, help="another tree's src/ to compare with")
     parser.add_argument(
+        "--settle-s",
+        type=float,
+        default=5.0,
+        help="pause after each server's share of a round, so that its background work (a "
+        "memory fold) does not run beside the other server's turns",
+    )
+    parser.add_argument(
         "--provider",
         choices=("extractive", "llamacpp"),
         default="extractive",
@@ -136,6 +148,7 @@ def main() -> None:
                 for name, url in urls.items():
                     got = asyncio.run(turns(url, per_round, kind, args.gap_ms / 1000, r * 1000))
                     merge(results[name][kind], got)
+                    time.sleep(args.settle_s if len(urls) > 1 else 0.0)
             print(f"round {r + 1}/{args.rounds} done", flush=True)
     base = results.get("baseline")
     lines = [

@@ -57,7 +57,10 @@ class _LoadedModel:
         # ~4x slower (56 vs 12-15 ms); GOMP_SPINCOUNT=10000 (less spinning after a turn) cut
         # the REST overhead p50 by 6-11% but left some turns' generation at 5 s. Three
         # alternating A/Bs of GOMP_SPINCOUNT=30000 (2026-12-04, bench/RESULTS.md) gave overhead
-        # p50 ratios 0.92-1.06 and generation tails of 10 s in both arms: no clear gain. Left as is.
+        # p50 ratios 0.92-1.06 and generation tails of 10 s in both arms (most likely the other
+        # server's memory fold: bench/overhead.py --settle-s): no clear gain. A build without
+        # OpenMP (-DGGML_OPENMP=OFF, ggml's own threads, nothing spins between calls) read and
+        # wrote at the same speed and gave overhead p50 0.99x (2026-12-04 17:13). Left as is.
         threads = settings.n_threads or max(1, (os.cpu_count() or 2))
         self.llama = Llama(
             model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads, verbose=False
