@@ -59,8 +59,8 @@ def load_bundled(
     ``spinning`` keeps ONNX Runtime's default of worker threads that spin after each operator
     (``bench/contention.py`` compares the two). The server's workers do not spin: the bundled
     chat model's threads (llama.cpp, OpenMP barriers) share the same cores, and an embedding
-    during a generation (a draft's search, another visitor's turn) made that generation about
-    3x slower on 2 cores with spinning workers, 1.15x without (docs/knowledge.md, "Sharing the
+    during a generation (a draft's search, another visitor's turn) made that generation 2.6x
+    slower on 2 cores with spinning workers, 1.1x without (docs/knowledge.md, "Sharing the
     cores").
     """
     import onnxruntime
