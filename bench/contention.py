@@ -28,10 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import pct, report
-from turn_latency import QUESTIONS
+from turn_latency import QUESTIONS, bare_request
 
 from omnivox.knowledge.embeddings import MiniLMEmbedder, load_bundled
-from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.llamacpp import LlamaCppProvider
 from omnivox.settings import LlamaCppSettings
 
@@ -76,16 +75,7 @@ async def answers(provider: LlamaCppProvider, count: int, offset: int) -> list[f
     """``count`` answers (64 tokens at most, greedy), each timed in ms."""
     times = []
     for i in range(count):
-        question = QUESTIONS[(offset + i) % len(QUESTIONS)]
-        request = CompletionRequest(
-            (
-                ChatMessage("system", "You are Juniper, the assistant of Acme Outfitters."),
-                ChatMessage("user", question),
-            ),
-            question,
-            max_tokens=64,
-            temperature=0.0,
-        )
+        request = bare_request(QUESTIONS[(offset + i) % len(QUESTIONS)], 64)
         started = time.perf_counter()
         await provider.complete(request)
         times.append((time.perf_counter() - started) * 1000)

@@ -196,6 +196,19 @@ async def first_token(
     return times
 
 
+def bare_request(question: str, max_tokens: int) -> CompletionRequest:
+    """A greedy request with the persona's one-line system prompt and ``question``."""
+    return CompletionRequest(
+        (
+            ChatMessage("system", "You are Juniper, the assistant of Acme Outfitters."),
+            ChatMessage("user", question),
+        ),
+        question,
+        max_tokens=max_tokens,
+        temperature=0.0,
+    )
+
+
 async def bare_model(args: argparse.Namespace, weights_dir: Path) -> list[float]:
     """The local model called directly with a comparable prompt, no server."""
     turns, max_tokens = args.turns, args.max_tokens
@@ -205,16 +218,7 @@ async def bare_model(args: argparse.Namespace, weights_dir: Path) -> list[float]
     await provider.warm_up()
     times = []
     for i in range(turns):
-        q = QUESTIONS[i % len(QUESTIONS)]
-        request = CompletionRequest(
-            (
-                ChatMessage("system", "You are Juniper, the assistant of Acme Outfitters."),
-                ChatMessage("user", q),
-            ),
-            q,
-            max_tokens=max_tokens,
-            temperature=0.0,
-        )
+        request = bare_request(QUESTIONS[i % len(QUESTIONS)], max_tokens)
         t0 = time.perf_counter()
         await provider.complete(request)
         times.append((time.perf_counter() - t0) * 1000)
