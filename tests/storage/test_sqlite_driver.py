@@ -119,7 +119,7 @@ async def test_constraint_errors_surface_as_sqlalchemy_errors_and_leave_nothing(
     assert values == ["once"]  # the whole transaction rolled back, 'other' too
 
 
-async def test_short_statements_run_on_the_loop_and_only_the_commit_is_a_trip(
+async def test_short_statements_and_their_commit_run_on_the_loop(
     db: Database, trips: list[str]
 ) -> None:
     async with db.sessions() as session:
@@ -130,10 +130,73 @@ async def test_short_statements_run_on_the_loop_and_only_the_commit_is_a_trip(
             await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
             seen = (await session.execute(text("SELECT v FROM t"))).scalars().all()
             await session.execute(text("UPDATE t SET v = 'b'"))
-    assert seen == ["a"] and trips == ["commit"]
+    assert seen == ["a"] and trips == []
     async with db.sessions() as session:  # outside the block: the worker thread again
         assert (await session.execute(text("SELECT v FROM t"))).scalar() == "b"
-    assert trips == ["commit", "_run"]
+    assert trips == ["_run"]
+    async with db.sessions.begin() as session:
+        await session.execute(text("UPDATE t SET v = 'c'"))
+    assert trips == ["_run", "_run", "commit"]
+
+
+def _in_database_file(path: Path, marker: str) -> bool:
+    """Whether ``marker`` was copied from the WAL into the database file (a checkpoint)."""
+    return marker.encode() in path.read_bytes()
+
+
+async def test_an_inline_commit_leaves_the_checkpoint_to_the_next_commit_on_the_worker(
+    db: Database, tmp_path: Path, trips: list[str]
+) -> None:
+    """The WAL checkpoint (copy into the file, sync it) never runs on the loop's thread."""
+    async with db.sessions() as session:
+        await session.execute(text("PRAGMA wal_autocheckpoint=1"))  # every commit, as a rule
+    file = tmp_path / "driver.db"
+    async with db.sessions.begin() as session:
+        await session.execute(text("INSERT INTO t (v) VALUES ('on-the-worker')"))
+    assert _in_database_file(file, "on-the-worker")  # SQLite checkpointed in that commit
+    trips.clear()
+    with short_statements():
+        for i in range(3):
+            async with db.sessions.begin() as session:
+                await session.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": f"inline-{i}"})
+    assert trips == []
+    assert not any(_in_database_file(file, f"inline-{i}") for i in range(3))  # in the WAL
+    async with db.sessions() as session:  # committed all the same
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 4
+    async with db.sessions.begin() as session:  # outside a turn: the worker, which checkpoints
+        await session.execute(text("INSERT INTO t (v) VALUES ('next')"))
+    assert all(_in_database_file(file, f"inline-{i}") for i in range(3))
+    async with db.sessions() as session:  # the setting is the connection's own again
+        assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 1
+
+
+async def test_after_many_inline_commits_one_goes_to_the_worker(
+    db: Database, trips: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that the WAL stays bounded when nothing but turns writes."""
+    monkeypatch.setattr(sqlite_driver, "MAX_INLINE_COMMITS", 2)
+    trips.clear()
+    with short_statements():
+        for i in range(6):
+            async with db.sessions.begin() as session:
+                await session.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": str(i)})
+    assert trips == ["commit", "commit"]  # two inline, the third on the worker, and again
+
+
+async def test_with_a_rollback_journal_commits_stay_on_the_worker(
+    db: Database, trips: list[str]
+) -> None:
+    """A rollback journal's commit syncs the database file: not on the loop's thread."""
+    async with db.sessions() as session:
+        mode = (await session.execute(text("PRAGMA journal_mode=DELETE"))).scalar()
+    assert mode == "delete"
+    trips.clear()
+    with short_statements():
+        async with db.sessions.begin() as session:
+            await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
+    assert trips == ["commit"]
+    async with db.sessions() as session:
+        assert (await session.execute(text("SELECT v FROM t"))).scalar() == "a"
 
 
 async def test_a_locked_database_sends_the_write_to_the_worker_which_waits(
@@ -164,7 +227,7 @@ async def test_a_locked_database_sends_the_write_to_the_worker_which_waits(
         background.cancel()
         await releaser
         other.close()
-    assert trips == ["_run", "commit"]  # the write went to the worker thread
+    assert trips == ["_run"]  # the write went to the worker thread (the commit did not wait)
     assert len(ticks) >= 10  # ~0.3 s of waiting, and the loop ticked all along
     assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.2
     async with db.sessions() as session:
@@ -188,7 +251,7 @@ async def test_a_long_read_is_interrupted_on_the_loop_and_finished_by_the_worker
             count = (await session.execute(slow)).scalar()
             took = time.perf_counter() - started
     assert count == 200**3
-    assert trips == ["_run", "commit"]  # the read went to the worker; the insert did not
+    assert trips == ["_run"]  # the read went to the worker; the insert and commit did not
     assert took > 10 * INLINE_BUDGET_S  # it was long: the loop gave it up after the budget
     async with db.sessions() as session:  # the interrupted read cost the transaction nothing
         assert (await session.execute(text("SELECT count(*) FROM t WHERE v = 'kept'"))).scalar()
