@@ -22,6 +22,10 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 # the benches' REST key, seeded into their workspace (seed.api_keys) like the demo's tour key
 BENCH_KEY = "ovx_00000000bead_bench-key-not-a-secret"
 AUTH = {"Authorization": f"Bearer {BENCH_KEY}"}
+# the environment the bench was started with, before importing omnivox set its defaults in it
+# (GOMP_SPINCOUNT): each server sets its own, so that a baseline tree runs with its own default
+LAUNCH_ENV = dict(os.environ)
+assert "omnivox" not in sys.modules, "import common before omnivox (LAUNCH_ENV)"
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -96,7 +100,7 @@ def server(
         [sys.executable, "-m", "omnivox", "serve", "--config", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        env={**LAUNCH_ENV, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

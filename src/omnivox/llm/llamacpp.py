@@ -52,15 +52,12 @@ class _LoadedModel:
     def __init__(self, path: Path, settings: LlamaCppSettings) -> None:
         from llama_cpp import Llama
 
-        # llama.cpp's CPU backend syncs its threads with OpenMP barriers, which spin by default.
-        # Measured on 2 cores (2026-11-29): OMP_WAIT_POLICY=PASSIVE made each generated token
-        # ~4x slower (56 vs 12-15 ms); GOMP_SPINCOUNT=10000 (less spinning after a turn) cut
-        # the REST overhead p50 by 6-11% but left some turns' generation at 5 s. Three
-        # alternating A/Bs of GOMP_SPINCOUNT=30000 (2026-12-04, bench/RESULTS.md) gave overhead
-        # p50 ratios 0.92-1.06 and generation tails of 10 s in both arms (most likely the other
-        # server's memory fold: bench/overhead.py --settle-s): no clear gain. A build without
-        # OpenMP (-DGGML_OPENMP=OFF, ggml's own threads, nothing spins between calls) read and
-        # wrote at the same speed and gave overhead p50 0.99x (2026-12-04 17:13). Left as is.
+        # llama.cpp's CPU backend syncs its threads with OpenMP barriers, which spin. The spin
+        # after each region is shortened process-wide (GOMP_SPINCOUNT, omnivox/__init__.py and
+        # omnivox.threads): the default kept a core busy for milliseconds after every
+        # generation. OMP_WAIT_POLICY=PASSIVE (no spin) made each token ~3-4x slower. A build
+        # without OpenMP (-DGGML_OPENMP=OFF) read and wrote at the same speed and gave overhead
+        # p50 0.99x (2026-12-04 17:13): not adopted.
         threads = settings.n_threads or max(1, (os.cpu_count() or 2))
         self.llama = Llama(
             model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads, verbose=False
