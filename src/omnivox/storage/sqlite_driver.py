@@ -116,7 +116,7 @@ def _run_inline(
     try:
         return _run(connection, operation, parameters, False)
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+        if _locked(exc):
             raise _Handoff from exc
         if read and exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT:
             raise _Handoff from exc
@@ -125,6 +125,11 @@ def _run_inline(
         if read:
             raw.set_progress_handler(None, 0)
         raw.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the lock (it did nothing)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 _INLINE_VERBS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
@@ -219,7 +224,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = OneTripCursor
     busy_ms: int  # SQLite's busy timeout on this connection (sqlite3.connect's ``timeout``)
     inline_commits: int  # commits on the loop's thread since the last one on the worker
-    checkpoint_pages: int | None  # wal_autocheckpoint; 0 when not in WAL mode (None: not read)
+    checkpoint_pages: int | None  # wal_autocheckpoint; 0: commit on the worker (None: unread)
 
     def _idle(self) -> bool:
         """True when SQLite holds no open transaction (reading the flag needs no handoff)."""
@@ -251,14 +256,14 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         raw: sqlite3.Connection = self._connection._conn
         if self.checkpoint_pages is None:
             self.checkpoint_pages = _checkpoint_pages(raw)
-        if not self.checkpoint_pages:  # a rollback journal: its commit syncs the file
+        if not self.checkpoint_pages:  # a rollback journal's commit syncs the file
             return False
         raw.execute("PRAGMA busy_timeout=0")
         raw.execute("PRAGMA wal_autocheckpoint=0")
         try:
             raw.commit()
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            if _locked(exc):
                 return False  # still open: the worker commits it, waiting for the lock
             self._handle_exception(exc)
         finally:
@@ -268,7 +273,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
 
 def _checkpoint_pages(raw: sqlite3.Connection) -> int:
-    """The connection's ``wal_autocheckpoint`` in WAL mode; 0 with a rollback journal."""
+    """``wal_autocheckpoint`` in WAL mode (0 when off); 0 with a rollback journal."""
     if raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         return 0
     return int(raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
