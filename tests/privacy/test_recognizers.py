@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from omnivox.privacy.recognizers import find, iban_valid, luhn
+from omnivox.privacy import recognizers
+from omnivox.privacy.recognizers import KINDS, find, iban_valid, luhn
 from omnivox.privacy.vault import Vault
 
 
@@ -68,3 +69,40 @@ def test_placeholders_are_stable_per_conversation_and_restored_by_policy() -> No
         f"Thanks {next(p for p in one.values if p.startswith('<NAME_'))}! {email} {card} <SSN_0000>"
     )
     assert one.restore(reply) == "Thanks Maya! maya@example.com •••• 4242 "
+
+
+def test_a_text_seen_before_reuses_its_spans_and_the_cache_keeps_no_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = recognizers._SpanCache(recognizers.SPAN_CACHE_ENTRIES)
+    monkeypatch.setattr(recognizers, "_SPANS", cache)
+    calls: list[str] = []
+    real = recognizers._find
+
+    def counted(text: str, region: str, known: object) -> list[recognizers.Finding]:
+        calls.append(text)
+        return real(text, region, known)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recognizers, "_find", counted)
+    text = "I'm Maya: maya@example.com, (720) 555-0123, card 4242 4242 4242 4242"
+    known = [("NAME", "Maya")]
+    first = find(text, known=known)
+    assert find(text, known=known) == first and len(calls) == 1
+    assert [f.kind for f in first] == ["NAME", "EMAIL", "PHONE", "CARD"]
+    # the region and the profile values are part of what was asked: each is its own entry
+    assert [f.kind for f in find(text)] == ["EMAIL", "PHONE", "CARD"]
+    assert find(text, region="GB", known=known)[0].kind == "NAME"
+    assert len(calls) == 3
+    stored = [part for spans in cache._spans.values() for span in spans for part in span]
+    assert all(isinstance(p, int) or p in KINDS for p in stored)  # kinds and offsets only
+    assert all(isinstance(k, bytes) and len(k) == 16 for k in cache._spans)
+
+
+def test_the_span_cache_forgets_the_least_recent_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = recognizers._SpanCache(2)
+    monkeypatch.setattr(recognizers, "_SPANS", cache)
+    texts = ["mail a@example.com", "mail b@example.com", "mail c@example.com"]
+    find(texts[0]), find(texts[1]), find(texts[0]), find(texts[2])  # texts[1] is least recent
+    keys = [recognizers._SpanCache.key(t, "US", ()) for t in texts]
+    assert list(cache._spans) == [keys[0], keys[2]]
+    assert cache.get(keys[0]) == (("EMAIL", 5, 18),)
