@@ -129,4 +129,8 @@ def test_an_admin_key_exports_and_erases_over_the_api(tmp_path: Path) -> None:
         key_id = (split_token(live.key()) or ("", ""))[0]
     with sqlite3.connect(Path(live.services.settings.data_dir) / "omnivox.db") as conn:
         rows = conn.execute("SELECT actor, action FROM audit_log ORDER BY id").fetchall()
+        left = conn.execute(  # the turn's event, still queued when the erasure came, went too
+            "SELECT count(*) FROM events WHERE conversation_id = ?", (reply["conversation_id"],)
+        ).fetchone()
     assert rows == [(f"key:{key_id}", "customer.exported"), (f"key:{key_id}", "customer.erased")]
+    assert left == (0,)

@@ -217,6 +217,7 @@ async def export_customer(
 async def erase_customer(customer_id: str, request: Request, principal: Eraser) -> dict[str, Any]:
     """Delete everything held about the customer; repeating it is safe (``erased`` false)."""
     services = services_of(request)
+    await services.events.flush()  # queued events of their conversations go with them
     store = SubjectStore(services.db)
     counts = await store.erase_logged(
         principal.workspace_id, customer_id, services.verifier.key, principal.actor
