@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from omnivox.knowledge import service as kb_service
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.services import Services, build_knowledge, build_services
 from tests.conftest import ACME, make_settings
@@ -117,6 +119,39 @@ async def test_index_is_persisted_and_rebuilt_from_the_database(
     again = await build_knowledge(services.settings, services.db).index("acme")
     assert again is not None and len(again) == report.chunks
     assert (folder / "titles.npy").is_file()
+
+
+async def test_another_process_change_is_seen_after_the_ttl_without_a_turn_waiting(
+    services: Services, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = services.kb
+    other = build_knowledge(services.settings, services.db)  # its own caches: another process
+    assert await kb.version("acme") is None
+    report = await other.ingest("acme", [docs / "returns.md"])
+    assert await kb.version("acme") is None  # within the TTL: the version read before
+    monkeypatch.setattr(kb_service, "VERSION_TTL_S", 0.0)
+    assert await kb.version("acme") is None  # older than the TTL: answered now, re-read aside
+    await asyncio.gather(*kb._background)
+    assert await kb.version("acme") == report.version
+    await asyncio.gather(*kb._background)
+    # an ingest here while a re-read runs: the re-read does not put back the version it read
+    read, go_on = asyncio.Event(), asyncio.Event()
+    real = kb.store.version
+
+    async def held_once(workspace_id: str) -> str | None:
+        version = await real(workspace_id)
+        if not read.is_set():
+            read.set()
+            await go_on.wait()
+        return version
+
+    monkeypatch.setattr(kb.store, "version", held_once)
+    assert await kb.version("acme") == report.version  # starts the re-read
+    await read.wait()  # it has read report.version
+    second = await kb.ingest("acme", [docs / "sizing.md"])
+    go_on.set()
+    await asyncio.gather(*kb._background)
+    assert await kb.version("acme") == second.version != report.version
 
 
 async def test_remove_by_source_id_and_metadata_filters(services: Services, tmp_path: Path) -> None:

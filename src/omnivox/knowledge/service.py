@@ -10,6 +10,7 @@ and cached in memory.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import shutil
 import time
@@ -93,6 +94,8 @@ class KnowledgeBase:
         self.fusion = fusion or FusionSettings()
         self._indexes: dict[str, tuple[str, HybridIndex]] = {}
         self._versions: dict[str, tuple[str | None, float]] = {}
+        self._rereading: set[str] = set()  # workspaces whose version is being re-read
+        self._background: set[asyncio.Task[None]] = set()
         self._build_lock = asyncio.Lock()
 
     async def ingest(
@@ -207,16 +210,45 @@ class KnowledgeBase:
     async def version(self, workspace_id: str) -> str | None:
         """The workspace's knowledge-base version (None: nothing ingested).
 
-        Read from the database at most once per ``VERSION_TTL_S`` per workspace, so that a turn
-        does not pay a query for it; a change made by this process is seen at once, one made by
-        another process (``omnivox kb ingest`` beside a running server) within that time.
+        Read from the database once, then kept: a change made by this process is seen at once,
+        one made by another process (``omnivox kb ingest`` beside a running server) from the
+        first call after ``VERSION_TTL_S`` that finds the version re-read. A call that finds it
+        older than that re-reads it in the background and answers with the known one, so no
+        turn waits for the query (with the bundled model a turn takes about as long as the TTL:
+        it cost a turn's retrieve step ~0.6 ms).
         """
-        now = time.monotonic()
         known = self._versions.get(workspace_id)
-        if known is None or now - known[1] > VERSION_TTL_S:
-            known = (await self.store.version(workspace_id), now)
+        if known is None:
+            known = (await self.store.version(workspace_id), time.monotonic())
             self._versions[workspace_id] = known
+        elif time.monotonic() - known[1] > VERSION_TTL_S:
+            self._reread_soon(workspace_id, known)
         return known[0]
+
+    def _reread_soon(self, workspace_id: str, known: tuple[str | None, float]) -> None:
+        """Re-read the version in a task of its own (at most one per workspace at a time).
+
+        The task gets a fresh context: it outlives the turn that starts it and runs its query
+        the way work outside turns does (omnivox.storage.sqlite_driver).
+        """
+        if workspace_id in self._rereading:
+            return
+        self._rereading.add(workspace_id)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._reread(workspace_id, known), context=contextvars.Context())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reread(self, workspace_id: str, known: tuple[str | None, float]) -> None:
+        try:
+            version = await self.store.version(workspace_id)
+        except Exception as exc:  # keep the known version; the next call tries again
+            log.warning("kb.version_reread_failed", workspace=workspace_id, error=str(exc))
+            return
+        finally:
+            self._rereading.discard(workspace_id)
+        if self._versions.get(workspace_id) is known:  # not replaced meanwhile (an ingest)
+            self._versions[workspace_id] = (version, time.monotonic())
 
     async def files(self, workspace_id: str) -> list[KbFileInfo]:
         """What is ingested for the workspace."""
