@@ -300,6 +300,7 @@ class Services:
         for channel in self.messaging.values():
             await channel.close()
         await self.events.close()
+        await self.kb.close()
         await self.chain.close()
         await self.db.close()
 

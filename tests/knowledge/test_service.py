@@ -150,7 +150,8 @@ async def test_another_process_change_is_seen_after_the_ttl_without_a_turn_waiti
     await read.wait()  # it has read report.version
     second = await kb.ingest("acme", [docs / "sizing.md"])
     go_on.set()
-    await asyncio.gather(*kb._background)
+    await kb.close()  # waits for the re-read
+    assert not kb._background
     assert await kb.version("acme") == second.version != report.version
 
 

@@ -250,6 +250,11 @@ class KnowledgeBase:
         if self._versions.get(workspace_id) is known:  # not replaced meanwhile (an ingest)
             self._versions[workspace_id] = (version, time.monotonic())
 
+    async def close(self) -> None:
+        """Wait for version re-reads still running (before the database closes)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
     async def files(self, workspace_id: str) -> list[KbFileInfo]:
         """What is ingested for the workspace."""
         return await self.store.files(workspace_id)
