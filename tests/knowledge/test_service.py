@@ -131,9 +131,9 @@ async def test_another_process_change_is_seen_after_the_ttl_without_a_turn_waiti
     assert await kb.version("acme") is None  # within the TTL: the version read before
     monkeypatch.setattr(kb_service, "VERSION_TTL_S", 0.0)
     assert await kb.version("acme") is None  # older than the TTL: answered now, re-read aside
-    await asyncio.gather(*kb._background)
+    await kb.close()
     assert await kb.version("acme") == report.version
-    await asyncio.gather(*kb._background)
+    await kb.close()
     # an ingest here while a re-read runs: the re-read does not put back the version it read
     read, go_on = asyncio.Event(), asyncio.Event()
     real = kb.store.version
@@ -151,7 +151,7 @@ async def test_another_process_change_is_seen_after_the_ttl_without_a_turn_waiti
     second = await kb.ingest("acme", [docs / "sizing.md"])
     go_on.set()
     await kb.close()  # waits for the re-read
-    assert not kb._background
+    assert not kb._rereads
     assert await kb.version("acme") == second.version != report.version
 
 

@@ -94,8 +94,7 @@ class KnowledgeBase:
         self.fusion = fusion or FusionSettings()
         self._indexes: dict[str, tuple[str, HybridIndex]] = {}
         self._versions: dict[str, tuple[str | None, float]] = {}
-        self._rereading: set[str] = set()  # workspaces whose version is being re-read
-        self._background: set[asyncio.Task[None]] = set()
+        self._rereads: dict[str, asyncio.Task[None]] = {}  # versions being re-read
         self._build_lock = asyncio.Lock()
 
     async def ingest(
@@ -231,13 +230,12 @@ class KnowledgeBase:
         The task gets a fresh context: it outlives the turn that starts it and runs its query
         the way work outside turns does (omnivox.storage.sqlite_driver).
         """
-        if workspace_id in self._rereading:
+        if workspace_id in self._rereads:
             return
-        self._rereading.add(workspace_id)
         loop = asyncio.get_running_loop()
         task = loop.create_task(self._reread(workspace_id, known), context=contextvars.Context())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._rereads[workspace_id] = task
+        task.add_done_callback(lambda _: self._rereads.pop(workspace_id, None))
 
     async def _reread(self, workspace_id: str, known: tuple[str | None, float]) -> None:
         try:
@@ -245,15 +243,13 @@ class KnowledgeBase:
         except Exception as exc:  # keep the known version; the next call tries again
             log.warning("kb.version_reread_failed", workspace=workspace_id, error=str(exc))
             return
-        finally:
-            self._rereading.discard(workspace_id)
         if self._versions.get(workspace_id) is known:  # not replaced meanwhile (an ingest)
             self._versions[workspace_id] = (version, time.monotonic())
 
     async def close(self) -> None:
         """Wait for version re-reads still running (before the database closes)."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._rereads:
+            await asyncio.gather(*self._rereads.values(), return_exceptions=True)
 
     async def files(self, workspace_id: str) -> list[KbFileInfo]:
         """What is ingested for the workspace."""
