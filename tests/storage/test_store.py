@@ -17,6 +17,7 @@ from omnivox.storage.models import Base
 from omnivox.storage.repositories import (
     DuplicateMessageError,
     MemoryRequest,
+    MetadataUpdate,
     Newcomer,
     StoredMessage,
 )
@@ -155,6 +156,24 @@ async def test_memory_read_with_the_message_is_the_memory_before_it(services: Se
         await store.attach_inbound(inbound("q2", provider_id="p-1"), customer, memory=request)
     view = await store.conversation(conv)
     assert view is not None and [m.text for m in view.messages] == ["q0", "a0", "q1", "q2"]
+
+
+async def test_earlier_analyses_are_read_with_the_message(services: Services) -> None:
+    """The last few earlier messages' ``metadata.nlu``, oldest first, without the new one's."""
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1", None)
+    request = MemoryRequest(4, MemoryRules(), analyses=3)
+    for i in range(5):
+        attached = await store.attach_inbound(inbound(f"q{i}"), customer, memory=request)
+        if i == 4:  # the last 3 messages before q4: q1, q2, q3 (q0 is one too many)
+            assert attached.recall is not None
+            assert attached.recall.analyses == [{"n": 2}, {"n": 3}]
+        elif i != 1:  # q1 was stored before understanding existed: no analysis, skipped
+            await store.save_metadata(MetadataUpdate.with_nlu(attached.message, {"n": i}))
+    plain = await store.attach_inbound(
+        inbound("q4"), customer, memory=MemoryRequest(4, MemoryRules())
+    )
+    assert plain.recall is not None and plain.recall.analyses == []  # none asked for
 
 
 async def test_seeded_customers_have_verified_identities(services: Services) -> None:

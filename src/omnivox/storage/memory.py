@@ -57,6 +57,7 @@ class Recall:
     facts: dict[str, str]
     pending: Pending | None = None
     known: list[tuple[str, str]] = field(default_factory=list)  # own values, for redaction
+    analyses: list[dict[str, Any]] = field(default_factory=list)  # earlier messages' metadata.nlu
 
 
 def profile_facts(customer: Customer) -> dict[str, str]:
@@ -133,6 +134,12 @@ _NEWEST = (
     .order_by(Message.seq.desc())
     .limit(bindparam("r_cap"))
 )
+_ANALYSES = (  # the customer's messages' metadata, newest first
+    select(Message.meta)
+    .where(Message.conversation_id == bindparam("a_conversation"), Message.direction == "in")
+    .order_by(Message.seq.desc())
+    .limit(bindparam("a_limit"))
+)
 _KNOWN = select(Identity.channel, Identity.address).where(
     Identity.customer_id == bindparam("k_customer"), Identity.channel.in_(("email", "phone"))
 )
@@ -148,6 +155,20 @@ async def known_values(session: AsyncSession, customer: Customer) -> list[tuple[
         if len(first) > 2:
             known.append(("NAME", first))
     return known
+
+
+async def recent_analyses(
+    session: AsyncSession, conversation_id: str, limit: int
+) -> list[dict[str, Any]]:
+    """``metadata.nlu`` of the customer's last ``limit`` stored messages, oldest first.
+
+    Called before the turn's own message is written, so these are the earlier ones; messages
+    stored before understanding existed are skipped. Sentiment and confidence trends and a
+    pending action's follow-up read them (the understand and route steps).
+    """
+    params = {"a_conversation": conversation_id, "a_limit": limit}
+    metas = [m.get("nlu") for m in (await session.execute(_ANALYSES, params)).scalars()]
+    return [m for m in reversed(metas) if isinstance(m, dict)]
 
 
 def _item(row: Any) -> HistoryItem:  # a row of _unsummarized's columns

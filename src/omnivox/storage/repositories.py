@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from omnivox.bus import EventRecord
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database
-from omnivox.storage.memory import MemoryRules, Pending, Recall, known_values, recall_in
+from omnivox.storage.memory import (
+    MemoryRules,
+    Pending,
+    Recall,
+    known_values,
+    recall_in,
+    recent_analyses,
+)
 from omnivox.storage.models import (
     Conversation,
     Customer,
@@ -109,6 +116,7 @@ class MemoryRequest:
 
     window: int
     rules: MemoryRules
+    analyses: int = 0  # earlier messages whose analyses to read (Recall.analyses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +476,11 @@ class Store:
         with session.no_autoflush:
             customer = await session.get(Customer, conv.customer_id)
             assert customer is not None, "a conversation's customer is never deleted first"
-            return await recall_in(session, conv, customer, None, memory.window, memory.rules)
+            recall = await recall_in(session, conv, customer, None, memory.window, memory.rules)
+            if not memory.analyses:
+                return recall
+            analyses = await recent_analyses(session, conv.id, memory.analyses)
+            return replace(recall, analyses=analyses)
 
     async def _open_conversation(
         self,

@@ -1,29 +1,16 @@
 """What understanding and routing read and write.
 
-Per-message NLU results, the customer's recent signals, the customer's business id, tickets.
+Facts learned in conversation, the customer's business id, tickets. (Earlier messages' analyses
+are read with the memory: :func:`omnivox.storage.memory.recent_analyses`.)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from omnivox.ids import new_id
 from omnivox.storage.db import Database
-from omnivox.storage.models import Customer, Message, Ticket
-
-_RECENT_NLU = (  # built once: a turn runs it (building costs more than running it)
-    select(Message.meta)
-    .where(
-        Message.conversation_id == bindparam("n_conversation"),
-        Message.direction == "in",
-        Message.seq
-        < select(Message.seq).where(Message.id == bindparam("n_before")).scalar_subquery(),
-    )
-    .order_by(Message.seq.desc())
-    .limit(bindparam("n_limit"))
-)
+from omnivox.storage.models import Customer, Ticket
 
 
 class SignalStore:
@@ -42,23 +29,6 @@ class SignalStore:
             known = [v for v in facts.get(key, []) if v not in values]
             facts[key] = (known + values)[-keep:]
             customer.attributes = {**customer.attributes, "facts": facts}
-
-    async def recent_nlu(
-        self, conversation_id: str, before_message_id: str, limit: int
-    ) -> list[dict[str, Any]]:
-        """``metadata.nlu`` of the customer's last ``limit`` earlier messages, oldest first.
-
-        Messages stored before understanding existed are skipped.
-        """
-        async with self.db.sessions() as session:
-            params = {
-                "n_conversation": conversation_id,
-                "n_before": before_message_id,
-                "n_limit": limit,
-            }
-            rows = await session.execute(_RECENT_NLU, params)
-            metas = [m.get("nlu") for m in rows.scalars()]
-        return [m for m in reversed(metas) if isinstance(m, dict)]
 
     async def external_id(self, workspace_id: str, customer_id: str) -> str | None:
         """The business's own id for a customer (set for customers it told us about)."""

@@ -21,6 +21,8 @@ class _Model(BaseModel):
 INTENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 # The understand step reads this many earlier messages: a streak can be at most one longer.
 MAX_STREAK = 6
+# Earlier messages a turn reads the analyses of: with its own, enough for the longest streak.
+TREND_MESSAGES = MAX_STREAK - 1
 
 
 class IntentSpec(_Model):

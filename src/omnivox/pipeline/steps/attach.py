@@ -6,8 +6,10 @@ every turn since the rolling summary verbatim (from ``llm.history_turns`` up to
 ``history_turns + memory.summarize_every`` turns, ``+ memory.fold_wait_turns`` while the
 conversation never pauses: it grows between folds so that prompts share their beginning, see
 :func:`omnivox.storage.memory.recall_in`), the summary of the
-earlier ones (:mod:`omnivox.memory.summary`) and a few profile facts. The memory is read in the
-transaction that stores the message (:meth:`omnivox.storage.repositories.Store.attach_inbound`).
+earlier ones (:mod:`omnivox.memory.summary`), a few profile facts, and the analyses of the
+customer's last few messages (``recent_nlu``: sentiment and confidence trends for understand and
+route). The memory is read in the transaction that stores the message
+(:meth:`omnivox.storage.repositories.Store.attach_inbound`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from omnivox.memory.summarizer import ExtractiveSummarizer, Summarizer
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.memory import MemoryRules, Pending
 from omnivox.storage.repositories import DuplicateMessageError, MemoryRequest, Store
+from omnivox.understanding.config import TREND_MESSAGES
 
 
 class Attach:
@@ -50,7 +53,7 @@ class Attach:
                 ctx.inbound,
                 ctx.newcomer or ctx.customer_id,
                 self.continuity,
-                MemoryRequest(self.history_messages, self.memory),
+                MemoryRequest(self.history_messages, self.memory, TREND_MESSAGES),
             )
         except DuplicateMessageError as dup:
             ctx.duplicate_of = dup.original
@@ -66,7 +69,7 @@ class Attach:
         recall = attached.recall
         if recall is not None:
             ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
-            ctx.known = recall.known
+            ctx.known, ctx.recent_nlu = recall.known, recall.analyses
             if recall.pending is not None:
                 await self._summarize(ctx, recall.summary, recall.pending)
         return ctx

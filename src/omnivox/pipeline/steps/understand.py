@@ -14,10 +14,7 @@ import asyncio
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.repositories import MetadataUpdate
 from omnivox.storage.signals import SignalStore
-from omnivox.understanding.config import MAX_STREAK
 from omnivox.understanding.service import Understanding
-
-TREND_MESSAGES = MAX_STREAK - 1  # with this message, enough for the longest allowed streak
 
 
 class Understand:
@@ -31,13 +28,12 @@ class Understand:
         self.signals = signals
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``analysis``, ``recent_nlu`` and the message's metadata to store."""
+        """Set ``analysis`` and the message's metadata to store.
+
+        The earlier messages' analyses (``recent_nlu``) were read by attach, with the memory.
+        """
         if ctx.message is None or ctx.conversation_id is None:
             return ctx
-        if not ctx.conversation_created:
-            ctx.recent_nlu = await self.signals.recent_nlu(
-                ctx.conversation_id, ctx.message.id, TREND_MESSAGES
-            )
         previous = ctx.recent_nlu[-1].get("language") if ctx.recent_nlu else None
         nlu = self.understanding.get(ctx.inbound.workspace_id)
         # local analysis of the customer's own text (no model sees it): entities need the raw text
