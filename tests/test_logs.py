@@ -48,3 +48,47 @@ def test_stdlib_loggers_are_json_too(capsys: pytest.CaptureFixture[str]) -> None
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["event"] == "Application startup complete."
     assert line["logger"] == "uvicorn.error" and line["level"] == "info"
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_a_logged_exception_shows_no_local_values(
+    fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omnivox.logs import get_logger
+
+    def fail(card: str) -> None:
+        secret_key = bytes(range(65, 81))  # what a frame's locals hold: keys, messages
+        raise ValueError(f"bad input of {len(card) + len(secret_key)} characters")
+
+    card = " ".join(["".join(map(str, (4, 1, 1, 1)))] * 4)  # not in the traceback's source
+
+    configure_logging(fmt, "info")  # type: ignore[arg-type]
+    try:
+        try:
+            fail(card)
+        except ValueError:
+            get_logger("test").exception("turn.failed")
+    finally:
+        configure_logging("console", "info")
+    err = capsys.readouterr().err
+    assert "turn.failed" in err and "bad input of 35 characters" in err  # the traceback is there
+    assert "4111" not in err and "ABCDEFGHIJKLMNOP" not in err
+
+
+async def test_a_failed_statement_does_not_carry_its_values(tmp_path: Path) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from omnivox.storage.db import Database
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    try:
+        async with db.sessions.begin() as session:
+            await session.execute(text("CREATE TABLE t (v TEXT UNIQUE)"))
+        with pytest.raises(IntegrityError) as failure:
+            async with db.sessions.begin() as session:
+                for _ in range(2):
+                    await session.execute(text("INSERT INTO t VALUES (:v)"), {"v": "maya@x.org"})
+    finally:
+        await db.close()
+    assert "UNIQUE" in str(failure.value) and "maya@x.org" not in str(failure.value)

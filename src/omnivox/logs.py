@@ -39,7 +39,15 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Tracebacks without local variables: a failed turn's frames hold customers' messages
+        # and the encryption key ring, which must not reach the log (rich's default shows them).
+        colors = sys.stderr.isatty()
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=colors,
+            exception_formatter=structlog.dev.RichTracebackFormatter(
+                color_system="truecolor" if colors else None, show_locals=False
+            ),
+        )
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[*shared, renderer],

@@ -51,8 +51,10 @@ class Database:
             if schema:
                 connect_args["server_settings"] = {"search_path": schema}
         self.schema = schema
+        # hide_parameters: a failed statement's exception (and so the log) must not carry the
+        # values it wrote (customers' ids, names, message metadata)
         self.engine: AsyncEngine = create_async_engine(
-            self.url, echo=echo, connect_args=connect_args, **kwargs
+            self.url, echo=echo, connect_args=connect_args, hide_parameters=not echo, **kwargs
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         if parsed.get_backend_name() == "sqlite":
