@@ -77,7 +77,9 @@ def bot_api() -> Iterator[BotApi]:
             description = "Too Many Requests: retry after 1" if code == 429 else "Bad Request"
             return JSONResponse({"ok": False, "error_code": code, "description": description}, code)
         state.sent.append(body)
-        result = {"message_id": 9000 + len(state.sent), "chat": {"id": body["chat_id"]}}
+        # as Telegram does, message ids count per chat: a private chat's first reply is 2
+        in_chat = sum(1 for sent in state.sent if sent["chat_id"] == body["chat_id"])
+        result = {"message_id": 1 + in_chat, "chat": {"id": body["chat_id"]}}
         return JSONResponse({"ok": True, "result": {**result, "text": body["text"]}})
 
     app = Starlette(routes=[Route("/bot{token}/sendMessage", send_message, methods=["POST"])])

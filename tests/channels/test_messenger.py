@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +99,35 @@ def test_several_events_per_post_are_answered_and_statuses_recorded(
     assert post(server, BATCH, signature(BATCH)).status_code == 200  # redelivered: answered once
     time.sleep(1.0)
     assert len(graph_api.attempts) == 2
+
+
+GOOD_EVENT = {"sender": {"id": "p1"}, "message": {"mid": "m.1", "text": "hi"}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"object": "page", "entry": [1]},
+        {"object": "page", "entry": {"messaging": []}},
+        {"object": "page", "entry": [{"messaging": [GOOD_EVENT, 1]}]},
+        {"object": "page", "entry": [{"messaging": [GOOD_EVENT, {**GOOD_EVENT, "sender": "p"}]}]},
+        {"object": "page", "entry": [{"messaging": [{"sender": {"id": "p2"}, "message": "hi"}]}]},
+        {"object": "page", "entry": [{"messaging": [{**GOOD_EVENT, "message": {"text": 5}}]}]},
+        {  # a delivery report before the message: nothing of the POST is recorded
+            "object": "page",
+            "entry": [
+                {"messaging": [{"sender": {"id": "p1"}, "delivery": {"mids": 5}}, GOOD_EVENT]}
+            ],
+        },
+    ],
+)
+def test_a_post_with_a_part_of_the_wrong_shape_is_refused_whole(
+    server: LiveServer, graph_api: BotApi, body: dict[str, Any]
+) -> None:
+    raw = json.dumps(body).encode()
+    response = post(server, raw, signature(raw))
+    assert response.status_code == 400 and response.json()["error"] == "malformed_event"
+    time.sleep(0.3)
+    run_on_server(server, server.services.events.flush())
+    assert count(server, Message) == 0 and count(server, Event) == 0
+    assert graph_api.attempts == []

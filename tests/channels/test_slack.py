@@ -109,6 +109,41 @@ def test_a_message_is_answered_in_its_channel_and_retries_are_deduplicated(
     assert inbound_count(server) == 1
 
 
+@pytest.mark.parametrize("field", ["user", "channel", "ts"])
+@pytest.mark.parametrize("value", [None, {"id": "U1"}, 5, ""])
+def test_a_message_event_of_the_wrong_shape_is_refused(
+    server: LiveServer, slack_api: BotApi, field: str, value: Any
+) -> None:
+    body = json.loads(payload("slack_message_event.json"))
+    body["event"][field] = value
+    raw = json.dumps(body).encode()
+    response = post(server, raw, signed(raw))
+    assert response.status_code == 400 and response.json()["error"] == "malformed_event"
+    time.sleep(0.2)
+    assert inbound_count(server) == 0 and slack_api.attempts == []
+
+
+def test_the_reply_is_recorded_with_its_channel_and_ts(
+    server: LiveServer, slack_api: BotApi
+) -> None:
+    body = payload("slack_message_event.json")
+    assert post(server, body, signed(body)).status_code == 200
+    slack_api.wait_for_sends(1)
+
+    async def sent_ids() -> list[str | None]:
+        async with server.services.db.sessions() as session:
+            query = select(Message.provider_message_id).where(
+                Message.direction == "out", Message.status == "sent"
+            )
+            return list((await session.execute(query)).scalars())
+
+    deadline = time.monotonic() + 10
+    while not (ids := run_on_server(server, sent_ids())):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert ids == ["D024BE91L:1764340100.000001"]  # a ts is unique only within its channel
+
+
 def test_bot_messages_are_ignored(server: LiveServer, slack_api: BotApi) -> None:
     body = payload("slack_bot_message_event.json")
     assert post(server, body, signed(body)).status_code == 200

@@ -109,6 +109,51 @@ def test_malformed_bodies_are_refused(server: LiveServer) -> None:
     assert inbound_count(server) == 0
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"message_id": 7, "chat": {"id": None}, "text": "hi"},
+        {"message_id": 7, "chat": {"id": {"a": 1}}, "text": "hi"},
+        {"message_id": 7, "chat": {"id": True}, "text": "hi"},
+        {"message_id": "7", "chat": {"id": 5}, "text": "hi"},
+        {"message_id": 7, "chat": "5", "text": "hi"},
+        {"message_id": 7, "chat": {"id": 5}, "from": "x", "text": "hi"},
+    ],
+)
+def test_a_message_of_the_wrong_shape_is_refused_and_changes_nothing(
+    server: LiveServer, bot_api: BotApi, message: dict[str, Any]
+) -> None:
+    response = post(server, json.dumps({"update_id": 1, "message": message}).encode())
+    assert response.status_code == 400 and response.json()["error"] == "malformed_update"
+    time.sleep(0.3)
+    assert inbound_count(server) == 0 and bot_api.attempts == []
+
+
+def test_replies_in_two_chats_are_both_recorded_as_sent(
+    server: LiveServer, bot_api: BotApi
+) -> None:
+    """Telegram numbers messages per chat, so both chats' first replies are message 2."""
+    for chat in (111, 222):
+        message = {"message_id": 1, "chat": {"id": chat}, "from": {"id": chat}, "text": "hello"}
+        assert post(server, json.dumps({"update_id": chat, "message": message}).encode()).is_success
+    bot_api.wait_for_sends(2)
+
+    async def outbound() -> list[tuple[str, str | None]]:
+        async with server.services.db.sessions() as session:
+            query = select(Message.status, Message.provider_message_id).where(
+                Message.direction == "out"
+            )
+            return [(s, p) for s, p in (await session.execute(query)).all()]
+
+    deadline = time.monotonic() + 10
+    while sorted(rows := run_on_server(server, outbound())) != [
+        ("sent", "111:2"),
+        ("sent", "222:2"),
+    ]:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.05)
+
+
 def test_a_workspace_without_the_channel_is_404(server: LiveServer) -> None:
     response = httpx.post(f"{server.url}/webhooks/globex/telegram", content=update())
     assert response.status_code == 404

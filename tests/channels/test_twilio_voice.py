@@ -85,6 +85,28 @@ def test_pressing_0_or_saying_agent_hands_off(server: LiveServer) -> None:
     assert "member of our team" in " ".join(says(spoken.text))
 
 
+def test_long_speech_is_cut_like_a_text_and_a_bad_turn_number_refused(
+    server: LiveServer,
+) -> None:
+    from sqlalchemy import select
+
+    from omnivox.storage.models import Message
+    from tests.conftest import run_on_server
+
+    heard = {**CALL, "SpeechResult": "where is my order " * 1200}  # 21,600 characters
+    assert post(server, "/webhooks/acme/twilio/voice/gather?turn=1", heard).status_code == 200
+
+    async def stored() -> tuple[int, Any]:
+        async with server.services.db.sessions() as session:
+            query = select(Message).where(Message.direction == "in")
+            row = (await session.execute(query)).scalar_one()
+            return len(row.text), row.meta.get("truncated")
+
+    assert run_on_server(server, stored()) == (4000, True)
+    bad = post(server, "/webhooks/acme/twilio/voice/gather?turn=abc", heard)
+    assert bad.status_code == 400 and bad.json()["error"] == "malformed_body"
+
+
 def test_a_bad_signature_is_403(server: LiveServer) -> None:
     assert post(server, "/webhooks/acme/twilio/voice", CALL, token="wrong").status_code == 403
 

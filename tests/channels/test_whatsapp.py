@@ -151,3 +151,34 @@ async def _outbound_statuses(server: LiveServer) -> list[str]:
     async with server.services.db.sessions() as session:
         rows = await session.execute(select(Message.status).where(Message.direction == "out"))
         return list(rows.scalars())
+
+
+def _change(value: Any) -> bytes:
+    change = {"field": "messages", "value": value}
+    body = {"object": "whatsapp_business_account", "entry": [{"changes": [change]}]}
+    return json.dumps(body).encode()
+
+
+GOOD = {"from": "15550100142", "id": "wamid.1", "type": "text", "text": {"body": "hi"}}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _change([1]),
+        _change({"messages": [GOOD, {**GOOD, "id": "wamid.2", "text": "hi"}]}),
+        _change({"messages": [GOOD, {**GOOD, "id": "wamid.3", "text": {"body": 5}}]}),
+        _change({"messages": [GOOD], "statuses": [{"id": {"x": 1}, "status": "read"}]}),
+        _change({"messages": [GOOD], "contacts": "x"}),
+        json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [5]}]}).encode(),
+    ],
+)
+def test_a_post_with_a_part_of_the_wrong_shape_is_refused_whole(
+    server: LiveServer, whatsapp_api: BotApi, raw: bytes
+) -> None:
+    response = post(server, raw)
+    assert response.status_code == 400 and response.json()["error"] == "malformed_event"
+    time.sleep(0.3)
+    run_on_server(server, server.services.events.flush())
+    assert count(server, Message) == 0 and count(server, Event) == 0
+    assert whatsapp_api.attempts == []

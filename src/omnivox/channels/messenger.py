@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, plain_messages
-from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest
+from omnivox.channels.base import Capabilities, ChannelError, plain_messages
+from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, idents, obj, objects
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -49,34 +49,41 @@ class MessengerChannel(MetaChannel):
         )
 
     def events(self, request: MetaRequest) -> MetaEvents:
-        """Messages and statuses of every entry; other event types are skipped."""
+        """Messages and statuses of every entry; other event types are skipped.
+
+        Raises ChannelError (400) when a part has the wrong shape (``meta.objects``).
+        """
         out = MetaEvents()
         body = request.body if isinstance(request.body, dict) else {}
         if body.get("object") != "page":
             return out
-        for entry in body.get("entry") or []:
-            for event in (entry or {}).get("messaging") or []:
+        for entry in objects(body.get("entry"), "entry"):
+            for event in objects(entry.get("messaging"), "entry[].messaging"):
                 self._event(request.workspace_id, event, out)
         return out
 
     def _event(self, workspace_id: str, event: dict[str, Any], out: MetaEvents) -> None:
-        psid = str((event.get("sender") or {}).get("id", ""))
-        message = event.get("message")
-        if isinstance(message, dict) and not message.get("is_echo"):
-            text, mid = message.get("text"), message.get("mid")
-            if isinstance(text, str) and mid and psid:
-                out.messages.append(
-                    InboundMessage(
-                        workspace_id=workspace_id,
-                        channel=self.name,
-                        sender=CustomerRef(psid),
-                        text=text,
-                        provider_message_id=str(mid),
-                    )
+        psid = ident(obj(event.get("sender"), "messaging[].sender").get("id"), "sender.id")
+        message = obj(event.get("message"), "messaging[].message")
+        text, mid = message.get("text"), ident(message.get("mid"), "message.mid")
+        if text is not None and not isinstance(text, str):
+            raise ChannelError(400, "malformed_event", "message.text must be a string")
+        if text is not None and not message.get("is_echo") and mid and psid:
+            out.messages.append(
+                InboundMessage(
+                    workspace_id=workspace_id,
+                    channel=self.name,
+                    sender=CustomerRef(psid),
+                    text=text,
+                    provider_message_id=mid,
                 )
-        for kind in ("delivery", "read"):
-            if isinstance(event.get(kind), dict):
-                out.statuses.append({"status": kind, "psid": psid, **event[kind]})
+            )
+        delivery = event.get("delivery")
+        if delivery is not None:
+            mids = idents(obj(delivery, "messaging[].delivery").get("mids"), "delivery.mids")
+            out.statuses.append({"status": "delivery", "psid": psid, **delivery, "mids": mids})
+        if event.get("read") is not None:
+            out.statuses.append({"status": "read", "psid": psid, **obj(event["read"], "read")})
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text with source lines, split at 2,000 characters."""

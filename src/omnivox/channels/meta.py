@@ -41,6 +41,46 @@ def check_signature(headers: Mapping[str, str], raw: bytes, app_secret: str) -> 
         raise ChannelError(403, "bad_signature", "missing or wrong X-Hub-Signature-256")
 
 
+def objects(value: Any, where: str) -> list[dict[str, Any]]:
+    """``value`` as a list of JSON objects (absent: none); anything else is malformed.
+
+    A POST is checked whole before anything is stored, so a malformed part refuses it all
+    (400) and changes nothing; Meta redelivers it, and it is refused again.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ChannelError(400, "malformed_event", f"{where} must be a list of objects")
+    return value
+
+
+def obj(value: Any, where: str) -> dict[str, Any]:
+    """``value`` as a JSON object (absent: empty); anything else is malformed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ChannelError(400, "malformed_event", f"{where} must be an object")
+    return value
+
+
+def ident(value: Any, where: str) -> str:
+    """An id Meta sends as a string (or a number); absent: ``""``; anything else is malformed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ChannelError(400, "malformed_event", f"{where} must be a string")
+    return str(value)
+
+
+def idents(value: Any, where: str) -> list[str]:
+    """A list of ids (absent: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ChannelError(400, "malformed_event", f"{where} must be a list of strings")
+    return [ident(v, where) for v in value]
+
+
 @dataclass(frozen=True, slots=True)
 class MetaRequest:
     """A webhook call: the workspace, lower-cased headers, raw body and parsed JSON."""

@@ -91,12 +91,12 @@ class SlackChannel:
             return []
         if event.get("subtype") or event.get("bot_id") or not isinstance(event.get("text"), str):
             return []
-        try:
-            user, channel, ts = str(event["user"]), str(event["channel"]), str(event["ts"])
-        except KeyError:
+        user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+        if not all(isinstance(v, str) and v for v in (user, channel, ts)):
             raise ChannelError(
-                400, "malformed_event", "message without user, channel or ts"
-            ) from None
+                400, "malformed_event", "a message needs string user, channel and ts"
+            )
+        assert isinstance(user, str) and isinstance(channel, str)  # for the type checker
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
@@ -134,7 +134,9 @@ class SlackChannel:
         if status >= 400 or not data.get("ok"):
             error = data.get("error")
             return refused(self.name, status, error, retryable=error == "ratelimited")
-        return DeliveryReceipt(self.name, "sent", str(data.get("ts") or "") or None)
+        # a ts is unique only within its channel: the channel is part of the id, as inbound
+        ts = data.get("ts")
+        return DeliveryReceipt(self.name, "sent", f"{message.recipient}:{ts}" if ts else None)
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""

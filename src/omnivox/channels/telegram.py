@@ -65,22 +65,23 @@ class TelegramChannel:
         message = update.get("message") if isinstance(update, dict) else None
         if not isinstance(message, dict) or not isinstance(message.get("text"), str):
             return []
-        try:
-            chat_id = str(message["chat"]["id"])
-            message_id = int(message["message_id"])
-        except (KeyError, TypeError, ValueError):
+        chat = message.get("chat")
+        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        message_id = message.get("message_id")
+        if not _integer(chat_id) or not _integer(message_id):
             raise ChannelError(
-                400, "malformed_update", "message without chat.id or message_id"
-            ) from None
+                400, "malformed_update", "a message needs an integer chat.id and message_id"
+            )
         sender = message.get("from") or {}
-        name = " ".join(
-            part for part in (sender.get("first_name"), sender.get("last_name")) if part
-        )
+        if not isinstance(sender, dict):
+            raise ChannelError(400, "malformed_update", "message.from must be an object")
+        parts = (sender.get("first_name"), sender.get("last_name"))
+        name = " ".join(part for part in parts if isinstance(part, str) and part)
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
                 channel=self.name,
-                sender=CustomerRef(chat_id, name or None),
+                sender=CustomerRef(str(chat_id), name or None),
                 text=message["text"],
                 provider_message_id=f"{chat_id}:{message_id}",
                 metadata={"telegram": {"update_id": update.get("update_id")}},
@@ -104,8 +105,18 @@ class TelegramChannel:
         if status >= 400 or not data.get("ok"):
             return refused(self.name, status, data.get("description"))
         sent = data.get("result") or {}
-        return DeliveryReceipt(self.name, "sent", str(sent.get("message_id", "")) or None)
+        # message ids count per chat (every private chat's first reply is 2): the chat is part
+        # of the id, as for inbound messages, or the second chat's reply would clash
+        sent_id = sent.get("message_id")
+        return DeliveryReceipt(
+            self.name, "sent", f"{message.recipient}:{sent_id}" if sent_id is not None else None
+        )
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def _integer(value: object) -> bool:
+    """A JSON integer (Telegram's ids are; ``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)

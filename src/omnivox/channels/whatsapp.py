@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, split_text
-from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest
+from omnivox.channels.base import Capabilities, ChannelError, split_text
+from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, obj, objects
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import (
     CustomerRef,
@@ -84,44 +84,54 @@ class WhatsAppChannel(MetaChannel):
         )
 
     def events(self, request: MetaRequest) -> MetaEvents:
-        """Messages and statuses of every ``messages`` change; other fields are skipped."""
+        """Messages and statuses of every ``messages`` change; other fields are skipped.
+
+        Raises ChannelError (400) when a part has the wrong shape (``meta.objects``).
+        """
         out = MetaEvents()
         body = request.body if isinstance(request.body, dict) else {}
         if body.get("object") != "whatsapp_business_account":
             return out
-        for entry in body.get("entry") or []:
-            for change in (entry or {}).get("changes") or []:
-                if (change or {}).get("field") == "messages":
-                    self._value(request.workspace_id, change.get("value") or {}, out)
+        for entry in objects(body.get("entry"), "entry"):
+            for change in objects(entry.get("changes"), "entry[].changes"):
+                if change.get("field") == "messages":
+                    value = obj(change.get("value"), "changes[].value")
+                    self._value(request.workspace_id, value, out)
         return out
 
     def _value(self, workspace_id: str, value: dict[str, Any], out: MetaEvents) -> None:
-        number_id = str((value.get("metadata") or {}).get("phone_number_id", ""))
+        number_id = ident(
+            obj(value.get("metadata"), "value.metadata").get("phone_number_id"), "phone_number_id"
+        )
         names = {
-            str(c.get("wa_id")): (c.get("profile") or {}).get("name")
-            for c in value.get("contacts") or []
+            ident(c.get("wa_id"), "contacts[].wa_id"): obj(
+                c.get("profile"), "contacts[].profile"
+            ).get("name")
+            for c in objects(value.get("contacts"), "value.contacts")
         }
-        for message in value.get("messages") or []:
-            text = (message.get("text") or {}).get("body")
-            sender, wamid = str(message.get("from", "")), message.get("id")
-            if (
-                message.get("type") != "text"
-                or not isinstance(text, str)
-                or not sender
-                or not wamid
-            ):
+        for message in objects(value.get("messages"), "value.messages"):
+            text = obj(message.get("text"), "messages[].text").get("body")
+            sender = ident(message.get("from"), "messages[].from")
+            wamid = ident(message.get("id"), "messages[].id")
+            if text is not None and not isinstance(text, str):
+                raise ChannelError(400, "malformed_event", "messages[].text.body must be a string")
+            if message.get("type") != "text" or text is None or not sender or not wamid:
                 continue
+            name = names.get(sender)
             out.messages.append(
                 InboundMessage(
                     workspace_id=workspace_id,
                     channel=self.name,
-                    sender=CustomerRef(sender, names.get(sender), phone=f"+{sender}"),
+                    sender=CustomerRef(
+                        sender, name if isinstance(name, str) else None, phone=f"+{sender}"
+                    ),
                     text=text,
-                    provider_message_id=str(wamid),
+                    provider_message_id=wamid,
                     reply_to=f"{sender}|{number_id}",
                 )
             )
-        for status in value.get("statuses") or []:
+        for status in objects(value.get("statuses"), "value.statuses"):
+            ident(status.get("id"), "statuses[].id")
             out.statuses.append({"channel": self.name, **status})
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:

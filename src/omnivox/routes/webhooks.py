@@ -126,12 +126,16 @@ async def twilio_voice_turn(workspace: str, request: Request) -> Response:
     """What the caller said: one turn, answered in this response, then listen again."""
     services = services_of(request)
     channel, call = await _twilio(request, workspace, "voice")
-    turn = int(request.query_params.get("turn", "1") or 1)
+    turn_param = request.query_params.get("turn") or "1"
+    if not turn_param.isdigit():
+        raise api_error(400, "malformed_body", "turn must be a number")
+    turn = int(turn_param)
     inbound = await channel.parse(call)
     sentences = ["Sorry, could you say that again?"]
     if inbound:
+        heard = bounded(inbound[0], services.settings.server.max_text_chars)
         try:
-            ctx = await services.turns.handle(inbound[0], channel)
+            ctx = await services.turns.handle(heard, channel)
         except RateLimitedError:
             return Response(
                 gather(_gather_url(request), [TOO_FAST], turn + 1), media_type="application/xml"
@@ -196,11 +200,11 @@ async def meta_events(workspace: str, request: Request) -> Response:
     try:
         await channel.verify(call)
         body = json.loads(call.raw)
+        found = channel.events(MetaRequest(workspace, headers, call.raw, body))  # all or nothing
     except ChannelError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise api_error(400, "malformed_body", "the body is not JSON") from None
-    found = channel.events(MetaRequest(workspace, headers, call.raw, body))
     outbox = OutboxStore(services.db)
     for status in found.statuses:
         record = EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=status)
