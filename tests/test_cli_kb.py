@@ -31,7 +31,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_ingest_search_list_remove(workspace: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["kb", "ingest", str(workspace)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the rest is ingested, the failure reported
     assert "3 added" in result.output and "1 failed" in result.output
     assert "broken.pdf" in result.output
     assert (tmp_path / "data" / "omnivox.db").is_file()  # OMNIVOX_DATA_DIR honoured
@@ -76,3 +76,55 @@ def test_bad_arguments_are_explained(workspace: Path, tmp_path: Path) -> None:
     bad.write_text("not json\n")
     batch = runner.invoke(app, ["kb", "search", "--queries", str(bad)])
     assert batch.exit_code == 2 and "bad.jsonl:1" in batch.output
+
+    missing = runner.invoke(app, ["kb", "search", "--queries", str(tmp_path / "none.jsonl")])
+    assert missing.exit_code == 2 and "Cannot read" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_the_same_text_may_be_ingested_twice(workspace: Path, tmp_path: Path) -> None:
+    """Into two workspaces, from a copy in another folder, twice in a file, and after a rename."""
+    line = json.dumps({"id": "hours", "text": "The Denver store opens at 9 am every day."})
+    docs = tmp_path / "faq"
+    docs.mkdir()
+    (docs / "a.jsonl").write_text(f"{line}\n{line}\n")
+    copy = tmp_path / "copy"
+    shutil.copytree(docs, copy)
+    for args in (
+        [str(docs)],
+        [str(docs), "--workspace", "other"],
+        [str(copy)],
+    ):
+        result = runner.invoke(app, ["kb", "ingest", *args])
+        assert result.exit_code == 0 and "1 added" in result.output, result.output
+    (docs / "a.jsonl").rename(docs / "b.jsonl")
+    renamed = runner.invoke(app, ["kb", "ingest", str(docs)])
+    assert renamed.exit_code == 0 and "1 added" in renamed.output and "1 removed" in renamed.output
+    for ws in ("acme", "other"):
+        hits = json.loads(
+            runner.invoke(app, ["kb", "search", "--json", "--workspace", ws, "store opens"]).stdout
+        )
+        assert hits[0]["source_id"] == "hours"
+
+
+def test_files_a_parser_cannot_take_are_skipped_and_text_is_never_markup(
+    workspace: Path, tmp_path: Path
+) -> None:
+    docs = tmp_path / "odd"
+    docs.mkdir()
+    (docs / "dash.csv").write_text("question,answer\nWhat?,---\nOpen Sundays?,Yes from 10.\n")
+    (docs / "pipe.jsonl").write_text(json.dumps({"question": "Pipe?", "answer": "|"}) + "\n")
+    (docs / "logo.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
+    tags = {"id": 0, "text": "Press [Enter] then [bold] to confirm, or use the [/b] tag."}
+    (docs / "tags.jsonl").write_text(json.dumps(tags) + "\n")
+    result = runner.invoke(app, ["kb", "ingest", str(docs)])
+    assert result.exit_code == 1 and "2 added" in result.output and "2 failed" in result.output
+    assert "pipe.jsonl:1: the answer has no text" in result.output
+    assert "logo.md: not a text file" in result.output and "Traceback" not in result.output
+    found = runner.invoke(app, ["kb", "search", "--k", "1", "press enter to confirm"])
+    assert found.exit_code == 0, found.output
+    assert "[Enter] then [bold]" in found.output and "│ 0 " in found.output  # id 0 is kept
+    listed = runner.invoke(app, ["kb", "search", "--json", "open on sundays"]).stdout
+    assert json.loads(listed)[0]["source_id"] == "dash.csv#2"  # the empty answer was skipped
+    nothing = runner.invoke(app, ["kb", "remove", "[/x]"])
+    assert nothing.exit_code == 1 and "Nothing matched" in nothing.output

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from omnivox.cli_support import (
     ConfigOpt,
@@ -63,11 +65,16 @@ def ingest(
     workspace: WorkspaceOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Ingest Markdown, HTML, PDF, text, CSV FAQ and JSONL files (incremental)."""
+    """Ingest Markdown, HTML, PDF, text, CSV FAQ and JSONL files (incremental).
+
+    Unchanged files are skipped; files gone from an ingested folder leave the index. A file
+    that cannot be read is reported by name and skipped, the rest is ingested, and the
+    command then exits with status 1.
+    """
     settings, ws = _open(config, data_dir, workspace)
     for path in paths:
         if not path.exists():
-            err.print(f"[bold red]Not found:[/] {path}")
+            err.print(f"[bold red]Not found:[/] {escape(str(path))}")
             raise typer.Exit(2)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -84,13 +91,15 @@ def ingest(
 
         report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress))
     for _path, reason in report.failed:
-        err.print(f"[yellow]skipped[/] {reason}")
+        err.print(f"[yellow]skipped[/] {escape(reason)}")
     out.print(
         f"[green]{ws}[/]: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
         f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s "
         f"({report.chunks_per_second:.0f}/s); version {report.version}"
     )
+    if report.failed:  # the rest is ingested; scripts still learn that something was skipped
+        raise typer.Exit(1)
 
 
 @kb_app.command("search")
@@ -123,24 +132,31 @@ def search(
         return
     table = Table("score", "source", "title", "text")
     for row in rows:
-        table.add_row(
+        table.add_row(  # documents' text is shown as is, never read as markup
             f"{row['score']:.4f}",
-            row["source_id"],
-            row["title"],
-            row["text"][:160].replace("\n", " "),
+            Text(row["source_id"]),
+            Text(row["title"]),
+            Text(row["text"][:160].replace("\n", " ")),
         )
     out.print(table if rows else "[dim]no results[/]")
 
 
 def _batch(settings: Settings, ws: str, queries: Path, k: int) -> None:
+    try:
+        lines = queries.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        err.print(f"[bold red]Cannot read {escape(str(queries))}[/]: {escape(str(reason))}")
+        raise typer.Exit(2) from None
     items = []
-    for n, line in enumerate(queries.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(lines, start=1):
         if line.strip():
             try:
                 obj = json.loads(line)
                 items.append((obj["id"], str(obj["query"])))
             except (json.JSONDecodeError, KeyError, TypeError):
-                err.print(f'[bold red]{queries}:{n}[/]: expected {{"id": ..., "query": ...}}')
+                where = escape(f"{queries}:{n}")
+                err.print(f'[bold red]{where}[/]: expected {{"id": ..., "query": ...}}')
                 raise typer.Exit(2) from None
 
     async def work(services: Any) -> None:
@@ -163,11 +179,11 @@ def list_files(
     table = Table("source", "documents", "chunks", "updated", "path")
     for f in files:
         table.add_row(
-            f.source_id,
+            Text(f.source_id),
             str(f.documents),
             str(f.chunks),
             f.updated_at.strftime("%Y-%m-%d %H:%M"),
-            f.path,
+            Text(f.path),
         )
     out.print(table if files else f"[dim]{ws}: the knowledge base is empty[/]")
 
@@ -183,6 +199,10 @@ def remove(
     settings, ws = _open(config, data_dir, workspace)
     removed = _run(settings, lambda s: s.kb.remove(ws, targets))
     if not removed:
-        err.print("[yellow]Nothing matched[/]: " + ", ".join(targets))
+        err.print(
+            "[yellow]Nothing matched[/]: "
+            + escape(", ".join(targets))
+            + " (give a file's path, or its source as `kb list` shows it)"
+        )
         raise typer.Exit(1)
     out.print(f"Removed {len(removed)} file(s) from {ws}.")

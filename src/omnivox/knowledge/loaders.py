@@ -191,7 +191,10 @@ def _load_csv(path: Path, source_id: str) -> list[Document]:
             continue
         entry = (row.get(id_col) or "").strip() if id_col else ""
         url = (row.get(url_col) or None) if url_col else None
-        docs.append(faq_entry(f"{source_id}#{entry or n}", question, answer, url))
+        try:
+            docs.append(faq_entry(f"{source_id}#{entry or n}", question, answer, url))
+        except LoadError:  # an answer of only rules or pipes: skipped like an empty one
+            continue
     return docs
 
 
@@ -205,8 +208,11 @@ def faq_entry(
     """A question and its answer: the question is the title and opens the answer's first block.
 
     Marked ``faq``: search matches such an entry mostly by its question (knowledge/index.py).
+    Raises LoadError when the answer has no text (only rules or table pipes).
     """
     sections = list(parse_plain(answer, source_id, question).sections)
+    if not sections:
+        raise LoadError("the answer has no text")
     first = sections[0]
     sections[0] = Section(first.heading_path, (f"{question}\n{first.blocks[0]}", *first.blocks[1:]))
     return Document(
@@ -234,7 +240,8 @@ def _jsonl_entry(obj: Any, where: str, default_id: str) -> Document:
     """A JSONL line: a document (``text``) or a FAQ entry (``question`` and ``answer``)."""
     if not isinstance(obj, dict):
         raise LoadError(f"{where}: each line must be a JSON object")
-    entry_id = str(obj.get("id") or default_id)
+    given_id = obj.get("id")
+    entry_id = default_id if given_id is None or given_id == "" else str(given_id)
     meta = {
         k: v
         for k, v in obj.items()
@@ -247,7 +254,10 @@ def _jsonl_entry(obj: Any, where: str, default_id: str) -> Document:
         and question.strip()
         and answer.strip()
     ):
-        return faq_entry(entry_id, question.strip(), answer.strip(), obj.get("url"), meta)
+        try:
+            return faq_entry(entry_id, question.strip(), answer.strip(), obj.get("url"), meta)
+        except LoadError as exc:
+            raise LoadError(f"{where}: {exc}") from None
     if not isinstance(obj.get("text"), str):
         raise LoadError(
             f"{where}: each line must be an object with a 'text' string, "
@@ -290,6 +300,8 @@ def load(path: Path, source_id: str) -> list[Document]:
 
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
+    if b"\x00" in data:  # an image or archive under a text name (cp1252 would decode it)
+        raise LoadError(f"{path}: not a text file")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)

@@ -144,9 +144,10 @@ class KnowledgeBase:
             return None
         try:
             docs = await asyncio.to_thread(loaders.load, path, source_id)
-        except loaders.LoadError as exc:
-            report.failed.append((str(path), str(exc)))
-            log.warning("kb.file_skipped", path=str(path), reason=str(exc))
+        except Exception as exc:  # a parser's failure on one file: the ingest goes on
+            reason = str(exc) if isinstance(exc, loaders.LoadError) else f"{path}: {exc!r}"
+            report.failed.append((str(path), reason))
+            log.warning("kb.file_skipped", path=str(path), reason=reason)
             return None
         chunks = [c for d in docs for c in chunk_document(d, self.chunking)]
         return _Pending(path, source_id, digest, len(docs), chunks, known is not None)

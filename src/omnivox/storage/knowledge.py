@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,7 +72,7 @@ class KnowledgeStore:
             await session.flush()
             session.add_all(
                 KbChunk(
-                    id=c.chunk_id,
+                    id=row_id(workspace_id, path, n, c),
                     workspace_id=workspace_id,
                     file_id=row.id,
                     source_id=c.source_id,
@@ -84,7 +85,7 @@ class KnowledgeStore:
                     faq=c.faq,
                     embedding=np.asarray(v, dtype=np.float32).tobytes(),
                 )
-                for c, v in zip(chunks, vectors, strict=True)
+                for n, (c, v) in enumerate(zip(chunks, vectors, strict=True))
             )
             return await self._bump(session, workspace_id)
 
@@ -182,3 +183,13 @@ class KnowledgeStore:
             return chunks, np.zeros((0, 384), dtype=np.float32)
         vectors = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])
         return chunks, vectors
+
+
+def row_id(workspace_id: str, path: str, position: int, chunk: Chunk) -> str:
+    """A stored chunk's key: its content id made unique to the workspace, file and position.
+
+    The same text may be ingested into two workspaces, from two files (a copy, or a JSONL file
+    renamed before the old name leaves the index), or twice in one file (a repeated line).
+    """
+    key = f"{workspace_id}\x00{path}\x00{position}\x00{chunk.chunk_id}"
+    return f"chk_{hashlib.sha1(key.encode()).hexdigest()[:20]}"
