@@ -80,7 +80,14 @@ def test_search_endpoint_and_cited_grounded_answer(server: LiveServer) -> None:
         headers=server.auth(),
         json={"workspace": "nope", "query": "x"},
     )
-    assert missing.status_code == 403
+    assert missing.status_code == 404 and missing.json()["error"] == "unknown_workspace"
+    too_long = httpx.post(
+        f"{server.url}/api/v1/knowledge/search",
+        headers=server.auth(),
+        json={"workspace": "acme", "query": "x" * 4001},
+    )
+    assert too_long.status_code == 422
+    assert [d["field"] for d in too_long.json()["detail"]] == ["query"]  # a field named query
 
     server.services.chain.providers[:] = [ObedientProvider()]
     reply = httpx.post(

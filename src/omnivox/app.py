@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from omnivox import __version__
 from omnivox.limits import BodyLimitMiddleware
@@ -72,7 +73,7 @@ def create_app(
         webhook_max_bytes=settings.server.webhook_max_body_bytes,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(HTTPException, _http_error)  # Starlette's: FastAPI's own too
     modules = (
         messages,
         knowledge,
@@ -101,7 +102,10 @@ async def _warm_up(services: Services) -> None:
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    """The field's dotted path without its location (a body field may be named ``query``)."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -117,8 +121,20 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# what FastAPI raises (400) when a JSON body cannot be decoded: not UTF-8 text
+_UNDECODABLE = "There was an error parsing the body"
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNDECODABLE:
+        detail = [
+            {"field": "body", "message": "the body is not UTF-8 JSON", "type": "json_invalid"}
+        ]
+        return JSONResponse(
+            {"error": "validation_error", "message": "invalid field(s): body", "detail": detail},
+            status_code=422,
+        )
     body = (
         exc.detail
         if isinstance(exc.detail, dict)

@@ -78,10 +78,16 @@ def test_a_forged_visitor_id_gets_a_fresh_identity(server: LiveServer) -> None:
         ('{"type": "message", "text": "   "}', "bad_frame"),
         ('{"type": "subscribe"}', "bad_frame"),
         (json.dumps({"type": "message", "text": "x" * 4001}), "too_long"),
+        ('{"type": "message", "text": "hi \\ud800"}', "bad_frame"),  # a lone surrogate
+        ('{"type": "draft", "text": "hi \\ud800"}', "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "id": "z" * 101}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "id": {"a": 1}}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "id": 0}), "bad_frame"),
+        (b'{"type": "message", "text": "hi"}', "bad_frame"),  # a binary frame
     ],
 )
 def test_bad_frames_get_an_error_and_the_socket_stays_open(
-    server: LiveServer, raw: str, code: str
+    server: LiveServer, raw: str | bytes, code: str
 ) -> None:
     with connect(ws_url(server, "workspace=acme")) as ws:
         ws.recv(timeout=10)
@@ -89,6 +95,13 @@ def test_bad_frames_get_an_error_and_the_socket_stays_open(
         error = json.loads(ws.recv(timeout=10))
         assert error == {"type": "error", "code": code, "message": error["message"]}
         ws.send(json.dumps({"type": "message", "text": "still there?"}))
+        assert frames_until_reply(ws)[-1]["type"] == "reply"
+
+
+def test_a_message_with_spaces_around_is_measured_without_them(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "message", "text": "x" * 3990 + " " * 20}))
         assert frames_until_reply(ws)[-1]["type"] == "reply"
 
 

@@ -143,11 +143,64 @@ def test_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
     assert count(server) == 0
 
 
-def test_a_workspace_other_than_the_keys_is_403_and_stores_nothing(server: LiveServer) -> None:
-    for workspace in ("initech", "globex"):
-        response = post(server, {**body(), "workspace": workspace})
-        assert response.status_code == 403
-        assert response.json()["error"] == "wrong_workspace"
+def test_another_or_an_unknown_workspace_is_refused_and_stores_nothing(
+    server: LiveServer,
+) -> None:
+    other = post(server, {**body(), "workspace": "globex"})
+    assert other.status_code == 403 and other.json()["error"] == "wrong_workspace"
+    unknown = post(server, {**body(), "workspace": "initech"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_workspace"
+    assert count(server) == 0
+
+
+def test_a_message_id_of_another_customer_is_409_and_stores_nothing(server: LiveServer) -> None:
+    first = post(server, body("my address is 1 Elm St", message_id="m1"))
+    assert first.status_code == 200
+    run_on_server(server, server.services.events.flush())
+    before = run_on_server(server, server.services.store.events())
+    for customer in ("cust-2", "cust-1x"):  # a new customer, then one who exists
+        if customer == "cust-1x":
+            assert post(server, {**body("hi"), "customer": {"id": customer}}).status_code == 200
+            run_on_server(server, server.services.events.flush())
+            before = run_on_server(server, server.services.store.events())
+        taken = post(
+            server, {**body("another text"), "customer": {"id": customer}, "message_id": "m1"}
+        )
+        assert taken.status_code == 409 and taken.json()["error"] == "message_id_taken"
+        assert "1 Elm St" not in taken.text
+        run_on_server(server, server.services.events.flush())
+        assert len(run_on_server(server, server.services.store.events())) == len(before)
+    assert count(server) == 4  # cust-1's message and reply, cust-1x's "hi" and reply
+    again = post(server, body("my address is 1 Elm St", message_id="m1"))  # cust-1's own retry
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replay") == "true"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"text": " \n\t "}, "text"),
+        ({"message_id": ""}, "message_id"),
+    ],
+)
+def test_blank_text_or_an_empty_message_id_is_422(
+    server: LiveServer, change: dict[str, Any], field: str
+) -> None:
+    response = post(server, {**body(), **change})
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["detail"]] == [field]
+    assert count(server) == 0
+
+
+def test_a_body_that_is_not_utf8_is_422_in_the_usual_shape(server: LiveServer) -> None:
+    raw = '{"workspace": "acme", "customer": {"id": "c"}, "text": "café"}'.encode("latin-1")
+    response = httpx.post(
+        f"{server.url}/api/v1/messages",
+        headers={**server.auth(), "content-type": "application/json"},
+        content=raw,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+    assert response.json()["detail"][0]["field"] == "body"
     assert count(server) == 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omnivox.channels.base import Capabilities, plain_render
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
@@ -27,9 +27,17 @@ class ApiMessageIn(BaseModel):
     text: str = Field(min_length=1)
     message_id: str | None = Field(
         None,
+        min_length=1,
         max_length=200,
         description="Your id for this message; a retry with the same id is answered once.",
     )
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text must not be blank")
+        return text
 
 
 class ApiChannel:

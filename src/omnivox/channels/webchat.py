@@ -17,6 +17,7 @@ from omnivox.ids import new_id
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 VISITOR_PATTERN = re.compile(r"^v_[0-9a-z]{26}$")
+MAX_CLIENT_ID = 100  # the widget's own message id; stored as "<visitor>:<id>" (200 at most)
 
 
 class FrameSocket(Protocol):
@@ -77,18 +78,20 @@ class WebChatChannel:
         frame = request.frame
         if frame.get("type") != "message":
             raise ChannelError(422, "bad_frame", "expected a frame with type 'message'")
-        text = frame.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ChannelError(422, "bad_frame", "field 'text' must be a non-empty string")
-        if len(text) > self.max_text_chars:
-            raise ChannelError(413, "too_long", f"message is over {self.max_text_chars} characters")
+        text = frame_text(frame, self.max_text_chars, "message")
         client_id = frame.get("id")
+        if client_id is not None and not (
+            isinstance(client_id, str) and 0 < len(client_id) <= MAX_CLIENT_ID
+        ):
+            raise ChannelError(
+                422, "bad_frame", f"field 'id' must be a string of 1 to {MAX_CLIENT_ID} characters"
+            )
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
                 channel=self.name,
                 sender=CustomerRef(address=request.visitor),
-                text=text.strip(),
+                text=text,
                 provider_message_id=f"{request.visitor}:{client_id}" if client_id else None,
             )
         ]
@@ -120,3 +123,21 @@ class WebChatChannel:
             except Exception:  # a socket closing mid-send is not a failed delivery
                 continue
         return DeliveryReceipt(self.name, "sent" if sent else "queued")
+
+
+def frame_text(frame: dict[str, Any], limit: int, what: str, *, empty_ok: bool = False) -> str:
+    """A frame's ``text``, stripped: a string of valid Unicode, at most ``limit`` characters.
+
+    Raises ChannelError (bad_frame, or too_long) otherwise; a message must have some text.
+    """
+    text = frame.get("text")
+    if not isinstance(text, str) or not (empty_ok or text.strip()):
+        raise ChannelError(422, "bad_frame", "field 'text' must be a non-empty string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON allows the escape)
+        raise ChannelError(422, "bad_frame", "field 'text' is not valid Unicode") from None
+    text = text.strip()
+    if len(text) > limit:
+        raise ChannelError(413, "too_long", f"{what} is over {limit} characters")
+    return text

@@ -21,6 +21,11 @@ from omnivox.understanding.routing import Decision as RouteDecision
 DeltaSink = Callable[[Delta], Awaitable[None]]
 
 
+# the halt reason of a message whose provider id names another customer's message: refused,
+# nothing stored (the REST API answers 409)
+MESSAGE_ID_TAKEN = "message_id_taken"
+
+
 @dataclass
 class TurnContext:
     """Everything known about one turn. Each field is owned by the step that sets it."""

@@ -69,8 +69,13 @@ def permission_of(route: APIRoute) -> Permission | None:
     return None
 
 
-def same_workspace(principal: Principal, workspace: str) -> str:
-    """``workspace`` when it is the key's own; 403 otherwise."""
+def same_workspace(request: Request, principal: Principal, workspace: str) -> str:
+    """``workspace`` when it is the key's own; 404 when no such workspace, 403 another's."""
+    if services_of(request).settings.workspace(workspace) is None:
+        raise HTTPException(
+            404,
+            detail={"error": "unknown_workspace", "message": f"no workspace {workspace!r}"},
+        )
     if workspace != principal.workspace_id:
         raise HTTPException(
             403,

@@ -17,9 +17,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from omnivox.channels.base import ChannelError
-from omnivox.channels.webchat import ChatFrame, valid_visitor
+from omnivox.channels.webchat import ChatFrame, frame_text, valid_visitor
 from omnivox.llm.base import Delta
 from omnivox.logs import get_logger
+from omnivox.pipeline.context import MESSAGE_ID_TAKEN
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 from omnivox.turns import RateLimitedError
@@ -82,7 +83,13 @@ async def _greet(
 
 
 async def _one_turn(websocket: WebSocket, services: Services, workspace: str, visitor: str) -> None:
-    raw = await websocket.receive_text()
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    raw = message.get("text")
+    if raw is None:  # a binary frame
+        await _error(websocket, "bad_frame", "frames must be text (JSON)")
+        return
     try:
         frame: Any = json.loads(raw)
         if not isinstance(frame, dict):
@@ -114,6 +121,11 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         log.exception("webchat.turn_failed", workspace=workspace)
         await _error(websocket, "turn_failed", "Sorry, something went wrong. Please try again.")
         return
+    if ctx.halted == MESSAGE_ID_TAKEN:
+        await _error(
+            websocket, "message_id_taken", "this message id was used before; use a new one"
+        )
+        return
     if ctx.duplicate_of is not None:
         stored = await services.store.reply_to(ctx.duplicate_of.id)
         if stored is not None:
@@ -141,13 +153,7 @@ def drafts_wanted(services: Services, workspace: str) -> bool:
 
 def _draft(services: Services, workspace: str, visitor: str, frame: dict[str, Any]) -> None:
     """Hand a draft to the prepare step (none is answered; unwanted or short ones are dropped)."""
-    text = frame.get("text")
-    if not isinstance(text, str):
-        raise ChannelError(422, "bad_frame", "field 'text' must be a string")
-    limit = services.webchat.max_text_chars
-    if len(text) > limit:
-        raise ChannelError(413, "too_long", f"draft is over {limit} characters")
-    text = text.strip()
+    text = frame_text(frame, services.webchat.max_text_chars, "draft", empty_ok=True)
     prepare = services.prepare_step()
     if prepare is None or len(text) < MIN_DRAFT_CHARS or not drafts_wanted(services, workspace):
         return

@@ -82,7 +82,7 @@ async def get_customer(
     customer_id: str, request: Request, principal: Reader, workspace: str | None = None
 ) -> dict[str, Any]:
     """The profile: attributes, identifiers (with how each was proven), conversations, consent."""
-    ws = same_workspace(principal, workspace or principal.workspace_id)
+    ws = same_workspace(request, principal, workspace or principal.workspace_id)
     store = services_of(request).verifier.store
     profile = await store.profile(ws, customer_id)
     if profile is None:
@@ -96,7 +96,7 @@ async def start_verification(
     customer_id: str, body: VerificationIn, request: Request, principal: Verifier
 ) -> dict[str, Any]:
     """Send a code to the claimed address over the workspace's SMS or email channel."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     services = services_of(request)
     ws = services.settings.workspace(body.workspace)
     if ws is None or await services.verifier.store.customer(ws.id, customer_id) is None:
@@ -125,7 +125,7 @@ async def confirm_verification(
     customer_id: str, body: CodeIn, request: Request, principal: Verifier
 ) -> dict[str, Any]:
     """Check the code; the identifier is linked (and profiles merged when it had an owner)."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     services = services_of(request)
     try:
         linked = await services.verifier.confirm(body.workspace, customer_id, body.code)
@@ -163,7 +163,7 @@ async def merge(
     customer_id: str, body: MergeIn, request: Request, principal: Merger
 ) -> dict[str, Any]:
     """Fold ``other`` into this customer (an agent's decision; the reason is the evidence)."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     store = services_of(request).verifier.store
     evidence = {"method": "api", "by": principal.actor, "reason": body.reason}
     try:
@@ -177,7 +177,7 @@ async def unmerge(
     customer_id: str, body: UnmergeIn, request: Request, principal: Merger
 ) -> dict[str, Any]:
     """Undo the last merge of this customer into another one."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     store = services_of(request).verifier.store
     evidence = {"method": "api", "by": principal.actor, "reason": body.reason}
     try:
@@ -191,7 +191,7 @@ async def record_consent(
     customer_id: str, body: ConsentIn, request: Request, principal: Recorder
 ) -> dict[str, Any]:
     """Append a consent decision; every send path checks the latest one."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     services = services_of(request)
     if await services.verifier.store.customer(body.workspace, customer_id) is None:
         raise api_error(404, "not_found", f"no customer {customer_id!r} in {body.workspace!r}")

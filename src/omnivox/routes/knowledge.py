@@ -31,7 +31,7 @@ class SearchIn(BaseModel):
 @router.post("/search", responses={**NOT_FOUND, **TOO_LARGE})
 async def search(body: SearchIn, request: Request, principal: Searcher) -> dict[str, Any]:
     """Ranked passages of the key's workspace with scores and sources."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     services = services_of(request)
     if services.settings.workspace(body.workspace) is None:
         raise api_error(404, "unknown_workspace", f"no workspace with id {body.workspace!r}")

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from omnivox.channels.api import ApiMessageIn
 from omnivox.governance.apikeys import Principal
 from omnivox.governance.rbac import Permission
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
 from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
 from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 from omnivox.turns import RateLimitedError, UnknownWorkspaceError
@@ -53,13 +53,18 @@ def server_timing(timings: dict[str, float]) -> str:
 @router.post(
     "/messages",
     response_model=MessageOut,
-    responses={**NOT_FOUND, **TOO_LARGE, 429: {"description": "too many messages"}},
+    responses={
+        **NOT_FOUND,
+        **TOO_LARGE,
+        409: {"description": "message_id names another customer's message"},
+        429: {"description": "too many messages"},
+    },
 )
 async def post_message(
     body: ApiMessageIn, request: Request, response: Response, principal: Sender
 ) -> MessageOut:
     """Send a customer's message and get the assistant's reply in the response."""
-    same_workspace(principal, body.workspace)
+    same_workspace(request, principal, body.workspace)
     services = services_of(request)
     if len(body.text) > services.settings.server.max_text_chars:
         raise api_error(
@@ -80,6 +85,13 @@ async def post_message(
             detail={"error": "rate_limited", "message": str(exc)},
             headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
+    if ctx.halted == MESSAGE_ID_TAKEN:
+        raise api_error(
+            409,
+            "message_id_taken",
+            f"message_id {body.message_id!r} belongs to another customer's message; "
+            "use a new id for each message",
+        )
     response.headers["Server-Timing"] = server_timing(ctx.timings)
     return await _message_out(ctx, request, response)
 

@@ -41,6 +41,10 @@ class DuplicateMessageError(Exception):
         self.original = message
 
 
+class MessageIdTakenError(Exception):
+    """The provider message id names another customer's message (a caller reused its id)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     """A message row as the rest of the code sees it."""
@@ -412,7 +416,9 @@ class Store:
 
         The unique constraint on (workspace, channel, provider_message_id) makes the dedupe part
         of the same transaction: a resent message raises DuplicateMessageError and leaves
-        nothing behind, not even a conversation (or a new customer).
+        nothing behind, not even a conversation (or a new customer). An id that names another
+        customer's message raises MessageIdTakenError instead: a caller's reused id must not
+        hand one customer another's answer.
         """
         try:
             return await self._attach(inbound, customer, continuity, memory)
@@ -423,9 +429,12 @@ class Store:
                 )
                 if owner is not None:  # created by another process since identify looked
                     return await self.attach_inbound(inbound, owner, continuity, memory)
-            original = await self._by_provider_id(inbound)
-            if original is None:
+            found = await self._by_provider_id(inbound)
+            if found is None:
                 raise
+            original, sender = found
+            if isinstance(customer, Newcomer) or sender != customer:
+                raise MessageIdTakenError(inbound.provider_message_id) from None
             raise DuplicateMessageError(original) from None
 
     async def _attach(
@@ -555,18 +564,21 @@ class Store:
                 return conv, how
         return None
 
-    async def _by_provider_id(self, inbound: InboundMessage) -> StoredMessage | None:
+    async def _by_provider_id(self, inbound: InboundMessage) -> tuple[StoredMessage, str] | None:
+        """The stored message with the inbound's provider id, and its conversation's customer."""
         async with self.db.sessions() as session:
-            row = (
+            found = (
                 await session.execute(
-                    select(Message).where(
+                    select(Message, Conversation.customer_id)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(
                         Message.workspace_id == inbound.workspace_id,
                         Message.channel == inbound.channel,
                         Message.provider_message_id == inbound.provider_message_id,
                     )
                 )
-            ).scalar_one_or_none()
-            return StoredMessage.of(row) if row else None
+            ).one_or_none()
+            return (StoredMessage.of(found[0]), found[1]) if found else None
 
     async def store_outbound(
         self,

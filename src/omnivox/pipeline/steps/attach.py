@@ -18,9 +18,14 @@ import asyncio
 from datetime import timedelta
 
 from omnivox.memory.summarizer import ExtractiveSummarizer, Summarizer
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
 from omnivox.storage.memory import MemoryRules, Pending
-from omnivox.storage.repositories import DuplicateMessageError, MemoryRequest, Store
+from omnivox.storage.repositories import (
+    DuplicateMessageError,
+    MemoryRequest,
+    MessageIdTakenError,
+    Store,
+)
 from omnivox.understanding.config import TREND_MESSAGES
 
 
@@ -61,6 +66,11 @@ class Attach:
             if ctx.newcomer is not None:  # not stored: the duplicate left nothing behind
                 ctx.customer_id, ctx.customer_created = None, False
             ctx.halt("duplicate")
+            return ctx
+        except MessageIdTakenError:  # refused: nothing is stored, not even an event
+            if ctx.newcomer is not None:
+                ctx.customer_id, ctx.customer_created = None, False
+            ctx.halt(MESSAGE_ID_TAKEN)
             return ctx
         ctx.customer_id, ctx.customer_created = attached.customer_id, attached.customer_created
         ctx.message, ctx.conversation_created = attached.message, attached.created
