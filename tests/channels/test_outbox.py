@@ -53,7 +53,7 @@ def test_a_429_is_retried_with_backoff_and_sent_once(tmp_path: Path, bot_api: Bo
         row = wait_for_status(server, "sent")
     assert len(bot_api.attempts) == 2 and len(bot_api.sent) == 1
     assert row.meta["outbox"]["attempts"] == 2
-    assert row.meta["delivery"]["provider_message_id"] == "9001"
+    assert row.meta["delivery"]["provider_message_id"] == "5550100142:2"  # <chat>:<id in chat>
 
 
 def test_a_refusal_is_not_retried(tmp_path: Path, bot_api: BotApi) -> None:

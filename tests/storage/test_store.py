@@ -17,6 +17,7 @@ from omnivox.storage.models import Base
 from omnivox.storage.repositories import (
     DuplicateMessageError,
     MemoryRequest,
+    MessageIdTakenError,
     MetadataUpdate,
     Newcomer,
     StoredMessage,
@@ -95,13 +96,14 @@ async def test_dedupe_on_provider_message_id_leaves_nothing_behind(services: Ser
     with pytest.raises(DuplicateMessageError) as dup:
         await store.attach_inbound(inbound("hi again", provider_id="p-1"), customer)
     assert dup.value.original.id == stored.id
-    # a duplicate from a known customer must not leave an empty conversation behind
+    # another customer's message id is refused (not that customer's message handed over) and
+    # leaves no empty conversation behind
     known, _ = await store.resolve_customer("acme", "api", "c2")
-    with pytest.raises(DuplicateMessageError):
+    with pytest.raises(MessageIdTakenError):
         await store.attach_inbound(inbound("hi", address="c2", provider_id="p-1"), known)
     assert await store.find_open_conversation("acme", known) is None
-    # nor one from a sender nobody knew: no customer either
-    with pytest.raises(DuplicateMessageError):
+    # nor, from a sender nobody knew, a customer
+    with pytest.raises(MessageIdTakenError):
         await store.attach_inbound(
             inbound("hi", address="c3", provider_id="p-1"), Newcomer("acme", "api", "c3")
         )
