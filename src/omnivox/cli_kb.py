@@ -34,7 +34,7 @@ T = TypeVar("T")
 def _open(config: Path, data_dir: Path | None, workspace: str | None) -> tuple[Settings, str]:
     """Settings (quiet logging) and the workspace id, or exit with the reason."""
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
-    configure_logging("console", "warning")
+    configure_logging("console", "error")  # the command reports skipped files itself
     return settings, workspace_or_exit(settings, workspace).id
 
 
@@ -91,7 +91,7 @@ def ingest(
 
         report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress))
     for _path, reason in report.failed:
-        err.print(f"[yellow]skipped[/] {escape(reason)}")
+        err.print(f"[yellow]skipped[/] {escape(reason)}", soft_wrap=True)  # paths unbroken
     out.print(
         f"[green]{ws}[/]: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
