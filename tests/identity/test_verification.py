@@ -5,6 +5,7 @@ transports are exercised by tests/channels/test_journey.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from omnivox.identity.verification import MAX_ATTEMPTS, VerificationError, Verifier
+from omnivox.identity.verification import MAX_ATTEMPTS, MAX_STARTS, VerificationError, Verifier
 from omnivox.services import Services
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.identities import IdentityStore, MergeError
@@ -219,3 +220,63 @@ async def test_merge_refusals_change_nothing(services: Services, verifier: Verif
             i.address: i.customer_id for i in (await session.execute(select(Identity))).scalars()
         }
     assert owners == {"v_9": a, "v_10": a}
+
+
+async def test_concurrent_guesses_compare_at_most_the_allowed_tries(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_race")
+    await verifier.start("acme", visitor, "phone", "+17205550177")
+    right = outbox.code()
+    guesses = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 12)] + [right]
+
+    async def guess(code: str) -> str:
+        try:
+            await verifier.confirm("acme", visitor, code)
+        except VerificationError as error:
+            return error.code
+        return "linked"
+
+    outcomes = await asyncio.gather(*(guess(code) for code in guesses))
+    assert outcomes.count("wrong_code") <= MAX_ATTEMPTS - 1  # the fifth wrong one locks
+    compared = [o for o in outcomes if o in ("wrong_code", "linked")]
+    assert len(compared) <= MAX_ATTEMPTS
+    refused = [o for o in outcomes if o not in ("wrong_code", "linked")]
+    assert set(refused) <= {"locked", "no_pending_code"}  # locked, or the code already used
+    async with services.db.sessions() as session:
+        stored = (await session.execute(select(Verification.attempts))).scalars().all()
+    assert stored and max(stored) <= MAX_ATTEMPTS
+
+
+async def test_concurrent_requests_send_no_more_codes_than_allowed(
+    services: Services, outbox: Outbox
+) -> None:
+    async def slow(ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
+        await asyncio.sleep(0.2)  # an SMS gateway's round trip
+        return await outbox(ws, kind, address, text)
+
+    verifier = Verifier(IdentityStore(services.db), slow, lambda: b"k" * 32, services.events)
+    visitor = await customer(services, "v_burst")
+
+    async def start(n: int) -> str:
+        try:
+            await verifier.start("acme", visitor, "phone", f"+1720555020{n}")
+        except VerificationError as error:
+            return error.code
+        return "sent"
+
+    outcomes = await asyncio.gather(*(start(n) for n in range(10)))
+    assert outcomes.count("sent") == MAX_STARTS == len(outbox.sent)
+    assert outcomes.count("too_many_codes") == 10 - MAX_STARTS
+
+
+async def test_a_code_that_cannot_be_sent_does_not_count(services: Services) -> None:
+    async def down(ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
+        return DeliveryReceipt("sms", "failed", error="gateway down")
+
+    verifier = Verifier(IdentityStore(services.db), down, lambda: b"k" * 32, services.events)
+    visitor = await customer(services, "v_down")
+    for _ in range(MAX_STARTS + 1):
+        with pytest.raises(VerificationError) as error:
+            await verifier.start("acme", visitor, "phone", "+17205550300")
+        assert error.value.code == "not_sent"

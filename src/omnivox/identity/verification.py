@@ -138,10 +138,6 @@ class Verifier:
         """
         address = normalize(kind, address, region)
         await self._check_claim(workspace_id, customer_id, kind, address)
-        if await self.store.started_since(customer_id, utcnow() - timedelta(hours=1)) >= MAX_STARTS:
-            raise self._refused(
-                workspace_id, 429, "too_many_codes", "too many codes asked for; try in an hour"
-            )
         code = f"{secrets.randbelow(1_000_000):06d}"
         verification = Verification(
             id=new_id("ver"),
@@ -158,14 +154,22 @@ class Verifier:
         link = None
         if kind == "email" and public_url:
             link = f"{public_url.rstrip('/')}/verify/{self.link_token(verification.id)}"
+        # stored (and counted) before it is sent: concurrent requests cannot all pass the limit
+        if not await self.store.add_verification(
+            verification, utcnow() - timedelta(hours=1), MAX_STARTS
+        ):
+            raise self._refused(
+                workspace_id, 429, "too_many_codes", "too many codes asked for; try in an hour"
+            )
         receipt = await self.send_code(workspace_id, kind, address, code_text(code, link))
+        if receipt is None or receipt.status == "failed":
+            await self.store.forget_verification(verification.id)
         if receipt is None:
             raise VerificationError(
                 422, "no_channel", f"this workspace has no channel that can send a code to a {kind}"
             )
         if receipt.status == "failed":
             raise VerificationError(502, "not_sent", f"the code could not be sent: {receipt.error}")
-        await self.store.add_verification(verification)
         self._emit(events.IDENTITY_CODE_SENT, workspace_id, verification, {})
         expires = verification.expires_at.isoformat()
         return Started(verification.id, kind, mask(kind, address), expires)
@@ -195,21 +199,24 @@ class Verifier:
             raise VerificationError(429, "locked", "too many wrong codes; ask for a new one later")
         if aware(verification.expires_at) <= utcnow():
             raise VerificationError(410, "expired", "the code has expired; ask for a new one")
+        # each try is counted before its code is compared (one conditional UPDATE), so
+        # concurrent guesses compare at most MAX_ATTEMPTS codes between them
+        attempts = await self.store.take_attempt(verification.id, MAX_ATTEMPTS)
+        if attempts is None:  # used or locked by a concurrent try since it was read
+            now = await self.store.verification(verification.id)
+            if now is not None and now.status == "verified":
+                raise VerificationError(404, "no_pending_code", "this code was already used")
+            raise VerificationError(429, "locked", "too many wrong codes; ask for a new one later")
         given = self._hash(verification.id, code.strip())
-        if not hmac.compare_digest(given, verification.code_hash):
-            attempts = verification.attempts + 1
-            locked = attempts >= MAX_ATTEMPTS
-            status = "locked" if locked else "pending"
-            await self.store.set_verification(verification.id, attempts=attempts, status=status)
-            if locked:
-                raise self._refused(
-                    workspace_id, 429, "locked", "too many wrong codes; ask for a new one later"
-                )
-            left = MAX_ATTEMPTS - attempts
-            raise VerificationError(
-                400, "wrong_code", f"that code is not right ({left} tries left)"
+        if hmac.compare_digest(given, verification.code_hash):
+            return await self._link(verification, "code")
+        if attempts >= MAX_ATTEMPTS:
+            await self.store.settle_verification(verification.id, "locked")
+            raise self._refused(
+                workspace_id, 429, "locked", "too many wrong codes; ask for a new one later"
             )
-        return await self._link(verification, "code")
+        left = MAX_ATTEMPTS - attempts
+        raise VerificationError(400, "wrong_code", f"that code is not right ({left} tries left)")
 
     async def confirm_link(self, token: str) -> Linked:
         """The signed link from a code email: proves the same as typing the code."""
@@ -238,7 +245,8 @@ class Verifier:
         await self._check_claim(ws, claimer, verification.kind, verification.address)
         owner = await self.store.owner(ws, verification.kind, verification.address)
         evidence = {"verification": verification.id, "method": method}
-        await self.store.set_verification(verification.id, status="verified")
+        if not await self.store.settle_verification(verification.id, "verified"):
+            raise VerificationError(404, "no_pending_code", "this code was used or replaced")
         if owner is not None and owner.verified and owner.customer_id != claimer:
             await self.store.merge(ws, claimer, owner.customer_id, evidence)
             linked = Linked(verification.kind, verification.address, owner.customer_id, claimer)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from omnivox import events
 from omnivox.storage.audit import AuditLog
@@ -130,9 +130,29 @@ class IdentityStore:
 
     # -- verifications ---------------------------------------------------------------------
 
-    async def add_verification(self, verification: Verification) -> None:
-        """Store a new code, replacing the customer's pending ones."""
+    async def add_verification(
+        self, verification: Verification, since: datetime, limit: int
+    ) -> bool:
+        """Store a new code in place of pending ones; False (nothing stored) over ``limit``.
+
+        ``limit`` codes since ``since`` are allowed. Counted and stored in one transaction that
+        first locks the customer's row (PostgreSQL; SQLite runs one writing transaction at a
+        time), so concurrent requests cannot all pass the count before any is stored.
+        """
         async with self.db.sessions.begin() as session:
+            await session.execute(
+                select(Customer.id).where(Customer.id == verification.customer_id).with_for_update()
+            )
+            started = await session.execute(
+                select(func.count())
+                .select_from(Verification)
+                .where(
+                    Verification.customer_id == verification.customer_id,
+                    Verification.created_at >= since,
+                )
+            )
+            if started.scalar_one() >= limit:
+                return False
             await session.execute(
                 update(Verification)
                 .where(
@@ -142,16 +162,41 @@ class IdentityStore:
                 .values(status="replaced")
             )
             session.add(verification)
+        return True
 
-    async def started_since(self, customer_id: str, since: datetime) -> int:
-        """How many codes the customer asked for since ``since``."""
-        async with self.db.sessions() as session:
-            rows = await session.execute(
-                select(Verification.id).where(
-                    Verification.customer_id == customer_id, Verification.created_at >= since
+    async def forget_verification(self, verification_id: str) -> None:
+        """Delete a code that could not be sent (it does not count against the hourly limit)."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(delete(Verification).where(Verification.id == verification_id))
+
+    async def take_attempt(self, verification_id: str, limit: int) -> int | None:
+        """Count one try at a pending code; the tries so far, or None when none is left.
+
+        One conditional UPDATE, so concurrent guesses each take their own try and no more
+        than ``limit`` codes are ever compared.
+        """
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Verification)
+                .where(
+                    Verification.id == verification_id,
+                    Verification.status == "pending",
+                    Verification.attempts < limit,
                 )
+                .values(attempts=Verification.attempts + 1)
+                .returning(Verification.attempts)
             )
-            return len(rows.all())
+            return result.scalar_one_or_none()
+
+    async def settle_verification(self, verification_id: str, status: str) -> bool:
+        """Move a pending code to ``status`` (verified, locked); False if it no longer pends."""
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Verification)
+                .where(Verification.id == verification_id, Verification.status == "pending")
+                .values(status=status)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def latest_verification(self, workspace_id: str, customer_id: str) -> Verification | None:
         """The customer's most recent verification (any status)."""
@@ -172,13 +217,6 @@ class IdentityStore:
         """One verification by id."""
         async with self.db.sessions() as session:
             return await session.get(Verification, verification_id)
-
-    async def set_verification(self, verification_id: str, **values: Any) -> None:
-        """Update a verification's status or attempts."""
-        async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(Verification).where(Verification.id == verification_id).values(**values)
-            )
 
     # -- linking and merging ---------------------------------------------------------------
 
