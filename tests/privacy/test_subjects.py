@@ -13,6 +13,8 @@ import httpx
 import yaml
 
 from omnivox.governance.apikeys import split_token
+from omnivox.services import Services
+from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import ACME, LiveServer, make_settings
 
 
@@ -134,3 +136,40 @@ def test_an_admin_key_exports_and_erases_over_the_api(tmp_path: Path) -> None:
         ).fetchone()
     assert rows == [(f"key:{key_id}", "customer.exported"), (f"key:{key_id}", "customer.erased")]
     assert left == (0,)
+
+
+async def test_erase_and_export_reach_profiles_merged_two_deep(services: Services) -> None:
+    """A merged into B, then B into C: C's export lists A's data, C's erasure removes A too."""
+    from sqlalchemy import func, select
+
+    from omnivox.storage.handoffs import HandoffStore
+    from omnivox.storage.identities import IdentityStore
+    from omnivox.storage.models import Customer, Handoff
+    from omnivox.storage.subjects import SubjectStore
+
+    store, identities = services.store, IdentityStore(services.db)
+    ids = {}
+    for name in ("a", "b", "c"):
+        ids[name], _ = await store.resolve_customer("acme", "api", f"chain-{name}", f"{name} Doe")
+    message = InboundMessage("acme", "api", CustomerRef("chain-a"), "I am A")
+    attached = await store.attach_inbound(message, ids["a"])
+    conv = attached.message.conversation_id
+    await HandoffStore(services.db).open("acme", conv, ids["a"], {"summary": "A asked"})
+    await identities.merge("acme", ids["a"], ids["b"], {"by": "test"})
+    await identities.merge("acme", ids["b"], ids["c"], {"by": "test"})
+
+    subjects = SubjectStore(services.db)
+    exported = await subjects.export("acme", ids["c"])
+    assert exported is not None
+    assert set(exported["customer"]["merged_profiles"]) == {ids["a"], ids["b"]}
+    texts = [m["text"] for c in exported["conversations"] for m in c["messages"]]
+    assert "I am A" in texts
+
+    counts = await subjects.erase("acme", ids["c"], b"k" * 32)
+    assert counts["messages"] == 1
+    async with services.db.sessions() as session:
+        left = await session.execute(
+            select(func.count()).select_from(Customer).where(Customer.id.in_(ids.values()))
+        )
+        handoffs = await session.execute(select(func.count()).select_from(Handoff))
+    assert left.scalar_one() == 0 and handoffs.scalar_one() == 0

@@ -48,14 +48,20 @@ class SubjectStore:
     async def _profiles(
         self, session: AsyncSession, workspace_id: str, customer_id: str
     ) -> list[str]:
-        """The customer and every profile merged into it."""
-        ids = [customer_id]
-        rows = await session.execute(
-            select(Customer.id).where(
-                Customer.workspace_id == workspace_id, Customer.merged_into == customer_id
+        """The customer and every profile merged into it, however many merges deep.
+
+        A merged profile may itself have been merged into before (A into B, then B into C):
+        erasing or exporting C covers A too.
+        """
+        ids, frontier = [customer_id], [customer_id]
+        while frontier:
+            rows = await session.execute(
+                select(Customer.id).where(
+                    Customer.workspace_id == workspace_id, Customer.merged_into.in_(frontier)
+                )
             )
-        )
-        ids += [r[0] for r in rows]
+            frontier = [r[0] for r in rows if r[0] not in ids]
+            ids += frontier
         return ids
 
     async def export(self, workspace_id: str, customer_id: str) -> dict[str, Any] | None:
