@@ -57,7 +57,15 @@ def server(
         "channels": {"public_url": PUBLIC, "twilio": twilio},
         "seed": {
             "customers": "customers.json",
-            "agents": [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}],
+            "agents": [
+                {"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"},
+                {
+                    "email": "alex@acme.example",
+                    "name": "Alex",
+                    "password": "alex-pw-1",
+                    "role": "admin",
+                },
+            ],
         },
         "handoff": {"webhooks": [{"url": receiver[0], "secret": SECRET}]},
     }
@@ -134,4 +142,10 @@ def test_keys_and_agents_are_checked_before_anything_changes(
     assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
     stranger = api(server, "POST", f"/{handoff.id}/claim", json={"agent": "eve@acme.example"})
     assert stranger.status_code == 404 and stranger.json()["error"] == "unknown_agent"
+    assign = {"agent": "alex@acme.example", "to": "sam@acme.example"}  # an admin agent named
+    by_integration = api(server, "POST", f"/{handoff.id}/assign", json=assign)
+    assert by_integration.status_code == 403 and by_integration.json()["error"] == "admins_only"
+    admin = server.key("admin")
+    unknown = api(server, "POST", "/hof_nope/assign", key=admin, json=assign)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     assert api(server, "GET", f"/{handoff.id}").json()["status"] == "waiting"

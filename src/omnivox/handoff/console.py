@@ -64,9 +64,18 @@ class Console:
             await self.webhooks.close()
 
     async def act(
-        self, ws: WorkspaceSettings, agent: Agent, handoff_id: str, action: str, text: str
+        self,
+        ws: WorkspaceSettings,
+        agent: Agent,
+        handoff_id: str,
+        action: str,
+        text: str,
+        actor: str | None = None,
     ) -> None:
-        """Do ``action``; HandoffError (with an HTTP status) when it is refused."""
+        """Do ``action``; HandoffError (with an HTTP status) when it is refused.
+
+        ``actor`` names the caller in the audit log (an API key); by default the agent.
+        """
         if action not in ACTIONS:
             raise HandoffError(404, "unknown_action", f"no action {action!r}")
         if action in ("reply", "note") and not text:
@@ -76,7 +85,7 @@ class Console:
         elif action == "assign":
             view = await self._assign(ws, agent, handoff_id, text)
             await self.audit.append(
-                ws.id, f"agent:{agent.id}", "handoff.assigned", view.id, {"to": text}
+                ws.id, actor or f"agent:{agent.id}", "handoff.assigned", view.id, {"to": text}
             )
         elif action == "reply":
             view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)

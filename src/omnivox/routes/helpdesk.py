@@ -2,7 +2,8 @@
 
 Authenticated with an API key (``omnivox keys create``) as ``Authorization: Bearer``; the key
 decides the workspace. Reading needs ``handoffs.read`` (every role), acting ``handoffs.act``
-(admin, agent, integration). Actions name the agent by email (an agent of that workspace);
+(admin, agent, integration); assigning needs an admin key. Actions name the agent by email
+(an agent of that workspace; the audit log names the key);
 they follow the console's rules (one claimer wins, nothing is sent to a resolved conversation).
 A refused call is 401 or 403 with nothing changed.
 """
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from omnivox.governance.apikeys import Principal
-from omnivox.governance.rbac import Permission
+from omnivox.governance.rbac import Permission, Role
 from omnivox.routes.auth import AUTH_ERRORS, Require
 from omnivox.routes.deps import api_error, services_of
 from omnivox.storage.handoffs import HandoffError
@@ -66,13 +67,15 @@ async def act(
     ws = services.settings.workspace(principal.workspace_id)
     if ws is None:
         raise api_error(404, "unknown_workspace", f"no workspace {principal.workspace_id!r}")
+    if action == "assign" and principal.role != Role.ADMIN:  # the key's role, not the agent's
+        raise api_error(403, "admins_only", "assigning a conversation needs an admin key")
     console = services.console
     agent = await console.handoffs.agent_by_email(ws.id, body.agent.strip().lower())
     if agent is None:
         raise api_error(404, "unknown_agent", f"no agent {body.agent!r} in {ws.id!r}")
     try:
         text = body.to if action == "assign" else body.text
-        await console.act(ws, agent, handoff_id, action, text.strip())
+        await console.act(ws, agent, handoff_id, action, text.strip(), principal.actor)
         view = await console.handoffs.get(ws.id, handoff_id)
     except HandoffError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None

@@ -155,6 +155,9 @@ class HandoffStore:
         """Give an open handoff to an agent (an admin's decision, over any claim)."""
         async with self.db.sessions.begin() as session:
             if not await _take(session, workspace_id, handoff_id, agent_id, OPEN):
+                current = await session.get(Handoff, handoff_id)
+                if current is None or current.workspace_id != workspace_id:
+                    raise HandoffError(404, "not_found", f"no handoff {handoff_id!r}")
                 raise HandoffError(409, "closed", "only an open conversation can be assigned")
         return await self.get(workspace_id, handoff_id)
 
