@@ -207,3 +207,44 @@ def test_short_records_stay_whole_long_ones_are_chunked(tmp_path: Path) -> None:
     short, long = loaders.load(lines, "faq.jsonl")
     assert short.record and len(chunk_document(short, ChunkingSettings(max_words=20))) == 1
     assert len(chunk_document(long, ChunkingSettings(max_words=20))) > 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.domain)//",
+        " JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "https:///no-host",
+        "//evil.example/x",
+        "http://a b.example",
+        42,
+    ],
+)
+def test_only_web_urls_are_kept_from_knowledge_files(tmp_path: Path, url: object) -> None:
+    """A URL becomes a link in citations, the widget and the console: never a script one."""
+    (tmp_path / "f.jsonl").write_text(
+        json.dumps({"question": "Ship to Canada?", "answer": "Yes.", "url": url})
+        + "\n"
+        + json.dumps({"id": "d", "text": "Some text.", "url": url})
+        + "\n"
+    )
+    (tmp_path / "f.csv").write_text(f"question,answer,url\nQ?,A.,{json.dumps(str(url))}\n")
+    href = str(url).replace('"', "&quot;")
+    (tmp_path / "f.html").write_text(
+        f'<html><head><link rel="canonical" href="{href}"><title>T</title></head>'
+        "<body><p>Body text here.</p></body></html>"
+    )
+    docs = [
+        d for name in ("f.jsonl", "f.csv", "f.html") for d in loaders.load(tmp_path / name, name)
+    ]
+    assert len(docs) == 4 and all(d.url is None for d in docs)
+
+
+def test_web_urls_are_kept(tmp_path: Path) -> None:
+    line = {"id": "d", "text": "Some text.", "url": " https://acme.example/returns?x=1 "}
+    (tmp_path / "f.jsonl").write_text(json.dumps(line) + "\n")
+    assert (
+        loaders.load(tmp_path / "f.jsonl", "f.jsonl")[0].url == "https://acme.example/returns?x=1"
+    )

@@ -30,6 +30,21 @@ class LoadError(Exception):
     """A file could not be read as knowledge."""
 
 
+def web_url(value: object) -> str | None:
+    """``value`` when it is an http(s) URL with a host, else None.
+
+    A document's URL becomes a link in citations, the widget and the agent console: a
+    ``javascript:`` or ``data:`` URL planted in a knowledge file must never become one.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest[0] in "/?#" or " " in url:
+        return None
+    return url
+
+
 def _blocks(lines: list[str]) -> list[str]:
     """Paragraphs split on blank lines; each list item and table row is its own block."""
     blocks: list[str] = []
@@ -135,7 +150,7 @@ def _load_html(path: Path, source_id: str) -> list[Document]:
     for tag in soup(["script", "style", "nav", "footer", "noscript"]):
         tag.decompose()
     canonical = soup.find("link", rel="canonical")
-    url = str(canonical.get("href")) if canonical and canonical.get("href") else None
+    url = web_url(canonical.get("href")) if canonical else None
     lines: list[str] = []
     for node in soup.find_all(
         ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "dt", "dd", "blockquote"]
@@ -190,7 +205,7 @@ def _load_csv(path: Path, source_id: str) -> list[Document]:
         if not question or not answer:
             continue
         entry = (row.get(id_col) or "").strip() if id_col else ""
-        url = (row.get(url_col) or None) if url_col else None
+        url = web_url(row.get(url_col)) if url_col else None
         try:
             docs.append(faq_entry(f"{source_id}#{entry or n}", question, answer, url))
         except LoadError:  # an answer of only rules or pipes: skipped like an empty one
@@ -255,7 +270,9 @@ def _jsonl_entry(obj: Any, where: str, default_id: str) -> Document:
         and answer.strip()
     ):
         try:
-            return faq_entry(entry_id, question.strip(), answer.strip(), obj.get("url"), meta)
+            return faq_entry(
+                entry_id, question.strip(), answer.strip(), web_url(obj.get("url")), meta
+            )
         except LoadError as exc:
             raise LoadError(f"{where}: {exc}") from None
     if not isinstance(obj.get("text"), str):
@@ -265,7 +282,7 @@ def _jsonl_entry(obj: Any, where: str, default_id: str) -> Document:
         )
     title = str(obj.get("title") or entry_id)
     parsed = parse_plain(obj["text"], entry_id, title)
-    return Document(entry_id, title, parsed.sections, obj.get("url"), meta, record=True)
+    return Document(entry_id, title, parsed.sections, web_url(obj.get("url")), meta, record=True)
 
 
 LOADERS: dict[str, Callable[[Path, str], list[Document]]] = {
