@@ -194,6 +194,22 @@ def test_refusals_change_nothing(server: LiveServer, twilio_api: BotApi) -> None
     assert stale.status_code == 401 and "expired" in stale.text
     forged = httpx.get(f"{server.url}/console", cookies={COOKIE: "agt_x.9999999999.forged"})
     assert forged.status_code == 303
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    host = httpx.URL(server.url).netloc.decode()
+    for headers in (  # a form posted from another site, or from a sibling subdomain
+        {"origin": "http://evil.example"},
+        {"origin": f"http://www.{host}"},
+        {"origin": "null", "sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+    ):
+        forged_post = sam.post(
+            f"/console/handoffs/{handoff.id}/claim", data={"text": ""}, headers=headers
+        )
+        assert forged_post.status_code == 403 and "another site" in forged_post.text
+        assert sam.post("/console/login", headers=headers, data={}).status_code == 403
+    assert handoffs(server)[0].status == "waiting"
+    same = sam.post(f"/console/handoffs/{handoff.id}/claim", headers={"origin": f"http://{host}"})
+    assert same.status_code == 303 and handoffs(server)[0].status == "claimed"
     time.sleep(0.3)
     assert len(twilio_api.sent) == 1  # only the bot's "passed to our team"
 

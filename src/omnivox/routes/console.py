@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -71,6 +71,30 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode(errors="replace")))
 
 
+def _cross_site(request: Request) -> bool:
+    """Whether a form post came from another origin (a sibling subdomain included).
+
+    The session cookie is ``SameSite=Strict``, which a page on another subdomain of the same
+    site still gets sent with; the browser's ``Sec-Fetch-Site`` (or, from browsers without it,
+    ``Origin``) says where the form was. ``Origin: null`` is what the console's own forms send
+    (its pages have no referrer), and a client that sends neither header (curl) is not a
+    browser being tricked.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("cross-site", "same-site")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return False
+    return urlsplit(origin).netloc != request.headers.get("host", "")
+
+
+def _refused_cross_site() -> HTMLResponse:
+    return page(
+        "base.html", 403, agent=None, error="This form came from another site. Nothing was done."
+    )
+
+
 class NotLoggedIn(Exception):
     """No valid session: the reason is shown on the login page."""
 
@@ -101,6 +125,8 @@ async def login_form(request: Request) -> HTMLResponse:
 @router.post("/console/login")
 async def login(request: Request) -> Response:
     """Check the password (argon2id) and start an 8-hour session."""
+    if _cross_site(request):
+        return _refused_cross_site()
     form = await _form(request)
     console = services_of(request).console
     agent = await console.handoffs.agent_by_email(
@@ -121,8 +147,10 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/console/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
     """End the session."""
+    if _cross_site(request):
+        return _refused_cross_site()
     response = RedirectResponse("/console/login", status_code=303, headers=_headers())
     response.delete_cookie(COOKIE)
     return response
@@ -220,6 +248,8 @@ async def _conversation(
 @router.post("/console/handoffs/{handoff_id}/{action}")
 async def act(handoff_id: str, action: str, request: Request) -> Response:
     """Claim, reply, note, resolve or return; a refusal re-renders the page with the reason."""
+    if _cross_site(request):
+        return _refused_cross_site()
     try:
         services, agent, ws = await _agent(request)
     except NotLoggedIn as exc:
