@@ -227,6 +227,11 @@ def test_bounces_and_our_own_mail_are_never_answered(server: LiveServer, relay: 
     )
     with smtplib.SMTP("127.0.0.1", smtp_port(server)) as client:
         client.sendmail("", ["support@acme.example"], bounce)  # MAIL FROM:<>
+    rewritten = mail("Delivery failed", headers={"Return-Path": "<>"})  # a forward's bounce
+    send(smtp_port(server), rewritten)
+    person = mail("Undeliverable: your mail").as_bytes(policy=policy.SMTP)
+    with smtplib.SMTP("127.0.0.1", smtp_port(server)) as client:  # a daemon's envelope
+        client.sendmail("MAILER-DAEMON@mx.example.com", ["support@acme.example"], person)
     loop = mail("You asked: hi", sender="Acme <support+conv_x@acme.example>")
     send(smtp_port(server), loop)
     time.sleep(0.5)

@@ -76,6 +76,22 @@ def test_a_reply_is_a_threaded_multipart_mail_with_greeting_sources_and_signatur
     )
 
 
+def test_a_parent_with_only_in_reply_to_starts_the_references() -> None:
+    """RFC 5322 3.6.4: no References in the parent, so its In-Reply-To, then its id."""
+    parent = inbound()
+    meta = {**parent.metadata["email"], "references": [], "in_reply_to": "a1@acme.example"}
+    parent = InboundMessage(
+        "acme",
+        "email",
+        parent.sender,
+        parent.text,
+        provider_message_id=parent.provider_message_id,
+        metadata={"email": meta},
+    )
+    [out] = channel().render_in_thread(REPLY, "jane@example.com", parent)
+    assert channel().build(ready(out))["References"] == "<a1@acme.example> <q2@example.com>"
+
+
 def test_model_text_cannot_become_markup() -> None:
     evil = Reply(
         "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3))"

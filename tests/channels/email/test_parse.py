@@ -144,6 +144,10 @@ def test_a_quoted_display_name_with_an_at_sign_is_only_a_name() -> None:
         ("Precedence: auto_reply\r\n", "Precedence: auto_reply"),
         ("X-Autoreply: yes\r\n", "X-Autoreply"),
         ("List-Id: <news.example.com>\r\n", "mailing list"),
+        ("Precedence: auto-reply\r\n", "Precedence: auto-reply"),
+        ("X-Autoresponder: yes\r\n", "X-Autoresponder"),
+        ("X-Auto-Response-Suppress: All\r\n", "X-Auto-Response-Suppress"),
+        ("Return-Path: <>\r\n", "bounce (empty Return-Path)"),
     ],
 )
 def test_machine_sent_mail_is_recognised(headers: str, reason: str) -> None:
@@ -245,6 +249,49 @@ def test_interleaved_replies_keep_the_customers_lines() -> None:
 def test_a_from_line_in_the_customers_own_words_is_kept() -> None:
     text = "From: my experience the boots run small.\nShould I order a size up?"
     assert strip_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please quote shipping:\nFrom: Berlin, Germany\nTo: Toronto, Canada\nWeight: 5 kg\n"
+        "How much is it?",
+        "On the order form I wrote:\nsize M, green\nCan I exchange it?",
+    ],
+)
+def test_the_customers_own_from_to_lines_and_wrote_are_kept(text: str) -> None:
+    assert strip_reply(text) == text
+
+
+def test_a_forwarded_message_is_kept() -> None:
+    text = (
+        "Can you check this shipping notice?\n\n---------- Forwarded message ---------\n"
+        "From: Carrier <notice@carrier.example>\nDate: Tue, 3 Mar 2026\n\n"
+        "Your parcel 1Z999 is delayed."
+    )
+    assert strip_reply(text) == text
+
+
+def test_outlooks_html_reply_loses_everything_after_its_reply_header() -> None:
+    html = (
+        "<div>Is the XL size back in stock?</div><div id='appendonsend'></div><hr>"
+        "<div id='divRplyFwdMsg'><b>From:</b> Acme <b>Sent:</b> Tuesday</div>"
+        "<div>Hi Jane Doe,</div><div>You asked: OLD QUOTED TEXT</div>"
+    )
+    assert html_to_text(html) == "Is the XL size back in stock?"
+    wrapped = (  # the marker inside a wrapper, the quote after the wrapper
+        "<div><p>Any news?</p><div><div id='divRplyFwdMsg'>From: Acme</div></div>"
+        "<p>OLD QUOTED TEXT</p></div><p>more old text</p>"
+    )
+    assert html_to_text(wrapped) == "Any news?"
+
+
+def test_an_empty_plain_alternative_gives_way_to_the_html() -> None:
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "jane@example.com", "empty plain"
+    msg.set_content(" \n")
+    msg.add_alternative("<p>Where is order 1234?</p>", subtype="html")
+    assert parse_mail(msg.as_bytes()).text == "Where is order 1234?"
 
 
 def test_html_quote_containers_are_dropped() -> None:

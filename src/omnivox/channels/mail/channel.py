@@ -119,7 +119,11 @@ class EmailChannel:
             subject = f"Re: {subject}"
         mailbox = str(mail.get("mailbox") or self.addresses[0])
         message_id = str(mail.get("message_id") or "")
-        references = [*map(str, mail.get("references") or []), message_id]
+        # RFC 5322 3.6.4: the parent's References, or else its In-Reply-To, then its own id
+        parents = mail.get("references") or (
+            [mail["in_reply_to"]] if mail.get("in_reply_to") else []
+        )
+        references = [*map(str, parents), message_id]
         return [
             self._message(
                 reply,

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from omnivox.channels.base import ChannelError
 from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
-from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail
+from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail, system_sender
 from omnivox.logs import get_logger
 from omnivox.ratelimit import SlidingWindowLimiter
 from omnivox.types import InboundMessage
@@ -132,6 +132,8 @@ class InboundMail:
 def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str | None:
     if mail_from.strip("<> ") == "":
         return "bounce (empty envelope sender)"
+    if system_sender(mail_from.strip("<> ")):
+        return f"system envelope sender {mail_from.strip('<> ')}"
     if mail.automatic:
         return mail.automatic
     if mail.sender and mailboxes.ours(mail.sender):

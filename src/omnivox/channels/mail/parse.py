@@ -168,18 +168,27 @@ def automatic(msg: Message, sender: str | None) -> str | None:
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
     precedence = header(msg, "Precedence").lower()
-    if precedence in ("bulk", "junk", "list", "auto_reply"):
+    if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
-    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply"):
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Autoresponder"):
         if header(msg, name):
             return name
+    if header(msg, "X-Auto-Response-Suppress").lower() in ("all", "autoreply", "oof"):
+        return "X-Auto-Response-Suppress"  # the sender asks for no automatic answer
+    if header(msg, "Return-Path").strip("<> \t") == "" and msg.get("Return-Path") is not None:
+        return "bounce (empty Return-Path)"  # a bounce whose envelope a forward rewrote
     if header(msg, "List-Id") or header(msg, "List-Unsubscribe"):
         return "mailing list"
     if msg.get_content_type() == "multipart/report":
         return "delivery report"
-    if sender and _SYSTEM_SENDERS.match(sender):
+    if sender and system_sender(sender):
         return f"system sender {sender}"
     return None
+
+
+def system_sender(address: str) -> bool:
+    """A mail system's own address (MAILER-DAEMON, postmaster, no-reply, bounces)."""
+    return bool(_SYSTEM_SENDERS.match(address))
 
 
 def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
@@ -211,7 +220,7 @@ def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
             html = _decode(part, defects)
     # after decoding: bad base64 or quoted-printable shows up as a part's defect then
     defects.extend(type(d).__name__ for part in visited for d in part.defects)
-    if plain is None and html is not None:
+    if (plain is None or not plain.strip()) and html is not None:  # an empty plain alternative
         plain = html_to_text(html)
     return strip_reply(plain or ""), attachments
 

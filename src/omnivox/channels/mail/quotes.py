@@ -5,7 +5,8 @@ Spanish, Dutch, Italian, Portuguese and Scandinavian forms, Outlook's "From:/Sen
 "-----Original Message-----"), at a signature delimiter ("-- ") or a mobile footer ("Sent from
 my iPhone"); lines quoted with ">" are dropped wherever they are (interleaved replies keep the
 customer's own lines). HTML mail loses its quote containers (Gmail, Apple Mail, Outlook,
-Thunderbird) before it becomes text.
+Thunderbird; from Outlook's reply header on, everything after it) before it becomes text. A
+forwarded message is kept: what a customer forwards is part of what they ask about.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import re
 
 from bs4 import BeautifulSoup, Tag
 
-_WROTE = re.compile(
-    r"^\s*(On|Le|Am|El|Op|Il|Em|Den|På)\s.{0,300}"
+_WROTE = re.compile(  # a date (so a digit) comes before "wrote": "On the form I wrote:" is text
+    r"^\s*(On|Le|Am|El|Op|Il|Em|Den|På)\s(?=[^\n]{0,300}\d).{0,300}"
     r"(wrote|a écrit|schrieb|escribió|schreef|ha scritto|escreveu|skrev)[^\n]{0,200}:\s*$",
     re.IGNORECASE | re.DOTALL,
+)
+_FORWARDED = re.compile(
+    r"^\s*-{2,}\s*(Forwarded message|Weitergeleitete Nachricht|Message transféré)", re.I
 )
 _CUT_LINES = (
     re.compile(r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)", re.I),
@@ -26,7 +30,8 @@ _CUT_LINES = (
     re.compile(r"^\s*(Sent from my |Sent from Mail for |Get Outlook for |Envoyé de mon )", re.I),
 )
 _HEADER_BLOCK = re.compile(r"^\s*\*?(From|De|Von|Van)\s*:\*?\s", re.I)
-_HEADER_NEXT = re.compile(r"^\s*\*?(Sent|Date|Envoyé|Gesendet|To|À|An)\s*:\*?\s", re.I)
+# an Outlook header block has a date line ("From: Berlin / To: Toronto" in a question has none)
+_HEADER_NEXT = re.compile(r"^\s*\*?(Sent|Date|Envoyé|Gesendet|Verzonden|Enviado)\s*:\*?\s", re.I)
 _QUOTED = re.compile(r"^\s*>")
 _QUOTE_SELECTORS = (
     "div.gmail_quote",
@@ -37,6 +42,7 @@ _QUOTE_SELECTORS = (
     "div.OutlookMessageHeader",
     "div.yahoo_quoted",
 )
+_OUTLOOK_MARKERS = ("div#appendonsend", "div#divRplyFwdMsg", "div.OutlookMessageHeader")
 _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table"}
 
 
@@ -45,6 +51,9 @@ def strip_reply(text: str) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     for i, line in enumerate(lines):
+        if _FORWARDED.match(line):  # what the customer forwards is part of their message
+            kept.extend(x.rstrip() for x in lines[i:])
+            break
         if _starts_history(lines, i):
             break
         if not _QUOTED.match(line):
@@ -76,6 +85,8 @@ def html_to_text(html: str, *, drop_quotes: bool = True) -> str:
     for tag in soup(["script", "style", "head", "title"]):
         tag.decompose()
     if drop_quotes:
+        for marker in soup.select(", ".join(_OUTLOOK_MARKERS))[:1]:
+            _cut_from(marker)
         for selector in _QUOTE_SELECTORS:
             for tag in soup.select(selector):
                 tag.decompose()
@@ -87,6 +98,20 @@ def html_to_text(html: str, *, drop_quotes: bool = True) -> str:
         if isinstance(href, str) and href.startswith("http") and href != link.get_text():
             link.append(f" ({href})")
     return _tidy(soup.get_text())
+
+
+def _cut_from(marker: Tag) -> None:
+    """Remove ``marker`` and everything after it.
+
+    Outlook puts the quoted mail after its reply header as siblings (of the marker, or of the
+    blocks around it), not inside a container.
+    """
+    node: Tag | None = marker
+    while node is not None and node.name not in ("body", "html", "[document]"):
+        for sibling in list(node.next_siblings):
+            sibling.extract()
+        node = node.parent if isinstance(node.parent, Tag) else None
+    marker.decompose()
 
 
 def _tidy(text: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, Summarizer
 from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
 from omnivox.storage.memory import MemoryRules, Pending
@@ -27,6 +28,8 @@ from omnivox.storage.repositories import (
     Store,
 )
 from omnivox.understanding.config import TREND_MESSAGES
+
+log = get_logger(__name__)
 
 
 class Attach:
@@ -68,6 +71,11 @@ class Attach:
             ctx.halt("duplicate")
             return ctx
         except MessageIdTakenError:  # refused: nothing is stored, not even an event
+            log.warning(
+                "message.id_taken",
+                channel=ctx.inbound.channel,
+                provider_message_id=ctx.inbound.provider_message_id,
+            )
             if ctx.newcomer is not None:
                 ctx.customer_id, ctx.customer_created = None, False
             ctx.halt(MESSAGE_ID_TAKEN)
