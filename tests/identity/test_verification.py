@@ -280,3 +280,16 @@ async def test_a_code_that_cannot_be_sent_does_not_count(services: Services) -> 
         with pytest.raises(VerificationError) as error:
             await verifier.start("acme", visitor, "phone", "+17205550300")
         assert error.value.code == "not_sent"
+
+
+async def test_a_code_confirmed_after_its_claimer_was_merged_links_to_the_merged_profile(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_merged_later")
+    other = await customer(services, "v_keeper")
+    await verifier.start("acme", visitor, "phone", "+17205550401")
+    await verifier.store.merge("acme", visitor, other, {"by": "agent"})
+    linked = await verifier.confirm("acme", visitor, outbox.code())
+    assert linked.customer_id == other
+    owner = await verifier.store.owner("acme", "phone", "+17205550401")
+    assert owner is not None and owner.customer_id == other

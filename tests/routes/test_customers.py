@@ -131,3 +131,23 @@ def test_customers_show_prints_the_profile(server: LiveServer, tmp_path: Path) -
     assert f"Maya Thompson {target}" in text and "+15550100142" in text and "seed" in text
     missing = runner.invoke(app, ["customers", "show", "nobody", "--config", str(config)])
     assert missing.exit_code == 1
+
+
+def test_consent_given_to_a_merged_away_id_reaches_the_profile_it_lives_in(
+    server: LiveServer,
+) -> None:
+    from omnivox.identity.consent import ConsentStore
+
+    target, other = maya(server), customer_of(server, "api-visitor-consent")
+    httpx.post(
+        f"{server.url}/api/v1/customers/{target}/merge",
+        headers=server.auth(),
+        json={**WS, "other": other, "reason": "same person"},
+    ).raise_for_status()
+    withdrawn = {**WS, "purpose": "support", "channel": "*", "granted": False, "source": "call"}
+    response = httpx.post(
+        f"{server.url}/api/v1/customers/{other}/consents", headers=server.auth(), json=withdrawn
+    )
+    assert response.status_code == 201
+    consents = ConsentStore(server.services.db)
+    assert not run_on_server(server, consents.allows(target, "support", "sms"))

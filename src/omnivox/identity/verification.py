@@ -29,7 +29,7 @@ import phonenumbers
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.ids import new_id
-from omnivox.storage.identities import IdentityStore
+from omnivox.storage.identities import IdentityStore, MergeError
 from omnivox.storage.models import Verification
 from omnivox.types import DeliveryReceipt, aware, utcnow
 
@@ -241,14 +241,19 @@ class Verifier:
         return verification_id
 
     async def _link(self, verification: Verification, method: str) -> Linked:
-        ws, claimer = verification.workspace_id, verification.customer_id
+        ws = verification.workspace_id
+        # the claimer may have been merged into another profile since the code was sent
+        claimer = await self.store.resolve_merged(ws, verification.customer_id)
         await self._check_claim(ws, claimer, verification.kind, verification.address)
         owner = await self.store.owner(ws, verification.kind, verification.address)
         evidence = {"verification": verification.id, "method": method}
         if not await self.store.settle_verification(verification.id, "verified"):
             raise VerificationError(404, "no_pending_code", "this code was used or replaced")
         if owner is not None and owner.verified and owner.customer_id != claimer:
-            await self.store.merge(ws, claimer, owner.customer_id, evidence)
+            try:
+                await self.store.merge(ws, claimer, owner.customer_id, evidence)
+            except MergeError as exc:  # a concurrent merge: the code is spent, nothing linked
+                raise VerificationError(exc.status, exc.code, exc.message) from None
             linked = Linked(verification.kind, verification.address, owner.customer_id, claimer)
         else:
             await self.store.link(ws, claimer, verification.kind, verification.address, method)

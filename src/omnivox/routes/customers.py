@@ -101,6 +101,7 @@ async def start_verification(
     ws = services.settings.workspace(body.workspace)
     if ws is None or await services.verifier.store.customer(ws.id, customer_id) is None:
         raise api_error(404, "not_found", f"no customer {customer_id!r} in {body.workspace!r}")
+    customer_id = await services.verifier.store.resolve_merged(ws.id, customer_id)
     try:
         started = await services.verifier.start(
             ws.id,
@@ -127,6 +128,7 @@ async def confirm_verification(
     """Check the code; the identifier is linked (and profiles merged when it had an owner)."""
     same_workspace(request, principal, body.workspace)
     services = services_of(request)
+    customer_id = await services.verifier.store.resolve_merged(body.workspace, customer_id)
     try:
         linked = await services.verifier.confirm(body.workspace, customer_id, body.code)
     except VerificationError as exc:
@@ -195,6 +197,8 @@ async def record_consent(
     services = services_of(request)
     if await services.verifier.store.customer(body.workspace, customer_id) is None:
         raise api_error(404, "not_found", f"no customer {customer_id!r} in {body.workspace!r}")
+    # a merged-away id's decision belongs to the profile it now lives in
+    customer_id = await services.verifier.store.resolve_merged(body.workspace, customer_id)
     await ConsentStore(services.db).record(
         body.workspace, customer_id, body.purpose, body.channel, body.granted, body.source
     )
