@@ -293,3 +293,18 @@ async def test_a_code_confirmed_after_its_claimer_was_merged_links_to_the_merged
     assert linked.customer_id == other
     owner = await verifier.store.owner("acme", "phone", "+17205550401")
     assert owner is not None and owner.customer_id == other
+
+
+async def test_unmerge_after_the_target_was_merged_on_brings_the_rows_back(
+    services: Services, verifier: Verifier
+) -> None:
+    """A into B, then B into C: unmerging A takes A's identities back from C."""
+    a = await customer(services, "v_chain_a")
+    b = await customer(services, "v_chain_b")
+    c = await customer(services, "v_chain_c")
+    await verifier.store.merge("acme", a, b, {"by": "agent"})
+    await verifier.store.merge("acme", b, c, {"by": "agent"})
+    assert await services.store.identity_owner("acme", "webchat", "v_chain_a") == c
+    await verifier.store.unmerge("acme", a, {"reason": "wrong person"})
+    assert await services.store.identity_owner("acme", "webchat", "v_chain_a") == a
+    assert await services.store.identity_owner("acme", "webchat", "v_chain_b") == c

@@ -288,12 +288,15 @@ class IdentityStore:
                 raise MergeError(409, "not_merged", f"{source_id} is not merged into anyone")
             merge = await _last_merge(session, workspace_id, source_id)
             target_id = source.merged_into
+            # the target may have been merged on since (A into B, then B into C): the rows
+            # moved from A are wherever B's now are
+            holders = await _merge_chain(session, target_id)
             for name, model in (*_MOVED, ("consents", Consent)):
                 ids = (merge or {}).get(name) or []
                 if ids:
                     await session.execute(
                         update(model)
-                        .where(model.id.in_(ids), model.customer_id == target_id)
+                        .where(model.id.in_(ids), model.customer_id.in_(holders))
                         .values(customer_id=source_id)
                     )
             source.merged_into = None
@@ -410,3 +413,13 @@ def _consent(row: Consent) -> dict[str, Any]:
         "source": row.source,
         "at": row.created_at.isoformat(),
     }
+
+
+async def _merge_chain(session: AsyncSession, customer_id: str) -> list[str]:
+    """``customer_id`` and every profile it was merged into since, in order."""
+    chain = [customer_id]
+    while True:
+        row = await session.get(Customer, chain[-1])
+        if row is None or row.merged_into is None or row.merged_into in chain:
+            return chain
+        chain.append(row.merged_into)
