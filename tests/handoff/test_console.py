@@ -293,3 +293,18 @@ def test_only_an_admin_assigns_and_the_assignee_then_holds_it(
         f"/console/handoffs/{handoff.id}/assign", data={"text": "nobody@acme.example"}
     )
     assert unknown.status_code == 404
+
+
+def test_logging_out_ends_the_session_even_for_a_copied_cookie(server: LiveServer) -> None:
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    copied = sam.cookies[COOKIE]
+    assert sam.get("/console").status_code == 200
+    assert sam.post("/console/logout").status_code == 303
+    reused = httpx.get(f"{server.url}/console", cookies={COOKIE: copied}, follow_redirects=False)
+    assert reused.status_code == 303  # back to the login page
+    acted = httpx.post(
+        f"{server.url}/console/handoffs/hof_x/note", data={"text": "x"}, cookies={COOKIE: copied}
+    )
+    assert acted.status_code == 401 and "logged out" in acted.text
+    again = login(server, "sam@acme.example", "sam-password-1")  # a new login works at once
+    assert again.get("/console").status_code == 200

@@ -37,14 +37,19 @@ def sign(key: bytes, purpose: str, value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """Who the cookie says is logged in, or why it is not valid."""
+    """Who the cookie says is logged in (and since when, in ms), or why it is not valid."""
 
     agent_id: str | None
     problem: str | None = None
+    issued_ms: int = 0
 
 
 class Sessions:
-    """Issues and checks ``agent_id.expires.signature`` cookies."""
+    """Issues and checks ``agent_id.expires.issued_ms.signature`` cookies.
+
+    The signature makes a cookie unforgeable; whether the agent logged out since it was issued
+    is the console's check (``agents.signed_out_at``), so logging out ends every session.
+    """
 
     def __init__(self, key: bytes, ttl_s: int = SESSION_TTL_S) -> None:
         self.key = key
@@ -55,8 +60,8 @@ class Sessions:
 
     def issue(self, agent_id: str, now: float | None = None) -> str:
         """A cookie value for the agent, valid for ``ttl_s``."""
-        expires = int((now or time.time()) + self.ttl_s)
-        payload = f"{agent_id}.{expires}"
+        at = now or time.time()
+        payload = f"{agent_id}.{int(at + self.ttl_s)}.{int(at * 1000)}"
         return f"{payload}.{self._sign(payload)}"
 
     def check(self, cookie: str | None, now: float | None = None) -> Session:
@@ -64,9 +69,9 @@ class Sessions:
         if not cookie:
             return Session(None, "not logged in")
         payload, _, signature = cookie.rpartition(".")
-        agent_id, _, expires = payload.partition(".")
         if not payload or not hmac.compare_digest(self._sign(payload), signature):
             return Session(None, "not a valid session")
-        if not expires.isdigit() or int(expires) < (now or time.time()):
+        agent_id, expires, issued = [*payload.split("."), "", ""][:3]
+        if not (expires.isdigit() and issued.isdigit()) or int(expires) < (now or time.time()):
             return Session(None, "the session expired; log in again")
-        return Session(agent_id)
+        return Session(agent_id, issued_ms=int(issued))

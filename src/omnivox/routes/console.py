@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -108,7 +109,15 @@ async def _agent(request: Request) -> tuple[Services, Agent, WorkspaceSettings]:
     ws = services.settings.workspace(agent.workspace_id) if agent else None
     if agent is None or ws is None:
         raise NotLoggedIn("this agent no longer exists")
+    if agent.signed_out_at is not None and session.issued_ms <= _ms(agent.signed_out_at):
+        raise NotLoggedIn("you logged out; log in again")
     return services, agent, ws
+
+
+def _ms(at: datetime) -> int:
+    """Milliseconds since the epoch (SQLite hands datetimes back without their zone: UTC)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
 
 
 def _login_page(request: Request, error: str | None, status: int = 200) -> HTMLResponse:
@@ -148,9 +157,14 @@ async def login(request: Request) -> Response:
 
 @router.post("/console/logout")
 async def logout(request: Request) -> Response:
-    """End the session."""
+    """End the agent's sessions (every browser's: a copied cookie stops working too)."""
     if _cross_site(request):
         return _refused_cross_site()
+    try:
+        services, agent, _ = await _agent(request)
+        await services.console.handoffs.sign_out(agent.id)
+    except NotLoggedIn:
+        pass  # nothing to end
     response = RedirectResponse("/console/login", status_code=303, headers=_headers())
     response.delete_cookie(COOKIE)
     return response

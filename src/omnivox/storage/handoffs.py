@@ -293,6 +293,13 @@ class HandoffStore:
         async with self.db.sessions() as session:
             return await session.get(Agent, agent_id)
 
+    async def sign_out(self, agent_id: str) -> None:
+        """End the agent's console sessions issued until now."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Agent).where(Agent.id == agent_id).values(signed_out_at=utcnow())
+            )
+
 
 async def _take(
     session: AsyncSession,

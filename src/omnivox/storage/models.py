@@ -282,6 +282,7 @@ class Agent(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent")
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    signed_out_at: Mapped[datetime | None] = mapped_column(default=None)  # ends older sessions
 
 
 class Handoff(Base):
