@@ -154,7 +154,10 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
     message = InboundMessage("acme", "api", CustomerRef("chain-a"), "I am A")
     attached = await store.attach_inbound(message, ids["a"])
     conv = attached.message.conversation_id
-    await HandoffStore(services.db).open("acme", conv, ids["a"], {"summary": "A asked"})
+    handoffs = HandoffStore(services.db)
+    await handoffs.open("acme", conv, ids["a"], {"summary": "A asked"})
+    agent_id = await handoffs.add_agent("acme", "sam@acme.example", "Sam", "agent", "x")
+    await handoffs.add_note(conv, agent_id, "A prefers email")
     await identities.merge("acme", ids["a"], ids["b"], {"by": "test"})
     await identities.merge("acme", ids["b"], ids["c"], {"by": "test"})
 
@@ -164,6 +167,8 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
     assert set(exported["customer"]["merged_profiles"]) == {ids["a"], ids["b"]}
     texts = [m["text"] for c in exported["conversations"] for m in c["messages"]]
     assert "I am A" in texts
+    assert [n["text"] for n in exported["notes"]] == ["A prefers email"]
+    assert exported["verifications"] == []
 
     counts = await subjects.erase("acme", ids["c"], b"k" * 32)
     assert counts["messages"] == 1

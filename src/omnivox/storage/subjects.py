@@ -158,6 +158,8 @@ class SubjectStore:
                         )
                     ).scalars()
                 ],
+                "notes": await _notes(session, conv_ids),
+                "verifications": await _verifications(session, ids),
             }
 
     async def erase(self, workspace_id: str, customer_id: str, key: bytes) -> dict[str, int]:
@@ -212,3 +214,27 @@ class SubjectStore:
             subject = subject_hash(key, customer_id)
             await AuditLog(self.db).append(workspace_id, actor, "customer.erased", subject, counts)
         return counts
+
+
+async def _notes(session: AsyncSession, conv_ids: list[str]) -> list[dict[str, Any]]:
+    """Agents' notes on the customer's conversations (personal data about them too)."""
+    rows = await session.execute(
+        select(Note).where(Note.conversation_id.in_(conv_ids)).order_by(Note.id)
+    )
+    return [
+        {"conversation_id": n.conversation_id, "text": n.text, "at": n.created_at.isoformat()}
+        for n in rows.scalars()
+    ]
+
+
+async def _verifications(session: AsyncSession, ids: list[str]) -> list[dict[str, Any]]:
+    """The addresses the customer claimed and how each claim ended (never the code)."""
+    rows = await session.execute(
+        select(Verification)
+        .where(Verification.customer_id.in_(ids))
+        .order_by(Verification.created_at)
+    )
+    return [
+        {"kind": v.kind, "address": v.address, "status": v.status, "at": v.created_at.isoformat()}
+        for v in rows.scalars()
+    ]
