@@ -27,14 +27,25 @@ class SlidingWindowLimiter:
 
     def allow(self, key: str) -> bool:
         """Record an event for ``key`` and say whether it is within the limit."""
-        now = self.clock()
-        events = self._events.pop(key, None) or deque()
-        while events and events[0] <= now - self.window_s:
-            events.popleft()
-        allowed = len(events) < self.limit
+        allowed = self.room(key)
         if allowed:
-            events.append(now)
+            self.record(key)
+        return allowed
+
+    def room(self, key: str) -> bool:
+        """Whether one more event for ``key`` is within the limit (nothing recorded)."""
+        events = self._events.get(key)
+        if not events:
+            return self.limit > 0
+        cutoff = self.clock() - self.window_s
+        while events and events[0] <= cutoff:
+            events.popleft()
+        return len(events) < self.limit
+
+    def record(self, key: str) -> None:
+        """Count one event for ``key`` (the caller checked :meth:`room`)."""
+        events = self._events.pop(key, None) or deque()
+        events.append(self.clock())
         self._events[key] = events
         while len(self._events) > self.max_keys:
             self._events.popitem(last=False)
-        return allowed

@@ -8,6 +8,7 @@ from typing import Any
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.channels.base import ChannelAdapter
+from omnivox.identity.consent import keyword
 from omnivox.ids import new_id
 from omnivox.locks import KeyedLock
 from omnivox.pipeline.activity import Activity
@@ -56,7 +57,8 @@ class TurnService:
         workspace = self.settings.workspace(inbound.workspace_id)
         if workspace is None:
             raise UnknownWorkspaceError(inbound.workspace_id)
-        self._check_limits(inbound, workspace.limits)
+        if not _opt_out_keyword(inbound):  # a STOP is recorded however fast it comes
+            self._check_limits(inbound, workspace.limits)
         ctx = TurnContext(
             inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
         )
@@ -67,18 +69,26 @@ class TurnService:
                 return await self.runner.run(ctx)
 
     def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
-        """Per customer (the sender on their channel) and per workspace, sliding minute."""
-        customer = self._limiter(f"customer:{limits.per_customer_per_minute}")
-        if not customer.allow(inbound.conversation_key):
-            raise RateLimitedError("from you", limits.per_customer_per_minute)
-        workspace = self._limiter(f"workspace:{limits.per_workspace_per_minute}")
-        if not workspace.allow(inbound.workspace_id):
-            raise RateLimitedError("to this service", limits.per_workspace_per_minute)
+        """Per customer (the sender on their channel) and per workspace, sliding minute.
 
-    def _limiter(self, name: str) -> SlidingWindowLimiter:
+        Both are checked before either counts the message, so a message the workspace's limit
+        refuses does not use up the customer's own. Each workspace has its own limiters: a
+        flood of senders in one cannot push another's customers out of memory.
+        """
+        ws = inbound.workspace_id
+        customer = self._limiter(ws, "customer", limits.per_customer_per_minute)
+        workspace = self._limiter(ws, "workspace", limits.per_workspace_per_minute)
+        if not customer.room(inbound.conversation_key):
+            raise RateLimitedError("from you", limits.per_customer_per_minute)
+        if not workspace.room(ws):
+            raise RateLimitedError("to this service", limits.per_workspace_per_minute)
+        customer.record(inbound.conversation_key)
+        workspace.record(ws)
+
+    def _limiter(self, workspace_id: str, scope: str, limit: int) -> SlidingWindowLimiter:
+        name = f"{workspace_id}:{scope}:{limit}"
         limiter = self._limiters.get(name)
         if limiter is None:
-            limit = int(name.rsplit(":", 1)[1])
             limiter = self._limiters[name] = SlidingWindowLimiter(limit, 60.0)
         return limiter
 
@@ -94,3 +104,8 @@ class TurnService:
                 timings=dict(ctx.timings),
             )
         )
+
+
+def _opt_out_keyword(inbound: InboundMessage) -> bool:
+    """An SMS STOP/START keyword: carriers require it honoured, so no limit drops it."""
+    return inbound.channel == "sms" and keyword(inbound.text) is not None

@@ -1,0 +1,85 @@
+"""The turn service's rate limits, on a fake clock: what counts, what is exempt, isolation."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnivox.locks.memory import MemoryKeyedLock
+from omnivox.ratelimit import SlidingWindowLimiter
+from omnivox.turns import RateLimitedError, TurnService
+from omnivox.types import CustomerRef, InboundMessage
+from tests.conftest import make_settings
+
+LIMITS = {"per_customer_per_minute": 3, "per_workspace_per_minute": 5}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Sink:
+    def emit(self, record: Any) -> None:
+        pass
+
+
+def service(tmp_path: Path, clock: Clock) -> TurnService:
+    workspaces = [{"id": ws, "name": ws, "limits": LIMITS} for ws in ("acme", "globex")]
+    turns = TurnService(
+        make_settings(tmp_path, workspaces=workspaces), Sink(), MemoryKeyedLock(), []
+    )  # type: ignore[arg-type]
+    for ws in ("acme", "globex"):
+        for scope, limit in (("customer", 3), ("workspace", 5)):
+            turns._limiters[f"{ws}:{scope}:{limit}"] = SlidingWindowLimiter(
+                limit, 60.0, clock=clock, max_keys=50
+            )
+    return turns
+
+
+def message(
+    sender: str, text: str = "hello", workspace: str = "acme", channel: str = "api"
+) -> InboundMessage:
+    return InboundMessage(workspace, channel, CustomerRef(sender), text)
+
+
+async def test_a_message_the_workspace_refuses_does_not_count_for_its_customer(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    turns = service(tmp_path, clock)
+    for n in range(5):
+        await turns.handle(message(f"crowd-{n}"), None)  # type: ignore[arg-type]
+    clock.now += 30
+    for _ in range(3):
+        with pytest.raises(RateLimitedError, match="to this service"):
+            await turns.handle(message("victim"), None)  # type: ignore[arg-type]
+    clock.now += 31  # the crowd's minute is over; the victim was never served
+    for _ in range(3):
+        await turns.handle(message("victim"), None)  # type: ignore[arg-type]
+
+
+async def test_an_sms_stop_is_never_rate_limited(tmp_path: Path) -> None:
+    turns = service(tmp_path, Clock())
+    for _ in range(3):
+        await turns.handle(message("+15550100142", channel="sms"), None)  # type: ignore[arg-type]
+    with pytest.raises(RateLimitedError):
+        await turns.handle(message("+15550100142", channel="sms"), None)  # type: ignore[arg-type]
+    await turns.handle(message("+15550100142", "STOP", channel="sms"), None)  # type: ignore[arg-type]
+
+
+async def test_a_flood_in_one_workspace_does_not_free_anothers_customers(tmp_path: Path) -> None:
+    turns = service(tmp_path, Clock())
+    for _ in range(3):
+        await turns.handle(message("limited"), None)  # type: ignore[arg-type]
+    for n in range(200):  # far beyond the limiters' 50 keys, all refused but five
+        with contextlib.suppress(RateLimitedError):
+            await turns.handle(message(f"flood-{n}", workspace="globex"), None)  # type: ignore[arg-type]
+    with pytest.raises(RateLimitedError, match="from you"):
+        await turns.handle(message("limited"), None)  # type: ignore[arg-type]
