@@ -247,3 +247,54 @@ async def test_the_model_writes_the_rolling_summary(llama_server: str) -> None:
     folded = fold("", items, 300)
     assert summary != folded  # written by the model, not the extractive folder
     assert down == folded  # an unreachable model: the extractive summary still holds
+
+
+def sse(*events: object, done: bool = True) -> httpx.Response:
+    import json
+
+    lines = [f"data: {json.dumps(e)}\n\n" for e in events] + (["data: [DONE]\n\n"] if done else [])
+    return httpx.Response(
+        200, content="".join(lines).encode(), headers={"content-type": "text/event-stream"}
+    )
+
+
+def chunk(text: str, finish: str | None = None) -> dict[str, object]:
+    return {"choices": [{"delta": {"content": text}, "finish_reason": finish}]}
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (sse(chunk("Your order"), chunk(" ships on"), done=False), "ended before"),
+        (sse({"choices": []}), "empty answer"),
+        (sse(chunk("Partial"), {"error": {"message": "overloaded"}}), "error in the stream"),
+        (httpx.Response(200, text="<html>maintenance</html>"), "ended before"),
+        (httpx.Response(307, headers={"location": "http://elsewhere.test/"}), "HTTP 307"),
+    ],
+)
+async def test_a_stream_that_does_not_end_properly_fails_the_provider(
+    response: httpx.Response, reason: str
+) -> None:
+    """So the chain resets what was shown and falls back, instead of sending half an answer."""
+    provider = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=0),
+        transport=httpx.MockTransport(lambda r: response),
+    )
+    with pytest.raises(ProviderError, match=reason):
+        _ = [d async for d in provider.stream(REQUEST)]
+
+
+async def test_null_token_counts_and_a_server_ignoring_max_tokens() -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": None}
+    tidy = OpenAICompatProvider(
+        settings("http://llm.test/v1"),
+        transport=httpx.MockTransport(lambda r: sse(chunk("Hi", "stop"), {"usage": usage})),
+    )
+    last = [d async for d in tidy.stream(REQUEST)][-1]
+    assert last.usage is not None and last.usage.prompt_tokens == 5
+    flood = OpenAICompatProvider(
+        settings("http://llm.test/v1"),
+        transport=httpx.MockTransport(lambda r: sse(*(chunk("x" * 1000) for _ in range(100)))),
+    )
+    deltas = [d async for d in flood.stream(REQUEST)]
+    assert sum(len(d.text) for d in deltas) < 10_000 and deltas[-1].finish_reason == "length"

@@ -72,7 +72,8 @@ class OpenAICompatProvider:
 
     def _usage(self, raw: dict[str, Any] | None, request: CompletionRequest, text: str) -> Usage:
         if raw and "prompt_tokens" in raw:
-            prompt, completion = int(raw["prompt_tokens"]), int(raw.get("completion_tokens", 0))
+            prompt = int(raw["prompt_tokens"] or 0)
+            completion = int(raw.get("completion_tokens") or 0)  # null from some servers
             estimated = False
         else:
             prompt = sum(estimate_tokens(m.content) for m in request.messages)
@@ -86,7 +87,7 @@ class OpenAICompatProvider:
         return Usage(prompt, completion, cost, estimated, cached)
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        """One non-streaming call, retried on transient failures."""
+        """One non-streaming call, retried on transient failures, within an overall deadline."""
         data = await self._post_json(self._body(request, stream=False))
         choice = data["choices"][0]
         text = choice["message"].get("content") or ""
@@ -99,17 +100,38 @@ class OpenAICompatProvider:
         )
 
     async def _post_json(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``/chat/completions`` (not streaming), retried on transient failures."""
+        """POST ``/chat/completions`` (not streaming), retried on transient failures.
+
+        The whole call, retries included, ends by :meth:`_deadline_s`: a server that trickles
+        a byte now and then never trips the per-read timeout.
+        """
+        try:
+            async with asyncio.timeout(self._deadline_s()):
+                return await self._post_json_once_or_retry(body)
+        except TimeoutError:
+            raise ProviderError(f"no answer within {self._deadline_s():.1f} s") from None
+
+    def _deadline_s(self) -> float:
+        """Every attempt's timeout, the backoffs between them, and a second of grace.
+
+        The grace lets an attempt's own timeout, with its clearer reason, fire first.
+        """
+        attempts = self.settings.max_retries + 1
+        return self.settings.timeout_s * attempts + 2.0 * self.settings.max_retries + 1.0
+
+    async def _post_json_once_or_retry(self, body: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(self.settings.max_retries + 1):
             try:
                 response = await self._client.post("/chat/completions", json=body)
             except httpx.TransportError as exc:
-                await self._backoff_or_raise(attempt, f"transport error: {exc}")
+                await self._backoff_or_raise(attempt, f"transport error: {exc!r}")
                 continue
+            except httpx.HTTPError as exc:  # e.g. a body that is not what its encoding says
+                raise ProviderError(f"unreadable response: {exc!r}") from None
             if response.status_code in RETRYABLE_STATUS:
                 await self._backoff_or_raise(attempt, f"HTTP {response.status_code}")
                 continue
-            if response.status_code >= 400:
+            if response.status_code >= 300:  # an error, or a redirect we do not follow
                 raise ProviderError(f"HTTP {response.status_code}: {response.text[:200]}")
             try:
                 data = response.json()
@@ -152,7 +174,7 @@ class OpenAICompatProvider:
                         await resp.aread()
                         await self._backoff_or_raise(attempt, f"HTTP {resp.status_code}")
                         continue
-                    if resp.status_code >= 400:
+                    if resp.status_code >= 300:  # an error, or a redirect we do not follow
                         body = (await resp.aread()).decode(errors="replace")[:200]
                         raise ProviderError(f"HTTP {resp.status_code}: {body}")
                     async for delta in self._read_events(resp, request):
@@ -161,30 +183,50 @@ class OpenAICompatProvider:
                     return
             except httpx.TransportError as exc:
                 if started:  # a retry now would repeat text the consumer already has
-                    raise ProviderError(f"stream broke off: {exc}") from exc
-                await self._backoff_or_raise(attempt, f"transport error: {exc}")
+                    raise ProviderError(f"stream broke off: {exc!r}") from exc
+                await self._backoff_or_raise(attempt, f"transport error: {exc!r}")
+            except httpx.HTTPError as exc:  # e.g. a body that is not what its encoding says
+                raise ProviderError(f"unreadable response: {exc!r}") from exc
 
     async def _read_events(
         self, resp: httpx.Response, request: CompletionRequest
     ) -> AsyncIterator[Delta]:
+        """The stream's text deltas, then one with usage; ProviderError unless it ends properly.
+
+        Properly: ``[DONE]`` or a ``finish_reason``, with some text and no error object. A
+        stream that just stops, an empty one, or one carrying an error fails the provider,
+        so the chain resets what was shown and falls back instead of sending half an answer.
+        """
         parts: list[str] = []
         usage_raw: dict[str, Any] | None = None
-        model, finish = self.settings.model, "stop"
+        model, finish, ended = self.settings.model, "stop", False
+        budget = max(4_000, request.max_tokens * 16)  # characters; a server may ignore max_tokens
         async for line in resp.aiter_lines():
             if not line.startswith("data:"):
                 continue
             payload = line[5:].strip()
             if payload == "[DONE]":
+                ended = True
                 break
             event = json.loads(payload)
+            if not isinstance(event, dict) or event.get("error"):
+                raise ProviderError(f"error in the stream: {payload[:200]}")
             usage_raw = event.get("usage") or usage_raw
             model = event.get("model") or model
             for choice in event.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content") or ""
-                finish = choice.get("finish_reason") or finish
+                if choice.get("finish_reason"):
+                    finish, ended = choice["finish_reason"], True
                 if text:
                     parts.append(text)
                     yield Delta(text, provider=self.name, model=model)
+            if sum(map(len, parts)) > budget:
+                finish, ended = "length", True
+                break
+        if not ended:
+            raise ProviderError("the stream ended before the answer did")
+        if not "".join(parts).strip():
+            raise ProviderError("empty answer")
         usage = self._usage(usage_raw, request, "".join(parts))
         yield Delta("", usage=usage, provider=self.name, model=model, finish_reason=finish)
 
