@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from omnivox.cli import app
 from omnivox.services import Services
-from omnivox.storage.models import Conversation, Customer, Message
+from omnivox.storage.memory import MemoryRules
+from omnivox.storage.models import Conversation, Customer, Event, Message
 from omnivox.storage.retention import purge, run_all
 from omnivox.types import CustomerRef, InboundMessage, utcnow
 
@@ -78,11 +79,22 @@ async def test_a_conversation_that_loses_messages_loses_its_summary(services: Se
             .where(Message.id == first.id)
             .values(created_at=utcnow() - timedelta(days=100))
         )
-        await session.execute(update(Conversation).values(summary="Customer (chat): old"))
+        # the summary covered both messages: "new" is past it, so memory would skip it
+        await session.execute(
+            update(Conversation).values(summary="Customer (chat): old, new", summary_seq=2)
+        )
+        session.add(Event(type="customer.merged", workspace_id="acme", payload={}))
+        session.add(Event(type="turn.completed", workspace_id="acme", payload={}))
+    async with services.db.sessions.begin() as session:
+        await session.execute(update(Event).values(created_at=utcnow() - timedelta(days=100)))
     done = await purge(services.db, "acme", utcnow() - timedelta(days=90))
     assert (done["messages"], done["summaries"], done.get("conversations", 0)) == (1, 1, 0)
     view = await store.conversation(first.conversation_id)
     assert view is not None and [m.text for m in view.messages] == ["new"]
+    recall = await store.recall(first.conversation_id, None, 6, MemoryRules())
+    assert [h.text for h in recall.history] == ["new"]  # in memory again
+    kept = [e.type for e in await store.events()]
+    assert kept == ["customer.merged"]  # an unmerge still finds what the merge moved
 
 
 def test_the_retention_command(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Purged: messages older than the cutoff (and the events of the same age), convers
 without messages together with their handoffs, notes and ratings, tickets and verifications
 older than the cutoff, and the rolling summary of every conversation that lost messages (it
 described them). Kept: customer profiles and identities (the business's records), consent
-decisions (proof of consent), and the audit log (append-only by design). The server's
+decisions (proof of consent), merge records (``customer.merged`` events: an unmerge reads what
+moved from them) and the audit log (append-only by design). The server's
 in-memory answer cache is expired by the ``after`` hook of :func:`scheduled`.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, select, update
 
+from omnivox import events
 from omnivox.logs import get_logger
 from omnivox.storage.db import Database
 from omnivox.storage.models import (
@@ -31,6 +33,8 @@ from omnivox.storage.models import (
 )
 from omnivox.types import utcnow
 
+# event types kept whatever their age: an unmerge reads what a merge moved from its event
+KEPT_EVENTS = (events.CUSTOMER_MERGED,)
 log = get_logger(__name__)
 
 
@@ -61,16 +65,22 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
         count(
             "events",
             await session.execute(
-                delete(Event).where(Event.workspace_id == workspace_id, Event.created_at < cutoff)
+                delete(Event).where(
+                    Event.workspace_id == workspace_id,
+                    Event.created_at < cutoff,
+                    Event.type.not_in(KEPT_EVENTS),
+                )
             ),
         )
         if touched:
             count(
                 "summaries",
                 await session.execute(
+                    # the summary goes; the memory reads every message left (summary_seq 0),
+                    # or the kept ones the summary had covered would be in neither
                     update(Conversation)
                     .where(Conversation.id.in_(touched), Conversation.summary != "")
-                    .values(summary="")
+                    .values(summary="", summary_seq=0)
                 ),
             )
         empty = [
