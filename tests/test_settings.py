@@ -161,3 +161,37 @@ def test_demo_workspace_config_is_valid() -> None:
     email = acme.channels.email
     assert email is not None and email.addresses == ["support@acme.example"]
     assert email.relay == ""  # ACME_SMTP_RELAY unset: replies stored, not sent
+
+
+def test_a_folder_or_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "conf.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_settings(folder, env={})
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("workspaces: [{id: acme, name: Café}]".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(latin, env={})
+
+
+def test_errors_never_quote_secrets_or_whole_structures(tmp_path: Path) -> None:
+    bad_secret = GOOD.replace("api_key: ${LLM_KEY}", "api_key: [sk-live-SECRET]")
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, bad_secret), env={})
+    assert "api_key" in str(error.value) and "SECRET" not in str(error.value)
+    twice = GOOD + "  - {id: acme, name: Again, channels: {slack: {bot_token: xoxb-SECRET}}}\n"
+    with pytest.raises(ConfigError) as duplicate:
+        load_settings(write(tmp_path, twice), env={"LLM_KEY": "k"})
+    assert "SECRET" not in str(duplicate.value)
+
+
+def test_environment_overrides_keep_text_as_written(tmp_path: Path) -> None:
+    env = {
+        "LLM_KEY": "k",
+        "OMNIVOX_SERVER__SECRET_KEY": "@dm1n #not-a-comment",
+        "OMNIVOX_DATA_DIR": "2024",
+        "OMNIVOX_SERVER__PORT": "8124",
+    }
+    settings = load_settings(write(tmp_path, GOOD), env=env)
+    assert settings.server.secret_key.get_secret_value() == "@dm1n #not-a-comment"
+    assert settings.data_dir == "2024" and settings.server.port == 8124

@@ -43,7 +43,8 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # an environment override is parsed as YAML: a numeric secret or path stays a string
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class ServerSettings(_Model):
@@ -382,6 +383,10 @@ def load_settings(
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(file, "", "file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "is not UTF-8 text") from None
+    except OSError as exc:  # a folder, no permission
+        raise ConfigError(file, "", f"cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(file, "", f"is not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
@@ -406,9 +411,20 @@ def validate_settings(data: dict[str, Any], file: str = "<settings>") -> Setting
         expected = first["msg"]
         if first["type"] == "extra_forbidden":
             expected = REMOVED.get(str(first["loc"][-1]), "unknown key")
-        elif "input" in first and first["type"] not in ("missing",):
+        elif "input" in first and first["type"] not in ("missing",) and _showable(first):
             expected = f"{expected} (got {first['input']!r})"
         raise ConfigError(file, key, expected) from None
+
+
+_SECRET_WORDS = ("secret", "token", "password", "passwd", "key", "auth", "credential", "url")
+
+
+def _showable(error: Any) -> bool:
+    """Whether an error may quote its input: a short scalar, under no secret-sounding key."""
+    value, names = error["input"], [str(p).lower() for p in error["loc"]]
+    if any(word in name for name in names for word in _SECRET_WORDS):
+        return False
+    return isinstance(value, str | int | float | bool) and len(repr(value)) <= 80
 
 
 # keys that existed once, and what replaced them
@@ -466,7 +482,21 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
         else:
             continue
-        _set_path(data, path, yaml.safe_load(value) if value else value)
+        _set_path(data, path, _env_value(value))
+
+
+def _env_value(value: str) -> Any:
+    """An override's value: YAML for numbers, booleans and lists; text as it is written.
+
+    YAML alone would cut ``abc #def`` at the comment, or fail on ``@secret``.
+    """
+    if not value:
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return value if parsed is None or isinstance(parsed, str) else parsed
 
 
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
