@@ -195,3 +195,16 @@ def test_environment_overrides_keep_text_as_written(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, GOOD), env=env)
     assert settings.server.secret_key.get_secret_value() == "@dm1n #not-a-comment"
     assert settings.data_dir == "2024" and settings.server.port == 8124
+
+
+def test_an_smtp_port_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="1 to 65535"):
+        load_settings(write(tmp_path, GOOD), env={"LLM_KEY": "k", "OMNIVOX_SMTP_LISTEN": "h:99999"})
+
+
+def test_config_check_hides_a_database_password_in_the_query_string() -> None:
+    from omnivox.cli import _redact
+
+    shown = _redact("postgresql+asyncpg://u:pw@db/omni?password=s3cret&sslmode=require")
+    assert "s3cret" not in shown and "pw@" not in shown and "sslmode=require" in shown
+    assert _redact("not a url") == "(not a database URL)"

@@ -180,6 +180,13 @@ def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to 
 
 
 def _redact(url: str) -> str:
+    """The database URL without its password, in the user part or in the query string."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(not a database URL)"
+    hidden = {k: "***" for k in parsed.query if "pass" in k.lower() or "secret" in k.lower()}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)

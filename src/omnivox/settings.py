@@ -62,6 +62,13 @@ class ServerSettings(_Model):
     # Larger mail is refused with SMTP 552 (announced in EHLO's SIZE, checked while reading).
     smtp_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
+    @field_validator("smtp_listen")
+    @classmethod
+    def _smtp_port_in_range(cls, value: str) -> str:
+        if value != "off" and not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
+            raise ValueError("the port must be 1 to 65535 (host:port, or off)")
+        return value
+
 
 class DatabaseSettings(_Model):
     """Where state lives. ``url`` unset means SQLite at ``<data_dir>/omnivox.db``."""
