@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 
 from omnivox.cli_apikeys import keys_app
-from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, with_database
+from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, out, with_database
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import ENV, RING, install, load_ring
 from omnivox.privacy.rotation import new_primary, resume
@@ -59,7 +59,11 @@ audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_hel
 
 @audit_app.command("verify")
 def verify(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt = None) -> None:
-    """Recompute every entry's hash; exit 1 and name the first entry that was tampered with."""
+    """Recompute every entry's hash; exit 1 and name the first entry that was tampered with.
+
+    Prints the last entry's hash (the head) on stdout: keep it outside the database (a log
+    pipeline, a ticket) and compare later, since entries cut from the end leave a valid chain.
+    """
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
 
@@ -68,6 +72,8 @@ def verify(config: ConfigOpt = Path("omnivox.yaml"), data_dir: DataDirOpt = None
         err.print(f"[bold red]Audit log broken[/] at entry {verdict.broken_at}")
         raise typer.Exit(1)
     err.print(f"[green]Audit log intact:[/] {verdict.entries} entries")
+    # the chain cannot show entries cut from its end: compare the head with one kept elsewhere
+    out.print(f"head {verdict.head}")
 
 
 retention_app = typer.Typer(help="Delete conversation data past retention.", no_args_is_help=True)

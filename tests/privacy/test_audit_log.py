@@ -50,3 +50,24 @@ def test_concurrent_appends_from_several_processes_keep_one_chain(
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     assert asyncio.run(_migrate_then(url, schema, verify=True)) == 45  # -1: a broken chain
+
+
+async def test_verify_reports_the_head_so_a_cut_off_tail_can_be_noticed(tmp_path: Any) -> None:
+    from sqlalchemy import delete
+
+    from omnivox.storage.models import AuditEntry
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/a.db")
+    try:
+        await db.migrate()
+        log = AuditLog(db)
+        for n in range(3):
+            await log.append("acme", "cli", "test.append", str(n))
+        whole = await log.verify()
+        async with db.sessions.begin() as session:
+            await session.execute(delete(AuditEntry).where(AuditEntry.subject == "2"))
+        cut = await log.verify()
+    finally:
+        await db.close()
+    assert whole.ok and cut.ok  # the chain alone cannot tell
+    assert (whole.entries, cut.entries) == (3, 2) and whole.head != cut.head  # the head can

@@ -45,6 +45,7 @@ class Verdict:
 
     entries: int
     broken_at: int | None  # id of the first entry whose hash does not match
+    head: str = GENESIS  # the last entry's hash: record it elsewhere to detect a cut-off tail
 
     @property
     def ok(self) -> bool:
@@ -113,4 +114,4 @@ class AuditLog:
                 if row.prev_hash != prev or row.hash != expected:
                     return Verdict(count, row.id)
                 prev = row.hash
-        return Verdict(count, None)
+        return Verdict(count, None, prev)
