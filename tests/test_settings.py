@@ -208,3 +208,14 @@ def test_config_check_hides_a_database_password_in_the_query_string() -> None:
     shown = _redact("postgresql+asyncpg://u:pw@db/omni?password=s3cret&sslmode=require")
     assert "s3cret" not in shown and "pw@" not in shown and "sslmode=require" in shown
     assert _redact("not a url") == "(not a database URL)"
+
+
+def test_an_empty_variable_takes_the_default_as_in_the_shell(tmp_path: Path) -> None:
+    body = GOOD.replace("server: {port: 8123}", "server:\n  port: ${PORTX:-9001}")
+    assert (
+        load_settings(write(tmp_path, body), env={"PORTX": "", "LLM_KEY": "k"}).server.port == 9001
+    )
+    assert (
+        load_settings(write(tmp_path, body), env={"PORTX": "9002", "LLM_KEY": "k"}).server.port
+        == 9002
+    )

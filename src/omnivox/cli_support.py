@@ -28,7 +28,8 @@ DataDirOpt = Annotated[
     typer.Option(
         "--data-dir",
         envvar="OMNIVOX_DATA_DIR",
-        help="Folder for everything the server writes (database, indexes). Default ./var.",
+        help="Folder for everything the server writes (database, indexes). Default: the "
+        "config's data_dir, else ./var.",
     ),
 ]
 

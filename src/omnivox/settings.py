@@ -464,10 +464,10 @@ def _interpolate(node: Any, env: Mapping[str, str], file: str, key: str) -> Any:
 
         def repl(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
+            if default is not None and not env.get(name):  # as the shell: unset or empty
+                return default
             if name in env:
                 return env[name]
-            if default is not None:
-                return default
             raise ConfigError(
                 file,
                 key,
