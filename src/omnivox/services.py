@@ -449,7 +449,9 @@ def build_services(settings: Settings) -> Services:
     api, webchat = ApiChannel(), WebChatChannel(settings.server.max_text_chars)
     c = build_components(settings, db, chain, events, messaging, (api, webchat))
     steps = build_steps(settings, c)
-    turns = TurnService(settings, events, MemoryKeyedLock(), steps, c.activity)
+    turns = TurnService(
+        settings, events, MemoryKeyedLock(), steps, c.activity, c.store.has_provider_id
+    )
     return Services(
         settings,
         db,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from omnivox import events
@@ -42,8 +42,10 @@ class TurnService:
         locks: KeyedLock,
         steps: Sequence[Step],
         activity: Activity | None = None,
+        stored: Callable[[InboundMessage], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
+        self._stored = stored  # whether a message with this provider id is stored already
         self.events = events
         self.locks = locks
         self.activity = activity or Activity()
@@ -58,7 +60,7 @@ class TurnService:
         if workspace is None:
             raise UnknownWorkspaceError(inbound.workspace_id)
         if not _opt_out_keyword(inbound):  # a STOP is recorded however fast it comes
-            self._check_limits(inbound, workspace.limits)
+            await self._within_limits(inbound, workspace.limits)
         ctx = TurnContext(
             inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
         )
@@ -67,6 +69,16 @@ class TurnService:
         with self.activity.turn(), short_statements():
             async with self.locks.hold(inbound.conversation_key):
                 return await self.runner.run(ctx)
+
+    async def _within_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
+        """The limits, except for a retry of a stored message: it gets its stored answer."""
+        try:
+            self._check_limits(inbound, limits)
+        except RateLimitedError:
+            if inbound.provider_message_id is None or self._stored is None:
+                raise
+            if not await self._stored(inbound):
+                raise
 
     def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
         """Per customer (the sender on their channel) and per workspace, sliding minute.

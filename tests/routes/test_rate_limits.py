@@ -54,3 +54,23 @@ def test_web_chat_gets_an_error_frame_and_keeps_the_socket(server: LiveServer) -
                     kinds.append(frame.get("code", frame["type"]))
                     break
     assert kinds == ["reply", "reply", "reply", "rate_limited"]
+
+
+def test_a_retry_over_the_limit_gets_its_stored_answer(server: LiveServer) -> None:
+    def send(message_id: str) -> httpx.Response:
+        body = {
+            "workspace": "acme",
+            "customer": {"id": "r"},
+            "text": "hello",
+            "message_id": message_id,
+        }
+        return httpx.post(
+            f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30
+        )
+
+    first = [send(f"m{n}") for n in range(1, 4)]
+    assert [r.status_code for r in first] == [200, 200, 200]
+    retry = send("m3")
+    assert retry.status_code == 200 and retry.headers.get("Idempotent-Replay") == "true"
+    assert retry.json() == first[2].json()
+    assert send("m4").status_code == 429  # a new message is still limited

@@ -564,6 +564,12 @@ class Store:
                 return conv, how
         return None
 
+    async def has_provider_id(self, inbound: InboundMessage) -> bool:
+        """Whether a message with the inbound's provider id is stored (a retry of it)."""
+        return inbound.provider_message_id is not None and (
+            await self._by_provider_id(inbound) is not None
+        )
+
     async def _by_provider_id(self, inbound: InboundMessage) -> tuple[StoredMessage, str] | None:
         """The stored message with the inbound's provider id, and its conversation's customer."""
         async with self.db.sessions() as session:
