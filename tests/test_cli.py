@@ -56,3 +56,19 @@ def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Echo: hello there" in result.output
     assert (tmp_path / "var" / "omnivox.db").is_file()
+
+
+def test_config_check_names_files_the_config_points_to_that_are_missing(tmp_path: Path) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "workspaces:\n"
+        "  - id: acme\n"
+        "    name: Acme\n"
+        "    knowledge_paths: [knowledge]\n"
+        "    seed: {customers: customers.json}\n"
+    )
+    (tmp_path / "knowledge").mkdir()
+    result = runner.invoke(app, ["config", "check", str(config)])
+    assert result.exit_code == 2
+    assert "workspaces[0].seed.customers" in result.output and "customers.json" in result.output
+    assert "knowledge_paths" not in result.output  # that one is there

@@ -168,6 +168,11 @@ async def _chat_loop(settings: Settings, workspace: WorkspaceSettings) -> None:
 def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to check.")]) -> None:
     """Validate a config file and summarise it; exit code 2 when it is invalid."""
     settings = load_or_exit(path)
+    missing = _missing_files(settings)
+    for key, file in missing:
+        err.print(f"[bold red]{path}[/]: {key}: no such file or folder {str(file)!r}")
+    if missing:
+        raise typer.Exit(2)
     out.print(f"[green]OK[/] {path}")
     for ws in settings.workspaces:
         out.print(f"  workspace [bold]{ws.id}[/]: {ws.name} (assistant {ws.persona.name})")
@@ -177,6 +182,22 @@ def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to 
     out.print(f"  database: {_redact(db)}")
     if os.environ.get("OMNIVOX_DATABASE_URL"):
         out.print("  (database URL from OMNIVOX_DATABASE_URL)")
+
+
+def _missing_files(settings: Settings) -> list[tuple[str, Path]]:
+    """(key path, resolved path) of every file or folder the config names that is not there."""
+    named: list[tuple[str, str | None]] = []
+    for n, ws in enumerate(settings.workspaces):
+        at = f"workspaces[{n}]"
+        named += [
+            (f"{at}.seed.customers", ws.seed.customers),
+            (f"{at}.seed.orders", ws.seed.orders),
+        ]
+        named += [(f"{at}.prompts_dir", ws.prompts_dir)]
+        named += [(f"{at}.understanding.intents_csv", ws.understanding.intents_csv)]
+        named += [(f"{at}.knowledge_paths[{i}]", p) for i, p in enumerate(ws.knowledge_paths)]
+    resolved = [(key, settings.resolve_path(value)) for key, value in named if value]
+    return [(key, file) for key, file in resolved if not file.exists()]
 
 
 def _redact(url: str) -> str:
