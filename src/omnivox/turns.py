@@ -8,7 +8,7 @@ from typing import Any
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.channels.base import ChannelAdapter
-from omnivox.identity.consent import keyword
+from omnivox.identity.consent import sms_keyword
 from omnivox.ids import new_id
 from omnivox.locks import KeyedLock
 from omnivox.pipeline.activity import Activity
@@ -75,9 +75,7 @@ class TurnService:
         try:
             self._check_limits(inbound, limits)
         except RateLimitedError:
-            if inbound.provider_message_id is None or self._stored is None:
-                raise
-            if not await self._stored(inbound):
+            if self._stored is None or not await self._stored(inbound):
                 raise
 
     def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
@@ -120,4 +118,4 @@ class TurnService:
 
 def _opt_out_keyword(inbound: InboundMessage) -> bool:
     """An SMS STOP/START keyword: carriers require it honoured, so no limit drops it."""
-    return inbound.channel == "sms" and keyword(inbound.text) is not None
+    return sms_keyword(inbound.channel, inbound.text) is not None

@@ -17,7 +17,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -92,11 +92,10 @@ class SlackChannel:
         if event.get("subtype") or event.get("bot_id") or not isinstance(event.get("text"), str):
             return []
         user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
-        if not all(isinstance(v, str) and v for v in (user, channel, ts)):
+        if not (_text(user) and _text(channel) and _text(ts)):
             raise ChannelError(
                 400, "malformed_event", "a message needs string user, channel and ts"
             )
-        assert isinstance(user, str) and isinstance(channel, str)  # for the type checker
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
@@ -153,3 +152,8 @@ def to_mrkdwn(markdown: str) -> str:
     text = escape(markdown)
     text = _BOLD.sub(r"*\1*", text)
     return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
+
+
+def _text(value: object) -> TypeGuard[str]:
+    """A non-empty string (Slack's ids and timestamps are)."""
+    return isinstance(value, str) and bool(value)

@@ -22,6 +22,11 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 
 
+def sms_keyword(channel: str, text: str) -> bool | None:
+    """:func:`keyword` for a message on ``channel``: keywords are an SMS convention only."""
+    return keyword(text) if channel == "sms" else None
+
+
 def keyword(text: str) -> bool | None:
     """False for an SMS stop keyword, True for a start keyword, None for anything else."""
     word = text.strip().strip(".!").upper()

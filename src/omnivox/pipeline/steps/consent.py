@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omnivox.identity.consent import PURPOSES, ConsentStore, keyword
+from omnivox.identity.consent import PURPOSES, ConsentStore, sms_keyword
 from omnivox.pipeline.context import TurnContext
 
 
@@ -17,9 +17,7 @@ class ConsentKeywords:
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Halt without a reply (the carrier answers keywords itself)."""
-        if ctx.inbound.channel != "sms":
-            return ctx
-        granted = keyword(ctx.inbound.text)
+        granted = sms_keyword(ctx.inbound.channel, ctx.inbound.text)
         if granted is None or ctx.customer_id is None:
             return ctx
         source = f"sms keyword {ctx.inbound.text.strip().upper()}"
