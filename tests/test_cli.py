@@ -72,3 +72,13 @@ def test_config_check_names_files_the_config_points_to_that_are_missing(tmp_path
     assert result.exit_code == 2
     assert "workspaces[0].seed.customers" in result.output and "customers.json" in result.output
     assert "knowledge_paths" not in result.output  # that one is there
+
+
+def test_serve_refuses_a_config_whose_files_are_missing_before_starting(tmp_path: Path) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "workspaces:\n  - id: acme\n    name: Acme\n    seed: {orders: orders.json}\n"
+    )
+    result = runner.invoke(app, ["serve", "--config", str(config), "--port", "18999"])
+    assert result.exit_code == 2  # was a ConfigError traceback from the app's start, exit 3
+    assert "workspaces[0].seed.orders" in result.output and "orders.json" in result.output

@@ -219,3 +219,32 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell(tmp_path: Path) -> 
         load_settings(write(tmp_path, body), env={"PORTX": "9002", "LLM_KEY": "k"}).server.port
         == 9002
     )
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    body = GOOD + "server: {port: 9000}\n"  # PyYAML alone keeps the last `server` silently
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, body), env={"LLM_KEY": "k"})
+    assert info.value.key == "server"
+    assert "lines 2 and 14" in info.value.expected
+
+
+def test_a_merge_key_may_be_overridden_beside_it(tmp_path: Path) -> None:
+    body = GOOD.replace("server: {port: 8123}", "server: {<<: {port: 1}, port: 8123}")
+    settings = load_settings(write(tmp_path, body), env={"LLM_KEY": "k"})
+    assert settings.server.port == 8123
+
+
+def test_an_override_error_blames_the_variable_or_option_not_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"LLM_KEY": "k", "OMNIVOX_SERVER__PORT": "99999"})
+    assert info.value.file == "environment variable OMNIVOX_SERVER__PORT"
+    assert info.value.key == "server.port"
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"LLM_KEY": "k"}, overrides={"server.port": 0})
+    assert info.value.file == "command-line option for server.port"
+    bad_file = write(tmp_path, GOOD.replace("8123", "99999"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(bad_file, env={"LLM_KEY": "k"})
+    assert info.value.file == str(bad_file)  # the file's own mistake still names the file

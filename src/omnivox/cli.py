@@ -96,6 +96,7 @@ def serve(
             "server.smtp_listen": smtp,
         },
     )
+    _exit_on_missing_files(config, settings)  # else the server's start fails with a traceback
     configure_logging(settings.log_format, settings.log_level)
     url = f"http://{settings.server.host}:{settings.server.port}"
     err.print(
@@ -168,11 +169,7 @@ async def _chat_loop(settings: Settings, workspace: WorkspaceSettings) -> None:
 def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to check.")]) -> None:
     """Validate a config file and summarise it; exit code 2 when it is invalid."""
     settings = load_or_exit(path)
-    missing = _missing_files(settings)
-    for key, file in missing:
-        err.print(f"[bold red]{path}[/]: {key}: no such file or folder {str(file)!r}")
-    if missing:
-        raise typer.Exit(2)
+    _exit_on_missing_files(path, settings)
     out.print(f"[green]OK[/] {path}")
     for ws in settings.workspaces:
         out.print(f"  workspace [bold]{ws.id}[/]: {ws.name} (assistant {ws.persona.name})")
@@ -182,6 +179,15 @@ def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to 
     out.print(f"  database: {_redact(db)}")
     if os.environ.get("OMNIVOX_DATABASE_URL"):
         out.print("  (database URL from OMNIVOX_DATABASE_URL)")
+
+
+def _exit_on_missing_files(config: Path, settings: Settings) -> None:
+    """Name every file or folder the config points to that is missing, and exit with 2."""
+    missing = _missing_files(settings)
+    for key, file in missing:
+        err.print(f"{config}: {key}: no such file or folder {str(file)!r}", markup=False)
+    if missing:
+        raise typer.Exit(2)
 
 
 def _missing_files(settings: Settings) -> list[tuple[str, Path]]:

@@ -387,29 +387,40 @@ def load_settings(
     env = os.environ if env is None else env
     file = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(file, "", "file not found") from None
     except UnicodeDecodeError:
         raise ConfigError(file, "", "is not UTF-8 text") from None
     except OSError as exc:  # a folder, no permission
         raise ConfigError(file, "", f"cannot be read ({exc.strerror or exc})") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(file, exc.key, exc.where) from None
     except yaml.YAMLError as exc:
         raise ConfigError(file, "", f"is not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(file, "", "expected a mapping at the top level")
     data = _interpolate(raw, env, file, "")
-    _apply_env(data, env)
+    sources = _apply_env(data, env)
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(data, tuple(key.split(".")), value)
+            sources[tuple(key.split("."))] = f"command-line option for {key}"
     data["config_dir"] = str(Path(path).resolve().parent)
     data["config_file"] = file
-    return validate_settings(data, file)
+    return validate_settings(data, file, sources)
 
 
-def validate_settings(data: dict[str, Any], file: str = "<settings>") -> Settings:
-    """Validate a settings mapping, converting pydantic errors to :class:`ConfigError`."""
+def validate_settings(
+    data: dict[str, Any],
+    file: str = "<settings>",
+    sources: Mapping[tuple[str, ...], str] | None = None,
+) -> Settings:
+    """Validate a settings mapping, converting pydantic errors to :class:`ConfigError`.
+
+    ``sources`` names where a key path's value came from when not from ``file`` (an
+    environment variable, a command-line option): an error under it blames that source.
+    """
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -420,7 +431,42 @@ def validate_settings(data: dict[str, Any], file: str = "<settings>") -> Setting
             expected = REMOVED.get(str(first["loc"][-1]), "unknown key")
         elif "input" in first and first["type"] not in ("missing",) and _showable(first):
             expected = f"{expected} (got {first['input']!r})"
-        raise ConfigError(file, key, expected) from None
+        raise ConfigError(_blamed(key, file, sources or {}), key, expected) from None
+
+
+def _blamed(key: str, file: str, sources: Mapping[tuple[str, ...], str]) -> str:
+    """Where ``key``'s value came from: the override of it or of a key above it, else the file."""
+    parts = tuple(key.replace("[", ".").replace("]", "").split("."))
+    for path, source in sources.items():
+        if parts[: len(path)] == path:
+            return source
+    return file
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping in the config names one key twice (PyYAML would keep the last silently)."""
+
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.where = f"appears twice (lines {first} and {second}); write it once"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping with a repeated key."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges; a key written beside it overrides, as YAML says
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise DuplicateKeyError(str(key), seen[key], line)
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 _SECRET_WORDS = ("secret", "token", "password", "passwd", "key", "auth", "credential", "url")
@@ -479,7 +525,9 @@ def _interpolate(node: Any, env: Mapping[str, str], file: str, key: str) -> Any:
     return node
 
 
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Apply ``OMNIVOX_*`` overrides; return each key path set and the variable that set it."""
+    sources: dict[tuple[str, ...], str] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -490,6 +538,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         else:
             continue
         _set_path(data, path, _env_value(value))
+        sources[path] = f"environment variable {name}"
+    return sources
 
 
 def _env_value(value: str) -> Any:
