@@ -364,3 +364,29 @@ def test_an_smtp_port_in_use_is_a_config_error_naming_the_key(tmp_path: Path) ->
         with pytest.raises(ConfigError) as error:
             asyncio.run(start())
     assert error.value.key == "server.smtp_listen" and "OMNIVOX_SMTP_LISTEN" in error.value.expected
+
+
+def test_a_mail_over_the_text_limit_is_answered_saying_what_was_read(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    long = "Where is my order? " + "It was a gift for my brother. " * 200  # ~6,000 characters
+    send(smtp_port(server), mail(long))
+    body = plain(answer(relay, 1))
+    assert "Your message was long: I read its first 4,000 characters." in body
+    assert inbound_rows(server)[0].meta["truncated"] is True
+
+
+def test_a_mail_of_attachments_alone_is_answered_not_dropped(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    photo = mail("", subject="")
+    photo.add_attachment(
+        b"\x89PNG" + b"\0" * 96, maintype="image", subtype="png", filename="boot.png"
+    )
+    send(smtp_port(server), photo)
+    body = plain(answer(relay, 1))  # was ignored as "empty": the customer heard nothing
+    assert "attachments without any text: boot.png" in body
+    row = inbound_rows(server)[0]
+    assert row.meta["email"]["attachments"] == [
+        {"name": "boot.png", "type": "image/png", "size": 100}
+    ]

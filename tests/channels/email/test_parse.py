@@ -300,3 +300,13 @@ def test_html_quote_containers_are_dropped() -> None:
         "<blockquote type='cite'>older</blockquote><div id='appendonsend'></div>"
     )
     assert html_to_text(html) == "New question"
+
+
+def test_an_attached_mail_records_its_size() -> None:
+    inner = mail("The original order confirmation.", subject="Order 1001")
+    outer = mail("See the mail below.")
+    outer.add_attachment(inner)  # message/rfc822: its payload is a message, not bytes
+    parsed = parse_mail(outer.as_bytes())
+    assert parsed.text == "See the mail below."
+    [attached] = parsed.attachments
+    assert attached.type == "message/rfc822" and attached.size > 100  # was 0

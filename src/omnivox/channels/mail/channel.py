@@ -11,6 +11,7 @@ retried by the outbox.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
@@ -20,7 +21,7 @@ import aiosmtplib
 
 from omnivox.channels.base import Capabilities, ChannelError
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.parse import ParsedMail, normalize_id
+from omnivox.channels.mail.parse import Attachment, ParsedMail, normalize_id
 from omnivox.channels.mail.render import compose
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -79,8 +80,9 @@ class EmailChannel:
         mail = request.mail
         if mail.sender is None:
             return []
-        text = mail.text or mail.subject  # a question asked in the subject line alone
-        if not text.strip():
+        # a question asked in the subject line alone; files alone are said so (an agent can look)
+        text = mail.text.strip() or mail.subject.strip() or attachments_only(mail.attachments)
+        if not text:
             return []
         meta = {
             "message_id": mail.header_id,  # None: the mail had none (threading headers skip it)
@@ -213,6 +215,15 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Nothing held open: each send opens its own connection to the relay."""
+
+
+def attachments_only(attachments: Sequence[Attachment]) -> str:
+    """The text of a mail that carries files and no words ("" without files either)."""
+    if not attachments:
+        return ""
+    names = ", ".join(a.name for a in attachments[:5])
+    more = f" and {len(attachments) - 5} more" if len(attachments) > 5 else ""
+    return f"(The customer sent attachments without any text: {names}{more}.)"
 
 
 def _tls(mode: str) -> dict[str, Any]:

@@ -233,7 +233,10 @@ def _is_attachment(part: Message) -> bool:
 
 def _attachment(part: Message) -> Attachment:
     try:
-        size = len(part.get_payload(decode=True) or b"")
+        if part.is_multipart():  # an attached mail (message/rfc822): decode=True gives None
+            size = sum(len(p.as_bytes()) for p in part.get_payload() if isinstance(p, Message))
+        else:
+            size = len(part.get_payload(decode=True) or b"")
     except Exception:  # undecodable payload: its encoded size is still a size
         size = len(str(part.get_payload()))
     name = part.get_filename() or ""

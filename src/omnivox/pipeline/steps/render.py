@@ -22,6 +22,10 @@ class Render:
             if ctx.resumed_from:  # say that this continues the conversation from elsewhere
                 lead = continuity_lead(ctx.resumed_from)
                 ctx.reply = replace(ctx.reply, text=f"{lead} {ctx.reply.text}")
+            if ctx.inbound.metadata.get("truncated"):  # cut to server.max_text_chars
+                read = f"{len(ctx.inbound.text):,}"
+                note = f"(Your message was long: I read its first {read} characters.)"
+                ctx.reply = replace(ctx.reply, text=f"{note} {ctx.reply.text}")
             if isinstance(ctx.channel, ThreadedRenderer):
                 ctx.outbound = ctx.channel.render_in_thread(ctx.reply, recipient, ctx.inbound)
             else:
