@@ -298,3 +298,48 @@ async def test_null_token_counts_and_a_server_ignoring_max_tokens() -> None:
     )
     deltas = [d async for d in flood.stream(REQUEST)]
     assert sum(len(d.text) for d in deltas) < 10_000 and deltas[-1].finish_reason == "length"
+
+
+async def test_retry_after_is_honoured_when_short_and_falls_back_when_long() -> None:
+    calls: list[float] = []
+    answer = {"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}
+
+    def short(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"})
+        return httpx.Response(200, json=answer)
+
+    provider = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=2), transport=httpx.MockTransport(short)
+    )
+    assert (await provider.complete(REQUEST)).text == "hi"
+    assert calls[1] - calls[0] >= 0.95  # the backoff alone would have waited 0.25 s
+
+    calls.clear()
+    long = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=3),
+        transport=httpx.MockTransport(
+            lambda r: calls.append(0) or httpx.Response(503, headers={"Retry-After": "120"})
+        ),
+    )
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="retry after 120 s"):
+        await long.complete(REQUEST)
+    assert len(calls) == 1 and time.monotonic() - started < 1  # the chain's next one answers
+
+
+async def test_an_error_body_echoing_the_key_does_not_carry_it() -> None:
+    provider = OpenAICompatProvider(
+        settings("http://llm.test/v1", api_key="sk-very-secret"),
+        transport=httpx.MockTransport(
+            lambda r: httpx.Response(400, text=f"bad request: {r.headers['authorization']}")
+        ),
+    )
+    with pytest.raises(ProviderError) as info:
+        await provider.complete(REQUEST)
+    assert "sk-very-secret" not in str(info.value) and "Bearer ***" in str(info.value)
+    with pytest.raises(ProviderError) as info:
+        async for _ in provider.stream(REQUEST):
+            pass
+    assert "sk-very-secret" not in str(info.value)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from time import time
 from typing import Any
 
 import httpx
@@ -26,6 +28,8 @@ from omnivox.llm.base import (
 from omnivox.settings import OpenAICompatSettings
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+# the longest Retry-After worth waiting for: beyond it the chain's next provider answers now
+MAX_RETRY_AFTER_S = 2.0
 
 
 class OpenAICompatProvider:
@@ -129,10 +133,13 @@ class OpenAICompatProvider:
             except httpx.HTTPError as exc:  # e.g. a body that is not what its encoding says
                 raise ProviderError(f"unreadable response: {exc!r}") from None
             if response.status_code in RETRYABLE_STATUS:
-                await self._backoff_or_raise(attempt, f"HTTP {response.status_code}")
+                await self._backoff_or_raise(
+                    attempt, f"HTTP {response.status_code}", retry_after(response)
+                )
                 continue
             if response.status_code >= 300:  # an error, or a redirect we do not follow
-                raise ProviderError(f"HTTP {response.status_code}: {response.text[:200]}")
+                said = self._scrub(response.text[:200])
+                raise ProviderError(f"HTTP {response.status_code}: {said}")
             try:
                 data = response.json()
             except ValueError:
@@ -172,10 +179,12 @@ class OpenAICompatProvider:
                 ) as resp:
                     if resp.status_code in RETRYABLE_STATUS:
                         await resp.aread()
-                        await self._backoff_or_raise(attempt, f"HTTP {resp.status_code}")
+                        await self._backoff_or_raise(
+                            attempt, f"HTTP {resp.status_code}", retry_after(resp)
+                        )
                         continue
                     if resp.status_code >= 300:  # an error, or a redirect we do not follow
-                        body = (await resp.aread()).decode(errors="replace")[:200]
+                        body = self._scrub((await resp.aread()).decode(errors="replace")[:200])
                         raise ProviderError(f"HTTP {resp.status_code}: {body}")
                     async for delta in self._read_events(resp, request):
                         started = True
@@ -230,14 +239,44 @@ class OpenAICompatProvider:
         usage = self._usage(usage_raw, request, "".join(parts))
         yield Delta("", usage=usage, provider=self.name, model=model, finish_reason=finish)
 
-    async def _backoff_or_raise(self, attempt: int, reason: str) -> None:
+    async def _backoff_or_raise(
+        self, attempt: int, reason: str, asked_s: float | None = None
+    ) -> None:
+        """Wait before the next attempt, or raise when none is left or the wait is too long.
+
+        ``asked_s`` is the server's ``Retry-After``: waited for when it is short, otherwise
+        the provider fails now and the chain's next one answers (a retry sooner than asked
+        would only be refused again).
+        """
         if attempt >= self.settings.max_retries:
             raise ProviderError(f"{reason} after {attempt + 1} attempt(s)")
-        await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
+        if asked_s is not None and asked_s > MAX_RETRY_AFTER_S:
+            raise ProviderError(f"{reason}: the server asks to retry after {asked_s:.0f} s")
+        await asyncio.sleep(max(asked_s or 0.0, min(2.0, 0.25 * 2**attempt)))
+
+    def _scrub(self, text: str) -> str:
+        """An error body without the API key (some servers echo the request's headers)."""
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
+        return text.replace(key, "***") if key else text
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The response's ``Retry-After`` in seconds (delay or HTTP date), or None."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None
 
 
 def _tool_call(data: dict[str, Any]) -> ToolCall | None:
