@@ -86,8 +86,8 @@ def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
         ("workspaces: []", "workspaces", "at least 1"),
         (
             "llm: {providers: [{type: gpt}]}\nworkspaces: [{id: a, name: A}]",
-            "llm.providers[0]",
-            "tag",
+            "llm.providers[0].type",
+            "a provider type: one of extractive, llamacpp, openai_compat, scripted",
         ),
         (
             "llm: {providers: [{type: openai_compat, model: m}]}\nworkspaces: [{id: a, name: A}]",

@@ -14,8 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
+from omnivox import registry
 from omnivox.channels.config import ChannelSettings
 from omnivox.understanding.config import UnderstandingSettings
 
@@ -141,9 +151,41 @@ class ScriptedSettings(_Model):
     timeout_s: float = Field(5.0, gt=0)
 
 
+class PluginProviderSettings(_Model):
+    """A provider installed by another package (entry point ``omnivox.providers``).
+
+    Every key beside ``type`` and ``timeout_s`` is kept as written for the plug-in to read.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+    timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("type")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        known = registry.names("providers")
+        if value not in known:
+            raise ValueError(f"a provider type: one of {', '.join(known)}")
+        return value
+
+
+_BUILTIN_PROVIDER_TYPES = ("llamacpp", "openai_compat", "extractive", "scripted")
+
+
+def _provider_tag(value: Any) -> str:
+    """The settings class of a provider entry: its built-in type, else a plug-in's."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in _BUILTIN_PROVIDER_TYPES else "plugin"
+
+
 ProviderSettings = Annotated[
-    LlamaCppSettings | OpenAICompatSettings | ExtractiveSettings | ScriptedSettings,
-    Field(discriminator="type"),
+    Annotated[LlamaCppSettings, Tag("llamacpp")]
+    | Annotated[OpenAICompatSettings, Tag("openai_compat")]
+    | Annotated[ExtractiveSettings, Tag("extractive")]
+    | Annotated[ScriptedSettings, Tag("scripted")]
+    | Annotated[PluginProviderSettings, Tag("plugin")],
+    Discriminator(_provider_tag),
 ]
 
 
@@ -492,7 +534,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("llamacpp", "openai_compat", "extractive", "scripted"):
+        elif part in (*_BUILTIN_PROVIDER_TYPES, "plugin"):
             continue  # discriminated-union tag, not a real key
         else:
             out += f".{part}" if out else str(part)
