@@ -7,6 +7,8 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -178,3 +180,35 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
         )
         handoffs = await session.execute(select(func.count()).select_from(Handoff))
     assert left.scalar_one() == 0 and handoffs.scalar_one() == 0
+
+
+def test_a_turn_whose_customer_is_erased_meanwhile_keeps_nothing(tmp_path: Path) -> None:
+    slow = [{"type": "scripted", "reply": "ok {question}", "delay_s": 1.5}]
+    with LiveServer(make_settings(tmp_path, providers=slow)) as live:
+        body = {"workspace": "acme", "customer": {"id": "v-1"}, "text": "my parcel is late"}
+        api = f"{live.url}/api/v1"
+        first = httpx.post(f"{api}/messages", headers=live.auth(), json=body, timeout=30).json()
+        conversation = httpx.get(
+            f"{api}/conversations/{first['conversation_id']}", headers=live.auth()
+        ).json()
+        answered: dict[str, httpx.Response] = {}
+
+        def second() -> None:
+            answered["r"] = httpx.post(
+                f"{api}/messages", headers=live.auth(), json=dict(body, text="hello?"), timeout=30
+            )
+
+        turn = threading.Thread(target=second)
+        turn.start()
+        time.sleep(0.6)  # the turn is generating its answer
+        erased = httpx.delete(f"{api}/customers/{conversation['customer_id']}", headers=live.auth())
+        turn.join()
+        assert erased.json()["erased"] is True
+        assert answered["r"].status_code == 410  # was a 500 (the reply's foreign key)
+        assert answered["r"].json()["error"] == "customer_erased"
+    with sqlite3.connect(Path(live.services.settings.data_dir) / "omnivox.db") as conn:
+        left = conn.execute(
+            "SELECT type FROM events WHERE conversation_id = ?", (first["conversation_id"],)
+        ).fetchall()
+        messages = conn.execute("SELECT count(*) FROM messages").fetchone()
+    assert left == [] and messages == (0,)  # no turn.failed about the erased conversation

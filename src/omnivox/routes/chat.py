@@ -20,7 +20,7 @@ from omnivox.channels.base import ChannelError
 from omnivox.channels.webchat import ChatFrame, frame_text, valid_visitor
 from omnivox.llm.base import Delta
 from omnivox.logs import get_logger
-from omnivox.pipeline.context import MESSAGE_ID_TAKEN
+from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 from omnivox.turns import RateLimitedError
@@ -125,6 +125,9 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         await _error(
             websocket, "message_id_taken", "this message id was used before; use a new one"
         )
+        return
+    if ctx.halted == CUSTOMER_ERASED:
+        await _error(websocket, "customer_erased", "This conversation's data has been erased.")
         return
     if ctx.duplicate_of is not None:
         stored = await services.store.reply_to(ctx.duplicate_of.id)

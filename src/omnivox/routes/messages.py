@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from omnivox.channels.api import ApiMessageIn
 from omnivox.governance.apikeys import Principal
 from omnivox.governance.rbac import Permission
-from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
+from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN, TurnContext
 from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
 from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 from omnivox.turns import RateLimitedError, UnknownWorkspaceError
@@ -91,6 +91,12 @@ async def post_message(
             "message_id_taken",
             f"message_id {body.message_id!r} belongs to another customer's message; "
             "use a new id for each message",
+        )
+    if ctx.halted == CUSTOMER_ERASED:
+        raise api_error(
+            410,
+            "customer_erased",
+            "the customer's data was erased while this message was answered; nothing was kept",
         )
     response.headers["Server-Timing"] = server_timing(ctx.timings)
     return await _message_out(ctx, request, response)

@@ -717,6 +717,14 @@ class Store:
             )
             return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def conversation_exists(self, conversation_id: str) -> bool:
+        """Whether the conversation is stored (an erasure deletes it under a running turn)."""
+        async with self.db.sessions() as session:
+            found = await session.execute(
+                select(Conversation.id).where(Conversation.id == conversation_id)
+            )
+            return found.first() is not None
+
     async def conversation(
         self, conversation_id: str, workspace_id: str | None = None
     ) -> ConversationView | None:

@@ -8,17 +8,23 @@ other channel's row gets the channel's receipt after the send.
 
 What the turn learned about the customer's message (``ctx.message_update``: its understanding)
 is written in the transaction that stores the first reply, or alone when there is no reply.
+
+A customer erased while their turn ran (``DELETE /api/v1/customers/...`` or ``omnivox customers
+erase`` from another process) has no conversation left to store the reply in: the turn halts as
+``customer_erased`` and nothing of it is written, instead of failing on the foreign key.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlalchemy.exc import IntegrityError
+
 from omnivox import events
 from omnivox.channels.base import Capabilities
 from omnivox.identity.consent import ConsentStore
 from omnivox.logs import get_logger
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import CUSTOMER_ERASED, TurnContext
 from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import MetadataUpdate, Store
 from omnivox.types import DeliveryReceipt
@@ -44,6 +50,19 @@ class Deliver:
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Append stored outbound messages to ``delivered``."""
+        try:
+            return await self._deliver(ctx)
+        except IntegrityError:
+            if ctx.conversation_id is None or await self.store.conversation_exists(
+                ctx.conversation_id
+            ):
+                raise
+            log.info("turn.customer_erased", conversation_id=ctx.conversation_id)
+            ctx.outbound, ctx.message_update = [], None
+            ctx.halt(CUSTOMER_ERASED)
+            return ctx
+
+    async def _deliver(self, ctx: TurnContext) -> TurnContext:
         if not ctx.outbound or ctx.conversation_id is None:
             if ctx.message_update is not None:
                 await self.store.save_metadata(ctx.message_update)

@@ -7,7 +7,7 @@ from typing import Any
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.logs import get_logger
-from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
+from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN, TurnContext
 from omnivox.understanding.sentiment import trend
 
 log = get_logger(__name__)
@@ -71,7 +71,8 @@ class Record:
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Write the event; the timings are those of every step before this one."""
-        if ctx.halted == MESSAGE_ID_TAKEN:  # a refused request stores nothing
+        # a refused request stores nothing; nothing stays of an erased customer's turn
+        if ctx.halted in (MESSAGE_ID_TAKEN, CUSTOMER_ERASED):
             return ctx
         kind = events.TURN_DUPLICATE if ctx.duplicate_of else events.TURN_COMPLETED
         payload = turn_payload(ctx)
