@@ -413,9 +413,11 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Identify(store),
         attach,
         ConsentKeywords(ConsentStore(store.db)),
+        # while a person holds the conversation, nothing of the bot's speaks: not a code
+        # offer (verify) nor a rating thanks for a number the customer gave the agent (rate)
+        Hold(c.console.bus),
         Verify(c.verifier, store),
         Rate(c.console.handoffs),
-        Hold(c.console.bus),
         guard,
         Understand(c.understanding, signals),
         RouteStep(c.understanding, c.tools, events, tool_chooser(chain), c.console.desk),

@@ -308,3 +308,28 @@ def test_logging_out_ends_the_session_even_for_a_copied_cookie(server: LiveServe
     assert acted.status_code == 401 and "logged out" in acted.text
     again = login(server, "sam@acme.example", "sam-password-1")  # a new login works at once
     assert again.get("/console").status_code == 200
+
+
+def test_while_a_person_holds_it_a_number_or_an_email_gets_no_bot_reply(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(server, "I want to talk to a real person", 1)
+    twilio_api.wait_for_sends(1)
+    first = wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    assert sam.post(f"/console/handoffs/{first.id}/claim").status_code == 303
+    assert sam.post(f"/console/handoffs/{first.id}/resolve").status_code == 303
+    twilio_api.wait_for_sends(2)
+    assert twilio_api.sent[1]["Body"] == ASK  # left unanswered
+
+    sms(server, "I want to talk to a real person again", 2)
+    twilio_api.wait_for_sends(3)
+    deadline = time.monotonic() + 20
+    while len(handoffs(server)) < 2:
+        assert time.monotonic() < deadline, "no second handoff"
+        time.sleep(0.05)
+    sms(server, "2", 3)  # the agent asked how many poles broke: not a rating
+    sms(server, "my email is maya@example.com", 4)  # the agent asked: no code offer
+    time.sleep(1.0)
+    assert len(twilio_api.sent) == 3, [s["Body"] for s in twilio_api.sent[3:]]
+    assert ratings(server) == []

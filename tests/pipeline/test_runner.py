@@ -27,9 +27,9 @@ DESIGN_ORDER = [
     "identify",
     "attach",
     "consent",  # not in DESIGN.md: SMS STOP/START end the turn before anything else
+    "hold",  # not in DESIGN.md: the bot stays silent while people hold the conversation
     "verify",  # not in DESIGN.md: identifier proofs (codes) never reach the model
     "rate",  # not in DESIGN.md: a 1-5 answer after a resolved handoff is a rating
-    "hold",  # not in DESIGN.md: the bot stays silent while people hold the conversation
     "guard_input",
     "understand",
     "route",
