@@ -244,3 +244,21 @@ def test_offline_api_reference_and_pages(server: LiveServer) -> None:
     widget = httpx.get(f"{server.url}/widget.js")
     assert widget.headers["content-type"].startswith("text/javascript")
     assert "omnivox.visitor." in widget.text
+
+
+def test_while_a_person_holds_the_conversation_a_message_is_stored_with_no_reply(
+    server: LiveServer,
+) -> None:
+    handed = post(server, body("I want to talk to a real person"))
+    assert handed.status_code == 200 and handed.json()["status"] == "answered"
+    held = post(server, body("hello? anyone there?", message_id="m-held"))
+    assert held.status_code == 200, held.text  # was a 500 on every message after the handoff
+    assert held.json()["status"] == "with_agent" and held.json()["reply"] is None
+    again = post(server, body("hello? anyone there?", message_id="m-held"))
+    assert again.json() == {**held.json(), "status": "no_reply"}  # a retry: stored once
+    assert again.headers["Idempotent-Replay"] == "true"
+    conv = httpx.get(
+        f"{server.url}/api/v1/conversations/{held.json()['conversation_id']}",
+        headers=server.auth(),
+    ).json()
+    assert conv["status"] == "human" and conv["messages"][-1]["text"] == "hello? anyone there?"

@@ -27,6 +27,8 @@ MESSAGE_ID_TAKEN = "message_id_taken"
 # the halt reason of a turn whose customer was erased while it ran: nothing of it is kept
 # (the REST API answers 410)
 CUSTOMER_ERASED = "customer_erased"
+# the halt reason of a turn in a conversation a person holds: stored, shown to them, no reply
+HELD_FOR_AGENT = "held_for_agent"
 
 
 @dataclass

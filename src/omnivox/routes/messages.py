@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
@@ -10,7 +10,12 @@ from pydantic import BaseModel
 from omnivox.channels.api import ApiMessageIn
 from omnivox.governance.apikeys import Principal
 from omnivox.governance.rbac import Permission
-from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN, TurnContext
+from omnivox.pipeline.context import (
+    CUSTOMER_ERASED,
+    HELD_FOR_AGENT,
+    MESSAGE_ID_TAKEN,
+    TurnContext,
+)
 from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
 from omnivox.routes.deps import NOT_FOUND, TOO_LARGE, api_error, services_of
 from omnivox.turns import RateLimitedError, UnknownWorkspaceError
@@ -38,11 +43,17 @@ class ReplyOut(BaseModel):
 
 
 class MessageOut(BaseModel):
-    """Response of ``POST /api/v1/messages``."""
+    """Response of ``POST /api/v1/messages``.
+
+    ``status``: ``answered`` (``reply`` is the answer), ``with_agent`` (a person holds the
+    conversation: the message is stored and shown to them, ``reply`` is null), or ``no_reply``
+    (a retry of a message that got no answer).
+    """
 
     conversation_id: str
     message_id: str
-    reply: ReplyOut
+    status: Literal["answered", "with_agent", "no_reply"] = "answered"
+    reply: ReplyOut | None
 
 
 def server_timing(timings: dict[str, float]) -> str:
@@ -106,19 +117,34 @@ async def _message_out(ctx: TurnContext, request: Request, response: Response) -
     if ctx.duplicate_of is not None:
         response.headers["Idempotent-Replay"] = "true"
         stored = await services_of(request).store.reply_to(ctx.duplicate_of.id)
+        if stored is None:
+            return MessageOut(
+                conversation_id=ctx.duplicate_of.conversation_id,
+                message_id=ctx.duplicate_of.id,
+                status="no_reply",
+                reply=None,
+            )
         reply = ReplyOut(
-            message_id=stored.id if stored else None,
-            text=stored.text if stored else "",
-            citations=[
-                CitationOut(**c) for c in (stored.metadata.get("citations", []) if stored else [])
-            ],
+            message_id=stored.id,
+            text=stored.text,
+            citations=[CitationOut(**c) for c in stored.metadata.get("citations", [])],
         )
         return MessageOut(
             conversation_id=ctx.duplicate_of.conversation_id,
             message_id=ctx.duplicate_of.id,
             reply=reply,
         )
-    assert ctx.message is not None and ctx.conversation_id is not None and ctx.reply is not None
+    assert ctx.message is not None and ctx.conversation_id is not None
+    if ctx.reply is None:  # a person holds the conversation: stored, shown to them
+        status: Literal["with_agent", "no_reply"] = (
+            "with_agent" if ctx.halted == HELD_FOR_AGENT else "no_reply"
+        )
+        return MessageOut(
+            conversation_id=ctx.conversation_id,
+            message_id=ctx.message.id,
+            status=status,
+            reply=None,
+        )
     out_id = ctx.delivered[0].id if ctx.delivered else None
     citations = [CitationOut(**c.as_dict()) for c in ctx.reply.citations]
     return MessageOut(

@@ -8,7 +8,7 @@ is not an option, with one sentence saying a person has the request).
 from __future__ import annotations
 
 from omnivox.handoff.bus import ConsoleBus
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import HELD_FOR_AGENT, TurnContext
 from omnivox.types import Reply
 
 ON_HOLD = "A member of our team has your request and will get back to you."
@@ -37,7 +37,7 @@ class Hold:
             },
         )
         if ctx.channel.capabilities.markup == "ssml":  # a live call cannot stay silent
-            ctx.halt("held_for_agent", Reply(ON_HOLD))
+            ctx.halt(HELD_FOR_AGENT, Reply(ON_HOLD))
         else:
-            ctx.halt("held_for_agent")
+            ctx.halt(HELD_FOR_AGENT)
         return ctx
