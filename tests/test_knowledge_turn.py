@@ -140,3 +140,33 @@ def test_a_repeated_question_is_answered_from_the_cache(server: LiveServer) -> N
     events = run_on_server(server, events_of(server.services, second["conversation_id"]))
     assert events[-1].payload["cache_hit"] is True
     assert "generate" not in events[-1].timings
+
+
+def test_an_answer_for_a_named_customer_is_never_served_to_another(server: LiveServer) -> None:
+    obedient = ObedientProvider()
+    server.services.chain.providers[:] = [obedient]
+    for n, name in enumerate(("Carla Mendes", "Bob Stone")):
+        for text in ("hi", "Can gift cards be used in any store?"):
+            httpx.post(
+                f"{server.url}/api/v1/messages",
+                headers=server.auth(),
+                timeout=60,
+                json={"workspace": "acme", "text": text, "customer": {"id": f"n{n}", "name": name}},
+            ).raise_for_status()
+    # the second turns' prompts carried each customer's first name: the answer may use it
+    assert "first name <NAME_" in obedient.requests[1].messages[0].content
+    assert len(obedient.requests) == 4  # Bob's answer was written for Bob
+
+
+def test_a_question_about_another_day_or_number_is_not_a_cache_hit(server: LiveServer) -> None:
+    obedient = ObedientProvider()
+    server.services.chain.providers[:] = [obedient]
+    asked = ("Can I return a gift card after 60 days?", "Can I return a gift card after 90 days?")
+    for n, ask in enumerate(asked):
+        httpx.post(
+            f"{server.url}/api/v1/messages",
+            headers=server.auth(),
+            timeout=60,
+            json={"workspace": "acme", "text": ask, "customer": {"id": f"days-{n}"}},
+        ).raise_for_status()
+    assert len(obedient.requests) == 2  # 0.93 alike to the encoder, but another question

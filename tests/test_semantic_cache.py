@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from omnivox.cache.semantic import SemanticCache
+from omnivox.cache.semantic import SemanticCache, particulars
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.services import Services
 from omnivox.types import Citation, Reply
@@ -65,3 +65,25 @@ async def test_the_servers_daily_retention_expires_cached_questions(services: Se
     await services.cache.store("acme", "What is your return window?", ANSWER, "cus_maya")
     services._expire_cache(now=time.time() + 91 * 86400)
     assert services.cache.forget("acme", "cus_maya") == 0  # expired with retention_days 90
+
+
+async def test_particulars_must_match_and_a_stale_answer_is_not_kept() -> None:
+    versions = {"acme": "v1"}
+
+    async def version(workspace_id: str) -> str | None:
+        return versions.get(workspace_id)
+
+    cache = SemanticCache(MiniLMEmbedder(), version, threshold=0.9, max_entries=10)
+    sunday = "What are the Denver store hours on Sunday?"
+    await cache.store("acme", sunday, ANSWER, question=sunday, version="v1")
+    assert await cache.lookup("acme", "what are the Denver store hours on Sunday") == ANSWER
+    saturday = "What are the Denver store hours on Saturday?"
+    assert await cache.lookup("acme", saturday, saturday) is None  # 0.97 alike, another day
+    boulder = "What are the Boulder store hours on Sunday?"
+    assert await cache.lookup("acme", boulder, boulder) is None
+    assert particulars("Returns after 60 days, or sixty?") == {"60", "sixty"}
+
+    versions["acme"] = "v2"  # ingested while the answer was being written from v1's passages
+    late = "How long does standard shipping take?"
+    await cache.store("acme", late, ANSWER, question=late, version="v1")
+    assert await cache.lookup("acme", late, late) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,11 +82,16 @@ class FakeCache:
         self.answer = answer
         self.lookups: list[str] = []
 
-    async def lookup(self, workspace_id: str, query: str) -> Reply | None:
+    async def current_version(self, workspace_id: str) -> str | None:
+        return "v1"
+
+    async def lookup(
+        self, workspace_id: str, query: str, question: str | None = None
+    ) -> Reply | None:
         self.lookups.append(query)
         return self.answer
 
-    async def store(self, workspace_id: str, query: str, reply: Reply) -> None:
+    async def store(self, workspace_id: str, query: str, reply: Reply, *args: Any) -> None:
         raise AssertionError("retrieve never stores")
 
 

@@ -9,6 +9,7 @@ questions (the contextual query: the question with the customer's previous turns
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,31 @@ import numpy as np
 from omnivox.knowledge.embeddings import Embedder, Vectors
 from omnivox.types import Reply
 
+# "may" is left out: "May I return..." asks what "Can I return..." asks
+_DAYS_MONTHS = (
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekends?|weekdays?|today|"
+    r"tomorrow|tonight|yesterday|january|february|march|april|june|july|august|september|"
+    r"october|november|december"
+)
+_NUMBER_WORDS = (
+    r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|half"
+)
+_PARTICULAR = re.compile(rf"\d+(?:[.,:]\d+)*|\b(?:{_DAYS_MONTHS}|{_NUMBER_WORDS})\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<=[a-z,;] )[A-Z][a-zA-Z'-]+")  # a capital inside a sentence: a name
+
+
+def particulars(question: str) -> frozenset[str]:
+    """What two near-identical questions must share to share an answer.
+
+    Numbers, number words, days and months, and capitalised words inside a sentence (places,
+    products): "returns after 60 days" and "after 90 days", or "the Denver store" and "the
+    Boulder store", differ only there.
+    """
+    found = {m.group(0).lower() for m in _PARTICULAR.finditer(question)}
+    found.update(m.group(0).lower() for m in _NAME.finditer(question))
+    return frozenset(found)
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
@@ -26,6 +52,7 @@ class _Entry:
     reply: Reply
     customer_id: str | None
     stored_at: float  # time.time()
+    particulars: frozenset[str]
 
 
 @dataclass
@@ -56,8 +83,18 @@ class SemanticCache:
             shelf = self._shelves[workspace_id] = _Shelf(version, OrderedDict())
         return shelf
 
-    async def lookup(self, workspace_id: str, query: str) -> Reply | None:
-        """The cached reply for a question close enough to ``query``, if any."""
+    async def current_version(self, workspace_id: str) -> str | None:
+        """The workspace's knowledge-base version now (a turn notes it before searching)."""
+        return await self.version(workspace_id)
+
+    async def lookup(
+        self, workspace_id: str, query: str, question: str | None = None
+    ) -> Reply | None:
+        """The cached reply for a question close enough to ``query``, if any.
+
+        ``question``: the latest message alone (default ``query``), whose particulars must
+        be those of the cached question's.
+        """
         version = await self.version(workspace_id)
         if version is None:
             return None
@@ -65,7 +102,10 @@ class SemanticCache:
         if not shelf.entries:
             return None
         vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
-        keys = list(shelf.entries)
+        wanted = particulars(question if question is not None else query)
+        keys = [k for k, e in shelf.entries.items() if e.particulars == wanted]
+        if not keys:
+            return None
         matrix = np.stack([shelf.entries[k].vector for k in keys])
         scores = matrix @ vector
         best = int(np.argmax(scores))
@@ -75,15 +115,29 @@ class SemanticCache:
         return shelf.entries[keys[best]].reply
 
     async def store(
-        self, workspace_id: str, query: str, reply: Reply, customer_id: str | None = None
+        self,
+        workspace_id: str,
+        query: str,
+        reply: Reply,
+        customer_id: str | None = None,
+        *,
+        question: str | None = None,
+        version: str | None = None,
     ) -> None:
-        """Remember a grounded reply for ``query`` (asked by ``customer_id``)."""
-        version = await self.version(workspace_id)
-        if self.max_entries <= 0 or version is None:
+        """Remember a grounded reply for ``query`` (asked by ``customer_id``).
+
+        ``version``: the knowledge-base version its passages were found under; when the
+        knowledge base has changed since, the answer is not kept.
+        """
+        current = await self.version(workspace_id)
+        if self.max_entries <= 0 or current is None:
+            return
+        if version is not None and version != current:
             return
         vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
-        shelf = self._shelf(workspace_id, version)
-        shelf.entries[query] = _Entry(vector, reply, customer_id, time.time())
+        shelf = self._shelf(workspace_id, current)
+        said = particulars(question if question is not None else query)
+        shelf.entries[query] = _Entry(vector, reply, customer_id, time.time(), said)
         shelf.entries.move_to_end(query)
         while len(shelf.entries) > self.max_entries:
             shelf.entries.popitem(last=False)

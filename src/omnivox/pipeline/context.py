@@ -57,6 +57,8 @@ class TurnContext:
     # guard_input
     model_text: str = ""
     vault: Vault | None = None  # the personal data replaced for the model, by placeholder
+    # generate: the answer carries the customer's own details put back (never cached)
+    restored: bool = False
     # understand
     analysis: Analysis | None = None
     recent_nlu: list[dict[str, Any]] = field(default_factory=list)
@@ -69,7 +71,7 @@ class TurnContext:
     # retrieve
     passages: list[Passage] = field(default_factory=list)
     retrieval_query: str | None = None
-    kb_version: str | None = None
+    kb_version: str | None = None  # retrieve: the knowledge-base version searched (cache)
     cache_hit: bool = False
     # generate
     reply: Reply | None = None

@@ -174,7 +174,8 @@ class Generate:
             return ctx
         text = "".join(parts).strip() or APOLOGY
         if ctx.vault is not None:  # the customer's own details back; other data masked
-            text = ctx.vault.restore(text, self.restore)
+            restored = ctx.vault.restore(text, self.restore)
+            ctx.restored, text = restored != text, restored
         ctx.reply = Reply(text, cited(text, ctx.passages), trace.provider)
         return ctx
 

@@ -57,12 +57,25 @@ class GuardOutput:
         return ctx
 
     async def _remember(self, ctx: TurnContext) -> None:
-        """Cache grounded, unblocked answers under the query that found their passages."""
+        """Cache grounded, unblocked answers under the query that found their passages.
+
+        Never an answer that may be the customer's own: one whose prompt carried their
+        profile facts (a first name, a loyalty tier) or summary, or that had their details
+        put back. Another customer asking the same would get it word for word.
+        """
         blocked = ctx.policy is not None and ctx.policy.blocked_by is not None
         grounded = ctx.grounding in ("full", "partial") and ctx.passages
-        if self.cache and ctx.reply and ctx.retrieval_query and grounded and not blocked:
+        personal = bool(ctx.facts or ctx.summary or ctx.restored)
+        if not (self.cache and ctx.reply and ctx.retrieval_query and grounded):
+            return
+        if not blocked and not personal:
             await self.cache.store(
-                ctx.inbound.workspace_id, ctx.retrieval_query, ctx.reply, ctx.customer_id
+                ctx.inbound.workspace_id,
+                ctx.retrieval_query,
+                ctx.reply,
+                ctx.customer_id,
+                question=ctx.question,
+                version=ctx.kb_version,
             )
 
     async def _ground(self, ctx: TurnContext, reply: Reply, checker: GroundingChecker) -> Reply:

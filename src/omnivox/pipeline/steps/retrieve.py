@@ -29,14 +29,27 @@ class Retriever(Protocol):
 class AnswerCache(Protocol):
     """Grounded answers by question similarity."""
 
-    async def lookup(self, workspace_id: str, query: str) -> Reply | None:
+    async def current_version(self, workspace_id: str) -> str | None:
+        """The knowledge-base version now."""
+        ...
+
+    async def lookup(
+        self, workspace_id: str, query: str, question: str | None = None
+    ) -> Reply | None:
         """A cached reply for a near-duplicate question."""
         ...
 
     async def store(
-        self, workspace_id: str, query: str, reply: Reply, customer_id: str | None = None
+        self,
+        workspace_id: str,
+        query: str,
+        reply: Reply,
+        customer_id: str | None = None,
+        *,
+        question: str | None = None,
+        version: str | None = None,
     ) -> None:
-        """Remember a grounded reply (and whose question it was)."""
+        """Remember a grounded reply (whose question it was, which version it came from)."""
         ...
 
 
@@ -65,7 +78,9 @@ class Retrieve:
             return ctx
         query = self.query(ctx)
         if self.cache is not None:
-            cached = await self.cache.lookup(ctx.inbound.workspace_id, query)
+            # the version the passages will come from: an answer is cached only under it
+            ctx.kb_version = await self.cache.current_version(ctx.inbound.workspace_id)
+            cached = await self.cache.lookup(ctx.inbound.workspace_id, query, ctx.question)
             if cached is not None:
                 ctx.cache_hit, ctx.grounding = True, "full"
                 ctx.halt("cache_hit", cached)
