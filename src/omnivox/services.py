@@ -387,12 +387,14 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
         for ws in settings.workspaces
     }
+    guard = GuardInput(store, c.key) if settings.privacy.redact else GuardInput()
     attach = Attach(
         store,
         settings.llm.history_turns,
         timedelta(hours=settings.memory.continuity_hours),
         MemoryRules(settings.memory.summarize_every * 2, settings.memory.fold_wait_turns * 2),
         summarizer(settings, chain),
+        guard.vault,
     )
     generate = Generate(
         chain,
@@ -408,7 +410,6 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         history_messages=settings.knowledge.history_messages,
         cache=cache,
     )
-    guard = GuardInput(store, c.key) if settings.privacy.redact else GuardInput()
     return [
         Identify(store),
         attach,

@@ -53,7 +53,7 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
     assert (
         re.search(
             r"About the customer: locale en-US; loyalty tier Summit; "
-            r"first name <NAME_[0-9a-f]{4}>; "
+            r"first name <NAME_[0-9a-f]{8}>; "
             r"order numbers mentioned ACM-482193\.",  # learned in the first turn
             system,
         )

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from omnivox.storage.models import Conversation
 from tests.channels.conftest import running
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_settings, run_on_server
 
 RECEIVED: list[dict[str, Any]] = []
 SECRETS = [
@@ -35,8 +38,11 @@ async def completions(request: Request) -> Response:
     body = await request.json()
     RECEIVED.append(body)
     asked = body["messages"][-1]["content"]
-    placeholders = re.findall(r"<[A-Z]+_[0-9a-f]{4}>", asked)
+    placeholders = re.findall(r"<[A-Z]+_[0-9a-f]{8}>", asked)
     text = "Noted: " + " and ".join(placeholders) + "." if placeholders else "Noted."
+    if not body.get("stream"):  # the summarizer's call
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}}
+        return JSONResponse({"choices": [{**choice, "finish_reason": "stop"}]})
 
     def stream() -> Iterator[str]:
         chunk = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
@@ -101,10 +107,44 @@ def test_no_personal_data_reaches_the_model_and_the_reply_gets_only_what_policy_
         assert secret not in sent, f"{secret!r} reached the model"
     assert "maya" not in sent.lower()  # the first name on its own is hers too
     # the second request carries the first turn as history: the same placeholders again
-    email = re.search(r"<EMAIL_[0-9a-f]{4}>", RECEIVED[0]["messages"][-1]["content"])
+    email = re.search(r"<EMAIL_[0-9a-f]{8}>", RECEIVED[0]["messages"][-1]["content"])
     assert email and email.group(0) in json.dumps(RECEIVED[1]["messages"][:-1])
     # her own email, phone and name come back; card and IBAN are shown masked
     assert "maya.thompson@example.com" in first and "+1 555-010-0142" in first
     assert "•••• 4242" in first and "4242 4242 4242 4242" not in first
     assert "•••• 5432" in first
     assert "•••• 1120" in second and "078-05-1120" not in second and "Maya" in second
+
+
+def test_the_summary_model_sees_placeholders_and_the_summary_keeps_the_values(
+    tmp_path: Path, model_server: str
+) -> None:
+    RECEIVED.clear()
+    provider = {"type": "openai_compat", "base_url": model_server, "model": "m"}
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "trust_api_customer_ids": True,
+    }
+    memory = {"summarizer": "model", "summarize_every": 2, "fold_wait_turns": 0}
+    settings = make_settings(tmp_path, providers=[provider], workspaces=[workspace], memory=memory)
+    with LiveServer(settings) as live:
+        say(live, "Hi, Maya Thompson here, write to maya.thompson@example.com please.")
+        for n in range(6):
+            say(live, f"Card 4242 4242 4242 4242, question {n}: do you ship to Canada?")
+        deadline = time.monotonic() + 20
+        while not (folds := [r for r in RECEIVED if not r.get("stream")]):
+            assert time.monotonic() < deadline, "no summary was written"
+            time.sleep(0.1)
+        summaries = run_on_server(live, _summaries(live))
+    sent = json.dumps(folds)
+    assert "You keep the memory" in sent and "<EMAIL_" in sent
+    for secret in ("Maya Thompson", "maya.thompson@example.com", "4242 4242 4242 4242"):
+        assert secret not in sent, f"{secret!r} reached the summary model"
+    assert any("maya.thompson@example.com" in s for s in summaries)  # put back when stored
+
+
+async def _summaries(live: LiveServer) -> list[str]:
+    async with live.services.db.sessions() as session:
+        return list((await session.execute(select(Conversation.summary))).scalars())

@@ -4,6 +4,11 @@
 provider (a model worth asking), and the extractive folder otherwise; ``extractive`` and
 ``model`` force one. A model summary is written in the background after the turn (the next turn
 uses it) and falls back to the extractive one when the model fails or answers nothing.
+
+The model sees placeholders, never the personal data itself (as in every answer's prompt): the
+conversation's vault redacts the summary so far and the messages to fold, and its placeholders
+in the model's summary are put back before it is stored (encrypted at rest, redacted again for
+every prompt that carries it).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from omnivox.identity.kinds import display_name
 from omnivox.llm.base import ChatMessage, CompletionRequest, LLMProvider
 from omnivox.logs import get_logger
 from omnivox.memory.summary import fold
+from omnivox.privacy.vault import ALL_KINDS, Vault
 from omnivox.types import HistoryItem
 
 log = get_logger(__name__)
@@ -31,9 +37,26 @@ class Summarizer(Protocol):
 
     background: bool  # run after the turn rather than inside it
 
-    async def __call__(self, previous: str, items: Sequence[HistoryItem]) -> str:
-        """The new summary."""
+    async def __call__(
+        self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
+    ) -> str:
+        """The new summary (``redactor``: the conversation's, for a model's prompt)."""
         ...
+
+
+class Redactor:
+    """A conversation's vault with the values known about its customer."""
+
+    def __init__(self, vault: Vault, known: Sequence[tuple[str, str]]) -> None:
+        self.vault, self.known = vault, known
+
+    def redact(self, text: str) -> str:
+        """``text`` with personal data replaced by placeholders."""
+        return self.vault.redact(text, self.known)
+
+    def restore(self, text: str) -> str:
+        """Every placeholder of this conversation put back as it was."""
+        return self.vault.restore(text, ALL_KINDS)
 
 
 class ExtractiveSummarizer:
@@ -44,8 +67,10 @@ class ExtractiveSummarizer:
     def __init__(self, limit: int) -> None:
         self.limit = limit
 
-    async def __call__(self, previous: str, items: Sequence[HistoryItem]) -> str:
-        """``previous`` plus a line per item, cut to ``limit`` characters."""
+    async def __call__(
+        self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
+    ) -> str:
+        """``previous`` plus a line per item, cut to ``limit`` characters (no model sees it)."""
         return fold(previous, items, self.limit)
 
 
@@ -59,14 +84,18 @@ class ModelSummarizer:
         self.limit = limit
         self.fallback = ExtractiveSummarizer(limit)
 
-    async def __call__(self, previous: str, items: Sequence[HistoryItem]) -> str:
+    async def __call__(
+        self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
+    ) -> str:
         """The model's summary, or the extractive one when it fails."""
+        hide = redactor.redact if redactor is not None else str
         transcript = "\n".join(
             f"{'Customer' if i.direction == 'in' else 'Assistant'} "
-            f"({display_name(i.channel)}): {' '.join(i.text.split())}"
+            f"({display_name(i.channel)}): {' '.join(hide(i.text).split())}"
             for i in items
         )
-        prompt = f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"
+        shown = hide(previous) if previous else "(none)"
+        prompt = f"Summary so far:\n{shown}\n\nNew messages:\n{transcript}"
         request = CompletionRequest(
             (
                 ChatMessage("system", INSTRUCTIONS.format(limit=self.limit)),
@@ -83,4 +112,6 @@ class ModelSummarizer:
             text = ""
         if not text:
             return await self.fallback(previous, items)
+        if redactor is not None:
+            text = redactor.restore(text)
         return text[: self.limit]

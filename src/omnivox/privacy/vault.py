@@ -1,7 +1,7 @@
 """Placeholders for personal data, stable per conversation, and their restoration.
 
-``<EMAIL_3f2a>``: the kind and the first hex digits of an HMAC of the value keyed by the server
-key and the conversation id, so the same value is the same placeholder in every turn of one
+``<EMAIL_3f2a9c01>``: the kind and the first 8 hex digits of an HMAC of the value keyed by the
+server key and the conversation id, so the same value is the same placeholder in every turn of one
 conversation (the model can refer back to it) and a different one in any other conversation.
 No map is stored: a turn knows the values it replaced. In the reply, placeholders of kinds the
 policy lets back (by default the customer's own email, phone and name) are restored; others
@@ -15,10 +15,14 @@ import hmac
 import re
 from collections.abc import Iterable, Sequence
 
-from omnivox.privacy.recognizers import Finding, find
+from omnivox.privacy.recognizers import KINDS, Finding, find
 
 RESTORE = frozenset({"EMAIL", "PHONE", "NAME"})
-_PLACEHOLDER = re.compile(r"<([A-Z]+)_([0-9a-f]{4})>")
+# 32 bits: two values of one conversation sharing a placeholder would swap in the reply (with
+# 16 bits, 1 pair in 65,536 did; the same value keeps its placeholder in every turn)
+_DIGITS = 8
+_PLACEHOLDER = re.compile(rf"<([A-Z]+)_([0-9a-f]{{{_DIGITS}}})>")
+ALL_KINDS = frozenset(KINDS)  # what a stored text gets back (a summary the model wrote)
 
 
 class Vault:
@@ -36,7 +40,7 @@ class Vault:
         mac = hmac.new(
             self.key, f"{self.conversation_id}:{kind}:{canonical}".encode(), hashlib.sha256
         )
-        token = f"<{kind}_{mac.hexdigest()[:4]}>"
+        token = f"<{kind}_{mac.hexdigest()[:_DIGITS]}>"
         self.values.setdefault(token, (kind, value))
         return token
 

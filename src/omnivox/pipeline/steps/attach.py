@@ -15,11 +15,13 @@ route). The memory is read in the transaction that stores the message
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from omnivox.logs import get_logger
-from omnivox.memory.summarizer import ExtractiveSummarizer, Summarizer
+from omnivox.memory.summarizer import ExtractiveSummarizer, Redactor, Summarizer
 from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
+from omnivox.privacy.vault import Vault
 from omnivox.storage.memory import MemoryRules, Pending
 from omnivox.storage.repositories import (
     DuplicateMessageError,
@@ -45,8 +47,10 @@ class Attach:
         continuity: timedelta | None = None,
         memory: MemoryRules | None = None,
         summarizer: Summarizer | None = None,
+        vaults: Callable[[TurnContext], Vault | None] | None = None,
     ) -> None:
         self.store = store
+        self.vaults = vaults  # a conversation's placeholders, for a summary a model writes
         self.history_messages = history_turns * 2
         self.continuity = continuity
         self.memory = memory or MemoryRules()
@@ -95,7 +99,9 @@ class Attach:
     async def _summarize(self, ctx: TurnContext, previous: str, pending: Pending) -> None:
         """Fold ``pending`` now (extractive) or after the turn (a model writes it)."""
         assert ctx.conversation_id is not None
-        work = self.fold(ctx.conversation_id, previous, pending)
+        vault = self.vaults(ctx) if self.vaults is not None else None
+        redactor = Redactor(vault, ctx.known or []) if vault is not None else None
+        work = self.fold(ctx.conversation_id, previous, pending, redactor)
         if not self.summarizer.background:
             ctx.summary = await work
             return
@@ -105,8 +111,14 @@ class Attach:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def fold(self, conversation_id: str, previous: str, pending: Pending) -> str:
+    async def fold(
+        self,
+        conversation_id: str,
+        previous: str,
+        pending: Pending,
+        redactor: Redactor | None = None,
+    ) -> str:
         """Write ``pending`` into the summary and store it; return the new summary."""
-        summary = await self.summarizer(previous, pending.items)
+        summary = await self.summarizer(previous, pending.items, redactor)
         await self.store.save_summary(conversation_id, pending, summary)
         return summary

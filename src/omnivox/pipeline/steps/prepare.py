@@ -41,6 +41,7 @@ from typing import Any
 
 from omnivox.llm.base import ChatMessage
 from omnivox.logs import get_logger
+from omnivox.memory.summarizer import Redactor
 from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.attach import Attach
@@ -237,7 +238,10 @@ class Prepare:
         )
         summary = recall.summary
         if recall.pending is not None:
-            summary = await attach.fold(ctx.conversation_id, recall.summary, recall.pending)
+            redactor = Redactor(ctx.vault, recall.known) if ctx.vault is not None else None
+            summary = await attach.fold(
+                ctx.conversation_id, recall.summary, recall.pending, redactor
+            )
         upcoming = copy.copy(ctx)
         upcoming.history, upcoming.summary, upcoming.facts = recall.history, summary, recall.facts
         upcoming.passages, upcoming.retrieval_query = [], None
