@@ -182,3 +182,53 @@ def test_a_post_with_a_part_of_the_wrong_shape_is_refused_whole(
     run_on_server(server, server.services.events.flush())
     assert count(server, Message) == 0 and count(server, Event) == 0
     assert whatsapp_api.attempts == []
+
+
+def one_message(text: str, wamid: str) -> bytes:
+    batch = json.loads(BATCH)
+    value = batch["entry"][0]["changes"][0]["value"]
+    value["messages"] = [{**value["messages"][0], "id": wamid, "text": {"body": text}}]
+    value["messages"][0]["timestamp"] = str(int(time.time()))
+    value.pop("statuses")
+    return json.dumps(batch).encode()
+
+
+def test_an_agents_reply_reaches_a_whatsapp_customer(
+    tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]
+) -> None:
+    whatsapp_api.reset()
+    whatsapp = {
+        "app_secret": META_APP_SECRET,
+        "verify_token": META_VERIFY_TOKEN,
+        "access_token": META_ACCESS_TOKEN,
+        "api_base": whatsapp_api.url,
+    }
+    agents = [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}]
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "channels": {"whatsapp": whatsapp},
+        "seed": {"agents": agents},
+    }
+    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
+    with LiveServer(settings) as live:
+        assert post(live, one_message("I want to talk to a real person", "wamid.H1")).is_success
+        whatsapp_api.wait_for_sends(1)  # told a person will answer
+        key = {"authorization": f"Bearer {live.key('integration')}"}
+        handoffs = f"{live.url}/api/v1/handoffs"
+        deadline = time.monotonic() + 20
+        while not (listed := httpx.get(handoffs, headers=key).json()["handoffs"]):
+            assert time.monotonic() < deadline, "no handoff"
+            time.sleep(0.05)
+        agent = {"agent": "sam@acme.example"}
+        assert httpx.post(f"{handoffs}/{listed[0]['id']}/claim", headers=key, json=agent).is_success
+        sent = httpx.post(
+            f"{handoffs}/{listed[0]['id']}/reply",
+            headers=key,
+            json={**agent, "text": "Sam here: your tent ships today."},
+        )
+        # on SQLite the stored time came back naive and the window check raised: the reply
+        # was stored as failed while the API said 200
+        assert sent.status_code == 200, sent.text
+        whatsapp_api.wait_for_sends(2)
+        assert whatsapp_api.sent[1]["text"]["body"] == "Sam here: your tent ships today."

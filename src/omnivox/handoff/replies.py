@@ -79,4 +79,8 @@ class AgentReplies:
         ctx = await self.deliver(ctx)
         if not ctx.delivered:
             raise HandoffError(409, "not_sent", "nothing could be rendered for this channel")
+        failed = next((m for m in ctx.delivered if m.status == "failed"), None)
+        if failed is not None:  # stored as failed for the record; the agent must know
+            error = (failed.metadata.get("delivery") or {}).get("error") or "refused"
+            raise HandoffError(502, "not_sent", f"the {last.channel} channel refused it: {error}")
         return ctx.delivered[0]

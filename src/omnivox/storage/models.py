@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ColumnElement,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from omnivox.privacy.crypto import RING
 from omnivox.storage.encrypted import EncryptedJSON, EncryptedText
+from omnivox.storage.moments import UtcDateTime
 from omnivox.types import utcnow
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias that autoincrements) on SQLite.
@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
 
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSON,
-        datetime: DateTime(timezone=True),
+        datetime: UtcDateTime(),
     }
 
 

@@ -133,7 +133,11 @@ class Deliver:
             else:  # stored as sent already (the reply is in the HTTP response)
                 status = row.status
             log.info(events.MESSAGE_DELIVERED, message_id=row.id, status=status)
-            ctx.delivered.append(replace(row, status=status))
+            sent = replace(row, status=status)
+            if receipt.error:  # what an agent's reply reports when the channel refused it
+                refused = {"delivery": {"error": receipt.error}}
+                sent = replace(sent, metadata={**row.metadata, **refused})
+            ctx.delivered.append(sent)
         return ctx
 
     async def _allowed(self, ctx: TurnContext) -> bool:
