@@ -37,7 +37,63 @@ from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
 OFFER = "connect you with a person"  # the grounding guard's fallback offers exactly this
-_YES = re.compile(r"^\s*(yes|yeah|yep|sure|ok|okay|please|y)\b", re.I)
+# a "yes" to that offer: a short message of these words only, starting with an affirmative
+# ("ok, how much is shipping?" asks something else; "please don't" declines)
+_AFFIRMATIVES = frozenset(
+    [
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "ok",
+        "okay",
+        "y",
+        "please",
+        "si",
+        "sí",
+        "oui",
+        "ja",
+        "sim",
+    ]
+)
+_YES_WORDS = _AFFIRMATIVES | frozenset(
+    [
+        "do",
+        "go",
+        "ahead",
+        "thanks",
+        "thank",
+        "you",
+        "connect",
+        "me",
+        "with",
+        "to",
+        "a",
+        "person",
+        "human",
+        "agent",
+        "someone",
+        "that",
+        "would",
+        "be",
+        "great",
+        "sounds",
+        "good",
+        "fine",
+    ]
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def accepts(text: str) -> bool:
+    """Whether ``text`` is a plain yes (to the offer of a person)."""
+    words = _WORD.findall(text.lower())
+    if "?" in text or not 1 <= len(words) <= 6 or words[0] not in _AFFIRMATIVES:
+        return False
+    return all(w in _YES_WORDS for w in words)
+
+
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
     "conversation."
@@ -99,7 +155,7 @@ class RouteStep:
             and ctx.history[-1].direction == "out"
             and (OFFER in ctx.history[-1].text)
         )
-        if decision.route == "handoff" or not offered or not _YES.match(ctx.question):
+        if decision.route == "handoff" or not offered or not accepts(ctx.question):
             return decision
         return RouteDecision("handoff", ("accepted the offer of a person", *decision.reasons))
 
