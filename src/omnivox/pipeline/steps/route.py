@@ -39,49 +39,10 @@ log = get_logger(__name__)
 OFFER = "connect you with a person"  # the grounding guard's fallback offers exactly this
 # a "yes" to that offer: a short message of these words only, starting with an affirmative
 # ("ok, how much is shipping?" asks something else; "please don't" declines)
-_AFFIRMATIVES = frozenset(
-    [
-        "yes",
-        "yeah",
-        "yep",
-        "yup",
-        "sure",
-        "ok",
-        "okay",
-        "y",
-        "please",
-        "si",
-        "sí",
-        "oui",
-        "ja",
-        "sim",
-    ]
-)
-_YES_WORDS = _AFFIRMATIVES | frozenset(
-    [
-        "do",
-        "go",
-        "ahead",
-        "thanks",
-        "thank",
-        "you",
-        "connect",
-        "me",
-        "with",
-        "to",
-        "a",
-        "person",
-        "human",
-        "agent",
-        "someone",
-        "that",
-        "would",
-        "be",
-        "great",
-        "sounds",
-        "good",
-        "fine",
-    ]
+_AFFIRMATIVE = re.compile(r"yes|yeah|yep|yup|sure|ok|okay|y|please|si|sí|oui|ja|sim")
+_YES_WORD = re.compile(
+    rf"{_AFFIRMATIVE.pattern}|do|go|ahead|thanks|thank|you|connect|me|with|to|a|person|human|"
+    r"agent|someone|that|would|be|great|sounds|good|fine"
 )
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -89,9 +50,9 @@ _WORD = re.compile(r"[^\W\d_]+")
 def accepts(text: str) -> bool:
     """Whether ``text`` is a plain yes (to the offer of a person)."""
     words = _WORD.findall(text.lower())
-    if "?" in text or not 1 <= len(words) <= 6 or words[0] not in _AFFIRMATIVES:
+    if "?" in text or not 1 <= len(words) <= 6 or not _AFFIRMATIVE.fullmatch(words[0]):
         return False
-    return all(w in _YES_WORDS for w in words)
+    return all(_YES_WORD.fullmatch(w) for w in words)
 
 
 HANDOFF_TEXT = (
