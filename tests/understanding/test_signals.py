@@ -25,6 +25,14 @@ ASKS = [
     "hablar con un agente",
     "je veux parler à un humain",
     "a\u200bgent",
+    "<@U0BOTBOT1> agent please",
+    "agent agent agent",
+    "Voglio parlare con un operatore",
+    "Quero falar com um atendente",
+    "Ik wil met een medewerker spreken",
+    "Хочу поговорить с оператором",
+    "Chcę rozmawiać z konsultantem",
+    "Müşteri temsilcisi ile görüşmek istiyorum",
 ]
 MENTIONS = [
     "the agent at the store was rude",
@@ -33,9 +41,13 @@ MENTIONS = [
     "I want a refund",
     "where is my order",
     "I don't want to talk to a person, just tell me the hours",
+    "I don\u2019t want to talk to a person, just tell me the return policy",
     "get the staff member's name",
     "is there anyone at the store on sunday",
     "we need someone to pick up the return",
+    "parlo con la mia famiglia stasera",
+    "vou falar com a minha mãe",
+    "ik praat met de buren",
     "",
 ]
 

@@ -38,15 +38,43 @@ REQUEST_PATTERNS = (
     re.compile(r"\b(?:parler|je\s+veux)\s+(?:à|a|avec)\s+(?:un|une|quelqu)"),
     re.compile(r"\b(?:mit\s+einem|mit\s+einer)\s+(?:menschen|mitarbeiter|person)"),
     re.compile(r"\bnot?\s+(?:a\s+)?(?:bot|robot|machine|ai)\b.*\b(?:person|human)\b"),
+    # the other languages understanding detects by default: it, pt, nl, ru, pl, tr
+    re.compile(
+        r"\b(?:parlare|parlo)\s+con\s+(?:(?:un|una|l'|il|la|un'|qualche)\s*)?(?:\w+\s+)?"
+        r"(?:operatore|operatrice|persona|umano|agente|addetto|responsabile|qualcuno)\b"
+    ),
+    re.compile(
+        r"\b(?:falar|fale)\s+com\s+(?:(?:um|uma|o|a)\s+)?(?:\w+\s+)?"
+        r"(?:atendente|pessoa|humano|agente|algu[eé]m|gerente|operador)\b"
+    ),
+    re.compile(
+        r"\b(?:spreken|praten)\s+met\s+(?:een\s+|de\s+)?(?:\w+\s+)?"
+        r"(?:medewerker|mens|persoon|iemand|agent)\b"
+    ),
+    re.compile(r"\bmet\s+(?:een\s+)?(?:medewerker|mens|persoon|iemand)\s+(?:spreken|praten)\b"),
+    re.compile(
+        r"(?:поговорить|говорить|связаться|соедините|соединить)\s+(?:меня\s+)?со?\s+"
+        r"(?:оператором|человеком|сотрудником|менеджером|живым)"
+    ),
+    re.compile(
+        r"\b(?:rozmawiać|porozmawiać|rozmowa|połączyć)\s+z\s+"
+        r"(?:konsultantem|człowiekiem|pracownikiem|kimś|osobą)"
+    ),
+    re.compile(r"\b(?:temsilci|insan|operatör|yetkili)\w*\s+(?:ile\s+)?(?:görüş|konuş|bağla)"),
 )
+# one word for a person, alone or repeated ("agent agent agent"), in any of those languages
+_ALONE = r"(?:operatore|atendente|medewerker|оператор|консультант|konsultant|temsilci)"
 _SHORT = re.compile(
-    rf"^(?:(?:please|pls|i\s+want|i\s+need)\s+)?{_PERSON}(?:\s+(?:please|pls|now))?$"
+    rf"^(?:(?:please|pls|i\s+want|i\s+need)\s+)?(?:{_PERSON}|{_ALONE})"
+    rf"(?:\s+(?:{_PERSON}|{_ALONE}))*(?:\s+(?:please|pls|now))?$"
 )
 
 
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
+    text = re.sub(r"[‘’ʼ`´]", "'", text)  # phones type ’: "don’t" is "don't"
+    text = re.sub(r"<[@#!][^>]*>", " ", text)  # a Slack mention of the bot: "<@U0BOT> agent"
     text = re.sub(r"\b(i|we)['’]d\b", r"\1 would", text)
     text = re.sub(r"[^\w\s']", " ", text)
     return re.sub(r"\s+", " ", text).strip()
