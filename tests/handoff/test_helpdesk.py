@@ -149,3 +149,20 @@ def test_keys_and_agents_are_checked_before_anything_changes(
     unknown = api(server, "POST", "/hof_nope/assign", key=admin, json=assign)
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     assert api(server, "GET", f"/{handoff.id}").json()["status"] == "waiting"
+
+
+def test_a_resolve_whose_rating_cannot_be_asked_still_resolves_and_tells_everyone(
+    server: LiveServer, twilio_api: BotApi, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    got = receiver[1]
+    sms(server, "I want to talk to a real person", 1)
+    handoff = wait_handoff(server)
+    agent = {"agent": "sam@acme.example"}
+    assert api(server, "POST", f"/{handoff.id}/claim", json=agent).status_code == 200
+    # the SMS channel is switched off since: the rating question cannot go out
+    server.services.console.replies.channel_for = lambda workspace, channel: None
+    done = api(server, "POST", f"/{handoff.id}/resolve", json=agent)
+    assert done.status_code == 200, done.text  # was 409 channel_off, with the handoff closed
+    assert done.json()["status"] == "resolved"
+    wait_events(got, 3)  # created, claimed, resolved: the help desk hears of it
+    assert got[-1]["handoff"]["status"] == "resolved"

@@ -10,10 +10,13 @@ from omnivox.handoff.csat import Csat
 from omnivox.handoff.desk import HandoffDesk
 from omnivox.handoff.replies import AgentReplies
 from omnivox.handoff.webhooks import WebhookSender
+from omnivox.logs import get_logger
 from omnivox.settings import WorkspaceSettings
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.handoffs import HandoffError, HandoffStore, HandoffView
 from omnivox.storage.models import Agent
+
+log = get_logger(__name__)
 
 ACTIONS = ("claim", "assign", "reply", "note", "resolve", "return")
 
@@ -97,5 +100,17 @@ class Console:
             outcome = "resolved" if action == "resolve" else "returned"
             view = await self.handoffs.close(ws.id, handoff_id, agent.id, outcome)
             if outcome == "resolved":
-                await self.csat.request(ws, view, agent.id)
+                await self._ask_rating(ws, view, agent.id)
         self.bus.publish(ws.id, {"type": "update", "handoff": view.as_dict()})
+
+    async def _ask_rating(self, ws: WorkspaceSettings, view: HandoffView, agent_id: str) -> None:
+        """Ask the customer to rate, when their channel can still be reached.
+
+        The handoff is resolved already: a channel since switched off (or one that refuses the
+        question) must not turn that into an error, nor keep the update from consoles and
+        webhooks.
+        """
+        try:
+            await self.csat.request(ws, view, agent_id)
+        except HandoffError as exc:
+            log.warning("handoff.rating_not_asked", handoff_id=view.id, reason=exc.code)
