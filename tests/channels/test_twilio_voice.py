@@ -120,3 +120,33 @@ def test_spoken_rendering() -> None:
     assert message.payload["sentences"][0] == "Returns: 60 days."
     assert "https" not in message.text and "**" not in message.text
     assert all(len(s.split()) <= 25 for s in message.payload["sentences"])
+
+
+def test_an_agents_reply_to_a_caller_goes_by_sms_from_the_number_called(
+    tmp_path: Path, twilio_api: BotApi
+) -> None:
+    twilio_api.reset()
+    twilio = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "api_base": twilio_api.url}
+    agents = [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}]
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "channels": {"public_url": PUBLIC, "twilio": twilio},
+        "seed": {"agents": agents},
+    }
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        post(live, "/webhooks/acme/twilio/voice/gather?turn=1", {**CALL, "Digits": "0"})
+        key = {"authorization": f"Bearer {live.key('integration')}"}
+        handoffs = f"{live.url}/api/v1/handoffs"
+        [handoff] = httpx.get(handoffs, headers=key).json()["handoffs"]
+        agent = {"agent": "sam@acme.example"}
+        httpx.post(f"{handoffs}/{handoff['id']}/claim", headers=key, json=agent)
+        sent = httpx.post(
+            f"{handoffs}/{handoff['id']}/reply",
+            headers=key,
+            json={**agent, "text": "Sam here, I'll text you the tracking link."},
+        )
+        assert sent.status_code == 200, sent.text  # was stored "sent" and reached nobody
+        twilio_api.wait_for_sends(1)
+        assert twilio_api.sent[0]["To"] == CALL["From"] and twilio_api.sent[0]["From"] == CALL["To"]
+        assert twilio_api.sent[0]["Body"] == "Sam here, I'll text you the tracking link."

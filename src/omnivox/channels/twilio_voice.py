@@ -37,7 +37,7 @@ class TwilioVoiceChannel(TwilioSmsChannel):
     async def parse(self, request: TwilioRequest) -> list[InboundMessage]:
         """What the caller said (or 0 on the keypad, which means "agent") as one message."""
         form = request.form
-        call, caller = form.get("CallSid"), form.get("From")
+        call, caller, ours = form.get("CallSid"), form.get("From"), form.get("To")
         heard = (form.get("SpeechResult") or "").strip()
         if form.get("Digits") == "0":
             heard = "agent"
@@ -51,7 +51,10 @@ class TwilioVoiceChannel(TwilioSmsChannel):
                 sender=CustomerRef(caller, phone=caller),
                 text=heard,
                 provider_message_id=f"{call}:{turn}",
-                metadata={"twilio": {"call": call, "confidence": form.get("Confidence")}},
+                # "to": the number called, from which an agent's reply can go out by SMS
+                metadata={
+                    "twilio": {"call": call, "to": ours, "confidence": form.get("Confidence")}
+                },
             )
         ]
 

@@ -61,12 +61,13 @@ class AgentReplies:
         last = await self.store.last_inbound(handoff.conversation_id)
         if last is None or not (last.metadata.get("sender") or {}).get("address"):
             raise HandoffError(409, "no_recipient", "the customer has no message to answer")
-        channel = self.channel_for(ws.id, last.channel)
+        inbound = as_inbound(ws.id, last)
+        if last.channel == "voice":  # a call cannot be rung back with text: answer by SMS
+            inbound = self._by_sms(ws, inbound)
+        channel = self.channel_for(ws.id, inbound.channel)
         if channel is None:
-            raise HandoffError(409, "channel_off", f"the {last.channel} channel is not enabled")
-        ctx = TurnContext(
-            inbound=as_inbound(ws.id, last), workspace=ws, channel=channel, turn_id=new_id("turn")
-        )
+            raise HandoffError(409, "channel_off", f"the {inbound.channel} channel is not enabled")
+        ctx = TurnContext(inbound=inbound, workspace=ws, channel=channel, turn_id=new_id("turn"))
         ctx.customer_id, ctx.conversation_id, ctx.message = (
             handoff.customer_id,
             handoff.conversation_id,
@@ -82,5 +83,24 @@ class AgentReplies:
         failed = next((m for m in ctx.delivered if m.status == "failed"), None)
         if failed is not None:  # stored as failed for the record; the agent must know
             error = (failed.metadata.get("delivery") or {}).get("error") or "refused"
-            raise HandoffError(502, "not_sent", f"the {last.channel} channel refused it: {error}")
+            raise HandoffError(
+                502, "not_sent", f"the {inbound.channel} channel refused it: {error}"
+            )
         return ctx.delivered[0]
+
+    def _by_sms(self, ws: WorkspaceSettings, inbound: InboundMessage) -> InboundMessage:
+        """A caller's message as if texted to the number they called (the reply goes by SMS).
+
+        The voice channel answers only inside the call's own HTTP response: a reply written
+        later would be stored as sent and reach nobody.
+        """
+        ours = (inbound.metadata.get("twilio") or {}).get("to")
+        if not ours or self.channel_for(ws.id, "sms") is None:
+            raise HandoffError(
+                409,
+                "caller_unreachable",
+                "a caller hears answers only during the call; with Twilio SMS enabled and the "
+                "number called known, replies go to the caller by text",
+            )
+        caller = inbound.sender.address
+        return replace(inbound, channel="sms", reply_to=f"{caller}|{ours}")
