@@ -248,3 +248,15 @@ def test_an_override_error_blames_the_variable_or_option_not_the_file(tmp_path: 
     with pytest.raises(ConfigError) as info:
         load_settings(bad_file, env={"LLM_KEY": "k"})
     assert info.value.file == str(bad_file)  # the file's own mistake still names the file
+
+
+def test_a_routing_override_for_an_unknown_channel_is_refused(tmp_path: Path) -> None:
+    body = GOOD.replace(
+        "persona: {name: Juniper,",
+        "understanding: {routing: {channels: {twilio_voice: {clarify: false}}}}\n"
+        "    persona: {name: Juniper,",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, body), env={"LLM_KEY": "k"})
+    assert info.value.key == "workspaces[0].understanding.routing.channels"
+    assert "unknown channel 'twilio_voice'; one of api, webchat, sms, voice" in info.value.expected

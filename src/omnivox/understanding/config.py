@@ -58,6 +58,20 @@ class RoutingSettings(_Model):
     clarify: bool = True
     channels: dict[str, ChannelRouting] = Field(default_factory=dict)
 
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: dict[str, ChannelRouting]) -> dict[str, ChannelRouting]:
+        unknown = sorted(set(value) - set(CHANNEL_NAMES))
+        if unknown:  # a misspelt channel's overrides would never apply
+            raise ValueError(f"unknown channel {unknown[0]!r}; one of {', '.join(CHANNEL_NAMES)}")
+        return value
+
+
+# the channels' names as turns carry them (``InboundMessage.channel``)
+CHANNEL_NAMES = (
+    "api", "webchat", "sms", "voice", "whatsapp", "messenger", "telegram", "slack", "email",
+)  # fmt: skip
+
 
 class UnderstandingSettings(_Model):
     """Intents (inline and/or from a ``text,intent`` CSV), entity patterns and languages."""
