@@ -191,7 +191,9 @@ def test_webhook_bodies_up_to_1_mib_are_read_and_larger_ones_refused_unread(
     big["message"]["text"] = "x" * 200_000  # over the REST API's 64 KiB, under 1 MiB
     assert post(server, json.dumps(big).encode()).status_code == 200
     bot_api.wait_for_sends(1)  # answered, from the first max_text_chars characters only
-    assert bot_api.sent[0]["text"] == "You asked: " + "x" * 4000
+    assert bot_api.sent[0]["text"] == (  # cut to max_text_chars, and the customer told so
+        "(Your message was long: I read its first 4,000 characters.) You asked: " + "x" * 4000
+    )
     big["message"]["text"] = "x" * (1024 * 1024)
     refused = post(server, json.dumps(big).encode())
     assert refused.status_code == 413 and refused.json()["error"] == "body_too_large"

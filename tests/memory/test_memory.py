@@ -21,7 +21,13 @@ from tests.conftest import make_settings
 
 
 def test_first_sentence_is_one_bounded_line() -> None:
-    assert first_sentence("Where is my order?\nIt was due Monday.") == "Where is my order?"
+    assert first_sentence("Where is my order?\nIt was due last Monday. Thanks") == (
+        "Where is my order? It was due last Monday."  # sentences until 40 characters
+    )
+    assert first_sentence("Hi! Do you ship to Canada?") == "Hi! Do you ship to Canada?"
+    assert first_sentence("Mr. Jones here. My new jacket arrived torn. Help!") == (
+        "Mr. Jones here. My new jacket arrived torn."  # not "Mr"
+    )
     assert first_sentence("no punctuation at all") == "no punctuation at all"
     long = first_sentence("word " * 100)
     assert len(long) == LINE_CHARS and long.endswith("…")
@@ -34,10 +40,13 @@ def test_fold_appends_who_said_what_where_and_keeps_the_newest_lines() -> None:
     ]
     summary = fold("", items, 500)
     assert summary == (
-        "Customer (web chat): My tent pole snapped.\nAssistant (web chat): I'm sorry!"
+        "Customer (web chat): My tent pole snapped. Can I get a new one?\n"
+        "Assistant (web chat): I'm sorry! I opened ticket T-1."  # not "I'm sorry!" alone
     )
-    more = fold(summary, [HistoryItem("in", "Any news?", "sms")], 80)
-    assert more == "Assistant (web chat): I'm sorry!\nCustomer (text messages): Any news?"
+    more = fold(summary, [HistoryItem("in", "Any news?", "sms")], 100)
+    assert more == (
+        "Assistant (web chat): I'm sorry! I opened ticket T-1.\nCustomer (text messages): Any news?"
+    )
 
 
 def request(history: int, system_chars: int = 100) -> CompletionRequest:

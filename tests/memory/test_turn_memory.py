@@ -47,7 +47,10 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
         assert isinstance(scripted, ScriptedProvider)
         system = scripted.requests[-1].messages[0].content
         turns = [m.content for m in scripted.requests[-1].messages[1:]]
-    assert "Earlier in this conversation:\nCustomer (chat): Question one?\n" in system
+    assert (
+        "Earlier in this conversation:\nCustomer (chat): Question one? It is about ACM-482193.\n"
+        in system
+    )
     assert "Assistant (chat): You asked: Question two?" in system
     assert turns == ["Question three?", "You asked: Question three?", "Question four?"]
     assert (

@@ -1,10 +1,10 @@
 """The extractive rolling summary of a conversation's earlier turns.
 
 Every ``memory.summarize_every`` turns that scroll out of the verbatim window are folded into
-the conversation's summary: one line per message, the first sentence of what was said (cut at
-160 characters), marked with who said it and on which channel. The summary keeps its most recent
-``memory.summary_chars`` characters, whole lines only. Deterministic, no model call, and nothing
-that was not said.
+the conversation's summary: one line per message, its opening sentences (40 characters or
+more, cut at 160 characters), marked with who said it and on which channel. The summary keeps
+its most recent ``memory.summary_chars`` characters, whole lines only. Deterministic, no model
+call, and nothing that was not said.
 """
 
 from __future__ import annotations
@@ -15,16 +15,29 @@ from collections.abc import Sequence
 from omnivox.identity.kinds import display_name
 from omnivox.types import HistoryItem
 
-_SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)", re.S)
+# a sentence ends at . ! or ? before a space, but not after a title or a one-letter initial
+_SENTENCE = re.compile(
+    r"(.+?(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\b[A-Z])[.!?]+)(?:\s|$)", re.S
+)
 LINE_CHARS = 160
+# sentences are taken until this many characters: "Hi!" alone says nothing
+OPENING_CHARS = 40
 
 
 def first_sentence(text: str) -> str:
-    """The first sentence of ``text`` on one line, at most ``LINE_CHARS`` characters."""
+    """The opening of ``text`` on one line: whole sentences up to ``OPENING_CHARS`` or more.
+
+    A greeting or a name alone ("Hi!", "Mr. Jones here.") is followed by the next sentence, so
+    the line says what was asked; at most ``LINE_CHARS`` characters.
+    """
     flat = " ".join(text.split())
-    match = _SENTENCE.match(flat)
-    sentence = match.group(1) if match else flat
-    return sentence if len(sentence) <= LINE_CHARS else sentence[: LINE_CHARS - 1] + "…"
+    taken, rest = "", flat
+    while rest and len(taken) < OPENING_CHARS:
+        match = _SENTENCE.match(rest)
+        sentence = match.group(1) if match else rest
+        taken = f"{taken} {sentence}".strip()
+        rest = rest[len(sentence) :].strip()
+    return taken if len(taken) <= LINE_CHARS else taken[: LINE_CHARS - 1] + "…"
 
 
 def fold(previous: str, items: Sequence[HistoryItem], limit: int) -> str:
