@@ -140,3 +140,12 @@ def test_bad_input_is_explained(files: dict[str, Path], tmp_path: Path) -> None:
         app, ["nlu", "test", "--train", str(tmp_path / "nope.csv"), str(files["test"])]
     )
     assert missing.exit_code == 2 and "nope.csv" in missing.output
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("text,intent\ncafé crème,order_status\n".encode("latin-1"))
+    for args in (
+        ["--train", str(latin), str(files["test"])],
+        ["--train", str(files["train"]), str(latin)],
+    ):
+        unreadable = runner.invoke(app, ["nlu", "test", *args])
+        assert unreadable.exit_code == 2, unreadable.output  # was a UnicodeDecodeError traceback
+        assert "latin1.csv" in unreadable.output and "UTF-8" in unreadable.output

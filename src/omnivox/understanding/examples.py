@@ -27,6 +27,10 @@ def read_csv(path: Path, key: str = "intents_csv") -> list[Example]:
             ]
     except OSError as exc:
         raise ConfigError(str(path), key, f"a readable CSV file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), key, "a UTF-8 CSV file (save it as UTF-8)") from None
+    except csv.Error as exc:
+        raise ConfigError(str(path), key, f"a well-formed CSV file ({exc})") from None
 
 
 def workspace_examples(specs: Sequence[IntentSpec], csv_rows: Sequence[Example]) -> list[Example]:
