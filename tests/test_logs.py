@@ -92,3 +92,20 @@ async def test_a_failed_statement_does_not_carry_its_values(tmp_path: Path) -> N
     finally:
         await db.close()
     assert "UNIQUE" in str(failure.value) and "maya@x.org" not in str(failure.value)
+
+
+def test_a_visitor_id_in_a_logged_url_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    configure_logging("json", "info")
+    try:  # what uvicorn logs for every web chat connection (the id resumes the conversation)
+        logging.getLogger("uvicorn.error").info(
+            '%s - "WebSocket %s" [accepted]',
+            "127.0.0.1:50312",
+            "/ws/chat?workspace=acme&visitor=v_3f9a1c2b7d",
+        )
+    finally:
+        configure_logging("console", "info")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert "v_3f9a1c2b7d" not in line["event"]
+    assert "/ws/chat?workspace=acme&visitor=***" in line["event"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -25,6 +26,24 @@ class _Stderr:
 
 
 _STDERR = _Stderr()
+
+# query parameters that are credentials: the web chat's visitor id resumes a visitor's
+# conversation, like a password; signed links carry their signature or token
+_SECRET_PARAMS = re.compile(r"\b(visitor|token|sig|signature|code|key)=[^&\s\"']+", re.I)
+
+
+class _HideSecretParams(logging.Filter):
+    """Masks credentials in URLs that standard-library loggers (uvicorn's) print."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _hide(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_hide(a) for a in record.args)
+        return True
+
+
+def _hide(value: Any) -> Any:
+    return _SECRET_PARAMS.sub(r"\1=***", value) if isinstance(value, str) else value
 
 
 def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
@@ -64,6 +83,7 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    handler.addFilter(_HideSecretParams())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
