@@ -232,7 +232,7 @@ def test_invisible_characters_are_shown_and_markup_is_escaped(
 def test_web_chat_handoff_agent_reply_and_rating_buttons(server: LiveServer) -> None:
     url = server.url.replace("http", "ws") + "/ws/chat?workspace=acme"
     with connect(url) as ws:
-        json.loads(ws.recv(timeout=10))
+        ws_visitor = json.loads(ws.recv(timeout=10))["visitor"]
         ws.send(json.dumps({"type": "message", "text": "can I talk to a person?"}))
         assert "member of our team" in until(ws, "reply")["text"]
         handoff = wait_handoff(server)
@@ -240,6 +240,10 @@ def test_web_chat_handoff_agent_reply_and_rating_buttons(server: LiveServer) -> 
         sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "Sam here, hello!"})
         agent = until(ws, "reply")
         assert (agent["text"], agent["role"]) == ("Sam here, hello!", "agent")
+        with connect(f"{url}&visitor={ws_visitor}") as again:  # a reload: the person stays a person
+            json.loads(again.recv(timeout=10))
+            history = json.loads(again.recv(timeout=10))["messages"]
+        assert [m["role"] for m in history] == ["customer", "assistant", "agent"]
         sam.post(f"/console/handoffs/{handoff.id}/resolve")
         ask = until(ws, "reply")
         assert ask["rating"] == [1, 2, 3, 4, 5] and ask["text"] == ASK

@@ -84,6 +84,8 @@ def test_a_forged_visitor_id_gets_a_fresh_identity(server: LiveServer) -> None:
         (json.dumps({"type": "message", "text": "hi", "id": {"a": 1}}), "bad_frame"),
         (json.dumps({"type": "message", "text": "hi", "id": 0}), "bad_frame"),
         (b'{"type": "message", "text": "hi"}', "bad_frame"),  # a binary frame
+        ('{"type": "message", "text": "hi", "id": ' + "9" * 5000 + "}", "bad_frame"),
+        ("[" * 5000 + "]" * 5000, "bad_frame"),  # both closed the socket with a traceback
     ],
 )
 def test_bad_frames_get_an_error_and_the_socket_stays_open(
@@ -145,3 +147,25 @@ def test_a_failed_turn_is_an_error_frame_and_the_socket_stays_open(
         assert failed["type"] == "error" and failed["code"] == "turn_failed"
         ws.send(json.dumps({"type": "message", "text": "hello again"}))
         assert frames_until_reply(ws)[-1]["type"] == "reply"
+
+
+def test_a_tab_closed_mid_answer_leaves_the_answer_whole_for_the_other_tabs(
+    tmp_path: Path,
+) -> None:
+    providers = [
+        {"type": "scripted", "reply": "Our return window is 60 days.", "word_delay_s": 0.1}
+    ]
+    with (
+        LiveServer(make_settings(tmp_path, providers=providers)) as live,
+        connect(ws_url(live, "workspace=acme")) as first,
+    ):
+        visitor = json.loads(first.recv(timeout=10))["visitor"]
+        with connect(ws_url(live, f"workspace=acme&visitor={visitor}")) as second:
+            second.recv(timeout=10)
+            first.send(json.dumps({"type": "message", "text": "What is the return window?"}))
+            while json.loads(first.recv(timeout=10))["type"] != "delta":
+                pass
+            first.close()  # the visitor closed this tab after the first words
+            reply = frames_until_reply(second)[-1]
+    # was the apology, then the extractive fallback: the closed socket failed the model's stream
+    assert reply["type"] == "reply" and reply["text"] == "Our return window is 60 days."

@@ -229,7 +229,7 @@ async def test_turns_leaving_the_window_fold_into_the_summary(services: Services
     assert [h.text for h in first.history] == ["Question 4? More words here.", "Answer 4."]
     summary = await ExtractiveSummarizer(400)(first.summary, first.pending.items)
     assert summary.split("\n")[:2] == [
-        "Customer (chat): Question 0?",
+        "Customer (chat): Question 0? More words here.",  # sentences until 40 characters
         "Assistant (chat): Answer 0.",
     ]
     assert await store.save_summary(conv, first.pending, summary)

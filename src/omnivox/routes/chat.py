@@ -12,6 +12,7 @@ looks up its passages ahead; nothing is stored or answered). Errors arrive as
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -23,7 +24,9 @@ from omnivox.logs import get_logger
 from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
+from omnivox.storage.repositories import StoredMessage
 from omnivox.turns import RateLimitedError
+from omnivox.types import utcnow
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webchat"])
@@ -57,8 +60,9 @@ async def _greet(
 ) -> None:
     customer = await services.store.identity_owner(workspace, "webchat", visitor)
     conversation = None
-    if customer is not None:
-        conv_id = await services.store.find_open_conversation(workspace, customer)
+    if customer is not None:  # the conversation the next message will continue, if any
+        since = utcnow() - timedelta(hours=services.settings.memory.continuity_hours)
+        conv_id = await services.store.find_open_conversation(workspace, customer, since)
         if conv_id is not None:
             conversation = await services.store.conversation(conv_id, workspace)
     await websocket.send_json(
@@ -73,7 +77,7 @@ async def _greet(
     if conversation and conversation.messages:
         history = [
             {
-                "role": "customer" if m.direction == "in" else "assistant",
+                "role": _role(m),
                 "text": m.text,
                 "citations": m.metadata.get("citations", []),
             }
@@ -92,25 +96,38 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         return
     try:
         frame: Any = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, absurd nesting
+        await _error(websocket, "bad_frame", "frames must be JSON")
+        return
+    try:
         if not isinstance(frame, dict):
             raise ChannelError(422, "bad_frame", "a frame must be a JSON object")
         if frame.get("type") == "draft":
             _draft(services, workspace, visitor, frame)
             return
         [inbound] = await services.webchat.parse(ChatFrame(workspace, visitor, frame))
-    except json.JSONDecodeError:
-        await _error(websocket, "bad_frame", "frames must be JSON")
-        return
     except ChannelError as exc:
         await _error(websocket, exc.code, exc.message)
         return
     await websocket.send_json({"type": "typing"})
 
+    gone = False
+
     async def sink(delta: Delta) -> None:
-        if delta.reset:
-            await websocket.send_json({"type": "reset"})
-        if delta.text:
-            await websocket.send_json({"type": "delta", "text": delta.text})
+        """Stream to this socket while it is open; a closed tab never fails the turn.
+
+        The answer still goes to the visitor's other tabs and into the conversation.
+        """
+        nonlocal gone
+        if gone:
+            return
+        try:
+            if delta.reset:
+                await websocket.send_json({"type": "reset"})
+            if delta.text:
+                await websocket.send_json({"type": "delta", "text": delta.text})
+        except Exception:  # closed mid-answer: WebSocketDisconnect, RuntimeError, OSError
+            gone = True
 
     try:
         ctx = await services.turns.handle(inbound, services.webchat, sink)
@@ -141,6 +158,14 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
                     "message_id": stored.id,
                 }
             )
+
+
+def _role(message: StoredMessage) -> str:
+    """Who wrote a stored message: the customer, an agent (a person) or the assistant."""
+    if message.direction == "in":
+        return "customer"
+    provider = str(message.metadata.get("provider") or "")
+    return "agent" if provider.startswith("agent:") else "assistant"
 
 
 def drafts_wanted(services: Services, workspace: str) -> bool:

@@ -230,7 +230,6 @@ def _open_conversation_query(since: bool) -> Select[Conversation]:
 
 
 _OPEN_CONVERSATION = {since: _open_conversation_query(since) for since in (False, True)}
-_OPEN_CONVERSATION_ID = _OPEN_CONVERSATION[False].with_only_columns(Conversation.id)
 
 
 def _open_conversation(
@@ -388,11 +387,14 @@ class Store:
             query, params = _identity_owner(workspace_id, channel, address, business_id=business_id)
             return (await session.execute(query, params)).scalar()
 
-    async def find_open_conversation(self, workspace_id: str, customer_id: str) -> str | None:
-        """The customer's most recent conversation that is not closed."""
+    async def find_open_conversation(
+        self, workspace_id: str, customer_id: str, since: datetime | None = None
+    ) -> str | None:
+        """The customer's most recent conversation that is not closed (active ``since``)."""
         async with self.db.sessions() as session:
-            params = _open_conversation(workspace_id, customer_id)[1]
-            return (await session.execute(_OPEN_CONVERSATION_ID, params)).scalar_one_or_none()
+            query, params = _open_conversation(workspace_id, customer_id, since)
+            found = await session.execute(query.with_only_columns(Conversation.id), params)
+            return found.scalar_one_or_none()
 
     async def attach_inbound(
         self,
