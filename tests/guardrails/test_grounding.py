@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from omnivox.channels.api import ApiChannel
-from omnivox.guardrails.grounding import GroundingChecker
+from omnivox.guardrails.grounding import GroundingChecker, numbers_in
 from omnivox.guardrails.injection import looks_like_injection, screen_passage
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.knowledge.embeddings import MiniLMEmbedder
@@ -72,6 +72,27 @@ def test_invented_sentences_and_numbers_are_dropped(checker: GroundingChecker) -
         "You can return unworn items within 90 days of delivery.", [RETURNS]
     )
     assert wrong_number.kept == 0
+
+
+HOLIDAY = Passage(
+    "holidays.md",
+    "Holiday returns",
+    "Gifts bought between November 14 and December 24 can be returned until January 31.",
+    0.7,
+)
+
+
+def test_a_number_must_be_stated_where_the_sentence_is_backed(checker: GroundingChecker) -> None:
+    # "14" is in the passages (November 14) but not in what backs a return window
+    invented = checker.check("You can return unworn items within 14 days.", [RETURNS, HOLIDAY])
+    assert invented.kept == 0
+    spelled = checker.check("You can return unworn items within ninety days.", [RETURNS])
+    assert spelled.kept == 0  # number words are numbers too
+    cost = checker.check("Standard shipping is free on orders of $75.00 or more.", [SHIPPING])
+    assert cost.kept == 1  # "$75.00" states what "$75" does
+    sixty = checker.check("You can return unworn items within sixty days of delivery.", [RETURNS])
+    assert sixty.kept == 1
+    assert numbers_in("1,000 items at $75.00, or sixty") == {"1000", "75", "60"}
 
 
 def guard_context(tmp_path: Path, reply: str, passages: list[Passage]) -> TurnContext:

@@ -2,7 +2,9 @@
 
 A sentence is supported by a passage sentence when their embeddings are close (cosine) or
 when most of its content words appear in it (lexical overlap), and every number it states
-appears in the passages (no invented prices, days or percentages). Unsupported sentences are
+appears in the passage sentences that support it (no invented prices, days or percentages: a
+"14" is not backed by a "November 14" elsewhere in the passages). Numbers are compared as
+values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". Unsupported sentences are
 dropped; when too little survives, the caller falls back to an extractive answer.
 """
 
@@ -20,7 +22,29 @@ from omnivox.text import content_words, split_sentences
 from omnivox.types import Passage
 
 Verdict = Literal["full", "partial", "none"]
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# number words an answer may spell out ("one" is left out: "one of our stores" states nothing)
+_WORDS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fourteen": 14, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100,
+}  # fmt: skip
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+
+
+def numbers_in(text: str) -> set[str]:
+    """The values ``text`` states: "$75.00" is "75", "1,000" is "1000", "sixty" is "60"."""
+    found = set()
+    for raw in _NUMBER.findall(text):
+        value = re.sub(r",(?=\d{3}\b)", "", raw).replace(",", ".")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        found.add(value)
+    found.update(str(_WORDS[w.lower()]) for w in _NUMBER_WORD.findall(text))
+    return found
+
+
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 
 
@@ -57,24 +81,26 @@ class GroundingChecker:
         if not sentences or not passages:
             return GroundingResult("", "none", 0, len(sentences), ())
         evidence = [(i, s) for i, p in enumerate(passages) for s in split_sentences(p.text)]
-        numbers = set(_NUMBER.findall(" ".join(p.text for p in passages)))
+        stated = [numbers_in(s) for _, s in evidence]
         plain = [_CITATION.sub("", s) for s in sentences]
         vectors = self.embedder.embed([*plain, *(s for _, s in evidence)])
         similarity = vectors[: len(plain)] @ vectors[len(plain) :].T
         kept, support = [], []
         for n, sentence in enumerate(plain):
-            best = int(np.argmax(similarity[n]))
             words = content_words(sentence)
-            overlap = (
-                max((len(words & content_words(s)) / len(words) for _, s in evidence), default=0.0)
-                if words
-                else 1.0
-            )
-            numbers_ok = set(_NUMBER.findall(sentence)) <= numbers
-            close = similarity[n, best] >= self.settings.min_cosine
-            if numbers_ok and (close or overlap >= self.settings.min_overlap):
+            overlaps = [
+                len(words & content_words(s)) / len(words) if words else 1.0 for _, s in evidence
+            ]
+            backing = [
+                e
+                for e in range(len(evidence))
+                if similarity[n, e] >= self.settings.min_cosine
+                or overlaps[e] >= self.settings.min_overlap
+            ]
+            backed_numbers = set().union(*(stated[e] for e in backing)) if backing else set()
+            if backing and numbers_in(sentence) <= backed_numbers:
                 kept.append(sentences[n])
-                support.append(evidence[best][0])
+                support.append(evidence[int(np.argmax(similarity[n]))][0])
         return self._result(kept, len(sentences), support)
 
     def _result(self, kept: list[str], total: int, support: list[int]) -> GroundingResult:
