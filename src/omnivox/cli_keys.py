@@ -14,8 +14,10 @@ from omnivox.cli_support import ConfigOpt, DataDirOpt, err, load_or_exit, out, w
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import ENV, RING, install, load_ring
 from omnivox.privacy.rotation import new_primary, resume
+from omnivox.settings import Settings
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import Database
+from omnivox.storage.inuse import DataDirBusyError, DataDirLock
 from omnivox.storage.retention import run_all
 
 
@@ -37,6 +39,23 @@ def rotate(
             "restart, then run [bold]omnivox keys rotate --resume[/]"
         )
         raise typer.Exit(2)
+    lock = DataDirLock(settings.data_dir)
+    try:  # a running server keeps its key ring in memory: it would write under the old key
+        lock.hold(exclusive=True)
+    except DataDirBusyError:
+        err.print(
+            f"[bold red]A server is running on {settings.data_dir}:[/] stop every server using "
+            "this data dir and database, rotate, then start them again",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+    try:
+        _rotate(settings, only_resume)
+    finally:
+        lock.release()
+
+
+def _rotate(settings: Settings, only_resume: bool) -> None:
     ring = load_ring(settings.data_dir)
     if not only_resume:
         kid = new_primary(ring, Path(settings.data_dir) / "keys.json")

@@ -73,6 +73,7 @@ from omnivox.privacy.rotation import index_identities
 from omnivox.settings import ConfigError, LlamaCppSettings, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
+from omnivox.storage.inuse import DataDirBusyError, DataDirLock
 from omnivox.storage.knowledge import KnowledgeStore
 from omnivox.storage.memory import MemoryRules
 from omnivox.storage.outbox import OutboxStore
@@ -125,6 +126,10 @@ class Services:
     _outbox_task: asyncio.Task[None] | None = None
     smtp: asyncio.Server | None = None
     _retention_task: asyncio.Task[None] | None = None
+    _data_dir_lock: DataDirLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._data_dir_lock = DataDirLock(self.settings.data_dir)
 
     def submit(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run a turn after its webhook was acknowledged; kept until done, awaited at close."""
@@ -148,6 +153,15 @@ class Services:
 
     async def start(self, *, warm_up: bool = True) -> None:
         """Migrate the database, sync workspaces and seed data; optionally load the models."""
+        try:  # shared by every server on this data dir; a key rotation takes it exclusively
+            self._data_dir_lock.hold(exclusive=False)
+        except DataDirBusyError:
+            raise ConfigError(
+                self.settings.config_file,
+                "data_dir",
+                f"{self.settings.data_dir} is being re-keyed (omnivox keys rotate): start the "
+                "server when it is done",
+            ) from None
         await self.db.migrate()
         await index_identities(self.db)
         for ws in self.settings.workspaces:
@@ -303,6 +317,7 @@ class Services:
         await self.kb.close()
         await self.chain.close()
         await self.db.close()
+        self._data_dir_lock.release()
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,40 @@ async def test_identities_stored_before_blind_indexes_are_indexed_at_start(
         address = (await conn.execute(text("SELECT address FROM identities"))).scalar_one()
     assert address.startswith(PREFIX)
     assert await store.resolve_customer("acme", "api", "legacy-visitor") == (customer, False)
+
+
+def test_rotation_refuses_while_a_server_runs_on_the_data_dir(tmp_path: Path) -> None:
+    import sys
+
+    import yaml
+
+    settings = make_settings(tmp_path)
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": settings.data_dir,
+                "llm": {"providers": [{"type": "extractive"}]},
+                "workspaces": [{"id": "acme", "name": "Acme"}],
+            }
+        )
+    )
+    rotate = [sys.executable, "-m", "omnivox", "keys", "rotate", "--config", str(config)]
+    with LiveServer(settings):
+        busy = subprocess.run(rotate, capture_output=True, text=True, timeout=120)
+        # a server keeps its ring in memory: rotating beside it left rows under the old key,
+        # duplicate customers, and a ring that could not finish
+        assert busy.returncode == 2 and "A server is running" in busy.stderr
+        ring = load_ring(settings.data_dir)
+        assert len(ring.keys) == 1  # no new key was made
+    done = subprocess.run(rotate, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(load_ring(settings.data_dir).keys) == 2
+
+
+def test_every_encrypted_column_is_rotated() -> None:
+    from omnivox.privacy.rotation import ENCRYPTED
+
+    names = {(model.__tablename__, attribute) for model, attribute in ENCRYPTED}
+    assert ("kb_chunks", "meta") in names  # missed by the hand-kept list
+    assert list(ENCRYPTED)[-1][1] == "address"  # identities last: their blind index follows

@@ -18,29 +18,28 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from omnivox.privacy.crypto import PREFIX, RING, KeyRing, new_key_id, save_ring
 from omnivox.storage.db import Database
-from omnivox.storage.models import (
-    Conversation,
-    Customer,
-    Handoff,
-    Identity,
-    Message,
-    Note,
-    Ticket,
-)
+from omnivox.storage.encrypted import EncryptedJSON, EncryptedText
+from omnivox.storage.models import Base, Identity
 
-# (model, attribute) of every encrypted column
-ENCRYPTED: tuple[tuple[Any, str], ...] = (
-    (Message, "text"),
-    (Message, "meta"),
-    (Conversation, "summary"),
-    (Customer, "display_name"),
-    (Customer, "attributes"),
-    (Ticket, "subject"),
-    (Ticket, "body"),
-    (Note, "text"),
-    (Handoff, "packet"),
-    (Identity, "address"),  # rewriting it also re-computes its blind index under the primary
-)
+
+def _encrypted_columns() -> tuple[tuple[Any, str], ...]:
+    """(model, attribute) of every column stored encrypted, identities' addresses last.
+
+    Found from the models' column types, so a new encrypted column is rotated too (the
+    knowledge base's chunk metadata was missed by a hand-kept list until 2026-12-05, and
+    removing an old key then broke search).
+    """
+    found = [
+        (mapper.class_, prop.key)
+        for mapper in Base.registry.mappers
+        for prop in mapper.column_attrs
+        if isinstance(prop.columns[0].type, EncryptedText | EncryptedJSON)
+    ]
+    # rewriting an address also re-computes its blind index under the primary key
+    return tuple(sorted(found, key=lambda c: (c[0] is Identity, c[0].__tablename__, c[1])))
+
+
+ENCRYPTED: tuple[tuple[Any, str], ...] = _encrypted_columns()
 
 
 def new_primary(ring: KeyRing, path: Path) -> str:
