@@ -342,3 +342,14 @@ def test_a_key_revoked_in_this_process_stops_at_once(world: World) -> None:
     key_id = (split_token(token) or ("", ""))[0]
     run_on_server(world.server, world.server.services.api_keys.revoke(key_id))
     assert world.call(search, "integration").status_code == 401
+
+
+def test_an_analyst_sees_handoffs_without_the_customers_profile(world: World) -> None:
+    base = f"{world.server.url}/api/v1/handoffs"
+    for path in ("", f"/{world.ids['handoff']}"):
+        seen = httpx.get(base + path, headers=world.callers["analyst"], timeout=30).json()
+        handoff = seen["handoffs"][0] if path == "" else seen
+        assert "customer" not in handoff["packet"] and handoff["packet"]["summary"]
+        full = httpx.get(base + path, headers=world.callers["agent"], timeout=30).json()
+        handoff = full["handoffs"][0] if path == "" else full
+        assert "identities" in handoff["packet"]["customer"]  # agents work with the profile

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from omnivox.governance.apikeys import Principal
-from omnivox.governance.rbac import Permission, Role
+from omnivox.governance.rbac import Permission, Role, allows
 from omnivox.routes.auth import AUTH_ERRORS, Require
 from omnivox.routes.deps import api_error, services_of
 from omnivox.storage.handoffs import HandoffError
@@ -42,7 +42,19 @@ class ActionIn(BaseModel):
 async def list_handoffs(request: Request, principal: Reader) -> dict[str, Any]:
     """Open handoffs of the key's workspace, oldest first, with their packets."""
     queue = await services_of(request).console.handoffs.queue(principal.workspace_id)
-    return {"handoffs": [h.as_dict() for h in queue]}
+    return {"handoffs": [_shown(h.as_dict(), principal) for h in queue]}
+
+
+def _shown(handoff: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """A handoff as the key's role may see it.
+
+    The packet's customer profile (name, identifiers, attributes) only with ``customers.read``
+    (not analysts).
+    """
+    if allows(principal.role, Permission.CUSTOMERS_READ):
+        return handoff
+    packet = {k: v for k, v in (handoff.get("packet") or {}).items() if k != "customer"}
+    return {**handoff, "packet": packet}
 
 
 @router.get("/{handoff_id}", responses=ERRORS)
@@ -55,7 +67,7 @@ async def get_handoff(handoff_id: str, request: Request, principal: Reader) -> d
         raise api_error(exc.status, exc.code, exc.message) from None
     conversation = await services.store.conversation(view.conversation_id, ws_id)
     messages = [m.as_dict() for m in conversation.messages] if conversation else []
-    return {**view.as_dict(), "messages": messages}
+    return {**_shown(view.as_dict(), principal), "messages": messages}
 
 
 @router.post("/{handoff_id}/{action}", responses=ERRORS)
