@@ -148,3 +148,17 @@ def test_the_summary_model_sees_placeholders_and_the_summary_keeps_the_values(
 async def _summaries(live: LiveServer) -> list[str]:
     async with live.services.db.sessions() as session:
         return list((await session.execute(select(Conversation.summary))).scalars())
+
+
+def test_a_new_customers_first_name_is_kept_out_of_their_first_prompt(server: LiveServer) -> None:
+    body = {
+        "workspace": "acme",
+        "customer": {"id": "new-visitor-1", "name": "Carla Mendes"},
+        "text": "Hi, Carla here. Do you ship to Canada?",
+    }
+    response = httpx.post(
+        f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    assert "Carla" not in json.dumps(RECEIVED)  # only the full name was known on a first turn
+    assert "<NAME_" in RECEIVED[-1]["messages"][-1]["content"]

@@ -149,12 +149,15 @@ async def known_values(session: AsyncSession, customer: Customer) -> list[tuple[
     """The customer's own name, first name, emails and phones, for redaction."""
     rows = await session.execute(_KNOWN, {"k_customer": customer.id})
     known = [(kind.upper(), address) for kind, address in rows.all()]
-    if customer.display_name:
-        known.append(("NAME", customer.display_name))
-        first = customer.display_name.split()[0]
-        if len(first) > 2:
-            known.append(("NAME", first))
-    return known
+    return known + name_values(customer.display_name)
+
+
+def name_values(name: str | None) -> list[tuple[str, str]]:
+    """A display name and its first name (when longer than two letters) as known values."""
+    if not name or not name.split():
+        return []
+    first = name.split()[0]
+    return [("NAME", name)] + ([("NAME", first)] if len(first) > 2 else [])
 
 
 async def recent_analyses(

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from omnivox.pipeline.context import TurnContext
 from omnivox.privacy.vault import Vault
+from omnivox.storage.memory import name_values
 from omnivox.storage.repositories import Store
 
 
@@ -58,7 +59,7 @@ class GuardInput:
         assert self.store is not None
         if ctx.customer_created or ctx.customer_id is None:  # all we know is what they sent
             sender = ctx.inbound.sender
-            known = [("NAME", sender.name)] if sender.name else []
+            known = name_values(sender.name)  # "Carla here" on the first turn too
             return known + [
                 (k, v) for k, v in (("EMAIL", sender.email), ("PHONE", sender.phone)) if v
             ]
