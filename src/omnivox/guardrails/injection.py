@@ -10,6 +10,7 @@ prompt tells the model that passages are data.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _PATTERNS = [
     r"\bignore\b.{0,40}\b(instructions?|rules|prompts?|above|previous)\b",
@@ -19,17 +20,25 @@ _PATTERNS = [
     r"\b(system|developer) prompt\b",
     r"\bnew instructions?\b",
     r"\bact as\b.{0,40}\b(assistant|ai|model|bot)\b",
-    r"\b(assistant|ai|chatbot|language model)\s*[:,]?\s*(must|should|will)\s+(now\s+)?"
-    r"(say|reply|respond|answer|tell)\b",
+    r"\b(assistants?|ai|chatbots?|bots?|language models?)\s*[:,]?\s*(must|should|will)\s+"
+    r"(now\s+|always\s+)?(say|reply|respond|answer|tell)\b",
     r"\b(reply|respond|answer)\s+(only\s+)?with\b",
+    r"\b(note|message|instructions?|reminder)\s+(for|to)\s+(the\s+)?"
+    r"(ai|assistant|bot|chatbot|model|llm)\b",
 ]
 _INJECTION = re.compile("|".join(_PATTERNS), re.IGNORECASE | re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# invisible characters that split a word for the eye but not for the model ("Ign\u200bore")
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def looks_like_injection(text: str) -> bool:
-    """True when ``text`` contains an instruction aimed at the assistant."""
-    return _INJECTION.search(text) is not None
+    """True when ``text`` contains an instruction aimed at the assistant.
+
+    Matched after NFKC (full-width letters) and with invisible characters taken out.
+    """
+    plain = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return _INJECTION.search(plain) is not None
 
 
 def screen_passage(text: str) -> tuple[str, int]:

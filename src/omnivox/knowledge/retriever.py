@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from omnivox.guardrails.injection import screen_passage
+from omnivox.guardrails.injection import looks_like_injection, screen_passage
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.logs import get_logger
 from omnivox.types import HistoryItem, Passage
@@ -56,5 +56,7 @@ class KnowledgeRetriever:
                 )
             if clean:
                 chunk = hit.chunk
-                passages.append(Passage(chunk.source_id, chunk.title, clean, hit.score, chunk.url))
+                # a title is shown to the model and in citations: an instruction there goes too
+                title = chunk.source_id if looks_like_injection(chunk.title) else chunk.title
+                passages.append(Passage(chunk.source_id, title, clean, hit.score, chunk.url))
         return passages
