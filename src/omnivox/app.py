@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from omnivox import __version__
@@ -74,6 +75,7 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)  # Starlette's: FastAPI's own too
+    app.add_exception_handler(Exception, _unexpected)  # logged by Starlette, answered in JSON
     modules = (
         messages,
         knowledge,
@@ -118,6 +120,31 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"error": "validation_error", "message": f"invalid field(s): {fields}", "detail": detail},
         status_code=422,
+    )
+
+
+def _database_down(exc: BaseException) -> bool:
+    """A database that cannot be reached or is saturated, as opposed to a bug."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, ConnectionError)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    """Any uncaught error as JSON: 503 with Retry-After when the database is down, else 500."""
+    if _database_down(exc):
+        return JSONResponse(
+            {"error": "database_unavailable", "message": "the database is not answering; retry"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse(
+        {"error": "internal_error", "message": "something went wrong; it was logged"},
+        status_code=500,
     )
 
 

@@ -262,3 +262,25 @@ def test_while_a_person_holds_the_conversation_a_message_is_stored_with_no_reply
         headers=server.auth(),
     ).json()
     assert conv["status"] == "human" and conv["messages"][-1]["text"] == "hello? anyone there?"
+
+
+def test_a_database_that_stalls_is_a_json_503_and_a_bug_a_json_500(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import exc as sa_exc
+
+    async def stalled(*args: Any, **kwargs: Any) -> None:
+        raise sa_exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
+
+    monkeypatch.setattr(server.services.store, "conversation", stalled)
+    url = f"{server.url}/api/v1/conversations/conv_x"
+    down = httpx.get(url, headers=server.auth(), timeout=30)
+    assert down.status_code == 503 and down.headers["Retry-After"] == "5"
+    assert down.json()["error"] == "database_unavailable"  # was a plain-text 500 after 30 s
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.services.store, "conversation", broken)
+    bug = httpx.get(url, headers=server.auth(), timeout=30)
+    assert bug.status_code == 500 and bug.json()["error"] == "internal_error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +73,13 @@ class Database:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             await conn.run_sync(_upgrade)
 
-    async def ping(self) -> bool:
-        """True when the database answers."""
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """True when the database answers within ``timeout_s`` (a probe must not hang)."""
         try:
-            async with self.engine.connect() as conn:
+            async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
-        except Exception:  # readiness probe: any failure means "not ready"
+        except Exception:  # readiness probe: any failure or a stall means "not ready"
             return False
 
     async def close(self) -> None:
