@@ -308,3 +308,34 @@ async def test_unmerge_after_the_target_was_merged_on_brings_the_rows_back(
     await verifier.store.unmerge("acme", a, {"reason": "wrong person"})
     assert await services.store.identity_owner("acme", "webchat", "v_chain_a") == a
     assert await services.store.identity_owner("acme", "webchat", "v_chain_b") == c
+
+
+async def test_an_unmerge_takes_back_what_the_merge_lent_the_kept_profile(
+    services: Services, verifier: Verifier
+) -> None:
+    ethan = await services.store.upsert_customer(
+        "acme", "cus_e", "Ethan Brooks", {"loyalty_tier": "Summit", "locale": "en-GB"}, []
+    )
+    visitor = await customer(services, "v_lend")
+    store = verifier.store
+    await store.merge("acme", ethan, visitor, {"reason": "claimed at the counter"})
+    lent = await store.profile("acme", visitor)
+    assert lent is not None and lent.attributes["loyalty_tier"] == "Summit"
+    await store.unmerge("acme", ethan, {"reason": "wrong person"})
+    back = await store.profile("acme", visitor)
+    assert back is not None  # it kept Ethan's tier and name, and its next prompt greeted "Ethan"
+    assert "loyalty_tier" not in back.attributes and back.name is None
+
+
+async def test_opposite_merges_at_once_leave_no_cycle(
+    services: Services, verifier: Verifier
+) -> None:
+    a, b = await customer(services, "v_x"), await customer(services, "v_y")
+    store = verifier.store
+    results = await asyncio.gather(
+        store.merge("acme", a, b, {}), store.merge("acme", b, a, {}), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, MergeError)]
+    assert len(refused) == 1 and refused[0].code == "already_merged"
+    rows = [await store.profile("acme", cid) for cid in (a, b)]
+    assert sorted(r.merged_into is None for r in rows if r is not None) == [False, True]

@@ -268,9 +268,18 @@ class IdentityStore:
             moved["consents"] = consent_ids
             filled = {k: v for k, v in source.attributes.items() if k not in target.attributes}
             target.attributes = {**target.attributes, **filled}
+            named = not target.display_name and bool(source.display_name)
             target.display_name = target.display_name or source.display_name
             source.merged_into = target_id
-            payload = {"source": source_id, "target": target_id, "evidence": evidence, **moved}
+            # what the target got from the source (keys only): an unmerge takes it back
+            lent = {"attributes": sorted(filled), "display_name": named}
+            payload = {
+                "source": source_id,
+                "target": target_id,
+                "evidence": evidence,
+                "filled": lent,
+                **moved,
+            }
             session.add(Event(type=MERGED, workspace_id=workspace_id, payload=payload))
         actor = str(evidence.get("by") or evidence.get("method", "api"))
         await self.audit.append(workspace_id, actor, MERGED, f"{source_id}->{target_id}", evidence)
@@ -299,6 +308,7 @@ class IdentityStore:
                         .where(model.id.in_(ids), model.customer_id.in_(holders))
                         .values(customer_id=source_id)
                     )
+            await _take_back(session, source, target_id, (merge or {}).get("filled") or {})
             source.merged_into = None
             payload = {"source": source_id, "target": target_id, "evidence": evidence}
             session.add(Event(type=UNMERGED, workspace_id=workspace_id, payload=payload))
@@ -354,11 +364,42 @@ class IdentityStore:
             )
 
 
+async def _take_back(
+    session: AsyncSession, source: Customer, target_id: str, filled: dict[str, Any]
+) -> None:
+    """Remove from the target what the merge filled in from the source, where unchanged since.
+
+    Otherwise the kept profile goes on with the other person's email, tier, orders and name
+    (and its next prompt greets them by it).
+    """
+    target = await session.get(Customer, target_id)
+    if target is None:
+        return
+    keys = [
+        k
+        for k in filled.get("attributes", [])
+        if target.attributes.get(k) == source.attributes.get(k)
+    ]
+    if keys:
+        target.attributes = {k: v for k, v in target.attributes.items() if k not in keys}
+    if filled.get("display_name") and target.display_name == source.display_name:
+        target.display_name = None
+
+
 async def _pair(
     session: AsyncSession, workspace_id: str, source_id: str, target_id: str
 ) -> tuple[Customer, Customer]:
-    source = await session.get(Customer, source_id)
-    target = await session.get(Customer, target_id)
+    """Both customers, their rows locked in id order (PostgreSQL), checked after the lock.
+
+    Two merges in opposite directions at once would otherwise both pass the check and leave
+    each profile merged into the other.
+    """
+    first, second = sorted((source_id, target_id))
+    locked = {
+        cid: await session.get(Customer, cid, with_for_update=True, populate_existing=True)
+        for cid in (first, second)
+    }
+    source, target = locked[source_id], locked[target_id]
     for cid, row in ((source_id, source), (target_id, target)):
         if row is None or row.workspace_id != workspace_id:
             raise MergeError(404, "not_found", f"no customer {cid!r}")
