@@ -160,3 +160,17 @@ def test_other_questions_are_answered(server: LiveServer) -> None:
     assert reply["reply"]["text"] == "You asked: What is your return window?"
     payload = turn_event(server, reply["conversation_id"])
     assert payload["route"] == "answer" and payload["intent"] == "returns"
+
+
+def test_a_customer_merged_into_a_visitor_brings_their_orders(server: LiveServer) -> None:
+    say(server, "hello", customer="visitor-88")  # the visitor's own profile
+    profiles = server.services.verifier.store
+    maya = run_on_server(server, profiles.by_external_id("acme", "cus_0001"))
+    visitor = run_on_server(
+        server, server.services.store.identity_owner("acme", "api", "visitor-88")
+    )
+    assert maya is not None and visitor is not None
+    run_on_server(server, profiles.merge("acme", str(maya), str(visitor), {"reason": "same"}))
+    mine = say(server, "Where is my order ACM-482193?", customer="visitor-88")
+    # the profile holds Maya's identifiers and conversations now: it was "not on your account"
+    assert "Order ACM-482193 was delivered" in mine["reply"]["text"]

@@ -34,8 +34,8 @@ ORDER = {"order_number": "ACM-482193", "customer_id": "cus_0001", "status": "shi
 class Owner:
     """Stands in for the customer store: every customer is the order's owner."""
 
-    async def external_id(self, workspace_id: str, customer_id: str) -> str:
-        return "cus_0001"
+    async def external_ids(self, workspace_id: str, customer_id: str) -> set[str]:
+        return {"cus_0001"}
 
 
 @pytest.fixture(scope="module")

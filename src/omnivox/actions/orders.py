@@ -74,8 +74,8 @@ class OrderStatusTool:
         assert isinstance(args, OrderStatusArgs)
         number = args.order_number.strip().upper()
         order = self.orders.get(number)
-        owner = await self.signals.external_id(ctx.workspace_id, ctx.customer_id)
-        if order is None or owner is None or str(order["customer_id"]) != owner:
+        owners = await self.signals.external_ids(ctx.workspace_id, ctx.customer_id)
+        if order is None or str(order["customer_id"]) not in owners:
             text = (
                 f"I couldn't find order {number} on your account. Please check the number, "
                 "or message us from the email or phone number you ordered with."

@@ -6,11 +6,13 @@ are read with the memory: :func:`omnivox.storage.memory.recent_analyses`.)
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from omnivox.ids import new_id
 from omnivox.storage.db import Database
 from omnivox.storage.models import Customer, Ticket
+
+MAX_MERGE_DEPTH = 20  # merges chained deeper than this are not followed
 
 
 class SignalStore:
@@ -30,16 +32,32 @@ class SignalStore:
             facts[key] = (known + values)[-keep:]
             customer.attributes = {**customer.attributes, "facts": facts}
 
-    async def external_id(self, workspace_id: str, customer_id: str) -> str | None:
-        """The business's own id for a customer (set for customers it told us about)."""
+    async def external_ids(self, workspace_id: str, customer_id: str) -> set[str]:
+        """The business's own ids for a customer: theirs and those of profiles merged into it.
+
+        A known customer merged into a visitor's profile brings their orders along: the
+        profile now holds their identifiers and conversations.
+        """
+        found: set[str] = set()
+        frontier, seen = [customer_id], {customer_id}
         async with self.db.sessions() as session:
-            return (
-                await session.execute(
-                    select(Customer.external_id).where(
-                        Customer.workspace_id == workspace_id, Customer.id == customer_id
+            for _ in range(MAX_MERGE_DEPTH):
+                if not frontier:
+                    break
+                rows = await session.execute(
+                    select(Customer.id, Customer.external_id, Customer.merged_into).where(
+                        Customer.workspace_id == workspace_id,
+                        or_(Customer.id.in_(frontier), Customer.merged_into.in_(frontier)),
                     )
                 )
-            ).scalar_one_or_none()
+                frontier = []
+                for cid, external, into in rows.all():
+                    if cid == customer_id or into in seen:
+                        found.update([external] if external else [])
+                    if cid not in seen:
+                        seen.add(cid)
+                        frontier.append(cid)
+        return found
 
     async def open_ticket(
         self,
