@@ -65,9 +65,8 @@ def test_placeholders_are_stable_per_conversation_and_restored_by_policy() -> No
     assert again.redact(text, known) == redacted != other.redact(text, known)
     email = next(p for p in one.values if p.startswith("<EMAIL_"))
     card = next(p for p in one.values if p.startswith("<CARD_"))
-    reply = (
-        f"Thanks {next(p for p in one.values if p.startswith('<NAME_'))}! {email} {card} <SSN_0000>"
-    )
+    name = next(p for p in one.values if p.startswith("<NAME_"))
+    reply = f"Thanks {name}! {email} {card} <SSN_00000000>"
     assert one.restore(reply) == "Thanks Maya! maya@example.com •••• 4242 "
 
 

@@ -96,8 +96,8 @@ def test_out_of_scope_counts_as_low_confidence_only_when_configured() -> None:
 
 def test_the_channel_tightens_the_rules() -> None:
     unsure = analysis(confidence=0.3)
-    phone = {"twilio_voice": ChannelRouting(low_confidence_streak=1)}
-    assert route(unsure, channel="twilio_voice", channels=phone).route == "handoff"
+    phone = {"voice": ChannelRouting(low_confidence_streak=1)}
+    assert route(unsure, channel="voice", channels=phone).route == "handoff"
     assert route(unsure, channel="api", channels=phone).route == "answer"
 
 
@@ -110,8 +110,8 @@ def test_a_close_call_asks_to_clarify_unless_the_channel_cannot() -> None:
     close = analysis("returns", 0.48, second=("exchanges", 0.41))
     decision = route(close)
     assert decision.route == "clarify" and decision.options == ("returns", "exchanges")
-    no_menu = {"twilio_voice": ChannelRouting(clarify=False)}
-    assert route(close, channel="twilio_voice", channels=no_menu).route == "answer"
+    no_menu = {"voice": ChannelRouting(clarify=False)}
+    assert route(close, channel="voice", channels=no_menu).route == "answer"
 
 
 def test_no_intents_configured_still_routes() -> None:
