@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from omnivox.guardrails.policy import BLOCKED_REPLY, BrandPolicy
 from omnivox.settings import PersonaSettings
 
@@ -42,3 +44,31 @@ def test_words_inside_other_words_are_left_alone() -> None:
 def test_removal_mid_sentence_leaves_clean_punctuation() -> None:
     assert POLICY.apply("It is cheap, unfortunately.").text == "It is affordable."
     assert POLICY.apply("No problem, we can help.").text == "We can help."
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "Every jacket has a lifetime\u00a0warranty.",  # a no-break space
+        "Every jacket has a lifetime\nwarranty.",
+        "Every jacket has a lifetime  warranty.",
+        "Every jacket has a lifetime-warranty.",
+        "Every jacket has a life\u00adtime warranty.",  # a soft hyphen
+        "Every jacket has a lifetime w\u0430rranty.",  # a Cyrillic a
+        "All our lifetime warranties cover zips.",
+    ],
+)
+def test_a_banned_phrase_is_found_however_it_is_disguised(disguised: str) -> None:
+    assert POLICY.apply(disguised).blocked_by == "lifetime warranty"  # each was delivered
+
+
+def test_rewrites_leave_urls_markers_paragraphs_and_names_alone() -> None:
+    text = (
+        "See https://acme.example/deals/cheap-tents for cheap tents [1].\n\n"
+        "Wait... unfortunately, the iPhone case is cheap."
+    )
+    result = POLICY.apply(text)
+    assert result.text == (
+        "See https://acme.example/deals/cheap-tents for affordable tents [1].\n\n"
+        "Wait... The iPhone case is affordable."
+    )
