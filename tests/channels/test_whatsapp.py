@@ -145,6 +145,18 @@ def test_status_reports_move_our_message_forward_only(
     report("delivered")  # late and out of order: ignored
     statuses = run_on_server(server, _outbound_statuses(server))
     assert statuses == ["read"]
+    run_on_server(server, server.services.events.flush())
+    logged = run_on_server(server, _status_events(server))
+    assert logged and all("recipient_id" not in p for p in logged)  # the phone: no erasure finds it
+    assert {p["status"] for p in logged} >= {"read", "delivered"}
+
+
+async def _status_events(server: LiveServer) -> list[dict[str, Any]]:
+    async with server.services.db.sessions() as session:
+        rows = await session.execute(
+            select(Event.payload).where(Event.type == events.MESSAGE_STATUS)
+        )
+        return list(rows.scalars())
 
 
 async def _outbound_statuses(server: LiveServer) -> list[str]:

@@ -12,13 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from omnivox.storage.models import AuditEntry
 from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, running
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_settings, run_on_server
 from tests.handoff.test_console import PUBLIC, sms, wait_handoff
 
 SECRET = "whsec-test-secret"
@@ -128,6 +130,15 @@ def test_a_help_desk_works_a_handoff_over_rest_and_hears_webhooks(
         server, "POST", f"/{handoff.id}/reply", json={"agent": "sam@acme.example", "text": "x"}
     )
     assert late.status_code == 409
+    logged = run_on_server(server, audited(server))
+    for action in ("conversation.read", "handoff.claimed", "handoff.replied", "handoff.resolved"):
+        assert action in logged, logged  # each as the help desk's key, never the reply's text
+
+
+async def audited(server: LiveServer) -> list[str]:
+    async with server.services.db.sessions() as session:
+        rows = await session.execute(select(AuditEntry.action).order_by(AuditEntry.id))
+        return list(rows.scalars())
 
 
 def test_keys_and_agents_are_checked_before_anything_changes(

@@ -94,11 +94,16 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
         text=True,
         timeout=120,
     )
-    assert audit.returncode == 0 and "intact: 2 entries" in audit.stderr
+    # the conversation read over the API, the export, the erasure
+    assert audit.returncode == 0 and "intact: 3 entries" in audit.stderr
     with sqlite3.connect(db) as conn:
         actions = conn.execute("SELECT action, subject FROM audit_log ORDER BY id").fetchall()
-        assert [a for a, _ in actions] == ["customer.exported", "customer.erased"]
-        assert actions[1][1] != maya  # the erased subject appears only hashed
+        assert [a for a, _ in actions] == [
+            "conversation.read",
+            "customer.exported",
+            "customer.erased",
+        ]
+        assert actions[2][1] != maya  # the erased subject appears only hashed
         conn.execute(
             "UPDATE audit_log SET subject = 'cus_other' WHERE action = 'customer.exported'"
         )
@@ -108,7 +113,7 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
         text=True,
         timeout=120,
     )
-    assert tampered.returncode == 1 and "broken at entry 1" in tampered.stderr
+    assert tampered.returncode == 1 and "broken at entry 2" in tampered.stderr
 
 
 def test_an_admin_key_exports_and_erases_over_the_api(tmp_path: Path) -> None:
@@ -136,7 +141,11 @@ def test_an_admin_key_exports_and_erases_over_the_api(tmp_path: Path) -> None:
         left = conn.execute(  # the turn's event, still queued when the erasure came, went too
             "SELECT count(*) FROM events WHERE conversation_id = ?", (reply["conversation_id"],)
         ).fetchone()
-    assert rows == [(f"key:{key_id}", "customer.exported"), (f"key:{key_id}", "customer.erased")]
+    assert rows == [
+        (f"key:{key_id}", "conversation.read"),
+        (f"key:{key_id}", "customer.exported"),
+        (f"key:{key_id}", "customer.erased"),
+    ]
     assert left == (0,)
 
 
@@ -146,7 +155,7 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
 
     from omnivox.storage.handoffs import HandoffStore
     from omnivox.storage.identities import IdentityStore
-    from omnivox.storage.models import Customer, Handoff
+    from omnivox.storage.models import Customer, Event, Handoff
     from omnivox.storage.subjects import SubjectStore
 
     store, identities = services.store, IdentityStore(services.db)
@@ -179,7 +188,12 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
             select(func.count()).select_from(Customer).where(Customer.id.in_(ids.values()))
         )
         handoffs = await session.execute(select(func.count()).select_from(Handoff))
+        merges = await session.execute(
+            select(func.count()).select_from(Event).where(Event.type == "customer.merged")
+        )
     assert left.scalar_one() == 0 and handoffs.scalar_one() == 0
+    # the merges' evidence (an agent's reason) named them: those events go too
+    assert merges.scalar_one() == 0 and counts["merge_events"] == 2
 
 
 def test_a_turn_whose_customer_is_erased_meanwhile_keeps_nothing(tmp_path: Path) -> None:

@@ -17,6 +17,15 @@ from omnivox.storage.handoffs import HandoffError, HandoffStore, HandoffView
 from omnivox.storage.models import Agent
 
 log = get_logger(__name__)
+# the audit log's name for each console or help-desk action
+AUDITED = {
+    "claim": "handoff.claimed",
+    "assign": "handoff.assigned",
+    "reply": "handoff.replied",
+    "note": "handoff.noted",
+    "resolve": "handoff.resolved",
+    "return": "handoff.returned",
+}
 
 ACTIONS = ("claim", "assign", "reply", "note", "resolve", "return")
 
@@ -87,9 +96,6 @@ class Console:
             view = await self.handoffs.claim(ws.id, handoff_id, agent.id)
         elif action == "assign":
             view = await self._assign(ws, agent, handoff_id, text)
-            await self.audit.append(
-                ws.id, actor or f"agent:{agent.id}", "handoff.assigned", view.id, {"to": text}
-            )
         elif action == "reply":
             view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)
             await self.replies.send(ws, view, agent.id, text)
@@ -101,6 +107,11 @@ class Console:
             view = await self.handoffs.close(ws.id, handoff_id, agent.id, outcome)
             if outcome == "resolved":
                 await self._ask_rating(ws, view, agent.id)
+        # every action on a customer's conversation is audited (never a reply's or note's text)
+        details = {"to": text} if action == "assign" else {"agent": agent.id}
+        await self.audit.append(
+            ws.id, actor or f"agent:{agent.id}", AUDITED[action], view.id, details
+        )
         self.bus.publish(ws.id, {"type": "update", "handoff": view.as_dict()})
 
     async def _ask_rating(self, ws: WorkspaceSettings, view: HandoffView, agent_id: str) -> None:

@@ -113,6 +113,9 @@ async def start_verification(
         )
     except VerificationError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None
+    await services.verifier.store.audit.append(
+        ws.id, principal.actor, "identity.verification_started", customer_id, {"kind": body.kind}
+    )
     return {
         "verification_id": started.verification_id,
         "kind": started.kind,
@@ -133,6 +136,13 @@ async def confirm_verification(
         linked = await services.verifier.confirm(body.workspace, customer_id, body.code)
     except VerificationError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None
+    await services.verifier.store.audit.append(
+        body.workspace,
+        principal.actor,
+        "identity.linked",
+        linked.customer_id,
+        {"kind": linked.kind, "merged_from": linked.merged_from},
+    )
     return {
         "customer_id": linked.customer_id,
         "kind": linked.kind,
@@ -201,6 +211,10 @@ async def record_consent(
     customer_id = await services.verifier.store.resolve_merged(body.workspace, customer_id)
     await ConsentStore(services.db).record(
         body.workspace, customer_id, body.purpose, body.channel, body.granted, body.source
+    )
+    decision = {"purpose": body.purpose, "channel": body.channel, "granted": body.granted}
+    await services.verifier.store.audit.append(
+        body.workspace, principal.actor, "consent.recorded", customer_id, decision
     )
     return body.model_dump()
 

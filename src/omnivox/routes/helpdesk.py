@@ -67,6 +67,9 @@ async def get_handoff(handoff_id: str, request: Request, principal: Reader) -> d
         raise api_error(exc.status, exc.code, exc.message) from None
     conversation = await services.store.conversation(view.conversation_id, ws_id)
     messages = [m.as_dict() for m in conversation.messages] if conversation else []
+    await services.console.audit.append(
+        ws_id, principal.actor, "conversation.read", view.conversation_id
+    )
     return {**_shown(view.as_dict(), principal), "messages": messages}
 
 

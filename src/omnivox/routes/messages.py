@@ -159,8 +159,11 @@ async def get_conversation(
     conversation_id: str, request: Request, principal: Reader
 ) -> dict[str, Any]:
     """A conversation of the key's workspace with every message in order."""
-    store = services_of(request).store
-    view = await store.conversation(conversation_id, principal.workspace_id)
+    services = services_of(request)
+    view = await services.store.conversation(conversation_id, principal.workspace_id)
     if view is None:
         raise api_error(404, "not_found", f"no conversation {conversation_id!r}")
+    await services.verifier.store.audit.append(
+        principal.workspace_id, principal.actor, "conversation.read", conversation_id
+    )
     return view.as_dict()

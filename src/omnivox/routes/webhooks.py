@@ -207,7 +207,8 @@ async def meta_events(workspace: str, request: Request) -> Response:
         raise api_error(400, "malformed_body", "the body is not JSON") from None
     outbox = OutboxStore(services.db)
     for status in found.statuses:
-        record = EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=status)
+        kept = {k: v for k, v in status.items() if k in STATUS_KEYS}
+        record = EventRecord(events.MESSAGE_STATUS, workspace_id=workspace, payload=kept)
         services.events.emit(record)
         for provider_id, state in reported(status):
             await outbox.apply_status(workspace, channel.name, provider_id, state)
@@ -220,6 +221,11 @@ async def meta_events(workspace: str, request: Request) -> Response:
             )
         )
     return Response(status_code=200)
+
+
+# what a provider's status report keeps in the event log: never whom it was sent to (a phone
+# number or a Messenger id, in a row no erasure would find), nor pricing or conversation blobs
+STATUS_KEYS = frozenset({"channel", "id", "status", "timestamp", "mids", "watermark", "errors"})
 
 
 def _meta(request: Request, workspace: str) -> MessengerChannel | WhatsAppChannel:

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from omnivox.events import CUSTOMER_MERGED as MERGED
+from omnivox.events import CUSTOMER_UNMERGED as UNMERGED
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import (
@@ -192,6 +194,7 @@ class SubjectStore:
             for name, statement in steps:
                 result = await session.execute(statement)
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            counts["merge_events"] = await _erase_merge_events(session, workspace_id, ids)
             payload = {"subject": subject_hash(key, customer_id), "deleted": counts}
             session.add(Event(type=ERASED, workspace_id=workspace_id, payload=payload, timings={}))
         return counts
@@ -214,6 +217,26 @@ class SubjectStore:
             subject = subject_hash(key, customer_id)
             await AuditLog(self.db).append(workspace_id, actor, "customer.erased", subject, counts)
         return counts
+
+
+async def _erase_merge_events(session: AsyncSession, workspace_id: str, ids: list[str]) -> int:
+    """Merge and unmerge events naming an erased profile (their evidence may quote them).
+
+    They belong to no conversation, so the conversations' events do not cover them.
+    """
+    rows = await session.execute(
+        select(Event.id, Event.payload).where(
+            Event.workspace_id == workspace_id, Event.type.in_((MERGED, UNMERGED))
+        )
+    )
+    doomed = [
+        eid
+        for eid, payload in rows.all()
+        if {payload.get("source"), payload.get("target")} & set(ids)
+    ]
+    if doomed:
+        await session.execute(delete(Event).where(Event.id.in_(doomed)))
+    return len(doomed)
 
 
 async def _notes(session: AsyncSession, conv_ids: list[str]) -> list[dict[str, Any]]:
