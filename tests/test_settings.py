@@ -260,3 +260,14 @@ def test_a_routing_override_for_an_unknown_channel_is_refused(tmp_path: Path) ->
         load_settings(write(tmp_path, body), env={"LLM_KEY": "k"})
     assert info.value.key == "workspaces[0].understanding.routing.channels"
     assert "unknown channel 'twilio_voice'; one of api, webchat, sms, voice" in info.value.expected
+
+
+def test_a_postgresql_schema_name_must_be_plain(tmp_path: Path) -> None:
+    body = GOOD + "database: {schema: Acme-Prod}\n"
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, body), env={"LLM_KEY": "k"})
+    assert info.value.key == "database.schema" and "a-z0-9_" in info.value.expected
+    ok = load_settings(
+        write(tmp_path, GOOD + "database: {schema: acme_prod}\n"), env={"LLM_KEY": "k"}
+    )
+    assert ok.database.schema_name == "acme_prod"

@@ -84,7 +84,9 @@ class DatabaseSettings(_Model):
     """Where state lives. ``url`` unset means SQLite at ``<data_dir>/omnivox.db``."""
 
     url: str | None = None
-    schema_name: str | None = Field(None, alias="schema")
+    # PostgreSQL folds unquoted names to lower case: a name with capitals or a hyphen was
+    # created quoted, then not found on the search path
+    schema_name: str | None = Field(None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     echo: bool = False
 
 
