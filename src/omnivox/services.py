@@ -162,13 +162,14 @@ class Services:
                 f"{self.settings.data_dir} is being re-keyed (omnivox keys rotate): start the "
                 "server when it is done",
             ) from None
-        await self.db.migrate()
-        await index_identities(self.db)
-        for ws in self.settings.workspaces:
-            await self.store.ensure_workspace(ws.id, ws.name)
-            await self._seed(ws.id, ws.seed.customers)
-            await self._seed_agents(ws)
-            await self._seed_api_keys(ws)
+        async with self.db.exclusive("omnivox:start"):  # one starting server at a time
+            await self.db.migrate()
+            await index_identities(self.db)
+            for ws in self.settings.workspaces:
+                await self.store.ensure_workspace(ws.id, ws.name)
+                await self._seed(ws.id, ws.seed.customers)
+                await self._seed_agents(ws)
+                await self._seed_api_keys(ws)
         if self.messaging:
             worker = OutboxWorker(
                 OutboxStore(self.db), self.messaging, consents=ConsentStore(self.db)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
@@ -285,3 +288,19 @@ async def test_a_rest_reply_is_stored_as_sent_in_one_write_others_after_the_send
     web_row = await services.store.reply_to(web.message.id if web.message else "")
     assert web_row is not None and web_row.status == web.delivered[0].status
     assert web_row.metadata["delivery"] == {"provider_message_id": None, "error": ANY}
+
+
+async def test_two_servers_starting_at_once_on_an_empty_database_both_come_up(
+    tmp_path: Path, database: dict[str, Any]
+) -> None:
+    from omnivox.services import build_services
+    from tests.conftest import make_settings
+
+    workspace = {"id": "acme", "name": "Acme", "seed": {"customers": "customers.json"}}
+    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
+    first, second = build_services(settings), build_services(settings)
+    try:  # both migrated and seeded at once: one crashed on a type or a customer's unique key
+        await asyncio.gather(first.start(warm_up=False), second.start(warm_up=False))
+    finally:
+        await first.close()
+        await second.close()

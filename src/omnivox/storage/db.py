@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from omnivox.storage.sqlite_driver import OneTripDBAPI
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit integer) for a lock's name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def normalize_url(url: str) -> str:
@@ -72,6 +82,40 @@ class Database:
             if self.schema and self.backend == "postgresql":
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             await conn.run_sync(_upgrade)
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Hold a lock named ``name`` across processes (PostgreSQL: an advisory lock).
+
+        Two servers starting at once on an empty database both migrated and seeded, and one
+        crashed on a unique key. SQLite gets a file lock beside the database instead.
+        """
+        if self.backend != "postgresql":
+            async with self._file_lock(name):
+                yield
+            return
+        async with self.engine.connect() as conn:
+            key = {"k": advisory_key(name)}
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), key)
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+
+    @asynccontextmanager
+    async def _file_lock(self, name: str) -> AsyncIterator[None]:
+        """SQLite's counterpart: an ``flock`` on a file beside the database (none in memory)."""
+        database = make_url(self.url).database
+        if not database or database == ":memory:":
+            yield
+            return
+        path = Path(f"{database}.{advisory_key(name) & 0xFFFFFFFF:08x}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the database answers within ``timeout_s`` (a probe must not hang)."""

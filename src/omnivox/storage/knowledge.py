@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from omnivox.ids import new_id
 from omnivox.knowledge.documents import Chunk
 from omnivox.knowledge.embeddings import Vectors
-from omnivox.storage.db import AsyncSession, Database
+from omnivox.storage.db import AsyncSession, Database, advisory_key
 from omnivox.storage.models import KbChunk, KbFile, KbState
 from omnivox.types import utcnow
 
@@ -59,6 +59,7 @@ class KnowledgeStore:
     ) -> str:
         """Store a file's chunks in place of its old ones; returns the new version."""
         async with self.db.sessions.begin() as session:
+            await self._lock(session, workspace_id)
             await self._delete_file(session, workspace_id, path)
             row = KbFile(
                 workspace_id=workspace_id,
@@ -92,10 +93,21 @@ class KnowledgeStore:
     async def remove(self, workspace_id: str, paths: Sequence[str]) -> str | None:
         """Forget files (by path); returns the new version, or None if nothing matched."""
         async with self.db.sessions.begin() as session:
+            await self._lock(session, workspace_id)
             removed = 0
             for path in paths:
                 removed += await self._delete_file(session, workspace_id, path)
             return await self._bump(session, workspace_id) if removed else None
+
+    async def _lock(self, session: AsyncSession, workspace_id: str) -> None:
+        """One writer of a workspace's knowledge base at a time.
+
+        Two ingests raced on PostgreSQL: both deleted a file's row, both inserted it, and one
+        crashed on the unique path.
+        """
+        if self.db.backend == "postgresql":
+            key = {"k": advisory_key(f"omnivox:kb:{workspace_id}")}
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), key)
 
     async def _delete_file(self, session: AsyncSession, workspace_id: str, path: str) -> int:
         file_id = (
