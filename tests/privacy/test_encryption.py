@@ -178,3 +178,29 @@ def test_every_encrypted_column_is_rotated() -> None:
     names = {(model.__tablename__, attribute) for model, attribute in ENCRYPTED}
     assert ("kb_chunks", "meta") in names  # missed by the hand-kept list
     assert list(ENCRYPTED)[-1][1] == "address"  # identities last: their blind index follows
+
+
+async def test_a_claimed_address_is_stored_encrypted(services: Services) -> None:
+    from datetime import timedelta
+
+    from omnivox.storage.models import Verification
+    from omnivox.types import utcnow
+
+    customer, _ = await services.store.resolve_customer("acme", "api", "c-claim")
+    async with services.db.sessions.begin() as session:
+        session.add(
+            Verification(
+                id="ver_1",
+                workspace_id="acme",
+                customer_id=customer,
+                kind="phone",
+                address="+13035550177",
+                code_hash="x" * 64,
+                expires_at=utcnow() + timedelta(minutes=10),
+            )
+        )
+    async with services.db.engine.connect() as conn:
+        raw = (await conn.execute(text("SELECT address FROM verifications"))).scalar_one()
+    assert raw.startswith(PREFIX) and "3035550177" not in raw  # was plaintext
+    async with services.db.sessions() as session:
+        assert (await session.get(Verification, "ver_1")).address == "+13035550177"  # type: ignore[union-attr]

@@ -245,7 +245,7 @@ class Verification(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     kind: Mapped[str] = mapped_column(String(40))
-    address: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str] = mapped_column(EncryptedText)  # the claimed email or phone
     code_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|locked
     attempts: Mapped[int] = mapped_column(Integer, default=0)
