@@ -21,6 +21,13 @@ from omnivox.privacy.vault import Vault
         ("SSN 078-05-1120.", "SSN", "078-05-1120"),
         ("from 203.0.113.7.", "IP", "203.0.113.7"),
         ("from 2001:db8::ff00:42:8329 today", "IP", "2001:db8::ff00:42:8329"),
+        # each of these reached the model until 2026-12-05
+        ("mon portable +33 6 12 34 56 78 merci", "PHONE", "+33 6 12 34 56 78"),
+        ("ring +44 (0)20 7946 0958 please", "PHONE", "+44 (0)20 7946 0958"),
+        ("card 4242 4242 4242 4242 12/27", "CARD", "4242 4242 4242 4242"),
+        ("card 4111-1111-1111-1111 123 is the cvv", "CARD", "4111-1111-1111-1111"),
+        ("iban de89 3704 0044 0532 0130 00 thanks", "IBAN", "de89 3704 0044 0532 0130 00"),
+        ("IBAN DE89 3704 0044 0532 0130 00 BIC COBADEFFXXX", "IBAN", "DE89 3704 0044 0532 0130 00"),
     ],
 )
 def test_each_kind_is_found(text: str, kind: str, value: str) -> None:

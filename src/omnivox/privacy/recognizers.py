@@ -28,8 +28,8 @@ import phonenumbers
 KINDS = ("EMAIL", "PHONE", "CARD", "IBAN", "SSN", "IP", "NAME")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_IBAN_HEAD = re.compile(r"[A-Z]{2}(?:\d{2} ?)?$")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_IBAN_HEAD = re.compile(r"[A-Z]{2}(?:\d{2} ?)?$", re.IGNORECASE)
 _SSN = re.compile(r"(?<!\d)(\d{3})-(\d{2})-(\d{4})(?!\d)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])")
@@ -58,8 +58,8 @@ def luhn(digits: str) -> bool:
 
 
 def iban_valid(text: str) -> bool:
-    """ISO 13616 mod-97 check."""
-    compact = text.replace(" ", "")
+    """ISO 13616 mod-97 check (any case)."""
+    compact = text.replace(" ", "").upper()
     moved = compact[4:] + compact[:4]
     number = "".join(str(int(c, 36)) for c in moved)
     return int(number) % 97 == 1
@@ -130,16 +130,15 @@ def _find(text: str, region: str, known: Sequence[tuple[str, str]]) -> list[Find
     found: list[Finding] = []
     found += [Finding("EMAIL", m.start(), m.end(), m.group(0)) for m in _EMAIL.finditer(text)]
     for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
         if _IBAN_HEAD.search(text[: m.start()]):  # digits of an (invalid) IBAN, not a card
             continue
-        if 13 <= len(digits) <= 19 and luhn(digits):
-            found.append(Finding("CARD", m.start(), m.end(), m.group(0)))
-    found += [
-        Finding("IBAN", m.start(), m.end(), m.group(0))
-        for m in _IBAN.finditer(text)
-        if iban_valid(m.group(0))
-    ]
+        card = _card_in(m.group(0))
+        if card is not None:
+            found.append(Finding("CARD", m.start(), m.start() + len(card), card))
+    for m in _IBAN.finditer(text):
+        iban = _iban_in(m.group(0))
+        if iban is not None:
+            found.append(Finding("IBAN", m.start(), m.start() + len(iban), iban))
     found += [
         Finding("SSN", m.start(), m.end(), m.group(0))
         for m in _SSN.finditer(text)
@@ -155,12 +154,40 @@ def _find(text: str, region: str, known: Sequence[tuple[str, str]]) -> list[Find
     return _without_overlaps(found)
 
 
+def _card_in(run: str) -> str | None:
+    """The card number a run of digit groups starts with, or None.
+
+    A run may go on into an expiry or a CVV ("4242 4242 4242 4242 123"): the longest start
+    that passes Luhn wins.
+    """
+    ends = [g.end() for g in re.finditer(r"\d+", run)]
+    for end in reversed(ends):
+        digits = re.sub(r"\D", "", run[:end])
+        if 13 <= len(digits) <= 19 and luhn(digits):
+            return run[:end]
+    return None
+
+
+def _iban_in(run: str) -> str | None:
+    """The valid IBAN a match starts with: it may run on into the next word ("... 00 BIC")."""
+    while True:
+        if len(run.replace(" ", "")) >= 15 and iban_valid(run):
+            return run
+        if " " not in run:
+            return None
+        run = run.rsplit(" ", 1)[0]
+
+
 def _phone_shaped(raw: str) -> bool:
     """Written like a phone number: no one-digit groups after the country code (not 1.2.3.4567).
 
     "Possible" numbers (not "valid": numbering plans change, and 555-01xx is fictional but
-    real-looking) are otherwise too lenient.
+    real-looking) are otherwise too lenient. A number written with its "+" is international on
+    purpose: one-digit groups are how some countries write it (+33 6 12 34 56 78), and a UK
+    number often shows its trunk zero as "(0)".
     """
+    if raw.lstrip().startswith("+"):
+        return True
     groups = re.findall(r"\d+", raw)
     return not any(len(g) == 1 for g in groups[1:])
 
