@@ -169,3 +169,15 @@ def test_a_tab_closed_mid_answer_leaves_the_answer_whole_for_the_other_tabs(
             reply = frames_until_reply(second)[-1]
     # was the apology, then the extractive fallback: the closed socket failed the model's stream
     assert reply["type"] == "reply" and reply["text"] == "Our return window is 60 days."
+
+
+def test_a_visitors_other_tab_sees_the_question_as_well_as_the_answer(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as first:
+        visitor = json.loads(first.recv(timeout=10))["visitor"]
+        with connect(ws_url(server, f"workspace=acme&visitor={visitor}")) as second:
+            second.recv(timeout=10)
+            first.send(json.dumps({"type": "message", "text": "Can I return worn boots?"}))
+            frames = frames_until_reply(second)
+    question = [f for f in frames if f["type"] == "message"]
+    assert question == [{"type": "message", "role": "customer", "text": "Can I return worn boots?"}]
+    assert frames[-1]["type"] == "reply"  # only the reply reached the other tab until 2026-12-05

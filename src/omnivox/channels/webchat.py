@@ -96,6 +96,17 @@ class WebChatChannel:
             )
         ]
 
+    async def echo(self, workspace_id: str, visitor: str, text: str, sender: FrameSocket) -> None:
+        """Show a visitor's message in their other tabs (the reply goes to every tab)."""
+        frame = {"type": "message", "role": "customer", "text": text}
+        for socket in list(self._sockets.get((workspace_id, visitor), ())):
+            if socket is sender:
+                continue
+            try:
+                await socket.send_json(frame)
+            except Exception:  # a tab closing meanwhile
+                continue
+
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text; citations go in the frame for the widget to list."""
         return plain_render(self.name, self.capabilities, reply, recipient)

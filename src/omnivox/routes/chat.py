@@ -110,6 +110,7 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         await _error(websocket, exc.code, exc.message)
         return
     await websocket.send_json({"type": "typing"})
+    await services.webchat.echo(workspace, visitor, inbound.text, websocket)
 
     gone = False
 
