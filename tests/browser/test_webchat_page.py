@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, WebSocket, expect
+from playwright.sync_api import Browser, WebSocket, WebSocketRoute, expect
 
 from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import LiveServer, make_settings
@@ -129,4 +129,54 @@ def test_the_widget_sends_drafts_while_the_customer_types(tmp_path: Path, browse
         expect(answer.last).to_have_attribute("data-state", "done", timeout=15_000)
         head = model.guesses()[-1][-1].content
         assert model.requests[-1].messages[-1].content.startswith(head)
+        page.close()
+
+
+def test_a_message_lost_with_its_connection_is_sent_again(tmp_path: Path, browser: Browser) -> None:
+    providers = [{"type": "scripted", "reply": "Our return window is 60 days."}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as server:
+        page = browser.new_page()
+        lost: list[str] = []
+
+        def network(route: WebSocketRoute) -> None:
+            upstream = route.connect_to_server()
+
+            def from_page(message: str | bytes) -> None:
+                if not lost and isinstance(message, str) and '"message"' in message:
+                    lost.append(message)
+                    route.close()  # the connection dies with the message in flight
+                    return
+                upstream.send(message)
+
+            route.on_message(from_page)
+
+        page.route_web_socket("**/ws/chat*", network)
+        page.goto(server.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.get_by_test_id("omnivox-input").fill("What is your return window?")
+        page.get_by_test_id("omnivox-send").click()
+        answer = page.locator('[data-testid="omnivox-message"][data-role="assistant"]').last
+        # it was shown as sent, never arrived, and vanished at the reconnect's history
+        expect(answer).to_contain_text("60 days", timeout=20_000)
+        question = page.locator('[data-testid="omnivox-message"][data-role="customer"]')
+        expect(question).to_have_count(1)
+        expect(question.first).to_have_attribute("data-state", "done")
+        assert len(lost) == 1 and '"id": "m_' in lost[0].replace('":"', '": "')
+        page.close()
+
+
+def test_a_refused_message_is_marked_not_sent(tmp_path: Path, browser: Browser) -> None:
+    providers = [{"type": "scripted", "reply": "Our return window is 60 days."}]
+    workspace = {"id": "acme", "name": "Acme", "limits": {"per_customer_per_minute": 1}}
+    with LiveServer(make_settings(tmp_path, providers=providers, workspaces=[workspace])) as live:
+        page = browser.new_page()
+        page.goto(live.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        for text in ("What is your return window?", "And for boots?"):
+            page.get_by_test_id("omnivox-input").fill(text)
+            page.get_by_test_id("omnivox-send").click()
+            page.wait_for_timeout(700)
+        asked = page.locator('[data-testid="omnivox-message"][data-role="customer"]')
+        expect(asked.first).to_have_attribute("data-state", "done")
+        expect(asked.last).to_have_attribute("data-state", "failed")  # was shown as sent
         page.close()

@@ -412,7 +412,10 @@
     '.ov-msg[data-state="queued"] .ov-bubble { opacity: 0.6; }',
     '.ov-msg[data-state="queued"]::after { content: "Waiting for connection\u2026"; }',
     '.ov-msg.is-interrupted::after { content: "Connection lost \u2014 reply interrupted"; }',
-    '.ov-msg[data-state="queued"]::after, .ov-msg.is-interrupted::after { margin: 3px 4px 0; font-size: 11.5px; color: #6b7280; }',
+    '.ov-msg[data-state="sending"] .ov-bubble { opacity: 0.8; }',
+    '.ov-msg[data-state="failed"] .ov-bubble { opacity: 0.6; }',
+    '.ov-msg[data-state="failed"]::after { content: "Not sent"; }',
+    '.ov-msg[data-state="queued"]::after, .ov-msg[data-state="failed"]::after, .ov-msg.is-interrupted::after { margin: 3px 4px 0; font-size: 11.5px; color: #6b7280; }',
 
     /* Sources */
     ".ov-sources { margin: 6px 2px 0; max-width: 100%; font-size: 12.5px; color: #57606a; }",
@@ -492,6 +495,8 @@
 
     let ws = null;
     let epoch = 0; // incremented for every session frame (i.e. per connection)
+    let unacknowledged = []; // sent on this connection, no "typing" yet (oldest first)
+    let answering = null; // the message whose answer is being written
     let sessionReady = false; // a session frame arrived on the current socket
     let attempt = 0; // reconnect attempts since the last successful session
     let reconnectTimer = null;
@@ -891,6 +896,7 @@
 
     function onReply(frame) {
       setTyping(false);
+      answering = null;
       const nearBottom = isNearBottom();
       const role = frame.role === "agent" ? "agent" : "assistant";
       let item = streaming;
@@ -919,6 +925,7 @@
 
     function onError(frame) {
       setTyping(false);
+      markFailed();
       if (streaming) {
         const item = streaming;
         streaming = null;
@@ -960,6 +967,7 @@
           onError(frame);
           break;
         case "typing":
+          onAccepted();
           setTyping(true);
           break;
         case "message":
@@ -1013,6 +1021,7 @@
         sessionReady = false;
         setTyping(false);
         interruptStreaming();
+        requeueUnacknowledged();
         // If the server accepted the socket but rejected it with a policy /
         // application error before any session frame, our stored visitor id
         // may be stale or invalid: start over as a new visitor next time.
@@ -1073,17 +1082,49 @@
       return !!ws && ws.readyState === WebSocket.OPEN && sessionReady;
     }
 
+    /**
+     * Send one message with its id. It stays "sending" (and is sent again, with the same id,
+     * after a reconnect) until the server's "typing" frame says it has it; the server answers
+     * a repeated id once, so a resend never asks twice.
+     */
     function transmit(entry) {
       try {
-        ws.send(JSON.stringify({ type: "message", text: entry.text }));
+        ws.send(JSON.stringify({ type: "message", text: entry.text, id: entry.id }));
       } catch (_err) {
         return false;
       }
       entry.item.epoch = epoch;
+      setState(entry.item, "sending");
+      unacknowledged.push(entry);
+      return true;
+    }
+
+    /** The server has the oldest message sent: it is answered next (or refused). */
+    function onAccepted() {
+      const entry = unacknowledged.shift();
+      if (!entry) return;
       entry.item.queued = false;
       setState(entry.item, "done");
-      setTyping(true);
-      return true;
+      answering = entry;
+    }
+
+    /** A message the server refused (too long, too fast...): marked, never silently lost. */
+    function markFailed() {
+      const entry = answering || unacknowledged.shift();
+      answering = null;
+      if (!entry) return;
+      entry.item.queued = false;
+      setState(entry.item, "failed");
+    }
+
+    /** After a dropped connection: messages the server never acknowledged go out again. */
+    function requeueUnacknowledged() {
+      while (unacknowledged.length) {
+        const entry = unacknowledged.pop();
+        setState(entry.item, "queued");
+        outbox.unshift(entry);
+      }
+      answering = null;
     }
 
     function flushOutbox() {
@@ -1091,6 +1132,14 @@
         if (!transmit(outbox[0])) break;
         outbox.shift();
       }
+    }
+
+    /** A message id the server de-duplicates by (up to 100 characters). */
+    function newMessageId() {
+      const bytes = new Uint8Array(12);
+      if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(bytes);
+      else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+      return "m_" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
     }
 
     /** Send (or queue) a customer message. Returns true if it was accepted. */
@@ -1101,7 +1150,7 @@
         showLimit(true);
         return false;
       }
-      const entry = { text: text, item: addMessage("customer", text, "queued") };
+      const entry = { text: text, id: newMessageId(), item: addMessage("customer", text, "queued") };
       entry.item.queued = true;
       scrollToBottom(true);
       if (canTransmit() && transmit(entry)) return true;
