@@ -180,3 +180,26 @@ def test_a_refused_message_is_marked_not_sent(tmp_path: Path, browser: Browser) 
         expect(asked.first).to_have_attribute("data-state", "done")
         expect(asked.last).to_have_attribute("data-state", "failed")  # was shown as sent
         page.close()
+
+
+def test_on_a_phone_the_panel_is_modal_and_keeps_the_focus(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with LiveServer(make_settings(tmp_path)) as live:
+        page = browser.new_page(viewport={"width": 375, "height": 667})
+        page.goto(live.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.evaluate("window.Omnivox.open()")
+        panel = page.get_by_test_id("omnivox-panel")
+        expect(panel).to_have_attribute("aria-modal", "true")
+        expect(page.locator("#ov-status")).to_have_attribute("role", "status")  # announced
+        page.get_by_test_id("omnivox-input").fill("hello")
+        page.get_by_test_id("omnivox-send").focus()
+        for _ in range(8):  # Tab went on to the page hidden behind the full-screen panel
+            page.keyboard.press("Tab")
+            inside = page.evaluate(
+                "(() => { const r = document.querySelector('#omnivox-widget').shadowRoot;"
+                " const a = r.activeElement; return !!a && !!a.closest('.ov-panel'); })()"
+            )
+            assert inside
+        page.close()

@@ -438,7 +438,7 @@
     /* Composer */
     ".ov-composer { flex: none; display: flex; align-items: flex-end; gap: 8px; padding: 10px 12px 6px; background: #ffffff; border-top: 1px solid #eceef1; }",
     ".ov-input { flex: 1; min-width: 0; min-height: 40px; max-height: 132px; margin: 0; padding: 9px 12px; resize: none; overflow-y: hidden; font: inherit; font-size: 15px; line-height: 1.4; color: inherit; background: #ffffff; border: 1px solid #d7dbe0; border-radius: 12px; outline: none; transition: border-color 0.15s ease, box-shadow 0.15s ease; }",
-    ".ov-input::placeholder { color: #8b949e; }",
+    ".ov-input::placeholder { color: #6b7280; }", /* 4.8:1 on white (AA) */
     ".ov-input:focus { border-color: var(--_accent); box-shadow: 0 0 0 1px var(--_accent); }",
     '.ov-input[aria-invalid="true"] { border-color: #d92d20; box-shadow: 0 0 0 1px #d92d20; }',
     ".ov-send { flex: none; width: 40px; height: 40px; padding: 0; border: 0; border-radius: 12px; cursor: pointer; display: grid; place-items: center; background: var(--_accent); color: var(--_on-accent); transition: opacity 0.15s ease, transform 0.15s ease; }",
@@ -446,7 +446,7 @@
     ".ov-send:hover { transform: translateY(-1px); }",
     '.ov-send[aria-disabled="true"] { opacity: 0.4; cursor: default; transform: none; }',
     ".ov-send:focus-visible { outline: none; box-shadow: 0 0 0 2px #ffffff, 0 0 0 4px var(--_accent); }",
-    ".ov-meta { flex: none; display: flex; justify-content: space-between; gap: 8px; padding: 0 14px 8px; font-size: 11.5px; color: #8b949e; background: #ffffff; }",
+    ".ov-meta { flex: none; display: flex; justify-content: space-between; gap: 8px; padding: 0 14px 8px; font-size: 11.5px; color: #6b7280; background: #ffffff; }",
     ".ov-limit { color: #d92d20; }",
     ".ov-counter { margin-left: auto; font-variant-numeric: tabular-nums; }",
     ".ov-counter.is-warn { color: #b54708; }",
@@ -524,7 +524,7 @@
       el("div", { className: "ov-avatar", "aria-hidden": "true", text: initial }),
       el("div", { className: "ov-heading" }, [
         el("h2", { className: "ov-title", id: "ov-title", text: titleText }),
-        el("p", { className: "ov-status", id: "ov-status" }, [
+        el("p", { className: "ov-status", id: "ov-status", role: "status" }, [
           el("span", { className: "ov-dot", "aria-hidden": "true" }),
           statusText,
         ]),
@@ -598,6 +598,32 @@
       },
       [header, log, form, meta]
     );
+
+    // Full screen on a phone: the panel is then a modal dialog and Tab stays inside it.
+    const fullScreen = window.matchMedia ? window.matchMedia("(max-width: 480px)") : null;
+    function syncModal() {
+      if (fullScreen && fullScreen.matches) panel.setAttribute("aria-modal", "true");
+      else panel.removeAttribute("aria-modal");
+    }
+    syncModal();
+    if (fullScreen && fullScreen.addEventListener) fullScreen.addEventListener("change", syncModal);
+    panel.addEventListener("keydown", function (event) {
+      if (event.key !== "Tab" || !fullScreen || !fullScreen.matches) return;
+      const focusable = Array.prototype.filter.call(
+        panel.querySelectorAll('button, textarea, input, a[href], [tabindex]:not([tabindex="-1"])'),
+        function (node) { return !node.disabled && node.offsetParent !== null; }
+      );
+      if (!focusable.length) return;
+      const first = focusable[0];
+      const last = focusable[focusable.length - 1];
+      if (event.shiftKey && shadow.activeElement === first) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && shadow.activeElement === last) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
 
     const badge = el("span", { className: "ov-badge", hidden: true, "aria-hidden": "true" });
     const launcher = el(
@@ -764,10 +790,14 @@
       if (!Array.isArray(citations) || citations.length === 0) return;
 
       const list = el("ul", { className: "ov-sources-list" });
+      const shown = {}; // one chip per document: several passages of one page share it
       citations.forEach(function (citation) {
         if (!citation || typeof citation !== "object") return;
         const title = String(citation.title || citation.source_id || "Source");
         const href = citation.url ? safeHttpUrl(citation.url) : null;
+        const key = String(citation.source_id || href || title);
+        if (shown[key]) return;
+        shown[key] = true;
         const label = href
           ? el("a", { href: href, target: "_blank", rel: "noopener noreferrer", text: title })
           : el("span", { text: title });
