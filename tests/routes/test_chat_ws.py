@@ -181,3 +181,21 @@ def test_a_visitors_other_tab_sees_the_question_as_well_as_the_answer(server: Li
     question = [f for f in frames if f["type"] == "message"]
     assert question == [{"type": "message", "role": "customer", "text": "Can I return worn boots?"}]
     assert frames[-1]["type"] == "reply"  # only the reply reached the other tab until 2026-12-05
+
+
+def test_a_workspace_may_name_the_sites_allowed_to_open_its_chat(tmp_path: Path) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "channels": {"webchat_origins": ["https://www.acme.example"]},
+    }
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        url = ws_url(live, "workspace=acme")
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, origin="https://evil.example")  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
+        for origin in ("https://www.acme.example", live.url):  # the listed site, our own page
+            with connect(url, origin=origin) as ws:  # type: ignore[arg-type]
+                assert json.loads(ws.recv(timeout=10))["type"] == "session"

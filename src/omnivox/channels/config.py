@@ -137,6 +137,14 @@ class EmailSettings(_Channel):
 class ChannelSettings(_Model):
     """The messaging channels of one workspace (REST and web chat are always on)."""
 
+    @field_validator("webchat_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin (https://host[:port], no path)")
+        return [o.lower() for o in value]
+
     # The public base URL providers call (behind a proxy the server sees another one);
     # Twilio signs the full URL. Empty: the URL the request arrived at.
     public_url: str = ""
@@ -144,6 +152,9 @@ class ChannelSettings(_Model):
     # that the bundled model can read that draft's passages before the message is sent; the
     # draft is used for that search only, never stored or shown to a model (docs/channels.md)
     webchat_drafts: bool = True
+    # the web pages allowed to open this workspace's chat (scheme://host[:port], e.g.
+    # https://www.acme.example); empty: any page may embed it (the widget is public)
+    webchat_origins: list[str] = Field(default_factory=list)
     telegram: TelegramSettings | None = None
     twilio: TwilioSettings | None = None
     messenger: MetaSettings | None = None

@@ -41,6 +41,12 @@ async def chat(websocket: WebSocket, workspace: str, visitor: str | None = None)
     if ws_settings is None:
         await websocket.close(code=1008, reason="unknown workspace")
         return
+    allowed = ws_settings.channels.webchat_origins
+    origin = (websocket.headers.get("origin") or "").lower()
+    # browsers always send Origin; a client that sends none is no other site's page
+    if allowed and origin and origin not in allowed and origin != _own_origin(websocket):
+        await websocket.close(code=1008, reason="this site may not open the chat")
+        return
     await websocket.accept()
     visitor_id = valid_visitor(visitor)
     channel = services.webchat
@@ -159,6 +165,12 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
                     "message_id": stored.id,
                 }
             )
+
+
+def _own_origin(websocket: WebSocket) -> str:
+    """The server's own origin (its demo page may always open the chat)."""
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    return f"{scheme}://{websocket.headers.get('host', '')}".lower()
 
 
 def _role(message: StoredMessage) -> str:
