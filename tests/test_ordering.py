@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,3 +87,48 @@ def test_different_conversations_run_concurrently(tmp_path: Path) -> None:
 
         assert all(r.status_code == 200 for r in asyncio.run(fire()))
         assert provider.peak > 1
+
+
+def test_one_customer_writing_from_two_addresses_at_once_is_answered_in_turn(
+    tmp_path: Path, database: dict[str, Any]
+) -> None:
+    import concurrent.futures
+
+    from tests.conftest import run_on_server
+
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "trust_api_customer_ids": True,
+    }
+    slow = [{"type": "scripted", "reply": "You asked: {question}", "delay_s": 0.4}]
+    settings = make_settings(tmp_path, providers=slow, database=database, workspaces=[workspace])
+    with LiveServer(settings) as live:
+
+        def say(address: str, text: str) -> dict[str, Any]:
+            body = {"workspace": "acme", "customer": {"id": address}, "text": text}
+            response = httpx.post(
+                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        say("phone-app-7", "hello")  # a second address of hers, linked below
+        profiles = live.services.verifier.store
+        maya = run_on_server(live, profiles.by_external_id("acme", "cus_0001"))
+        other = run_on_server(
+            live, live.services.store.identity_owner("acme", "api", "phone-app-7")
+        )
+        run_on_server(live, profiles.merge("acme", str(other), str(maya), {"reason": "same"}))
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            replies = list(
+                pool.map(lambda a: say(*a), [("cus_0001", "first?"), ("phone-app-7", "second?")])
+            )
+        conversation = replies[0]["conversation_id"]
+        assert replies[1]["conversation_id"] == conversation  # two were opened at times
+        view = httpx.get(
+            f"{live.url}/api/v1/conversations/{conversation}", headers=live.auth()
+        ).json()
+    directions = [m["direction"] for m in view["messages"]][-4:]
+    assert directions == ["in", "out", "in", "out"]  # not in, in, out, out

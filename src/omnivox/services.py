@@ -336,6 +336,8 @@ class Components:
     key: Callable[[], bytes]  # the server's signing key (placeholders, codes, sessions)
     cache: SemanticCache
     activity: Activity = field(default_factory=Activity)  # turns in progress
+    # one turn at a time per sender and channel (the turn service) and per customer (identify)
+    locks: MemoryKeyedLock = field(default_factory=MemoryKeyedLock)
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
@@ -427,7 +429,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         cache=cache,
     )
     return [
-        Identify(store),
+        Identify(store, c.locks),
         attach,
         ConsentKeywords(ConsentStore(store.db)),
         # while a person holds the conversation, nothing of the bot's speaks: not a code
@@ -468,9 +470,7 @@ def build_services(settings: Settings) -> Services:
     api, webchat = ApiChannel(), WebChatChannel(settings.server.max_text_chars)
     c = build_components(settings, db, chain, events, messaging, (api, webchat))
     steps = build_steps(settings, c)
-    turns = TurnService(
-        settings, events, MemoryKeyedLock(), steps, c.activity, c.store.has_provider_id
-    )
+    turns = TurnService(settings, events, c.locks, steps, c.activity, c.store.has_provider_id)
     return Services(
         settings,
         db,

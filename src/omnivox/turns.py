@@ -67,7 +67,7 @@ class TurnService:
         # a turn's statements read and write a few rows by index: on SQLite they run on the
         # loop's thread, with no handoff to aiosqlite's (omnivox.storage.sqlite_driver)
         with self.activity.turn(), short_statements():
-            async with self.locks.hold(inbound.conversation_key):
+            async with self.locks.hold(inbound.conversation_key), ctx.held:
                 return await self.runner.run(ctx)
 
     async def _within_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class TurnContext:
     # identify (attach confirms them: a newcomer is stored with the message)
     customer_id: str | None = None
     customer_created: bool = False
+    # locks the turn holds until it ends (identify: the customer's), released by the service
+    held: AsyncExitStack = field(default_factory=AsyncExitStack)
     newcomer: Newcomer | None = None  # a sender seen for the first time, not stored yet
     # attach
     conversation_id: str | None = None

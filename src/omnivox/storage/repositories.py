@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnivox.bus import EventRecord
 from omnivox.ids import new_id
-from omnivox.storage.db import AsyncSession, Database
+from omnivox.storage.db import AsyncSession, Database, advisory_key
 from omnivox.storage.memory import (
     MemoryRules,
     Pending,
@@ -230,6 +230,7 @@ def _open_conversation_query(since: bool) -> Select[Conversation]:
 
 
 _OPEN_CONVERSATION = {since: _open_conversation_query(since) for since in (False, True)}
+_CUSTOMER_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def _open_conversation(
@@ -467,6 +468,10 @@ class Store:
                 )
             else:
                 customer_id = customer
+                if self.db.backend == "postgresql":  # one attach per customer at a time, across
+                    # processes: two found no open conversation and each opened one
+                    key = {"k": advisory_key(f"omnivox:customer:{customer_id}")}
+                    await session.execute(_CUSTOMER_LOCK, key)
                 since = utcnow() - continuity if continuity is not None else None
                 conv, created, how, previous = await self._open_conversation(
                     session, inbound, customer_id, since

@@ -13,18 +13,26 @@ first message then leaves no customer behind either).
 from __future__ import annotations
 
 from omnivox.identity.kinds import identity_of, proven_by_channel
+from omnivox.locks import KeyedLock
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.repositories import Newcomer, Store
 
 
 class Identify:
-    """Resolve the sender to a customer id."""
+    """Resolve the sender to a customer id.
+
+    A known customer's turn then holds that customer's lock until it ends (``ctx.held``), so
+    two messages of one customer on two channels at once are answered one after the other, in
+    one conversation, each with the other in its history (the turn service's own lock is per
+    sender and channel).
+    """
 
     name = "identify"
     finishing = False
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, locks: KeyedLock | None = None) -> None:
         self.store = store
+        self.locks = locks
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``customer_id`` and ``customer_created`` (and ``newcomer`` for a new sender)."""
@@ -35,6 +43,9 @@ class Identify:
             inbound.workspace_id, kind, address, business_id=trusted
         )
         if owner is not None:
+            if self.locks is not None:
+                key = f"{inbound.workspace_id}:customer:{owner}"
+                await ctx.held.enter_async_context(self.locks.hold(key))
             ctx.customer_id, ctx.customer_created = owner, False
             return ctx
         newcomer = Newcomer(
