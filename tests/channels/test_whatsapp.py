@@ -26,15 +26,20 @@ from tests.conftest import LiveServer, make_settings, run_on_server
 BATCH = (Path(__file__).parent / "payloads" / "whatsapp_batch.json").read_bytes()
 
 
-@pytest.fixture
-def server(tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+def whatsapp_settings(whatsapp_api: BotApi) -> dict[str, Any]:
+    """The workspace's WhatsApp account, talking to the Cloud API stand-in."""
     whatsapp_api.reset()
-    whatsapp = {
+    return {
         "app_secret": META_APP_SECRET,
         "verify_token": META_VERIFY_TOKEN,
         "access_token": META_ACCESS_TOKEN,
         "api_base": whatsapp_api.url,
     }
+
+
+@pytest.fixture
+def server(tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    whatsapp = whatsapp_settings(whatsapp_api)
     workspace = {"id": "acme", "name": "Acme", "channels": {"whatsapp": whatsapp}}
     with LiveServer(make_settings(tmp_path, database=database, workspaces=[workspace])) as live:
         yield live
@@ -208,13 +213,7 @@ def one_message(text: str, wamid: str) -> bytes:
 def test_an_agents_reply_reaches_a_whatsapp_customer(
     tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]
 ) -> None:
-    whatsapp_api.reset()
-    whatsapp = {
-        "app_secret": META_APP_SECRET,
-        "verify_token": META_VERIFY_TOKEN,
-        "access_token": META_ACCESS_TOKEN,
-        "api_base": whatsapp_api.url,
-    }
+    whatsapp = whatsapp_settings(whatsapp_api)
     agents = [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}]
     workspace = {
         "id": "acme",

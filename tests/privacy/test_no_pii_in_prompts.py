@@ -66,8 +66,8 @@ def model_server() -> Iterator[str]:
         yield f"{url}/v1"
 
 
-@pytest.fixture
-def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
+def model_settings(tmp_path: Path, model_server: str, **memory: Any) -> Any:
+    """The seeded Acme workspace answered by the recording model server."""
     RECEIVED.clear()
     provider = {"type": "openai_compat", "base_url": model_server, "model": "m"}
     workspace = {
@@ -76,9 +76,12 @@ def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
         "seed": {"customers": "customers.json"},
         "trust_api_customer_ids": True,
     }
-    settings = make_settings(
-        tmp_path, providers=[provider], workspaces=[workspace], memory={"summarizer": "extractive"}
-    )
+    return make_settings(tmp_path, providers=[provider], workspaces=[workspace], memory=memory)
+
+
+@pytest.fixture
+def server(tmp_path: Path, model_server: str) -> Iterator[LiveServer]:
+    settings = model_settings(tmp_path, model_server, summarizer="extractive")
     with LiveServer(settings) as live:
         yield live
 
@@ -119,16 +122,9 @@ def test_no_personal_data_reaches_the_model_and_the_reply_gets_only_what_policy_
 def test_the_summary_model_sees_placeholders_and_the_summary_keeps_the_values(
     tmp_path: Path, model_server: str
 ) -> None:
-    RECEIVED.clear()
-    provider = {"type": "openai_compat", "base_url": model_server, "model": "m"}
-    workspace = {
-        "id": "acme",
-        "name": "Acme",
-        "seed": {"customers": "customers.json"},
-        "trust_api_customer_ids": True,
-    }
-    memory = {"summarizer": "model", "summarize_every": 2, "fold_wait_turns": 0}
-    settings = make_settings(tmp_path, providers=[provider], workspaces=[workspace], memory=memory)
+    settings = model_settings(
+        tmp_path, model_server, summarizer="model", summarize_every=2, fold_wait_turns=0
+    )
     with LiveServer(settings) as live:
         say(live, "Hi, Maya Thompson here, write to maya.thompson@example.com please.")
         for n in range(6):
