@@ -284,3 +284,34 @@ def test_a_database_that_stalls_is_a_json_503_and_a_bug_a_json_500(
     monkeypatch.setattr(server.services.store, "conversation", broken)
     bug = httpx.get(url, headers=server.auth(), timeout=30)
     assert bug.status_code == 500 and bug.json()["error"] == "internal_error"
+
+
+def test_a_retry_answers_a_message_whose_first_turn_failed_after_storing_it(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = server.services.store
+    real = store.store_outbound
+    calls = {"n": 0}
+
+    async def fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("the database went away")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "store_outbound", fails_once)
+    first = post(server, body("Where is my parcel?", message_id="m-blip"))
+    assert first.status_code == 503  # the message was stored, the reply was not
+    again = post(server, body("Where is my parcel?", message_id="m-blip"))
+    assert again.status_code == 200, again.text  # was "no_reply" on every retry, forever
+    assert again.json()["reply"]["text"] == "You asked: Where is my parcel?"
+    view = httpx.get(
+        f"{server.url}/api/v1/conversations/{again.json()['conversation_id']}",
+        headers=server.auth(),
+    ).json()
+    assert [(m["direction"], m["text"]) for m in view["messages"]] == [
+        ("in", "Where is my parcel?"),
+        ("out", "You asked: Where is my parcel?"),
+    ]
+    replayed = post(server, body("Where is my parcel?", message_id="m-blip"))
+    assert replayed.headers["Idempotent-Replay"] == "true"  # answered once, then replayed

@@ -47,7 +47,8 @@ class MessageOut(BaseModel):
 
     ``status``: ``answered`` (``reply`` is the answer), ``with_agent`` (a person holds the
     conversation: the message is stored and shown to them, ``reply`` is null), or ``no_reply``
-    (a retry of a message that got no answer).
+    (a retry of such a message). A retry of a message whose first turn failed after storing it
+    is answered then.
     """
 
     conversation_id: str

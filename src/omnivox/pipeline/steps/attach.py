@@ -28,6 +28,7 @@ from omnivox.storage.repositories import (
     MemoryRequest,
     MessageIdTakenError,
     Store,
+    StoredMessage,
 )
 from omnivox.understanding.config import TREND_MESSAGES
 
@@ -68,6 +69,8 @@ class Attach:
                 MemoryRequest(self.history_messages, self.memory, TREND_MESSAGES),
             )
         except DuplicateMessageError as dup:
+            if await self._unanswered(dup.original):
+                return await self._answer_again(ctx, dup.original)
             ctx.duplicate_of = dup.original
             ctx.conversation_id = dup.original.conversation_id
             if ctx.newcomer is not None:  # not stored: the duplicate left nothing behind
@@ -94,6 +97,27 @@ class Attach:
             ctx.known, ctx.recent_nlu = recall.known, recall.analyses
             if recall.pending is not None:
                 await self._summarize(ctx, recall.summary, recall.pending)
+        return ctx
+
+    async def _unanswered(self, original: StoredMessage) -> bool:
+        """A stored message whose turn failed before its reply was stored (a retry answers it).
+
+        Turns of one sender run one after another, so the first attempt has ended by now in
+        this process. A message a person holds has no bot reply by design.
+        """
+        if original.metadata.get("held"):
+            return False
+        return await self.store.reply_to(original.id) is None
+
+    async def _answer_again(self, ctx: TurnContext, original: StoredMessage) -> TurnContext:
+        """Go on with the stored message as this turn's own (its memory as it was then)."""
+        log.info("turn.answered_again", message_id=original.id)
+        ctx.message, ctx.conversation_id = original, original.conversation_id
+        recall = await self.store.recall(
+            original.conversation_id, original.id, self.history_messages, self.memory
+        )
+        ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
+        ctx.known = recall.known
         return ctx
 
     async def _summarize(self, ctx: TurnContext, previous: str, pending: Pending) -> None:
