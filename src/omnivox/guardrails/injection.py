@@ -16,7 +16,10 @@ _PATTERNS = [
     r"\bignore\b.{0,40}\b(instructions?|rules|prompts?|above|previous)\b",
     r"\bdisregard\b.{0,40}\b(instructions?|rules|prompts?|above|previous)\b",
     r"\bforget\b.{0,40}\b(instructions?|rules|everything)\b",
-    r"\byou are now\b",
+    # "you are now ..." recasts the assistant, but help pages tell customers "you are now a
+    # member", "eligible", "signed in"
+    r"\byou are now\b(?!\s+(?:an?\s+)?(?:member|resident|customer|subscriber|eligible|enrolled|"
+    r"registered|signed|subscribed|able|ready|logged|covered|responsible|required)\b)",
     r"\b(system|developer) prompt\b",
     r"\bnew instructions?\b",
     r"\bact as\b.{0,40}\b(assistant|ai|model|bot)\b",
