@@ -22,7 +22,7 @@ from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, Redactor, Summarizer
 from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
 from omnivox.privacy.vault import Vault
-from omnivox.storage.memory import MemoryRules, Pending
+from omnivox.storage.memory import MemoryRules, Pending, Recall
 from omnivox.storage.repositories import (
     DuplicateMessageError,
     MemoryRequest,
@@ -93,8 +93,7 @@ class Attach:
         ctx.resumed_from = ctx.message.metadata.get("resumed_from")
         recall = attached.recall
         if recall is not None:
-            ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
-            ctx.known, ctx.recent_nlu = recall.known, recall.analyses
+            _remember(ctx, recall)
             if recall.pending is not None:
                 await self._summarize(ctx, recall.summary, recall.pending)
         return ctx
@@ -116,8 +115,7 @@ class Attach:
         recall = await self.store.recall(
             original.conversation_id, original.id, self.history_messages, self.memory
         )
-        ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
-        ctx.known = recall.known
+        _remember(ctx, recall)
         return ctx
 
     async def _summarize(self, ctx: TurnContext, previous: str, pending: Pending) -> None:
@@ -146,3 +144,9 @@ class Attach:
         summary = await self.summarizer(previous, pending.items, redactor)
         await self.store.save_summary(conversation_id, pending, summary)
         return summary
+
+
+def _remember(ctx: TurnContext, recall: Recall) -> None:
+    """The conversation's memory as the turn's: history, summary, facts, known values, analyses."""
+    ctx.history, ctx.summary, ctx.facts = recall.history, recall.summary, recall.facts
+    ctx.known, ctx.recent_nlu = recall.known, recall.analyses
