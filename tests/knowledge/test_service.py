@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from omnivox.knowledge import service as kb_service
+from omnivox.knowledge.index import HybridIndex
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.services import Services, build_knowledge, build_services
 from tests.conftest import ACME, make_settings
@@ -167,3 +168,20 @@ async def test_remove_by_source_id_and_metadata_filters(services: Services, tmp_
     assert [h.chunk.source_id for h in hits] == ["ssa-1"]
     assert await kb.remove("acme", ["mixed.jsonl"]) == [str(lines.resolve())]
     assert await kb.search("acme", "renew online", k=5) == []
+
+
+async def test_servers_sharing_a_data_dir_save_one_index_without_harm(
+    services: Services, docs: Path
+) -> None:
+    report = await services.kb.ingest("acme", [docs])
+    index = await services.kb.index("acme")
+    assert index is not None
+    folder = Path(services.settings.data_dir) / "index" / "acme" / str(report.version)
+    writing = folder.with_name("v_next.4242.0a0b0c0d.tmp")  # another server, mid-save
+    writing.mkdir()
+    # the other server finished saving this version first: this save keeps its folder
+    services.kb._save(index, folder)
+    assert HybridIndex.saved(folder) and writing.is_dir()
+    assert sorted(p.name for p in folder.parent.iterdir()) == sorted([folder.name, writing.name])
+    loaded = await build_knowledge(services.settings, services.db).index("acme")
+    assert loaded is not None and len(loaded) == report.chunks

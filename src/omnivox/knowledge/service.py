@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -287,13 +289,23 @@ class KnowledgeBase:
         return index
 
     def _save(self, index: HybridIndex, folder: Path) -> None:
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        """Write under a name of this process's own, then rename: servers may share a data dir.
+
+        If another server saved this version first, its folder is complete and stays (a stale
+        one, saved by an older release, is replaced). Older versions go; another process's
+        folder still being written (``.tmp``, recent) stays.
+        """
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         index.save(tmp)
+        if not HybridIndex.saved(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            tmp.rename(folder)
+        except OSError:  # the folder exists: another server's rename came first
+            shutil.rmtree(tmp, ignore_errors=True)
         for old in folder.parent.iterdir():  # keep only the newest version on disk
-            if old != tmp:
+            if old != folder and not _being_written(old):
                 shutil.rmtree(old, ignore_errors=True)
-        tmp.rename(folder)
 
     async def search(
         self,
@@ -350,3 +362,11 @@ def best_of(rankings: Sequence[tuple[list[Hit], float]], k: int) -> list[Hit]:
                 raised = replace(winner, similarity=max(found.similarity, held.similarity))
             best[found.chunk.chunk_id] = raised
     return sorted(best.values(), key=lambda h: -h.score)[:k]
+
+
+def _being_written(path: Path, within_s: float = 600.0) -> bool:
+    """Another process's index folder, written under a ``.tmp`` name in the last ten minutes."""
+    try:
+        return path.name.endswith(".tmp") and time.time() - path.stat().st_mtime < within_s
+    except OSError:  # renamed meanwhile
+        return False
