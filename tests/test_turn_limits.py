@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from omnivox.locks.memory import MemoryKeyedLock
-from omnivox.ratelimit import SlidingWindowLimiter
+from omnivox.ratelimit import MemoryWindows
 from omnivox.turns import RateLimitedError, TurnService
 from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import make_settings
@@ -32,15 +32,13 @@ class Sink:
 
 def service(tmp_path: Path, clock: Clock) -> TurnService:
     workspaces = [{"id": ws, "name": ws, "limits": LIMITS} for ws in ("acme", "globex")]
-    turns = TurnService(
-        make_settings(tmp_path, workspaces=workspaces), Sink(), MemoryKeyedLock(), []
-    )  # type: ignore[arg-type]
-    for ws in ("acme", "globex"):
-        for scope, limit in (("customer", 3), ("workspace", 5)):
-            turns._limiters[f"{ws}:{scope}:{limit}"] = SlidingWindowLimiter(
-                limit, 60.0, clock=clock, max_keys=50
-            )
-    return turns
+    return TurnService(
+        make_settings(tmp_path, workspaces=workspaces),
+        Sink(),  # type: ignore[arg-type]
+        MemoryKeyedLock(),
+        [],
+        windows=MemoryWindows(clock=clock, max_keys=50),
+    )
 
 
 def message(

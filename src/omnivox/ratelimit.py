@@ -1,10 +1,71 @@
-"""A sliding-window limit per key (in memory: one process; the numbers are per server)."""
+"""Sliding-window limits per key.
+
+:class:`MemoryWindows` (the default) counts in this process: with several servers each would
+allow the limit. :class:`omnivox.scaleout.windows.RedisWindows` counts in Redis, for all of them.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``limit`` events for ``key`` in any ``seconds``.
+
+    ``group`` is the pool the key's memory comes from (a workspace): a flood of distinct keys in
+    one group cannot push another group's keys out.
+    """
+
+    group: str
+    key: str
+    limit: int
+    seconds: float
+
+
+class Windows(Protocol):
+    """Checks several windows at once and counts the event in all of them, or in none."""
+
+    async def admit(self, windows: Sequence[Window]) -> int | None:
+        """None if every window has room (the event then counts in each), else the first full.
+
+        A refused event is counted in none of them.
+        """
+        ...
+
+
+class MemoryWindows:
+    """:class:`Windows` in this process: one :class:`SlidingWindowLimiter` per group and size."""
+
+    def __init__(
+        self, *, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_keys, self.clock = max_keys, clock
+        self._limiters: dict[tuple[str, int, float], SlidingWindowLimiter] = {}
+
+    async def admit(self, windows: Sequence[Window]) -> int | None:
+        """Room in all, then count in all (a refused event uses up none of them)."""
+        limiters = [self._limiter(w) for w in windows]
+        for index, (window, limiter) in enumerate(zip(windows, limiters, strict=True)):
+            if not limiter.room(window.key):
+                return index
+        for window, limiter in zip(windows, limiters, strict=True):
+            limiter.record(window.key)
+        return None
+
+    def _limiter(self, window: Window) -> SlidingWindowLimiter:
+        name = (window.group, window.limit, window.seconds)
+        limiter = self._limiters.get(name)
+        if limiter is None:
+            limiter = SlidingWindowLimiter(
+                window.limit, window.seconds, max_keys=self.max_keys, clock=self.clock
+            )
+            self._limiters[name] = limiter
+        return limiter
 
 
 class SlidingWindowLimiter:

@@ -14,7 +14,7 @@ from omnivox.locks import KeyedLock
 from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import DeltaSink, TurnContext
 from omnivox.pipeline.runner import PipelineRunner, Step
-from omnivox.ratelimit import SlidingWindowLimiter
+from omnivox.ratelimit import MemoryWindows, Window, Windows
 from omnivox.settings import LimitSettings, Settings
 from omnivox.storage.sqlite_driver import short_statements
 from omnivox.types import InboundMessage
@@ -43,6 +43,7 @@ class TurnService:
         steps: Sequence[Step],
         activity: Activity | None = None,
         stored: Callable[[InboundMessage], Awaitable[bool]] | None = None,
+        windows: Windows | None = None,
     ) -> None:
         self.settings = settings
         self._stored = stored  # whether a message with this provider id is stored already
@@ -50,7 +51,7 @@ class TurnService:
         self.locks = locks
         self.activity = activity or Activity()
         self.runner = PipelineRunner(steps, on_failure=self.record_failure)
-        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self.windows = windows or MemoryWindows()
 
     async def handle(
         self, inbound: InboundMessage, channel: ChannelAdapter[Any], sink: DeltaSink | None = None
@@ -73,34 +74,30 @@ class TurnService:
     async def _within_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
         """The limits, except for a retry of a stored message: it gets its stored answer."""
         try:
-            self._check_limits(inbound, limits)
+            await self._check_limits(inbound, limits)
         except RateLimitedError:
             if self._stored is None or not await self._stored(inbound):
                 raise
 
-    def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
+    async def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
         """Per customer (the sender on their channel) and per workspace, sliding minute.
 
         Both are checked before either counts the message, so a message the workspace's limit
-        refuses does not use up the customer's own. Each workspace has its own limiters: a
+        refuses does not use up the customer's own. Each workspace is a group of its own: a
         flood of senders in one cannot push another's customers out of memory.
         """
         ws = inbound.workspace_id
-        customer = self._limiter(ws, "customer", limits.per_customer_per_minute)
-        workspace = self._limiter(ws, "workspace", limits.per_workspace_per_minute)
-        if not customer.room(inbound.conversation_key):
+        customer = f"customer:{inbound.conversation_key}"
+        refused = await self.windows.admit(
+            (
+                Window(ws, customer, limits.per_customer_per_minute, 60.0),
+                Window(ws, "workspace", limits.per_workspace_per_minute, 60.0),
+            )
+        )
+        if refused == 0:
             raise RateLimitedError("from you", limits.per_customer_per_minute)
-        if not workspace.room(ws):
+        if refused == 1:
             raise RateLimitedError("to this service", limits.per_workspace_per_minute)
-        customer.record(inbound.conversation_key)
-        workspace.record(ws)
-
-    def _limiter(self, workspace_id: str, scope: str, limit: int) -> SlidingWindowLimiter:
-        name = f"{workspace_id}:{scope}:{limit}"
-        limiter = self._limiters.get(name)
-        if limiter is None:
-            limiter = self._limiters[name] = SlidingWindowLimiter(limit, 60.0)
-        return limiter
 
     async def record_failure(self, ctx: TurnContext, step: str, exc: BaseException) -> None:
         """Failure hook for the runner: the turn is recorded even when it breaks."""

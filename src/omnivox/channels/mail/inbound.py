@@ -27,7 +27,7 @@ from omnivox.channels.base import ChannelError
 from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail, system_sender
 from omnivox.logs import get_logger
-from omnivox.ratelimit import SlidingWindowLimiter
+from omnivox.ratelimit import MemoryWindows, Window, Windows
 from omnivox.types import InboundMessage
 
 log = get_logger(__name__)
@@ -63,10 +63,12 @@ class Mailboxes:
 class InboundMail:
     """aiosmtpd handler: recipients are checked at RCPT, everything else at DATA."""
 
-    def __init__(self, mailboxes: Mailboxes, accept: Accept) -> None:
+    def __init__(
+        self, mailboxes: Mailboxes, accept: Accept, windows: Windows | None = None
+    ) -> None:
         self.mailboxes = mailboxes
         self.accept = accept
-        self._limits: dict[str, SlidingWindowLimiter] = {}
+        self.windows = windows or MemoryWindows()  # per sender, per hour (shared when scaled out)
 
     async def handle_RCPT(
         self,
@@ -111,7 +113,9 @@ class InboundMail:
         except ChannelError as exc:
             log.info("email.refused", reason=exc.code, detail=exc.message)
             return f"550 5.1.7 {exc.message}"
-        if not self._limiter(channel).allow(f"{channel.workspace_id}:{mail.sender}"):
+        hourly = channel.settings.max_per_sender_per_hour
+        window = Window(channel.workspace_id, f"mail:{mail.sender}", hourly, 3600.0)
+        if await self.windows.admit([window]) is not None:
             log.warning("email.rate_limited", workspace=channel.workspace_id, sender=mail.sender)
             return "451 4.7.1 Too many messages from this sender; try again later"
         messages = await channel.parse(request)
@@ -120,13 +124,6 @@ class InboundMail:
         for message in messages:
             self.accept(message, channel)
         return ACCEPTED
-
-    def _limiter(self, channel: EmailChannel) -> SlidingWindowLimiter:
-        limiter = self._limits.get(channel.workspace_id)
-        if limiter is None:
-            limiter = SlidingWindowLimiter(channel.settings.max_per_sender_per_hour, 3600.0)
-            self._limits[channel.workspace_id] = limiter
-        return limiter
 
 
 def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str | None:
