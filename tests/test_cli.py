@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from omnivox import __version__
@@ -82,3 +83,18 @@ def test_serve_refuses_a_config_whose_files_are_missing_before_starting(tmp_path
     result = runner.invoke(app, ["serve", "--config", str(config), "--port", "18999"])
     assert result.exit_code == 2  # was a ConfigError traceback from the app's start, exit 3
     assert "workspaces[0].seed.orders" in result.output and "orders.json" in result.output
+
+
+def test_config_check_says_where_turn_locks_live_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text("workspaces: [{id: acme, name: Acme}]\n")
+    alone = runner.invoke(app, ["config", "check", str(config)])
+    assert "turn locks, rate limits, live events: in this process" in alone.output
+    monkeypatch.setenv("OMNIVOX_REDIS_URL", "redis://:hunter2@cache.internal:6380/2")
+    shared = runner.invoke(app, ["config", "check", str(config)])
+    assert shared.exit_code == 0, shared.output
+    text = " ".join(shared.output.split())  # rich wraps long lines
+    assert "Redis redis://:***@cache.internal:6380/2, prefix 'omnivox'" in text
+    assert "hunter2" not in shared.output

@@ -271,3 +271,14 @@ def test_a_postgresql_schema_name_must_be_plain(tmp_path: Path) -> None:
         write(tmp_path, GOOD + "database: {schema: acme_prod}\n"), env={"LLM_KEY": "k"}
     )
     assert ok.database.schema_name == "acme_prod"
+
+
+def test_a_redis_url_must_be_one_and_is_not_echoed(tmp_path: Path) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "redis: {url: 'http://:hunter2@cache:6379'}\nworkspaces: [{id: a, name: A}]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.key == "redis.url" and "redis://" in caught.value.expected
+    assert "hunter2" not in str(caught.value)

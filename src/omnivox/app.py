@@ -28,6 +28,7 @@ from omnivox.routes import (
     pages,
     webhooks,
 )
+from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.services import Services, build_services
 from omnivox.settings import Settings
 
@@ -139,6 +140,12 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     if _database_down(exc):
         return JSONResponse(
             {"error": "database_unavailable", "message": "the database is not answering; retry"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, CoordinationUnavailableError):  # Redis, with several servers
+        return JSONResponse(
+            {"error": "coordination_unavailable", "message": "Redis is not answering; retry"},
             status_code=503,
             headers={"Retry-After": "5"},
         )

@@ -179,6 +179,11 @@ def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to 
     out.print(f"  database: {_redact(db)}")
     if os.environ.get("OMNIVOX_DATABASE_URL"):
         out.print("  (database URL from OMNIVOX_DATABASE_URL)")
+    redis = settings.redis.url
+    shared = "in this process (one server)"
+    if redis is not None:
+        shared = f"Redis {_redact(redis.get_secret_value())}, prefix {settings.redis.prefix!r}"
+    out.print(f"  turn locks, rate limits, live events: {shared}")
 
 
 def _exit_on_missing_files(config: Path, settings: Settings) -> None:

@@ -47,6 +47,7 @@ from omnivox.llm.base import LLMProvider, ToolChooser
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.llm.prompts import PromptBuilder
+from omnivox.locks import KeyedLock
 from omnivox.locks.memory import MemoryKeyedLock
 from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer, Summarizer
@@ -70,6 +71,7 @@ from omnivox.pipeline.steps.understand import Understand
 from omnivox.pipeline.steps.verify import Verify
 from omnivox.privacy.crypto import install, load_ring
 from omnivox.privacy.rotation import index_identities
+from omnivox.scaleout import Coordination, coordination
 from omnivox.settings import ConfigError, LlamaCppSettings, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
@@ -120,6 +122,7 @@ class Services:
     api_keys: ApiKeyStore
     cache: SemanticCache
     messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
+    coordination: Coordination = field(default_factory=Coordination)
     knowledge_ready: bool = False
     understanding_ready: bool = False
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -162,6 +165,7 @@ class Services:
                 f"{self.settings.data_dir} is being re-keyed (omnivox keys rotate): start the "
                 "server when it is done",
             ) from None
+        await self.coordination.start()  # Redis when scaled out: a bad redis.url fails here
         async with self.db.exclusive("omnivox:start"):  # one starting server at a time
             await self.db.migrate()
             await index_identities(self.db)
@@ -201,7 +205,7 @@ class Services:
         if not channels or listen == "off":
             return
         host, port = listen.rsplit(":", 1)
-        handler = InboundMail(Mailboxes(channels), self._answer_mail)
+        handler = InboundMail(Mailboxes(channels), self._answer_mail, self.coordination.windows)
         try:
             self.smtp = await start_smtp(
                 handler, host, int(port), self.settings.server.smtp_max_bytes
@@ -284,7 +288,9 @@ class Services:
 
     async def ready(self) -> dict[str, bool]:
         """Readiness of each dependency."""
+        shared = {"redis": await self.coordination.ping()} if self.coordination.pinger else {}
         return {
+            **shared,
             "database": await self.db.ping(),
             "model": await self.chain.ready(),
             "knowledge": self.knowledge_ready
@@ -317,6 +323,7 @@ class Services:
         await self.events.close()
         await self.kb.close()
         await self.chain.close()
+        await self.coordination.close()
         await self.db.close()
         self._data_dir_lock.release()
 
@@ -337,7 +344,7 @@ class Components:
     cache: SemanticCache
     activity: Activity = field(default_factory=Activity)  # turns in progress
     # one turn at a time per sender and channel (the turn service) and per customer (identify)
-    locks: MemoryKeyedLock = field(default_factory=MemoryKeyedLock)
+    locks: KeyedLock = field(default_factory=MemoryKeyedLock)
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
@@ -370,6 +377,7 @@ def build_components(
     events: EventSink,
     messaging: Mapping[tuple[str, str], MessagingChannel],
     builtin: tuple[ChannelAdapter[Any], ...] = (),
+    coord: Coordination | None = None,
 ) -> Components:
     """Stores, knowledge base, understanding, each workspace's tools, the verifier."""
     store, signals = Store(db), SignalStore(db)
@@ -390,11 +398,24 @@ def build_components(
         **messaging,
         **{("*", ch.name): ch for ch in builtin},
     }
-    console = build_console(settings, store, chain, kb, channels, key)
+    coord = coord or Coordination()
+    console = build_console(settings, store, chain, kb, channels, key, coord.peers)
     understanding = Understanding(settings, kb.embedder)
     k = settings.knowledge
     cache = SemanticCache(kb.embedder, kb.version, k.cache_threshold, k.cache_entries)
-    return Components(store, chain, events, kb, understanding, tools, verifier, console, key, cache)
+    return Components(
+        store,
+        chain,
+        events,
+        kb,
+        understanding,
+        tools,
+        verifier,
+        console,
+        key,
+        cache,
+        locks=coord.locks,
+    )
 
 
 def build_steps(settings: Settings, c: Components) -> list[Step]:
@@ -467,10 +488,13 @@ def build_services(settings: Settings) -> Services:
     store = Store(db)
     events = QueuedEventWriter(store.add_events)
     messaging = build_messaging(settings)
-    api, webchat = ApiChannel(), WebChatChannel(settings.server.max_text_chars)
-    c = build_components(settings, db, chain, events, messaging, (api, webchat))
+    coord = coordination(settings)
+    api, webchat = ApiChannel(), WebChatChannel(settings.server.max_text_chars, coord.peers)
+    c = build_components(settings, db, chain, events, messaging, (api, webchat), coord)
     steps = build_steps(settings, c)
-    turns = TurnService(settings, events, c.locks, steps, c.activity, c.store.has_provider_id)
+    turns = TurnService(
+        settings, events, c.locks, steps, c.activity, c.store.has_provider_id, coord.windows
+    )
     return Services(
         settings,
         db,
@@ -487,6 +511,7 @@ def build_services(settings: Settings) -> Services:
         ApiKeyStore(db),
         c.cache,
         messaging,
+        coord,
     )
 
 

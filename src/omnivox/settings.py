@@ -33,6 +33,7 @@ ENV_PREFIX = "OMNIVOX_"
 # Short, documented aliases for the overrides people reach for first.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "OMNIVOX_DATABASE_URL": ("database", "url"),
+    "OMNIVOX_REDIS_URL": ("redis", "url"),
     "OMNIVOX_DATA_DIR": ("data_dir",),
     "OMNIVOX_HOST": ("server", "host"),
     "OMNIVOX_PORT": ("server", "port"),
@@ -88,6 +89,27 @@ class DatabaseSettings(_Model):
     # created quoted, then not found on the search path
     schema_name: str | None = Field(None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     echo: bool = False
+
+
+class RedisSettings(_Model):
+    """Scale-out: several servers share turn locks, rate limits and live events through Redis.
+
+    ``url`` unset (the default) keeps all of it in the process (one server). The URL may carry
+    a password (``redis://:secret@host:6379/0``); ``rediss://`` speaks TLS.
+    """
+
+    url: SecretStr | None = None
+    # every key and channel name starts with it: several deployments can share one Redis
+    prefix: str = Field("omnivox", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # a lock's lease, renewed while held: a server that dies frees its turns' locks after this
+    lock_lease_s: float = Field(30.0, ge=1.0, le=600.0)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value.get_secret_value()):
+            raise ValueError("a redis://, rediss:// or unix:// URL")
+        return value
 
 
 # how the bundled model's weights are stored for llama.cpp (llm/llama_weights.py)
@@ -387,6 +409,7 @@ class Settings(_Model):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)

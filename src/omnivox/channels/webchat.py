@@ -1,23 +1,28 @@
 """Web chat over WebSocket: streamed deltas, then the final verified reply frame.
 
-The adapter keeps the open sockets per visitor so that a reply (or, later, an agent's message)
-reaches every tab the visitor has open; with none open the message waits in the history the
-widget loads on its next connect.
+The adapter keeps the open sockets per visitor so that a reply (or an agent's message) reaches
+every tab the visitor has open; with none open the message waits in the history the widget
+loads on its next connect. With several servers (``redis.url``), a visitor's tabs may be open on
+other servers: every frame sent to a visitor also goes to the peers (``webchat`` topic), which
+pass it to the tabs open there. The frame names the visitor only by a digest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from omnivox.bus.peers import NoPeers, Peers
 from omnivox.channels.base import Capabilities, ChannelError, plain_render
 from omnivox.ids import new_id
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 VISITOR_PATTERN = re.compile(r"^v_[0-9a-z]{26}$")
 MAX_CLIENT_ID = 100  # the widget's own message id; stored as "<visitor>:<id>" (200 at most)
+TOPIC = "webchat"
 
 
 class FrameSocket(Protocol):
@@ -55,13 +60,17 @@ class WebChatChannel:
         guidance="Reply in two to four short sentences of plain text.",
     )
 
-    def __init__(self, max_text_chars: int = 4000) -> None:
+    def __init__(self, max_text_chars: int = 4000, peers: Peers | None = None) -> None:
         self.max_text_chars = max_text_chars
         self._sockets: dict[tuple[str, str], set[FrameSocket]] = defaultdict(set)
+        self._routes: dict[str, tuple[str, str]] = {}  # digest -> visitor with a tab here
+        self.peers: Peers = peers or NoPeers()
+        self.peers.on(TOPIC, self._from_peer)
 
     def connect(self, workspace_id: str, visitor: str, socket: FrameSocket) -> None:
         """Register an open socket for a visitor."""
         self._sockets[(workspace_id, visitor)].add(socket)
+        self._routes[_route(workspace_id, visitor)] = (workspace_id, visitor)
 
     def disconnect(self, workspace_id: str, visitor: str, socket: FrameSocket) -> None:
         """Forget a closed socket."""
@@ -69,6 +78,7 @@ class WebChatChannel:
         self._sockets[key].discard(socket)
         if not self._sockets[key]:
             del self._sockets[key]
+            self._routes.pop(_route(workspace_id, visitor), None)
 
     async def verify(self, request: ChatFrame) -> None:
         """The visitor id is the bearer credential; it was checked at connect."""
@@ -99,13 +109,7 @@ class WebChatChannel:
     async def echo(self, workspace_id: str, visitor: str, text: str, sender: FrameSocket) -> None:
         """Show a visitor's message in their other tabs (the reply goes to every tab)."""
         frame = {"type": "message", "role": "customer", "text": text}
-        for socket in list(self._sockets.get((workspace_id, visitor), ())):
-            if socket is sender:
-                continue
-            try:
-                await socket.send_json(frame)
-            except Exception:  # a tab closing meanwhile
-                continue
+        await self._push(workspace_id, visitor, frame, skip=sender)
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Plain text; citations go in the frame for the widget to list."""
@@ -114,7 +118,6 @@ class WebChatChannel:
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Push the reply frame to every open socket of the visitor."""
         workspace_id = message.payload.get("workspace_id", "")
-        sockets = list(self._sockets.get((workspace_id, message.recipient), ()))
         frame = {
             "type": "reply",
             "text": message.text,
@@ -126,14 +129,40 @@ class WebChatChannel:
             frame["role"] = "agent"
         if message.payload.get("rating"):  # CSAT: the widget shows these as buttons
             frame["rating"] = message.payload["rating"]
+        sent = await self._push(workspace_id, message.recipient, frame)
+        return DeliveryReceipt(self.name, "sent" if sent else "queued")
+
+    async def _push(
+        self, workspace_id: str, visitor: str, frame: dict[str, Any], skip: object = None
+    ) -> int:
+        """Send ``frame`` to the visitor's tabs here and on the peers; the tabs here that got it."""
+        self.peers.publish(TOPIC, {"to": _route(workspace_id, visitor), "frame": frame})
+        return await self._local(workspace_id, visitor, frame, skip)
+
+    async def _local(
+        self, workspace_id: str, visitor: str, frame: dict[str, Any], skip: object = None
+    ) -> int:
         sent = 0
-        for socket in sockets:
+        for socket in list(self._sockets.get((workspace_id, visitor), ())):
+            if socket is skip:
+                continue
             try:
                 await socket.send_json(frame)
                 sent += 1
-            except Exception:  # a socket closing mid-send is not a failed delivery
+            except Exception:  # a tab closing mid-send is not a failed delivery
                 continue
-        return DeliveryReceipt(self.name, "sent" if sent else "queued")
+        return sent
+
+    async def _from_peer(self, message: dict[str, Any]) -> None:
+        """A frame another server sent to a visitor: to their tabs open here, if any."""
+        visitor = self._routes.get(str(message.get("to")))
+        if visitor is not None:
+            await self._local(*visitor, dict(message["frame"]))
+
+
+def _route(workspace_id: str, visitor: str) -> str:
+    """A visitor's name between servers: the visitor id is a credential, so not it."""
+    return hashlib.sha256(f"{workspace_id}\x00{visitor}".encode()).hexdigest()[:32]
 
 
 def frame_text(frame: dict[str, Any], limit: int, what: str, *, empty_ok: bool = False) -> str:

@@ -93,7 +93,7 @@ class HandoffDesk:
             task = asyncio.create_task(self._suggest(ctx.workspace, view, ctx.question, restore))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        return next_steps(ctx.workspace, self.bus.online(ctx.workspace.id) > 0)
+        return next_steps(ctx.workspace, await self.bus.online(ctx.workspace.id) > 0)
 
     async def packet(self, ctx: TurnContext, reasons: Sequence[str]) -> dict[str, Any]:
         """Everything the agent gets with the handoff (the suggestion follows)."""

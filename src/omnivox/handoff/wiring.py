@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from omnivox.bus.peers import Peers
 from omnivox.channels.base import ChannelAdapter
 from omnivox.handoff.bus import ConsoleBus
 from omnivox.handoff.console import Console
@@ -58,10 +59,11 @@ def build_console(
     kb: KnowledgeBase,
     channels: Mapping[tuple[str, str], ChannelAdapter[Any]],
     key: Callable[[], bytes],
+    peers: Peers | None = None,
 ) -> Console:
     """The desk (used by the route step) and the console's actions."""
     db = store.db
-    handoffs, bus = HandoffStore(db), ConsoleBus()
+    handoffs, bus = HandoffStore(db), ConsoleBus(peers)
     webhooks = WebhookSender({ws.id: ws.handoff.webhooks for ws in settings.workspaces})
     bus.listen(webhooks)
     desk = HandoffDesk(handoffs, store, IdentityStore(db), bus, suggester(settings, chain, kb))

@@ -1,0 +1,49 @@
+"""Rate-limit windows shared by every server: one Redis sorted set of event times per key.
+
+One script checks every window of an event and then counts it in all of them (or in none), on
+Redis's own clock, so servers with skewed clocks agree. Each set expires a window after its last
+event; the group only keeps the key names apart (Redis memory is not pooled per group).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from omnivox.ratelimit import Window
+from omnivox.scaleout.client import RedisConnection
+
+# KEYS: one sorted set per window; ARGV[1]: this event's member; then limit, window ms per key
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2 * i + 1]))
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 * i]) then return i end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, ARGV[2 * i + 1])
+end
+return 0
+"""
+
+
+class RedisWindows:
+    """:class:`omnivox.ratelimit.Windows` across servers."""
+
+    def __init__(self, connection: RedisConnection) -> None:
+        self.connection = connection
+        self._admit = connection.client.register_script(_ADMIT)
+
+    async def admit(self, windows: Sequence[Window]) -> int | None:
+        """None if all had room (the event now counts in each), else the first full one's index."""
+        keys = [
+            self.connection.name("rate", w.group, w.key, str(w.limit), str(w.seconds))
+            for w in windows
+        ]
+        args: list[str | int] = [secrets.token_hex(8)]
+        for w in windows:
+            args += [w.limit, int(w.seconds * 1000)]
+        full = int(await self.connection.call(self._admit(keys=keys, args=args)))
+        return None if full == 0 else full - 1
