@@ -141,9 +141,12 @@ async def test_a_dead_servers_lock_frees_itself_when_its_lease_ends(
     dead = conn.name("lock", "k")
     await conn.client.set(dead, "a server that died", px=800)
     start = time.monotonic()
-    async with asyncio.timeout(5), RedisKeyedLock(conn).hold("k"):
+    lock = RedisKeyedLock(conn)
+    async with asyncio.timeout(5), lock.hold("k"):
         waited = time.monotonic() - start
+        assert keys_of(redis_settings) == [dead.encode()]
     assert 0.6 < waited < 2.0
+    await lock.close()
     assert keys_of(redis_settings) == []  # released: nothing left behind
 
 

@@ -30,6 +30,7 @@ class Coordination:
     peers: Peers = field(default_factory=NoPeers)
     backend: str = "memory"
     pinger: Callable[[], Awaitable[bool]] | None = None  # the shared backend's health check
+    drain: Callable[[], Awaitable[None]] | None = None  # lets go of what is still held
 
     async def start(self) -> None:
         """Connect (Redis: fails fast, naming ``redis.url``, when it cannot be reached)."""
@@ -40,7 +41,9 @@ class Coordination:
         return True if self.pinger is None else await self.pinger()
 
     async def close(self) -> None:
-        """Withdraw from the peers and disconnect."""
+        """Let go of the locks, withdraw from the peers and disconnect."""
+        if self.drain is not None:
+            await self.drain()
         await self.peers.close()
 
 
@@ -54,10 +57,12 @@ def coordination(settings: Settings) -> Coordination:
     from omnivox.scaleout.windows import RedisWindows
 
     connection = RedisConnection(settings)
+    locks = RedisKeyedLock(connection, settings.redis.lock_lease_s)
     return Coordination(
-        RedisKeyedLock(connection, settings.redis.lock_lease_s),
+        locks,
         RedisWindows(connection),
         RedisPeers(connection),
         "redis",
         connection.ping,
+        locks.close,
     )

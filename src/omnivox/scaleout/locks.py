@@ -5,13 +5,13 @@ first of them then takes the Redis lock (``SET NX PX``) or polls for it every fe
 While held, the lease is renewed every third of ``redis.lock_lease_s``; a server that dies
 stops renewing, and its locks free themselves when the lease runs out. Release deletes the key
 only if this holder's random token is still in it, so a holder whose lease ran out (a long
-stall) cannot free the next holder's lock.
+stall) cannot free the next holder's lock. Release runs after the holder has left (the turn's
+reply does not wait for that round trip); the next holder in this server waits for it first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,7 +43,7 @@ class RedisKeyedLock:
         self._local = MemoryKeyedLock()
         self._release = connection.client.register_script(_RELEASE)
         self._renew = connection.client.register_script(_RENEW)
-        self._cleanups: set[asyncio.Task[None]] = set()
+        self._releases: dict[str, asyncio.Task[None]] = {}  # by lock name, until done
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -53,18 +53,19 @@ class RedisKeyedLock:
             try:
                 await self._acquire(name, token)
             except asyncio.CancelledError:  # the SET may have landed before the cancel
-                self._cleanup(name, token)
+                self._release_later(name, token)
                 raise
             renewer = asyncio.create_task(self._keep(name, token))
             try:
                 yield
             finally:
                 renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
-                await self._free(name, token)
+                self._release_later(name, token)
 
     async def _acquire(self, name: str, token: str) -> None:
+        pending = self._releases.get(name)
+        if pending is not None:  # this server's previous holder is still letting go
+            await asyncio.shield(pending)
         delay = POLL_FIRST_S
         client = self.connection.client
         while not await self.connection.call(client.set(name, token, nx=True, px=self.lease_ms)):
@@ -92,7 +93,16 @@ class RedisKeyedLock:
         except CoordinationUnavailableError as exc:  # the lease frees it later
             log.warning("lock.release_failed", error=str(exc))
 
-    def _cleanup(self, name: str, token: str) -> None:
+    def _release_later(self, name: str, token: str) -> None:
         task = asyncio.create_task(self._free(name, token))
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+        self._releases[name] = task
+        task.add_done_callback(lambda _: self._forget(name, task))
+
+    def _forget(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._releases.get(name) is task:
+            del self._releases[name]
+
+    async def close(self) -> None:
+        """Wait for the releases still on their way (at shutdown)."""
+        if self._releases:
+            await asyncio.wait(list(self._releases.values()), timeout=2)
