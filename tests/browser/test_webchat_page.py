@@ -165,6 +165,44 @@ def test_a_message_lost_with_its_connection_is_sent_again(tmp_path: Path, browse
         page.close()
 
 
+def test_a_message_the_server_had_when_the_connection_died_shows_once(
+    tmp_path: Path, browser: Browser
+) -> None:
+    providers = [{"type": "scripted", "reply": "Our return window is 60 days."}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as server:
+        page = browser.new_page()
+        dropped: list[str] = []
+
+        def network(route: WebSocketRoute) -> None:
+            upstream = route.connect_to_server()
+
+            def from_server(message: str | bytes) -> None:
+                if not dropped and isinstance(message, str) and '"typing"' in message:
+                    dropped.append(message)  # the server has the message; the page never hears
+                    route.close()
+                    return
+                route.send(message)
+
+            upstream.on_message(from_server)
+
+        page.route_web_socket("**/ws/chat*", network)
+        page.goto(server.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        page.get_by_test_id("omnivox-input").fill("What is your return window?")
+        page.get_by_test_id("omnivox-send").click()
+        answer = page.locator('[data-testid="omnivox-message"][data-role="assistant"]')
+        expect(answer.first).to_contain_text("60 days", timeout=20_000)
+        page.wait_for_timeout(1500)  # the resent message's stored reply has come too
+        question = page.locator('[data-testid="omnivox-message"][data-role="customer"]')
+        expect(question).to_have_count(1)
+        expect(answer).to_have_count(1)
+        assert len(dropped) == 1
+        page.reload()  # and the server stored it once
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        expect(page.get_by_test_id("omnivox-message")).to_have_count(2)
+        page.close()
+
+
 def test_a_refused_message_is_marked_not_sent(tmp_path: Path, browser: Browser) -> None:
     providers = [{"type": "scripted", "reply": "Our return window is 60 days."}]
     workspace = {"id": "acme", "name": "Acme", "limits": {"per_customer_per_minute": 1}}

@@ -50,17 +50,21 @@ def test_streams_deltas_then_the_reply(server: LiveServer) -> None:
 def test_visitor_resumes_with_history(server: LiveServer) -> None:
     with connect(ws_url(server, "workspace=acme")) as ws:
         visitor = json.loads(ws.recv(timeout=10))["visitor"]
-        ws.send(json.dumps({"type": "message", "text": "hello"}))
-        conversation = frames_until_reply(ws)[-1]["conversation_id"]
+        ws.send(json.dumps({"type": "message", "text": "hello", "id": "m_1"}))
+        reply = frames_until_reply(ws)[-1]
     with connect(ws_url(server, f"workspace=acme&visitor={visitor}")) as ws:
         session = json.loads(ws.recv(timeout=10))
         history = json.loads(ws.recv(timeout=10))
-    assert session["visitor"] == visitor and session["conversation_id"] == conversation
+    assert session["visitor"] == visitor and session["conversation_id"] == reply["conversation_id"]
     assert history["type"] == "history"
     assert [(m["role"], m["text"]) for m in history["messages"]] == [
         ("customer", "hello"),
         ("assistant", "Our return window is 60 days."),
     ]
+    # the widget's own id and the server's: a resent message and its reply show once
+    question, answer = history["messages"]
+    assert question["id"] == "m_1" and question["message_id"].startswith("msg_")
+    assert "id" not in answer and answer["message_id"] == reply["message_id"]
 
 
 def test_a_forged_visitor_id_gets_a_fresh_identity(server: LiveServer) -> None:

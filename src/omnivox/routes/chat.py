@@ -81,15 +81,26 @@ async def _greet(
         }
     )
     if conversation and conversation.messages:
-        history = [
-            {
-                "role": _role(m),
-                "text": m.text,
-                "citations": m.metadata.get("citations", []),
-            }
-            for m in conversation.messages
-        ]
+        history = [_shown(m, visitor) for m in conversation.messages]
         await websocket.send_json({"type": "history", "messages": history})
+
+
+def _shown(message: StoredMessage, visitor: str) -> dict[str, Any]:
+    """A history entry: with its ``message_id``, and the widget's own ``id`` for what it sent.
+
+    The ids let the widget drop a message it is sending again (its connection died after the
+    server had it) and a reply it already shows.
+    """
+    entry: dict[str, Any] = {
+        "role": _role(message),
+        "text": message.text,
+        "citations": message.metadata.get("citations", []),
+        "message_id": message.id,
+    }
+    sent = message.provider_message_id or ""
+    if message.channel == "webchat" and sent.startswith(f"{visitor}:"):
+        entry["id"] = sent.removeprefix(f"{visitor}:")
+    return entry
 
 
 async def _one_turn(websocket: WebSocket, services: Services, workspace: str, visitor: str) -> None:

@@ -58,6 +58,7 @@ class StoredMessage:
     in_reply_to: str | None
     metadata: dict[str, Any]
     created_at: datetime
+    provider_message_id: str | None = None  # the channel's own id (web chat: visitor:client id)
 
     @classmethod
     def of(cls, row: Message) -> StoredMessage:
@@ -72,6 +73,7 @@ class StoredMessage:
             row.in_reply_to,
             dict(row.meta),
             row.created_at,
+            row.provider_message_id,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -891,18 +891,27 @@
      * messages just flushed) are kept after it.
      */
     function onHistory(frame) {
+      const messages = Array.isArray(frame.messages) ? frame.messages : [];
+      // a message sent again after a dropped connection that the server already had is in
+      // the history: shown there once, not also as the copy being sent again
+      const had = {};
+      messages.forEach(function (message) {
+        if (message && typeof message.id === "string") had[message.id] = true;
+      });
       const keep = [];
       items.slice().forEach(function (item) {
-        if (item.epoch === epoch || item.queued) keep.push(item);
+        const already = item.clientId && had[item.clientId] === true;
+        if ((item.epoch === epoch || item.queued) && !already) keep.push(item);
         else removeItem(item);
       });
       const anchor = keep.length ? keep[0].el : typing;
       const restored = [];
-      (Array.isArray(frame.messages) ? frame.messages : []).forEach(function (message) {
+      messages.forEach(function (message) {
         if (!message || typeof message.text !== "string") return;
         const role = message.role;
         if (role !== "customer" && role !== "assistant" && role !== "agent") return;
         const item = buildMessage(role, message.text, "done");
+        if (typeof message.message_id === "string") item.el.setAttribute("data-message-id", message.message_id);
         renderCitations(item, message.citations);
         log.insertBefore(item.el, anchor);
         restored.push(item);
@@ -924,9 +933,17 @@
       scrollToBottom(false, nearBottom);
     }
 
+    /** Whether a message with this server id is on screen (a resent question's answer). */
+    function shown(messageId) {
+      return !!messageId && items.some(function (item) {
+        return item.el.getAttribute("data-message-id") === String(messageId);
+      });
+    }
+
     function onReply(frame) {
       setTyping(false);
       answering = null;
+      if (!streaming && shown(frame.message_id)) return; // already in the history
       const nearBottom = isNearBottom();
       const role = frame.role === "agent" ? "agent" : "assistant";
       let item = streaming;
@@ -1182,6 +1199,7 @@
       }
       const entry = { text: text, id: newMessageId(), item: addMessage("customer", text, "queued") };
       entry.item.queued = true;
+      entry.item.clientId = entry.id;
       scrollToBottom(true);
       if (canTransmit() && transmit(entry)) return true;
       outbox.push(entry); // sent as soon as the next session starts
