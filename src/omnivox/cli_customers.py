@@ -78,7 +78,7 @@ def _store_call(settings: Settings, work: Callable[[SubjectStore], Awaitable[T]]
 
 @customers_app.command("export")
 def export(
-    customer: Annotated[str, typer.Argument(help="Customer id (cus_…).")],
+    customer: Annotated[str, typer.Argument(help="Customer id (cus_…) or the business's own id.")],
     config: ConfigOpt = Path("omnivox.yaml"),
     workspace: WorkspaceOpt = None,
     data_dir: DataDirOpt = None,
@@ -103,7 +103,7 @@ def export(
 
 @customers_app.command("erase")
 def erase(
-    customer: Annotated[str, typer.Argument(help="Customer id (cus_…).")],
+    customer: Annotated[str, typer.Argument(help="Customer id (cus_…) or the business's own id.")],
     config: ConfigOpt = Path("omnivox.yaml"),
     workspace: WorkspaceOpt = None,
     data_dir: DataDirOpt = None,
@@ -115,9 +115,13 @@ def erase(
         raise typer.Exit(1)
     key = load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
 
-    counts = _store_call(settings, lambda store: store.erase_logged(ws.id, customer, key, "cli"))
-    if not counts:
-        err.print(f"Nothing held about {customer} in {ws.id} (already erased?)")
+    erasure = _store_call(settings, lambda store: store.erase_logged(ws.id, customer, key, "cli"))
+    if erasure.before:
+        err.print(f"Nothing held about {customer} in {ws.id}: it was erased before")
         return
-    summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
-    err.print(f"[green]Erased[/] {customer}: {summary}")
+    if not erasure.counts:
+        err.print(f"[bold red]No customer[/] {customer!r} in workspace {ws.id}")
+        raise typer.Exit(1)
+    summary = ", ".join(f"{n} {table}" for table, n in erasure.counts.items() if n)
+    profiles = ", ".join(erasure.customer_ids)
+    err.print(f"[green]Erased[/] {customer} (profiles {profiles}): {summary}")

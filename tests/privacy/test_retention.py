@@ -97,6 +97,34 @@ async def test_a_conversation_that_loses_messages_loses_its_summary(services: Se
     assert kept == ["customer.merged"]  # an unmerge still finds what the merge moved
 
 
+async def test_old_handoffs_and_notes_go_where_the_conversation_goes_on(
+    services: Services,
+) -> None:
+    from omnivox.storage.handoffs import HandoffStore
+    from omnivox.storage.models import Handoff, Note
+
+    store, handoffs = services.store, HandoffStore(services.db)
+    customer, _ = await store.resolve_customer("acme", "api", "r", verified=True)
+    said = InboundMessage("acme", "api", CustomerRef("r"), "my card 4111 was charged twice")
+    conv = (await store.attach_inbound(said, customer)).message.conversation_id
+    agent = await handoffs.add_agent("acme", "sam@acme.example", "Sam", "agent", "x")
+    old, _ = await handoffs.open("acme", conv, customer, {"summary": "card 4111 charged twice"})
+    await handoffs.add_note(conv, agent, "called them about the double charge")
+    long_ago = utcnow() - timedelta(days=40)
+    async with services.db.sessions.begin() as session:
+        await session.execute(update(Message).values(created_at=long_ago))
+        await session.execute(update(Note).values(created_at=long_ago))
+        await session.execute(update(Handoff).values(status="resolved", closed_at=long_ago))
+    open_now, _ = await handoffs.open("acme", conv, customer, {"summary": "still waiting"})
+    await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("r"), "hello?"), customer)
+    done = await purge(services.db, "acme", utcnow() - timedelta(days=30))
+    assert (done["messages"], done["handoffs"], done["notes"]) == (1, 1, 1)
+    async with services.db.sessions() as session:
+        left = [h.id for h in (await session.execute(select(Handoff))).scalars()]
+    assert left == [open_now.id] and old.id != open_now.id  # the waiting one stays
+    assert await count(services, Note) == 0 and await count(services, Conversation) == 1
+
+
 def test_the_retention_command(tmp_path: Path) -> None:
     config = tmp_path / "omnivox.yaml"
     config.write_text(

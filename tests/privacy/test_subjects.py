@@ -76,8 +76,10 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
     erased = cli(config, "erase", maya, "--yes")
     assert erased.returncode == 0 and "Erased" in erased.stderr and "4 messages" in erased.stderr
     again = cli(config, "erase", maya, "--yes")
-    assert again.returncode == 0 and "Nothing held" in again.stderr
+    assert again.returncode == 0 and "erased before" in again.stderr
     assert cli(config, "export", maya).returncode == 1
+    typo = cli(config, "erase", "cus_mistyped", "--yes")  # not "already erased": never held
+    assert typo.returncode == 1 and "No customer" in typo.stderr
 
     db = Path(settings.data_dir) / "omnivox.db"
     with sqlite3.connect(db) as conn:
@@ -175,13 +177,14 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
     subjects = SubjectStore(services.db)
     exported = await subjects.export("acme", ids["c"])
     assert exported is not None
-    assert set(exported["customer"]["merged_profiles"]) == {ids["a"], ids["b"]}
+    merged = {p["id"]: p for p in exported["customer"]["merged_profiles"]}
+    assert set(merged) == {ids["a"], ids["b"]} and merged[ids["a"]]["name"] == "a Doe"
     texts = [m["text"] for c in exported["conversations"] for m in c["messages"]]
     assert "I am A" in texts
     assert [n["text"] for n in exported["notes"]] == ["A prefers email"]
     assert exported["verifications"] == []
 
-    counts = await subjects.erase("acme", ids["c"], b"k" * 32)
+    counts = (await subjects.erase("acme", ids["c"], b"k" * 32)).counts
     assert counts["messages"] == 1
     async with services.db.sessions() as session:
         left = await session.execute(
@@ -193,7 +196,7 @@ async def test_erase_and_export_reach_profiles_merged_two_deep(services: Service
         )
     assert left.scalar_one() == 0 and handoffs.scalar_one() == 0
     # the merges' evidence (an agent's reason) named them: those events go too
-    assert merges.scalar_one() == 0 and counts["merge_events"] == 2
+    assert merges.scalar_one() == 0 and counts["profile_events"] == 2
 
 
 def test_a_turn_whose_customer_is_erased_meanwhile_keeps_nothing(tmp_path: Path) -> None:
@@ -226,3 +229,107 @@ def test_a_turn_whose_customer_is_erased_meanwhile_keeps_nothing(tmp_path: Path)
         ).fetchall()
         messages = conn.execute("SELECT count(*) FROM messages").fetchone()
     assert left == [] and messages == (0,)  # no turn.failed about the erased conversation
+
+
+async def test_a_profile_unmerged_after_a_ticket_and_a_handoff_is_erased_whole(
+    services: Services,
+) -> None:
+    """While S was merged into T, S's conversation got a ticket and a handoff naming T."""
+    from omnivox.storage.handoffs import HandoffStore
+    from omnivox.storage.identities import IdentityStore
+    from omnivox.storage.signals import SignalStore
+    from omnivox.storage.subjects import SubjectStore
+
+    store, identities = services.store, IdentityStore(services.db)
+    t, _ = await store.resolve_customer("acme", "api", "unmerge-t", "T")
+    s, _ = await store.resolve_customer("acme", "api", "unmerge-s", "S")
+    said = InboundMessage("acme", "api", CustomerRef("unmerge-s"), "the zipper broke")
+    conv = (await store.attach_inbound(said, s)).message.conversation_id
+    await identities.merge("acme", s, t, {"by": "test"})
+    await SignalStore(services.db).open_ticket("acme", t, conv, "Zipper", "the zipper broke")
+    await HandoffStore(services.db).open("acme", conv, t, {"summary": "the zipper broke"})
+    await identities.unmerge("acme", s, {"by": "test"})
+
+    subjects = SubjectStore(services.db)
+    of_t, of_s = await subjects.export("acme", t), await subjects.export("acme", s)
+    assert of_t is not None and of_s is not None
+    assert of_t["tickets"] == [] and of_t["handoffs"] == []  # S's, not T's
+    assert [k["body"] for k in of_s["tickets"]] == ["the zipper broke"]
+    assert len(of_s["handoffs"]) == 1
+    erased = await subjects.erase("acme", s, b"k" * 32)  # was a foreign-key failure
+    assert erased.counts["tickets"] == 1 and erased.counts["handoffs"] == 1
+    assert await subjects.export("acme", t) is not None
+
+
+async def test_a_request_by_a_merged_away_or_external_id_covers_the_whole_profile(
+    services: Services,
+) -> None:
+    from omnivox.storage.identities import IdentityStore
+    from omnivox.storage.subjects import SubjectStore
+
+    store, key = services.store, b"k" * 32
+    a, _ = await store.resolve_customer("acme", "api", "merged-a", "A")
+    await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("merged-a"), "hi"), a)
+    await store.upsert_customer("acme", "ext-77", "B", {"tier": "gold"}, [])
+    b = (await SubjectStore(services.db).export("acme", "ext-77") or {})["customer"]["id"]
+    await IdentityStore(services.db).merge("acme", a, b, {"by": "test"})
+    subjects = SubjectStore(services.db)
+    exported = await subjects.export("acme", a)  # A is merged into B: B's profile, A's data
+    assert exported is not None and exported["customer"]["id"] == b
+    assert [p["id"] for p in exported["customer"]["merged_profiles"]] == [a]
+    erased = await subjects.erase("acme", a, key)
+    assert set(erased.customer_ids) == {a, b} and erased.counts["messages"] == 1
+    for name in (a, b, "ext-77"):  # each of its names is known as erased, not unknown
+        again = await subjects.erase("acme", name, key)
+        assert again.counts == {} and again.before
+    unknown = await subjects.erase("acme", "cus_never", key)
+    assert unknown.counts == {} and not unknown.before
+
+
+async def test_erasure_takes_the_verification_events_that_name_the_customer(
+    services: Services,
+) -> None:
+    from sqlalchemy import select
+
+    from omnivox.bus import EventRecord
+    from omnivox.storage.models import Event
+    from omnivox.storage.subjects import SubjectStore
+
+    store = services.store
+    c, _ = await store.resolve_customer("acme", "api", "verifying", "V")
+    await store.add_events(
+        [
+            EventRecord("identity.code_sent", "acme", payload={"customer": c, "kind": "email"}),
+            EventRecord("identity.verified", "acme", payload={"customer": "cus_other"}),
+        ]
+    )
+    erased = await SubjectStore(services.db).erase("acme", c, b"k" * 32)
+    assert erased.counts["profile_events"] == 1
+    async with services.db.sessions() as session:
+        left = [e.payload for e in (await session.execute(select(Event))).scalars()]
+    assert {"customer": "cus_other"} in left
+    assert not any(p.get("customer") == c for p in left)
+
+
+async def test_the_audit_log_keeps_no_merge_reason_that_would_outlive_an_erasure(
+    services: Services,
+) -> None:
+    from sqlalchemy import select
+
+    from omnivox.storage.identities import IdentityStore
+    from omnivox.storage.models import AuditEntry
+    from omnivox.storage.subjects import SubjectStore
+
+    store, identities = services.store, IdentityStore(services.db)
+    a, _ = await store.resolve_customer("acme", "api", "reason-a", "A")
+    b, _ = await store.resolve_customer("acme", "api", "reason-b", "B")
+    why = {"method": "api", "by": "key:k1", "reason": "same person, phone +15550199999"}
+    await identities.merge("acme", a, b, why)
+    await identities.unmerge("acme", a, why)
+    await SubjectStore(services.db).erase("acme", a, b"k" * 32)
+    async with services.db.sessions() as session:
+        entries = list((await session.execute(select(AuditEntry))).scalars())
+    merges = [e for e in entries if e.action in ("customer.merged", "customer.unmerged")]
+    assert len(merges) == 2 and all(json.loads(e.details)["by"] == "key:k1" for e in merges)
+    assert "15550199999" not in " ".join(str(e.details) for e in entries)
+    assert (await services.verifier.store.audit.verify()).ok

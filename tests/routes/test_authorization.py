@@ -105,7 +105,7 @@ ENDPOINTS = [
         },
     ),
     Endpoint("GET", "/api/v1/customers/{cus}/export", P.CUSTOMERS_EXPORT, frozenset({200})),
-    Endpoint("DELETE", "/api/v1/customers/cus_nobody", P.CUSTOMERS_ERASE, frozenset({200})),
+    Endpoint("DELETE", "/api/v1/customers/cus_nobody", P.CUSTOMERS_ERASE, frozenset({404})),
     Endpoint("GET", "/api/v1/handoffs", P.HANDOFFS_READ, frozenset({200})),
     Endpoint("GET", "/api/v1/handoffs/{handoff}", P.HANDOFFS_READ, frozenset({200})),
     Endpoint(
@@ -268,8 +268,8 @@ def test_another_workspaces_key_sees_and_changes_nothing_of_this_one(world: Worl
     for endpoint in ENDPOINTS:
         response = world.call(endpoint, "other workspace")
         assert CANARY not in response.text and "Maya" not in response.text
-        if endpoint.method == "DELETE":
-            assert response.json()["erased"] is False
+        if endpoint.method == "DELETE":  # not found in the key's workspace
+            assert response.status_code == 404, response.text
         elif endpoint.path == "/api/v1/handoffs":
             assert response.json() == {"handoffs": []}
         else:
@@ -277,7 +277,7 @@ def test_another_workspaces_key_sees_and_changes_nothing_of_this_one(world: Worl
     after = counts(world.server)
     assert after == before
     erase = Endpoint("DELETE", "/api/v1/customers/{cus}", P.CUSTOMERS_ERASE, frozenset({200}))
-    assert world.call(erase, "other workspace").json() == {"erased": False, "deleted": {}}
+    assert world.call(erase, "other workspace").json()["error"] == "not_found"
     assert counts(world.server) == before  # Maya, a real acme customer, is still there
 
 

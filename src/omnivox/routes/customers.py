@@ -233,12 +233,18 @@ async def export_customer(
 
 @router.delete("/api/v1/customers/{customer_id}")
 async def erase_customer(customer_id: str, request: Request, principal: Eraser) -> dict[str, Any]:
-    """Delete everything held about the customer; repeating it is safe (``erased`` false)."""
+    """Delete everything held about the customer and every profile merged with it.
+
+    By id or external id; repeating it is safe (``erased`` false); an id never held is 404.
+    """
     services = services_of(request)
     await services.events.flush()  # queued events of their conversations go with them
     store = SubjectStore(services.db)
-    counts = await store.erase_logged(
+    erasure = await store.erase_logged(
         principal.workspace_id, customer_id, services.verifier.key, principal.actor
     )
-    services.cache.forget(principal.workspace_id, customer_id)  # cached questions of theirs
-    return {"erased": bool(counts), "deleted": counts}
+    if not erasure.counts and not erasure.before:
+        raise api_error(404, "not_found", f"no customer {customer_id!r}")
+    for erased in erasure.customer_ids:  # cached questions of theirs
+        services.cache.forget(principal.workspace_id, erased)
+    return {"erased": bool(erasure.counts), "deleted": erasure.counts}

@@ -23,6 +23,7 @@ from omnivox.storage.models import (
     Conversation,
     Customer,
     Event,
+    Handoff,
     Identity,
     Ticket,
     Verification,
@@ -32,6 +33,18 @@ from omnivox.types import utcnow
 MERGED = events.CUSTOMER_MERGED
 UNMERGED = events.CUSTOMER_UNMERGED
 _MOVED = (("identities", Identity), ("conversations", Conversation), ("tickets", Ticket))
+
+
+def _audited(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The evidence as the audit log keeps it: who and how, never the free-text reason.
+
+    A reason may quote the customer ("same person, phone +1555... per call"), and the
+    append-only log outlives an erasure; the merge event holds the reason and goes with it.
+    """
+    kept = {k: v for k, v in evidence.items() if k != "reason"}
+    if evidence.get("reason"):
+        kept["reason"] = "in the merge event (erased with the customer)"
+    return kept
 
 
 class MergeError(Exception):
@@ -282,7 +295,9 @@ class IdentityStore:
             }
             session.add(Event(type=MERGED, workspace_id=workspace_id, payload=payload))
         actor = str(evidence.get("by") or evidence.get("method", "api"))
-        await self.audit.append(workspace_id, actor, MERGED, f"{source_id}->{target_id}", evidence)
+        await self.audit.append(
+            workspace_id, actor, MERGED, f"{source_id}->{target_id}", _audited(evidence)
+        )
         return payload
 
     async def unmerge(
@@ -308,13 +323,24 @@ class IdentityStore:
                         .where(model.id.in_(ids), model.customer_id.in_(holders))
                         .values(customer_id=source_id)
                     )
+            # tickets and handoffs opened on those conversations while merged named the target
+            conversations = (merge or {}).get("conversations") or []
+            for opened in (Ticket, Handoff):
+                await session.execute(
+                    update(opened)
+                    .where(
+                        opened.conversation_id.in_(conversations),
+                        opened.customer_id.in_(holders),
+                    )
+                    .values(customer_id=source_id)
+                )
             await _take_back(session, source, target_id, (merge or {}).get("filled") or {})
             source.merged_into = None
             payload = {"source": source_id, "target": target_id, "evidence": evidence}
             session.add(Event(type=UNMERGED, workspace_id=workspace_id, payload=payload))
         actor = str(evidence.get("by") or evidence.get("method", "api"))
         await self.audit.append(
-            workspace_id, actor, UNMERGED, f"{source_id}->{target_id}", evidence
+            workspace_id, actor, UNMERGED, f"{source_id}->{target_id}", _audited(evidence)
         )
         return payload
 

@@ -1,9 +1,10 @@
 """Retention: conversation data older than a workspace's ``retention_days`` is deleted.
 
-Purged: messages older than the cutoff (and the events of the same age), conversations left
-without messages together with their handoffs, notes and ratings, tickets and verifications
-older than the cutoff, and the rolling summary of every conversation that lost messages (it
-described them). Kept: customer profiles and identities (the business's records), consent
+Purged: messages older than the cutoff (and the events of the same age), handoffs closed and
+notes written before the cutoff (a packet quotes the conversation), conversations left without
+messages together with their handoffs, notes and ratings, tickets and verifications older than
+the cutoff, and the rolling summary of every conversation that lost messages (it described
+them). Kept: customer profiles and identities (the business's records), consent
 decisions (proof of consent), merge records (``customer.merged`` events: an unmerge reads what
 moved from them) and the audit log (append-only by design). The server's
 in-memory answer cache is expired by the ``after`` hook of :func:`scheduled`.
@@ -100,6 +101,25 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
                     Ticket.workspace_id == workspace_id,
                     (Ticket.created_at < cutoff) | Ticket.conversation_id.in_(empty),
                 )
+            ),
+        )
+        # a closed handoff's packet quotes the conversation, a note speaks of the customer:
+        # they age out with the messages even where the conversation goes on
+        count(
+            "handoffs",
+            await session.execute(
+                delete(Handoff).where(
+                    Handoff.workspace_id == workspace_id,
+                    Handoff.closed_at.is_not(None),
+                    Handoff.closed_at < cutoff,
+                )
+            ),
+        )
+        in_workspace = select(Conversation.id).where(Conversation.workspace_id == workspace_id)
+        count(
+            "notes",
+            await session.execute(
+                delete(Note).where(Note.created_at < cutoff, Note.conversation_id.in_(in_workspace))
             ),
         )
         if empty:

@@ -3,18 +3,24 @@
 A customer's data: the profile (and profiles merged into it), identities, conversations with
 their messages, events, handoffs, notes and ratings, tickets, consent decisions and
 verifications. Erasure deletes all of it in one transaction and appends a ``customer.erased``
-event that names the subject only by a keyed hash; erasing again finds nothing and changes
-nothing.
+event that names the subject only by keyed hashes (of each erased id and external id); erasing
+again finds nothing, changes nothing, and is told apart from an id never held.
+
+A request may name the customer by id or by external id, and may name a profile merged into
+another: the merge said they are one person, so the request covers the whole profile it lives
+in (and every profile merged into that).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
+from omnivox import events
 from omnivox.events import CUSTOMER_MERGED as MERGED
 from omnivox.events import CUSTOMER_UNMERGED as UNMERGED
 from omnivox.storage.audit import AuditLog
@@ -34,6 +40,17 @@ from omnivox.storage.models import (
 )
 
 ERASED = "customer.erased"
+# events outside any conversation that name a customer in their payload
+_SUBJECT_EVENTS = (MERGED, UNMERGED, events.IDENTITY_CODE_SENT, events.IDENTITY_VERIFIED)
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erasure did: rows deleted per table (empty: nothing was held)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    customer_ids: tuple[str, ...] = ()  # the profiles erased
+    before: bool = False  # nothing held now, but this id was erased earlier
 
 
 def subject_hash(key: bytes, customer_id: str) -> str:
@@ -66,13 +83,32 @@ class SubjectStore:
             ids += frontier
         return ids
 
+    async def _subject(
+        self, session: AsyncSession, workspace_id: str, customer_id: str
+    ) -> Customer | None:
+        """The profile a request means: by id or external id, followed to where it merged."""
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.workspace_id != workspace_id:
+            customer = (
+                await session.execute(
+                    select(Customer).where(
+                        Customer.workspace_id == workspace_id, Customer.external_id == customer_id
+                    )
+                )
+            ).scalar_one_or_none()
+        seen: set[str] = set()
+        while customer is not None and customer.merged_into and customer.id not in seen:
+            seen.add(customer.id)
+            customer = await session.get(Customer, customer.merged_into)
+        return customer
+
     async def export(self, workspace_id: str, customer_id: str) -> dict[str, Any] | None:
         """Everything held about the customer, as JSON-ready data (None if unknown)."""
         async with self.db.sessions() as session:
-            customer = await session.get(Customer, customer_id)
-            if customer is None or customer.workspace_id != workspace_id:
+            customer = await self._subject(session, workspace_id, customer_id)
+            if customer is None:
                 return None
-            ids = await self._profiles(session, workspace_id, customer_id)
+            ids = await self._profiles(session, workspace_id, customer.id)
             convs = list(
                 (
                     await session.execute(
@@ -106,7 +142,7 @@ class SubjectStore:
                     "external_id": customer.external_id,
                     "name": customer.display_name,
                     "attributes": customer.attributes,
-                    "merged_profiles": ids[1:],
+                    "merged_profiles": await _merged_profiles(session, ids[1:]),
                 },
                 "identities": [
                     {
@@ -143,13 +179,15 @@ class SubjectStore:
                 "tickets": [
                     {"id": t.id, "subject": t.subject, "body": t.body, "status": t.status}
                     for t in (
-                        await session.execute(select(Ticket).where(Ticket.customer_id.in_(ids)))
+                        await session.execute(select(Ticket).where(_theirs(Ticket, ids, conv_ids)))
                     ).scalars()
                 ],
                 "handoffs": [
                     {"id": h.id, "status": h.status, "packet": h.packet}
                     for h in (
-                        await session.execute(select(Handoff).where(Handoff.customer_id.in_(ids)))
+                        await session.execute(
+                            select(Handoff).where(_theirs(Handoff, ids, conv_ids))
+                        )
                     ).scalars()
                 ],
                 "ratings": [
@@ -164,40 +202,32 @@ class SubjectStore:
                 "verifications": await _verifications(session, ids),
             }
 
-    async def erase(self, workspace_id: str, customer_id: str, key: bytes) -> dict[str, int]:
-        """Delete every row about the customer; counts per table (all zero when repeated)."""
-        counts: dict[str, int] = {}
+    async def erase(self, workspace_id: str, customer_id: str, key: bytes) -> Erasure:
+        """Delete every row about the customer; counts per table (none when repeated)."""
         async with self.db.sessions.begin() as session:
-            customer = await session.get(Customer, customer_id)
-            if customer is None or customer.workspace_id != workspace_id:
-                return counts
-            ids = await self._profiles(session, workspace_id, customer_id)
+            customer = await self._subject(session, workspace_id, customer_id)
+            if customer is None:
+                return Erasure(before=await _erased_before(session, workspace_id, key, customer_id))
+            ids = await self._profiles(session, workspace_id, customer.id)
+            subjects = await _subject_hashes(session, key, ids, customer_id)
             conv_ids = [
                 r[0]
                 for r in await session.execute(
                     select(Conversation.id).where(Conversation.customer_id.in_(ids))
                 )
             ]
-            steps: list[tuple[str, Any]] = [
-                ("ratings", delete(Rating).where(Rating.conversation_id.in_(conv_ids))),
-                ("notes", delete(Note).where(Note.conversation_id.in_(conv_ids))),
-                ("handoffs", delete(Handoff).where(Handoff.customer_id.in_(ids))),
-                ("events", delete(Event).where(Event.conversation_id.in_(conv_ids))),
-                ("messages", delete(Message).where(Message.conversation_id.in_(conv_ids))),
-                ("tickets", delete(Ticket).where(Ticket.customer_id.in_(ids))),
-                ("conversations", delete(Conversation).where(Conversation.id.in_(conv_ids))),
-                ("consents", delete(Consent).where(Consent.customer_id.in_(ids))),
-                ("verifications", delete(Verification).where(Verification.customer_id.in_(ids))),
-                ("identities", delete(Identity).where(Identity.customer_id.in_(ids))),
-                ("customers", delete(Customer).where(Customer.id.in_(ids))),
-            ]
-            for name, statement in steps:
+            counts: dict[str, int] = {}
+            for name, statement in _erasing(ids, conv_ids):
                 result = await session.execute(statement)
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
-            counts["merge_events"] = await _erase_merge_events(session, workspace_id, ids)
-            payload = {"subject": subject_hash(key, customer_id), "deleted": counts}
+            counts["profile_events"] = await _erase_subject_events(session, workspace_id, ids)
+            payload = {
+                "subject": subject_hash(key, customer_id),
+                "subjects": subjects,
+                "deleted": counts,
+            }
             session.add(Event(type=ERASED, workspace_id=workspace_id, payload=payload, timings={}))
-        return counts
+        return Erasure(counts, tuple(ids))
 
     async def export_logged(
         self, workspace_id: str, customer_id: str, actor: str
@@ -210,30 +240,87 @@ class SubjectStore:
 
     async def erase_logged(
         self, workspace_id: str, customer_id: str, key: bytes, actor: str
-    ) -> dict[str, int]:
+    ) -> Erasure:
         """:meth:`erase`, with a ``customer.erased`` audit entry naming the keyed hash only."""
-        counts = await self.erase(workspace_id, customer_id, key)
-        if counts:
+        erasure = await self.erase(workspace_id, customer_id, key)
+        if erasure.counts:
             subject = subject_hash(key, customer_id)
-            await AuditLog(self.db).append(workspace_id, actor, "customer.erased", subject, counts)
-        return counts
+            await AuditLog(self.db).append(
+                workspace_id, actor, "customer.erased", subject, erasure.counts
+            )
+        return erasure
 
 
-async def _erase_merge_events(session: AsyncSession, workspace_id: str, ids: list[str]) -> int:
-    """Merge and unmerge events naming an erased profile (their evidence may quote them).
+def _theirs(model: type[Ticket] | type[Handoff], ids: list[str], conv_ids: list[str]) -> Any:
+    """A ticket's or handoff's rows about the customer: theirs, or on their conversations.
 
-    They belong to no conversation, so the conversations' events do not cover them.
+    One opened while the conversation was merged into another profile names that profile.
+    """
+    return or_(model.customer_id.in_(ids), model.conversation_id.in_(conv_ids))
+
+
+def _erasing(ids: list[str], conv_ids: list[str]) -> list[tuple[str, Any]]:
+    """The deletes of an erasure, children before parents."""
+    return [
+        ("ratings", delete(Rating).where(Rating.conversation_id.in_(conv_ids))),
+        ("notes", delete(Note).where(Note.conversation_id.in_(conv_ids))),
+        ("handoffs", delete(Handoff).where(_theirs(Handoff, ids, conv_ids))),
+        ("events", delete(Event).where(Event.conversation_id.in_(conv_ids))),
+        ("messages", delete(Message).where(Message.conversation_id.in_(conv_ids))),
+        ("tickets", delete(Ticket).where(_theirs(Ticket, ids, conv_ids))),
+        ("conversations", delete(Conversation).where(Conversation.id.in_(conv_ids))),
+        ("consents", delete(Consent).where(Consent.customer_id.in_(ids))),
+        ("verifications", delete(Verification).where(Verification.customer_id.in_(ids))),
+        ("identities", delete(Identity).where(Identity.customer_id.in_(ids))),
+        ("customers", delete(Customer).where(Customer.id.in_(ids))),
+    ]
+
+
+async def _subject_hashes(
+    session: AsyncSession, key: bytes, ids: list[str], asked: str
+) -> list[str]:
+    """Keyed hashes of every name the erased profiles had: ids, external ids, the one asked."""
+    rows = await session.execute(select(Customer.external_id).where(Customer.id.in_(ids)))
+    names = {asked, *ids, *(r[0] for r in rows if r[0])}
+    return sorted(subject_hash(key, name) for name in names)
+
+
+async def _erased_before(session: AsyncSession, workspace_id: str, key: bytes, asked: str) -> bool:
+    """Whether an earlier erasure in the workspace covered this id (by its keyed hash)."""
+    wanted = subject_hash(key, asked)
+    rows = await session.execute(
+        select(Event.payload).where(Event.workspace_id == workspace_id, Event.type == ERASED)
+    )
+    return any(wanted in (p.get("subjects") or [p.get("subject")]) for (p,) in rows)
+
+
+async def _merged_profiles(session: AsyncSession, ids: list[str]) -> list[dict[str, Any]]:
+    """What each profile merged into this one still holds of its own."""
+    rows = await session.execute(select(Customer).where(Customer.id.in_(ids)))
+    return [
+        {
+            "id": c.id,
+            "external_id": c.external_id,
+            "name": c.display_name,
+            "attributes": c.attributes,
+        }
+        for c in rows.scalars()
+    ]
+
+
+async def _erase_subject_events(session: AsyncSession, workspace_id: str, ids: list[str]) -> int:
+    """Merge, unmerge and verification events naming an erased profile.
+
+    They belong to no conversation, so the conversations' events do not cover them (a merge's
+    evidence may quote the customer; a verification names them).
     """
     rows = await session.execute(
         select(Event.id, Event.payload).where(
-            Event.workspace_id == workspace_id, Event.type.in_((MERGED, UNMERGED))
+            Event.workspace_id == workspace_id, Event.type.in_(_SUBJECT_EVENTS)
         )
     )
-    doomed = [
-        eid
-        for eid, payload in rows.all()
-        if {payload.get("source"), payload.get("target")} & set(ids)
-    ]
+    named = ("source", "target", "customer", "merged_from")
+    doomed = [eid for eid, payload in rows.all() if {payload.get(k) for k in named} & set(ids)]
     if doomed:
         await session.execute(delete(Event).where(Event.id.in_(doomed)))
     return len(doomed)
