@@ -203,7 +203,8 @@ def test_ten_thousand_parts_are_cut_at_the_part_limit() -> None:
         HEAD + "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n"
     ).encode()
     parsed = parse_mail(raw)
-    assert parsed.text == "part 0"
+    assert parsed.text.startswith("part 0\n\npart 1\n\n") and "part 9999" not in parsed.text
+    assert parsed.text.count("part ") < MAX_PARTS
     assert parsed.defects == (f"more than {MAX_PARTS} parts: the rest were ignored",)
 
 
@@ -310,3 +311,54 @@ def test_an_attached_mail_records_its_size() -> None:
     assert parsed.text == "See the mail below."
     [attached] = parsed.attachments
     assert attached.type == "message/rfc822" and attached.size > 100  # was 0
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (  # interleaved: the customer answers between the quoted lines
+            f"On Sat, 5 Dec 2026 at 09:20, {ACME} wrote:\n> Hi Jane, anything else?\n\n"
+            "Do you ship to Canada, and how much does it cost?\n> Juniper\n",
+            "Do you ship to Canada, and how much does it cost?",
+        ),
+        (  # bottom-posted, with a signature after
+            f"On Sat, 5 Dec 2026 at 09:20, {ACME} wrote:\n> Returns take 30 days.\n\n"
+            "And for sale items?\n-- \nJane",
+            "And for sale items?",
+        ),
+        (  # the customer's own sentence is no attribution
+            "On December 3rd I wrote to you about a refund:\nit is still not in my account.",
+            "On December 3rd I wrote to you about a refund:\nit is still not in my account.",
+        ),
+        (  # Spanish and Italian Outlook headers
+            "¿Hay talla M?\n\nDe: Acme\nEnviado el: martes, 3 de marzo de 2026 10:00\nold",
+            "¿Hay talla M?",
+        ),
+        (
+            "C'è la taglia M?\n\nDa: Acme\nInviato: martedì 3 marzo 2026 10:00\nold",
+            "C'è la taglia M?",
+        ),
+        (  # Apple Mail's forward is kept like Gmail's
+            "My order never arrived, see below.\n\nBegin forwarded message:\n\n"
+            "From: Acme <support@acme.example>\nSubject: Order ACM-482193\n\nShipped today.",
+            "My order never arrived, see below.\n\nBegin forwarded message:\n\n"
+            "From: Acme <support@acme.example>\nSubject: Order ACM-482193\n\nShipped today.",
+        ),
+    ],
+)
+def test_what_the_customer_wrote_survives_each_reply_style(text: str, kept: str) -> None:
+    assert strip_reply(text) == kept
+
+
+def test_text_on_both_sides_of_an_inline_picture_is_one_body() -> None:
+    parts = (
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi, my tent arrived like this:\r\n"
+        "--b\r\nContent-Type: image/png\r\nContent-Disposition: inline\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n"
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "The pole is snapped. Order ACM-482193.\r\n--b--\r\n"
+    )
+    raw = HEAD + "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts
+    parsed = parse_mail(raw.encode())
+    assert parsed.text == "Hi, my tent arrived like this:\n\nThe pole is snapped. Order ACM-482193."
+    assert [a.type for a in parsed.attachments] == ["image/png"]

@@ -195,10 +195,10 @@ def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
     plain: str | None = None
     html: str | None = None
     attachments: list[Attachment] = []
-    stack: list[Message] = [msg]
+    stack: list[tuple[Message, str]] = [(msg, "")]  # a part and its container's type
     visited: list[Message] = []
     while stack:
-        part = stack.pop()
+        part, container = stack.pop()
         visited.append(part)
         if len(visited) > MAX_PARTS:
             defects.append(f"more than {MAX_PARTS} parts: the rest were ignored")
@@ -208,7 +208,7 @@ def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
             subparts = (
                 [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
             )
-            stack.extend(reversed(subparts))
+            stack.extend((p, part.get_content_type()) for p in reversed(subparts))
             continue
         if part.get_content_maintype() == "multipart":  # no boundary: read it as text
             plain = plain if plain is not None else _decode(part, defects)
@@ -216,6 +216,9 @@ def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
             attachments.append(_attachment(part))
         elif part.get_content_type() == "text/plain" and plain is None:
             plain = _decode(part, defects)
+        elif part.get_content_type() == "text/plain" and container == "multipart/mixed":
+            # text on both sides of an inline picture (Apple Mail): one body, in order
+            plain = f"{plain}\n\n{_decode(part, defects)}"
         elif part.get_content_type() == "text/html" and html is None:
             html = _decode(part, defects)
     # after decoding: bad base64 or quoted-printable shows up as a part's defect then

@@ -1,12 +1,14 @@
 """What the customer wrote in a reply: quoted history and signatures removed.
 
-Plain text is cut at the first reply header ("On Mon, Jane wrote:", its French, German,
-Spanish, Dutch, Italian, Portuguese and Scandinavian forms, Outlook's "From:/Sent:" block and
-"-----Original Message-----"), at a signature delimiter ("-- ") or a mobile footer ("Sent from
-my iPhone"); lines quoted with ">" are dropped wherever they are (interleaved replies keep the
-customer's own lines). HTML mail loses its quote containers (Gmail, Apple Mail, Outlook,
-Thunderbird; from Outlook's reply header on, everything after it) before it becomes text. A
-forwarded message is kept: what a customer forwards is part of what they ask about.
+Plain text is cut at the first reply header ("On Mon, 3 Mar 2026, Jane <jane@...> wrote:",
+its French, German, Spanish, Dutch, Italian, Portuguese and Scandinavian forms, Outlook's
+"From:/Sent:" block in several languages and "-----Original Message-----"), at a signature
+delimiter ("-- ") or a mobile footer ("Sent from my iPhone"); lines quoted with ">" are dropped
+wherever they are, and an "On ... wrote:" over quoted lines that the customer answers between
+(an interleaved or bottom-posted reply) is dropped alone, keeping the customer's lines. HTML
+mail loses its quote containers (Gmail, Apple Mail, Outlook, Thunderbird; from Outlook's reply
+header on, everything after it) before it becomes text. A forwarded message (Gmail's, Apple
+Mail's) is kept: what a customer forwards is part of what they ask about.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ _WROTE = re.compile(  # a date (so a digit) comes before "wrote": "On the form I
     r"(wrote|a écrit|schrieb|escribió|schreef|ha scritto|escreveu|skrev)[^\n]{0,200}:\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+# an attribution names the sender's address, a time or a year ("On December 3rd I wrote to
+# you about a refund:" is the customer's own sentence)
+_ATTRIBUTION_DETAIL = re.compile(r"@|\b\d{1,2}[:.h]\d{2}\b|\b(19|20)\d{2}\b")
 _FORWARDED = re.compile(
-    r"^\s*-{2,}\s*(Forwarded message|Weitergeleitete Nachricht|Message transféré)", re.I
+    r"^\s*(-{2,}\s*(Forwarded message|Weitergeleitete Nachricht|Message transféré)"
+    r"|Begin forwarded message:|Début du message réexpédié)",
+    re.I,
 )
 _CUT_LINES = (
     re.compile(r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)", re.I),
@@ -29,9 +36,13 @@ _CUT_LINES = (
     re.compile(r"^-- ?$"),
     re.compile(r"^\s*(Sent from my |Sent from Mail for |Get Outlook for |Envoyé de mon )", re.I),
 )
-_HEADER_BLOCK = re.compile(r"^\s*\*?(From|De|Von|Van)\s*:\*?\s", re.I)
+_HEADER_BLOCK = re.compile(r"^\s*\*?(From|De|Von|Van|Da|Fra|Från|Od)\s*:\*?\s", re.I)
 # an Outlook header block has a date line ("From: Berlin / To: Toronto" in a question has none)
-_HEADER_NEXT = re.compile(r"^\s*\*?(Sent|Date|Envoyé|Gesendet|Verzonden|Enviado)\s*:\*?\s", re.I)
+_HEADER_NEXT = re.compile(
+    r"^\s*\*?(Sent|Date|Envoyé|Gesendet|Verzonden|Enviado|Enviado el|Enviada em|Inviato|Data"
+    r"|Datum|Skickat|Sendt|Wysłano)\s*:\*?\s",
+    re.I,
+)
 _QUOTED = re.compile(r"^\s*>")
 _QUOTE_SELECTORS = (
     "div.gmail_quote",
@@ -50,28 +61,62 @@ def strip_reply(text: str) -> str:
     """The new text of a plain-text reply (everything above the quoted history)."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
-    for i, line in enumerate(lines):
+    i = 0
+    while i < len(lines):
+        line = lines[i]
         if _FORWARDED.match(line):  # what the customer forwards is part of their message
             kept.extend(x.rstrip() for x in lines[i:])
             break
-        if _starts_history(lines, i):
+        end = _attribution_end(lines, i)
+        if end is not None:
+            if not _answers_inline(lines, end):
+                break
+            i = end  # "On ..., Acme wrote:" over quoted lines the customer answers between
+            continue
+        if _starts_history(line, lines[i + 1 : i + 5]):
             break
         if not _QUOTED.match(line):
             kept.append(line.rstrip())
+        i += 1
     return _tidy("\n".join(kept))
 
 
-def _starts_history(lines: list[str], i: int) -> bool:
-    line = lines[i]
+def _attribution_end(lines: list[str], i: int) -> int | None:
+    """Where an "On <date>, <sender> wrote:" line starting at ``i`` ends (None: not one).
+
+    It may wrap before "wrote:" ("On Tue, 3 Mar 2026 at 10:00, Jane Doe" / "<jane@...> wrote:").
+    """
+    if not _opens_header(lines[i]):
+        return None
+    for end in (i + 1, i + 2, i + 3):
+        joined = " ".join(lines[i:end])
+        if _WROTE.match(joined) and _ATTRIBUTION_DETAIL.search(joined):
+            return end
+    return None
+
+
+def _answers_inline(lines: list[str], end: int) -> bool:
+    """Whether the customer's own lines come between the quoted ones after an attribution.
+
+    A quoted history ends the reply (top-posting); lines of the customer's after ``>`` lines
+    are an interleaved or bottom-posted reply, and are kept.
+    """
+    rest = [line for line in lines[end:] if line.strip()]
+    if not rest or not _QUOTED.match(rest[0]):
+        return False  # unquoted history (or nothing) follows: the reply ends here
+    for line in rest:
+        if any(p.match(line) for p in _CUT_LINES):
+            return False
+        if not _QUOTED.match(line):
+            return True
+    return False
+
+
+def _starts_history(line: str, following: list[str]) -> bool:
     if any(p.match(line) for p in _CUT_LINES):
         return True
-    # "On Tue, 3 Mar 2026 at 10:00, Jane Doe <jane@example.com>" may wrap before "wrote:"
-    if _WROTE.match(line):
-        return True
-    if _opens_header(line):
-        return any(_WROTE.match(" ".join(lines[i:end])) for end in (i + 2, i + 3))
     if _HEADER_BLOCK.match(line):
-        return any(_HEADER_NEXT.match(nxt) for nxt in lines[i + 1 : i + 5])
+        return any(_HEADER_NEXT.match(nxt) for nxt in following)
     return False
 
 
