@@ -1,7 +1,10 @@
 """One call to a provider's send API, with the failure rules every channel shares.
 
 A connection error, a 429 or a 5xx is a retryable failure (the outbox tries again later); any
-other refusal is final. The channel decides from the JSON whether the call succeeded.
+other refusal is final. A request that was sent but got no answer (a read timeout, a dropped
+connection) is final too: the provider may have sent the message, and a customer is better
+missing one message than getting it twice (the outbox's rule). The channel decides from the
+JSON whether the call succeeded.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ async def call(
     """POST ``path``; (status, JSON object) or, on a connection error, a retryable receipt."""
     try:
         response = await client.post(path, **kwargs)
-    except httpx.TransportError as exc:
+    except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+        error = f"no answer after the request was sent ({exc!r}); not retried: it may be sent"
+        return DeliveryReceipt(channel, "failed", error=error, retryable=False)
+    except httpx.TransportError as exc:  # never reached the provider: safe to try again
         return DeliveryReceipt(channel, "failed", error=repr(exc), retryable=True)
     try:
         data = response.json()

@@ -24,7 +24,16 @@ class RelaySink:
     received: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+    rcpt_refusals: list[str] = field(default_factory=list)  # replies to give at RCPT, first
     attempts: int = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_refusals:
+            return self.rcpt_refusals.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.attempts += 1
@@ -40,6 +49,7 @@ class RelaySink:
         self.received.clear()
         self.envelopes.clear()
         self.refusals.clear()
+        self.rcpt_refusals.clear()
         self.attempts = 0
 
     def wait_for(self, n: int, timeout: float = 30) -> list[EmailMessage]:

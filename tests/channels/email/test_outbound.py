@@ -139,6 +139,21 @@ async def test_relay_refusals_are_final_for_5xx_and_retried_for_4xx(
     assert answer.split()[0] in (receipt.error or "")
 
 
+@pytest.mark.parametrize(
+    ("answer", "retryable"),
+    [("450 4.2.1 Mailbox busy, try later", True), ("550 5.1.1 No such user", False)],
+)
+async def test_a_recipient_refused_for_now_is_retried_for_good_is_not(
+    sink: RelaySink, answer: str, retryable: bool
+) -> None:
+    sink.rcpt_refusals.append(answer)
+    email = channel(f"127.0.0.1:{sink.port}", tls="none")
+    [out] = email.render(REPLY, "jane@example.com")
+    receipt = await email.send(ready(out))
+    assert receipt.status == "failed" and receipt.retryable is retryable
+    assert answer.split()[0] in (receipt.error or "")
+
+
 async def test_an_unreachable_relay_is_retried_later() -> None:
     email = channel(f"127.0.0.1:{free_port()}", tls="none", timeout_s=2)
     [out] = email.render(REPLY, "jane@example.com")

@@ -204,8 +204,9 @@ class EmailChannel:
                 cert_bundle=self.settings.ca_file or None,
                 **_tls(self.settings.tls),
             )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            return DeliveryReceipt(self.name, "failed", error=str(exc))
+        except aiosmtplib.SMTPRecipientsRefused as exc:  # 4xx (greylisting, a full box): later
+            transient = all(400 <= r.code < 500 for r in exc.recipients)
+            return DeliveryReceipt(self.name, "failed", error=str(exc), retryable=transient)
         except aiosmtplib.SMTPResponseException as exc:
             transient = 400 <= exc.code < 500
             return DeliveryReceipt(self.name, "failed", error=str(exc), retryable=transient)
