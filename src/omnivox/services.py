@@ -205,7 +205,9 @@ class Services:
         if not channels or listen == "off":
             return
         host, port = listen.rsplit(":", 1)
-        handler = InboundMail(Mailboxes(channels), self._answer_mail, self.coordination.windows)
+        handler = InboundMail(
+            Mailboxes(channels), self._answer_mail, self.coordination.windows, self.turns.admit
+        )
         try:
             self.smtp = await start_smtp(
                 handler, host, int(port), self.settings.server.smtp_max_bytes
@@ -230,7 +232,8 @@ class Services:
 
     def _answer_mail(self, message: InboundMessage, channel: EmailChannel) -> None:
         limit = self.settings.server.max_text_chars
-        self.submit(self.turns.handle(bounded(message, limit), channel))
+        # counted against the limits before SMTP said 250 (InboundMail's admit)
+        self.submit(self.turns.handle(bounded(message, limit), channel, admitted=True))
 
     async def start_models(self) -> None:
         """Load the local model, train intents, ingest each workspace's ``knowledge_paths``."""

@@ -53,15 +53,32 @@ class TurnService:
         self.runner = PipelineRunner(steps, on_failure=self.record_failure)
         self.windows = windows or MemoryWindows()
 
-    async def handle(
-        self, inbound: InboundMessage, channel: ChannelAdapter[Any], sink: DeltaSink | None = None
-    ) -> TurnContext:
-        """Answer ``inbound``; ``sink`` receives streamed deltas if the channel streams."""
+    async def admit(self, inbound: InboundMessage) -> None:
+        """Count ``inbound`` against the limits now; RateLimitedError when over.
+
+        For a channel that must answer its sender before the turn runs (SMTP's reply to DATA):
+        it then passes ``admitted=True`` to :meth:`handle`, which does not count it again.
+        """
         workspace = self.settings.workspace(inbound.workspace_id)
         if workspace is None:
             raise UnknownWorkspaceError(inbound.workspace_id)
         if not _opt_out_keyword(inbound):  # a STOP is recorded however fast it comes
             await self._within_limits(inbound, workspace.limits)
+
+    async def handle(
+        self,
+        inbound: InboundMessage,
+        channel: ChannelAdapter[Any],
+        sink: DeltaSink | None = None,
+        *,
+        admitted: bool = False,
+    ) -> TurnContext:
+        """Answer ``inbound``; ``sink`` receives streamed deltas if the channel streams."""
+        workspace = self.settings.workspace(inbound.workspace_id)
+        if workspace is None:
+            raise UnknownWorkspaceError(inbound.workspace_id)
+        if not admitted:
+            await self.admit(inbound)
         ctx = TurnContext(
             inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
         )

@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from omnivox.services import build_services
+from omnivox.channels.outbox import OutboxWorker
+from omnivox.services import Services, build_services
 from omnivox.storage.models import Message
 from omnivox.storage.outbox import OutboxStore
-from omnivox.types import utcnow
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, utcnow
 from tests.channels.conftest import SECRET, BotApi
 from tests.channels.test_telegram import telegram_settings
 from tests.channels.test_telegram import update as telegram_update
@@ -107,7 +108,9 @@ async def _add_interrupted_send(server: LiveServer) -> None:
     )  # fmt: skip
     async with server.services.db.sessions.begin() as session:
         old = utcnow() - timedelta(minutes=10)
-        await session.execute(update(Message).where(Message.id == ghost.id).values(created_at=old))
+        await session.execute(
+            update(Message).where(Message.id == ghost.id).values(created_at=old, claimed_at=old)
+        )
 
 
 def test_only_one_worker_claims_a_row(tmp_path: Path, bot_api: BotApi) -> None:
@@ -124,3 +127,42 @@ def test_only_one_worker_claims_a_row(tmp_path: Path, bot_api: BotApi) -> None:
 
         claims = run_on_server(server, race())
     assert sorted(claims) == [False, False, False, False, True]
+
+
+async def test_the_outbox_sends_in_order_sweeps_only_old_claims_and_drops_lost_channels(
+    services: Services,
+) -> None:
+    store, outbox = services.store, OutboxStore(services.db)
+    customer, _ = await store.resolve_customer("acme", "sms", "+15550100142")
+    said = InboundMessage("acme", "sms", CustomerRef("+15550100142"), "hi")
+    conv = (await store.attach_inbound(said, customer)).message.conversation_id
+    meta = {"recipient": "+15550100142", "workspace_id": "acme"}
+    first = await store.store_outbound("acme", conv, "sms", "part 1", None, meta, "sending")
+    second = await store.store_outbound("acme", conv, "sms", "part 2", None, meta, "sending")
+    failed = DeliveryReceipt("sms", "failed", error="HTTP 500", retryable=True)
+    await outbox.record(first, failed)  # due in 2 s
+    await outbox.queue_behind(second)  # due now, but behind part 1
+    now = utcnow()
+    assert await outbox.due(now) == []
+    assert [m.id for m in await outbox.due(now + timedelta(seconds=3))] == [first.id]
+    # a row created long ago but claimed just now (a retry in flight elsewhere) is no orphan
+    long_ago = now - timedelta(minutes=10)
+    async with services.db.sessions.begin() as session:
+        await session.execute(update(Message).values(created_at=long_ago))
+    assert await outbox.claim(first)
+    assert await outbox.abandon_interrupted(timedelta(minutes=2)) == 0
+    async with services.db.sessions.begin() as session:
+        claimed = update(Message).where(Message.id == first.id)
+        await session.execute(claimed.values(claimed_at=long_ago))
+    assert await outbox.abandon_interrupted(timedelta(minutes=2)) == 1
+    # part 2 is no longer behind a retry; with no SMS channel configured it cannot go
+    worker = OutboxWorker(outbox, {})
+    assert await worker.run_once() == 0
+    async with services.db.sessions() as session:
+        statuses = {
+            m.text: m.status
+            for m in (
+                await session.execute(select(Message).where(Message.direction == "out"))
+            ).scalars()
+        }
+    assert statuses == {"part 1": "unknown", "part 2": "failed"}

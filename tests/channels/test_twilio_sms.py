@@ -169,3 +169,22 @@ def test_a_malformed_form_is_400(server: LiveServer) -> None:
     )
     assert response.status_code == 400 and response.json()["error"] == "malformed_body"
     assert inbound_count(server) == 0
+
+
+def test_a_long_reply_whose_first_part_fails_arrives_in_order(
+    tmp_path: Path, twilio_api: BotApi
+) -> None:
+    twilio_api.reset()
+    twilio_api.failures.append(500)  # the first part's first try
+    twilio = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "api_base": twilio_api.url}
+    workspace = {"id": "acme", "name": "Acme", "channels": {"public_url": PUBLIC, "twilio": twilio}}
+    long_reply = " ".join(f"Sentence {n} of a long answer." for n in range(100))  # ~3,000 chars
+    providers = [{"type": "scripted", "reply": long_reply}]
+    settings = make_settings(tmp_path, providers=providers, workspaces=[workspace])
+    with LiveServer(settings) as live:
+        assert post(live).status_code == 200
+        twilio_api.wait_for_sends(2)
+        time.sleep(2.5)  # nothing else comes
+    bodies = [s["Body"] for s in twilio_api.sent]
+    assert len(bodies) == 2 and bodies[0].startswith("Sentence 0 ")
+    assert " ".join(bodies).startswith(long_reply[:2000])

@@ -22,6 +22,7 @@ from omnivox.types import DeliveryReceipt, OutboundMessage, utcnow
 
 log = get_logger(__name__)
 INTERRUPTED_AFTER = timedelta(minutes=2)  # longer than any provider send's timeout
+SWEEP_EVERY_S = 60.0  # how often claims left by a dead process (this one or another) are swept
 
 
 class OutboxWorker:
@@ -40,16 +41,27 @@ class OutboxWorker:
         self.consents = consents
 
     async def run(self) -> None:
-        """Forever: mark interrupted sends, then send what is due every ``interval_s``."""
-        abandoned = await self.store.abandon_interrupted(INTERRUPTED_AFTER)
-        if abandoned:
-            log.warning("outbox.interrupted", messages=abandoned)
+        """Forever: send what is due every ``interval_s``; sweep interrupted sends each minute.
+
+        The sweep runs on every server, every minute: a server that died mid-send may not be
+        restarted, and another server keeps running.
+        """
+        swept = -SWEEP_EVERY_S
+        loop = asyncio.get_running_loop()
         while True:
             try:
+                if loop.time() - swept >= SWEEP_EVERY_S:
+                    swept = loop.time()
+                    await self._sweep()
                 await self.run_once()
             except Exception:  # a broken round must not stop future rounds
                 log.exception("outbox.round_failed")
             await asyncio.sleep(self.interval_s)
+
+    async def _sweep(self) -> None:
+        abandoned = await self.store.abandon_interrupted(INTERRUPTED_AFTER)
+        if abandoned:
+            log.warning("outbox.interrupted", messages=abandoned)
 
     async def run_once(self) -> int:
         """One round; returns how many messages were sent."""
@@ -57,7 +69,11 @@ class OutboxWorker:
         for row in await self.store.due(utcnow()):
             workspace = str(row.metadata.get("workspace_id", ""))
             channel = self.channels.get((workspace, row.channel))
-            if channel is None or not await self.store.claim(row):
+            if channel is None:  # its channel was switched off since: it cannot go
+                await self.store.give_up(row, f"channel {row.channel} is no longer configured")
+                log.warning(events.MESSAGE_DELIVERED, message_id=row.id, status="failed")
+                continue
+            if not await self.store.claim(row):
                 continue
             if not await self._allowed(row):
                 await self.store.suppress(row)

@@ -147,6 +147,7 @@ class Message(Base):
             "workspace_id", "channel", "provider_message_id", name="uq_messages_provider_id"
         ),
         Index("ix_messages_conversation_seq", "conversation_id", "seq"),
+        Index("ix_messages_outbox", "status", "next_attempt_at"),
     )
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(40), unique=True)
@@ -160,6 +161,10 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(16), default="received")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", EncryptedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the outbox (storage/outbox.py): when a ``retry`` row is due, when a ``sending`` one was
+    # claimed
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    claimed_at: Mapped[datetime | None] = mapped_column()
 
 
 class Event(Base):

@@ -2,10 +2,12 @@
 
 Row statuses (``messages.status``, direction ``out``): ``sending`` (claimed by one process; an
 inline send inserts the row already claimed), then ``sent``, ``failed`` (refused for good, or
-out of attempts) or ``retry`` (a transient failure; ``metadata.outbox.next_attempt_at``). Only a
+out of attempts) or ``retry`` (a transient failure, due at ``next_attempt_at``). Only a
 ``retry`` row is picked up again, by one claim (an UPDATE that checks the status), so no row is
-sent twice by two workers. A row left ``sending`` by a process that died mid-send is marked
-``unknown`` at the next start and not sent again: a provider may already have it.
+sent twice by two workers; a conversation's rows go in order (none is sent while an earlier one
+of its conversation waits to be retried). A row left ``sending`` (``claimed_at``) longer than
+any send takes, by a process that died mid-send, is marked ``unknown`` and not sent again: a
+provider may already have it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from omnivox.storage.db import Database
 from omnivox.storage.models import Message
@@ -32,16 +35,26 @@ class OutboxStore:
         self.db = db
 
     async def due(self, now: datetime, limit: int = 50) -> list[StoredMessage]:
-        """``retry`` rows whose next attempt is due, oldest first (not yet claimed)."""
+        """Due ``retry`` rows, oldest first; none behind an earlier retry of its conversation."""
+        earlier = aliased(Message)
+        waiting_before = exists().where(
+            earlier.conversation_id == Message.conversation_id,
+            earlier.status == "retry",
+            earlier.seq < Message.seq,
+        )
         async with self.db.sessions() as session:
             rows = await session.execute(
                 select(Message)
-                .where(Message.direction == "out", Message.status == "retry")
+                .where(
+                    Message.status == "retry",
+                    Message.direction == "out",
+                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                    ~waiting_before,
+                )
                 .order_by(Message.seq)
-                .limit(limit * 4)
+                .limit(limit)
             )
-            found = [StoredMessage.of(r) for r in rows.scalars()]
-        return [m for m in found if _next_attempt(m) <= now][:limit]
+            return [StoredMessage.of(r) for r in rows.scalars()]
 
     async def claim(self, message: StoredMessage) -> bool:
         """Take a ``retry`` row for this process; False if another worker took it first."""
@@ -49,9 +62,28 @@ class OutboxStore:
             result = await session.execute(
                 update(Message)
                 .where(Message.id == message.id, Message.status == "retry")
-                .values(status="sending")
+                .values(status="sending", claimed_at=utcnow())
             )
             return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def give_up(self, message: StoredMessage, error: str) -> None:
+        """A ``retry`` row that cannot be sent any more (its channel is gone): ``failed``."""
+        delivery = {"provider_message_id": None, "error": error}
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id, Message.status == "retry")
+                .values(status="failed", meta={**message.metadata, "delivery": delivery})
+            )
+
+    async def queue_behind(self, message: StoredMessage) -> None:
+        """Make a stored, unsent row wait its turn behind an earlier failed part (``retry``)."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(status="retry", next_attempt_at=None, claimed_at=None)
+            )
 
     async def record(self, message: StoredMessage, receipt: DeliveryReceipt) -> str:
         """Store a send's outcome; returns the row's new status."""
@@ -59,13 +91,18 @@ class OutboxStore:
         attempts = int(outbox.get("attempts", 0)) + 1
         status: str = receipt.status
         outbox["attempts"] = attempts
+        next_attempt_at = None
         if receipt.status == "failed" and receipt.retryable and attempts <= len(RETRY_DELAYS_S):
             status = "retry"
-            delay = timedelta(seconds=RETRY_DELAYS_S[attempts - 1])
-            outbox["next_attempt_at"] = (utcnow() + delay).isoformat()
+            next_attempt_at = utcnow() + timedelta(seconds=RETRY_DELAYS_S[attempts - 1])
         delivery = {"provider_message_id": receipt.provider_message_id, "error": receipt.error}
         meta: dict[str, Any] = {**message.metadata, "delivery": delivery, "outbox": outbox}
-        values: dict[str, Any] = {"status": status, "meta": meta}
+        values: dict[str, Any] = {
+            "status": status,
+            "meta": meta,
+            "next_attempt_at": next_attempt_at,
+            "claimed_at": None,
+        }
         if receipt.provider_message_id:  # so the provider's status reports can find the row
             values["provider_message_id"] = receipt.provider_message_id
         async with self.db.sessions.begin() as session:
@@ -108,21 +145,20 @@ class OutboxStore:
             return bool(getattr(result, "rowcount", 0))
 
     async def abandon_interrupted(self, older_than: timedelta) -> int:
-        """Mark rows left ``sending`` by a dead process as ``unknown``; returns how many."""
+        """Mark rows claimed (``sending``) longer ago than any send takes as ``unknown``.
+
+        Their process died mid-send (another server's sends in progress are younger).
+        Returns how many.
+        """
         cutoff = utcnow() - older_than
         async with self.db.sessions.begin() as session:
             result = await session.execute(
                 update(Message)
                 .where(
-                    Message.direction == "out",
                     Message.status == "sending",
-                    Message.created_at < cutoff,
+                    Message.direction == "out",
+                    func.coalesce(Message.claimed_at, Message.created_at) < cutoff,
                 )
                 .values(status="unknown")
             )
             return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _next_attempt(message: StoredMessage) -> datetime:
-    raw = (message.metadata.get("outbox") or {}).get("next_attempt_at")
-    return datetime.fromisoformat(raw) if raw else message.created_at

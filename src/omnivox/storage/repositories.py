@@ -624,6 +624,7 @@ class Store:
             meta=metadata,
             created_at=utcnow(),
         )
+        row.claimed_at = row.created_at if status == "sending" else None
         async with self.db.sessions.begin() as session:
             session.add(row)
             if inbound is not None:

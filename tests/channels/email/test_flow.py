@@ -258,6 +258,25 @@ def test_a_sender_over_the_hourly_limit_is_told_to_retry_later(
         ]
 
 
+def test_mail_over_the_turn_limits_is_refused_for_now_not_accepted_and_dropped(
+    tmp_path: Path, relay: RelaySink
+) -> None:
+    relay.reset()
+    settings = email_settings(tmp_path, {}, relay)
+    [acme] = settings.workspaces
+    strict = acme.model_copy(
+        update={"limits": acme.limits.model_copy(update={"per_customer_per_minute": 2})}
+    )
+    with LiveServer(settings.model_copy(update={"workspaces": [strict]})) as live:
+        for i in range(2):
+            send(smtp_port(live), mail(f"question {i}"))
+        with pytest.raises(smtplib.SMTPDataError) as limited:  # was 250, then never answered
+            send(smtp_port(live), mail("question 2"))
+        assert limited.value.smtp_code == 451 and b"from you" in limited.value.smtp_error
+        relay.wait_for(2)
+        assert sorted(r.text for r in inbound_rows(live)) == ["question 0", "question 1"]
+
+
 def test_without_a_relay_mail_is_answered_and_stored_but_not_sent(tmp_path: Path) -> None:
     with LiveServer(email_settings(tmp_path, {}, None)) as live:
         send(smtp_port(live), mail("Where is my order?"))

@@ -18,7 +18,7 @@ Everything else is ``250`` at once and answered in the background like a webhook
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -28,10 +28,13 @@ from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail, system_sender
 from omnivox.logs import get_logger
 from omnivox.ratelimit import MemoryWindows, Window, Windows
+from omnivox.turns import RateLimitedError
 from omnivox.types import InboundMessage
 
 log = get_logger(__name__)
 Accept = Callable[[InboundMessage, EmailChannel], None]
+# counts a message against the turn limits before SMTP says 250; raises when over
+Admit = Callable[[InboundMessage], Awaitable[None]]
 ACCEPTED = "250 2.0.0 Message accepted"
 NOT_ANSWERED = "250 2.0.0 Message accepted (automatic mail: not answered)"
 
@@ -64,10 +67,15 @@ class InboundMail:
     """aiosmtpd handler: recipients are checked at RCPT, everything else at DATA."""
 
     def __init__(
-        self, mailboxes: Mailboxes, accept: Accept, windows: Windows | None = None
+        self,
+        mailboxes: Mailboxes,
+        accept: Accept,
+        windows: Windows | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.mailboxes = mailboxes
         self.accept = accept
+        self.admit = admit
         self.windows = windows or MemoryWindows()  # per sender, per hour (shared when scaled out)
 
     async def handle_RCPT(
@@ -116,11 +124,19 @@ class InboundMail:
         hourly = channel.settings.max_per_sender_per_hour
         window = Window(channel.workspace_id, f"mail:{mail.sender}", hourly, 3600.0)
         if await self.windows.admit([window]) is not None:
-            log.warning("email.rate_limited", workspace=channel.workspace_id, sender=mail.sender)
+            domain = (mail.sender or "").rpartition("@")[2]  # an address is personal data
+            log.warning("email.rate_limited", workspace=channel.workspace_id, domain=domain)
             return "451 4.7.1 Too many messages from this sender; try again later"
         messages = await channel.parse(request)
         if not messages:
             log.info("email.ignored", reason="empty", message_id=mail.message_id)
+        try:  # a mail the turn limits would drop is refused for now: the sender's server retries
+            for message in messages:
+                if self.admit is not None:
+                    await self.admit(message)
+        except RateLimitedError as exc:
+            log.warning("email.rate_limited", workspace=channel.workspace_id, scope=exc.scope)
+            return f"451 4.7.1 Too many messages {exc.scope}; try again later"
         for message in messages:
             self.accept(message, channel)
         return ACCEPTED

@@ -92,6 +92,7 @@ class Deliver:
                 log.info(events.MESSAGE_DELIVERED, message_id=row.id, status="suppressed")
                 ctx.delivered.append(row)
             return ctx
+        waiting = False  # an earlier part failed for now: the rest queue behind it, in order
         for message in ctx.outbound:
             row = await self.store.store_outbound(
                 workspace_id,
@@ -121,12 +122,17 @@ class Deliver:
                     "customer_wrote_at": meta["customer_wrote_at"],
                 },
             )
+            if waiting and claimed and self.outbox is not None:
+                await self.outbox.queue_behind(row)
+                ctx.delivered.append(replace(row, status="retry"))
+                continue
             try:
                 receipt = await ctx.channel.send(ready)
             except Exception as exc:  # recorded on the outbox row for a retry
                 receipt = DeliveryReceipt(message.channel, "failed", error=str(exc))
             if claimed and self.outbox is not None:
                 status = await self.outbox.record(row, receipt)
+                waiting = status == "retry"
             elif (receipt.status, receipt.error) != (row.status, None):
                 await self.store.mark_delivery(row, receipt)
                 status = receipt.status
