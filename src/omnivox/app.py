@@ -17,6 +17,7 @@ from omnivox import __version__
 from omnivox.limits import BodyLimitMiddleware
 from omnivox.logs import get_logger
 from omnivox.routes import (
+    analytics,
     apidocs,
     chat,
     console,
@@ -80,6 +81,7 @@ def create_app(
     modules = (
         messages,
         knowledge,
+        analytics,
         customers,
         helpdesk,
         console,

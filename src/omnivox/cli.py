@@ -103,6 +103,7 @@ def serve(
         f"[bold green]Omnivox[/] serving {', '.join(w.name for w in settings.workspaces)}"
         f" at [link={url}]{url}[/] (data in {Path(settings.data_dir).resolve()})"
     )
+    err.print(f"  web chat demo {url}/ · agent console {url}/console · dashboard {url}/dashboard")
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,

@@ -90,4 +90,20 @@ def test_an_agent_answers_an_sms_handoff_from_the_console(
         == "Hi Maya, Sam here. A replacement pole ships today, tracking by email."
     )
     expect(page.locator("#transcript")).to_contain_text("Sam here")
+
+    page.click("text=Resolve")  # Maya is asked for a rating, and gives one by SMS
+    twilio_api.wait_for_sends(4)
+    sms(server, "5", 3)
+    twilio_api.wait_for_sends(5)
+    page.click("header nav >> text=Dashboard")
+    expect(page.locator("h1")).to_contain_text("Dashboard")
+    expect(page.get_by_test_id("csat")).to_contain_text("5.0 / 5")
+    expect(page.get_by_test_id("handoffs")).to_contain_text("1")
+    # her one conversation went to a person (the rating that followed is no conversation)
+    expect(page.get_by_test_id("containment").locator("p")).to_have_text("0%")
+    expect(page.get_by_test_id("containment")).to_contain_text("of 1 conversation")
+    expect(page.locator(".breakdowns")).to_contain_text("sms")  # the turns' channel
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    page.click("text=30 days")
+    expect(page.locator("h1")).to_contain_text("last 30 days")
     assert not errors, errors

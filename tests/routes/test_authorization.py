@@ -107,6 +107,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/customers/{cus}/export", P.CUSTOMERS_EXPORT, frozenset({200})),
     Endpoint("DELETE", "/api/v1/customers/cus_nobody", P.CUSTOMERS_ERASE, frozenset({404})),
     Endpoint("GET", "/api/v1/handoffs", P.HANDOFFS_READ, frozenset({200})),
+    Endpoint("GET", "/api/v1/analytics", P.ANALYTICS_READ, frozenset({200})),
     Endpoint("GET", "/api/v1/handoffs/{handoff}", P.HANDOFFS_READ, frozenset({200})),
     Endpoint(
         "POST",
@@ -132,10 +133,12 @@ PUBLIC = {
     ("POST", "/console/login"): "password check",
     ("POST", "/console/logout"): "clears the cookie",
     ("GET", "/console/static/{name}"): "the console's script and stylesheet",
+    ("GET", "/dashboard"): "a redirect to the console's dashboard",
 }
 CONSOLE = {  # agent sessions (cookie), tested below
     ("GET", "/console"),
     ("GET", "/console/events"),
+    ("GET", "/console/dashboard"),
     ("GET", "/console/handoffs/{handoff_id}"),
     ("POST", "/console/handoffs/{handoff_id}/{action}"),
 }
@@ -272,6 +275,9 @@ def test_another_workspaces_key_sees_and_changes_nothing_of_this_one(world: Worl
             assert response.status_code == 404, response.text
         elif endpoint.path == "/api/v1/handoffs":
             assert response.json() == {"handoffs": []}
+        elif endpoint.path == "/api/v1/analytics":  # its own workspace's figures, never acme's
+            shown = response.json()
+            assert shown["workspace_id"] != "acme" and shown["conversations"] == 0
         else:
             assert response.status_code in (403, 404), (endpoint.path, response.text)
     after = counts(world.server)
@@ -318,7 +324,7 @@ def test_console_needs_a_session_of_the_same_workspace(world: World) -> None:
     )
     before = counts(world.server)
     for client in (anonymous, forged):
-        for path in ("/console", f"/console/handoffs/{handoff}"):
+        for path in ("/console", f"/console/handoffs/{handoff}", "/console/dashboard"):
             response = client.get(path)
             assert response.status_code == 303
             assert response.headers["location"] == "/console/login"
@@ -333,6 +339,9 @@ def test_console_needs_a_session_of_the_same_workspace(world: World) -> None:
     assert counts(world.server)["notes"] == before["notes"]
     sam = login(world, AGENT, "acme")
     assert handoff in sam.get("/console").text
+    # each workspace's dashboard counts its own handoffs: acme's one, none of globex's
+    assert 'data-testid="handoffs"><h2>Handoffs</h2><p>1<' in sam.get("/console/dashboard").text
+    assert 'data-testid="handoffs"><h2>Handoffs</h2><p>0<' in gil.get("/console/dashboard").text
 
 
 def test_a_key_revoked_in_this_process_stops_at_once(world: World) -> None:

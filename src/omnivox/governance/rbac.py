@@ -4,9 +4,9 @@ Four roles, each an API key's whole authority within its one workspace:
 
 - ``admin``: everything, including data-subject exports and erasures.
 - ``agent``: what a person answering customers needs: profiles, conversations, handoffs,
-  merges and consent records. No sending as the customer, no export or erasure.
-- ``analyst``: read-only review: conversations, the handoff queue, knowledge search. No
-  customer profiles (identifiers and attributes) and no writes.
+  merges and consent records, and the figures. No sending as the customer, no export or erasure.
+- ``analyst``: read-only review: conversations, the handoff queue, knowledge search, the
+  figures (analytics). No customer profiles (identifiers and attributes) and no writes.
 - ``integration``: the business's own systems: send messages as the REST channel, run
   verifications, record consent, act on handoffs as a named agent (a help desk), read
   conversations, search knowledge. No profiles, merges, exports or erasures.
@@ -40,6 +40,7 @@ class Permission(StrEnum):
     CUSTOMERS_ERASE = "customers.erase"
     HANDOFFS_READ = "handoffs.read"
     HANDOFFS_ACT = "handoffs.act"
+    ANALYTICS_READ = "analytics.read"
 
 
 P = Permission
@@ -54,9 +55,12 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             P.CUSTOMERS_CONSENT,
             P.HANDOFFS_READ,
             P.HANDOFFS_ACT,
+            P.ANALYTICS_READ,
         }
     ),
-    Role.ANALYST: frozenset({P.CONVERSATIONS_READ, P.KNOWLEDGE_SEARCH, P.HANDOFFS_READ}),
+    Role.ANALYST: frozenset(
+        {P.CONVERSATIONS_READ, P.KNOWLEDGE_SEARCH, P.HANDOFFS_READ, P.ANALYTICS_READ}
+    ),
     Role.INTEGRATION: frozenset(
         {
             P.MESSAGES_SEND,

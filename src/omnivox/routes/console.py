@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from omnivox.analytics.metrics import figures
 from omnivox.handoff.auth import COOKIE, check_password
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
@@ -180,6 +181,47 @@ async def queue_page(request: Request) -> Response:
     queue = await services.console.handoffs.queue(ws.id)
     holders = {a: await _name(services, a) for a in {h.agent_id for h in queue if h.agent_id}}
     return page("queue.html", agent=agent, workspace=ws, queue=queue, agents=holders)
+
+
+@router.get("/dashboard")
+async def dashboard_link() -> Response:
+    """The dashboard's short address."""
+    return RedirectResponse("/console/dashboard", status_code=303)
+
+
+@router.get("/console/dashboard")
+async def dashboard_page(request: Request, days: int = 7) -> Response:
+    """The workspace's figures: containment, CSAT, latency, cost, answers, per day."""
+    try:
+        services, agent, ws = await _agent(request)
+    except NotLoggedIn:
+        return RedirectResponse("/console/login", status_code=303)
+    days = days if days in WINDOWS else 7
+    found = await figures(services.db, ws.id, days)
+    return page(
+        "dashboard.html",
+        agent=agent,
+        workspace=ws,
+        f=found,
+        windows=WINDOWS,
+        bars=_bars(found.daily),
+    )
+
+
+WINDOWS = (1, 7, 30, 90)
+
+
+def _bars(daily: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each day's turns and handoffs as bar heights out of 100 (the busiest day is 100)."""
+    top = max([d["turns"] for d in daily] + [1])
+    return [
+        {
+            **d,
+            "turns_h": round(100 * d["turns"] / top, 1),
+            "handoffs_h": round(100 * d["handoffs"] / top, 1),
+        }
+        for d in daily
+    ]
 
 
 async def _name(services: Services, agent_id: str) -> str:

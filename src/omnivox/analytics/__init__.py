@@ -1,0 +1,1 @@
+"""How the assistant is doing: containment, CSAT, latency, cost, answers, per workspace."""

@@ -1,0 +1,94 @@
+"""The figures from known data: containment, CSAT, waits, turn times, cost, breakdowns, days."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from omnivox.analytics.metrics import figures, percentile
+from omnivox.bus import EventRecord
+from omnivox.services import Services
+from omnivox.storage.handoffs import HandoffStore
+from omnivox.storage.models import Conversation, Handoff, Rating
+from omnivox.types import CustomerRef, InboundMessage, utcnow
+
+
+def turn(channel: str, **payload: Any) -> dict[str, Any]:
+    return {"channel": channel, "halted": None, **payload}
+
+
+async def conversation(services: Services, who: str, channel: str = "api") -> tuple[str, str]:
+    customer, _ = await services.store.resolve_customer("acme", channel, who)
+    said = InboundMessage("acme", channel, CustomerRef(who), "hello")
+    return (await services.store.attach_inbound(said, customer)).message.conversation_id, customer
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([float(n) for n in range(1, 21)], 50) == 10.0
+    assert percentile([float(n) for n in range(1, 21)], 95) == 19.0
+
+
+async def test_figures_of_a_known_week(services: Services) -> None:
+    convs = [await conversation(services, f"c{n}") for n in range(4)]
+    handed, customer = convs[0]
+    view, _ = await HandoffStore(services.db).open("acme", handed, customer, {"summary": "x"})
+    now = utcnow()
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Handoff).values(created_at=now - timedelta(seconds=90), claimed_at=now)
+        )
+        for score in (5, 4, 2):
+            session.add(
+                Rating(workspace_id="acme", conversation_id=handed, channel="api", score=score)
+            )
+        # a conversation from before the window is not counted
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == convs[3][0])
+            .values(created_at=now - timedelta(days=10))
+        )
+    timings = [{"identify": 1.0, "generate": 10.0 * n, "deliver": 1.0} for n in range(1, 5)]
+    payloads = [
+        turn("api", route="answer", intent="returns", grounded="full", cache_hit=True,
+             prompt_tokens=100, completion_tokens=20, cost_usd=0.001, first_token_ms=50),
+        turn("api", route="answer", intent="returns", grounded="partial", cache_hit=False,
+             prompt_tokens=200, completion_tokens=30, cost_usd=0.002, first_token_ms=150),
+        turn("sms", route="handoff", intent="talk_to_person"),
+        turn("sms", route="answer", intent="shipping", grounded="none"),
+    ]  # fmt: skip
+    where = [convs[1][0], convs[2][0], handed, convs[3][0]]  # the handoff turn: on its own
+    await services.store.add_events(
+        [
+            *(EventRecord("turn.completed", "acme", c, payload=p, timings=t)
+              for p, t, c in zip(payloads, timings, where, strict=True)),
+            EventRecord("turn.failed", "acme", payload={"step": "generate"}),
+            EventRecord("turn.completed", "globex", payload=turn("api"), timings={"x": 1.0}),
+        ]
+    )  # fmt: skip
+    f = await figures(services.db, "acme", days=7)
+    # c3 began before the window but was answered in it; c0 went to a person
+    assert (f.conversations, f.assisted, f.containment) == (3, 4, 0.75)
+    assert (f.handoffs, f.handoff_wait_p50_s) == (1, 90.0)
+    assert (f.ratings, f.csat, f.csat_satisfied) == (3, 3.67, 0.667)
+    assert (f.turns, f.failed_turns) == (4, 1)
+    assert (f.turn_ms_p50, f.turn_ms_p95) == (22.0, 42.0)
+    assert (f.first_token_ms_p50, f.first_token_ms_p95) == (50.0, 150.0)
+    assert (f.prompt_tokens, f.completion_tokens, f.cost_usd) == (300, 50, 0.003)
+    assert f.cache_hit_rate == 0.25  # one of the four answered turns
+    assert f.grounded == {"full": 1, "partial": 1, "none": 1}
+    assert f.routes == {"answer": 3, "handoff": 1} and f.channels == {"api": 2, "sms": 2}
+    assert f.intents[0] == ("returns", 2)
+    assert len(f.daily) == 8 and f.daily[-1]["turns"] == 4 and f.daily[-1]["handoffs"] == 1
+    assert sum(d["turns"] for d in f.daily) == 4
+    assert view.id
+
+
+async def test_an_empty_workspace_has_no_figures_rather_than_zeros(services: Services) -> None:
+    f = await figures(services.db, "globex", days=1)
+    assert (f.conversations, f.turns, f.handoffs) == (0, 0, 0)
+    assert f.containment is None and f.csat is None and f.turn_ms_p50 is None
+    assert [d["turns"] for d in f.daily] == [0, 0]
