@@ -82,6 +82,7 @@ from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import Store
 from omnivox.storage.retention import scheduled
 from omnivox.storage.signals import SignalStore
+from omnivox.storage.subjects import SubjectStore
 from omnivox.threads import limit_blas_threads
 from omnivox.turns import RateLimitedError, TurnService
 from omnivox.types import InboundMessage
@@ -277,7 +278,11 @@ class Services:
                 f"workspaces[{workspace_id}].seed.customers",
                 f"a readable JSON list of customers ({exc})",
             ) from None
-        for row in rows:
+        # a customer erased on request stays erased: the seed file is not a reason to keep them
+        gone = await SubjectStore(self.db).erased(
+            workspace_id, self.verifier.key, [str(r["id"]) for r in rows]
+        )
+        for row in (r for r in rows if str(r["id"]) not in gone):
             identities = [
                 identity_of(ch, row[key])
                 for ch, key in (("email", "email"), ("sms", "phone"))

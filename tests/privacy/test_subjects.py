@@ -98,6 +98,12 @@ def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> N
     )
     # the conversation read over the API, the export, the erasure
     assert audit.returncode == 0 and "intact: 3 entries" in audit.stderr
+
+    with LiveServer(settings):  # a restart reads seed.customers again: Maya stays erased
+        pass
+    with sqlite3.connect(db) as conn:
+        seeded = {r[0] for r in conn.execute("SELECT external_id FROM customers")}
+    assert "cus_0001" not in seeded and "cus_0002" in seeded
     with sqlite3.connect(db) as conn:
         actions = conn.execute("SELECT action, subject FROM audit_log ORDER BY id").fetchall()
         assert [a for a, _ in actions] == [

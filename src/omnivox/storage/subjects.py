@@ -229,6 +229,17 @@ class SubjectStore:
             session.add(Event(type=ERASED, workspace_id=workspace_id, payload=payload, timings={}))
         return Erasure(counts, tuple(ids))
 
+    async def erased(self, workspace_id: str, key: bytes, names: list[str]) -> set[str]:
+        """Which of ``names`` (ids, external ids) an erasure in the workspace covered."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Event.payload).where(
+                    Event.workspace_id == workspace_id, Event.type == ERASED
+                )
+            )
+            hashes = {h for (p,) in rows for h in (p.get("subjects") or [p.get("subject")])}
+        return {name for name in names if subject_hash(key, name) in hashes}
+
     async def export_logged(
         self, workspace_id: str, customer_id: str, actor: str
     ) -> dict[str, Any] | None:
