@@ -92,6 +92,24 @@ def test_a_parent_with_only_in_reply_to_starts_the_references() -> None:
     assert channel().build(ready(out))["References"] == "<a1@acme.example> <q2@example.com>"
 
 
+def test_a_long_thread_keeps_its_root_and_newest_references() -> None:
+    parent = inbound()
+    chain = [f"r{n}@example.com" for n in range(25)]
+    meta = {**parent.metadata["email"], "references": chain}
+    parent = InboundMessage(
+        "acme",
+        "email",
+        parent.sender,
+        parent.text,
+        provider_message_id=parent.provider_message_id,
+        metadata={"email": meta},
+    )
+    [out] = channel().render_in_thread(REPLY, "jane@example.com", parent)
+    kept = str(channel().build(ready(out))["References"]).split()
+    assert len(kept) == 20 and kept[0] == "<r0@example.com>"  # the thread's root
+    assert kept[-2:] == ["<r24@example.com>", "<q2@example.com>"]
+
+
 def test_model_text_cannot_become_markup() -> None:
     evil = Reply(
         "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3))"

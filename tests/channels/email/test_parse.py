@@ -362,3 +362,12 @@ def test_text_on_both_sides_of_an_inline_picture_is_one_body() -> None:
     parsed = parse_mail(raw.encode())
     assert parsed.text == "Hi, my tent arrived like this:\n\nThe pole is snapped. Order ACM-482193."
     assert [a.type for a in parsed.attachments] == ["image/png"]
+
+
+def test_raw_latin_1_headers_read_as_written() -> None:
+    raw = (
+        "From: Jos\xe9 P\xe9rez <jose@example.com>\r\nTo: support@acme.example\r\n"
+        "Subject: Devoluci\xf3n\r\nMessage-ID: <l1@example.com>\r\n\r\nhola"
+    ).encode("latin-1")
+    parsed = parse_mail(raw)
+    assert (parsed.sender_name, parsed.subject) == ("José Pérez", "Devolución")

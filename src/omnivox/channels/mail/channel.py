@@ -132,7 +132,7 @@ class EmailChannel:
                 recipient,
                 inbound.sender.name,
                 subject,
-                tuple(r for r in references if r)[-MAX_REFERENCES:],
+                _trimmed([r for r in references if r]),
                 mailbox,
                 in_reply_to=message_id or None,
             )
@@ -216,6 +216,13 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Nothing held open: each send opens its own connection to the relay."""
+
+
+def _trimmed(references: list[str]) -> tuple[str, ...]:
+    """At most ``MAX_REFERENCES`` ids: the thread's first (its root) and the newest."""
+    if len(references) <= MAX_REFERENCES:
+        return tuple(references)
+    return (references[0], *references[-(MAX_REFERENCES - 1) :])
 
 
 def attachments_only(attachments: Sequence[Attachment]) -> str:

@@ -102,15 +102,34 @@ def parse_mail(raw: bytes) -> ParsedMail:
 
 
 def header(msg: Message, name: str) -> str:
-    """A header as clean one-line text ('' when absent or unreadable)."""
+    """A header as clean one-line text ('' when absent or unreadable).
+
+    Raw 8-bit bytes in a header (no RFC 2047 encoding) are read as UTF-8, as most clients send
+    them, or else as Windows-1252 (older clients writing Latin-1 bytes).
+    """
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if isinstance(raw, str) and _SURROGATES.search(raw):
+        return _eight_bit(raw)
     try:
         value = msg.get(name)
     except Exception:  # a header the policy cannot parse: fall back to its raw text
-        raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
         value = raw
     if value is None:
         return ""
     text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+_SURROGATES = re.compile("[\udc80-\udcff]")  # bytes the parser kept undecoded
+
+
+def _eight_bit(raw: str) -> str:
+    """A raw header's text, its undecoded bytes read as UTF-8 or else Windows-1252."""
+    data = raw.encode("utf-8", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", "replace")
     return " ".join(text.split())
 
 
@@ -144,8 +163,7 @@ def _sender(msg: Message) -> tuple[str | None, str | None, str | None]:
     if len(values) != 1:
         return None, None, f"{len(values)} From headers (expected exactly one)"
     # the raw text: a parsed header may already have dropped the second address
-    raw = next(v for k, v in msg.raw_items() if k.lower() == "from")
-    value = " ".join(str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace").split())
+    value = _eight_bit(str(next(v for k, v in msg.raw_items() if k.lower() == "from")))
     if _QUOTED_OR_COMMENT.sub("", value).count("@") != 1:
         return None, None, "the From header must name exactly one address"
     pairs = getaddresses([value])
