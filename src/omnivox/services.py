@@ -128,6 +128,7 @@ class Services:
     understanding_ready: bool = False
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
     _outbox_task: asyncio.Task[None] | None = None
+    _outbox: OutboxWorker | None = None
     smtp: asyncio.Server | None = None
     _retention_task: asyncio.Task[None] | None = None
     _data_dir_lock: DataDirLock = field(init=False)
@@ -179,9 +180,21 @@ class Services:
             worker = OutboxWorker(
                 OutboxStore(self.db), self.messaging, consents=ConsentStore(self.db)
             )
+            self._outbox = worker
             self._outbox_task = asyncio.create_task(worker.run())
         if warm_up:
             await self.start_models()
+
+    async def _stop_outbox(self) -> None:
+        """Let a send in progress finish (up to 30 s: a provider's timeout), then stop."""
+        assert self._outbox_task is not None
+        if self._outbox is not None:
+            self._outbox.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._outbox_task), 30)
+        self._outbox_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._outbox_task
 
     def start_retention(self) -> None:
         """Purge old conversation data now and daily (``retention_days``), in the background."""
@@ -317,9 +330,7 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention_task
         if self._outbox_task is not None:  # stopped before the database closes under it
-            self._outbox_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._outbox_task
+            await self._stop_outbox()
         if self._background:
             await asyncio.wait(set(self._background), timeout=30)
         prepare = self.prepare_step()

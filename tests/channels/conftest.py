@@ -3,6 +3,7 @@ shapes), with a plan of failures to answer before succeeding."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import time
@@ -48,11 +49,13 @@ class BotApi:
     sent: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
+    delay_s: float = 0.0  # how long each answer takes (the Bot API stand-in)
 
     def reset(self) -> None:
         self.sent.clear()
         self.attempts.clear()
         self.failures.clear()
+        self.delay_s = 0.0
 
     def wait_for_sends(self, n: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -72,6 +75,7 @@ def bot_api() -> Iterator[BotApi]:
             )
         body = await request.json()
         state.attempts.append(body)
+        await asyncio.sleep(state.delay_s)
         if state.failures:
             code = state.failures.pop(0)
             description = "Too Many Requests: retry after 1" if code == 429 else "Bad Request"

@@ -99,6 +99,30 @@ def test_a_restart_resumes_retries_and_abandons_interrupted_sends(
     assert len(bot_api.sent) == 1 and bot_api.sent[0]["chat_id"] == "5550100142"
 
 
+def test_a_shutdown_lets_the_send_in_progress_finish(tmp_path: Path, bot_api: BotApi) -> None:
+    bot_api.reset()
+    bot_api.failures.extend([503])
+    with LiveServer(telegram_settings(tmp_path, bot_api, {})) as server:
+        assert post(server).status_code == 200
+        wait_for_status(server, "retry")
+        bot_api.delay_s = 1.5  # the retry is slow, and the server stops meanwhile
+        deadline = time.monotonic() + 10
+        while len(bot_api.attempts) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    assert len(bot_api.sent) == 1  # it went out...
+
+    async def statuses() -> list[str]:
+        services = build_services(telegram_settings(tmp_path, bot_api, {}))
+        async with services.db.sessions() as session:
+            rows = await session.execute(select(Message.status).where(Message.direction == "out"))
+            found = [r[0] for r in rows]
+        await services.db.close()
+        return found
+
+    assert asyncio.run(statuses()) == ["sent"]  # ...and says so (not left "sending")
+
+
 async def _add_interrupted_send(server: LiveServer) -> None:
     rows = await outbound(server)
     store = server.services.store

@@ -8,6 +8,7 @@ support consent on the channel meanwhile (the row becomes ``suppressed``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -39,6 +40,7 @@ class OutboxWorker:
         self.channels = channels
         self.interval_s = interval_s
         self.consents = consents
+        self._stopping = asyncio.Event()
 
     async def run(self) -> None:
         """Forever: send what is due every ``interval_s``; sweep interrupted sends each minute.
@@ -48,7 +50,7 @@ class OutboxWorker:
         """
         swept = -SWEEP_EVERY_S
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping.is_set():
             try:
                 if loop.time() - swept >= SWEEP_EVERY_S:
                     swept = loop.time()
@@ -56,7 +58,12 @@ class OutboxWorker:
                 await self.run_once()
             except Exception:  # a broken round must not stop future rounds
                 log.exception("outbox.round_failed")
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+
+    def stop(self) -> None:
+        """Finish the send in progress (a cancelled send would be left ``unknown``), then end."""
+        self._stopping.set()
 
     async def _sweep(self) -> None:
         abandoned = await self.store.abandon_interrupted(INTERRUPTED_AFTER)
@@ -67,6 +74,8 @@ class OutboxWorker:
         """One round; returns how many messages were sent."""
         sent = 0
         for row in await self.store.due(utcnow()):
+            if self._stopping.is_set():  # shutting down: the rest waits for the next start
+                break
             workspace = str(row.metadata.get("workspace_id", ""))
             channel = self.channels.get((workspace, row.channel))
             if channel is None:  # its channel was switched off since: it cannot go
