@@ -98,3 +98,14 @@ def test_config_check_says_where_turn_locks_live_without_the_password(
     text = " ".join(shared.output.split())  # rich wraps long lines
     assert "Redis redis://:***@cache.internal:6380/2, prefix 'omnivox'" in text
     assert "hunter2" not in shared.output
+
+
+def test_serve_refuses_a_redis_that_does_not_answer_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "redis: {url: 'redis://:hunter2@127.0.0.1:1/0'}\nworkspaces: [{id: acme, name: Acme}]\n"
+    )
+    result = runner.invoke(app, ["serve", "--config", str(config), "--port", "18998"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output  # was a traceback from the app's start, exit 3
+    assert "redis.url" in text and "127.0.0.1:1" in text and "hunter2" not in text

@@ -97,6 +97,7 @@ def serve(
         },
     )
     _exit_on_missing_files(config, settings)  # else the server's start fails with a traceback
+    _exit_on_unreachable_redis(config, settings)
     configure_logging(settings.log_format, settings.log_level)
     url = f"http://{settings.server.host}:{settings.server.port}"
     err.print(
@@ -185,6 +186,28 @@ def config_check(path: Annotated[Path, typer.Argument(help="The omnivox.yaml to 
     if redis is not None:
         shared = f"Redis {_redact(redis.get_secret_value())}, prefix {settings.redis.prefix!r}"
     out.print(f"  turn locks, rate limits, live events: {shared}")
+
+
+def _exit_on_unreachable_redis(config: Path, settings: Settings) -> None:
+    """With ``redis.url`` set, a Redis that does not answer is a config error (exit 2)."""
+    url = settings.redis.url
+    if url is None:
+        return
+    import redis
+
+    client = redis.Redis.from_url(url.get_secret_value(), socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        where = _redact(url.get_secret_value())
+        err.print(
+            f"Config error: {config}: redis.url: a Redis server this server can reach; "
+            f"{where} did not answer ({exc})",
+            markup=False,
+        )
+        raise typer.Exit(2) from None
+    finally:
+        client.close()
 
 
 def _exit_on_missing_files(config: Path, settings: Settings) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import json
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -141,6 +141,24 @@ class Services:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._finished)
+
+    async def answer_later(
+        self, messages: Sequence[InboundMessage], channel: ChannelAdapter[Any]
+    ) -> None:
+        """Count a webhook's messages against the limits, then answer them after the ack.
+
+        Counted first so that when Redis (several servers) is down the webhook gets a 503 and
+        the provider retries, instead of a 200 for a message never stored. A message over the
+        limits is dropped (a flood is not answered), as logged.
+        """
+        limit = self.settings.server.max_text_chars
+        for message in messages:
+            try:
+                await self.turns.admit(message)
+            except RateLimitedError as exc:
+                log.warning("turn.rate_limited", channel=message.channel, error=str(exc))
+                continue
+            self.submit(self.turns.handle(bounded(message, limit), channel, admitted=True))
 
     def prepare_step(self) -> Prepare | None:
         """The pipeline's prepare step (reads ahead for next turns), if it has one."""

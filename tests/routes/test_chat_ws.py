@@ -203,3 +203,49 @@ def test_a_workspace_may_name_the_sites_allowed_to_open_its_chat(tmp_path: Path)
         for origin in ("https://www.acme.example", live.url):  # the listed site, our own page
             with connect(url, origin=origin) as ws:  # type: ignore[arg-type]
                 assert json.loads(ws.recv(timeout=10))["type"] == "session"
+
+
+def test_a_message_over_the_limit_is_refused_before_other_tabs_see_it(tmp_path: Path) -> None:
+    workspace = {"id": "acme", "name": "Acme", "limits": {"per_customer_per_minute": 1}}
+    with (
+        LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live,
+        connect(ws_url(live, "workspace=acme")) as first,
+    ):
+        visitor = json.loads(first.recv(timeout=10))["visitor"]
+        with connect(ws_url(live, f"workspace=acme&visitor={visitor}")) as other:
+            json.loads(other.recv(timeout=10))
+            first.send(json.dumps({"type": "message", "text": "one"}))
+            frames_until_reply(first)
+            assert json.loads(other.recv(timeout=10))["text"] == "one"  # the echo
+            assert json.loads(other.recv(timeout=10))["type"] == "reply"
+            first.send(json.dumps({"type": "message", "text": "two"}))
+            assert json.loads(first.recv(timeout=10))["code"] == "rate_limited"
+            with pytest.raises(TimeoutError):  # no echo of a message never taken
+                other.recv(timeout=1)
+
+
+async def test_a_tab_that_stops_reading_is_dropped_and_holds_up_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from omnivox.channels import webchat
+    from omnivox.channels.webchat import WebChatChannel
+
+    class Tab:
+        def __init__(self, stalled: bool) -> None:
+            self.stalled, self.frames = stalled, []
+
+        async def send_json(self, data: Any, mode: str = "text") -> None:
+            if self.stalled:
+                await asyncio.sleep(3600)
+            self.frames.append(data)
+
+    channel, stalled, fine = WebChatChannel(), Tab(True), Tab(False)
+    channel.connect("acme", "v_1", stalled)
+    channel.connect("acme", "v_1", fine)
+    monkeypatch.setattr(webchat, "SEND_TIMEOUT_S", 0.1)
+    await channel.echo("acme", "v_1", "first", sender=None)  # type: ignore[arg-type]
+    await channel.echo("acme", "v_1", "second", sender=None)  # type: ignore[arg-type]
+    assert [f["text"] for f in fine.frames] == ["first", "second"]
+    assert channel._sockets[("acme", "v_1")] == {fine}  # the stalled tab was let go

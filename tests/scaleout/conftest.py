@@ -13,8 +13,12 @@ import pytest
 import redis
 
 from omnivox.scaleout.client import RedisConnection
+from tests.channels.conftest import bot_api
 from tests.conftest import make_settings
 
+__all__ = ["bot_api"]  # the Telegram stand-in, for the outage test
+
+KEY = b"the servers' shared signing key"
 REDIS_URL = os.environ.get("OMNIVOX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -32,7 +36,7 @@ def redis_settings() -> Iterator[dict[str, Any]]:
 
 def connection(tmp_path: Path, redis_settings: dict[str, Any], **extra: Any) -> RedisConnection:
     """A new connection (a server of its own) on the test's prefix."""
-    return RedisConnection(make_settings(tmp_path, redis={**redis_settings, **extra}))
+    return RedisConnection(make_settings(tmp_path, redis={**redis_settings, **extra}), KEY)
 
 
 def keys_of(redis_settings: dict[str, Any]) -> list[bytes]:

@@ -6,6 +6,7 @@ The Redis cases also stand in for several servers: each RedisConnection is one s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -138,13 +139,16 @@ async def test_a_dead_servers_lock_frees_itself_when_its_lease_ends(
     servers: Callable[..., RedisConnection], redis_settings: dict[str, Any]
 ) -> None:
     conn = servers()
-    dead = conn.name("lock", "k")
-    await conn.client.set(dead, "a server that died", px=800)
+    name = conn.name("lock", "k")
+    seconds, micros = await conn.client.time()  # Redis's clock, as the leases use
+    now_ms = seconds * 1000 + micros // 1000
+    await conn.client.rpush(f"{name}:queue", "a server that died")
+    await conn.client.hset(f"{name}:leases", "a server that died", now_ms + 800)
     start = time.monotonic()
     lock = RedisKeyedLock(conn)
     async with asyncio.timeout(5), lock.hold("k"):
         waited = time.monotonic() - start
-        assert keys_of(redis_settings) == [dead.encode()]
+        assert await conn.client.lrange(f"{name}:queue", 0, -1) != [b"a server that died"]
     assert 0.6 < waited < 2.0
     await lock.close()
     assert keys_of(redis_settings) == []  # released: nothing left behind
@@ -156,9 +160,30 @@ async def test_a_late_release_cannot_free_the_next_holders_lock(
     conn = servers()
     lock = RedisKeyedLock(conn)
     name = conn.name("lock", "k")
-    await conn.client.set(name, "the next holder's token", px=5000)
-    await lock._free(name, "an expired holder's token")
-    assert await conn.client.get(name) == b"the next holder's token"
+    keys = [f"{name}:queue", f"{name}:leases"]
+    await conn.client.rpush(keys[0], "the next holder")
+    await conn.client.hset(keys[1], "the next holder", 2**50)
+    await lock._free(keys, "an expired holder's token")
+    assert await conn.client.lrange(keys[0], 0, -1) == [b"the next holder"]
+
+
+async def test_servers_take_turns_in_the_order_messages_arrived(
+    servers: Callable[..., RedisConnection],
+) -> None:
+    first, second = RedisKeyedLock(servers()), RedisKeyedLock(servers())
+    order: list[str] = []
+
+    async def turn(lock: RedisKeyedLock, name: str) -> None:
+        async with lock.hold("+15550100142"):
+            order.append(name)
+            await asyncio.sleep(0.15)
+
+    tasks = []
+    for lock, name in ((first, "m1"), (second, "m2"), (first, "m3"), (first, "m4")):
+        tasks.append(asyncio.create_task(turn(lock, name)))
+        await asyncio.sleep(0.03)  # each reaches its server after the one before
+    await asyncio.gather(*tasks)
+    assert order == ["m1", "m2", "m3", "m4"]  # m2 once waited behind all of first's
 
 
 async def test_keys_name_no_address(
@@ -170,6 +195,9 @@ async def test_keys_name_no_address(
         names = b" ".join(keys_of(redis_settings))
     assert b"lock:" in names and b"rate:" in names
     assert b"1555" not in names and b"sms" not in names
+    # keyed: trying every phone number's plain hash finds nothing
+    plain = hashlib.sha256("\x00".join(["sms:+15550100142"]).encode()).hexdigest()[:32]
+    assert plain.encode() not in names
 
 
 async def test_redis_down_is_a_clear_error(tmp_path: Path, redis_settings: dict[str, Any]) -> None:
@@ -263,3 +291,32 @@ async def test_counts_are_the_other_running_servers(
     finally:
         await first.close()
         await third.close()
+
+
+async def test_a_stuck_handler_neither_stalls_the_listener_nor_the_shutdown(
+    servers: Callable[..., RedisConnection],
+) -> None:
+    first, second = RedisPeers(servers()), RedisPeers(servers())
+    heard: list[int] = []
+
+    async def stuck(message: dict[str, Any]) -> None:  # a tab that never reads, whose
+        try:  # send swallows a cancel once (as a Redis command can)
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await asyncio.sleep(60)
+
+    async def fine(message: dict[str, Any]) -> None:
+        heard.append(message["n"])
+
+    second.on("webchat", stuck)
+    second.on("console", fine)
+    await first.start()
+    await second.start()
+    first.publish("webchat", {"n": 0})
+    for n in range(3):
+        first.publish("console", {"n": n})
+    await eventually(lambda: heard == [0, 1, 2])  # the stuck one holds nothing up
+    started = time.monotonic()
+    await second.close()
+    assert time.monotonic() - started < 8
+    await first.close()

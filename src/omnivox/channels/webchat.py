@@ -9,6 +9,7 @@ pass it to the tabs open there. The frame names the visitor only by a digest.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections import defaultdict
@@ -18,11 +19,14 @@ from typing import Any, Protocol
 from omnivox.bus.peers import NoPeers, Peers
 from omnivox.channels.base import Capabilities, ChannelError, plain_render
 from omnivox.ids import new_id
+from omnivox.logs import get_logger
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 VISITOR_PATTERN = re.compile(r"^v_[0-9a-z]{26}$")
 MAX_CLIENT_ID = 100  # the widget's own message id; stored as "<visitor>:<id>" (200 at most)
 TOPIC = "webchat"
+SEND_TIMEOUT_S = 5.0  # a frame a tab has not taken in this long: the tab is dropped
+log = get_logger(__name__)
 
 
 class FrameSocket(Protocol):
@@ -147,8 +151,12 @@ class WebChatChannel:
             if socket is skip:
                 continue
             try:
-                await socket.send_json(frame)
+                async with asyncio.timeout(SEND_TIMEOUT_S):  # a tab that stopped reading
+                    await socket.send_json(frame)
                 sent += 1
+            except TimeoutError:  # holds up nobody else: it is dropped
+                log.warning("webchat.tab_stalled", workspace=workspace_id)
+                self.disconnect(workspace_id, visitor, socket)
             except Exception:  # a tab closing mid-send is not a failed delivery
                 continue
         return sent

@@ -23,6 +23,7 @@ from omnivox.llm.base import Delta
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN
 from omnivox.routes.deps import services_of
+from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.services import Services
 from omnivox.storage.repositories import StoredMessage
 from omnivox.turns import RateLimitedError
@@ -126,6 +127,17 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
     except ChannelError as exc:
         await _error(websocket, exc.code, exc.message)
         return
+    try:  # counted before the other tabs see it: a flood is refused, not echoed
+        await services.turns.admit(inbound)
+    except RateLimitedError as exc:
+        await _error(websocket, "rate_limited", f"You're sending messages too quickly: {exc}.")
+        return
+    except CoordinationUnavailableError:  # Redis, with several servers: nothing was stored
+        log.warning("webchat.coordination_unavailable", workspace=workspace)
+        await _error(websocket, "unavailable", "Sorry, we can't take messages right now.")
+        return
+    # a tab dropped for stalling (webchat.SEND_TIMEOUT_S) that speaks again is back
+    services.webchat.connect(workspace, visitor, websocket)
     await websocket.send_json({"type": "typing"})
     await services.webchat.echo(workspace, visitor, inbound.text, websocket)
 
@@ -148,10 +160,7 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
             gone = True
 
     try:
-        ctx = await services.turns.handle(inbound, services.webchat, sink)
-    except RateLimitedError as exc:
-        await _error(websocket, "rate_limited", f"You're sending messages too quickly: {exc}.")
-        return
+        ctx = await services.turns.handle(inbound, services.webchat, sink, admitted=True)
     except Exception:  # recorded as turn.failed; the visitor keeps a working socket
         log.exception("webchat.turn_failed", workspace=workspace)
         await _error(websocket, "turn_failed", "Sorry, something went wrong. Please try again.")

@@ -54,12 +54,7 @@ async def telegram(workspace: str, request: Request) -> Response:
         raise api_error(400, "malformed_body", "the body is not JSON") from None
     if not inbound:
         log.info("webhook.ignored", channel="telegram", workspace=workspace)
-    for message in inbound:
-        services.submit(
-            services.turns.handle(
-                bounded(message, services.settings.server.max_text_chars), channel
-            )
-        )
+    await services.answer_later(inbound, channel)
     return Response(status_code=200)
 
 
@@ -85,12 +80,7 @@ async def slack(workspace: str, request: Request) -> Response | dict[str, str]:
     retry = headers.get("x-slack-retry-num")
     if not inbound:
         log.info("webhook.ignored", channel="slack", workspace=workspace, retry=retry)
-    for message in inbound:
-        services.submit(
-            services.turns.handle(
-                bounded(message, services.settings.server.max_text_chars), channel
-            )
-        )
+    await services.answer_later(inbound, channel)
     return Response(status_code=200)
 
 
@@ -102,12 +92,7 @@ async def twilio_sms(workspace: str, request: Request) -> Response:
     inbound = await channel.parse(call)
     if not inbound:
         log.info("webhook.ignored", channel="sms", workspace=workspace)
-    for message in inbound:
-        services.submit(
-            services.turns.handle(
-                bounded(message, services.settings.server.max_text_chars), channel
-            )
-        )
+    await services.answer_later(inbound, channel)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -214,12 +199,7 @@ async def meta_events(workspace: str, request: Request) -> Response:
             await outbox.apply_status(workspace, channel.name, provider_id, state)
     if not found.messages and not found.statuses:
         log.info("webhook.ignored", channel=channel.name, workspace=workspace)
-    for message in found.messages:
-        services.submit(
-            services.turns.handle(
-                bounded(message, services.settings.server.max_text_chars), channel
-            )
-        )
+    await services.answer_later(found.messages, channel)
     return Response(status_code=200)
 
 

@@ -6,7 +6,7 @@ one customer's messages at once, each allow the whole rate limit, and an agent's
 the web-chat tab open on the other server. With ``redis.url`` set, :func:`coordination` builds
 the Redis twins of all three (``locks.py``, ``windows.py``, ``peers.py``); ``redis`` is imported
 only then. Keys and channel names start with ``redis.prefix``; a customer's address or visitor
-id never appears in them (only its digest).
+id never appears in them (only a digest keyed with the data dir's signing key).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from omnivox.bus.peers import NoPeers, Peers
+from omnivox.identity.keys import load_or_create_key
 from omnivox.locks import KeyedLock
 from omnivox.locks.memory import MemoryKeyedLock
 from omnivox.ratelimit import MemoryWindows, Windows
@@ -56,7 +57,9 @@ def coordination(settings: Settings) -> Coordination:
     from omnivox.scaleout.peers import RedisPeers
     from omnivox.scaleout.windows import RedisWindows
 
-    connection = RedisConnection(settings)
+    # the data dir's signing key, shared by the servers: it keys the digests in Redis names
+    key = load_or_create_key(settings.data_dir, settings.server.secret_key.get_secret_value())
+    connection = RedisConnection(settings, key)
     locks = RedisKeyedLock(connection, settings.redis.lock_lease_s)
     return Coordination(
         locks,

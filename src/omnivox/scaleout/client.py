@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -19,9 +20,11 @@ TIMEOUT_S = 2.0  # a command (or a connect) longer than this: Redis is treated a
 class RedisConnection:
     """The server's Redis client (``redis.url``), with ``redis.prefix`` for every name."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, key: bytes) -> None:
         assert settings.redis.url is not None
         self.prefix = settings.redis.prefix
+        # names hold a keyed digest: a phone number's plain hash is found by trying them all
+        self._key = hmac.new(key, b"omnivox redis names", hashlib.sha256).digest()
         self.config_file = settings.config_file
         self.client: Any = aioredis.Redis.from_url(
             settings.redis.url.get_secret_value(),
@@ -32,8 +35,9 @@ class RedisConnection:
         self.where = _where(self.client)
 
     def name(self, kind: str, *parts: str) -> str:
-        """``<prefix>:<kind>:<digest of parts>``: no address or visitor id in a key."""
-        digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+        """``<prefix>:<kind>:<keyed digest of parts>``: no address or visitor id in a key."""
+        joined = "\x00".join(parts).encode()
+        digest = hmac.new(self._key, joined, hashlib.sha256).hexdigest()[:32]
         return f"{self.prefix}:{kind}:{digest}"
 
     def channel(self, topic: str) -> str:

@@ -33,6 +33,7 @@ log = get_logger(__name__)
 HEARTBEAT_S, EXPIRE_S = 5.0, 15.0
 RESUBSCRIBE_S = 1.0
 OUTGOING_MAX = 10_000  # messages waiting for Redis beyond this are dropped (and logged)
+HANDLING_MAX = 1_000  # peers' messages being handed to sockets at once; more are dropped
 
 
 class RedisPeers:
@@ -46,7 +47,9 @@ class RedisPeers:
         self._counts: dict[str, int] = {}
         self._counts_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._handling: set[asyncio.Task[None]] = set()  # handlers running (never awaited inline)
         self._subscribed = asyncio.Event()
+        self._closing = asyncio.Event()
 
     def publish(self, topic: str, message: dict[str, Any]) -> None:
         """Queue ``message`` for the other servers (sent in order by the sender task)."""
@@ -91,25 +94,34 @@ class RedisPeers:
         await asyncio.wait_for(self._subscribed.wait(), 10)
 
     async def close(self) -> None:
-        """Send what is queued, withdraw this server's counts, stop, disconnect."""
+        """Send what is queued, withdraw this server's counts, stop, disconnect.
+
+        Every wait has a deadline: a cancel that a Redis command swallows must not keep the
+        server from exiting.
+        """
+        self._closing.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outgoing.join(), 2)
-        for task in self._tasks:
+            async with asyncio.timeout(2):
+                await self._outgoing.join()
+        tasks = [*self._tasks, *self._handling]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(RedisError):
-            for name in self._counts:
-                await self.connection.client.hdel(self._tally_key(name), self.server_id)
-        await self.connection.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+        with contextlib.suppress(RedisError, TimeoutError):
+            async with asyncio.timeout(2):
+                for name in self._counts:
+                    await self.connection.client.hdel(self._tally_key(name), self.server_id)
+        with contextlib.suppress(RedisError, TimeoutError):
+            async with asyncio.timeout(2):
+                await self.connection.close()
 
     def _tally_key(self, name: str) -> str:
         return f"{self.connection.prefix}:tally:{name}"
 
     async def _send(self) -> None:
         client = self.connection.client
-        while True:
+        while not self._closing.is_set():
             channel, data = await self._outgoing.get()
             try:
                 await client.publish(channel, data)
@@ -120,12 +132,12 @@ class RedisPeers:
 
     async def _listen(self) -> None:
         pattern = self.connection.channel("*")
-        while True:
+        while not self._closing.is_set():
             pubsub = self.connection.client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(pattern)
                 self._subscribed.set()
-                while True:
+                while not self._closing.is_set():
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
                         await self._dispatch(message)
@@ -146,17 +158,29 @@ class RedisPeers:
             return
         if sender == self.server_id:
             return
-        for handler in self._handlers.get(topic, ()):
-            try:
-                await handler(body)
-            except Exception:  # one broken handler must not stop the listener
-                log.exception("peers.handler_failed", topic=topic)
+        if len(self._handling) >= HANDLING_MAX:  # handlers stuck (a socket not reading)
+            log.error("peers.dropped", topic=topic, reason="too many messages being handled")
+            return
+        for handler in self._handlers.get(topic, ()):  # never awaited here: the listener
+            task = asyncio.create_task(self._handle(handler, topic, body))  # must not stall
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+
+    @staticmethod
+    async def _handle(handler: PeerHandler, topic: str, body: dict[str, Any]) -> None:
+        try:
+            await handler(body)
+        except Exception:  # one broken handler must not stop the others
+            log.exception("peers.handler_failed", topic=topic)
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._counts_changed.wait(), HEARTBEAT_S)
+                async with asyncio.timeout(HEARTBEAT_S):  # (wait_for can swallow a cancel)
+                    await self._counts_changed.wait()
             self._counts_changed.clear()
+            if self._closing.is_set():
+                return
             expires = int((time.time() + EXPIRE_S) * 1000)
             try:
                 for name, count in list(self._counts.items()):

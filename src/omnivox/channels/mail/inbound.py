@@ -28,6 +28,7 @@ from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail, system_sender
 from omnivox.logs import get_logger
 from omnivox.ratelimit import MemoryWindows, Window, Windows
+from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.turns import RateLimitedError
 from omnivox.types import InboundMessage
 
@@ -101,7 +102,11 @@ class InboundMail:
         except MailError as exc:
             log.warning("email.unreadable", error=str(exc), size=len(raw))
             return f"550 5.6.0 {exc}"
-        return await self.receive(mail, envelope.mail_from or "", list(envelope.rcpt_tos))
+        try:
+            return await self.receive(mail, envelope.mail_from or "", list(envelope.rcpt_tos))
+        except CoordinationUnavailableError:  # Redis, with several servers: try again later
+            log.warning("email.coordination_unavailable", message_id=mail.message_id)
+            return "451 4.3.0 Temporary problem; try again later"
 
     async def receive(self, mail: ParsedMail, mail_from: str, rcpt_tos: list[str]) -> str:
         """Decide about one parsed mail; returns the SMTP reply."""
