@@ -188,3 +188,19 @@ def test_a_long_reply_whose_first_part_fails_arrives_in_order(
     bodies = [s["Body"] for s in twilio_api.sent]
     assert len(bodies) == 2 and bodies[0].startswith("Sentence 0 ")
     assert " ".join(bodies).startswith(long_reply[:2000])
+
+
+def test_a_reply_waits_behind_an_earlier_one_of_its_conversation_being_retried(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    twilio_api.failures.append(503)  # the first answer's first try
+    params = dict(parse_qsl(FORM, keep_blank_values=True))
+    for n, text in enumerate(("How long do I have to return boots?", "Do you ship to Canada?")):
+        form = urlencode({**params, "Body": text, "MessageSid": f"SM{n:032d}"})
+        assert post(server, form).status_code == 200
+        time.sleep(0.3)
+    twilio_api.wait_for_sends(2)
+    assert [s["Body"] for s in twilio_api.sent] == [
+        "You asked: How long do I have to return boots?",
+        "You asked: Do you ship to Canada?",
+    ]

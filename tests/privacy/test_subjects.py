@@ -290,6 +290,11 @@ async def test_a_request_by_a_merged_away_or_external_id_covers_the_whole_profil
         assert again.counts == {} and again.before
     unknown = await subjects.erase("acme", "cus_never", key)
     assert unknown.counts == {} and not unknown.before
+    # the id a business gave a customer over the REST API finds them too
+    rest, _ = await store.resolve_customer("acme", "api", "cust-a1", business_id=True)
+    await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("cust-a1"), "yo"), rest)
+    by_rest_id = await subjects.export("acme", "cust-a1")
+    assert by_rest_id is not None and by_rest_id["customer"]["id"] == rest
 
 
 async def test_erasure_takes_the_verification_events_that_name_the_customer(

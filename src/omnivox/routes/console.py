@@ -184,9 +184,9 @@ async def queue_page(request: Request) -> Response:
 
 
 @router.get("/dashboard")
-async def dashboard_link() -> Response:
+async def dashboard_link(days: int = 7) -> Response:
     """The dashboard's short address."""
-    return RedirectResponse("/console/dashboard", status_code=303)
+    return RedirectResponse(f"/console/dashboard?days={days}", status_code=303)
 
 
 @router.get("/console/dashboard")

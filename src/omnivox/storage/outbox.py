@@ -76,6 +76,16 @@ class OutboxStore:
                 .values(status="failed", meta={**message.metadata, "delivery": delivery})
             )
 
+    async def waiting(self, conversation_id: str) -> bool:
+        """Whether a message of the conversation waits for a retry (a new one goes behind it)."""
+        async with self.db.sessions() as session:
+            found = await session.execute(
+                select(Message.seq)
+                .where(Message.conversation_id == conversation_id, Message.status == "retry")
+                .limit(1)
+            )
+            return found.first() is not None
+
     async def queue_behind(self, message: StoredMessage) -> None:
         """Make a stored, unsent row wait its turn behind an earlier failed part (``retry``)."""
         async with self.db.sessions.begin() as session:

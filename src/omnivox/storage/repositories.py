@@ -262,7 +262,7 @@ def _identity_owner_query(business_id: bool) -> Select[str]:
 _IDENTITY_OWNER = {business_id: _identity_owner_query(business_id) for business_id in (False, True)}
 
 
-def _identity_owner(
+def identity_owner_statement(
     workspace_id: str, channel: str, address: str, *, business_id: bool
 ) -> tuple[Select[str], dict[str, Any]]:
     """The customer owning ``(channel, address)``, as one query (and its parameters).
@@ -363,7 +363,7 @@ class Store:
         """
         try:
             async with self.db.sessions.begin() as session:  # look up and create: one session
-                query, params = _identity_owner(
+                query, params = identity_owner_statement(
                     workspace_id, channel, address, business_id=business_id
                 )
                 found = (await session.execute(query, params)).scalar()
@@ -387,7 +387,9 @@ class Store:
         comes first; one query either way.
         """
         async with self.db.sessions() as session:
-            query, params = _identity_owner(workspace_id, channel, address, business_id=business_id)
+            query, params = identity_owner_statement(
+                workspace_id, channel, address, business_id=business_id
+            )
             return (await session.execute(query, params)).scalar()
 
     async def find_open_conversation(

@@ -34,8 +34,9 @@ from omnivox.storage.models import (
 )
 from omnivox.types import utcnow
 
-# event types kept whatever their age: an unmerge reads what a merge moved from its event
-KEPT_EVENTS = (events.CUSTOMER_MERGED,)
+# event types kept whatever their age: an unmerge reads what a merge moved from its event;
+# an erasure's record (keyed hashes only) keeps the customer erased (seeding, "erased before")
+KEPT_EVENTS = (events.CUSTOMER_MERGED, "customer.erased")
 log = get_logger(__name__)
 
 

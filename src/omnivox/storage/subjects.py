@@ -38,6 +38,7 @@ from omnivox.storage.models import (
     Ticket,
     Verification,
 )
+from omnivox.storage.repositories import identity_owner_statement
 
 ERASED = "customer.erased"
 # events outside any conversation that name a customer in their payload
@@ -86,16 +87,15 @@ class SubjectStore:
     async def _subject(
         self, session: AsyncSession, workspace_id: str, customer_id: str
     ) -> Customer | None:
-        """The profile a request means: by id or external id, followed to where it merged."""
+        """The profile a request means: by id, external id or REST customer id, then merges."""
         customer = await session.get(Customer, customer_id)
         if customer is None or customer.workspace_id != workspace_id:
-            customer = (
-                await session.execute(
-                    select(Customer).where(
-                        Customer.workspace_id == workspace_id, Customer.external_id == customer_id
-                    )
-                )
-            ).scalar_one_or_none()
+            # the business's own id: a seeded external id, or the REST channel's customer.id
+            query, params = identity_owner_statement(
+                workspace_id, "api", customer_id, business_id=True
+            )
+            found = (await session.execute(query, params)).scalar()
+            customer = await session.get(Customer, found) if found else None
         seen: set[str] = set()
         while customer is not None and customer.merged_into and customer.id not in seen:
             seen.add(customer.id)

@@ -92,7 +92,9 @@ class Deliver:
                 log.info(events.MESSAGE_DELIVERED, message_id=row.id, status="suppressed")
                 ctx.delivered.append(row)
             return ctx
-        waiting = False  # an earlier part failed for now: the rest queue behind it, in order
+        # an earlier message (of this turn, or of one before) failed for now: this one queues
+        # behind it, so the customer reads them in order
+        waiting = bool(claimed and self.outbox and await self.outbox.waiting(ctx.conversation_id))
         for message in ctx.outbound:
             row = await self.store.store_outbound(
                 workspace_id,
