@@ -54,18 +54,22 @@ async def test_figures_of_a_known_week(services: Services) -> None:
     timings = [{"identify": 1.0, "generate": 10.0 * n, "deliver": 1.0} for n in range(1, 5)]
     payloads = [
         turn("api", route="answer", intent="returns", grounded="full", cache_hit=True,
-             prompt_tokens=100, completion_tokens=20, cost_usd=0.001, first_token_ms=50),
+             halted="cache_hit", prompt_tokens=100, completion_tokens=20, cost_usd=0.001,
+             first_token_ms=50),
         turn("api", route="answer", intent="returns", grounded="partial", cache_hit=False,
              prompt_tokens=200, completion_tokens=30, cost_usd=0.002, first_token_ms=150),
         turn("sms", route="handoff", intent="talk_to_person"),
         turn("sms", route="answer", intent="shipping", grounded="none"),
     ]  # fmt: skip
+    held = turn("sms", halted="held_for_agent")
     where = [convs[1][0], convs[2][0], handed, convs[3][0]]  # the handoff turn: on its own
     await services.store.add_events(
         [
             *(EventRecord("turn.completed", "acme", c, payload=p, timings=t)
               for p, t, c in zip(payloads, timings, where, strict=True)),
             EventRecord("turn.failed", "acme", payload={"step": "generate"}),
+            # silent while a person held it: not a turn the assistant took
+            EventRecord("turn.completed", "acme", handed, payload=held, timings={"hold": 1.0}),
             EventRecord("turn.completed", "globex", payload=turn("api"), timings={"x": 1.0}),
         ]
     )  # fmt: skip
@@ -78,7 +82,7 @@ async def test_figures_of_a_known_week(services: Services) -> None:
     assert (f.turn_ms_p50, f.turn_ms_p95) == (22.0, 42.0)
     assert (f.first_token_ms_p50, f.first_token_ms_p95) == (50.0, 150.0)
     assert (f.prompt_tokens, f.completion_tokens, f.cost_usd) == (300, 50, 0.003)
-    assert f.cache_hit_rate == 0.25  # one of the four answered turns
+    assert f.cache_hit_rate == 0.333  # one of the three answers came from the cache
     assert f.grounded == {"full": 1, "partial": 1, "none": 1}
     assert f.routes == {"answer": 3, "handoff": 1} and f.channels == {"api": 2, "sms": 2}
     assert f.intents[0] == ("returns", 2)

@@ -171,6 +171,7 @@ class Event(Base):
     """Append-only record of what happened: turns, step timings, decisions."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_workspace_type_time", "workspace_id", "type", "created_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str | None] = mapped_column(String(64), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
