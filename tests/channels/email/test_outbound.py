@@ -76,34 +76,28 @@ def test_a_reply_is_a_threaded_multipart_mail_with_greeting_sources_and_signatur
     )
 
 
-def test_a_parent_with_only_in_reply_to_starts_the_references() -> None:
-    """RFC 5322 3.6.4: no References in the parent, so its In-Reply-To, then its id."""
+def threaded(**email: Any) -> InboundMessage:
+    """The usual customer mail with other threading headers."""
     parent = inbound()
-    meta = {**parent.metadata["email"], "references": [], "in_reply_to": "a1@acme.example"}
-    parent = InboundMessage(
+    return InboundMessage(
         "acme",
         "email",
         parent.sender,
         parent.text,
         provider_message_id=parent.provider_message_id,
-        metadata={"email": meta},
+        metadata={"email": {**parent.metadata["email"], **email}},
     )
+
+
+def test_a_parent_with_only_in_reply_to_starts_the_references() -> None:
+    """RFC 5322 3.6.4: no References in the parent, so its In-Reply-To, then its id."""
+    parent = threaded(references=[], in_reply_to="a1@acme.example")
     [out] = channel().render_in_thread(REPLY, "jane@example.com", parent)
     assert channel().build(ready(out))["References"] == "<a1@acme.example> <q2@example.com>"
 
 
 def test_a_long_thread_keeps_its_root_and_newest_references() -> None:
-    parent = inbound()
-    chain = [f"r{n}@example.com" for n in range(25)]
-    meta = {**parent.metadata["email"], "references": chain}
-    parent = InboundMessage(
-        "acme",
-        "email",
-        parent.sender,
-        parent.text,
-        provider_message_id=parent.provider_message_id,
-        metadata={"email": meta},
-    )
+    parent = threaded(references=[f"r{n}@example.com" for n in range(25)])
     [out] = channel().render_in_thread(REPLY, "jane@example.com", parent)
     kept = str(channel().build(ready(out))["References"]).split()
     assert len(kept) == 20 and kept[0] == "<r0@example.com>"  # the thread's root
