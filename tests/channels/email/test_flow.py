@@ -234,6 +234,9 @@ def test_bounces_and_our_own_mail_are_never_answered(server: LiveServer, relay: 
         client.sendmail("MAILER-DAEMON@mx.example.com", ["support@acme.example"], person)
     loop = mail("You asked: hi", sender="Acme <support+conv_x@acme.example>")
     send(smtp_port(server), loop)
+    # a robot that ignores Auto-Submitted but copies our X-Loop back with its answer
+    echoed = mail("Thanks for your mail!", headers={"X-Loop": "support@acme.example"})
+    send(smtp_port(server), echoed)
     time.sleep(0.5)
     assert inbound_rows(server) == [] and relay.attempts == 0
 

@@ -63,6 +63,7 @@ def test_a_reply_is_a_threaded_multipart_mail_with_greeting_sources_and_signatur
     assert mail["In-Reply-To"] == "<q2@example.com>"
     assert mail["References"] == "<q1@example.com> <a1@acme.example> <q2@example.com>"
     assert mail["Auto-Submitted"] == "auto-replied"
+    assert mail["X-Loop"] == "support@acme.example"
     assert mail.get_content_type() == "multipart/alternative"
     text = mail.get_body(("plain",)).get_content()
     assert text.startswith("Hi Jane Doe,\n\nYou can return unworn items within 30 days.")

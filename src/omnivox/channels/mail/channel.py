@@ -180,6 +180,7 @@ class EmailChannel:
             mail["References"] = " ".join(f"<{r}>" for r in data["references"])
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
+        mail["X-Loop"] = mailbox  # a robot that ignores the two above copies it back: ignored
         mail.set_content(message.text)
         mail.add_alternative(str(data.get("html") or ""), subtype="html")
         return mail

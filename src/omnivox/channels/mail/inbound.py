@@ -156,6 +156,9 @@ def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str
         return mail.automatic
     if mail.sender and mailboxes.ours(mail.sender):
         return "sent from our own mailbox"
+    looped = mail.loop.strip("<> ")
+    if looped and mailboxes.ours(looped):  # an autoresponder copied our answer's X-Loop back
+        return f"X-Loop: {looped}"
     return None
 
 

@@ -65,6 +65,7 @@ class ParsedMail:
     attachments: tuple[Attachment, ...]
     automatic: str | None  # why this mail is machine-sent (never answered), if it is
     defects: tuple[str, ...]
+    loop: str = ""  # X-Loop: the mailbox an earlier automatic mail of this thread came from
 
     @property
     def follows(self) -> tuple[str, ...]:
@@ -97,6 +98,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         text=text,
         attachments=tuple(attachments),
         automatic=automatic(msg, sender),
+        loop=header(msg, "X-Loop"),
         defects=tuple(dict.fromkeys(defects)),
     )
 
