@@ -89,6 +89,7 @@ from omnivox.types import InboundMessage
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
+STORED_WAIT_S = 5.0  # the longest a webhook's answer waits for its message to be stored
 
 
 def build_provider(config: Any, data_dir: Path) -> LLMProvider:
@@ -148,8 +149,10 @@ class Services:
         """Count a webhook's messages against the limits, then answer them after the ack.
 
         Counted first so that when Redis (several servers) is down the webhook gets a 503 and
-        the provider retries, instead of a 200 for a message never stored. A message over the
-        limits is dropped (a flood is not answered), as logged.
+        the provider retries, instead of a 200 for a message never stored; then answered once
+        the message is stored, so a turn that fails before storing it (the database down) is
+        a 5xx the provider retries. A message over the limits is dropped (a flood is not
+        answered), as logged.
         """
         limit = self.settings.server.max_text_chars
         for message in messages:
@@ -158,7 +161,18 @@ class Services:
             except RateLimitedError as exc:
                 log.warning("turn.rate_limited", channel=message.channel, error=str(exc))
                 continue
-            self.submit(self.turns.handle(bounded(message, limit), channel, admitted=True))
+            stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            stored.add_done_callback(_seen)  # its error is logged by the turn, not by asyncio
+            turn = self.turns.handle(bounded(message, limit), channel, admitted=True, stored=stored)
+            self.submit(turn)
+            # acknowledged once the message is in the database (a crash after the 200 would
+            # lose it otherwise); a turn waiting behind the customer's previous one is
+            # acknowledged after STORED_WAIT_S anyway, within providers' timeouts
+            try:
+                async with asyncio.timeout(STORED_WAIT_S):
+                    await asyncio.shield(stored)
+            except TimeoutError:
+                log.info("webhook.acknowledged_before_stored", channel=message.channel)
 
     def prepare_step(self) -> Prepare | None:
         """The pipeline's prepare step (reads ahead for next turns), if it has one."""
@@ -580,3 +594,9 @@ def build_knowledge(settings: Settings, db: Database) -> KnowledgeBase:
             faq_bm25_weight=k.faq_bm25_weight,
         ),
     )
+
+
+def _seen(future: asyncio.Future[bool]) -> None:
+    """Mark a stored-future's outcome as looked at (the webhook may have answered already)."""
+    if not future.cancelled():
+        future.exception()

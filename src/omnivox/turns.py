@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from omnivox.identity.consent import sms_keyword
 from omnivox.ids import new_id
 from omnivox.locks import KeyedLock
 from omnivox.pipeline.activity import Activity
-from omnivox.pipeline.context import DeltaSink, TurnContext
+from omnivox.pipeline.context import DeltaSink, TurnContext, settle_stored
 from omnivox.pipeline.runner import PipelineRunner, Step
 from omnivox.ratelimit import MemoryWindows, Window, Windows
 from omnivox.settings import LimitSettings, Settings
@@ -72,21 +73,38 @@ class TurnService:
         sink: DeltaSink | None = None,
         *,
         admitted: bool = False,
+        stored: asyncio.Future[bool] | None = None,
     ) -> TurnContext:
-        """Answer ``inbound``; ``sink`` receives streamed deltas if the channel streams."""
+        """Answer ``inbound``; ``sink`` receives streamed deltas if the channel streams.
+
+        ``stored`` is resolved as soon as the message is in the database (or the turn ends
+        without storing it, or fails first: then with the error).
+        """
         workspace = self.settings.workspace(inbound.workspace_id)
         if workspace is None:
             raise UnknownWorkspaceError(inbound.workspace_id)
         if not admitted:
             await self.admit(inbound)
         ctx = TurnContext(
-            inbound=inbound, workspace=workspace, channel=channel, turn_id=new_id("turn"), sink=sink
+            inbound=inbound,
+            workspace=workspace,
+            channel=channel,
+            turn_id=new_id("turn"),
+            sink=sink,
+            stored=stored,
         )
         # a turn's statements read and write a few rows by index: on SQLite they run on the
         # loop's thread, with no handoff to aiosqlite's (omnivox.storage.sqlite_driver)
-        with self.activity.turn(), short_statements():
-            async with self.locks.hold(inbound.conversation_key), ctx.held:
-                return await self.runner.run(ctx)
+        try:
+            with self.activity.turn(), short_statements():
+                async with self.locks.hold(inbound.conversation_key), ctx.held:
+                    return await self.runner.run(ctx)
+        except Exception as exc:
+            if stored is not None and not stored.done():
+                stored.set_exception(exc)
+            raise
+        finally:
+            settle_stored(ctx, False)
 
     async def _within_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
         """The limits, except for a retry of a stored message: it gets its stored answer."""

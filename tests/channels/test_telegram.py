@@ -197,3 +197,27 @@ def test_webhook_bodies_up_to_1_mib_are_read_and_larger_ones_refused_unread(
     big["message"]["text"] = "x" * (1024 * 1024)
     refused = post(server, json.dumps(big).encode())
     assert refused.status_code == 413 and refused.json()["error"] == "body_too_large"
+
+
+def test_an_update_is_acknowledged_once_stored_and_a_failed_store_is_retried(
+    tmp_path: Path, bot_api: BotApi
+) -> None:
+    bot_api.reset()
+    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
+    workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
+    slow = [{"type": "scripted", "reply": "You asked: {question}", "delay_s": 1.5}]
+    with LiveServer(make_settings(tmp_path, providers=slow, workspaces=[workspace])) as live:
+        store = live.services.store
+        attach = store.attach_inbound
+
+        async def down(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("the database went away")
+
+        store.attach_inbound = down  # type: ignore[method-assign]
+        failed = post(live, update())
+        assert failed.status_code == 503  # was 200, and the message was never stored
+        assert inbound_count(live) == 0
+        store.attach_inbound = attach  # type: ignore[method-assign]
+        assert post(live, update()).status_code == 200  # Telegram's retry
+        assert inbound_count(live) == 1 and bot_api.sent == []  # stored, not yet answered
+        bot_api.wait_for_sends(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class TurnContext:
     channel: ChannelAdapter[Any]
     turn_id: str
     sink: DeltaSink | None = None
+    # resolved by attach once the message is in the database (True), or when the turn ends
+    # without storing it (False; an exception if it failed): a webhook acknowledges then
+    stored: asyncio.Future[bool] | None = None
     # identify (attach confirms them: a newcomer is stored with the message)
     customer_id: str | None = None
     customer_created: bool = False
@@ -100,3 +104,9 @@ class TurnContext:
     def question(self) -> str:
         """The text the model may see (after the input guard)."""
         return self.model_text or self.inbound.text
+
+
+def settle_stored(ctx: TurnContext, stored: bool) -> None:
+    """Say the turn's message is (or will not be) in the database, once."""
+    if ctx.stored is not None and not ctx.stored.done():
+        ctx.stored.set_result(stored)

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, Redactor, Summarizer
-from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext
+from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext, settle_stored
 from omnivox.privacy.vault import Vault
 from omnivox.storage.memory import MemoryRules, Pending, Recall
 from omnivox.storage.repositories import (
@@ -69,6 +69,7 @@ class Attach:
                 MemoryRequest(self.history_messages, self.memory, TREND_MESSAGES),
             )
         except DuplicateMessageError as dup:
+            settle_stored(ctx, True)  # stored before
             if await self._unanswered(dup.original):
                 return await self._answer_again(ctx, dup.original)
             ctx.duplicate_of = dup.original
@@ -87,6 +88,7 @@ class Attach:
                 ctx.customer_id, ctx.customer_created = None, False
             ctx.halt(MESSAGE_ID_TAKEN)
             return ctx
+        settle_stored(ctx, True)
         ctx.customer_id, ctx.customer_created = attached.customer_id, attached.customer_created
         ctx.message, ctx.conversation_created = attached.message, attached.created
         ctx.conversation_id = ctx.message.conversation_id
