@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,21 +17,24 @@ from tests.conftest import LiveServer, make_settings
 
 
 class CountingProvider(ScriptedProvider):
-    """Scripted provider that records how many calls run at once, per customer text."""
+    """Scripted provider that records how many calls run at once (one may serve two servers,
+    each on its own thread: the counts are locked)."""
 
     def __init__(self) -> None:
         super().__init__(ScriptedSettings(type="scripted", reply="re: {question}", delay_s=0.05))
-        self.in_flight = 0
-        self.peak = 0
+        self.lock = threading.Lock()
+        self.in_flight = self.peak = 0
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
         try:
             async for delta in super().stream(request):
                 yield delta
         finally:
-            self.in_flight -= 1
+            with self.lock:
+                self.in_flight -= 1
 
 
 def test_turns_on_one_conversation_are_serialised(tmp_path: Path) -> None:

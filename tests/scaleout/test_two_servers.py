@@ -11,7 +11,7 @@ import asyncio
 import json
 import secrets
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +19,13 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from omnivox.llm.base import CompletionRequest, Delta
 from omnivox.services import build_services
-from omnivox.settings import ConfigError, ScriptedSettings, Settings
-from omnivox.testing import ScriptedProvider
+from omnivox.settings import ConfigError, Settings
 from tests.conftest import PG_URL, LiveServer, _drop_schema, make_settings
 from tests.handoff.test_console import AGENTS, login, until, wait_handoff
+from tests.test_ordering import CountingProvider
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-
-class SharedCounter(ScriptedProvider):
-    """One model for both servers, counting the answers written at once."""
-
-    def __init__(self) -> None:
-        super().__init__(ScriptedSettings(type="scripted", reply="re: {question}", delay_s=0.05))
-        self.lock = threading.Lock()
-        self.in_flight = self.peak = 0
-
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
-        with self.lock:
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-        try:
-            async for delta in super().stream(request):
-                yield delta
-        finally:
-            with self.lock:
-                self.in_flight -= 1
 
 
 @pytest.fixture
@@ -94,7 +73,7 @@ def post(server: LiveServer, text: str, customer: str = "same") -> httpx.Respons
 def test_one_customers_messages_on_two_servers_take_turns(
     pair: tuple[LiveServer, LiveServer],
 ) -> None:
-    provider = SharedCounter()
+    provider = CountingProvider()  # one model for both servers
     for server in pair:
         server.services.chain.providers[:] = [provider]
 
