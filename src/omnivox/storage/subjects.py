@@ -232,12 +232,7 @@ class SubjectStore:
     async def erased(self, workspace_id: str, key: bytes, names: list[str]) -> set[str]:
         """Which of ``names`` (ids, external ids) an erasure in the workspace covered."""
         async with self.db.sessions() as session:
-            rows = await session.execute(
-                select(Event.payload).where(
-                    Event.workspace_id == workspace_id, Event.type == ERASED
-                )
-            )
-            hashes = {h for (p,) in rows for h in (p.get("subjects") or [p.get("subject")])}
+            hashes = await _erased_hashes(session, workspace_id)
         return {name for name in names if subject_hash(key, name) in hashes}
 
     async def export_logged(
@@ -296,13 +291,17 @@ async def _subject_hashes(
     return sorted(subject_hash(key, name) for name in names)
 
 
-async def _erased_before(session: AsyncSession, workspace_id: str, key: bytes, asked: str) -> bool:
-    """Whether an earlier erasure in the workspace covered this id (by its keyed hash)."""
-    wanted = subject_hash(key, asked)
+async def _erased_hashes(session: AsyncSession, workspace_id: str) -> set[str]:
+    """The keyed hashes of every id and external id the workspace's erasures covered."""
     rows = await session.execute(
         select(Event.payload).where(Event.workspace_id == workspace_id, Event.type == ERASED)
     )
-    return any(wanted in (p.get("subjects") or [p.get("subject")]) for (p,) in rows)
+    return {h for (p,) in rows for h in (p.get("subjects") or [p.get("subject")])}
+
+
+async def _erased_before(session: AsyncSession, workspace_id: str, key: bytes, asked: str) -> bool:
+    """Whether an earlier erasure in the workspace covered this id (by its keyed hash)."""
+    return subject_hash(key, asked) in await _erased_hashes(session, workspace_id)
 
 
 async def _merged_profiles(session: AsyncSession, ids: list[str]) -> list[dict[str, Any]]:
