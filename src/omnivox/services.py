@@ -150,29 +150,35 @@ class Services:
 
         Counted first so that when Redis (several servers) is down the webhook gets a 503 and
         the provider retries, instead of a 200 for a message never stored; then answered once
-        the message is stored, so a turn that fails before storing it (the database down) is
-        a 5xx the provider retries. A message over the limits is dropped (a flood is not
-        answered), as logged.
+        the message is stored (:meth:`answer_stored`). A message over the limits is dropped (a
+        flood is not answered), as logged.
         """
-        limit = self.settings.server.max_text_chars
         for message in messages:
             try:
                 await self.turns.admit(message)
             except RateLimitedError as exc:
                 log.warning("turn.rate_limited", channel=message.channel, error=str(exc))
                 continue
-            stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            stored.add_done_callback(_seen)  # its error is logged by the turn, not by asyncio
-            turn = self.turns.handle(bounded(message, limit), channel, admitted=True, stored=stored)
-            self.submit(turn)
-            # acknowledged once the message is in the database (a crash after the 200 would
-            # lose it otherwise); a turn waiting behind the customer's previous one is
-            # acknowledged after STORED_WAIT_S anyway, within providers' timeouts
-            try:
-                async with asyncio.timeout(STORED_WAIT_S):
-                    await asyncio.shield(stored)
-            except TimeoutError:
-                log.info("webhook.acknowledged_before_stored", channel=message.channel)
+            await self.answer_stored(message, channel)
+
+    async def answer_stored(self, message: InboundMessage, channel: ChannelAdapter[Any]) -> None:
+        """Start answering an admitted message; return once it is in the database.
+
+        A turn that fails before storing it (the database down) raises its error here, so
+        the sender's retry (a webhook's 5xx, SMTP's 451) brings the message back; a turn
+        waiting behind the customer's previous one returns after ``STORED_WAIT_S`` anyway,
+        within providers' timeouts.
+        """
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        stored.add_done_callback(_seen)  # its error is logged by the turn, not by asyncio
+        limit = self.settings.server.max_text_chars
+        turn = self.turns.handle(bounded(message, limit), channel, admitted=True, stored=stored)
+        self.submit(turn)
+        try:
+            async with asyncio.timeout(STORED_WAIT_S):
+                await asyncio.shield(stored)
+        except TimeoutError:
+            log.info("turn.acknowledged_before_stored", channel=message.channel)
 
     def prepare_step(self) -> Prepare | None:
         """The pipeline's prepare step (reads ahead for next turns), if it has one."""
@@ -251,8 +257,9 @@ class Services:
         if not channels or listen == "off":
             return
         host, port = listen.rsplit(":", 1)
+        # counted against the limits, then stored, before SMTP says 250
         handler = InboundMail(
-            Mailboxes(channels), self._answer_mail, self.coordination.windows, self.turns.admit
+            Mailboxes(channels), self.answer_stored, self.coordination.windows, self.turns.admit
         )
         try:
             self.smtp = await start_smtp(
@@ -275,11 +282,6 @@ class Services:
             return None
         host, port = self.smtp.sockets[0].getsockname()[:2]
         return f"{host}:{port}"
-
-    def _answer_mail(self, message: InboundMessage, channel: EmailChannel) -> None:
-        limit = self.settings.server.max_text_chars
-        # counted against the limits before SMTP said 250 (InboundMail's admit)
-        self.submit(self.turns.handle(bounded(message, limit), channel, admitted=True))
 
     async def start_models(self) -> None:
         """Load the local model, train intents, ingest each workspace's ``knowledge_paths``."""

@@ -412,3 +412,23 @@ def test_a_mail_of_attachments_alone_is_answered_not_dropped(
     assert row.meta["email"]["attachments"] == [
         {"name": "boot.png", "type": "image/png", "size": 100}
     ]
+
+
+def test_a_mail_is_accepted_once_stored_and_a_failed_store_is_retried(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    store = server.services.store
+    attach = store.attach_inbound
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the database went away")
+
+    store.attach_inbound = down  # type: ignore[method-assign]
+    question = mail("Can I return boots I wore once?")
+    with pytest.raises(smtplib.SMTPDataError) as refused:  # was 250, and the mail was lost
+        send(smtp_port(server), question)
+    assert refused.value.smtp_code == 451 and inbound_rows(server) == []
+    store.attach_inbound = attach  # type: ignore[method-assign]
+    send(smtp_port(server), question)  # the sending server's retry
+    assert [r.text for r in inbound_rows(server)] == ["Can I return boots I wore once?"]
+    assert answer(relay, 1)["In-Reply-To"] == question["Message-ID"]

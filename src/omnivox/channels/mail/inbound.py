@@ -12,7 +12,9 @@ Checks run in SMTP order, each answering with the reply a mail server expects:
 - No single well-formed ``From``: ``550 5.1.7``; nothing stored, no customer matched.
 - More than ``max_per_sender_per_hour`` from one sender: ``451 4.7.1`` (the sender retries).
 
-Everything else is ``250`` at once and answered in the background like a webhook.
+Everything else is stored, then ``250``, and answered in the background like a webhook. A mail
+whose turn fails before storing it (the database down) gets ``451 4.3.0``: the sender's server
+keeps it and tries again, instead of a ``250`` for a mail never stored.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from omnivox.turns import RateLimitedError
 from omnivox.types import InboundMessage
 
 log = get_logger(__name__)
-Accept = Callable[[InboundMessage, EmailChannel], None]
+# starts answering an admitted message, returns once it is stored; raises if it could not be
+Accept = Callable[[InboundMessage, EmailChannel], Awaitable[None]]
 # counts a message against the turn limits before SMTP says 250; raises when over
 Admit = Callable[[InboundMessage], Awaitable[None]]
 ACCEPTED = "250 2.0.0 Message accepted"
+TRY_LATER = "451 4.3.0 Temporary problem; try again later"
 NOT_ANSWERED = "250 2.0.0 Message accepted (automatic mail: not answered)"
 
 
@@ -95,7 +99,7 @@ class InboundMail:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Parse (off the event loop), check, hand the message over, answer at once."""
+        """Parse (off the event loop), check, hand the message over, answer once stored."""
         raw = envelope.original_content or b""
         try:
             mail = await asyncio.to_thread(parse_mail, raw)
@@ -106,7 +110,7 @@ class InboundMail:
             return await self.receive(mail, envelope.mail_from or "", list(envelope.rcpt_tos))
         except CoordinationUnavailableError:  # Redis, with several servers: try again later
             log.warning("email.coordination_unavailable", message_id=mail.message_id)
-            return "451 4.3.0 Temporary problem; try again later"
+            return TRY_LATER
 
     async def receive(self, mail: ParsedMail, mail_from: str, rcpt_tos: list[str]) -> str:
         """Decide about one parsed mail; returns the SMTP reply."""
@@ -142,8 +146,12 @@ class InboundMail:
         except RateLimitedError as exc:
             log.warning("email.rate_limited", workspace=channel.workspace_id, scope=exc.scope)
             return f"451 4.7.1 Too many messages {exc.scope}; try again later"
-        for message in messages:
-            self.accept(message, channel)
+        try:
+            for message in messages:
+                await self.accept(message, channel)
+        except Exception as exc:  # not stored: the sender's server keeps the mail and retries
+            log.error("email.not_stored", message_id=mail.message_id, error=repr(exc))
+            return TRY_LATER
         return ACCEPTED
 
 
