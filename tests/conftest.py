@@ -146,10 +146,10 @@ class LiveServer:
         self.thread.join(timeout=15)
 
 
-def run_on_server(server: LiveServer, coro: Any) -> Any:
+def run_on_server(server: LiveServer, coro: Any, timeout: float = 30) -> Any:
     """Run a coroutine on the live server's event loop (its database pool lives there)."""
     loop = server.loop
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=timeout)
 
 
 async def events_of(services: Services, conversation_id: str) -> list[Any]:

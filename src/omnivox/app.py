@@ -19,6 +19,7 @@ from omnivox.logs import get_logger
 from omnivox.routes import (
     analytics,
     apidocs,
+    campaigns,
     chat,
     console,
     customers,
@@ -81,6 +82,7 @@ def create_app(
     modules = (
         messages,
         knowledge,
+        campaigns,
         analytics,
         customers,
         helpdesk,

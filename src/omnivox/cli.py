@@ -13,6 +13,7 @@ import typer
 from omnivox import __version__
 from omnivox.cli_agents import agents_app
 from omnivox.cli_apikeys import keys_app
+from omnivox.cli_campaigns import campaign_app
 from omnivox.cli_customers import customers_app
 from omnivox.cli_kb import kb_app
 from omnivox.cli_keys import audit_app, retention_app
@@ -43,6 +44,7 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(campaign_app, name="campaign")
 
 
 def _version(value: bool) -> None:

@@ -108,6 +108,13 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/v1/customers/cus_nobody", P.CUSTOMERS_ERASE, frozenset({404})),
     Endpoint("GET", "/api/v1/handoffs", P.HANDOFFS_READ, frozenset({200})),
     Endpoint("GET", "/api/v1/analytics", P.ANALYTICS_READ, frozenset({200})),
+    Endpoint(
+        "POST",
+        "/api/v1/campaigns/copy",
+        P.CAMPAIGNS_WRITE,
+        frozenset({200}),
+        {"workspace": "acme", "offer": "Free repairs in November", "channels": ["web"]},
+    ),
     Endpoint("GET", "/api/v1/handoffs/{handoff}", P.HANDOFFS_READ, frozenset({200})),
     Endpoint(
         "POST",
@@ -301,7 +308,7 @@ def test_the_documented_role_table_matches_the_grants() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
     for permission in Permission:
         row = next(line for line in doc.splitlines() if line.startswith(f"| `{permission}`"))
-        cells = [c.strip() for c in row.strip("|").split("|")][1:5]
+        cells = [c.strip() for c in row.strip("|").split("|")][1 : 1 + len(Role)]
         expected = ["yes" if permission in GRANTS[role] else "no" for role in Role]
         assert cells == expected, f"docs/security.md row for {permission}"
 

@@ -1,12 +1,14 @@
 """Roles and what each may do through the REST API.
 
-Four roles, each an API key's whole authority within its one workspace:
+Five roles, each an API key's whole authority within its one workspace:
 
 - ``admin``: everything, including data-subject exports and erasures.
 - ``agent``: what a person answering customers needs: profiles, conversations, handoffs,
   merges and consent records, and the figures. No sending as the customer, no export or erasure.
 - ``analyst``: read-only review: conversations, the handoff queue, knowledge search, the
   figures (analytics). No customer profiles (identifiers and attributes) and no writes.
+- ``marketer``: writes campaign copy (brand voice, knowledge-backed facts), searches the
+  knowledge base and reads the figures. No conversations, profiles or sending.
 - ``integration``: the business's own systems: send messages as the REST channel, run
   verifications, record consent, act on handoffs as a named agent (a help desk), read
   conversations, search knowledge. No profiles, merges, exports or erasures.
@@ -23,6 +25,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     AGENT = "agent"
     ANALYST = "analyst"
+    MARKETER = "marketer"
     INTEGRATION = "integration"
 
 
@@ -41,6 +44,7 @@ class Permission(StrEnum):
     HANDOFFS_READ = "handoffs.read"
     HANDOFFS_ACT = "handoffs.act"
     ANALYTICS_READ = "analytics.read"
+    CAMPAIGNS_WRITE = "campaigns.write"
 
 
 P = Permission
@@ -61,6 +65,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ANALYST: frozenset(
         {P.CONVERSATIONS_READ, P.KNOWLEDGE_SEARCH, P.HANDOFFS_READ, P.ANALYTICS_READ}
     ),
+    Role.MARKETER: frozenset({P.KNOWLEDGE_SEARCH, P.ANALYTICS_READ, P.CAMPAIGNS_WRITE}),
     Role.INTEGRATION: frozenset(
         {
             P.MESSAGES_SEND,

@@ -40,6 +40,10 @@ class PromptBuilder:
             keep_trailing_newline=False,
         )
 
+    def render(self, name: str, **values: object) -> str:
+        """Render the template ``name`` (the workspace's own if it has one), stripped."""
+        return self._env.get_template(name).render(**values).strip()
+
     def build(
         self,
         *,

@@ -1,0 +1,117 @@
+"""Each channel's copy: limits, required parts, SMS segments and encodings, the email footer."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from omnivox.campaigns.brief import Brief
+from omnivox.campaigns.compose import compose
+from omnivox.campaigns.formats import Parts, assemble, gsm_safe, trim
+from omnivox.channels.sms import segments
+from omnivox.settings import CampaignSettings
+
+BRIEF = Brief(
+    offer="20% off all rain jackets this weekend",
+    facts=["Use code RAIN20 at checkout", "Ends Sunday, November 30"],
+    audience="Trailhead Rewards members",
+    call_to_action="Shop rain jackets",
+    url="https://acme.example/rain",
+)
+LONG = (
+    "Our Ridgeline rain jackets are built for the wettest trails in the Pacific Northwest. "
+    "Every seam is taped and every zipper is sealed against driving rain. "
+    "The hood adjusts in three places so it turns with your head. "
+    "Pit zips let the heat out on the climb without letting the weather in."
+)
+
+
+def test_trim_keeps_whole_sentences_and_never_cuts_a_word() -> None:
+    assert trim(LONG, 160) == (
+        "Our Ridgeline rain jackets are built for the wettest trails in the Pacific Northwest. "
+        "Every seam is taped and every zipper is sealed against driving rain."
+    )
+    cut = trim("Waterproof breathable three-layer shells for 129.99 dollars today", 30)
+    assert cut == "Waterproof breathable..." and len(cut) <= 30
+    assert trim("Short.", 100) == "Short."
+
+
+@pytest.mark.parametrize("allowed", [1, 2, 3])
+def test_sms_copy_fits_its_segments_with_brand_link_and_opt_out(allowed: int) -> None:
+    rules = CampaignSettings(sms_segments=allowed)
+    copy = assemble("sms", 1, Parts(LONG * 3), BRIEF, "Acme Outfitters", rules)
+    assert copy.segments == segments(copy.text) <= allowed
+    assert copy.text.startswith("Acme Outfitters: ")
+    assert copy.text.endswith("https://acme.example/rain Reply STOP to opt out.")
+    assert copy.encoding == "GSM-7" and copy.body in LONG * 3
+
+
+def test_typographic_punctuation_does_not_turn_an_sms_into_ucs2() -> None:
+    written = "Don\u2019t get soaked \u2014 \u201cstorm season\u201d is here\u2026"
+    copy = assemble("sms", 1, Parts(written), BRIEF, "Acme", CampaignSettings())
+    assert copy.encoding == "GSM-7" and copy.segments == 1
+    assert 'Don\'t get soaked - "storm season" is here...' in copy.text
+    assert gsm_safe("\u2018a\u2019") == "'a'"
+
+
+def test_an_emoji_makes_it_ucs2_and_the_copy_is_cut_to_70_character_segments() -> None:
+    copy = assemble(
+        "sms", 1, Parts("Stay dry \U0001f327 " + LONG), BRIEF, "Acme", CampaignSettings()
+    )
+    assert copy.encoding == "UCS-2" and copy.segments == 1
+    assert any("GSM-7" in w for w in copy.warnings)
+
+
+def test_sms_whose_fixed_parts_exceed_the_segments_says_so() -> None:
+    brief = BRIEF.model_copy(update={"url": "https://acme.example/" + "x" * 150})
+    copy = assemble("sms", 1, Parts(LONG), brief, "Acme", CampaignSettings())
+    assert copy.body == "" and copy.segments == 2
+    assert any("alone take 2 segments" in w for w in copy.warnings)
+
+
+def test_email_has_subject_preheader_footer_and_safe_html() -> None:
+    parts = Parts("<script>alert(1)</script> Rain jackets are 20% off. " + LONG, "A " * 50)
+    rules = CampaignSettings(postal_address="Acme Outfitters, 1 Trail Way, Boulder CO")
+    copy = assemble("email", 1, parts, BRIEF, "Acme Outfitters", rules)
+    assert copy.subject is not None and len(copy.subject) <= 60
+    assert copy.preheader is not None and len(copy.preheader) <= 100
+    assert "Unsubscribe: {{unsubscribe_url}}" in copy.text
+    assert "1 Trail Way" in copy.text and copy.warnings == ()
+    assert copy.html is not None and "<script>" not in copy.html
+    assert (
+        '<a href="https://acme.example/rain" rel="noopener noreferrer">Shop rain jackets</a>'
+        in (copy.html)
+    )
+    tags: list[str] = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: tags.append(tag)  # type: ignore[method-assign]
+    parser.feed(copy.html)
+    assert set(tags) <= {"p", "a", "hr", "br"}
+
+
+def test_email_without_a_postal_address_is_flagged() -> None:
+    copy = assemble("email", 1, Parts(LONG), BRIEF, "Acme", CampaignSettings())
+    assert copy.warnings == ("no postal address (campaigns.postal_address)",)
+
+
+def test_whatsapp_footer_web_button_and_long_channels() -> None:
+    whatsapp = assemble("whatsapp", 1, Parts(LONG * 10), BRIEF, "Acme", CampaignSettings())
+    assert len(whatsapp.text) - len(whatsapp.footer or "") - 2 <= 1024
+    assert whatsapp.footer == "Reply STOP to opt out." and whatsapp.text.endswith(whatsapp.footer)
+    web = assemble("web", 1, Parts(LONG), BRIEF, "Acme", CampaignSettings())
+    assert len(web.text) <= 140 and web.button == "Shop rain jackets"
+    for channel, limit in (("messenger", 2000), ("telegram", 4096)):
+        copy = assemble(channel, 1, Parts(LONG * 40), BRIEF, "Acme", CampaignSettings())
+        assert len(copy.text) <= limit and copy.text.endswith("https://acme.example/rain")
+
+
+def test_composed_variants_differ_and_state_only_the_brief() -> None:
+    bodies = [compose(BRIEF, "whatsapp", n).body for n in range(1, 6)]
+    assert len(set(bodies)) == 5
+    assert bodies[1].startswith("For Trailhead Rewards members: 20% off")
+    for body in bodies:
+        assert "Use code RAIN20 at checkout." in body
+    email = compose(BRIEF, "email", 1)
+    assert email.subject == "20% off all rain jackets this weekend"
+    assert "Shop rain jackets" not in email.body  # the link's own line carries it
