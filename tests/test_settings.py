@@ -126,7 +126,7 @@ def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
             "workspaces: [{id: a, name: A, seed: {api_keys: [{name: t, role: root,"
             " key: ovx_00000000acde_sixteen-chars-ok}]}}]",
             "workspaces[0].seed.api_keys[0].role",
-            "'admin', 'agent', 'analyst' or 'integration'",
+            "'admin', 'agent', 'analyst', 'marketer' or 'integration'",
         ),
     ],
 )
