@@ -62,6 +62,8 @@ class AgentReplies:
         if last is None or not (last.metadata.get("sender") or {}).get("address"):
             raise HandoffError(409, "no_recipient", "the customer has no message to answer")
         inbound = as_inbound(ws.id, last)
+        # the bot's note on a message it read only in part is not the agent's to repeat
+        inbound = replace(inbound, metadata=_without(inbound.metadata, "truncated"))
         if last.channel == "voice":  # a call cannot be rung back with text: answer by SMS
             inbound = self._by_sms(ws, inbound)
         channel = self.channel_for(ws.id, inbound.channel)
@@ -104,3 +106,7 @@ class AgentReplies:
             )
         caller = inbound.sender.address
         return replace(inbound, channel="sms", reply_to=f"{caller}|{ours}")
+
+
+def _without(metadata: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k != key}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database
@@ -164,21 +164,43 @@ class HandoffStore:
     async def close(
         self, workspace_id: str, handoff_id: str, agent_id: str, outcome: str
     ) -> HandoffView:
-        """``resolved`` (conversation closed) or ``returned`` (the bot answers again)."""
+        """``resolved`` (conversation closed) or ``returned`` (the bot answers again).
+
+        One conditional update: of two closes at once (a double click, resolve and return
+        from two tabs, a reassignment in between) exactly one wins; the other gets the 409
+        that :meth:`held_by` would give now.
+        """
         view = await self.held_by(workspace_id, handoff_id, agent_id)
         status = "closed" if outcome == "resolved" else "bot"
         async with self.db.sessions.begin() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Handoff)
-                .where(Handoff.id == handoff_id)
+                .where(
+                    Handoff.id == handoff_id,
+                    Handoff.status == "claimed",
+                    Handoff.agent_id == agent_id,
+                )
                 .values(status=outcome, closed_at=utcnow())
             )
-            await session.execute(
-                update(Conversation)
-                .where(Conversation.id == view.conversation_id)
-                .values(status=status)
-            )
+            won = getattr(result, "rowcount", 0) == 1
+            if won:
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == view.conversation_id)
+                    .values(status=status)
+                )
+        if not won:  # read once the transaction is over (SQLite: one connection)
+            raise await self._lost(workspace_id, handoff_id, agent_id)
         return await self.get(workspace_id, handoff_id)
+
+    async def _lost(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffError:
+        """Why a close found the handoff no longer held by ``agent_id`` (nothing is changed)."""
+        view = await self.get(workspace_id, handoff_id)
+        if view.status not in OPEN:
+            return HandoffError(409, "closed", f"this conversation was {view.status}")
+        if view.agent_id != agent_id:
+            return HandoffError(409, "claimed_by_another", "another agent holds this conversation")
+        return HandoffError(409, "changed", "this conversation changed meanwhile; try again")
 
     async def held_by(self, workspace_id: str, handoff_id: str, agent_id: str) -> HandoffView:
         """The handoff if it is open and this agent holds it (claiming a waiting one)."""
@@ -316,6 +338,11 @@ async def _take(
             Handoff.workspace_id == workspace_id,
             Handoff.status.in_(statuses),
         )
-        .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())
+        # the wait for an agent ends at the first claim: a reassignment keeps it
+        .values(
+            status="claimed",
+            agent_id=agent_id,
+            claimed_at=func.coalesce(Handoff.claimed_at, utcnow()),
+        )
     )
     return getattr(result, "rowcount", 0) == 1
