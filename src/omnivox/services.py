@@ -89,7 +89,10 @@ from omnivox.types import InboundMessage
 from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
-STORED_WAIT_S = 5.0  # the longest a webhook's answer waits for its message to be stored
+STORED_WAIT_S = 5.0  # the longest SMTP's answer waits for a mail to be stored
+# the longest a webhook's answer waits for all its messages to be stored: under Slack's 3 s
+# (slower acknowledgements are retried, and repeated ones disable the app's events)
+WEBHOOK_ACK_S = 2.5
 
 
 def build_provider(config: Any, data_dir: Path) -> LLMProvider:
@@ -150,24 +153,28 @@ class Services:
 
         Counted first so that when Redis (several servers) is down the webhook gets a 503 and
         the provider retries, instead of a 200 for a message never stored; then answered once
-        the message is stored (:meth:`answer_stored`). A message over the limits is dropped (a
-        flood is not answered), as logged.
+        the message is stored (:meth:`answer_stored`), all of them within ``WEBHOOK_ACK_S``
+        together. A message over the limits is dropped (a flood is not answered), as logged.
         """
+        deadline = asyncio.get_running_loop().time() + WEBHOOK_ACK_S
         for message in messages:
             try:
                 await self.turns.admit(message)
             except RateLimitedError as exc:
                 log.warning("turn.rate_limited", channel=message.channel, error=str(exc))
                 continue
-            await self.answer_stored(message, channel)
+            left = deadline - asyncio.get_running_loop().time()
+            await self.answer_stored(message, channel, max(0.0, left))
 
-    async def answer_stored(self, message: InboundMessage, channel: ChannelAdapter[Any]) -> None:
+    async def answer_stored(
+        self, message: InboundMessage, channel: ChannelAdapter[Any], wait_s: float = STORED_WAIT_S
+    ) -> None:
         """Start answering an admitted message; return once it is in the database.
 
         A turn that fails before storing it (the database down) raises its error here, so
         the sender's retry (a webhook's 5xx, SMTP's 451) brings the message back; a turn
-        waiting behind the customer's previous one returns after ``STORED_WAIT_S`` anyway,
-        within providers' timeouts.
+        waiting behind the customer's previous one returns after ``wait_s`` anyway, within
+        the sender's timeout.
         """
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         stored.add_done_callback(_seen)  # its error is logged by the turn, not by asyncio
@@ -175,7 +182,7 @@ class Services:
         turn = self.turns.handle(bounded(message, limit), channel, admitted=True, stored=stored)
         self.submit(turn)
         try:
-            async with asyncio.timeout(STORED_WAIT_S):
+            async with asyncio.timeout(wait_s):
                 await asyncio.shield(stored)
         except TimeoutError:
             log.info("turn.acknowledged_before_stored", channel=message.channel)

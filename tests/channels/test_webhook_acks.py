@@ -1,0 +1,44 @@
+"""A webhook is acknowledged within 2.5 s however long the customer's previous turn runs and
+however many messages it carries (Slack retries after 3 s; Meta wants a quick 200)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.channels.conftest import SECRET, TOKEN, BotApi
+from tests.conftest import LiveServer, make_settings
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+def telegram_update(update_id: int, message_id: int, text: str) -> bytes:
+    body = json.loads((PAYLOADS / "telegram_text_update.json").read_bytes())
+    body["update_id"], body["message"]["message_id"] = update_id, message_id
+    body["message"]["text"] = text
+    return json.dumps(body).encode()
+
+
+def test_a_message_behind_a_slow_turn_is_acknowledged_within_the_budget(
+    tmp_path: Path, bot_api: BotApi
+) -> None:
+    bot_api.reset()
+    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
+    workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
+    slow = [{"type": "scripted", "reply": "You asked: {question}", "delay_s": 4, "timeout_s": 10}]
+    settings = make_settings(tmp_path, providers=slow, workspaces=[workspace])
+    headers = {"content-type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    url = None
+    with LiveServer(settings) as live:
+        url = f"{live.url}/webhooks/acme/telegram"
+        assert httpx.post(url, content=telegram_update(1, 1, "Hi"), headers=headers).is_success
+        started = time.monotonic()
+        second = httpx.post(url, content=telegram_update(2, 2, "And exchanges?"), headers=headers)
+        took = time.monotonic() - started
+        assert second.status_code == 200
+        assert 2.0 < took < 3.0  # waited for the store as long as it could: was 5 s
+        bot_api.wait_for_sends(2, timeout=30)
+    assert [m["text"] for m in bot_api.sent] == ["You asked: Hi", "You asked: And exchanges?"]
