@@ -112,7 +112,9 @@ class Console:
         await self.audit.append(
             ws.id, actor or f"agent:{agent.id}", AUDITED[action], view.id, details
         )
-        self.bus.publish(ws.id, {"type": "update", "handoff": view.as_dict()})
+        holder = await self.handoffs.agent(view.agent_id) if view.agent_id else None
+        update = {"type": "update", "handoff": view.as_dict()}
+        self.bus.publish(ws.id, update | {"agent_name": holder.name if holder else None})
 
     async def _ask_rating(self, ws: WorkspaceSettings, view: HandoffView, agent_id: str) -> None:
         """Ask the customer to rate, when their channel can still be reached.

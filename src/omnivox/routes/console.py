@@ -33,6 +33,7 @@ from omnivox.storage.models import Agent
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "console"
+QUEUE_PAGE = 200  # open handoffs a queue page shows
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -172,15 +173,27 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/console")
-async def queue_page(request: Request) -> Response:
-    """The live queue of the agent's workspace."""
+async def queue_page(request: Request, after: str | None = None) -> Response:
+    """The live queue of the agent's workspace: waiting customers first, 200 a page."""
     try:
         services, agent, ws = await _agent(request)
     except NotLoggedIn:
         return RedirectResponse("/console/login", status_code=303)
-    queue = await services.console.handoffs.queue(ws.id)
+    try:
+        queue = await services.console.handoffs.queue(ws.id, QUEUE_PAGE + 1, after)
+    except HandoffError:  # a stale link: the first page
+        return RedirectResponse("/console", status_code=303)
+    more, queue = len(queue) > QUEUE_PAGE, queue[:QUEUE_PAGE]
     holders = {a: await _name(services, a) for a in {h.agent_id for h in queue if h.agent_id}}
-    return page("queue.html", agent=agent, workspace=ws, queue=queue, agents=holders)
+    return page(
+        "queue.html",
+        agent=agent,
+        workspace=ws,
+        queue=queue,
+        agents=holders,
+        next_after=queue[-1].id if more else None,
+        paged=after is not None,
+    )
 
 
 @router.get("/dashboard")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from omnivox.governance.apikeys import Principal
@@ -39,10 +39,25 @@ class ActionIn(BaseModel):
 
 
 @router.get("", responses=ERRORS)
-async def list_handoffs(request: Request, principal: Reader) -> dict[str, Any]:
-    """Open handoffs of the key's workspace, oldest first, with their packets."""
-    queue = await services_of(request).console.handoffs.queue(principal.workspace_id)
-    return {"handoffs": [_shown(h.as_dict(), principal) for h in queue]}
+async def list_handoffs(
+    request: Request,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+    after: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """Open handoffs of the key's workspace with their packets: waiting ones first, oldest first.
+
+    A page holds at most ``limit``; ``next`` (null on the last page) is the ``after`` of the
+    next one.
+    """
+    handoffs = services_of(request).console.handoffs
+    try:
+        page = await handoffs.queue(principal.workspace_id, limit + 1, after)
+    except HandoffError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    more = len(page) > limit
+    shown = [_shown(h.as_dict(), principal) for h in page[:limit]]
+    return {"handoffs": shown, "next": page[limit - 1].id if more else None}
 
 
 def _shown(handoff: dict[str, Any], principal: Principal) -> dict[str, Any]:

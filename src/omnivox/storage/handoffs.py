@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, tuple_, update
 
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database
@@ -130,14 +130,28 @@ class HandoffStore:
             row = await session.get(Handoff, handoff_id)
         return HandoffView.of(row) if row else None
 
-    async def queue(self, workspace_id: str, limit: int = 200) -> list[HandoffView]:
-        """Open handoffs of the workspace, oldest first."""
+    async def queue(
+        self, workspace_id: str, limit: int = 200, after: str | None = None
+    ) -> list[HandoffView]:
+        """Open handoffs of the workspace: waiting ones first, each group oldest first.
+
+        At most ``limit``; ``after`` (a handoff id of the previous page) continues where that
+        page ended. Waiting customers come first so that long-held claims never push a new
+        one off the page.
+        """
+        waiting_last = case((Handoff.status == "waiting", 0), else_=1)
+        query = select(Handoff).where(
+            Handoff.workspace_id == workspace_id, Handoff.status.in_(OPEN)
+        )
         async with self.db.sessions() as session:
+            if after is not None:
+                mark = await session.get(Handoff, after)
+                if mark is None or mark.workspace_id != workspace_id:
+                    raise HandoffError(404, "not_found", f"no handoff {after!r}")
+                key = (int(mark.status != "waiting"), mark.created_at, mark.id)
+                query = query.where(tuple_(waiting_last, Handoff.created_at, Handoff.id) > key)
             rows = await session.execute(
-                select(Handoff)
-                .where(Handoff.workspace_id == workspace_id, Handoff.status.in_(OPEN))
-                .order_by(Handoff.created_at)
-                .limit(limit)
+                query.order_by(waiting_last, Handoff.created_at, Handoff.id).limit(limit)
             )
             return [HandoffView.of(r) for r in rows.scalars()]
 

@@ -32,9 +32,28 @@
     cell(row, "").appendChild(link);
     cell(row, h.packet.channel || "");
     cell(row, h.packet.summary || "").dir = "auto";
-    cell(row, h.status);
+    cell(row, h.status).className = "status";
     cell(row, h.created_at.replace("T", " ").slice(0, 16));
     queue.appendChild(row);
+  }
+
+  // another agent claimed, was assigned, resolved or returned a conversation: follow it
+  function updateHandoff(h, agentName) {
+    const row = queue && queue.querySelector(`[data-handoff="${h.id}"]`);
+    if (!row) return;
+    if (h.status !== "waiting" && h.status !== "claimed") {
+      row.remove();
+      if (!queue.querySelector("tr[data-handoff]")) {
+        const empty = document.createElement("tr");
+        empty.className = "empty";
+        cell(empty, "Nobody is waiting.").colSpan = 5;
+        queue.appendChild(empty);
+      }
+      return;
+    }
+    row.dataset.status = h.status;
+    const status = row.querySelector(".status");
+    if (status) status.textContent = agentName ? `${h.status} (${agentName})` : h.status;
   }
 
   function addMessage(event) {
@@ -67,5 +86,6 @@
     if (event.type === "handoff") addHandoff(event.handoff);
     else if (event.type === "message") addMessage(event);
     else if (event.type === "suggestion") suggestion(event);
+    else if (event.type === "update") updateHandoff(event.handoff, event.agent_name);
   };
 })();
