@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from omnivox.handoff.auth import COOKIE, Sessions
 from omnivox.handoff.csat import ASK, THANKS
+from omnivox.routes import console as console_routes
 from omnivox.storage.models import Handoff, Rating
 from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, signed_sms
 from tests.conftest import LiveServer, make_settings, run_on_server
@@ -337,3 +339,61 @@ def test_while_a_person_holds_it_a_number_or_an_email_gets_no_bot_reply(
     time.sleep(1.0)
     assert len(twilio_api.sent) == 3, [s["Body"] for s in twilio_api.sent[3:]]
     assert ratings(server) == []
+
+
+class EventStream:
+    """``/console/events`` read in a thread: its lines, and whether it has ended."""
+
+    def __init__(self, server: LiveServer, cookie: str) -> None:
+        self.server, self.cookie = server, cookie
+        self.lines: list[str] = []
+        self.connected = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        assert self.connected.wait(10), "the event stream did not connect"
+
+    def _read(self) -> None:
+        client = httpx.Client(base_url=self.server.url, cookies={COOKIE: self.cookie}, timeout=30)
+        with client, client.stream("GET", "/console/events") as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                self.lines.append(line)
+                self.connected.set()
+
+    def ended(self, within: float) -> bool:
+        self.thread.join(timeout=within)
+        return not self.thread.is_alive()
+
+    def data(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("data:")]
+
+
+def online(server: LiveServer) -> int:
+    return int(run_on_server(server, server.services.console.bus.online("acme")))
+
+
+def test_the_event_stream_ends_at_logout_without_sending_the_next_event(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    stream = EventStream(server, sam.cookies[COOKIE])
+    assert online(server) == 1
+    assert sam.post("/console/logout").status_code == 303
+    sms(server, "I want to talk to a real person", 1)  # a handoff event, with the packet
+    wait_handoff(server)
+    assert stream.ended(within=10), "the stream went on after logout"
+    assert stream.data() == []  # not the new handoff's packet
+    assert online(server) == 0  # customers are not told that someone is coming
+
+
+def test_the_event_stream_ends_when_its_session_expires_though_no_event_comes(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_routes, "RECHECK_S", 0.2)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    agent_id = sam.cookies[COOKIE].split(".")[0]
+    short = Sessions(server.services.console.sessions.key, ttl_s=1).issue(agent_id)
+    stream = EventStream(server, short)
+    assert online(server) == 1
+    assert stream.ended(within=6), "the stream outlived its session"
+    assert online(server) == 0

@@ -242,9 +242,17 @@ async def _name(services: Services, agent_id: str) -> str:
     return agent.name if agent else agent_id
 
 
+RECHECK_S = 5.0  # an open event stream re-checks its session at least this often
+
+
 @router.get("/console/events")
 async def events(request: Request) -> Response:
-    """Server-sent events: new handoffs, customer messages, suggestions (the agent is online)."""
+    """Server-sent events: new handoffs, customer messages, suggestions (the agent is online).
+
+    The session is checked again before every event and every ``RECHECK_S`` seconds: once the
+    agent logs out (or the session expires) the stream ends without
+    sending anything more, and no longer counts as an agent online.
+    """
     try:
         services, _, ws = await _agent(request)
     except NotLoggedIn as exc:
@@ -257,11 +265,14 @@ async def events(request: Request) -> Response:
             yield ": connected\n\n"
             while not await request.is_disconnected():
                 try:
-                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                    event = await asyncio.wait_for(queue.get(), timeout=RECHECK_S)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield f"data: {json.dumps(event)}\n\n"
+                    event = None
+                try:
+                    await _agent(request)
+                except NotLoggedIn:
+                    return
+                yield ": keep-alive\n\n" if event is None else f"data: {json.dumps(event)}\n\n"
         finally:
             bus.unsubscribe(ws.id, queue)
 
