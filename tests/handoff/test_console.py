@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from websockets.sync.client import ClientConnection, connect
 
+from omnivox.handoff import auth
 from omnivox.handoff.auth import COOKIE, Sessions
 from omnivox.handoff.csat import ASK, THANKS
 from omnivox.routes import console as console_routes
@@ -397,3 +398,38 @@ def test_the_event_stream_ends_when_its_session_expires_though_no_event_comes(
     assert online(server) == 1
     assert stream.ended(within=6), "the stream outlived its session"
     assert online(server) == 0
+
+
+class SlowHasher:
+    """An argon2 stand-in whose every check takes a second (and is counted)."""
+
+    def __init__(self) -> None:
+        self.checks = 0
+
+    def hash(self, password: str) -> str:
+        return "throwaway"
+
+    def verify(self, stored: str, password: str) -> bool:
+        self.checks += 1
+        time.sleep(1.0)
+        return False
+
+
+def test_password_checks_leave_the_server_answering_and_unknown_emails_are_checked_too(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hasher = SlowHasher()
+    monkeypatch.setattr(auth, "_hasher", hasher)
+
+    def wrong_login(email: str) -> int:
+        form = {"workspace": "acme", "email": email, "password": "guess"}
+        return httpx.post(f"{server.url}/console/login", data=form, timeout=30).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        logins = [pool.submit(wrong_login, e) for e in ("sam@acme.example", "nobody@acme.example")]
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+        assert time.monotonic() - started < 0.5  # not queued behind the password checks
+        assert [f.result() for f in logins] == [401, 401]
+    assert hasher.checks == 2  # an unknown email costs a check as well: its timing tells nothing

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -27,6 +30,23 @@ def check_password(stored: str, password: str) -> bool:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def password_matches(stored: str | None, password: str) -> bool:
+    """:func:`check_password` in a worker thread: argon2id takes tens of milliseconds.
+
+    With no stored hash (no such agent) a throwaway hash is checked instead and the answer is
+    False, so an unknown email takes as long as a wrong password and does not tell itself apart.
+    """
+    if stored is None:
+        await asyncio.to_thread(lambda: check_password(_throwaway_hash(), password))
+        return False
+    return await asyncio.to_thread(check_password, stored, password)
+
+
+@functools.cache
+def _throwaway_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def sign(key: bytes, purpose: str, value: str) -> str:

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from omnivox.analytics.metrics import figures
-from omnivox.handoff.auth import COOKIE, check_password
+from omnivox.handoff.auth import COOKIE, password_matches
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 from omnivox.settings import WorkspaceSettings
@@ -135,7 +135,7 @@ async def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/console/login")
 async def login(request: Request) -> Response:
-    """Check the password (argon2id) and start an 8-hour session."""
+    """Check the password (argon2id, in a worker thread) and start an 8-hour session."""
     if _cross_site(request):
         return _refused_cross_site()
     form = await _form(request)
@@ -143,7 +143,8 @@ async def login(request: Request) -> Response:
     agent = await console.handoffs.agent_by_email(
         form.get("workspace", ""), form.get("email", "").strip().lower()
     )
-    if agent is None or not check_password(agent.password_hash, form.get("password", "")):
+    stored = agent.password_hash if agent else None  # None: a throwaway hash is checked
+    if not await password_matches(stored, form.get("password", "")) or agent is None:
         return _login_page(request, "Wrong email or password.", 401)
     response = RedirectResponse("/console", status_code=303, headers=_headers())
     response.set_cookie(
