@@ -37,6 +37,10 @@ class Windows(Protocol):
         """
         ...
 
+    async def full(self, windows: Sequence[Window]) -> int | None:
+        """The index of the first window with no room left, else None; nothing is counted."""
+        ...
+
 
 class MemoryWindows:
     """:class:`Windows` in this process: one :class:`SlidingWindowLimiter` per group and size."""
@@ -49,12 +53,18 @@ class MemoryWindows:
 
     async def admit(self, windows: Sequence[Window]) -> int | None:
         """Room in all, then count in all (a refused event uses up none of them)."""
-        limiters = [self._limiter(w) for w in windows]
-        for index, (window, limiter) in enumerate(zip(windows, limiters, strict=True)):
-            if not limiter.room(window.key):
+        refused = await self.full(windows)
+        if refused is not None:
+            return refused
+        for window in windows:
+            self._limiter(window).record(window.key)
+        return None
+
+    async def full(self, windows: Sequence[Window]) -> int | None:
+        """The first window with no room left (nothing is counted)."""
+        for index, window in enumerate(windows):
+            if not self._limiter(window).room(window.key):
                 return index
-        for window, limiter in zip(windows, limiters, strict=True):
-            limiter.record(window.key)
         return None
 
     def _limiter(self, window: Window) -> SlidingWindowLimiter:

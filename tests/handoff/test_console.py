@@ -433,3 +433,24 @@ def test_password_checks_leave_the_server_answering_and_unknown_emails_are_check
         assert time.monotonic() - started < 0.5  # not queued behind the password checks
         assert [f.result() for f in logins] == [401, 401]
     assert hasher.checks == 2  # an unknown email costs a check as well: its timing tells nothing
+
+
+def test_failed_logins_are_limited_per_email_and_per_address(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def attempt(email: str, password: str) -> httpx.Response:
+        form = {"workspace": "acme", "email": email, "password": password}
+        return httpx.post(f"{server.url}/console/login", data=form, timeout=30)
+
+    wrong = [attempt("sam@acme.example", f"guess-{n}").status_code for n in range(10)]
+    assert wrong == [401] * 10
+    right = attempt("sam@acme.example", "sam-password-1")  # the 11th: refused unchecked
+    assert right.status_code == 429 and right.headers["retry-after"] == "900"
+    assert "Too many failed logins" in right.text and COOKIE not in right.cookies
+    assert attempt("alex@acme.example", "alex-password-1").status_code == 303  # another email
+    spray = [attempt(f"n{n}@acme.example", "guess").status_code for n in range(20)]
+    assert spray == [401] * 20  # 30 failures from this address now
+    hasher = SlowHasher()
+    monkeypatch.setattr(auth, "_hasher", hasher)
+    assert attempt("alex@acme.example", "alex-password-1").status_code == 429
+    assert hasher.checks == 0  # the password was not even checked

@@ -226,6 +226,14 @@ async def test_an_event_one_window_refuses_counts_in_none(windows: Windows) -> N
     assert [await windows.admit([customer]) for _ in range(4)] == [None, None, None, 0]
 
 
+async def test_full_tells_which_window_is_full_and_counts_nothing(windows: Windows) -> None:
+    window, other = Window("acme", "k", 2, 60.0), Window("acme", "other", 2, 60.0)
+    assert [await windows.full([window]) for _ in range(3)] == [None, None, None]
+    assert [await windows.admit([window]) for _ in range(2)] == [None, None]
+    assert await windows.full([other, window]) == 1
+    assert await windows.admit([other]) is None  # asking used up none of other's room
+
+
 async def test_a_window_slides(windows: Windows) -> None:
     window = Window("acme", "k", 2, 0.5)
     assert [await windows.admit([window]) for _ in range(3)] == [None, None, 0]

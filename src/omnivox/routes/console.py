@@ -25,6 +25,7 @@ from markupsafe import Markup, escape
 
 from omnivox.analytics.metrics import figures
 from omnivox.handoff.auth import COOKIE, password_matches
+from omnivox.ratelimit import Window
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 from omnivox.settings import WorkspaceSettings
@@ -133,19 +134,51 @@ async def login_form(request: Request) -> HTMLResponse:
     return _login_page(request, None)
 
 
+LOGIN_FAILURES_PER_EMAIL = 10  # failed logins to one email of a workspace in LOGIN_WINDOW_S
+LOGIN_FAILURES_PER_ADDRESS = 30  # failed logins from one client address in LOGIN_WINDOW_S
+LOGIN_WINDOW_S = 900  # 15 minutes
+
+
+def _login_windows(request: Request, workspace: str, email: str) -> list[Window]:
+    """The failed-login windows of this email and this client address (shared with Redis)."""
+    address = request.client.host if request.client else "unknown"
+    by_email = f"email:{workspace}:{email}"
+    return [
+        Window("console-login", by_email, LOGIN_FAILURES_PER_EMAIL, LOGIN_WINDOW_S),
+        Window("console-login", f"address:{address}", LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_S),
+    ]
+
+
+def _too_many_logins(request: Request) -> HTMLResponse:
+    response = _login_page(request, "Too many failed logins. Try again in 15 minutes.", 429)
+    response.headers["Retry-After"] = str(LOGIN_WINDOW_S)
+    return response
+
+
 @router.post("/console/login")
 async def login(request: Request) -> Response:
-    """Check the password (argon2id, in a worker thread) and start an 8-hour session."""
+    """Check the password (argon2id, in a worker thread) and start an 8-hour session.
+
+    After ``LOGIN_FAILURES_PER_EMAIL`` failed logins to an email, or
+    ``LOGIN_FAILURES_PER_ADDRESS`` from a client address, in 15 minutes, a login is refused
+    with 429 and ``Retry-After`` without its password being checked.
+    """
     if _cross_site(request):
         return _refused_cross_site()
     form = await _form(request)
-    console = services_of(request).console
-    agent = await console.handoffs.agent_by_email(
-        form.get("workspace", ""), form.get("email", "").strip().lower()
-    )
+    services = services_of(request)
+    console, windows = services.console, services.coordination.windows
+    workspace, email = form.get("workspace", ""), form.get("email", "").strip().lower()
+    limits = _login_windows(request, workspace, email)
+    if await windows.full(limits) is not None:
+        return _too_many_logins(request)
+    agent = await console.handoffs.agent_by_email(workspace, email)
     stored = agent.password_hash if agent else None  # None: a throwaway hash is checked
     if not await password_matches(stored, form.get("password", "")) or agent is None:
+        await windows.admit(limits)
         return _login_page(request, "Wrong email or password.", 401)
+    if await windows.full(limits) is not None:  # guesses sent at once with this one failed
+        return _too_many_logins(request)
     response = RedirectResponse("/console", status_code=303, headers=_headers())
     response.set_cookie(
         COOKIE,

@@ -2,13 +2,16 @@
 
 One script checks every window of an event and then counts it in all of them (or in none), on
 Redis's own clock, so servers with skewed clocks agree. Each set expires a window after its last
-event; the group only keeps the key names apart (Redis memory is not pooled per group).
+event; the group only keeps the key names apart (Redis memory is not pooled per group). A
+second script only says whether a window is full (a login checks before it counts failures).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+
+from redis.commands.core import AsyncScript
 
 from omnivox.ratelimit import Window
 from omnivox.scaleout.client import RedisConnection
@@ -27,6 +30,16 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+# the same KEYS and ARGV: whether one of the windows is full, counting nothing
+_FULL = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2 * i + 1]))
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 * i]) then return i end
+end
+return 0
+"""
 
 
 class RedisWindows:
@@ -35,9 +48,17 @@ class RedisWindows:
     def __init__(self, connection: RedisConnection) -> None:
         self.connection = connection
         self._admit = connection.client.register_script(_ADMIT)
+        self._full = connection.client.register_script(_FULL)
 
     async def admit(self, windows: Sequence[Window]) -> int | None:
         """None if all had room (the event now counts in each), else the first full one's index."""
+        return await self._run(self._admit, windows)
+
+    async def full(self, windows: Sequence[Window]) -> int | None:
+        """The first full window's index, else None (nothing is counted)."""
+        return await self._run(self._full, windows)
+
+    async def _run(self, script: AsyncScript, windows: Sequence[Window]) -> int | None:
         keys = [
             self.connection.name("rate", w.group, w.key, str(w.limit), str(w.seconds))
             for w in windows
@@ -45,5 +66,5 @@ class RedisWindows:
         args: list[str | int] = [secrets.token_hex(8)]
         for w in windows:
             args += [w.limit, int(w.seconds * 1000)]
-        full = int(await self.connection.call(self._admit(keys=keys, args=args)))
+        full = int(await self.connection.call(script(keys=keys, args=args)))
         return None if full == 0 else full - 1
