@@ -454,3 +454,17 @@ def test_failed_logins_are_limited_per_email_and_per_address(
     monkeypatch.setattr(auth, "_hasher", hasher)
     assert attempt("alex@acme.example", "alex-password-1").status_code == 429
     assert hasher.checks == 0  # the password was not even checked
+
+
+def test_a_reply_over_4000_characters_is_refused_on_the_page_and_nothing_is_sent(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(server, "I want to talk to a real person", 1)
+    twilio_api.wait_for_sends(1)
+    handoff = wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    refused = sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "word " * 12000})
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "at most 4,000 characters (this one has 59,999)" in refused.text
+    time.sleep(0.5)
+    assert len(twilio_api.sent) == 1  # only the bot's "passed to our team"

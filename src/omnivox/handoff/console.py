@@ -28,6 +28,7 @@ AUDITED = {
 }
 
 ACTIONS = ("claim", "assign", "reply", "note", "resolve", "return")
+MAX_TEXT = 4000  # characters of a reply or note, in the console and the help-desk API
 
 
 class Console:
@@ -92,6 +93,13 @@ class Console:
             raise HandoffError(404, "unknown_action", f"no action {action!r}")
         if action in ("reply", "note") and not text:
             raise HandoffError(400, "empty", f"write the {action} first")
+        if action in ("reply", "note") and len(text) > MAX_TEXT:
+            raise HandoffError(
+                422,
+                "too_long",
+                f"a {action} has at most {MAX_TEXT:,} characters (this one has {len(text):,});"
+                " nothing was sent",
+            )
         if action == "claim":
             view = await self.handoffs.claim(ws.id, handoff_id, agent.id)
         elif action == "assign":

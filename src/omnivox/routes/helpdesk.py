@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from omnivox.governance.apikeys import Principal
 from omnivox.governance.rbac import Permission, Role, allows
+from omnivox.handoff.console import MAX_TEXT
 from omnivox.routes.auth import AUTH_ERRORS, Require
 from omnivox.routes.deps import api_error, services_of
 from omnivox.storage.handoffs import HandoffError
@@ -34,7 +35,7 @@ class ActionIn(BaseModel):
     """Who acts (an agent's email), the text of a reply or note, whom to assign to (admins)."""
 
     agent: str = Field(min_length=3, max_length=320)
-    text: str = Field("", max_length=4000)
+    text: str = Field("", max_length=MAX_TEXT)
     to: str = Field("", max_length=320, description="assign: the agent's email")
 
 
