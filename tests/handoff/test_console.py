@@ -468,3 +468,13 @@ def test_a_reply_over_4000_characters_is_refused_on_the_page_and_nothing_is_sent
     assert "at most 4,000 characters (this one has 59,999)" in refused.text
     time.sleep(0.5)
     assert len(twilio_api.sent) == 1  # only the bot's "passed to our team"
+
+
+def test_a_dashboard_window_that_is_not_offered_shows_the_7_day_page(server: LiveServer) -> None:
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    for days in ("abc", "-1", "5", "99999999999999999999", ""):
+        shown = sam.get("/console/dashboard", params={"days": days})
+        assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
+        week = sam.get("/console/dashboard", params={"days": "7"})
+        assert shown.text == week.text
+    assert sam.get("/dashboard?days=abc").headers["location"] == "/console/dashboard?days=7"

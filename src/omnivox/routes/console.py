@@ -231,20 +231,19 @@ async def queue_page(request: Request, after: str | None = None) -> Response:
 
 
 @router.get("/dashboard")
-async def dashboard_link(days: int = 7) -> Response:
+async def dashboard_link(days: str = "7") -> Response:
     """The dashboard's short address."""
-    return RedirectResponse(f"/console/dashboard?days={days}", status_code=303)
+    return RedirectResponse(f"/console/dashboard?days={_window(days)}", status_code=303)
 
 
 @router.get("/console/dashboard")
-async def dashboard_page(request: Request, days: int = 7) -> Response:
+async def dashboard_page(request: Request, days: str = "7") -> Response:
     """The workspace's figures: containment, CSAT, latency, cost, answers, per day."""
     try:
         services, agent, ws = await _agent(request)
     except NotLoggedIn:
         return RedirectResponse("/console/login", status_code=303)
-    days = days if days in WINDOWS else 7
-    found = await figures(services.db, ws.id, days)
+    found = await figures(services.db, ws.id, _window(days))
     return page(
         "dashboard.html",
         agent=agent,
@@ -256,6 +255,11 @@ async def dashboard_page(request: Request, days: int = 7) -> Response:
 
 
 WINDOWS = (1, 7, 30, 90)
+
+
+def _window(days: str) -> int:
+    """The dashboard's window in days: one of ``WINDOWS``, else (``abc``, ``-1``, ``5``) 7."""
+    return next((w for w in WINDOWS if str(w) == days.strip()), 7)
 
 
 def _bars(daily: list[dict[str, Any]]) -> list[dict[str, Any]]:
