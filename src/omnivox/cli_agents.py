@@ -47,7 +47,10 @@ def add(
     workspace: WorkspaceOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Create an agent (or reset their name, role and password); passwords are argon2id hashes."""
+    """Create an agent, or reset their name, role and password (argon2id hashes).
+
+    A reset password ends the agent's console sessions; a disabled agent stays disabled.
+    """
     if role not in ("agent", "admin"):
         err.print(f"[bold red]Unknown role[/] {role!r}: agent or admin")
         raise typer.Exit(2)
@@ -60,3 +63,44 @@ def add(
         settings, lambda db: _add(db, (ws.id, ws.name), email, name, role, password)
     )
     err.print(f"[green]Agent[/] {email} ({role}) in {ws.id}: {agent_id}")
+
+
+async def _set_disabled(db: Database, workspace_id: str, email: str, disabled: bool) -> bool:
+    return await HandoffStore(db).set_disabled(workspace_id, email, disabled)
+
+
+def _switch(
+    email: str, disabled: bool, config: Path, workspace: str | None, data_dir: Path | None
+) -> None:
+    settings, ws = workspace_command(config, workspace, data_dir)
+    email = email.strip().lower()
+    if not with_database(settings, lambda db: _set_disabled(db, ws.id, email, disabled)):
+        err.print(f"[bold red]No agent[/] {email} in {ws.id}")
+        raise typer.Exit(1)
+    err.print(f"[green]Agent[/] {email} in {ws.id}: {'disabled' if disabled else 'enabled'}")
+
+
+@agents_app.command("disable")
+def disable(
+    email: Annotated[str, typer.Argument(help="The agent's login email.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Stop an agent from logging in and end their console sessions (open pages included).
+
+    Their notes, ratings and audit entries stay. A help desk can no longer act as them, nor an
+    admin assign to them. `omnivox agents enable` lets them log in again.
+    """
+    _switch(email, True, config, workspace, data_dir)
+
+
+@agents_app.command("enable")
+def enable(
+    email: Annotated[str, typer.Argument(help="The agent's login email.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Let a disabled agent log in again (with their password; sessions ended stay ended)."""
+    _switch(email, False, config, workspace, data_dir)

@@ -30,7 +30,7 @@ from omnivox.governance.apikeys import ApiKeyStore
 from omnivox.governance.rbac import Role
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
-from omnivox.handoff.auth import hash_password
+from omnivox.handoff.auth import hash_password, password_matches
 from omnivox.handoff.console import Console
 from omnivox.handoff.wiring import build_console
 from omnivox.identity.consent import ConsentStore
@@ -307,10 +307,14 @@ class Services:
 
     async def _seed_agents(self, ws: WorkspaceSettings) -> None:
         for agent in ws.seed.agents:
-            password = await asyncio.to_thread(hash_password, agent.password.get_secret_value())
-            await self.console.handoffs.add_agent(
-                ws.id, agent.email.lower(), agent.name, agent.role, password
-            )
+            secret, email = agent.password.get_secret_value(), agent.email.lower()
+            # an unchanged password keeps its hash: a new one would end the agent's sessions
+            stored = await self.console.handoffs.agent_by_email(ws.id, email)
+            if stored is not None and await password_matches(stored.password_hash, secret):
+                password = stored.password_hash
+            else:
+                password = await asyncio.to_thread(hash_password, secret)
+            await self.console.handoffs.add_agent(ws.id, email, agent.name, agent.role, password)
         if ws.seed.agents:
             log.info("workspace.agents_seeded", workspace=ws.id, agents=len(ws.seed.agents))
 

@@ -478,3 +478,39 @@ def test_a_dashboard_window_that_is_not_offered_shows_the_7_day_page(server: Liv
         week = sam.get("/console/dashboard", params={"days": "7"})
         assert shown.text == week.text
     assert sam.get("/dashboard?days=abc").headers["location"] == "/console/dashboard?days=7"
+
+
+def test_a_new_password_ends_the_agents_sessions_and_a_restart_does_not(
+    server: LiveServer,
+) -> None:
+    store, acme = server.services.console.handoffs, server.services.settings.workspaces[0]
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    alex = login(server, "alex@acme.example", "alex-password-1")
+    new = auth.hash_password("brand-new-password-9")  # what `omnivox agents add` does
+    run_on_server(server, store.add_agent("acme", "sam@acme.example", "Sam", "agent", new))
+    assert sam.get("/console").status_code == 303  # the old password's session is over
+    assert login(server, "sam@acme.example", "brand-new-password-9").get("/console").is_success
+    run_on_server(server, server.services._seed_agents(acme))  # a restart seeds them again
+    assert alex.get("/console").status_code == 200  # alex's seeded password did not change
+
+
+def test_a_disabled_agent_cannot_log_in_or_act_until_enabled(server: LiveServer) -> None:
+    store = server.services.console.handoffs
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    stream = EventStream(server, sam.cookies[COOKIE])
+    assert run_on_server(server, store.set_disabled("acme", "sam@acme.example", True))
+    acted = sam.post("/console/handoffs/hof_x/note", data={"text": "x"})
+    assert acted.status_code == 401 and "disabled" in acted.text
+    assert stream.ended(within=10) and online(server) == 0
+    form = {"workspace": "acme", "email": "sam@acme.example", "password": "sam-password-1"}
+    refused = httpx.post(f"{server.url}/console/login", data=form)
+    assert refused.status_code == 401 and "Wrong email or password" in refused.text
+    desk = httpx.post(
+        f"{server.url}/api/v1/handoffs/hof_x/note",
+        headers=server.auth(),
+        json={"agent": "sam@acme.example", "text": "as sam"},
+    )
+    assert desk.status_code == 403 and "disabled" in desk.text
+    assert not run_on_server(server, store.set_disabled("acme", "nobody@acme.example", True))
+    assert run_on_server(server, store.set_disabled("acme", "sam@acme.example", False))
+    assert login(server, "sam@acme.example", "sam-password-1").get("/console").is_success

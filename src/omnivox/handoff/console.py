@@ -69,6 +69,8 @@ class Console:
         target = await self.handoffs.agent_by_email(ws.id, email.strip().lower())
         if target is None:
             raise HandoffError(404, "unknown_agent", f"no agent {email!r} in this workspace")
+        if target.disabled_at is not None:
+            raise HandoffError(409, "agent_disabled", f"the agent {email!r} is disabled")
         return await self.handoffs.assign(ws.id, handoff_id, target.id)
 
     async def close(self) -> None:

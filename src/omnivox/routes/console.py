@@ -112,6 +112,8 @@ async def _agent(request: Request) -> tuple[Services, Agent, WorkspaceSettings]:
     ws = services.settings.workspace(agent.workspace_id) if agent else None
     if agent is None or ws is None:
         raise NotLoggedIn("this agent no longer exists")
+    if agent.disabled_at is not None:
+        raise NotLoggedIn("this agent was disabled")
     if agent.signed_out_at is not None and session.issued_ms <= _ms(agent.signed_out_at):
         raise NotLoggedIn("you logged out; log in again")
     return services, agent, ws
@@ -174,7 +176,8 @@ async def login(request: Request) -> Response:
         return _too_many_logins(request)
     agent = await console.handoffs.agent_by_email(workspace, email)
     stored = agent.password_hash if agent else None  # None: a throwaway hash is checked
-    if not await password_matches(stored, form.get("password", "")) or agent is None:
+    matched = await password_matches(stored, form.get("password", ""))
+    if not matched or agent is None or agent.disabled_at is not None:
         await windows.admit(limits)
         return _login_page(request, "Wrong email or password.", 401)
     if await windows.full(limits) is not None:  # guesses sent at once with this one failed
@@ -288,7 +291,7 @@ async def events(request: Request) -> Response:
     """Server-sent events: new handoffs, customer messages, suggestions (the agent is online).
 
     The session is checked again before every event and every ``RECHECK_S`` seconds: once the
-    agent logs out (or the session expires) the stream ends without
+    agent logs out (or the session expires, or the agent is disabled) the stream ends without
     sending anything more, and no longer counts as an agent online.
     """
     try:

@@ -104,6 +104,8 @@ async def act(
     agent = await console.handoffs.agent_by_email(ws.id, body.agent.strip().lower())
     if agent is None:
         raise api_error(404, "unknown_agent", f"no agent {body.agent!r} in {ws.id!r}")
+    if agent.disabled_at is not None:
+        raise api_error(403, "agent_disabled", f"the agent {body.agent!r} is disabled")
     try:
         text = body.to if action == "assign" else body.text
         await console.act(ws, agent, handoff_id, action, text.strip(), principal.actor)

@@ -294,7 +294,11 @@ class HandoffStore:
     async def add_agent(
         self, workspace_id: str, email: str, name: str, role: str, password_hash: str
     ) -> str:
-        """Create an agent, or update the one with this email; returns the id."""
+        """Create an agent, or update the one with this email; returns the id.
+
+        A new password hash ends the agent's sessions issued until now (a reset password locks
+        out whoever had the old one).
+        """
         async with self.db.sessions.begin() as session:
             row = (
                 await session.execute(
@@ -304,8 +308,25 @@ class HandoffStore:
             if row is None:
                 row = Agent(id=new_id("agt"), workspace_id=workspace_id, email=email)
                 session.add(row)
+            elif row.password_hash != password_hash:
+                row.signed_out_at = utcnow()
             row.name, row.role, row.password_hash = name, role, password_hash
             return row.id
+
+    async def set_disabled(self, workspace_id: str, email: str, disabled: bool) -> bool:
+        """Disable (ending their sessions) or enable an agent; False when there is no such agent.
+
+        A disabled agent cannot log in, and is refused as a help-desk actor or an assignee.
+        """
+        now = utcnow()
+        values: dict[str, Any] = {"disabled_at": now, "signed_out_at": now}
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(Agent)
+                .where(Agent.workspace_id == workspace_id, Agent.email == email)
+                .values(values if disabled else {"disabled_at": None})
+            )
+        return getattr(result, "rowcount", 0) == 1
 
     async def agent_by_email(self, workspace_id: str, email: str) -> Agent | None:
         """The agent who logs in with this email in the workspace."""

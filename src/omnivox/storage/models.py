@@ -289,6 +289,7 @@ class Agent(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     signed_out_at: Mapped[datetime | None] = mapped_column(default=None)  # ends older sessions
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)  # no login until enabled
 
 
 class Handoff(Base):
