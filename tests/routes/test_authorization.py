@@ -281,7 +281,7 @@ def test_another_workspaces_key_sees_and_changes_nothing_of_this_one(world: Worl
         if endpoint.method == "DELETE":  # not found in the key's workspace
             assert response.status_code == 404, response.text
         elif endpoint.path == "/api/v1/handoffs":
-            assert response.json() == {"handoffs": []}
+            assert response.json() == {"handoffs": [], "next": None}
         elif endpoint.path == "/api/v1/analytics":  # its own workspace's figures, never acme's
             shown = response.json()
             assert shown["workspace_id"] != "acme" and shown["conversations"] == 0
