@@ -122,6 +122,26 @@ def test_spoken_rendering() -> None:
     assert all(len(s.split()) <= 25 for s in message.payload["sentences"])
 
 
+def test_a_long_sentence_is_said_in_pieces_at_its_commas_with_no_word_lost() -> None:
+    channel = TwilioVoiceChannel(TWILIO_SID, TWILIO_TOKEN, "http://unused", 5)
+    answer = (
+        "You can return unworn boots within 60 days of delivery for a full refund to your "
+        "original payment method, but items bought on final sale, gift cards and anything "
+        "worn outdoors cannot be returned."
+    )
+    [message] = channel.render(Reply(answer + " Ask me anything."), "+1")
+    assert message.payload["sentences"] == [
+        "You can return unworn boots within 60 days of delivery for a full refund to your "
+        "original payment method,",
+        "but items bought on final sale, gift cards and anything worn outdoors cannot be returned.",
+        "Ask me anything.",
+    ]
+    unbroken = " ".join(f"w{i}" for i in range(60)) + "."  # no comma: cut by word count
+    [message] = channel.render(Reply(unbroken), "+1")
+    pieces = message.payload["sentences"]
+    assert " ".join(pieces) == unbroken and [len(p.split()) for p in pieces] == [15, 15, 15, 15]
+
+
 def test_an_agents_reply_to_a_caller_goes_by_sms_from_the_number_called(
     tmp_path: Path, twilio_api: BotApi
 ) -> None:

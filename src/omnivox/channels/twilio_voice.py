@@ -6,7 +6,8 @@ heard there (``SpeechResult``, or ``Digits`` for the keypad); that is one turn, 
 same HTTP response (a call has no other way back), followed by the next ``<Gather>``. "Agent" in
 any phrasing, or pressing 0, hands off. Requests are signed like SMS (``X-Twilio-Signature``).
 Spoken text: Markdown and URLs removed (nobody can click a URL read aloud), citations dropped,
-split into short sentences, XML-escaped (SSML-safe) inside ``<Say>``.
+split into sentences of at most 25 words (a longer one is said in pieces cut at its commas
+where it has them), XML-escaped (SSML-safe) inside ``<Say>``.
 """
 
 from __future__ import annotations
@@ -59,15 +60,28 @@ class TwilioVoiceChannel(TwilioSmsChannel):
         ]
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
-        """Short spoken sentences, no URLs, no citations."""
+        """Short spoken sentences (every word of the reply said), no URLs, no citations."""
         spoken = _URL.sub("", plain_text(reply.text))
         sentences = [s.strip() for s in _SENTENCE.split(spoken) if s.strip()]
-        short = [" ".join(s.split()[:MAX_SENTENCE_WORDS]) for s in sentences]
+        short = [piece for s in sentences for piece in _pieces(s.split())]
         return [OutboundMessage(self.name, recipient, " ".join(short), {"sentences": short})]
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """The answer is the TwiML of the webhook's own response."""
         return DeliveryReceipt(self.name, "sent")
+
+
+def _pieces(words: list[str]) -> list[str]:
+    """A sentence's words in pieces of at most ``MAX_SENTENCE_WORDS``, none left out.
+
+    A long sentence is cut at the clause break (after a comma, semicolon or colon) nearest its
+    middle, or in the middle when it has none, until every piece is short enough.
+    """
+    if len(words) <= MAX_SENTENCE_WORDS:
+        return [" ".join(words)]
+    breaks = [i for i in range(1, len(words)) if words[i - 1][-1] in ",;:"]
+    cut = min(breaks, key=lambda i: abs(2 * i - len(words)), default=len(words) // 2)
+    return _pieces(words[:cut]) + _pieces(words[cut:])
 
 
 def gather(action: str, sentences: list[str], turn: int) -> str:
