@@ -142,6 +142,20 @@ def test_a_long_sentence_is_said_in_pieces_at_its_commas_with_no_word_lost() -> 
     assert " ".join(pieces) == unbroken and [len(p.split()) for p in pieces] == [15, 15, 15, 15]
 
 
+def test_an_address_ending_a_sentence_keeps_the_full_stop_and_is_said_as_its_host() -> None:
+    channel = TwilioVoiceChannel(TWILIO_SID, TWILIO_TOKEN, "http://unused", 5)
+    text = (
+        "Start a return at https://www.acme.example/returns?id=4. You have 60 days "
+        "([our policy](https://acme.example/policy)). Not https://[::1/x a host."
+    )
+    [message] = channel.render(Reply(text), "+1")
+    assert message.payload["sentences"] == [
+        "Start a return at acme.example.",
+        "You have 60 days (our policy).",
+        "Not a host.",
+    ]
+
+
 def test_an_agents_reply_to_a_caller_goes_by_sms_from_the_number_called(
     tmp_path: Path, twilio_api: BotApi
 ) -> None:

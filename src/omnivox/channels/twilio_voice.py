@@ -5,7 +5,8 @@
 heard there (``SpeechResult``, or ``Digits`` for the keypad); that is one turn, answered in the
 same HTTP response (a call has no other way back), followed by the next ``<Gather>``. "Agent" in
 any phrasing, or pressing 0, hands off. Requests are signed like SMS (``X-Twilio-Signature``).
-Spoken text: Markdown and URLs removed (nobody can click a URL read aloud), citations dropped,
+Spoken text: Markdown removed, citations dropped, no URL read aloud (nobody can click one): a
+link's address after its text is dropped, a bare address is said as its host name only,
 split into sentences of at most 25 words (a longer one is said in pieces cut at its commas
 where it has them), XML-escaped (SSML-safe) inside ``<Say>``.
 """
@@ -20,7 +21,10 @@ from omnivox.channels.base import Capabilities, plain_text
 from omnivox.channels.twilio_sms import TwilioRequest, TwilioSmsChannel
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
-_URL = re.compile(r"\(?https?://\S+\)?")
+# a link's address after its text ("our page (https://…)", as plain_text writes a Markdown link)
+_LINKED_URL = re.compile(r"\s*\(https?://[^\s()]+\)")
+# any other address, without the punctuation that ends its sentence
+_URL = re.compile(r"https?://[^\s<>()]*[^\s<>().,;:!?'\"]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MAX_SENTENCE_WORDS = 25
 
@@ -61,7 +65,7 @@ class TwilioVoiceChannel(TwilioSmsChannel):
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Short spoken sentences (every word of the reply said), no URLs, no citations."""
-        spoken = _URL.sub("", plain_text(reply.text))
+        spoken = _URL.sub(_host, _LINKED_URL.sub("", plain_text(reply.text)))
         sentences = [s.strip() for s in _SENTENCE.split(spoken) if s.strip()]
         short = [piece for s in sentences for piece in _pieces(s.split())]
         return [OutboundMessage(self.name, recipient, " ".join(short), {"sentences": short})]
@@ -69,6 +73,15 @@ class TwilioVoiceChannel(TwilioSmsChannel):
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """The answer is the TwiML of the webhook's own response."""
         return DeliveryReceipt(self.name, "sent")
+
+
+def _host(url: re.Match[str]) -> str:
+    """A bare address as it is said: its host name ("acme.example"), which a caller can type."""
+    try:
+        host = urlsplit(url.group()).hostname or ""
+    except ValueError:  # a malformed address ("https://[oops"): nothing to say
+        host = ""
+    return host.removeprefix("www.")
 
 
 def _pieces(words: list[str]) -> list[str]:
