@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from omnivox.channels.twilio_voice import TwilioVoiceChannel
+from omnivox.channels.twilio_voice import TwilioVoiceChannel, gather
 from omnivox.types import Reply
 from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi
 from tests.conftest import LiveServer, make_settings
@@ -154,6 +155,13 @@ def test_an_address_ending_a_sentence_keeps_the_full_stop_and_is_said_as_its_hos
         "You have 60 days (our policy).",
         "Not a host.",
     ]
+
+
+def test_characters_xml_forbids_are_removed_from_spoken_text() -> None:
+    spoken = "Form\x0cfeed\x00 and\x1b \ud800kept: é 🙂 & <b>\uffff"
+    twiml = gather("/g", [spoken], 1)
+    said = next(ElementTree.fromstring(twiml.encode()).iter("Say")).text
+    assert said == "Formfeed and kept: é 🙂 & <b>"
 
 
 def test_an_agents_reply_to_a_caller_goes_by_sms_from_the_number_called(

@@ -8,7 +8,8 @@ any phrasing, or pressing 0, hands off. Requests are signed like SMS (``X-Twilio
 Spoken text: Markdown removed, citations dropped, no URL read aloud (nobody can click one): a
 link's address after its text is dropped, a bare address is said as its host name only,
 split into sentences of at most 25 words (a longer one is said in pieces cut at its commas
-where it has them), XML-escaped (SSML-safe) inside ``<Say>``.
+where it has them), XML-escaped (SSML-safe) inside ``<Say>`` with the characters XML forbids
+(control characters) removed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, Outbound
 _LINKED_URL = re.compile(r"\s*\(https?://[^\s()]+\)")
 # any other address, without the punctuation that ends its sentence
 _URL = re.compile(r"https?://[^\s<>()]*[^\s<>().,;:!?'\"]")
+# what XML 1.0 does not allow in a document even escaped (control characters, lone surrogates,
+# U+FFFE/U+FFFF): removed from spoken text, or the TwiML would not parse
+_XML_FORBIDDEN = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MAX_SENTENCE_WORDS = 25
 
@@ -99,7 +103,7 @@ def _pieces(words: list[str]) -> list[str]:
 
 def gather(action: str, sentences: list[str], turn: int) -> str:
     """TwiML: say the sentences, then listen for the next turn (speech or keypad)."""
-    said = "".join(f"<Say>{escape(s)}</Say>" for s in sentences)
+    said = "".join(f"<Say>{escape(_XML_FORBIDDEN.sub('', s))}</Say>" for s in sentences)
     url = escape(f"{action}?turn={turn}", {'"': "&quot;"})
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
