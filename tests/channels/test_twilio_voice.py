@@ -43,9 +43,14 @@ def server(tmp_path: Path, twilio_api: BotApi, database: dict[str, Any]) -> Iter
 
 
 def post(
-    server: LiveServer, path: str, form: dict[str, str], token: str = TWILIO_TOKEN
+    server: LiveServer,
+    path: str,
+    form: dict[str, str],
+    token: str = TWILIO_TOKEN,
+    public: str = PUBLIC,
 ) -> httpx.Response:
-    signature = RequestValidator(token).compute_signature(PUBLIC + path, form)
+    """Post ``form`` to ``path`` as Twilio would, signed over the URL it called under ``public``."""
+    signature = RequestValidator(token).compute_signature(public + path, form)
     headers = {"X-Twilio-Signature": signature, "content-type": "application/x-www-form-urlencoded"}
     return httpx.post(f"{server.url}{path}", content=urlencode(form), headers=headers, timeout=30)
 
@@ -59,7 +64,7 @@ def test_a_call_is_greeted_and_each_spoken_turn_answered(server: LiveServer) -> 
     assert answer.status_code == 200 and answer.headers["content-type"].startswith(
         "application/xml"
     )
-    assert 'action="/webhooks/acme/twilio/voice/gather?turn=1"' in answer.text
+    assert f'action="{PUBLIC}/webhooks/acme/twilio/voice/gather?turn=1"' in answer.text
     assert says(answer.text)[0] == "Hi, this is Acme Outfitters support."
     heard = {
         **CALL,
@@ -70,9 +75,25 @@ def test_a_call_is_greeted_and_each_spoken_turn_answered(server: LiveServer) -> 
     assert turn.status_code == 200
     spoken = says(turn.text)
     assert spoken[0] == "You asked: What is your return window?"
-    assert "http" not in turn.text.split("<Gather")[1].split("</Gather>")[0]  # no URL read aloud
-    assert "&amp; &lt;b&gt;" in turn.text  # XML-escaped, SSML-safe
+    assert spoken[1] == "See acme.example &amp; &lt;b&gt;"  # no URL read aloud, XML-escaped
     assert 'turn=2"' in turn.text
+
+
+def test_the_next_turn_is_posted_under_a_public_url_with_a_path(
+    tmp_path: Path, twilio_api: BotApi
+) -> None:
+    public = "https://example.com/omnivox"  # a proxy serves the server under /omnivox
+    twilio = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "api_base": twilio_api.url}
+    workspace = {"id": "acme", "name": "Acme", "channels": {"public_url": public, "twilio": twilio}}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        answer = post(live, "/webhooks/acme/twilio/voice", CALL, public=public)
+        action = ElementTree.fromstring(answer.text.encode()).find("Gather").get("action")
+        assert action == f"{public}/webhooks/acme/twilio/voice/gather?turn=1"
+        # Twilio posts there, signed over that URL; the proxy passes it on without /omnivox
+        heard = {**CALL, "SpeechResult": "Where is my order?"}
+        turn = post(live, action.removeprefix(public), heard, public=public)
+        assert turn.status_code == 200, turn.text
+        assert "You asked: Where is my order?" in says(turn.text)
 
 
 def test_pressing_0_or_saying_agent_hands_off(server: LiveServer) -> None:

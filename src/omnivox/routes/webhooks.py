@@ -102,7 +102,7 @@ async def twilio_voice(workspace: str, request: Request) -> Response:
     await _twilio(request, workspace, "voice")
     ws = services_of(request).settings.workspace(workspace)
     brand = ws.persona.brand if ws else ""
-    twiml = gather(_gather_url(request), greeting(brand), 1)
+    twiml = gather(_gather_url(request, workspace), greeting(brand), 1)
     return Response(twiml, media_type="application/xml")
 
 
@@ -114,7 +114,7 @@ async def twilio_voice_turn(workspace: str, request: Request) -> Response:
     turn_param = request.query_params.get("turn") or "1"
     if not turn_param.isdigit():
         raise api_error(400, "malformed_body", "turn must be a number")
-    turn = int(turn_param)
+    turn, action = int(turn_param), _gather_url(request, workspace)
     inbound = await channel.parse(call)
     sentences = ["Sorry, could you say that again?"]
     if inbound:
@@ -122,20 +122,26 @@ async def twilio_voice_turn(workspace: str, request: Request) -> Response:
         try:
             ctx = await services.turns.handle(heard, channel)
         except RateLimitedError:
-            return Response(
-                gather(_gather_url(request), [TOO_FAST], turn + 1), media_type="application/xml"
-            )
+            return Response(gather(action, [TOO_FAST], turn + 1), media_type="application/xml")
         if ctx.duplicate_of is not None:  # Twilio retried: say the stored answer again
             stored = await services.store.reply_to(ctx.duplicate_of.id)
             sentences = [stored.text] if stored else sentences
         elif ctx.outbound:
             sentences = list(ctx.outbound[0].payload.get("sentences") or [ctx.outbound[0].text])
-    return Response(gather(_gather_url(request), sentences, turn + 1), media_type="application/xml")
+    return Response(gather(action, sentences, turn + 1), media_type="application/xml")
 
 
-def _gather_url(request: Request) -> str:
+def _gather_url(request: Request, workspace: str) -> str:
+    """Where Twilio posts the caller's next turn (and signs it).
+
+    Under ``channels.public_url`` when it is set, as an absolute URL: the server may be behind a
+    proxy that serves it under a path (``https://example.com/omnivox``), which a path of our own
+    would leave out. Without one, this request's path on the host Twilio called.
+    """
+    ws = services_of(request).settings.workspace(workspace)
+    base = ws.channels.public_url.rstrip("/") if ws else ""
     path = request.url.path
-    return path if path.endswith("/gather") else f"{path}/gather"
+    return base + (path if path.endswith("/gather") else f"{path}/gather")
 
 
 async def _twilio(
