@@ -96,6 +96,32 @@ def test_the_next_turn_is_posted_under_a_public_url_with_a_path(
         assert "You asked: Where is my order?" in says(turn.text)
 
 
+def test_silence_is_asked_about_once_then_the_call_ends(server: LiveServer) -> None:
+    def verbs(twiml: str) -> list[tuple[str, str]]:
+        """The document's verbs with the URL each posts to (a Gather's action, a Redirect's)."""
+        root = ElementTree.fromstring(twiml.encode())
+        return [(e.tag, (e.get("action") or e.text or "").removeprefix(PUBLIC)) for e in root]
+
+    answer = post(server, "/webhooks/acme/twilio/voice", CALL)
+    listen = "/webhooks/acme/twilio/voice/gather?turn=1"
+    assert verbs(answer.text) == [("Gather", listen), ("Redirect", listen)]
+    # the Gather timed out: Twilio follows the Redirect, with nothing heard
+    again = post(server, listen, CALL)
+    assert says(again.text) == ["Sorry, could you say that again?"]
+    listen_again = "/webhooks/acme/twilio/voice/gather?turn=1&quiet=1"
+    assert verbs(again.text) == [("Gather", listen_again), ("Redirect", listen_again)]
+    # silent again: goodbye, and the call ends (no Gather, no Redirect: no loop)
+    bye = post(server, listen_again, CALL)
+    assert says(bye.text) == ["Sorry, I didn't catch that. Goodbye."]
+    assert [tag for tag, _ in verbs(bye.text)] == ["Say", "Hangup"]
+    # speaking after the re-prompt is a turn like any other, and the count starts again
+    spoke = post(server, listen_again, {**CALL, "SpeechResult": "Where is my order?"})
+    assert says(spoke.text) == ["You asked: Where is my order?"]
+    assert verbs(spoke.text)[0] == ("Gather", "/webhooks/acme/twilio/voice/gather?turn=2")
+    bad = post(server, "/webhooks/acme/twilio/voice/gather?turn=2&quiet=%C2%B2", CALL)
+    assert bad.status_code == 400 and bad.json()["error"] == "malformed_body"
+
+
 def test_pressing_0_or_saying_agent_hands_off(server: LiveServer) -> None:
     pressed = post(server, "/webhooks/acme/twilio/voice/gather?turn=1", {**CALL, "Digits": "0"})
     assert "member of our team" in " ".join(says(pressed.text))

@@ -31,6 +31,9 @@ _URL = re.compile(r"https?://[^\s<>()]*[^\s<>().,;:!?'\"]")
 _XML_FORBIDDEN = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MAX_SENTENCE_WORDS = 25
+ASK_AGAIN = "Sorry, could you say that again?"  # nothing heard
+NOT_HEARD = "Sorry, I didn't catch that. Goodbye."  # nothing heard after the re-prompts
+REPROMPTS = 1  # the times nothing heard is answered with ASK_AGAIN before the call ends
 
 
 class TwilioVoiceChannel(TwilioSmsChannel):
@@ -101,16 +104,31 @@ def _pieces(words: list[str]) -> list[str]:
     return _pieces(words[:cut]) + _pieces(words[cut:])
 
 
-def gather(action: str, sentences: list[str], turn: int) -> str:
-    """TwiML: say the sentences, then listen for the next turn (speech or keypad)."""
-    said = "".join(f"<Say>{escape(_XML_FORBIDDEN.sub('', s))}</Say>" for s in sentences)
-    url = escape(f"{action}?turn={turn}", {'"': "&quot;"})
+def gather(action: str, sentences: list[str], turn: int, quiet: int = 0) -> str:
+    """TwiML: say the sentences, then listen for the next turn (speech or keypad).
+
+    A caller who says nothing lets the ``<Gather>`` time out, and Twilio goes on to the
+    ``<Redirect>`` after it: the same action with nothing heard, answered by :data:`ASK_AGAIN`
+    or, after ``REPROMPTS`` of those, goodbye. ``quiet``, carried in the action's query, counts
+    the re-prompts in a row so far.
+    """
+    query = f"turn={turn}&quiet={quiet}" if quiet else f"turn={turn}"
+    url = escape(f"{action}?{query}", {'"': "&quot;"})
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
         f'<Gather input="speech dtmf" numDigits="1" speechTimeout="auto" action="{url}" '
-        f'method="POST">{said}</Gather>'
-        "<Say>Sorry, I didn't catch that. Goodbye.</Say></Response>"
+        f'method="POST">{_said(sentences)}</Gather>'
+        f'<Redirect method="POST">{url}</Redirect></Response>'
     )
+
+
+def goodbye(sentences: list[str]) -> str:
+    """TwiML: say the sentences, then end the call."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response>{_said(sentences)}<Hangup/></Response>'
+
+
+def _said(sentences: list[str]) -> str:
+    return "".join(f"<Say>{escape(_XML_FORBIDDEN.sub('', s))}</Say>" for s in sentences)
 
 
 def greeting(brand: str) -> list[str]:

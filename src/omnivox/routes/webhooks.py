@@ -24,7 +24,14 @@ from omnivox.channels.meta import MetaRequest, handshake
 from omnivox.channels.slack import SlackChannel, SlackRequest
 from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.channels.twilio_sms import EMPTY_TWIML, TwilioRequest, TwilioSmsChannel
-from omnivox.channels.twilio_voice import gather, greeting
+from omnivox.channels.twilio_voice import (
+    ASK_AGAIN,
+    NOT_HEARD,
+    REPROMPTS,
+    gather,
+    goodbye,
+    greeting,
+)
 from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
@@ -102,33 +109,49 @@ async def twilio_voice(workspace: str, request: Request) -> Response:
     await _twilio(request, workspace, "voice")
     ws = services_of(request).settings.workspace(workspace)
     brand = ws.persona.brand if ws else ""
-    twiml = gather(_gather_url(request, workspace), greeting(brand), 1)
-    return Response(twiml, media_type="application/xml")
+    return _twiml(gather(_gather_url(request, workspace), greeting(brand), 1))
 
 
 @router.post("/webhooks/{workspace}/twilio/voice/gather", responses=NOT_FOUND)
 async def twilio_voice_turn(workspace: str, request: Request) -> Response:
-    """What the caller said: one turn, answered in this response, then listen again."""
+    """What the caller said: one turn, answered in this response, then listen again.
+
+    Nothing heard (the caller was silent, or Twilio recognised no words): ask again, and after
+    ``REPROMPTS`` such questions in a row say goodbye and hang up.
+    """
     services = services_of(request)
     channel, call = await _twilio(request, workspace, "voice")
-    turn_param = request.query_params.get("turn") or "1"
-    if not turn_param.isdigit():
-        raise api_error(400, "malformed_body", "turn must be a number")
-    turn, action = int(turn_param), _gather_url(request, workspace)
+    turn, quiet = _number(request, "turn", 1), _number(request, "quiet", 0)
+    action = _gather_url(request, workspace)
     inbound = await channel.parse(call)
-    sentences = ["Sorry, could you say that again?"]
-    if inbound:
-        heard = bounded(inbound[0], services.settings.server.max_text_chars)
-        try:
-            ctx = await services.turns.handle(heard, channel)
-        except RateLimitedError:
-            return Response(gather(action, [TOO_FAST], turn + 1), media_type="application/xml")
-        if ctx.duplicate_of is not None:  # Twilio retried: say the stored answer again
-            stored = await services.store.reply_to(ctx.duplicate_of.id)
-            sentences = [stored.text] if stored else sentences
-        elif ctx.outbound:
-            sentences = list(ctx.outbound[0].payload.get("sentences") or [ctx.outbound[0].text])
-    return Response(gather(action, sentences, turn + 1), media_type="application/xml")
+    if not inbound:
+        if quiet >= REPROMPTS:
+            return _twiml(goodbye([NOT_HEARD]))
+        return _twiml(gather(action, [ASK_AGAIN], turn, quiet + 1))
+    heard = bounded(inbound[0], services.settings.server.max_text_chars)
+    try:
+        ctx = await services.turns.handle(heard, channel)
+    except RateLimitedError:
+        return _twiml(gather(action, [TOO_FAST], turn + 1))
+    sentences = [ASK_AGAIN]
+    if ctx.duplicate_of is not None:  # Twilio retried: say the stored answer again
+        stored = await services.store.reply_to(ctx.duplicate_of.id)
+        sentences = [stored.text] if stored else sentences
+    elif ctx.outbound:
+        sentences = list(ctx.outbound[0].payload.get("sentences") or [ctx.outbound[0].text])
+    return _twiml(gather(action, sentences, turn + 1))
+
+
+def _number(request: Request, name: str, default: int) -> int:
+    """A count in the action's query (``turn``, ``quiet``); 400 if it is not a number."""
+    value = request.query_params.get(name) or str(default)
+    if not (value.isascii() and value.isdigit()):  # not "²", which int() refuses
+        raise api_error(400, "malformed_body", f"{name} must be a number")
+    return int(value)
+
+
+def _twiml(twiml: str) -> Response:
+    return Response(twiml, media_type="application/xml")
 
 
 def _gather_url(request: Request, workspace: str) -> str:
