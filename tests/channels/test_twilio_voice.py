@@ -122,15 +122,39 @@ def test_silence_is_asked_about_once_then_the_call_ends(server: LiveServer) -> N
     assert bad.status_code == 400 and bad.json()["error"] == "malformed_body"
 
 
-def test_pressing_0_or_saying_agent_hands_off(server: LiveServer) -> None:
-    pressed = post(server, "/webhooks/acme/twilio/voice/gather?turn=1", {**CALL, "Digits": "0"})
-    assert "member of our team" in " ".join(says(pressed.text))
-    spoken = post(
-        server,
-        "/webhooks/acme/twilio/voice/gather?turn=2",
-        {**CALL, "SpeechResult": "Agent please."},
-    )
-    assert "member of our team" in " ".join(says(spoken.text))
+def test_pressing_0_or_saying_agent_hands_off_says_a_text_will_follow_and_hangs_up(
+    server: LiveServer,
+) -> None:
+    listen = "/webhooks/acme/twilio/voice/gather?turn=1"
+    pressed = post(server, listen, {**CALL, "Digits": "0"})
+    said = says(pressed.text)
+    assert said[0] == "I've passed this to a member of our team."  # nobody in the console
+    assert "they'll text you at this number as soon as they're back" in said[1]
+    assert said[-1] == "Thank you for calling. Goodbye."
+    assert pressed.text.endswith("<Hangup/></Response>") and "<Gather" not in pressed.text
+    # calling again while people have it: told so, and the call ends (no Gather to loop on)
+    again = {**CALL, "CallSid": "CA" + "2" * 32, "SpeechResult": "Hello? Is anyone there?"}
+    held = post(server, listen, again)
+    assert says(held.text) == [
+        "A member of our team has your request and will get back to you.",
+        "Thank you for calling. Goodbye.",
+    ]
+    assert held.text.endswith("<Hangup/></Response>")
+    other = {**CALL, "CallSid": "CA" + "3" * 32, "From": "+15550100143"}
+    spoken = post(server, listen, {**other, "SpeechResult": "Agent please."})
+    assert "they'll text you at this number" in " ".join(says(spoken.text))
+    assert spoken.text.endswith("<Hangup/></Response>")
+
+
+def test_a_caller_who_cannot_be_texted_is_told_a_person_will_follow_up(
+    server: LiveServer,
+) -> None:
+    unknown = {k: v for k, v in CALL.items() if k != "To"}  # the number called is unknown
+    pressed = post(server, "/webhooks/acme/twilio/voice/gather?turn=1", {**unknown, "Digits": "0"})
+    said = " ".join(says(pressed.text))
+    assert "they'll follow up with you as soon as they're back" in said
+    assert "text you" not in said and "right here" not in said
+    assert pressed.text.endswith("<Hangup/></Response>")
 
 
 def test_long_speech_is_cut_like_a_text_and_a_bad_turn_number_refused(

@@ -4,12 +4,12 @@
 ``<Gather input="speech dtmf">`` whose action is ``…/twilio/voice/gather``. Twilio posts what it
 heard there (``SpeechResult``, or ``Digits`` for the keypad); that is one turn, answered in the
 same HTTP response (a call has no other way back), followed by the next ``<Gather>``. "Agent" in
-any phrasing, or pressing 0, hands off. Requests are signed like SMS (``X-Twilio-Signature``).
-Spoken text: Markdown removed, citations dropped, no URL read aloud (nobody can click one): a
-link's address after its text is dropped, a bare address is said as its host name only,
-split into sentences of at most 25 words (a longer one is said in pieces cut at its commas
-where it has them), XML-escaped (SSML-safe) inside ``<Say>`` with the characters XML forbids
-(control characters) removed.
+any phrasing, or pressing 0, hands off: the caller hears what happens next, then ``<Hangup/>``.
+Requests are signed like SMS (``X-Twilio-Signature``). Spoken text: Markdown removed, citations
+dropped, no URL read aloud (nobody can click one): a link's address after its text is dropped,
+a bare address is said as its host name only, split into sentences of at most 25 words (a
+longer one is said in pieces cut at its commas where it has them), XML-escaped (SSML-safe)
+inside ``<Say>`` with the characters XML forbids (control characters) removed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ MAX_SENTENCE_WORDS = 25
 ASK_AGAIN = "Sorry, could you say that again?"  # nothing heard
 NOT_HEARD = "Sorry, I didn't catch that. Goodbye."  # nothing heard after the re-prompts
 REPROMPTS = 1  # the times nothing heard is answered with ASK_AGAIN before the call ends
+THANKS = "Thank you for calling. Goodbye."  # the call ends after a handoff
 
 
 class TwilioVoiceChannel(TwilioSmsChannel):

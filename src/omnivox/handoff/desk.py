@@ -7,16 +7,19 @@ written in the background by the provider chain over a fresh knowledge search (t
 it when it arrives), so the customer's "a person will take over" is not delayed by a model.
 
 The customer is told what happens next on their channel: with an agent online, the usual wait
-(``handoff.expected_wait_minutes``); with none, the team's hours (``handoff.hours``) too.
+(``handoff.expected_wait_minutes``); with none, the team's hours (``handoff.hours``) too. A
+caller, whose call ends after that, is told a person will text them at the number they called
+from (where the agent's reply goes, by SMS), or, when they cannot be texted, follow up.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from omnivox.handoff.bus import ConsoleBus
+from omnivox.handoff.replies import ChannelFor, by_sms
 from omnivox.identity.kinds import display_name
 from omnivox.logs import get_logger
 from omnivox.memory.summary import first_sentence
@@ -28,6 +31,15 @@ from omnivox.storage.repositories import Store, StoredMessage
 
 log = get_logger(__name__)
 Suggest = Callable[[WorkspaceSettings, str], Awaitable[str]]
+Reach = Literal["here", "text", "follow_up"]
+# how a person's answer reaches the customer: in the conversation; on a phone call, which ends
+# after the handoff, by a text to the caller (the agent's reply goes by SMS), or, when the
+# caller cannot be texted, however the team follows up
+REACH: dict[Reach, str] = {
+    "here": "reply right here in this conversation",
+    "text": "text you at this number",
+    "follow_up": "follow up with you",
+}
 
 
 def summary(name: str | None, messages: Sequence[StoredMessage], reasons: Sequence[str]) -> str:
@@ -47,17 +59,20 @@ def summary(name: str | None, messages: Sequence[StoredMessage], reasons: Sequen
     )
 
 
-def next_steps(ws: WorkspaceSettings, online: bool) -> str:
-    """What the customer is told when the conversation goes to people."""
-    h = ws.handoff
+def next_steps(ws: WorkspaceSettings, online: bool, reach: Reach) -> str:
+    """What the customer is told when the conversation goes to people.
+
+    ``reach``: how the person's answer will come (see :data:`REACH`).
+    """
+    h, answer = ws.handoff, REACH[reach]
     if online:
         return (
-            "I'm bringing in a member of our team to help with this. They'll reply right here "
-            f"in this conversation, usually within {h.expected_wait_minutes} minutes."
+            f"I'm bringing in a member of our team to help with this. They'll {answer}, usually "
+            f"within {h.expected_wait_minutes} minutes."
         )
     return (
         f"I've passed this to a member of our team. Nobody is online right now (our hours: "
-        f"{h.hours}); they'll reply right here in this conversation as soon as they're back."
+        f"{h.hours}); they'll {answer} as soon as they're back."
     )
 
 
@@ -71,12 +86,14 @@ class HandoffDesk:
         identities: IdentityStore,
         bus: ConsoleBus,
         suggest: Suggest,
+        channel_for: ChannelFor,
     ) -> None:
         self.handoffs = handoffs
         self.store = store
         self.identities = identities
         self.bus = bus
         self.suggest = suggest
+        self.channel_for = channel_for
         self._background: set[asyncio.Task[None]] = set()
 
     async def open(self, ctx: TurnContext, reasons: Sequence[str]) -> str:
@@ -93,7 +110,15 @@ class HandoffDesk:
             task = asyncio.create_task(self._suggest(ctx.workspace, view, ctx.question, restore))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        return next_steps(ctx.workspace, await self.bus.online(ctx.workspace.id) > 0)
+        online = await self.bus.online(ctx.workspace.id) > 0
+        return next_steps(ctx.workspace, online, self._reach(ctx))
+
+    def _reach(self, ctx: TurnContext) -> Reach:
+        """How the person's answer will reach the customer of the turn (see :data:`REACH`)."""
+        if ctx.inbound.channel != "voice":
+            return "here"
+        texted = by_sms(ctx.workspace.id, ctx.inbound, self.channel_for)
+        return "follow_up" if texted is None else "text"
 
     async def packet(self, ctx: TurnContext, reasons: Sequence[str]) -> dict[str, Any]:
         """Everything the agent gets with the handoff (the suggestion follows)."""

@@ -91,21 +91,31 @@ class AgentReplies:
         return ctx.delivered[0]
 
     def _by_sms(self, ws: WorkspaceSettings, inbound: InboundMessage) -> InboundMessage:
-        """A caller's message as if texted to the number they called (the reply goes by SMS).
-
-        The voice channel answers only inside the call's own HTTP response: a reply written
-        later would be stored as sent and reach nobody.
-        """
-        ours = (inbound.metadata.get("twilio") or {}).get("to")
-        if not ours or self.channel_for(ws.id, "sms") is None:
+        """A caller's message as if texted to the number they called (see :func:`by_sms`)."""
+        texted = by_sms(ws.id, inbound, self.channel_for)
+        if texted is None:
             raise HandoffError(
                 409,
                 "caller_unreachable",
                 "a caller hears answers only during the call; with Twilio SMS enabled and the "
                 "number called known, replies go to the caller by text",
             )
-        caller = inbound.sender.address
-        return replace(inbound, channel="sms", reply_to=f"{caller}|{ours}")
+        return texted
+
+
+def by_sms(
+    workspace_id: str, inbound: InboundMessage, channel_for: ChannelFor
+) -> InboundMessage | None:
+    """A caller's message as if texted to the number they called, where a person's reply goes.
+
+    The voice channel answers only inside the call's own HTTP response: a reply written later
+    would be stored as sent and reach nobody. None when the caller cannot be texted: no SMS
+    channel, or the number called unknown.
+    """
+    ours = (inbound.metadata.get("twilio") or {}).get("to")
+    if not ours or channel_for(workspace_id, "sms") is None:
+        return None
+    return replace(inbound, channel="sms", reply_to=f"{inbound.sender.address}|{ours}")
 
 
 def _without(metadata: dict[str, Any], key: str) -> dict[str, Any]:

@@ -66,12 +66,13 @@ def build_console(
     handoffs, bus = HandoffStore(db), ConsoleBus(peers)
     webhooks = WebhookSender({ws.id: ws.handoff.webhooks for ws in settings.workspaces})
     bus.listen(webhooks)
-    desk = HandoffDesk(handoffs, store, IdentityStore(db), bus, suggester(settings, chain, kb))
-    deliver = Deliver(store, OutboxStore(db), ConsentStore(db))
 
     def channel_for(workspace_id: str, name: str) -> ChannelAdapter[Any] | None:
         return channels.get((workspace_id, name)) or channels.get(("*", name))
 
+    suggest = suggester(settings, chain, kb)
+    desk = HandoffDesk(handoffs, store, IdentityStore(db), bus, suggest, channel_for)
+    deliver = Deliver(store, OutboxStore(db), ConsentStore(db))
     replies = AgentReplies(store, deliver, channel_for)
     csat = Csat(handoffs, store, replies, key)
     return Console(handoffs, bus, desk, replies, csat, key, webhooks)

@@ -31,6 +31,8 @@ MESSAGE_ID_TAKEN = "message_id_taken"
 CUSTOMER_ERASED = "customer_erased"
 # the halt reason of a turn in a conversation a person holds: stored, shown to them, no reply
 HELD_FOR_AGENT = "held_for_agent"
+# the halt reason of a turn that handed the conversation to people (the reply says what next)
+HANDED_OFF = "handoff"
 
 
 @dataclass

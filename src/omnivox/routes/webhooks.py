@@ -28,12 +28,14 @@ from omnivox.channels.twilio_voice import (
     ASK_AGAIN,
     NOT_HEARD,
     REPROMPTS,
+    THANKS,
     gather,
     goodbye,
     greeting,
 )
 from omnivox.channels.whatsapp import WhatsAppChannel
 from omnivox.logs import get_logger
+from omnivox.pipeline.context import HANDED_OFF, HELD_FOR_AGENT
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 from omnivox.storage.outbox import OutboxStore
 from omnivox.turns import RateLimitedError
@@ -117,7 +119,9 @@ async def twilio_voice_turn(workspace: str, request: Request) -> Response:
     """What the caller said: one turn, answered in this response, then listen again.
 
     Nothing heard (the caller was silent, or Twilio recognised no words): ask again, and after
-    ``REPROMPTS`` such questions in a row say goodbye and hang up.
+    ``REPROMPTS`` such questions in a row say goodbye and hang up. A turn that hands the caller
+    to people (or finds a person holding the conversation) says what happens next, then thanks
+    the caller and hangs up: the answer comes later, by text where the number can be texted.
     """
     services = services_of(request)
     channel, call = await _twilio(request, workspace, "voice")
@@ -139,6 +143,8 @@ async def twilio_voice_turn(workspace: str, request: Request) -> Response:
         sentences = [stored.text] if stored else sentences
     elif ctx.outbound:
         sentences = list(ctx.outbound[0].payload.get("sentences") or [ctx.outbound[0].text])
+    if ctx.halted in (HANDED_OFF, HELD_FOR_AGENT):  # people have it now: nothing more to hear
+        return _twiml(goodbye([*sentences, THANKS]))
     return _twiml(gather(action, sentences, turn + 1))
 
 

@@ -28,7 +28,7 @@ from omnivox.bus import EventRecord, EventSink
 from omnivox.handoff.desk import HandoffDesk
 from omnivox.llm.base import ProviderError, ToolChooser
 from omnivox.logs import get_logger
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.storage.repositories import MetadataUpdate
 from omnivox.types import Reply
 from omnivox.understanding.routing import Decision as RouteDecision
@@ -105,7 +105,7 @@ class RouteStep:
         elif ctx.decision.route == "handoff":
             reasons = list(ctx.decision.reasons)
             text = await self.desk.open(ctx, reasons) if self.desk else HANDOFF_TEXT
-            ctx.halt("handoff", Reply(text))
+            ctx.halt(HANDED_OFF, Reply(text))
             self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": reasons})
         return ctx
 
