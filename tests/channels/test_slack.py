@@ -144,6 +144,36 @@ def test_the_reply_is_recorded_with_its_channel_and_ts(
     assert ids == ["D024BE91L:1764340100.000001"]  # a ts is unique only within its channel
 
 
+def test_a_message_in_a_thread_is_answered_in_that_thread(
+    server: LiveServer, slack_api: BotApi
+) -> None:
+    """A top-level message is answered in its channel (above); a thread reply in its thread."""
+    body = json.loads(payload("slack_message_event.json"))
+    body["event"].update(channel="C024BE91L", text="Where is my order?", ts="1764340100.000200")
+    body["event"]["thread_ts"] = "1764340000.000100"
+    raw = json.dumps(body).encode()
+    assert post(server, raw, signed(raw)).status_code == 200
+    slack_api.wait_for_sends(1)
+    assert slack_api.sent == [
+        {
+            "channel": "C024BE91L",
+            "thread_ts": "1764340000.000100",
+            "text": "You asked: Where is my order?",
+        }
+    ]
+
+    async def sent_ids() -> list[str | None]:
+        async with server.services.db.sessions() as session:
+            query = select(Message.provider_message_id).where(Message.status == "sent")
+            return list((await session.execute(query)).scalars())
+
+    deadline = time.monotonic() + 10
+    while not (ids := run_on_server(server, sent_ids())):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert ids == ["C024BE91L:1764340100.000001"]  # the channel's, not "C…|thread:ts"
+
+
 def test_bot_messages_are_ignored(server: LiveServer, slack_api: BotApi) -> None:
     body = payload("slack_bot_message_event.json")
     assert post(server, body, signed(body)).status_code == 200

@@ -5,9 +5,11 @@ Inbound requests carry ``X-Slack-Signature: v0=<hex>``, the HMAC-SHA256 of
 be within 300 seconds of now (replays), the comparison is constant time. A ``url_verification``
 request is answered with its challenge. A ``message`` event from a person becomes a turn; bot
 messages (ours included), edits and other subtypes are ignored, so the bot never answers
-itself. Slack retries a delivery it thinks failed (``X-Slack-Retry-Num``): the provider message
-id is ``<channel>:<ts>``, the same on every retry, so a retry of a stored message is answered
-once, and a retry of one that never got stored is processed, not dropped.
+itself. A message in a thread (``thread_ts``) is answered in that thread, a top-level one in
+its channel: the reply goes to ``<channel>`` or ``<channel>|<thread_ts>``. Slack retries a
+delivery it thinks failed (``X-Slack-Retry-Num``): the provider message id is
+``<channel>:<ts>``, the same on every retry, so a retry of a stored message is answered once,
+and a retry of one that never got stored is processed, not dropped.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class SlackChannel:
             raise ChannelError(
                 400, "malformed_event", "a message needs string user, channel and ts"
             )
+        thread = event.get("thread_ts")
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
@@ -104,7 +107,7 @@ class SlackChannel:
                 text=event["text"],
                 provider_message_id=f"{channel}:{ts}",
                 metadata={"slack": {"event_id": body.get("event_id"), "team": body.get("team_id")}},
-                reply_to=channel,
+                reply_to=f"{channel}|{thread}" if _text(thread) else channel,
             )
         ]
 
@@ -124,8 +127,14 @@ class SlackChannel:
         ]
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        """``chat.postMessage``; ``ratelimited``, 429, 5xx and connection errors are retryable."""
-        body = {"channel": message.recipient, "text": message.text}
+        """``chat.postMessage`` to ``<channel>`` or ``<channel>|<thread_ts>`` (in the thread).
+
+        ``ratelimited``, 429, 5xx and connection errors are retryable.
+        """
+        channel, _, thread = message.recipient.partition("|")
+        body = {"channel": channel, "text": message.text}
+        if thread:
+            body["thread_ts"] = thread
         result = await call(self._client, self.name, "/chat.postMessage", json=body)
         if isinstance(result, DeliveryReceipt):
             return result
@@ -135,7 +144,7 @@ class SlackChannel:
             return refused(self.name, status, error, retryable=error == "ratelimited")
         # a ts is unique only within its channel: the channel is part of the id, as inbound
         ts = data.get("ts")
-        return DeliveryReceipt(self.name, "sent", f"{message.recipient}:{ts}" if ts else None)
+        return DeliveryReceipt(self.name, "sent", f"{channel}:{ts}" if ts else None)
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
