@@ -14,7 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
-from omnivox.channels.slack import SlackChannel, to_mrkdwn
+from omnivox.channels.slack import SlackChannel, from_slack
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
 from tests.channels.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, BotApi
@@ -104,8 +104,8 @@ def test_a_message_is_answered_in_its_channel_and_retries_are_deduplicated(
     assert post(server, body, retry).status_code == 200
     slack_api.wait_for_sends(1)
     time.sleep(1.0)
-    text = json.loads(body)["event"]["text"]
-    assert slack_api.attempts == [{"channel": "D024BE91L", "text": to_mrkdwn(f"You asked: {text}")}]
+    text = "Do you ship to Canada? 🇨🇦 @U0LAN0Z89"  # the mention <@U0LAN0Z89> spelled out
+    assert slack_api.attempts == [{"channel": "D024BE91L", "text": f"You asked: {text}"}]
     assert inbound_count(server) == 1
 
 
@@ -172,6 +172,38 @@ def test_a_message_in_a_thread_is_answered_in_that_thread(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert ids == ["C024BE91L:1764340100.000001"]  # the channel's, not "C…|thread:ts"
+
+
+def test_the_customers_text_is_read_as_they_typed_it(server: LiveServer, slack_api: BotApi) -> None:
+    """Slack escapes ``&``, ``<`` and ``>``: the model gets them decoded, the reply escapes once."""
+    body = json.loads(payload("slack_message_event.json"))
+    body["event"]["text"] = "Is 5 &gt; 3 &amp; 2 &lt; 4?"
+    raw = json.dumps(body).encode()
+    assert post(server, raw, signed(raw)).status_code == 200
+    slack_api.wait_for_sends(1)
+    # Slack shows this as "You asked: Is 5 > 3 & 2 < 4?" (it showed "&gt;" and "&amp;")
+    assert slack_api.sent[0]["text"] == "You asked: Is 5 &gt; 3 &amp; 2 &lt; 4?"
+
+
+@pytest.mark.parametrize(
+    ("slack", "text"),
+    [
+        ("Is 5 &gt; 3 &amp; 2 &lt; 4?", "Is 5 > 3 & 2 < 4?"),
+        ("a &amp;lt; b", "a &lt; b"),  # typed "&lt;": decoded once
+        ("<@U0LAN0Z89> hi <@U1|maya>", "@U0LAN0Z89 hi @maya"),
+        ("in <#C123|general> and <#C9>", "in #general and #C9"),
+        ("<!here> <!subteam^S1|@support>", "@here @support"),
+        ("<!date^1392734382^{date}|Feb 18, 2014>", "Feb 18, 2014"),
+        (
+            "see <https://acme.example/a?b=1&amp;c=2|returns &amp; refunds>",
+            "see returns & refunds (https://acme.example/a?b=1&c=2)",
+        ),
+        ("<http://acme.example|acme.example> or <mailto:a@b.co|a@b.co>", "acme.example or a@b.co"),
+        ("<https://acme.example/r>", "https://acme.example/r"),
+    ],
+)
+def test_slack_markup_in_a_message_is_spelled_out(slack: str, text: str) -> None:
+    assert from_slack(slack) == text
 
 
 def test_bot_messages_are_ignored(server: LiveServer, slack_api: BotApi) -> None:

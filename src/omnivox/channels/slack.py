@@ -29,6 +29,7 @@ from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, Outbound
 
 MAX_CHARS = 3000  # a section of text Slack shows unfolded; longer answers are split
 WINDOW_S = 300
+_ANGLED = re.compile(r"<([^<>]*)>")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
@@ -104,7 +105,7 @@ class SlackChannel:
                 workspace_id=request.workspace_id,
                 channel=self.name,
                 sender=CustomerRef(user),
-                text=event["text"],
+                text=from_slack(event["text"]),
                 provider_message_id=f"{channel}:{ts}",
                 metadata={"slack": {"event_id": body.get("event_id"), "team": body.get("team_id")}},
                 reply_to=f"{channel}|{thread}" if _text(thread) else channel,
@@ -154,6 +155,39 @@ class SlackChannel:
 def escape(text: str) -> str:
     """Slack's three control characters, escaped as its docs require."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """The three characters Slack escapes, back as typed (``&amp;`` last)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def from_slack(text: str) -> str:
+    """A person's Slack message as they read it: entities decoded, mentions and links spelled out.
+
+    ``<@U123>`` -> ``@U123`` (``<@U123|maya>`` -> ``@maya``), ``<#C123|general>`` -> ``#general``,
+    ``<!here>`` -> ``@here``, ``<https://x|text>`` -> ``text (https://x)`` (a link Slack made of
+    a typed address, ``<http://acme.example|acme.example>``, -> ``acme.example``).
+    """
+    pieces: list[str] = []
+    last = 0
+    for match in _ANGLED.finditer(text):
+        pieces += [unescape(text[last : match.start()]), _spelled(match.group(1))]
+        last = match.end()
+    return "".join([*pieces, unescape(text[last:])])
+
+
+def _spelled(inner: str) -> str:
+    """One ``<…>`` of a Slack message as text."""
+    target, _, label = inner.partition("|")
+    target, label = unescape(target), unescape(label)
+    if target[:1] in ("@", "#"):
+        return f"{target[0]}{label.lstrip('@#')}" if label else target
+    if target.startswith("!"):  # <!here>, <!subteam^S1|@team>, <!date^…|fallback>
+        return label or f"@{target[1:]}"
+    if not label or label == target.split(":", 1)[-1].removeprefix("//"):
+        return label or target
+    return f"{label} ({target})"
 
 
 def to_mrkdwn(markdown: str) -> str:
