@@ -118,6 +118,7 @@ def test_malformed_bodies_are_refused(server: LiveServer) -> None:
         {"message_id": "7", "chat": {"id": 5}, "text": "hi"},
         {"message_id": 7, "chat": "5", "text": "hi"},
         {"message_id": 7, "chat": {"id": 5}, "from": "x", "text": "hi"},
+        {"message_id": 7, "chat": {"id": -5, "type": "group"}, "text": "hi"},
     ],
 )
 def test_a_message_of_the_wrong_shape_is_refused_and_changes_nothing(
@@ -152,6 +153,35 @@ def test_replies_in_two_chats_are_both_recorded_as_sent(
     ]:
         assert time.monotonic() < deadline, rows
         time.sleep(0.05)
+
+
+def test_group_members_are_each_their_own_customer_and_answered_in_the_group(
+    server: LiveServer, bot_api: BotApi
+) -> None:
+    group = {"id": -1001234567890, "type": "supergroup", "title": "Acme community"}
+    for n, (member, name) in enumerate([(42, "Maya"), (77, "Eve")], start=1):
+        message = {
+            "message_id": 100 * n,  # ids count per chat, our replies' too (those are 2, 3)
+            "chat": group,
+            "from": {"id": member, "first_name": name},
+            "text": f"question {n}",
+        }
+        assert post(server, json.dumps({"update_id": n, "message": message}).encode()).is_success
+        bot_api.wait_for_sends(n)  # one after the other: the order of the replies is known
+    assert [b["chat_id"] for b in bot_api.sent] == ["-1001234567890"] * 2
+
+    async def senders() -> list[tuple[str, str]]:
+        async with server.services.db.sessions() as session:
+            query = (
+                select(Message.conversation_id, Message.meta)
+                .where(Message.direction == "in")
+                .order_by(Message.created_at)
+            )
+            rows = (await session.execute(query)).all()
+            return [(c, m["sender"]["address"]) for c, m in rows]
+
+    (first, maya), (second, eve) = run_on_server(server, senders())
+    assert (maya, eve) == ("42", "77") and first != second  # was one customer: the chat
 
 
 def test_a_workspace_without_the_channel_is_404(server: LiveServer) -> None:

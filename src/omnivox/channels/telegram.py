@@ -3,10 +3,12 @@
 Inbound: Telegram POSTs an ``Update`` to ``/webhooks/{workspace}/telegram`` with the secret set
 by ``setWebhook(secret_token=...)`` in ``X-Telegram-Bot-Api-Secret-Token``, compared in constant
 time. Only text messages become turns; other update types are acknowledged and ignored.
-The provider message id is ``<chat id>:<message id>`` (message ids are per chat), so a redelivered
-update is stored once. Outbound: ``POST {api_base}/bot<token>/sendMessage`` as plain text (no
-parse mode: nothing in an answer can break Telegram's markup parser), citations as
-"Source: title (url)" lines, split at 4,096 characters.
+In a private chat the customer is the chat; in a group or supergroup each member is their own
+customer (``from.id``) and the reply goes to the group (``reply_to``). The provider message id
+is ``<chat id>:<message id>`` (message ids are per chat), so a redelivered update is stored once.
+Outbound: ``POST {api_base}/bot<token>/sendMessage`` as plain text (no parse mode: nothing in an
+answer can break Telegram's markup parser), citations as "Source: title (url)" lines, split at
+4,096 characters.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, Outbound
 
 MAX_CHARS = 4096
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
+GROUPS = ("group", "supergroup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,8 @@ class TelegramChannel:
         if not isinstance(message, dict) or not isinstance(message.get("text"), str):
             return []
         chat = message.get("chat")
-        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        chat = chat if isinstance(chat, dict) else {}
+        chat_id = chat.get("id")
         message_id = message.get("message_id")
         if not _integer(chat_id) or not _integer(message_id):
             raise ChannelError(
@@ -77,14 +81,22 @@ class TelegramChannel:
             raise ChannelError(400, "malformed_update", "message.from must be an object")
         parts = (sender.get("first_name"), sender.get("last_name"))
         name = " ".join(part for part in parts if isinstance(part, str) and part)
+        customer, reply_to = str(chat_id), None
+        if chat.get("type") in GROUPS:  # each member is a customer; the group hears the reply
+            if not _integer(sender.get("id")):
+                raise ChannelError(
+                    400, "malformed_update", "a group message needs an integer from.id"
+                )
+            customer, reply_to = str(sender["id"]), str(chat_id)
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
                 channel=self.name,
-                sender=CustomerRef(str(chat_id), name or None),
+                sender=CustomerRef(customer, name or None),
                 text=message["text"],
                 provider_message_id=f"{chat_id}:{message_id}",
                 metadata={"telegram": {"update_id": update.get("update_id")}},
+                reply_to=reply_to,
             )
         ]
 
