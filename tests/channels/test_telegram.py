@@ -184,6 +184,25 @@ def test_group_members_are_each_their_own_customer_and_answered_in_the_group(
     assert (maya, eve) == ("42", "77") and first != second  # was one customer: the chat
 
 
+@pytest.mark.parametrize(("command", "payload"), [("/start", None), ("/start ref-42", "ref-42")])
+def test_start_is_a_greeting_not_a_question(
+    server: LiveServer, bot_api: BotApi, command: str, payload: str | None
+) -> None:
+    entities = [{"type": "bot_command", "offset": 0, "length": 6}]
+    message = {"message_id": 1, "chat": {"id": 43, "type": "private"}, "from": {"id": 43}}
+    body = {"update_id": 1, "message": {**message, "text": command, "entities": entities}}
+    assert post(server, json.dumps(body).encode()).is_success
+    bot_api.wait_for_sends(1)
+    assert bot_api.sent[0]["text"] == "You asked: Hello"  # was "You asked: /start"
+
+    async def stored() -> dict[str, Any]:
+        async with server.services.db.sessions() as session:
+            query = select(Message.meta).where(Message.direction == "in")
+            return dict((await session.execute(query)).scalar_one())
+
+    assert run_on_server(server, stored())["telegram"]["start"] == payload  # a deep link's
+
+
 def test_a_workspace_without_the_channel_is_404(server: LiveServer) -> None:
     response = httpx.post(f"{server.url}/webhooks/globex/telegram", content=update())
     assert response.status_code == 404

@@ -4,7 +4,9 @@ Inbound: Telegram POSTs an ``Update`` to ``/webhooks/{workspace}/telegram`` with
 by ``setWebhook(secret_token=...)`` in ``X-Telegram-Bot-Api-Secret-Token``, compared in constant
 time. Only text messages become turns; other update types are acknowledged and ignored.
 In a private chat the customer is the chat; in a group or supergroup each member is their own
-customer (``from.id``) and the reply goes to the group (``reply_to``). The provider message id
+customer (``from.id``) and the reply goes to the group (``reply_to``). ``/start`` (what Telegram
+sends when someone opens the bot, perhaps with a deep-link payload) is read as "Hello", the
+payload kept in the metadata. The provider message id
 is ``<chat id>:<message id>`` (message ids are per chat), so a redelivered update is stored once.
 Outbound: ``POST {api_base}/bot<token>/sendMessage`` as plain text (no parse mode: nothing in an
 answer can break Telegram's markup parser), citations as "Source: title (url)" lines, split at
@@ -14,6 +16,7 @@ answer can break Telegram's markup parser), citations as "Source: title (url)" l
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,7 @@ from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, Outbound
 MAX_CHARS = 4096
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 GROUPS = ("group", "supergroup")
+START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,9 @@ class TelegramChannel:
             raise ChannelError(400, "malformed_update", "message.from must be an object")
         parts = (sender.get("first_name"), sender.get("last_name"))
         name = " ".join(part for part in parts if isinstance(part, str) and part)
+        text, meta = message["text"], {"update_id": update.get("update_id")}
+        if start := START.fullmatch(text.strip()):  # opening the bot is a greeting, not a question
+            text, meta["start"] = "Hello", start.group(1)
         customer, reply_to = str(chat_id), None
         if chat.get("type") in GROUPS:  # each member is a customer; the group hears the reply
             if not _integer(sender.get("id")):
@@ -93,9 +100,9 @@ class TelegramChannel:
                 workspace_id=request.workspace_id,
                 channel=self.name,
                 sender=CustomerRef(customer, name or None),
-                text=message["text"],
+                text=text,
                 provider_message_id=f"{chat_id}:{message_id}",
-                metadata={"telegram": {"update_id": update.get("update_id")}},
+                metadata={"telegram": meta},
                 reply_to=reply_to,
             )
         ]
