@@ -14,7 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
-from omnivox.channels.slack import SlackChannel, from_slack
+from omnivox.channels.slack import SlackChannel, from_slack, to_mrkdwn
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
 from tests.channels.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, BotApi
@@ -224,3 +224,17 @@ def test_mrkdwn_rendering() -> None:
         "*60 days* to return, see <https://x/r|returns> &amp; keep &lt;receipts&gt;.\n"
         "Source: <https://x/r|Returns &amp; refunds>"
     )
+
+
+@pytest.mark.parametrize(
+    ("markdown", "mrkdwn"),
+    [
+        ("### Returns\n- *Note*: ~~old~~", "*Returns*\n- _Note_: ~old~"),  # shown raw before
+        ("## **Sizes** ##\n\n* S\n  * M *or* L", "*Sizes*\n\n- S\n  - M _or_ L"),
+        ("**bold**, __bold__, _it_, ***both***", "*bold*, *bold*, _it_, *_both_*"),
+        ("`a*b*c` and\n```\n**x** ~~y~~\n```", "`a*b*c` and\n```\n**x** ~~y~~\n```"),
+        ("snake_case_name, 2*3*4 = 24", "snake_case_name, 2*3*4 = 24"),
+    ],
+)
+def test_markdown_slack_cannot_show_becomes_mrkdwn(markdown: str, mrkdwn: str) -> None:
+    assert to_mrkdwn(markdown) == mrkdwn

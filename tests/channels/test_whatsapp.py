@@ -132,6 +132,14 @@ def test_window_rules_and_formatting() -> None:
     )
 
 
+def test_markdown_whatsapp_cannot_show_is_rewritten() -> None:
+    channel = WhatsAppChannel("s", "v", "t", "http://unused", "v19.0", 5)
+    reply = Reply("### Returns\n- *Note*: ~~old~~ **new**\n* see [this](https://x/y_z)")
+    [message] = channel.render(reply, "1|2")
+    # "### Returns" and "~~old~~" were shown as typed, and *Note* (italics) came out bold
+    assert message.text == "*Returns*\n- _Note_: ~old~ *new*\n- see this: https://x/y_z"
+
+
 def test_status_reports_move_our_message_forward_only(
     server: LiveServer, whatsapp_api: BotApi
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -111,6 +112,41 @@ def plain_text(markdown: str) -> str:
     text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
     text = _HEADING.sub("", text)
     return _BULLET.sub("- ", text).strip()
+
+
+_CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.DOTALL)
+_HEADING_LINE = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_BOLD_ITALIC = re.compile(r"\*\*\*(?!\s)(.+?)(?<!\s)\*\*\*")
+_ITALIC = re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])")
+_STRIKE = re.compile(r"~~(.+?)~~")
+_STAR_ITEM = re.compile(r"^([ \t]*)[*+][ \t]+", re.MULTILINE)
+_STRONG = "\x00"  # bold while italics are rewritten (both end up as asterisks)
+
+
+def chat_markup(markdown: str, link: Callable[[str, str], str]) -> str:
+    """Markdown as the model writes it -> the markup Slack and WhatsApp share.
+
+    A heading becomes a bold line, ``**x**``/``__x__`` -> ``*x*``, ``*x*`` (italics) -> ``_x_``,
+    ``~~x~~`` -> ``~x~``, ``* item`` -> ``- item``; ``[text](url)`` becomes ``link(text, url)``.
+    Code spans and blocks are left as they are.
+    """
+    parts = _CODE.split(markdown)  # odd pieces are code
+    parts[::2] = [_chat_piece(piece, link) for piece in parts[::2]]
+    return "".join(parts)
+
+
+def _chat_piece(text: str, link: Callable[[str, str], str]) -> str:
+    text = _STAR_ITEM.sub(r"\1- ", text)
+    text = _HEADING_LINE.sub(lambda m: f"{_STRONG}{_unbold(m.group(1))}{_STRONG}", text)
+    text = _BOLD_ITALIC.sub(rf"{_STRONG}_\1_{_STRONG}", text)
+    text = _BOLD.sub(lambda m: f"{_STRONG}{m.group(1) or m.group(2)}{_STRONG}", text)
+    text = _ITALIC.sub(r"_\1_", text)
+    text = _STRIKE.sub(r"~\1~", text).replace(_STRONG, "*")
+    return _LINK.sub(lambda m: link(m.group(1), m.group(2)), text)
+
+
+def _unbold(text: str) -> str:
+    return _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
 
 
 def with_sources(reply: Reply) -> str:

@@ -23,15 +23,13 @@ from typing import Any, TypeGuard
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, split_text
+from omnivox.channels.base import Capabilities, ChannelError, chat_markup, split_text
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 3000  # a section of text Slack shows unfolded; longer answers are split
 WINDOW_S = 300
 _ANGLED = re.compile(r"<([^<>]*)>")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +189,11 @@ def _spelled(inner: str) -> str:
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Markdown as the model writes it -> Slack mrkdwn (bold and links; the rest is alike)."""
-    text = escape(markdown)
-    text = _BOLD.sub(r"*\1*", text)
-    return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
+    """Markdown as the model writes it -> Slack mrkdwn (``base.chat_markup``, links ``<url|text>``).
+
+    ``&``, ``<`` and ``>`` are escaped first, so nothing the model writes becomes a mention.
+    """
+    return chat_markup(escape(markdown), lambda text, url: f"<{url}|{text}>")
 
 
 def _text(value: object) -> TypeGuard[str]:

@@ -16,14 +16,13 @@ flavoured: ``*bold*``, links as ``text: url`` (WhatsApp shows bare URLs as links
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, split_text
+from omnivox.channels.base import Capabilities, ChannelError, chat_markup, split_text
 from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, obj, objects
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import (
@@ -37,8 +36,6 @@ from omnivox.types import (
 
 MAX_CHARS = 4096
 WINDOW = timedelta(hours=24)
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +133,7 @@ class WhatsAppChannel(MetaChannel):
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """WhatsApp formatting with source lines, split at 4,096 characters."""
-        text = _LINK.sub(lambda m: f"{m.group(1)}: {m.group(2)}", reply.text.strip())
-        lines = [_BOLD.sub(r"*\1*", text)]
+        lines = [chat_markup(reply.text.strip(), lambda text, url: f"{text}: {url}")]
         for citation in reply.citations:
             source = f"Source: {citation.title}"
             lines.append(f"{source} {citation.url}" if citation.url else source)
