@@ -131,3 +131,40 @@ def test_a_post_with_a_part_of_the_wrong_shape_is_refused_whole(
     run_on_server(server, server.services.events.flush())
     assert count(server, Message) == 0 and count(server, Event) == 0
     assert graph_api.attempts == []
+
+
+def test_a_tapped_button_and_files_without_text_are_answered(
+    server: LiveServer, graph_api: BotApi
+) -> None:
+    """A postback and an attachment-only message were skipped: 200, nothing stored, no reply."""
+    image = {"type": "image", "payload": {"url": "https://cdn.example/y.jpg"}}
+    like = {"type": "image", "payload": {"url": "https://cdn.example/l.png", "sticker_id": 369}}
+    events = [
+        {"sender": {"id": "p1"}, "message": {"mid": "m_att1", "attachments": [image]}},
+        {"sender": {"id": "p1"}, "message": {"mid": "m_like", "attachments": [like]}},
+        {
+            "sender": {"id": "p2"},
+            "timestamp": 1764340000000,
+            "postback": {"title": "Get Started", "payload": "GET_STARTED", "mid": "m_pb1"},
+        },
+    ]
+    raw = json.dumps({"object": "page", "entry": [{"messaging": events}]}).encode()
+    assert post(server, raw, signature(raw)).status_code == 200
+    graph_api.wait_for_sends(2)
+    time.sleep(0.5)  # a reply to the "like" would have gone out by now
+    assert sorted((b["recipient"]["id"], b["message"]["text"]) for b in graph_api.sent) == [
+        ("p1", "You asked: (The customer sent attachments without any text: image.)"),
+        ("p2", "You asked: Get Started"),
+    ]
+
+    async def metadata() -> list[dict[str, Any]]:
+        async with server.services.db.sessions() as session:
+            query = select(Message.meta).where(Message.direction == "in")
+            return sorted(
+                (m["messenger"] for m in (await session.execute(query)).scalars()), key=str
+            )
+
+    assert run_on_server(server, metadata()) == [
+        {"attachments": [{"type": "image", "url": "https://cdn.example/y.jpg"}]},
+        {"postback": "GET_STARTED"},
+    ]

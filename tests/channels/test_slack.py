@@ -14,7 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
-from omnivox.channels.slack import SlackChannel, from_slack, to_mrkdwn
+from omnivox.channels.slack import SlackChannel, SlackRequest, from_slack, to_mrkdwn
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
 from tests.channels.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, BotApi
@@ -204,6 +204,30 @@ def test_the_customers_text_is_read_as_they_typed_it(server: LiveServer, slack_a
 )
 def test_slack_markup_in_a_message_is_spelled_out(slack: str, text: str) -> None:
     assert from_slack(slack) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        (
+            "Here is the broken zip, can I get a refund?",
+            "Here is the broken zip, can I get a refund?",
+        ),
+        ("", "(The customer sent attachments without any text: zip.jpg.)"),
+    ],
+)
+async def test_a_message_with_a_file_is_a_turn(text: str, read: str) -> None:
+    """``file_share`` messages were ignored with the other subtypes: the question was lost."""
+    channel = SlackChannel(SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, "http://unused")
+    files = [{"id": "F1", "name": "zip.jpg", "mimetype": "image/jpeg"}]
+    event = {"type": "message", "subtype": "file_share", "channel": "D1", "user": "U1"}
+    body = {"type": "event_callback", "event": {**event, "ts": "1.2", "text": text, "files": files}}
+    [message] = await channel.parse(SlackRequest("acme", {}, b"", body))
+    assert message.text == read
+    assert message.metadata["slack"]["attachments"] == [
+        {"id": "F1", "name": "zip.jpg", "type": "image/jpeg"}
+    ]
+    await channel.close()
 
 
 def test_bot_messages_are_ignored(server: LiveServer, slack_api: BotApi) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from omnivox.channels.base import split_text
 from omnivox.channels.build import build_messaging
-from omnivox.channels.telegram import TelegramChannel
+from omnivox.channels.telegram import TelegramChannel, TelegramRequest
 from omnivox.settings import Settings
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
@@ -201,6 +201,50 @@ def test_start_is_a_greeting_not_a_question(
             return dict((await session.execute(query)).scalar_one())
 
     assert run_on_server(server, stored())["telegram"]["start"] == payload  # a deep link's
+
+
+def test_a_photo_with_a_caption_is_answered(server: LiveServer, bot_api: BotApi) -> None:
+    """A photo, video or document is read by its caption (it was ignored: no reply at all)."""
+    photo = [{"file_id": "AgAD", "file_unique_id": "u", "width": 90, "height": 90}]
+    message = {"message_id": 10, "chat": {"id": 42, "type": "private"}, "from": {"id": 42}}
+    body = {"update_id": 1, "message": {**message, "photo": photo, "caption": "Is this covered?"}}
+    assert post(server, json.dumps(body).encode()).is_success
+    bot_api.wait_for_sends(1)
+    assert bot_api.sent[0]["text"] == "You asked: Is this covered?"
+
+
+@pytest.mark.parametrize(
+    ("content", "text", "attachment"),
+    [
+        (
+            {"document": {"file_id": "D1", "file_name": "invoice.pdf"}, "caption": "Wrong total"},
+            "Wrong total",
+            {"type": "document", "name": "invoice.pdf"},
+        ),
+        (
+            {"document": {"file_id": "D1", "file_name": "invoice.pdf"}},
+            "(The customer sent attachments without any text: invoice.pdf.)",
+            {"type": "document", "name": "invoice.pdf"},
+        ),
+        (
+            {"voice": {"file_id": "V1", "duration": 3}},
+            "(The customer sent attachments without any text: voice.)",
+            {"type": "voice", "name": None},
+        ),
+    ],
+)
+async def test_files_are_read_by_their_caption_or_said_so(
+    content: dict[str, Any], text: str, attachment: dict[str, Any]
+) -> None:
+    channel = TelegramChannel(TOKEN, SECRET, "http://unused")
+    message = {"message_id": 1, "chat": {"id": 42, "type": "private"}, **content}
+    [inbound] = await channel.parse(TelegramRequest("acme", {}, {"message": message}))
+    assert inbound.text == text
+    assert inbound.metadata["telegram"]["attachments"] == [attachment]
+    sticker = {**message, "sticker": {"file_id": "S1"}}
+    del sticker[next(iter(content))]
+    assert await channel.parse(TelegramRequest("acme", {}, {"message": sticker})) == []
+    await channel.close()
 
 
 def test_a_workspace_without_the_channel_is_404(server: LiveServer) -> None:

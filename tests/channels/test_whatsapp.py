@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from omnivox import events
+from omnivox.channels.meta import MetaRequest
 from omnivox.channels.whatsapp import Template, WhatsAppChannel, WindowClosedError, ensure_window
 from omnivox.storage.models import Event, Message
 from omnivox.types import Citation, OutboundMessage, Reply, utcnow
@@ -81,7 +82,7 @@ def test_messages_are_answered_from_the_number_that_received_them(
     )
     run_on_server(server, server.services.events.flush())
     assert count(server, Event, Event.type == events.MESSAGE_STATUS) == 1  # "delivered"
-    assert count(server, Message, Message.direction == "in") == 1  # the image is not a turn
+    assert count(server, Message, Message.direction == "in") == 1  # the sticker is not a turn
     assert post(server, BATCH).status_code == 200
     time.sleep(1.0)
     assert len(whatsapp_api.attempts) == 1
@@ -138,6 +139,76 @@ def test_markdown_whatsapp_cannot_show_is_rewritten() -> None:
     [message] = channel.render(reply, "1|2")
     # "### Returns" and "~~old~~" were shown as typed, and *Note* (italics) came out bold
     assert message.text == "*Returns*\n- _Note_: ~old~ *new*\n- see this: https://x/y_z"
+
+
+def test_a_photo_with_a_caption_is_answered(server: LiveServer, whatsapp_api: BotApi) -> None:
+    """It was skipped with the other non-text types: 200, nothing stored, no reply."""
+    batch = json.loads(one_message("unused", "wamid.IMG1"))
+    message = batch["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    caption = "The sole came off after a week, is this covered?"
+    message.update(
+        type="image", image={"mime_type": "image/jpeg", "id": "1234", "caption": caption}
+    )
+    assert post(server, json.dumps(batch).encode()).status_code == 200
+    whatsapp_api.wait_for_sends(1)
+    assert whatsapp_api.sent[0]["text"]["body"] == f"You asked: {caption}"
+
+
+@pytest.mark.parametrize(
+    ("message", "text", "meta"),
+    [
+        (
+            {"type": "document", "document": {"id": "9", "filename": "invoice.pdf"}},
+            "(The customer sent attachments without any text: invoice.pdf.)",
+            {"attachments": [{"type": "document", "id": "9", "name": "invoice.pdf"}]},
+        ),
+        (
+            {"type": "video", "video": {"id": "7", "caption": " Does it fit? "}},
+            "Does it fit?",
+            {"attachments": [{"type": "video", "id": "7", "name": None}]},
+        ),
+        (  # a template's quick-reply button
+            {"type": "button", "button": {"text": "Track my order", "payload": "TRACK"}},
+            "Track my order",
+            {"button": {"payload": "TRACK"}},
+        ),
+        (
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "button_reply",
+                    "button_reply": {"id": "yes", "title": "Yes, cancel it"},
+                },
+            },
+            "Yes, cancel it",
+            {"button": {"id": "yes"}},
+        ),
+        (
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "list_reply",
+                    "list_reply": {"id": "r2", "title": "Returns"},
+                },
+            },
+            "Returns",
+            {"button": {"id": "r2"}},
+        ),
+        ({"type": "sticker", "sticker": {"id": "5"}}, None, None),
+        ({"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}, None, None),
+    ],
+)
+def test_captions_and_buttons_are_the_messages_text(
+    message: dict[str, Any], text: str | None, meta: dict[str, Any] | None
+) -> None:
+    channel = WhatsAppChannel("s", "v", "t", "http://unused", "v19.0", 5)
+    value = {
+        "metadata": {"phone_number_id": "1065"},
+        "messages": [{"from": "15550100142", "id": "wamid.1", **message}],
+    }
+    found = channel.events(MetaRequest("acme", {}, b"", json.loads(_change(value)))).messages
+    assert [(m.text, m.metadata.get("whatsapp")) for m in found] == ([(text, meta)] if text else [])
 
 
 def test_status_reports_move_our_message_forward_only(

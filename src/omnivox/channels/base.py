@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -167,6 +167,18 @@ def plain_messages(
         OutboundMessage(channel, recipient, part, payload)
         for part in split_text(with_sources(reply), max_chars)
     ]
+
+
+def files_only(names: Sequence[str]) -> str:
+    """The text of a message that carries files and no words ("" without files either).
+
+    Every channel says it alike, so the customer hears back and an agent knows to look.
+    """
+    if not names:
+        return ""
+    shown = ", ".join(names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return f"(The customer sent attachments without any text: {shown}{more}.)"
 
 
 def bounded(message: InboundMessage, limit: int) -> InboundMessage:

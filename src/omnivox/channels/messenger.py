@@ -2,9 +2,11 @@
 
 Inbound: Meta POSTs ``{"object": "page", "entry": [{"messaging": [...]}, ...]}`` with
 ``X-Hub-Signature-256`` over the raw body (:mod:`omnivox.channels.meta`); one POST can carry
-several entries and several events each. A text ``message`` from a person (not our own echo)
-becomes a turn: the customer is the page-scoped id (PSID), the provider id is the message's
-``mid``. ``delivery`` and ``read`` events are returned as statuses for the event log. Outbound:
+several entries and several events each. A ``message`` from a person (not our own echo) becomes
+a turn: its text, or files alone said so (:func:`content`); a ``postback`` (a tapped button such
+as "Get Started") becomes one with the button's title. The customer is the page-scoped id
+(PSID), the provider id is the message's ``mid``. ``delivery`` and ``read`` events are returned
+as statuses for the event log. Outbound:
 ``POST {api_base}/{version}/me/messages?access_token=...`` with ``messaging_type: RESPONSE``.
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, plain_messages
+from omnivox.channels.base import Capabilities, ChannelError, files_only, plain_messages
 from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, idents, obj, objects
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
@@ -65,10 +67,16 @@ class MessengerChannel(MetaChannel):
     def _event(self, workspace_id: str, event: dict[str, Any], out: MetaEvents) -> None:
         psid = ident(obj(event.get("sender"), "messaging[].sender").get("id"), "sender.id")
         message = obj(event.get("message"), "messaging[].message")
-        text, mid = message.get("text"), ident(message.get("mid"), "message.mid")
-        if text is not None and not isinstance(text, str):
-            raise ChannelError(400, "malformed_event", "message.text must be a string")
-        if text is not None and not message.get("is_echo") and mid and psid:
+        mid = ident(message.get("mid"), "message.mid")
+        text, meta = content(message)
+        if event.get("postback") is not None:  # a button the customer tapped: its title
+            postback = obj(event["postback"], "messaging[].postback")
+            title, at = postback.get("title"), ident(event.get("timestamp"), "timestamp")
+            # older API versions send no mid: the customer and the time name the tap
+            mid = ident(postback.get("mid"), "postback.mid") or (at and f"postback:{psid}:{at}")
+            text = title if isinstance(title, str) else ""
+            meta = {"postback": postback.get("payload")}
+        if text and not message.get("is_echo") and mid and psid:
             out.messages.append(
                 InboundMessage(
                     workspace_id=workspace_id,
@@ -76,6 +84,7 @@ class MessengerChannel(MetaChannel):
                     sender=CustomerRef(psid),
                     text=text,
                     provider_message_id=mid,
+                    metadata={"messenger": meta} if meta else {},
                 )
             )
         delivery = event.get("delivery")
@@ -108,3 +117,25 @@ class MessengerChannel(MetaChannel):
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def content(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A message's text ("" for none) and what it came with.
+
+    Files without text are said so (``base.files_only``); stickers, a "like" included, are
+    not answered. A ``text`` that is not a string raises ChannelError (400).
+    """
+    text = message.get("text")
+    if text is not None and not isinstance(text, str):
+        raise ChannelError(400, "malformed_event", "message.text must be a string")
+    if text:
+        return text, {}
+    files: list[dict[str, Any]] = []
+    for attachment in objects(message.get("attachments"), "message.attachments"):
+        payload = obj(attachment.get("payload"), "attachments[].payload")
+        kind = attachment.get("type")
+        if not payload.get("sticker_id"):
+            files.append(
+                {"type": kind if isinstance(kind, str) else "file", "url": payload.get("url")}
+            )
+    return files_only([f["type"] for f in files]), {"attachments": files} if files else {}

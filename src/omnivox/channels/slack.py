@@ -3,10 +3,11 @@
 Inbound requests carry ``X-Slack-Signature: v0=<hex>``, the HMAC-SHA256 of
 ``v0:<X-Slack-Request-Timestamp>:<raw body>`` with the app's signing secret; the timestamp must
 be within 300 seconds of now (replays), the comparison is constant time. A ``url_verification``
-request is answered with its challenge. A ``message`` event from a person becomes a turn; bot
-messages (ours included), edits and other subtypes are ignored, so the bot never answers
-itself. A message in a thread (``thread_ts``) is answered in that thread, a top-level one in
-its channel: the reply goes to ``<channel>`` or ``<channel>|<thread_ts>``. Slack retries a
+request is answered with its challenge. A ``message`` event from a person becomes a turn (one
+with files, ``file_share``, too: without words it says so, ``base.files_only``); bot messages
+(ours included), edits and other subtypes are ignored, so the bot never answers itself. A
+message in a thread (``thread_ts``) is answered in that thread, a top-level one in its channel:
+the reply goes to ``<channel>`` or ``<channel>|<thread_ts>``. Slack retries a
 delivery it thinks failed (``X-Slack-Retry-Num``): the provider message id is
 ``<channel>:<ts>``, the same on every retry, so a retry of a stored message is answered once,
 and a retry of one that never got stored is processed, not dropped.
@@ -23,7 +24,13 @@ from typing import Any, TypeGuard
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, chat_markup, split_text
+from omnivox.channels.base import (
+    Capabilities,
+    ChannelError,
+    chat_markup,
+    files_only,
+    split_text,
+)
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -90,22 +97,33 @@ class SlackChannel:
         event = body.get("event") if body.get("type") == "event_callback" else None
         if not isinstance(event, dict) or event.get("type") != "message":
             return []
-        if event.get("subtype") or event.get("bot_id") or not isinstance(event.get("text"), str):
-            return []
+        if event.get("subtype") not in (None, "file_share") or event.get("bot_id"):
+            return []  # bot messages (ours included), edits, joins: never a turn
         user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
         if not (_text(user) and _text(channel) and _text(ts)):
             raise ChannelError(
                 400, "malformed_event", "a message needs string user, channel and ts"
             )
         thread = event.get("thread_ts")
+        listed, raw = event.get("files"), event.get("text")
+        files = [
+            {"id": f.get("id"), "name": f.get("name"), "type": f.get("mimetype")}
+            for f in (listed if isinstance(listed, list) else [])
+            if isinstance(f, dict)
+        ]
+        text = from_slack(raw) if isinstance(raw, str) else ""
+        text = text if text.strip() else files_only([str(f["name"] or "file") for f in files])
+        if not text:
+            return []
+        meta = {"event_id": body.get("event_id"), "team": body.get("team_id")}
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
                 channel=self.name,
                 sender=CustomerRef(user),
-                text=from_slack(event["text"]),
+                text=text,
                 provider_message_id=f"{channel}:{ts}",
-                metadata={"slack": {"event_id": body.get("event_id"), "team": body.get("team_id")}},
+                metadata={"slack": {**meta, "attachments": files} if files else meta},
                 reply_to=f"{channel}|{thread}" if _text(thread) else channel,
             )
         ]

@@ -2,7 +2,9 @@
 
 Inbound: Telegram POSTs an ``Update`` to ``/webhooks/{workspace}/telegram`` with the secret set
 by ``setWebhook(secret_token=...)`` in ``X-Telegram-Bot-Api-Secret-Token``, compared in constant
-time. Only text messages become turns; other update types are acknowledged and ignored.
+time. Text messages become turns, and so do photos, videos, documents and voice messages (read
+by their caption, or said so without one: ``base.files_only``); stickers, locations and other
+update types are acknowledged and ignored.
 In a private chat the customer is the chat; in a group or supergroup each member is their own
 customer (``from.id``) and the reply goes to the group (``reply_to``). ``/start`` (what Telegram
 sends when someone opens the bot, perhaps with a deep-link payload) is read as "Hello", the
@@ -22,13 +24,15 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, plain_messages
+from omnivox.channels.base import Capabilities, ChannelError, files_only, plain_messages
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 4096
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 GROUPS = ("group", "supergroup")
+# files a customer sends; a GIF comes as both animation and document (the first is kept)
+MEDIA = ("photo", "animation", "video", "video_note", "document", "audio", "voice")
 START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 
 
@@ -67,11 +71,12 @@ class TelegramChannel:
             raise ChannelError(401, "bad_signature", "missing or wrong Telegram secret token")
 
     async def parse(self, request: TelegramRequest) -> list[InboundMessage]:
-        """A text message as one inbound message; anything else as none."""
+        """A text message or a file as one inbound message; anything else as none."""
         update = request.body
         message = update.get("message") if isinstance(update, dict) else None
-        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        if not isinstance(message, dict) or (found := _content(message)) is None:
             return []
+        text, meta = found
         chat = message.get("chat")
         chat = chat if isinstance(chat, dict) else {}
         chat_id = chat.get("id")
@@ -85,7 +90,7 @@ class TelegramChannel:
             raise ChannelError(400, "malformed_update", "message.from must be an object")
         parts = (sender.get("first_name"), sender.get("last_name"))
         name = " ".join(part for part in parts if isinstance(part, str) and part)
-        text, meta = message["text"], {"update_id": update.get("update_id")}
+        meta["update_id"] = update.get("update_id")
         if start := START.fullmatch(text.strip()):  # opening the bot is a greeting, not a question
             text, meta["start"] = "Hello", start.group(1)
         customer, reply_to = str(chat_id), None
@@ -134,6 +139,27 @@ class TelegramChannel:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def _content(message: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """A message's text and what it came with; None for one that is not answered.
+
+    A photo, video, document, audio or voice message is read by its caption (without one:
+    ``base.files_only``); stickers, locations, contacts and polls are not answered.
+    """
+    text = message.get("text")
+    if isinstance(text, str):
+        return text, {}
+    kind = next((kind for kind in MEDIA if kind in message), None)
+    if kind is None:
+        return None
+    file = message[kind]  # a photo is a list of sizes, without a name
+    name = file.get("file_name") if isinstance(file, dict) else None
+    name = name if isinstance(name, str) and name else None
+    caption = message.get("caption")
+    caption = caption.strip() if isinstance(caption, str) else ""
+    found = {"type": kind, "name": name}
+    return caption or files_only([name or kind]), {"attachments": [found]}
 
 
 def _integer(value: object) -> bool:

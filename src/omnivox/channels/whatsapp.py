@@ -2,7 +2,8 @@
 
 Inbound: Meta POSTs ``{"object": "whatsapp_business_account", "entry": [{"changes": [{"field":
 "messages", "value": {...}}]}]}`` signed like Messenger (:mod:`omnivox.channels.meta`); one POST
-can carry several changes, messages and statuses. A text message becomes a turn: the customer
+can carry several changes, messages and statuses. A text message becomes a turn, and so do files
+(by their caption) and tapped buttons (by their title), see :func:`content`: the customer
 is the WhatsApp id (the phone number without "+"), the provider id is the ``wamid``; the reply is
 sent from the business number that received it, so the recipient is ``<wa_id>|<phone number id>``.
 ``statuses`` (sent, delivered, read, failed) are returned for the event log.
@@ -22,7 +23,13 @@ from typing import Any
 
 import httpx
 
-from omnivox.channels.base import Capabilities, ChannelError, chat_markup, split_text
+from omnivox.channels.base import (
+    Capabilities,
+    ChannelError,
+    chat_markup,
+    files_only,
+    split_text,
+)
 from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, obj, objects
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import (
@@ -36,6 +43,7 @@ from omnivox.types import (
 
 MAX_CHARS = 4096
 WINDOW = timedelta(hours=24)
+MEDIA = ("image", "video", "document", "audio")  # files; all but audio may carry a caption
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +115,12 @@ class WhatsAppChannel(MetaChannel):
             for c in objects(value.get("contacts"), "value.contacts")
         }
         for message in objects(value.get("messages"), "value.messages"):
-            text = obj(message.get("text"), "messages[].text").get("body")
+            found = content(message)
             sender = ident(message.get("from"), "messages[].from")
             wamid = ident(message.get("id"), "messages[].id")
-            if text is not None and not isinstance(text, str):
-                raise ChannelError(400, "malformed_event", "messages[].text.body must be a string")
-            if message.get("type") != "text" or text is None or not sender or not wamid:
+            if found is None or not sender or not wamid:
                 continue
+            text, meta = found
             name = names.get(sender)
             out.messages.append(
                 InboundMessage(
@@ -124,6 +131,7 @@ class WhatsAppChannel(MetaChannel):
                     ),
                     text=text,
                     provider_message_id=wamid,
+                    metadata={"whatsapp": meta} if meta else {},
                     reply_to=f"{sender}|{number_id}",
                 )
             )
@@ -195,6 +203,46 @@ class WhatsAppChannel(MetaChannel):
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def content(message: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """A message's text and what it came with; None for a type that is not answered.
+
+    Text is its body; an image, video or document its caption (without one, and for audio:
+    ``base.files_only``); a template's quick-reply button (``button``) or an interactive
+    ``button_reply``/``list_reply`` the title the customer tapped. Stickers, reactions,
+    locations and contacts are not answered. A part of the wrong shape raises ChannelError.
+    """
+    kind = message.get("type")
+    body = _string(obj(message.get("text"), "messages[].text").get("body"), "text.body")
+    if kind == "text":
+        return (body, {}) if body is not None else None
+    if kind in MEDIA:
+        media = obj(message.get(kind), f"messages[].{kind}")
+        caption = _string(media.get("caption"), f"{kind}.caption") or ""
+        filename = _string(media.get("filename"), f"{kind}.filename")
+        found = {"type": kind, "id": ident(media.get("id"), f"{kind}.id"), "name": filename}
+        return caption.strip() or files_only([filename or kind]), {"attachments": [found]}
+    if kind == "button":  # a template's quick reply
+        button = obj(message.get("button"), "messages[].button")
+        title = _string(button.get("text"), "button.text")
+        payload = _string(button.get("payload"), "button.payload")
+        return (title, {"button": {"payload": payload}}) if title else None
+    if kind == "interactive":
+        interactive = obj(message.get("interactive"), "messages[].interactive")
+        tapped = interactive.get("button_reply") or interactive.get("list_reply")
+        reply = obj(tapped, "interactive.button_reply")
+        title = _string(reply.get("title"), "interactive.*.title")
+        choice = {"id": ident(reply.get("id"), "interactive.*.id")}
+        return (title, {"button": choice}) if title else None
+    return None
+
+
+def _string(value: Any, where: str) -> str | None:
+    """An optional string of a message; anything else is malformed."""
+    if value is not None and not isinstance(value, str):
+        raise ChannelError(400, "malformed_event", f"messages[].{where} must be a string")
+    return value
 
 
 def ensure_window(customer_wrote_at: str | None, now: datetime | None = None) -> None:

@@ -11,7 +11,6 @@ retried by the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
@@ -19,9 +18,9 @@ from typing import Any
 
 import aiosmtplib
 
-from omnivox.channels.base import Capabilities, ChannelError
+from omnivox.channels.base import Capabilities, ChannelError, files_only
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.parse import Attachment, ParsedMail, normalize_id
+from omnivox.channels.mail.parse import ParsedMail, normalize_id
 from omnivox.channels.mail.render import compose
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -81,7 +80,8 @@ class EmailChannel:
         if mail.sender is None:
             return []
         # a question asked in the subject line alone; files alone are said so (an agent can look)
-        text = mail.text.strip() or mail.subject.strip() or attachments_only(mail.attachments)
+        names = [a.name for a in mail.attachments]
+        text = mail.text.strip() or mail.subject.strip() or files_only(names)
         if not text:
             return []
         meta = {
@@ -224,15 +224,6 @@ def _trimmed(references: list[str]) -> tuple[str, ...]:
     if len(references) <= MAX_REFERENCES:
         return tuple(references)
     return (references[0], *references[-(MAX_REFERENCES - 1) :])
-
-
-def attachments_only(attachments: Sequence[Attachment]) -> str:
-    """The text of a mail that carries files and no words ("" without files either)."""
-    if not attachments:
-        return ""
-    names = ", ".join(a.name for a in attachments[:5])
-    more = f" and {len(attachments) - 5} more" if len(attachments) > 5 else ""
-    return f"(The customer sent attachments without any text: {names}{more}.)"
 
 
 def _tls(mode: str) -> dict[str, Any]:
