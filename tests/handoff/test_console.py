@@ -264,7 +264,7 @@ def test_rating_links_are_signed(server: LiveServer) -> None:
     forged = httpx.get(f"{server.url}/rate/hof_x.5.forged")
     assert forged.status_code == 403 and "not valid" in forged.text
     unknown = httpx.get(f"{server.url}/rate/{token}")
-    assert unknown.status_code == 409 and ratings(server) == []
+    assert unknown.status_code == 410 and ratings(server) == []
 
 
 def until(ws: ClientConnection, kind: str) -> dict[str, Any]:

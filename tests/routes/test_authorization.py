@@ -136,6 +136,7 @@ PUBLIC = {
     ("WS", "/ws/chat"): "the web chat channel: customers are anonymous visitors",
     ("GET", "/verify/{token}"): "one-click verification link (signed token)",
     ("GET", "/rate/{token}"): "CSAT rating link (signed token)",
+    ("POST", "/rate/{token}"): "CSAT rating link's button (signed token)",
     ("GET", "/console/login"): "the console's login form",
     ("POST", "/console/login"): "password check",
     ("POST", "/console/logout"): "clears the cookie",

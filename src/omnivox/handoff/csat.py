@@ -3,11 +3,14 @@
 On resolve the customer is asked, on their channel: buttons in web chat, links by email (when
 ``channels.public_url`` is set), and "reply with a number from 1 to 5" everywhere else. The
 answer is stored once per handoff (``ratings``: conversation, channel, agent, score) from a
-1-5 message within ``RATING_DAYS`` days, or from a signed email link.
+1-5 message within ``RATING_DAYS`` days, or from a signed email link within as many days of the
+resolve (the link opens a page whose button records the score: opening a link records nothing,
+as mail scanners open every link).
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 
 from omnivox.handoff.auth import sign
@@ -59,7 +62,7 @@ class Csat:
         """(handoff id, score) of a genuine token, else None."""
         value, _, signature = token.rpartition(".")
         handoff_id, _, score = value.partition(".")
-        genuine = value and sign(self._key(), "rating", value) == signature
+        genuine = value and hmac.compare_digest(sign(self._key(), "rating", value), signature)
         if not genuine or score not in {"1", "2", "3", "4", "5"}:
             return None
         return handoff_id, int(score)

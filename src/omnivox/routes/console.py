@@ -13,7 +13,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -25,16 +25,19 @@ from markupsafe import Markup, escape
 
 from omnivox.analytics.metrics import figures
 from omnivox.handoff.auth import COOKIE, password_matches
+from omnivox.handoff.csat import RATING_DAYS
 from omnivox.ratelimit import Window
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 from omnivox.settings import WorkspaceSettings
 from omnivox.storage.handoffs import HandoffError, HandoffView
 from omnivox.storage.models import Agent
+from omnivox.types import utcnow
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "console"
 QUEUE_PAGE = 200  # open handoffs a queue page shows
+RATING_GONE = "This rating link has expired or was used already."
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -391,16 +394,44 @@ async def act(handoff_id: str, action: str, request: Request) -> Response:
 
 @router.get("/rate/{token}")
 async def rate_link(token: str, request: Request) -> HTMLResponse:
-    """A rating link from a resolve email (signed; counts once)."""
+    """A rating link from a resolve email: a page with a button that records the score.
+
+    Opening the link records nothing, so a mail scanner that opens every link rates nothing.
+    """
+    checked = await _rating(request, token)
+    if isinstance(checked, HTMLResponse):
+        return checked
+    view, score = checked
+    csat = services_of(request).console.csat
+    choices = [(n, csat.token(view.id, n)) for n in range(1, 6)]
+    return page("rate.html", agent=None, score=score, choices=choices)
+
+
+@router.post("/rate/{token}")
+async def rate_submit(token: str, request: Request) -> HTMLResponse:
+    """Record the score of a rating link (once, within the rating window)."""
+    checked = await _rating(request, token)
+    if isinstance(checked, HTMLResponse):
+        return checked
+    view, score = checked
+    since = utcnow() - timedelta(days=RATING_DAYS)
+    if not await services_of(request).console.handoffs.rate(view, "email", score, since):
+        return page("base.html", 410, agent=None, error=RATING_GONE)
+    return page("rated.html", agent=None, score=score)
+
+
+async def _rating(request: Request, token: str) -> tuple[HandoffView, int] | HTMLResponse:
+    """The handoff and score of a genuine, still-due rating link, else the page saying why."""
     console = services_of(request).console
     checked = console.csat.check(token)
     if checked is None:
         return page("base.html", 403, agent=None, error="This rating link is not valid.")
     handoff_id, score = checked
-    view = await console.handoffs.find(handoff_id)
-    if view is None or not await console.handoffs.rate(view, "email", score):
-        return page("base.html", 409, agent=None, error="This conversation was already rated.")
-    return page("rated.html", agent=None, score=score)
+    since = utcnow() - timedelta(days=RATING_DAYS)
+    view = await console.handoffs.rating_due(handoff_id, since)
+    if view is None:
+        return page("base.html", 410, agent=None, error=RATING_GONE)
+    return view, score
 
 
 @router.get("/console/static/{name}")

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select, tuple_, update
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import Agent, Conversation, Handoff, Note, Rating
-from omnivox.types import utcnow
+from omnivox.types import aware, utcnow
 
 OPEN = ("waiting", "claimed")
 
@@ -270,11 +270,26 @@ class HandoffStore:
             return None
         return HandoffView.of(row)
 
-    async def rate(self, view: HandoffView, channel: str, score: int) -> bool:
-        """Store the customer's score once (False when it was already rated)."""
+    async def rating_due(self, handoff_id: str, since: datetime) -> HandoffView | None:
+        """The handoff if it was resolved after ``since`` and its rating is still due."""
+        async with self.db.sessions() as session:
+            row = await session.get(Handoff, handoff_id)
+        if row is None or not _due(row, since):
+            return None
+        return HandoffView.of(row)
+
+    async def rate(
+        self, view: HandoffView, channel: str, score: int, since: datetime | None = None
+    ) -> bool:
+        """Store the customer's score once (False when it was already rated).
+
+        With ``since``: only for a handoff resolved after it (a rating link expires).
+        """
         async with self.db.sessions.begin() as session:
             row = await session.get(Handoff, view.id)
             if row is None or row.packet.get("rating") != "requested":
+                return False
+            if since is not None and not _due(row, since):
                 return False
             row.packet = {**row.packet, "rating": score}
             session.add(
@@ -356,6 +371,17 @@ class HandoffStore:
             await session.execute(
                 update(Agent).where(Agent.id == agent_id).values(signed_out_at=utcnow())
             )
+
+
+def _due(row: Handoff, since: datetime) -> bool:
+    """Resolved after ``since`` with the rating still requested."""
+    closed = aware(row.closed_at) if row.closed_at else None
+    return (
+        row.status == "resolved"
+        and closed is not None
+        and closed >= since
+        and row.packet.get("rating") == "requested"
+    )
 
 
 async def _take(
