@@ -67,8 +67,11 @@ def write(
     given: dict[str, Any] = {"offer": offer, "facts": fact, "audience": audience}
     given |= {"call_to_action": cta, "url": url, "topic": topic}
     given |= {"channels": channel, "variants": variants}
-    values |= {k: v for k, v in given.items() if v is not None}
-    brief = _validated(values, str(brief_file) if brief_file else "the options")
+    options = {k: v for k, v in given.items() if v is not None}
+    where = str(brief_file) if brief_file else "the options"
+    if brief_file and options:
+        where += " with the options"
+    brief = _validated(values | options, where)
     settings, ws = workspace_command(config, workspace, data_dir)
     campaign = _write(settings, ws, brief)
     if as_json:

@@ -115,3 +115,60 @@ def test_composed_variants_differ_and_state_only_the_brief() -> None:
     email = compose(BRIEF, "email", 1)
     assert email.subject == "20% off all rain jackets this weekend"
     assert "Shop rain jackets" not in email.body  # the link's own line carries it
+
+
+def test_a_long_sms_never_splits_an_escaped_character_or_an_emoji() -> None:
+    assert segments("a" * 153 + "a" * 153) == 2
+    assert segments("a" * 152 + "€" + "a" * 152) == 3  # € takes two septets: part 2 begins with it
+    assert segments("a" * 66 + "\U0001f327" + "a" * 66) == 3  # an emoji is a surrogate pair
+
+
+def test_an_sms_with_no_room_for_the_message_says_so() -> None:
+    brief = BRIEF.model_copy(update={"url": "https://acme.example/" + "u" * 96})
+    copy = assemble("sms", 1, Parts(LONG), brief, "Acme Outfitters", CampaignSettings())
+    assert copy.body == "" and copy.segments == 1 and "  " not in copy.text
+    assert copy.warnings == ("no room for the message next to the brand, link and opt-out",)
+
+
+def test_a_long_whatsapp_opt_out_is_cut_with_a_warning() -> None:
+    rules = CampaignSettings(
+        sms_opt_out="To stop receiving our offers by text, reply with the word STOP."
+    )
+    copy = assemble("whatsapp", 1, Parts(LONG), BRIEF, "Acme", rules)
+    assert copy.warnings == ("the opt-out is over 60 characters: cut",)
+
+
+@pytest.mark.parametrize(
+    ("unsubscribe", "href"),
+    [
+        (
+            "https://acme.example/unsubscribe?u=1&l=2",
+            "https://acme.example/unsubscribe?u=1&amp;l=2",
+        ),
+        ("<%asm_group_unsubscribe_raw_url%>", "<%asm_group_unsubscribe_raw_url%>"),
+        ("*|UNSUB|*", "*|UNSUB|*"),
+    ],
+)
+def test_the_email_unsubscribe_is_a_link_the_sending_tool_can_fill(
+    unsubscribe: str, href: str
+) -> None:
+    rules = CampaignSettings(unsubscribe_url=unsubscribe)
+    copy = assemble("email", 1, Parts(LONG), BRIEF, "Acme", rules)
+    assert copy.html is not None and copy.html.endswith(f'<a href="{href}">Unsubscribe</a></p>')
+
+
+def test_an_unsubscribe_url_that_could_break_the_html_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsubscribe_url"):
+        CampaignSettings(unsubscribe_url='https://x.example/" onclick="alert(1)')
+
+
+def test_the_preheader_does_not_repeat_the_subject() -> None:
+    parts = compose(BRIEF, "email", 1)
+    copy = assemble("email", 1, parts, BRIEF, "Acme", CampaignSettings())
+    assert copy.subject == "20% off all rain jackets this weekend"
+    assert copy.preheader == "Use code RAIN20 at checkout."
+
+
+def test_a_channel_named_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="name each channel once"):
+        Brief(offer="Free repairs in November", channels=["sms", "sms"])

@@ -170,3 +170,59 @@ def test_the_cli_writes_json_and_names_a_bad_brief(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["campaign", "write", str(brief), "-c", str(config)])
     assert bad.exit_code == 2
     assert "brief.yaml" in bad.output and "variants" in bad.output
+
+
+@pytest.mark.parametrize(
+    "invented",
+    [
+        "Members save thirteen percent on return labels this winter.",
+        "Return labels are half price for Trailhead Rewards members.",
+        "Double points on every order for Trailhead Rewards members.",
+    ],
+)
+def test_numbers_in_words_and_promises_nobody_made_are_removed(
+    server: LiveServer, invented: str
+) -> None:
+    model = Copywriter(f"{invented} Return labels are free for Trailhead Rewards members.")
+    email = write(server, model).copies[1]
+    assert email.source == "model" and invented not in email.text
+    assert email.removed[0].startswith(invented)
+
+
+def test_a_sentence_combining_the_briefs_facts_is_kept(server: LiveServer) -> None:
+    brief = BRIEF.model_copy(
+        update={"facts": ["Use code WINTER25 at checkout", "Ends Sunday, February 28"]}
+    )
+    model = Copywriter(
+        "**Subject:** Free labels all winter\n\n"
+        "Trailhead Rewards members get free return labels all winter. "
+        "Enter WINTER25 at checkout before Sunday, February 28."
+    )
+    email = write(server, model, brief).copies[1]
+    assert email.source == "model" and email.removed == ()
+    assert "Enter WINTER25 at checkout before Sunday, February 28." in email.text
+    assert email.subject == "Free labels all winter" and "Subject" not in email.text
+
+
+def test_the_briefs_own_copy_follows_the_brand_policy(server: LiveServer) -> None:
+    brief = BRIEF.model_copy(
+        update={
+            "offer": "Cheap return labels for members all winter",
+            "facts": ["Every jacket has a lifetime warranty"],
+        }
+    )
+    [sms, email] = write(server, None, brief).copies
+    assert sms.text.startswith("Acme Outfitters: Affordable return labels for members")
+    assert "warranty" not in email.text
+    assert email.warnings[0] == (
+        "the brief's Every jacket has a lifetime warranty. (banned phrase: lifetime warranty)"
+    )
+
+
+def test_a_failing_model_is_asked_once_per_campaign(server: LiveServer) -> None:
+    down = ScriptedProvider(ScriptedSettings(type="scripted", fail=True))
+    brief = BRIEF.model_copy(update={"channels": ["sms", "email", "web"], "variants": 2})
+    campaign = write(server, down, brief)
+    assert len(down.requests) == 1  # was asked for each of the six copies
+    assert all(c.source == "template" for c in campaign.copies)
+    assert all(c.warnings[0].startswith("the model failed") for c in campaign.copies)

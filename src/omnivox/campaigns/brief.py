@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CampaignChannel = Literal["sms", "whatsapp", "email", "messenger", "telegram", "web"]
 CHANNELS: tuple[CampaignChannel, ...] = ("sms", "whatsapp", "email", "messenger", "telegram", "web")
@@ -31,6 +31,13 @@ class Brief(BaseModel):
     channels: list[CampaignChannel] = Field(default_factory=lambda: list(CHANNELS), min_length=1)
     variants: int | None = Field(None, ge=1, le=5)
 
+    @field_validator("channels")
+    @classmethod
+    def _once_each(cls, channels: list[CampaignChannel]) -> list[CampaignChannel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("name each channel once")
+        return channels
+
     def sources(self) -> list[str]:
-        """The marketer's own statements: the offer and each fact."""
-        return [self.offer, *self.facts]
+        """The marketer's own statements: the offer, each fact, the audience, the action."""
+        return [t for t in (self.offer, *self.facts, self.audience, self.call_to_action) if t]

@@ -1,17 +1,25 @@
-"""What marketing copy may claim: only numbers someone stated, only words the brand allows.
+"""What marketing copy may claim: only what someone stated, only words the brand allows.
 
 Copy is persuasive, not a paraphrase of a passage, so most of its sentences are not held to
-the answer guard's test. What it must never do is invent a fact a customer acts on: a
-sentence stating a price, percentage, date or duration is kept only when a sentence of the
-brief or of the knowledge base supports it and states the same numbers (the answer guard's
-test, :class:`~omnivox.guardrails.grounding.GroundingChecker`), so a "30-day return window"
-that is 14 days in the policy goes, and so does a "30" borrowed from an unrelated passage. A
-sentence said twice is kept once; a sentence with a banned phrase is removed; the brand's
+the answer guard's test. What it must not do is invent a fact a customer acts on:
+
+- A **number** (price, percentage, date, duration; digits or words such as "thirteen") is
+  fine when the brief states it (the marketer vouches for the offer, facts, audience and call
+  to action). A number only the knowledge base states needs the sentence to be supported by a
+  passage sentence stating it: the answer guard's test
+  (:class:`~omnivox.guardrails.grounding.GroundingChecker`), so a "30-day return window" that
+  is 14 days in the policy goes, and so does a "30" borrowed from an unrelated passage.
+- A **promise word** (free, half, double, triple, guaranteed, lifetime, unlimited, "buy one get
+  one") is held to the same rule: "free shipping" needs the brief to say "free", or a
+  passage sentence supporting the claim and saying it.
+
+A sentence said twice is kept once; a sentence with a banned phrase is removed; the brand's
 preferred and avoided terms are applied to what remains.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +27,16 @@ from omnivox.guardrails.grounding import GroundingChecker, numbers_in
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.text import split_sentences
 from omnivox.types import Passage
+
+_PROMISES = re.compile(
+    r"\b(free|half|double|triple|guaranteed?|lifetime|unlimited|bogo|buy one,? get one)\b",
+    re.IGNORECASE,
+)
+
+
+def promises_in(text: str) -> set[str]:
+    """The promise words ``text`` uses, lower case ("guarantee" and "guaranteed" as one)."""
+    return {w.lower().rstrip("d").replace(",", "") for w in _PROMISES.findall(text)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +48,21 @@ class Checked:
 
 
 class ClaimCheck:
-    """Checks copy against its evidence (the brief and the passages) and the brand's policy."""
+    """Checks copy against the brief (vouched for), the passages, and the brand's policy."""
 
     def __init__(
-        self, policy: BrandPolicy, checker: GroundingChecker, evidence: Sequence[Passage]
+        self,
+        policy: BrandPolicy,
+        checker: GroundingChecker,
+        brief: Sequence[str],
+        passages: Sequence[Passage],
     ) -> None:
         self.policy = policy
         self.checker = checker
-        self.evidence = list(evidence)
+        self.vouched = set().union(*map(numbers_in, brief), *map(promises_in, brief))
+        stated = [Passage("brief", "brief", text, 1.0) for text in brief]
+        self.evidence = [*stated, *passages]
+        self.said = set().union(*(promises_in(p.text) for p in passages))
 
     def __call__(self, text: str) -> Checked:
         """Keep each sentence once, if it states nothing unbacked and no banned phrase."""
@@ -61,7 +86,12 @@ class ClaimCheck:
         banned = self.policy.apply(sentence).blocked_by
         if banned:
             return f"banned phrase: {banned}"
-        stated = numbers_in(sentence)
-        if stated and not self.checker.check(sentence, self.evidence).kept:
-            return f"unbacked: {', '.join(sorted(stated))}"
+        numbers = numbers_in(sentence) - self.vouched
+        promises = promises_in(sentence) - self.vouched
+        if (numbers or promises) and not self._supported(sentence, promises):
+            return f"unbacked: {', '.join(sorted(numbers | promises))}"
         return ""
+
+    def _supported(self, sentence: str, promises: set[str]) -> bool:
+        """Whether a passage sentence backs ``sentence`` (numbers too) and says its promises."""
+        return bool(self.checker.check(sentence, self.evidence).kept) and promises <= self.said

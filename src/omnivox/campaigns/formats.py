@@ -148,11 +148,11 @@ def assemble(
 
 
 def _sms(variant: int, parts: Parts, brief: Brief, brand: str, s: CampaignSettings) -> Copy:
-    prefix = f"{gsm_safe(brand)}: " if brand else ""
+    prefix = f"{gsm_safe(brand)}:" if brand else ""
     tail = " ".join(x for x in (brief.url, gsm_safe(s.sms_opt_out)) if x)
 
     def message(body: str) -> str:
-        return f"{prefix}{body} {tail}".strip()
+        return " ".join(x for x in (prefix, body, tail) if x)
 
     fitted = trim(
         gsm_safe(parts.body),
@@ -163,6 +163,8 @@ def _sms(variant: int, parts: Parts, brief: Brief, brand: str, s: CampaignSettin
     warnings = []
     if segments(text) > s.sms_segments:
         warnings.append(f"the brand, link and opt-out alone take {segments(text)} segments")
+    elif not fitted:
+        warnings.append("no room for the message next to the brand, link and opt-out")
     if not is_gsm7(text):
         warnings.append("characters outside GSM-7: each segment holds 70 characters, not 160")
     return Copy(
@@ -180,13 +182,16 @@ def _whatsapp(variant: int, parts: Parts, brief: Brief, brand: str, s: CampaignS
     link = f"\n\n{brief.url}" if brief.url else ""
     body = trim(parts.body, LIMITS["whatsapp"] - len(link))
     footer = trim(s.sms_opt_out, WHATSAPP_FOOTER_CHARS)
-    return Copy("whatsapp", variant, f"{body}{link}\n\n{footer}", body, footer=footer)
+    cut = footer != " ".join(s.sms_opt_out.split())
+    warnings = (f"the opt-out is over {WHATSAPP_FOOTER_CHARS} characters: cut",) if cut else ()
+    text = f"{body}{link}\n\n{footer}"
+    return Copy("whatsapp", variant, text, body, footer=footer, warnings=warnings)
 
 
 def _email(variant: int, parts: Parts, brief: Brief, brand: str, s: CampaignSettings) -> Copy:
     body = trim(parts.body, LIMITS["email"])
     subject = trim(parts.subject or brief.offer, SUBJECT_CHARS)
-    preheader = trim(split_sentences(body)[0] if body else brief.offer, PREHEADER_CHARS)
+    preheader = trim(_preheader(body, subject) or brief.offer, PREHEADER_CHARS)
     action = f"{brief.call_to_action or 'Learn more'}: {brief.url}" if brief.url else ""
     who = f"{brand} news" if brand else "our news"
     footer = [
@@ -205,24 +210,34 @@ def _email(variant: int, parts: Parts, brief: Brief, brand: str, s: CampaignSett
         subject=subject,
         preheader=preheader,
         footer="\n".join(footer),
-        html=_email_html(body, brief, footer),
+        html=_email_html(body, brief, footer, s.unsubscribe_url),
         warnings=warnings,
     )
 
 
-def _email_html(body: str, brief: Brief, footer: Sequence[str]) -> str:
+def _email_html(body: str, brief: Brief, footer: Sequence[str], unsubscribe: str) -> str:
     blocks = [f"<p>{html.escape(p)}</p>" for p in body.split("\n\n") if p.strip()]
     if brief.url:
         label = html.escape(brief.call_to_action or "Learn more")
         blocks.append(f'<p><a href="{html.escape(brief.url)}">{label}</a></p>')
-    blocks.append("<hr><p>" + "<br>".join(html.escape(line) for line in footer) + "</p>")
-    return nh3.clean(
-        "".join(blocks),
+    shown = "<br>".join(html.escape(line) for line in (footer[0], *footer[2:]))
+    clean = nh3.clean(
+        "".join(blocks) + f"<hr><p>{shown}</p>",
         tags={"p", "br", "a", "hr"},
         attributes={"a": {"href"}},
         url_schemes={"http", "https"},
         link_rel="noopener noreferrer",
     )
+    # the operator's own link or their sending tool's placeholder (settings allow no quotes),
+    # added after the clean-up, which would drop a placeholder's href
+    href = html.escape(unsubscribe) if unsubscribe.startswith("http") else unsubscribe
+    return f'{clean}<p><a href="{href}">Unsubscribe</a></p>'
+
+
+def _preheader(body: str, subject: str) -> str:
+    """The body's first sentence that does not repeat the subject."""
+    said = subject.rstrip(".!?").lower()
+    return next((x for x in split_sentences(body) if x.rstrip(".!?").lower() != said), "")
 
 
 def _short(channel: CampaignChannel) -> Builder:

@@ -51,7 +51,8 @@ ASKS: dict[CampaignChannel, tuple[str, int]] = {  # what the model is asked for,
     "telegram": ("one Telegram message of two or three short sentences", 120),
     "web": ("one website banner line of at most 100 characters", 40),
 }
-_SUBJECT = re.compile(r"^\s*subject\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+# "Subject: ...", "**Subject:** ...", "Subject line: ..."
+_SUBJECT = re.compile(r"^\W*subject(?: line)?\W*:\W*(.+)$", re.IGNORECASE | re.MULTILINE)
 _NOISE = re.compile(r"https?://\S+|#\w+|\[[^\]]*\]|\{[^}]*\}|<[^>]*>|\*\*?")
 MIN_WORDS = 4  # copy shorter than this after the checks is replaced by the brief's own
 
@@ -77,7 +78,7 @@ class Campaign:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Job:
     """One brief being written: its workspace, checks, prompts and what it is about."""
 
@@ -85,8 +86,9 @@ class _Job:
     brief: Brief
     passages: list[Passage]
     check: ClaimCheck
-    about: NDArray[np.float32]  # the brief's embedding: copy must stay close to it
+    about: NDArray[np.float32]  # the brief's statements embedded: copy must stay close to one
     prompts: PromptBuilder
+    model_failed: str = ""  # once the model failed, the rest is composed (no wait for each)
 
 
 class CopyWriter:
@@ -137,19 +139,20 @@ class CopyWriter:
 
     async def _job(self, workspace: WorkspaceSettings, brief: Brief) -> _Job:
         passages = await self.retriever.search(workspace.id, brief.topic or brief.offer, REFERENCES)
-        stated = [Passage("brief", "brief", text, 1.0) for text in brief.sources()]
-        check = ClaimCheck(BrandPolicy(workspace.persona), self.checker, [*stated, *passages])
-        about = await asyncio.to_thread(self.embedder.embed, [" ".join(brief.sources())])
+        sources = brief.sources()
+        check = ClaimCheck(BrandPolicy(workspace.persona), self.checker, sources, passages)
+        about = await asyncio.to_thread(self.embedder.embed, [" ".join(sources), *sources])
         folder = workspace.prompts_dir
         prompts = PromptBuilder(self.settings.resolve_path(folder) if folder else None)
-        return _Job(workspace, brief, passages, check, about[0], prompts)
+        return _Job(workspace, brief, passages, check, about, prompts)
 
     async def _one(self, job: _Job, channel: CampaignChannel, variant: int) -> tuple[Copy, Usage]:
         """The model's copy if it passes the checks, else the brief's own."""
         if self.chain is None or not job.workspace.campaigns.use_model:
             return _composed(job, channel, variant), Usage()
-        completion = await self._complete(self.chain, job, channel, variant)
+        completion = job.model_failed or await self._complete(self.chain, job, channel, variant)
         if isinstance(completion, str):
+            job.model_failed = completion
             note = f"the model failed ({completion}): composed from the brief"
             return _composed(job, channel, variant, note), Usage()
         subject, body = _parse(completion.text)
@@ -168,7 +171,7 @@ class CopyWriter:
         if len(text.split()) < MIN_WORDS:
             return "too little left after the checks"
         vector = await asyncio.to_thread(self.embedder.embed, [text])
-        relevance = float(vector[0] @ job.about)
+        relevance = float(np.max(job.about @ vector[0]))
         if relevance < job.workspace.campaigns.min_relevance:
             return f"off the brief: similarity {relevance:.2f}"
         return ""
@@ -212,10 +215,14 @@ def _parse(text: str) -> tuple[str, str]:
 
 
 def _composed(job: _Job, channel: CampaignChannel, variant: int, note: str = "") -> Copy:
+    """The brief's own copy, through the brand policy (a banned phrase in it is removed)."""
     parts = compose(job.brief, channel, variant)
+    body, subject = job.check(parts.body), job.check(parts.subject)
     brand, rules = job.workspace.persona.brand, job.workspace.campaigns
-    copy = assemble(channel, variant, parts, job.brief, brand, rules)
-    return replace(copy, warnings=(note, *copy.warnings) if note else copy.warnings)
+    copy = assemble(channel, variant, Parts(body.text, subject.text), job.brief, brand, rules)
+    notes = [note] if note else []
+    notes += [f"the brief's {r}" for r in (*body.removed, *subject.removed)]
+    return replace(copy, warnings=(*notes, *copy.warnings))
 
 
 def _add(a: Usage, b: Usage) -> Usage:

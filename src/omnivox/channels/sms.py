@@ -16,13 +16,24 @@ def is_gsm7(text: str) -> bool:
 
 
 def segments(text: str) -> int:
-    """How many SMS segments ``text`` takes (160/153 septets GSM-7, 70/67 UTF-16 units UCS-2)."""
+    """How many SMS segments ``text`` takes (160/153 septets GSM-7, 70/67 UTF-16 units UCS-2).
+
+    A part of a long message never splits an escaped GSM-7 character (two septets) or a
+    surrogate pair (an emoji): such a character that does not fit moves to the next part.
+    """
     if not text:
         return 1
     if is_gsm7(text):
-        units = sum(2 if ch in GSM_EXTENDED else 1 for ch in text)
+        costs = [2 if ch in GSM_EXTENDED else 1 for ch in text]
         single, multi = 160, 153
     else:
-        units = len(text.encode("utf-16-le")) // 2
+        costs = [len(ch.encode("utf-16-le")) // 2 for ch in text]
         single, multi = 70, 67
-    return 1 if units <= single else -(-units // multi)
+    if sum(costs) <= single:
+        return 1
+    count, used = 1, 0
+    for cost in costs:
+        if used + cost > multi:
+            count, used = count + 1, 0
+        used += cost
+    return count
