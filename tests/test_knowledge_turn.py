@@ -170,3 +170,34 @@ def test_a_question_about_another_day_or_number_is_not_a_cache_hit(server: LiveS
             json={"workspace": "acme", "text": ask, "customer": {"id": f"days-{n}"}},
         ).raise_for_status()
     assert len(obedient.requests) == 2  # 0.93 alike to the encoder, but another question
+
+
+def test_an_extractive_answer_cites_the_passages_it_quotes(tmp_path: Path) -> None:
+    docs = tmp_path / "kb"
+    docs.mkdir()
+    (docs / "kayaks.md").write_text(
+        "# Kayaks\n\nSource URL: https://acme.example/kayaks\n\n"
+        "Kayak rentals cost 40 dollars per day. Paddles and life jackets are included.\n"
+    )
+    (docs / "shipping.md").write_text((ACME / "knowledge" / "shipping.md").read_text())
+    settings = make_settings(tmp_path, providers=[{"type": "extractive"}])
+    data = settings.model_dump(by_alias=True)
+    data["workspaces"][0]["knowledge_paths"] = [str(docs)]
+    data["config_dir"] = str(tmp_path)
+    from omnivox.settings import validate_settings
+
+    with LiveServer(validate_settings(data), warm_up=True) as live:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{live.url}/readyz").json()["checks"].get("knowledge") is not True:
+            assert time.monotonic() < deadline, "knowledge never became ready"
+            time.sleep(0.2)
+        reply = httpx.post(
+            f"{live.url}/api/v1/messages",
+            headers=live.auth(),
+            json={"workspace": "acme", "customer": {"id": "k"}, "text": "How much is a kayak?"},
+            timeout=30,
+        ).json()["reply"]
+    assert "40 dollars per day" in reply["text"]
+    assert [(c["source_id"], c["url"]) for c in reply["citations"]] == [
+        ("kayaks.md", "https://acme.example/kayaks")
+    ]  # was []: an extractive answer writes no [n]

@@ -15,6 +15,7 @@ from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
 from omnivox.privacy.vault import RESTORE
+from omnivox.text import split_sentences
 from omnivox.types import Citation, Passage, Reply
 
 log = get_logger(__name__)
@@ -53,6 +54,14 @@ def cited(text: str, passages: list[Passage]) -> tuple[Citation, ...]:
         if 0 <= index < len(passages) and index not in seen:
             seen.append(index)
     return tuple(passages[i].citation() for i in seen)
+
+
+def quoted(text: str, passages: Sequence[Passage]) -> tuple[Citation, ...]:
+    """Citations for the passages an extractive answer quotes (it writes no ``[n]``)."""
+    said = [" ".join(s.split()) for s in split_sentences(text)]
+    return tuple(
+        p.citation() for p in passages if any(s in " ".join(p.text.split()) for s in said if s)
+    )
 
 
 class Generate:
@@ -176,7 +185,10 @@ class Generate:
         if ctx.vault is not None:  # the customer's own details back; other data masked
             restored = ctx.vault.restore(text, self.restore)
             ctx.restored, text = restored != text, restored
-        ctx.reply = Reply(text, cited(text, ctx.passages), trace.provider)
+        cites = cited(text, ctx.passages)
+        if not cites and trace.provider == "extractive":
+            cites = quoted(text, ctx.passages)
+        ctx.reply = Reply(text, cites, trace.provider)
         return ctx
 
 

@@ -17,6 +17,7 @@ from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.llm.extractive import NO_ANSWER, best_sentences
 from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.generate import quoted
 from omnivox.pipeline.steps.retrieve import AnswerCache
 from omnivox.types import Reply
 
@@ -91,6 +92,5 @@ class GuardOutput:
         if result.verdict != "none":
             cites = tuple(passages[i].citation() for i in result.supporting)
             return Reply(result.text, cites, reply.provider)
-        fallback = best_sentences(ctx.question, tuple(passages), self.fallback_sentences)
-        used = [p for p in passages if any(s in p.text for s in fallback)]
-        return Reply(" ".join(fallback), tuple(p.citation() for p in used), "extractive")
+        fallback = " ".join(best_sentences(ctx.question, tuple(passages), self.fallback_sentences))
+        return Reply(fallback, quoted(fallback, passages), "extractive")
