@@ -248,3 +248,39 @@ def test_web_urls_are_kept(tmp_path: Path) -> None:
     assert (
         loaders.load(tmp_path / "f.jsonl", "f.jsonl")[0].url == "https://acme.example/returns?x=1"
     )
+
+
+def test_html_keeps_every_visible_text_once_in_order(tmp_path: Path) -> None:
+    """Text outside p/li/td is kept, and a <p> inside a list item or cell is not doubled."""
+    path = tmp_path / "returns.html"
+    path.write_text(
+        "<html><head><title>Page</title></head><body><nav>Menu</nav><h1>Returns</h1>"
+        "<div>Returns are accepted within 45 days of <b>deliv</b>ery.</div>"
+        "<section>Refunds are issued to the original payment method.</section>"
+        "<blockquote><p>Quoted tip about waterproofing boots.</p></blockquote>"
+        "<ul><li><p>Item one about tents.</p></li><li>Item two<ul><li>nested</li></ul></li></ul>"
+        "<table><tr><th>Bag</th><th>Rating</th></tr>"
+        "<tr><td><p>Cell about sleeping bags.</p></td><td>-5&deg;C<br>23&deg;F</td></tr></table>"
+        "<h2>Install</h2><pre>\n# download the package\ncurl -O https://x.example/pkg\n</pre>"
+        "<p>Then run <code>pkg --init</code>.<!-- a comment --></p>"
+        "<noscript>Enable JS</noscript><footer>Copyright</footer></body></html>"
+    )
+    [doc] = loaders.load(path, "returns.html")
+    assert doc.title == "Returns"
+    assert [s.heading_path for s in doc.sections] == [(), ("Install",)]
+    assert doc.sections[0].blocks == (
+        "Returns are accepted within 45 days of delivery.",
+        "Refunds are issued to the original payment method.",
+        "Quoted tip about waterproofing boots.",
+        "- Item one about tents.",
+        "- Item two",
+        "- nested",
+        "Bag | Rating",
+        "Cell about sleeping bags. | -5°C 23°F",
+    )
+    assert doc.sections[1].blocks == (
+        "# download the package\ncurl -O https://x.example/pkg",
+        "Then run pkg --init.",
+    )
+    for hidden in ("Menu", "Enable JS", "Copyright", "comment", "Page"):
+        assert hidden not in doc.text

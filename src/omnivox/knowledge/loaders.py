@@ -15,6 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bs4 import BeautifulSoup
+from bs4.element import NavigableString, PreformattedString, Tag
+
 from omnivox.knowledge.documents import Document, Section
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -73,18 +76,42 @@ def _inline(text: str) -> str:
     return _LINK.sub(r"\1 (\2)", _EMPHASIS.sub(r"\2", text))
 
 
+class _Outline:
+    """Sections from a stream of headings and blocks.
+
+    The first level-1 heading is the title; every other heading sets the heading path at its
+    level.
+    """
+
+    def __init__(self) -> None:
+        self.title: str | None = None
+        self.path: list[str] = []
+        self.sections: list[Section] = []
+        self.blocks: list[str] = []
+
+    def heading(self, level: int, name: str) -> None:
+        self.close()
+        if level == 1 and self.title is None:
+            self.title, self.path = name, []
+        else:
+            self.path = [*self.path[: max(0, level - 2)], name]
+
+    def close(self) -> None:
+        if self.blocks:
+            self.sections.append(Section(tuple(self.path), tuple(self.blocks)))
+        self.blocks = []
+
+
 def parse_markdown(text: str, source_id: str, default_title: str) -> Document:
     """Headings build the heading path; the first ``#`` heading is the title."""
-    title, url = None, None
-    path: list[str] = []
-    sections: list[Section] = []
+    url = None
+    outline = _Outline()
     pending: list[str] = []
 
     def close() -> None:
-        blocks = [_inline(b) for b in _blocks(pending)]
-        if blocks:
-            sections.append(Section(tuple(path), tuple(blocks)))
+        outline.blocks += [_inline(b) for b in _blocks(pending)]
         pending.clear()
+        outline.close()
 
     for line in text.splitlines():
         heading = _HEADING.match(line)
@@ -93,16 +120,11 @@ def parse_markdown(text: str, source_id: str, default_title: str) -> Document:
             url = source.group(1)
         elif heading:
             close()
-            level, name = len(heading.group(1)), heading.group(2)
-            if level == 1 and title is None:
-                title = name
-                path = []
-                continue
-            path = [*path[: max(0, level - 2)], name]
+            outline.heading(len(heading.group(1)), heading.group(2))
         else:
             pending.append(line)
     close()
-    return Document(source_id, title or default_title, tuple(sections), url)
+    return Document(source_id, outline.title or default_title, tuple(outline.sections), url)
 
 
 def _looks_like_heading(block: str) -> bool:
@@ -143,30 +165,112 @@ def _load_text(path: Path, source_id: str) -> list[Document]:
     return [parse_plain(_read_text(path), source_id, _title_from_name(path))]
 
 
-def _load_html(path: Path, source_id: str) -> list[Document]:
-    from bs4 import BeautifulSoup
+_HTML_HIDDEN = ["head", "title", "script", "style", "template", "nav", "footer", "noscript"]
+_HTML_HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_HTML_BLOCKS = {
+    *("address", "article", "aside", "blockquote", "body", "caption", "center", "details"),
+    *("dialog", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure", "form", "header"),
+    *("hgroup", "hr", "html", "legend", "li", "main", "menu", "ol", "p", "section", "summary"),
+    *("table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", *_HTML_HEADINGS),
+}
 
-    soup = BeautifulSoup(_read_text(path), "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
-        tag.decompose()
-    canonical = soup.find("link", rel="canonical")
-    url = web_url(canonical.get("href")) if canonical else None
-    lines: list[str] = []
-    for node in soup.find_all(
-        ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "dt", "dd", "blockquote"]
-    ):
-        text = " ".join(node.get_text(" ").split())
-        if not text:
-            continue
-        if node.name and node.name[0] == "h" and node.name[1:].isdigit():
-            lines += ["#" * int(node.name[1:]) + " " + text, ""]
-        elif node.name == "li":
-            lines += ["- " + text]
+
+class _HtmlText:
+    """Visible text of an HTML tree, each piece once and in document order.
+
+    Block-level elements start new blocks and inline text runs are joined; headings, list
+    items (``- `` before their first block), table rows (cells joined with `` | ``) and
+    ``pre`` (its lines kept) have their own forms. ``flat``: the text of a heading or a table
+    cell, where every element is a block of one line.
+    """
+
+    def __init__(self, flat: bool = False) -> None:
+        self.flat = flat
+        self.outline = _Outline()
+        self.inline: list[str] = []
+        self.item = False  # a list item's marker waits for its first block
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Tag):
+                self.element(child)
+            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
+                self.inline.append(str(child))
+
+    def element(self, tag: Tag) -> None:
+        name = tag.name.lower()
+        if self.flat and (name in _HTML_BLOCKS or name == "pre"):
+            self.flush()
+            self.walk(tag)
+            self.flush()
+        elif name in _HTML_HEADINGS:
+            self.flush()
+            text = _flat_text(tag)
+            if text:
+                self.outline.heading(_HTML_HEADINGS[name], text)
+        elif name == "pre":
+            self.flush()
+            self.block("\n".join(_code_lines(tag.get_text().splitlines())))
+        elif name == "tr":
+            self.flush()
+            cells = [_flat_text(c) for c in tag.find_all(["td", "th"], recursive=False)]
+            self.block(" | ".join(c for c in cells if c))
+        elif name in _HTML_BLOCKS:
+            self.flush()
+            self.item = self.item or name == "li"
+            self.walk(tag)
+            self.flush()
+            self.item = self.item and name != "li"
         else:
-            lines += [text, ""]
+            self.walk(tag)
+
+    def flush(self) -> None:
+        self.block(_squash("".join(self.inline)))
+        self.inline.clear()
+
+    def block(self, text: str) -> None:
+        if text:
+            self.outline.blocks.append(f"- {text}" if self.item else text)
+            self.item = False
+
+
+def _flat_text(tag: Tag) -> str:
+    """A heading's or table cell's text on one line, its blocks joined by spaces."""
+    text = _HtmlText(flat=True)
+    text.walk(tag)
+    text.flush()
+    return " ".join(text.outline.blocks)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _code_lines(lines: list[str]) -> list[str]:
+    """Lines of a code block, right-stripped, without blank lines before or after."""
+    kept = [line.rstrip() for line in lines]
+    while kept and not kept[0]:
+        kept.pop(0)
+    while kept and not kept[-1]:
+        kept.pop()
+    return kept
+
+
+def _load_html(path: Path, source_id: str) -> list[Document]:
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    canonical = soup.find("link", rel="canonical")
+    url = web_url(canonical.get("href")) if isinstance(canonical, Tag) else None
     page_title = soup.title.get_text(strip=True) if soup.title else None
-    doc = parse_markdown("\n".join(lines), source_id, page_title or _title_from_name(path))
-    return [Document(doc.source_id, doc.title, doc.sections, url)]
+    for tag in soup(_HTML_HIDDEN):
+        tag.decompose()
+    for tag in soup("br"):  # a line break inside a paragraph, cell or pre
+        tag.replace_with("\n")
+    text = _HtmlText()
+    text.walk(soup)
+    text.flush()
+    text.outline.close()
+    title = text.outline.title or page_title or _title_from_name(path)
+    return [Document(source_id, title, tuple(text.outline.sections), url)]
 
 
 def _load_pdf(path: Path, source_id: str) -> list[Document]:
