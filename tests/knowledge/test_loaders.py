@@ -284,3 +284,24 @@ def test_html_keeps_every_visible_text_once_in_order(tmp_path: Path) -> None:
     )
     for hidden in ("Menu", "Enable JS", "Copyright", "comment", "Page"):
         assert hidden not in doc.text
+
+
+def test_markdown_code_fences_are_content_not_headings(tmp_path: Path) -> None:
+    path = tmp_path / "install.md"
+    path.write_text(
+        "# Install\n\n## Linux\n\nRun:\n\n```bash\n# download the package\n"
+        "curl -O https://x.example/pkg  # `quoted` **not bold**\n\n    pkg --init\n```\n\n"
+        "Then log in.\n\n1. Or by hand:\n\n   ~~~\n   ## not a heading\n   ```\n   ~~~\n\n"
+        "## Windows\n\n```\nunclosed: runs to the end\n# still code\n"
+    )
+    [doc] = loaders.load(path, "install.md")
+    assert [s.heading_path for s in doc.sections] == [("Linux",), ("Windows",)]
+    assert doc.sections[0].blocks == (
+        "Run:",
+        "# download the package\ncurl -O https://x.example/pkg  # `quoted` **not bold**\n\n"
+        "    pkg --init",
+        "Then log in.",
+        "1. Or by hand:",
+        "## not a heading\n```",
+    )
+    assert doc.sections[1].blocks == ("unclosed: runs to the end\n# still code",)

@@ -22,6 +22,7 @@ from omnivox.knowledge.documents import Document, Section
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_FENCE = re.compile(r"^( *)(`{3,}(?=[^`]*$)|~{3,})")
 _EMPHASIS = re.compile(r"(\*\*|__|`)(.+?)\1")
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _SENTENCE_ENDS = (".", "?", "!", ":", ";", ",")
@@ -103,28 +104,61 @@ class _Outline:
 
 
 def parse_markdown(text: str, source_id: str, default_title: str) -> Document:
-    """Headings build the heading path; the first ``#`` heading is the title."""
+    """Headings build the heading path; the first ``#`` heading is the title.
+
+    A fenced code block (```` ``` ```` or ``~~~``) is one block of its lines, verbatim, in the
+    section it is in: nothing inside it is a heading or inline markup.
+    """
     url = None
     outline = _Outline()
     pending: list[str] = []
+    fence: tuple[str, int] | None = None  # the open fence's marker and indentation
+    code: list[str] = []
 
-    def close() -> None:
+    def take() -> None:
         outline.blocks += [_inline(b) for b in _blocks(pending)]
         pending.clear()
-        outline.close()
 
     for line in text.splitlines():
+        if fence is not None:
+            if _closes(line, fence[0]):
+                outline.blocks += _code_block(code)
+                fence = None
+            else:
+                indent = len(line) - len(line.lstrip(" "))
+                code.append(line[min(indent, fence[1]) :])
+            continue
         heading = _HEADING.match(line)
         source = _SOURCE_URL.match(line)
-        if source and url is None:
+        opening = _FENCE.match(line)
+        if opening:
+            take()
+            fence, code = (opening.group(2), len(opening.group(1))), []
+        elif source and url is None:
             url = source.group(1)
         elif heading:
-            close()
+            take()
+            outline.close()
             outline.heading(len(heading.group(1)), heading.group(2))
         else:
             pending.append(line)
-    close()
+    take()
+    if fence is not None:  # an unclosed fence runs to the end of the file
+        outline.blocks += _code_block(code)
+    outline.close()
     return Document(source_id, outline.title or default_title, tuple(outline.sections), url)
+
+
+def _closes(line: str, marker: str) -> bool:
+    """A closing fence: the opening's character, at least as many, nothing else on the line."""
+    stripped = line.strip()
+    return stripped.startswith(marker) and set(stripped) == {marker[0]}
+
+
+def _code_block(lines: list[str]) -> list[str]:
+    """A fenced code block's lines as one block (none when it is empty)."""
+    kept = _code_lines(lines)
+    return ["\n".join(kept)] if kept else []
 
 
 def _looks_like_heading(block: str) -> bool:
