@@ -107,6 +107,15 @@ def test_the_same_text_may_be_ingested_twice(workspace: Path, tmp_path: Path) ->
         assert hits[0]["source_id"] == "hours"
 
 
+def test_a_csv_faq_of_empty_answers_fails_like_jsonl(workspace: Path, tmp_path: Path) -> None:
+    """Until 2026-12-05 such rows were dropped silently: 0 chunks, and the command exited 0."""
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\nDo you ship to Canada?,\nOpen Sundays?,  \n")
+    result = runner.invoke(app, ["kb", "ingest", str(faq)])
+    assert result.exit_code == 1 and "1 failed" in result.output, result.output
+    assert "faq.csv:2: the answer is empty" in result.output
+
+
 def test_files_a_parser_cannot_take_are_skipped_and_text_is_never_markup(
     workspace: Path, tmp_path: Path
 ) -> None:
@@ -118,14 +127,13 @@ def test_files_a_parser_cannot_take_are_skipped_and_text_is_never_markup(
     tags = {"id": 0, "text": "Press [Enter] then [bold] to confirm, or use the [/b] tag."}
     (docs / "tags.jsonl").write_text(json.dumps(tags) + "\n")
     result = runner.invoke(app, ["kb", "ingest", str(docs)])
-    assert result.exit_code == 1 and "2 added" in result.output and "2 failed" in result.output
+    assert result.exit_code == 1 and "1 added" in result.output and "3 failed" in result.output
     assert "pipe.jsonl:1: the answer has no text" in result.output
+    assert "dash.csv:2: the answer has no text" in result.output  # as in JSONL: file skipped
     assert result.output.count("logo.md: not a text file") == 1  # once: no log line as well
     assert "Traceback" not in result.output
     found = runner.invoke(app, ["kb", "search", "--k", "1", "press enter to confirm"])
     assert found.exit_code == 0, found.output
     assert "[Enter] then [bold]" in found.output and "│ 0 " in found.output  # id 0 is kept
-    listed = runner.invoke(app, ["kb", "search", "--json", "open on sundays"]).stdout
-    assert json.loads(listed)[0]["source_id"] == "dash.csv#2"  # the empty answer was skipped
     nothing = runner.invoke(app, ["kb", "remove", "[/x]"])
     assert nothing.exit_code == 1 and "Nothing matched" in nothing.output

@@ -166,6 +166,9 @@ def test_csv_faq_and_jsonl(tmp_path: Path) -> None:
         ("bad3.jsonl", b'{"question": "Why?", "answer": " "}\n', "'question' and 'answer'"),
         ("bad4.jsonl", b'["a list"]\n', "bad4.jsonl:1: each line must be a JSON object"),
         ("nofaq.csv", b"a,b\n1,2\n", "'question' and 'answer'"),
+        ("noanswer.csv", b"question,answer\nQ1?,Yes.\n,,\nQ2?, \n", "noanswer.csv:4: the answer"),
+        ("noquestion.csv", b"id,question,answer\nq1,,Yes.\n", "noquestion.csv:2: the question"),
+        ("dash.csv", b"question,answer\nQ1?,Yes.\nWhat?,---\n", "dash.csv:3: the answer has no"),
         ("image.png", b"\x89PNG", "unsupported"),
     ],
 )

@@ -328,26 +328,34 @@ def _load_pdf(path: Path, source_id: str) -> list[Document]:
 
 
 def _load_csv(path: Path, source_id: str) -> list[Document]:
-    rows = list(csv.DictReader(io.StringIO(_read_text(path))))
+    """One FAQ entry per row; a row without a question or an answer fails the file (as in JSONL).
+
+    Such a row is named by its file and line; an entirely blank row is skipped.
+    """
+    reader = csv.DictReader(io.StringIO(_read_text(path)))
+    rows = [(reader.line_num, row) for row in reader]
     if not rows:
         raise LoadError(f"{path}: empty CSV")
-    columns = {c.lower().strip(): c for c in rows[0] if c}
+    columns = {c.lower().strip(): c for c in rows[0][1] if c}
     q_col = columns.get("question") or columns.get("q")
     a_col = columns.get("answer") or columns.get("a")
     if not q_col or not a_col:
         raise LoadError(f"{path}: a FAQ CSV needs 'question' and 'answer' columns")
     id_col, url_col = columns.get("id"), columns.get("url")
     docs = []
-    for n, row in enumerate(rows, start=1):
+    for n, (line, row) in enumerate(rows, start=1):
+        if not any(isinstance(v, str) and v.strip() for v in row.values()):
+            continue
         question, answer = (row.get(q_col) or "").strip(), (row.get(a_col) or "").strip()
         if not question or not answer:
-            continue
+            empty = "answer" if question else "question"
+            raise LoadError(f"{path}:{line}: the {empty} is empty")
         entry = (row.get(id_col) or "").strip() if id_col else ""
         url = web_url(row.get(url_col)) if url_col else None
         try:
             docs.append(faq_entry(f"{source_id}#{entry or n}", question, answer, url))
-        except LoadError:  # an answer of only rules or pipes: skipped like an empty one
-            continue
+        except LoadError as exc:  # an answer of only rules or pipes
+            raise LoadError(f"{path}:{line}: {exc}") from None
     return docs
 
 
