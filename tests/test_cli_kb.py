@@ -107,6 +107,24 @@ def test_the_same_text_may_be_ingested_twice(workspace: Path, tmp_path: Path) ->
         assert hits[0]["source_id"] == "hours"
 
 
+def test_remove_refuses_a_name_two_files_share(workspace: Path, tmp_path: Path) -> None:
+    """Until 2026-12-05 ``kb remove faq.jsonl`` removed both files."""
+    files = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        files.append(tmp_path / folder / "faq.jsonl")
+        files[-1].write_text(json.dumps({"text": f"Answer from {folder}."}) + "\n")
+    assert runner.invoke(app, ["kb", "ingest", *map(str, files)]).exit_code == 0
+    shared = runner.invoke(app, ["kb", "remove", "faq.jsonl"])
+    assert shared.exit_code == 2 and "is the source of 2 files" in shared.output
+    assert str(files[0]) in shared.output and str(files[1]) in shared.output
+    removed = runner.invoke(app, ["kb", "remove", str(files[0])])
+    assert removed.exit_code == 0 and "Removed 1" in removed.output
+    last = runner.invoke(app, ["kb", "remove", "faq.jsonl"])  # b's, the only one left
+    assert last.exit_code == 0 and "Removed 1" in last.output
+    assert "empty" in runner.invoke(app, ["kb", "list"]).output
+
+
 def test_a_csv_faq_of_empty_answers_fails_like_jsonl(workspace: Path, tmp_path: Path) -> None:
     """Until 2026-12-05 such rows were dropped silently: 0 chunks, and the command exited 0."""
     faq = tmp_path / "faq.csv"

@@ -195,9 +195,25 @@ def remove(
     workspace: WorkspaceOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Remove files from the knowledge base."""
+    """Remove files from the knowledge base.
+
+    A name that is the source of several files (two ``faq.csv`` in different folders) removes
+    nothing: their paths are listed, and the command exits with status 2.
+    """
+    from omnivox.knowledge.service import AmbiguousTarget
+
     settings, ws = _open(config, data_dir, workspace)
-    removed = _run(settings, lambda s: s.kb.remove(ws, targets))
+    try:
+        removed = _run(settings, lambda s: s.kb.remove(ws, targets))
+    except AmbiguousTarget as exc:
+        for name, paths in exc.matches.items():
+            err.print(
+                f"[bold red]{escape(name)}[/] is the source of {len(paths)} files; "
+                "give the path of the one to remove:"
+            )
+            for path in paths:
+                err.print(Text(f"  {path}"), soft_wrap=True)
+        raise typer.Exit(2) from None
     if not removed:
         err.print(
             "[yellow]Nothing matched[/]: "

@@ -11,7 +11,7 @@ import pytest
 
 from omnivox.knowledge import service as kb_service
 from omnivox.knowledge.index import HybridIndex
-from omnivox.knowledge.service import KnowledgeBase
+from omnivox.knowledge.service import AmbiguousTarget, KnowledgeBase
 from omnivox.services import Services, build_knowledge, build_services
 from tests.conftest import ACME, make_settings
 
@@ -168,6 +168,30 @@ async def test_remove_by_source_id_and_metadata_filters(services: Services, tmp_
     assert [h.chunk.source_id for h in hits] == ["ssa-1"]
     assert await kb.remove("acme", ["mixed.jsonl"]) == [str(lines.resolve())]
     assert await kb.search("acme", "renew online", k=5) == []
+
+
+async def test_a_name_shared_by_two_files_removes_neither_a_path_removes_one(
+    services: Services, tmp_path: Path
+) -> None:
+    kb: KnowledgeBase = services.kb
+    for folder in ("a", "b", "site1", "site2"):
+        (tmp_path / folder).mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder / "faq.jsonl").write_text(f'{{"text": "Answer from {folder}."}}\n')
+    for folder in ("site1", "site2"):
+        (tmp_path / folder / "index.md").write_text(f"# Home\n\nWelcome to {folder}.\n")
+    first, second = tmp_path / "a" / "faq.jsonl", tmp_path / "b" / "faq.jsonl"
+    await kb.ingest("acme", [first, second, tmp_path / "site1", tmp_path / "site2"])
+    with pytest.raises(AmbiguousTarget) as info:
+        await kb.remove("acme", ["index.md", "faq.jsonl"])
+    assert info.value.matches == {
+        "index.md": [str(tmp_path / f / "index.md") for f in ("site1", "site2")],
+        "faq.jsonl": [str(first), str(second)],
+    }
+    assert len(await kb.files("acme")) == 4  # nothing removed
+    assert await kb.remove("acme", [str(second)]) == [str(second)]
+    assert await kb.remove("acme", ["faq.jsonl"]) == [str(first)]  # the only one left
+    assert [f.source_id for f in await kb.files("acme")] == ["index.md", "index.md"]
 
 
 async def test_servers_sharing_a_data_dir_save_one_index_without_harm(

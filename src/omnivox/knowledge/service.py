@@ -55,6 +55,16 @@ class IngestReport:
         return self.chunks / self.seconds if self.seconds else 0.0
 
 
+class AmbiguousTarget(Exception):
+    """Names given to remove that are the source id of several files (name -> their paths)."""
+
+    def __init__(self, matches: dict[str, list[str]]) -> None:
+        super().__init__(
+            "; ".join(f"{name}: {len(found)} files" for name, found in matches.items())
+        )
+        self.matches = matches
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     path: Path
@@ -196,14 +206,27 @@ class KnowledgeBase:
             report.removed.extend(gone)
 
     async def remove(self, workspace_id: str, targets: Sequence[str]) -> list[str]:
-        """Remove files by path or source id; returns the paths removed."""
-        resolved = await asyncio.to_thread(lambda: {str(Path(t).resolve()) for t in targets})
-        wanted = set(targets) | resolved
-        paths = [
-            f.path
-            for f in await self.store.files(workspace_id)
-            if f.path in wanted or f.source_id in wanted
-        ]
+        """Remove files by path or source id; returns the paths removed.
+
+        A target that is an ingested file's path (as given or resolved) removes that file
+        only. Otherwise it is a source id, which two files of the same name share (``a/faq.csv``
+        and ``b/faq.csv`` ingested as files, ``index.md`` in two folders): when it names several
+        files nothing is removed and :class:`AmbiguousTarget` lists their paths.
+        """
+        resolved = await asyncio.to_thread(lambda: {t: str(Path(t).resolve()) for t in targets})
+        files = await self.store.files(workspace_id)
+        stored = {f.path for f in files}
+        paths: list[str] = []
+        ambiguous: dict[str, list[str]] = {}
+        for target in targets:
+            given = [p for p in (target, resolved[target]) if p in stored]
+            named = given[:1] or [f.path for f in files if f.source_id == target]
+            if len(named) > 1:
+                ambiguous[target] = named
+            paths += named
+        if ambiguous:
+            raise AmbiguousTarget(ambiguous)
+        paths = list(dict.fromkeys(paths))
         if paths:
             await self.store.remove(workspace_id, paths)
             self._versions.pop(workspace_id, None)
