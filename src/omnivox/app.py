@@ -49,7 +49,8 @@ def create_app(
         await services.start_mail()
         services.start_retention()
         app.state.services = services
-        warm = asyncio.create_task(_warm_up(services)) if warm_up else None
+        # the models first (when warming up): the turns it runs again answer with them
+        warm = asyncio.create_task(_warm_up(services, warm_up))
         log.info(
             "server.started",
             workspaces=[w.id for w in settings.workspaces],
@@ -58,8 +59,7 @@ def create_app(
         try:
             yield
         finally:
-            if warm is not None:
-                warm.cancel()
+            warm.cancel()
             await services.close()
             log.info("server.stopped")
 
@@ -101,11 +101,15 @@ def create_app(
     return app
 
 
-async def _warm_up(services: Services) -> None:
-    try:
-        await services.start_models()
-    except Exception as exc:  # the fallback providers still answer; readyz shows the state
-        log.error("llm.warm_up.failed", error=str(exc))
+async def _warm_up(services: Services, models: bool) -> None:
+    if models:
+        try:
+            await services.start_models()
+        except Exception as exc:  # the fallback providers still answer; readyz shows the state
+            log.error("llm.warm_up.failed", error=str(exc))
+    again = await services.recover()
+    if again:
+        log.info("turn.recovery_done", messages=again)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

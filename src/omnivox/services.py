@@ -71,6 +71,7 @@ from omnivox.pipeline.steps.understand import Understand
 from omnivox.pipeline.steps.verify import Verify
 from omnivox.privacy.crypto import install, load_ring
 from omnivox.privacy.rotation import index_identities
+from omnivox.recovery import recover
 from omnivox.scaleout import Coordination, coordination
 from omnivox.settings import ConfigError, LlamaCppSettings, Settings, WorkspaceSettings
 from omnivox.storage.db import Database
@@ -186,6 +187,11 @@ class Services:
                 await asyncio.shield(stored)
         except TimeoutError:
             log.info("turn.acknowledged_before_stored", channel=message.channel)
+
+    async def recover(self) -> int:
+        """Answer the messages the last stop left unanswered (``omnivox.recovery``)."""
+        minutes = self.settings.server.recover_minutes
+        return await recover(self.store, self.turns, self.console.replies.channel_for, minutes)
 
     def prepare_step(self) -> Prepare | None:
         """The pipeline's prepare step (reads ahead for next turns), if it has one."""

@@ -66,6 +66,9 @@ class ServerSettings(_Model):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_text_chars: int = Field(4000, ge=1)
+    # on start, answer customer messages of the last N minutes that a stop left stored but
+    # unanswered (0: never; omnivox/recovery.py)
+    recover_minutes: int = Field(15, ge=0)
     # Signs verification codes and links; empty: a random key kept in <data_dir>/secret.key.
     secret_key: SecretStr = SecretStr("")
     # The inbound SMTP server (workspaces' ``channels.email``): host:port, or "off".

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from omnivox.bus import EventRecord
 from omnivox.ids import new_id
@@ -671,6 +672,32 @@ class Store:
         """Replace a stored message's text (a one-time code must not linger in memory)."""
         async with self.db.sessions.begin() as session:
             await session.execute(update(Message).where(Message.id == message_id).values(text=text))
+
+    async def unanswered(self, since: datetime) -> list[tuple[str, StoredMessage]]:
+        """(workspace, message) of customer messages since ``since`` with no reply, oldest first.
+
+        Only in conversations the bot answers (not those people hold, nor closed ones), and not
+        phone calls (the caller has hung up).
+        """
+        reply = aliased(Message)
+        answered = select(reply.seq).where(
+            reply.in_reply_to == Message.id, reply.direction == "out"
+        )
+        query = (
+            select(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Message.direction == "in",
+                Message.created_at >= since,
+                Message.channel != "voice",
+                Conversation.status == "bot",
+                ~answered.exists(),
+            )
+            .order_by(Message.seq)
+        )
+        async with self.db.sessions() as session:
+            rows = (await session.execute(query)).scalars()
+            return [(row.workspace_id, StoredMessage.of(row)) for row in rows]
 
     async def reply_to(self, message_id: str) -> StoredMessage | None:
         """The outbound answer to an inbound message, if one was written."""
