@@ -241,3 +241,26 @@ def test_on_a_phone_the_panel_is_modal_and_keeps_the_focus(
             )
             assert inside
         page.close()
+
+
+def test_a_held_conversation_marks_each_message_and_stops_typing(
+    tmp_path: Path, browser: Browser
+) -> None:
+    providers = [{"type": "scripted", "reply": "Our return window is 60 days."}]
+    workspace = {"id": "acme", "name": "Acme", "limits": {"per_customer_per_minute": 3}}
+    with LiveServer(make_settings(tmp_path, providers=providers, workspaces=[workspace])) as live:
+        page = browser.new_page()
+        page.goto(live.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        asked = page.locator('[data-testid="omnivox-message"][data-role="customer"]')
+        said = ("can I talk to a real person please", "hello? anyone there?", "third", "fourth")
+        for n, text in enumerate(said, 1):
+            page.get_by_test_id("omnivox-input").fill(text)
+            page.get_by_test_id("omnivox-send").click()
+            expect(asked.nth(n - 1)).not_to_have_attribute("data-state", "sending")
+            # a person holds the chat: no answer comes, and the widget does not wait for one
+            expect(page.locator(".ov-typing")).to_be_hidden()  # was shown for 60 s
+        states = [asked.nth(n).get_attribute("data-state") for n in range(4)]
+        assert states == ["done", "done", "done", "failed"]  # the 4th was refused: too fast
+        expect(page.get_by_test_id("omnivox-error")).to_have_attribute("data-code", "rate_limited")
+        page.close()

@@ -27,7 +27,7 @@ def frames_until_reply(ws: ClientConnection) -> list[dict[str, Any]]:
     while True:
         frame = json.loads(ws.recv(timeout=10))
         frames.append(frame)
-        if frame["type"] in ("reply", "error"):
+        if frame["type"] in ("reply", "received", "error"):
             return frames
 
 
@@ -128,6 +128,41 @@ def test_client_message_id_deduplicates(server: LiveServer) -> None:
         again = frames_until_reply(ws)
     assert [f["type"] for f in again] == ["typing", "reply"]
     assert again[-1]["message_id"] == first["message_id"]
+
+
+def test_a_held_conversation_ends_each_turn_with_a_received_frame(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "message", "text": "can I talk to a real person please"}))
+        assert frames_until_reply(ws)[-1]["type"] == "reply"  # the handoff's own answer
+        ws.send(json.dumps({"type": "message", "text": "hello? anyone there?", "id": "m_2"}))
+        held = frames_until_reply(ws)  # was typing, then nothing: the widget kept typing
+        ws.send(json.dumps({"type": "message", "text": "hello? anyone there?", "id": "m_2"}))
+        again = frames_until_reply(ws)
+    assert held[0] == {"type": "typing", "id": "m_2"}
+    received = held[-1]
+    assert [f["type"] for f in held] == ["typing", "received"]
+    assert received["id"] == "m_2" and received["status"] == "with_agent"
+    assert received["message_id"].startswith("msg_") and received["conversation_id"]
+    assert [f["type"] for f in again] == ["typing", "received"]  # a resend: stored once
+    assert again[-1]["message_id"] == received["message_id"]
+
+
+def test_an_error_frame_names_the_message_it_refuses(tmp_path: Path) -> None:
+    workspace = {"id": "acme", "name": "Acme", "limits": {"per_customer_per_minute": 1}}
+    with (
+        LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live,
+        connect(ws_url(live, "workspace=acme")) as ws,
+    ):
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "message", "text": "x" * 5000, "id": "m_1"}))
+        too_long = frames_until_reply(ws)[-1]
+        ws.send(json.dumps({"type": "message", "text": "hello", "id": "m_2"}))
+        frames_until_reply(ws)
+        ws.send(json.dumps({"type": "message", "text": "hello again", "id": "m_3"}))
+        too_fast = frames_until_reply(ws)[-1]
+    assert (too_long["code"], too_long["id"]) == ("too_long", "m_1")
+    assert (too_fast["code"], too_fast["id"]) == ("rate_limited", "m_3")
 
 
 def test_a_failed_turn_is_an_error_frame_and_the_socket_stays_open(

@@ -93,10 +93,8 @@ class WebChatChannel:
         if frame.get("type") != "message":
             raise ChannelError(422, "bad_frame", "expected a frame with type 'message'")
         text = frame_text(frame, self.max_text_chars, "message")
-        client_id = frame.get("id")
-        if client_id is not None and not (
-            isinstance(client_id, str) and 0 < len(client_id) <= MAX_CLIENT_ID
-        ):
+        client_id = frame_id(frame)
+        if client_id is None and frame.get("id") is not None:
             raise ChannelError(
                 422, "bad_frame", f"field 'id' must be a string of 1 to {MAX_CLIENT_ID} characters"
             )
@@ -171,6 +169,14 @@ class WebChatChannel:
 def _route(workspace_id: str, visitor: str) -> str:
     """A visitor's name between servers: the visitor id is a credential, so not it."""
     return hashlib.sha256(f"{workspace_id}\x00{visitor}".encode()).hexdigest()[:32]
+
+
+def frame_id(frame: dict[str, Any]) -> str | None:
+    """A frame's own message ``id``: a string of 1 to ``MAX_CLIENT_ID`` characters, else None."""
+    value = frame.get("id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID:
+        return value
+    return None
 
 
 def frame_text(frame: dict[str, Any], limit: int, what: str, *, empty_ok: bool = False) -> str:

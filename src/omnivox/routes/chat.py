@@ -1,12 +1,14 @@
 """Web chat WebSocket: ``/ws/chat?workspace=ID[&visitor=ID]``.
 
-Frames (JSON): the server greets with ``session`` (and ``history`` when resuming), streams
-``delta`` frames while the model writes, may send ``reset`` if it had to fall back to another
-provider mid-answer, and ends each turn with the verified ``reply``. The client sends
-``{"type": "message", "text": ...}``, and, when the session frame says ``"drafts": true``, now
-and then ``{"type": "draft", "text": ...}`` with what the customer is still typing (the server
-looks up its passages ahead; nothing is stored or answered). Errors arrive as
-``{"type": "error", "code", "message"}``.
+Frames (JSON): the server greets with ``session`` (and ``history`` when resuming). The client
+sends ``{"type": "message", "text": ..., "id": ...}`` (``id`` optional), and, when the session
+frame says ``"drafts": true``, now and then ``{"type": "draft", "text": ...}`` with what the
+customer is still typing (the server looks up its passages ahead; nothing is stored or
+answered). A message the server takes is acknowledged with ``typing``; ``delta`` frames stream
+while the model writes, ``reset`` says it fell back to another provider mid-answer. Every
+message ends with exactly one of: the verified ``reply``; ``received`` (stored, no answer comes:
+a person holds the conversation); or ``{"type": "error", "code", "message"}``. ``typing``,
+``received`` and ``error`` carry the message's ``id`` when it had a well-formed one.
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from omnivox.channels.base import ChannelError
-from omnivox.channels.webchat import ChatFrame, frame_text, valid_visitor
+from omnivox.channels.webchat import ChatFrame, frame_id, frame_text, valid_visitor
 from omnivox.llm.base import Delta
 from omnivox.logs import get_logger
-from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN
+from omnivox.pipeline.context import (
+    CUSTOMER_ERASED,
+    HELD_FOR_AGENT,
+    MESSAGE_ID_TAKEN,
+    TurnContext,
+)
 from omnivox.routes.deps import services_of
 from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.services import Services
@@ -117,6 +124,7 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
     except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, absurd nesting
         await _error(websocket, "bad_frame", "frames must be JSON")
         return
+    sent_id = frame_id(frame) if isinstance(frame, dict) else None  # errors name the message
     try:
         if not isinstance(frame, dict):
             raise ChannelError(422, "bad_frame", "a frame must be a JSON object")
@@ -125,20 +133,22 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
             return
         [inbound] = await services.webchat.parse(ChatFrame(workspace, visitor, frame))
     except ChannelError as exc:
-        await _error(websocket, exc.code, exc.message)
+        await _error(websocket, exc.code, exc.message, sent_id)
         return
     try:  # counted before the other tabs see it: a flood is refused, not echoed
         await services.turns.admit(inbound)
     except RateLimitedError as exc:
-        await _error(websocket, "rate_limited", f"You're sending messages too quickly: {exc}.")
+        await _error(
+            websocket, "rate_limited", f"You're sending messages too quickly: {exc}.", sent_id
+        )
         return
     except CoordinationUnavailableError:  # Redis, with several servers: nothing was stored
         log.warning("webchat.coordination_unavailable", workspace=workspace)
-        await _error(websocket, "unavailable", "Sorry, we can't take messages right now.")
+        await _error(websocket, "unavailable", "Sorry, we can't take messages right now.", sent_id)
         return
     # a tab dropped for stalling (webchat.SEND_TIMEOUT_S) that speaks again is back
     services.webchat.connect(workspace, visitor, websocket)
-    await websocket.send_json({"type": "typing"})
+    await websocket.send_json(_with_id({"type": "typing"}, sent_id))
     await services.webchat.echo(workspace, visitor, inbound.text, websocket)
 
     gone = False
@@ -163,15 +173,27 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         ctx = await services.turns.handle(inbound, services.webchat, sink, admitted=True)
     except Exception:  # recorded as turn.failed; the visitor keeps a working socket
         log.exception("webchat.turn_failed", workspace=workspace)
-        await _error(websocket, "turn_failed", "Sorry, something went wrong. Please try again.")
+        sorry = "Sorry, something went wrong. Please try again."
+        await _error(websocket, "turn_failed", sorry, sent_id)
         return
+    await _end_turn(websocket, services, ctx, sent_id)
+
+
+async def _end_turn(
+    websocket: WebSocket, services: Services, ctx: TurnContext, sent_id: str | None
+) -> None:
+    """The turn's last frame to the sender when the reply frame did not end it already.
+
+    A refused message gets an ``error``; a resent one its stored ``reply``; one that is stored
+    with no answer to come (a person holds the conversation) gets ``received``.
+    """
     if ctx.halted == MESSAGE_ID_TAKEN:
-        await _error(
-            websocket, "message_id_taken", "this message id was used before; use a new one"
-        )
+        message = "this message id was used before; use a new one"
+        await _error(websocket, "message_id_taken", message, sent_id)
         return
     if ctx.halted == CUSTOMER_ERASED:
-        await _error(websocket, "customer_erased", "This conversation's data has been erased.")
+        message = "This conversation's data has been erased."
+        await _error(websocket, "customer_erased", message, sent_id)
         return
     if ctx.duplicate_of is not None:
         stored = await services.store.reply_to(ctx.duplicate_of.id)
@@ -185,6 +207,20 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
                     "message_id": stored.id,
                 }
             )
+            return
+        received, status = ctx.duplicate_of, "no_reply"
+    elif ctx.reply is None and ctx.message is not None:
+        received = ctx.message
+        status = "with_agent" if ctx.halted == HELD_FOR_AGENT else "no_reply"
+    else:  # the reply frame went to every tab, this one included
+        return
+    frame = {
+        "type": "received",
+        "status": status,
+        "conversation_id": received.conversation_id,
+        "message_id": received.id,
+    }
+    await websocket.send_json(_with_id(frame, sent_id))
 
 
 def _own_origin(websocket: WebSocket) -> str:
@@ -221,5 +257,11 @@ def _draft(services: Services, workspace: str, visitor: str, frame: dict[str, An
     prepare.draft(workspace, services.webchat.name, visitor, text)
 
 
-async def _error(websocket: WebSocket, code: str, message: str) -> None:
-    await websocket.send_json({"type": "error", "code": code, "message": message})
+async def _error(websocket: WebSocket, code: str, message: str, sent_id: str | None = None) -> None:
+    frame = {"type": "error", "code": code, "message": message}
+    await websocket.send_json(_with_id(frame, sent_id))
+
+
+def _with_id(frame: dict[str, Any], sent_id: str | None) -> dict[str, Any]:
+    """``frame`` with the client's message ``id`` when the message had one."""
+    return {**frame, "id": sent_id} if sent_id is not None else frame

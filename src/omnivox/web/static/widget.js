@@ -496,7 +496,7 @@
     let ws = null;
     let epoch = 0; // incremented for every session frame (i.e. per connection)
     let unacknowledged = []; // sent on this connection, no "typing" yet (oldest first)
-    let answering = null; // the message whose answer is being written
+    let answering = null; // the message whose answer is being written (until its last frame)
     let sessionReady = false; // a session frame arrived on the current socket
     let attempt = 0; // reconnect attempts since the last successful session
     let reconnectTimer = null;
@@ -970,9 +970,20 @@
       if (role !== "customer") noteIncoming();
     }
 
+    /** The server stored the message and no answer comes now (a person holds the chat). */
+    function onReceived(frame) {
+      setTyping(false);
+      const entry = takeEntry(frame.id);
+      if (entry) {
+        entry.item.queued = false;
+        setState(entry.item, "done");
+      }
+      if (frame.conversation_id) conversationId = frame.conversation_id;
+    }
+
     function onError(frame) {
       setTyping(false);
-      markFailed();
+      markFailed(frame.id);
       if (streaming) {
         const item = streaming;
         streaming = null;
@@ -1014,8 +1025,11 @@
           onError(frame);
           break;
         case "typing":
-          onAccepted();
+          onAccepted(frame.id);
           setTyping(true);
+          break;
+        case "received":
+          onReceived(frame);
           break;
         case "message":
         case "agent":
@@ -1146,9 +1160,34 @@
       return true;
     }
 
-    /** The server has the oldest message sent: it is answered next (or refused). */
-    function onAccepted() {
-      const entry = unacknowledged.shift();
+    /**
+     * The message a frame names by its id (the one being answered, or one sent and not yet
+     * acknowledged), taken out of both. A frame without an id names the message being answered,
+     * else the oldest one sent.
+     */
+    function takeEntry(id) {
+      let entry = null;
+      if (typeof id !== "string") {
+        entry = answering || unacknowledged.shift() || null;
+      } else if (answering && answering.id === id) {
+        entry = answering;
+      } else {
+        const at = unacknowledged.findIndex(function (sent) { return sent.id === id; });
+        if (at >= 0) entry = unacknowledged.splice(at, 1)[0];
+      }
+      if (entry && entry === answering) answering = null;
+      return entry;
+    }
+
+    /** The server has a message sent (the oldest, without an id): it is answered next. */
+    function onAccepted(id) {
+      let entry = null;
+      if (typeof id === "string") {
+        const at = unacknowledged.findIndex(function (sent) { return sent.id === id; });
+        if (at >= 0) entry = unacknowledged.splice(at, 1)[0];
+      } else {
+        entry = unacknowledged.shift();
+      }
       if (!entry) return;
       entry.item.queued = false;
       setState(entry.item, "done");
@@ -1156,9 +1195,8 @@
     }
 
     /** A message the server refused (too long, too fast...): marked, never silently lost. */
-    function markFailed() {
-      const entry = answering || unacknowledged.shift();
-      answering = null;
+    function markFailed(id) {
+      const entry = takeEntry(id);
       if (!entry) return;
       entry.item.queued = false;
       setState(entry.item, "failed");
