@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, WebSocket, WebSocketRoute, expect
+from websockets.sync.client import connect
 
 from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import LiveServer, make_settings
@@ -263,4 +264,25 @@ def test_a_held_conversation_marks_each_message_and_stops_typing(
         states = [asked.nth(n).get_attribute("data-state") for n in range(4)]
         assert states == ["done", "done", "done", "failed"]  # the 4th was refused: too fast
         expect(page.get_by_test_id("omnivox-error")).to_have_attribute("data-code", "rate_limited")
+        page.close()
+
+
+def test_a_message_another_tab_sends_again_shows_once(tmp_path: Path, browser: Browser) -> None:
+    providers = [{"type": "scripted", "reply": "Our return window is 60 days."}]
+    with LiveServer(make_settings(tmp_path, providers=providers)) as live:
+        page = browser.new_page()
+        page.goto(live.url + "/")
+        expect(page.locator("#omnivox-widget")).to_have_attribute("data-connected", "true")
+        visitor = page.evaluate("window.Omnivox.visitorId()")
+        url = live.url.replace("http", "ws") + f"/ws/chat?workspace=acme&visitor={visitor}"
+        with connect(url) as other_tab:
+            other_tab.recv(timeout=10)
+            for _ in range(2):  # its connection died before the reply: sent again, same id
+                other_tab.send(json.dumps({"type": "message", "text": "Boots?", "id": "m_1"}))
+                while json.loads(other_tab.recv(timeout=10))["type"] != "reply":
+                    pass
+        answers = page.locator('[data-testid="omnivox-message"][data-role="assistant"]')
+        expect(answers).to_have_count(1)  # a resend's stored answer goes to its own tab only
+        asked = page.locator('[data-testid="omnivox-message"][data-role="customer"]')
+        expect(asked).to_have_count(1)  # was shown twice
         page.close()

@@ -222,6 +222,26 @@ def test_a_visitors_other_tab_sees_the_question_as_well_as_the_answer(server: Li
     assert frames[-1]["type"] == "reply"  # only the reply reached the other tab until 2026-12-05
 
 
+def test_the_other_tabs_see_a_message_with_its_id_so_a_resend_shows_once(
+    server: LiveServer,
+) -> None:
+    with connect(ws_url(server, "workspace=acme")) as first:
+        visitor = json.loads(first.recv(timeout=10))["visitor"]
+        with connect(ws_url(server, f"workspace=acme&visitor={visitor}")) as second:
+            second.recv(timeout=10)
+            echoes = []
+            for _ in range(2):  # the connection died before the reply: sent again
+                first.send(json.dumps({"type": "message", "text": "Worn boots?", "id": "m_1"}))
+                frames_until_reply(first)
+                frame = json.loads(second.recv(timeout=10))
+                while frame["type"] != "message":  # the answer (once)
+                    frame = json.loads(second.recv(timeout=10))
+                echoes.append(frame)
+    # the tabs drop the second by its id
+    question = {"type": "message", "role": "customer", "text": "Worn boots?", "id": "m_1"}
+    assert echoes == [question, question]
+
+
 def test_a_workspace_may_name_the_sites_allowed_to_open_its_chat(tmp_path: Path) -> None:
     from websockets.exceptions import InvalidStatus
 

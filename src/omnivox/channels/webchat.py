@@ -108,9 +108,21 @@ class WebChatChannel:
             )
         ]
 
-    async def echo(self, workspace_id: str, visitor: str, text: str, sender: FrameSocket) -> None:
-        """Show a visitor's message in their other tabs (the reply goes to every tab)."""
+    async def echo(
+        self,
+        workspace_id: str,
+        visitor: str,
+        text: str,
+        sender: FrameSocket,
+        client_id: str | None = None,
+    ) -> None:
+        """Show a visitor's message in their other tabs (the reply goes to every tab).
+
+        The frame carries the message's ``client_id``: a message sent again shows once.
+        """
         frame = {"type": "message", "role": "customer", "text": text}
+        if client_id is not None:
+            frame["id"] = client_id
         await self._push(workspace_id, visitor, frame, skip=sender)
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:

@@ -149,7 +149,7 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
     # a tab dropped for stalling (webchat.SEND_TIMEOUT_S) that speaks again is back
     services.webchat.connect(workspace, visitor, websocket)
     await websocket.send_json(_with_id({"type": "typing"}, sent_id))
-    await services.webchat.echo(workspace, visitor, inbound.text, websocket)
+    await services.webchat.echo(workspace, visitor, inbound.text, websocket, sent_id)
 
     gone = False
 

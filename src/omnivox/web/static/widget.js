@@ -912,6 +912,7 @@
         if (role !== "customer" && role !== "assistant" && role !== "agent") return;
         const item = buildMessage(role, message.text, "done");
         if (typeof message.message_id === "string") item.el.setAttribute("data-message-id", message.message_id);
+        if (role === "customer" && typeof message.id === "string") item.clientId = message.id;
         renderCitations(item, message.citations);
         log.insertBefore(item.el, anchor);
         restored.push(item);
@@ -961,12 +962,24 @@
       noteIncoming();
     }
 
-    /** Forward-compatible: a complete message pushed live (e.g. by a human agent). */
+    /** Whether a message this visitor sent with this id is on screen (sent again elsewhere). */
+    function sent(clientId) {
+      return typeof clientId === "string" && items.some(function (item) {
+        return item.clientId === clientId;
+      });
+    }
+
+    /**
+     * A complete message pushed live: what the visitor sent from another tab (with its id, so
+     * a message that tab sent again shows once), or one a person wrote.
+     */
     function onLiveMessage(frame) {
       const role = frame.role === "assistant" || frame.role === "customer" ? frame.role : "agent";
       if (typeof frame.text !== "string") return;
+      if (role === "customer" && sent(frame.id)) return;
       setTyping(false);
-      addMessage(role, frame.text, "done", frame.citations);
+      const item = addMessage(role, frame.text, "done", frame.citations);
+      if (role === "customer" && typeof frame.id === "string") item.clientId = frame.id;
       if (role !== "customer") noteIncoming();
     }
 
