@@ -165,6 +165,17 @@ def test_an_error_frame_names_the_message_it_refuses(tmp_path: Path) -> None:
     assert (too_fast["code"], too_fast["id"]) == ("rate_limited", "m_3")
 
 
+def test_a_message_id_with_a_control_character_is_refused(server: LiveServer) -> None:
+    with connect(ws_url(server, "workspace=acme")) as ws:
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "message", "text": "hello", "id": "m\x00"}))
+        refused = json.loads(ws.recv(timeout=10))  # was stored (a 500 on PostgreSQL)
+        ws.send(json.dumps({"type": "message", "text": "hello", "id": "m_1"}))
+        assert frames_until_reply(ws)[-1]["type"] == "reply"
+    assert refused["type"] == "error" and refused["code"] == "bad_frame"
+    assert "control character" in refused["message"] and "id" not in refused
+
+
 def test_a_failed_turn_is_an_error_frame_and_the_socket_stays_open(
     server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

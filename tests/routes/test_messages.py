@@ -315,3 +315,22 @@ def test_a_retry_answers_a_message_whose_first_turn_failed_after_storing_it(
     ]
     replayed = post(server, body("Where is my parcel?", message_id="m-blip"))
     assert replayed.headers["Idempotent-Replay"] == "true"  # answered once, then replayed
+
+
+@pytest.mark.parametrize(
+    ("field", "extra"),
+    [
+        ("message_id", {"message_id": "m\x00"}),  # was a 500 on PostgreSQL, and a reset after
+        ("message_id", {"message_id": "m\x1b[2J"}),
+        ("customer.id", {"customer": {"id": "c\x00x"}}),  # the business id, when trusted
+    ],
+)
+def test_an_identifier_with_a_control_character_is_refused(
+    server: LiveServer, field: str, extra: dict[str, Any]
+) -> None:
+    refused = post(server, body(**extra))
+    assert refused.status_code == 422, refused.text
+    assert [d["field"] for d in refused.json()["detail"]] == [field]
+    assert "control characters" in refused.json()["detail"][0]["message"]
+    assert count(server) == 0
+    assert post(server, body(message_id="m-1")).status_code == 200  # the server goes on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from omnivox.channels.base import Capabilities, plain_render
+from omnivox.channels.base import Capabilities, plain_render, unfit_id
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 
@@ -16,6 +16,11 @@ class ApiCustomer(BaseModel):
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
+
+    @field_validator("id")
+    @classmethod
+    def _fit_id(cls, value: str) -> str:
+        return _fit(value)
 
 
 class ApiMessageIn(BaseModel):
@@ -38,6 +43,18 @@ class ApiMessageIn(BaseModel):
         if not text.strip():
             raise ValueError("text must not be blank")
         return text
+
+    @field_validator("message_id")
+    @classmethod
+    def _fit_message_id(cls, value: str | None) -> str | None:
+        return None if value is None else _fit(value)
+
+
+def _fit(value: str) -> str:
+    """An identifier without control characters (PostgreSQL refuses NUL) or lone surrogates."""
+    if unfit_id(value):
+        raise ValueError("must not contain control characters (such as U+0000)")
+    return value
 
 
 class ApiChannel:

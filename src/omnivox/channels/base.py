@@ -30,6 +30,16 @@ class Capabilities:
     in_response: bool = False
 
 
+# what an identifier (a message id, a customer id) may not hold: control characters (PostgreSQL
+# refuses NUL in text) and lone surrogates (not UTF-8)
+_NOT_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unfit_id(value: str) -> bool:
+    """Whether an identifier holds a control character or a lone surrogate."""
+    return _NOT_IN_ID.search(value) is not None
+
+
 class ChannelError(Exception):
     """A request a channel refuses; ``status`` is the HTTP status to answer with."""
 

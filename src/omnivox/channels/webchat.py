@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from omnivox.bus.peers import NoPeers, Peers
-from omnivox.channels.base import Capabilities, ChannelError, plain_render
+from omnivox.channels.base import Capabilities, ChannelError, plain_render, unfit_id
 from omnivox.ids import new_id
 from omnivox.logs import get_logger
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
@@ -96,7 +96,10 @@ class WebChatChannel:
         client_id = frame_id(frame)
         if client_id is None and frame.get("id") is not None:
             raise ChannelError(
-                422, "bad_frame", f"field 'id' must be a string of 1 to {MAX_CLIENT_ID} characters"
+                422,
+                "bad_frame",
+                f"field 'id' must be a string of 1 to {MAX_CLIENT_ID} characters, "
+                "none a control character",
             )
         return [
             InboundMessage(
@@ -184,9 +187,13 @@ def _route(workspace_id: str, visitor: str) -> str:
 
 
 def frame_id(frame: dict[str, Any]) -> str | None:
-    """A frame's own message ``id``: a string of 1 to ``MAX_CLIENT_ID`` characters, else None."""
+    """A frame's own message ``id``, else None.
+
+    A string of 1 to ``MAX_CLIENT_ID`` characters, none a control character (PostgreSQL refuses
+    NUL) or a lone surrogate.
+    """
     value = frame.get("id")
-    if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID:
+    if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID and not unfit_id(value):
         return value
     return None
 
