@@ -120,11 +120,19 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    """One validation error as ``field``, ``message`` and ``type``.
+
+    A body that is not JSON is the ``body`` field (its location is where decoding failed).
+    """
+    if error["type"] == "json_invalid":
+        return {"field": "body", "message": "the body is not valid JSON", "type": "json_invalid"}
+    return {"field": _field(error["loc"]), "message": error["msg"], "type": error["type"]}
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [
-        {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
-    ]
+    detail = [_problem(e) for e in exc.errors()]
     fields = ", ".join(d["field"] for d in detail)
     return JSONResponse(
         {"error": "validation_error", "message": f"invalid field(s): {fields}", "detail": detail},

@@ -334,3 +334,14 @@ def test_an_identifier_with_a_control_character_is_refused(
     assert "control characters" in refused.json()["detail"][0]["message"]
     assert count(server) == 0
     assert post(server, body(message_id="m-1")).status_code == 200  # the server goes on
+
+
+@pytest.mark.parametrize("raw", [b"hello", b'{"workspace": "acme",'])
+def test_a_body_that_is_not_json_is_the_body_field(server: LiveServer, raw: bytes) -> None:
+    headers = {**server.auth(), "content-type": "application/json"}
+    refused = httpx.post(f"{server.url}/api/v1/messages", headers=headers, content=raw)
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [  # was field "0" (the position), "JSON decode error"
+        {"field": "body", "message": "the body is not valid JSON", "type": "json_invalid"}
+    ]
+    assert refused.json()["message"] == "invalid field(s): body"
