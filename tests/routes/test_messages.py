@@ -345,3 +345,14 @@ def test_a_body_that_is_not_json_is_the_body_field(server: LiveServer, raw: byte
         {"field": "body", "message": "the body is not valid JSON", "type": "json_invalid"}
     ]
     assert refused.json()["message"] == "invalid field(s): body"
+
+
+def test_a_message_id_used_again_for_another_text_is_refused(server: LiveServer) -> None:
+    first = post(server, body("Do you price match?", message_id="order-77"))
+    assert first.status_code == 200
+    other = post(server, body("Can I return boots?", message_id="order-77"))
+    assert other.status_code == 409 and other.json()["error"] == "message_id_reused"
+    assert count(server) == 2  # the first message and its answer: was the first answer again
+    retry = post(server, body("Do you price match?", message_id="order-77"))
+    assert retry.headers.get("Idempotent-Replay") == "true"
+    assert retry.json()["reply"] == first.json()["reply"]

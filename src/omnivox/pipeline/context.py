@@ -26,6 +26,9 @@ DeltaSink = Callable[[Delta], Awaitable[None]]
 # the halt reason of a message whose provider id names another customer's message: refused,
 # nothing stored (the REST API answers 409)
 MESSAGE_ID_TAKEN = "message_id_taken"
+# the halt reason of a message whose provider id was used for another text of the same
+# customer: refused, nothing stored (409; an idempotency key stands for one request)
+MESSAGE_ID_REUSED = "message_id_reused"
 # the halt reason of a turn whose customer was erased while it ran: nothing of it is kept
 # (the REST API answers 410)
 CUSTOMER_ERASED = "customer_erased"

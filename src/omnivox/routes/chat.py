@@ -26,6 +26,7 @@ from omnivox.logs import get_logger
 from omnivox.pipeline.context import (
     CUSTOMER_ERASED,
     HELD_FOR_AGENT,
+    MESSAGE_ID_REUSED,
     MESSAGE_ID_TAKEN,
     TurnContext,
 )
@@ -190,6 +191,10 @@ async def _end_turn(
     if ctx.halted == MESSAGE_ID_TAKEN:
         message = "this message id was used before; use a new one"
         await _error(websocket, "message_id_taken", message, sent_id)
+        return
+    if ctx.halted == MESSAGE_ID_REUSED:
+        message = "this message id was used for another message; use a new one"
+        await _error(websocket, "message_id_reused", message, sent_id)
         return
     if ctx.halted == CUSTOMER_ERASED:
         message = "This conversation's data has been erased."

@@ -13,6 +13,7 @@ from omnivox.governance.rbac import Permission
 from omnivox.pipeline.context import (
     CUSTOMER_ERASED,
     HELD_FOR_AGENT,
+    MESSAGE_ID_REUSED,
     MESSAGE_ID_TAKEN,
     TurnContext,
 )
@@ -102,6 +103,13 @@ async def post_message(
             409,
             "message_id_taken",
             f"message_id {body.message_id!r} belongs to another customer's message; "
+            "use a new id for each message",
+        )
+    if ctx.halted == MESSAGE_ID_REUSED:
+        raise api_error(
+            409,
+            "message_id_reused",
+            f"message_id {body.message_id!r} was used for another text; "
             "use a new id for each message",
         )
     if ctx.halted == CUSTOMER_ERASED:

@@ -20,7 +20,12 @@ from datetime import timedelta
 
 from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, Redactor, Summarizer
-from omnivox.pipeline.context import MESSAGE_ID_TAKEN, TurnContext, settle_stored
+from omnivox.pipeline.context import (
+    MESSAGE_ID_REUSED,
+    MESSAGE_ID_TAKEN,
+    TurnContext,
+    settle_stored,
+)
 from omnivox.privacy.vault import Vault
 from omnivox.storage.memory import MemoryRules, Pending, Recall
 from omnivox.storage.repositories import (
@@ -69,6 +74,8 @@ class Attach:
                 MemoryRequest(self.history_messages, self.memory, TREND_MESSAGES),
             )
         except DuplicateMessageError as dup:
+            if dup.original.text != ctx.inbound.text:  # an id reused for another message
+                return _refused(ctx, MESSAGE_ID_REUSED)
             settle_stored(ctx, True)  # stored before
             if await self._unanswered(dup.original):
                 return await self._answer_again(ctx, dup.original)
@@ -79,15 +86,7 @@ class Attach:
             ctx.halt("duplicate")
             return ctx
         except MessageIdTakenError:  # refused: nothing is stored, not even an event
-            log.warning(
-                "message.id_taken",
-                channel=ctx.inbound.channel,
-                provider_message_id=ctx.inbound.provider_message_id,
-            )
-            if ctx.newcomer is not None:
-                ctx.customer_id, ctx.customer_created = None, False
-            ctx.halt(MESSAGE_ID_TAKEN)
-            return ctx
+            return _refused(ctx, MESSAGE_ID_TAKEN)
         settle_stored(ctx, True)
         ctx.customer_id, ctx.customer_created = attached.customer_id, attached.customer_created
         ctx.message, ctx.conversation_created = attached.message, attached.created
@@ -146,6 +145,19 @@ class Attach:
         summary = await self.summarizer(previous, pending.items, redactor)
         await self.store.save_summary(conversation_id, pending, summary)
         return summary
+
+
+def _refused(ctx: TurnContext, reason: str) -> TurnContext:
+    """Halt a message whose provider id cannot be its own; nothing is stored, not even an event."""
+    log.warning(
+        f"message.{reason.removeprefix('message_')}",
+        channel=ctx.inbound.channel,
+        provider_message_id=ctx.inbound.provider_message_id,
+    )
+    if ctx.newcomer is not None:
+        ctx.customer_id, ctx.customer_created = None, False
+    ctx.halt(reason)
+    return ctx
 
 
 def _remember(ctx: TurnContext, recall: Recall) -> None:

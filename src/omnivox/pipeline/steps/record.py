@@ -7,7 +7,12 @@ from typing import Any
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.logs import get_logger
-from omnivox.pipeline.context import CUSTOMER_ERASED, MESSAGE_ID_TAKEN, TurnContext
+from omnivox.pipeline.context import (
+    CUSTOMER_ERASED,
+    MESSAGE_ID_REUSED,
+    MESSAGE_ID_TAKEN,
+    TurnContext,
+)
 from omnivox.understanding.sentiment import trend
 
 log = get_logger(__name__)
@@ -72,7 +77,7 @@ class Record:
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Write the event; the timings are those of every step before this one."""
         # a refused request stores nothing; nothing stays of an erased customer's turn
-        if ctx.halted in (MESSAGE_ID_TAKEN, CUSTOMER_ERASED):
+        if ctx.halted in (MESSAGE_ID_TAKEN, MESSAGE_ID_REUSED, CUSTOMER_ERASED):
             return ctx
         kind = events.TURN_DUPLICATE if ctx.duplicate_of else events.TURN_COMPLETED
         payload = turn_payload(ctx)
