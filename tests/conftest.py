@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
@@ -144,6 +145,14 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def wait_for_knowledge(server: LiveServer, timeout: float = 120) -> None:
+    """Block until the live server has ingested and indexed its knowledge (``/readyz``)."""
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{server.url}/readyz").json()["checks"].get("knowledge") is not True:
+        assert time.monotonic() < deadline, "knowledge never became ready"
+        time.sleep(0.2)
 
 
 def run_on_server(server: LiveServer, coro: Any, timeout: float = 30) -> Any:

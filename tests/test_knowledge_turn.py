@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,7 +12,14 @@ import pytest
 from omnivox.llm.base import CompletionRequest, Delta
 from omnivox.settings import ScriptedSettings
 from omnivox.testing import ScriptedProvider
-from tests.conftest import ACME, LiveServer, events_of, make_settings, run_on_server
+from tests.conftest import (
+    ACME,
+    LiveServer,
+    events_of,
+    make_settings,
+    run_on_server,
+    wait_for_knowledge,
+)
 
 PLANTED = """# Gift cards
 
@@ -54,10 +60,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     from omnivox.settings import validate_settings
 
     with LiveServer(validate_settings(data), warm_up=True) as live:
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{live.url}/readyz").json()["checks"].get("knowledge") is not True:
-            assert time.monotonic() < deadline, "knowledge never became ready"
-            time.sleep(0.2)
+        wait_for_knowledge(live)
         yield live
 
 
@@ -187,10 +190,7 @@ def test_an_extractive_answer_cites_the_passages_it_quotes(tmp_path: Path) -> No
     from omnivox.settings import validate_settings
 
     with LiveServer(validate_settings(data), warm_up=True) as live:
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{live.url}/readyz").json()["checks"].get("knowledge") is not True:
-            assert time.monotonic() < deadline, "knowledge never became ready"
-            time.sleep(0.2)
+        wait_for_knowledge(live)
         reply = httpx.post(
             f"{live.url}/api/v1/messages",
             headers=live.auth(),

@@ -5,7 +5,6 @@ SQL-looking and other hostile search strings."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from omnivox.llm.base import CompletionRequest, Delta
 from omnivox.settings import ScriptedSettings, validate_settings
 from omnivox.storage.subjects import SubjectStore
 from omnivox.testing import ScriptedProvider
-from tests.conftest import LiveServer, events_of, make_settings, run_on_server
+from tests.conftest import LiveServer, events_of, make_settings, run_on_server, wait_for_knowledge
 
 ACME_DOC = "# Gift cards\n\nAcme gift cards never expire and work in every Acme store.\n"
 GLOBEX_DOC = "# Gift cards\n\nGlobex gift cards expire after 18 months, said the Globex board.\n"
@@ -51,10 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         ws["knowledge_paths"] = [str(tmp / ws["id"])]
     data["config_dir"] = str(tmp)
     with LiveServer(validate_settings(data), warm_up=True) as live:
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{live.url}/readyz").json()["checks"].get("knowledge") is not True:
-            assert time.monotonic() < deadline, "knowledge never became ready"
-            time.sleep(0.2)
+        wait_for_knowledge(live)
         live.services.chain.providers[:] = [CitingProvider()]
         yield live
 

@@ -3,16 +3,14 @@ and states no number that neither the brief nor the knowledge base states."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from omnivox.campaigns import Brief, Campaign, CopyWriter
 from omnivox.guardrails.grounding import numbers_in
 from omnivox.settings import validate_settings
-from tests.conftest import ACME, LiveServer, make_settings, run_on_server
+from tests.conftest import ACME, LiveServer, make_settings, run_on_server, wait_for_knowledge
 
 pytestmark = pytest.mark.model
 
@@ -34,10 +32,7 @@ def test_the_bundled_model_writes_only_what_fits_and_is_backed(tmp_path: Path) -
         variants=1,
     )
     with LiveServer(validate_settings(data), warm_up=True) as server:
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{server.url}/readyz").json()["checks"].get("knowledge") is not True:
-            assert time.monotonic() < deadline, "not ready"
-            time.sleep(0.2)
+        wait_for_knowledge(server)
         services = server.services
         writer = CopyWriter(services.settings, services.chain, services.kb)
         work = writer.write(services.settings.workspaces[0], brief)

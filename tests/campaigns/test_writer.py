@@ -5,7 +5,6 @@ or replaced by the brief's own; plus the REST endpoint and the CLI."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from omnivox.llm.chain import ProviderChain
 from omnivox.llm.extractive import ExtractiveProvider
 from omnivox.settings import ExtractiveSettings, ScriptedSettings, validate_settings
 from omnivox.testing import ScriptedProvider
-from tests.conftest import ACME, LiveServer, make_settings, run_on_server
+from tests.conftest import ACME, LiveServer, make_settings, run_on_server, wait_for_knowledge
 
 BRIEF = Brief(
     offer="Free return labels for Trailhead Rewards members all winter",
@@ -62,10 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     }
     data["config_dir"] = str(tmp)
     with LiveServer(validate_settings(data), warm_up=True) as live:
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{live.url}/readyz").json()["checks"].get("knowledge") is not True:
-            assert time.monotonic() < deadline, "knowledge never became ready"
-            time.sleep(0.2)
+        wait_for_knowledge(live)
         yield live
 
 

@@ -95,6 +95,16 @@ def wait_handoff(server: LiveServer) -> Handoff:
     return found[0]
 
 
+def claimed(server: LiveServer, twilio_api: BotApi) -> tuple[Handoff, httpx.Client]:
+    """A customer asks for a person by SMS (and is told so); Sam claims the handoff."""
+    sms(server, "I want to talk to a real person", 1)
+    twilio_api.wait_for_sends(1)
+    handoff = wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
+    return handoff, sam
+
+
 def test_an_sms_handoff_reaches_the_console_and_the_agents_reply_goes_back_by_sms(
     server: LiveServer, twilio_api: BotApi
 ) -> None:

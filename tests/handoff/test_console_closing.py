@@ -16,7 +16,7 @@ from omnivox.storage.handoffs import HandoffError
 from omnivox.storage.models import Conversation, Handoff
 from tests.channels.conftest import BotApi
 from tests.conftest import LiveServer, run_on_server
-from tests.handoff.test_console import login, settings, sms, wait_handoff
+from tests.handoff.test_console import claimed, login, settings, sms, wait_handoff
 
 
 @pytest.fixture
@@ -68,11 +68,7 @@ def state(server: LiveServer, handoff_id: str) -> tuple[str, str]:
 def test_two_closes_at_once_one_wins_and_the_customer_is_asked_once(
     server: LiveServer, twilio_api: BotApi, actions: tuple[str, str], final: tuple[str, str]
 ) -> None:
-    sms(server, "I want to talk to a real person", 1)
-    twilio_api.wait_for_sends(1)
-    handoff = wait_handoff(server)
-    sam = login(server, "sam@acme.example", "sam-password-1")
-    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
+    handoff, _sam = claimed(server, twilio_api)
     outcomes = at_once(server, handoff.id, actions)
     assert sorted(outcomes) == ["409 closed", "ok"]  # both won before
     assert state(server, handoff.id) == final
@@ -84,10 +80,7 @@ def test_two_closes_at_once_one_wins_and_the_customer_is_asked_once(
 def test_resolve_and_return_at_once_leave_one_consistent_outcome(
     server: LiveServer, twilio_api: BotApi
 ) -> None:
-    sms(server, "I want to talk to a real person", 1)
-    handoff = wait_handoff(server)
-    sam = login(server, "sam@acme.example", "sam-password-1")
-    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
+    handoff, _sam = claimed(server, twilio_api)
     outcomes = at_once(server, handoff.id, ("resolve", "return"))
     assert sorted(outcomes) == ["409 closed", "ok"]
     won = "resolve" if outcomes[0] == "ok" else "return"
@@ -98,19 +91,16 @@ def test_resolve_and_return_at_once_leave_one_consistent_outcome(
 def test_a_reassignment_keeps_the_wait_of_the_first_claim(
     server: LiveServer, twilio_api: BotApi
 ) -> None:
-    sms(server, "I want to talk to a real person", 1)
-    handoff = wait_handoff(server)
-    sam = login(server, "sam@acme.example", "sam-password-1")
+    handoff, _sam = claimed(server, twilio_api)
     alex = login(server, "alex@acme.example", "alex-password-1")
-    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
-    claimed = wait_handoff(server).claimed_at
+    first_claim = wait_handoff(server).claimed_at
     url = f"{server.url}/api/v1/analytics?days=1"
     waited = httpx.get(url, headers=server.auth(), timeout=30).json()["handoff_wait_p50_s"]
     time.sleep(1.1)
     given = alex.post(f"/console/handoffs/{handoff.id}/assign", data={"text": "alex@acme.example"})
     assert given.status_code == 303
     after = wait_handoff(server)
-    assert after.claimed_at == claimed and after.status == "claimed"  # was the reassignment's
+    assert after.claimed_at == first_claim and after.status == "claimed"  # was the reassignment's
     figures = httpx.get(url, headers=server.auth(), timeout=30).json()
     assert figures["handoff_wait_p50_s"] == waited  # grew by the 1.1 s before
 
@@ -118,13 +108,9 @@ def test_a_reassignment_keeps_the_wait_of_the_first_claim(
 def test_an_agents_reply_does_not_repeat_the_bots_long_message_note(
     server: LiveServer, twilio_api: BotApi
 ) -> None:
-    sms(server, "I want to talk to a real person", 1)
-    twilio_api.wait_for_sends(1)
-    handoff = wait_handoff(server)
+    handoff, sam = claimed(server, twilio_api)
     sms(server, "Here is the whole story. " + "x" * 4500, 2)  # over max_text_chars
     time.sleep(0.5)
-    sam = login(server, "sam@acme.example", "sam-password-1")
-    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
     assert (
         sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "Hi, Sam here."})
     ).status_code == 303

@@ -17,7 +17,7 @@ from omnivox.storage.models import Handoff
 from omnivox.types import utcnow
 from tests.channels.conftest import BotApi
 from tests.conftest import LiveServer, run_on_server
-from tests.handoff.test_console import login, ratings, settings, sms, wait_handoff
+from tests.handoff.test_console import claimed, ratings, settings
 
 
 @pytest.fixture
@@ -27,11 +27,8 @@ def server(tmp_path: Path, twilio_api: BotApi, database: dict[str, Any]) -> Iter
         yield live
 
 
-def resolved(server: LiveServer) -> str:
-    sms(server, "I want to talk to a real person", 1)
-    handoff = wait_handoff(server)
-    sam = login(server, "sam@acme.example", "sam-password-1")
-    assert sam.post(f"/console/handoffs/{handoff.id}/claim").status_code == 303
+def resolved(server: LiveServer, twilio_api: BotApi) -> str:
+    handoff, sam = claimed(server, twilio_api)
     assert sam.post(f"/console/handoffs/{handoff.id}/resolve").status_code == 303
     return handoff.id
 
@@ -39,7 +36,7 @@ def resolved(server: LiveServer) -> str:
 def test_opening_a_link_records_nothing_and_its_button_records_once(
     server: LiveServer, twilio_api: BotApi
 ) -> None:
-    handoff = resolved(server)
+    handoff = resolved(server, twilio_api)
     link = f"{server.url}/rate/{server.services.console.csat.token(handoff, 4)}"
     opened = httpx.get(link)
     assert opened.status_code == 200 and "How did we do?" in opened.text
@@ -54,7 +51,7 @@ def test_opening_a_link_records_nothing_and_its_button_records_once(
 
 
 def test_a_link_expires_with_the_rating_window(server: LiveServer, twilio_api: BotApi) -> None:
-    handoff = resolved(server)
+    handoff = resolved(server, twilio_api)
 
     async def age() -> None:
         async with server.services.db.sessions.begin() as session:

@@ -17,7 +17,7 @@ from omnivox.llm.base import ChatMessage
 from omnivox.pipeline.steps.prepare import MAX_PENDING_DRAFTS
 from omnivox.settings import ScriptedSettings, validate_settings
 from omnivox.testing.scripted import ScriptedProvider
-from tests.conftest import ACME, LiveServer, make_settings, run_on_server
+from tests.conftest import ACME, LiveServer, make_settings, run_on_server, wait_for_knowledge
 
 
 class ReadsAhead(ScriptedProvider):
@@ -53,10 +53,7 @@ def kb_settings(tmp_path: Path, **channels: Any) -> Any:
 def started(settings: Any) -> Iterator[tuple[LiveServer, ReadsAhead]]:
     """A live server whose knowledge is ready and whose model records what it reads ahead."""
     with LiveServer(settings, warm_up=True) as live:
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{live.url}/readyz").json()["checks"].get("knowledge") is not True:
-            assert time.monotonic() < deadline, "knowledge never became ready"
-            time.sleep(0.2)
+        wait_for_knowledge(live)
         model = ReadsAhead()
         live.services.chain.providers[0] = model
         yield live, model

@@ -16,30 +16,29 @@ from redis.commands.core import AsyncScript
 from omnivox.ratelimit import Window
 from omnivox.scaleout.client import RedisConnection
 
-# KEYS: one sorted set per window; ARGV[1]: this event's member; then limit, window ms per key
-_ADMIT = """
+# KEYS: one sorted set per window; ARGV[1]: this event's member; then limit, window ms per key.
+# Drops each window's expired members and returns the index of the first full one.
+_FIRST_FULL = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2 * i + 1]))
   if redis.call('ZCARD', key) >= tonumber(ARGV[2 * i]) then return i end
 end
+"""
+# counts the event in every window when none is full
+_ADMIT = (
+    _FIRST_FULL
+    + """
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now, ARGV[1])
   redis.call('PEXPIRE', key, ARGV[2 * i + 1])
 end
 return 0
 """
+)
 # the same KEYS and ARGV: whether one of the windows is full, counting nothing
-_FULL = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2 * i + 1]))
-  if redis.call('ZCARD', key) >= tonumber(ARGV[2 * i]) then return i end
-end
-return 0
-"""
+_FULL = _FIRST_FULL + "return 0\n"
 
 
 class RedisWindows:
