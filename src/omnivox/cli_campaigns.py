@@ -12,11 +12,18 @@ import yaml
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from omnivox.campaigns import CHANNELS, Brief, Campaign, Copy, CopyWriter
-from omnivox.cli_support import ConfigOpt, DataDirOpt, WorkspaceOpt, err, out, workspace_command
+from omnivox.cli_support import (
+    ConfigOpt,
+    DataDirOpt,
+    WorkspaceOpt,
+    err,
+    out,
+    progress_bar,
+    workspace_command,
+)
 from omnivox.settings import Settings, WorkspaceSettings
 
 campaign_app = typer.Typer(help="Write channel-ready marketing copy.", no_args_is_help=True)
@@ -114,18 +121,11 @@ def _write(settings: Settings, ws: WorkspaceSettings, brief: Brief) -> Campaign:
         services = build_services(settings)
         await services.start(warm_up=False)
         try:
-            with Progress(
-                TextColumn("[bold]Writing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[last]}"),
-                console=err,
-            ) as bar:
-                task = bar.add_task("copy", total=count, last="")
+            with progress_bar() as bar:
+                task = bar.add_task("Writing", total=count, item="")
 
                 def done(copy: Copy) -> None:
-                    bar.update(task, advance=1, last=f"{copy.channel} {copy.variant}")
+                    bar.update(task, advance=1, item=f"{copy.channel} {copy.variant}")
 
                 writer = CopyWriter(settings, services.chain, services.kb)
                 return await writer.write(ws, brief, done)

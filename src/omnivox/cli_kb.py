@@ -11,7 +11,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -22,6 +21,7 @@ from omnivox.cli_support import (
     err,
     load_or_exit,
     out,
+    progress_bar,
     workspace_or_exit,
 )
 from omnivox.logs import configure_logging
@@ -76,18 +76,11 @@ def ingest(
         if not path.exists():
             err.print(f"[bold red]Not found:[/] {escape(str(path))}")
             raise typer.Exit(2)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[file]}"),
-        console=err,
-    ) as bar:
-        task = bar.add_task("Ingesting", total=None, file="")
+    with progress_bar() as bar:
+        task = bar.add_task("Ingesting", total=None, item="")
 
         def progress(done: int, total: int, file: str) -> None:
-            bar.update(task, completed=done, total=total, file=Path(file).name)
+            bar.update(task, completed=done, total=total, item=Path(file).name)
 
         report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress))
     for _path, reason in report.failed:

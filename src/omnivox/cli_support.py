@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from omnivox.logs import configure_logging
 from omnivox.privacy.crypto import install, load_ring
@@ -81,3 +82,15 @@ def workspace_command(
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
     return settings, workspace_or_exit(settings, workspace)
+
+
+def progress_bar() -> Progress:
+    """A bar on stderr: the task's description, done of total, time, and its ``item`` field."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[item]}"),
+        console=err,
+    )
