@@ -222,3 +222,18 @@ def test_a_failing_model_is_asked_once_per_campaign(server: LiveServer) -> None:
     assert len(down.requests) == 1  # was asked for each of the six copies
     assert all(c.source == "template" for c in campaign.copies)
     assert all(c.warnings[0].startswith("the model failed") for c in campaign.copies)
+
+
+def test_paragraphs_stay_apart_where_the_channel_shows_them(server: LiveServer) -> None:
+    model = Copywriter(
+        "Trailhead Rewards members get free return labels all winter.\n\n"
+        "Join Trailhead Rewards for free in any store and start saving."
+    )
+    brief = BRIEF.model_copy(update={"channels": ["sms", "email", "whatsapp"]})
+    sms, email, whatsapp = write(server, model, brief).copies
+    assert email.source == "model" and email.html is not None
+    assert email.html.startswith(
+        "<p>Trailhead Rewards members get free return labels all winter.</p>"
+        "<p>Join Trailhead Rewards for free in any store and start saving.</p>"
+    )  # was one paragraph
+    assert "winter.\n\nJoin" in whatsapp.text and "\n" not in sms.text

@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from omnivox.campaigns.formats import PARAGRAPHS
 from omnivox.guardrails.grounding import GroundingChecker, numbers_in
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.text import split_sentences
@@ -65,21 +66,28 @@ class ClaimCheck:
         self.said = set().union(*(promises_in(p.text) for p in passages))
 
     def __call__(self, text: str) -> Checked:
-        """Keep each sentence once, if it states nothing unbacked and no banned phrase."""
-        kept: list[str] = []
+        """Keep each sentence once, if it states nothing unbacked and no banned phrase.
+
+        Paragraphs (blank-line separated) stay apart.
+        """
+        paragraphs: list[str] = []
         removed: list[str] = []
         seen: set[str] = set()
-        for sentence in split_sentences(text):
-            key = " ".join(sentence.lower().split())
-            if key in seen:
-                continue
-            seen.add(key)
-            why = self._refusal(sentence)
-            if why:
-                removed.append(f"{sentence} ({why})")
-            else:
-                kept.append(sentence)
-        rewritten = self.policy.apply(" ".join(kept)).text if kept else ""
+        for paragraph in PARAGRAPHS.split(text):
+            kept = []
+            for sentence in split_sentences(paragraph):
+                key = " ".join(sentence.lower().split())
+                if key in seen:
+                    continue
+                seen.add(key)
+                why = self._refusal(sentence)
+                if why:
+                    removed.append(f"{sentence} ({why})")
+                else:
+                    kept.append(sentence)
+            if kept:
+                paragraphs.append(" ".join(kept))
+        rewritten = self.policy.apply("\n\n".join(paragraphs)).text if paragraphs else ""
         return Checked(rewritten, tuple(removed))
 
     def _refusal(self, sentence: str) -> str:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ LIMITS: dict[CampaignChannel, int] = {
     "telegram": 4096,
     "web": 140,
 }
+PARAGRAPHS = re.compile(r"\n\s*\n")
 SUBJECT_CHARS = 60
 PREHEADER_CHARS = 100
 BUTTON_CHARS = 25
@@ -107,8 +109,9 @@ def trim(text: str, limit: int, fits: Callable[[str], bool] | None = None) -> st
     """Whole sentences of ``text`` within ``limit`` characters; else its first words and "...".
 
     ``fits`` adds a test of its own (an SMS's segments). Never cuts a word or a number in half.
+    Paragraphs (blank-line separated) stay apart when the whole text fits.
     """
-    text = " ".join(text.split())
+    text = "\n\n".join(" ".join(p.split()) for p in PARAGRAPHS.split(text) if p.strip())
 
     def ok(candidate: str) -> bool:
         return len(candidate) <= limit and (fits is None or fits(candidate))
@@ -116,13 +119,13 @@ def trim(text: str, limit: int, fits: Callable[[str], bool] | None = None) -> st
     if ok(text):
         return text
     kept = ""
-    for sentence in split_sentences(text):
+    for sentence in split_sentences(text.replace("\n\n", " ")):
         if not ok(joined := f"{kept} {sentence}".strip()):
             break
         kept = joined
     if kept:
         return kept
-    words = text.split(" ")
+    words = text.split()
     for n in range(len(words) - 1, 0, -1):
         cut = " ".join(words[:n]).rstrip(",;:-")
         if cut and ok(f"{cut}..."):
@@ -155,7 +158,7 @@ def _sms(variant: int, parts: Parts, brief: Brief, brand: str, s: CampaignSettin
         return " ".join(x for x in (prefix, body, tail) if x)
 
     fitted = trim(
-        gsm_safe(parts.body),
+        " ".join(gsm_safe(parts.body).split()),  # one paragraph: line breaks cost characters
         LIMITS["sms"],
         lambda body: segments(message(body)) <= s.sms_segments,
     )

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from omnivox.campaigns.brief import Brief, CampaignChannel
 from omnivox.campaigns.claims import ClaimCheck
 from omnivox.campaigns.compose import compose
-from omnivox.campaigns.formats import Copy, Parts, assemble
+from omnivox.campaigns.formats import PARAGRAPHS, Copy, Parts, assemble
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.knowledge.retriever import KnowledgeRetriever
@@ -210,8 +210,13 @@ def _parse(text: str) -> tuple[str, str]:
     if found := _SUBJECT.search(text):
         subject = found.group(1)
         text = text[: found.start()] + text[found.end() :]
-    cleaned = " ".join(_NOISE.sub(" ", text).split()).strip("\"' ")
-    return " ".join(_NOISE.sub(" ", subject).split()).strip("\"' "), cleaned
+    paragraphs = (_plain(p) for p in PARAGRAPHS.split(text))
+    return _plain(subject), "\n\n".join(p for p in paragraphs if p)
+
+
+def _plain(text: str) -> str:
+    """``text`` on one line, without links, tags, markup or surrounding quotes."""
+    return " ".join(_NOISE.sub(" ", text).split()).strip("\"' ")
 
 
 def _composed(job: _Job, channel: CampaignChannel, variant: int, note: str = "") -> Copy:
