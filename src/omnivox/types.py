@@ -122,6 +122,7 @@ class DeliveryReceipt:
     provider_message_id: str | None = None
     error: str | None = None
     retryable: bool = False  # a failure worth another try later (timeouts, 429, 5xx)
+    retry_after_s: float | None = None  # the provider asked us to wait this long (Retry-After)
 
 
 @dataclass(frozen=True, slots=True)

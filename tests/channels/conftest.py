@@ -50,12 +50,14 @@ class BotApi:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     delay_s: float = 0.0  # how long each answer takes (the Bot API stand-in)
+    retry_after: int = 1  # the Bot API's 429 asks for this many seconds
 
     def reset(self) -> None:
         self.sent.clear()
         self.attempts.clear()
         self.failures.clear()
         self.delay_s = 0.0
+        self.retry_after = 1
 
     def wait_for_sends(self, n: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -78,8 +80,13 @@ def bot_api() -> Iterator[BotApi]:
         await asyncio.sleep(state.delay_s)
         if state.failures:
             code = state.failures.pop(0)
-            description = "Too Many Requests: retry after 1" if code == 429 else "Bad Request"
-            return JSONResponse({"ok": False, "error_code": code, "description": description}, code)
+            refusal: dict[str, Any] = {"ok": False, "error_code": code}
+            if code == 429:  # as the Bot API documents it: ResponseParameters.retry_after
+                refusal["description"] = f"Too Many Requests: retry after {state.retry_after}"
+                refusal["parameters"] = {"retry_after": state.retry_after}
+            else:
+                refusal["description"] = "Bad Request"
+            return JSONResponse(refusal, code)
         state.sent.append(body)
         # as Telegram does, message ids count per chat: a private chat's first reply is 2
         in_chat = sum(1 for sent in state.sent if sent["chat_id"] == body["chat_id"])

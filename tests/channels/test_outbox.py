@@ -16,7 +16,7 @@ from omnivox.channels.outbox import OutboxWorker
 from omnivox.services import Services, build_services
 from omnivox.storage.models import Message
 from omnivox.storage.outbox import OutboxStore
-from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, utcnow
+from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, aware, utcnow
 from tests.channels.conftest import SECRET, BotApi
 from tests.channels.test_telegram import telegram_settings
 from tests.channels.test_telegram import update as telegram_update
@@ -55,6 +55,19 @@ def test_a_429_is_retried_with_backoff_and_sent_once(tmp_path: Path, bot_api: Bo
     assert len(bot_api.attempts) == 2 and len(bot_api.sent) == 1
     assert row.meta["outbox"]["attempts"] == 2
     assert row.meta["delivery"]["provider_message_id"] == "5550100142:2"  # <chat>:<id in chat>
+
+
+def test_a_429_waits_as_long_as_the_provider_asked(tmp_path: Path, bot_api: BotApi) -> None:
+    bot_api.reset()
+    bot_api.failures.extend([429])
+    bot_api.retry_after = 120  # Telegram's parameters.retry_after
+    with LiveServer(telegram_settings(tmp_path, bot_api, {})) as server:
+        assert post(server).status_code == 200
+        row = wait_for_status(server, "retry")
+    assert row.next_attempt_at is not None
+    wait = (aware(row.next_attempt_at) - utcnow()).total_seconds()
+    assert 100 < wait <= 120  # was the outbox's own 2 s: the provider refused again
+    assert len(bot_api.attempts) == 1
 
 
 def test_a_refusal_is_not_retried(tmp_path: Path, bot_api: BotApi) -> None:

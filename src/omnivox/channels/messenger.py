@@ -109,9 +109,11 @@ class MessengerChannel(MetaChannel):
         result = await call(self._client, self.name, "/me/messages", params=params, json=body)
         if isinstance(result, DeliveryReceipt):
             return result
-        status, data = result
+        status, data, wait = result.status, result.data, result.retry_after_s
         if status >= 400 or "message_id" not in data:
-            return refused(self.name, status, (data.get("error") or {}).get("message"))
+            return refused(
+                self.name, status, (data.get("error") or {}).get("message"), retry_after_s=wait
+            )
         return DeliveryReceipt(self.name, "sent", str(data["message_id"]))
 
     async def close(self) -> None:

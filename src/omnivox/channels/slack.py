@@ -155,10 +155,12 @@ class SlackChannel:
         result = await call(self._client, self.name, "/chat.postMessage", json=body)
         if isinstance(result, DeliveryReceipt):
             return result
-        status, data = result
+        status, data, wait = result.status, result.data, result.retry_after_s
         if status >= 400 or not data.get("ok"):
             error = data.get("error")
-            return refused(self.name, status, error, retryable=error == "ratelimited")
+            return refused(
+                self.name, status, error, retryable=error == "ratelimited", retry_after_s=wait
+            )
         # a ts is unique only within its channel: the channel is part of the id, as inbound
         ts = data.get("ts")
         return DeliveryReceipt(self.name, "sent", f"{channel}:{ts}" if ts else None)

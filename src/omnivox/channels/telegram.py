@@ -125,9 +125,11 @@ class TelegramChannel:
         result = await call(self._client, self.name, "/sendMessage", json=body)
         if isinstance(result, DeliveryReceipt):
             return result
-        status, data = result
+        status, data, wait = result.status, result.data, result.retry_after_s
         if status >= 400 or not data.get("ok"):
-            return refused(self.name, status, data.get("description"))
+            asked = (data.get("parameters") or {}).get("retry_after")  # the Bot API's own
+            wait = float(asked) if isinstance(asked, int | float) else wait
+            return refused(self.name, status, data.get("description"), retry_after_s=wait)
         sent = data.get("result") or {}
         # message ids count per chat (every private chat's first reply is 2): the chat is part
         # of the id, as for inbound messages, or the second chat's reply would clash

@@ -119,9 +119,9 @@ class TwilioSmsChannel:
         result = await call(self._client, self.name, path, data=form)
         if isinstance(result, DeliveryReceipt):
             return result
-        status, data = result
+        status, data, wait = result.status, result.data, result.retry_after_s
         if status >= 400:
-            return refused(self.name, status, data.get("message"))
+            return refused(self.name, status, data.get("message"), retry_after_s=wait)
         return DeliveryReceipt(self.name, "queued", str(data.get("sid") or "") or None)
 
     async def close(self) -> None:

@@ -194,10 +194,12 @@ class WhatsAppChannel(MetaChannel):
         result = await call(self._client, self.name, f"/{number_id}/messages", json=body)
         if isinstance(result, DeliveryReceipt):
             return result
-        status, data = result
+        status, data, wait = result.status, result.data, result.retry_after_s
         messages = data.get("messages") or []
         if status >= 400 or not messages:
-            return refused(self.name, status, (data.get("error") or {}).get("message"))
+            return refused(
+                self.name, status, (data.get("error") or {}).get("message"), retry_after_s=wait
+            )
         return DeliveryReceipt(self.name, "sent", str(messages[0].get("id") or "") or None)
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ from omnivox.storage.repositories import StoredMessage
 from omnivox.types import DeliveryReceipt, utcnow
 
 RETRY_DELAYS_S = (2.0, 10.0, 60.0, 300.0, 900.0)
+MAX_RETRY_AFTER_S = 3600.0  # a provider's Retry-After is honoured up to this
 # provider delivery reports, in the order they happen; "failed" can follow any of them
 PROGRESS = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
@@ -104,7 +105,10 @@ class OutboxStore:
         next_attempt_at = None
         if receipt.status == "failed" and receipt.retryable and attempts <= len(RETRY_DELAYS_S):
             status = "retry"
-            next_attempt_at = utcnow() + timedelta(seconds=RETRY_DELAYS_S[attempts - 1])
+            delay = RETRY_DELAYS_S[attempts - 1]
+            if receipt.retry_after_s is not None:  # the provider's wish, within an hour
+                delay = max(delay, min(receipt.retry_after_s, MAX_RETRY_AFTER_S))
+            next_attempt_at = utcnow() + timedelta(seconds=delay)
         delivery = {"provider_message_id": receipt.provider_message_id, "error": receipt.error}
         meta: dict[str, Any] = {**message.metadata, "delivery": delivery, "outbox": outbox}
         values: dict[str, Any] = {
