@@ -282,3 +282,41 @@ def test_a_redis_url_must_be_one_and_is_not_echoed(tmp_path: Path) -> None:
         load_settings(config)
     assert caught.value.key == "redis.url" and "redis://" in caught.value.expected
     assert "hunter2" not in str(caught.value)
+
+
+EXPERIMENT = "workspaces: [{id: a, name: A, experiment: {name: tone, variants: [%s]}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("variants", "key", "expected"),
+    [
+        ("{name: A}", "workspaces[0].experiment.variants", "at least 2 items"),
+        ("{name: A}, {name: B, weight: 0}", "workspaces[0].experiment.variants[1].weight",
+         "greater than 0"),
+        ("{name: A}, {name: A}", "workspaces[0].experiment.variants",
+         "variant names must be unique; repeated: A"),
+        ("{name: A}, {name: B, persona: {tone: warm}}",
+         "workspaces[0].experiment.variants[1].persona.tone", "unknown key"),
+        ("{name: A}, {name: B, temperature: 3}",
+         "workspaces[0].experiment.variants[1].temperature", "less than or equal to 2"),
+        ("{name: A}, {name: B}, {name: C}, {name: D}, {name: E}",
+         "workspaces[0].experiment.variants", "at most 4 items"),
+    ],
+)  # fmt: skip
+def test_a_bad_experiment_names_its_key(
+    tmp_path: Path, variants: str, key: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, EXPERIMENT % variants), env={})
+    assert info.value.key == key and expected in info.value.expected
+
+
+def test_an_experiment_reads_weights_and_persona_overrides(tmp_path: Path) -> None:
+    body = EXPERIMENT % "{name: A}, {name: B, weight: 3, temperature: 0.9, persona: {voice: Warm.}}"
+    experiment = load_settings(write(tmp_path, body), env={}).workspaces[0].experiment
+    assert experiment is not None and [v.weight for v in experiment.variants] == [1.0, 3.0]
+    b = experiment.variants[1]
+    assert (b.persona.voice, b.persona.name, b.temperature) == ("Warm.", None, 0.9)
+    assert (
+        load_settings(write(tmp_path, GOOD), env={"LLM_KEY": "k"}).workspaces[0].experiment is None
+    )

@@ -406,6 +406,45 @@ class CampaignSettings(_Model):
     min_relevance: float = Field(0.62, ge=-1, le=1)
 
 
+class VariantPersona(_Model):
+    """A variant's persona keys: each one given replaces the workspace persona's key."""
+
+    name: str | None = None
+    brand: str | None = None
+    voice: str | None = None
+    preferred_terms: dict[str, str] | None = None
+    avoided_terms: list[str] | None = None
+    banned_phrases: list[str] | None = None
+
+
+_EXPERIMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class VariantSettings(_Model):
+    """One arm of an experiment: its share of customers and what it changes (docs/analytics.md)."""
+
+    name: str = Field(pattern=_EXPERIMENT_NAME)
+    weight: float = Field(1.0, gt=0)
+    persona: VariantPersona = Field(default_factory=VariantPersona)
+    temperature: float | None = Field(None, ge=0, le=2)  # unset: llm.temperature
+
+
+class ExperimentSettings(_Model):
+    """The workspace's running A/B experiment: customers split between 2 to 4 variants."""
+
+    name: str = Field(pattern=_EXPERIMENT_NAME)
+    variants: list[VariantSettings] = Field(min_length=2, max_length=4)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_names(cls, value: list[VariantSettings]) -> list[VariantSettings]:
+        names = [v.name for v in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+
 class WorkspaceSettings(_Model):
     """One business (tenant) served by this Omnivox."""
 
@@ -427,6 +466,7 @@ class WorkspaceSettings(_Model):
     retention_days: int = Field(90, ge=0)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    experiment: ExperimentSettings | None = None
 
 
 class Settings(_Model):
