@@ -26,6 +26,7 @@ from omnivox.channels.mail.channel import EmailChannel
 from omnivox.channels.mail.inbound import InboundMail, Mailboxes, start_smtp
 from omnivox.channels.outbox import OutboxWorker
 from omnivox.channels.webchat import WebChatChannel
+from omnivox.experiments import Assigner
 from omnivox.governance.apikeys import ApiKeyStore
 from omnivox.governance.rbac import Role
 from omnivox.guardrails.grounding import GroundingChecker, GroundingSettings
@@ -56,6 +57,7 @@ from omnivox.pipeline.runner import Step
 from omnivox.pipeline.steps.attach import Attach
 from omnivox.pipeline.steps.consent import ConsentKeywords
 from omnivox.pipeline.steps.deliver import Deliver
+from omnivox.pipeline.steps.experiment import Experiment
 from omnivox.pipeline.steps.generate import Generate
 from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.guard_output import GuardOutput
@@ -519,8 +521,10 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         history_messages=settings.knowledge.history_messages,
         cache=cache,
     )
+    assigners = {ws.id: Assigner(ws, ws.experiment) for ws in settings.workspaces if ws.experiment}
     return [
         Identify(store, c.locks),
+        *([Experiment(assigners)] if assigners else []),
         attach,
         ConsentKeywords(ConsentStore(store.db)),
         # while a person holds the conversation, nothing of the bot's speaks: not a code

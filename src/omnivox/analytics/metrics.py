@@ -46,8 +46,8 @@ MAX_DAYS = 90
 PAGE = 2_000  # events read at a time: the event loop serves turns between pages
 # the steps up to the reply sent (record and prepare come after it)
 REPLY_STEPS = (
-    "identify", "attach", "consent", "hold", "verify", "rate", "guard_input", "understand",
-    "route", "retrieve", "generate", "guard_output", "render", "deliver",
+    "identify", "experiment", "attach", "consent", "hold", "verify", "rate", "guard_input",
+    "understand", "route", "retrieve", "generate", "guard_output", "render", "deliver",
 )  # fmt: skip
 
 

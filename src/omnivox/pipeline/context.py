@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omnivox.channels.base import ChannelAdapter
+from omnivox.experiments import Variant
 from omnivox.guardrails.grounding import Verdict
 from omnivox.guardrails.policy import PolicyResult
 from omnivox.llm.base import Delta, Usage
 from omnivox.llm.chain import ChainTrace
 from omnivox.privacy.vault import Vault
-from omnivox.settings import WorkspaceSettings
+from omnivox.settings import PersonaSettings, WorkspaceSettings
 from omnivox.storage.repositories import MetadataUpdate, Newcomer, StoredMessage
 from omnivox.types import HistoryItem, InboundMessage, OutboundMessage, Passage, Reply
 from omnivox.understanding.analyzer import Analysis
@@ -56,6 +57,8 @@ class TurnContext:
     # locks the turn holds until it ends (identify: the customer's), released by the service
     held: AsyncExitStack = field(default_factory=AsyncExitStack)
     newcomer: Newcomer | None = None  # a sender seen for the first time, not stored yet
+    # experiment: the customer's variant of the workspace's experiment (None: no experiment)
+    variant: Variant | None = None
     # attach
     conversation_id: str | None = None
     conversation_created: bool = False
@@ -104,6 +107,11 @@ class TurnContext:
         self.halted = reason
         if reply is not None:
             self.reply = reply
+
+    @property
+    def persona(self) -> PersonaSettings:
+        """The persona the turn speaks with: its variant's, else the workspace's."""
+        return self.variant.persona if self.variant else self.workspace.persona
 
     @property
     def question(self) -> str:

@@ -100,7 +100,7 @@ class Generate:
         if shown is None:
             shown = self._focus(ctx)
         return self.prompts[ctx.workspace.id].build(
-            persona=ctx.workspace.persona,
+            persona=ctx.persona,
             channel=ChannelGuidance(ctx.channel.name, caps.guidance),
             question=ctx.question,
             history=ctx.history,
@@ -164,8 +164,11 @@ class Generate:
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
         messages = self.prompt(ctx, shown=self._shown_as_guessed(ctx))
+        temperature = self.temperature
+        if ctx.variant is not None and ctx.variant.temperature is not None:
+            temperature = ctx.variant.temperature
         request = CompletionRequest(
-            messages, ctx.question, tuple(ctx.passages), self.max_tokens, self.temperature
+            messages, ctx.question, tuple(ctx.passages), self.max_tokens, temperature
         )
         trace = ctx.llm_trace = ChainTrace()
         parts: list[str] = []

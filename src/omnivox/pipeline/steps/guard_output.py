@@ -5,7 +5,8 @@
 - Otherwise unsupported sentences are removed; when too little remains, the reply falls back
   to the extractive answer from the same passages. The verdict (full, partial, none) is kept
   on the context and recorded with the turn.
-- Finally the workspace's brand policy rewrites preferred/avoided terms or blocks the answer.
+- Finally the workspace's brand policy (its experiment variant's, in one) rewrites
+  preferred/avoided terms or blocks the answer.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class GuardOutput:
             return ctx
         if self.checker is not None:
             ctx.reply = await self._ground(ctx, ctx.reply, self.checker)
-        policy = self.policies.get(ctx.workspace.id)
+        policy = ctx.variant.policy if ctx.variant else self.policies.get(ctx.workspace.id)
         if policy is not None:
             result = policy.apply(ctx.reply.text)
             ctx.policy = result
@@ -62,14 +63,15 @@ class GuardOutput:
 
         Never an answer that may be the customer's own: one whose prompt carried their
         profile facts (a first name, a loyalty tier) or summary, or that had their details
-        put back. Another customer asking the same would get it word for word.
+        put back. Another customer asking the same would get it word for word. Nor one of an
+        experiment's variant: a customer of another variant would get its voice.
         """
         blocked = ctx.policy is not None and ctx.policy.blocked_by is not None
         grounded = ctx.grounding in ("full", "partial") and ctx.passages
         personal = bool(ctx.facts or ctx.summary or ctx.restored)
         if not (self.cache and ctx.reply and ctx.retrieval_query and grounded):
             return
-        if not blocked and not personal:
+        if not blocked and not personal and ctx.variant is None:
             await self.cache.store(
                 ctx.inbound.workspace_id,
                 ctx.retrieval_query,

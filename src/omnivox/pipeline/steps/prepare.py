@@ -79,7 +79,7 @@ def blank_context(ctx: TurnContext) -> TurnContext:
     blank.inbound = InboundMessage(
         ctx.inbound.workspace_id, ctx.inbound.channel, CustomerRef(""), ""
     )
-    blank.customer_id = blank.conversation_id = blank.message = None
+    blank.customer_id = blank.conversation_id = blank.message = blank.variant = None
     blank.history, blank.summary, blank.facts, blank.known = [], "", {}, []
     blank.model_text, blank.vault, blank.analysis, blank.recent_nlu = "", None, None, []
     blank.passages, blank.retrieval_query, blank.reply, blank.llm_trace = [], None, None, None

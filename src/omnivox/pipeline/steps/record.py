@@ -42,6 +42,8 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         "policy_rewrites": list(ctx.policy.rewrites) if ctx.policy else [],
         "policy_blocked": ctx.policy.blocked_by if ctx.policy else None,
         "halted": ctx.halted,
+        "experiment": ctx.variant.experiment if ctx.variant else None,
+        "variant": ctx.variant.name if ctx.variant else None,
         **understanding_payload(ctx),
     }
 

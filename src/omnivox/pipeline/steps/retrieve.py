@@ -4,7 +4,8 @@ Follow-up questions ("what about for my daughter?") name nothing on their own, s
 is the question preceded by the conversation's previous messages; the question is searched by
 itself too, so a customer who changes the subject gets passages about the new one. A
 near-duplicate of an earlier grounded question is answered from the semantic cache: the turn
-then skips generation.
+then skips generation. A turn in an experiment's variant neither reads nor fills the cache (an
+answer written in one variant's voice would reach the others).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Retrieve:
         if self.retriever is None or not ctx.decision or ctx.decision.route != "answer":
             return ctx
         query = self.query(ctx)
-        if self.cache is not None:
+        if self.cache is not None and ctx.variant is None:
             # the version the passages will come from: an answer is cached only under it
             ctx.kb_version = await self.cache.current_version(ctx.inbound.workspace_id)
             cached = await self.cache.lookup(ctx.inbound.workspace_id, query, ctx.question)

@@ -144,7 +144,7 @@ class RouteStep:
         try:
             async with asyncio.timeout(self.chooser.timeout_s):
                 call = await choose(
-                    self.chooser, tools, ctx.workspace.persona.brand, ctx.history, ctx.question
+                    self.chooser, tools, ctx.persona.brand, ctx.history, ctx.question
                 )
         except (ProviderError, TimeoutError) as exc:
             problem = str(exc) or f"no answer within {self.chooser.timeout_s:g} s"
