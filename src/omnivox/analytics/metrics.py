@@ -22,14 +22,15 @@ Definitions:
 - **reply time**: the pipeline's time from the message to the reply sent (the sum of the
   recorded steps), p50 and p95; **first token**: when the model's first words came;
 - **cache hits**: the share of answered questions (route ``answer``) served from the cache;
-- **cost**: the providers' reported cost and tokens (the bundled model costs nothing).
+- **cost**: the providers' reported cost and tokens (the bundled model costs nothing);
+- **experiment**: the same per variant of the workspace's experiment
+  (:mod:`omnivox.analytics.experiment`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -38,6 +39,9 @@ from typing import Any
 from sqlalchemy import Text, cast, func, select
 
 from omnivox import events
+from omnivox.analytics.experiment import ArmTally, ExperimentFigures
+from omnivox.analytics.stats import percentile
+from omnivox.settings import ExperimentSettings
 from omnivox.storage.db import Database
 from omnivox.storage.models import Conversation, Event, Handoff, Rating
 from omnivox.types import utcnow
@@ -81,21 +85,13 @@ class Figures:
     channels: dict[str, int] = field(default_factory=dict)
     intents: list[tuple[str, int]] = field(default_factory=list)
     daily: list[dict[str, Any]] = field(default_factory=list)
+    experiment: ExperimentFigures | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         data = asdict(self)
         data["intents"] = [{"intent": i, "turns": n} for i, n in self.intents]
         return data
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The nearest-rank ``q`` percentile (0-100) of ``values``; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return round(ordered[rank - 1], 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +120,7 @@ class _Turns:
     channels: Counter[str] = field(default_factory=Counter)
     intents: Counter[str] = field(default_factory=Counter)
     days: Counter[date] = field(default_factory=Counter)
+    arms: ArmTally | None = None  # the experiment's variants, when one is configured
 
     def add(self, kind: str, payload: dict[str, Any], timings: dict[str, Any], at: date,
             conversation: str | None) -> None:  # fmt: skip
@@ -138,7 +135,10 @@ class _Turns:
         self.days[at] += 1
         if conversation:
             self.routed.add(conversation)
-        self.reply_ms.append(sum(float(timings.get(s) or 0.0) for s in REPLY_STEPS))
+        reply_ms = sum(float(timings.get(s) or 0.0) for s in REPLY_STEPS)
+        self.reply_ms.append(reply_ms)
+        if self.arms is not None:
+            self.arms.add(payload, reply_ms, conversation)
         if payload.get("first_token_ms") is not None:
             self.first_ms.append(float(payload["first_token_ms"]))
         self.prompt += int(payload.get("prompt_tokens") or 0)
@@ -157,9 +157,9 @@ class _Turns:
                 counter[str(payload[key])] += 1
 
 
-def _tally(rows: list[Any]) -> _Turns:
+def _tally(rows: list[Any], experiment: ExperimentSettings | None) -> _Turns:
     """Decode and count the window's events (run in a worker thread)."""
-    found = _Turns()
+    found = _Turns(arms=ArmTally(experiment) if experiment else None)
     for kind, payload, timings, at, conversation in rows:
         found.add(kind, json.loads(payload or "{}"), json.loads(timings or "{}"),
                   at.date(), conversation)  # fmt: skip
@@ -167,9 +167,16 @@ def _tally(rows: list[Any]) -> _Turns:
 
 
 async def figures(
-    db: Database, workspace_id: str, days: int = 7, now: datetime | None = None
+    db: Database,
+    workspace_id: str,
+    days: int = 7,
+    now: datetime | None = None,
+    experiment: ExperimentSettings | None = None,
 ) -> Figures:
-    """The workspace's figures for the last ``days`` days (1 to ``MAX_DAYS``)."""
+    """The workspace's figures for the last ``days`` days (1 to ``MAX_DAYS``).
+
+    With ``experiment`` (the workspace's), its variants' figures too.
+    """
     days = max(1, min(days, MAX_DAYS))
     until = now or utcnow()
     w = _Window(workspace_id, until - timedelta(days=days), until)
@@ -177,9 +184,10 @@ async def figures(
     async with db.sessions() as session:
         handed = {r[0] for r in await session.execute(_handed(w))}
         handoffs = (await session.execute(_handoffs(w))).all()
-        ratings = [r[0] for r in await session.execute(_ratings(w))]
+        rated = [(r[0], r[1]) for r in await session.execute(_ratings(w))]
         started = int((await session.execute(_started(w))).scalar_one())
-    t = await asyncio.to_thread(_tally, rows)
+    t = await asyncio.to_thread(_tally, rows, experiment)
+    ratings = [score for score, _ in rated]
     opened = Counter(o.date() for o, _ in handoffs)
     first = w.since.date()
     return Figures(
@@ -218,6 +226,7 @@ async def figures(
             }
             for n in range(days + 1)
         ],
+        experiment=t.arms.figures(handed, rated) if t.arms else None,
     )
 
 
@@ -274,7 +283,7 @@ def _handoffs(w: _Window) -> Any:
 
 
 def _ratings(w: _Window) -> Any:
-    return select(Rating.score).where(
+    return select(Rating.score, Rating.conversation_id).where(
         Rating.workspace_id == w.workspace_id,
         Rating.created_at >= w.since,
         Rating.created_at < w.until,

@@ -26,6 +26,9 @@ async def analytics(
     principal: Analyst,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Window, in days up to now.")] = 7,
 ) -> dict[str, Any]:
-    """The key's workspace's figures over the last ``days`` days."""
-    found = await figures(services_of(request).db, principal.workspace_id, days)
+    """The key's workspace's figures over the last ``days`` days (and its experiment's)."""
+    services = services_of(request)
+    ws = services.settings.workspace(principal.workspace_id)
+    experiment = ws.experiment if ws else None
+    found = await figures(services.db, principal.workspace_id, days, experiment=experiment)
     return found.as_dict()

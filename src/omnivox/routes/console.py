@@ -244,12 +244,12 @@ async def dashboard_link(days: str = "7") -> Response:
 
 @router.get("/console/dashboard")
 async def dashboard_page(request: Request, days: str = "7") -> Response:
-    """The workspace's figures: containment, CSAT, latency, cost, answers, per day."""
+    """The workspace's figures: containment, CSAT, latency, cost, answers, per day, experiment."""
     try:
         services, agent, ws = await _agent(request)
     except NotLoggedIn:
         return RedirectResponse("/console/login", status_code=303)
-    found = await figures(services.db, ws.id, _window(days))
+    found = await figures(services.db, ws.id, _window(days), experiment=ws.experiment)
     return page(
         "dashboard.html",
         agent=agent,
