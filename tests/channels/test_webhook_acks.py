@@ -16,6 +16,7 @@ PAYLOADS = Path(__file__).parent / "payloads"
 
 
 def telegram_update(update_id: int, message_id: int, text: str) -> bytes:
+    """A text update; ``message_id`` clear of the stand-in's replies (2, 3, ... in the chat)."""
     body = json.loads((PAYLOADS / "telegram_text_update.json").read_bytes())
     body["update_id"], body["message"]["message_id"] = update_id, message_id
     body["message"]["text"] = text
@@ -34,9 +35,9 @@ def test_a_message_behind_a_slow_turn_is_acknowledged_within_the_budget(
     url = None
     with LiveServer(settings) as live:
         url = f"{live.url}/webhooks/acme/telegram"
-        assert httpx.post(url, content=telegram_update(1, 1, "Hi"), headers=headers).is_success
+        assert httpx.post(url, content=telegram_update(1, 101, "Hi"), headers=headers).is_success
         started = time.monotonic()
-        second = httpx.post(url, content=telegram_update(2, 2, "And exchanges?"), headers=headers)
+        second = httpx.post(url, content=telegram_update(2, 102, "And exchanges?"), headers=headers)
         took = time.monotonic() - started
         assert second.status_code == 200
         assert 2.0 < took < 3.0  # waited for the store as long as it could: was 5 s
