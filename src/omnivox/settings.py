@@ -28,6 +28,7 @@ from pydantic import (
 from omnivox import registry
 from omnivox.channels.config import ChannelSettings
 from omnivox.understanding.config import UnderstandingSettings
+from omnivox.unique import unique
 
 ENV_PREFIX = "OMNIVOX_"
 # Short, documented aliases for the overrides people reach for first.
@@ -438,10 +439,7 @@ class ExperimentSettings(_Model):
     @field_validator("variants")
     @classmethod
     def _unique_names(cls, value: list[VariantSettings]) -> list[VariantSettings]:
-        names = [v.name for v in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"variant names must be unique; repeated: {', '.join(dupes)}")
+        unique((v.name for v in value), "variant names")
         return value
 
 
@@ -490,10 +488,7 @@ class Settings(_Model):
     @field_validator("workspaces")
     @classmethod
     def _unique_ids(cls, value: list[WorkspaceSettings]) -> list[WorkspaceSettings]:
-        ids = [w.id for w in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"workspace ids must be unique; repeated: {', '.join(dupes)}")
+        unique((w.id for w in value), "workspace ids")
         return value
 
     def workspace(self, workspace_id: str) -> WorkspaceSettings | None:

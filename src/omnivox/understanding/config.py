@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from omnivox.unique import unique
+
 Risk = Literal["low", "medium", "high"]
 # Tuned on CLINC150 val with bench/intents.py: the best out-of-scope recall that keeps in-scope
 # accuracy on val at 0.95 or more (bench/RESULTS.md). Workspaces can tune their own with
@@ -91,10 +93,7 @@ class UnderstandingSettings(_Model):
     @field_validator("intents")
     @classmethod
     def _unique(cls, value: list[IntentSpec]) -> list[IntentSpec]:
-        names = [i.name for i in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"intent names must be unique; repeated: {', '.join(dupes)}")
+        unique((i.name for i in value), "intent names")
         return value
 
     @field_validator("order_pattern")
