@@ -476,6 +476,7 @@ def test_a_reply_over_4000_characters_is_refused_on_the_page_and_nothing_is_sent
     refused = sam.post(f"/console/handoffs/{handoff.id}/reply", data={"text": "word " * 12000})
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
     assert "at most 4,000 characters (this one has 59,999)" in refused.text
+    assert ("word " * 12000).strip() in refused.text  # given back to shorten, not lost
     time.sleep(0.5)
     assert len(twilio_api.sent) == 1  # only the bot's "passed to our team"
 

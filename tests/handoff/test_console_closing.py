@@ -116,3 +116,17 @@ def test_an_agents_reply_does_not_repeat_the_bots_long_message_note(
     ).status_code == 303
     twilio_api.wait_for_sends(2)
     assert twilio_api.sent[-1]["Body"] == "Hi, Sam here."  # no "(Your message was long: ...)"
+
+
+def test_a_disabled_agent_is_not_offered_for_assignment(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    handoff, _sam = claimed(server, twilio_api)
+    alex = login(server, "alex@acme.example", "alex-password-1")
+    offered = alex.get(f"/console/handoffs/{handoff.id}").text
+    assert '<option value="sam@acme.example">' in offered
+    store = server.services.console.handoffs
+    assert run_on_server(server, store.set_disabled("acme", "sam@acme.example", True))
+    offered = alex.get(f"/console/handoffs/{handoff.id}").text
+    assert '<option value="sam@acme.example">' not in offered  # assigning would be refused
+    assert '<option value="alex@acme.example">' in offered

@@ -348,7 +348,9 @@ async def _conversation(
     handoff: HandoffView,
     error: str | None = None,
     status: int = 200,
+    draft: str = "",
 ) -> HTMLResponse:
+    """The conversation page; ``draft``: a refused reply's text, given back to edit."""
     view = await services.store.conversation(handoff.conversation_id, ws.id)
     messages = view.messages if view else []
     last_in = next((m for m in reversed(messages) if m.direction == "in"), None)
@@ -364,9 +366,15 @@ async def _conversation(
         holder=await _name(services, handoff.agent_id) if handoff.agent_id else None,
         channel=last_in.channel if last_in else "—",
         canned=ws.handoff.canned,
-        colleagues=await services.console.handoffs.agents(ws.id) if agent.role == "admin" else [],
+        colleagues=await _colleagues(services, ws) if agent.role == "admin" else [],
         error=error,
+        draft=draft,
     )
+
+
+async def _colleagues(services: Services, ws: WorkspaceSettings) -> list[Agent]:
+    """The agents an admin may assign to: not the disabled ones (assigning them is refused)."""
+    return [a for a in await services.console.handoffs.agents(ws.id) if a.disabled_at is None]
 
 
 @router.post("/console/handoffs/{handoff_id}/{action}")
@@ -380,14 +388,16 @@ async def act(handoff_id: str, action: str, request: Request) -> Response:
         return _login_page(request, f"{exc}. Nothing was sent.", 401)
     form = await _form(request)
     console = services.console
+    text = form.get("text", "").strip()
     try:
-        await console.act(ws, agent, handoff_id, action, form.get("text", "").strip())
+        await console.act(ws, agent, handoff_id, action, text)
     except HandoffError as exc:
         try:
             handoff = await console.handoffs.get(ws.id, handoff_id)
         except HandoffError:
             return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
-        return await _conversation(services, agent, ws, handoff, exc.message, exc.status)
+        draft = text if action == "reply" else ""  # a refused reply is not lost
+        return await _conversation(services, agent, ws, handoff, exc.message, exc.status, draft)
     target = "/console" if action in ("resolve", "return") else f"/console/handoffs/{handoff_id}"
     return RedirectResponse(target, status_code=303, headers=_headers())
 
