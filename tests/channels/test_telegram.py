@@ -33,10 +33,15 @@ def server(tmp_path: Path, bot_api: BotApi, database: dict[str, Any]) -> Iterato
         yield live
 
 
-def telegram_settings(tmp_path: Path, bot_api: BotApi, database: dict[str, Any]) -> Settings:
+def telegram_settings(
+    tmp_path: Path,
+    bot_api: BotApi,
+    database: dict[str, Any],
+    providers: list[dict[str, Any]] | None = None,
+) -> Settings:
     telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
     workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
-    return make_settings(tmp_path, database=database, workspaces=[workspace])
+    return make_settings(tmp_path, database=database, workspaces=[workspace], providers=providers)
 
 
 def update(name: str = "telegram_text_update.json") -> bytes:
@@ -296,10 +301,8 @@ def test_an_update_is_acknowledged_once_stored_and_a_failed_store_is_retried(
     tmp_path: Path, bot_api: BotApi
 ) -> None:
     bot_api.reset()
-    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
-    workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
     slow = [{"type": "scripted", "reply": "You asked: {question}", "delay_s": 1.5}]
-    with LiveServer(make_settings(tmp_path, providers=slow, workspaces=[workspace])) as live:
+    with LiveServer(telegram_settings(tmp_path, bot_api, {}, slow)) as live:
         store = live.services.store
         attach = store.attach_inbound
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.channels.conftest import SECRET, TOKEN, BotApi
-from tests.conftest import LiveServer, make_settings
+from tests.channels.conftest import SECRET, BotApi
+from tests.channels.test_telegram import telegram_settings
+from tests.conftest import LiveServer
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -27,10 +28,8 @@ def test_a_message_behind_a_slow_turn_is_acknowledged_within_the_budget(
     tmp_path: Path, bot_api: BotApi
 ) -> None:
     bot_api.reset()
-    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
-    workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
     slow = [{"type": "scripted", "reply": "You asked: {question}", "delay_s": 4, "timeout_s": 10}]
-    settings = make_settings(tmp_path, providers=slow, workspaces=[workspace])
+    settings = telegram_settings(tmp_path, bot_api, {}, slow)
     headers = {"content-type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
     url = None
     with LiveServer(settings) as live:

@@ -330,11 +330,7 @@ def test_logging_out_ends_the_session_even_for_a_copied_cookie(server: LiveServe
 def test_while_a_person_holds_it_a_number_or_an_email_gets_no_bot_reply(
     server: LiveServer, twilio_api: BotApi
 ) -> None:
-    sms(server, "I want to talk to a real person", 1)
-    twilio_api.wait_for_sends(1)
-    first = wait_handoff(server)
-    sam = login(server, "sam@acme.example", "sam-password-1")
-    assert sam.post(f"/console/handoffs/{first.id}/claim").status_code == 303
+    first, sam = claimed(server, twilio_api)
     assert sam.post(f"/console/handoffs/{first.id}/resolve").status_code == 303
     twilio_api.wait_for_sends(2)
     assert twilio_api.sent[1]["Body"] == ASK  # left unanswered
