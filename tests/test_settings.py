@@ -128,6 +128,16 @@ def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
             "workspaces[0].seed.api_keys[0].role",
             "'admin', 'agent', 'analyst', 'marketer' or 'integration'",
         ),
+        (
+            "knowledge: {embedder: {type: openai_compat, model: e5}}",
+            "knowledge.embedder.base_url",
+            "Field required",
+        ),
+        (
+            "knowledge: {embedder: {type: cohere}}",
+            "knowledge.embedder",
+            "'bundled', 'openai_compat'",
+        ),
     ],
 )
 def test_bad_config_names_key_and_expectation(

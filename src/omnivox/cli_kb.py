@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
+from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
@@ -69,8 +70,14 @@ def ingest(
 
     Unchanged files are skipped; files gone from an ingested folder leave the index. A file
     that cannot be read is reported by name and skipped, the rest is ingested, and the
-    command then exits with status 1.
+    command then exits with status 1. When ``knowledge.embedder`` names another encoder than
+    the one that embedded what is stored, everything stored is embedded again first. An
+    embeddings server that fails stops the command (status 1); what was stored stays, and
+    running it again goes on from there.
     """
+    from omnivox.knowledge.remote_embeddings import EmbeddingError
+    from omnivox.storage.knowledge import EmbedderChanged
+
     settings, ws = _open(config, data_dir, workspace)
     for path in paths:
         if not path.exists():
@@ -78,13 +85,25 @@ def ingest(
             raise typer.Exit(2)
     with progress_bar() as bar:
         task = bar.add_task("Ingesting", total=None, item="")
+        again: list[TaskID] = []
 
         def progress(done: int, total: int, file: str) -> None:
             bar.update(task, completed=done, total=total, item=Path(file).name)
 
-        report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress))
+        def reembedding(done: int, total: int, encoder: str) -> None:
+            if not again:
+                again.append(bar.add_task("Embedding again", total=total, item=encoder))
+            bar.update(again[0], completed=done, total=total)
+
+        try:
+            report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress, reembedding))
+        except (EmbeddingError, EmbedderChanged) as exc:
+            err.print(f"[bold red]Could not embed:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
     for _path, reason in report.failed:
         err.print(f"[yellow]skipped[/] {escape(reason)}", soft_wrap=True)  # paths unbroken
+    if report.reembedded:
+        out.print(f"{report.reembedded} stored chunks embedded again for the new encoder")
     out.print(
         f"[green]{ws}[/]: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "

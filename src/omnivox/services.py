@@ -40,8 +40,9 @@ from omnivox.identity.kinds import identity_of
 from omnivox.identity.sender import CodeSender
 from omnivox.identity.verification import Verifier
 from omnivox.knowledge.chunking import ChunkingSettings
-from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.knowledge.embeddings import Embedder, MiniLMEmbedder
 from omnivox.knowledge.fusion import DEFAULT_BM25_WEIGHT, FusionSettings
+from omnivox.knowledge.remote_embeddings import OpenAICompatEmbedder
 from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.llm.base import LLMProvider, ToolChooser
@@ -75,7 +76,13 @@ from omnivox.privacy.crypto import install, load_ring
 from omnivox.privacy.rotation import index_identities
 from omnivox.recovery import recover
 from omnivox.scaleout import Coordination, coordination
-from omnivox.settings import ConfigError, LlamaCppSettings, Settings, WorkspaceSettings
+from omnivox.settings import (
+    ConfigError,
+    LlamaCppSettings,
+    OpenAICompatEmbedderSettings,
+    Settings,
+    WorkspaceSettings,
+)
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
 from omnivox.storage.inuse import DataDirBusyError, DataDirLock
@@ -472,9 +479,9 @@ def build_components(
     }
     coord = coord or Coordination()
     console = build_console(settings, store, chain, kb, channels, key, coord.peers)
-    understanding = Understanding(settings, kb.embedder)
+    understanding = Understanding(settings, kb.bundled)
     k = settings.knowledge
-    cache = SemanticCache(kb.embedder, kb.version, k.cache_threshold, k.cache_entries)
+    cache = SemanticCache(kb.bundled, kb.version, k.cache_threshold, k.cache_entries)
     return Components(
         store,
         chain,
@@ -595,16 +602,20 @@ def grounding_checker(settings: Settings, kb: KnowledgeBase) -> GroundingChecker
     if not g.grounding:
         return None
     return GroundingChecker(
-        kb.embedder, GroundingSettings(g.min_cosine, g.min_overlap, g.min_kept_fraction)
+        kb.bundled, GroundingSettings(g.min_cosine, g.min_overlap, g.min_kept_fraction)
     )
 
 
 def build_knowledge(settings: Settings, db: Database) -> KnowledgeBase:
-    """The knowledge base with the bundled embedder and the configured chunking and fusion."""
+    """The knowledge base with the configured encoder, chunking and fusion."""
     k = settings.knowledge
+    bundled = MiniLMEmbedder()
+    embedder: Embedder = bundled
+    if isinstance(k.embedder, OpenAICompatEmbedderSettings):
+        embedder = OpenAICompatEmbedder(k.embedder)
     return KnowledgeBase(
         KnowledgeStore(db),
-        MiniLMEmbedder(),
+        embedder,
         Path(settings.data_dir),
         ChunkingSettings(max_words=k.chunk_words),
         FusionSettings(
@@ -616,6 +627,7 @@ def build_knowledge(settings: Settings, db: Database) -> KnowledgeBase:
             faq_question_weight=k.faq_question_weight,
             faq_bm25_weight=k.faq_bm25_weight,
         ),
+        bundled,
     )
 
 

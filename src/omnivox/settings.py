@@ -272,6 +272,39 @@ class PrivacySettings(_Model):
     encrypt: bool = True
 
 
+class BundledEmbedderSettings(_Model):
+    """The bundled all-MiniLM-L6-v2, in process (no network)."""
+
+    type: Literal["bundled"] = "bundled"
+
+
+class OpenAICompatEmbedderSettings(_Model):
+    """Any server that speaks OpenAI's ``/v1/embeddings`` (vLLM, Ollama, TEI, OpenAI...).
+
+    Used for the knowledge base's passages and queries only (docs/knowledge.md, "A stronger
+    encoder"); ``query_prefix`` and ``document_prefix`` are what models such as E5 ("query: ",
+    "passage: ") or nomic-embed-text ("search_query: ", "search_document: ") expect.
+    """
+
+    type: Literal["openai_compat"]
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    # ask the server for vectors this wide (OpenAI text-embedding-3-*); unset: the model's own
+    dimensions: int | None = Field(None, ge=1, le=16384)
+    batch_size: int = Field(64, ge=1, le=2048)
+    timeout_s: float = Field(30.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+EmbedderSettings = Annotated[
+    BundledEmbedderSettings | OpenAICompatEmbedderSettings, Field(discriminator="type")
+]
+
+
 class KnowledgeSettings(_Model):
     """Chunking and retrieval; defaults tuned with bench/retrieval.py (docs/knowledge.md)."""
 
@@ -298,6 +331,9 @@ class KnowledgeSettings(_Model):
     # cosine + the rest x its own; its BM25 weighs faq_bm25_weight (linear fusion)
     faq_question_weight: float = Field(0.7, ge=0, le=1)
     faq_bm25_weight: float = Field(0.1, ge=0)
+    # the encoder of passages and queries; the answer cache, the grounding guard and intents
+    # keep the bundled MiniLM (their thresholds are tuned on it)
+    embedder: EmbedderSettings = Field(default_factory=BundledEmbedderSettings)
 
 
 class GuardrailSettings(_Model):

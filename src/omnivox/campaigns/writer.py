@@ -106,9 +106,9 @@ class CopyWriter:
         models = [p for p in chain.providers if p.name != "extractive"]
         self.chain = ProviderChain(models) if models else None
         self.retriever = KnowledgeRetriever(kb, settings.knowledge.min_similarity)
-        self.embedder = kb.embedder
+        self.embedder = kb.bundled
         g = settings.guardrails
-        self.checker = GroundingChecker(kb.embedder, GroundingSettings(g.min_cosine, g.min_overlap))
+        self.checker = GroundingChecker(kb.bundled, GroundingSettings(g.min_cosine, g.min_overlap))
 
     async def write(
         self,

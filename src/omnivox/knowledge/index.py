@@ -33,7 +33,9 @@ class Hit:
     score: float
     dense_rank: int | None
     bm25_rank: int | None
-    similarity: float  # the chunk's own cosine to the query
+    # the chunk's own cosine to the query; None: found by its keywords alone (the encoder of
+    # queries could not be reached, KnowledgeBase.search)
+    similarity: float | None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of a search result (CLI and REST)."""
@@ -219,6 +221,22 @@ class HybridIndex:
         best_ids = sorted(scores, key=lambda i: -scores[i])[:k]
         return [
             Hit(self.chunks[i], scores[i], d_rank.get(i), b_rank.get(i), own[i]) for i in best_ids
+        ]
+
+    def keyword_search(
+        self, text: str, k: int = 5, filters: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """Top ``k`` chunks by BM25 alone, scored relative to the best (no query vector)."""
+        if not self.chunks:
+            return []
+        keyword = self._bm25_scores(text, self._allowed(filters))
+        if keyword is None or float(keyword.max()) <= 0:
+            return []
+        best = float(keyword.max())
+        top = [int(i) for i in np.argsort(-keyword, kind="stable")[:k] if keyword[i] > 0]
+        return [
+            Hit(self.chunks[i], float(keyword[i]) / best, None, rank, None)
+            for rank, i in enumerate(top)
         ]
 
     def save(self, folder: Path) -> None:

@@ -47,7 +47,7 @@ class KnowledgeRetriever:
         )
         passages = []
         for hit in hits:
-            if hit.similarity < self.min_similarity:
+            if hit.similarity is not None and hit.similarity < self.min_similarity:
                 continue
             clean, removed = screen_passage(hit.chunk.text)
             if removed:

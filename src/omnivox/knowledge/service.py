@@ -5,6 +5,11 @@ replace their chunks, and files gone from an ingested folder leave the index. Ev
 makes a new knowledge-base version; the index of a version is built once (from the stored
 chunks and embeddings, no re-embedding), saved under ``<data_dir>/index/<workspace>/<version>``
 and cached in memory.
+
+The stored vectors name their encoder (``Embedder.name``). When ``knowledge.embedder`` names
+another one, the workspace's chunks are embedded again (:meth:`KnowledgeBase.match_embedder`)
+before anything is added or searched: by ``omnivox kb ingest``, or by the first search after a
+server starts. Vectors of two encoders are never mixed in one index.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from omnivox.knowledge import loaders
 from omnivox.knowledge.chunking import ChunkingSettings, chunk_document
 from omnivox.knowledge.documents import Chunk
 from omnivox.knowledge.embeddings import Embedder, Vectors
 from omnivox.knowledge.fusion import FusionSettings
 from omnivox.knowledge.index import Hit, HybridIndex
+from omnivox.knowledge.remote_embeddings import EmbeddingError
 from omnivox.logs import get_logger
 from omnivox.storage.knowledge import KbFileInfo, KnowledgeStore
 
@@ -34,6 +42,8 @@ log = get_logger(__name__)
 Progress = Callable[[int, int, str], None]
 EMBED_BATCH_CHUNKS = 256
 VERSION_TTL_S = 1.0
+MATCH_TRIES = 3  # re-embeddings in a row that another process's changes may undo
+PARTIAL_RETRY_S = 30.0  # an index built while the encoder was down is built again after this
 
 
 @dataclass
@@ -48,6 +58,7 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     version: str | None = None
+    reembedded: int = 0  # stored chunks embedded again for a new encoder first
 
     @property
     def chunks_per_second(self) -> float:
@@ -98,22 +109,41 @@ class KnowledgeBase:
         data_dir: Path,
         chunking: ChunkingSettings | None = None,
         fusion: FusionSettings | None = None,
+        bundled: Embedder | None = None,
     ) -> None:
+        """A knowledge base over ``store``, its indexes saved under ``data_dir``.
+
+        ``embedder`` encodes passages and queries; ``bundled`` (default: ``embedder``) is the
+        bundled MiniLM that the answer cache, the grounding guard, intents and campaigns use
+        whatever encoder searches: their thresholds are tuned on its cosines.
+        """
         self.store = store
         self.embedder = embedder
+        self.bundled = bundled or embedder
         self.index_dir = data_dir / "index"
         self.chunking = chunking or ChunkingSettings()
         self.fusion = fusion or FusionSettings()
         self._indexes: dict[str, tuple[str, HybridIndex]] = {}
+        # workspaces whose index was built without title vectors (the encoder was down), and
+        # when to try a whole build again
+        self._partial: dict[str, float] = {}
         self._versions: dict[str, tuple[str | None, float]] = {}
         self._rereads: dict[str, asyncio.Task[None]] = {}  # versions being re-read
         self._build_lock = asyncio.Lock()
 
     async def ingest(
-        self, workspace_id: str, paths: Sequence[Path], progress: Progress | None = None
+        self,
+        workspace_id: str,
+        paths: Sequence[Path],
+        progress: Progress | None = None,
+        reembedding: Progress | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; unreadable files are reported and skipped."""
+        """Ingest files and folders; unreadable files are reported and skipped.
+
+        Chunks another encoder embedded are embedded again first (``reembedding`` reports it).
+        """
         report, started = IngestReport(), time.perf_counter()
+        report.reembedded = await self.match_embedder(workspace_id, reembedding)
         files = discover(paths)
         pending: list[_Pending] = []
         for n, (path, source_id, _) in enumerate(files, start=1):
@@ -127,8 +157,10 @@ class KnowledgeBase:
                 progress(n, len(files), str(path))
         await self._embed_and_store(workspace_id, pending, report)
         await self._remove_missing(workspace_id, files, paths, report)
-        report.seconds = time.perf_counter() - started
+        report.seconds = time.perf_counter() - started  # load, chunk, embed and store
         self._versions.pop(workspace_id, None)
+        if report.added or report.updated or report.removed or report.reembedded:
+            await self.index(workspace_id)  # built and saved now, while the encoder answers
         report.version = await self.version(workspace_id)
         log.info(
             "kb.ingested",
@@ -183,6 +215,7 @@ class KnowledgeBase:
                 item.documents,
                 item.chunks,
                 part,
+                self.embedder.name,
             )
             (report.updated if item.existed else report.added).append(str(item.path))
             report.chunks += len(item.chunks)
@@ -204,6 +237,44 @@ class KnowledgeBase:
         if gone:
             await self.store.remove(workspace_id, gone)
             report.removed.extend(gone)
+
+    async def match_embedder(self, workspace_id: str, progress: Progress | None = None) -> int:
+        """Embed the workspace's chunks again if another encoder made their vectors.
+
+        Returns how many chunks were embedded (0: nothing stored, or the vectors are this
+        encoder's). The new vectors replace the old in one transaction that makes a new
+        version; if the chunks changed meanwhile (another process ingested), it starts over.
+        """
+        for _ in range(MATCH_TRIES):
+            stored = await self.store.embedder(workspace_id)
+            if stored is None or stored == self.embedder.name:
+                return 0
+            chunks, _ = await self.store.chunks(workspace_id)
+            log.warning(
+                "kb.reembedding",
+                workspace=workspace_id,
+                chunks=len(chunks),
+                stored=stored,
+                embedder=self.embedder.name,
+            )
+            vectors = await self._embed_all([c.embed_text for c in chunks], progress)
+            by_id = {c.chunk_id: v for c, v in zip(chunks, vectors, strict=True)}
+            if await self.store.replace_vectors(workspace_id, self.embedder.name, by_id):
+                self._versions.pop(workspace_id, None)
+                return len(chunks)
+        raise RuntimeError(
+            f"{workspace_id}: the knowledge base kept changing while it was embedded again"
+        )
+
+    async def _embed_all(self, texts: list[str], progress: Progress | None) -> Vectors:
+        """``texts`` embedded in blocks of ``EMBED_BATCH_CHUNKS``, reporting each block."""
+        parts: list[Vectors] = []
+        for start in range(0, len(texts), EMBED_BATCH_CHUNKS):
+            block = texts[start : start + EMBED_BATCH_CHUNKS]
+            parts.append(await asyncio.to_thread(self.embedder.embed, block))
+            if progress:
+                progress(start + len(block), len(texts), self.embedder.name)
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     async def remove(self, workspace_id: str, targets: Sequence[str]) -> list[str]:
         """Remove files by path or source id; returns the paths removed.
@@ -272,11 +343,6 @@ class KnowledgeBase:
         if self._versions.get(workspace_id) is known:  # not replaced meanwhile (an ingest)
             self._versions[workspace_id] = (version, time.monotonic())
 
-    async def close(self) -> None:
-        """Wait for version re-reads still running (before the database closes)."""
-        if self._rereads:
-            await asyncio.gather(*self._rereads.values(), return_exceptions=True)
-
     async def files(self, workspace_id: str) -> list[KbFileInfo]:
         """What is ingested for the workspace."""
         return await self.store.files(workspace_id)
@@ -287,12 +353,16 @@ class KnowledgeBase:
         if version is None:
             return None
         cached = self._indexes.get(workspace_id)
-        if cached and cached[0] == version:
+        if cached and cached[0] == version and not self._retry_due(workspace_id):
             return cached[1]
         async with self._build_lock:
             cached = self._indexes.get(workspace_id)
-            if cached and cached[0] == version:
+            if cached and cached[0] == version and not self._retry_due(workspace_id):
                 return cached[1]
+            if await self.match_embedder(workspace_id):  # a new version, of this encoder
+                version = await self.version(workspace_id)
+                if version is None:
+                    return None
             index = await self._load_or_build(workspace_id, version)
             self._indexes[workspace_id] = (version, index)
             return index
@@ -302,14 +372,25 @@ class KnowledgeBase:
         if HybridIndex.saved(folder):
             return await asyncio.to_thread(HybridIndex.load, folder, self.fusion)
         chunks, vectors = await self.store.chunks(workspace_id)
-        index = await asyncio.to_thread(
-            HybridIndex, chunks, vectors, self.fusion, self.embedder.embed
-        )
+        self._partial.pop(workspace_id, None)
+        try:
+            index = await asyncio.to_thread(
+                HybridIndex, chunks, vectors, self.fusion, self.embedder.embed
+            )
+        except EmbeddingError as exc:  # titles unmatched for now; neither saved nor kept long
+            log.warning("kb.index_without_titles", workspace=workspace_id, error=str(exc))
+            self._partial[workspace_id] = time.monotonic() + PARTIAL_RETRY_S
+            return await asyncio.to_thread(HybridIndex, chunks, vectors, self.fusion)
         if not chunks:  # everything was removed: nothing to save
             return index
         await asyncio.to_thread(self._save, index, folder)
         log.info("kb.index_built", workspace=workspace_id, version=version, chunks=len(chunks))
         return index
+
+    def _retry_due(self, workspace_id: str) -> bool:
+        """True when the workspace's index lacks title vectors and it is time to try again."""
+        retry_at = self._partial.get(workspace_id)
+        return retry_at is not None and time.monotonic() >= retry_at
 
     def _save(self, index: HybridIndex, folder: Path) -> None:
         """Write under a name of this process's own, then rename: servers may share a data dir.
@@ -347,26 +428,39 @@ class KnowledgeBase:
         alone's raised by ``alone_lead``: a follow-up ("and for my daughter?") is found through
         its conversation, and a customer who changes the subject gets passages about the new
         one rather than the old (docs/knowledge.md, "Topic changes").
+
+        When the encoder cannot embed the query (an embeddings server that is down), the
+        chunks are ranked by their keywords alone, with no similarity (``Hit.similarity`` is
+        None), rather than found not at all; when the stored chunks must first be embedded
+        again for a new encoder and it cannot be reached, nothing is found (until it answers).
         """
-        index = await self.index(workspace_id)
+        try:
+            index = await self.index(workspace_id)
+        except EmbeddingError as exc:
+            log.error("kb.unavailable", workspace=workspace_id, error=str(exc))
+            return []
         if index is None or not query.strip():
             return []
-        if not alone or not alone.strip() or alone == query:
-            vector = await asyncio.to_thread(self.embedder.embed, [query])
-            return index.search(vector[0], query, k, filters)
-        vectors = await asyncio.to_thread(self._embed_each, [query, alone])
+        both = bool(alone and alone.strip() and alone != query)
+        texts = [query, alone] if both and alone else [query]
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed_queries, texts)
+        except EmbeddingError as exc:
+            log.warning("kb.keywords_only", workspace=workspace_id, error=str(exc))
+            rankings = [index.keyword_search(text, k, filters) for text in texts]
+            return best_of(list(zip(rankings, (0.0, alone_lead), strict=False)), k)
+        if not both:
+            return index.search(vectors[0], query, k, filters)
         depth = max(k, index.fusion.depth)
         in_context = index.search(vectors[0], query, depth, filters)
-        by_itself = index.search(vectors[1], alone, depth, filters)
+        by_itself = index.search(vectors[1], texts[1], depth, filters)
         return best_of([(in_context, 0.0), (by_itself, alone_lead)], k)
 
-    def _embed_each(self, texts: Sequence[str]) -> list[Vectors]:
-        """One vector per text, each embedded alone.
-
-        A batch would pad the short message to the length of the long in-context query: on
-        doc2dial dev, 26.6 ms p50 for the pair in one batch against 18.2 for the two alone.
-        """
-        return [self.embedder.embed([text])[0] for text in texts]
+    async def close(self) -> None:
+        """Wait for version re-reads still running (before the database closes)."""
+        if self._rereads:
+            await asyncio.gather(*self._rereads.values(), return_exceptions=True)
+        self.embedder.close()
 
 
 def best_of(rankings: Sequence[tuple[list[Hit], float]], k: int) -> list[Hit]:
@@ -382,9 +476,14 @@ def best_of(rankings: Sequence[tuple[list[Hit], float]], k: int) -> list[Hit]:
             held = best.get(found.chunk.chunk_id)
             if held is not None:
                 winner = raised if raised.score > held.score else held
-                raised = replace(winner, similarity=max(found.similarity, held.similarity))
+                raised = replace(winner, similarity=_larger(found.similarity, held.similarity))
             best[found.chunk.chunk_id] = raised
     return sorted(best.values(), key=lambda h: -h.score)[:k]
+
+
+def _larger(a: float | None, b: float | None) -> float | None:
+    """The larger similarity; None (not measured) only when neither was."""
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _being_written(path: Path, within_s: float = 600.0) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 
 from omnivox.ids import new_id
 from omnivox.knowledge.documents import Chunk
@@ -16,6 +16,17 @@ from omnivox.knowledge.embeddings import Vectors
 from omnivox.storage.db import AsyncSession, Database, advisory_key
 from omnivox.storage.models import KbChunk, KbFile, KbState
 from omnivox.types import utcnow
+
+# the encoder of chunks stored before kb_state.embedder existed (migration 0016)
+LEGACY_EMBEDDER = "all-MiniLM-L6-v2"
+
+
+class EmbedderChanged(Exception):
+    """The workspace's stored vectors come from another encoder: embed them again first."""
+
+    def __init__(self, stored: str, wanted: str) -> None:
+        super().__init__(f"the knowledge base's vectors are {stored}'s, not {wanted}'s")
+        self.stored, self.wanted = stored, wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +67,18 @@ class KnowledgeStore:
         documents: int,
         chunks: Sequence[Chunk],
         vectors: Vectors,
+        embedder: str = LEGACY_EMBEDDER,
     ) -> str:
-        """Store a file's chunks in place of its old ones; returns the new version."""
+        """Store a file's chunks in place of its old ones; returns the new version.
+
+        ``embedder`` made ``vectors``; when the workspace's other chunks have another
+        encoder's vectors nothing is stored and :class:`EmbedderChanged` is raised.
+        """
         async with self.db.sessions.begin() as session:
             await self._lock(session, workspace_id)
+            state = await session.get(KbState, workspace_id)
+            if state is not None and state.chunks and _made_by(state) != embedder:
+                raise EmbedderChanged(_made_by(state), embedder)
             await self._delete_file(session, workspace_id, path)
             row = KbFile(
                 workspace_id=workspace_id,
@@ -88,7 +107,7 @@ class KnowledgeStore:
                 )
                 for n, (c, v) in enumerate(zip(chunks, vectors, strict=True))
             )
-            return await self._bump(session, workspace_id)
+            return await self._bump(session, workspace_id, embedder)
 
     async def remove(self, workspace_id: str, paths: Sequence[str]) -> str | None:
         """Forget files (by path); returns the new version, or None if nothing matched."""
@@ -121,7 +140,51 @@ class KnowledgeStore:
         await session.execute(delete(KbFile).where(KbFile.id == file_id))
         return 1
 
-    async def _bump(self, session: AsyncSession, workspace_id: str) -> str:
+    async def embedder(self, workspace_id: str) -> str | None:
+        """The encoder of the workspace's stored vectors (None: no chunk stored)."""
+        async with self.db.sessions() as session:
+            state = await session.get(KbState, workspace_id)
+            return _made_by(state) if state is not None and state.chunks else None
+
+    async def replace_vectors(
+        self, workspace_id: str, embedder: str, vectors: dict[str, Vectors]
+    ) -> str | None:
+        """Every chunk's vector replaced by ``embedder``'s (``vectors`` by chunk id).
+
+        Returns the new version; None when nothing was written: the vectors are that
+        encoder's already (another process got there first), or the chunks changed meanwhile
+        (the ids differ: embed again).
+        """
+        async with self.db.sessions.begin() as session:
+            await self._lock(session, workspace_id)
+            state = await session.get(KbState, workspace_id)
+            if state is None or _made_by(state) == embedder:
+                return None
+            ids = (
+                await session.execute(
+                    select(KbChunk.id).where(KbChunk.workspace_id == workspace_id)
+                )
+            ).scalars()
+            if set(ids) != set(vectors):
+                return None
+            table = KbChunk.__table__
+            assert isinstance(table, Table)
+            connection = await session.connection()
+            await connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("chunk_id"))
+                .values(embedding=bindparam("vector")),
+                [
+                    {"chunk_id": key, "vector": np.asarray(v, dtype=np.float32).tobytes()}
+                    for key, v in vectors.items()
+                ],
+            )
+            return await self._bump(session, workspace_id, embedder)
+
+    async def _bump(
+        self, session: AsyncSession, workspace_id: str, embedder: str | None = None
+    ) -> str:
+        """A new version; ``embedder``: the encoder of the vectors just written."""
         count = (
             await session.execute(
                 select(func.count())
@@ -132,9 +195,12 @@ class KnowledgeStore:
         version = new_id("kbv")
         state = await session.get(KbState, workspace_id)
         if state is None:
-            session.add(KbState(workspace_id=workspace_id, version=version, chunks=count))
+            state = KbState(workspace_id=workspace_id, version=version, chunks=count)
+            session.add(state)
         else:
             state.version, state.chunks, state.updated_at = version, count, utcnow()
+        if embedder is not None:
+            state.embedder = embedder
         return version
 
     async def version(self, workspace_id: str) -> str | None:
@@ -195,6 +261,10 @@ class KnowledgeStore:
             return chunks, np.zeros((0, 384), dtype=np.float32)
         vectors = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])
         return chunks, vectors
+
+
+def _made_by(state: KbState) -> str:
+    return state.embedder or LEGACY_EMBEDDER
 
 
 def row_id(workspace_id: str, path: str, position: int, chunk: Chunk) -> str:

@@ -222,6 +222,8 @@ class KbState(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
     version: Mapped[str] = mapped_column(String(40))
     chunks: Mapped[int] = mapped_column(Integer)
+    # the encoder that made the chunks' vectors (Embedder.name); null: the bundled MiniLM
+    embedder: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
