@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import tempfile
@@ -61,6 +62,15 @@ async def make_kb(tmp: Path, args: argparse.Namespace) -> Any:
         "faq_question_weight": args.faq_question_weight,
         "faq_bm25_weight": args.faq_bm25_weight,
     }
+    if args.embedder_url:
+        knowledge["embedder"] = {
+            "type": "openai_compat",
+            "base_url": args.embedder_url,
+            "model": args.embedder_model,
+            "api_key": os.environ.get("OMNIVOX_BENCH_EMBEDDER_KEY") or None,
+            "query_prefix": args.query_prefix,
+            "document_prefix": args.document_prefix,
+        }
     settings = validate_settings(
         {
             "data_dir": str(tmp),
@@ -92,6 +102,15 @@ def add_kb_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faq-bm25-weight", type=float, default=0.1, help="BM25 weight of FAQ entries' chunks"
     )
+    parser.add_argument(
+        "--embedder-url",
+        default=None,
+        help="an OpenAI-compatible embeddings server's base URL (key: $OMNIVOX_BENCH_EMBEDDER_KEY);"
+        " default: the bundled MiniLM",
+    )
+    parser.add_argument("--embedder-model", default="", help="the model it serves")
+    parser.add_argument("--query-prefix", default="", help="e.g. 'query: ' for E5")
+    parser.add_argument("--document-prefix", default="", help="e.g. 'passage: ' for E5")
     parser.add_argument(
         "--question-lead",
         type=float,
@@ -274,11 +293,11 @@ def scale_latency(
     alone, product = [], []
     for question, history, _, _ in queries:
         t0 = time.perf_counter()
-        index.search(embedder.embed([question])[0], question, 5)
+        index.search(embedder.embed_queries([question])[0], question, 5)
         alone.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
         text = contextual_query(question, history, 6)
-        pair = [embedder.embed([text])[0], embedder.embed([question])[0]]  # as the product
+        pair = embedder.embed_queries([text, question])  # as the product
         depth = index.fusion.depth
         both = [
             (index.search(pair[0], text, depth), 0.0),
@@ -294,7 +313,7 @@ async def main_async(args: argparse.Namespace) -> list[str]:
     base_chunks, base_words = baseline_embedding_rate()
     with tempfile.TemporaryDirectory() as tmp:
         kb, db = await make_kb(Path(tmp), args)
-        kb.embedder.embed(["warm up"])
+        kb.embedder.embed_queries(["warm up"])
         report = await kb.ingest("bench", [DATA / "doc2dial/kb_docs.jsonl"])
         chunks, vectors = await kb.store.chunks("bench")
         words_per_s = sum(len(c.text.split()) for c in chunks) / report.seconds
@@ -334,7 +353,8 @@ async def main_async(args: argparse.Namespace) -> list[str]:
         f"{'off' if args.no_titles else 'matched'}, question lead {args.question_lead}, FAQ "
         f"entries: question weight {args.faq_question_weight}, BM25 weight "
         f"{args.faq_bm25_weight}; "
-        "all-MiniLM-L6-v2 (bundled), BM25 (bm25s, "
+        f"{kb.embedder.name} ({'bundled' if not args.embedder_url else args.embedder_url}), "
+        "BM25 (bm25s, "
         "English stemmer and stopwords) + FAISS flat inner product; doc2dial turns: "
         f"{args.limit or 'all'}.",
     ]
