@@ -12,8 +12,8 @@ whose answer was checked against sources, those found fully or partly supported.
 With two variants, containment is compared by a two-sided two-proportion z-test (pooled):
 the verdict reads "B contains more (p=0.01)" only under ``ALPHA``, and says "too few
 conversations" while either variant expects fewer than ``MIN_EXPECTED`` contained or handed-off
-conversations (the normal approximation does not hold there). Nothing corrects for looking
-every day: see docs/analytics.md.
+conversations (the normal approximation does not hold there; both rules live in
+:mod:`omnivox.analytics.stats`). Nothing corrects for looking every day: see docs/analytics.md.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from omnivox.analytics.stats import percentile, two_proportion_p
+from omnivox.analytics.stats import ALPHA, percentile, said, too_few, two_proportion_p
 from omnivox.settings import ExperimentSettings
-
-ALPHA = 0.05
-MIN_EXPECTED = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +126,9 @@ def compare(a: VariantFigures, b: VariantFigures) -> tuple[float | None, str]:
         return None, "no conversations in both variants yet"
     x1, x2 = n1 - a.handoffs, n2 - b.handoffs
     p = two_proportion_p(x1, n1, x2, n2)
-    pooled = (x1 + x2) / (n1 + n2)
-    said = _p(p)
-    if min(n1, n2) * min(pooled, 1 - pooled) < MIN_EXPECTED:
-        return round(p, 4), f"too few conversations to tell yet ({said})"
+    if too_few(x1, n1, x2, n2):
+        return round(p, 4), f"too few conversations to tell yet ({said(p)})"
     if p >= ALPHA:
-        return round(p, 4), f"no significant difference yet ({said})"
+        return round(p, 4), f"no significant difference yet ({said(p)})"
     more = a.name if x1 / n1 > x2 / n2 else b.name
-    return round(p, 4), f"{more} contains more ({said})"
-
-
-def _p(p: float) -> str:
-    if p < 0.001:
-        return "p<0.001"
-    return f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+    return round(p, 4), f"{more} contains more ({said(p)})"
