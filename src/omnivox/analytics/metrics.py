@@ -95,7 +95,9 @@ class Figures:
 
 
 @dataclass(frozen=True, slots=True)
-class _Window:
+class Window:
+    """A workspace's events from ``since`` (included) to ``until`` (excluded)."""
+
     workspace_id: str
     since: datetime
     until: datetime
@@ -179,8 +181,8 @@ async def figures(
     """
     days = max(1, min(days, MAX_DAYS))
     until = now or utcnow()
-    w = _Window(workspace_id, until - timedelta(days=days), until)
-    rows = await _read_events(db, w)
+    w = Window(workspace_id, until - timedelta(days=days), until)
+    rows = await read_events(db, w)
     async with db.sessions() as session:
         handed = {r[0] for r in await session.execute(_handed(w))}
         handoffs = (await session.execute(_handoffs(w))).all()
@@ -230,8 +232,12 @@ async def figures(
     )
 
 
-async def _read_events(db: Database, w: _Window) -> list[Any]:
-    """The window's turn events, a page at a time (other work runs between pages)."""
+async def read_events(db: Database, w: Window) -> list[Any]:
+    """The window's turn events, a page at a time (other work runs between pages).
+
+    Rows of (type, payload, timings, created_at, conversation_id), oldest first; the payload
+    and timings are JSON text, for the caller to decode off the event loop.
+    """
     rows: list[Any] = []
     after = -1
     while True:
@@ -243,7 +249,7 @@ async def _read_events(db: Database, w: _Window) -> list[Any]:
         after = page[-1][0]
 
 
-def _events(w: _Window, after: int) -> Any:
+def _events(w: Window, after: int) -> Any:
     """One page of the window's turn events, their JSON as text (decoded off the loop)."""
     return (
         select(
@@ -266,7 +272,7 @@ def _events(w: _Window, after: int) -> Any:
     )
 
 
-def _handed(w: _Window) -> Any:
+def _handed(w: Window) -> Any:
     return (
         select(Handoff.conversation_id)
         .where(Handoff.workspace_id == w.workspace_id, Handoff.created_at < w.until)
@@ -274,7 +280,7 @@ def _handed(w: _Window) -> Any:
     )
 
 
-def _handoffs(w: _Window) -> Any:
+def _handoffs(w: Window) -> Any:
     return select(Handoff.created_at, Handoff.claimed_at).where(
         Handoff.workspace_id == w.workspace_id,
         Handoff.created_at >= w.since,
@@ -282,7 +288,7 @@ def _handoffs(w: _Window) -> Any:
     )
 
 
-def _ratings(w: _Window) -> Any:
+def _ratings(w: Window) -> Any:
     return select(Rating.score, Rating.conversation_id).where(
         Rating.workspace_id == w.workspace_id,
         Rating.created_at >= w.since,
@@ -290,7 +296,7 @@ def _ratings(w: _Window) -> Any:
     )
 
 
-def _started(w: _Window) -> Any:
+def _started(w: Window) -> Any:
     return select(func.count()).where(
         Conversation.workspace_id == w.workspace_id,
         Conversation.created_at >= w.since,
