@@ -1,0 +1,122 @@
+"""Knowledge gaps: unanswered questions grouped into topics with the bundled embedder, shown
+redacted (never a customer's email, phone or name), gone once the customer is erased, and
+shown as text only to those who may read conversations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from omnivox.analytics.drift import drift
+from omnivox.analytics.gaps import QuestionReader
+from omnivox.bus import EventRecord
+from omnivox.services import Services
+from omnivox.types import CustomerRef, InboundMessage
+from tests.conftest import LiveServer, make_settings, run_on_server
+
+
+async def asked(services: Services, who: str, text: str) -> str:
+    """Store ``text`` as a customer's message; its id."""
+    customer, _ = await services.store.resolve_customer("acme", "api", who)
+    said = InboundMessage("acme", "api", CustomerRef(who), text)
+    return (await services.store.attach_inbound(said, customer)).message.id
+
+
+def answered(message_id: str, intent: str | None, grounded: str, passages: int) -> dict[str, Any]:
+    return {
+        "channel": "api",
+        "route": "answer",
+        "message_id": message_id,
+        "intent": intent,
+        "confidence": 0.4,
+        "grounded": grounded,
+        "passages": passages,
+    }
+
+
+async def test_unanswered_questions_are_grouped_into_topics(services: Services) -> None:
+    gaps = [
+        ("Do you offer a student discount?", None, "none", 0),
+        ("Do you sell bike helmets?", "sizing", "none", 2),
+        ("Is there a discount for students?", None, "none", 0),
+        ("Are your down jackets ethically sourced?", None, "none", 0),
+        ("Have you got cycling helmets in stock?", "sizing", None, 0),  # guard off: no passage
+        ("Student discount available?", None, "none", 0),
+    ]
+    payloads = [
+        answered(await asked(services, f"c{n}", text), intent, grounded, passages)
+        for n, (text, intent, grounded, passages) in enumerate(gaps)
+    ]
+    # answered from the knowledge base, or partly: not gaps
+    payloads.append(answered(await asked(services, "r", "What is your return policy?"),
+                             "returns", "full", 3))  # fmt: skip
+    payloads.append(answered(await asked(services, "s", "How long is shipping?"),
+                             "shipping", "partial", 3))  # fmt: skip
+    await services.store.add_events(
+        [EventRecord("turn.completed", "acme", payload=p) for p in payloads]
+    )
+    reader = QuestionReader(services.kb.embedder, services.verifier.key)
+    d = await drift(services.db, "acme", 7, reader=reader)
+    assert (d.gaps.questions, d.gaps.answers, d.gaps.no_passage, d.gaps.read) == (6, 8, 5, 6)
+    topics = [(t.intent, t.questions, sorted(t.examples)) for t in d.gaps.topics]
+    assert topics == [
+        (None, 3, ["Do you offer a student discount?", "Is there a discount for students?",
+                   "Student discount available?"]),
+        ("sizing", 2, ["Do you sell bike helmets?", "Have you got cycling helmets in stock?"]),
+        (None, 1, ["Are your down jackets ethically sourced?"]),
+    ]  # fmt: skip
+    shown = d.as_dict(examples=False)["gaps"]["topics"]
+    assert [(t["questions"], t["examples"]) for t in shown] == [(3, []), (2, []), (1, [])]
+
+
+EMAIL, PHONE, NAME = "maya.t@uni.example.edu", "(415) 555-0134", "Maya Thompson"
+OWN_EMAIL = "maya.thompson@example.com"  # on her profile
+QUESTION = (
+    f"Hi, {NAME} here. Do you offer a student discount? Write to {EMAIL} or {OWN_EMAIL}, "
+    f"or call {PHONE}."
+)
+AGENT = {"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}
+
+
+def test_the_gaps_never_show_personal_data_and_forget_an_erased_customer(
+    tmp_path: Path, database: dict[str, Any]
+) -> None:
+    acme = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json", "agents": [AGENT]},
+        "trust_api_customer_ids": True,
+    }
+    settings = make_settings(tmp_path, database=database, workspaces=[acme])
+    with LiveServer(settings) as live:
+        body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": QUESTION}
+        sent = httpx.post(f"{live.url}/api/v1/messages", json=body, headers=live.auth(), timeout=30)
+        sent.raise_for_status()  # no knowledge base here: nothing can answer it
+        run_on_server(live, live.services.events.flush())
+        url = f"{live.url}/api/v1/analytics/drift"
+        admin = httpx.get(url, headers=live.auth(), timeout=60)
+        console = httpx.Client(base_url=live.url, timeout=60)
+        console.post("/console/login", data={"workspace": "acme", **_login(AGENT)})
+        page = console.get("/console/dashboard", params={"days": 7}).text
+        marketer = httpx.get(url, headers=live.auth("marketer"), timeout=60).json()
+        erased = httpx.delete(f"{live.url}/api/v1/customers/cus_0001", headers=live.auth())
+        after = httpx.get(url, headers=live.auth(), timeout=60).json()
+        page_after = console.get("/console/dashboard", params={"days": 7}).text
+    topic = admin.json()["gaps"]["topics"][0]
+    (example,) = topic["examples"]
+    assert "student discount" in example and "student discount" in page
+    for raw in (EMAIL, PHONE, NAME, OWN_EMAIL, "Maya", "555-0134", "uni.example"):
+        assert raw not in admin.text and raw not in page, raw
+    for kind in ("NAME", "EMAIL", "PHONE"):  # the placeholders the model saw
+        assert f"<{kind}_" in example and f"&lt;{kind}_" in page
+    # a key that may not read conversations sees the topic, not the question
+    assert marketer["gaps"]["questions"] == 1 and marketer["gaps"]["topics"][0]["examples"] == []
+    assert erased.json()["erased"] is True
+    assert after["gaps"] == {"questions": 0, "answers": 0, "no_passage": 0, "read": 0, "topics": []}
+    assert "student discount" not in page_after
+
+
+def _login(agent: dict[str, str]) -> dict[str, str]:
+    return {"email": agent["email"], "password": agent["password"]}
