@@ -103,6 +103,13 @@ def test_an_agent_answers_an_sms_handoff_from_the_console(
     expect(page.get_by_test_id("containment").locator("p")).to_have_text("0%")
     expect(page.get_by_test_id("containment")).to_contain_text("of 1 conversation")
     expect(page.locator(".breakdowns")).to_contain_text("sms")  # the turns' channel
+    # no knowledge base here: the first message found nothing to answer from; nothing to
+    # compare with the week before
+    gaps = page.get_by_test_id("gaps")
+    expect(gaps).to_contain_text("1 of 1 answer in the last 7 days")
+    expect(gaps.locator("[data-topic]")).to_contain_text("My tent pole snapped on the first night")
+    drift = page.get_by_test_id("drift")
+    expect(drift.locator('[data-change="handoffs"]')).to_contain_text("nothing to compare")
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     page.click("text=30 days")
     expect(page.locator("h1")).to_contain_text("last 30 days")

@@ -108,6 +108,7 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/v1/customers/cus_nobody", P.CUSTOMERS_ERASE, frozenset({404})),
     Endpoint("GET", "/api/v1/handoffs", P.HANDOFFS_READ, frozenset({200})),
     Endpoint("GET", "/api/v1/analytics", P.ANALYTICS_READ, frozenset({200})),
+    Endpoint("GET", "/api/v1/analytics/drift", P.ANALYTICS_READ, frozenset({200})),
     Endpoint(
         "POST",
         "/api/v1/campaigns/copy",
@@ -286,6 +287,10 @@ def test_another_workspaces_key_sees_and_changes_nothing_of_this_one(world: Worl
         elif endpoint.path == "/api/v1/analytics":  # its own workspace's figures, never acme's
             shown = response.json()
             assert shown["workspace_id"] != "acme" and shown["conversations"] == 0
+        elif endpoint.path == "/api/v1/analytics/drift":  # and its own questions, never acme's
+            shown = response.json()
+            assert shown["workspace_id"] != "acme" and shown["turns"] == 0
+            assert shown["gaps"]["questions"] == 0
         else:
             assert response.status_code in (403, 404), (endpoint.path, response.text)
     after = counts(world.server)
@@ -303,6 +308,23 @@ def test_each_role_does_exactly_what_its_grants_say(world: World) -> None:
                 assert response.status_code in endpoint.ok, (endpoint.path, role, response.text)
             else:
                 assert response.status_code == 403, (endpoint.path, role)
+
+
+def test_unanswered_questions_are_shown_only_to_roles_that_read_conversations(
+    world: World,
+) -> None:
+    drift = next(e for e in ENDPOINTS if e.path == "/api/v1/analytics/drift")
+    run_on_server(world.server, world.server.services.events.flush())
+    for role in Role:
+        if P.ANALYTICS_READ not in GRANTS[role]:
+            continue
+        response = world.call(drift, role.value)
+        (topic,) = response.json()["gaps"]["topics"]  # "my code ACME-ONLY-7731": unanswered
+        if P.CONVERSATIONS_READ in GRANTS[role]:
+            assert topic["examples"] == [f"my code {CANARY}"], role
+        else:  # a marketer: how many, not what
+            assert topic["examples"] == [] and CANARY not in response.text, role
+            assert topic["questions"] == 1
 
 
 def test_the_documented_role_table_matches_the_grants() -> None:

@@ -27,6 +27,7 @@ from omnivox.analytics.metrics import figures
 from omnivox.handoff.auth import COOKIE, password_matches
 from omnivox.handoff.csat import RATING_DAYS
 from omnivox.ratelimit import Window
+from omnivox.routes.analytics import workspace_drift
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
 from omnivox.settings import WorkspaceSettings
@@ -244,7 +245,10 @@ async def dashboard_link(days: str = "7") -> Response:
 
 @router.get("/console/dashboard")
 async def dashboard_page(request: Request, days: str = "7") -> Response:
-    """The workspace's figures: containment, CSAT, latency, cost, answers, per day, experiment."""
+    """The workspace's figures, what changed against the window before, the knowledge gaps.
+
+    Figures: containment, CSAT, latency, cost, answers, per day, experiment.
+    """
     try:
         services, agent, ws = await _agent(request)
     except NotLoggedIn:
@@ -255,6 +259,7 @@ async def dashboard_page(request: Request, days: str = "7") -> Response:
         agent=agent,
         workspace=ws,
         f=found,
+        d=await workspace_drift(services, ws.id, found.days),
         windows=WINDOWS,
         bars=_bars(found.daily),
     )
