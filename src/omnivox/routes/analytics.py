@@ -50,5 +50,5 @@ async def workspace_drift(services: Services, workspace_id: str, days: int) -> D
     """:func:`~omnivox.analytics.drift.drift` with the knowledge gaps' questions grouped."""
     ws = services.settings.workspace(workspace_id)
     region = ws.understanding.phone_region if ws else "US"
-    reader = QuestionReader(services.kb.embedder, services.verifier.key, region)
+    reader = QuestionReader(services.kb.bundled, services.verifier.key, region)
     return await drift(services.db, workspace_id, days, reader=reader)
