@@ -96,3 +96,32 @@ async def test_an_empty_workspace_has_no_figures_rather_than_zeros(services: Ser
     assert (f.conversations, f.turns, f.handoffs) == (0, 0, 0)
     assert f.containment is None and f.csat is None and f.turn_ms_p50 is None
     assert [d["turns"] for d in f.daily] == [0, 0]
+
+
+async def test_handoffs_nobody_claimed_count_in_the_wait(services: Services) -> None:
+    """Claimed after 60 s, closed unclaimed after 300 s, two still waiting (600 s, 1200 s)."""
+    store, now = HandoffStore(services.db), utcnow()
+    waits = [(60, "claimed"), (300, "closed"), (600, None), (1200, None)]
+    for n, (seconds, end) in enumerate(waits):
+        conversation_id, customer = await conversation(services, f"w{n}")
+        view, _ = await store.open("acme", conversation_id, customer, {"summary": "x"})
+        opened = now - timedelta(seconds=seconds)
+        values: dict[str, Any] = {"created_at": opened}
+        if end == "claimed":
+            values["claimed_at"] = now
+        elif end == "closed":
+            values.update(closed_at=now, status="resolved")
+        async with services.db.sessions.begin() as session:
+            await session.execute(update(Handoff).where(Handoff.id == view.id).values(**values))
+    f = await figures(services.db, "acme", days=1, now=now)
+    assert f.handoffs == 4
+    assert f.handoff_wait_p50_s == 300.0  # claimed ones only said 60 s
+    assert (f.handoffs_waiting, f.handoff_longest_wait_s) == (2, 1200.0)
+
+
+def test_waits_read_as_people_say_them() -> None:
+    from omnivox.routes.console import duration
+
+    assert [duration(s) for s in (None, 45, 89.4, 720, 5400, 12_600, 200_000)] == [
+        "–", "45 s", "89 s", "12 min", "1.5 h", "3.5 h", "2.3 days",
+    ]  # fmt: skip

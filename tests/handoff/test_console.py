@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -521,3 +522,14 @@ def test_a_disabled_agent_cannot_log_in_or_act_until_enabled(server: LiveServer)
     assert not run_on_server(server, store.set_disabled("acme", "nobody@acme.example", True))
     assert run_on_server(server, store.set_disabled("acme", "sam@acme.example", False))
     assert login(server, "sam@acme.example", "sam-password-1").get("/console").is_success
+
+
+def test_the_dashboard_shows_handoffs_nobody_has_claimed_yet(
+    server: LiveServer, twilio_api: BotApi
+) -> None:
+    sms(server, "I want to talk to a real person", 1)
+    twilio_api.wait_for_sends(1)
+    wait_handoff(server)
+    sam = login(server, "sam@acme.example", "sam-password-1")
+    page = sam.get("/console/dashboard", params={"days": "1"}).text
+    assert re.search(r'data-testid="still-waiting">1 still waiting, the longest \d+ s<', page)

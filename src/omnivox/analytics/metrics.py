@@ -18,7 +18,10 @@ Definitions:
 - **containment**: of the conversations with such a turn in the window, the share that no
   handoff to a person ever touched;
 - **CSAT**: the mean of the 1-5 ratings given in the window, and the share of 4s and 5s;
-- **handoff wait**: the median time from a handoff to an agent claiming it (claimed ones);
+- **handoff wait**: the median time from a handoff to an agent claiming it; a handoff no
+  agent claimed counts its wait up to its close or, still waiting, up to now (leaving those out
+  made a desk nobody staffs look fast); **still waiting**: how many of the window's handoffs no
+  agent has claimed or closed yet, and the longest of their waits;
 - **reply time**: the pipeline's time from the message to the reply sent (the sum of the
   recorded steps), p50 and p95; **first token**: when the model's first words came;
 - **cache hits**: the share of answered questions (route ``answer``) served from the cache;
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -69,6 +73,8 @@ class Figures:
     containment: float | None
     handoffs: int
     handoff_wait_p50_s: float | None
+    handoffs_waiting: int  # opened in the window, neither claimed nor closed yet
+    handoff_longest_wait_s: float | None  # the longest wait of those still waiting
     ratings: int
     csat: float | None
     csat_satisfied: float | None
@@ -190,7 +196,8 @@ async def figures(
         started = int((await session.execute(_started(w))).scalar_one())
     t = await asyncio.to_thread(_tally, rows, experiment)
     ratings = [score for score, _ in rated]
-    opened = Counter(o.date() for o, _ in handoffs)
+    opened = Counter(o.date() for o, _, _ in handoffs)
+    waits, waiting = _waits(handoffs, until)
     first = w.since.date()
     return Figures(
         workspace_id=workspace_id,
@@ -202,9 +209,9 @@ async def figures(
         failed_turns=t.failed,
         containment=_share([c not in handed for c in t.routed]),
         handoffs=len(handoffs),
-        handoff_wait_p50_s=percentile(
-            [(c - o).total_seconds() for o, c in handoffs if c is not None], 50
-        ),
+        handoff_wait_p50_s=percentile(waits, 50),
+        handoffs_waiting=len(waiting),
+        handoff_longest_wait_s=max(waiting, default=None),
         ratings=len(ratings),
         csat=round(sum(ratings) / len(ratings), 2) if ratings else None,
         csat_satisfied=_share([r >= 4 for r in ratings]),
@@ -280,8 +287,24 @@ def _handed(w: Window) -> Any:
     )
 
 
+def _waits(handoffs: Sequence[Any], until: datetime) -> tuple[list[float], list[float]]:
+    """Seconds each handoff waited for an agent, and those of the ones still waiting.
+
+    A claimed handoff waited until its claim; one closed unclaimed until its close; one still
+    waiting until ``until`` (so far).
+    """
+    waits: list[float] = []
+    waiting: list[float] = []
+    for opened, claimed, closed in handoffs:
+        end = claimed or closed or until
+        waits.append(max((end - opened).total_seconds(), 0.0))
+        if claimed is None and closed is None:
+            waiting.append(waits[-1])
+    return waits, waiting
+
+
 def _handoffs(w: Window) -> Any:
-    return select(Handoff.created_at, Handoff.claimed_at).where(
+    return select(Handoff.created_at, Handoff.claimed_at, Handoff.closed_at).where(
         Handoff.workspace_id == w.workspace_id,
         Handoff.created_at >= w.since,
         Handoff.created_at < w.until,

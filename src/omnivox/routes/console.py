@@ -56,8 +56,22 @@ def visible(text: object) -> Markup:
     )
 
 
+def duration(seconds: float | None) -> str:
+    """A wait as people say it: ``45 s``, ``12 min``, ``3.5 h``, ``2.0 days`` (None: ``–``)."""
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 _env.filters["visible"] = visible
+_env.filters["duration"] = duration
 
 
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
