@@ -29,7 +29,8 @@ PAYLOADS = Path(__file__).parent / "payloads"
 @pytest.fixture
 def server(tmp_path: Path, bot_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
     bot_api.reset()
-    with LiveServer(telegram_settings(tmp_path, bot_api, database)) as live:
+    settings = telegram_settings(tmp_path, bot_api, database, bot_username="AcmeHelpBot")
+    with LiveServer(settings) as live:
         yield live
 
 
@@ -38,8 +39,9 @@ def telegram_settings(
     bot_api: BotApi,
     database: dict[str, Any],
     providers: list[dict[str, Any]] | None = None,
+    **extra: Any,
 ) -> Settings:
-    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url}
+    telegram = {"bot_token": TOKEN, "secret_token": SECRET, "api_base": bot_api.url, **extra}
     workspace = {"id": "acme", "name": "Acme", "channels": {"telegram": telegram}}
     return make_settings(tmp_path, database=database, workspaces=[workspace], providers=providers)
 
@@ -164,16 +166,22 @@ def test_group_members_are_each_their_own_customer_and_answered_in_the_group(
     server: LiveServer, bot_api: BotApi
 ) -> None:
     group = {"id": -1001234567890, "type": "supergroup", "title": "Acme community"}
-    for n, (member, name) in enumerate([(42, "Maya"), (77, "Eve")], start=1):
+    bot = {"id": 123456, "is_bot": True, "username": "AcmeHelpBot"}  # TOKEN's bot
+    asks = [
+        (42, "Maya", {"text": "@acmehelpbot, question 1"}),  # a mention, any case
+        (77, "Eve", {"text": "question 2", "reply_to_message": {"message_id": 2, "from": bot}}),
+    ]
+    for n, (member, name, said) in enumerate(asks, start=1):
         message = {
             "message_id": 100 * n,  # ids count per chat, our replies' too (those are 2, 3)
             "chat": group,
             "from": {"id": member, "first_name": name},
-            "text": f"question {n}",
+            **said,
         }
         assert post(server, json.dumps({"update_id": n, "message": message}).encode()).is_success
         bot_api.wait_for_sends(n)  # one after the other: the order of the replies is known
     assert [b["chat_id"] for b in bot_api.sent] == ["-1001234567890"] * 2
+    assert [b["text"] for b in bot_api.sent] == ["You asked: question 1", "You asked: question 2"]
 
     async def senders() -> list[tuple[str, str]]:
         async with server.services.db.sessions() as session:
@@ -187,6 +195,41 @@ def test_group_members_are_each_their_own_customer_and_answered_in_the_group(
 
     (first, maya), (second, eve) = run_on_server(server, senders())
     assert (maya, eve) == ("42", "77") and first != second  # was one customer: the chat
+
+
+def group_message(n: int, text: str, **more: Any) -> bytes:
+    chat = {"id": -100777, "type": "group", "title": "Hikers"}
+    message = {"message_id": n, "chat": chat, "from": {"id": 40 + n}, "text": text, **more}
+    return json.dumps({"update_id": n, "message": message}).encode()
+
+
+def test_group_members_talking_among_themselves_are_not_answered(
+    server: LiveServer, bot_api: BotApi
+) -> None:
+    other_bot = {"id": 999, "is_bot": True, "username": "OtherBot"}
+    chatter = [
+        group_message(1, "anyone hiking this weekend?"),
+        group_message(2, "ask @AcmeHelpBotFan, not me"),  # another name that begins alike
+        group_message(3, "/help@OtherBot"),
+        group_message(4, "sure", reply_to_message={"message_id": 1, "from": other_bot}),
+    ]
+    for body in chatter:
+        assert post(server, body).status_code == 200
+    assert post(server, group_message(5, "/help@AcmeHelpBot")).status_code == 200
+    bot_api.wait_for_sends(1)
+    time.sleep(0.5)
+    assert len(bot_api.sent) == 1 and inbound_count(server) == 1  # was 5 answers
+
+
+def test_a_workspace_can_answer_every_group_message(
+    tmp_path: Path, bot_api: BotApi, database: dict[str, Any]
+) -> None:
+    bot_api.reset()
+    settings = telegram_settings(tmp_path, bot_api, database, groups="all")
+    with LiveServer(settings) as live:
+        assert post(live, group_message(1, "anyone hiking this weekend?")).status_code == 200
+        bot_api.wait_for_sends(1)
+    assert bot_api.sent[0]["text"] == "You asked: anyone hiking this weekend?"
 
 
 @pytest.mark.parametrize(("command", "payload"), [("/start", None), ("/start ref-42", "ref-42")])

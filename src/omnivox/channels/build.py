@@ -89,6 +89,8 @@ def _messaging_channel(
             config.secret_token.get_secret_value(),
             config.api_base,
             config.timeout_s,
+            bot_username=config.bot_username,
+            every_group_message=config.groups == "all",
         )
     if isinstance(config, WhatsAppSettings):
         templates = {t.name: Template(t.name, t.language, t.parameters) for t in config.templates}

@@ -43,6 +43,11 @@ class TelegramSettings(_Channel):
     secret_token: SecretStr = SecretStr("")
     api_base: str = "https://api.telegram.org"
     timeout_s: float = Field(10.0, gt=0)
+    # the bot's @username (without the @): a group message that mentions it is meant for it
+    bot_username: str = Field("", pattern=r"^@?[A-Za-z0-9_]{0,64}$")
+    # in groups, answer only messages meant for the bot (a mention, a reply to it, a command
+    # to it) or every message (a group where the bot is the helpdesk)
+    groups: Literal["addressed", "all"] = "addressed"
 
 
 class SlackSettings(_Channel):

@@ -6,7 +6,9 @@ time. Text messages become turns, and so do photos, videos, documents and voice 
 by their caption, or said so without one: ``base.files_only``); stickers, locations and other
 update types are acknowledged and ignored.
 In a private chat the customer is the chat; in a group or supergroup each member is their own
-customer (``from.id``) and the reply goes to the group (``reply_to``). ``/start`` (what Telegram
+customer (``from.id``) and the reply goes to the group (``reply_to``); only the group messages
+meant for the bot are answered (:mod:`omnivox.channels.telegram_groups`), unless the workspace
+sets ``groups: all``. ``/start`` (what Telegram
 sends when someone opens the bot, perhaps with a deep-link payload) is read as "Hello", the
 payload kept in the metadata. The provider message id
 is ``<chat id>:<message id>`` (message ids are per chat), so a redelivered update is stored once.
@@ -26,6 +28,7 @@ import httpx
 
 from omnivox.channels.base import Capabilities, ChannelError, files_only, plain_messages
 from omnivox.channels.provider_api import call, refused
+from omnivox.channels.telegram_groups import addressed, bot_id, mention_pattern, without_mention
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_CHARS = 4096
@@ -57,9 +60,19 @@ class TelegramChannel:
     )
 
     def __init__(
-        self, bot_token: str, secret_token: str, api_base: str, timeout_s: float = 10.0
+        self,
+        bot_token: str,
+        secret_token: str,
+        api_base: str,
+        timeout_s: float = 10.0,
+        *,
+        bot_username: str = "",
+        every_group_message: bool = False,
     ) -> None:
         self.secret_token = secret_token
+        self._me = bot_id(bot_token)
+        self._mention = mention_pattern(bot_username)
+        self._every_group_message = every_group_message
         self._client = httpx.AsyncClient(
             base_url=f"{api_base.rstrip('/')}/bot{bot_token}", timeout=timeout_s
         )
@@ -91,15 +104,19 @@ class TelegramChannel:
         parts = (sender.get("first_name"), sender.get("last_name"))
         name = " ".join(part for part in parts if isinstance(part, str) and part)
         meta["update_id"] = update.get("update_id")
-        if start := START.fullmatch(text.strip()):  # opening the bot is a greeting, not a question
-            text, meta["start"] = "Hello", start.group(1)
         customer, reply_to = str(chat_id), None
         if chat.get("type") in GROUPS:  # each member is a customer; the group hears the reply
             if not _integer(sender.get("id")):
                 raise ChannelError(
                     400, "malformed_update", "a group message needs an integer from.id"
                 )
+            if not self._every_group_message:
+                if not addressed(message, text, self._me, self._mention):
+                    return []  # the members talking among themselves
+                text = without_mention(text, self._mention) or "Hello"
             customer, reply_to = str(sender["id"]), str(chat_id)
+        if start := START.fullmatch(text.strip()):  # opening the bot is a greeting, not a question
+            text, meta["start"] = "Hello", start.group(1)
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
