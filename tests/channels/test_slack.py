@@ -149,8 +149,10 @@ def test_a_message_in_a_thread_is_answered_in_that_thread(
 ) -> None:
     """A top-level message is answered in its channel (above); a thread reply in its thread."""
     body = json.loads(payload("slack_message_event.json"))
-    body["event"].update(channel="C024BE91L", text="Where is my order?", ts="1764340100.000200")
+    body["event"].update(channel="C024BE91L", text="<@U0BOT> Where is my order?")
+    body["event"].update(ts="1764340100.000200", channel_type="channel")
     body["event"]["thread_ts"] = "1764340000.000100"
+    body["authorizations"] = [{"team_id": "T061EG9R6", "user_id": "U0BOT", "is_bot": True}]
     raw = json.dumps(body).encode()
     assert post(server, raw, signed(raw)).status_code == 200
     slack_api.wait_for_sends(1)
@@ -172,6 +174,62 @@ def test_a_message_in_a_thread_is_answered_in_that_thread(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert ids == ["C024BE91L:1764340100.000001"]  # the channel's, not "C…|thread:ts"
+
+
+def channel_message(text: str, n: int, **more: Any) -> bytes:
+    body = json.loads(payload("slack_message_event.json"))
+    body["event"].update(channel="C0HIKERS", channel_type="channel", text=text)
+    body["event"].update(ts=f"1764340200.00000{n}", user=f"U{n}")
+    body.update(event_id=f"Ev{n}", **more)
+    return json.dumps(body).encode()
+
+
+BOT = [{"team_id": "T061EG9R6", "user_id": "U0BOT", "is_bot": True}]
+PERSON = [{"team_id": "T061EG9R6", "user_id": "U0BOT", "is_bot": False}]
+
+
+def test_in_a_channel_only_messages_that_mention_the_bot_are_answered(
+    server: LiveServer, slack_api: BotApi
+) -> None:
+    chatter = [
+        channel_message("anyone up for a hike?", 1, authorizations=BOT),
+        channel_message("ask <@U0BOTFAN> maybe", 2, authorizations=BOT),
+        channel_message("<@U0BOT> hi", 3, authorizations=PERSON),  # a person's id, not a bot's
+        channel_message("<@U0BOT> hi", 4),  # no authorizations, no bot_user_id: unknown
+    ]
+    for raw in chatter:
+        assert post(server, raw, signed(raw)).status_code == 200
+    asked = channel_message("<@U0BOT> do you price match?", 5, authorizations=BOT)
+    assert post(server, asked, signed(asked)).status_code == 200
+    slack_api.wait_for_sends(1)
+    time.sleep(0.5)
+    assert slack_api.sent == [{"channel": "C0HIKERS", "text": "You asked: do you price match?"}]
+    assert inbound_count(server) == 1  # was 5 answers
+
+
+@pytest.mark.parametrize(
+    ("extra", "text", "answered"),
+    [
+        ({"bot_user_id": "U0BOT"}, "<@U0BOT> hi", "You asked: hi"),
+        ({"channels": "all"}, "anyone up for a hike?", "You asked: anyone up for a hike?"),
+    ],
+)
+def test_a_configured_bot_id_or_channels_all(
+    tmp_path: Path, slack_api: BotApi, extra: dict[str, str], text: str, answered: str
+) -> None:
+    slack_api.reset()
+    slack = {
+        "signing_secret": SLACK_SIGNING_SECRET,
+        "bot_token": SLACK_BOT_TOKEN,
+        "api_base": slack_api.url,
+        **extra,
+    }
+    workspace = {"id": "acme", "name": "Acme", "channels": {"slack": slack}}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        raw = channel_message(text, 1)
+        assert post(live, raw, signed(raw)).status_code == 200
+        slack_api.wait_for_sends(1)
+    assert slack_api.sent[0]["text"] == answered
 
 
 def test_the_customers_text_is_read_as_they_typed_it(server: LiveServer, slack_api: BotApi) -> None:

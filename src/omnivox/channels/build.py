@@ -111,6 +111,8 @@ def _messaging_channel(
         config.bot_token.get_secret_value(),
         config.api_base,
         config.timeout_s,
+        bot_user_id=config.bot_user_id,
+        every_channel_message=config.channels == "all",
     )
 
 

@@ -59,6 +59,10 @@ class SlackSettings(_Channel):
     bot_token: SecretStr = SecretStr("")
     api_base: str = "https://slack.com/api"
     timeout_s: float = Field(10.0, gt=0)
+    # the bot's member id (U…), when events do not carry it in ``authorizations``
+    bot_user_id: str = Field("", pattern=r"^[A-Z0-9]{0,32}$")
+    # in channels, answer only messages that mention the bot, or every message
+    channels: Literal["mentioned", "all"] = "mentioned"
 
 
 class TwilioSettings(_Channel):

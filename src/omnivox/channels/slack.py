@@ -7,8 +7,10 @@ request is answered with its challenge. A ``message`` event from a person become
 with files, ``file_share``, too: without words it says so, ``base.files_only``); bot messages
 (ours included), edits and other subtypes are ignored, so the bot never answers itself. A
 message in a thread (``thread_ts``) is answered in that thread, a top-level one in its channel:
-the reply goes to ``<channel>`` or ``<channel>|<thread_ts>``. Slack retries a
-delivery it thinks failed (``X-Slack-Retry-Num``): the provider message id is
+the reply goes to ``<channel>`` or ``<channel>|<thread_ts>``. Direct messages are all answered;
+in a channel only those that mention the bot (``<@U…>`` of the event's bot ``authorizations``,
+or the configured ``bot_user_id``), with the mention taken out, unless ``channels: all``.
+Slack retries a delivery it thinks failed (``X-Slack-Retry-Num``): the provider message id is
 ``<channel>:<ts>``, the same on every retry, so a retry of a stored message is answered once,
 and a retry of one that never got stored is processed, not dropped.
 """
@@ -67,9 +69,14 @@ class SlackChannel:
         api_base: str,
         timeout_s: float = 10.0,
         clock: Any = time.time,
+        *,
+        bot_user_id: str = "",
+        every_channel_message: bool = False,
     ) -> None:
         self.signing_secret = signing_secret.encode()
         self.clock = clock
+        self.bot_user_id = bot_user_id
+        self.every_channel_message = every_channel_message
         self._client = httpx.AsyncClient(
             base_url=api_base.rstrip("/"),
             headers={"Authorization": f"Bearer {bot_token}"},
@@ -106,6 +113,12 @@ class SlackChannel:
             )
         thread = event.get("thread_ts")
         listed, raw = event.get("files"), event.get("text")
+        if not self.every_channel_message and not _direct(event):
+            mentions = [f"<@{bot}>" for bot in self._bots(body)]
+            if not isinstance(raw, str) or not any(m in raw for m in mentions):
+                return []  # people talking in a channel among themselves
+            for mention in mentions:
+                raw = re.sub(rf"[ \t]*{re.escape(mention)}[ \t]*", " ", raw).strip()
         files = [
             {"id": f.get("id"), "name": f.get("name"), "type": f.get("mimetype")}
             for f in (listed if isinstance(listed, list) else [])
@@ -127,6 +140,16 @@ class SlackChannel:
                 reply_to=f"{channel}|{thread}" if _text(thread) else channel,
             )
         ]
+
+    def _bots(self, body: dict[str, Any]) -> list[str]:
+        """The bot's member ids: the event's bot ``authorizations``, and the configured one."""
+        granted = body.get("authorizations")
+        found = [
+            a["user_id"]
+            for a in (granted if isinstance(granted, list) else [])
+            if isinstance(a, dict) and a.get("is_bot") and _text(a.get("user_id"))
+        ]
+        return [*found, self.bot_user_id] if self.bot_user_id else found
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """Slack mrkdwn with source links, split at 3,000 characters."""
@@ -168,6 +191,14 @@ class SlackChannel:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+def _direct(event: dict[str, Any]) -> bool:
+    """A direct message to the bot (``channel_type`` im; a ``D…`` channel id without one)."""
+    kind = event.get("channel_type")
+    if isinstance(kind, str):
+        return kind == "im"
+    return str(event.get("channel", "")).startswith("D")
 
 
 def escape(text: str) -> str:
