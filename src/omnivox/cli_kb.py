@@ -75,9 +75,6 @@ def ingest(
     embeddings server that fails stops the command (status 1); what was stored stays, and
     running it again goes on from there.
     """
-    from omnivox.knowledge.remote_embeddings import EmbeddingError
-    from omnivox.storage.knowledge import EmbedderChanged
-
     settings, ws = _open(config, data_dir, workspace)
     for path in paths:
         if not path.exists():
@@ -95,11 +92,9 @@ def ingest(
                 again.append(bar.add_task("Embedding again", total=total, item=encoder))
             bar.update(again[0], completed=done, total=total)
 
-        try:
-            report = _run(settings, lambda s: s.kb.ingest(ws, paths, progress, reembedding))
-        except (EmbeddingError, EmbedderChanged) as exc:
-            err.print(f"[bold red]Could not embed:[/] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(1) from None
+        report = _embedding(
+            lambda: _run(settings, lambda s: s.kb.ingest(ws, paths, progress, reembedding))
+        )
     for _path, reason in report.failed:
         err.print(f"[yellow]skipped[/] {escape(reason)}", soft_wrap=True)  # paths unbroken
     if report.reembedded:
@@ -112,6 +107,46 @@ def ingest(
     )
     if report.failed:  # the rest is ingested; scripts still learn that something was skipped
         raise typer.Exit(1)
+
+
+def _embedding(work: Callable[[], T]) -> T:
+    """``work()``, or exit 1 saying why the chunks could not be embedded."""
+    from omnivox.knowledge.remote_embeddings import EmbeddingError
+    from omnivox.knowledge.service import KnowledgeChanged
+    from omnivox.storage.knowledge import EmbedderChanged
+
+    try:
+        return work()
+    except (EmbeddingError, EmbedderChanged, KnowledgeChanged) as exc:
+        err.print(f"[bold red]Could not embed:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@kb_app.command("reembed")
+def reembed(
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Embed the stored chunks again with the configured encoder (``knowledge.embedder``).
+
+    Needed after changing the encoder: until then servers search the workspace by keywords
+    alone. ``kb ingest`` does the same before ingesting. Nothing is done when the stored
+    vectors are already the configured encoder's.
+    """
+    settings, ws = _open(config, data_dir, workspace)
+    with progress_bar() as bar:
+        task = bar.add_task("Embedding again", total=None, item="")
+
+        def progress(done: int, total: int, encoder: str) -> None:
+            bar.update(task, completed=done, total=total, item=encoder)
+
+        done = _embedding(lambda: _run(settings, lambda s: s.kb.reembed(ws, progress)))
+    name = escape(done.encoder)
+    if done.chunks:
+        out.print(f"[green]{ws}[/]: {done.chunks} chunks embedded again with {name}")
+    else:
+        out.print(f"[green]{ws}[/]: the stored vectors are {name}'s already")
 
 
 @kb_app.command("search")

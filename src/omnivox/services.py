@@ -42,7 +42,7 @@ from omnivox.identity.verification import Verifier
 from omnivox.knowledge.chunking import ChunkingSettings
 from omnivox.knowledge.embeddings import Embedder, MiniLMEmbedder
 from omnivox.knowledge.fusion import DEFAULT_BM25_WEIGHT, FusionSettings
-from omnivox.knowledge.remote_embeddings import OpenAICompatEmbedder
+from omnivox.knowledge.remote_embeddings import EmbeddingError, OpenAICompatEmbedder
 from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.llm.base import LLMProvider, ToolChooser
@@ -86,7 +86,7 @@ from omnivox.settings import (
 from omnivox.storage.db import Database
 from omnivox.storage.identities import IdentityStore
 from omnivox.storage.inuse import DataDirBusyError, DataDirLock
-from omnivox.storage.knowledge import KnowledgeStore
+from omnivox.storage.knowledge import EmbedderChanged, KnowledgeStore
 from omnivox.storage.memory import MemoryRules
 from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import Store
@@ -100,6 +100,7 @@ from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
 STORED_WAIT_S = 5.0  # the longest SMTP's answer waits for a mail to be stored
+KB_RETRY_S = 30.0  # a workspace's knowledge_paths are ingested again after an encoder failure
 # the longest a webhook's answer waits for all its messages to be stored: under Slack's 3 s
 # (slower acknowledgements are retried, and repeated ones disable the app's events)
 WEBHOOK_ACK_S = 2.5
@@ -145,6 +146,7 @@ class Services:
     _outbox: OutboxWorker | None = None
     smtp: asyncio.Server | None = None
     _retention_task: asyncio.Task[None] | None = None
+    _knowledge_task: asyncio.Task[None] | None = None  # ingesting while the encoder is down
     _data_dir_lock: DataDirLock = field(init=False)
 
     def __post_init__(self) -> None:
@@ -313,11 +315,35 @@ class Services:
                 await warm()
         await self.understanding.train()
         self.understanding_ready = True
-        for ws in self.settings.workspaces:
-            if ws.knowledge_paths:
-                paths = [self.settings.resolve_path(p) for p in ws.knowledge_paths]
-                await self.kb.ingest(ws.id, paths)
-                await self.kb.index(ws.id)
+        pending = [ws for ws in self.settings.workspaces if ws.knowledge_paths]
+        pending = [ws for ws in pending if not await self._ingest_knowledge(ws)]
+        if pending:  # an encoder that is down: ready once it answers
+            self._knowledge_task = asyncio.create_task(self._ingest_until_done(pending))
+        else:
+            self.knowledge_ready = True
+
+    async def _ingest_knowledge(self, ws: WorkspaceSettings) -> bool:
+        """Ingest ``ws``'s ``knowledge_paths``; False when the encoder could not (try again).
+
+        A server does not embed stored chunks again for a new encoder (``omnivox kb ingest``
+        does, :mod:`omnivox.knowledge.service`): it logs what to run and searches by keywords.
+        """
+        paths = [self.settings.resolve_path(p) for p in ws.knowledge_paths]
+        try:
+            await self.kb.ingest(ws.id, paths, reembed=False)
+            await self.kb.index(ws.id)
+        except EmbedderChanged as exc:
+            fix = "run omnivox kb ingest (or kb reembed) with this configuration"
+            log.error("kb.ingest_refused", workspace=ws.id, error=str(exc), fix=fix)
+        except EmbeddingError as exc:
+            log.error("kb.ingest_failed", workspace=ws.id, error=str(exc), retry_s=KB_RETRY_S)
+            return False
+        return True
+
+    async def _ingest_until_done(self, pending: list[WorkspaceSettings]) -> None:
+        while pending:
+            await asyncio.sleep(KB_RETRY_S)
+            pending = [ws for ws in pending if not await self._ingest_knowledge(ws)]
         self.knowledge_ready = True
 
     async def _seed_agents(self, ws: WorkspaceSettings) -> None:
@@ -385,10 +411,11 @@ class Services:
         if self.smtp is not None:
             self.smtp.close()
             await self.smtp.wait_closed()
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention_task
+        for task in (self._retention_task, self._knowledge_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._outbox_task is not None:  # stopped before the database closes under it
             await self._stop_outbox()
         if self._background:

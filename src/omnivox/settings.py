@@ -293,9 +293,13 @@ class OpenAICompatEmbedderSettings(_Model):
     # ask the server for vectors this wide (OpenAI text-embedding-3-*); unset: the model's own
     dimensions: int | None = Field(None, ge=1, le=16384)
     batch_size: int = Field(64, ge=1, le=2048)
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)  # one request of passages (ingest)
     connect_timeout_s: float = Field(5.0, gt=0)
-    max_retries: int = Field(2, ge=0, le=10)
+    max_retries: int = Field(2, ge=0, le=10)  # passages only: a query is never retried
+    # a turn's query: one try this long, then the search uses keywords (and the server is not
+    # asked again for breaker_s seconds)
+    query_timeout_s: float = Field(2.0, gt=0)
+    breaker_s: float = Field(30.0, ge=0)
     query_prefix: str = ""
     document_prefix: str = ""
 

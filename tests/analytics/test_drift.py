@@ -169,7 +169,8 @@ async def test_two_known_weeks_compared(services: Services) -> None:
     spanish = d.languages[0]
     assert (spanish.name, spanish.p_value) == ("es", pytest.approx(2 * 0.00085812, rel=1e-3))
     assert spanish.verdict == "Messages in Spanish rose from 5.0% to 15.0% (p=0.002)"
-    assert d.headlines == [
+    assert d.headlines == [  # smallest p first (4e-77 for the confidence)
+        "Mean intent confidence fell from 0.85 to 0.75 (p<0.001)",
         "Out-of-scope questions rose from 5.0% to 20.0% (p<0.001)",
         "Questions about shipping fell from 45.0% to 25.0% (p<0.001)",
         "Questions the knowledge base could not answer rose from 4.8% to 16.4% (p<0.001)",
@@ -177,7 +178,6 @@ async def test_two_known_weeks_compared(services: Services) -> None:
         "Messages in Spanish rose from 5.0% to 15.0% (p=0.002)",
         "Messages in English fell from 95.0% to 85.0% (p=0.002)",
         "Questions about gift_cards rose from 0.0% to 5.0% (p=0.005)",
-        "Mean intent confidence fell from 0.85 to 0.75 (p<0.001)",
     ]
     assert d.gaps.topics == [] and d.gaps.read == 0  # no reader: counted, not read
 
@@ -258,7 +258,7 @@ def test_the_api_and_the_dashboard_show_what_changed(tmp_path: Path) -> None:
     assert [r.status_code for r in refused] == [422, 422, 422]  # as GET /api/v1/analytics
     assert (found["days"], found["turns_before"], found["turns"]) == (7, 200, 200)
     assert found["changes"][0]["p_value"] == 5.745e-06 and found["psi"] == 0.6356
-    assert found["headlines"][0] == "Out-of-scope questions rose from 5.0% to 20.0% (p<0.001)"
+    assert "Out-of-scope questions rose from 5.0% to 20.0% (p<0.001)" in found["headlines"]
     assert 'data-testid="drift"' in page and "the last 7 days against the 7 before" in page
     assert "<li>Out-of-scope questions rose from 5.0% to 20.0% (p&lt;0.001).</li>" in page
     assert (
@@ -271,3 +271,11 @@ def test_the_api_and_the_dashboard_show_what_changed(tmp_path: Path) -> None:
     assert "30 of 183 answers in the last 7 days had nothing" in page
     assert "(12 found no passage at all)" in page
     assert "the last 7 days against the 7 before" in fallback  # a bad window: the week
+
+
+def test_p_values_near_alpha_are_not_rounded_onto_it() -> None:
+    from omnivox.analytics.stats import said
+
+    assert [said(p) for p in (0.0004, 0.0468, 0.0523, 0.0996, 0.4)] == [
+        "p<0.001", "p=0.047", "p=0.052", "p=0.100", "p=0.40",
+    ]  # fmt: skip

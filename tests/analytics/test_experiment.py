@@ -43,8 +43,8 @@ def test_the_z_test_matches_a_hand_computed_value() -> None:
     # 50/100 against 45/100: pooled 0.475, se 0.070622, z 0.7080, p 0.4790
     assert two_proportion_p(50, 100, 45, 100) == pytest.approx(0.4790, abs=1e-4)
     assert two_proportion_p(10, 10, 20, 20) == 1.0  # all contained in both: no difference
-    assert compare(arm("A", 80, 100), arm("B", 65, 100)) == (0.0175, "A contains more (p=0.02)")
-    assert compare(arm("A", 65, 100), arm("B", 80, 100))[1] == "B contains more (p=0.02)"
+    assert compare(arm("A", 80, 100), arm("B", 65, 100)) == (0.0175, "A contains more (p=0.018)")
+    assert compare(arm("A", 65, 100), arm("B", 80, 100))[1] == "B contains more (p=0.018)"
     assert compare(arm("A", 50, 100), arm("B", 45, 100)) == (
         0.479,
         "no significant difference yet (p=0.48)",

@@ -7,11 +7,14 @@ a change of encoder is visible in the stored vectors.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -24,7 +27,7 @@ from omnivox.knowledge.service import KnowledgeBase
 from omnivox.services import Services, build_knowledge, build_services
 from omnivox.storage.knowledge import EmbedderChanged
 from omnivox.testing.embeddings_server import MODEL, EmbeddingsServer, Fault
-from tests.conftest import ACME, free_port, make_settings
+from tests.conftest import ACME, LiveServer, free_port, make_settings, run_on_server
 
 QUESTIONS = [
     "How many days do I have to return an item?",
@@ -41,8 +44,11 @@ def encoder() -> Iterator[EmbeddingsServer]:
 
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
+    """Five of the Acme help pages (the whole set makes each ingest several times slower)."""
     folder = tmp_path / "kb"
-    shutil.copytree(ACME / "knowledge", folder)
+    folder.mkdir()
+    for name in ("returns.md", "shipping.md", "warranty.md", "store-hours.md", "loyalty.md"):
+        shutil.copy(ACME / "knowledge" / name, folder / name)
     return folder
 
 
@@ -92,35 +98,72 @@ async def test_a_remote_encoder_of_the_same_model_finds_the_same_passages(
     assert sum(len(r["input"]) for r in encoder.requests) >= report.chunks
 
 
-async def test_a_new_encoder_embeds_what_is_stored_again_before_searching(
+async def test_a_server_on_a_new_encoder_searches_by_keywords_until_kb_ingest(
     bundled: Services, encoder: EmbeddingsServer, docs: Path, tmp_path: Path
 ) -> None:
+    """Only ``kb ingest`` converts: servers on two configurations never undo each other."""
     first = await bundled.kb.ingest("acme", [docs])
     assert await bundled.kb.store.embedder("acme") == "all-MiniLM-L6-v2"
     kb = knowledge_on(bundled, tmp_path, remote(encoder.base_url, document_prefix="passage: "))
     try:
-        hits = await kb.search("acme", QUESTIONS[0], k=3)  # the first search embeds again
-        assert hits and hits[0].chunk.source_id == "returns.md"
-        assert (
-            await kb.store.embedder("acme") == f"openai_compat:{MODEL} document_prefix='passage: '"
-        )
+        hits = await kb.search("acme", QUESTIONS[0], k=3)
+        assert hits and all(h.similarity is None for h in hits)  # keywords alone
+        assert await kb.store.embedder("acme") == "all-MiniLM-L6-v2"  # not converted
+        assert encoder.requests == []  # nothing asked of the new encoder
+        with pytest.raises(EmbedderChanged):  # a server's own ingest does not convert either
+            await kb.ingest("acme", [docs], reembed=False)
+
+        converted = await kb.ingest("acme", [docs])  # what kb ingest runs
+        assert converted.reembedded > 0 and len(converted.unchanged) == len(first.added)
+        name = f"openai_compat:{MODEL} document_prefix='passage: '"
+        assert await kb.store.embedder("acme") == name
         assert await kb.version("acme") != first.version
         chunks, vectors = await kb.store.chunks("acme")
         sent = [text for r in encoder.requests for text in r["input"]]
         assert sorted(sent[: len(chunks)]) == sorted("passage: " + c.embed_text for c in chunks)
         local = MiniLMEmbedder().embed(["passage: " + c.embed_text for c in chunks[:5]])
         np.testing.assert_allclose(vectors[:5], local, atol=1e-5)
+        hits = await kb.search("acme", QUESTIONS[0], k=3)
+        assert hits[0].chunk.source_id == "returns.md" and hits[0].similarity is not None
 
-        encoder.requests.clear()
-        again = await kb.ingest("acme", [docs])  # the vectors are this encoder's now
-        assert again.reembedded == 0 and len(again.unchanged) == len(first.added)
-        assert encoder.requests == []
+        # the server still on the bundled model now searches by keywords, and never converts
+        bundled.kb._versions.pop("acme", None)
+        old = await bundled.kb.search("acme", QUESTIONS[0], k=3)
+        assert old and all(h.similarity is None for h in old)
+        assert await kb.store.embedder("acme") == name
     finally:
         await kb.close()
 
-    back = await bundled.kb.ingest("acme", [docs])  # and back to the bundled model
-    assert back.reembedded == len(chunks)
+    back = await bundled.kb.reembed("acme")  # kb reembed with the bundled configuration
+    assert (back.chunks, back.encoder) == (len(chunks), "all-MiniLM-L6-v2")
     assert await bundled.kb.store.embedder("acme") == "all-MiniLM-L6-v2"
+
+
+class OtherWidth:
+    """An encoder under the bundled model's name that answers 8-wide vectors."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
+
+    def close(self) -> None:
+        return None
+
+
+async def test_vectors_of_another_width_under_the_same_name_are_refused(
+    bundled: Services, docs: Path, tmp_path: Path
+) -> None:
+    await bundled.kb.ingest("acme", [docs / "returns.md"])
+    kb = KnowledgeBase(bundled.kb.store, OtherWidth(), tmp_path / "w")
+    hits = await kb.search("acme", "return an item", k=2)
+    assert hits and all(h.similarity is None for h in hits)  # was a FAISS AssertionError
+    with pytest.raises(EmbedderChanged, match="384 wide"):
+        await kb.ingest("acme", [docs / "shipping.md"])
+    assert [f.source_id for f in await kb.files("acme")] == ["returns.md"]
 
 
 async def test_vectors_of_two_encoders_are_never_mixed(bundled: Services, docs: Path) -> None:
@@ -149,7 +192,7 @@ async def test_search_falls_back_to_keywords_while_the_encoder_is_down(
     encoder: EmbeddingsServer, docs: Path, tmp_path: Path
 ) -> None:
     settings = make_settings(
-        tmp_path, knowledge={"embedder": remote(encoder.base_url, max_retries=0)}
+        tmp_path, knowledge={"embedder": remote(encoder.base_url, breaker_s=0)}
     )
     services = build_services(settings)
     await services.start(warm_up=False)
@@ -165,7 +208,7 @@ async def test_search_falls_back_to_keywords_while_the_encoder_is_down(
         assert "returns.md" in {p.source_id for p in passages}
         hits = await services.kb.search("acme", "return an item", k=2)
         assert hits and all(h.similarity is None for h in hits)
-        assert len(encoder.requests) == 2  # one failed request per search, no retry
+        assert len(encoder.requests) == 2  # one try per search (a query is never retried)
         healthy = await services.kb.search("acme", "return an item", k=2)
         assert all(h.similarity is not None for h in healthy)
     finally:
@@ -212,7 +255,7 @@ def test_kb_ingest_says_when_it_embedded_stored_chunks_again(
 async def test_an_index_built_while_the_encoder_is_down_is_built_again_later(
     encoder: EmbeddingsServer, docs: Path, tmp_path: Path
 ) -> None:
-    embedder = remote(encoder.base_url, max_retries=0)
+    embedder = remote(encoder.base_url, max_retries=0, breaker_s=0)
     services = build_services(make_settings(tmp_path, knowledge={"embedder": embedder}))
     await services.start(warm_up=False)
     try:
@@ -227,7 +270,9 @@ async def test_an_index_built_while_the_encoder_is_down_is_built_again_later(
         assert not list((tmp_path / "elsewhere" / "var" / "index").glob("acme/*"))  # not saved
 
         assert await fresh.index("acme") is partial  # kept until the retry is due
-        fresh._partial["acme"] = 0.0  # the retry is due
+        fresh._partial["acme"] = 0.0  # the retry is due: rebuilt in the background
+        assert await fresh.index("acme") is partial  # the search did not wait for it
+        await asyncio.gather(*fresh._rebuilds.values())
         whole = await fresh.index("acme")
         assert whole is not partial and whole is not None and whole._title_vectors is not None
         assert (await fresh.search("acme", "return an item", k=1))[0].similarity is not None
@@ -236,16 +281,25 @@ async def test_an_index_built_while_the_encoder_is_down_is_built_again_later(
         await services.close()
 
 
-async def test_a_new_encoder_that_cannot_be_reached_finds_nothing_until_it_answers(
-    bundled: Services, encoder: EmbeddingsServer, docs: Path, tmp_path: Path
+def test_a_server_whose_encoder_is_down_at_start_becomes_ready_when_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await bundled.kb.ingest("acme", [docs])
-    kb = knowledge_on(bundled, tmp_path, remote(encoder.base_url, max_retries=0))
-    try:
-        encoder.fail_next(Fault(503))
-        assert await kb.search("acme", QUESTIONS[0], k=2) == []
-        assert await kb.store.embedder("acme") == "all-MiniLM-L6-v2"  # nothing half-written
-        assert (await kb.search("acme", QUESTIONS[0], k=2))[0].chunk.source_id == "returns.md"
-        assert await kb.store.embedder("acme") == f"openai_compat:{MODEL}"
-    finally:
-        await kb.close()
+    monkeypatch.setattr("omnivox.services.KB_RETRY_S", 0.2)
+    port = free_port()
+    embedder = remote(f"http://127.0.0.1:{port}/v1", max_retries=0, breaker_s=0)
+    acme = {"id": "acme", "name": "Acme", "knowledge_paths": [str(ACME / "knowledge")]}
+    settings = make_settings(tmp_path, knowledge={"embedder": embedder}, workspaces=[acme])
+    with LiveServer(settings, warm_up=True) as live:
+        deadline = time.monotonic() + 60
+        while not live.services.understanding_ready:  # the first ingest has been tried
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert httpx.get(f"{live.url}/readyz", timeout=10).json()["checks"]["knowledge"] is False
+        with EmbeddingsServer(port=port):
+            while not live.services.knowledge_ready:  # was never, even once it answered
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert any(
+            f.source_id == "returns.md" for f in run_on_server(live, live.services.kb.files("acme"))
+        )

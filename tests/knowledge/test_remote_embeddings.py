@@ -20,7 +20,7 @@ import pytest
 
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.knowledge.remote_embeddings import (
-    MAX_RETRY_AFTER_S,
+    MAX_BULK_RETRY_AFTER_S,
     EmbeddingError,
     OpenAICompatEmbedder,
     space_name,
@@ -122,7 +122,7 @@ def test_busy_and_failing_servers_are_retried_with_their_retry_after(
     server.fail_next(Fault(429, {"Retry-After": "1.5"}))
     server.fail_next(Fault(429, {"Retry-After": "3600"}))
     client(server, sleeps).embed(TEXTS)
-    assert sleeps == [1.5, MAX_RETRY_AFTER_S]
+    assert sleeps == [1.5, MAX_BULK_RETRY_AFTER_S]  # an hour asked: two minutes waited
 
     server.fail_next(Fault(500), times=3)
     with pytest.raises(EmbeddingError, match="HTTP 500"):
@@ -142,6 +142,27 @@ def test_timeouts_and_refused_connections_are_errors_that_say_so(
     with pytest.raises(EmbeddingError, match="ConnectError"):
         OpenAICompatEmbedder(closed, sleep=sleeps.append).embed(TEXTS)
     assert sleeps == [0.25]
+
+
+def test_a_query_is_tried_once_briefly_and_a_failure_rests_the_server(
+    server: EmbeddingsServer,
+) -> None:
+    now = [100.0]
+    settings = remote_settings(server.base_url, api_key="sk-test", query_timeout_s=0.3)
+    remote = OpenAICompatEmbedder(settings, sleep=lambda _: None, clock=lambda: now[0])
+    server.fail_next(Fault(200, delay_s=2.0))
+    started = time.perf_counter()
+    with pytest.raises(EmbeddingError, match="ReadTimeout"):
+        remote.embed_queries(["how long is shipping?"])
+    assert time.perf_counter() - started < 1.5 and len(server.requests) == 1  # no retry
+    with pytest.raises(EmbeddingError, match="not answering; asked again in 30 s"):
+        remote.embed_queries(["how long is shipping?"])
+    with pytest.raises(EmbeddingError, match="not answering"):
+        remote.embed(TEXTS)  # passages too, while the breaker is open
+    assert len(server.requests) == 1  # the server was not asked meanwhile
+    now[0] += 30.0
+    assert remote.embed_queries(["how long is shipping?"]).shape == (1, 384)
+    assert len(server.requests) == 2
 
 
 def answer(payload: object, status: int = 200) -> httpx.MockTransport:

@@ -134,11 +134,11 @@ class Drift:
         """The verdicts of what changed significantly (none: nothing did)."""
         # out of scope is a headline share already: not again from the intent mix
         mix = [c for c in self.intents if c.name != OUT_OF_SCOPE]
-        moved = [c for c in (*self.changes, *mix, *self.languages) if c.significant]
-        extra = [self.confidence] if self.confidence.significant else []
-        return [c.verdict for c in sorted(moved, key=lambda c: c.p_value or 0.0)] + [
-            c.verdict for c in extra
-        ]
+        shares = [c for c in (*self.changes, *mix, *self.languages) if c.significant]
+        moved = [(c.p_value or 0.0, c.verdict) for c in shares]
+        if self.confidence.significant:
+            moved.append((self.confidence.p_value or 0.0, self.confidence.verdict))
+        return [verdict for _, verdict in sorted(moved, key=lambda pv: pv[0])]
 
     def as_dict(self, examples: bool = True) -> dict[str, Any]:
         """JSON-ready; without ``examples`` the topics show no question text."""

@@ -52,7 +52,10 @@ def two_mean_p(mean1: float, var1: float, n1: int, mean2: float, var2: float, n2
 
 
 def said(p: float) -> str:
-    """A p-value as the verdicts write it: ``p<0.001``, ``p=0.004``, ``p=0.29``."""
+    """A p-value as the verdicts write it: ``p<0.001``, ``p=0.004``, ``p=0.047``, ``p=0.29``.
+
+    Three decimals below 0.1, so no value near ``ALPHA`` reads as 0.05 on either side of it.
+    """
     if p < 0.001:
         return "p<0.001"
-    return f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+    return f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"

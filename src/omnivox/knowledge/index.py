@@ -104,6 +104,11 @@ class HybridIndex:
         for idx, title in enumerate(self._title_of):
             self._chunks_of[int(title)].append(idx)
 
+    @property
+    def width(self) -> int:
+        """The width of the chunks' vectors (what a query vector must have)."""
+        return int(self._dense.d)
+
     def __len__(self) -> int:
         return len(self.chunks)
 

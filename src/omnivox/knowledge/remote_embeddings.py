@@ -8,11 +8,20 @@ items are put back in input order by their ``index``, and every vector is scaled
 (not every server normalises), so inner product stays cosine similarity as the index expects.
 
 Calls are synchronous: the knowledge base runs every embedding in a worker thread already
-(:func:`asyncio.to_thread`), as it does for the in-process model. Each call has explicit connect
-and read timeouts; a timeout, a dropped connection, HTTP 408/409/425/429 or 5xx is retried at
-most ``max_retries`` times (after ``Retry-After`` when the server gives one, up to
-``MAX_RETRY_AFTER_S``); anything else fails at once with :class:`EmbeddingError`, which names
-the server, the status and the server's own message.
+(:func:`asyncio.to_thread`), as it does for the in-process model. Passages (an ingest) and
+queries (a customer's turn) are asked differently:
+
+- **passages**: ``timeout_s`` a request; a timeout, a dropped connection, HTTP 408/409/425/429
+  or 5xx is retried at most ``max_retries`` times, after the server's ``Retry-After`` (up to
+  ``MAX_BULK_RETRY_AFTER_S``: a rate-limited hosted API asks for tens of seconds) or a short
+  back-off;
+- **queries**: one try of at most ``query_timeout_s``, never retried: a turn does not wait for a
+  slow server, its search uses keywords instead.
+
+After a failure the server is not asked again for ``breaker_s`` seconds (every call fails at
+once meanwhile), so a server that hangs costs one wait, not one per turn. Anything else than the
+retryable failures fails at once with :class:`EmbeddingError`, which names the server, the
+status and the server's own message.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from omnivox.knowledge.embeddings import RECENT_QUERIES, Vectors
 from omnivox.settings import OpenAICompatEmbedderSettings
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_S = 5.0  # a query waits no longer for a busy server: keywords answer meanwhile
+MAX_BULK_RETRY_AFTER_S = 120.0  # the longest Retry-After an ingest waits for, each time
 BACKOFF_S = 0.25  # first pause between attempts when the server names none; doubles each time
 NAME_CHARS = 200  # the stored name of a vector space (kb_state.embedder)
 
@@ -68,6 +77,7 @@ class OpenAICompatEmbedder:
         settings: OpenAICompatEmbedderSettings,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.name = space_name(settings)
@@ -77,7 +87,9 @@ class OpenAICompatEmbedder:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
         timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
         self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
+        self._down_until = 0.0  # the breaker: no call before this (clock) time
+        self._query_timeout = httpx.Timeout(settings.query_timeout_s)
         self._recent: OrderedDict[str, Vectors] = OrderedDict()
         self._recent_lock = threading.Lock()
 
@@ -97,7 +109,7 @@ class OpenAICompatEmbedder:
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             prefix = self.settings.query_prefix
-            fresh = self._request([prefix + t for t in missing])
+            fresh = self._request([prefix + t for t in missing], query=True)
             with self._recent_lock:
                 for text, vector in zip(missing, fresh, strict=True):
                     known[text] = self._recent[text] = vector
@@ -109,7 +121,20 @@ class OpenAICompatEmbedder:
         """Close the connection pool."""
         self._client.close()
 
-    def _request(self, inputs: list[str]) -> Vectors:
+    def _request(self, inputs: list[str], *, query: bool = False) -> Vectors:
+        """One batch's vectors; a failure opens the breaker (see the module's docstring)."""
+        wait = self._down_until - self._clock()
+        if wait > 0:
+            raise EmbeddingError(f"{self.url}: not answering; asked again in {wait:.0f} s")
+        try:
+            vectors = self._attempts(inputs, query)
+        except EmbeddingError:
+            self._down_until = self._clock() + self.settings.breaker_s
+            raise
+        self._down_until = 0.0
+        return vectors
+
+    def _attempts(self, inputs: list[str], query: bool) -> Vectors:
         body: dict[str, Any] = {
             "model": self.settings.model,
             "input": [text if text.strip() else " " for text in inputs],  # "" is refused
@@ -117,11 +142,12 @@ class OpenAICompatEmbedder:
         }
         if self.settings.dimensions is not None:
             body["dimensions"] = self.settings.dimensions
-        attempts = self.settings.max_retries + 1
+        attempts = 1 if query else self.settings.max_retries + 1
+        timeout = self._query_timeout if query else httpx.USE_CLIENT_DEFAULT
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = self._client.post(self.url, json=body)
+                response = self._client.post(self.url, json=body, timeout=timeout)
             except httpx.TransportError as exc:  # timeouts, refused or dropped connections
                 if last:
                     raise EmbeddingError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
@@ -188,7 +214,7 @@ def _retry_after(response: httpx.Response) -> float | None:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError):
             return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return min(max(seconds, 0.0), MAX_BULK_RETRY_AFTER_S)
 
 
 def _server_message(response: httpx.Response) -> str:

@@ -7,9 +7,11 @@ chunks and embeddings, no re-embedding), saved under ``<data_dir>/index/<workspa
 and cached in memory.
 
 The stored vectors name their encoder (``Embedder.name``). When ``knowledge.embedder`` names
-another one, the workspace's chunks are embedded again (:meth:`KnowledgeBase.match_embedder`)
-before anything is added or searched: by ``omnivox kb ingest``, or by the first search after a
-server starts. Vectors of two encoders are never mixed in one index.
+another one, only ``omnivox kb ingest`` embeds the workspace's chunks again
+(:meth:`KnowledgeBase.match_embedder`); a server never does (during a rolling restart, servers
+on the old and the new configuration would convert the knowledge base back and forth): one that
+finds another encoder's vectors searches by keywords alone until they are its own encoder's, and
+refuses to add files. Vectors of two encoders are never mixed in one index.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import secrets
 import shutil
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,7 +39,7 @@ from omnivox.knowledge.fusion import FusionSettings
 from omnivox.knowledge.index import Hit, HybridIndex
 from omnivox.knowledge.remote_embeddings import EmbeddingError
 from omnivox.logs import get_logger
-from omnivox.storage.knowledge import KbFileInfo, KnowledgeStore
+from omnivox.storage.knowledge import EmbedderChanged, KbFileInfo, KnowledgeStore
 
 log = get_logger(__name__)
 Progress = Callable[[int, int, str], None]
@@ -44,6 +47,7 @@ EMBED_BATCH_CHUNKS = 256
 VERSION_TTL_S = 1.0
 MATCH_TRIES = 3  # re-embeddings in a row that another process's changes may undo
 PARTIAL_RETRY_S = 30.0  # an index built while the encoder was down is built again after this
+TITLES_WAIT_S = 10.0  # a search waits no longer for a remote encoder's title vectors
 
 
 @dataclass
@@ -64,6 +68,18 @@ class IngestReport:
     def chunks_per_second(self) -> float:
         """Ingest throughput (chunks embedded and stored per second)."""
         return self.chunks / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reembedded:
+    """What ``kb reembed`` did: chunks embedded again (0: none needed), and by which encoder."""
+
+    chunks: int
+    encoder: str
+
+
+class KnowledgeChanged(RuntimeError):
+    """Another process kept changing the chunks while they were being embedded again."""
 
 
 class AmbiguousTarget(Exception):
@@ -127,9 +143,12 @@ class KnowledgeBase:
         # workspaces whose index was built without title vectors (the encoder was down), and
         # when to try a whole build again
         self._partial: dict[str, float] = {}
+        # workspaces whose stored vectors are another encoder's: searched by keywords alone
+        self._keywords_only: set[str] = set()
         self._versions: dict[str, tuple[str | None, float]] = {}
         self._rereads: dict[str, asyncio.Task[None]] = {}  # versions being re-read
-        self._build_lock = asyncio.Lock()
+        self._build_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._rebuilds: dict[str, asyncio.Task[None]] = {}  # partial indexes being rebuilt
 
     async def ingest(
         self,
@@ -137,13 +156,20 @@ class KnowledgeBase:
         paths: Sequence[Path],
         progress: Progress | None = None,
         reembedding: Progress | None = None,
+        *,
+        reembed: bool = True,
     ) -> IngestReport:
         """Ingest files and folders; unreadable files are reported and skipped.
 
-        Chunks another encoder embedded are embedded again first (``reembedding`` reports it).
+        Chunks another encoder embedded are embedded again first (``reembedding`` reports it);
+        with ``reembed`` false (a server's own ingest at start) :class:`EmbedderChanged` is
+        raised instead and nothing is done.
         """
         report, started = IngestReport(), time.perf_counter()
-        report.reembedded = await self.match_embedder(workspace_id, reembedding)
+        if reembed:
+            report.reembedded = await self.match_embedder(workspace_id, reembedding)
+        elif (stored := await self.store.embedder(workspace_id)) not in (None, self.embedder.name):
+            raise EmbedderChanged(str(stored), self.embedder.name)
         files = discover(paths)
         pending: list[_Pending] = []
         for n, (path, source_id, _) in enumerate(files, start=1):
@@ -262,9 +288,16 @@ class KnowledgeBase:
             if await self.store.replace_vectors(workspace_id, self.embedder.name, by_id):
                 self._versions.pop(workspace_id, None)
                 return len(chunks)
-        raise RuntimeError(
+        raise KnowledgeChanged(
             f"{workspace_id}: the knowledge base kept changing while it was embedded again"
         )
+
+    async def reembed(self, workspace_id: str, progress: Progress | None = None) -> Reembedded:
+        """:meth:`match_embedder`, then the index built and saved while the encoder answers."""
+        chunks = await self.match_embedder(workspace_id, progress)
+        if chunks:
+            await self.index(workspace_id)
+        return Reembedded(chunks, self.embedder.name)
 
     async def _embed_all(self, texts: list[str], progress: Progress | None) -> Vectors:
         """``texts`` embedded in blocks of ``EMBED_BATCH_CHUNKS``, reporting each block."""
@@ -353,44 +386,88 @@ class KnowledgeBase:
         if version is None:
             return None
         cached = self._indexes.get(workspace_id)
-        if cached and cached[0] == version and not self._retry_due(workspace_id):
+        if cached and cached[0] == version:
+            self._rebuild_if_due(workspace_id, version)
             return cached[1]
-        async with self._build_lock:
+        async with self._build_locks[workspace_id]:
             cached = self._indexes.get(workspace_id)
-            if cached and cached[0] == version and not self._retry_due(workspace_id):
+            if cached and cached[0] == version:
                 return cached[1]
-            if await self.match_embedder(workspace_id):  # a new version, of this encoder
-                version = await self.version(workspace_id)
-                if version is None:
-                    return None
             index = await self._load_or_build(workspace_id, version)
             self._indexes[workspace_id] = (version, index)
             return index
 
     async def _load_or_build(self, workspace_id: str, version: str) -> HybridIndex:
+        stored = await self.store.embedder(workspace_id)
+        if stored not in (None, self.embedder.name):
+            return await self._keyword_index(workspace_id, str(stored))
+        self._keywords_only.discard(workspace_id)
         folder = self.index_dir / workspace_id / version
         if HybridIndex.saved(folder):
             return await asyncio.to_thread(HybridIndex.load, folder, self.fusion)
         chunks, vectors = await self.store.chunks(workspace_id)
         self._partial.pop(workspace_id, None)
         try:
-            index = await asyncio.to_thread(
-                HybridIndex, chunks, vectors, self.fusion, self.embedder.embed
-            )
-        except EmbeddingError as exc:  # titles unmatched for now; neither saved nor kept long
-            log.warning("kb.index_without_titles", workspace=workspace_id, error=str(exc))
+            titles = await self._title_vectors(chunks)
+        except (EmbeddingError, TimeoutError) as exc:  # unmatched for now; not saved, rebuilt
+            log.warning("kb.index_without_titles", workspace=workspace_id, error=repr(exc))
             self._partial[workspace_id] = time.monotonic() + PARTIAL_RETRY_S
             return await asyncio.to_thread(HybridIndex, chunks, vectors, self.fusion)
+        index = await asyncio.to_thread(
+            HybridIndex, chunks, vectors, self.fusion, lambda ts: np.stack([titles[t] for t in ts])
+        )
         if not chunks:  # everything was removed: nothing to save
             return index
         await asyncio.to_thread(self._save, index, folder)
         log.info("kb.index_built", workspace=workspace_id, version=version, chunks=len(chunks))
         return index
 
-    def _retry_due(self, workspace_id: str) -> bool:
-        """True when the workspace's index lacks title vectors and it is time to try again."""
+    async def _keyword_index(self, workspace_id: str, stored: str) -> HybridIndex:
+        """An index searched by keywords alone: its vectors are ``stored``'s, not this encoder's."""
+        log.error(
+            "kb.encoder_mismatch",
+            workspace=workspace_id,
+            stored=stored,
+            embedder=self.embedder.name,
+            fix="run omnivox kb ingest with this configuration: it embeds the chunks again",
+        )
+        self._keywords_only.add(workspace_id)
+        chunks, vectors = await self.store.chunks(workspace_id)
+        return await asyncio.to_thread(HybridIndex, chunks, vectors, self.fusion)
+
+    async def _title_vectors(self, chunks: list[Chunk]) -> dict[str, Vectors]:
+        """Each document title's vector; a remote encoder gets ``TITLES_WAIT_S`` for them."""
+        titles = sorted({c.title for c in chunks})
+        if not titles:
+            return {}
+        work = asyncio.to_thread(self.embedder.embed, titles)
+        remote = self.embedder is not self.bundled
+        vectors = await (asyncio.wait_for(work, TITLES_WAIT_S) if remote else work)
+        return dict(zip(titles, vectors, strict=True))
+
+    def _rebuild_if_due(self, workspace_id: str, version: str) -> None:
+        """Rebuild an index that lacks title vectors, in the background, once it is time.
+
+        Searches go on with the index they have meanwhile; one rebuild at a time per workspace.
+        """
         retry_at = self._partial.get(workspace_id)
-        return retry_at is not None and time.monotonic() >= retry_at
+        if retry_at is None or time.monotonic() < retry_at or workspace_id in self._rebuilds:
+            return
+
+        async def rebuild() -> None:
+            try:
+                async with self._build_locks[workspace_id]:
+                    index = await self._load_or_build(workspace_id, version)
+            except Exception as exc:  # the partial index serves on; tried again later
+                log.warning("kb.rebuild_failed", workspace=workspace_id, error=repr(exc))
+                self._partial[workspace_id] = time.monotonic() + PARTIAL_RETRY_S
+                return
+            if self._indexes.get(workspace_id, (None,))[0] == version:
+                self._indexes[workspace_id] = (version, index)
+
+        task = asyncio.get_running_loop().create_task(rebuild(), context=contextvars.Context())
+        self._rebuilds[workspace_id] = task
+        task.add_done_callback(lambda _: self._rebuilds.pop(workspace_id, None))
 
     def _save(self, index: HybridIndex, folder: Path) -> None:
         """Write under a name of this process's own, then rename: servers may share a data dir.
@@ -434,19 +511,13 @@ class KnowledgeBase:
         None), rather than found not at all; when the stored chunks must first be embedded
         again for a new encoder and it cannot be reached, nothing is found (until it answers).
         """
-        try:
-            index = await self.index(workspace_id)
-        except EmbeddingError as exc:
-            log.error("kb.unavailable", workspace=workspace_id, error=str(exc))
-            return []
+        index = await self.index(workspace_id)
         if index is None or not query.strip():
             return []
         both = bool(alone and alone.strip() and alone != query)
         texts = [query, alone] if both and alone else [query]
-        try:
-            vectors = await asyncio.to_thread(self.embedder.embed_queries, texts)
-        except EmbeddingError as exc:
-            log.warning("kb.keywords_only", workspace=workspace_id, error=str(exc))
+        vectors = await self._query_vectors(workspace_id, index, texts)
+        if vectors is None:
             rankings = [index.keyword_search(text, k, filters) for text in texts]
             return best_of(list(zip(rankings, (0.0, alone_lead), strict=False)), k)
         if not both:
@@ -456,10 +527,35 @@ class KnowledgeBase:
         by_itself = index.search(vectors[1], texts[1], depth, filters)
         return best_of([(in_context, 0.0), (by_itself, alone_lead)], k)
 
+    async def _query_vectors(
+        self, workspace_id: str, index: HybridIndex, texts: list[str]
+    ) -> Vectors | None:
+        """The queries' vectors; None when the search must use keywords alone.
+
+        That is when the index's vectors are another encoder's, when the encoder cannot embed
+        now, or when its vectors are not as wide as the index's (a server that changed model).
+        """
+        if workspace_id in self._keywords_only:
+            return None
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed_queries, texts)
+        except EmbeddingError as exc:
+            log.warning("kb.keywords_only", workspace=workspace_id, error=str(exc))
+            return None
+        if vectors.shape[1] != index.width:
+            log.error(
+                "kb.keywords_only",
+                workspace=workspace_id,
+                error=f"query vectors are {vectors.shape[1]} wide, the index's {index.width}",
+            )
+            return None
+        return vectors
+
     async def close(self) -> None:
         """Wait for version re-reads still running (before the database closes)."""
-        if self._rereads:
-            await asyncio.gather(*self._rereads.values(), return_exceptions=True)
+        running = [*self._rereads.values(), *self._rebuilds.values()]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
         self.embedder.close()
 
 

@@ -79,6 +79,10 @@ class KnowledgeStore:
             state = await session.get(KbState, workspace_id)
             if state is not None and state.chunks and _made_by(state) != embedder:
                 raise EmbedderChanged(_made_by(state), embedder)
+            width = await self._width(session, workspace_id)
+            if len(vectors) and width not in (None, vectors.shape[1]):
+                # the same encoder name, another model behind it (a server that changed it)
+                raise EmbedderChanged(f"{embedder} ({width} wide)", f"{vectors.shape[1]} wide")
             await self._delete_file(session, workspace_id, path)
             row = KbFile(
                 workspace_id=workspace_id,
@@ -139,6 +143,17 @@ class KnowledgeStore:
         await session.execute(delete(KbChunk).where(KbChunk.file_id == file_id))
         await session.execute(delete(KbFile).where(KbFile.id == file_id))
         return 1
+
+    async def _width(self, session: AsyncSession, workspace_id: str) -> int | None:
+        """The width of the workspace's stored vectors (None: no chunk stored)."""
+        size = (
+            await session.execute(
+                select(func.length(KbChunk.embedding))
+                .where(KbChunk.workspace_id == workspace_id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return None if size is None else int(size) // 4  # float32
 
     async def embedder(self, workspace_id: str) -> str | None:
         """The encoder of the workspace's stored vectors (None: no chunk stored)."""
