@@ -8,6 +8,7 @@ a change of encoder is visible in the stored vectors.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -250,6 +251,14 @@ def test_kb_ingest_says_when_it_embedded_stored_chunks_again(
     assert result.exit_code == 0, result.output
     assert "stored chunks embedded again for the new encoder" in result.output
     assert "0 added" in result.output
+    again = runner.invoke(app, ["kb", "reembed", "--config", str(config)])
+    assert again.exit_code == 0, again.output
+    assert f"the stored vectors are openai_compat:{MODEL}'s already" in again.output
+
+    config.write_text("workspaces: [{id: acme, name: Acme}]\n")  # back to the bundled model
+    back = runner.invoke(app, ["kb", "reembed", "--config", str(config)])
+    assert back.exit_code == 0, back.output
+    assert re.search(r"acme: \d+ chunks embedded again with all-MiniLM-L6-v2", back.output)
 
 
 async def test_an_index_built_while_the_encoder_is_down_is_built_again_later(
