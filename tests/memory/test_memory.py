@@ -11,8 +11,9 @@ from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.memory.budget import DROP_BLOCK, PASSAGES, QUESTION, fit, tokens
-from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer
-from omnivox.memory.summary import LINE_CHARS, first_sentence, fold
+from omnivox.memory.summarizer import ExtractiveSummarizer, ModelSummarizer, Redactor
+from omnivox.memory.summary import LINE_CHARS, clip, first_sentence, fold
+from omnivox.privacy.vault import Vault
 from omnivox.services import summarizer
 from omnivox.settings import ConfigError, OpenAICompatSettings, ScriptedSettings
 from omnivox.testing.scripted import ScriptedProvider
@@ -47,6 +48,56 @@ def test_fold_appends_who_said_what_where_and_keeps_the_newest_lines() -> None:
     assert more == (
         "Assistant (web chat): I'm sorry! I opened ticket T-1.\nCustomer (text messages): Any news?"
     )
+
+
+# a long opening sentence: the personal data at its end falls across the 160-character cut
+_PAD = (
+    "I am writing because my parcel went missing last week and the courier keeps telling me "
+    "to contact you about it every single day, so would you please "
+)
+_TAILS = [
+    ("write to jane.doe.personal@gmail.com about it", ["jane", "gmail"]),
+    ("refund card 4111 1111 1111 1111 asap", ["4111", "1111"]),
+    ("call +1 720 555 0187 about it", ["720", "555", "0187"]),
+    ("call Jane Fairweather about it", ["Jane", "Fairweather"]),
+]
+
+
+def test_a_summary_line_is_never_cut_inside_personal_data() -> None:
+    known = [("NAME", "Jane Fairweather")]
+    for tail, pieces in _TAILS:
+        for shift in range(0, 30):
+            message = (_PAD[shift:] + tail).lstrip()
+            line = fold("", [HistoryItem("in", message, "sms")], 1200, "US", known)
+            said = line.split(": ", 1)[1]
+            assert len(said) <= LINE_CHARS
+            if said.endswith("…"):  # cut at a space
+                assert message.startswith(said[:-1]) and message[len(said) - 1] == " "
+            # what the prompt carries: the summary redacted like every prompt
+            shown = Vault(b"k" * 32, "conv").redact(line, known)
+            assert not any(piece in shown for piece in pieces), (shift, shown)
+
+
+def test_clip_cuts_at_a_space_and_keeps_short_text() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("one two three four", 12) == "one two…"
+    assert clip("abcdefghijklmnop", 6) == "abcde…"  # no space: inside the word
+    assert clip("x@example.com is mine", 8) == "…"  # nothing before the email
+
+
+async def test_the_model_summary_is_cut_outside_personal_data() -> None:
+    vault = Vault(b"k" * 32, "conv")
+    email = "jane.doe.personal@gmail.com"
+    token = vault.placeholder("EMAIL", email)
+    reply = _PAD[: -len("please ")] + f"the customer asked us to write to {token} about it."
+    provider = ScriptedProvider(ScriptedSettings(type="scripted", reply=reply))
+    items = [HistoryItem("in", f"Please write to {email} about it.", "webchat")]
+    for limit in range(150, 200, 3):
+        summary = await ModelSummarizer(provider, limit)("", items, Redactor(vault, []))
+        assert len(summary) <= limit
+        assert email in summary or "jane" not in summary, summary
+        assert token not in summary  # put back before it is stored
+        assert email not in provider.requests[-1].messages[-1].content  # the model saw none
 
 
 def request(history: int, system_chars: int = 100) -> CompletionRequest:

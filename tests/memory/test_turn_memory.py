@@ -65,6 +65,36 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
     assert "Maya" not in system  # her name reaches the model only as a placeholder
 
 
+def test_no_cut_personal_data_reaches_a_later_prompt_through_the_summary(
+    tmp_path: Path,
+) -> None:
+    # the reviewer's case: a long first sentence whose email / card ends across the line's cut
+    settings = make_settings(
+        tmp_path,
+        memory={"summarize_every": 2, "fold_wait_turns": 0, "summarizer": "extractive"},
+    )
+    pad = (
+        "I am writing because my parcel went missing last week and the courier keeps telling "
+        "me to contact you about it every single day, so would you please "
+    )
+    texts = [
+        pad[21:] + "write to jane.doe.personal@gmail.com about it",
+        pad[19:] + "refund card 4111 1111 1111 1111 asap",
+        *(f"follow up {i}, any news?" for i in range(6)),
+    ]
+    with LiveServer(settings) as live:
+        for text in texts:
+            body = {"workspace": "acme", "customer": {"id": "shopper-x"}, "text": text}
+            httpx.post(
+                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+            ).raise_for_status()
+        scripted = live.services.chain.providers[0]
+        assert isinstance(scripted, ScriptedProvider)
+        system = scripted.requests[-1].messages[0].content
+    assert "Earlier in this conversation:" in system and "would you please" in system
+    assert "jane" not in system and "4111" not in system
+
+
 class ReadsAhead(ScriptedProvider):
     """A scripted model that records what the prepare step lets it read ahead."""
 

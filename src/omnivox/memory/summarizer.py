@@ -19,7 +19,7 @@ from typing import Protocol
 from omnivox.identity.kinds import display_name
 from omnivox.llm.base import ChatMessage, CompletionRequest, LLMProvider
 from omnivox.logs import get_logger
-from omnivox.memory.summary import fold
+from omnivox.memory.summary import clip, fold
 from omnivox.privacy.vault import ALL_KINDS, Vault
 from omnivox.types import HistoryItem
 
@@ -71,7 +71,10 @@ class ExtractiveSummarizer:
         self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
     ) -> str:
         """``previous`` plus a line per item, cut to ``limit`` characters (no model sees it)."""
-        return fold(previous, items, self.limit)
+        if redactor is None:
+            return fold(previous, items, self.limit)
+        region, known = redactor.vault.region, redactor.known
+        return fold(previous, items, self.limit, region, known)
 
 
 class ModelSummarizer:
@@ -111,7 +114,8 @@ class ModelSummarizer:
             log.warning("memory.summary.model_failed", error=str(exc))
             text = ""
         if not text:
-            return await self.fallback(previous, items)
-        if redactor is not None:
-            text = redactor.restore(text)
-        return text[: self.limit]
+            return await self.fallback(previous, items, redactor)
+        if redactor is None:
+            return clip(text, self.limit)
+        # cut after the placeholders are back, never inside a value (see summary.clip)
+        return clip(redactor.restore(text), self.limit, redactor.vault.region, redactor.known)
