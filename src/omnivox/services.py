@@ -38,7 +38,7 @@ from omnivox.identity.consent import ConsentStore
 from omnivox.identity.keys import load_or_create_key
 from omnivox.identity.kinds import identity_of
 from omnivox.identity.sender import CodeSender
-from omnivox.identity.verification import Verifier
+from omnivox.identity.verification import VerificationError, Verifier, normalize
 from omnivox.knowledge.chunking import ChunkingSettings
 from omnivox.knowledge.embeddings import Embedder, MiniLMEmbedder
 from omnivox.knowledge.fusion import DEFAULT_BM25_WEIGHT, FusionSettings
@@ -235,7 +235,7 @@ class Services:
             await index_identities(self.db)
             for ws in self.settings.workspaces:
                 await self.store.ensure_workspace(ws.id, ws.name)
-                await self._seed(ws.id, ws.seed.customers)
+                await self._seed(ws.id, ws.seed.customers, ws.understanding.phone_region)
                 await self._seed_agents(ws)
                 await self._seed_api_keys(ws)
         if self.messaging:
@@ -365,31 +365,37 @@ class Services:
             if await self.api_keys.seed(ws.id, Role(seed.role), seed.name, token):
                 log.warning("workspace.api_key_seeded", workspace=ws.id, name=seed.name)
 
-    async def _seed(self, workspace_id: str, customers_file: str | None) -> None:
+    async def _seed(self, workspace_id: str, customers_file: str | None, region: str) -> None:
         if not customers_file:
             return
         path = self.settings.resolve_path(customers_file)
+        key = f"workspaces[{workspace_id}].seed.customers"
         try:
             rows = json.loads(await asyncio.to_thread(Path(path).read_text, encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(
-                str(path),
-                f"workspaces[{workspace_id}].seed.customers",
-                f"a readable JSON list of customers ({exc})",
+                str(path), key, f"a readable JSON list of customers ({exc})"
             ) from None
+        phones = _seeded_phones(rows, region, str(path), key)  # all checked before any is written
         # a customer erased on request stays erased: the seed file is not a reason to keep them
         gone = await SubjectStore(self.db).erased(
             workspace_id, self.verifier.key, [str(r["id"]) for r in rows]
         )
-        for row in (r for r in rows if str(r["id"]) not in gone):
-            identities = [
-                identity_of(ch, row[key])
-                for ch, key in (("email", "email"), ("sms", "phone"))
-                if row.get(key)
-            ]
+        for i, row in enumerate(rows):
+            if str(row["id"]) in gone:
+                continue
+            identities = [identity_of("email", row["email"])] if row.get("email") else []
+            stale = []
+            if i in phones:
+                phone = ("phone", phones[i])
+                identities.append(phone)
+                # until 2026-12-05 a seeded phone was stored as written ("+1 (720) 555-0177")
+                written = identity_of("sms", str(row["phone"]))
+                if written != phone:
+                    stale.append(written)
             attributes = {k: v for k, v in row.items() if k not in ("id", "name")}
             await self.store.upsert_customer(
-                workspace_id, row["id"], row.get("name"), attributes, identities
+                workspace_id, row["id"], row.get("name"), attributes, identities, stale
             )
         log.info("workspace.seeded", workspace=workspace_id, customers=len(rows))
 
@@ -451,6 +457,31 @@ class Components:
     activity: Activity = field(default_factory=Activity)  # turns in progress
     # one turn at a time per sender and channel (the turn service) and per customer (identify)
     locks: KeyedLock = field(default_factory=MemoryKeyedLock)
+
+
+def _seeded_phones(rows: Any, region: str, file: str, key: str) -> dict[int, str]:
+    """The E.164 form of each seeded customer's ``phone``, by row (as verification writes it).
+
+    A phone written any other way ("(720) 555-0177", "+1 720-555-0177") is the same identity an
+    SMS, call or WhatsApp message from that number arrives as; one that is no phone number is
+    a ConfigError naming the file, the key and the customer.
+    """
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "id" in r for r in rows):
+        raise ConfigError(file, key, "a JSON list of customers, each with an id")
+    phones: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        if not row.get("phone"):
+            continue
+        try:
+            phones[i] = normalize("phone", str(row["phone"]), region)
+        except VerificationError:
+            raise ConfigError(
+                file,
+                f"{key}[{i}].phone",
+                f"a phone number (customer {row['id']!r} has {row['phone']!r}; without a "
+                f"country code it is read as in understanding.phone_region {region})",
+            ) from None
+    return phones
 
 
 def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, literal, select, text, update
+from sqlalchemy import Select, bindparam, delete, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -302,8 +302,13 @@ class Store:
         name: str | None,
         attributes: dict[str, Any],
         identities: list[tuple[str, str]],
+        stale: Sequence[tuple[str, str]] = (),
     ) -> str:
-        """Create or update a customer known to the business, with verified identities."""
+        """Create or update a customer known to the business, with verified identities.
+
+        ``stale``: identities an earlier seed gave this customer in a form no sender matches (a
+        phone as written, not E.164): removed from the customer when the seed wrote them.
+        """
         async with self.db.sessions.begin() as session:
             row = (
                 await session.execute(
@@ -322,6 +327,15 @@ class Store:
                 session.add(row)
             row.display_name = name
             row.attributes = {**row.attributes, **attributes}
+            for channel, address in stale:
+                await session.execute(
+                    delete(Identity).where(
+                        Identity.workspace_id == workspace_id,
+                        Identity.customer_id == row.id,
+                        Identity.source == "seed",
+                        Identity.matches(channel, address),
+                    )
+                )
             for channel, address in identities:
                 exists = (
                     await session.execute(
