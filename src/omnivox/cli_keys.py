@@ -33,6 +33,16 @@ def rotate(
     """Make a new primary key and re-encrypt every stored value with it (resumable)."""
     settings = load_or_exit(config, data_dir=str(data_dir) if data_dir else None)
     configure_logging("console", "warning")
+    if not settings.privacy.encrypt:
+        # a server with encryption off installs no key ring: it could read nothing rotated
+        err.print(
+            "[bold red]privacy.encrypt is false:[/] servers with this configuration read and "
+            "write plaintext and load no key ring, so they could not read a database "
+            "encrypted by a rotation. To encrypt stored data, set privacy.encrypt: true and "
+            "run this again (it also encrypts what was written in plaintext)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     if os.environ.get(ENV) and not only_resume:
         err.print(
             f"[bold red]The key ring comes from {ENV}:[/] add a new key there, make it primary, "

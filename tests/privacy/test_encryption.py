@@ -204,3 +204,29 @@ async def test_a_claimed_address_is_stored_encrypted(services: Services) -> None
     assert raw.startswith(PREFIX) and "3035550177" not in raw  # was plaintext
     async with services.db.sessions() as session:
         assert (await session.get(Verification, "ver_1")).address == "+13035550177"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("resume_only", [False, True])
+def test_rotation_refuses_when_encryption_is_off(tmp_path: Path, resume_only: bool) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from omnivox.cli import app
+
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "var"),
+                "privacy": {"encrypt": False},
+                "llm": {"providers": [{"type": "extractive"}]},
+                "workspaces": [{"id": "acme", "name": "Acme"}],
+            }
+        )
+    )
+    command = ["keys", "rotate", "--config", str(config)] + (["--resume"] if resume_only else [])
+    result = CliRunner().invoke(app, command)
+    # it used to encrypt everything, and a server with encrypt: false then could read nothing
+    assert result.exit_code == 2
+    assert "privacy.encrypt is false" in " ".join(result.output.split())
+    assert not (tmp_path / "var" / "keys.json").exists()  # no key made, nothing touched
