@@ -35,7 +35,7 @@ from omnivox.handoff.auth import hash_password, password_matches
 from omnivox.handoff.console import Console
 from omnivox.handoff.wiring import build_console
 from omnivox.identity.consent import ConsentStore
-from omnivox.identity.keys import load_or_create_key
+from omnivox.identity.keys import load_or_create_key, stored_key
 from omnivox.identity.kinds import identity_of
 from omnivox.identity.sender import CodeSender
 from omnivox.identity.verification import VerificationError, Verifier, normalize
@@ -378,8 +378,10 @@ class Services:
             ) from None
         phones = _seeded_phones(rows, region, str(path), key)  # all checked before any is written
         # a customer erased on request stays erased: the seed file is not a reason to keep them
+        # (keyed with the key ring; records made before 2026-12-05: with a signing key)
+        signing = [self.verifier.key, stored_key(self.settings.data_dir) or self.verifier.key]
         gone = await SubjectStore(self.db).erased(
-            workspace_id, self.verifier.key, [str(r["id"]) for r in rows]
+            workspace_id, signing, [str(r["id"]) for r in rows]
         )
         for i, row in enumerate(rows):
             if str(row["id"]) in gone:

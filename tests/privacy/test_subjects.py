@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -344,3 +345,71 @@ async def test_the_audit_log_keeps_no_merge_reason_that_would_outlive_an_erasure
     assert len(merges) == 2 and all(json.loads(e.details)["by"] == "key:k1" for e in merges)
     assert "15550199999" not in " ".join(str(e.details) for e in entries)
     assert (await services.verifier.store.audit.verify()).ok
+
+
+def _seeding(tmp_path: Path, secret: str = "") -> Any:
+    workspaces = [{"id": "acme", "name": "Acme", "seed": {"customers": "customers.json"}}]
+    server = {"secret_key": secret} if secret else {}
+    return make_settings(tmp_path, workspaces=workspaces, server=server)
+
+
+async def _started(settings: Any, work: Any = None) -> Any:
+    """Start the services (seeding), run ``work`` on them, return whether Maya is seeded."""
+    from omnivox.services import build_services
+
+    services = build_services(settings)
+    await services.start()
+    try:
+        if work is not None:
+            await work(services)
+        return await services.verifier.store.by_external_id("acme", "cus_0001") is not None
+    finally:
+        await services.close()
+
+
+async def test_a_new_secret_key_brings_no_erased_seeded_customer_back(tmp_path: Path) -> None:
+    from omnivox.storage.subjects import SubjectStore
+
+    async def erase(services: Services) -> None:
+        erased = await SubjectStore(services.db).erase_logged(
+            "acme", "cus_0001", services.verifier.key, "cli"
+        )
+        assert erased.counts
+
+    assert not await _started(_seeding(tmp_path), erase)
+
+    # the erasure is keyed with the key ring, not with the signing key: setting one changes
+    # nothing (it used to seed Maya again, and her id was no longer "erased before")
+    async def again(services: Services) -> None:
+        erasure = await SubjectStore(services.db).erase("acme", "cus_0001", services.verifier.key)
+        assert erasure.before and not erasure.counts
+
+    assert not await _started(_seeding(tmp_path, "now-set-in-production"), again)
+
+
+async def test_an_erasure_keyed_with_the_signing_key_is_carried_over(tmp_path: Path) -> None:
+    """Records made before 2026-12-05 (hashed with the signing key) still hold, and gain the
+    ring-keyed hash at the next start, so a later key change keeps Maya erased."""
+    from sqlalchemy import select
+
+    from omnivox.storage.models import Event
+    from omnivox.storage.subjects import SubjectStore, subject_hash
+
+    async def erase_the_old_way(services: Services) -> None:
+        erasure = await SubjectStore(services.db).erase("acme", "cus_0001", b"unused")
+        names = ["cus_0001", *erasure.customer_ids]
+        old = services.verifier.key  # <data_dir>/secret.key: no secret_key is configured
+        async with services.db.sessions.begin() as session:
+            record = await session.execute(select(Event).where(Event.type == "customer.erased"))
+            event = record.scalar_one()
+            event.payload = {
+                **event.payload,
+                "subject": subject_hash(old, "cus_0001"),
+                "subjects": sorted(subject_hash(old, n) for n in names),
+            }
+
+    assert not await _started(_seeding(tmp_path), erase_the_old_way)
+    # secret_key now set: the record is found under secret.key's key, and carried over
+    assert not await _started(_seeding(tmp_path, "set-in-production"))
+    (Path(_seeding(tmp_path).data_dir) / "secret.key").unlink()
+    assert not await _started(_seeding(tmp_path, "changed-again"))  # the ring-keyed hash holds

@@ -11,6 +11,16 @@ import secrets
 from pathlib import Path
 
 
+def stored_key(data_dir: str) -> bytes | None:
+    """The key kept in ``<data_dir>/secret.key``, if there is one (even when one is configured).
+
+    Erasure records were keyed with the signing key until 2026-12-05: one made before
+    ``server.secret_key`` was set is found under this one.
+    """
+    path = Path(data_dir) / "secret.key"
+    return path.read_bytes().strip() if path.exists() else None
+
+
 def load_or_create_key(data_dir: str, configured: str = "") -> bytes:
     """The configured key, or the one stored under ``data_dir`` (created on first use)."""
     if configured:

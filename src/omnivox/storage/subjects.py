@@ -6,6 +6,11 @@ verifications. Erasure deletes all of it in one transaction and appends a ``cust
 event that names the subject only by keyed hashes (of each erased id and external id); erasing
 again finds nothing, changes nothing, and is told apart from an id never held.
 
+The hashes are keyed with a key derived from the key ring (:func:`subject_keys`), which must be
+kept and backed up with the database anyway, so a new ``server.secret_key`` does not bring an
+erased seeded customer back. Until 2026-12-05 they were keyed with the server's signing key:
+those are still recognized under it, and a seeded id found that way gains its ring-keyed hash.
+
 A request may name the customer by id or by external id, and may name a profile merged into
 another: the merge said they are one person, so the request covers the whole profile it lives
 in (and every profile merged into that).
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +29,7 @@ from sqlalchemy import delete, or_, select
 from omnivox import events
 from omnivox.events import CUSTOMER_MERGED as MERGED
 from omnivox.events import CUSTOMER_UNMERGED as UNMERGED
+from omnivox.privacy.crypto import RING
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import (
@@ -54,9 +61,44 @@ class Erasure:
     before: bool = False  # nothing held now, but this id was erased earlier
 
 
+SUBJECT_LABEL = b"omnivox:erasure-subject:v1"
+
+
 def subject_hash(key: bytes, customer_id: str) -> str:
     """The subject of an erasure as the audit trail may name it."""
     return hmac.new(key, f"subject:{customer_id}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectKeys:
+    """The keys erasure subjects are hashed with: ``read[0]`` writes, each of ``read`` finds."""
+
+    read: tuple[bytes, ...]
+    durable: bool  # read[0] comes from the key ring, not from the server's signing key
+
+    @property
+    def write(self) -> bytes:
+        """The key a new erasure's hashes are made with."""
+        return self.read[0]
+
+    def hashes(self, name: str) -> list[str]:
+        """``name``'s hash under every key, the written one first."""
+        return [subject_hash(key, name) for key in self.read]
+
+
+def subject_keys(legacy: bytes | Sequence[bytes]) -> SubjectKeys:
+    """Keys derived from the installed key ring (primary first), then the ``legacy`` ones.
+
+    Every key of the ring counts (rotation keeps the old keys, to read), like blind indexes.
+    ``legacy``: the server's signing key(s), which keyed erasures until 2026-12-05 and still do
+    while encryption is off (no ring is installed then).
+    """
+    olds = [legacy] if isinstance(legacy, bytes) else list(legacy)
+    ring = sorted(RING.keys.items(), key=lambda item: item[0] != RING.primary)
+    derived = [hmac.new(key, SUBJECT_LABEL, hashlib.sha256).digest() for _, key in ring]
+    read = tuple(dict.fromkeys([*derived, *olds]))
+    assert read, "no key for erasure subjects"
+    return SubjectKeys(read, durable=RING.primary is not None)
 
 
 class SubjectStore:
@@ -202,14 +244,21 @@ class SubjectStore:
                 "verifications": await _verifications(session, ids),
             }
 
-    async def erase(self, workspace_id: str, customer_id: str, key: bytes) -> Erasure:
-        """Delete every row about the customer; counts per table (none when repeated)."""
+    async def erase(
+        self, workspace_id: str, customer_id: str, key: bytes | Sequence[bytes]
+    ) -> Erasure:
+        """Delete every row about the customer; counts per table (none when repeated).
+
+        ``key``: the server's signing key, for erasures recorded under it (:func:`subject_keys`).
+        """
+        keys = subject_keys(key)
         async with self.db.sessions.begin() as session:
             customer = await self._subject(session, workspace_id, customer_id)
             if customer is None:
-                return Erasure(before=await _erased_before(session, workspace_id, key, customer_id))
+                gone = await _erased_names(session, workspace_id, keys, [customer_id])
+                return Erasure(before=bool(gone))
             ids = await self._profiles(session, workspace_id, customer.id)
-            subjects = await _subject_hashes(session, key, ids, customer_id)
+            subjects = await _subject_hashes(session, keys.write, ids, customer_id)
             conv_ids = [
                 r[0]
                 for r in await session.execute(
@@ -222,18 +271,24 @@ class SubjectStore:
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
             counts["profile_events"] = await _erase_subject_events(session, workspace_id, ids)
             payload = {
-                "subject": subject_hash(key, customer_id),
+                "subject": subject_hash(keys.write, customer_id),
                 "subjects": subjects,
                 "deleted": counts,
             }
             session.add(Event(type=ERASED, workspace_id=workspace_id, payload=payload, timings={}))
         return Erasure(counts, tuple(ids))
 
-    async def erased(self, workspace_id: str, key: bytes, names: list[str]) -> set[str]:
-        """Which of ``names`` (ids, external ids) an erasure in the workspace covered."""
-        async with self.db.sessions() as session:
-            hashes = await _erased_hashes(session, workspace_id)
-        return {name for name in names if subject_hash(key, name) in hashes}
+    async def erased(
+        self, workspace_id: str, key: bytes | Sequence[bytes], names: list[str]
+    ) -> set[str]:
+        """Which of ``names`` (ids, external ids) an erasure in the workspace covered.
+
+        ``key``: the server's signing key(s) (:func:`subject_keys`). A name found only under
+        one of them gains its hash under the ring's key in that erasure's record, so it stays
+        erased when the signing key changes (the migration of records made before 2026-12-05).
+        """
+        async with self.db.sessions.begin() as session:
+            return await _erased_names(session, workspace_id, subject_keys(key), names)
 
     async def export_logged(
         self, workspace_id: str, customer_id: str, actor: str
@@ -245,12 +300,12 @@ class SubjectStore:
         return data
 
     async def erase_logged(
-        self, workspace_id: str, customer_id: str, key: bytes, actor: str
+        self, workspace_id: str, customer_id: str, key: bytes | Sequence[bytes], actor: str
     ) -> Erasure:
         """:meth:`erase`, with a ``customer.erased`` audit entry naming the keyed hash only."""
         erasure = await self.erase(workspace_id, customer_id, key)
         if erasure.counts:
-            subject = subject_hash(key, customer_id)
+            subject = subject_hash(subject_keys(key).write, customer_id)
             await AuditLog(self.db).append(
                 workspace_id, actor, "customer.erased", subject, erasure.counts
             )
@@ -291,17 +346,33 @@ async def _subject_hashes(
     return sorted(subject_hash(key, name) for name in names)
 
 
-async def _erased_hashes(session: AsyncSession, workspace_id: str) -> set[str]:
-    """The keyed hashes of every id and external id the workspace's erasures covered."""
-    rows = await session.execute(
-        select(Event.payload).where(Event.workspace_id == workspace_id, Event.type == ERASED)
+async def _erased_names(
+    session: AsyncSession, workspace_id: str, keys: SubjectKeys, names: list[str]
+) -> set[str]:
+    """Which of ``names`` an erasure in the workspace covered, under any of ``keys``.
+
+    A name found only under a signing key gains its ring-keyed hash in that erasure's record.
+    """
+    records = list(
+        (
+            await session.execute(
+                select(Event).where(Event.workspace_id == workspace_id, Event.type == ERASED)
+            )
+        ).scalars()
     )
-    return {h for (p,) in rows for h in (p.get("subjects") or [p.get("subject")])}
-
-
-async def _erased_before(session: AsyncSession, workspace_id: str, key: bytes, asked: str) -> bool:
-    """Whether an earlier erasure in the workspace covered this id (by its keyed hash)."""
-    return subject_hash(key, asked) in await _erased_hashes(session, workspace_id)
+    held = [(r, set(r.payload.get("subjects") or [r.payload.get("subject")])) for r in records]
+    gone: set[str] = set()
+    for name in names:
+        hashes = keys.hashes(name)
+        found = [(record, have) for record, have in held if have.intersection(hashes)]
+        if not found:
+            continue
+        gone.add(name)
+        if keys.durable and not any(hashes[0] in have for _, have in found):
+            record, have = found[0]
+            have.add(hashes[0])
+            record.payload = {**record.payload, "subjects": sorted(have)}
+    return gone
 
 
 async def _merged_profiles(session: AsyncSession, ids: list[str]) -> list[dict[str, Any]]:
