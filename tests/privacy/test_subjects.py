@@ -18,7 +18,7 @@ import yaml
 from omnivox.governance.apikeys import split_token
 from omnivox.services import Services
 from omnivox.types import CustomerRef, InboundMessage
-from tests.conftest import ACME, LiveServer, make_settings
+from tests.conftest import ACME, LiveServer, make_settings, run_on_server
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -413,3 +413,57 @@ async def test_an_erasure_keyed_with_the_signing_key_is_carried_over(tmp_path: P
     assert not await _started(_seeding(tmp_path, "set-in-production"))
     (Path(_seeding(tmp_path).data_dir) / "secret.key").unlink()
     assert not await _started(_seeding(tmp_path, "changed-again"))  # the ring-keyed hash holds
+
+
+def test_the_export_holds_the_events_the_erasure_deletes_and_the_log_no_asked_id(
+    tmp_path: Path,
+) -> None:
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "trust_api_customer_ids": True,
+    }
+    settings = make_settings(tmp_path, workspaces=[workspace])
+    with LiveServer(settings) as live:
+
+        def api(method: str, path: str, **kw: Any) -> httpx.Response:
+            return httpx.request(method, f"{live.url}{path}", headers=live.auth(), timeout=30, **kw)
+
+        def say(who: str, text: str) -> str:
+            body = {"workspace": "acme", "customer": {"id": who}, "text": text}
+            conv = api("POST", "/api/v1/messages", json=body).json()["conversation_id"]
+            return str(api("GET", f"/api/v1/conversations/{conv}").json()["customer_id"])
+
+        maya = say("cus_0001", "Where is my order ACM-482193?")
+        visitor = say("visitor-9", "hello, it is Maya's daughter")
+        reason = "Veronica says she is Maya's daughter, same account"
+        merge = {"workspace": "acme", "other": visitor, "reason": reason}
+        assert api("POST", f"/api/v1/customers/{maya}/merge", json=merge).status_code == 200
+        run_on_server(live, live.services.events.flush())
+        exported = api("GET", "/api/v1/customers/cus_0001/export").json()
+        erased = api("DELETE", "/api/v1/customers/cus_0001").json()
+        audit = run_on_server(live, _audit(live.services))
+    events = exported["events"]
+    turns = [e for e in events if e["type"] == "turn.completed"]
+    assert len(turns) == 2 and all(e["conversation_id"] for e in turns)
+    assert all("intent" in e["payload"] and "sentiment" in e["payload"] for e in turns)
+    assert any(
+        e["type"] == "customer.merged" and e["payload"]["evidence"]["reason"] == reason
+        for e in events
+    )
+    assert erased["deleted"]["events"] + erased["deleted"]["profile_events"] >= len(events)
+    # the export's entry names the profile (cus_…, random) as every entry does, not the
+    # business's customer id asked for; the erasure's entry only a keyed hash
+    assert ("customer.exported", maya, "{}") in audit
+    assert not any("cus_0001" in f"{subject} {details}" for _, subject, details in audit)
+
+
+async def _audit(services: Services) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from omnivox.storage.models import AuditEntry
+
+    async with services.db.sessions() as session:
+        rows = (await session.execute(select(AuditEntry))).scalars()
+        return [(e.action, e.subject or "", str(e.details)) for e in rows]

@@ -242,6 +242,7 @@ class SubjectStore:
                 ],
                 "notes": await _notes(session, conv_ids),
                 "verifications": await _verifications(session, ids),
+                "events": await _events(session, workspace_id, ids, conv_ids),
             }
 
     async def erase(
@@ -293,10 +294,16 @@ class SubjectStore:
     async def export_logged(
         self, workspace_id: str, customer_id: str, actor: str
     ) -> dict[str, Any] | None:
-        """:meth:`export`, with a ``customer.exported`` audit entry when there was a customer."""
+        """:meth:`export`, with a ``customer.exported`` audit entry when there was a customer.
+
+        The entry names the profile by its own id (``cus_…``, random, like every other entry
+        about a customer), never by the name asked: that may be the business's customer id or
+        an address, and the log outlives an erasure (until 2026-12-05 it kept it in clear).
+        """
         data = await self.export(workspace_id, customer_id)
         if data is not None:
-            await AuditLog(self.db).append(workspace_id, actor, "customer.exported", customer_id)
+            profile = str(data["customer"]["id"])
+            await AuditLog(self.db).append(workspace_id, actor, "customer.exported", profile)
         return data
 
     async def erase_logged(
@@ -389,22 +396,48 @@ async def _merged_profiles(session: AsyncSession, ids: list[str]) -> list[dict[s
     ]
 
 
-async def _erase_subject_events(session: AsyncSession, workspace_id: str, ids: list[str]) -> int:
-    """Merge, unmerge and verification events naming an erased profile.
+async def _subject_events(session: AsyncSession, workspace_id: str, ids: list[str]) -> list[Event]:
+    """Merge, unmerge and verification events naming one of the profiles ``ids``.
 
     They belong to no conversation, so the conversations' events do not cover them (a merge's
     evidence may quote the customer; a verification names them).
     """
     rows = await session.execute(
-        select(Event.id, Event.payload).where(
-            Event.workspace_id == workspace_id, Event.type.in_(_SUBJECT_EVENTS)
-        )
+        select(Event).where(Event.workspace_id == workspace_id, Event.type.in_(_SUBJECT_EVENTS))
     )
     named = ("source", "target", "customer", "merged_from")
-    doomed = [eid for eid, payload in rows.all() if {payload.get(k) for k in named} & set(ids)]
+    return [e for e in rows.scalars() if {e.payload.get(k) for k in named} & set(ids)]
+
+
+async def _erase_subject_events(session: AsyncSession, workspace_id: str, ids: list[str]) -> int:
+    """Delete the events of :func:`_subject_events`; how many."""
+    doomed = [e.id for e in await _subject_events(session, workspace_id, ids)]
     if doomed:
         await session.execute(delete(Event).where(Event.id.in_(doomed)))
     return len(doomed)
+
+
+async def _events(
+    session: AsyncSession, workspace_id: str, ids: list[str], conv_ids: list[str]
+) -> list[dict[str, Any]]:
+    """The events an erasure deletes, oldest first.
+
+    Their conversations' (each turn's intent, sentiment, decisions) and those naming their
+    profiles (merges with their reasons, verifications).
+    """
+    rows = await session.execute(select(Event).where(Event.conversation_id.in_(conv_ids)))
+    found = {e.id: e for e in rows.scalars()}
+    found.update((e.id, e) for e in await _subject_events(session, workspace_id, ids))
+    return [
+        {
+            "type": e.type,
+            "conversation_id": e.conversation_id,
+            "turn_id": e.turn_id,
+            "payload": e.payload,
+            "at": e.created_at.isoformat(),
+        }
+        for _, e in sorted(found.items())
+    ]
 
 
 async def _notes(session: AsyncSession, conv_ids: list[str]) -> list[dict[str, Any]]:
