@@ -130,7 +130,10 @@ def _handler(server: EmbeddingsServer) -> type[BaseHTTPRequestHandler]:
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timed out)
+                self.close_connection = True
 
         def _authorized(self) -> bool:
             if server.api_key is None:
