@@ -22,6 +22,7 @@ class RelaySink:
 
     port: int = 0
     received: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # the bytes of each mail received, as sent
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     rcpt_refusals: list[str] = field(default_factory=list)  # replies to give at RCPT, first
@@ -42,11 +43,13 @@ class RelaySink:
         parsed = message_from_bytes(envelope.original_content or b"", policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.received.append(parsed)
+        self.raw.append(envelope.original_content or b"")
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
         return "250 2.0.0 Queued"
 
     def reset(self) -> None:
         self.received.clear()
+        self.raw.clear()
         self.envelopes.clear()
         self.refusals.clear()
         self.rcpt_refusals.clear()
@@ -109,3 +112,8 @@ def plain(message: EmailMessage) -> str:
     part = message.get_body(("plain",))
     assert isinstance(part, EmailMessage)
     return str(part.get_content()).replace("\r\n", "\n")
+
+
+def raw_headers(raw: bytes) -> list[str]:
+    """The header lines of a mail's bytes as they were sent (folded lines unjoined)."""
+    return raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")

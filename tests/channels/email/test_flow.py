@@ -19,7 +19,14 @@ from sqlalchemy import select, update
 from omnivox.services import build_services
 from omnivox.settings import ConfigError, Settings
 from omnivox.storage.models import Conversation, Message
-from tests.channels.email.support import RelaySink, mail, plain, send, start_sink
+from tests.channels.email.support import (
+    RelaySink,
+    mail,
+    plain,
+    raw_headers,
+    send,
+    start_sink,
+)
 from tests.conftest import LiveServer, free_port, make_settings, run_on_server
 
 
@@ -127,6 +134,19 @@ def test_one_thread_over_three_messages(server: LiveServer, relay: RelaySink) ->
     assert len({r.conversation_id for r in rows}) == 1
     assert [r.meta.get("thread") for r in rows] == ["new", "references", "address"]
     assert reply_address == f"support+{rows[0].conversation_id}@acme.example"
+
+
+def test_a_reply_to_an_outlook_customer_stays_in_their_thread(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    """Exchange Online's 78-character Message-ID went out RFC 2047-encoded: a new thread."""
+    question = mail("Where is my order 1234?")
+    exchange = "<PH0PR11MB5880E2C2A7C9AA5B1F5E8A33DA572@PH0PR11MB5880.namprd11.prod.outlook.com>"
+    question.replace_header("Message-ID", exchange)
+    send(smtp_port(server), question)
+    answer(relay, 1)
+    headers = raw_headers(relay.raw[0])
+    assert f"In-Reply-To: {exchange}" in headers and f"References: {exchange}" in headers
 
 
 def test_a_reply_to_a_closed_conversation_reopens_it(server: LiveServer, relay: RelaySink) -> None:

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtplib.email import flatten_message
 
 from omnivox.channels.config import EmailSettings
 from omnivox.channels.mail.channel import DISABLED, EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import parse_mail
 from omnivox.types import Citation, CustomerRef, InboundMessage, OutboundMessage, Reply
-from tests.channels.email.support import RelaySink, start_sink
+from tests.channels.email.support import RelaySink, raw_headers, start_sink
 from tests.conftest import free_port
 
 REPLY = Reply(
@@ -103,6 +104,45 @@ def test_a_long_thread_keeps_its_root_and_newest_references() -> None:
     kept = str(channel().build(ready(out))["References"]).split()
     assert len(kept) == 20 and kept[0] == "<r0@example.com>"  # the thread's root
     assert kept[-2:] == ["<r24@example.com>", "<q2@example.com>"]
+
+
+EXCHANGE_ID = "PH0PR11MB5880E2C2A7C9AA5B1F5E8A33DA572@PH0PR11MB5880.namprd11.prod.outlook.com"
+
+
+def test_long_ids_go_out_byte_identical_never_encoded() -> None:
+    """Exchange Online's 78-character ids were RFC 2047-encoded: the reply left the thread."""
+    refs = [f"{'r' * 70}{n}@example.com" for n in range(3)]
+    parent = threaded(message_id=EXCHANGE_ID, references=refs)
+    [out] = channel().render_in_thread(REPLY, "jane@example.com", parent)
+    raw = flatten_message(channel().build(ready(out)))  # what aiosmtplib sends
+    headers = raw_headers(raw)
+    assert f"In-Reply-To: <{EXCHANGE_ID}>" in headers
+    assert not any("=?" in line for line in headers)
+    rest = [f" <{r}>" for r in [*refs[1:], EXCHANGE_ID]]  # each on a line of its own
+    assert folded(headers, "References") == [f"References: <{refs[0]}>", *rest]
+    assert all(len(line) <= 998 for line in headers)
+
+
+def test_short_ids_share_a_folded_line() -> None:
+    parent = threaded(references=[f"r{n}@example.com" for n in range(12)])
+    [out] = channel().render_in_thread(REPLY, "jane@example.com", parent)
+    headers = raw_headers(flatten_message(channel().build(ready(out))))
+    lines = folded(headers, "References")
+    assert lines[0].startswith("References: <r0@example.com> <r1@example.com> <r2@")
+    assert len(lines) > 1 and all(len(line) <= 78 for line in lines)
+    assert " ".join(lines).split()[1:] == [f"<r{n}@example.com>" for n in range(12)] + [
+        "<q2@example.com>"
+    ]
+
+
+def folded(headers: list[str], name: str) -> list[str]:
+    """A header's lines: its first and the continuation lines after it."""
+    start = next(i for i, line in enumerate(headers) if line.startswith(f"{name}:"))
+    end = next(
+        (i for i in range(start + 1, len(headers)) if not headers[i].startswith(" ")),
+        len(headers),
+    )
+    return headers[start:end]
 
 
 def test_model_text_cannot_become_markup() -> None:

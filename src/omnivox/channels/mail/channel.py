@@ -4,7 +4,10 @@ Every reply carries ``Message-ID`` (``<outbound row id@support domain>``, the sa
 ``In-Reply-To`` and ``References`` (the customer's thread plus their message), ``Reply-To`` with
 the conversation in a subaddress (``support+conv_...@domain``) for mail clients that drop
 threading headers, and ``Auto-Submitted: auto-replied`` (RFC 3834) so other robots do not answer
-it. The relay is reached with aiosmtplib (STARTTLS when offered, or as configured; optional
+it. Message-ID, In-Reply-To and References are folded only between ids, each id written as it
+is: a long one (Exchange Online's are 78 characters) would otherwise be RFC 2047-encoded, which
+RFC 5322 forbids there, and the customer's client would show the reply outside the thread.
+The relay is reached with aiosmtplib (STARTTLS when offered, or as configured; optional
 login). A refused recipient or another 5xx is final; connection trouble, timeouts and 4xx are
 retried by the outbox.
 """
@@ -12,9 +15,11 @@ retried by the outbox.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy, default
 from email.utils import formataddr, formatdate, make_msgid
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import aiosmtplib
 
@@ -166,7 +171,7 @@ class EmailChannel:
         local, domain = mailbox.split("@", 1)
         row_id = message.payload.get("message_id")
         conversation = message.payload.get("conversation_id")
-        mail = EmailMessage()
+        mail = EmailMessage(policy=MAIL_POLICY)
         mail["From"] = formataddr((self.display_name, mailbox))
         if conversation:
             mail["Reply-To"] = formataddr((self.display_name, f"{local}+{conversation}@{domain}"))
@@ -217,6 +222,45 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Nothing held open: each send opens its own connection to the relay."""
+
+
+class _IdsHeader(UnstructuredHeader, BaseHeader):
+    """A header of message ids, folded only between ids (RFC 5322 3.6.4: no encoded words).
+
+    An id is written as it is, on a line of its own when it does not fit the current one (a
+    line may be up to 998 characters); ids that are not ASCII fall back to the default folding.
+    """
+
+    max_count: ClassVar[Literal[1] | None] = None
+
+    def fold(self, *, policy: Policy) -> str:
+        ids = str(self).split()
+        if not ids or not all(i.isascii() for i in ids):
+            return super().fold(policy=policy)
+        width = policy.max_line_length or 78
+        lines = [f"{self.name}: {ids[0]}"]
+        for id_ in ids[1:]:
+            if len(lines[-1]) + 1 + len(id_) <= width:
+                lines[-1] += f" {id_}"
+            else:
+                lines.append(f" {id_}")
+        return policy.linesep.join(lines) + policy.linesep
+
+
+class _IdHeader(_IdsHeader):
+    max_count = 1
+
+
+def _headers() -> HeaderRegistry:
+    registry = HeaderRegistry()
+    registry.map_to_type("message-id", _IdHeader)
+    registry.map_to_type("in-reply-to", _IdsHeader)
+    registry.map_to_type("references", _IdsHeader)
+    return registry
+
+
+# the default policy, with threading headers that keep their ids whole whatever policy sends them
+MAIL_POLICY = default.clone(header_factory=_headers())
 
 
 def _trimmed(references: list[str]) -> tuple[str, ...]:
