@@ -38,8 +38,14 @@ def relay() -> Iterator[RelaySink]:
 
 
 def email_settings(
-    tmp_path: Path, database: dict[str, Any], relay: RelaySink | None, **email: Any
+    tmp_path: Path,
+    database: dict[str, Any],
+    relay: RelaySink | None,
+    *,
+    others: tuple[dict[str, Any], ...] = (),
+    **email: Any,
 ) -> Settings:
+    """Acme's mailbox (``email`` on top), and ``others``: more workspaces."""
     channel = {
         "addresses": ["support@acme.example"],
         "relay": f"127.0.0.1:{relay.port}" if relay else "",
@@ -55,7 +61,7 @@ def email_settings(
     return make_settings(
         tmp_path,
         database=database,
-        workspaces=[workspace],
+        workspaces=[workspace, *others],
         server={"smtp_listen": f"127.0.0.1:{free_port()}", "smtp_max_bytes": 64 * 1024},
     )
 
@@ -193,6 +199,31 @@ def test_unknown_mailboxes_are_refused_at_rcpt(server: LiveServer) -> None:
         send(smtp_port(server), mail("hi", to="sales@acme.example"), to="sales@acme.example")
     assert refused.value.recipients["sales@acme.example"][0] == 550
     assert inbound_rows(server) == []
+
+
+def test_one_mail_to_two_workspaces_reaches_both(tmp_path: Path, relay: RelaySink) -> None:
+    """RCPT TO both: only the first workspace stored it; the second's copy was lost."""
+    relay.reset()
+    globex = {"addresses": ["help@globex.example"], "relay": f"127.0.0.1:{relay.port}"}
+    others = ({"id": "globex", "name": "Globex", "channels": {"email": {**globex, "tls": "none"}}},)
+    both = email_settings(tmp_path, {}, relay, others=others)
+    question = mail("Do you ship to Canada?", to="support@acme.example, help@globex.example")
+    raw = question.as_bytes(policy=policy.SMTP)
+    with LiveServer(both) as live:
+        with smtplib.SMTP("127.0.0.1", smtp_port(live)) as client:
+            refused = client.sendmail(
+                "jane@example.com", ["support@acme.example", "help@globex.example"], raw
+            )
+        assert refused["help@globex.example"][0] == 452  # the sender delivers it again
+        with smtplib.SMTP("127.0.0.1", smtp_port(live)) as client:  # its own transaction
+            assert client.sendmail("jane@example.com", ["help@globex.example"], raw) == {}
+        relay.wait_for(2)
+        rows = inbound_rows(live)
+    assert sorted(r.workspace_id for r in rows) == ["acme", "globex"]
+    assert sorted(m["From"].addresses[0].addr_spec for m in relay.received) == [
+        "help@globex.example",
+        "support@acme.example",
+    ]
 
 
 def test_an_oversized_mail_is_refused_with_552(server: LiveServer, relay: RelaySink) -> None:

@@ -4,6 +4,9 @@ Checks run in SMTP order, each answering with the reply a mail server expects:
 
 - ``RCPT TO`` a mailbox no workspace owns: ``550 5.1.1``. A ``+tag`` subaddress of a support
   mailbox is accepted; a tag naming a conversation (``support+conv_...@``) is a threading hint.
+- ``RCPT TO`` another workspace's mailbox than the transaction's first recipient:
+  ``452 4.5.3``. One transaction has one answer to ``DATA``, so each workspace gets its own: the
+  sending server delivers the refused recipients again in a transaction of their own.
 - More than ``server.smtp_max_bytes``: ``552`` (announced by EHLO's ``SIZE``, enforced while
   reading ``DATA``). Unparseable bytes: ``550 5.6.0``.
 - Machine-sent mail (bounces with an empty envelope sender, ``Auto-Submitted``, ``Precedence:
@@ -91,10 +94,17 @@ class InboundMail:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        """Accept only our mailboxes (and their subaddresses)."""
-        if self.mailboxes.match(address) is None:
+        """Accept only our mailboxes (and their subaddresses), of one workspace per mail."""
+        matched = self.mailboxes.match(address)
+        if matched is None:
             log.info("email.refused", reason="unknown_mailbox", rcpt=address)
             return f"550 5.1.1 <{address}>: no such mailbox here"
+        first = next(iter(map(self.mailboxes.match, envelope.rcpt_tos)), None)
+        if first is not None and first[0].workspace_id != matched[0].workspace_id:
+            # accepted, it would be stored for the first workspace only (the mail was lost for
+            # this one): a 4xx makes the sender deliver it again in a transaction of its own
+            log.info("email.deferred", reason="another_workspace", rcpt=address)
+            return f"452 4.5.3 <{address}>: send to this mailbox in a separate transaction"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
