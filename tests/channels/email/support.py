@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import time
 from dataclasses import dataclass, field
@@ -26,11 +27,13 @@ class RelaySink:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     rcpt_refusals: list[str] = field(default_factory=list)  # replies to give at RCPT, first
+    stalls: dict[str, float] = field(default_factory=dict)  # "RCPT"/"DATA": seconds before replying
     attempts: int = 0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        await asyncio.sleep(self.stalls.get("RCPT", 0))
         if self.rcpt_refusals:
             return self.rcpt_refusals.pop(0)
         envelope.rcpt_tos.append(address)
@@ -45,6 +48,7 @@ class RelaySink:
         self.received.append(parsed)
         self.raw.append(envelope.original_content or b"")
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        await asyncio.sleep(self.stalls.get("DATA", 0))  # queued, but the answer comes late
         return "250 2.0.0 Queued"
 
     def reset(self) -> None:
@@ -53,6 +57,7 @@ class RelaySink:
         self.envelopes.clear()
         self.refusals.clear()
         self.rcpt_refusals.clear()
+        self.stalls.clear()
         self.attempts = 0
 
     def wait_for(self, n: int, timeout: float = 30) -> list[EmailMessage]:

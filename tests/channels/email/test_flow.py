@@ -369,6 +369,30 @@ def test_a_relay_failure_is_retried_with_the_same_message_id(
     assert row.meta["outbox"]["attempts"] == 2
 
 
+def test_a_relay_that_answers_data_too_late_is_not_sent_twice(
+    tmp_path: Path, relay: RelaySink
+) -> None:
+    """A timeout after DATA was retried: the customer got the reply twice."""
+    relay.reset()
+    relay.stalls["DATA"] = 2.5  # queued, answered after the client gave up
+    with LiveServer(email_settings(tmp_path, {}, relay, timeout_s=1)) as live:
+        send(smtp_port(live), mail("Is the tent waterproof?"))
+        relay.wait_for(1)
+
+        async def outbound() -> Message:
+            async with live.services.db.sessions() as session:
+                query = select(Message).where(Message.direction == "out")
+                return (await session.execute(query)).scalar_one()
+
+        deadline = time.monotonic() + 10
+        while (row := run_on_server(live, outbound())).status != "failed":
+            assert time.monotonic() < deadline, row.status
+            time.sleep(0.05)
+        time.sleep(3)  # past the outbox's first retry (2 s)
+        assert len(relay.received) == 1 and run_on_server(live, outbound()).status == "failed"
+    assert "not retried" in row.meta["delivery"]["error"]
+
+
 HEAD = "From: Jane Doe <jane@example.com>\r\nTo: support@acme.example\r\n"
 BAD_MAIL = {
     "ten-thousand-parts": (

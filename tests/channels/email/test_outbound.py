@@ -207,6 +207,24 @@ async def test_a_recipient_refused_for_now_is_retried_for_good_is_not(
     assert answer.split()[0] in (receipt.error or "")
 
 
+async def test_a_relay_silent_after_data_is_not_retried(sink: RelaySink) -> None:
+    """The relay has the mail but its 250 is late: a retry would send the customer a copy."""
+    sink.stalls["DATA"] = 3
+    email = channel(f"127.0.0.1:{sink.port}", tls="none", timeout_s=1)
+    [out] = email.render(REPLY, "jane@example.com")
+    receipt = await email.send(ready(out))
+    assert receipt.status == "failed" and not receipt.retryable
+    assert "not retried" in (receipt.error or "") and len(sink.received) == 1
+
+
+async def test_a_relay_silent_before_data_is_retried(sink: RelaySink) -> None:
+    sink.stalls["RCPT"] = 3  # nothing of the mail went out yet
+    email = channel(f"127.0.0.1:{sink.port}", tls="none", timeout_s=1)
+    [out] = email.render(REPLY, "jane@example.com")
+    receipt = await email.send(ready(out))
+    assert receipt.status == "failed" and receipt.retryable and sink.received == []
+
+
 async def test_an_unreachable_relay_is_retried_later() -> None:
     email = channel(f"127.0.0.1:{free_port()}", tls="none", timeout_s=2)
     [out] = email.render(REPLY, "jane@example.com")

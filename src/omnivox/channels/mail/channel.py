@@ -8,8 +8,11 @@ it. Message-ID, In-Reply-To and References are folded only between ids, each id 
 is: a long one (Exchange Online's are 78 characters) would otherwise be RFC 2047-encoded, which
 RFC 5322 forbids there, and the customer's client would show the reply outside the thread.
 The relay is reached with aiosmtplib (STARTTLS when offered, or as configured; optional
-login). A refused recipient or another 5xx is final; connection trouble, timeouts and 4xx are
-retried by the outbox.
+login). A refused recipient or another 5xx is final; a 4xx, and connection trouble or a timeout
+before the mail's content went out (connect, EHLO, STARTTLS, login, MAIL, RCPT), are retried by
+the outbox. A timeout or a dropped connection once ``DATA`` was sent is final: the relay may
+have queued the mail, and a customer is better missing a reply an agent can see than getting it
+twice (the outbox's rule for a request sent but never answered).
 """
 
 from __future__ import annotations
@@ -197,19 +200,20 @@ class EmailChannel:
         mail = self.build(message)
         host, port = self.settings.relay.rsplit(":", 1)
         mailbox = str((message.payload.get("channel_data") or {}).get("mailbox") or "")
+        relay = _Relay(
+            hostname=host,
+            port=int(port),
+            username=self.settings.username or None,
+            password=self.settings.password.get_secret_value() or None,
+            timeout=self.settings.timeout_s,
+            cert_bundle=self.settings.ca_file or None,
+            **_tls(self.settings.tls),
+        )
         try:
-            await aiosmtplib.send(
-                mail,
-                sender=mailbox or self.addresses[0],
-                recipients=[message.recipient],
-                hostname=host,
-                port=int(port),
-                username=self.settings.username or None,
-                password=self.settings.password.get_secret_value() or None,
-                timeout=self.settings.timeout_s,
-                cert_bundle=self.settings.ca_file or None,
-                **_tls(self.settings.tls),
-            )
+            async with relay:
+                await relay.send_message(
+                    mail, sender=mailbox or self.addresses[0], recipients=[message.recipient]
+                )
         except aiosmtplib.SMTPRecipientsRefused as exc:  # 4xx (greylisting, a full box): later
             transient = all(400 <= r.code < 500 for r in exc.recipients)
             return DeliveryReceipt(self.name, "failed", error=str(exc), retryable=transient)
@@ -217,6 +221,9 @@ class EmailChannel:
             transient = 400 <= exc.code < 500
             return DeliveryReceipt(self.name, "failed", error=str(exc), retryable=transient)
         except (aiosmtplib.SMTPException, OSError) as exc:
+            if relay.data_sent:  # the relay may have it: a retry could deliver it twice
+                error = f"no answer after the mail was sent ({exc!r}); not retried: it may be sent"
+                return DeliveryReceipt(self.name, "failed", error=error, retryable=False)
             return DeliveryReceipt(self.name, "failed", error=repr(exc), retryable=True)
         return DeliveryReceipt(self.name, "sent", normalize_id(str(mail["Message-ID"])))
 
@@ -261,6 +268,16 @@ def _headers() -> HeaderRegistry:
 
 # the default policy, with threading headers that keep their ids whole whatever policy sends them
 MAIL_POLICY = default.clone(header_factory=_headers())
+
+
+class _Relay(aiosmtplib.SMTP):
+    """An SMTP client that notes when ``DATA`` went out (after it, silence is not a refusal)."""
+
+    data_sent = False
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_sent = True
+        return await super().data(message, **kwargs)
 
 
 def _trimmed(references: list[str]) -> tuple[str, ...]:
