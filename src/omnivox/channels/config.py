@@ -123,6 +123,8 @@ class EmailSettings(_Channel):
     ca_file: str = ""  # PEM bundle that signs the relay's certificate (a private CA)
     timeout_s: float = Field(30.0, gt=0)
     max_per_sender_per_hour: int = Field(20, ge=1)
+    # answered per sender per hour; more are stored for an agent, not answered (a robot's loop)
+    max_replies_per_sender_per_hour: int = Field(5, ge=1)
 
     @field_validator("addresses")
     @classmethod

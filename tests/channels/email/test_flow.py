@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from email import policy
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select, update
 
 from omnivox.services import build_services
@@ -262,6 +265,9 @@ def test_an_ambiguous_from_is_refused_and_changes_nothing(
         {"Precedence": "bulk"},
         {"X-Autoreply": "yes"},
         {"List-Id": "<deals.shop.example>"},
+        # Exchange writes a list; only a whole value of All, AutoReply or OOF counted
+        {"X-Auto-Response-Suppress": "DR, RN, NRN, OOF, AutoReply"},
+        {"Precedence": "auto_reply (vacation)"},  # a comment after the keyword
     ],
 )
 def test_auto_replies_are_accepted_and_never_answered(
@@ -288,8 +294,57 @@ def test_bounces_and_our_own_mail_are_never_answered(server: LiveServer, relay: 
     # a robot that ignores Auto-Submitted but copies our X-Loop back with its answer
     echoed = mail("Thanks for your mail!", headers={"X-Loop": "support@acme.example"})
     send(smtp_port(server), echoed)
+    below = mail("Ticket created", headers={"X-Loop": "helpdesk@their.example"})
+    below["X-Loop"] = "support@acme.example"  # ours after the robot's own: only the first counted
+    send(smtp_port(server), below)
     time.sleep(0.5)
     assert inbound_rows(server) == [] and relay.attempts == 0
+
+
+class Helpdesk(RelaySink):
+    """A customer's helpdesk robot behind the relay: acknowledges every mail, with no sign of
+    being a robot (no Auto-Submitted, Precedence or X-Auto-Response-Suppress)."""
+
+    smtp_port: int = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        ours = self.received[-1]
+        ack = mail(
+            f"Thank you for contacting us. Ticket #{self.attempts} was created.",
+            sender="Corp Helpdesk <helpdesk@corp.example>",
+            subject=str(ours["Subject"]),
+            in_reply_to=str(ours["Message-ID"]),
+            references=[str(ours["Message-ID"])],
+        )
+        threading.Timer(0.05, send, (self.smtp_port, ack)).start()
+        return answer
+
+
+def test_a_robot_answering_every_reply_is_answered_a_few_times_then_left_to_an_agent(
+    tmp_path: Path,
+) -> None:
+    """Each acknowledgement was answered: 20 replies in 25 s, forever (limited only by 451)."""
+    robot = Helpdesk(port=free_port())
+    ctl = Controller(robot, hostname="127.0.0.1", port=robot.port)
+    ctl.start()
+    try:
+        settings = email_settings(tmp_path, {}, robot, max_replies_per_sender_per_hour=3)
+        with LiveServer(settings) as live:
+            robot.smtp_port = smtp_port(live)
+            first = mail("Our ticket for the broken tents?", sender="helpdesk@corp.example")
+            send(smtp_port(live), first)
+            deadline = time.monotonic() + 20
+            while len(rows := inbound_rows(live)) < 4:
+                assert time.monotonic() < deadline, len(rows)
+                time.sleep(0.05)
+            time.sleep(1.5)
+            assert len(robot.received) == 3 and len(inbound_rows(live)) == 4
+    finally:
+        ctl.stop()
+    assert [r.meta.get("held", False) for r in rows] == [False, False, False, True]
+    assert rows[3].meta["email"]["unanswered"] == "reply limit"
+    assert len({r.conversation_id for r in rows}) == 1  # one thread, for an agent to read
 
 
 def test_a_sender_over_the_hourly_limit_is_told_to_retry_later(

@@ -14,6 +14,9 @@ Checks run in SMTP order, each answering with the reply a mail server expects:
   so two robots never talk to each other.
 - No single well-formed ``From``: ``550 5.1.7``; nothing stored, no customer matched.
 - More than ``max_per_sender_per_hour`` from one sender: ``451 4.7.1`` (the sender retries).
+- More than ``max_replies_per_sender_per_hour`` answered for one sender: stored, held for an
+  agent and not answered (``250``). A robot that shows none of the signs above and answers
+  every reply (a helpdesk acknowledging each mail) stops there instead of looping forever.
 
 Everything else is stored, then ``250``, and answered in the background like a webhook. A mail
 whose turn fails before storing it (the database down) gets ``451 4.3.0``: the sender's server
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -156,6 +160,12 @@ class InboundMail:
         except RateLimitedError as exc:
             log.warning("email.rate_limited", workspace=channel.workspace_id, scope=exc.scope)
             return f"451 4.7.1 Too many messages {exc.scope}; try again later"
+        replies = channel.settings.max_replies_per_sender_per_hour
+        window = Window(channel.workspace_id, f"mail-replies:{mail.sender}", replies, 3600.0)
+        if messages and await self.windows.admit([window]) is not None:
+            domain = (mail.sender or "").rpartition("@")[2]
+            log.warning("email.reply_limit", workspace=channel.workspace_id, domain=domain)
+            messages = [_held(m) for m in messages]
         try:
             for message in messages:
                 await self.accept(message, channel)
@@ -163,6 +173,12 @@ class InboundMail:
             log.error("email.not_stored", message_id=mail.message_id, error=repr(exc))
             return TRY_LATER
         return ACCEPTED
+
+
+def _held(message: InboundMessage) -> InboundMessage:
+    """The message stored for an agent and not answered (the pipeline's hold step stops it)."""
+    email = {**message.metadata.get("email", {}), "unanswered": "reply limit"}
+    return replace(message, metadata={**message.metadata, "email": email, "held": True})
 
 
 def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str | None:
@@ -174,9 +190,10 @@ def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str
         return mail.automatic
     if mail.sender and mailboxes.ours(mail.sender):
         return "sent from our own mailbox"
-    looped = mail.loop.strip("<> ")
-    if looped and mailboxes.ours(looped):  # an autoresponder copied our answer's X-Loop back
-        return f"X-Loop: {looped}"
+    for loop in mail.loops:  # an autoresponder copied our X-Loop back (maybe after its own)
+        looped = loop.strip("<> ")
+        if looped and mailboxes.ours(looped):
+            return f"X-Loop: {looped}"
     return None
 
 

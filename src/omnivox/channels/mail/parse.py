@@ -65,7 +65,8 @@ class ParsedMail:
     attachments: tuple[Attachment, ...]
     automatic: str | None  # why this mail is machine-sent (never answered), if it is
     defects: tuple[str, ...]
-    loop: str = ""  # X-Loop: the mailbox an earlier automatic mail of this thread came from
+    # X-Loop (every one of them): mailboxes earlier automatic mails of this thread came from
+    loops: tuple[str, ...] = ()
 
     @property
     def follows(self) -> tuple[str, ...]:
@@ -98,7 +99,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         text=text,
         attachments=tuple(attachments),
         automatic=automatic(msg, sender),
-        loop=header(msg, "X-Loop"),
+        loops=headers(msg, "X-Loop"),
         defects=tuple(dict.fromkeys(defects)),
     )
 
@@ -120,6 +121,17 @@ def header(msg: Message, name: str) -> str:
         return ""
     text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return " ".join(text.split())
+
+
+def headers(msg: Message, name: str) -> tuple[str, ...]:
+    """Every header ``name`` (a robot adds its own ``X-Loop`` to those already there)."""
+    found: list[str] = []
+    for key, raw in msg.raw_items():
+        if key.lower() == name.lower() and isinstance(raw, str):
+            text = _eight_bit(raw)
+            if text:
+                found.append(text)
+    return tuple(found)
 
 
 _SURROGATES = re.compile("[\udc80-\udcff]")  # bytes the parser kept undecoded
@@ -184,17 +196,19 @@ def _decoded(name: str) -> str | None:
 
 def automatic(msg: Message, sender: str | None) -> str | None:
     """Why a mail was sent by a machine (RFC 3834 and common practice); None for a person."""
-    auto = header(msg, "Auto-Submitted").lower()
+    auto = _keyword(header(msg, "Auto-Submitted"))
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
-    precedence = header(msg, "Precedence").lower()
+    precedence = _keyword(header(msg, "Precedence"))
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
     for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Autoresponder"):
         if header(msg, name):
             return name
-    if header(msg, "X-Auto-Response-Suppress").lower() in ("all", "autoreply", "oof"):
-        return "X-Auto-Response-Suppress"  # the sender asks for no automatic answer
+    # a list ("DR, RN, NRN, OOF, AutoReply"): the sender asks for no automatic answer
+    suppress = {t.lower() for t in re.split(r"[\s,;]+", header(msg, "X-Auto-Response-Suppress"))}
+    if suppress & {"all", "autoreply", "oof"}:
+        return "X-Auto-Response-Suppress"
     if header(msg, "Return-Path").strip("<> \t") == "" and msg.get("Return-Path") is not None:
         return "bounce (empty Return-Path)"  # a bounce whose envelope a forward rewrote
     if header(msg, "List-Id") or header(msg, "List-Unsubscribe"):
@@ -204,6 +218,14 @@ def automatic(msg: Message, sender: str | None) -> str | None:
     if sender and system_sender(sender):
         return f"system sender {sender}"
     return None
+
+
+def _keyword(value: str) -> str:
+    """A header's keyword, lower case, without RFC 5322 comments ("auto_reply (vacation)")."""
+    return " ".join(_COMMENT.sub(" ", value).split()).lower()
+
+
+_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 
 
 def system_sender(address: str) -> bool:
