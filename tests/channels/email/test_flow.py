@@ -347,6 +347,27 @@ def test_a_robot_answering_every_reply_is_answered_a_few_times_then_left_to_an_a
     assert len({r.conversation_id for r in rows}) == 1  # one thread, for an agent to read
 
 
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        "bounces+1234567-abcd-jane=example.com@em1234.example.com",  # SendGrid
+        "bounce+7f3a2.1c9-jane=example.com@mg.example.com",  # Mailgun
+        "no-reply@notify.example.com",
+    ],
+)
+def test_a_person_writing_through_a_mail_service_is_answered(
+    server: LiveServer, relay: RelaySink, envelope: str
+) -> None:
+    """A VERP envelope sender (bounces+...@) was taken for a bounce: stored nowhere, no reply."""
+    question = mail("My boots arrived damaged, can I get a replacement?")
+    with smtplib.SMTP("127.0.0.1", smtp_port(server)) as client:
+        client.sendmail(envelope, ["support@acme.example"], question.as_bytes(policy=policy.SMTP))
+    assert answer(relay, 1)["To"] == "jane@example.com"
+    assert [r.text for r in inbound_rows(server)] == [
+        "My boots arrived damaged, can I get a replacement?"
+    ]
+
+
 def test_a_sender_over_the_hourly_limit_is_told_to_retry_later(
     tmp_path: Path, relay: RelaySink
 ) -> None:

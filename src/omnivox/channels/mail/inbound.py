@@ -11,7 +11,8 @@ Checks run in SMTP order, each answering with the reply a mail server expects:
   reading ``DATA``). Unparseable bytes: ``550 5.6.0``.
 - Machine-sent mail (bounces with an empty envelope sender, ``Auto-Submitted``, ``Precedence:
   bulk``, mailing lists, mailer-daemon, mail from our own mailboxes): accepted and not answered,
-  so two robots never talk to each other.
+  so two robots never talk to each other. A ``bounces+...@`` or ``no-reply@`` envelope sender
+  alone is not a sign: mail services (SendGrid, Mailgun) send people's mail with one (VERP).
 - No single well-formed ``From``: ``550 5.1.7``; nothing stored, no customer matched.
 - More than ``max_per_sender_per_hour`` from one sender: ``451 4.7.1`` (the sender retries).
 - More than ``max_replies_per_sender_per_hour`` answered for one sender: stored, held for an
@@ -34,7 +35,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from omnivox.channels.base import ChannelError
 from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
-from omnivox.channels.mail.parse import MailError, ParsedMail, parse_mail, system_sender
+from omnivox.channels.mail.parse import MailError, ParsedMail, daemon_sender, parse_mail
 from omnivox.logs import get_logger
 from omnivox.ratelimit import MemoryWindows, Window, Windows
 from omnivox.scaleout.errors import CoordinationUnavailableError
@@ -184,7 +185,7 @@ def _held(message: InboundMessage) -> InboundMessage:
 def _machine_sent(mail: ParsedMail, mail_from: str, mailboxes: Mailboxes) -> str | None:
     if mail_from.strip("<> ") == "":
         return "bounce (empty envelope sender)"
-    if system_sender(mail_from.strip("<> ")):
+    if daemon_sender(mail_from.strip("<> ")):  # not bounces+...@: mail services' VERP
         return f"system envelope sender {mail_from.strip('<> ')}"
     if mail.automatic:
         return mail.automatic

@@ -30,6 +30,9 @@ _QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)')
 _SYSTEM_SENDERS = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+@.-]|$)", re.I
 )
+# an envelope sender that is a mail system's own: bounces+...@ and no-reply@ envelopes are how
+# SendGrid, Mailgun and the like send mail that people write (VERP), so only the From counts them
+_DAEMONS = re.compile(r"^(mailer-daemon|postmaster)([+@.-]|$)", re.I)
 
 
 class MailError(Exception):
@@ -231,6 +234,11 @@ _COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 def system_sender(address: str) -> bool:
     """A mail system's own address (MAILER-DAEMON, postmaster, no-reply, bounces)."""
     return bool(_SYSTEM_SENDERS.match(address))
+
+
+def daemon_sender(address: str) -> bool:
+    """An envelope sender that only a mail system uses (MAILER-DAEMON, postmaster)."""
+    return bool(_DAEMONS.match(address))
 
 
 def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
