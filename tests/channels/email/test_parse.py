@@ -232,6 +232,8 @@ REPLIES = {
     "outlook-headers": NEW + f"From: {ACME}\nDate: Tue, 3 Mar 2026\nSubject: Re: returns\nold",
     "french": NEW + f"Le mar. 3 mars 2026 à 10:00, {ACME} a écrit :\n> old",
     "german": NEW + f"Am 03.03.2026 um 10:00 schrieb {ACME}:\n> old",
+    "dutch": NEW + f"Op 3 mrt. 2026 om 10:00 schreef {ACME}:\n> old",
+    "thunderbird": NEW + "On 3/3/26 10:00, Acme Support wrote:\n> old",  # no address: quoted
     "signature": NEW + "-- \nJane Doe\nCEO, Doe Ltd",
     "mobile": NEW + "Sent from my iPhone",
 }
@@ -329,6 +331,22 @@ def test_an_attached_mail_records_its_size() -> None:
         (  # the customer's own sentence is no attribution
             "On December 3rd I wrote to you about a refund:\nit is still not in my account.",
             "On December 3rd I wrote to you about a refund:\nit is still not in my account.",
+        ),
+        (  # a year, a time, a colon: still the customer's own sentences, not attributions
+            "Hello,\nOn 3 May 2026 I wrote to you about my refund:\nthe order 1234 never arrived.",
+            "Hello,\nOn 3 May 2026 I wrote to you about my refund:\nthe order 1234 never arrived.",
+        ),
+        (
+            "Hi,\nOn Monday at 10:30 I wrote to your colleague:\nmy parcel is damaged.",
+            "Hi,\nOn Monday at 10:30 I wrote to your colleague:\nmy parcel is damaged.",
+        ),
+        (  # "wrote:" at the end, but no address and no quoted lines after it
+            "On 3 May 2026 I wrote:\nwhere is my refund?",
+            "On 3 May 2026 I wrote:\nwhere is my refund?",
+        ),
+        (
+            "Am 3. Mai 2026 schrieb ich Ihnen wegen der Erstattung:\nsie fehlt noch.",
+            "Am 3. Mai 2026 schrieb ich Ihnen wegen der Erstattung:\nsie fehlt noch.",
         ),
         (  # Spanish and Italian Outlook headers
             "¿Hay talla M?\n\nDe: Acme\nEnviado el: martes, 3 de marzo de 2026 10:00\nold",

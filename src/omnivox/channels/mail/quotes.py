@@ -1,7 +1,8 @@
 """What the customer wrote in a reply: quoted history and signatures removed.
 
 Plain text is cut at the first reply header ("On Mon, 3 Mar 2026, Jane <jane@...> wrote:",
-its French, German, Spanish, Dutch, Italian, Portuguese and Scandinavian forms, Outlook's
+only a colon after the verb, naming the sender's address or followed by quoted lines; its
+French, German, Spanish, Dutch, Italian, Portuguese and Scandinavian forms; Outlook's
 "From:/Sent:" block in several languages and "-----Original Message-----"), at a signature
 delimiter ("-- ") or a mobile footer ("Sent from my iPhone"); lines quoted with ">" are dropped
 wherever they are, and an "On ... wrote:" over quoted lines that the customer answers between
@@ -17,13 +18,16 @@ import re
 
 from bs4 import BeautifulSoup, Tag
 
-_WROTE = re.compile(  # a date (so a digit) comes before "wrote": "On the form I wrote:" is text
+# a date (so a digit) comes before "wrote", and only a colon after it ("On 3 May 2026 I wrote to
+# you about my refund:" is the customer's own sentence); German, Dutch and Scandinavian clients
+# write the verb before the name ("Am 3.3.2026 um 10:00 schrieb Acme <support@...>:")
+_WROTE = re.compile(
     r"^\s*(On|Le|Am|El|Op|Il|Em|Den|På)\s(?=[^\n]{0,300}\d).{0,300}"
-    r"(wrote|a écrit|schrieb|escribió|schreef|ha scritto|escreveu|skrev)[^\n]{0,200}:\s*$",
+    r"((wrote|a écrit|escribió|ha scritto|escreveu)\s*"
+    r"|\s(schrieb|schreef|skrev)\s[^\n]{1,200}):\s*$",
     re.IGNORECASE | re.DOTALL,
 )
-# an attribution names the sender's address, a time or a year ("On December 3rd I wrote to
-# you about a refund:" is the customer's own sentence)
+# an attribution names the sender's address, a time or a year
 _ATTRIBUTION_DETAIL = re.compile(r"@|\b\d{1,2}[:.h]\d{2}\b|\b(19|20)\d{2}\b")
 _FORWARDED = re.compile(
     r"^\s*(-{2,}\s*(Forwarded message|Weitergeleitete Nachricht|Message transféré)"
@@ -85,13 +89,16 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
     """Where an "On <date>, <sender> wrote:" line starting at ``i`` ends (None: not one).
 
     It may wrap before "wrote:" ("On Tue, 3 Mar 2026 at 10:00, Jane Doe" / "<jane@...> wrote:").
+    It names the sender's address or is followed by quoted lines: "On 3 May 2026 I wrote:" over
+    the customer's own lines is theirs.
     """
     if not _opens_header(lines[i]):
         return None
     for end in (i + 1, i + 2, i + 3):
         joined = " ".join(lines[i:end])
         if _WROTE.match(joined) and _ATTRIBUTION_DETAIL.search(joined):
-            return end
+            following = next((line for line in lines[end:] if line.strip()), "")
+            return end if "@" in joined or _QUOTED.match(following) else None
     return None
 
 
