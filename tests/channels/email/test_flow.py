@@ -488,6 +488,14 @@ BAD_MAIL = {
     "no-boundary": (
         HEAD + "Message-ID: <nb@example.com>\r\nContent-Type: multipart/mixed\r\n\r\nhello\r\n"
     ).encode(),
+    "codec-charset": (  # was 500 with the LookupError's text: the mail bounced
+        HEAD + "Message-ID: <b64@example.com>\r\nContent-Type: text/plain; charset=base64\r\n"
+        "\r\nWhere is my order?\r\n"
+    ).encode(),
+    "idna-charset": (
+        HEAD + "Message-ID: <idna@example.com>\r\nContent-Type: text/plain; charset=idna\r\n"
+        "\r\nGröße M?\r\n"
+    ).encode(),
 }
 
 
@@ -512,6 +520,25 @@ def test_bad_input_over_smtp_is_answered_and_logged_not_crashed(
     assert rows["cs@example.com"].text == "Größe M?"
     assert rows["8bit@example.de"].meta["email"]["subject"] == "Größe"
     assert rows["nb@example.com"].text == "hello"
+    assert rows["b64@example.com"].text == "Where is my order?"
+    assert rows["idna@example.com"].text == "Größe M?"
+
+
+def test_an_unexpected_failure_is_451_naming_nothing_of_ours(
+    server: LiveServer, relay: RelaySink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosmtpd answers an exception with 500 and its text: the mail bounced, internals shown."""
+
+    def broken(raw: bytes) -> None:
+        raise RuntimeError("internal detail /srv/omnivox")
+
+    monkeypatch.setattr("omnivox.channels.mail.inbound.parse_mail", broken)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        send(smtp_port(server), mail("Where is my order?"))
+    assert refused.value.smtp_code == 451  # the sender's server keeps it and tries again
+    assert (
+        b"internal" not in refused.value.smtp_error and b"Runtime" not in refused.value.smtp_error
+    )
 
 
 def test_an_smtp_port_in_use_is_a_config_error_naming_the_key(tmp_path: Path) -> None:

@@ -72,6 +72,23 @@ def test_an_unknown_charset_is_read_as_utf8_and_recorded() -> None:
     assert parsed.defects == ("unknown charset 'x-klingon': read as UTF-8",)
 
 
+@pytest.mark.parametrize(
+    ("charset", "defect"),
+    [
+        ("base64", "unreadable charset 'base64'"),  # codecs, but not of text: raised
+        ("zlib", "unreadable charset 'zlib'"),
+        ("rot13", "unreadable charset 'rot13'"),
+        ("idna", "unreadable charset 'idna'"),  # a text codec without errors="replace"
+        ('"utf\\\x008"', "unknown charset 'utf\\x008'"),  # a NUL in the name: ValueError
+    ],
+)
+def test_a_codec_that_is_no_charset_is_read_as_utf8_not_raised(charset: str, defect: str) -> None:
+    raw = HEAD + f"Content-Type: text/plain; charset={charset}\r\n\r\nWhere is my order 1234?"
+    parsed = parse_mail(raw.encode())
+    assert parsed.text == "Where is my order 1234?"
+    assert parsed.defects == (f"{defect}: read as UTF-8",)
+
+
 def test_8bit_headers_are_read_as_utf8() -> None:
     raw = "From: Jürgen Müller <jurgen@example.de>\r\nSubject: Größe ändern\r\n\r\nHallo".encode()
     parsed = parse_mail(raw)

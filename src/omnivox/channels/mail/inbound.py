@@ -114,7 +114,19 @@ class InboundMail:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Parse (off the event loop), check, hand the message over, answer once stored."""
+        """Parse (off the event loop), check, hand the message over, answer once stored.
+
+        Anything unexpected is ``451``: the sender's server keeps the mail and tries again (a
+        ``5xx`` would bounce it), and the reply names nothing of ours (aiosmtpd's own answer to
+        an exception is ``500`` with the exception's text).
+        """
+        try:
+            return await self._data(envelope)
+        except Exception as exc:
+            log.exception("email.failed", error=repr(exc))
+            return TRY_LATER
+
+    async def _data(self, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         try:
             mail = await asyncio.to_thread(parse_mail, raw)

@@ -302,11 +302,17 @@ def _decode(part: Message, defects: list[str]) -> str:
     data = payload if isinstance(payload, bytes) else b""
     charset = part.get_content_charset() or "us-ascii"
     try:
-        codecs.lookup(charset)
-    except LookupError:
+        codec = codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         defects.append(f"unknown charset {charset[:40]!r}: read as UTF-8")
-        charset = "utf-8"
-    text = data.decode(charset, errors="replace")
+        return data.decode("utf-8", errors="replace")
+    try:  # base64, zlib, rot13 are codecs but not charsets; idna has no "replace"
+        if not codec._is_text_encoding:
+            raise LookupError(charset)
+        text = data.decode(codec.name, errors="replace")
+    except (LookupError, UnicodeError):
+        defects.append(f"unreadable charset {charset[:40]!r}: read as UTF-8")
+        return data.decode("utf-8", errors="replace")
     if charset in ("us-ascii", "ascii") and not text.isascii():
         text = data.decode("utf-8", errors="replace")
     return text
