@@ -592,6 +592,20 @@ def test_a_mail_of_attachments_alone_is_answered_not_dropped(
     ]
 
 
+def test_a_reply_of_a_photo_and_the_quoted_history_is_answered_as_the_photo(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    """It was answered as its subject: the old question ("Re: Question about returns")."""
+    send(smtp_port(server), mail("Can I return boots after 20 days?"))
+    photo = reply_to(answer(relay, 1), "")
+    photo.add_attachment(
+        b"\x89PNG" + b"\0" * 50, maintype="image", subtype="png", filename="damaged-boot.png"
+    )
+    send(smtp_port(server), photo)
+    assert "attachments without any text: damaged-boot.png" in plain(answer(relay, 2))
+    assert inbound_rows(server)[1].meta["thread"] == "references"
+
+
 def test_a_mail_is_accepted_once_stored_and_a_failed_store_is_retried(
     server: LiveServer, relay: RelaySink
 ) -> None:

@@ -6,7 +6,13 @@ from email.message import EmailMessage
 
 import pytest
 
-from omnivox.channels.mail.parse import MAX_PARTS, MailError, normalize_id, parse_mail
+from omnivox.channels.mail.parse import (
+    MAX_PARTS,
+    MailError,
+    normalize_id,
+    parse_mail,
+    subject_prefix,
+)
 from omnivox.channels.mail.quotes import html_to_text, strip_reply
 from tests.channels.email.support import mail
 
@@ -87,6 +93,24 @@ def test_a_codec_that_is_no_charset_is_read_as_utf8_not_raised(charset: str, def
     parsed = parse_mail(raw.encode())
     assert parsed.text == "Where is my order 1234?"
     assert parsed.defects == (f"{defect}: read as UTF-8",)
+
+
+@pytest.mark.parametrize(
+    ("subject", "kind"),
+    [
+        ("Re: Question about returns", "reply"),
+        ("AW: Bestellung", "reply"),
+        ("RE[2]: order", "reply"),
+        ("Fwd: Your order has shipped", "forward"),
+        ("FW: Re: order", "forward"),  # the first prefix counts
+        ("Re: Fwd: order", "reply"),
+        ("WG: Rechnung", "forward"),
+        ("Return of my boots", ""),
+        ("Refund: still missing", ""),
+    ],
+)
+def test_reply_and_forward_subjects_are_told_apart(subject: str, kind: str) -> None:
+    assert subject_prefix(subject) == kind
 
 
 def test_8bit_headers_are_read_as_utf8() -> None:

@@ -28,7 +28,7 @@ import aiosmtplib
 
 from omnivox.channels.base import Capabilities, ChannelError, files_only
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.parse import ParsedMail, normalize_id
+from omnivox.channels.mail.parse import ParsedMail, normalize_id, subject_prefix
 from omnivox.channels.mail.render import compose
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -87,9 +87,13 @@ class EmailChannel:
         mail = request.mail
         if mail.sender is None:
             return []
-        # a question asked in the subject line alone; files alone are said so (an agent can look)
+        # a question asked in the subject line alone; files alone are said so (an agent can look),
+        # also under a thread's subject ("Re: ..."/"Fwd: ..." is an old question, not a new one)
         names = [a.name for a in mail.attachments]
-        text = mail.text.strip() or mail.subject.strip() or files_only(names)
+        subject = mail.subject.strip()
+        if names and subject_prefix(subject):
+            subject = ""
+        text = mail.text.strip() or subject or files_only(names)
         if not text:
             return []
         meta = {

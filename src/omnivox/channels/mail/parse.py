@@ -35,6 +35,23 @@ _SYSTEM_SENDERS = re.compile(
 _DAEMONS = re.compile(r"^(mailer-daemon|postmaster)([+@.-]|$)", re.I)
 
 
+# the prefixes mail clients put before a subject they answer or forward, in several languages
+_REPLY_PREFIX = r"re|aw|sv|vs|antw|odp|ynt|res|rif"
+_FORWARD_PREFIX = r"fwd?|wg|tr|rv|enc|vb|vl|doorst"
+_PREFIX = re.compile(rf"^\s*({_REPLY_PREFIX}|{_FORWARD_PREFIX})\s*(\[\d+\])?\s*:", re.I)
+
+
+def subject_prefix(subject: str) -> str:
+    """``"reply"`` or ``"forward"`` for a subject starting with Re:/AW:/... or Fwd:/WG:/...; ``""``.
+
+    Only the first prefix counts: "Re: Fwd: ..." answers a forward, "Fwd: Re: ..." forwards.
+    """
+    found = _PREFIX.match(subject)
+    if found is None:
+        return ""
+    return "forward" if re.fullmatch(_FORWARD_PREFIX, found.group(1), re.I) else "reply"
+
+
 class MailError(Exception):
     """The bytes are not an email this server can read at all."""
 
