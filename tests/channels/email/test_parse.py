@@ -316,6 +316,40 @@ def test_a_forwarded_message_is_kept() -> None:
     assert strip_reply(text) == text
 
 
+OUTLOOK_FORWARDED = (
+    "From: Acme Shop <orders@acme.example>\nSent: Friday, December 4, 2026 9:12 AM\n"
+    "To: Jane <jane@example.com>\nSubject: Your order 1234 has shipped\n\n"
+    "Your order 1234 ships to 12 Wrong Street, Springfield."
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Is this really my order? The address is wrong.\n\n" + "_" * 32 + "\n" + OUTLOOK_FORWARDED,
+        "-----Original Message-----\n" + OUTLOOK_FORWARDED,  # no words of the customer's own
+    ],
+)
+def test_an_outlook_forward_keeps_what_was_forwarded(body: str) -> None:
+    """Outlook forwards under its reply separator: the forwarded mail was cut away."""
+    forward = mail(body, subject="FW: Your order 1234 has shipped")
+    assert parse_mail(forward.as_bytes()).text == body
+    reply = mail(body, subject="RE: Your order 1234 has shipped")  # a reply is still cut
+    assert "Wrong Street" not in parse_mail(reply.as_bytes()).text
+
+
+def test_an_outlook_html_forward_keeps_what_was_forwarded() -> None:
+    forward = mail("", subject="Fwd: Your order 1234 has shipped")
+    forward.add_alternative(
+        "<div>Is this my order?</div><div id='appendonsend'></div><hr>"
+        "<div id='divRplyFwdMsg'><b>From:</b> Acme Shop <b>Sent:</b> Friday</div>"
+        "<div>Your order 1234 ships to 12 Wrong Street.</div>",
+        subtype="html",
+    )
+    text = parse_mail(forward.as_bytes()).text
+    assert text.startswith("Is this my order?") and text.endswith("12 Wrong Street.")
+
+
 def test_outlooks_html_reply_loses_everything_after_its_reply_header() -> None:
     html = (
         "<div>Is the XL size back in stock?</div><div id='appendonsend'></div><hr>"

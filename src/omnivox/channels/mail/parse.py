@@ -105,14 +105,15 @@ def parse_mail(raw: bytes) -> ParsedMail:
         raise MailError(f"unreadable message: {exc.__class__.__name__}") from None
     defects: list[str] = []
     sender, name, problem = _sender(msg)
-    text, attachments = _body(msg, defects)
+    subject = header(msg, "Subject")
+    text, attachments = _body(msg, defects, forwarded=subject_prefix(subject) == "forward")
     header_id = next(iter(message_ids(header(msg, "Message-ID"))), None)
     return ParsedMail(
         message_id=normalize_id(header_id) if header_id else _content_id(raw),
         header_id=header_id,
         in_reply_to=tuple(message_ids(header(msg, "In-Reply-To"))[:1]),
         references=tuple(message_ids(header(msg, "References"))[-MAX_REFERENCES:]),
-        subject=header(msg, "Subject")[:300],
+        subject=subject[:300],
         sender=sender,
         sender_name=name,
         sender_problem=problem,
@@ -258,7 +259,8 @@ def daemon_sender(address: str) -> bool:
     return bool(_DAEMONS.match(address))
 
 
-def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
+def _body(msg: Message, defects: list[str], forwarded: bool) -> tuple[str, list[Attachment]]:
+    """The customer's text and the attachments; a forward (``Fwd:`` subject) is kept whole."""
     plain: str | None = None
     html: str | None = None
     attachments: list[Attachment] = []
@@ -291,8 +293,8 @@ def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
     # after decoding: bad base64 or quoted-printable shows up as a part's defect then
     defects.extend(type(d).__name__ for part in visited for d in part.defects)
     if (plain is None or not plain.strip()) and html is not None:  # an empty plain alternative
-        plain = html_to_text(html)
-    return strip_reply(plain or ""), attachments
+        plain = html_to_text(html, drop_quotes=not forwarded)
+    return strip_reply(plain or "", forwarded=forwarded), attachments
 
 
 def _is_attachment(part: Message) -> bool:

@@ -9,7 +9,8 @@ wherever they are, and an "On ... wrote:" over quoted lines that the customer an
 (an interleaved or bottom-posted reply) is dropped alone, keeping the customer's lines. HTML
 mail loses its quote containers (Gmail, Apple Mail, Outlook, Thunderbird; from Outlook's reply
 header on, everything after it) before it becomes text. A forwarded message (Gmail's, Apple
-Mail's) is kept: what a customer forwards is part of what they ask about.
+Mail's; and any mail whose subject says it is a forward, Outlook's included) is kept: what a
+customer forwards is part of what they ask about.
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ _OUTLOOK_MARKERS = ("div#appendonsend", "div#divRplyFwdMsg", "div.OutlookMessage
 _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table"}
 
 
-def strip_reply(text: str) -> str:
-    """The new text of a plain-text reply (everything above the quoted history)."""
+def strip_reply(text: str, *, forwarded: bool = False) -> str:
+    """The new text of a plain-text reply (everything above the quoted history).
+
+    A ``forwarded`` mail (its subject starts with Fwd:, FW:, WG: ...) is kept whole: Outlook
+    forwards under the same separator and header block as its replies, and what a customer
+    forwards is what they ask about.
+    """
+    if forwarded:
+        return _tidy(text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     i = 0
