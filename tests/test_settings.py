@@ -330,3 +330,27 @@ def test_an_experiment_reads_weights_and_persona_overrides(tmp_path: Path) -> No
     assert (
         load_settings(write(tmp_path, GOOD), env={"LLM_KEY": "k"}).workspaces[0].experiment is None
     )
+
+
+SHARED_MAILBOX = """
+llm: {providers: [{type: extractive}]}
+workspaces:
+  - id: acme
+    name: Acme
+    channels: {email: {addresses: [support@acme.example]}}
+  - id: globex
+    name: Globex
+    channels: {email: {addresses: [help@globex.example, Support@Acme.example]}}
+"""
+
+
+def test_a_support_address_of_two_workspaces_names_file_key_and_address(tmp_path: Path) -> None:
+    """The later workspace silently took all of the earlier's mail."""
+    path = write(tmp_path, SHARED_MAILBOX)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.file == str(path)
+    assert info.value.key == "workspaces[1].channels.email.addresses[1]"
+    assert "support@acme.example" in info.value.expected
+    assert "workspaces[0].channels.email.addresses[0]" in info.value.expected
+    assert "'acme'" in info.value.expected

@@ -28,7 +28,7 @@ from pydantic import (
 from omnivox import registry
 from omnivox.channels.config import ChannelSettings
 from omnivox.understanding.config import UnderstandingSettings
-from omnivox.unique import unique
+from omnivox.unique import first_repeat, unique
 
 ENV_PREFIX = "OMNIVOX_"
 # Short, documented aliases for the overrides people reach for first.
@@ -592,7 +592,7 @@ def validate_settings(
     environment variable, a command-line option): an error under it blames that source.
     """
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = _format_loc(first["loc"])
@@ -602,6 +602,34 @@ def validate_settings(
         elif "input" in first and first["type"] not in ("missing",) and _showable(first):
             expected = f"{expected} (got {first['input']!r})"
         raise ConfigError(_blamed(key, file, sources or {}), key, expected) from None
+    shared = _shared_mailbox(settings)
+    if shared is not None:
+        key, expected = shared
+        raise ConfigError(_blamed(key, file, sources or {}), key, expected)
+    return settings
+
+
+def _shared_mailbox(settings: Settings) -> tuple[str, str] | None:
+    """(key, problem) of a support address that two workspaces (or one, twice) list.
+
+    The inbound SMTP server gives each address to one workspace: the later would silently take
+    all of the earlier's mail.
+    """
+    owner: dict[str, str] = {}  # config key -> its workspace's id
+    addresses: list[tuple[str, str]] = []
+    for w, ws in enumerate(settings.workspaces):
+        for a, address in enumerate(ws.channels.email.addresses if ws.channels.email else []):
+            key = f"workspaces[{w}].channels.email.addresses[{a}]"
+            owner[key] = ws.id
+            addresses.append((address, key))
+    repeat = first_repeat(addresses)
+    if repeat is None:
+        return None
+    address, first, key = repeat
+    return key, (
+        f"a support address of one workspace only: {address} is already {first} "
+        f"(workspace {owner[first]!r})"
+    )
 
 
 def _blamed(key: str, file: str, sources: Mapping[tuple[str, ...], str]) -> str:
