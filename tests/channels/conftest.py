@@ -51,6 +51,7 @@ class BotApi:
     failures: list[int] = field(default_factory=list)
     delay_s: float = 0.0  # how long each answer takes (the Bot API stand-in)
     retry_after: int = 1  # the Bot API's 429 asks for this many seconds
+    meta_code: int = 4  # the Graph API's error code in a refusal (4: too many calls)
 
     def reset(self) -> None:
         self.sent.clear()
@@ -58,6 +59,7 @@ class BotApi:
         self.failures.clear()
         self.delay_s = 0.0
         self.retry_after = 1
+        self.meta_code = 4
 
     def wait_for_sends(self, n: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -180,7 +182,7 @@ def graph_api() -> Iterator[BotApi]:
                 {
                     "error": {
                         "message": "Calls to this api have exceeded the rate limit.",
-                        "code": 4,
+                        "code": state.meta_code,
                     }
                 },
                 code,
@@ -208,6 +210,9 @@ def whatsapp_api() -> Iterator[BotApi]:
             )
         body = await request.json()
         state.attempts.append({**body, "phone_number_id": request.path_params["number"]})
+        if state.failures:
+            error = {"message": "(#130429) Rate limit hit", "code": state.meta_code}
+            return JSONResponse({"error": error}, state.failures.pop(0))
         state.sent.append(state.attempts[-1])
         wamid = f"wamid.OUT{len(state.sent)}"
         return JSONResponse(

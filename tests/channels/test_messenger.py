@@ -16,7 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from omnivox import events
+from omnivox.channels.messenger import MessengerChannel
+from omnivox.channels.meta import transient
 from omnivox.storage.models import Event, Message
+from omnivox.types import OutboundMessage
 from tests.channels.conftest import META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, BotApi
 from tests.conftest import LiveServer, make_settings, run_on_server
 
@@ -168,3 +171,32 @@ def test_a_tapped_button_and_files_without_text_are_answered(
         {"attachments": [{"type": "image", "url": "https://cdn.example/y.jpg"}]},
         {"postback": "GET_STARTED"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [(613, True), (4, True), (32, True), (1200, True), (100, False), (551, False)],
+)
+async def test_meta_throttling_codes_under_http_400_are_retried(
+    graph_api: BotApi, code: int, retryable: bool
+) -> None:
+    """HTTP 400 with {"error": {"code": 613}} was final: the reply was dropped."""
+    graph_api.reset()
+    graph_api.failures.append(400)
+    graph_api.meta_code = code
+    channel = MessengerChannel(
+        META_APP_SECRET, META_VERIFY_TOKEN, META_ACCESS_TOKEN, graph_api.url, "v19.0", 5
+    )
+    try:
+        receipt = await channel.send(OutboundMessage("messenger", "PSID1", "hi", {}))
+    finally:
+        await channel.close()
+    assert receipt.status == "failed" and receipt.retryable is retryable
+    assert "rate limit" in (receipt.error or "")
+
+
+def test_is_transient_in_an_error_means_try_again() -> None:
+    assert transient({"error": {"code": 9999, "is_transient": True}})
+    assert transient({"error": {"code": "613"}})
+    assert not transient({"error": {"code": 190, "is_transient": False}})
+    assert not transient({"error": "rate limit"}) and not transient({})

@@ -322,3 +322,25 @@ def test_an_agents_reply_reaches_a_whatsapp_customer(
         assert sent.status_code == 200, sent.text
         whatsapp_api.wait_for_sends(2)
         assert whatsapp_api.sent[1]["text"]["body"] == "Sam here: your tent ships today."
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"), [(130429, True), (131056, True), (80007, True), (131026, False)]
+)
+async def test_whatsapp_rate_limits_under_http_400_are_retried(
+    whatsapp_api: BotApi, code: int, retryable: bool
+) -> None:
+    """Cloud API throughput (130429) and pair rate limits (131056) come as HTTP 400."""
+    whatsapp_api.reset()
+    whatsapp_api.failures.append(400)
+    whatsapp_api.meta_code = code
+    channel = WhatsAppChannel(
+        META_APP_SECRET, META_VERIFY_TOKEN, META_ACCESS_TOKEN, whatsapp_api.url, "v19.0", 5, {}
+    )
+    now = utcnow().isoformat()
+    message = OutboundMessage("whatsapp", "15550100142|1065", "hi", {"customer_wrote_at": now})
+    try:
+        receipt = await channel.send(message)
+    finally:
+        await channel.close()
+    assert receipt.status == "failed" and receipt.retryable is retryable

@@ -17,7 +17,16 @@ from typing import Any
 import httpx
 
 from omnivox.channels.base import Capabilities, ChannelError, files_only, plain_messages
-from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, idents, obj, objects
+from omnivox.channels.meta import (
+    MetaChannel,
+    MetaEvents,
+    MetaRequest,
+    ident,
+    idents,
+    obj,
+    objects,
+    transient,
+)
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -99,7 +108,11 @@ class MessengerChannel(MetaChannel):
         return plain_messages(self.name, reply, recipient, MAX_CHARS)
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        """Send API; 429, 5xx, throttling codes and connection errors are retryable."""
+        """The Send API.
+
+        429, 5xx, connection errors and Meta's throttling and temporary error codes
+        (``meta.transient``: code 613 and others, usually under HTTP 400) are retryable.
+        """
         body = {
             "recipient": {"id": message.recipient},
             "messaging_type": "RESPONSE",
@@ -111,9 +124,8 @@ class MessengerChannel(MetaChannel):
             return result
         status, data, wait = result.status, result.data, result.retry_after_s
         if status >= 400 or "message_id" not in data:
-            return refused(
-                self.name, status, (data.get("error") or {}).get("message"), retry_after_s=wait
-            )
+            error = (data.get("error") or {}).get("message")
+            return refused(self.name, status, error, transient(data), retry_after_s=wait)
         return DeliveryReceipt(self.name, "sent", str(data["message_id"]))
 
     async def close(self) -> None:

@@ -1,6 +1,7 @@
 """What Meta's platforms (Messenger, WhatsApp) share.
 
-The webhook verify handshake and the ``X-Hub-Signature-256`` check over the raw body.
+The webhook verify handshake, the ``X-Hub-Signature-256`` check over the raw body, and which of
+the Graph API's send errors are worth another try.
 """
 
 from __future__ import annotations
@@ -13,6 +14,27 @@ from typing import Any
 
 from omnivox.channels.base import ChannelError
 from omnivox.types import InboundMessage
+
+# Meta answers throttling and temporary trouble with an error code, often under HTTP 400: Graph
+# API 1 (unknown, possibly downtime), 2 (service), 4 (app calls), 17 (user calls), 32 (Page
+# calls), 341 (app limit), 613 (rate limit); Messenger 1200 (temporary send failure); WhatsApp
+# 80007 (account rate limit), 130429 (throughput), 131016 (service unavailable), 131056 (pair
+# rate limit: too many to one customer), 133004 (server temporarily unavailable)
+TRANSIENT_CODES = frozenset(
+    {1, 2, 4, 17, 32, 341, 613, 1200, 80007, 130429, 131016, 131056, 133004}
+)
+
+
+def transient(data: Mapping[str, Any]) -> bool:
+    """Whether a Graph API error answer says to try again later (its code, or ``is_transient``)."""
+    error = data.get("error")
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    known = isinstance(code, int) and not isinstance(code, bool) and code in TRANSIENT_CODES
+    return known or error.get("is_transient") is True
 
 
 @dataclass

@@ -30,7 +30,15 @@ from omnivox.channels.base import (
     files_only,
     split_text,
 )
-from omnivox.channels.meta import MetaChannel, MetaEvents, MetaRequest, ident, obj, objects
+from omnivox.channels.meta import (
+    MetaChannel,
+    MetaEvents,
+    MetaRequest,
+    ident,
+    obj,
+    objects,
+    transient,
+)
 from omnivox.channels.provider_api import call, refused
 from omnivox.types import (
     CustomerRef,
@@ -153,7 +161,11 @@ class WhatsAppChannel(MetaChannel):
         ]
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        """A free-form text, only inside the 24-hour window."""
+        """A free-form text, only inside the 24-hour window.
+
+        429, 5xx, Meta's throttling and temporary error codes (``meta.transient``, usually under
+        HTTP 400) and connection errors are retryable.
+        """
         try:
             ensure_window(message.payload.get("customer_wrote_at"))
         except WindowClosedError as exc:
@@ -197,9 +209,8 @@ class WhatsAppChannel(MetaChannel):
         status, data, wait = result.status, result.data, result.retry_after_s
         messages = data.get("messages") or []
         if status >= 400 or not messages:
-            return refused(
-                self.name, status, (data.get("error") or {}).get("message"), retry_after_s=wait
-            )
+            error = (data.get("error") or {}).get("message")
+            return refused(self.name, status, error, transient(data), retry_after_s=wait)
         return DeliveryReceipt(self.name, "sent", str(messages[0].get("id") or "") or None)
 
     async def close(self) -> None:
