@@ -305,16 +305,11 @@ class IdentityStore:
     ) -> dict[str, Any]:
         """Undo the last merge of ``source``; returns the ``customer.unmerged`` payload."""
         async with self.db.sessions.begin() as session:
-            source = await session.get(Customer, source_id)
-            if source is None or source.workspace_id != workspace_id:
-                raise MergeError(404, "not_found", f"no customer {source_id!r}")
-            if source.merged_into is None:
-                raise MergeError(409, "not_merged", f"{source_id} is not merged into anyone")
-            merge = await _last_merge(session, workspace_id, source_id)
-            target_id = source.merged_into
             # the target may have been merged on since (A into B, then B into C): the rows
             # moved from A are wherever B's now are
-            holders = await _merge_chain(session, target_id)
+            source, holders = await _locked_chain(session, workspace_id, source_id)
+            merge = await _last_merge(session, workspace_id, source_id)
+            target_id = holders[0]
             for name, model in (*_MOVED, ("consents", Consent)):
                 ids = (merge or {}).get(name) or []
                 if ids:
@@ -435,6 +430,33 @@ async def _pair(
             )
     assert source is not None and target is not None
     return source, target
+
+
+async def _locked_chain(
+    session: AsyncSession, workspace_id: str, source_id: str
+) -> tuple[Customer, list[str]]:
+    """The source and the profiles now holding its rows, all locked (PostgreSQL), checked after.
+
+    The rows are locked in id order, like :func:`_pair` does for a merge, so an unmerge waits
+    for a merge of any holder (A into B unmerged while B is merged into C) and for another
+    unmerge of the same source, and sees what they did: the second of two unmerges at once is
+    refused (409 ``not_merged``), and one that follows a merge of the holder takes the rows
+    back from the new holder. A holder that joined the chain while we waited is locked too.
+    """
+    source = await session.get(Customer, source_id)
+    if source is None or source.workspace_id != workspace_id:
+        raise MergeError(404, "not_found", f"no customer {source_id!r}")
+    wanted = {source_id, *(await _merge_chain(session, source.merged_into or source_id))}
+    locked: set[str] = set()
+    while wanted - locked:
+        for cid in sorted(wanted - locked):
+            await session.get(Customer, cid, with_for_update=True, populate_existing=True)
+            locked.add(cid)
+        if source.merged_into is None:
+            raise MergeError(409, "not_merged", f"{source_id} is not merged into anyone")
+        holders = await _merge_chain(session, source.merged_into)
+        wanted |= set(holders)
+    return source, holders
 
 
 async def _ids_of(session: AsyncSession, model: Any, customer_id: str) -> list[Any]:
