@@ -190,7 +190,9 @@ async def unmerge(
 ) -> dict[str, Any]:
     """Undo the last merge of this customer into another one."""
     same_workspace(request, principal, body.workspace)
-    store = services_of(request).verifier.store
+    services = services_of(request)
+    await services.events.flush()  # the turns' queued events: the unmerge sorts them too
+    store = services.verifier.store
     evidence = {"method": "api", "by": principal.actor, "reason": body.reason}
     try:
         return await store.unmerge(body.workspace, customer_id, evidence)

@@ -4,7 +4,8 @@ A merge folds a *source* profile into a *target*: the source's identities, conve
 tickets, consents and verifications move to the target, the source keeps its row with
 ``merged_into`` set, and one ``customer.merged`` event (written in the same transaction) lists
 exactly what moved and the evidence. An unmerge moves those rows back and clears
-``merged_into``; identities linked to the target after the merge stay where they are.
+``merged_into``; identities linked to the target after the merge stay where they are. What
+both wrote while merged is first sorted by writer (:mod:`omnivox.storage.unmerging`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from omnivox import events
 from omnivox.storage.audit import AuditLog
-from omnivox.storage.db import AsyncSession, Database
+from omnivox.storage.db import AsyncSession, Database, advisory_key
 from omnivox.storage.models import (
     Consent,
     Conversation,
@@ -28,6 +29,7 @@ from omnivox.storage.models import (
     Ticket,
     Verification,
 )
+from omnivox.storage.unmerging import MergeMark, Split, last_seq
 from omnivox.types import utcnow
 
 MERGED = events.CUSTOMER_MERGED
@@ -293,7 +295,9 @@ class IdentityStore:
                 "filled": lent,
                 **moved,
             }
-            session.add(Event(type=MERGED, workspace_id=workspace_id, payload=payload))
+            # the last message before the merge: an unmerge sorts out what both wrote after it
+            marked = {**payload, "last_seq": await last_seq(session)}
+            session.add(Event(type=MERGED, workspace_id=workspace_id, payload=marked))
         actor = str(evidence.get("by") or evidence.get("method", "api"))
         await self.audit.append(
             workspace_id, actor, MERGED, f"{source_id}->{target_id}", _audited(evidence)
@@ -308,8 +312,20 @@ class IdentityStore:
             # the target may have been merged on since (A into B, then B into C): the rows
             # moved from A are wherever B's now are
             source, holders = await _locked_chain(session, workspace_id, source_id)
-            merge = await _last_merge(session, workspace_id, source_id)
+            if self.db.backend == "postgresql":  # no message lands in them while they split
+                for cid in sorted({source_id, *holders}):
+                    key = {"k": advisory_key(f"omnivox:customer:{cid}")}
+                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), key)
+            event = await _last_merge(session, workspace_id, source_id)
+            merge = event.payload if event is not None else None
             target_id = holders[0]
+            split = None
+            if event is not None:  # what both wrote while merged is sorted by writer first
+                mark = MergeMark(event.created_at, event.payload.get("last_seq"))
+                listed = set(event.payload.get("conversations") or [])
+                writers = list(event.payload.get("identities") or [])
+                split = Split(workspace_id, source, holders, listed, mark, writers)
+                await split.run(session)
             for name, model in (*_MOVED, ("consents", Consent)):
                 ids = (merge or {}).get(name) or []
                 if ids:
@@ -331,7 +347,14 @@ class IdentityStore:
                 )
             await _take_back(session, source, target_id, (merge or {}).get("filled") or {})
             source.merged_into = None
-            payload = {"source": source_id, "target": target_id, "evidence": evidence}
+            if split is not None:
+                await split.settle(session, _identity)
+            payload = {
+                "source": source_id,
+                "target": target_id,
+                "evidence": evidence,
+                "split": split.moved if split is not None else [],
+            }
             session.add(Event(type=UNMERGED, workspace_id=workspace_id, payload=payload))
         actor = str(evidence.get("by") or evidence.get("method", "api"))
         await self.audit.append(
@@ -464,15 +487,13 @@ async def _ids_of(session: AsyncSession, model: Any, customer_id: str) -> list[A
     return [r[0] for r in rows]
 
 
-async def _last_merge(
-    session: AsyncSession, workspace_id: str, source_id: str
-) -> dict[str, Any] | None:
+async def _last_merge(session: AsyncSession, workspace_id: str, source_id: str) -> Event | None:
     rows = await session.execute(
-        select(Event.payload)
+        select(Event)
         .where(Event.workspace_id == workspace_id, Event.type == MERGED)
         .order_by(Event.id.desc())
     )
-    return next((p for (p,) in rows if p.get("source") == source_id), None)
+    return next((e for e in rows.scalars() if e.payload.get("source") == source_id), None)
 
 
 def _identity(row: Identity) -> dict[str, Any]:
