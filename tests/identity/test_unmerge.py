@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from omnivox.identity.consent import ConsentStore
 from omnivox.pipeline.context import TurnContext
 from omnivox.services import Services, build_services
 from omnivox.storage import audit
@@ -254,3 +255,22 @@ async def test_what_was_written_after_the_kept_profile_merged_on_comes_back_too(
     kept = await store.conversation(conv_c)
     assert kept is not None and kept.customer_id == c
     assert [m.text for m in kept.messages] == ["hello from c", "C again: 3 Cedar Court"]
+
+
+async def test_an_sms_stop_sent_while_merged_stays_with_the_number_that_sent_it(
+    shop: Services,
+) -> None:
+    identities, consents = IdentityStore(shop.db), ConsentStore(shop.db)
+    phone = "+15550100777"
+    texted = InboundMessage("acme", "sms", CustomerRef(phone), "hi, is my parcel out?")
+    visitor = (await shop.turns.handle(texted, shop.api)).customer_id
+    maya = (await say(shop, "maya-sms", "hello")).customer_id
+    assert visitor and maya
+    await identities.merge("acme", visitor, maya, {"by": "agent"})
+    stop = InboundMessage("acme", "sms", CustomerRef(phone), "STOP")
+    await shop.turns.handle(stop, shop.api)
+    assert not await consents.allows(maya, "support", "sms")
+
+    await identities.unmerge("acme", visitor, {"reason": "two different people"})
+    assert not await consents.allows(visitor, "support", "sms")  # still never texted
+    assert await consents.allows(maya, "support", "sms")  # Maya never said STOP

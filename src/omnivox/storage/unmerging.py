@@ -17,7 +17,8 @@ the merge go with the side of the message they followed (an event with the turn'
 with that message). A conversation that lost or gained messages has its summary dropped when
 it covered any of them (the next fold rebuilds it from what is left); a handoff opened after
 the merge gets its packet's customer and summary written again from its side alone; the order
-numbers learned while merged go with the messages that mentioned them.
+numbers learned while merged go with the messages that mentioned them, and an SMS STOP or
+START sent while merged with the number that sent it.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from omnivox.identity.consent import sms_keyword
 from omnivox.identity.kinds import identity_of
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession
 from omnivox.storage.models import (
+    Consent,
     Conversation,
     Customer,
     Event,
@@ -82,6 +85,7 @@ class Split:
     moved: list[dict[str, Any]] = field(default_factory=list)  # for the event
     source_orders: list[tuple[int, str]] = field(default_factory=list)  # (seq, number) by A
     handoffs: list[str] = field(default_factory=list)  # opened while merged: packets to rewrite
+    sides: dict[str, str] = field(default_factory=dict)  # message id -> who wrote it
 
     async def run(self, session: AsyncSession) -> None:
         """Sort the messages and what hangs on them; before the merge's rows move back."""
@@ -127,6 +131,36 @@ class Split:
         for conv in convs:
             if conv.id in written:
                 await self._conversation(session, conv, written[conv.id], conv.id in older, writer)
+        await self._keywords(session, [row for rows in written.values() for row in rows])
+
+    async def _keywords(self, session: AsyncSession, written: list[Message]) -> None:
+        """An SMS STOP or START sent while merged decided for its sender's number alone."""
+        said = sorted(
+            (
+                row
+                for row in written
+                if row.direction == "in" and sms_keyword(row.channel, row.text) is not None
+            ),
+            key=lambda row: row.seq,
+        )
+        if not said:
+            return
+        rows = await session.execute(
+            select(Consent).where(
+                Consent.customer_id.in_(self.holders),
+                Consent.created_at > self.mark.at,
+                Consent.source.startswith("sms keyword "),
+            )
+        )
+        for row in rows.scalars():
+            before = [
+                m
+                for m in said
+                if m.created_at <= row.created_at
+                and row.source == f"sms keyword {m.text.strip().upper()}"
+            ]
+            if before and self.sides.get(before[-1].id) == SOURCE:
+                row.customer_id = self.source.id
 
     async def _writer(self, session: AsyncSession) -> Callable[[Message], str | None]:
         """Who wrote a customer message: SOURCE, KEPT, or None (no sender recorded)."""
@@ -169,7 +203,7 @@ class Split:
         for row in written:
             side = writer(row) if row.direction == "in" else sides.get(row.in_reply_to or "")
             side = side or last or base
-            sides[row.id] = last = side
+            sides[row.id] = self.sides[row.id] = last = side
         if written and not older:  # opened after the merge: its first writer's
             base = sides[written[0].id]
         owner = {SOURCE: self.source.id, KEPT: holder}
