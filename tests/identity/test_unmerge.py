@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 from omnivox.identity.consent import ConsentStore
 from omnivox.pipeline.context import TurnContext
 from omnivox.services import Services, build_services
-from omnivox.storage import audit
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.identities import IdentityStore, MergeError
 from omnivox.storage.models import Conversation, Event
@@ -24,15 +23,6 @@ from omnivox.storage.subjects import SubjectStore
 from omnivox.testing import ScriptedProvider
 from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import make_settings
-
-
-@pytest.fixture(autouse=True)
-def audit_lock_of_this_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh audit lock: the module's binds to the first event loop it is contended on.
-
-    These tests append audit entries concurrently; each test has its own event loop.
-    """
-    monkeypatch.setattr(audit, "_LOCK", asyncio.Lock())
 
 
 async def customer(services: Services, address: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,20 @@ from omnivox.types import utcnow
 
 GENESIS = "0" * 64
 ADVISORY_KEY = 0x6F6D6E69  # "omni": the PostgreSQL advisory lock of audit appends
-_LOCK = asyncio.Lock()
+# one append at a time per event loop (the database's own lock orders processes); an asyncio
+# lock belongs to one loop, and a process may run several (a server's beside a CLI's)
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_lock() -> asyncio.Lock:
+    """The running loop's append lock."""
+    loop = asyncio.get_running_loop()
+    lock = _LOCKS.get(loop)
+    if lock is None:
+        lock = _LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 def entry_hash(
@@ -77,7 +91,7 @@ class AuditLog:
     ) -> str:
         """Add an entry after the last one; returns its hash."""
         body = json.dumps(details or {}, sort_keys=True, separators=(",", ":"))
-        async with _LOCK, self.db.sessions.begin() as session:
+        async with _loop_lock(), self.db.sessions.begin() as session:
             await _write_lock(session, self.db.backend)
             last = (
                 await session.execute(
