@@ -194,6 +194,10 @@ async def test_signed_links_prove_and_forged_ones_do_not(
     with pytest.raises(VerificationError) as forged:
         await verifier.confirm_link(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
     assert forged.value.status == 403
+    for malformed in ("\u00e9", f"{started.verification_id}.\u00e9\u00e9", "ver_\u00e9.x"):
+        with pytest.raises(VerificationError) as bad:  # was a TypeError (a 500 over HTTP)
+            verifier.check_token(malformed)
+        assert bad.value.code == "bad_signature"
     assert (await verifier.confirm_link(token)).customer_id == visitor
     with pytest.raises(VerificationError, match="used or replaced"):
         await verifier.confirm_link(token)

@@ -110,6 +110,9 @@ def test_refusals_over_http(server: LiveServer) -> None:
     assert nothing.status_code == 404 and nothing.json()["error"] == "no_pending_code"
     bad_link = httpx.get(f"{server.url}/verify/ver_x.forged")
     assert bad_link.status_code == 403 and "not valid" in bad_link.text
+    for malformed in ("%C3%A9", "ver_x.%C3%A9%C3%A9"):  # was a 500 (compare_digest on a str)
+        response = httpx.get(f"{server.url}/verify/{malformed}")
+        assert response.status_code == 403 and "not valid" in response.text
 
 
 def test_customers_show_prints_the_profile(server: LiveServer, tmp_path: Path) -> None:

@@ -236,7 +236,8 @@ class Verifier:
     def check_token(self, token: str) -> str:
         """The verification id of a genuine token, or VerificationError (403)."""
         verification_id, _, _ = token.partition(".")
-        if not hmac.compare_digest(self.link_token(verification_id), token):
+        # bytes: compare_digest refuses a str with characters beyond ASCII (a 500, not a 403)
+        if not hmac.compare_digest(self.link_token(verification_id).encode(), token.encode()):
             raise VerificationError(403, "bad_signature", "this link is not valid")
         return verification_id
 
