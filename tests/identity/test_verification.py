@@ -299,6 +299,27 @@ async def test_a_code_confirmed_after_its_claimer_was_merged_links_to_the_merged
     assert owner is not None and owner.customer_id == other
 
 
+async def test_a_code_asked_for_before_merges_is_confirmed_by_the_profile_it_lives_in(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    """The API resolves a merged-away id before confirming, and the pipeline knows the sender
+    by the kept profile: both look for the code across the merges (was 404 no_pending_code)."""
+    visitor = await customer(services, "v_chain_code")
+    middle, kept = await customer(services, "v_chain_mid"), await customer(services, "v_chain_top")
+    await verifier.start("acme", visitor, "phone", "+17205550402")
+    await verifier.store.merge("acme", visitor, middle, {"by": "agent"})
+    await verifier.store.merge("acme", middle, kept, {"by": "agent"})
+    assert await verifier.expects_code("acme", kept)
+    linked = await verifier.confirm("acme", kept, outbox.code())
+    assert (linked.customer_id, linked.merged_from) == (kept, None)
+    owner = await verifier.store.owner("acme", "phone", "+17205550402")
+    assert owner is not None and owner.customer_id == kept
+    with pytest.raises(VerificationError) as used:
+        await verifier.confirm("acme", kept, outbox.code())
+    assert used.value.code == "no_pending_code"
+    assert await verifier.expects_code("acme", kept)  # typed again: still kept from prompts
+
+
 async def test_unmerge_after_the_target_was_merged_on_brings_the_rows_back(
     services: Services, verifier: Verifier
 ) -> None:

@@ -3,6 +3,7 @@ errors, on a live server with the demo's seeded customers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import yaml
 from typer.testing import CliRunner
 
 from omnivox.cli import app
+from omnivox.types import DeliveryReceipt
 from tests.conftest import LiveServer, make_settings, run_on_server
 
 WS = {"workspace": "acme"}
+PUBLIC_URL = "https://help.acme.example"
 
 
 @pytest.fixture
@@ -22,6 +25,37 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     workspace = {"id": "acme", "name": "Acme", "seed": {"customers": "customers.json"}}
     with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
         yield live
+
+
+class Outbox:
+    """Codes the server would send, recorded."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def __call__(self, ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
+        self.sent.append((kind, address, text))
+        return DeliveryReceipt("test", "sent")
+
+    def code(self) -> str:
+        found = re.search(r"\b(\d{6})\b", self.sent[-1][2])
+        assert found is not None
+        return found.group(1)
+
+
+@pytest.fixture
+def mailing(tmp_path: Path) -> Iterator[tuple[LiveServer, Outbox]]:
+    """A server whose codes are recorded, with a public URL (so emailed codes carry links)."""
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "channels": {"public_url": PUBLIC_URL},
+    }
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        outbox = Outbox()
+        live.services.verifier.send_code = outbox
+        yield live, outbox
 
 
 def customer_of(server: LiveServer, visitor: str) -> str:
@@ -180,3 +214,39 @@ def test_reads_and_writes_of_customer_data_are_audited(server: LiveServer) -> No
     assert ("consent.recorded", target) in logged
     assert any(action == "conversation.read" for action, _ in logged)
     assert visitor
+
+
+def identities(server: LiveServer, customer: str) -> set[tuple[str, str]]:
+    profile = httpx.get(
+        f"{server.url}/api/v1/customers/{customer}", headers=server.auth(), params=WS
+    ).json()
+    return {(i["kind"], i["address"]) for i in profile["identities"]}
+
+
+def start(server: LiveServer, customer: str, kind: str, address: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/v1/customers/{customer}/verifications",
+        headers=server.auth(),
+        json={**WS, "kind": kind, "address": address},
+    )
+
+
+def test_a_code_sent_before_a_merge_is_confirmed_with_the_merged_away_id(
+    mailing: tuple[LiveServer, Outbox],
+) -> None:
+    server, outbox = mailing
+    target, visitor = maya(server), customer_of(server, "api-visitor-merged")
+    assert start(server, visitor, "phone", "+1 720 555 0199").status_code == 202
+    httpx.post(
+        f"{server.url}/api/v1/customers/{target}/merge",
+        headers=server.auth(),
+        json={**WS, "other": visitor, "reason": "same person per call"},
+    ).raise_for_status()
+    confirmed = httpx.post(
+        f"{server.url}/api/v1/customers/{visitor}/verifications/confirm",
+        headers=server.auth(),
+        json={**WS, "code": outbox.code()},
+    )
+    assert confirmed.status_code == 200, confirmed.text  # was 404 no_pending_code
+    assert confirmed.json()["customer_id"] == target
+    assert ("phone", "+17205550199") in identities(server, target)

@@ -191,9 +191,12 @@ class Verifier:
             )
 
     async def confirm(self, workspace_id: str, customer_id: str, code: str) -> Linked:
-        """Check a typed code against the customer's latest one; link (and merge) on success."""
-        verification = await self.store.latest_verification(workspace_id, customer_id)
-        if verification is None or verification.status in ("verified", "replaced"):
+        """Check a typed code against the customer's pending one; link (and merge) on success.
+
+        The pending code may have been asked for by a profile merged into this one since.
+        """
+        verification = await self.store.current_verification(workspace_id, customer_id)
+        if verification is None or verification.status not in ("pending", "locked"):
             raise VerificationError(404, "no_pending_code", "no code is waiting; ask for a new one")
         if verification.status == "locked":
             raise VerificationError(429, "locked", "too many wrong codes; ask for a new one later")
@@ -217,6 +220,18 @@ class Verifier:
             )
         left = MAX_ATTEMPTS - attempts
         raise VerificationError(400, "wrong_code", f"that code is not right ({left} tries left)")
+
+    async def expects_code(self, workspace_id: str, customer_id: str) -> bool:
+        """Whether a six-digit message now is one of our codes (never to reach a prompt).
+
+        A code is pending for this customer or a profile merged into it since it was asked
+        for, or one was sent within a code's lifetime (a used code typed again).
+        """
+        verification = await self.store.current_verification(workspace_id, customer_id)
+        if verification is None:
+            return False
+        recent = aware(verification.created_at) > utcnow() - CODE_TTL
+        return verification.status == "pending" or recent
 
     async def confirm_link(self, token: str) -> Linked:
         """The signed link from a code email: proves the same as typing the code."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import case, delete, func, select, text, update
 
 from omnivox import events
 from omnivox.storage.audit import AuditLog
@@ -227,6 +227,47 @@ class IdentityStore:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+
+    async def current_verification(
+        self, workspace_id: str, customer_id: str
+    ) -> Verification | None:
+        """The code a customer's typed code is checked against, across merges.
+
+        The newest pending code of the profile ``customer_id`` lives in or of any profile
+        merged into it (a code asked for before a merge is still theirs); without one, the
+        newest code of any status (it says why nothing is waiting: used, locked...).
+        """
+        group = await self.merged_group(workspace_id, customer_id)
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(Verification)
+                    .where(
+                        Verification.workspace_id == workspace_id,
+                        Verification.customer_id.in_(group),
+                    )
+                    .order_by(
+                        case((Verification.status == "pending", 0), else_=1),
+                        Verification.created_at.desc(),
+                    )
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
+    async def merged_group(self, workspace_id: str, customer_id: str) -> list[str]:
+        """The profile ``customer_id`` lives in, first, and every id merged into it since."""
+        root = await self.resolve_merged(workspace_id, customer_id)
+        group, frontier = [root], [root]
+        async with self.db.sessions() as session:
+            while frontier:
+                rows = await session.execute(
+                    select(Customer.id).where(
+                        Customer.workspace_id == workspace_id, Customer.merged_into.in_(frontier)
+                    )
+                )
+                frontier = [r[0] for r in rows if r[0] not in group]
+                group.extend(frontier)
+        return group
 
     async def verification(self, verification_id: str) -> Verification | None:
         """One verification by id."""

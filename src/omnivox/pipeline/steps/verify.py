@@ -2,9 +2,10 @@
 
 "My phone number is +1 555 010 0142" (or an email address) starts a verification: a code goes
 to that number or address and the assistant says so. A message that is just the six-digit code
-confirms it; the identifier is linked, and when it belonged to a known profile this customer is
-merged into it, so from the next message on the assistant knows who it is talking to. Typing an
-address alone never reveals anything: only the code proves it.
+confirms it while a code is waiting for this customer (or for a profile merged into them since
+it was asked for); the identifier is linked, and when it belonged to a known profile this
+customer is merged into it, so from the next message on the assistant knows who it is talking
+to. Typing an address alone never reveals anything: only the code proves it.
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ class Verify:
         code = _CODE.match(ctx.inbound.text)
         try:
             if code:
-                pending = await self.verifier.store.latest_verification(ws.id, ctx.customer_id)
-                if pending is None or pending.status != "pending":
+                # a code asked for before a merge is waiting for the profile merged into
+                if not await self.verifier.expects_code(ws.id, ctx.customer_id):
                     return ctx
-                if ctx.message is not None:  # the code never reaches history or a prompt
+                # the code never reaches history, a prompt, a handoff's summary or suggestion
+                ctx.model_text = REDACTED
+                if ctx.message is not None:
                     await self.store.redact(ctx.message.id, REDACTED)
                 linked = await self.verifier.confirm(ws.id, ctx.customer_id, code.group(1))
                 ctx.customer_id = linked.customer_id

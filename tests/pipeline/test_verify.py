@@ -1,0 +1,96 @@
+"""The verify step: what a typed code becomes; on a live server with the demo's seeded
+customers (REST channel)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from omnivox.pipeline.steps.verify import REDACTED
+from omnivox.testing.scripted import ScriptedProvider
+from omnivox.types import DeliveryReceipt
+from tests.conftest import LiveServer, make_settings
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def __call__(self, ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
+        self.sent.append((kind, address, text))
+        return DeliveryReceipt("test", "sent")
+
+    def code(self) -> str:
+        found = re.search(r"\b(\d{6})\b", self.sent[-1][2])
+        assert found is not None
+        return found.group(1)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[LiveServer, Outbox]]:
+    workspace = {
+        "id": "acme",
+        "name": "Acme",
+        "seed": {"customers": "customers.json"},
+        "trust_api_customer_ids": True,  # customer.id cus_0002 is the seeded Daniel
+    }
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as server:
+        outbox = Outbox()
+        server.services.verifier.send_code = outbox
+        yield server, outbox
+
+
+def send(server: LiveServer, customer: str, text: str) -> dict[str, Any]:
+    body = {"workspace": "acme", "customer": {"id": customer}, "text": text}
+    response = httpx.post(
+        f"{server.url}/api/v1/messages", headers=server.auth(), json=body, timeout=60
+    )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def api(server: LiveServer, method: str, path: str, **kw: Any) -> httpx.Response:
+    return httpx.request(method, f"{server.url}{path}", headers=server.auth(), timeout=60, **kw)
+
+
+def prompts(server: LiveServer) -> list[str]:
+    provider = server.services.chain.providers[0]
+    assert isinstance(provider, ScriptedProvider)
+    return ["\n".join(m.content for m in r.messages) for r in provider.requests]
+
+
+def test_a_code_typed_after_a_merge_links_and_never_reaches_the_model(
+    live: tuple[LiveServer, Outbox],
+) -> None:
+    server, outbox = live
+    first = send(server, "visitor-1", "hello there")
+    send(server, "visitor-1", "my phone number is +1 720 555 0199")
+    code = outbox.code()
+    conversation = first["conversation_id"]
+    visitor = api(server, "GET", f"/api/v1/conversations/{conversation}").json()["customer_id"]
+    maya = api(server, "GET", "/api/v1/customers/cus_0001/export").json()["customer"]["id"]
+    api(
+        server,
+        "POST",
+        f"/api/v1/customers/{maya}/merge",
+        json={"workspace": "acme", "other": visitor, "reason": "same person per call"},
+    ).raise_for_status()
+    before = len(prompts(server))
+    typed = send(server, "visitor-1", code)
+    assert typed["reply"]["text"] == "Thank you, your phone number is verified and linked."
+    assert len(prompts(server)) == before  # was "You asked: <the code>"
+    again = send(server, "visitor-1", code)  # typed twice: still not the model's
+    assert "no code is waiting" in again["reply"]["text"]
+    assert not any(code in p for p in prompts(server))
+    view = api(server, "GET", f"/api/v1/conversations/{conversation}").json()
+    texts = [m["text"] for m in view["messages"] if m["direction"] == "in"]
+    assert code not in texts and texts.count(REDACTED) == 2
+    profile = api(server, "GET", f"/api/v1/customers/{maya}", params={"workspace": "acme"})
+    assert ("phone", "+17205550199") in {
+        (i["kind"], i["address"]) for i in profile.json()["identities"]
+    }
