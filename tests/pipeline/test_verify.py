@@ -1,5 +1,5 @@
-"""The verify step: what a typed code becomes; on a live server with the demo's seeded
-customers (REST channel)."""
+"""The verify step: which messages claim an identifier, what a typed code becomes; on a live
+server with the demo's seeded customers (REST channel)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,50 @@ from typing import Any
 import httpx
 import pytest
 
-from omnivox.pipeline.steps.verify import REDACTED
+from omnivox.pipeline.steps.verify import REDACTED, asked_for_address, claimed
 from omnivox.testing.scripted import ScriptedProvider
-from omnivox.types import DeliveryReceipt
+from omnivox.types import DeliveryReceipt, HistoryItem
 from tests.conftest import LiveServer, make_settings
+
+
+@pytest.mark.parametrize(
+    ("text", "claim"),
+    [
+        ("my phone number is +1 720 555 0142", ("phone", "+1 720 555 0142")),
+        ("My email is Maya@Example.com", ("email", "Maya@Example.com")),
+        ("my email: maya@example.com", ("email", "maya@example.com")),
+        ("Hi! my cell is 720 555 0123, thanks", ("phone", "720 555 0123")),
+        ("you can reach me at maya@example.com", ("email", "maya@example.com")),
+        ("maya@example.com is my email", ("email", "maya@example.com")),
+        ("Where is my order? My email is a@b.co", ("email", "a@b.co")),
+        # mentions, not claims: answered as usual
+        (
+            "I called the number on your site, 1-800-555-0199, nobody answered. Where is my order?",
+            None,
+        ),
+        ("Is the number for your Denver store 303-555-0188?", None),
+        ("Is my number +1 720 555 0142 on file?", None),
+        ("Can you text me at 720 555 0123?", None),
+        ("my number is wrong on the order, it should be 303-555-0188", None),
+        ("Please email the invoice to accounts@acme-buyer.example", None),
+        ("maya@example.com", None),  # an address alone, unasked
+    ],
+)
+def test_only_first_person_claims_start_a_verification(
+    text: str, claim: tuple[str, str] | None
+) -> None:
+    assert claimed(text, "US") == claim
+
+
+def test_an_address_alone_claims_it_when_the_assistant_asked_for_one() -> None:
+    asked = [HistoryItem("out", "What's the email address on your order?", "webchat")]
+    told = [HistoryItem("out", "Our Denver store's number is 303-555-0188.", "webchat")]
+    assert asked_for_address(asked) and not asked_for_address(told)
+    assert not asked_for_address([HistoryItem("in", "what's your phone number?", "webchat")])
+    assert claimed("it's maya@example.com", "US", asked=True) == ("email", "maya@example.com")
+    assert claimed("sure, 720-555-0123", "US", asked=True) == ("phone", "720-555-0123")
+    assert claimed("it's maya@example.com", "US") is None
+    assert claimed("order ACM-482193 please", "US", asked=True) is None
 
 
 class Outbox:
@@ -62,6 +102,19 @@ def prompts(server: LiveServer) -> list[str]:
     provider = server.services.chain.providers[0]
     assert isinstance(provider, ScriptedProvider)
     return ["\n".join(m.content for m in r.messages) for r in provider.requests]
+
+
+def test_a_question_about_a_number_is_answered_not_sent_a_code(
+    live: tuple[LiveServer, Outbox],
+) -> None:
+    server, outbox = live
+    for text in (
+        "I called the number on your site, 1-800-555-0199, nobody answered. Where is my order?",
+        "Is the number for your Denver store 303-555-0188?",
+    ):
+        reply = send(server, "shopper-1", text)["reply"]["text"]
+        assert reply == f"You asked: {text}"
+    assert outbox.sent == []
 
 
 def test_a_code_typed_after_a_merge_links_and_never_reaches_the_model(

@@ -1,7 +1,10 @@
 """verify: identifiers proven inside the conversation.
 
-"My phone number is +1 555 010 0142" (or an email address) starts a verification: a code goes
-to that number or address and the assistant says so. A message that is just the six-digit code
+"My phone number is +1 555 010 0142" (or "my email is …", "you can reach me at …", or just
+the address when the assistant's last message asked for one) starts a verification: a code goes
+to that number or address and the assistant says so. Only such first-person claims do: a
+message that merely mentions a number ("I called 1-800-555-0199", "is 303-555-0188 your Denver
+store?") is answered as usual. A message that is just the six-digit code
 confirms it while a code is waiting for this customer (or for a profile merged into them since
 it was asked for); the identifier is linked, and when it belonged to a known profile this
 customer is merged into it, so from the next message on the assistant knows who it is talking
@@ -17,28 +20,75 @@ import phonenumbers
 from omnivox.identity.verification import VerificationError, Verifier
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.repositories import Store
-from omnivox.types import Reply
+from omnivox.types import HistoryItem, Reply
 
 _CODE = re.compile(r"^\s*(?:(?:my\s+)?code\s*(?:is|:)?\s*)?(\d{6})\s*[.!]?\s*$", re.I)
+_KIND = r"(?:(?:mobile|cell|phone)(?:\s+(?:number|no\.?|#))?|number|e-?mail(?:\s+address)?)"
+_MY = r"\bmy\s+(?:(?:new|current|personal|work|own)\s+)?" + _KIND
+# the address follows the claim at once: "my number is X", "my email: X", "reach me at X"
 _CLAIM = re.compile(
-    r"\b(?:my|the)\s+(?:(?:mobile|cell|phone)(?:\s+number)?|number|e-?mail(?:\s+address)?)\b",
+    rf"(?:{_MY}\s*(?:is|=|:|-)?|\b(?:reach|contact|text|call|email|e-mail)\s+me\s+(?:at|on))\s*",
     re.I,
 )
+# or it comes first: "X is my number"
+_CLAIM_AFTER = re.compile(rf"^\s*(?P<address>\S+(?:\s+\S+){{0,4}}?)\s+is\s+{_MY}\s*[.!]?\s*$", re.I)
+# a bare address answering the assistant's question: "it's X", "sure, X"
+_ANSWER = re.compile(
+    r"^\s*(?:(?:sure|yes|yeah|ok(?:ay)?)\b[,.!]?\s*)?(?:(?:it'?s|it\s+is|that'?s|here)\b:?\s*)?"
+    r"(?P<address>.+?)\s*[.!]?\s*$",
+    re.I,
+)
+# a sentence asking something ("is my number X on file?") is answered, not a claim
+_QUESTION = re.compile(
+    r"(?:^|[.!?\n]\s*)(?:is|are|was|do|does|did|can|could|would|will|should|what|where|which|"
+    r"why|how|who|whose)\b[^.!?\n]*$",
+    re.I,
+)
+_ASKS = re.compile(r"\b(?:e-?mail|phone|mobile|cell|number)\b[^?]*\?", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 NAMES = {"phone": "phone number", "email": "email address"}
 REDACTED = "[verification code]"
 
 
-def claimed(text: str, region: str) -> tuple[str, str] | None:
-    """(kind, address) when the message claims the sender's own email or phone."""
-    if not _CLAIM.search(text) or len(text.split()) > 25:
+def claimed(text: str, region: str, asked: bool = False) -> tuple[str, str] | None:
+    """(kind, address) when the message claims the sender's own email or phone.
+
+    A claim is first person, with the address right after it ("my number is X", "you can
+    reach me at X") or before it ("X is my email"); ``asked``: the assistant's last message
+    asked for an email or phone, so a message that is only an address ("it's X") claims it.
+    """
+    if len(text.split()) > 25:
         return None
-    email = _EMAIL.search(text)
-    if email:
+    for claim in _CLAIM.finditer(text):
+        if _QUESTION.search(text[: claim.start()]):
+            continue
+        found = _address_at(text[claim.end() :], region)
+        if found:
+            return found
+    after = _CLAIM_AFTER.match(text)
+    if after:
+        return _address_at(after.group("address"), region, whole=True)
+    answer = _ANSWER.match(text) if asked else None
+    return _address_at(answer.group("address"), region, whole=True) if answer else None
+
+
+def _address_at(text: str, region: str, *, whole: bool = False) -> tuple[str, str] | None:
+    """The email or phone ``text`` begins with (``whole``: that ``text`` is, and no more)."""
+    email = _EMAIL.match(text)
+    if email and (not whole or email.end() == len(text)):
         return "email", email.group(0)
-    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
-    match = next(iter(matcher), None)
-    return ("phone", match.raw_string) if match else None
+    leniency = phonenumbers.Leniency.POSSIBLE
+    match = next(iter(phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)), None)
+    if match is None or text[: match.start].strip(" \t(") != "":
+        return None
+    if whole and text[match.end :].strip(" )") != "":
+        return None
+    return "phone", match.raw_string
+
+
+def asked_for_address(history: list[HistoryItem]) -> bool:
+    """Whether the assistant's last message asked the customer for an email or phone."""
+    return bool(history) and history[-1].direction == "out" and bool(_ASKS.search(history[-1].text))
 
 
 class Verify:
@@ -70,14 +120,15 @@ class Verify:
                 name = NAMES[linked.kind]
                 ctx.halt("verified", Reply(f"Thank you, your {name} is verified and linked."))
                 return ctx
-            claim = claimed(ctx.inbound.text, ws.understanding.phone_region)
+            region = ws.understanding.phone_region
+            claim = claimed(ctx.inbound.text, region, asked_for_address(ctx.history))
             if claim is None:
                 return ctx
             started = await self.verifier.start(
                 ws.id,
                 ctx.customer_id,
                 *claim,
-                region=ws.understanding.phone_region,
+                region=region,
                 public_url=ws.channels.public_url,
             )
         except VerificationError as exc:
