@@ -13,7 +13,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from omnivox.identity.verification import MAX_ATTEMPTS, MAX_STARTS, VerificationError, Verifier
+from omnivox.identity.verification import (
+    MAX_ATTEMPTS,
+    MAX_PER_ADDRESS,
+    MAX_STARTS,
+    VerificationError,
+    Verifier,
+)
 from omnivox.services import Services
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.identities import IdentityStore, MergeError
@@ -180,6 +186,48 @@ async def test_a_new_code_replaces_the_old_one(
         with pytest.raises(VerificationError):
             await verifier.confirm("acme", visitor, first)
     assert (await verifier.confirm("acme", visitor, second)).address == "a@example.com"
+
+
+async def test_codes_to_one_address_are_limited_whoever_asks(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    """Eight throwaway senders claiming one number send it MAX_PER_ADDRESS codes, not eight."""
+    outcomes = []
+    for n in range(8):
+        sender = await customer(services, f"v_pump_{n}")
+        try:
+            await verifier.start("acme", sender, "phone", "+1 720 555 0142")
+            outcomes.append("sent")
+        except VerificationError as error:
+            outcomes.append(error.code)
+    assert outcomes == ["sent"] * MAX_PER_ADDRESS + ["too_many_codes"] * (8 - MAX_PER_ADDRESS)
+    assert [to for _, to, _ in outbox.sent] == ["+17205550142"] * MAX_PER_ADDRESS
+    fresh = await customer(services, "v_pump_other")
+    await verifier.start("acme", fresh, "phone", "+1 720 555 0143")  # another number still can
+
+
+async def test_codes_a_workspace_sends_are_limited_even_under_a_burst(
+    services: Services, outbox: Outbox
+) -> None:
+    async def slow(ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
+        await asyncio.sleep(0.1)
+        return await outbox(ws, kind, address, text)
+
+    verifier = Verifier(IdentityStore(services.db), slow, lambda: b"k" * 32, services.events)
+    senders = [await customer(services, f"v_ws_{n}") for n in range(10)]
+
+    async def start(n: int) -> str:
+        try:
+            await verifier.start("acme", senders[n], "phone", f"+1720555030{n}", per_workspace=4)
+        except VerificationError as error:
+            return error.code
+        return "sent"
+
+    outcomes = await asyncio.gather(*(start(n) for n in range(10)))
+    assert outcomes.count("sent") == 4 == len(outbox.sent)
+    assert outcomes.count("too_many_codes") == 6
+    other = await services.store.resolve_customer("globex", "webchat", "v_g", verified=True)
+    await verifier.start("globex", other[0], "phone", "+17205550399", per_workspace=4)
 
 
 async def test_signed_links_prove_and_forged_ones_do_not(

@@ -117,6 +117,18 @@ def test_a_question_about_a_number_is_answered_not_sent_a_code(
     assert outbox.sent == []
 
 
+def test_throwaway_senders_claiming_one_number_send_it_three_codes(
+    live: tuple[LiveServer, Outbox],
+) -> None:
+    server, outbox = live
+    replies = [
+        send(server, f"throwaway-{n}", "my phone number is +1 720 555 0142")["reply"]["text"]
+        for n in range(8)
+    ]
+    assert [to for _, to, _ in outbox.sent] == ["+17205550142"] * 3  # was 8
+    assert all("too many codes were sent to this phone" in r for r in replies[3:])
+
+
 def test_a_code_typed_after_a_merge_links_and_never_reaches_the_model(
     live: tuple[LiveServer, Outbox],
 ) -> None:

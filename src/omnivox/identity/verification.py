@@ -9,8 +9,9 @@ verification). Email codes also carry a signed link that proves the same thing i
 Refused with a clear error and no change: an unknown or malformed address, an identifier the
 customer already holds, an identifier proven by another *known* customer (one with a proven
 email or phone of their own: two people may share a number; an agent decides), more than
-``MAX_STARTS`` codes an hour, a wrong code (after ``MAX_ATTEMPTS`` the code is locked), an
-expired code.
+``MAX_STARTS`` codes an hour for a customer, ``MAX_PER_ADDRESS`` to an address or the
+workspace's ``limits.verification_codes_per_hour``, a wrong code (after ``MAX_ATTEMPTS`` the
+code is locked), an expired code.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ import phonenumbers
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.ids import new_id
-from omnivox.storage.identities import IdentityStore, MergeError
+from omnivox.storage.identities import CodeLimits, IdentityStore, MergeError
 from omnivox.storage.models import Verification
 from omnivox.types import DeliveryReceipt, aware, utcnow
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 MAX_STARTS = 3  # codes per customer per hour
+MAX_PER_ADDRESS = 3  # codes to one email or phone per hour, whoever asks
+PER_WORKSPACE = 30  # codes per workspace per hour (limits.verification_codes_per_hour)
 KNOWN_KINDS = ("email", "phone")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SendCode = Callable[[str, str, str, str], Awaitable[DeliveryReceipt | None]]
@@ -131,6 +134,7 @@ class Verifier:
         *,
         region: str = "US",
         public_url: str = "",
+        per_workspace: int = PER_WORKSPACE,
     ) -> Started:
         """Check the claim, store a code, send it; VerificationError when refused.
 
@@ -155,12 +159,12 @@ class Verifier:
         if kind == "email" and public_url:
             link = f"{public_url.rstrip('/')}/verify/{self.link_token(verification.id)}"
         # stored (and counted) before it is sent: concurrent requests cannot all pass the limit
-        if not await self.store.add_verification(
-            verification, utcnow() - timedelta(hours=1), MAX_STARTS
-        ):
-            raise self._refused(
-                workspace_id, 429, "too_many_codes", "too many codes asked for; try in an hour"
-            )
+        limits = CodeLimits(MAX_STARTS, MAX_PER_ADDRESS, per_workspace)
+        over = await self.store.add_verification(
+            verification, utcnow() - timedelta(hours=1), limits
+        )
+        if over is not None:
+            raise self._refused(workspace_id, 429, "too_many_codes", _TOO_MANY[over].format(kind))
         receipt = await self.send_code(workspace_id, kind, address, code_text(code, link))
         if receipt is None or receipt.status == "failed":
             await self.store.forget_verification(verification.id)
@@ -290,6 +294,13 @@ class Verifier:
     ) -> None:
         payload = {"verification": v.id, "customer": v.customer_id, "kind": v.kind, **extra}
         self.events.emit(EventRecord(kind, workspace_id=workspace_id, payload=payload))
+
+
+_TOO_MANY = {
+    "customer": "too many codes asked for; try in an hour",
+    "address": "too many codes were sent to this {} lately; try in an hour",
+    "workspace": "too many codes are being sent just now; try again in an hour",
+}
 
 
 def is_known(kinds: set[str]) -> bool:

@@ -110,6 +110,7 @@ async def start_verification(
             body.address,
             region=ws.understanding.phone_region,
             public_url=ws.channels.public_url,
+            per_workspace=ws.limits.verification_codes_per_hour,
         )
     except VerificationError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy import case, delete, select, text, update
 
 from omnivox import events
 from omnivox.storage.audit import AuditLog
@@ -28,6 +28,7 @@ from omnivox.storage.models import (
     Identity,
     Ticket,
     Verification,
+    Workspace,
 )
 from omnivox.storage.unmerging import MergeMark, Split, last_seq
 from omnivox.types import utcnow
@@ -63,6 +64,15 @@ class Owner:
 
     customer_id: str
     verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLimits:
+    """Verification codes allowed in the window: per customer, per address, per workspace."""
+
+    per_customer: int
+    per_address: int
+    per_workspace: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,28 +156,42 @@ class IdentityStore:
     # -- verifications ---------------------------------------------------------------------
 
     async def add_verification(
-        self, verification: Verification, since: datetime, limit: int
-    ) -> bool:
-        """Store a new code in place of pending ones; False (nothing stored) over ``limit``.
+        self, verification: Verification, since: datetime, limits: CodeLimits
+    ) -> str | None:
+        """Store a new code in place of the customer's pending ones, unless a limit is reached.
 
-        ``limit`` codes since ``since`` are allowed. Counted and stored in one transaction that
-        first locks the customer's row (PostgreSQL; SQLite runs one writing transaction at a
-        time), so concurrent requests cannot all pass the count before any is stored.
+        None when stored; else the limit that refused it (nothing stored): ``customer``,
+        ``address`` (every customer's codes to the claimed address) or ``workspace``, each
+        counting the codes since ``since``. Counted and stored in one transaction that first
+        locks the workspace's row (PostgreSQL, ``FOR NO KEY UPDATE``, which other writes'
+        foreign-key checks do not wait for; SQLite runs one writing transaction at a time), so
+        concurrent requests cannot all pass the counts before any is stored. The address is
+        encrypted, so the workspace's codes of the window (at most ``limits.per_workspace``)
+        are read and compared here.
         """
         async with self.db.sessions.begin() as session:
             await session.execute(
-                select(Customer.id).where(Customer.id == verification.customer_id).with_for_update()
+                select(Workspace.id)
+                .where(Workspace.id == verification.workspace_id)
+                .with_for_update(key_share=True)
             )
-            started = await session.execute(
-                select(func.count())
-                .select_from(Verification)
-                .where(
-                    Verification.customer_id == verification.customer_id,
-                    Verification.created_at >= since,
+            recent = (
+                await session.execute(
+                    select(Verification.customer_id, Verification.kind, Verification.address)
+                    .where(
+                        Verification.workspace_id == verification.workspace_id,
+                        Verification.created_at >= since,
+                    )
+                    .limit(limits.per_workspace + 1)  # enough to know it is reached
                 )
-            )
-            if started.scalar_one() >= limit:
-                return False
+            ).all()
+            claimed = (verification.kind, verification.address)
+            if sum(1 for r in recent if r[0] == verification.customer_id) >= limits.per_customer:
+                return "customer"
+            if sum(1 for r in recent if (r[1], r[2]) == claimed) >= limits.per_address:
+                return "address"
+            if len(recent) >= limits.per_workspace:
+                return "workspace"
             await session.execute(
                 update(Verification)
                 .where(
@@ -177,7 +201,7 @@ class IdentityStore:
                 .values(status="replaced")
             )
             session.add(verification)
-        return True
+        return None
 
     async def forget_verification(self, verification_id: str) -> None:
         """Delete a code that could not be sent (it does not count against the hourly limit)."""

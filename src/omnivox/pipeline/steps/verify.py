@@ -130,6 +130,7 @@ class Verify:
                 *claim,
                 region=region,
                 public_url=ws.channels.public_url,
+                per_workspace=ws.limits.verification_codes_per_hour,
             )
         except VerificationError as exc:
             if exc.code in ("no_channel", "already_linked", "invalid_address") and not code:
