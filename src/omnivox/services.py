@@ -597,7 +597,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         # while a person holds the conversation, nothing of the bot's speaks: not a code
         # offer (verify) nor a rating thanks for a number the customer gave the agent (rate)
         Hold(c.console.bus),
-        Verify(c.verifier, store),
+        Verify(c.verifier, store, c.console.desk),
         Rate(c.console.handoffs),
         guard,
         Understand(c.understanding, signals),

@@ -131,15 +131,43 @@ async def test_an_expired_code_is_refused(
     assert await verifier.store.owner("acme", "phone", "+17205550125") is None
 
 
-async def test_two_known_customers_claiming_one_phone_is_a_conflict(
+async def test_a_known_customer_claiming_anothers_phone_is_answered_like_any_claim(
     services: Services, verifier: Verifier, outbox: Outbox
 ) -> None:
-    await services.store.upsert_customer("acme", "a", "A", {}, [("phone", "+17205550126")])
+    """Whether an address belongs to a customer is not told to the claimer: a code goes to it
+    as to any address (and counts); proving it merges nothing and is left to an agent."""
+    holder = await services.store.upsert_customer("acme", "a", "A", {}, [("phone", "+17205550126")])
     other = await services.store.upsert_customer("acme", "b", "B", {}, [("email", "b@example.com")])
+    nobodys = await verifier.start("acme", other, "phone", "+1 720 555 0127")
+    started = await verifier.start("acme", other, "phone", "+1 720 555 0126")
+    assert (started.kind, started.sent_to) == ("phone", "+1 ••• 0126")
+    assert type(started) is type(nobodys) and nobodys.sent_to == "+1 ••• 0127"
+    assert outbox.sent[-1][:2] == ("phone", "+17205550126")  # sent, and counted
     with pytest.raises(VerificationError) as error:
-        await verifier.start("acme", other, "phone", "+1 720 555 0126")
-    assert (error.value.status, error.value.code) == (409, "conflict")
-    assert outbox.sent == []
+        await verifier.confirm("acme", other, outbox.code())
+    assert (error.value.status, error.value.code, error.value.other) == (409, "conflict", holder)
+    owner = await verifier.store.owner("acme", "phone", "+17205550126")
+    assert owner is not None and owner.customer_id == holder
+    profile = await verifier.store.profile("acme", other)
+    assert profile is not None and profile.merged_into is None
+    with pytest.raises(VerificationError) as spent:
+        await verifier.confirm("acme", other, outbox.code())
+    assert spent.value.code == "no_pending_code"
+    await services.events.flush()
+    async with services.db.sessions() as session:
+        refused = [
+            e.payload
+            for e in (await session.execute(select(Event))).scalars()
+            if e.type == "identity.refused"
+        ]
+    assert refused == [
+        {
+            "code": "conflict",
+            "verification": started.verification_id,
+            "customer": other,
+            "other": holder,
+        }
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from omnivox.testing.scripted import ScriptedProvider
 from omnivox.types import DeliveryReceipt, HistoryItem
 from tests.conftest import LiveServer, make_settings
 
+MAYA_EMAIL = "maya.thompson@example.com"
+
 
 @pytest.mark.parametrize(
     ("text", "claim"),
@@ -127,6 +129,32 @@ def test_throwaway_senders_claiming_one_number_send_it_three_codes(
     ]
     assert [to for _, to, _ in outbox.sent] == ["+17205550142"] * 3  # was 8
     assert all("too many codes were sent to this phone" in r for r in replies[3:])
+
+
+def test_a_claim_of_a_customers_email_is_answered_like_any_other(
+    live: tuple[LiveServer, Outbox],
+) -> None:
+    """A known customer (seeded Daniel) probing addresses learns nothing: Maya's email gets the
+    same answer as nobody's (a code goes to it); proving it hands the conversation to a person."""
+    server, outbox = live
+    nobody = send(server, "cus_0002", "my email is nobody1@example.net")["reply"]["text"]
+    assert nobody.startswith("To link this email address to our conversation I've sent")
+    claim = send(server, "cus_0002", f"my email is {MAYA_EMAIL}")
+    assert claim["reply"]["text"] == nobody.replace("n•••@example.net", "m•••@example.com")
+    assert outbox.sent[-1][1] == MAYA_EMAIL
+    proven = send(server, "cus_0002", outbox.code())
+    assert proven["reply"]["text"].startswith("Thank you, that code is right.")
+    assert "member of our team" in proven["reply"]["text"]
+    handoffs = api(server, "GET", "/api/v1/handoffs").json()
+    opened = [h for h in handoffs["handoffs"] if h["conversation_id"] == claim["conversation_id"]]
+    assert len(opened) == 1
+    reasons = " ".join(opened[0]["packet"]["reasons"])
+    assert "another known profile" in reasons
+    for external in ("cus_0001", "cus_0002"):  # Maya and Daniel: nothing merged
+        cid = api(server, "GET", f"/api/v1/customers/{external}/export").json()["customer"]["id"]
+        profile = api(server, "GET", f"/api/v1/customers/{cid}").json()
+        assert profile["merged_into"] is None
+    assert not any(outbox.code() in p for p in prompts(server))
 
 
 def test_a_code_typed_after_a_merge_links_and_never_reaches_the_model(

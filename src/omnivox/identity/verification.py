@@ -6,12 +6,16 @@ proves the customer holds it. Then the identifier is linked to the customer, and
 belonged to another profile the claimer's profile is merged into that one (the evidence is the
 verification). Email codes also carry a signed link that proves the same thing in one click.
 
+Whether an address belongs to a customer is never told to the claimer: every claim is answered
+the same way (a code is sent, and counted), and only who proves it learns more. Proving an
+identifier of another *known* customer (one with a proven email or phone of their own: two
+people may share a number) merges nothing: the code is spent and the conflict is left to an
+agent (``conflict``).
+
 Refused with a clear error and no change: an unknown or malformed address, an identifier the
-customer already holds, an identifier proven by another *known* customer (one with a proven
-email or phone of their own: two people may share a number; an agent decides), more than
-``MAX_STARTS`` codes an hour for a customer, ``MAX_PER_ADDRESS`` to an address or the
-workspace's ``limits.verification_codes_per_hour``, a wrong code (after ``MAX_ATTEMPTS`` the
-code is locked), an expired code.
+customer already holds, more than ``MAX_STARTS`` codes an hour for a customer, ``MAX_PER_ADDRESS``
+to an address or the workspace's ``limits.verification_codes_per_hour``, a wrong code (after
+``MAX_ATTEMPTS`` the code is locked), an expired code.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeGuard
 
 import phonenumbers
 
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
 from omnivox.ids import new_id
-from omnivox.storage.identities import CodeLimits, IdentityStore, MergeError
+from omnivox.storage.identities import CodeLimits, IdentityStore, MergeError, Owner
 from omnivox.storage.models import Verification
 from omnivox.types import DeliveryReceipt, aware, utcnow
 
@@ -47,9 +52,10 @@ SendCode = Callable[[str, str, str, str], Awaitable[DeliveryReceipt | None]]
 class VerificationError(Exception):
     """A refused claim or code; ``status`` is the HTTP status, ``code`` a stable name."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, other: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.other = other  # a conflict: the profile that holds the identifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +144,14 @@ class Verifier:
     ) -> Started:
         """Check the claim, store a code, send it; VerificationError when refused.
 
-        With a ``public_url`` an emailed code also carries a signed one-click link.
+        Whoever holds the address, the answer is the same (a code goes to it): an address
+        another profile holds is only found out by proving it. With a ``public_url`` an
+        emailed code also carries a signed one-click link.
         """
         address = normalize(kind, address, region)
-        await self._check_claim(workspace_id, customer_id, kind, address)
+        owner = await self.store.owner(workspace_id, kind, address)
+        if owner is not None and owner.verified and owner.customer_id == customer_id:
+            raise VerificationError(409, "already_linked", f"this {kind} is already yours")
         code = f"{secrets.randbelow(1_000_000):06d}"
         verification = Verification(
             id=new_id("ver"),
@@ -178,22 +188,6 @@ class Verifier:
         expires = verification.expires_at.isoformat()
         return Started(verification.id, kind, mask(kind, address), expires)
 
-    async def _check_claim(
-        self, workspace_id: str, customer_id: str, kind: str, address: str
-    ) -> None:
-        owner = await self.store.owner(workspace_id, kind, address)
-        if owner is None or not owner.verified:
-            return
-        if owner.customer_id == customer_id:
-            raise VerificationError(409, "already_linked", f"this {kind} is already yours")
-        if is_known(await self.store.verified_kinds(workspace_id, customer_id)):
-            raise self._refused(
-                workspace_id,
-                409,
-                "conflict",
-                f"this {kind} belongs to another customer; an agent can merge the two profiles",
-            )
-
     async def confirm(self, workspace_id: str, customer_id: str, code: str) -> Linked:
         """Check a typed code against the customer's pending one; link (and merge) on success.
 
@@ -211,7 +205,7 @@ class Verifier:
         attempts = await self.store.take_attempt(verification.id, MAX_ATTEMPTS)
         if attempts is None:  # used or locked by a concurrent try since it was read
             now = await self.store.verification(verification.id)
-            if now is not None and now.status == "verified":
+            if now is not None and now.status != "locked":
                 raise VerificationError(404, "no_pending_code", "this code was already used")
             raise VerificationError(429, "locked", "too many wrong codes; ask for a new one later")
         given = self._hash(verification.id, code.strip())
@@ -264,12 +258,16 @@ class Verifier:
         ws = verification.workspace_id
         # the claimer may have been merged into another profile since the code was sent
         claimer = await self.store.resolve_merged(ws, verification.customer_id)
-        await self._check_claim(ws, claimer, verification.kind, verification.address)
-        owner = await self.store.owner(ws, verification.kind, verification.address)
+        kind = verification.kind
+        owner = await self.store.owner(ws, kind, verification.address)
+        if owner is not None and owner.verified and owner.customer_id == claimer:
+            raise VerificationError(409, "already_linked", f"this {kind} is already yours")
+        if _merges(owner, claimer) and is_known(await self.store.verified_kinds(ws, claimer)):
+            raise await self._conflict(verification, claimer, owner.customer_id)
         evidence = {"verification": verification.id, "method": method}
         if not await self.store.settle_verification(verification.id, "verified"):
             raise VerificationError(404, "no_pending_code", "this code was used or replaced")
-        if owner is not None and owner.verified and owner.customer_id != claimer:
+        if _merges(owner, claimer):
             try:
                 await self.store.merge(ws, claimer, owner.customer_id, evidence)
             except MergeError as exc:  # a concurrent merge: the code is spent, nothing linked
@@ -280,6 +278,33 @@ class Verifier:
             linked = Linked(verification.kind, verification.address, claimer, None)
         self._emit(events.IDENTITY_VERIFIED, ws, verification, {"merged_from": linked.merged_from})
         return linked
+
+    async def _conflict(
+        self, verification: Verification, claimer: str, owner: str
+    ) -> VerificationError:
+        """Two known profiles, one identifier: spend the code, merge nothing; the ``conflict``.
+
+        The claimer has proven the identifier, so saying that another profile holds it tells
+        them nothing they could not know; an agent decides whether to merge (the pipeline
+        hands the conversation over, the API's caller gets the 409).
+        """
+        if not await self.store.settle_verification(verification.id, "conflict"):
+            raise VerificationError(404, "no_pending_code", "this code was used or replaced")
+        kind = verification.kind
+        ws = verification.workspace_id
+        detail = {"verification": verification.id, "customer": claimer, "other": owner}
+        self.events.emit(
+            EventRecord(
+                events.IDENTITY_REFUSED, workspace_id=ws, payload={"code": "conflict", **detail}
+            )
+        )
+        return VerificationError(
+            409,
+            "conflict",
+            f"this {kind} is proven, but it is on another customer profile; "
+            "nothing was linked, and a person will check whether the two are the same",
+            other=owner,
+        )
 
     def _refused(
         self, workspace_id: str, status: int, code: str, message: str
@@ -301,6 +326,11 @@ _TOO_MANY = {
     "address": "too many codes were sent to this {} lately; try in an hour",
     "workspace": "too many codes are being sent just now; try again in an hour",
 }
+
+
+def _merges(owner: Owner | None, claimer: str) -> TypeGuard[Owner]:
+    """Whether proving the identifier would join the claimer to another (proven) profile."""
+    return owner is not None and owner.verified and owner.customer_id != claimer
 
 
 def is_known(kinds: set[str]) -> bool:

@@ -255,7 +255,8 @@ class Verification(Base):
     kind: Mapped[str] = mapped_column(String(40))
     address: Mapped[str] = mapped_column(EncryptedText)  # the claimed email or phone
     code_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|locked
+    # pending | verified | locked | replaced (by a newer code) | conflict (proven, not linked)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

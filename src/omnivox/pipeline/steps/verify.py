@@ -8,7 +8,9 @@ store?") is answered as usual. A message that is just the six-digit code
 confirms it while a code is waiting for this customer (or for a profile merged into them since
 it was asked for); the identifier is linked, and when it belonged to a known profile this
 customer is merged into it, so from the next message on the assistant knows who it is talking
-to. Typing an address alone never reveals anything: only the code proves it.
+to. Typing an address alone never reveals anything: every claim is answered the same way, and
+only the code proves it. Proving the identifier of another known profile merges nothing: the
+conversation goes to a person, who decides.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import re
 
 import phonenumbers
 
+from omnivox.handoff.desk import HandoffDesk
 from omnivox.identity.verification import VerificationError, Verifier
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.storage.repositories import Store
 from omnivox.types import HistoryItem, Reply
 
@@ -97,9 +100,10 @@ class Verify:
     name = "verify"
     finishing = False
 
-    def __init__(self, verifier: Verifier, store: Store) -> None:
+    def __init__(self, verifier: Verifier, store: Store, desk: HandoffDesk | None = None) -> None:
         self.verifier = verifier
         self.store = store
+        self.desk = desk
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Halt with the answer when this message was about proving an identifier."""
@@ -135,6 +139,9 @@ class Verify:
         except VerificationError as exc:
             if exc.code in ("no_channel", "already_linked", "invalid_address") and not code:
                 return ctx  # nothing to prove here: answer the message as usual
+            if exc.code == "conflict" and code:
+                await self._conflict(ctx, exc)
+                return ctx
             ctx.halt(f"verification_{exc.code}", Reply(_refusal(exc)))
             return ctx
         name = NAMES[started.kind]
@@ -146,6 +153,22 @@ class Verify:
             ),
         )
         return ctx
+
+    async def _conflict(self, ctx: TurnContext, exc: VerificationError) -> None:
+        """The customer proved an identifier of another known profile: a person decides."""
+        said = (
+            "Thank you, that code is right. It belongs to another customer profile of ours, so "
+            "I haven't linked anything."
+        )
+        if self.desk is None:
+            ctx.halt("verification_conflict", Reply(f"{said} A member of our team can join them."))
+            return
+        reasons = [
+            f"the customer proved an identifier that is on another known profile ({exc.other}): "
+            "merge the two profiles if they are the same person"
+        ]
+        text = await self.desk.open(ctx, reasons)
+        ctx.halt(HANDED_OFF, Reply(f"{said} {text}"))
 
 
 def _refusal(exc: VerificationError) -> str:
