@@ -274,9 +274,45 @@ async def test_signed_links_prove_and_forged_ones_do_not(
         with pytest.raises(VerificationError) as bad:  # was a TypeError (a 500 over HTTP)
             verifier.check_token(malformed)
         assert bad.value.code == "bad_signature"
+    checked = await verifier.check_link(token)  # what the page shows: nothing is linked yet
+    assert (checked.kind, checked.sent_to) == ("email", "l•••@example.com")
+    assert await verifier.store.owner("acme", "email", "link@example.com") is None
     assert (await verifier.confirm_link(token)).customer_id == visitor
     with pytest.raises(VerificationError, match="used or replaced"):
         await verifier.confirm_link(token)
+
+
+async def test_a_link_never_merges_profiles_only_the_typed_code_does(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    """A link proves the mailbox, not that the chat that asked is its holder: a link opened by
+    the recipient (or their mail scanner) must not put an anonymous claimer into their profile."""
+    maya = await services.store.upsert_customer(
+        "acme", "cus_1", "Maya", {}, [("email", "maya@example.com")]
+    )
+    visitor = await customer(services, "v_link_merge")
+    started = await verifier.start(
+        "acme", visitor, "email", "maya@example.com", public_url="https://x"
+    )
+    assert "https://x/verify/" not in outbox.sent[-1][2]  # the email carries the code only
+    token = verifier.link_token(started.verification_id)
+    for use in (verifier.check_link, verifier.confirm_link):
+        with pytest.raises(VerificationError) as refused:
+            await use(token)
+        assert (refused.value.status, refused.value.code) == (409, "code_required")
+    profile = await verifier.store.profile("acme", visitor)
+    assert profile is not None and profile.merged_into is None
+    linked = await verifier.confirm("acme", visitor, outbox.code())  # the code still works
+    assert (linked.customer_id, linked.merged_from) == (maya, visitor)
+
+    # a link sent for a free address stops working once another profile has proven it
+    late = await customer(services, "v_link_late")
+    sent = await verifier.start("acme", late, "email", "free@example.com", public_url="https://x")
+    assert "https://x/verify/" in outbox.sent[-1][2]
+    await verifier.store.link("acme", maya, "email", "free@example.com", "code")
+    with pytest.raises(VerificationError) as taken:
+        await verifier.confirm_link(verifier.link_token(sent.verification_id))
+    assert taken.value.code == "code_required"
 
 
 async def test_merge_refusals_change_nothing(services: Services, verifier: Verifier) -> None:

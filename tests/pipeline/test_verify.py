@@ -1,5 +1,5 @@
-"""The verify step: which messages claim an identifier, what a typed code becomes; on a live
-server with the demo's seeded customers (REST channel)."""
+"""The verify step: which messages claim an identifier, what a claim is answered, what a typed
+code becomes; on a live server with the demo's seeded customers (REST channel)."""
 
 from __future__ import annotations
 

@@ -42,6 +42,10 @@ class Outbox:
         assert found is not None
         return found.group(1)
 
+    def link(self) -> str | None:
+        found = re.search(re.escape(PUBLIC_URL) + r"(/verify/\S+)", self.sent[-1][2])
+        return found.group(1) if found else None
+
 
 @pytest.fixture
 def mailing(tmp_path: Path) -> Iterator[tuple[LiveServer, Outbox]]:
@@ -145,8 +149,9 @@ def test_refusals_over_http(server: LiveServer) -> None:
     bad_link = httpx.get(f"{server.url}/verify/ver_x.forged")
     assert bad_link.status_code == 403 and "not valid" in bad_link.text
     for malformed in ("%C3%A9", "ver_x.%C3%A9%C3%A9"):  # was a 500 (compare_digest on a str)
-        response = httpx.get(f"{server.url}/verify/{malformed}")
-        assert response.status_code == 403 and "not valid" in response.text
+        for method in ("GET", "POST"):
+            response = httpx.request(method, f"{server.url}/verify/{malformed}")
+            assert response.status_code == 403 and "not valid" in response.text
 
 
 def test_customers_show_prints_the_profile(server: LiveServer, tmp_path: Path) -> None:
@@ -228,6 +233,64 @@ def start(server: LiveServer, customer: str, kind: str, address: str) -> httpx.R
         f"{server.url}/api/v1/customers/{customer}/verifications",
         headers=server.auth(),
         json={**WS, "kind": kind, "address": address},
+    )
+
+
+def test_opening_a_verification_link_changes_nothing_its_button_confirms(
+    mailing: tuple[LiveServer, Outbox],
+) -> None:
+    """A mail scanner that opens every link (or a recipient who only looks) links nothing;
+    the page says what confirming does, and its button (a POST from the page) confirms."""
+    server, outbox = mailing
+    visitor = customer_of(server, "api-visitor-link")
+    assert start(server, visitor, "email", "new.address@example.com").status_code == 202
+    link = outbox.link()
+    assert link is not None
+    opened = httpx.get(server.url + link)
+    assert opened.status_code == 200
+    page = " ".join(opened.text.split())
+    assert "asked to link the email address n•••@example.com" in page
+    assert "Confirm only if that was you" in page
+    assert f'<form method="post" action="{link}">' in opened.text
+    assert "frame-ancestors 'none'" in opened.headers["content-security-policy"]
+    assert ("email", "new.address@example.com") not in identities(server, visitor)
+    forged = httpx.post(server.url + link, headers={"Sec-Fetch-Site": "cross-site"})
+    assert forged.status_code == 403
+    assert ("email", "new.address@example.com") not in identities(server, visitor)
+    confirmed = httpx.post(server.url + link, headers={"Sec-Fetch-Site": "same-origin"})
+    assert confirmed.status_code == 200 and "new.address@example.com" in confirmed.text
+    assert ("email", "new.address@example.com") in identities(server, visitor)
+    again = httpx.post(server.url + link)
+    assert again.status_code == 404 and "used or replaced" in again.text
+
+
+def test_a_verification_link_never_merges_an_anonymous_claimer_into_a_profile(
+    mailing: tuple[LiveServer, Outbox],
+) -> None:
+    """An anonymous visitor claims Maya's email: her mail carries the code only, and a link to
+    that verification (had one been sent) neither shows a button nor confirms."""
+    server, outbox = mailing
+    target, visitor = maya(server), customer_of(server, "api-visitor-claims-maya")
+    started = start(server, visitor, "email", "maya.thompson@example.com")
+    assert started.status_code == 202
+    assert outbox.sent[-1][1] == "maya.thompson@example.com" and outbox.link() is None
+    token = server.services.verifier.link_token(started.json()["verification_id"])
+    opened = httpx.get(f"{server.url}/verify/{token}")
+    assert opened.status_code == 409 and "<form" not in opened.text
+    assert "type the code" in opened.text
+    pressed = httpx.post(f"{server.url}/verify/{token}")
+    assert pressed.status_code == 409
+    profile = httpx.get(
+        f"{server.url}/api/v1/customers/{visitor}", headers=server.auth(), params=WS
+    ).json()
+    assert profile["merged_into"] is None
+    assert (
+        len(
+            httpx.get(
+                f"{server.url}/api/v1/customers/{target}", headers=server.auth(), params=WS
+            ).json()["conversations"]
+        )
+        == 0
     )
 
 

@@ -4,7 +4,9 @@ A customer claims an email address or phone number (in a conversation or through
 six-digit code goes to that address over the workspace's email or SMS channel; typing it back
 proves the customer holds it. Then the identifier is linked to the customer, and when it already
 belonged to another profile the claimer's profile is merged into that one (the evidence is the
-verification). Email codes also carry a signed link that proves the same thing in one click.
+verification). An emailed code to an address no other profile holds also carries a signed
+link, whose page confirms the same with a button (a POST: opening a link changes nothing); a
+merge always takes the typed code, which binds the mailbox to the conversation that asked.
 
 Whether an address belongs to a customer is never told to the claimer: every claim is answered
 the same way (a code is sent, and counted), and only who proves it learns more. Proving an
@@ -45,6 +47,7 @@ MAX_STARTS = 3  # codes per customer per hour
 MAX_PER_ADDRESS = 3  # codes to one email or phone per hour, whoever asks
 PER_WORKSPACE = 30  # codes per workspace per hour (limits.verification_codes_per_hour)
 KNOWN_KINDS = ("email", "phone")
+NAMES = {"phone": "phone number", "email": "email address"}
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SendCode = Callable[[str, str, str, str], Awaitable[DeliveryReceipt | None]]
 
@@ -56,6 +59,14 @@ class VerificationError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.other = other  # a conflict: the profile that holds the identifier
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCheck:
+    """What a link's page shows before its button is pressed."""
+
+    kind: str
+    sent_to: str  # masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +157,7 @@ class Verifier:
 
         Whoever holds the address, the answer is the same (a code goes to it): an address
         another profile holds is only found out by proving it. With a ``public_url`` an
-        emailed code also carries a signed one-click link.
+        emailed code also carries a signed link, unless confirming would merge profiles.
         """
         address = normalize(kind, address, region)
         owner = await self.store.owner(workspace_id, kind, address)
@@ -166,7 +177,7 @@ class Verifier:
         )
         verification.code_hash = self._hash(verification.id, code)
         link = None
-        if kind == "email" and public_url:
+        if kind == "email" and public_url and not _merges(owner, customer_id):
             link = f"{public_url.rstrip('/')}/verify/{self.link_token(verification.id)}"
         # stored (and counted) before it is sent: concurrent requests cannot all pass the limit
         limits = CodeLimits(MAX_STARTS, MAX_PER_ADDRESS, per_workspace)
@@ -231,15 +242,34 @@ class Verifier:
         recent = aware(verification.created_at) > utcnow() - CODE_TTL
         return verification.status == "pending" or recent
 
+    async def check_link(self, token: str) -> LinkCheck:
+        """What the signed link of a code email would confirm; VerificationError when it can't.
+
+        Opening the link calls only this: the page's button (:meth:`confirm_link`) confirms.
+        """
+        verification = await self._linkable(token)
+        return LinkCheck(verification.kind, mask(verification.kind, verification.address))
+
     async def confirm_link(self, token: str) -> Linked:
-        """The signed link from a code email: proves the same as typing the code."""
+        """The signed link's button: proves the address when that merges no profiles."""
+        return await self._link(await self._linkable(token), "link")
+
+    async def _linkable(self, token: str) -> Verification:
         verification_id = self.check_token(token)
         verification = await self.store.verification(verification_id)
         if verification is None or verification.status != "pending":
             raise VerificationError(404, "no_pending_code", "this link was used or replaced")
         if aware(verification.expires_at) <= utcnow():
             raise VerificationError(410, "expired", "the link has expired; ask for a new code")
-        return await self._link(verification, "link")
+        claimer = await self.store.resolve_merged(
+            verification.workspace_id, verification.customer_id
+        )
+        owner = await self.store.owner(
+            verification.workspace_id, verification.kind, verification.address
+        )
+        if _merges(owner, claimer):
+            raise VerificationError(409, "code_required", CODE_REQUIRED)
+        return verification
 
     def link_token(self, verification_id: str) -> str:
         """A URL-safe token naming the verification, signed with the server key."""
@@ -262,8 +292,11 @@ class Verifier:
         owner = await self.store.owner(ws, kind, verification.address)
         if owner is not None and owner.verified and owner.customer_id == claimer:
             raise VerificationError(409, "already_linked", f"this {kind} is already yours")
-        if _merges(owner, claimer) and is_known(await self.store.verified_kinds(ws, claimer)):
-            raise await self._conflict(verification, claimer, owner.customer_id)
+        if _merges(owner, claimer):
+            if method == "link":  # a link binds no conversation to the mailbox
+                raise VerificationError(409, "code_required", CODE_REQUIRED)
+            if is_known(await self.store.verified_kinds(ws, claimer)):
+                raise await self._conflict(verification, claimer, owner.customer_id)
         evidence = {"verification": verification.id, "method": method}
         if not await self.store.settle_verification(verification.id, "verified"):
             raise VerificationError(404, "no_pending_code", "this code was used or replaced")
@@ -321,6 +354,10 @@ class Verifier:
         self.events.emit(EventRecord(kind, workspace_id=workspace_id, payload=payload))
 
 
+CODE_REQUIRED = (
+    "this address is already on a customer profile, so only the code can link it: type the "
+    "code from the email in the conversation that asked for it"
+)
 _TOO_MANY = {
     "customer": "too many codes asked for; try in an hour",
     "address": "too many codes were sent to this {} lately; try in an hour",
@@ -341,4 +378,6 @@ def is_known(kinds: set[str]) -> bool:
 def code_text(code: str, link: str | None = None) -> str:
     """The message carrying a code (and, by email, the one-click link)."""
     text = f"Your verification code is {code}. It expires in 10 minutes. Never share it."
-    return f"{text}\n\nOr confirm with this link: {link}" if link else text
+    if link is None:
+        return text
+    return f"{text}\n\nIf you asked for it, you can also confirm on this page: {link}"

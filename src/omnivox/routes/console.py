@@ -93,7 +93,7 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode(errors="replace")))
 
 
-def _cross_site(request: Request) -> bool:
+def cross_site(request: Request) -> bool:
     """Whether a form post came from another origin (a sibling subdomain included).
 
     The session cookie is ``SameSite=Strict``, which a page on another subdomain of the same
@@ -111,7 +111,8 @@ def _cross_site(request: Request) -> bool:
     return urlsplit(origin).netloc != request.headers.get("host", "")
 
 
-def _refused_cross_site() -> HTMLResponse:
+def refused_cross_site() -> HTMLResponse:
+    """The page answering a form posted from another site (nothing was done)."""
     return page(
         "base.html", 403, agent=None, error="This form came from another site. Nothing was done."
     )
@@ -183,8 +184,8 @@ async def login(request: Request) -> Response:
     ``LOGIN_FAILURES_PER_ADDRESS`` from a client address, in 15 minutes, a login is refused
     with 429 and ``Retry-After`` without its password being checked.
     """
-    if _cross_site(request):
-        return _refused_cross_site()
+    if cross_site(request):
+        return refused_cross_site()
     form = await _form(request)
     services = services_of(request)
     console, windows = services.console, services.coordination.windows
@@ -215,8 +216,8 @@ async def login(request: Request) -> Response:
 @router.post("/console/logout")
 async def logout(request: Request) -> Response:
     """End the agent's sessions (every browser's: a copied cookie stops working too)."""
-    if _cross_site(request):
-        return _refused_cross_site()
+    if cross_site(request):
+        return refused_cross_site()
     try:
         services, agent, _ = await _agent(request)
         await services.console.handoffs.sign_out(agent.id)
@@ -399,8 +400,8 @@ async def _colleagues(services: Services, ws: WorkspaceSettings) -> list[Agent]:
 @router.post("/console/handoffs/{handoff_id}/{action}")
 async def act(handoff_id: str, action: str, request: Request) -> Response:
     """Claim, reply, note, resolve or return; a refusal re-renders the page with the reason."""
-    if _cross_site(request):
-        return _refused_cross_site()
+    if cross_site(request):
+        return refused_cross_site()
     try:
         services, agent, ws = await _agent(request)
     except NotLoggedIn as exc:

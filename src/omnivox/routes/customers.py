@@ -6,7 +6,6 @@ may call which); a ``workspace`` field naming another workspace is refused with 
 
 from __future__ import annotations
 
-import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,8 +15,9 @@ from pydantic import BaseModel, Field
 from omnivox.governance.apikeys import Principal
 from omnivox.governance.rbac import Permission
 from omnivox.identity.consent import ConsentStore
-from omnivox.identity.verification import VerificationError
+from omnivox.identity.verification import NAMES, VerificationError
 from omnivox.routes.auth import AUTH_ERRORS, Require, same_workspace
+from omnivox.routes.console import cross_site, page, refused_cross_site
 from omnivox.routes.deps import NOT_FOUND, api_error, services_of
 from omnivox.storage.identities import MergeError
 from omnivox.storage.subjects import SubjectStore
@@ -154,21 +154,30 @@ async def confirm_verification(
 
 @router.get("/verify/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def verify_link(token: str, request: Request) -> HTMLResponse:
-    """The one-click link of a code email."""
+    """The link of a code email: a page that says what confirming does, with its button.
+
+    Opening the link changes nothing (mail scanners open every link); the button posts.
+    """
+    try:
+        check = await services_of(request).verifier.check_link(token)
+    except VerificationError as exc:
+        return page("base.html", exc.status, agent=None, error=_LINK_FAILED + exc.message)
+    return page("verify.html", agent=None, token=token, kind=NAMES[check.kind], to=check.sent_to)
+
+
+@router.post("/verify/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def verify_link_confirm(token: str, request: Request) -> HTMLResponse:
+    """The button of a link's page: the address is linked to the conversation that asked."""
+    if cross_site(request):
+        return refused_cross_site()
     try:
         linked = await services_of(request).verifier.confirm_link(token)
     except VerificationError as exc:
-        return _page("This link did not work", exc.message, exc.status)
-    return _page("Verified", f"Your {linked.kind} {linked.address} is verified. Thank you!", 200)
+        return page("base.html", exc.status, agent=None, error=_LINK_FAILED + exc.message)
+    return page("verified.html", agent=None, kind=NAMES[linked.kind], address=linked.address)
 
 
-def _page(title: str, text: str, status: int) -> HTMLResponse:
-    body = (
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<main style='font-family:sans-serif;max-width:32rem;margin:4rem auto'>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></main>"
-    )
-    return HTMLResponse(body, status_code=status)
+_LINK_FAILED = "This link did not work: "
 
 
 @router.post("/api/v1/customers/{customer_id}/merge", responses=ERRORS)

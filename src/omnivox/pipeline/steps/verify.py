@@ -4,13 +4,13 @@
 the address when the assistant's last message asked for one) starts a verification: a code goes
 to that number or address and the assistant says so. Only such first-person claims do: a
 message that merely mentions a number ("I called 1-800-555-0199", "is 303-555-0188 your Denver
-store?") is answered as usual. A message that is just the six-digit code
-confirms it while a code is waiting for this customer (or for a profile merged into them since
-it was asked for); the identifier is linked, and when it belonged to a known profile this
-customer is merged into it, so from the next message on the assistant knows who it is talking
-to. Typing an address alone never reveals anything: every claim is answered the same way, and
-only the code proves it. Proving the identifier of another known profile merges nothing: the
-conversation goes to a person, who decides.
+store?") is answered as usual. A message that is just the six-digit code confirms it while a
+code is waiting for this customer (or for a profile merged into them since it was asked for);
+the identifier is linked, and when it belonged to a known profile this customer is merged into
+it, so from the next message on the assistant knows who it is talking to. Typing an address
+alone never reveals anything: every claim is answered the same way, and only the code proves
+it. Proving the identifier of another known profile merges nothing: the conversation goes to a
+person, who decides.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import phonenumbers
 
 from omnivox.handoff.desk import HandoffDesk
-from omnivox.identity.verification import VerificationError, Verifier
+from omnivox.identity.verification import NAMES, VerificationError, Verifier
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.storage.repositories import Store
 from omnivox.types import HistoryItem, Reply
@@ -49,7 +49,6 @@ _QUESTION = re.compile(
 )
 _ASKS = re.compile(r"\b(?:e-?mail|phone|mobile|cell|number)\b[^?]*\?", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-NAMES = {"phone": "phone number", "email": "email address"}
 REDACTED = "[verification code]"
 
 
