@@ -65,3 +65,12 @@ def test_a_link_expires_with_the_rating_window(server: LiveServer, twilio_api: B
     assert httpx.get(link).status_code == 410
     late = httpx.post(link)
     assert late.status_code == 410 and "expired" in late.text and ratings(server) == []
+
+
+def test_a_link_with_a_character_outside_ascii_is_refused_not_an_error(
+    server: LiveServer,
+) -> None:
+    for method in (httpx.get, httpx.post):
+        refused = method(f"{server.url}/rate/h1.4.%C3%A9")  # was a 500 (TypeError)
+        assert refused.status_code == 403 and "This rating link is not valid." in refused.text
+    assert ratings(server) == []

@@ -62,7 +62,8 @@ class Csat:
         """(handoff id, score) of a genuine token, else None."""
         value, _, signature = token.rpartition(".")
         handoff_id, _, score = value.partition(".")
-        genuine = value and hmac.compare_digest(sign(self._key(), "rating", value), signature)
+        expected = sign(self._key(), "rating", value).encode()
+        genuine = value and hmac.compare_digest(expected, signature.encode())  # bytes: any text
         if not genuine or score not in {"1", "2", "3", "4", "5"}:
             return None
         return handoff_id, int(score)

@@ -236,7 +236,9 @@ async def export_customer(
     customer_id: str, request: Request, principal: Exporter
 ) -> dict[str, Any]:
     """Everything held about the customer as one JSON document (a data-subject access request)."""
-    store = SubjectStore(services_of(request).db)
+    services = services_of(request)
+    await services.events.flush()  # the last turns' queued events belong in it
+    store = SubjectStore(services.db)
     data = await store.export_logged(principal.workspace_id, customer_id, principal.actor)
     if data is None:
         raise api_error(404, "not_found", f"no customer {customer_id!r}")
