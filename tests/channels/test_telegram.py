@@ -221,6 +221,19 @@ def test_group_members_talking_among_themselves_are_not_answered(
     assert len(bot_api.sent) == 1 and inbound_count(server) == 1  # was 5 answers
 
 
+def test_a_command_is_read_as_its_words(server: LiveServer, bot_api: BotApi) -> None:
+    """``/agent@AcmeHelpBot`` was read as "/agent@AcmeHelpBot": no request for a person."""
+    assert post(server, group_message(1, "/agent@AcmeHelpBot")).status_code == 200
+    bot_api.wait_for_sends(1)
+    chat = {"id": 43, "type": "private"}
+    private = {"message_id": 2, "chat": chat, "from": {"id": 43}, "text": "/order_status 42"}
+    assert post(server, json.dumps({"update_id": 2, "message": private}).encode()).is_success
+    bot_api.wait_for_sends(2)
+    handed, answered = (b["text"] for b in bot_api.sent)
+    assert handed.startswith("I've passed this to a member of our team")  # "agent": a person
+    assert answered == "You asked: order status 42"
+
+
 def test_a_workspace_can_answer_every_group_message(
     tmp_path: Path, bot_api: BotApi, database: dict[str, Any]
 ) -> None:

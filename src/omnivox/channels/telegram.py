@@ -10,7 +10,8 @@ customer (``from.id``) and the reply goes to the group (``reply_to``); only the 
 meant for the bot are answered (:mod:`omnivox.channels.telegram_groups`), unless the workspace
 sets ``groups: all``. ``/start`` (what Telegram
 sends when someone opens the bot, perhaps with a deep-link payload) is read as "Hello", the
-payload kept in the metadata. The provider message id
+payload kept in the metadata; any other command is read as its words (``/talk_to_agent`` as
+"talk to agent", ``/agent@AcmeBot`` as "agent"). The provider message id
 is ``<chat id>:<message id>`` (message ids are per chat), so a redelivered update is stored once.
 Outbound: ``POST {api_base}/bot<token>/sendMessage`` as plain text (no parse mode: nothing in an
 answer can break Telegram's markup parser), citations as "Source: title (url)" lines, split at
@@ -37,6 +38,8 @@ GROUPS = ("group", "supergroup")
 # files a customer sends; a GIF comes as both animation and document (the first is kept)
 MEDIA = ("photo", "animation", "video", "video_note", "document", "audio", "voice")
 START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
+# any other command (``/agent``, ``/order_status@AcmeBot 123``) is read as its words
+COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,9 @@ class TelegramChannel:
             customer, reply_to = str(sender["id"]), str(chat_id)
         if start := START.fullmatch(text.strip()):  # opening the bot is a greeting, not a question
             text, meta["start"] = "Hello", start.group(1)
+        elif command := COMMAND.fullmatch(text.strip()):  # /talk_to_agent@AcmeBot: its words
+            meta["command"] = command.group(1)
+            text = " ".join([command.group(1).replace("_", " "), command.group(2) or ""]).strip()
         return [
             InboundMessage(
                 workspace_id=request.workspace_id,
