@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -20,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,13 +116,45 @@ async def timed(work: object) -> tuple[float, float]:
     return took, longest * 1000
 
 
-async def run(args: argparse.Namespace) -> list[str]:
-    schema = f"b_{secrets.token_hex(4)}" if args.pg else None
-    folder = tempfile.mkdtemp()
-    url = PG_URL if args.pg else f"sqlite+aiosqlite:///{folder}/bench.db"
+@contextlib.asynccontextmanager
+async def bench_database(pg: bool) -> AsyncIterator[Database]:
+    """A migrated database of the run's own: a temporary SQLite file, or a PostgreSQL schema
+    dropped afterwards."""
+    schema = f"b_{secrets.token_hex(4)}" if pg else None
+    url = PG_URL if pg else f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
     db = Database(url, schema=schema)
     try:
         await db.migrate()
+        yield db
+    finally:
+        await db.close()
+        if schema:
+            engine = create_async_engine(PG_URL)
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            await engine.dispose()
+
+
+def analytics_main(
+    run: Callable[[argparse.Namespace], Awaitable[list[str]]], title: str, script: str
+) -> None:
+    """The command line of an analytics benchmark: fill ``--events``, run, report."""
+    parser = argparse.ArgumentParser(
+        description=(sys.modules["__main__"].__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--events", type=int, default=200_000, help="turn events to fill in")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args()
+    lines = asyncio.run(run(args))
+    print("\n".join(lines))
+    if not args.no_append:
+        command = f"python bench/{script} " + " ".join(sys.argv[1:])
+        append_results(title, command.strip(), lines)
+
+
+async def run(args: argparse.Namespace) -> list[str]:
+    async with bench_database(args.pg) as db:
         await fill(db, args.events)
         lines = [
             "| window | figures ms | longest loop stall ms | baseline: decode every event, ms "
@@ -140,27 +174,7 @@ async def run(args: argparse.Namespace) -> list[str]:
         backend = "PostgreSQL" if args.pg else "SQLite"
         lines.append(f"\n{args.events:,} turn events over 90 days, {backend}.")
         return lines
-    finally:
-        await db.close()
-        if schema:
-            engine = create_async_engine(PG_URL)
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await engine.dispose()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="turn events to fill in")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
-    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
-    args = parser.parse_args()
-    lines = asyncio.run(run(args))
-    print("\n".join(lines))
-    if not args.no_append:
-        command = "python bench/dashboard.py " + " ".join(sys.argv[1:])
-        append_results("Dashboard figures (analytics)", command.strip(), lines)
 
 
 if __name__ == "__main__":
-    main()
+    analytics_main(run, "Dashboard figures (analytics)", "dashboard.py")

@@ -12,22 +12,18 @@ Usage: python bench/drift.py [--events 200000] [--pg] [--no-append]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_results
-from dashboard import PG_URL, timed
+from dashboard import analytics_main, bench_database, timed
 
 from omnivox.analytics import gaps
 from omnivox.analytics.drift import drift
@@ -99,11 +95,7 @@ def topic_stage() -> float:
 
 
 async def run(args: argparse.Namespace) -> list[str]:
-    schema = f"b_{secrets.token_hex(4)}" if args.pg else None
-    url = PG_URL if args.pg else f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
-    db = Database(url, schema=schema)
-    try:
-        await db.migrate()
+    async with bench_database(args.pg) as db:
         await fill(db, args.events)
         lines = ["| window | drift ms | longest loop stall ms |", "|---|---|---|"]
         for days in (7, 30, 90):
@@ -119,27 +111,7 @@ async def run(args: argparse.Namespace) -> list[str]:
             f"worker thread): {seconds * 1000:.0f} ms (median of three)."
         )
         return lines
-    finally:
-        await db.close()
-        if schema:
-            engine = create_async_engine(PG_URL)
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await engine.dispose()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="turn events to fill in")
-    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
-    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
-    args = parser.parse_args()
-    lines = asyncio.run(run(args))
-    print("\n".join(lines))
-    if not args.no_append:
-        command = "python bench/drift.py " + " ".join(sys.argv[1:])
-        append_results("Drift and knowledge gaps (analytics)", command.strip(), lines)
 
 
 if __name__ == "__main__":
-    main()
+    analytics_main(run, "Drift and knowledge gaps (analytics)", "drift.py")
