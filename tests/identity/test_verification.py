@@ -29,6 +29,8 @@ from omnivox.types import DeliveryReceipt, utcnow
 
 @dataclass
 class Outbox:
+    """Codes the server would send (kind, address, text), recorded; shared by other tests."""
+
     sent: list[tuple[str, str, str]] = field(default_factory=list)
 
     async def __call__(self, ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
@@ -36,9 +38,15 @@ class Outbox:
         return DeliveryReceipt("test", "sent")
 
     def code(self) -> str:
+        """The six-digit code of the last message sent."""
         found = re.search(r"\b(\d{6})\b", self.sent[-1][2])
         assert found is not None
         return found.group(1)
+
+    def link(self, base: str) -> str | None:
+        """The path of the verification link under ``base`` in the last message, if any."""
+        found = re.search(re.escape(base) + r"(/verify/\S+)", self.sent[-1][2])
+        return found.group(1) if found else None
 
 
 @pytest.fixture

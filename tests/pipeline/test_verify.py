@@ -3,7 +3,6 @@ code becomes; on a live server with the demo's seeded customers (REST channel)."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ import pytest
 
 from omnivox.pipeline.steps.verify import REDACTED, asked_for_address, claimed
 from omnivox.testing.scripted import ScriptedProvider
-from omnivox.types import DeliveryReceipt, HistoryItem
+from omnivox.types import HistoryItem
 from tests.conftest import LiveServer, make_settings
+from tests.identity.test_verification import Outbox
 
 MAYA_EMAIL = "maya.thompson@example.com"
 
@@ -57,20 +57,6 @@ def test_an_address_alone_claims_it_when_the_assistant_asked_for_one() -> None:
     assert claimed("sure, 720-555-0123", "US", asked=True) == ("phone", "720-555-0123")
     assert claimed("it's maya@example.com", "US") is None
     assert claimed("order ACM-482193 please", "US", asked=True) is None
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    async def __call__(self, ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
-        self.sent.append((kind, address, text))
-        return DeliveryReceipt("test", "sent")
-
-    def code(self) -> str:
-        found = re.search(r"\b(\d{6})\b", self.sent[-1][2])
-        assert found is not None
-        return found.group(1)
 
 
 @pytest.fixture

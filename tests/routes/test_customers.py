@@ -3,7 +3,6 @@ errors, on a live server with the demo's seeded customers."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from omnivox.cli import app
-from omnivox.types import DeliveryReceipt
 from tests.conftest import LiveServer, make_settings, run_on_server
+from tests.identity.test_verification import Outbox
 
 WS = {"workspace": "acme"}
 PUBLIC_URL = "https://help.acme.example"
@@ -25,26 +24,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     workspace = {"id": "acme", "name": "Acme", "seed": {"customers": "customers.json"}}
     with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
         yield live
-
-
-class Outbox:
-    """Codes the server would send, recorded."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    async def __call__(self, ws: str, kind: str, address: str, text: str) -> DeliveryReceipt:
-        self.sent.append((kind, address, text))
-        return DeliveryReceipt("test", "sent")
-
-    def code(self) -> str:
-        found = re.search(r"\b(\d{6})\b", self.sent[-1][2])
-        assert found is not None
-        return found.group(1)
-
-    def link(self) -> str | None:
-        found = re.search(re.escape(PUBLIC_URL) + r"(/verify/\S+)", self.sent[-1][2])
-        return found.group(1) if found else None
 
 
 @pytest.fixture
@@ -244,7 +223,7 @@ def test_opening_a_verification_link_changes_nothing_its_button_confirms(
     server, outbox = mailing
     visitor = customer_of(server, "api-visitor-link")
     assert start(server, visitor, "email", "new.address@example.com").status_code == 202
-    link = outbox.link()
+    link = outbox.link(PUBLIC_URL)
     assert link is not None
     opened = httpx.get(server.url + link)
     assert opened.status_code == 200
@@ -273,7 +252,7 @@ def test_a_verification_link_never_merges_an_anonymous_claimer_into_a_profile(
     target, visitor = maya(server), customer_of(server, "api-visitor-claims-maya")
     started = start(server, visitor, "email", "maya.thompson@example.com")
     assert started.status_code == 202
-    assert outbox.sent[-1][1] == "maya.thompson@example.com" and outbox.link() is None
+    assert outbox.sent[-1][1] == "maya.thompson@example.com" and outbox.link(PUBLIC_URL) is None
     token = server.services.verifier.link_token(started.json()["verification_id"])
     opened = httpx.get(f"{server.url}/verify/{token}")
     assert opened.status_code == 409 and "<form" not in opened.text
