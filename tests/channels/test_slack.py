@@ -15,6 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
 from omnivox.channels.slack import SlackChannel, SlackRequest, from_slack, to_mrkdwn
+from omnivox.settings import Settings
 from omnivox.storage.models import Message
 from omnivox.types import Citation, Reply
 from tests.channels.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, BotApi
@@ -23,16 +24,24 @@ from tests.conftest import LiveServer, make_settings, run_on_server
 PAYLOADS = Path(__file__).parent / "payloads"
 
 
-@pytest.fixture
-def server(tmp_path: Path, slack_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
-    slack_api.reset()
+def slack_settings(
+    tmp_path: Path, slack_api: BotApi, database: dict[str, Any] | None = None, **extra: str
+) -> Settings:
+    """Acme with the Slack app pointed at the Web API stand-in (``extra``: more keys)."""
     slack = {
         "signing_secret": SLACK_SIGNING_SECRET,
         "bot_token": SLACK_BOT_TOKEN,
         "api_base": slack_api.url,
+        **extra,
     }
     workspace = {"id": "acme", "name": "Acme", "channels": {"slack": slack}}
-    with LiveServer(make_settings(tmp_path, database=database, workspaces=[workspace])) as live:
+    return make_settings(tmp_path, database=database, workspaces=[workspace])
+
+
+@pytest.fixture
+def server(tmp_path: Path, slack_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    slack_api.reset()
+    with LiveServer(slack_settings(tmp_path, slack_api, database)) as live:
         yield live
 
 
@@ -218,14 +227,7 @@ def test_a_configured_bot_id_or_channels_all(
     tmp_path: Path, slack_api: BotApi, extra: dict[str, str], text: str, answered: str
 ) -> None:
     slack_api.reset()
-    slack = {
-        "signing_secret": SLACK_SIGNING_SECRET,
-        "bot_token": SLACK_BOT_TOKEN,
-        "api_base": slack_api.url,
-        **extra,
-    }
-    workspace = {"id": "acme", "name": "Acme", "channels": {"slack": slack}}
-    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+    with LiveServer(slack_settings(tmp_path, slack_api, **extra)) as live:
         raw = channel_message(text, 1)
         assert post(live, raw, signed(raw)).status_code == 200
         slack_api.wait_for_sends(1)

@@ -17,6 +17,7 @@ import yaml
 
 from omnivox.governance.apikeys import split_token
 from omnivox.services import Services
+from omnivox.settings import Settings
 from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import ACME, LiveServer, make_settings, run_on_server
 
@@ -30,14 +31,19 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> None:
+def seeded_settings(tmp_path: Path) -> Settings:
+    """Acme with its seeded customers, trusting the REST customer ids (cus_0001 is Maya)."""
     workspace = {
         "id": "acme",
         "name": "Acme",
         "seed": {"customers": "customers.json"},
         "trust_api_customer_ids": True,
     }
-    settings = make_settings(tmp_path, workspaces=[workspace])
+    return make_settings(tmp_path, workspaces=[workspace])
+
+
+def test_export_then_erase_everything_held_about_a_customer(tmp_path: Path) -> None:
+    settings = seeded_settings(tmp_path)
     with LiveServer(settings) as live:
         for text in ("Where is my order ACM-482193?", "Please call me back"):
             body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
@@ -418,13 +424,7 @@ async def test_an_erasure_keyed_with_the_signing_key_is_carried_over(tmp_path: P
 def test_the_export_holds_the_events_the_erasure_deletes_and_the_log_no_asked_id(
     tmp_path: Path,
 ) -> None:
-    workspace = {
-        "id": "acme",
-        "name": "Acme",
-        "seed": {"customers": "customers.json"},
-        "trust_api_customer_ids": True,
-    }
-    settings = make_settings(tmp_path, workspaces=[workspace])
+    settings = seeded_settings(tmp_path)
     with LiveServer(settings) as live:
 
         def api(method: str, path: str, **kw: Any) -> httpx.Response:
