@@ -33,6 +33,25 @@ ASKS = [
     "Хочу поговорить с оператором",
     "Chcę rozmawiać z konsultantem",
     "Müşteri temsilcisi ile görüşmek istiyorum",
+    # missed until 2026-12-05 (a person-word had to be the whole message; a refusal reached
+    # across clauses; the other languages needed one exact frame)
+    "Agent pls!!! this is ridiculous",
+    "Hi, agent please",
+    "Agent please, this is ridiculous.",
+    "Hi,\n\nAgent please.\n\nThanks,\nJo",
+    "agent, thanks",
+    "I don't want a bot, I want a human",
+    "Can I get a human?",
+    "I need help from a real person",
+    "I have to talk to a manager",
+    "Quiero un agente",
+    "agente por favor",
+    "Je veux un humain",
+    "Mitarbeiter bitte",
+    "Kann ich mit jemandem sprechen?",
+    "Ich möchte mit einem echten Menschen sprechen",
+    "Ik wil een medewerker spreken",
+    "Позовите человека",
 ]
 MENTIONS = [
     "the agent at the store was rude",
@@ -49,6 +68,11 @@ MENTIONS = [
     "vou falar com a minha mãe",
     "ik praat met de buren",
     "",
+    # requests until 2026-12-05: a bare "talk/chat" frame, third person or past, counted
+    "Did I talk to a person last time? I can't remember what they said about returns",
+    "The agent told me to chat with support team",
+    "My son wants to talk to someone about his order",
+    "I have someone at home who can sign for it",
 ]
 
 

@@ -1,11 +1,20 @@
 """Does the customer ask for a person.
 
-Any phrasing counts: "agent", "real person", "can I talk to someone", "get me a manager",
-"hablar con un agente".
+Any phrasing counts: "agent", "Agent pls!!! this is ridiculous", "real person", "can I talk to
+someone", "Can I get a human?", "get me a manager", "hablar con un agente", "Quiero un agente",
+"Je veux un humain", "Mitarbeiter bitte", "Позовите человека".
 
-A message that merely mentions a person ("the agent at the store was rude", "I talked to someone
-yesterday") is not a request: a person-word must come with a request frame (I want / can I talk
-to / connect me with ...), or make up almost the whole message ("agent", "human please").
+The message is read clause by clause (a clause ends at . , ! ? ; : or a line break). A clause
+asks for a person when it is a person-word with only greetings, "please" or "thanks" around it
+("Hi, agent please", "agente por favor"), or when a person-word comes with a request frame in
+the present, for the customer: I want / I need / can I talk to / can I get / connect me with /
+get me / a clause that starts with "talk to" (and the same frames in the other languages
+understanding detects by default). A refusal ("I don't want to talk to a person") negates only
+its own clause: "I don't want a bot, I want a human" asks.
+
+A message that merely mentions a person is not a request: "the agent at the store was rude",
+"Did I talk to a person last time?", "The agent told me to chat with support team", "My son
+wants to talk to someone about his order".
 """
 
 from __future__ import annotations
@@ -20,41 +29,75 @@ _PERSON = (
     r"support\s+team|live\s+chat)"
 )
 _REQUEST = (
-    r"(?:(?:can|could|may|let)\s+(?:i|we|me)\s+(?:please\s+)?(?:talk|speak|chat)|"
-    r"(?:i|we)\s+(?:want|need|would\s+like|demand|wanna)(?:\s+to)?(?:\s+(?:talk|speak|chat))?|"
-    r"(?:talk|speak|chat)|"
+    r"(?:(?:can|could|may)\s+(?:i|we)\s+(?:please\s+)?(?:talk|speak|chat|get|have)|"
+    r"let\s+(?:me|us)\s+(?:please\s+)?(?:talk|speak|chat)|"
+    r"(?:^|(?:i|we)\s+)(?:(?:really|just)\s+)?(?:want|need|would\s+like|demand|wanna)"
+    r"(?:\s+to)?(?:\s+(?:talk|speak|chat))?|(?:i|we)\s+have\s+to\s+(?:talk|speak|chat)|"
+    r"(?:^|please\s+)(?:talk|speak|chat)|"
     r"(?:get|put|pass|give)\s+me(?:\s+through)?|"
     r"(?:connect|transfer|escalate)(?:\s+me|\s+this)?)"
 )
 # "someone to pick up the return" is about a task, "someone to talk to" is about a person
 _NOT_A_TASK = r"(?!\s+to\s+(?!talk|speak|chat|help|call|contact|reach)\w)"
-_NEGATED = re.compile(r"\b(?:don't|dont|do not|doesn't|never|no need to|not)(?:\s+\w+){0,3}\s*$")
+_NEGATED = re.compile(
+    r"\b(?:don't|dont|do not|doesn't|never|no need to|not|no quiero|ne veux pas|nicht|niet|не)"
+    r"(?:\s+\w+){0,3}\s*$"
+)
+_ES = r"(?:agente|persona|humano|representante|operador|asesor|encargado|gerente|supervisor)"
+_FR = r"(?:humain|agent|conseill[eè]re?|personne|op[eé]rat(?:eur|rice)|responsable|quelqu'un)"
+_DE = r"(?:menschen|mensch|mitarbeiter\w*|person|berater\w*|agenten|vorgesetzten|jemandem)"
+_IT = r"(?:operatore|operatrice|persona|umano|agente|addetto|responsabile|qualcuno)"
+_PT = r"(?:atendente|pessoa|humano|agente|algu[eé]m|gerente|operador)"
+_NL = r"(?:medewerker|mens|persoon|iemand|agent)"
 REQUEST_PATTERNS = (
     re.compile(
         rf"\b{_REQUEST}\s+(?:to\s+|with\s+|me\s+to\s+|me\s+with\s+)?{_PERSON}\b{_NOT_A_TASK}"
     ),
     re.compile(rf"\b(?:is|are)\s+there\s+{_PERSON}\s+(?:i|we)\s+(?:can|could)\s+(?:talk|speak)"),
+    re.compile(rf"\b(?:i|we)\s+(?:need|want|would\s+like)\s+(?:some\s+)?help\s+from\s+{_PERSON}"),
+    # es
     re.compile(r"\b(?:hablar|habla)\s+con\s+(?:un|una|el|la|alguien|una\s+persona)"),
+    re.compile(
+        rf"\b(?:quiero|quisiera|necesito|p[aá]same|p[aá]seme)\s+(?:hablar\s+con\s+)?"
+        rf"(?:(?:un|una|el|la|a)\s+)?(?:\w+\s+)?{_ES}\b"
+    ),
+    # fr
     re.compile(r"\b(?:parler|je\s+veux)\s+(?:à|a|avec)\s+(?:un|une|quelqu)"),
-    re.compile(r"\b(?:mit\s+einem|mit\s+einer)\s+(?:menschen|mitarbeiter|person)"),
+    re.compile(
+        rf"\b(?:je\s+veux|je\s+voudrais|j'aimerais|passez\s+moi)\s+(?:parler\s+(?:à|a|avec)\s+)?"
+        rf"(?:(?:un|une|le|la)\s+)?(?:\w+\s+)?{_FR}"
+    ),
+    # de: "mit einem (echten) Menschen sprechen", "Kann ich mit jemandem sprechen", "ich will
+    # einen Mitarbeiter"
+    re.compile(
+        rf"\bmit\s+(?:(?:einem|einer|dem|der|ihrem|ihrer)\s+)?(?:\w+\s+)?{_DE}\s+"
+        r"(?:\w+\s+)?(?:sprechen|reden|verbinden|chatten)\b"
+    ),
+    re.compile(
+        rf"\b(?:ich\s+(?:will|möchte|brauche)|verbinden\s+sie\s+mich\s+mit)\s+"
+        rf"(?:(?:einen|eine|einem|einer)\s+)?(?:\w+\s+)?{_DE}\b"
+    ),
     re.compile(r"\bnot?\s+(?:a\s+)?(?:bot|robot|machine|ai)\b.*\b(?:person|human)\b"),
     # the other languages understanding detects by default: it, pt, nl, ru, pl, tr
     re.compile(
-        r"\b(?:parlare|parlo)\s+con\s+(?:(?:un|una|l'|il|la|un'|qualche)\s*)?(?:\w+\s+)?"
-        r"(?:operatore|operatrice|persona|umano|agente|addetto|responsabile|qualcuno)\b"
+        rf"\b(?:parlare|parlo)\s+con\s+(?:(?:un|una|l'|il|la|un'|qualche)\s*)?(?:\w+\s+)?{_IT}\b"
     ),
-    re.compile(
-        r"\b(?:falar|fale)\s+com\s+(?:(?:um|uma|o|a)\s+)?(?:\w+\s+)?"
-        r"(?:atendente|pessoa|humano|agente|algu[eé]m|gerente|operador)\b"
-    ),
-    re.compile(
-        r"\b(?:spreken|praten)\s+met\s+(?:een\s+|de\s+)?(?:\w+\s+)?"
-        r"(?:medewerker|mens|persoon|iemand|agent)\b"
-    ),
+    re.compile(rf"\b(?:voglio|vorrei)\s+(?:(?:un|una|l'|il|la|un')\s*)?(?:\w+\s+)?{_IT}\b"),
+    re.compile(rf"\b(?:falar|fale)\s+com\s+(?:(?:um|uma|o|a)\s+)?(?:\w+\s+)?{_PT}\b"),
+    re.compile(rf"\b(?:quero|preciso\s+de)\s+(?:(?:um|uma|o|a)\s+)?(?:\w+\s+)?{_PT}\b"),
+    re.compile(rf"\b(?:spreken|praten)\s+met\s+(?:een\s+|de\s+)?(?:\w+\s+)?{_NL}\b"),
     re.compile(r"\bmet\s+(?:een\s+)?(?:medewerker|mens|persoon|iemand)\s+(?:spreken|praten)\b"),
+    re.compile(
+        rf"\bik\s+(?:wil|zou\s+graag)\s+(?:graag\s+)?(?:(?:een|de)\s+)?(?:\w+\s+)?{_NL}\s+"
+        r"(?:spreken|praten)\b"
+    ),
     re.compile(
         r"(?:поговорить|говорить|связаться|соедините|соединить)\s+(?:меня\s+)?со?\s+"
         r"(?:оператором|человеком|сотрудником|менеджером|живым)"
+    ),
+    re.compile(
+        r"(?:позовите|позови|дайте|нужен|хочу)\s+(?:\w+\s+)?"
+        r"(?:человека|оператора|сотрудника|менеджера|живого)"
     ),
     re.compile(
         r"\b(?:rozmawiać|porozmawiać|rozmowa|połączyć)\s+z\s+"
@@ -62,12 +105,23 @@ REQUEST_PATTERNS = (
     ),
     re.compile(r"\b(?:temsilci|insan|operatör|yetkili)\w*\s+(?:ile\s+)?(?:görüş|konuş|bağla)"),
 )
-# one word for a person, alone or repeated ("agent agent agent"), in any of those languages
-_ALONE = r"(?:operatore|atendente|medewerker|оператор|консультант|konsultant|temsilci)"
-_SHORT = re.compile(
-    rf"^(?:(?:please|pls|i\s+want|i\s+need)\s+)?(?:{_PERSON}|{_ALONE})"
-    rf"(?:\s+(?:{_PERSON}|{_ALONE}))*(?:\s+(?:please|pls|now))?$"
+# a person-word alone in a clause ("agent", "agente por favor", "Mitarbeiter bitte"), in any of
+# those languages, with only greetings, "please", "thanks" or "now" around it
+_ALONE = (
+    r"(?:agente|humano|persona|operador|representante|humain|conseiller|mitarbeiter|mensch|"
+    r"menschen|operatore|atendente|medewerker|человек|оператор|консультант|konsultant|temsilci)"
 )
+_FILLER = (
+    r"(?:hi|hello|hey|hiya|please|pls|plz|now|asap|thanks|thank\s+you|thx|ty|just|ok|okay|"
+    r"i\s+want|i\s+need|por\s+favor|hola|gracias|bitte|hallo|danke|s'il\s+vous\s+plaît|svp|"
+    r"bonjour|merci|per\s+favore|ciao|grazie|alsjeblieft|graag|dank\s+je|пожалуйста|proszę|"
+    r"lütfen|an|a|un|una|une|ein|einen|een)"
+)
+_SHORT = re.compile(
+    rf"^(?:{_FILLER}\s+)*(?:{_PERSON}|{_ALONE})(?:\s+(?:{_PERSON}|{_ALONE}))*"
+    rf"(?:\s+{_FILLER})*$"
+)
+_CLAUSE_BREAK = re.compile(r"[.,!?;:\n¡¿]+")
 
 
 def _normalise(text: str) -> str:
@@ -80,15 +134,21 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _clauses(text: str) -> list[str]:
+    parts = (_normalise(part) for part in _CLAUSE_BREAK.split(text))
+    return [part for part in parts if part]
+
+
 def asks_for_person(text: str) -> bool:
     """True when the message asks to be put through to a human."""
     clean = _normalise(text)
     if not clean:
         return False
-    if _SHORT.match(clean):
-        return True
-    for pattern in REQUEST_PATTERNS:
-        for match in pattern.finditer(clean):
-            if not _NEGATED.search(clean[: match.start()]):
-                return True
+    for clause in _clauses(text):
+        if _SHORT.match(clause):
+            return True
+        for pattern in REQUEST_PATTERNS:
+            for match in pattern.finditer(clause):
+                if not _NEGATED.search(clause[: match.start()]):
+                    return True
     return False
