@@ -71,6 +71,8 @@ class TurnContext:
     known: list[tuple[str, str]] | None = None  # the customer's own values (for redaction)
     # guard_input
     model_text: str = ""
+    # verify: an email or phone the customer left while asking for a person (kind, address)
+    callback: tuple[str, str] | None = None
     vault: Vault | None = None  # the personal data replaced for the model, by placeholder
     # generate: the answer carries the customer's own details put back (never cached)
     restored: bool = False

@@ -104,6 +104,10 @@ class RouteStep:
             ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
         elif ctx.decision.route == "handoff":
             reasons = list(ctx.decision.reasons)
+            if ctx.callback is not None:  # verify: an address left with the request
+                reasons.append(
+                    f"the customer left their {ctx.callback[0]} for a reply (see their message)"
+                )
             text = await self.desk.open(ctx, reasons) if self.desk else HANDOFF_TEXT
             ctx.halt(HANDED_OFF, Reply(text))
             self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": reasons})

@@ -11,6 +11,13 @@ it, so from the next message on the assistant knows who it is talking to. Typing
 alone never reveals anything: every claim is answered the same way, and only the code proves
 it. Proving the identifier of another known profile merges nothing: the conversation goes to a
 person, who decides.
+
+No verification starts when the message asks for a person ("get me a manager! My email is …",
+"have someone call me, my number is …"): the address is where the person should reach the
+customer, so route hands off and the handoff's reasons say a callback address was left. Nor on
+the phone (voice): a caller cannot type a six-digit code there. A refusal is told in the
+customer's words: a technical cause (a relay not configured, a provider's error) goes to the
+log, never into the reply.
 """
 
 from __future__ import annotations
@@ -21,9 +28,13 @@ import phonenumbers
 
 from omnivox.handoff.desk import HandoffDesk
 from omnivox.identity.verification import NAMES, VerificationError, Verifier
+from omnivox.logs import get_logger
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.storage.repositories import Store
 from omnivox.types import HistoryItem, Reply
+from omnivox.understanding.handoff_request import asks_for_person
+
+log = get_logger(__name__)
 
 _CODE = re.compile(r"^\s*(?:(?:my\s+)?code\s*(?:is|:)?\s*)?(\d{6})\s*[.!]?\s*$", re.I)
 _KIND = r"(?:(?:mobile|cell|phone)(?:\s+(?:number|no\.?|#))?|number|e-?mail(?:\s+address)?)"
@@ -127,6 +138,11 @@ class Verify:
             claim = claimed(ctx.inbound.text, region, asked_for_address(ctx.history))
             if claim is None:
                 return ctx
+            if asks_for_person(ctx.inbound.text):
+                ctx.callback = claim  # route hands off; the person calls or writes back
+                return ctx
+            if ctx.inbound.channel == "voice":
+                return ctx  # no keypad entry of a six-digit code on a call: answer as usual
             started = await self.verifier.start(
                 ws.id,
                 ctx.customer_id,
@@ -170,5 +186,16 @@ class Verify:
         ctx.halt(HANDED_OFF, Reply(f"{said} {text}"))
 
 
+# refusals whose message is written for the customer; any other (a code that could not be sent:
+# the relay's or provider's error) is logged and answered with _UNAVAILABLE
+_SAFE = frozenset(
+    {"too_many_codes", "wrong_code", "expired", "locked", "no_pending_code", "code_required"}
+)
+_UNAVAILABLE = "I can't send a verification code just now. Please try again later"
+
+
 def _refusal(exc: VerificationError) -> str:
+    if exc.code not in _SAFE:
+        log.warning("verify.refused", code=exc.code, error=exc.message)
+        return f"Sorry, I couldn't verify that: {_UNAVAILABLE}."
     return f"Sorry, I couldn't verify that: {exc.message}."

@@ -1,0 +1,74 @@
+"""The route step's handoffs: the reasons a person gets, accepting the offer of a person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnivox.channels.api import ApiChannel
+from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.pipeline.context import HANDED_OFF, TurnContext
+from omnivox.pipeline.steps.route import RouteStep
+from omnivox.types import CustomerRef, HistoryItem, InboundMessage
+from omnivox.understanding.service import Understanding
+from tests.conftest import make_settings
+
+INTENTS = [
+    {"name": "store_hours", "examples": ["what time do you open", "are you open on sunday"]},
+    {"name": "returns", "examples": ["return an item", "can I return my boots"]},
+]
+
+
+@pytest.fixture(scope="module")
+def understanding(tmp_path_factory: pytest.TempPathFactory) -> Understanding:
+    tmp = tmp_path_factory.mktemp("nlu")
+    workspace = {"id": "acme", "name": "Acme", "understanding": {"intents": INTENTS}}
+    nlu = Understanding(make_settings(tmp, workspaces=[workspace]), MiniLMEmbedder())
+    nlu.get("acme").train(None)
+    return nlu
+
+
+class Desk:
+    """Stands in for the handoff desk: records the reasons a person would get."""
+
+    def __init__(self) -> None:
+        self.reasons: list[list[str]] = []
+
+    async def open(self, ctx: TurnContext, reasons: list[str]) -> str:
+        self.reasons.append(list(reasons))
+        return "A person will reply here."
+
+
+def context(
+    understanding: Understanding,
+    text: str,
+    recent: list[dict[str, Any]] | None = None,
+    history: list[HistoryItem] | None = None,
+) -> TurnContext:
+    settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
+    ctx = TurnContext(
+        InboundMessage("acme", "api", CustomerRef("c1"), text),
+        settings.workspaces[0],
+        ApiChannel(),
+        "turn_1",
+    )
+    ctx.customer_id = "cus_x"
+    ctx.analysis = understanding.get("acme").analyze(text)
+    ctx.recent_nlu = recent or []
+    ctx.history = history or []
+    return ctx
+
+
+async def test_a_callback_address_left_with_the_request_is_in_the_reasons(
+    understanding: Understanding,
+) -> None:
+    text = "get me a manager! My email is pat.angry@example.net"
+    ctx = context(understanding, text)
+    ctx.callback = ("email", "pat.angry@example.net")  # verify's
+    desk = Desk()
+    ctx = await RouteStep(understanding, desk=desk)(ctx)  # type: ignore[arg-type]
+    assert ctx.halted == HANDED_OFF
+    assert desk.reasons[0][0] == "customer asked for a person"
+    assert "the customer left their email for a reply (see their message)" in desk.reasons[0]

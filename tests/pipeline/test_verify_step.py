@@ -1,0 +1,88 @@
+"""The verify step on its own: a request for a person with an address, the phone, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnivox.channels.api import ApiChannel
+from omnivox.identity.verification import Started, VerificationError
+from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.verify import Verify
+from omnivox.types import CustomerRef, InboundMessage
+from tests.conftest import make_settings
+
+
+class Verifier:
+    """Records the verifications started; ``error``: what start raises instead."""
+
+    def __init__(self, error: VerificationError | None = None) -> None:
+        self.started: list[tuple[str, str]] = []
+        self.error = error
+
+    async def expects_code(self, workspace_id: str, customer_id: str) -> bool:
+        return False
+
+    async def start(self, ws: str, customer: str, kind: str, address: str, **_: Any) -> Started:
+        if self.error is not None:
+            raise self.error
+        self.started.append((kind, address))
+        return Started("ver_1", kind, address, "2026-12-05T00:00:00")
+
+
+def context(text: str, channel: str = "api") -> TurnContext:
+    settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
+    ctx = TurnContext(
+        InboundMessage("acme", channel, CustomerRef("c1"), text),
+        settings.workspaces[0],
+        ApiChannel(),
+        "turn_1",
+    )
+    ctx.customer_id = "cus_x"
+    return ctx
+
+
+@pytest.mark.parametrize(
+    ("text", "callback"),
+    [
+        (
+            "I want to speak to a real person. Please have someone call me, my number is "
+            "303-555-0177",
+            ("phone", "303-555-0177"),
+        ),
+        (
+            "This is the third time I'm asking, get me a manager! "
+            "My email is pat.angry@example.net",
+            ("email", "pat.angry@example.net"),
+        ),
+    ],
+)
+async def test_a_request_for_a_person_with_an_address_is_no_verification(
+    text: str, callback: tuple[str, str]
+) -> None:
+    verifier = Verifier()
+    ctx = await Verify(verifier, None)(context(text))  # type: ignore[arg-type]
+    assert verifier.started == [] and ctx.halted is None  # was: "I've sent a 6-digit code"
+    assert ctx.callback == callback  # route hands off and says an address was left
+
+
+async def test_no_code_is_sent_on_a_phone_call() -> None:
+    verifier = Verifier()
+    ctx = await Verify(verifier, None)(context("my number is 303-555-0177", "voice"))  # type: ignore[arg-type]
+    assert verifier.started == [] and ctx.halted is None
+    ctx = await Verify(verifier, None)(context("my number is 303-555-0177"))  # type: ignore[arg-type]
+    assert verifier.started == [("phone", "303-555-0177")]
+
+
+async def test_a_refusal_never_shows_the_customer_configuration() -> None:
+    cause = "the code could not be sent: outbound email is disabled: set channels.email.relay"
+    verifier = Verifier(VerificationError(502, "not_sent", cause))
+    ctx = await Verify(verifier, None)(context("my email is jo@example.net"))  # type: ignore[arg-type]
+    assert ctx.reply is not None
+    assert "relay" not in ctx.reply.text and "channels." not in ctx.reply.text
+    assert ctx.reply.text.startswith("Sorry, I couldn't verify that: I can't send")
+    too_many = VerificationError(429, "too_many_codes", "too many codes asked for; try in an hour")
+    ctx = await Verify(Verifier(too_many), None)(context("my email is jo@example.net"))  # type: ignore[arg-type]
+    assert ctx.reply is not None and "too many codes asked for" in ctx.reply.text
