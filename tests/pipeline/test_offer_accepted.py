@@ -9,7 +9,25 @@ from omnivox.pipeline.steps.route import accepts
 
 @pytest.mark.parametrize(
     "text",
-    ["yes", "Yes please!", "ok", "sure, go ahead", "yeah connect me", "please do", "Sí", "y"],
+    [
+        "yes",
+        "Yes please!",
+        "ok",
+        "sure, go ahead",
+        "yeah connect me",
+        "please do",
+        "Sí",
+        "y",
+        # offered again until 2026-12-05: every word had to be in a short list
+        "Sí, por favor",
+        "yes, an agent",
+        "yes pls",
+        "Yes I'd like that",
+        "Oui, s'il vous plaît",
+        "Ja, bitte",
+        "yes, do it",
+        "Yes, thanks so much",
+    ],
 )
 def test_a_plain_yes_accepts(text: str) -> None:
     assert accepts(text)
@@ -25,6 +43,8 @@ def test_a_plain_yes_accepts(text: str) -> None:
         "no",
         "yes but first, what are your store hours",
         "yesterday I ordered boots",
+        "ok so what about shipping",
+        "yes I don't want that though",
         "",
     ],
 )

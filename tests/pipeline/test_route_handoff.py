@@ -72,3 +72,31 @@ async def test_a_callback_address_left_with_the_request_is_in_the_reasons(
     assert ctx.halted == HANDED_OFF
     assert desk.reasons[0][0] == "customer asked for a person"
     assert "the customer left their email for a reply (see their message)" in desk.reasons[0]
+
+
+OFFERED = "I don't have that information — shall I connect you with a person?"
+
+
+async def test_a_yes_to_the_offer_hands_off(understanding: Understanding) -> None:
+    history = [HistoryItem("in", "do you ship to Mars", "api"), HistoryItem("out", OFFERED, "api")]
+    ctx = await RouteStep(understanding)(context(understanding, "Ja, bitte", history=history))
+    assert ctx.halted == HANDED_OFF and ctx.decision is not None
+    assert ctx.decision.reasons[0] == "accepted the offer of a person"
+
+
+async def test_the_same_offer_twice_in_a_row_hands_off_unless_declined(
+    understanding: Understanding,
+) -> None:
+    history = [
+        HistoryItem("in", "do you ship to Mars", "api"),
+        HistoryItem("out", OFFERED, "api"),
+        HistoryItem("in", "what about Venus", "api"),
+        HistoryItem("out", OFFERED, "api"),
+    ]
+    ctx = await RouteStep(understanding)(context(understanding, "and Jupiter", history=history))
+    assert ctx.halted == HANDED_OFF and ctx.decision is not None  # was: the offer a third time
+    assert ctx.decision.reasons[0] == "the offer of a person was made twice in a row"
+    ctx = await RouteStep(understanding)(context(understanding, "no thanks", history=history))
+    assert ctx.halted is None
+    ctx = await RouteStep(understanding)(context(understanding, "and Jupiter", history=history[2:]))
+    assert ctx.halted is None  # offered once: answered

@@ -8,7 +8,8 @@ their own reply (render, deliver and record still run):
 - clarify: "do you mean A or B?" built from the intents' descriptions;
 - handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
   is told what happens next; a "yes" to the grounding guard's offer of a person is a handoff
-  too.
+  too, in any of the languages understanding detects by default, and so is that offer made
+  twice in a row (unless the reply is a no).
 Every decision and its reasons are recorded in the turn's ``turn.completed`` event; handoffs
 and actions also get their own events.
 """
@@ -37,22 +38,43 @@ from omnivox.understanding.service import Understanding
 
 log = get_logger(__name__)
 OFFER = "connect you with a person"  # the grounding guard's fallback offers exactly this
-# a "yes" to that offer: a short message of these words only, starting with an affirmative
-# ("ok, how much is shipping?" asks something else; "please don't" declines)
-_AFFIRMATIVE = re.compile(r"yes|yeah|yep|yup|sure|ok|okay|y|please|si|sí|oui|ja|sim")
+# a "yes" to that offer: a reply that starts with an affirmative, in the languages understanding
+# detects by default ("yes pls", "Sí, por favor", "Oui, s'il vous plaît", "Ja, bitte", "yes, an
+# agent", "Yes I'd like that"), with no "?", no negation and no "but" or question word after it
+# ("yes but first, what are your store hours", "sure you don't know?"); "please" first accepts
+# only with nothing but yes-words after it ("please do", not "Please just tell me ...")
+_AFFIRMATIVE = re.compile(
+    r"yes|yeah|yea|yep|yup|ya|sure|ok|okay|alright|absolutely|definitely|y|si|sí|claro|oui|"
+    r"ja|jawohl|gerne|sim|certo|da|да|tak|evet|graag|jazeker"
+)
+_PLEASE = re.compile(r"please|pls|plz|por|favor|bitte|prego")
 _YES_WORD = re.compile(
-    rf"{_AFFIRMATIVE.pattern}|do|go|ahead|thanks|thank|you|connect|me|with|to|a|person|human|"
-    r"agent|someone|that|would|be|great|sounds|good|fine"
+    rf"{_AFFIRMATIVE.pattern}|{_PLEASE.pattern}|do|go|ahead|thanks|thank|you|connect|me|with|to|"
+    r"a|person|human|agent|someone|that|would|be|great|sounds|good|fine"
+)
+_DECLINE = re.compile(
+    r"no|not|nope|nah|never|don|dont|t|but|however|though|wait|first|instead|rather|"
+    r"what|how|when|where|why|which|who|nein|nicht|aber|non|pas|mais|pero|nee|niet|maar|"
+    r"нет|не|но|nie|ale|hayır|değil|ama"
 )
 _WORD = re.compile(r"[^\W\d_]+")
+_NO = frozenset(("no", "nope", "nah", "never", "nein", "non", "nee", "нет", "nie", "hayır"))
 
 
 def accepts(text: str) -> bool:
-    """Whether ``text`` is a plain yes (to the offer of a person)."""
+    """Whether ``text`` says yes (to the offer of a person)."""
     words = _WORD.findall(text.lower())
-    if "?" in text or not 1 <= len(words) <= 6 or not _AFFIRMATIVE.fullmatch(words[0]):
+    if "?" in text or not 1 <= len(words) <= 12 or any(_DECLINE.fullmatch(w) for w in words):
         return False
-    return all(_YES_WORD.fullmatch(w) for w in words)
+    if _PLEASE.fullmatch(words[0]):
+        return all(_YES_WORD.fullmatch(w) for w in words)
+    return bool(_AFFIRMATIVE.fullmatch(words[0]))
+
+
+def declines(text: str) -> bool:
+    """Whether ``text`` starts with a no ("no thanks", "nein", "non merci")."""
+    words = _WORD.findall(text.lower())
+    return bool(words) and words[0] in _NO
 
 
 HANDOFF_TEXT = (
@@ -114,15 +136,21 @@ class RouteStep:
         return ctx
 
     def _accepted_person(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
-        """A "yes" to the assistant's offer of a person (the grounding guard makes it)."""
-        offered = (
-            bool(ctx.history)
-            and ctx.history[-1].direction == "out"
-            and (OFFER in ctx.history[-1].text)
-        )
-        if decision.route == "handoff" or not offered or not accepts(ctx.question):
+        """A "yes" to the assistant's offer of a person (the grounding guard makes it).
+
+        The same offer twice in a row (nothing the assistant could answer, twice) hands off too,
+        unless this message declines it: a third identical offer would be a loop.
+        """
+        said = [item.text for item in ctx.history if item.direction == "out"]
+        offered = bool(ctx.history) and ctx.history[-1].direction == "out" and OFFER in said[-1]
+        if decision.route == "handoff" or not offered:
             return decision
-        return RouteDecision("handoff", ("accepted the offer of a person", *decision.reasons))
+        if accepts(ctx.question):
+            return RouteDecision("handoff", ("accepted the offer of a person", *decision.reasons))
+        if len(said) >= 2 and said[-2] == said[-1] and not declines(ctx.question):
+            reason = "the offer of a person was made twice in a row"
+            return RouteDecision("handoff", (reason, *decision.reasons))
+        return decision
 
     def _continued(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
         """Act after all when the last turn asked for details this message now gives.
