@@ -181,6 +181,26 @@ async def test_earlier_analyses_are_read_with_the_message(services: Services) ->
     assert plain.recall is not None and plain.recall.analyses == []  # none asked for
 
 
+async def test_analyses_start_again_after_a_handoff(services: Services) -> None:
+    """A person returned the conversation: the messages that fetched them start no streak."""
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1", None)
+    request = MemoryRequest(4, MemoryRules(), analyses=3)
+    for i in range(2):  # two angry messages: the second hands off
+        attached = await store.attach_inbound(inbound(f"q{i}"), customer, memory=request)
+        await store.save_metadata(MetadataUpdate.with_nlu(attached.message, {"n": i}))
+    conversation = attached.message.conversation_id
+    await services.console.handoffs.open("acme", conversation, customer, {})
+    await asyncio.sleep(0.01)
+    after = await store.attach_inbound(inbound("held"), customer, memory=request)  # no NLU
+    assert after.recall is not None and after.recall.analyses == []  # was [{"n": 0}, {"n": 1}]
+    following = await store.attach_inbound(inbound("back"), customer, memory=request)
+    assert following.recall is not None and following.recall.analyses == []
+    await store.save_metadata(MetadataUpdate.with_nlu(following.message, {"n": 3}))
+    last = await store.attach_inbound(inbound("again"), customer, memory=request)
+    assert last.recall is not None and last.recall.analyses == [{"n": 3}]
+
+
 async def test_seeded_customers_have_verified_identities(services: Services) -> None:
     # make_settings points config_dir at examples/acme but seeds nothing by default
     count = await services.store.upsert_customer(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, or_, select
 
 from omnivox.storage.db import AsyncSession
-from omnivox.storage.models import Conversation, Customer, Identity, Message
+from omnivox.storage.models import Conversation, Customer, Handoff, Identity, Message
 from omnivox.types import HistoryItem
 
 # profile attributes the model may know (no contact details, no address)
@@ -134,9 +134,18 @@ _NEWEST = (
     .order_by(Message.seq.desc())
     .limit(bindparam("r_cap"))
 )
-_ANALYSES = (  # the customer's messages' metadata, newest first
+_LAST_HANDOFF = (
+    select(func.max(Handoff.created_at))
+    .where(Handoff.conversation_id == bindparam("a_conversation"))
+    .scalar_subquery()
+)
+_ANALYSES = (  # the customer's messages' metadata since the last handoff, newest first
     select(Message.meta)
-    .where(Message.conversation_id == bindparam("a_conversation"), Message.direction == "in")
+    .where(
+        Message.conversation_id == bindparam("a_conversation"),
+        Message.direction == "in",
+        or_(_LAST_HANDOFF.is_(None), Message.created_at > _LAST_HANDOFF),
+    )
     .order_by(Message.seq.desc())
     .limit(bindparam("a_limit"))
 )
@@ -166,7 +175,11 @@ async def recent_analyses(
     """``metadata.nlu`` of the customer's last ``limit`` stored messages, oldest first.
 
     Called before the turn's own message is written, so these are the earlier ones; messages
-    stored before understanding existed are skipped. Sentiment and confidence trends and a
+    stored before understanding existed are skipped, and so is everything up to the
+    conversation's last handoff: after a person returns or resolves it, streaks (sentiment, low
+    confidence) start again (until 2026-12-05 the messages that fetched the person, with the
+    unanalysed ones during the handoff skipped, made the next mild one a "3 negative messages
+    in a row"). Sentiment and confidence trends and a
     pending action's follow-up read them (the understand and route steps).
     """
     params = {"a_conversation": conversation_id, "a_limit": limit}
