@@ -11,7 +11,9 @@ from omnivox.channels.api import ApiChannel
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.pipeline.steps.route import RouteStep
-from omnivox.types import CustomerRef, HistoryItem, InboundMessage
+from omnivox.pipeline.steps.understand import Understand
+from omnivox.storage.repositories import StoredMessage
+from omnivox.types import CustomerRef, HistoryItem, InboundMessage, utcnow
 from omnivox.understanding.service import Understanding
 from tests.conftest import make_settings
 
@@ -100,3 +102,28 @@ async def test_the_same_offer_twice_in_a_row_hands_off_unless_declined(
     assert ctx.halted is None
     ctx = await RouteStep(understanding)(context(understanding, "and Jupiter", history=history[2:]))
     assert ctx.halted is None  # offered once: answered
+
+
+@pytest.mark.parametrize(
+    ("subject", "wants"),
+    [
+        ("Please have a real person call me, I want to speak to a manager", True),  # was False
+        ("Re: Please have a real person call me, I want to speak to a manager", False),
+        ("Broken zipper", False),
+    ],
+)
+async def test_an_email_subject_asking_for_a_person_counts(
+    understanding: Understanding, subject: str, wants: bool
+) -> None:
+    body = "My order arrived with a broken zipper and this is the third time.\n\nJo"
+    settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
+    inbound = InboundMessage(
+        "acme", "email", CustomerRef("jo@example.net"), body, metadata={"subject": subject}
+    )
+    ctx = TurnContext(inbound, settings.workspaces[0], ApiChannel(), "turn_1")
+    ctx.conversation_id = "conv_1"
+    ctx.message = StoredMessage(
+        "msg_1", "conv_1", "in", "email", body, "received", None, {}, utcnow()
+    )
+    ctx = await Understand(understanding, None)(ctx)  # type: ignore[arg-type]
+    assert ctx.analysis is not None and ctx.analysis.wants_person is wants
