@@ -203,3 +203,25 @@ async def test_the_outbox_sends_in_order_sweeps_only_old_claims_and_drops_lost_c
             ).scalars()
         }
     assert statuses == {"part 1": "unknown", "part 2": "failed"}
+
+
+async def test_a_reply_waits_while_an_earlier_one_is_being_retried(services: Services) -> None:
+    """R1 failed for now; its retry is claimed (by another server's worker, or this one's):
+    R2, queued behind R1, is not due, and a new turn's reply queues behind R1 too."""
+    store, outbox = services.store, OutboxStore(services.db)
+    customer, _ = await store.resolve_customer("acme", "sms", "+15550100143")
+    said = InboundMessage("acme", "sms", CustomerRef("+15550100143"), "hi")
+    conv = (await store.attach_inbound(said, customer)).message.conversation_id
+    meta = {"recipient": "+15550100143", "workspace_id": "acme"}
+    first = await store.store_outbound("acme", conv, "sms", "R1", None, meta, "sending")
+    second = await store.store_outbound("acme", conv, "sms", "R2", None, meta, "sending")
+    failed = DeliveryReceipt("sms", "failed", error="HTTP 503", retryable=True)
+    await outbox.record(first, failed)
+    await outbox.queue_behind(second)
+    later = utcnow() + timedelta(seconds=3)
+    assert [m.id for m in await outbox.due(later)] == [first.id]
+    assert await outbox.claim(first)  # server B's worker takes R1
+    assert await outbox.due(later) == []  # server A must not send R2 before it
+    assert await outbox.waiting(conv)  # and a new turn's reply goes behind R1
+    await outbox.record(first, DeliveryReceipt("sms", "sent"))
+    assert [m.id for m in await outbox.due(later)] == [second.id]

@@ -4,10 +4,12 @@ Row statuses (``messages.status``, direction ``out``): ``sending`` (claimed by o
 inline send inserts the row already claimed), then ``sent``, ``failed`` (refused for good, or
 out of attempts) or ``retry`` (a transient failure, due at ``next_attempt_at``). Only a
 ``retry`` row is picked up again, by one claim (an UPDATE that checks the status), so no row is
-sent twice by two workers; a conversation's rows go in order (none is sent while an earlier one
-of its conversation waits to be retried). A row left ``sending`` (``claimed_at``) longer than
-any send takes, by a process that died mid-send, is marked ``unknown`` and not sent again: a
-provider may already have it.
+sent twice by two workers; a conversation's rows go in order: none is sent while an earlier one
+of its conversation waits to be retried (``retry``) or is being sent (``sending``, by this
+server or another). A row left ``sending`` (``claimed_at``) longer than any send takes, by a
+process that died mid-send, is marked ``unknown`` and not sent again: a provider may already
+have it. ``unknown`` is final, so it holds nothing back (the rows behind it go on after the
+sweep).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from omnivox.storage.models import Message
 from omnivox.storage.repositories import StoredMessage
 from omnivox.types import DeliveryReceipt, utcnow
 
+# the statuses of an outbound row not yet settled: a later row of its conversation waits
+PENDING = ("retry", "sending")
 RETRY_DELAYS_S = (2.0, 10.0, 60.0, 300.0, 900.0)
 MAX_RETRY_AFTER_S = 3600.0  # a provider's Retry-After is honoured up to this
 # provider delivery reports, in the order they happen; "failed" can follow any of them
@@ -36,11 +40,16 @@ class OutboxStore:
         self.db = db
 
     async def due(self, now: datetime, limit: int = 50) -> list[StoredMessage]:
-        """Due ``retry`` rows, oldest first; none behind an earlier retry of its conversation."""
+        """Due ``retry`` rows, oldest first.
+
+        None behind an earlier row of its conversation that waits for a retry or is being sent
+        (claimed by another worker, or an inline send).
+        """
         earlier = aliased(Message)
         waiting_before = exists().where(
             earlier.conversation_id == Message.conversation_id,
-            earlier.status == "retry",
+            earlier.direction == "out",
+            earlier.status.in_(PENDING),
             earlier.seq < Message.seq,
         )
         async with self.db.sessions() as session:
@@ -78,11 +87,18 @@ class OutboxStore:
             )
 
     async def waiting(self, conversation_id: str) -> bool:
-        """Whether a message of the conversation waits for a retry (a new one goes behind it)."""
+        """Whether a message of the conversation waits for a retry or is being sent.
+
+        A new one goes behind it (a retry in flight included).
+        """
         async with self.db.sessions() as session:
             found = await session.execute(
                 select(Message.seq)
-                .where(Message.conversation_id == conversation_id, Message.status == "retry")
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "out",
+                    Message.status.in_(PENDING),
+                )
                 .limit(1)
             )
             return found.first() is not None
