@@ -33,6 +33,7 @@ from omnivox.routes import (
 from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.services import Services, build_services
 from omnivox.settings import Settings
+from omnivox.turns import NotStoredYetError
 
 log = get_logger(__name__)
 
@@ -78,6 +79,7 @@ def create_app(
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)  # Starlette's: FastAPI's own too
+    app.add_exception_handler(NotStoredYetError, _not_stored_yet)  # no traceback: expected
     app.add_exception_handler(Exception, _unexpected)  # logged by Starlette, answered in JSON
     modules = (
         messages,
@@ -149,6 +151,15 @@ def _database_down(exc: BaseException) -> bool:
             exc, sa_exc.OperationalError | sa_exc.InterfaceError
         )
     return isinstance(exc, ConnectionError)
+
+
+async def _not_stored_yet(_: Request, exc: Exception) -> JSONResponse:
+    """A webhook message still waiting for its turn: its turn goes on, the retry is deduplicated."""
+    return JSONResponse(
+        {"error": "not_stored_yet", "message": "the message is not stored yet; retry"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -94,7 +94,7 @@ from omnivox.storage.retention import scheduled
 from omnivox.storage.signals import SignalStore
 from omnivox.storage.subjects import SubjectStore
 from omnivox.threads import limit_blas_threads
-from omnivox.turns import RateLimitedError, TurnService
+from omnivox.turns import NotStoredYetError, RateLimitedError, TurnService
 from omnivox.types import InboundMessage
 from omnivox.understanding.service import Understanding
 
@@ -167,8 +167,12 @@ class Services:
         the provider retries, instead of a 200 for a message never stored; then answered once
         the message is stored (:meth:`answer_stored`), all of them within ``WEBHOOK_ACK_S``
         together. A message over the limits is dropped (a flood is not answered), as logged.
+        Every message's turn is started; if one of them is not stored in time the webhook is
+        answered 503 (:class:`NotStoredYetError`) once all are started, and the provider's
+        retry is deduplicated by the provider message id.
         """
         deadline = asyncio.get_running_loop().time() + WEBHOOK_ACK_S
+        not_stored: NotStoredYetError | None = None
         for message in messages:
             try:
                 await self.turns.admit(message)
@@ -176,7 +180,12 @@ class Services:
                 log.warning("turn.rate_limited", channel=message.channel, error=str(exc))
                 continue
             left = deadline - asyncio.get_running_loop().time()
-            await self.answer_stored(message, channel, max(0.0, left))
+            try:
+                await self.answer_stored(message, channel, max(0.0, left))
+            except NotStoredYetError as exc:
+                not_stored = exc
+        if not_stored is not None:
+            raise not_stored
 
     async def answer_stored(
         self, message: InboundMessage, channel: ChannelAdapter[Any], wait_s: float = STORED_WAIT_S
@@ -184,9 +193,13 @@ class Services:
         """Start answering an admitted message; return once it is in the database.
 
         A turn that fails before storing it (the database down) raises its error here, so
-        the sender's retry (a webhook's 5xx, SMTP's 451) brings the message back; a turn
-        waiting behind the customer's previous one returns after ``wait_s`` anyway, within
-        the sender's timeout.
+        the sender's retry (a webhook's 5xx, SMTP's 451) brings the message back. A turn
+        waiting behind the customer's previous one for longer than ``wait_s`` (within the
+        sender's timeout) goes on, but raises :class:`NotStoredYetError` here, so the sender
+        is not told "received" for a message that a Redis failure during that wait would lose;
+        its retry is recognised by the provider message id (stored by then: acknowledged; not
+        yet: the same answer). A message with no provider id, which a retry would store twice,
+        is acknowledged anyway.
         """
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         stored.add_done_callback(_seen)  # its error is logged by the turn, not by asyncio
@@ -196,8 +209,17 @@ class Services:
         try:
             async with asyncio.timeout(wait_s):
                 await asyncio.shield(stored)
+            return
         except TimeoutError:
+            pass
+        if message.provider_message_id is None:
             log.info("turn.acknowledged_before_stored", channel=message.channel)
+            return
+        if await self.store.has_provider_id(message):  # a retry of one stored before
+            log.info("turn.acknowledged_stored_before", channel=message.channel)
+            return
+        log.info("turn.not_stored_yet", channel=message.channel)
+        raise NotStoredYetError(message.channel)
 
     async def recover(self) -> int:
         """Answer the messages the last stop left unanswered (``omnivox.recovery``)."""

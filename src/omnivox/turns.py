@@ -33,6 +33,18 @@ class RateLimitedError(Exception):
         self.scope, self.limit, self.retry_after_s = scope, limit, 60
 
 
+class NotStoredYetError(Exception):
+    """A message whose turn waits behind the customer's previous one is not stored yet.
+
+    Its turn goes on; the sender is answered "try again" (webhook 503, SMTP 451), and its
+    retry is deduplicated by the provider message id.
+    """
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"a {channel} message waits for the previous turn; retry")
+        self.channel = channel
+
+
 class TurnService:
     """Runs one inbound message through the pipeline, one turn per conversation at a time."""
 

@@ -172,6 +172,10 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
 
     try:
         ctx = await services.turns.handle(inbound, services.webchat, sink, admitted=True)
+    except CoordinationUnavailableError as exc:  # Redis failed during the turn (its lock wait)
+        log.warning("webchat.coordination_unavailable", workspace=workspace, error=str(exc))
+        await _error(websocket, "unavailable", "Sorry, we can't take messages right now.", sent_id)
+        return
     except Exception:  # recorded as turn.failed; the visitor keeps a working socket
         log.exception("webchat.turn_failed", workspace=workspace)
         sorry = "Sorry, something went wrong. Please try again."

@@ -46,6 +46,7 @@ def email_settings(
     relay: RelaySink | None,
     *,
     others: tuple[dict[str, Any], ...] = (),
+    providers: list[dict[str, Any]] | None = None,
     **email: Any,
 ) -> Settings:
     """Acme's mailbox (``email`` on top), and ``others``: more workspaces."""
@@ -63,6 +64,7 @@ def email_settings(
     }
     return make_settings(
         tmp_path,
+        providers=providers,
         database=database,
         workspaces=[workspace, *others],
         server={"smtp_listen": f"127.0.0.1:{free_port()}", "smtp_max_bytes": 64 * 1024},
@@ -624,3 +626,25 @@ def test_a_mail_is_accepted_once_stored_and_a_failed_store_is_retried(
     send(smtp_port(server), question)  # the sending server's retry
     assert [r.text for r in inbound_rows(server)] == ["Can I return boots I wore once?"]
     assert answer(relay, 1)["In-Reply-To"] == question["Message-ID"]
+
+
+def test_a_mail_waiting_behind_a_slow_turn_gets_451_and_its_retry_is_answered_once(
+    tmp_path: Path, relay: RelaySink, database: dict[str, Any]
+) -> None:
+    """Not 250 for a mail not stored yet: a Redis failure during its wait would lose it."""
+    relay.reset()
+    slow = [{"type": "scripted", "reply": "You asked: {question}", "delay_s": 7, "timeout_s": 15}]
+    with LiveServer(email_settings(tmp_path, database, relay, providers=slow)) as live:
+        port = smtp_port(live)
+        first = mail("Where is my order?")
+        send(port, first)
+        second = mail("And can I return it?", in_reply_to=first["Message-ID"])
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPDataError) as later:
+            send(port, second)
+        assert later.value.smtp_code == 451  # was 250 after 5 s
+        assert 4.5 < time.monotonic() - started < 6.5
+        relay.wait_for(2, timeout=30)  # its turn went on all the same
+        send(port, second)  # the sending server's retry: stored already, 250
+        time.sleep(1)
+        assert len(relay.received) == 2

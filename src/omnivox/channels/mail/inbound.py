@@ -39,7 +39,7 @@ from omnivox.channels.mail.parse import MailError, ParsedMail, daemon_sender, pa
 from omnivox.logs import get_logger
 from omnivox.ratelimit import MemoryWindows, Window, Windows
 from omnivox.scaleout.errors import CoordinationUnavailableError
-from omnivox.turns import RateLimitedError
+from omnivox.turns import NotStoredYetError, RateLimitedError
 from omnivox.types import InboundMessage
 
 log = get_logger(__name__)
@@ -137,6 +137,9 @@ class InboundMail:
             return await self.receive(mail, envelope.mail_from or "", list(envelope.rcpt_tos))
         except CoordinationUnavailableError:  # Redis, with several servers: try again later
             log.warning("email.coordination_unavailable", message_id=mail.message_id)
+            return TRY_LATER
+        except NotStoredYetError:  # waiting behind the previous turn: its turn goes on
+            log.info("email.not_stored_yet", message_id=mail.message_id)
             return TRY_LATER
 
     async def receive(self, mail: ParsedMail, mail_from: str, rcpt_tos: list[str]) -> str:
