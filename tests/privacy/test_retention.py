@@ -120,11 +120,65 @@ async def test_old_handoffs_and_notes_go_where_the_conversation_goes_on(
     open_now, _ = await handoffs.open("acme", conv, customer, {"summary": "still waiting"})
     await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("r"), "hello?"), customer)
     done = await purge(services.db, "acme", utcnow() - timedelta(days=30))
-    assert (done["messages"], done["handoffs"], done["notes"]) == (1, 1, 1)
+    # the conversation has a waiting handoff: its messages stay for the agent to answer
+    assert (done["messages"], done["handoffs"], done["notes"]) == (0, 1, 1)
     async with services.db.sessions() as session:
         left = [h.id for h in (await session.execute(select(Handoff))).scalars()]
     assert left == [open_now.id] and old.id != open_now.id  # the waiting one stays
     assert await count(services, Note) == 0 and await count(services, Conversation) == 1
+
+
+async def test_a_conversation_with_an_open_handoff_keeps_its_messages_until_it_closes(
+    services: Services,
+) -> None:
+    """It was deleted with its waiting handoff (last touched 100 days ago), or emptied (messages
+    40 days old) so that the agent's reply had no message to answer (409)."""
+    from omnivox.storage.handoffs import HandoffStore
+    from omnivox.storage.models import Handoff
+
+    store, handoffs = services.store, HandoffStore(services.db)
+    convs = []
+    for who, days in (("stale", 100), ("older", 40)):
+        customer, _ = await store.resolve_customer("acme", "api", who, verified=True)
+        said = InboundMessage("acme", "api", CustomerRef(who), "I need a person")
+        conv = (await store.attach_inbound(said, customer)).message.conversation_id
+        await handoffs.open("acme", conv, customer, {"summary": "wants a person"})
+        long_ago = utcnow() - timedelta(days=days)
+        async with services.db.sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.conversation_id == conv).values(created_at=long_ago)
+            )
+            touched = update(Conversation).where(Conversation.id == conv)
+            await session.execute(touched.values(updated_at=long_ago))
+        convs.append(conv)
+    # a person holds a third one, with no handoff row left open
+    held_customer, _ = await store.resolve_customer("acme", "api", "held", verified=True)
+    said = InboundMessage("acme", "api", CustomerRef("held"), "still there?")
+    held = (await store.attach_inbound(said, held_customer)).message.conversation_id
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Message)
+            .where(Message.conversation_id == held)
+            .values(created_at=utcnow() - timedelta(days=40))
+        )
+        await session.execute(
+            update(Conversation).where(Conversation.id == held).values(status="human")
+        )
+    cutoff = utcnow() - timedelta(days=30)
+    done = await purge(services.db, "acme", cutoff)
+    assert done["messages"] == 0 and done.get("conversations", 0) == 0, done
+    for conv in [*convs, held]:
+        view = await store.conversation(conv)
+        assert view is not None and [m.text for m in view.messages] != []
+    assert await count(services, Handoff) == 2
+    # once the handoffs close (and the person lets go), retention takes them as usual
+    async with services.db.sessions.begin() as session:
+        await session.execute(update(Handoff).values(status="resolved", closed_at=cutoff))
+        await session.execute(update(Conversation).values(status="bot"))
+    done = await purge(services.db, "acme", utcnow() - timedelta(days=30))
+    assert done["messages"] == 3, done
+    assert await count(services, Conversation) == 1  # "held", touched lately, stays (empty)
+    assert await count(services, Handoff) == 0
 
 
 def test_the_retention_command(tmp_path: Path) -> None:

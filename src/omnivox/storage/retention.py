@@ -4,10 +4,14 @@ Purged: messages older than the cutoff (and the events of the same age), handoff
 notes written before the cutoff (a packet quotes the conversation), conversations left without
 messages together with their handoffs, notes and ratings, tickets and verifications older than
 the cutoff, and the rolling summary of every conversation that lost messages (it described
-them). Kept: customer profiles and identities (the business's records), consent
-decisions (proof of consent), merge records (``customer.merged`` events: an unmerge reads what
-moved from them) and the audit log (append-only by design). The server's
-in-memory answer cache is expired by the ``after`` hook of :func:`scheduled`.
+them). A conversation a person holds or is asked to take (an open handoff, or status ``human``)
+keeps its messages and itself whatever their age until the handoff closes: the agent reads them
+and answers the customer's last message (until 2026-12-05 such a conversation could be deleted
+with its waiting handoff, or emptied so that the agent's reply had nothing to answer). Kept:
+customer profiles and identities (the business's records), consent decisions (proof of
+consent), merge records (``customer.merged`` events: an unmerge reads what moved from them) and
+the audit log (append-only by design). The server's in-memory answer cache is expired by the
+``after`` hook of :func:`scheduled`.
 """
 
 from __future__ import annotations
@@ -47,23 +51,23 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
     def count(name: str, result: Any) -> None:
         counts[name] = counts.get(name, 0) + int(getattr(result, "rowcount", 0) or 0)
 
+    def open_case(conversation_id: Any) -> Any:
+        """The conversation has an open handoff or a person holds it: it is kept whole."""
+        return exists().where(
+            Handoff.conversation_id == conversation_id, Handoff.closed_at.is_(None)
+        ) | exists().where(Conversation.id == conversation_id, Conversation.status == "human")
+
     async with db.sessions.begin() as session:
+        old = (
+            Message.workspace_id == workspace_id,
+            Message.created_at < cutoff,
+            ~open_case(Message.conversation_id),
+        )
         touched = [
             r[0]
-            for r in await session.execute(
-                select(Message.conversation_id)
-                .where(Message.workspace_id == workspace_id, Message.created_at < cutoff)
-                .distinct()
-            )
+            for r in await session.execute(select(Message.conversation_id).where(*old).distinct())
         ]
-        count(
-            "messages",
-            await session.execute(
-                delete(Message).where(
-                    Message.workspace_id == workspace_id, Message.created_at < cutoff
-                )
-            ),
-        )
+        count("messages", await session.execute(delete(Message).where(*old)))
         count(
             "events",
             await session.execute(
@@ -91,7 +95,11 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
                 select(Conversation.id).where(
                     Conversation.workspace_id == workspace_id,
                     Conversation.updated_at < cutoff,
+                    Conversation.status != "human",
                     ~exists().where(Message.conversation_id == Conversation.id),
+                    ~exists().where(
+                        Handoff.conversation_id == Conversation.id, Handoff.closed_at.is_(None)
+                    ),
                 )
             )
         ]
