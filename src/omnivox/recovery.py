@@ -8,7 +8,9 @@ again. Each turn finds its message stored (the same provider id), sees no reply,
 it as it would a provider's retry (``attach``). Turns of one customer run one at a time, also
 across servers with Redis, and a turn that finds a reply written meanwhile stops: servers
 starting together answer a message once. Left alone: phone calls (the caller hung up), SMS
-STOP/START (no answer is due), messages people hold, and channels no longer configured.
+STOP/START (no answer is due), messages people hold, channels no longer configured, and a
+message the customer wrote another after (that one was answered, or is the one recovered): an
+answer to it would come after the later one's, from an older memory.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ async def recover(store: Store, turns: TurnService, channel_for: ChannelFor, min
     for workspace_id, message in found:
         channel = channel_for(workspace_id, message.channel)
         if channel is None or not _due(message):
+            continue
+        latest = await store.last_inbound(message.conversation_id)
+        if latest is not None and latest.id != message.id:  # the customer wrote since
+            log.info("turn.recovery_superseded", message_id=message.id)
             continue
         inbound = replace(
             as_inbound(workspace_id, message), provider_message_id=message.provider_message_id

@@ -93,3 +93,37 @@ def test_recovery_can_be_turned_off(tmp_path: Path, bot_api: BotApi) -> None:
     with LiveServer(config):
         time.sleep(1.0)
     assert bot_api.sent == []
+
+
+def answered(live: LiveServer, message_id: str, text: str) -> None:
+    """The reply another server wrote to ``message_id``."""
+
+    async def reply() -> None:
+        async with live.services.db.sessions() as session:
+            message = (
+                await session.execute(select(Message).where(Message.id == message_id))
+            ).scalar_one()
+        await live.services.store.store_outbound(
+            "acme", message.conversation_id, "telegram", text, message_id, {}, "sent"
+        )
+
+    run_on_server(live, reply())
+
+
+def test_a_restart_does_not_answer_a_message_the_customer_wrote_another_after(
+    tmp_path: Path, bot_api: BotApi, database: dict[str, Any]
+) -> None:
+    """A killed mid-turn on FIRST; B answered SECOND: A's restart answered FIRST after it, from
+    an older memory. Now only a conversation's latest message is recovered."""
+    bot_api.reset()
+    config = settings(tmp_path, bot_api, database, recover_minutes=15)
+    with LiveServer(config) as before:
+        stored_unanswered(before, "555", "FIRST", 11)
+        second = stored_unanswered(before, "555", "SECOND", 12)
+        answered(before, second, "You asked: SECOND")  # by server B
+        stored_unanswered(before, "666", "one", 11)  # both cut short: the latest is answered
+        stored_unanswered(before, "666", "two", 12)
+    with LiveServer(config):
+        bot_api.wait_for_sends(1)
+        time.sleep(1.0)
+    assert [(m["chat_id"], m["text"]) for m in bot_api.sent] == [("666", "You asked: two")]

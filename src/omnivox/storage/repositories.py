@@ -690,12 +690,19 @@ class Store:
     async def unanswered(self, since: datetime) -> list[tuple[str, StoredMessage]]:
         """(workspace, message) of customer messages since ``since`` with no reply, oldest first.
 
-        Only in conversations the bot answers (not those people hold, nor closed ones), and not
-        phone calls (the caller has hung up).
+        Only in conversations the bot answers (not those people hold, nor closed ones), not
+        phone calls (the caller has hung up), and only a conversation's latest customer message:
+        one the customer wrote after (answered meanwhile, or to be answered) supersedes it, and
+        an answer to the earlier one would come after it, from an older memory.
         """
-        reply = aliased(Message)
+        reply, later = aliased(Message), aliased(Message)
         answered = select(reply.seq).where(
             reply.in_reply_to == Message.id, reply.direction == "out"
+        )
+        superseded = select(later.seq).where(
+            later.conversation_id == Message.conversation_id,
+            later.direction == "in",
+            later.seq > Message.seq,
         )
         query = (
             select(Message)
@@ -706,6 +713,7 @@ class Store:
                 Message.channel != "voice",
                 Conversation.status == "bot",
                 ~answered.exists(),
+                ~superseded.exists(),
             )
             .order_by(Message.seq)
         )
