@@ -1,10 +1,12 @@
 """Provider webhooks: verify before anything else, acknowledge fast, answer in the background.
 
 A request that fails verification is refused (401) before its body is parsed: no row, no model
-call, no send. A verified one is acknowledged with 200 at once (providers retry slow webhooks),
-and each message in it becomes a turn run after the response; the reply goes out through the
-channel's ``send``. Redeliveries are harmless: the provider's message id is unique per channel,
-checked in the transaction that stores the message.
+call, no send. A verified one is acknowledged with 200 once its messages are stored (within
+2.5 s: providers retry slow webhooks; one still waiting behind the customer's previous turn
+then gets 503 ``not_stored_yet`` while its turn goes on), and each message in it becomes a turn
+run after the response; the reply goes out through the channel's ``send``. Redeliveries are
+harmless: the provider's message id is unique per channel, checked in the transaction that
+stores the message.
 """
 
 from __future__ import annotations
