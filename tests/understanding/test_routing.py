@@ -106,6 +106,30 @@ def test_an_action_intent_acts() -> None:
     assert (decision.route, decision.action) == ("act", "order_status")
 
 
+def test_an_action_runs_only_when_clearly_meant() -> None:
+    # "the boots": report_problem 0.70, nothing close -> ask, do not open a ticket
+    unsure = route(analysis("order_status", 0.70))
+    assert unsure.route == "clarify" and unsure.options == ("order_status",)
+    assert unsure.reasons[0] == "not sure enough to run order_status (0.70 < 0.75)"
+    assert route(analysis("order_status", 0.70), act_confidence=0.6).route == "act"
+    # the floor is never below low_confidence_below
+    assert route(analysis("order_status", 0.45), act_confidence=0.3).route == "clarify"
+    # confident, but the runner-up is too close -> ask which
+    close = route(analysis("order_status", 0.80, second=("returns", 0.70)))
+    assert close.route == "clarify" and close.options == ("order_status", "returns")
+    no_menu = {"voice": ChannelRouting(clarify=False)}
+    assert route(analysis("order_status", 0.6), channel="voice", channels=no_menu).route == (
+        "answer"
+    )
+
+
+def test_an_action_too_close_to_a_high_risk_intent_goes_to_a_person() -> None:
+    # "I was charged for the wrong size": report_problem 0.48 vs payment_dispute 0.45
+    decision = route(analysis("order_status", 0.48, second=("payment_dispute", 0.45)))
+    assert decision.route == "handoff"
+    assert decision.reasons[0] == "too close to the high-risk intent payment_dispute to act"
+
+
 def test_a_close_call_asks_to_clarify_unless_the_channel_cannot() -> None:
     close = analysis("returns", 0.48, second=("exchanges", 0.41))
     decision = route(close)

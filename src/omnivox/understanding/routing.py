@@ -6,7 +6,10 @@ Rules, first match wins (a later rule never overrides a handoff):
 3. a streak of negative messages (``negative_streak`` in a row, this one included);
 4. repeated low confidence: the best intent below ``low_confidence_below`` (or, with
    ``oos_is_low_confidence``, no intent at all) ``low_confidence_streak`` times in a row;
-5. the intent has an action -> act;
+5. the intent has an action -> act, but only when it is clearly meant: with the runner-up within
+   ``clarify_margin`` -> handoff when that runner-up is high-risk, else clarify; with a
+   confidence below ``act_confidence`` (or ``low_confidence_below``) -> clarify ("do you mean
+   ...?"); a channel that cannot clarify answers instead;
 6. the two best intents are too close to tell apart -> clarify (where the channel allows);
 7. otherwise answer (out-of-scope questions too: the knowledge base may still know, and the
    grounding guard says so honestly when it does not).
@@ -98,14 +101,48 @@ def decide(
     if intent is not None and low >= limits.low_confidence_streak:
         reason = f"low confidence {low} times in a row (channel {channel})"
         return Decision("handoff", (reason, *facts))
-    if spec is not None and spec.action:
-        return Decision("act", (f"intent {spec.name} runs {spec.action}", *facts), spec.action)
     options = _close_call(analysis, settings.clarify_margin)
+    if spec is not None and spec.action:
+        return _act(analysis, spec, specs, settings, limits, options, facts)
     if options and limits.clarify:
         return Decision(
             "clarify", (f"too close to call: {' or '.join(options)}", *facts), None, options
         )
     return Decision("answer", ("no rule asked for anything else", *facts))
+
+
+def _act(
+    analysis: Analysis,
+    spec: IntentSpec,
+    specs: dict[str, IntentSpec],
+    settings: RoutingSettings,
+    limits: Thresholds,
+    options: tuple[str, ...],
+    facts: tuple[str, ...],
+) -> Decision:
+    """Run the intent's action only when it is clearly what the customer wants.
+
+    Too close to a high-risk runner-up -> a person; too close to call, or below
+    ``act_confidence`` (and ``low_confidence_below``) -> ask (on a channel that cannot ask:
+    answer); otherwise act.
+    """
+    assert analysis.intent is not None
+    confidence = analysis.intent.confidence
+    runner_up = specs.get(options[1]) if options else None
+    if runner_up is not None and RISK_ORDER[runner_up.risk] >= RISK_ORDER[settings.handoff_risk]:
+        reason = f"too close to the {runner_up.risk}-risk intent {runner_up.name} to act"
+        return Decision("handoff", (reason, *facts))
+    floor = max(settings.act_confidence, settings.low_confidence_below)
+    if not options and confidence >= floor:
+        return Decision("act", (f"intent {spec.name} runs {spec.action}", *facts), spec.action)
+    if options:
+        reason = f"too close to call: {' or '.join(options)}"
+    else:
+        reason = f"not sure enough to run {spec.action} ({confidence:.2f} < {floor:.2f})"
+        options = (spec.name,)
+    if limits.clarify:
+        return Decision("clarify", (reason, *facts), None, options)
+    return Decision("answer", (reason, *facts))
 
 
 def _facts(analysis: Analysis, spec: IntentSpec | None) -> tuple[str, ...]:
