@@ -31,6 +31,17 @@ def test_order_numbers_follow_the_workspace_pattern() -> None:
     assert kinds("orders ACM-482193 and ACM-100200")[1] == ("order_number", "ACM-100200")
 
 
+def test_an_order_number_is_a_whole_token() -> None:
+    # unanchored, these were ACM-482577 and ACM-482193: someone else's order looked up
+    assert kinds("Where is my order ACM-4825771?") == []
+    assert kinds("Where is my order XACM-482193?") == []
+    assert kinds("ACM-482193-2") == []
+    assert kinds("(ACM-482193), #ACM-100200.") == [
+        ("order_number", "ACM-482193"),
+        ("order_number", "ACM-100200"),
+    ]
+
+
 def test_dates_resolve_against_the_message_time() -> None:
     found = kinds("ordered on March 3rd, shipped 2026-10-02, due 12/5, arrived yesterday")
     assert found == [

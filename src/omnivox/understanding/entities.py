@@ -66,7 +66,13 @@ class EntityExtractor:
     """Finds entities with patterns and ``phonenumbers``; one instance per workspace."""
 
     def __init__(self, order_pattern: str | None = None, default_region: str = "US") -> None:
-        self.order_re = re.compile(order_pattern, re.IGNORECASE) if order_pattern else None
+        # whole tokens only: "ACM-4825771" and "XACM-482193" are no ACM-\d{6} order numbers
+        # (unanchored, they looked up ACM-482577 and ACM-482193)
+        self.order_re = (
+            re.compile(rf"(?<![\w-])(?:{order_pattern})(?![\w-])", re.IGNORECASE)
+            if order_pattern
+            else None
+        )
         self.default_region = default_region
 
     def extract(self, text: str, now: datetime | None = None) -> list[Entity]:
