@@ -24,6 +24,16 @@ INTENTS = [
         "action": "order_status",
         "examples": ["where is my order", "has my package shipped", "track my parcel"],
     },
+    {
+        "name": "order_change",
+        "description": "changing an order",
+        "examples": [
+            "change the shipping address of my order",
+            "I need to change the delivery address",
+            "cancel my order",
+            "can I change my order",
+        ],
+    },
     {"name": "store_hours", "examples": ["what time do you open", "are you open on sunday"]},
     {"name": "returns", "description": "returning an item", "examples": ["return an item"]},
     {"name": "exchanges", "description": "exchanging an item", "examples": ["exchange an item"]},
@@ -85,6 +95,20 @@ async def test_no_pending_action_without_the_details(understanding: Understandin
     ctx = await step(understanding)(context(understanding, "are you open on sunday", pending))
     assert ctx.decision is not None and ctx.decision.route == "answer"
     assert ctx.halted is None
+
+
+async def test_a_pending_action_does_not_take_over_another_question(
+    understanding: Understanding,
+) -> None:
+    # "What's your order number?" -> a message with a number that asks something else
+    pending = [{"intent": "order_status", "confidence": 0.9, "pending_action": "order_status"}]
+    text = "I need to change the shipping address on ACM-482193"
+    ctx = context(understanding, text, pending)
+    assert ctx.analysis is not None and ctx.analysis.intent is not None
+    assert ctx.analysis.intent.intent == "order_change"
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and ctx.decision.route == "answer"
+    assert ctx.halted is None and ctx.reply is None
 
 
 async def test_a_close_call_asks_which_one(understanding: Understanding) -> None:

@@ -156,13 +156,21 @@ class RouteStep:
         """Act after all when the last turn asked for details this message now gives.
 
         "Where is my order?" -> "What's your order number?" -> "ACM-482193": the number alone
-        has no intent, but it completes the pending action.
+        has no intent, but it completes the pending action. A message with a confident intent of
+        its own that runs something else ("I need to change the shipping address on
+        ACM-482577") asks that, number or not: it is not the answer to the question.
         """
         pending = ctx.recent_nlu[-1].get("pending_action") if ctx.recent_nlu else None
         tools = self.tools.get(ctx.inbound.workspace_id, {})
         if not pending or pending not in tools or decision.route not in ("answer", "clarify"):
             return decision
-        assert ctx.analysis is not None
+        assert ctx.analysis is not None and self.understanding is not None
+        intent = ctx.analysis.intent
+        specs = self.understanding.get(ctx.inbound.workspace_id).specs
+        own = specs.get(intent.intent) if intent and intent.intent else None
+        floor = ctx.workspace.understanding.routing.low_confidence_below
+        if own is not None and own.action != pending and intent and intent.confidence >= floor:
+            return decision
         if plan(pending, ctx.inbound.text, ctx.analysis.entities, "").arguments is None:
             return decision
         reason = f"continues {pending} with the details asked for"
