@@ -11,7 +11,7 @@ from omnivox.actions.base import Tool
 from omnivox.actions.orders import OrderStatusTool
 from omnivox.channels.api import ApiChannel
 from omnivox.knowledge.embeddings import MiniLMEmbedder
-from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.storage.repositories import StoredMessage
 from omnivox.types import CustomerRef, InboundMessage, utcnow
@@ -41,11 +41,17 @@ INTENTS = [
 ORDER = {"order_number": "ACM-482193", "customer_id": "cus_0001", "status": "shipped"}
 
 
+OTHERS = {"order_number": "ACM-100200", "customer_id": "cus_0002", "status": "placed"}
+
+
 class Owner:
     """Stands in for the customer store: every customer is the order's owner."""
 
+    def __init__(self, ids: set[str] | None = None) -> None:
+        self.ids = {"cus_0001"} if ids is None else ids
+
     async def external_ids(self, workspace_id: str, customer_id: str) -> set[str]:
-        return {"cus_0001"}
+        return self.ids
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +81,9 @@ def context(understanding: Understanding, text: str, recent: list[dict[str, Any]
     return ctx
 
 
-def step(understanding: Understanding) -> RouteStep:
-    tool: Tool = OrderStatusTool({ORDER["order_number"]: ORDER}, Owner())  # type: ignore[arg-type]
+def step(understanding: Understanding, owner: Owner | None = None) -> RouteStep:
+    orders = {ORDER["order_number"]: ORDER, OTHERS["order_number"]: OTHERS}
+    tool: Tool = OrderStatusTool(orders, owner or Owner())  # type: ignore[arg-type]
     return RouteStep(understanding, {"acme": {"order_status": tool}})
 
 
@@ -134,3 +141,35 @@ async def test_asking_for_details_remembers_the_pending_action_on_the_message(
     assert ctx.message_update.message_id == "msg_1"
     assert ctx.message_update.metadata["thread"] == "new"  # the rest of the metadata is kept
     assert ctx.message_update.metadata["nlu"]["pending_action"] == "order_status"
+
+
+async def test_asked_once_already_offers_the_customers_own_orders(
+    understanding: Understanding,
+) -> None:
+    # "where is my order" -> "What's your order number?" -> "where is my order??" ...: the
+    # question was asked forever; now the customer's own orders are offered instead
+    pending = [{"intent": "order_status", "confidence": 0.9, "pending_action": "order_status"}]
+    ctx = context(understanding, "where is my order", pending)
+    ctx.message = StoredMessage(
+        "msg_2", "conv_1", "in", "api", "where is my order", "received", None, {}, utcnow()
+    )
+    ctx = await step(understanding)(ctx)
+    assert ctx.halted == "clarify" and ctx.reply is not None
+    assert "Your most recent orders: ACM-482193 (shipped)" in ctx.reply.text
+    assert "ACM-100200" not in ctx.reply.text  # someone else's
+    assert ctx.message_update is not None
+    assert ctx.message_update.metadata["nlu"]["pending_action"] == "order_status"
+    # first time: the plain question
+    first = await step(understanding)(context(understanding, "where is my order", []))
+    assert first.reply is not None and "Your most recent orders" not in first.reply.text
+
+
+async def test_asked_once_already_and_no_orders_to_offer_hands_off(
+    understanding: Understanding,
+) -> None:
+    pending = [{"intent": "order_status", "confidence": 0.9, "pending_action": "order_status"}]
+    ctx = context(understanding, "where is my order", pending)
+    ctx = await step(understanding, Owner(set()))(ctx)
+    assert ctx.halted == HANDED_OFF and ctx.reply is not None
+    assert ctx.decision is not None and ctx.decision.route == "handoff"
+    assert "order_status: still no details after 1 asks" in ctx.decision.reasons

@@ -8,7 +8,7 @@ the customer and workspace come from the turn, not from the arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -44,6 +44,15 @@ class Tool(Protocol):
 
     async def call(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
         """Run the action with validated arguments."""
+        ...
+
+
+@runtime_checkable
+class OffersChoices(Protocol):
+    """A tool that can list what the asking customer may mean (their own recent orders)."""
+
+    async def choices(self, ctx: ToolContext) -> list[str]:
+        """One short line per choice, newest first; only the customer's own."""
         ...
 
 

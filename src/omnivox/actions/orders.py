@@ -84,6 +84,19 @@ class OrderStatusTool:
         return ToolResult(True, describe(order), {"order_number": number, "found": True})
 
 
+    async def choices(self, ctx: ToolContext, limit: int = 3) -> list[str]:
+        """The asking customer's latest orders, one line each (nobody else's)."""
+        owners = await self.signals.external_ids(ctx.workspace_id, ctx.customer_id)
+        mine = [o for o in self.orders.values() if str(o["customer_id"]) in owners]
+        mine.sort(key=lambda o: str(o.get("placed_at") or ""), reverse=True)
+        lines = []
+        for order in mine[:limit]:
+            status = str(order.get("status", "unknown"))
+            placed = f", placed {str(order['placed_at'])[:10]}" if order.get("placed_at") else ""
+            lines.append(f"{order['order_number']} ({status}{placed})")
+        return lines
+
+
 def describe(order: dict[str, Any]) -> str:
     """A short, channel-neutral summary of an order."""
     number = order["order_number"]

@@ -21,9 +21,9 @@ import re
 from typing import Any
 
 from omnivox import events
-from omnivox.actions.base import Tool, ToolContext
+from omnivox.actions.base import OffersChoices, Tool, ToolContext
 from omnivox.actions.chooser import choose
-from omnivox.actions.planner import plan
+from omnivox.actions.planner import ASK_NUMBER, plan
 from omnivox.actions.runner import run_tool
 from omnivox.bus import EventRecord, EventSink
 from omnivox.handoff.desk import HandoffDesk
@@ -77,6 +77,9 @@ def declines(text: str) -> bool:
     return bool(words) and words[0] in _NO
 
 
+# "What's your order number?" is asked this many times in the recent messages; after that the
+# customer's own recent orders are offered instead (or, with none, a person takes over)
+ASKS_BEFORE_CHOICES = 1
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
     "conversation."
@@ -221,14 +224,44 @@ class RouteStep:
             self._emit(ctx, events.ACTION_COMPLETED, outcome.result)
 
     async def _ask_for_details(self, ctx: TurnContext, tool: str, question: str | None) -> None:
-        """Clarify, and remember the pending action so the answer can complete it."""
+        """Clarify, and remember the pending action so the answer can complete it.
+
+        Asked before (within the recent messages) and still no details: the question is not
+        asked again. A tool that can list the customer's own choices (their recent orders)
+        offers them; with none to offer, a person takes over.
+        """
         assert ctx.decision is not None and ctx.analysis is not None
+        asked = sum(1 for n in ctx.recent_nlu if n.get("pending_action") == tool)
+        if asked >= ASKS_BEFORE_CHOICES and question == ASK_NUMBER:
+            offered = await self._offer_choices(ctx, tool)
+            if offered is None:
+                reasons = [*ctx.decision.reasons, f"{tool}: still no details after {asked} asks"]
+                ctx.decision = RouteDecision("handoff", tuple(reasons), tool)
+                text = await self.desk.open(ctx, reasons) if self.desk else HANDOFF_TEXT
+                ctx.halt(HANDED_OFF, Reply(text))
+                self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": reasons})
+                return
+            question = offered
         reason = f"{tool} needs more details"
         ctx.decision = RouteDecision("clarify", (*ctx.decision.reasons, reason), tool)
         ctx.halt("clarify", Reply(question or "Could you tell me a bit more?"))
         if ctx.message is not None:  # stored by deliver, with the question
             pending = {**ctx.analysis.as_metadata(), "pending_action": tool}
             ctx.message_update = MetadataUpdate.with_nlu(ctx.message, pending)
+
+    async def _offer_choices(self, ctx: TurnContext, tool: str) -> str | None:
+        """The customer's own choices as a question, or None when there are none to offer."""
+        found = self.tools.get(ctx.inbound.workspace_id, {}).get(tool)
+        if not isinstance(found, OffersChoices) or ctx.customer_id is None:
+            return None
+        tool_ctx = ToolContext(ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id)
+        choices = await found.choices(tool_ctx)
+        if not choices:
+            return None
+        return (
+            "I couldn't find an order number in your messages. Your most recent orders: "
+            f"{'; '.join(choices)}. Which one should I check? Just reply with its number."
+        )
 
     def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
         if self.sink is None:
