@@ -623,7 +623,14 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         Rate(c.console.handoffs),
         guard,
         Understand(c.understanding, signals),
-        RouteStep(c.understanding, c.tools, events, tool_chooser(chain), c.console.desk),
+        RouteStep(
+            c.understanding,
+            c.tools,
+            events,
+            tool_chooser(chain),
+            c.console.desk,
+            restore=frozenset(settings.privacy.restore),
+        ),
         retrieve,
         generate,
         GuardOutput(

@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from omnivox.actions.base import Tool
+from omnivox.actions.base import Tool, ToolContext, ToolResult
 from omnivox.actions.orders import OrderStatusTool
+from omnivox.actions.tickets import CreateTicketArgs
 from omnivox.channels.api import ApiChannel
 from omnivox.knowledge.embeddings import MiniLMEmbedder
+from omnivox.llm.base import ChatMessage, ToolCall
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.pipeline.steps.route import RouteStep
+from omnivox.privacy.vault import Vault
 from omnivox.storage.repositories import StoredMessage
 from omnivox.types import CustomerRef, InboundMessage, utcnow
 from omnivox.understanding.service import Understanding
@@ -173,3 +177,58 @@ async def test_asked_once_already_and_no_orders_to_offer_hands_off(
     assert ctx.halted == HANDED_OFF and ctx.reply is not None
     assert ctx.decision is not None and ctx.decision.route == "handoff"
     assert "order_status: still no details after 1 asks" in ctx.decision.reasons
+
+
+class Recorder:
+    """A ticket tool that keeps the arguments it was called with."""
+
+    name = "create_ticket"
+    description = "Open a ticket."
+    Args = CreateTicketArgs
+
+    def __init__(self) -> None:
+        self.calls: list[CreateTicketArgs] = []
+
+    async def call(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
+        assert isinstance(args, CreateTicketArgs)
+        self.calls.append(args)
+        return ToolResult(True, "Ticket T-1 opened.", {"ticket_id": "T-1"})
+
+
+class Chooser:
+    """A tool-calling model that opens a ticket with the placeholders it was shown."""
+
+    name = "fake"
+    timeout_s = 5.0
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.arguments = arguments
+
+    async def choose_tool(
+        self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]
+    ) -> ToolCall | None:
+        return ToolCall("create_ticket", self.arguments)
+
+
+async def test_a_models_tool_arguments_get_the_customers_details_back(
+    understanding: Understanding,
+) -> None:
+    vault = Vault(b"k" * 32, "conv_1")
+    phone = vault.placeholder("PHONE", "303-555-0199")
+    email = vault.placeholder("EMAIL", "maya@example.com")
+    card = vault.placeholder("CARD", "4111 1111 1111 4242")
+    body = f"Call me back at {phone} or email {email}; card {card}; <EMAIL_deadbeef>"
+    recorder = Recorder()
+    route = RouteStep(
+        understanding,
+        {"acme": {"create_ticket": recorder}},  # type: ignore[dict-item]
+        chooser=Chooser({"subject": f"Callback {phone}", "body": body}),
+    )
+    ctx = context(understanding, "are you open on sunday", [])
+    ctx.vault = vault
+    ctx = await route(ctx)
+    assert ctx.decision is not None and ctx.decision.route == "act"
+    (args,) = recorder.calls
+    assert args.subject == "Callback 303-555-0199"
+    # own email and phone back, a card masked, a placeholder this turn did not make removed
+    assert args.body == "Call me back at 303-555-0199 or email maya@example.com; card •••• 4242; "

@@ -3,7 +3,7 @@
 Answer lets the turn go on to retrieval and generation. The other routes end the turn here with
 their own reply (render, deliver and record still run):
 - act: the tool's arguments come from the message's entities (or from a tool-calling model that
-  chose the tool); a missing one turns the route into a clarifying question; the tool's result
+  chose the tool, with this turn's placeholders put back as in the reply); a missing one turns the route into a clarifying question; the tool's result
   is the reply;
 - clarify: "do you mean A or B?" built from the intents' descriptions;
 - handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
@@ -30,6 +30,7 @@ from omnivox.handoff.desk import HandoffDesk
 from omnivox.llm.base import ProviderError, ToolChooser
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
+from omnivox.privacy.vault import RESTORE
 from omnivox.storage.repositories import MetadataUpdate
 from omnivox.types import Reply
 from omnivox.understanding.routing import Decision as RouteDecision
@@ -99,12 +100,14 @@ class RouteStep:
         sink: EventSink | None = None,
         chooser: ToolChooser | None = None,
         desk: HandoffDesk | None = None,
+        restore: frozenset[str] = RESTORE,
     ) -> None:
         self.understanding = understanding
         self.tools = tools or {}
         self.sink = sink
         self.chooser = chooser
         self.desk = desk
+        self.restore = restore  # placeholder kinds put back in a model's tool arguments
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
         """Set ``decision``; halt with a reply unless the route is to answer."""
@@ -205,7 +208,9 @@ class RouteStep:
         assert decision is not None and decision.action and ctx.analysis and ctx.customer_id
         tool = self.tools.get(ctx.inbound.workspace_id, {})[decision.action]
         arguments = ctx.model_tool_arguments
-        if arguments is None:
+        if arguments is not None:  # the model saw placeholders: the tool gets the values
+            arguments = _restored(arguments, ctx, self.restore)
+        else:
             nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
             intent = ctx.analysis.intent.intent if ctx.analysis.intent else None
             description = nlu.describe([intent])[0] if nlu and intent else ""
@@ -215,6 +220,7 @@ class RouteStep:
                 return
             arguments = planned.arguments
         tool_ctx = ToolContext(ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id)
+        assert arguments is not None
         outcome = await run_tool(tool, arguments, tool_ctx)
         if outcome.problem:
             ctx.decision = RouteDecision("clarify", (*decision.reasons, outcome.problem), tool.name)
@@ -275,3 +281,20 @@ class RouteStep:
                 payload=payload,
             )
         )
+
+
+def _restored(value: Any, ctx: TurnContext, allowed: frozenset[str]) -> Any:
+    """``value`` with this turn's placeholders put back, as in the reply.
+
+    Kinds in ``allowed`` (the customer's own email, phone, name) come back, others are masked,
+    placeholders this turn's vault did not create are removed.
+    """
+    if ctx.vault is None:
+        return value
+    if isinstance(value, str):
+        return ctx.vault.restore(value, allowed)
+    if isinstance(value, dict):
+        return {k: _restored(v, ctx, allowed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restored(v, ctx, allowed) for v in value]
+    return value
