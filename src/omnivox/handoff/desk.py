@@ -4,12 +4,15 @@ The packet: a three-sentence summary (what the customer first asked, what they s
 person is needed), intent and sentiment, the customer's profile and identifiers, the knowledge
 passages the conversation used, and a suggested reply the agent can edit. The suggestion is
 written in the background by the provider chain over a fresh knowledge search (the console shows
-it when it arrives), so the customer's "a person will take over" is not delayed by a model.
+it when it arrives), so the customer's "a person will take over" is not delayed by a model. It
+answers the customer's latest message that is more than a request for a person.
 
 The customer is told what happens next on their channel: with an agent online, the usual wait
 (``handoff.expected_wait_minutes``); with none, the team's hours (``handoff.hours``) too. A
 caller, whose call ends after that, is told a person will text them at the number they called
-from (where the agent's reply goes, by SMS), or, when they cannot be texted, follow up.
+from (where the agent's reply goes, by SMS), or, when they cannot be texted, follow up. On
+WhatsApp, out of hours, they are told too that a reply can only come within 24 hours of their
+latest message, and that any message from them reopens that window.
 """
 
 from __future__ import annotations
@@ -28,18 +31,28 @@ from omnivox.settings import WorkspaceSettings
 from omnivox.storage.handoffs import HandoffStore, HandoffView
 from omnivox.storage.identities import IdentityStore
 from omnivox.storage.repositories import Store, StoredMessage
+from omnivox.types import HistoryItem
+from omnivox.understanding.handoff_request import asks_for_person
 
 log = get_logger(__name__)
 Suggest = Callable[[WorkspaceSettings, str], Awaitable[str]]
-Reach = Literal["here", "text", "follow_up"]
-# how a person's answer reaches the customer: in the conversation; on a phone call, which ends
-# after the handoff, by a text to the caller (the agent's reply goes by SMS), or, when the
-# caller cannot be texted, however the team follows up
+Reach = Literal["here", "window", "text", "follow_up"]
+# how a person's answer reaches the customer: in the conversation (on WhatsApp only within 24
+# hours of the customer's latest message); on a phone call, which ends after the handoff, by a
+# text to the caller (the agent's reply goes by SMS), or, when the caller cannot be texted,
+# however the team follows up
 REACH: dict[Reach, str] = {
     "here": "reply right here in this conversation",
+    "window": "reply right here in this conversation",
     "text": "text you at this number",
     "follow_up": "follow up with you",
 }
+# WhatsApp: after 24 hours without a message from the customer, only approved templates go out
+# (``channels/whatsapp.py``); "as soon as they're back" would be a promise the channel breaks
+WINDOW_NOTE = (
+    " WhatsApp lets us reply only within 24 hours of your latest message: if we're not back by "
+    "then, send us any message during our hours and they'll answer it."
+)
 
 
 def summary(name: str | None, messages: Sequence[StoredMessage], reasons: Sequence[str]) -> str:
@@ -73,7 +86,21 @@ def next_steps(ws: WorkspaceSettings, online: bool, reach: Reach) -> str:
     return (
         f"I've passed this to a member of our team. Nobody is online right now (our hours: "
         f"{h.hours}); they'll {answer} as soon as they're back."
+        + (WINDOW_NOTE if reach == "window" else "")
     )
+
+
+def suggestion_question(history: Sequence[HistoryItem], question: str) -> str:
+    """What the suggested reply should answer: the customer's latest substantive message.
+
+    "How long do I have to return a jacket?" -> "agent": the suggestion answers the return
+    question, not the word "agent" (a message that only asks for a person is skipped).
+    """
+    asked = [h.text for h in history if h.direction == "in"]
+    for text in reversed([*asked, question]):
+        if text.strip() and not asks_for_person(text):
+            return text
+    return question
 
 
 class HandoffDesk:
@@ -107,7 +134,8 @@ class HandoffDesk:
             self.bus.publish(ctx.workspace.id, {"type": "handoff", "handoff": view.as_dict()})
             vault = ctx.vault
             restore = vault.restore if vault is not None else str
-            task = asyncio.create_task(self._suggest(ctx.workspace, view, ctx.question, restore))
+            question = suggestion_question(ctx.history, ctx.question)  # placeholders, as sent
+            task = asyncio.create_task(self._suggest(ctx.workspace, view, question, restore))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         online = await self.bus.online(ctx.workspace.id) > 0
@@ -115,6 +143,8 @@ class HandoffDesk:
 
     def _reach(self, ctx: TurnContext) -> Reach:
         """How the person's answer will reach the customer of the turn (see :data:`REACH`)."""
+        if ctx.inbound.channel == "whatsapp":
+            return "window"
         if ctx.inbound.channel != "voice":
             return "here"
         texted = by_sms(ctx.workspace.id, ctx.inbound, self.channel_for)
