@@ -83,7 +83,6 @@ class OrderStatusTool:
             return ToolResult(False, text, {"order_number": number, "found": False})
         return ToolResult(True, describe(order), {"order_number": number, "found": True})
 
-
     async def choices(self, ctx: ToolContext, limit: int = 3) -> list[str]:
         """The asking customer's latest orders, one line each (nobody else's)."""
         owners = await self.signals.external_ids(ctx.workspace_id, ctx.customer_id)

@@ -11,7 +11,6 @@ from typing import Any
 
 from omnivox.understanding.entities import Entity
 
-
 ASK_NUMBER = "Happy to check on that. What's your order number?"
 
 

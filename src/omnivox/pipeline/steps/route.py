@@ -3,8 +3,9 @@
 Answer lets the turn go on to retrieval and generation. The other routes end the turn here with
 their own reply (render, deliver and record still run):
 - act: the tool's arguments come from the message's entities (or from a tool-calling model that
-  chose the tool, with this turn's placeholders put back as in the reply); a missing one turns the route into a clarifying question; the tool's result
-  is the reply;
+  chose the tool, with this turn's placeholders put back as in the reply); a missing one turns
+  the route into a clarifying question (asked once: then the customer's own choices, or a
+  person); the tool's result is the reply;
 - clarify: "do you mean A or B?" built from the intents' descriptions;
 - handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
   is told what happens next; a "yes" to the grounding guard's offer of a person is a handoff
