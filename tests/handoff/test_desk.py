@@ -28,6 +28,13 @@ def test_the_suggestion_answers_the_question_not_the_request_for_a_person() -> N
     )
     # a message with its own question is the one to answer
     assert suggestion_question(history, "Do you ship to Canada?") == "Do you ship to Canada?"
+    # a message with details besides the request is the one to answer; a greeting is not
+    assert suggestion_question(history, "77 Canaryfield Lane. I want to talk to a person") == (
+        "77 Canaryfield Lane. I want to talk to a person"
+    )
+    assert suggestion_question(history, "Hi. Agent please") == (
+        "How long do I have to return a jacket?"
+    )
     # nothing else to go on: the request itself
     assert suggestion_question([], "agent") == "agent"
 

@@ -18,6 +18,7 @@ latest message, and that any message from them reopens that window.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -98,9 +99,15 @@ def suggestion_question(history: Sequence[HistoryItem], question: str) -> str:
     """
     asked = [h.text for h in history if h.direction == "in"]
     for text in reversed([*asked, question]):
-        if text.strip() and not asks_for_person(text):
+        if _substantive(text):
             return text
     return question
+
+
+def _substantive(text: str) -> bool:
+    """At least three words outside the sentences that ask for a person."""
+    sentences = (s for s in re.split(r"[.!?\n]+", text) if not asks_for_person(s))
+    return sum(len(re.findall(r"\w+", s)) for s in sentences) >= 3
 
 
 class HandoffDesk:
