@@ -179,6 +179,17 @@ async def test_asked_once_already_and_no_orders_to_offer_hands_off(
     assert "order_status: still no details after 1 asks" in ctx.decision.reasons
 
 
+async def test_asked_three_times_a_person_takes_over_even_with_orders_to_offer(
+    understanding: Understanding,
+) -> None:
+    pending = [{"intent": "order_status", "confidence": 0.9, "pending_action": "order_status"}]
+    ctx = context(understanding, "where is my order", pending * 3)
+    ctx = await step(understanding)(ctx)
+    assert ctx.halted == HANDED_OFF
+    assert ctx.decision is not None
+    assert "order_status: still no details after 3 asks" in ctx.decision.reasons
+
+
 class Recorder:
     """A ticket tool that keeps the arguments it was called with."""
 

@@ -82,6 +82,8 @@ def declines(text: str) -> bool:
 # "What's your order number?" is asked this many times in the recent messages; after that the
 # customer's own recent orders are offered instead (or, with none, a person takes over)
 ASKS_BEFORE_CHOICES = 1
+# ... and after this many asks (choices offered too) still no number: a person takes over
+ASKS_BEFORE_PERSON = 3
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
     "conversation."
@@ -235,12 +237,13 @@ class RouteStep:
 
         Asked before (within the recent messages) and still no details: the question is not
         asked again. A tool that can list the customer's own choices (their recent orders)
-        offers them; with none to offer, a person takes over.
+        offers them; with none to offer, or asked ``ASKS_BEFORE_PERSON`` times, a person takes
+        over.
         """
         assert ctx.decision is not None and ctx.analysis is not None
         asked = sum(1 for n in ctx.recent_nlu if n.get("pending_action") == tool)
         if asked >= ASKS_BEFORE_CHOICES and question == ASK_NUMBER:
-            offered = await self._offer_choices(ctx, tool)
+            offered = await self._offer_choices(ctx, tool) if asked < ASKS_BEFORE_PERSON else None
             if offered is None:
                 reasons = [*ctx.decision.reasons, f"{tool}: still no details after {asked} asks"]
                 ctx.decision = RouteDecision("handoff", tuple(reasons), tool)
