@@ -147,8 +147,9 @@ def test_timeouts_and_refused_connections_are_errors_that_say_so(
 def test_a_query_is_tried_once_briefly_and_a_failure_rests_the_server(
     server: EmbeddingsServer,
 ) -> None:
+    server.embedder.embed(["warm up"])  # the model loads once: not within a query's timeout
     now = [100.0]
-    settings = remote_settings(server.base_url, api_key="sk-test", query_timeout_s=0.3)
+    settings = remote_settings(server.base_url, api_key="sk-test", query_timeout_s=1.0)
     remote = OpenAICompatEmbedder(settings, sleep=lambda _: None, clock=lambda: now[0])
     server.fail_next(Fault(200, delay_s=4.0))
     started = time.perf_counter()
