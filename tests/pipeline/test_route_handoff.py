@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from omnivox.storage.repositories import StoredMessage
 from omnivox.types import CustomerRef, HistoryItem, InboundMessage, utcnow
 from omnivox.understanding.service import Understanding
 from tests.conftest import make_settings
+from tests.pipeline.test_route_step import context
 
 INTENTS = [
     {"name": "store_hours", "examples": ["what time do you open", "are you open on sunday"]},
@@ -41,26 +41,6 @@ class Desk:
     async def open(self, ctx: TurnContext, reasons: list[str]) -> str:
         self.reasons.append(list(reasons))
         return "A person will reply here."
-
-
-def context(
-    understanding: Understanding,
-    text: str,
-    recent: list[dict[str, Any]] | None = None,
-    history: list[HistoryItem] | None = None,
-) -> TurnContext:
-    settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
-    ctx = TurnContext(
-        InboundMessage("acme", "api", CustomerRef("c1"), text),
-        settings.workspaces[0],
-        ApiChannel(),
-        "turn_1",
-    )
-    ctx.customer_id = "cus_x"
-    ctx.analysis = understanding.get("acme").analyze(text)
-    ctx.recent_nlu = recent or []
-    ctx.history = history or []
-    return ctx
 
 
 async def test_a_callback_address_left_with_the_request_is_in_the_reasons(

@@ -18,7 +18,7 @@ from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.privacy.vault import Vault
 from omnivox.storage.repositories import StoredMessage
-from omnivox.types import CustomerRef, InboundMessage, utcnow
+from omnivox.types import CustomerRef, HistoryItem, InboundMessage, utcnow
 from omnivox.understanding.service import Understanding
 from tests.conftest import make_settings
 
@@ -71,7 +71,13 @@ def understanding(tmp_path_factory: pytest.TempPathFactory) -> Understanding:
     return nlu
 
 
-def context(understanding: Understanding, text: str, recent: list[dict[str, Any]]) -> TurnContext:
+def context(
+    understanding: Understanding,
+    text: str,
+    recent: list[dict[str, Any]] | None = None,
+    history: list[HistoryItem] | None = None,
+) -> TurnContext:
+    """A REST turn of ``text``, analysed, after ``recent`` analyses and ``history``."""
     settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
     ctx = TurnContext(
         InboundMessage("acme", "api", CustomerRef("c1"), text),
@@ -81,7 +87,8 @@ def context(understanding: Understanding, text: str, recent: list[dict[str, Any]
     )
     ctx.customer_id = "cus_x"
     ctx.analysis = understanding.get("acme").analyze(text)
-    ctx.recent_nlu = recent
+    ctx.recent_nlu = recent or []
+    ctx.history = history or []
     return ctx
 
 
