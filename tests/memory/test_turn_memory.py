@@ -12,11 +12,24 @@ import httpx
 
 from omnivox.llm.base import ChatMessage
 from omnivox.pipeline.steps.prepare import GRACE_S
-from omnivox.settings import ScriptedSettings
+from omnivox.settings import ScriptedSettings, Settings
 from omnivox.testing.scripted import ScriptedProvider
 from tests.conftest import LiveServer, make_settings, run_on_server
 
 WORDS = ["one", "two", "three", "four", "five"]
+
+
+def last_prompt(settings: Settings, customer: str, texts: list[str]) -> list[str]:
+    """The messages of the model's last prompt after ``customer`` sent ``texts`` over REST."""
+    with LiveServer(settings) as live:
+        for text in texts:
+            body = {"workspace": "acme", "customer": {"id": customer}, "text": text}
+            httpx.post(
+                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
+            ).raise_for_status()
+        scripted = live.services.chain.providers[0]
+        assert isinstance(scripted, ScriptedProvider)
+        return [m.content for m in scripted.requests[-1].messages]
 
 
 def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Path) -> None:
@@ -36,17 +49,11 @@ def test_turns_that_leave_the_window_reach_the_prompt_as_a_summary(tmp_path: Pat
     settings = settings.model_copy(
         update={"llm": settings.llm.model_copy(update={"history_turns": 1})}
     )
-    with LiveServer(settings) as live:
-        for word in WORDS[:4]:
-            text = f"Question {word}?" + (" It is about ACM-482193." if word == "one" else "")
-            body = {"workspace": "acme", "customer": {"id": "cus_0001"}, "text": text}
-            httpx.post(
-                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
-            ).raise_for_status()
-        scripted = live.services.chain.providers[0]
-        assert isinstance(scripted, ScriptedProvider)
-        system = scripted.requests[-1].messages[0].content
-        turns = [m.content for m in scripted.requests[-1].messages[1:]]
+    texts = [
+        f"Question {w}?" + (" It is about ACM-482193." if w == "one" else "") for w in WORDS[:4]
+    ]
+    messages = last_prompt(settings, "cus_0001", texts)
+    system, turns = messages[0], messages[1:]
     assert (
         "Earlier in this conversation:\nCustomer (chat): Question one? It is about ACM-482193.\n"
         in system
@@ -82,15 +89,7 @@ def test_no_cut_personal_data_reaches_a_later_prompt_through_the_summary(
         pad[19:] + "refund card 4111 1111 1111 1111 asap",
         *(f"follow up {i}, any news?" for i in range(6)),
     ]
-    with LiveServer(settings) as live:
-        for text in texts:
-            body = {"workspace": "acme", "customer": {"id": "shopper-x"}, "text": text}
-            httpx.post(
-                f"{live.url}/api/v1/messages", headers=live.auth(), json=body, timeout=30
-            ).raise_for_status()
-        scripted = live.services.chain.providers[0]
-        assert isinstance(scripted, ScriptedProvider)
-        system = scripted.requests[-1].messages[0].content
+    system = last_prompt(settings, "shopper-x", texts)[0]
     assert "Earlier in this conversation:" in system and "would you please" in system
     assert "jane" not in system and "4111" not in system
 

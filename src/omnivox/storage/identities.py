@@ -237,21 +237,6 @@ class IdentityStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def latest_verification(self, workspace_id: str, customer_id: str) -> Verification | None:
-        """The customer's most recent verification (any status)."""
-        async with self.db.sessions() as session:
-            return (
-                await session.execute(
-                    select(Verification)
-                    .where(
-                        Verification.workspace_id == workspace_id,
-                        Verification.customer_id == customer_id,
-                    )
-                    .order_by(Verification.created_at.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-
     async def current_verification(
         self, workspace_id: str, customer_id: str
     ) -> Verification | None:
