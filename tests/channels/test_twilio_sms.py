@@ -196,7 +196,7 @@ def test_a_reply_waits_behind_an_earlier_one_of_its_conversation_being_retried(
     twilio_api.failures.append(503)  # the first answer's first try
     params = dict(parse_qsl(FORM, keep_blank_values=True))
     for n, text in enumerate(("How long do I have to return boots?", "Do you ship to Canada?")):
-        form = urlencode({**params, "Body": text, "MessageSid": f"SM{n:032d}"})
+        form = urlencode({**params, "Body": text, "MessageSid": f"SMin{n:030d}"})
         assert post(server, form).status_code == 200
         time.sleep(0.3)
     twilio_api.wait_for_sends(2)
