@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -94,6 +97,41 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextlib.contextmanager
+def llama_server(log_dir: Path, *options: str) -> Iterator[str]:
+    """``python -m llama_cpp.server`` serving the bundled GGUF (alias ``smollm2``) with
+    ``options``, on a free port; yields its ``/v1`` base URL once ``/models`` answers."""
+    from omnivox.llm.llamacpp import bundled_model_path
+
+    port = free_port()
+    log_path = log_dir / "server.log"
+    model = str(bundled_model_path())
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host",
+               "127.0.0.1", "--port", str(port), "--model_alias", "smollm2", *options]  # fmt: skip
+    # a file, not a pipe: llama.cpp logs a lot while loading
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 90
+        while not _answers(f"{base}/models"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        try:
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class LiveServer:

@@ -8,11 +8,8 @@ peer for an encoder that does not pool its vectors.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -25,10 +22,9 @@ from omnivox.knowledge.remote_embeddings import (
     OpenAICompatEmbedder,
     space_name,
 )
-from omnivox.llm.llamacpp import bundled_model_path
 from omnivox.settings import OpenAICompatEmbedderSettings
 from omnivox.testing.embeddings_server import MODEL, EmbeddingsServer, Fault
-from tests.conftest import free_port
+from tests.conftest import free_port, llama_server
 
 TEXTS = ["How long does shipping take?", "Returns are free within 60 days.", "Store hours"]
 
@@ -203,33 +199,9 @@ def test_answers_of_the_wrong_shape_are_errors(payload: object, reason: str) -> 
 
 @pytest.fixture(scope="module")
 def llama_embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path: Path = tmp_path_factory.mktemp("llama-embed") / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512",
-             "--embedding", "true", "--model_alias", "smollm2"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 90
-        while not _answers(f"{base}/models"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
+    options = ("--n_ctx", "512", "--embedding", "true")
+    with llama_server(tmp_path_factory.mktemp("llama-embed"), *options) as base:
         yield base
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_an_encoder_that_does_not_pool_is_refused_clearly(llama_embedding_server: str) -> None:

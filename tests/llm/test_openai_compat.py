@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,13 +11,12 @@ import httpx
 import pytest
 
 from omnivox.llm.base import ChatMessage, CompletionRequest, ProviderError
-from omnivox.llm.llamacpp import bundled_model_path
 from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.memory.summarizer import ModelSummarizer
 from omnivox.memory.summary import fold
 from omnivox.settings import OpenAICompatSettings
 from omnivox.types import HistoryItem
-from tests.conftest import free_port
+from tests.conftest import llama_server as start_llama_server
 
 REQUEST = CompletionRequest(
     (ChatMessage("user", "Say hello to a hiker."),), "hello", max_tokens=16, temperature=0.0
@@ -28,45 +25,8 @@ REQUEST = CompletionRequest(
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = log_path.open("wb")  # a file, not a pipe: llama.cpp logs a lot while loading
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(bundled_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "1024",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.3)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with start_llama_server(tmp_path_factory.mktemp("llama-server"), "--n_ctx", "1024") as base:
+        yield base
 
 
 def settings(base_url: str, **extra: object) -> OpenAICompatSettings:
