@@ -88,7 +88,11 @@ def server(
                 "knowledge_paths": knowledge_paths or [],
                 "channels": channels or {},
                 # benches send hundreds of messages a minute from one sender on purpose
-                "limits": {"per_customer_per_minute": 100_000, "per_workspace_per_minute": 100_000},
+                "limits": {
+                    "per_customer_per_minute": 100_000,
+                    "per_workspace_per_minute": 100_000,
+                    "webchat_per_address_per_minute": 100_000,
+                },
                 "seed": {"api_keys": [{"name": "bench", "role": "admin", "key": BENCH_KEY}]},
             }
         ],

@@ -372,6 +372,9 @@ class LimitSettings(_Model):
 
     per_customer_per_minute: int = Field(20, ge=1)
     per_workspace_per_minute: int = Field(1200, ge=1)
+    # web chat messages from one client address, all its visitors together: a client that
+    # opens new visitor ids does not get a new minute with each (an office's NAT shares one)
+    webchat_per_address_per_minute: int = Field(60, ge=1)
     # verification codes (SMS, email) the workspace sends an hour, whoever asks: a bound on
     # what anonymous claims can cost (SMS pumping)
     verification_codes_per_hour: int = Field(30, ge=1)

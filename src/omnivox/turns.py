@@ -26,7 +26,7 @@ class UnknownWorkspaceError(LookupError):
 
 
 class RateLimitedError(Exception):
-    """Too many messages: from this customer, or to this workspace, in the last minute."""
+    """Too many messages a minute: from a customer, a web chat client address, or to a workspace."""
 
     def __init__(self, scope: str, limit: int) -> None:
         super().__init__(f"more than {limit} messages a minute {scope}; try again shortly")
@@ -66,17 +66,19 @@ class TurnService:
         self.runner = PipelineRunner(steps, on_failure=self.record_failure)
         self.windows = windows or MemoryWindows()
 
-    async def admit(self, inbound: InboundMessage) -> None:
+    async def admit(self, inbound: InboundMessage, *, client_address: str | None = None) -> None:
         """Count ``inbound`` against the limits now; RateLimitedError when over.
 
-        For a channel that must answer its sender before the turn runs (SMTP's reply to DATA):
-        it then passes ``admitted=True`` to :meth:`handle`, which does not count it again.
+        For a channel that must answer its sender before the turn runs (SMTP's reply to DATA,
+        web chat's refusal before other tabs see the message): it then passes ``admitted=True``
+        to :meth:`handle`, which does not count it again. ``client_address`` (web chat's, the
+        one the proxy headers name) is also counted against ``webchat_per_address_per_minute``.
         """
         workspace = self.settings.workspace(inbound.workspace_id)
         if workspace is None:
             raise UnknownWorkspaceError(inbound.workspace_id)
         if not _opt_out_keyword(inbound):  # a STOP is recorded however fast it comes
-            await self._within_limits(inbound, workspace.limits)
+            await self._within_limits(inbound, workspace.limits, client_address)
 
     async def handle(
         self,
@@ -118,33 +120,39 @@ class TurnService:
         finally:
             settle_stored(ctx, False)
 
-    async def _within_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
+    async def _within_limits(
+        self, inbound: InboundMessage, limits: LimitSettings, client_address: str | None
+    ) -> None:
         """The limits, except for a retry of a stored message: it gets its stored answer."""
         try:
-            await self._check_limits(inbound, limits)
+            await self._check_limits(inbound, limits, client_address)
         except RateLimitedError:
             if self._stored is None or not await self._stored(inbound):
                 raise
 
-    async def _check_limits(self, inbound: InboundMessage, limits: LimitSettings) -> None:
-        """Per customer (the sender on their channel) and per workspace, sliding minute.
+    async def _check_limits(
+        self, inbound: InboundMessage, limits: LimitSettings, client_address: str | None
+    ) -> None:
+        """Per customer (the sender on their channel), per client address and per workspace.
 
-        Both are checked before either counts the message, so a message the workspace's limit
-        refuses does not use up the customer's own. Each workspace is a group of its own: a
-        flood of senders in one cannot push another's customers out of memory.
+        Sliding minutes, all checked before any counts the message, so a message one limit
+        refuses does not use up the others. Each workspace is a group of its own: a flood of
+        senders in one cannot push another's customers out of memory.
         """
         ws = inbound.workspace_id
         customer = f"customer:{inbound.conversation_key}"
-        refused = await self.windows.admit(
-            (
-                Window(ws, customer, limits.per_customer_per_minute, 60.0),
-                Window(ws, "workspace", limits.per_workspace_per_minute, 60.0),
-            )
+        checks = [(Window(ws, customer, limits.per_customer_per_minute, 60.0), "from you")]
+        if client_address is not None:
+            per_address = limits.webchat_per_address_per_minute
+            address = Window(ws, f"address:{client_address}", per_address, 60.0)
+            checks.append((address, "from your network"))
+        checks.append(
+            (Window(ws, "workspace", limits.per_workspace_per_minute, 60.0), "to this service")
         )
-        if refused == 0:
-            raise RateLimitedError("from you", limits.per_customer_per_minute)
-        if refused == 1:
-            raise RateLimitedError("to this service", limits.per_workspace_per_minute)
+        refused = await self.windows.admit([window for window, _ in checks])
+        if refused is not None:
+            window, scope = checks[refused]
+            raise RateLimitedError(scope, window.limit)
 
     async def record_failure(self, ctx: TurnContext, step: str, exc: BaseException) -> None:
         """Failure hook for the runner: the turn is recorded even when it breaks."""

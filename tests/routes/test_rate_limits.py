@@ -8,9 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from websockets.sync.client import connect
 
-from tests.conftest import LiveServer, make_settings
+from omnivox.services import Services
+from omnivox.storage.models import Message
+from tests.conftest import LiveServer, make_settings, run_on_server
 
 
 @pytest.fixture
@@ -54,6 +57,31 @@ def test_web_chat_gets_an_error_frame_and_keeps_the_socket(server: LiveServer) -
                     kinds.append(frame.get("code", frame["type"]))
                     break
     assert kinds == ["reply", "reply", "reply", "rate_limited"]
+
+
+async def inbound_count(services: Services) -> int:
+    async with services.db.sessions() as session:
+        query = select(func.count()).select_from(Message).where(Message.direction == "in")
+        return int((await session.execute(query)).scalar_one())
+
+
+def test_new_visitor_ids_do_not_escape_the_web_chat_limit_per_address(tmp_path: Path) -> None:
+    """Each visitor has a minute of its own; the address they come from has one too."""
+    limits = {"per_customer_per_minute": 3, "webchat_per_address_per_minute": 2}
+    workspace = {"id": "acme", "name": "Acme", "limits": limits}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        url, frames = live.url.replace("http", "ws") + "/ws/chat?workspace=acme", []
+        for _ in range(3):  # a fresh visitor id on each connection
+            with connect(url) as ws:
+                json.loads(ws.recv(timeout=10))
+                ws.send(json.dumps({"type": "message", "text": "hi", "id": "m_1"}))
+                while (frame := json.loads(ws.recv(timeout=10)))["type"] not in ("reply", "error"):
+                    pass
+                frames.append(frame)
+        stored = run_on_server(live, inbound_count(live.services))
+    assert [f.get("code", f["type"]) for f in frames] == ["reply", "reply", "rate_limited"]
+    assert "2 messages a minute from your network" in frames[2]["message"]
+    assert frames[2]["id"] == "m_1" and stored == 2  # the refused message was not stored
 
 
 def test_a_retry_over_the_limit_gets_its_stored_answer(server: LiveServer) -> None:

@@ -137,7 +137,7 @@ async def _one_turn(websocket: WebSocket, services: Services, workspace: str, vi
         await _error(websocket, exc.code, exc.message, sent_id)
         return
     try:  # counted before the other tabs see it: a flood is refused, not echoed
-        await services.turns.admit(inbound)
+        await services.turns.admit(inbound, client_address=_client_address(websocket))
     except RateLimitedError as exc:
         await _error(
             websocket, "rate_limited", f"You're sending messages too quickly: {exc}.", sent_id
@@ -230,6 +230,11 @@ async def _end_turn(
         "message_id": received.id,
     }
     await websocket.send_json(_with_id(frame, sent_id))
+
+
+def _client_address(websocket: WebSocket) -> str:
+    """The client's address (behind a trusted proxy, the one it forwards), for its limit."""
+    return websocket.client.host if websocket.client else "unknown"
 
 
 def _own_origin(websocket: WebSocket) -> str:
