@@ -21,7 +21,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from omnivox.app import create_app
+from omnivox.app import create_app, server_options
 from omnivox.governance.rbac import Role
 from omnivox.services import Services, build_services
 from omnivox.settings import Settings, validate_settings
@@ -143,12 +143,7 @@ class LiveServer:
         self.services = build_services(settings)
         self.app = create_app(settings, self.services, warm_up=warm_up)
         config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            ws_max_size=settings.server.max_body_bytes,
-            lifespan="on",
+            self.app, host="127.0.0.1", port=self.port, lifespan="on", **server_options(settings)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -69,6 +69,14 @@ def test_the_smtp_listen_address_has_a_short_environment_alias(tmp_path: Path) -
     assert load_settings(write(tmp_path, GOOD), env=env).server.smtp_listen == "0.0.0.0:25"
 
 
+def test_trusted_proxies_can_be_set_from_the_environment(tmp_path: Path) -> None:
+    env = {"LLM_KEY": "k", "OMNIVOX_SERVER__FORWARDED_ALLOW_IPS": "[10.0.0.0/8, '::1']"}
+    settings = load_settings(write(tmp_path, GOOD), env=env)
+    assert settings.server.forwarded_allow_ips == ["10.0.0.0/8", "::1"]
+    default = load_settings(write(tmp_path, GOOD), env={"LLM_KEY": "k"}).server
+    assert default.forwarded_allow_ips == ["127.0.0.1", "::1"]
+
+
 def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
     settings = load_settings(
         write(tmp_path, GOOD), env={"LLM_KEY": "k"}, overrides={"data_dir": str(tmp_path / "d")}
@@ -99,6 +107,16 @@ def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:
             "server: {smtp_listen: '2525'}\nworkspaces: [{id: a, name: A}]",
             "server.smtp_listen",
             "pattern",
+        ),
+        (
+            "server: {forwarded_allow_ips: [10.0.0.1/8]}\nworkspaces: [{id: a, name: A}]",
+            "server.forwarded_allow_ips",
+            "'10.0.0.1/8' is not an IP address or network",
+        ),
+        (
+            "server: {forwarded_allow_ips: ['*', 10.0.0.1]}\nworkspaces: [{id: a, name: A}]",
+            "server.forwarded_allow_ips",
+            "'*' is not an IP address or network",
         ),
         (
             "workspaces: [{id: a, name: A, channels: {email: {addresses: [support@a.example],"

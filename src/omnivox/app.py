@@ -103,6 +103,21 @@ def create_app(
     return app
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options from ``settings`` (``omnivox serve``'s, and the tests' servers).
+
+    X-Forwarded-For and X-Forwarded-Proto name the client only when the peer is in
+    ``server.forwarded_allow_ips`` (uvicorn's ``FORWARDED_ALLOW_IPS`` variable is not read):
+    from another peer they could set the address the login and web chat limits count.
+    """
+    return {
+        "ws_max_size": settings.server.max_body_bytes,
+        "log_config": None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": list(settings.server.forwarded_allow_ips),
+    }
+
+
 async def _warm_up(services: Services, models: bool) -> None:
     if models:
         try:

@@ -86,7 +86,7 @@ def serve(
     """Start the server: REST API, web chat, demo page, webhooks and inbound email (SMTP)."""
     import uvicorn
 
-    from omnivox.app import create_app
+    from omnivox.app import create_app, server_options
 
     settings = load_or_exit(
         config,
@@ -107,15 +107,23 @@ def serve(
         f" at [link={url}]{url}[/] (data in {Path(settings.data_dir).resolve()})"
     )
     err.print(f"  web chat demo {url}/ · agent console {url}/console · dashboard {url}/dashboard")
+    _warn_on_uvicorn_proxy_variable()
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,
         port=settings.server.port,
-        ws_max_size=settings.server.max_body_bytes,
-        log_config=None,
-        proxy_headers=True,
         timeout_graceful_shutdown=5,
+        **server_options(settings),
     )
+
+
+def _warn_on_uvicorn_proxy_variable() -> None:
+    """Say that uvicorn's FORWARDED_ALLOW_IPS is overridden by ``server.forwarded_allow_ips``."""
+    if os.environ.get("FORWARDED_ALLOW_IPS"):
+        err.print(
+            "[yellow]FORWARDED_ALLOW_IPS is not read:[/] set server.forwarded_allow_ips "
+            "(or OMNIVOX_SERVER__FORWARDED_ALLOW_IPS)"
+        )
 
 
 @app.command()

@@ -7,6 +7,7 @@ naming the file, the key path and what was expected.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -76,12 +77,31 @@ class ServerSettings(_Model):
     smtp_listen: str = Field("127.0.0.1:2525", pattern=r"^(off|[^:\s]+:\d{1,5})$")
     # Larger mail is refused with SMTP 552 (announced in EHLO's SIZE, checked while reading).
     smtp_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # Peers (a load balancer, a reverse proxy) whose X-Forwarded-For / X-Forwarded-Proto name
+    # the client: addresses or CIDR networks. Login and web chat limits count the client's
+    # address; "*" trusts every peer, so that any client could pick the address it is counted as.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     @field_validator("smtp_listen")
     @classmethod
     def _smtp_port_in_range(cls, value: str) -> str:
         if value != "off" and not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
             raise ValueError("the port must be 1 to 65535 (host:port, or off)")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        if value == ["*"]:
+            return value
+        for entry in value:
+            try:  # strict, as uvicorn reads it: 10.0.0.1/8 would silently trust nobody
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8); "
+                    'or the list ["*"] alone'
+                ) from None
         return value
 
 

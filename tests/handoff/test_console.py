@@ -463,6 +463,29 @@ def test_failed_logins_are_limited_per_email_and_per_address(
     assert hasher.checks == 0  # the password was not even checked
 
 
+def test_the_login_limit_believes_a_forwarded_address_only_from_a_trusted_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """server.forwarded_allow_ips, as uvicorn applies it: a spoofed X-Forwarded-For does not
+    give a client a fresh address; the listed proxy's names its clients apart."""
+    monkeypatch.setattr(console_routes, "LOGIN_FAILURES_PER_ADDRESS", 1)
+    settings = make_settings(tmp_path, server={"forwarded_allow_ips": ["127.0.0.2"]})
+    direct = httpx.Client(timeout=30)
+    proxy = httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with LiveServer(settings) as live, direct, proxy:
+
+        def attempt(client: httpx.Client, n: int, forwarded_for: str) -> int:
+            form = {"workspace": "acme", "email": f"n{n}@acme.example", "password": "guess"}
+            headers = {"X-Forwarded-For": forwarded_for}
+            return client.post(f"{live.url}/console/login", data=form, headers=headers).status_code
+
+        spoofed = [attempt(direct, 1, "203.0.113.1"), attempt(direct, 2, "203.0.113.2")]
+        assert spoofed == [401, 429]  # both counted as 127.0.0.1
+        behind = [attempt(proxy, 3, "198.51.100.7"), attempt(proxy, 4, "198.51.100.7")]
+        assert behind == [401, 429]  # counted as the forwarded client
+        assert attempt(proxy, 5, "198.51.100.8") == 401  # not as the proxy: another client
+
+
 def test_a_reply_over_4000_characters_is_refused_on_the_page_and_nothing_is_sent(
     server: LiveServer, twilio_api: BotApi
 ) -> None:
