@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from omnivox.identity.verification import (
     MAX_ATTEMPTS,
     MAX_PER_ADDRESS,
+    MAX_PER_ADDRESS_PER_DAY,
     MAX_STARTS,
     VerificationError,
     Verifier,
@@ -240,6 +241,36 @@ async def test_codes_to_one_address_are_limited_whoever_asks(
     assert [to for _, to, _ in outbox.sent] == ["+17205550142"] * MAX_PER_ADDRESS
     fresh = await customer(services, "v_pump_other")
     await verifier.start("acme", fresh, "phone", "+1 720 555 0143")  # another number still can
+
+
+async def sent_hours_ago(services: Services, hours: int) -> None:
+    """Every code so far as if sent ``hours`` ago."""
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Verification).values(created_at=utcnow() - timedelta(hours=hours))
+        )
+
+
+async def test_codes_to_one_address_are_limited_per_day(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    """Within the hourly limit every hour, one mailbox still gets MAX_PER_ADDRESS_PER_DAY a day."""
+    outcomes = []
+    for n in range(MAX_PER_ADDRESS_PER_DAY + 1):
+        sender = await customer(services, f"v_daily_{n}")
+        try:
+            await verifier.start("acme", sender, "email", "victim@example.com")
+            outcomes.append("sent")
+        except VerificationError as error:
+            outcomes.append(error.message)
+        await sent_hours_ago(services, 2)  # the hour's limits have room again
+    assert outcomes == ["sent"] * MAX_PER_ADDRESS_PER_DAY + [
+        "too many codes were sent to this email today; try tomorrow"
+    ]
+    assert len(outbox.sent) == MAX_PER_ADDRESS_PER_DAY
+    await verifier.start("acme", sender, "email", "other@example.com")  # another address can
+    await sent_hours_ago(services, 25)
+    await verifier.start("acme", sender, "email", "victim@example.com")  # a day later
 
 
 async def test_codes_a_workspace_sends_are_limited_even_under_a_burst(

@@ -16,7 +16,8 @@ agent (``conflict``).
 
 Refused with a clear error and no change: an unknown or malformed address, an identifier the
 customer already holds, more than ``MAX_STARTS`` codes an hour for a customer, ``MAX_PER_ADDRESS``
-to an address or the workspace's ``limits.verification_codes_per_hour``, a wrong code (after
+an hour (``MAX_PER_ADDRESS_PER_DAY`` a day) to an address or the workspace's
+``limits.verification_codes_per_hour``, a wrong code (after
 ``MAX_ATTEMPTS`` the code is locked), an expired code.
 """
 
@@ -45,6 +46,7 @@ CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 MAX_STARTS = 3  # codes per customer per hour
 MAX_PER_ADDRESS = 3  # codes to one email or phone per hour, whoever asks
+MAX_PER_ADDRESS_PER_DAY = 10  # and per day: no one is mailed 3 codes every hour
 PER_WORKSPACE = 30  # codes per workspace per hour (limits.verification_codes_per_hour)
 KNOWN_KINDS = ("email", "phone")
 NAMES = {"phone": "phone number", "email": "email address"}
@@ -180,10 +182,8 @@ class Verifier:
         if kind == "email" and public_url and not _merges(owner, customer_id):
             link = f"{public_url.rstrip('/')}/verify/{self.link_token(verification.id)}"
         # stored (and counted) before it is sent: concurrent requests cannot all pass the limit
-        limits = CodeLimits(MAX_STARTS, MAX_PER_ADDRESS, per_workspace)
-        over = await self.store.add_verification(
-            verification, utcnow() - timedelta(hours=1), limits
-        )
+        limits = CodeLimits(MAX_STARTS, MAX_PER_ADDRESS, per_workspace, MAX_PER_ADDRESS_PER_DAY)
+        over = await self.store.add_verification(verification, limits)
         if over is not None:
             raise self._refused(workspace_id, 429, "too_many_codes", _TOO_MANY[over].format(kind))
         receipt = await self.send_code(workspace_id, kind, address, code_text(code, link))
@@ -361,6 +361,7 @@ CODE_REQUIRED = (
 _TOO_MANY = {
     "customer": "too many codes asked for; try in an hour",
     "address": "too many codes were sent to this {} lately; try in an hour",
+    "address_day": "too many codes were sent to this {} today; try tomorrow",
     "workspace": "too many codes are being sent just now; try again in an hour",
 }
 

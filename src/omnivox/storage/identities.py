@@ -11,7 +11,7 @@ both wrote while merged is first sorted by writer (:mod:`omnivox.storage.unmergi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, select, text, update
@@ -68,11 +68,12 @@ class Owner:
 
 @dataclass(frozen=True, slots=True)
 class CodeLimits:
-    """Verification codes allowed in the window: per customer, per address, per workspace."""
+    """Codes allowed: an hour per customer, address and workspace; a day per address."""
 
     per_customer: int
     per_address: int
     per_workspace: int
+    per_address_per_day: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,19 +156,18 @@ class IdentityStore:
 
     # -- verifications ---------------------------------------------------------------------
 
-    async def add_verification(
-        self, verification: Verification, since: datetime, limits: CodeLimits
-    ) -> str | None:
+    async def add_verification(self, verification: Verification, limits: CodeLimits) -> str | None:
         """Store a new code in place of the customer's pending ones, unless a limit is reached.
 
         None when stored; else the limit that refused it (nothing stored): ``customer``,
-        ``address`` (every customer's codes to the claimed address) or ``workspace``, each
-        counting the codes since ``since``. Counted and stored in one transaction that first
-        locks the workspace's row (PostgreSQL, ``FOR NO KEY UPDATE``, which other writes'
+        ``address`` (every customer's codes to the claimed address), ``workspace``, each
+        counting the codes of the hour before the code's ``created_at``, or ``address_day``
+        (the address's codes of the day before it). Counted and stored in one transaction that
+        first locks the workspace's row (PostgreSQL, ``FOR NO KEY UPDATE``, which other writes'
         foreign-key checks do not wait for; SQLite runs one writing transaction at a time), so
         concurrent requests cannot all pass the counts before any is stored. The address is
-        encrypted, so the workspace's codes of the window (at most ``limits.per_workspace``)
-        are read and compared here.
+        encrypted, so the workspace's codes of the window (at most ``limits.per_workspace`` an
+        hour) are read and compared here.
         """
         async with self.db.sessions.begin() as session:
             await session.execute(
@@ -175,23 +175,9 @@ class IdentityStore:
                 .where(Workspace.id == verification.workspace_id)
                 .with_for_update(key_share=True)
             )
-            recent = (
-                await session.execute(
-                    select(Verification.customer_id, Verification.kind, Verification.address)
-                    .where(
-                        Verification.workspace_id == verification.workspace_id,
-                        Verification.created_at >= since,
-                    )
-                    .limit(limits.per_workspace + 1)  # enough to know it is reached
-                )
-            ).all()
-            claimed = (verification.kind, verification.address)
-            if sum(1 for r in recent if r[0] == verification.customer_id) >= limits.per_customer:
-                return "customer"
-            if sum(1 for r in recent if (r[1], r[2]) == claimed) >= limits.per_address:
-                return "address"
-            if len(recent) >= limits.per_workspace:
-                return "workspace"
+            over = await _code_limit_reached(session, verification, limits)
+            if over is not None:
+                return over
             await session.execute(
                 update(Verification)
                 .where(
@@ -583,3 +569,37 @@ async def _merge_chain(session: AsyncSession, customer_id: str) -> list[str]:
         if row is None or row.merged_into is None or row.merged_into in chain:
             return chain
         chain.append(row.merged_into)
+
+
+async def _code_limit_reached(
+    session: AsyncSession, verification: Verification, limits: CodeLimits
+) -> str | None:
+    """The limit a new code would pass (see ``add_verification``), else None."""
+    now, claimed = verification.created_at, (verification.kind, verification.address)
+    recent = (
+        await session.execute(
+            select(Verification.customer_id, Verification.kind, Verification.address)
+            .where(
+                Verification.workspace_id == verification.workspace_id,
+                Verification.created_at >= now - timedelta(hours=1),
+            )
+            .limit(limits.per_workspace + 1)  # enough to know it is reached
+        )
+    ).all()
+    if sum(1 for r in recent if r[0] == verification.customer_id) >= limits.per_customer:
+        return "customer"
+    if sum(1 for r in recent if (r[1], r[2]) == claimed) >= limits.per_address:
+        return "address"
+    if len(recent) >= limits.per_workspace:
+        return "workspace"
+    # read only once the hour's limits passed: at most a day of the workspace's codes of a kind
+    today = await session.execute(
+        select(Verification.address).where(
+            Verification.workspace_id == verification.workspace_id,
+            Verification.kind == verification.kind,
+            Verification.created_at >= now - timedelta(days=1),
+        )
+    )
+    if sum(1 for a in today.scalars() if a == verification.address) >= limits.per_address_per_day:
+        return "address_day"
+    return None
