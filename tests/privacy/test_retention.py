@@ -13,6 +13,7 @@ from omnivox.services import Services
 from omnivox.storage.memory import MemoryRules
 from omnivox.storage.models import Conversation, Customer, Event, Message
 from omnivox.storage.retention import purge, run_all
+from omnivox.storage.signals import SignalStore
 from omnivox.types import CustomerRef, InboundMessage, utcnow
 
 
@@ -99,11 +100,11 @@ async def test_a_conversation_that_loses_messages_loses_its_summary(services: Se
     assert sorted(kept) == ["customer.erased", "customer.merged"]
 
 
-async def test_old_handoffs_and_notes_go_where_the_conversation_goes_on(
-    services: Services,
-) -> None:
+async def test_old_handoffs_and_notes_go_once_no_handoff_is_open(services: Services) -> None:
+    """While a handoff is open, everything of its conversation stays: the old handoff, notes,
+    tickets and events were purged under the agent (only the messages were kept)."""
     from omnivox.storage.handoffs import HandoffStore
-    from omnivox.storage.models import Handoff, Note
+    from omnivox.storage.models import Handoff, Note, Ticket
 
     store, handoffs = services.store, HandoffStore(services.db)
     customer, _ = await store.resolve_customer("acme", "api", "r", verified=True)
@@ -112,19 +113,32 @@ async def test_old_handoffs_and_notes_go_where_the_conversation_goes_on(
     agent = await handoffs.add_agent("acme", "sam@acme.example", "Sam", "agent", "x")
     old, _ = await handoffs.open("acme", conv, customer, {"summary": "card 4111 charged twice"})
     await handoffs.add_note(conv, agent, "called them about the double charge")
+    await SignalStore(services.db).open_ticket("acme", customer, conv, "double charge", "4111")
     long_ago = utcnow() - timedelta(days=40)
     async with services.db.sessions.begin() as session:
-        await session.execute(update(Message).values(created_at=long_ago))
-        await session.execute(update(Note).values(created_at=long_ago))
+        session.add(Event(type="turn.completed", workspace_id="acme", conversation_id=conv))
+    async with services.db.sessions.begin() as session:
+        for model in (Message, Note, Ticket, Event):
+            await session.execute(update(model).values(created_at=long_ago))
         await session.execute(update(Handoff).values(status="resolved", closed_at=long_ago))
     open_now, _ = await handoffs.open("acme", conv, customer, {"summary": "still waiting"})
     await store.attach_inbound(InboundMessage("acme", "api", CustomerRef("r"), "hello?"), customer)
     done = await purge(services.db, "acme", utcnow() - timedelta(days=30))
-    # the conversation has a waiting handoff: its messages stay for the agent to answer
-    assert (done["messages"], done["handoffs"], done["notes"]) == (0, 1, 1)
+    # the conversation has a waiting handoff: all of it stays for the agent
+    assert not any(done.values()), done
+    kept = [(m, await count(services, m)) for m in (Message, Note, Ticket, Handoff, Event)]
+    assert kept == [(Message, 2), (Note, 1), (Ticket, 1), (Handoff, 2), (Event, 1)]
+    # once it closes (and the conversation goes on with the bot) the old rows age out
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Handoff).where(Handoff.id == open_now.id).values(closed_at=utcnow())
+        )
+        await session.execute(update(Conversation).values(status="bot"))
+    done = await purge(services.db, "acme", utcnow() - timedelta(days=30))
+    assert (done["messages"], done["handoffs"], done["notes"], done["tickets"]) == (1, 1, 1, 1)
     async with services.db.sessions() as session:
         left = [h.id for h in (await session.execute(select(Handoff))).scalars()]
-    assert left == [open_now.id] and old.id != open_now.id  # the waiting one stays
+    assert left == [open_now.id] and old.id != open_now.id  # the recent one stays
     assert await count(services, Note) == 0 and await count(services, Conversation) == 1
 
 

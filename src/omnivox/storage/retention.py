@@ -5,9 +5,11 @@ notes written before the cutoff (a packet quotes the conversation), conversation
 messages together with their handoffs, notes and ratings, tickets and verifications older than
 the cutoff, and the rolling summary of every conversation that lost messages (it described
 them). A conversation a person holds or is asked to take (an open handoff, or status ``human``)
-keeps its messages and itself whatever their age until the handoff closes: the agent reads them
-and answers the customer's last message (until 2026-12-05 such a conversation could be deleted
-with its waiting handoff, or emptied so that the agent's reply had nothing to answer). Kept:
+keeps everything of it whatever its age until the handoff closes: itself, its messages, events,
+notes, tickets and earlier (closed) handoffs. The agent reads them and answers the customer's
+last message (until 2026-12-05 such a conversation could be deleted with its waiting handoff, or
+emptied so that the agent's reply had nothing to answer; its notes, tickets, events and
+earlier handoffs were still purged). Kept:
 customer profiles and identities (the business's records), consent decisions (proof of
 consent), merge records (``customer.merged`` events: an unmerge reads what moved from them) and
 the audit log (append-only by design). The server's in-memory answer cache is expired by the
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, select, update
+from sqlalchemy.orm import aliased
 
 from omnivox import events
 from omnivox.logs import get_logger
@@ -52,10 +55,14 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
         counts[name] = counts.get(name, 0) + int(getattr(result, "rowcount", 0) or 0)
 
     def open_case(conversation_id: Any) -> Any:
-        """The conversation has an open handoff or a person holds it: it is kept whole."""
+        """The conversation has an open handoff or a person holds it: it is kept whole.
+
+        Aliases: the rows deleted may be handoffs or conversations themselves.
+        """
+        handoff, conversation = aliased(Handoff), aliased(Conversation)
         return exists().where(
-            Handoff.conversation_id == conversation_id, Handoff.closed_at.is_(None)
-        ) | exists().where(Conversation.id == conversation_id, Conversation.status == "human")
+            handoff.conversation_id == conversation_id, handoff.closed_at.is_(None)
+        ) | exists().where(conversation.id == conversation_id, conversation.status == "human")
 
     async with db.sessions.begin() as session:
         old = (
@@ -75,6 +82,7 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
                     Event.workspace_id == workspace_id,
                     Event.created_at < cutoff,
                     Event.type.not_in(KEPT_EVENTS),
+                    ~open_case(Event.conversation_id),
                 )
             ),
         )
@@ -109,11 +117,12 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
                 delete(Ticket).where(
                     Ticket.workspace_id == workspace_id,
                     (Ticket.created_at < cutoff) | Ticket.conversation_id.in_(empty),
+                    ~open_case(Ticket.conversation_id),
                 )
             ),
         )
         # a closed handoff's packet quotes the conversation, a note speaks of the customer:
-        # they age out with the messages even where the conversation goes on
+        # they age out with the messages even where the conversation goes on with the bot
         count(
             "handoffs",
             await session.execute(
@@ -121,6 +130,7 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
                     Handoff.workspace_id == workspace_id,
                     Handoff.closed_at.is_not(None),
                     Handoff.closed_at < cutoff,
+                    ~open_case(Handoff.conversation_id),
                 )
             ),
         )
@@ -128,7 +138,11 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
         count(
             "notes",
             await session.execute(
-                delete(Note).where(Note.created_at < cutoff, Note.conversation_id.in_(in_workspace))
+                delete(Note).where(
+                    Note.created_at < cutoff,
+                    Note.conversation_id.in_(in_workspace),
+                    ~open_case(Note.conversation_id),
+                )
             ),
         )
         if empty:
