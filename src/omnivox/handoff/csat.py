@@ -42,7 +42,7 @@ class Csat:
 
     async def request(self, ws: WorkspaceSettings, view: HandoffView, agent_id: str) -> None:
         """Mark the rating due and ask on the customer's channel."""
-        await self.handoffs.set_packet(view.id, {**view.packet, "rating": "requested"})
+        await self.handoffs.merge_packet(view.id, {"rating": "requested"})
         last = await self.store.last_inbound(view.conversation_id)
         text = ASK
         if last is not None and last.channel == "email" and ws.channels.public_url:

@@ -198,6 +198,5 @@ class HandoffDesk:
         except Exception as exc:  # the agent writes their own reply
             log.warning("handoff.suggestion_failed", handoff=view.id, error=str(exc))
             return
-        packet = {**view.packet, "suggested_reply": text}
-        await self.handoffs.set_packet(view.id, packet)
+        await self.handoffs.merge_packet(view.id, {"suggested_reply": text})
         self.bus.publish(ws.id, {"type": "suggestion", "handoff_id": view.id, "text": text})

@@ -109,12 +109,19 @@ class HandoffStore:
             )
         return HandoffView.of(row), True
 
-    async def set_packet(self, handoff_id: str, packet: dict[str, Any]) -> None:
-        """Replace the packet (the suggested reply arrives after the handoff)."""
+    async def merge_packet(self, handoff_id: str, changes: dict[str, Any]) -> None:
+        """Write ``changes`` over the packet's fields of the same names, keeping the others.
+
+        Read and written under the row's lock (PostgreSQL: ``FOR UPDATE``; SQLite has one
+        writer), so writers of different fields (the suggested reply, which arrives late; the
+        rating; an unmerge's rewritten customer) all keep theirs. The packet is encrypted:
+        no JSON merge in SQL. Until 2026-12-05 each writer replaced the whole packet with its
+        own (possibly stale) copy: a late suggestion undid a rating request, for one.
+        """
         async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(Handoff).where(Handoff.id == handoff_id).values(packet=packet)
-            )
+            row = await _locked(session, handoff_id)
+            if row is not None:
+                row.packet = {**row.packet, **changes}
 
     async def get(self, workspace_id: str, handoff_id: str) -> HandoffView:
         """One handoff of the workspace, or HandoffError 404."""
@@ -286,7 +293,7 @@ class HandoffStore:
         With ``since``: only for a handoff resolved after it (a rating link expires).
         """
         async with self.db.sessions.begin() as session:
-            row = await session.get(Handoff, view.id)
+            row = await _locked(session, view.id)
             if row is None or row.packet.get("rating") != "requested":
                 return False
             if since is not None and not _due(row, since):
@@ -382,6 +389,11 @@ def _due(row: Handoff, since: datetime) -> bool:
         and closed >= since
         and row.packet.get("rating") == "requested"
     )
+
+
+async def _locked(session: AsyncSession, handoff_id: str) -> Handoff | None:
+    """The handoff, read afresh and locked until the transaction ends (its packet changes)."""
+    return await session.get(Handoff, handoff_id, with_for_update=True, populate_existing=True)
 
 
 async def _take(

@@ -302,7 +302,10 @@ class Split:
         await session.flush()
         await self._orders(session)
         for handoff_id in self.handoffs:
-            row = await session.get(Handoff, handoff_id)
+            # locked: a packet's other fields may change meanwhile (HandoffStore.merge_packet)
+            row = await session.get(
+                Handoff, handoff_id, with_for_update=True, populate_existing=True
+            )
             if row is not None:
                 await _repacked(session, row, describe)
 
