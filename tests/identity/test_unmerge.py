@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,14 @@ import pytest
 from sqlalchemy import select, update
 
 from omnivox.identity.consent import ConsentStore
+from omnivox.llm.base import Delta
+from omnivox.locks import KeyedLock, customer_key
 from omnivox.pipeline.context import TurnContext
+from omnivox.pipeline.steps.identify import Identify
 from omnivox.services import Services, build_services
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.identities import IdentityStore, MergeError
-from omnivox.storage.models import Conversation, Event
+from omnivox.storage.models import Conversation, Event, Message
 from omnivox.storage.repositories import Newcomer
 from omnivox.storage.signals import SignalStore
 from omnivox.storage.subjects import SubjectStore
@@ -264,3 +268,82 @@ async def test_an_sms_stop_sent_while_merged_stays_with_the_number_that_sent_it(
     await identities.unmerge("acme", visitor, {"reason": "two different people"})
     assert not await consents.allows(visitor, "support", "sms")  # still never texted
     assert await consents.allows(maya, "support", "sms")  # Maya never said STOP
+
+
+async def test_turns_meanwhile_wait_for_the_unmerge_and_answer_their_own_side(
+    services: Services,
+) -> None:
+    """Maya's turn is answering when an unmerge starts, the visitor writes while it waits.
+
+    The unmerge ran under Maya's answering turn: her question left for her own conversation and
+    her answer was written to the visitor's. A turn that found the visitor's identifier still
+    merged went on as Maya, in a conversation of hers.
+    """
+    identities, locks = IdentityStore(services.db), services.turns.locks
+    maya = (await say(services, "maya-api", "hi, a question about my points")).customer_id
+    seen = await say(services, "visitor-v", "do you ship to Canada?")
+    visitor, conv_v = seen.customer_id, seen.conversation_id
+    assert maya and visitor
+    await identities.merge("acme", visitor, maya, {"by": "agent"})
+    answering, read_on = asyncio.Event(), asyncio.Event()
+
+    async def slow_reader(_: Delta) -> None:  # a web chat whose reader is slow
+        answering.set()
+        await read_on.wait()
+
+    said = InboundMessage("acme", "api", CustomerRef("maya-api"), "send it to Canaryfield Lane")
+    hers = asyncio.create_task(services.turns.handle(said, services.api, slow_reader))
+    await answering.wait()  # her question is stored (in the visitor's conversation), not her answer
+    held = customer_key("acme", maya)
+    for_undo, for_turns = WatchedLock(locks, held), WatchedLock(locks, held)
+
+    async def unmerge() -> dict[str, Any]:
+        async with identities.turns_held(for_undo, "acme", visitor):
+            return await identities.unmerge("acme", visitor, {"reason": "two people"})
+
+    undo = asyncio.create_task(unmerge())
+    await first(for_undo.asked, undo)  # in line behind her turn
+    identify = next(s for s in services.turns.runner.steps if isinstance(s, Identify))
+    identify.locks = for_turns
+    theirs = asyncio.create_task(say(services, "visitor-v", "and to Mexico?"))
+    await first(for_turns.asked, theirs)  # found Maya as the owner: in line behind the unmerge
+    read_on.set()
+    her_turn, _, their_turn = await asyncio.gather(hers, undo, theirs)
+
+    assert her_turn.message is not None
+    async with services.db.sessions() as session:
+        rows = await session.execute(
+            select(Message.conversation_id, Conversation.customer_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                (Message.id == her_turn.message.id) | (Message.in_reply_to == her_turn.message.id)
+            )
+        )
+        places = set(rows.all())
+    assert len(places) == 1 and next(iter(places))[1] == maya  # question and answer together
+    assert (their_turn.customer_id, their_turn.conversation_id) == (visitor, conv_v)
+    view = await services.store.conversation(conv_v)
+    assert view is not None
+    texts = " ".join(m.text for m in view.messages)
+    assert "Mexico" in texts and "Canaryfield" not in texts
+
+
+class WatchedLock:
+    """The turn lock, with an event set once ``key`` is asked for (the asker is then in line)."""
+
+    def __init__(self, inner: KeyedLock, key: str) -> None:
+        self.inner, self.key, self.asked = inner, key, asyncio.Event()
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        if key == self.key:
+            self.asked.set()
+        async with self.inner.hold(key):
+            yield
+
+
+async def first(event: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    """Until ``event`` is set, or ``task`` ends without setting it."""
+    waiting = asyncio.create_task(event.wait())
+    await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()

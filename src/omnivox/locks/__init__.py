@@ -12,3 +12,8 @@ class KeyedLock(Protocol):
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         """Context manager that holds ``key`` exclusively."""
         ...
+
+
+def customer_key(workspace_id: str, customer_id: str) -> str:
+    """The key a customer's turns hold (identify), and an unmerge of the customer too."""
+    return f"{workspace_id}:customer:{customer_id}"

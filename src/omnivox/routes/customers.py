@@ -201,11 +201,13 @@ async def unmerge(
     """Undo the last merge of this customer into another one."""
     same_workspace(request, principal, body.workspace)
     services = services_of(request)
-    await services.events.flush()  # the turns' queued events: the unmerge sorts them too
     store = services.verifier.store
     evidence = {"method": "api", "by": principal.actor, "reason": body.reason}
     try:
-        return await store.unmerge(body.workspace, customer_id, evidence)
+        # no turn of theirs writes while the rows split: those in progress end first
+        async with store.turns_held(services.turns.locks, body.workspace, customer_id):
+            await services.events.flush()  # the turns' queued events: the unmerge sorts them too
+            return await store.unmerge(body.workspace, customer_id, evidence)
     except MergeError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None
 

@@ -10,6 +10,8 @@ both wrote while merged is first sorted by writer (:mod:`omnivox.storage.unmergi
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import case, delete, select, text, update
 
 from omnivox import events
+from omnivox.locks import KeyedLock, customer_key
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.db import AsyncSession, Database, advisory_key
 from omnivox.storage.models import (
@@ -397,6 +400,33 @@ class IdentityStore:
             workspace_id, actor, UNMERGED, f"{source_id}->{target_id}", _audited(evidence)
         )
         return payload
+
+    @asynccontextmanager
+    async def turns_held(
+        self, locks: KeyedLock, workspace_id: str, customer_id: str
+    ) -> AsyncIterator[None]:
+        """Hold the turn lock of ``customer_id`` and of every profile it is merged into.
+
+        For an unmerge: the turns of those customers in progress end first (their messages
+        are then sorted with the rest), and one that starts meanwhile waits in identify, then
+        finds its sender's owner again. Locks are taken in id order; a profile that joined the
+        chain while we waited is locked too.
+        """
+        wanted = set(await self._chain(customer_id))
+        while True:
+            async with AsyncExitStack() as stack:
+                for cid in sorted(wanted):
+                    await stack.enter_async_context(locks.hold(customer_key(workspace_id, cid)))
+                now = set(await self._chain(customer_id))
+                if now <= wanted:
+                    yield
+                    return
+            wanted |= now
+
+    async def _chain(self, customer_id: str) -> list[str]:
+        """``customer_id`` and every profile it was merged into since, in order."""
+        async with self.db.sessions() as session:
+            return await _merge_chain(session, customer_id)
 
     async def resolve_merged(self, workspace_id: str, customer_id: str) -> str:
         """The profile a customer id now lives in (following ``merged_into``)."""

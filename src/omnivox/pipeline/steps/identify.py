@@ -12,8 +12,10 @@ first message then leaves no customer behind either).
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from omnivox.identity.kinds import identity_of, proven_by_channel
-from omnivox.locks import KeyedLock
+from omnivox.locks import KeyedLock, customer_key
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.repositories import Newcomer, Store
 
@@ -39,13 +41,8 @@ class Identify:
         inbound = ctx.inbound
         trusted = inbound.channel == "api" and ctx.workspace.trust_api_customer_ids
         kind, address = identity_of(inbound.channel, inbound.sender.address)
-        owner = await self.store.identity_owner(
-            inbound.workspace_id, kind, address, business_id=trusted
-        )
+        owner = await self._held_owner(ctx, kind, address, trusted)
         if owner is not None:
-            if self.locks is not None:
-                key = f"{inbound.workspace_id}:customer:{owner}"
-                await ctx.held.enter_async_context(self.locks.hold(key))
             ctx.customer_id, ctx.customer_created = owner, False
             return ctx
         newcomer = Newcomer(
@@ -53,3 +50,26 @@ class Identify:
         )
         ctx.newcomer, ctx.customer_id, ctx.customer_created = newcomer, newcomer.id, True
         return ctx
+
+    async def _held_owner(
+        self, ctx: TurnContext, kind: str, address: str, trusted: bool
+    ) -> str | None:
+        """The sender's customer, its lock held until the turn ends (``ctx.held``).
+
+        Looked up again once the lock is held: an unmerge holds it while it moves identities
+        back, and a turn that waited for it answers the owner the identifier has now (until
+        2026-12-05 it went on with the profile it was merged into, in that one's conversation).
+        """
+        workspace_id = ctx.inbound.workspace_id
+        owner = await self.store.identity_owner(workspace_id, kind, address, business_id=trusted)
+        while owner is not None and self.locks is not None:
+            async with AsyncExitStack() as held:
+                await held.enter_async_context(self.locks.hold(customer_key(workspace_id, owner)))
+                now = await self.store.identity_owner(
+                    workspace_id, kind, address, business_id=trusted
+                )
+                if now == owner:  # kept held: the turn's stack lets it go
+                    await ctx.held.enter_async_context(held.pop_all())
+                    return owner
+            owner = now
+        return owner
