@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import update
 
 from omnivox.analytics.metrics import figures, percentile
 from omnivox.bus import EventRecord
+from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.services import Services
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.models import Conversation, Handoff, Rating
 from omnivox.types import CustomerRef, InboundMessage, utcnow
+from tests.llm.test_openai_compat import chunk, settings, sse
 
 
 def turn(channel: str, **payload: Any) -> dict[str, Any]:
@@ -125,3 +128,27 @@ def test_waits_read_as_people_say_them() -> None:
     assert [duration(s) for s in (None, 45, 89.4, 720, 5400, 12_600, 200_000)] == [
         "–", "45 s", "89 s", "12 min", "1.5 h", "3.5 h", "2.3 days",
     ]  # fmt: skip
+
+
+async def test_a_provider_that_failed_mid_answer_counts_in_the_cost(services: Services) -> None:
+    """It had read the prompt and written part of the answer: billed, but counted nothing."""
+    broken = sse(chunk("Your order"), chunk(" ships on"), done=False)
+    priced = OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=0, price_per_1k_input=1, price_per_1k_output=2),
+        transport=httpx.MockTransport(lambda r: broken),
+    )
+    services.chain.providers[:] = [priced, *services.chain.providers]
+    said = InboundMessage("acme", "api", CustomerRef("c"), "Do you ship to Canada?")
+    answered = await services.turns.handle(said, services.api)
+    services.chain.providers[:] = [priced]  # and a turn that no provider answered
+    again = InboundMessage("acme", "api", CustomerRef("c"), "Do you ship to Mexico?")
+    apologised = await services.turns.handle(again, services.api)
+    await services.events.flush()
+    failed = [ctx.llm_trace.failures[0] for ctx in (answered, apologised) if ctx.llm_trace]
+    assert [f["outcome"] for f in failed] == ["error", "error"]
+    assert all(f["completion_tokens"] == 4 and f["cost_usd"] > 0 for f in failed)
+    f = await figures(services.db, "acme", days=1)
+    assert f.cost_usd == round(sum(x["cost_usd"] for x in failed), 6)
+    assert answered.usage is not None and apologised.usage is not None
+    assert f.prompt_tokens == answered.usage.prompt_tokens + apologised.usage.prompt_tokens
+    assert answered.usage.prompt_tokens > failed[0]["prompt_tokens"]  # the answer's too

@@ -25,7 +25,8 @@ Definitions:
 - **reply time**: the pipeline's time from the message to the reply sent (the sum of the
   recorded steps), p50 and p95; **first token**: when the model's first words came;
 - **cache hits**: the share of answered questions (route ``answer``) served from the cache;
-- **cost**: the providers' reported cost and tokens (the bundled model costs nothing);
+- **cost**: the providers' reported cost and tokens (the bundled model costs nothing), failed
+  attempts' included (:mod:`omnivox.llm.chain`: estimated where a provider reported none);
 - **experiment**: the same per variant of the workspace's experiment
   (:mod:`omnivox.analytics.experiment`).
 """

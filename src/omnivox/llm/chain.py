@@ -2,6 +2,13 @@
 
 A provider that fails after it has streamed part of an answer is followed by a ``reset`` delta,
 so a consumer never keeps a half answer from one provider glued to another's.
+
+A failed attempt's usage is kept in the trace (:meth:`ChainTrace.spent` counts it with the
+answer's): what the provider reported before failing, else an estimate once it had read the
+prompt, that is once it had streamed text or ran past its deadline (the prompt's tokens and
+those of the text it streamed, priced by the provider where it has prices, :class:`Prices`).
+An attempt that failed before either (refused, unreachable, an HTTP error) counts nothing:
+such calls are not billed. Until 2026-12-05 failed attempts counted nothing at all.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from omnivox import events
 from omnivox.llm.base import (
@@ -20,6 +27,8 @@ from omnivox.llm.base import (
     Delta,
     LLMProvider,
     ProviderError,
+    Usage,
+    estimate_tokens,
 )
 from omnivox.llm.base import collect as collect_stream
 from omnivox.logs import get_logger
@@ -30,12 +39,41 @@ log = get_logger(__name__)
 
 @dataclass
 class ChainTrace:
-    """What the chain did on one call: who answered, who failed and why, and timings."""
+    """What the chain did on one call: who answered, who failed and why, and timings.
+
+    ``failures``: one entry per failed attempt, with its provider, ``outcome`` (``timeout`` or
+    ``error``), reason and the tokens and cost it is known to have used; ``usage``: what the
+    answering provider reported.
+    """
 
     provider: str | None = None
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     first_token_ms: float | None = None
     model_ms: float = 0.0
+    usage: Usage | None = None
+    failed_usage: Usage = field(default_factory=Usage)
+
+    def failed(self, provider: str, exc: Exception, usage: Usage) -> str:
+        """Record a failed attempt and what it used; returns the reason."""
+        timed_out = isinstance(exc, TimeoutError)
+        reason = "timeout" if timed_out else str(exc)
+        self.failures.append(
+            {
+                "provider": provider,
+                "outcome": "timeout" if timed_out else "error",
+                "reason": reason,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost_usd": usage.cost_usd,
+                "estimated": usage.estimated,
+            }
+        )
+        self.failed_usage = self.failed_usage.plus(usage)
+        return reason
+
+    def spent(self) -> Usage:
+        """Every attempt's usage: the answer's and the failed ones'."""
+        return (self.usage or Usage()).plus(self.failed_usage)
 
 
 class ProviderChain:
@@ -63,23 +101,26 @@ class ProviderChain:
         trace = trace if trace is not None else ChainTrace()
         for provider in self.providers:
             started = time.perf_counter()
-            emitted = False
+            fitted, said = request, list[str]()
+            reported: Usage | None = None
             try:
                 fitted = fit(request, context_tokens(provider))
                 async for delta in _with_deadline(provider.stream(fitted), provider.timeout_s):
                     if trace.first_token_ms is None and delta.text:
                         trace.first_token_ms = (time.perf_counter() - started) * 1000
-                    emitted = emitted or bool(delta.text)
+                    said.append(delta.text)
+                    reported = delta.usage or reported
                     yield delta
-                trace.provider = provider.name
+                trace.provider, trace.usage = provider.name, reported
                 trace.model_ms = (time.perf_counter() - started) * 1000
                 return
             except Exception as exc:  # any provider failure falls through to the next one
-                reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
-                trace.failures.append({"provider": provider.name, "reason": reason})
+                text = "".join(said)
+                used = reported or _estimated(provider, fitted, text, isinstance(exc, TimeoutError))
+                reason = trace.failed(provider.name, exc, used)
                 trace.first_token_ms = None
                 log.warning(events.LLM_FALLBACK, provider=provider.name, reason=reason)
-                if emitted:
+                if text:
                     yield Delta("", reset=True, provider=provider.name)
         raise ProviderError(
             "every provider failed: "
@@ -144,6 +185,28 @@ async def _with_deadline(stream: AsyncIterator[Delta], timeout_s: float) -> Asyn
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _estimated(provider: LLMProvider, request: CompletionRequest, text: str, late: bool) -> Usage:
+    """A failed attempt's usage, unreported: estimated once it had read the prompt.
+
+    It had when it streamed ``text`` or ran past its deadline (``late``); otherwise nothing.
+    """
+    if not text and not late:
+        return Usage()
+    if isinstance(provider, Prices):
+        return provider.usage_of(request, text)
+    prompt = sum(estimate_tokens(m.content) for m in request.messages)
+    return Usage(prompt, estimate_tokens(text), estimated=True)
+
+
+@runtime_checkable
+class Prices(Protocol):
+    """A provider that prices its tokens: a failed call's estimated usage carries its cost."""
+
+    def usage_of(self, request: CompletionRequest, text: str) -> Usage:
+        """The estimated usage of a call that read ``request`` and wrote ``text``."""
+        ...
 
 
 @runtime_checkable

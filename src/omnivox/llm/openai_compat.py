@@ -90,6 +90,10 @@ class OpenAICompatProvider:
         cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
         return Usage(prompt, completion, cost, estimated, cached)
 
+    def usage_of(self, request: CompletionRequest, text: str) -> Usage:
+        """The estimated usage, priced, of a call that read ``request`` and wrote ``text``."""
+        return self._usage(None, request, text)
+
     async def complete(self, request: CompletionRequest) -> Completion:
         """One non-streaming call, retried on transient failures, within an overall deadline."""
         data = await self._post_json(self._body(request, stream=False))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from omnivox.identity.kinds import display_name
 from omnivox.knowledge.focus import GAP, focus
-from omnivox.llm.base import ChatMessage, CompletionRequest, Usage
+from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.chain import ChainTrace, ProviderChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
@@ -162,7 +162,7 @@ class Generate:
         return shown + self._focus(ctx, rest, budget)
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``reply``, ``usage`` and ``llm_trace``; forward deltas to ``ctx.sink``."""
+        """Set ``reply``, ``usage`` (every attempt's) and ``llm_trace``; deltas to ``ctx.sink``."""
         messages = self.prompt(ctx, shown=self._shown_as_guessed(ctx))
         temperature = self.temperature
         if ctx.variant is not None and ctx.variant.temperature is not None:
@@ -177,13 +177,13 @@ class Generate:
                 if delta.reset:
                     parts.clear()
                 parts.append(delta.text)
-                ctx.usage = delta.usage or ctx.usage
                 if ctx.sink is not None and (delta.text or delta.reset):
                     await ctx.sink(delta)
         except Exception as exc:  # every provider failed: apologise rather than go silent
             log.error("llm.chain.failed", error=str(exc))
-            ctx.reply, ctx.usage = Reply(APOLOGY), Usage()
+            ctx.reply, ctx.usage = Reply(APOLOGY), trace.spent()
             return ctx
+        ctx.usage = trace.spent()  # the failed attempts' too: what the turn cost
         text = "".join(parts).strip() or APOLOGY
         if ctx.vault is not None:  # the customer's own details back; other data masked
             restored = ctx.vault.restore(text, self.restore)
