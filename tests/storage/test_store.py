@@ -17,6 +17,7 @@ from omnivox.memory.summarizer import ExtractiveSummarizer
 from omnivox.services import Services
 from omnivox.storage.memory import MemoryRules
 from omnivox.storage.models import Base
+from omnivox.storage.outbox import OutboxStore
 from omnivox.storage.repositories import (
     DuplicateMessageError,
     MemoryRequest,
@@ -80,6 +81,28 @@ async def test_newcomer_is_stored_with_the_first_message(services: Services) -> 
     again = await store.attach_inbound(inbound("again"), ada.id)
     assert (again.customer_id, again.customer_created, again.created) == (ada.id, False, False)
     assert again.message.conversation_id == attached.message.conversation_id
+
+
+async def test_an_inbound_and_an_outbound_message_may_share_a_provider_id(
+    services: Services,
+) -> None:
+    """A provider id is unique per direction: an email whose Message-ID was one of our replies'
+    (a mail loop, a resend) was taken for a retry of the reply and dropped, and a reply whose
+    receipt carried an inbound message's id could not be recorded."""
+    store, outbox = services.store, OutboxStore(services.db)
+    customer, _ = await store.resolve_customer("acme", "api", "c1")
+    first = (await store.attach_inbound(inbound("hi", provider_id="p-in"), customer)).message
+    conv = first.conversation_id
+    reply = await store.store_outbound("acme", conv, "api", "hello", first.id, {}, "sending")
+    assert await outbox.record(reply, DeliveryReceipt("api", "sent", "p-out")) == "sent"
+    later = (await store.attach_inbound(inbound("thanks", provider_id="p-out"), customer)).message
+    assert later.id not in (reply.id, first.id) and later.conversation_id == conv
+    again = await store.store_outbound("acme", conv, "api", "welcome", later.id, {}, "sending")
+    assert await outbox.record(again, DeliveryReceipt("api", "sent", "p-in")) == "sent"
+    with pytest.raises(DuplicateMessageError) as dup:  # a retry is still one message
+        await store.attach_inbound(inbound("thanks", provider_id="p-out"), customer)
+    assert dup.value.original.id == later.id
+    assert await OutboxStore(services.db).apply_status("acme", "api", "p-in", "delivered")
 
 
 async def test_newcomer_created_meanwhile_elsewhere_joins_that_customer(services: Services) -> None:

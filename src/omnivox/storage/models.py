@@ -143,8 +143,14 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
+        # per direction: a provider's inbound retries are deduplicated, never against our
+        # replies' ids (migration 0017)
         UniqueConstraint(
-            "workspace_id", "channel", "provider_message_id", name="uq_messages_provider_id"
+            "workspace_id",
+            "channel",
+            "direction",
+            "provider_message_id",
+            name="uq_messages_provider_id",
         ),
         Index("ix_messages_conversation_seq", "conversation_id", "seq"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),

@@ -436,11 +436,11 @@ class Store:
         before this message is read first (a conversation just opened has none), before any
         write, so the transaction holds SQLite's write lock only for its writes.
 
-        The unique constraint on (workspace, channel, provider_message_id) makes the dedupe part
-        of the same transaction: a resent message raises DuplicateMessageError and leaves
-        nothing behind, not even a conversation (or a new customer). An id that names another
-        customer's message raises MessageIdTakenError instead: a caller's reused id must not
-        hand one customer another's answer.
+        The unique constraint on (workspace, channel, direction, provider_message_id) makes the
+        dedupe part of the same transaction: a resent message raises DuplicateMessageError and
+        leaves nothing behind, not even a conversation (or a new customer). An id that names
+        another customer's message raises MessageIdTakenError instead: a caller's reused id
+        must not hand one customer another's answer. Our replies' ids are never matched.
         """
         try:
             return await self._attach(inbound, customer, continuity, memory)
@@ -597,7 +597,7 @@ class Store:
         )
 
     async def _by_provider_id(self, inbound: InboundMessage) -> tuple[StoredMessage, str] | None:
-        """The stored message with the inbound's provider id, and its conversation's customer."""
+        """The inbound message stored with this provider id, and its conversation's customer."""
         async with self.db.sessions() as session:
             found = (
                 await session.execute(
@@ -606,6 +606,7 @@ class Store:
                     .where(
                         Message.workspace_id == inbound.workspace_id,
                         Message.channel == inbound.channel,
+                        Message.direction == "in",
                         Message.provider_message_id == inbound.provider_message_id,
                     )
                 )
