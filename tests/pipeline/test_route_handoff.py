@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from omnivox.channels.api import ApiChannel
+from omnivox.channels.config import EmailSettings
+from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
+from omnivox.channels.mail.parse import parse_mail
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.pipeline.steps.understand import Understand
 from omnivox.storage.repositories import StoredMessage
-from omnivox.types import CustomerRef, HistoryItem, InboundMessage, utcnow
+from omnivox.types import HistoryItem, utcnow
 from omnivox.understanding.service import Understanding
 from tests.conftest import make_settings
 from tests.pipeline.test_route_step import context
@@ -95,15 +97,17 @@ async def test_the_same_offer_twice_in_a_row_hands_off_unless_declined(
 async def test_an_email_subject_asking_for_a_person_counts(
     understanding: Understanding, subject: str, wants: bool
 ) -> None:
+    """Through the email channel: the subject was read from a key the channel never wrote."""
     body = "My order arrived with a broken zipper and this is the third time.\n\nJo"
+    raw = f"From: jo@example.net\r\nSubject: {subject}\r\n\r\n{body}".encode()
+    config = EmailSettings(addresses=["support@acme.example"])
+    email = EmailChannel("acme", config, "Acme", "Juniper")
+    [inbound] = await email.parse(ReceivedMail(parse_mail(raw), "support@acme.example"))
     settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
-    inbound = InboundMessage(
-        "acme", "email", CustomerRef("jo@example.net"), body, metadata={"subject": subject}
-    )
-    ctx = TurnContext(inbound, settings.workspaces[0], ApiChannel(), "turn_1")
+    ctx = TurnContext(inbound, settings.workspaces[0], email, "turn_1")
     ctx.conversation_id = "conv_1"
     ctx.message = StoredMessage(
-        "msg_1", "conv_1", "in", "email", body, "received", None, {}, utcnow()
+        "msg_1", "conv_1", "in", "email", inbound.text, "received", None, {}, utcnow()
     )
     ctx = await Understand(understanding, None)(ctx)  # type: ignore[arg-type]
     assert ctx.analysis is not None and ctx.analysis.wants_person is wants

@@ -97,6 +97,11 @@ def answer(relay: RelaySink, n: int) -> EmailMessage:
     return relay.wait_for(n)[n - 1]
 
 
+def asked(body: str) -> str:
+    """The text a new thread's mail under the default subject is answered as (subject first)."""
+    return f"Question about returns\n\n{body}"
+
+
 def reply_to(previous: EmailMessage, text: str, **kwargs: Any) -> EmailMessage:
     """The customer's reply as a mail client writes it: threading headers and the quote."""
     quoted = "\n".join("> " + line for line in plain(previous).splitlines())
@@ -119,7 +124,9 @@ def test_one_thread_over_three_messages(server: LiveServer, relay: RelaySink) ->
     assert a1["In-Reply-To"] == first["Message-ID"] and a1["References"] == first["Message-ID"]
     assert a1["Auto-Submitted"] == "auto-replied"
     body = plain(a1)
-    assert body.startswith("Hi Jane Doe,\n\nYou asked: Can I return boots after 20 days?")
+    assert body.startswith(
+        f"Hi Jane Doe,\n\nYou asked: {asked('Can I return boots after 20 days?')}"
+    )
     assert "Juniper" in body and a1.get_body(("html",)) is not None
 
     second = reply_to(a1, "And for kids' boots?")  # answers our reply: joined by References
@@ -138,8 +145,8 @@ def test_one_thread_over_three_messages(server: LiveServer, relay: RelaySink) ->
 
     rows = inbound_rows(server)
     assert [r.text for r in rows] == [
-        "Can I return boots after 20 days?",
-        "And for kids' boots?",  # the quoted history stripped
+        asked("Can I return boots after 20 days?"),  # a new thread's subject leads
+        "And for kids' boots?",  # the quoted history stripped, a reply's subject left out
         "Thanks! Also: do you ship to Canada?",
     ]
     assert len({r.conversation_id for r in rows}) == 1
@@ -366,7 +373,7 @@ def test_a_person_writing_through_a_mail_service_is_answered(
         client.sendmail(envelope, ["support@acme.example"], question.as_bytes(policy=policy.SMTP))
     assert answer(relay, 1)["To"] == "jane@example.com"
     assert [r.text for r in inbound_rows(server)] == [
-        "My boots arrived damaged, can I get a replacement?"
+        asked("My boots arrived damaged, can I get a replacement?")
     ]
 
 
@@ -384,9 +391,9 @@ def test_a_sender_over_the_hourly_limit_is_told_to_retry_later(
         send(smtp_port(live), mail("from someone else", sender="bob@example.com"))
         relay.wait_for(3)
         assert sorted(r.text for r in inbound_rows(live)) == [
-            "from someone else",
-            "question 0",
-            "question 1",
+            asked("from someone else"),
+            asked("question 0"),
+            asked("question 1"),
         ]
 
 
@@ -406,7 +413,10 @@ def test_mail_over_the_turn_limits_is_refused_for_now_not_accepted_and_dropped(
             send(smtp_port(live), mail("question 2"))
         assert limited.value.smtp_code == 451 and b"from you" in limited.value.smtp_error
         relay.wait_for(2)
-        assert sorted(r.text for r in inbound_rows(live)) == ["question 0", "question 1"]
+        assert sorted(r.text for r in inbound_rows(live)) == [
+            asked("question 0"),
+            asked("question 1"),
+        ]
 
 
 def test_without_a_relay_mail_is_answered_and_stored_but_not_sent(tmp_path: Path) -> None:
@@ -624,7 +634,7 @@ def test_a_mail_is_accepted_once_stored_and_a_failed_store_is_retried(
     assert refused.value.smtp_code == 451 and inbound_rows(server) == []
     store.attach_inbound = attach  # type: ignore[method-assign]
     send(smtp_port(server), question)  # the sending server's retry
-    assert [r.text for r in inbound_rows(server)] == ["Can I return boots I wore once?"]
+    assert [r.text for r in inbound_rows(server)] == [asked("Can I return boots I wore once?")]
     assert answer(relay, 1)["In-Reply-To"] == question["Message-ID"]
 
 

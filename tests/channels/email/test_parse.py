@@ -6,6 +6,8 @@ from email.message import EmailMessage
 
 import pytest
 
+from omnivox.channels.config import EmailSettings
+from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import (
     MAX_PARTS,
     MailError,
@@ -111,6 +113,53 @@ def test_a_codec_that_is_no_charset_is_read_as_utf8_not_raised(charset: str, def
 )
 def test_reply_and_forward_subjects_are_told_apart(subject: str, kind: str) -> None:
     assert subject_prefix(subject) == kind
+
+
+async def question(msg: EmailMessage, hint: str | None = None) -> str:
+    """The text the turn answers for ``msg`` (the email channel's inbound message)."""
+    config = EmailSettings(addresses=["support@acme.example"])
+    email = EmailChannel("acme", config, "Acme Outfitters", "Juniper")
+    received = ReceivedMail(parse_mail(msg.as_bytes()), "support@acme.example", hint)
+    [inbound] = await email.parse(received)
+    return inbound.text
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "text"),
+    [
+        (
+            "Return policy for sale items?",
+            "see subject",
+            "Return policy for sale items?\n\nsee subject",
+        ),
+        (
+            "Return policy for sale items?",
+            "Hi,\n\nJane",
+            "Return policy for sale items?\n\nHi,\n\nJane",
+        ),
+        # said again in the body: not twice
+        (
+            "Sale items",
+            "Can I return  SALE ITEMS bought online?",
+            "Can I return  SALE ITEMS bought online?",
+        ),
+        ("Return policy for sale items?", "", "Return policy for sale items?"),
+    ],
+)
+async def test_a_new_threads_subject_leads_the_question(subject: str, body: str, text: str) -> None:
+    """The subject was never part of the text: "see subject" was all the model and search saw."""
+    assert await question(mail(body, subject=subject)) == text
+
+
+async def test_a_replys_subject_is_not_part_of_the_question() -> None:
+    headers = mail(
+        "And for kids?", subject="Question about returns", in_reply_to="<a1@acme.example>"
+    )
+    assert await question(headers) == "And for kids?"
+    assert await question(mail("And for kids?", subject="AW: Rückgabe")) == "And for kids?"
+    assert await question(mail("see below", subject="Fwd: Your order")) == "see below"
+    addressed = mail("And for kids?", subject="more returns")  # to the conversation's address
+    assert await question(addressed, hint="conv_01abc") == "And for kids?"
 
 
 def test_8bit_headers_are_read_as_utf8() -> None:

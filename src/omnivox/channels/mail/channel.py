@@ -87,13 +87,7 @@ class EmailChannel:
         mail = request.mail
         if mail.sender is None:
             return []
-        # a question asked in the subject line alone; files alone are said so (an agent can look),
-        # also under a thread's subject ("Re: ..."/"Fwd: ..." is an old question, not a new one)
-        names = [a.name for a in mail.attachments]
-        subject = mail.subject.strip()
-        if names and subject_prefix(subject):
-            subject = ""
-        text = mail.text.strip() or subject or files_only(names)
+        text = _question(request)
         if not text:
             return []
         meta = {
@@ -282,6 +276,40 @@ class _Relay(aiosmtplib.SMTP):
     async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
         self.data_sent = True
         return await super().data(message, **kwargs)
+
+
+def _question(request: ReceivedMail) -> str:
+    """What the customer asks: the body, led by the subject when the mail starts a thread.
+
+    Customers often ask in the subject alone ("Return policy for sale items?" over "see
+    subject" or a greeting), so a new thread's subject is the text's first line unless the body
+    says it already. A reply keeps its body: its subject ("Re: ...") is the thread's old
+    question. A mail of files alone is said so (an agent can look), also under a thread's subject.
+    """
+    mail = request.mail
+    body, subject = mail.text.strip(), mail.subject.strip()
+    names = [a.name for a in mail.attachments]
+    if names and subject_prefix(subject):
+        subject = ""
+    if body and subject and _starts_thread(request) and _fold(subject) not in _fold(body):
+        return f"{subject}\n\n{body}"
+    return body or subject or files_only(names)
+
+
+def _starts_thread(request: ReceivedMail) -> bool:
+    """Whether the mail begins a thread: no Re:/Fwd: subject, no threading headers or address.
+
+    In-Reply-To, References or a conversation's reply address (``support+conv_...@``) make it
+    a reply, whether or not the thread it answers is one of ours.
+    """
+    mail = request.mail
+    answers = mail.in_reply_to or mail.references or request.conversation_hint
+    return not answers and not subject_prefix(mail.subject)
+
+
+def _fold(text: str) -> str:
+    """``text`` compared loosely: case and runs of whitespace ignored."""
+    return " ".join(text.casefold().split())
 
 
 def _trimmed(references: list[str]) -> tuple[str, ...]:

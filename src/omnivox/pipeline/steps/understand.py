@@ -7,20 +7,18 @@ numbers the customer mentions are remembered on their profile (``attributes.fact
 later turns give the model, on any channel.
 
 An email's subject line is read for a request for a person too ("Please have a real person call
-me, I want to speak to a manager" over a body about a broken zipper), unless it is a reply's or a
-forward's ("Re: …", "Fwd: …": an old request, already answered).
+me, I want to speak to a manager" over a body about a broken zipper): the email channel puts a new
+thread's subject in the message's text, never a reply's or a forward's ("Re: …", "Fwd: …": an
+old request, already answered).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
-from omnivox.channels.mail.parse import subject_prefix
 from omnivox.pipeline.context import TurnContext
 from omnivox.storage.repositories import MetadataUpdate
 from omnivox.storage.signals import SignalStore
-from omnivox.understanding.handoff_request import asks_for_person
 from omnivox.understanding.service import Understanding
 
 
@@ -49,14 +47,6 @@ class Understand:
             ctx.analysis = nlu.analyze(*args)
         else:  # the embedding model and the classifier: off the event loop
             ctx.analysis = await asyncio.to_thread(nlu.analyze, *args)
-        subject = ctx.inbound.metadata.get("subject") if ctx.inbound.channel == "email" else None
-        if (
-            isinstance(subject, str)
-            and not ctx.analysis.wants_person
-            and not subject_prefix(subject)
-            and asks_for_person(subject)
-        ):
-            ctx.analysis = dataclasses.replace(ctx.analysis, wants_person=True)
         ctx.message_update = MetadataUpdate.with_nlu(ctx.message, ctx.analysis.as_metadata())
         orders = [e.value for e in ctx.analysis.entities if e.kind == "order_number"]
         if orders and ctx.customer_id is not None:  # a fact learned in conversation
