@@ -69,6 +69,46 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*\[-])|\n+")
+# words whose stop ends no sentence: titles, months, Latin and reference abbreviations
+_ABBREVIATIONS = frozenset(
+    [
+        "mr.",
+        "mrs.",
+        "ms.",
+        "dr.",
+        "prof.",
+        "sr.",
+        "jr.",
+        "st.",
+        "mt.",
+        "capt.",
+        "lt.",
+        "sgt.",
+        "rev.",
+        "jan.",
+        "feb.",
+        "mar.",
+        "apr.",
+        "jun.",
+        "jul.",
+        "aug.",
+        "sep.",
+        "sept.",
+        "oct.",
+        "nov.",
+        "dec.",
+        "e.g.",
+        "i.e.",
+        "cf.",
+        "vs.",
+        "approx.",
+        "incl.",
+        "ca.",
+        "fig.",
+    ]
+)
+_BEFORE_NUMBER = frozenset({"no.", "nos."})  # "No. 5"; "I said no. Then ..." ends one
+_INITIAL = re.compile(r"[A-Z]\.")  # "John F. Kennedy", "J. Crew"
 
 
 def content_words(text: str) -> set[str]:
@@ -85,5 +125,26 @@ def match_score(wanted: set[str], sentence: str, rank: int) -> float:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences (and lines) of ``text``, stripped; citation markers stay with their sentence."""
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    """Sentences (and lines) of ``text``, stripped; citation markers stay with their sentence.
+
+    A stop after a common abbreviation ("Nov. 28", "Dr. Martens", "e.g. Chelsea boots", "St.
+    Louis") or an initial ("John F. Kennedy") ends no sentence; a line break always ends one.
+    """
+    pieces: list[str] = []
+    start = 0
+    for gap in _SENTENCE.finditer(text):
+        if "\n" not in gap.group() and _abbreviated(text[start : gap.start()], text[gap.end()]):
+            continue
+        pieces.append(text[start : gap.start()])
+        start = gap.end()
+    pieces.append(text[start:])
+    return [s.strip() for s in pieces if s.strip()]
+
+
+def _abbreviated(before: str, following: str) -> bool:
+    """Whether ``before`` (ending in a stop) ends in an abbreviation or an initial."""
+    word = before.rsplit(None, 1)[-1].lstrip("(\"'[")
+    if _INITIAL.fullmatch(word):
+        return True
+    word = word.lower()
+    return word in _ABBREVIATIONS or (word in _BEFORE_NUMBER and following.isdigit())

@@ -11,6 +11,7 @@ from omnivox.campaigns.compose import compose
 from omnivox.campaigns.formats import Parts, assemble, gsm_safe, trim
 from omnivox.channels.sms import segments
 from omnivox.settings import CampaignSettings
+from omnivox.text import split_sentences
 
 BRIEF = Brief(
     offer="20% off all rain jackets this weekend",
@@ -35,6 +36,42 @@ def test_trim_keeps_whole_sentences_and_never_cuts_a_word() -> None:
     cut = trim("Waterproof breathable three-layer shells for 129.99 dollars today", 30)
     assert cut == "Waterproof breathable..." and len(cut) <= 30
     assert trim("Short.", 100) == "Short."
+
+
+def test_trim_does_not_end_a_sentence_at_an_abbreviation_or_initial() -> None:
+    """It kept "Our winter sale starts Nov." and "Dr." as if they were sentences."""
+    copy = (
+        "Our winter sale starts Nov. 28 at every store. "
+        "Dr. Martens and J. Crew boots are 20% off, e.g. Chelsea styles. "
+        "Pit zips let the heat out."
+    )
+    assert trim(copy, 60) == "Our winter sale starts Nov. 28 at every store."
+    assert trim(copy, 120) == (
+        "Our winter sale starts Nov. 28 at every store. "
+        "Dr. Martens and J. Crew boots are 20% off, e.g. Chelsea styles."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("Visit St. Louis. Ask Mrs. Lee.", ["Visit St. Louis.", "Ask Mrs. Lee."]),
+        (
+            "Style No. 5 is back. I said no. Then I bought it.",
+            ["Style No. 5 is back.", "I said no.", "Then I bought it."],
+        ),
+        (
+            "Boots (i.e. Chelsea) ship free. Socks too.",
+            ["Boots (i.e. Chelsea) ship free.", "Socks too."],
+        ),
+        (
+            "Sale ends Nov.\nShop now.",
+            ["Sale ends Nov.", "Shop now."],
+        ),  # a line break still ends one
+    ],
+)
+def test_abbreviations_and_initials_end_no_sentence(text: str, sentences: list[str]) -> None:
+    assert split_sentences(text) == sentences
 
 
 @pytest.mark.parametrize("allowed", [1, 2, 3])
