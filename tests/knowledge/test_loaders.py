@@ -277,7 +277,7 @@ def test_html_keeps_every_visible_text_once_in_order(tmp_path: Path) -> None:
         "Quoted tip about waterproofing boots.",
         "- Item one about tents.",
         "- Item two",
-        "- nested",
+        "  - nested",
         "Bag | Rating",
         "Cell about sleeping bags. | -5°C 23°F",
     )
@@ -287,6 +287,43 @@ def test_html_keeps_every_visible_text_once_in_order(tmp_path: Path) -> None:
     )
     for hidden in ("Menu", "Enable JS", "Copyright", "comment", "Page"):
         assert hidden not in doc.text
+
+
+def test_html_text_after_a_nested_list_stays_in_its_list_item(tmp_path: Path) -> None:
+    """It lost its item: "Refunds go to the original card." read as a paragraph of its own."""
+    path = tmp_path / "returns.html"
+    path.write_text(
+        "<h1>Returns</h1><ul><li>Returns<ul><li>Unworn within 30 days</li>"
+        "<li>Tags attached<ol><li>Price tag</li></ol></li></ul>"
+        "Refunds go to the original card.</li><li><p>Exchanges</p><p>Free in store.</p></li></ul>"
+        "<p>After the list.</p>"
+    )
+    [doc] = loaders.load(path, "returns.html")
+    assert doc.sections[0].blocks == (
+        "- Returns",
+        "  - Unworn within 30 days",
+        "  - Tags attached",
+        "    - Price tag",
+        "  Refunds go to the original card.",
+        "- Exchanges",
+        "  Free in store.",
+        "After the list.",
+    )
+    [chunk] = chunk_document(doc)
+    assert chunk.text == "\n".join(doc.sections[0].blocks)  # the indentation survives chunking
+
+
+def test_a_long_html_pre_keeps_its_line_breaks_in_every_chunk(tmp_path: Path) -> None:
+    """A code block over the chunk size was cut as prose: its lines joined by spaces."""
+    lines = [f"curl -X POST https://api.acme.example/returns/{n} -d reason=size" for n in range(40)]
+    path = tmp_path / "api.html"
+    path.write_text(f"<h1>API</h1><pre>\n{chr(10).join(lines)}\n</pre>")
+    [doc] = loaders.load(path, "api.html")
+    chunks = chunk_document(doc, ChunkingSettings(max_words=40))
+    code = [c.text for c in chunks if "curl" in c.text]
+    assert len(code) > 1 and all(len(c.split()) <= 40 for c in code)
+    assert "\n".join(code).split("\n") == lines  # cut between lines, each line whole
+    assert chunk_document(doc)[0].text.startswith(f"{lines[0]}\n{lines[1]}\n")
 
 
 def test_markdown_code_fences_are_content_not_headings(tmp_path: Path) -> None:

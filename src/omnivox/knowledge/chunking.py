@@ -30,7 +30,14 @@ def _words(text: str) -> int:
 
 
 def _split_long(block: str, max_words: int) -> list[str]:
-    """Cut an over-long block at sentence ends (or at ``max_words`` as a last resort)."""
+    """A block that fits, as it is; else cut at sentence ends (at ``max_words`` as a last resort).
+
+    A block of lines (code, a ``pre``) is cut between lines, each piece keeping its lines.
+    """
+    if _words(block) <= max_words:
+        return [block]
+    if "\n" in block:
+        return _split_lines(block, max_words)
     pieces: list[str] = []
     current: list[str] = []
     for sentence in _SENTENCE_END.split(block):
@@ -47,6 +54,29 @@ def _split_long(block: str, max_words: int) -> list[str]:
         current += words
     if current:
         pieces.append(" ".join(current))
+    return pieces
+
+
+def _split_lines(block: str, max_words: int) -> list[str]:
+    """Lines packed into pieces of at most ``max_words``; a longer line is cut on its own."""
+    pieces: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        piece = "\n".join(current).strip("\n")
+        if piece:
+            pieces.append(piece)
+        current.clear()
+
+    for line in block.split("\n"):
+        if _words(line) > max_words:
+            flush()
+            pieces += _split_long(line, max_words)
+            continue
+        if current and _words("\n".join([*current, line])) > max_words:
+            flush()
+        current.append(line)
+    flush()
     return pieces
 
 

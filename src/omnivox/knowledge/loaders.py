@@ -213,16 +213,19 @@ class _HtmlText:
     """Visible text of an HTML tree, each piece once and in document order.
 
     Block-level elements start new blocks and inline text runs are joined; headings, list
-    items (``- `` before their first block), table rows (cells joined with `` | ``) and
-    ``pre`` (its lines kept) have their own forms. ``flat``: the text of a heading or a table
-    cell, where every element is a block of one line.
+    items, table rows (cells joined with `` | ``) and ``pre`` (its lines kept) have their own
+    forms. A list item's first block starts with ``- ``, indented two spaces per enclosing
+    item; its later blocks (after a nested list, a second paragraph) are indented to its text,
+    as Markdown writes them. ``flat``: the text of a heading or a table cell, where every
+    element is a block of one line.
     """
 
     def __init__(self, flat: bool = False) -> None:
         self.flat = flat
         self.outline = _Outline()
         self.inline: list[str] = []
-        self.item = False  # a list item's marker waits for its first block
+        self.depth = 0  # list items open around the text
+        self.item = False  # the innermost item's marker waits for its first block
 
     def walk(self, node: Tag) -> None:
         for child in node.children:
@@ -249,12 +252,16 @@ class _HtmlText:
             self.flush()
             cells = [_flat_text(c) for c in tag.find_all(["td", "th"], recursive=False)]
             self.block(" | ".join(c for c in cells if c))
-        elif name in _HTML_BLOCKS:
+        elif name == "li":
             self.flush()
-            self.item = self.item or name == "li"
+            self.depth, self.item = self.depth + 1, True
             self.walk(tag)
             self.flush()
-            self.item = self.item and name != "li"
+            self.depth, self.item = self.depth - 1, False
+        elif name in _HTML_BLOCKS:
+            self.flush()
+            self.walk(tag)
+            self.flush()
         else:
             self.walk(tag)
 
@@ -264,8 +271,18 @@ class _HtmlText:
 
     def block(self, text: str) -> None:
         if text:
-            self.outline.blocks.append(f"- {text}" if self.item else text)
+            self.outline.blocks.append(_in_list(text, self.depth, self.item))
             self.item = False
+
+
+def _in_list(text: str, depth: int, marker: bool) -> str:
+    """``text`` as a block ``depth`` list items deep (0: in no list).
+
+    Each line is indented to the item's text; the item's first block follows its ``- ``.
+    """
+    indent = "  " * depth
+    block = "\n".join(indent + line if line else line for line in text.split("\n"))
+    return f"{indent[:-2]}- {block[len(indent) :]}" if marker else block
 
 
 def _flat_text(tag: Tag) -> str:
