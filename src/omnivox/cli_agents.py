@@ -17,7 +17,7 @@ from omnivox.cli_support import (
 )
 from omnivox.handoff.auth import hash_password
 from omnivox.storage.db import Database
-from omnivox.storage.handoffs import HandoffStore
+from omnivox.storage.handoffs import HandoffStore, RemovedAgent
 from omnivox.storage.repositories import Store
 
 agents_app = typer.Typer(help="Manage the agents who log in to /console.", no_args_is_help=True)
@@ -104,3 +104,37 @@ def enable(
 ) -> None:
     """Let a disabled agent log in again (with their password; sessions ended stay ended)."""
     _switch(email, False, config, workspace, data_dir)
+
+
+async def _remove(db: Database, workspace_id: str, email: str) -> RemovedAgent | None:
+    return await HandoffStore(db).remove_agent(workspace_id, email)
+
+
+@agents_app.command("remove")
+def remove(
+    email: Annotated[str, typer.Argument(help="The agent's login email.")],
+    config: ConfigOpt = Path("omnivox.yaml"),
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDirOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove an agent for good; the conversations they hold go back to the queue.
+
+    They can no longer log in (their sessions and open pages end) and the email is free for
+    `omnivox agents add`. Their notes, ratings and handoffs keep naming them: an agent with any
+    stays as a disabled record without the email, one with none is deleted. Exits 1 when there
+    is no such agent.
+    """
+    settings, ws = workspace_command(config, workspace, data_dir)
+    email = email.strip().lower()
+    if not yes and not typer.confirm(f"Remove the agent {email} from {ws.id}?"):
+        raise typer.Exit(1)
+    removed = with_database(settings, lambda db: _remove(db, ws.id, email))
+    if removed is None:
+        err.print(f"[bold red]No agent[/] {email} in {ws.id}")
+        raise typer.Exit(1)
+    kept = " (kept as a disabled record: notes, ratings or handoffs name them)"
+    err.print(
+        f"[green]Agent[/] {email} removed from {ws.id}{kept if removed.kept else ''}; "
+        f"{removed.released} conversation(s) they held went back to the queue"
+    )

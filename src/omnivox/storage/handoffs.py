@@ -23,6 +23,14 @@ from omnivox.types import aware, utcnow
 OPEN = ("waiting", "claimed")
 
 
+@dataclass(frozen=True, slots=True)
+class RemovedAgent:
+    """What removing an agent did: conversations put back in the queue, the row kept or not."""
+
+    released: int
+    kept: bool  # notes, ratings or handoffs name the agent: the row stays, disabled
+
+
 class HandoffError(Exception):
     """A refused console action; ``status`` is the HTTP status to answer with."""
 
@@ -350,6 +358,36 @@ class HandoffStore:
             )
         return getattr(result, "rowcount", 0) == 1
 
+    async def remove_agent(self, workspace_id: str, email: str) -> RemovedAgent | None:
+        """Remove an agent's account; None when there is no such agent.
+
+        The conversations they hold go back to the queue (``waiting``, nobody's). An agent no
+        note, rating or handoff names is deleted; otherwise the row stays so that those still
+        name them, disabled with their sessions ended and its email replaced by
+        ``removed:<agent id>``: nobody can log in as them, enable them again or be assigned to
+        them, and ``add_agent`` with the email creates a new account.
+        """
+        async with self.db.sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            released = await session.execute(
+                update(Handoff)
+                .where(Handoff.agent_id == row.id, Handoff.status == "claimed")
+                .values(status="waiting", agent_id=None)
+            )
+            kept = await _named(session, row.id)
+            if kept:
+                row.email = f"removed:{row.id}"
+                row.disabled_at = row.signed_out_at = utcnow()
+            else:
+                await session.delete(row)
+        return RemovedAgent(getattr(released, "rowcount", 0), kept)
+
     async def agent_by_email(self, workspace_id: str, email: str) -> Agent | None:
         """The agent who logs in with this email in the workspace."""
         async with self.db.sessions() as session:
@@ -378,6 +416,15 @@ class HandoffStore:
             await session.execute(
                 update(Agent).where(Agent.id == agent_id).values(signed_out_at=utcnow())
             )
+
+
+async def _named(session: AsyncSession, agent_id: str) -> bool:
+    """Whether a handoff, note or rating names the agent."""
+    for table in (Handoff, Note, Rating):
+        query = select(table.agent_id).where(table.agent_id == agent_id).limit(1)
+        if (await session.execute(query)).first() is not None:
+            return True
+    return False
 
 
 def _due(row: Handoff, since: datetime) -> bool:
