@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from omnivox import events
 from omnivox.channels.meta import MetaRequest
@@ -23,6 +23,7 @@ from omnivox.storage.models import Event, Message
 from omnivox.types import Citation, OutboundMessage, Reply, utcnow
 from tests.channels.conftest import META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, BotApi
 from tests.conftest import LiveServer, make_settings, run_on_server
+from tests.handoff.test_console import login
 
 BATCH = (Path(__file__).parent / "payloads" / "whatsapp_batch.json").read_bytes()
 
@@ -289,9 +290,9 @@ def one_message(text: str, wamid: str) -> bytes:
     return json.dumps(batch).encode()
 
 
-def test_an_agents_reply_reaches_a_whatsapp_customer(
-    tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]
-) -> None:
+@pytest.fixture
+def desk(tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
+    """A server with WhatsApp and an agent, Sam."""
     whatsapp = whatsapp_settings(whatsapp_api)
     agents = [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}]
     workspace = {
@@ -300,28 +301,72 @@ def test_an_agents_reply_reaches_a_whatsapp_customer(
         "channels": {"whatsapp": whatsapp},
         "seed": {"agents": agents},
     }
-    settings = make_settings(tmp_path, database=database, workspaces=[workspace])
-    with LiveServer(settings) as live:
-        assert post(live, one_message("I want to talk to a real person", "wamid.H1")).is_success
-        whatsapp_api.wait_for_sends(1)  # told a person will answer
-        key = {"authorization": f"Bearer {live.key('integration')}"}
-        handoffs = f"{live.url}/api/v1/handoffs"
-        deadline = time.monotonic() + 20
-        while not (listed := httpx.get(handoffs, headers=key).json()["handoffs"]):
-            assert time.monotonic() < deadline, "no handoff"
-            time.sleep(0.05)
-        agent = {"agent": "sam@acme.example"}
-        assert httpx.post(f"{handoffs}/{listed[0]['id']}/claim", headers=key, json=agent).is_success
-        sent = httpx.post(
-            f"{handoffs}/{listed[0]['id']}/reply",
-            headers=key,
-            json={**agent, "text": "Sam here: your tent ships today."},
-        )
-        # on SQLite the stored time came back naive and the window check raised: the reply
-        # was stored as failed while the API said 200
-        assert sent.status_code == 200, sent.text
-        whatsapp_api.wait_for_sends(2)
-        assert whatsapp_api.sent[1]["text"]["body"] == "Sam here: your tent ships today."
+    with LiveServer(make_settings(tmp_path, database=database, workspaces=[workspace])) as live:
+        yield live
+
+
+def handed_off(live: LiveServer, whatsapp_api: BotApi) -> str:
+    """A WhatsApp customer asks for a person; the handoff's id, once it is queued."""
+    assert post(live, one_message("I want to talk to a real person", "wamid.H1")).is_success
+    whatsapp_api.wait_for_sends(1)  # told a person will answer
+    key = {"authorization": f"Bearer {live.key('integration')}"}
+    deadline = time.monotonic() + 20
+    while not (listed := httpx.get(f"{live.url}/api/v1/handoffs", headers=key).json()["handoffs"]):
+        assert time.monotonic() < deadline, "no handoff"
+        time.sleep(0.05)
+    return str(listed[0]["id"])
+
+
+def test_an_agents_reply_reaches_a_whatsapp_customer(
+    desk: LiveServer, whatsapp_api: BotApi
+) -> None:
+    handoff = handed_off(desk, whatsapp_api)
+    key = {"authorization": f"Bearer {desk.key('integration')}"}
+    handoffs = f"{desk.url}/api/v1/handoffs"
+    agent = {"agent": "sam@acme.example"}
+    assert httpx.post(f"{handoffs}/{handoff}/claim", headers=key, json=agent).is_success
+    sent = httpx.post(
+        f"{handoffs}/{handoff}/reply",
+        headers=key,
+        json={**agent, "text": "Sam here: your tent ships today."},
+    )
+    # on SQLite the stored time came back naive and the window check raised: the reply
+    # was stored as failed while the API said 200
+    assert sent.status_code == 200, sent.text
+    whatsapp_api.wait_for_sends(2)
+    assert whatsapp_api.sent[1]["text"]["body"] == "Sam here: your tent ships today."
+
+
+def test_the_console_says_when_the_whatsapp_window_is_closed(
+    desk: LiveServer, whatsapp_api: BotApi
+) -> None:
+    """The page showed the reply box as usual, with nothing about the closed window."""
+    handoff = handed_off(desk, whatsapp_api)
+    sam = login(desk, "sam@acme.example", "sam-password-1")
+    page = sam.get(f"/console/handoffs/{handoff}").text
+    assert "only accepts template messages" not in page  # the customer wrote just now
+
+    wrote = utcnow() - timedelta(hours=25)
+
+    async def age() -> None:  # the customer's message, a day and an hour ago
+        async with desk.services.db.sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.direction == "in").values(created_at=wrote)
+            )
+
+    run_on_server(desk, age())
+    page = sam.get(f"/console/handoffs/{handoff}").text
+    notice = (
+        "WhatsApp only accepts template messages 24 h after the customer's last message; "
+        f"last message at {wrote:%Y-%m-%d %H:%M} UTC"
+    )
+    assert notice in page
+    # a reply is refused with the reason (stored as failed for the record), never sent
+    refused = sam.post(f"/console/handoffs/{handoff}/reply", data={"text": "Sam here!"})
+    assert refused.status_code == 502
+    assert "24-hour customer-service window closed" in refused.text
+    assert "Sam here!" in refused.text  # the draft is given back
+    assert len(whatsapp_api.sent) == 1  # only the bot's "a person will answer"
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ from omnivox.types import (
     InboundMessage,
     OutboundMessage,
     Reply,
+    aware,
     utcnow,
 )
 
@@ -258,6 +259,11 @@ def _string(value: Any, where: str) -> str | None:
     return value
 
 
+def outside_window(wrote: datetime, now: datetime | None = None) -> bool:
+    """Whether a customer who last wrote at ``wrote`` can no longer get a free-form message."""
+    return (now or utcnow()) - aware(wrote) > WINDOW
+
+
 def ensure_window(customer_wrote_at: str | None, now: datetime | None = None) -> None:
     """Raise :class:`WindowClosedError` unless the customer wrote within the last 24 hours."""
     if not customer_wrote_at:
@@ -266,7 +272,7 @@ def ensure_window(customer_wrote_at: str | None, now: datetime | None = None) ->
             "approved template may be sent"
         )
     wrote = datetime.fromisoformat(customer_wrote_at)
-    if (now or utcnow()) - wrote > WINDOW:
+    if outside_window(wrote, now):
         closed = (wrote + WINDOW).isoformat(timespec="minutes")
         raise WindowClosedError(
             f"WhatsApp's 24-hour customer-service window closed at {closed}: only an approved "

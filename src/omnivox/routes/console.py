@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from omnivox.analytics.metrics import figures
+from omnivox.channels.whatsapp import outside_window
 from omnivox.handoff.auth import COOKIE, password_matches
 from omnivox.handoff.csat import RATING_DAYS
 from omnivox.ratelimit import Window
@@ -33,7 +34,8 @@ from omnivox.services import Services
 from omnivox.settings import WorkspaceSettings
 from omnivox.storage.handoffs import HandoffError, HandoffView
 from omnivox.storage.models import Agent
-from omnivox.types import utcnow
+from omnivox.storage.repositories import StoredMessage
+from omnivox.types import aware, utcnow
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "console"
@@ -385,11 +387,19 @@ async def _conversation(
         notes=await services.console.handoffs.notes(handoff.conversation_id),
         holder=await _name(services, handoff.agent_id) if handoff.agent_id else None,
         channel=last_in.channel if last_in else "—",
+        window_closed=_window_closed(last_in),
         canned=ws.handoff.canned,
         colleagues=await _colleagues(services, ws) if agent.role == "admin" else [],
         error=error,
         draft=draft,
     )
+
+
+def _window_closed(last_in: StoredMessage | None) -> datetime | None:
+    """When a WhatsApp customer last wrote, if that is over 24 hours ago (templates only)."""
+    if last_in is None or last_in.channel != "whatsapp":
+        return None
+    return aware(last_in.created_at) if outside_window(last_in.created_at) else None
 
 
 async def _colleagues(services: Services, ws: WorkspaceSettings) -> list[Agent]:
