@@ -18,7 +18,9 @@ from omnivox.storage.db import Database
 
 T = TypeVar("T")
 
-err = Console(stderr=True)
+# messages are never cut into lines by rich: a path or a key in an error stays whole, for the
+# terminal to wrap and for the reader to copy
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 ConfigOpt = Annotated[
