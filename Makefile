@@ -52,8 +52,13 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy --strict src
 
+# pytest-xdist: one worker per core (at most 4). Most tests wait on servers, sockets and the
+# database, so two workers on two cores take the suite from about 20 to about 14 minutes.
+# PYTEST_WORKERS= (empty) runs it in one process.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4
+
 pytest: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
