@@ -330,11 +330,7 @@ class HandoffStore:
         out whoever had the old one).
         """
         async with self.db.sessions.begin() as session:
-            row = (
-                await session.execute(
-                    select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
-                )
-            ).scalar_one_or_none()
+            row = await _agent_by_email(session, workspace_id, email)
             if row is None:
                 row = Agent(id=new_id("agt"), workspace_id=workspace_id, email=email)
                 session.add(row)
@@ -368,11 +364,7 @@ class HandoffStore:
         them, and ``add_agent`` with the email creates a new account.
         """
         async with self.db.sessions.begin() as session:
-            row = (
-                await session.execute(
-                    select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
-                )
-            ).scalar_one_or_none()
+            row = await _agent_by_email(session, workspace_id, email)
             if row is None:
                 return None
             released = await session.execute(
@@ -466,3 +458,9 @@ async def _take(
         )
     )
     return getattr(result, "rowcount", 0) == 1
+
+
+async def _agent_by_email(session: AsyncSession, workspace_id: str, email: str) -> Agent | None:
+    """The workspace's agent with this email, if any."""
+    query = select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
+    return (await session.execute(query)).scalar_one_or_none()
