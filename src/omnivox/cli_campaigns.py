@@ -127,7 +127,7 @@ def _write(settings: Settings, ws: WorkspaceSettings, brief: Brief) -> Campaign:
                 def done(copy: Copy) -> None:
                     bar.update(task, advance=1, item=f"{copy.channel} {copy.variant}")
 
-                writer = CopyWriter(settings, services.chain, services.kb)
+                writer = CopyWriter(settings, services.chain, services.kb, services.events)
                 return await writer.write(ws, brief, done)
         finally:
             await services.close()

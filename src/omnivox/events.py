@@ -7,6 +7,7 @@ TURN_FAILED = "turn.failed"
 TURN_DUPLICATE = "turn.duplicate"
 PIPELINE_STEP = "pipeline.step"
 LLM_FALLBACK = "llm.fallback"
+LLM_USAGE = "llm.usage"  # a model call outside a turn's answer (omnivox.llm.metered)
 MESSAGE_DELIVERED = "message.delivered"
 HANDOFF_REQUESTED = "handoff.requested"
 ACTION_COMPLETED = "action.completed"

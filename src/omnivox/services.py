@@ -508,8 +508,13 @@ def _seeded_phones(rows: Any, region: str, file: str, key: str) -> dict[int, str
     return phones
 
 
-def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
-    """The model writes summaries when asked to, or (auto) when one is worth asking."""
+def summarizer(
+    settings: Settings, chain: ProviderChain, events: EventSink | None = None
+) -> Summarizer:
+    """The model writes summaries when asked to, or (auto) when one is worth asking.
+
+    A model's summaries record their usage in ``events`` (``llm.usage``, purpose ``summary``).
+    """
     limit, choice = settings.memory.summary_chars, settings.memory.summarizer
     capable = next((p for p in chain.providers if isinstance(p, OpenAICompatProvider)), None)
     if choice == "model" and capable is None:
@@ -519,7 +524,7 @@ def summarizer(settings: Settings, chain: ProviderChain) -> Summarizer:
             "'model' needs an openai_compat provider in llm.providers (or use auto/extractive)",
         )
     if choice != "extractive" and capable is not None:
-        return ModelSummarizer(capable, limit)
+        return ModelSummarizer(capable, limit, events)
     return ExtractiveSummarizer(limit)
 
 
@@ -560,7 +565,7 @@ def build_components(
         **{("*", ch.name): ch for ch in builtin},
     }
     coord = coord or Coordination()
-    console = build_console(settings, store, chain, kb, channels, key, coord.peers)
+    console = build_console(settings, store, chain, kb, channels, key, events, coord.peers)
     understanding = Understanding(settings, kb.bundled)
     k = settings.knowledge
     cache = SemanticCache(kb.bundled, kb.version, k.cache_threshold, k.cache_entries)
@@ -593,7 +598,7 @@ def build_steps(settings: Settings, c: Components) -> list[Step]:
         settings.llm.history_turns,
         timedelta(hours=settings.memory.continuity_hours),
         MemoryRules(settings.memory.summarize_every * 2, settings.memory.fold_wait_turns * 2),
-        summarizer(settings, chain),
+        summarizer(settings, chain, events),
         guard.vault,
     )
     generate = Generate(

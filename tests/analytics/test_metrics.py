@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import update
 
+from omnivox import events
 from omnivox.analytics.metrics import figures, percentile
 from omnivox.bus import EventRecord
+from omnivox.campaigns import Brief, CopyWriter
+from omnivox.llm.chain import ProviderChain
 from omnivox.llm.openai_compat import OpenAICompatProvider
-from omnivox.services import Services
+from omnivox.pipeline.steps.attach import Attach
+from omnivox.services import Services, summarizer
 from omnivox.storage.handoffs import HandoffStore
+from omnivox.storage.memory import Pending
 from omnivox.storage.models import Conversation, Handoff, Rating
-from omnivox.types import CustomerRef, InboundMessage, utcnow
+from omnivox.types import CustomerRef, HistoryItem, InboundMessage, utcnow
 from tests.llm.test_openai_compat import chunk, settings, sse
 
 
@@ -152,3 +158,73 @@ async def test_a_provider_that_failed_mid_answer_counts_in_the_cost(services: Se
     assert answered.usage is not None and apologised.usage is not None
     assert f.prompt_tokens == answered.usage.prompt_tokens + apologised.usage.prompt_tokens
     assert answered.usage.prompt_tokens > failed[0]["prompt_tokens"]  # the answer's too
+
+
+def priced(answer: httpx.Response | None = None) -> OpenAICompatProvider:
+    """A priced provider whose server answers (50 + 10 tokens reported: $0.07), or ``answer``."""
+    said = chunk("Trailhead Rewards members return anything for free within 60 days.")
+    usage = {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 10}}
+    return OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=0, price_per_1k_input=1, price_per_1k_output=2),
+        transport=httpx.MockTransport(lambda r: answer or sse(said, chunk("", "stop"), usage)),
+    )
+
+
+async def test_suggestions_campaigns_and_summaries_count_in_the_cost(services: Services) -> None:
+    """Model calls outside a turn's answer write ``llm.usage`` events (failed attempts included,
+    as a turn's): the dashboard's tokens and cost count them. They counted nothing."""
+    broken = priced(sse(chunk("Your order"), chunk(" ships on"), done=False))
+    services.chain.providers[:] = [broken, priced()]
+    said = InboundMessage("acme", "api", CustomerRef("c"), "I want to talk to a person please")
+    handed = await services.turns.handle(said, services.api)
+    assert handed.decision is not None and handed.decision.route == "handoff"
+    await asyncio.gather(*services.console.desk._background)  # the suggested reply
+    brief = Brief(offer="Free returns for Trailhead Rewards members", channels=["sms"], variants=1)
+    writer = CopyWriter(services.settings, services.chain, services.kb, services.events)
+    await writer.write(services.settings.workspaces[0], brief)
+    attach = next(s for s in services.turns.runner.steps if isinstance(s, Attach))
+    attach.summarizer = summarizer(services.settings, ProviderChain([priced()]), services.events)
+    assert handed.conversation_id is not None
+    items = [HistoryItem("in", "My tent pole snapped on the first night.", "api")]
+    await attach.fold("acme", handed.conversation_id, "", Pending(0, 1, items))
+    await services.events.flush()
+    used = [e.payload for e in await services.store.events(type_=events.LLM_USAGE)]
+    assert sorted(u["purpose"] for u in used) == ["campaign", "suggestion", "summary"]
+    for u in used:  # each went to the broken provider first (the summary has only one)
+        assert (u["outcome"], u["provider"], u["fallbacks"] != []) == (
+            "ok",
+            "openai_compat",
+            u["purpose"] != "summary",
+        )
+        assert u["cost_usd"] >= 0.07 and u["prompt_tokens"] >= 50
+    f = await figures(services.db, "acme", days=1)
+    assert f.cost_usd == round(sum(u["cost_usd"] for u in used), 6) > 0.21
+    assert f.prompt_tokens == sum(u["prompt_tokens"] for u in used)
+    assert f.completion_tokens == sum(u["completion_tokens"] for u in used)
+    by = {purpose: (u["calls"], u["cost_usd"]) for purpose, u in f.usage_by_purpose.items()}
+    assert by["turn"] == (1, 0.0)  # the handoff turn asked no model
+    assert by["summary"] == (1, 0.07) and by["suggestion"][1] > 0.07  # its failed attempt too
+
+
+async def test_a_side_call_no_provider_answered_still_counts(services: Services) -> None:
+    """The campaign's model broke off midway: its copy is composed from the brief, and what
+    the model read and wrote before it broke is counted (it is billed)."""
+    services.chain.providers[:] = [priced(sse(chunk("Your order"), done=False))]
+    brief = Brief(offer="Free returns for Trailhead Rewards members", channels=["sms"], variants=2)
+    writer = CopyWriter(services.settings, services.chain, services.kb, services.events)
+    campaign = await writer.write(services.settings.workspaces[0], brief)
+    assert [c.source for c in campaign.copies] == ["template", "template"]
+    await services.events.flush()
+    [used] = [e.payload for e in await services.store.events(type_=events.LLM_USAGE)]
+    assert (used["purpose"], used["outcome"], used["provider"]) == ("campaign", "failed", None)
+    assert used["cost_usd"] > 0 and used["fallbacks"][0]["estimated"]
+    f = await figures(services.db, "acme", days=1)
+    assert f.cost_usd == round(used["cost_usd"], 6)
+    assert f.usage_by_purpose == {
+        "campaign": {
+            "calls": 1,
+            "prompt_tokens": used["prompt_tokens"],
+            "completion_tokens": used["completion_tokens"],
+            "cost_usd": round(used["cost_usd"], 6),
+        }
+    }

@@ -34,7 +34,7 @@ def test_the_bundled_model_writes_only_what_fits_and_is_backed(tmp_path: Path) -
     with LiveServer(validate_settings(data), warm_up=True) as server:
         wait_for_knowledge(server)
         services = server.services
-        writer = CopyWriter(services.settings, services.chain, services.kb)
+        writer = CopyWriter(services.settings, services.chain, services.kb, services.events)
         work = writer.write(services.settings.workspaces[0], brief)
         campaign: Campaign = run_on_server(server, work, timeout=180)
     assert campaign.usage.completion_tokens > 0  # the model was asked every time

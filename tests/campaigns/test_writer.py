@@ -69,7 +69,7 @@ def write(server: LiveServer, model: ScriptedProvider | None, brief: Brief = BRI
     services = server.services
     extractive = ExtractiveProvider(ExtractiveSettings(type="extractive"))
     chain = ProviderChain([model, extractive] if model else [extractive])
-    writer = CopyWriter(services.settings, chain, services.kb)
+    writer = CopyWriter(services.settings, chain, services.kb, services.events)
     acme = services.settings.workspaces[0]
     result: Campaign = run_on_server(server, writer.write(acme, brief))
     return result

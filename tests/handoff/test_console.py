@@ -556,3 +556,9 @@ def test_the_dashboard_shows_handoffs_nobody_has_claimed_yet(
     sam = login(server, "sam@acme.example", "sam-password-1")
     page = sam.get("/console/dashboard", params={"days": "1"}).text
     assert re.search(r'data-testid="still-waiting">1 still waiting, the longest \d+ s<', page)
+    for _ in range(50):  # the suggested reply is written in the background, its usage after
+        if 'data-testid="cost-suggestion"' in page:
+            break
+        time.sleep(0.1)
+        page = sam.get("/console/dashboard", params={"days": "1"}).text
+    assert ">suggestion $0.0000 (1 call)</span>" in page  # the scripted model costs nothing

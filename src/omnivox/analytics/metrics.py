@@ -1,10 +1,12 @@
 """A workspace's figures over a window of days, from the event log and the handoff tables.
 
 Turns come from ``turn.completed`` events (route, intent, grounding, cache, usage and step
-timings) and ``turn.failed``; conversations, handoffs and ratings from their tables. The
-window's events are read in pages of ``PAGE``, as JSON text (no decoding on the event loop),
-and decoded and summed in a worker thread, so a long window does not hold up the server's
-turns; an index on the events' workspace, type and time (migration 0014) finds them.
+timings) and ``turn.failed``; the model calls made outside a turn's answer (suggested replies,
+campaign copy, model summaries) from ``llm.usage`` events (:mod:`omnivox.llm.metered`);
+conversations, handoffs and ratings from their tables. The window's events are read in pages of
+``PAGE``, as JSON text (no decoding on the event loop), and decoded and summed in a worker
+thread, so a long window does not hold up the server's turns; an index on the events'
+workspace, type and time (migration 0014) finds them.
 ``bench/dashboard.py`` measured 200,000 turns over 90 days on SQLite (2 cores): the 7-day
 window in ~0.3 s, 30 days ~1 s, 90 days ~3 s, the event loop held at most ~55 ms (7 and 30
 days) and ~180 ms (90 days) meanwhile (reading and decoding everything on the loop held it
@@ -26,7 +28,9 @@ Definitions:
   recorded steps), p50 and p95; **first token**: when the model's first words came;
 - **cache hits**: the share of answered questions (route ``answer``) served from the cache;
 - **cost**: the providers' reported cost and tokens (the bundled model costs nothing), failed
-  attempts' included (:mod:`omnivox.llm.chain`: estimated where a provider reported none);
+  attempts' included (:mod:`omnivox.llm.chain`: estimated where a provider reported none), of
+  the turns and of every other model call made for the workspace (``llm.usage``), and the same
+  split by purpose (``turn``, ``suggestion``, ``campaign``, ``summary``) with each one's calls;
 - **experiment**: the same per variant of the workspace's experiment
   (:mod:`omnivox.analytics.experiment`).
 """
@@ -87,6 +91,7 @@ class Figures:
     completion_tokens: int
     cost_usd: float
     cache_hit_rate: float | None
+    usage_by_purpose: dict[str, dict[str, Any]] = field(default_factory=dict)
     grounded: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
     channels: dict[str, int] = field(default_factory=dict)
@@ -111,6 +116,32 @@ class Window:
 
 
 @dataclass
+class _Spend:
+    """The model calls of one purpose: how many, their tokens and cost."""
+
+    calls: int = 0
+    prompt: int = 0
+    completion: int = 0
+    cost: float = 0.0
+
+    def add(self, payload: dict[str, Any]) -> None:
+        """Count one call (or turn) and what it used."""
+        self.calls += 1
+        self.prompt += int(payload.get("prompt_tokens") or 0)
+        self.completion += int(payload.get("completion_tokens") or 0)
+        self.cost += float(payload.get("cost_usd") or 0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the figures' totals are named."""
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "cost_usd": round(self.cost, 6),
+        }
+
+
+@dataclass
 class _Turns:
     """What the window's turn events add up to (filled off the event loop)."""
 
@@ -119,9 +150,7 @@ class _Turns:
     routed: set[str] = field(default_factory=set)
     reply_ms: list[float] = field(default_factory=list)
     first_ms: list[float] = field(default_factory=list)
-    prompt: int = 0
-    completion: int = 0
-    cost: float = 0.0
+    spent: dict[str, _Spend] = field(default_factory=dict)  # by purpose: "turn", "suggestion"...
     answers: int = 0
     hits: int = 0
     grounded: Counter[str] = field(default_factory=Counter)
@@ -133,9 +162,12 @@ class _Turns:
 
     def add(self, kind: str, payload: dict[str, Any], timings: dict[str, Any], at: date,
             conversation: str | None) -> None:  # fmt: skip
-        """Count one event (a failure, or a turn the assistant took)."""
+        """Count one event (a failure, a turn the assistant took, another model call)."""
         if kind == events.TURN_FAILED:
             self.failed += 1
+            return
+        if kind == events.LLM_USAGE:
+            self.spend(str(payload.get("purpose") or "other"), payload)
             return
         route = payload.get("route")
         if not route:  # silent while held, a rating, STOP/START, a code: not taken
@@ -150,9 +182,7 @@ class _Turns:
             self.arms.add(payload, reply_ms, conversation)
         if payload.get("first_token_ms") is not None:
             self.first_ms.append(float(payload["first_token_ms"]))
-        self.prompt += int(payload.get("prompt_tokens") or 0)
-        self.completion += int(payload.get("completion_tokens") or 0)
-        self.cost += float(payload.get("cost_usd") or 0.0)
+        self.spend("turn", payload)
         if route == "answer":
             self.answers += 1
             self.hits += bool(payload.get("cache_hit"))
@@ -164,6 +194,20 @@ class _Turns:
         ):
             if payload.get(key) is not None:
                 counter[str(payload[key])] += 1
+
+    def spend(self, purpose: str, payload: dict[str, Any]) -> None:
+        """Add one model call's (or turn's) tokens and cost to its purpose."""
+        self.spent.setdefault(purpose, _Spend()).add(payload)
+
+    def total(self) -> _Spend:
+        """Every purpose's calls, tokens and cost together."""
+        together = _Spend()
+        for one in self.spent.values():
+            together.calls += one.calls
+            together.prompt += one.prompt
+            together.completion += one.completion
+            together.cost += one.cost
+        return together
 
 
 def _tally(rows: list[Any], experiment: ExperimentSettings | None) -> _Turns:
@@ -200,6 +244,7 @@ async def figures(
     opened = Counter(o.date() for o, _, _ in handoffs)
     waits, waiting = _waits(handoffs, until)
     first = w.since.date()
+    spent = t.total()
     return Figures(
         workspace_id=workspace_id,
         days=days,
@@ -220,10 +265,11 @@ async def figures(
         turn_ms_p95=percentile(t.reply_ms, 95),
         first_token_ms_p50=percentile(t.first_ms, 50),
         first_token_ms_p95=percentile(t.first_ms, 95),
-        prompt_tokens=t.prompt,
-        completion_tokens=t.completion,
-        cost_usd=round(t.cost, 6),
+        prompt_tokens=spent.prompt,
+        completion_tokens=spent.completion,
+        cost_usd=round(spent.cost, 6),
         cache_hit_rate=round(t.hits / t.answers, 3) if t.answers else None,
+        usage_by_purpose={k: v.as_dict() for k, v in sorted(t.spent.items())},
         grounded=dict(t.grounded.most_common()),
         routes=dict(t.routes.most_common()),
         channels=dict(t.channels.most_common()),
@@ -241,7 +287,7 @@ async def figures(
 
 
 async def read_events(db: Database, w: Window) -> list[Any]:
-    """The window's turn events, a page at a time (other work runs between pages).
+    """The window's turn and ``llm.usage`` events, a page at a time (other work between pages).
 
     Rows of (type, payload, timings, created_at, conversation_id), oldest first; the payload
     and timings are JSON text, for the caller to decode off the event loop.
@@ -258,7 +304,7 @@ async def read_events(db: Database, w: Window) -> list[Any]:
 
 
 def _events(w: Window, after: int) -> Any:
-    """One page of the window's turn events, their JSON as text (decoded off the loop)."""
+    """One page of the window's turn and usage events, their JSON as text (decoded off the loop)."""
     return (
         select(
             Event.id,
@@ -270,7 +316,7 @@ def _events(w: Window, after: int) -> Any:
         )
         .where(
             Event.workspace_id == w.workspace_id,
-            Event.type.in_((events.TURN_COMPLETED, events.TURN_FAILED)),
+            Event.type.in_((events.TURN_COMPLETED, events.TURN_FAILED, events.LLM_USAGE)),
             Event.created_at >= w.since,
             Event.created_at < w.until,
             Event.id > after,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from omnivox.bus import EventSink
 from omnivox.campaigns.brief import Brief, CampaignChannel
 from omnivox.campaigns.claims import ClaimCheck
 from omnivox.campaigns.compose import compose
@@ -25,6 +26,7 @@ from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.llm.base import ChatMessage, Completion, CompletionRequest, ProviderError, Usage
 from omnivox.llm.chain import ProviderChain
+from omnivox.llm.metered import Caller, MeteredChain
 from omnivox.llm.prompts import PromptBuilder
 from omnivox.logs import get_logger
 from omnivox.settings import Settings, WorkspaceSettings
@@ -98,13 +100,16 @@ class CopyWriter:
     model every variant is composed from the brief. Model copy that strays from the brief
     (embedding similarity under ``campaigns.min_relevance``) or is too short once the checks
     removed what they must is replaced by the brief's own, so a model too small to write
-    copy (the bundled one, mostly) cannot ship nonsense.
+    copy (the bundled one, mostly) cannot ship nonsense. Each model call's usage is recorded as
+    an ``llm.usage`` event (purpose ``campaign``) in ``events``, whether it answered or not.
     """
 
-    def __init__(self, settings: Settings, chain: ProviderChain, kb: KnowledgeBase) -> None:
+    def __init__(
+        self, settings: Settings, chain: ProviderChain, kb: KnowledgeBase, events: EventSink
+    ) -> None:
         self.settings = settings
         models = [p for p in chain.providers if p.name != "extractive"]
-        self.chain = ProviderChain(models) if models else None
+        self.chain = MeteredChain(ProviderChain(models), events) if models else None
         self.retriever = KnowledgeRetriever(kb, settings.knowledge.min_similarity)
         self.embedder = kb.bundled
         g = settings.guardrails
@@ -177,14 +182,14 @@ class CopyWriter:
         return ""
 
     async def _complete(
-        self, chain: ProviderChain, job: _Job, channel: CampaignChannel, variant: int
+        self, chain: MeteredChain, job: _Job, channel: CampaignChannel, variant: int
     ) -> Completion | str:
         """The model's completion, or why there is none."""
         tokens = ASKS[channel][1]
         prompt = _prompt(job, channel, variant)
         request = CompletionRequest(prompt, job.brief.offer, max_tokens=tokens, temperature=0.8)
         try:
-            return await chain.complete(request)
+            return await chain.complete(request, Caller(job.workspace.id, "campaign"))
         except ProviderError as exc:
             log.warning("campaign.model_failed", channel=channel, error=str(exc))
             return str(exc)

@@ -36,7 +36,7 @@ from omnivox.types import HistoryItem
 from omnivox.understanding.handoff_request import asks_for_person
 
 log = get_logger(__name__)
-Suggest = Callable[[WorkspaceSettings, str], Awaitable[str]]
+Suggest = Callable[[WorkspaceSettings, str, str], Awaitable[str]]  # (ws, question, conversation)
 Reach = Literal["here", "window", "text", "follow_up"]
 # how a person's answer reaches the customer: in the conversation (on WhatsApp only within 24
 # hours of the customer's latest message); on a phone call, which ends after the handoff, by a
@@ -194,7 +194,7 @@ class HandoffDesk:
         restore: Callable[[str], str],
     ) -> None:
         try:
-            text = restore(await self.suggest(ws, question))
+            text = restore(await self.suggest(ws, question, view.conversation_id))
         except Exception as exc:  # the agent writes their own reply
             log.warning("handoff.suggestion_failed", handoff=view.id, error=str(exc))
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from omnivox.bus import EventSink
 from omnivox.bus.peers import Peers
 from omnivox.channels.base import ChannelAdapter
 from omnivox.handoff.bus import ConsoleBus
@@ -18,6 +19,7 @@ from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
 from omnivox.llm.base import CompletionRequest
 from omnivox.llm.chain import ProviderChain
+from omnivox.llm.metered import Caller, MeteredChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.pipeline.steps.deliver import Deliver
 from omnivox.settings import Settings, WorkspaceSettings
@@ -31,15 +33,22 @@ SUGGESTION = ChannelGuidance(
 )
 
 
-def suggester(settings: Settings, chain: ProviderChain, kb: KnowledgeBase) -> Suggest:
-    """The copilot: a fresh knowledge search and the provider chain write a suggested reply."""
+def suggester(
+    settings: Settings, chain: ProviderChain, kb: KnowledgeBase, events: EventSink
+) -> Suggest:
+    """The copilot: a fresh knowledge search and the provider chain write a suggested reply.
+
+    Each suggestion's model usage is recorded as an ``llm.usage`` event (purpose
+    ``suggestion``), whether the chain answered or not.
+    """
+    metered = MeteredChain(chain, events)
     retriever = KnowledgeRetriever(kb, settings.knowledge.min_similarity)
     prompts = {
         ws.id: PromptBuilder(settings.resolve_path(ws.prompts_dir) if ws.prompts_dir else None)
         for ws in settings.workspaces
     }
 
-    async def suggest(ws: WorkspaceSettings, question: str) -> str:
+    async def suggest(ws: WorkspaceSettings, question: str, conversation_id: str) -> str:
         passages = await retriever.search(ws.id, question, settings.knowledge.top_k)
         messages = prompts[ws.id].build(
             persona=ws.persona, channel=SUGGESTION, question=question, passages=passages
@@ -47,7 +56,8 @@ def suggester(settings: Settings, chain: ProviderChain, kb: KnowledgeBase) -> Su
         request = CompletionRequest(
             messages, question, tuple(passages), settings.llm.max_tokens, settings.llm.temperature
         )
-        return (await chain.complete(request)).text.strip()
+        caller = Caller(ws.id, "suggestion", conversation_id)
+        return (await metered.complete(request, caller)).text.strip()
 
     return suggest
 
@@ -59,6 +69,7 @@ def build_console(
     kb: KnowledgeBase,
     channels: Mapping[tuple[str, str], ChannelAdapter[Any]],
     key: Callable[[], bytes],
+    events: EventSink,
     peers: Peers | None = None,
 ) -> Console:
     """The desk (used by the route step) and the console's actions."""
@@ -70,7 +81,7 @@ def build_console(
     def channel_for(workspace_id: str, name: str) -> ChannelAdapter[Any] | None:
         return channels.get((workspace_id, name)) or channels.get(("*", name))
 
-    suggest = suggester(settings, chain, kb)
+    suggest = suggester(settings, chain, kb, events)
     desk = HandoffDesk(handoffs, store, IdentityStore(db), bus, suggest, channel_for)
     deliver = Deliver(store, OutboxStore(db), ConsentStore(db))
     replies = AgentReplies(store, deliver, channel_for)

@@ -9,6 +9,9 @@ The model sees placeholders, never the personal data itself (as in every answer'
 conversation's vault redacts the summary so far and the messages to fold, and its placeholders
 in the model's summary are put back before it is stored (encrypted at rest, redacted again for
 every prompt that carries it).
+
+Each model summary's usage is recorded as an ``llm.usage`` event (purpose ``summary``) of the
+conversation it folds, whether the model answered or not (:mod:`omnivox.llm.metered`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from omnivox.bus import EventSink
 from omnivox.identity.kinds import display_name
 from omnivox.llm.base import ChatMessage, CompletionRequest, LLMProvider
+from omnivox.llm.chain import ProviderChain
+from omnivox.llm.metered import Caller, MeteredChain
 from omnivox.logs import get_logger
 from omnivox.memory.summary import clip, fold
 from omnivox.privacy.vault import ALL_KINDS, Vault
@@ -38,9 +44,16 @@ class Summarizer(Protocol):
     background: bool  # run after the turn rather than inside it
 
     async def __call__(
-        self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
+        self,
+        previous: str,
+        items: Sequence[HistoryItem],
+        redactor: Redactor | None = None,
+        caller: Caller | None = None,
     ) -> str:
-        """The new summary (``redactor``: the conversation's, for a model's prompt)."""
+        """The new summary (``redactor``: the conversation's, for a model's prompt).
+
+        ``caller``: the workspace and conversation a model's usage is recorded for.
+        """
         ...
 
 
@@ -68,7 +81,11 @@ class ExtractiveSummarizer:
         self.limit = limit
 
     async def __call__(
-        self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
+        self,
+        previous: str,
+        items: Sequence[HistoryItem],
+        redactor: Redactor | None = None,
+        caller: Caller | None = None,
     ) -> str:
         """``previous`` plus a line per item, cut to ``limit`` characters (no model sees it)."""
         if redactor is None:
@@ -82,13 +99,17 @@ class ModelSummarizer:
 
     background = True
 
-    def __init__(self, provider: LLMProvider, limit: int) -> None:
-        self.provider = provider
+    def __init__(self, provider: LLMProvider, limit: int, events: EventSink | None = None) -> None:
+        self.model = MeteredChain(ProviderChain([provider]), events)
         self.limit = limit
         self.fallback = ExtractiveSummarizer(limit)
 
     async def __call__(
-        self, previous: str, items: Sequence[HistoryItem], redactor: Redactor | None = None
+        self,
+        previous: str,
+        items: Sequence[HistoryItem],
+        redactor: Redactor | None = None,
+        caller: Caller | None = None,
     ) -> str:
         """The model's summary, or the extractive one when it fails."""
         hide = redactor.redact if redactor is not None else str
@@ -109,7 +130,7 @@ class ModelSummarizer:
             temperature=0.0,
         )
         try:
-            text = " ".join((await self.provider.complete(request)).text.split())
+            text = " ".join((await self.model.complete(request, caller)).text.split())
         except Exception as exc:  # any model failure: the extractive summary still holds
             log.warning("memory.summary.model_failed", error=str(exc))
             text = ""

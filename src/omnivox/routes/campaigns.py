@@ -37,5 +37,5 @@ async def write_copy(body: CopyIn, request: Request, principal: Writer) -> dict[
     if workspace is None:
         raise api_error(404, "unknown_workspace", f"no workspace with id {body.workspace!r}")
     brief = Brief.model_validate(body.model_dump(exclude={"workspace"}))
-    writer = CopyWriter(services.settings, services.chain, services.kb)
+    writer = CopyWriter(services.settings, services.chain, services.kb, services.events)
     return (await writer.write(workspace, brief)).as_dict()

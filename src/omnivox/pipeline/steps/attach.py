@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+from omnivox.llm.metered import Caller
 from omnivox.logs import get_logger
 from omnivox.memory.summarizer import ExtractiveSummarizer, Redactor, Summarizer
 from omnivox.pipeline.context import (
@@ -124,7 +125,7 @@ class Attach:
         assert ctx.conversation_id is not None
         vault = self.vaults(ctx) if self.vaults is not None else None
         redactor = Redactor(vault, ctx.known or []) if vault is not None else None
-        work = self.fold(ctx.conversation_id, previous, pending, redactor)
+        work = self.fold(ctx.inbound.workspace_id, ctx.conversation_id, previous, pending, redactor)
         if not self.summarizer.background:
             ctx.summary = await work
             return
@@ -136,13 +137,18 @@ class Attach:
 
     async def fold(
         self,
+        workspace_id: str,
         conversation_id: str,
         previous: str,
         pending: Pending,
         redactor: Redactor | None = None,
     ) -> str:
-        """Write ``pending`` into the summary and store it; return the new summary."""
-        summary = await self.summarizer(previous, pending.items, redactor)
+        """Write ``pending`` into the summary and store it; return the new summary.
+
+        A model's usage for it is recorded for the workspace's conversation.
+        """
+        caller = Caller(workspace_id, "summary", conversation_id)
+        summary = await self.summarizer(previous, pending.items, redactor, caller)
         await self.store.save_summary(conversation_id, pending, summary)
         return summary
 

@@ -240,7 +240,11 @@ class Prepare:
         if recall.pending is not None:
             redactor = Redactor(ctx.vault, recall.known) if ctx.vault is not None else None
             summary = await attach.fold(
-                ctx.conversation_id, recall.summary, recall.pending, redactor
+                ctx.inbound.workspace_id,
+                ctx.conversation_id,
+                recall.summary,
+                recall.pending,
+                redactor,
             )
         upcoming = copy.copy(ctx)
         upcoming.history, upcoming.summary, upcoming.facts = recall.history, summary, recall.facts
