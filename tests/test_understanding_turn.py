@@ -121,6 +121,29 @@ def test_a_missing_order_number_is_asked_for(server: LiveServer) -> None:
     assert turn_event(server, unrelated["conversation_id"])["route"] == "answer"
 
 
+def test_a_reply_picks_one_of_the_orders_listed(server: LiveServer) -> None:
+    say(server, "where is my order")
+    listed = say(server, "where is my order?")
+    assert "Your most recent orders: ACM-495310 (placed" in listed["reply"]["text"]
+    second = say(server, "the second one")  # was: answered as a question of its own
+    assert "Order ACM-482577 was returned" in second["reply"]["text"]
+    payload = turn_event(server, second["conversation_id"])
+    assert payload["route"] == "act" and payload["action"]["order_number"] == "ACM-482577"
+    assert payload["route_reasons"][0] == "continues order_status with the details asked for"
+    asked = say(server, "Where are my orders ACM-482193 and ACM-482577?")
+    assert asked["reply"]["text"] == "Which order should I check: ACM-482193 or ACM-482577?"
+    jacket = say(server, "the jacket one")
+    assert "Order ACM-482193 was delivered" in jacket["reply"]["text"]
+    # someone else's orders: their items pick nothing, a place is looked up like a typed number
+    say(server, "Where are my orders ACM-482193 and ACM-482577?", customer="cus_0002")
+    other = say(server, "the jacket one", customer="cus_0002")
+    assert turn_event(server, other["conversation_id"])["route"] != "act"  # understood as is
+    assert "ACM-482193" not in other["reply"]["text"]
+    say(server, "Where are my orders ACM-482193 and ACM-482577?", customer="cus_0002")
+    last = say(server, "the last one", customer="cus_0002")
+    assert "couldn't find order ACM-482577" in last["reply"]["text"]
+
+
 def test_a_souring_conversation_goes_to_a_person(server: LiveServer) -> None:
     first = say(server, "Your returns page is confusing and useless.", customer="cus_0004")
     payload = turn_event(server, first["conversation_id"])

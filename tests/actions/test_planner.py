@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from omnivox.actions.base import Choice
 from omnivox.actions.planner import ASK_NUMBER, plan
 from omnivox.understanding.entities import EntityExtractor
 
@@ -27,3 +30,84 @@ def test_several_order_numbers_ask_which_one() -> None:
     arguments, question = order_plan("Not ACM-482193, that one arrived. Where is ACM-482577?")
     assert arguments is None
     assert question == "Which order should I check: ACM-482193 or ACM-482577?"
+
+
+# the customer's own three latest orders, as listed (newest first), with their items
+LISTED = (
+    Choice(
+        "ACM-495310", names=("Basecamp 2 Backpacking Tent", "Featherlite Insulated Sleeping Pad")
+    ),
+    Choice("ACM-482577", names=("Timberline Waterproof Hiking Boots - Women's",)),
+    Choice(
+        "ACM-482193", names=("Ridgeline 3L Rain Jacket - Women's", "Alpine Merino 200 Base Layer")
+    ),
+)
+
+
+def picked(text: str, offered: tuple[Choice, ...] = LISTED) -> object:
+    planned = plan("order_status", text, tuple(EXTRACTOR.extract(text)), "", offered)
+    return planned.arguments["order_number"] if planned.arguments and planned.picked else None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("the second one", "ACM-482577"),
+        ("the 2nd", "ACM-482577"),
+        ("2", "ACM-482577"),
+        ("#3 please", "ACM-482193"),
+        ("First.", "ACM-495310"),
+        ("the last one", "ACM-482193"),
+        ("I mean the third order", "ACM-482193"),
+        ("the jacket one", "ACM-482193"),
+        ("the boots", "ACM-482577"),
+        ("the one with the rain jacket", "ACM-482193"),
+        ("Tent", "ACM-495310"),
+    ],
+)
+def test_a_reply_picks_one_of_the_listed_orders(text: str, number: str) -> None:
+    assert picked(text) == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4",  # no fourth order was listed
+        "the fifth one",
+        "the women's one",  # two orders have women's items
+        "the parka",  # in none of them
+        "are you open on sunday",
+        "the second one arrived but I have a question about the returns policy",
+        "ACM-482193",  # a listed number is that number, as before
+        "yes",
+    ],
+)
+def test_anything_else_picks_nothing(text: str) -> None:
+    assert picked(text) is None
+
+
+def test_a_listed_number_or_a_number_of_its_own_wins_over_a_place() -> None:
+    arguments, _ = order_plan("ACM-482193")
+    assert arguments == {"order_number": "ACM-482193"}
+    # a number that was not listed is looked up as before, whatever else the message says
+    planned = plan("order_status", "ACM-100200, the first one", tuple(EXTRACTOR.extract(
+        "ACM-100200, the first one")), "", LISTED)  # fmt: skip
+    assert planned.arguments == {"order_number": "ACM-100200"} and not planned.picked
+    # without a list, a place means nothing: the number is asked for
+    assert picked("the second one", ()) is None
+
+
+def test_a_bare_place_is_not_taken_for_an_order_number() -> None:
+    # a workspace whose order numbers are plain digits: "2" is a place in the list, not order 2
+    digits = EntityExtractor(r"\d{1,6}")
+    listed = (Choice("482193"), Choice("482577"))
+    planned = plan("order_status", "2", tuple(digits.extract("2")), "", listed)
+    assert planned.arguments == {"order_number": "482577"} and planned.picked
+    planned = plan("order_status", "482193", tuple(digits.extract("482193")), "", listed)
+    assert planned.arguments == {"order_number": "482193"} and not planned.picked
+
+
+def test_several_order_numbers_remember_the_list() -> None:
+    text = "Not ACM-482193, that one arrived. Where is ACM-482577?"
+    planned = plan("order_status", text, tuple(EXTRACTOR.extract(text)), "")
+    assert planned.choices == ("ACM-482193", "ACM-482577")

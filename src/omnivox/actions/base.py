@@ -7,6 +7,7 @@ the customer and workspace come from the turn, not from the arguments.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -47,12 +48,24 @@ class Tool(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One thing the customer may mean: its argument value, its line in a list, its item names."""
+
+    value: str
+    line: str = ""
+    names: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class OffersChoices(Protocol):
     """A tool that can list what the asking customer may mean (their own recent orders)."""
 
-    async def choices(self, ctx: ToolContext) -> list[str]:
-        """One short line per choice, newest first; only the customer's own."""
+    async def choices(self, ctx: ToolContext, among: Sequence[str] | None = None) -> list[Choice]:
+        """The customer's own latest choices, newest first (never anyone else's).
+
+        With ``among``: those of the customer's own among these values, in that order.
+        """
         ...
 
 

@@ -10,12 +10,13 @@ exists.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from omnivox.actions.base import ToolContext, ToolResult
+from omnivox.actions.base import Choice, ToolContext, ToolResult
 from omnivox.settings import ConfigError
 from omnivox.storage.signals import SignalStore
 
@@ -83,17 +84,31 @@ class OrderStatusTool:
             return ToolResult(False, text, {"order_number": number, "found": False})
         return ToolResult(True, describe(order), {"order_number": number, "found": True})
 
-    async def choices(self, ctx: ToolContext, limit: int = 3) -> list[str]:
-        """The asking customer's latest orders, one line each (nobody else's)."""
+    async def choices(
+        self, ctx: ToolContext, among: Sequence[str] | None = None, limit: int = 3
+    ) -> list[Choice]:
+        """The asking customer's latest orders (or those ``among`` these numbers), nobody else's.
+
+        Each has its line for a list ("ACM-482577 (returned, placed 2026-10-02)") and the names
+        of its items (what "the jacket one" is matched against).
+        """
         owners = await self.signals.external_ids(ctx.workspace_id, ctx.customer_id)
-        mine = [o for o in self.orders.values() if str(o["customer_id"]) in owners]
-        mine.sort(key=lambda o: str(o.get("placed_at") or ""), reverse=True)
-        lines = []
-        for order in mine[:limit]:
-            status = str(order.get("status", "unknown"))
-            placed = f", placed {str(order['placed_at'])[:10]}" if order.get("placed_at") else ""
-            lines.append(f"{order['order_number']} ({status}{placed})")
-        return lines
+        if among is None:
+            mine = [o for o in self.orders.values() if str(o["customer_id"]) in owners]
+            mine.sort(key=lambda o: str(o.get("placed_at") or ""), reverse=True)
+            mine = mine[:limit]
+        else:
+            found = (self.orders.get(number.strip().upper()) for number in among)
+            mine = [o for o in found if o is not None and str(o["customer_id"]) in owners]
+        return [_choice(order) for order in mine]
+
+
+def _choice(order: dict[str, Any]) -> Choice:
+    status = str(order.get("status", "unknown"))
+    placed = f", placed {str(order['placed_at'])[:10]}" if order.get("placed_at") else ""
+    names = tuple(str(i["name"]) for i in order.get("items", []) if i.get("name"))
+    number = str(order["order_number"])
+    return Choice(number, f"{number} ({status}{placed})", names)
 
 
 def describe(order: dict[str, Any]) -> str:

@@ -5,7 +5,8 @@ their own reply (render, deliver and record still run):
 - act: the tool's arguments come from the message's entities (or from a tool-calling model that
   chose the tool, with this turn's placeholders put back as in the reply); a missing one turns
   the route into a clarifying question (asked once: then the customer's own choices, or a
-  person); the tool's result is the reply;
+  person); the answer to a question that listed choices may pick one ("the second one", "the
+  jacket one"); the tool's result is the reply;
 - clarify: "do you mean A or B?" built from the intents' descriptions;
 - handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
   is told what happens next; a "yes" to the grounding guard's offer of a person is a handoff
@@ -22,7 +23,7 @@ import re
 from typing import Any
 
 from omnivox import events
-from omnivox.actions.base import OffersChoices, Tool, ToolContext
+from omnivox.actions.base import Choice, OffersChoices, Tool, ToolContext
 from omnivox.actions.chooser import choose
 from omnivox.actions.planner import ASK_NUMBER, plan
 from omnivox.actions.runner import run_tool
@@ -125,11 +126,12 @@ class RouteStep:
             ctx.workspace.understanding.routing,
             ctx.inbound.channel,
         )
-        ctx.decision = self._continued(ctx, ctx.decision)
+        offered = await self._offered(ctx)
+        ctx.decision = self._continued(ctx, ctx.decision, offered)
         ctx.decision = self._accepted_person(ctx, ctx.decision)
         ctx.decision = await self._model_choice(ctx, ctx.decision)
         if ctx.decision.route == "act":
-            await self._act(ctx)
+            await self._act(ctx, offered)
         elif ctx.decision.route == "clarify":
             options = " or ".join(nlu.describe(ctx.decision.options))
             ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
@@ -161,13 +163,17 @@ class RouteStep:
             return RouteDecision("handoff", (reason, *decision.reasons))
         return decision
 
-    def _continued(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
+    def _continued(
+        self, ctx: TurnContext, decision: RouteDecision, offered: tuple[Choice, ...]
+    ) -> RouteDecision:
         """Act after all when the last turn asked for details this message now gives.
 
         "Where is my order?" -> "What's your order number?" -> "ACM-482193": the number alone
         has no intent, but it completes the pending action. A message with a confident intent of
         its own that runs something else ("I need to change the shipping address on
-        ACM-482577") asks that, number or not: it is not the answer to the question.
+        ACM-482577") asks that, number or not: it is not the answer to the question. A short
+        reply that picks one of the ``offered`` choices ("the jacket one") is that answer,
+        whatever intent it resembles.
         """
         pending = ctx.recent_nlu[-1].get("pending_action") if ctx.recent_nlu else None
         tools = self.tools.get(ctx.inbound.workspace_id, {})
@@ -178,9 +184,11 @@ class RouteStep:
         specs = self.understanding.get(ctx.inbound.workspace_id).specs
         own = specs.get(intent.intent) if intent and intent.intent else None
         floor = ctx.workspace.understanding.routing.low_confidence_below
-        if own is not None and own.action != pending and intent and intent.confidence >= floor:
+        planned = plan(pending, ctx.inbound.text, ctx.analysis.entities, "", offered)
+        if planned.arguments is None:
             return decision
-        if plan(pending, ctx.inbound.text, ctx.analysis.entities, "").arguments is None:
+        asks_else = own is not None and own.action != pending and intent is not None
+        if not planned.picked and asks_else and intent and intent.confidence >= floor:
             return decision
         reason = f"continues {pending} with the details asked for"
         return RouteDecision("act", (reason, *decision.reasons[1:]), pending)
@@ -206,7 +214,22 @@ class RouteStep:
             "act", (f"the model chose {call.name}", *decision.reasons[1:]), call.name
         )
 
-    async def _act(self, ctx: TurnContext) -> None:
+    async def _offered(self, ctx: TurnContext) -> tuple[Choice, ...]:
+        """The choices the assistant's last question listed, in that order.
+
+        Each is the customer's own with its item names, or (a number they typed that is not
+        theirs) the bare value: nothing about anyone else's order is read.
+        """
+        last = ctx.recent_nlu[-1] if ctx.recent_nlu else {}
+        shown = [str(v) for v in last.get("pending_choices") or ()]
+        tool = self.tools.get(ctx.inbound.workspace_id, {}).get(str(last.get("pending_action")))
+        if not shown or not isinstance(tool, OffersChoices) or ctx.customer_id is None:
+            return tuple(Choice(v) for v in shown)
+        tool_ctx = ToolContext(ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id)
+        own = {c.value.upper(): c for c in await tool.choices(tool_ctx, shown)}
+        return tuple(own.get(v.upper(), Choice(v)) for v in shown)
+
+    async def _act(self, ctx: TurnContext, offered: tuple[Choice, ...] = ()) -> None:
         decision = ctx.decision
         assert decision is not None and decision.action and ctx.analysis and ctx.customer_id
         tool = self.tools.get(ctx.inbound.workspace_id, {})[decision.action]
@@ -217,9 +240,9 @@ class RouteStep:
             nlu = self.understanding.get(ctx.inbound.workspace_id) if self.understanding else None
             intent = ctx.analysis.intent.intent if ctx.analysis.intent else None
             description = nlu.describe([intent])[0] if nlu and intent else ""
-            planned = plan(tool.name, ctx.inbound.text, ctx.analysis.entities, description)
+            planned = plan(tool.name, ctx.inbound.text, ctx.analysis.entities, description, offered)
             if planned.arguments is None:
-                await self._ask_for_details(ctx, tool.name, planned.question)
+                await self._ask_for_details(ctx, tool.name, planned.question, planned.choices)
                 return
             arguments = planned.arguments
         tool_ctx = ToolContext(ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id)
@@ -232,46 +255,46 @@ class RouteStep:
         if outcome.halt == "act" and outcome.result is not None:
             self._emit(ctx, events.ACTION_COMPLETED, outcome.result)
 
-    async def _ask_for_details(self, ctx: TurnContext, tool: str, question: str | None) -> None:
+    async def _ask_for_details(
+        self, ctx: TurnContext, tool: str, question: str | None, choices: tuple[str, ...] = ()
+    ) -> None:
         """Clarify, and remember the pending action so the answer can complete it.
 
         Asked before (within the recent messages) and still no details: the question is not
         asked again. A tool that can list the customer's own choices (their recent orders)
         offers them; with none to offer, or asked ``ASKS_BEFORE_PERSON`` times, a person takes
-        over.
+        over. The values a question lists (``choices``, or those offered) are remembered too,
+        so that the answer can pick one by its place or its items.
         """
         assert ctx.decision is not None and ctx.analysis is not None
         asked = sum(1 for n in ctx.recent_nlu if n.get("pending_action") == tool)
         if asked >= ASKS_BEFORE_CHOICES and question == ASK_NUMBER:
-            offered = await self._offer_choices(ctx, tool) if asked < ASKS_BEFORE_PERSON else None
-            if offered is None:
+            offered = await self._offer_choices(ctx, tool) if asked < ASKS_BEFORE_PERSON else []
+            if not offered:
                 reasons = [*ctx.decision.reasons, f"{tool}: still no details after {asked} asks"]
                 ctx.decision = RouteDecision("handoff", tuple(reasons), tool)
                 text = await self.desk.open(ctx, reasons) if self.desk else HANDOFF_TEXT
                 ctx.halt(HANDED_OFF, Reply(text))
                 self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": reasons})
                 return
-            question = offered
+            question = _listing(offered)
+            choices = tuple(c.value for c in offered)
         reason = f"{tool} needs more details"
         ctx.decision = RouteDecision("clarify", (*ctx.decision.reasons, reason), tool)
         ctx.halt("clarify", Reply(question or "Could you tell me a bit more?"))
         if ctx.message is not None:  # stored by deliver, with the question
             pending = {**ctx.analysis.as_metadata(), "pending_action": tool}
+            if choices:
+                pending["pending_choices"] = list(choices)
             ctx.message_update = MetadataUpdate.with_nlu(ctx.message, pending)
 
-    async def _offer_choices(self, ctx: TurnContext, tool: str) -> str | None:
-        """The customer's own choices as a question, or None when there are none to offer."""
+    async def _offer_choices(self, ctx: TurnContext, tool: str) -> list[Choice]:
+        """The customer's own choices to offer (none for a tool that cannot list them)."""
         found = self.tools.get(ctx.inbound.workspace_id, {}).get(tool)
         if not isinstance(found, OffersChoices) or ctx.customer_id is None:
-            return None
+            return []
         tool_ctx = ToolContext(ctx.inbound.workspace_id, ctx.customer_id, ctx.conversation_id)
-        choices = await found.choices(tool_ctx)
-        if not choices:
-            return None
-        return (
-            "I couldn't find an order number in your messages. Your most recent orders: "
-            f"{'; '.join(choices)}. Which one should I check? Just reply with its number."
-        )
+        return await found.choices(tool_ctx)
 
     def _emit(self, ctx: TurnContext, kind: str, payload: dict[str, Any]) -> None:
         if self.sink is None:
@@ -285,6 +308,15 @@ class RouteStep:
                 payload=payload,
             )
         )
+
+
+def _listing(choices: list[Choice]) -> str:
+    """The question that offers the customer's own choices."""
+    return (
+        "I couldn't find an order number in your messages. Your most recent orders: "
+        f"{'; '.join(c.line for c in choices)}. Which one should I check? Just reply with its "
+        'number, or say which one ("the second one", "the jacket one").'
+    )
 
 
 def _restored(value: Any, ctx: TurnContext, allowed: frozenset[str]) -> Any:
