@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from omnivox.channels.api import ApiChannel
+from omnivox.handoff.callback import callback, requested_time
 from omnivox.handoff.desk import HandoffDesk, next_steps, suggestion_question
 from omnivox.pipeline.context import TurnContext
 from omnivox.types import CustomerRef, HistoryItem, InboundMessage
@@ -57,3 +60,36 @@ def test_a_whatsapp_handoff_is_told_about_the_window() -> None:
         "turn_1",
     )
     assert desk._reach(ctx) == "window"
+
+
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        ("call me back after 5pm", "after 5pm"),
+        ("give me a call tomorrow morning", "tomorrow morning"),
+        ("call me between 2 and 4pm on Friday", "between 2 and 4pm on Friday"),
+        ("ring me at 10:30 please", "at 10:30"),
+        ("call me back asap", "asap"),
+        ("call me back", None),
+        ("call me at 5", None),  # a bare number after "at" may be anything
+    ],
+)
+def test_the_time_asked_for_is_kept_as_written(text: str, when: str | None) -> None:
+    assert requested_time(text) == when
+
+
+def test_a_call_back_number_is_in_e164_where_it_parses() -> None:
+    text = "call me back on (415) 555-0100 tomorrow after 5 p.m."
+    assert callback(("phone", "(415) 555-0100"), text, "US") == {
+        "kind": "phone",
+        "address": "+14155550100",
+        "when": "tomorrow after 5 p.m.",
+    }
+    assert callback(("phone", "07700 900123"), "call me on 07700 900123", "GB") == {
+        "kind": "phone",
+        "address": "+447700900123",
+        "when": None,
+    }
+    # what does not parse is kept as written (the agent reads it); no address, no callback
+    assert callback(("phone", "555 01"), "call me on 555 01", "US")["address"] == "555 01"  # type: ignore[index]
+    assert callback(None, "call me back", "US") is None

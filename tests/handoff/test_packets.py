@@ -1,9 +1,15 @@
-"""A handoff's packet is written by several hands; each keeps the fields it did not change."""
+"""A handoff's packet: written by several hands, each keeps the fields it did not change; what a
+call-back request puts in it."""
 
 from __future__ import annotations
 
+import json
+
+from omnivox.pipeline.context import HANDED_OFF
+from omnivox.routes.console import _conversation as conversation_page
 from omnivox.services import Services
 from omnivox.types import CustomerRef, InboundMessage
+from tests.conftest import events_of
 
 
 async def test_a_late_suggestion_keeps_the_rating_request(services: Services) -> None:
@@ -26,3 +32,28 @@ async def test_a_late_suggestion_keeps_the_rating_request(services: Services) ->
     assert await console.handoffs.rate(resolved, "api", 5)
     rated = (await console.handoffs.get("acme", opened.id)).packet
     assert (rated["rating"], rated["suggested_reply"]) == (5, packet["suggested_reply"])
+
+
+async def test_a_call_back_request_gives_the_packet_and_the_console_its_number_and_time(
+    services: Services,
+) -> None:
+    text = "Please call me back on +1 415 555 0100 after 5pm"
+    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted == HANDED_OFF  # was: answered, as if it were a question
+    (view,) = await services.console.handoffs.queue("acme")
+    callback = {"kind": "phone", "address": "+14155550100", "when": "after 5pm"}
+    assert view.packet["callback"] == callback
+    # the number is in the packet (encrypted at rest), never in an event (stored as it is)
+    assert ctx.conversation_id is not None
+    for event in await events_of(services, ctx.conversation_id):
+        assert "0100" not in json.dumps(event.payload), event.type
+    agent_id = await services.console.handoffs.add_agent(
+        "acme", "sam@acme.example", "Sam", "agent", "x"
+    )
+    agent = await services.console.handoffs.agent(agent_id)
+    assert agent is not None
+    page = await conversation_page(services, agent, services.settings.workspaces[0], view)
+    html = bytes(page.body).decode()
+    assert '<dt>Call back</dt><dd class="callback"><a href="tel:+14155550100">' in html
+    assert '<span dir="auto">after 5pm</span>' in html

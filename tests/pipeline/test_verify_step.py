@@ -53,6 +53,10 @@ def context(text: str, channel: str = "api") -> TurnContext:
             ("phone", "303-555-0177"),
         ),
         (
+            "Please call me back on +1 415 555 0100 after 5pm",  # was: answered as a question
+            ("phone", "+1 415 555 0100"),
+        ),
+        (
             "This is the third time I'm asking, get me a manager! "
             "My email is pat.angry@example.net",
             ("email", "pat.angry@example.net"),

@@ -86,6 +86,27 @@ def test_mentioning_a_person_is_not_a_request(text: str) -> None:
     assert not asks_for_person(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("call me back on +1 415 555 0100", True),  # was False: a call back is a person's job
+        ("Please have someone call me back on +1 415 555 0100 after 5pm", True),
+        ("can someone call me back? my number is 415 555 0100", True),
+        ("Has my order shipped? Call me at (303) 555-0142", True),
+        ("please give me a call tomorrow", True),
+        ("I'd like a callback", True),
+        ("you can call me Maya", False),
+        ("Hi, call me Sam", False),
+        ("they said they would call me back", False),
+        ("please don't call me back, email instead", False),
+        ("I will call you back", False),
+        ("I need a call back number for the form", False),
+    ],
+)
+def test_a_request_to_be_called_back_asks_for_a_person(text: str, asks: bool) -> None:
+    assert asks_for_person(text) is asks
+
+
 def test_sentiment_labels_and_trend() -> None:
     analyzer = SentimentAnalyzer()
     angry = analyzer.score("This is TERRIBLE. My jacket fell apart!!!")

@@ -2,7 +2,8 @@
 
 The packet: a three-sentence summary (what the customer first asked, what they said last, why a
 person is needed), intent and sentiment, the customer's profile and identifiers, the knowledge
-passages the conversation used, and a suggested reply the agent can edit. The suggestion is
+passages the conversation used, where and when the customer asked to be called or written back
+(:mod:`omnivox.handoff.callback`), and a suggested reply the agent can edit. The suggestion is
 written in the background by the provider chain over a fresh knowledge search (the console shows
 it when it arrives), so the customer's "a person will take over" is not delayed by a model. It
 answers the customer's latest message that is more than a request for a person.
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from omnivox.handoff.bus import ConsoleBus
+from omnivox.handoff.callback import callback
 from omnivox.handoff.replies import ChannelFor, by_sms
 from omnivox.identity.kinds import display_name
 from omnivox.logs import get_logger
@@ -182,6 +184,9 @@ class HandoffDesk:
                 "identities": profile.identities if profile else [],
             },
             "channel": ctx.inbound.channel,
+            "callback": callback(
+                ctx.callback, ctx.inbound.text, ctx.workspace.understanding.phone_region
+            ),
             "passages": [p.citation().as_dict() for p in ctx.passages] or cited[-3:],
             "suggested_reply": None,
         }

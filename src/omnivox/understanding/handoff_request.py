@@ -2,7 +2,9 @@
 
 Any phrasing counts: "agent", "Agent pls!!! this is ridiculous", "real person", "can I talk to
 someone", "Can I get a human?", "get me a manager", "hablar con un agente", "Quiero un agente",
-"Je veux un humain", "Mitarbeiter bitte", "Позовите человека".
+"Je veux un humain", "Mitarbeiter bitte", "Позовите человека". So does a request to be called back
+("call me back on +1 415 555 0100", "can someone give me a call?"; in English): only a person
+can make that call.
 
 The message is read clause by clause (a clause ends at . , ! ? ; : or a line break). A clause
 asks for a person when it is a person-word with only greetings, "please" or "thanks" around it
@@ -49,7 +51,25 @@ _DE = r"(?:menschen|mensch|mitarbeiter\w*|person|berater\w*|agenten|vorgesetzten
 _IT = r"(?:operatore|operatrice|persona|umano|agente|addetto|responsabile|qualcuno)"
 _PT = r"(?:atendente|pessoa|humano|agente|algu[eé]m|gerente|operador)"
 _NL = r"(?:medewerker|mens|persoon|iemand|agent)"
+# a call back is a person's job: "call me back on …", "please give me a call", "can someone ring
+# me back", "have a manager call me", "I'd like a callback"; not "you can call me Maya", "they
+# said they would call me back"
+_CALL_ME = (
+    r"(?:(?:call|ring|phone)\s+me\s+back|give\s+me\s+a\s+(?:call|ring)|(?:call|ring|phone)\s+me"
+    r"(?=\s+(?:at|on|asap|now|today|tomorrow|tonight|please|pls|when|after|before|later|\d)|$))"
+)
+CALLBACK_PATTERNS = (
+    re.compile(rf"^(?:(?:please|pls|plz|just|so|ok|okay|hi|hello|hey|and)\s+)*{_CALL_ME}\b"),
+    re.compile(rf"\b(?:can|could|would|will)\s+(?:you|{_PERSON})\s+(?:please\s+)?{_CALL_ME}\b"),
+    re.compile(rf"\b(?:have|get)\s+(?:you|{_PERSON})\s+(?:to\s+)?{_CALL_ME}\b"),
+    re.compile(
+        r"\b(?:i|we)\s+(?:(?:really|just)\s+)?(?:want|need|would\s+like)\s+"
+        r"(?:a\s+|to\s+get\s+a\s+)?(?:call\s*back|phone\s+call|call)\b"
+        r"(?!\s+(?:back\s+)?(?:label|tag|number|center|centre)\b)"
+    ),
+)
 REQUEST_PATTERNS = (
+    *CALLBACK_PATTERNS,
     re.compile(
         rf"\b{_REQUEST}\s+(?:to\s+|with\s+|me\s+to\s+|me\s+with\s+)?{_PERSON}\b{_NOT_A_TASK}"
     ),

@@ -13,8 +13,9 @@ it. Proving the identifier of another known profile merges nothing: the conversa
 person, who decides.
 
 No verification starts when the message asks for a person ("get me a manager! My email is …",
-"have someone call me, my number is …"): the address is where the person should reach the
-customer, so route hands off and the handoff's reasons say a callback address was left. Nor on
+"have someone call me, my number is …", "call me back on …"): the address is where the person
+should reach the customer, so route hands off, the handoff's reasons say a callback address was
+left, and its packet holds the address (:mod:`omnivox.handoff.callback`). Nor on
 the phone (voice): a caller cannot type a six-digit code there. A refusal is told in the
 customer's words: a technical cause (a relay not configured, a provider's error) goes to the
 log, never into the reply.
@@ -39,9 +40,11 @@ log = get_logger(__name__)
 _CODE = re.compile(r"^\s*(?:(?:my\s+)?code\s*(?:is|:)?\s*)?(\d{6})\s*[.!]?\s*$", re.I)
 _KIND = r"(?:(?:mobile|cell|phone)(?:\s+(?:number|no\.?|#))?|number|e-?mail(?:\s+address)?)"
 _MY = r"\bmy\s+(?:(?:new|current|personal|work|own)\s+)?" + _KIND
-# the address follows the claim at once: "my number is X", "my email: X", "reach me at X"
+# the address follows the claim at once: "my number is X", "my email: X", "reach me at X", "call
+# me back on X", "give me a call at X"
 _CLAIM = re.compile(
-    rf"(?:{_MY}\s*(?:is|=|:|-)?|\b(?:reach|contact|text|call|email|e-mail)\s+me\s+(?:at|on))\s*",
+    rf"(?:{_MY}\s*(?:is|=|:|-)?|\b(?:(?:reach|contact|text|call|ring|phone|email|e-mail)\s+me"
+    r"|give\s+me\s+a\s+(?:call|ring))(?:\s+back)?\s+(?:at|on))\s*",
     re.I,
 )
 # or it comes first: "X is my number"
