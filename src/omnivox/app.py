@@ -109,12 +109,16 @@ def server_options(settings: Settings) -> dict[str, Any]:
     X-Forwarded-For and X-Forwarded-Proto name the client only when the peer is in
     ``server.forwarded_allow_ips`` (uvicorn's ``FORWARDED_ALLOW_IPS`` variable is not read):
     from another peer they could set the address the login and web chat limits count.
+    ``server.limit_concurrency`` and ``server.timeout_keep_alive`` bound what slow or idle
+    clients hold (uvicorn has no header timeout: a reverse proxy in front gives one).
     """
     return {
         "ws_max_size": settings.server.max_body_bytes,
         "log_config": None,
         "proxy_headers": True,
         "forwarded_allow_ips": list(settings.server.forwarded_allow_ips),
+        "limit_concurrency": settings.server.limit_concurrency,
+        "timeout_keep_alive": settings.server.timeout_keep_alive,
     }
 
 

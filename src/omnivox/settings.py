@@ -81,6 +81,12 @@ class ServerSettings(_Model):
     # the client: addresses or CIDR networks. Login and web chat limits count the client's
     # address; "*" trusts every peer, so that any client could pick the address it is counted as.
     forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # uvicorn's limit_concurrency: open connections (WebSockets and idle keep-alive ones
+    # included) past which a request is answered 503, so that slow clients cannot pile up
+    # without end; 1 would refuse every request (the asking one counts).
+    limit_concurrency: int = Field(1000, ge=2)
+    # uvicorn's timeout_keep_alive: seconds an idle keep-alive connection is kept open.
+    timeout_keep_alive: int = Field(5, ge=1)
 
     @field_validator("smtp_listen")
     @classmethod
