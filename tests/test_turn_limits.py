@@ -81,3 +81,22 @@ async def test_a_flood_in_one_workspace_does_not_free_anothers_customers(tmp_pat
             await turns.handle(message(f"flood-{n}", workspace="globex"), None)  # type: ignore[arg-type]
     with pytest.raises(RateLimitedError, match="from you"):
         await turns.handle(message("limited"), None)  # type: ignore[arg-type]
+
+
+async def test_a_retry_of_the_same_provider_message_counts_once(tmp_path: Path) -> None:
+    """A webhook answered 503 (not stored yet, Redis faltering) after its message was admitted:
+    the provider's retry of that message takes no second slot of the customer's minute."""
+    turns = service(tmp_path, Clock())
+
+    def sent(provider_id: str) -> InboundMessage:
+        return InboundMessage(
+            "acme", "telegram", CustomerRef("42"), "hello", provider_message_id=provider_id
+        )
+
+    await turns.admit(sent("42:101"))
+    await turns.admit(sent("42:101"))  # the retry: was counted again
+    await turns.admit(sent("42:102"))
+    await turns.admit(sent("42:103"))  # was refused: four counted of three
+    await turns.admit(sent("42:101"))  # a late retry of an admitted one, the minute full
+    with pytest.raises(RateLimitedError, match="from you"):
+        await turns.admit(sent("42:104"))

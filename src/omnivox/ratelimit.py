@@ -28,12 +28,19 @@ class Window:
 
 
 class Windows(Protocol):
-    """Checks several windows at once and counts the event in all of them, or in none."""
+    """Checks several windows at once and counts the event in all of them, or in none.
 
-    async def admit(self, windows: Sequence[Window]) -> int | None:
+    An ``event`` name (a provider's message id) makes admitting idempotent: an event admitted
+    before under that name, still in a window, is admitted again without counting again, even
+    when the window is full since. A sender's retry (after a 503 or an SMTP 451) is the same
+    message: it must not take a second slot.
+    """
+
+    async def admit(self, windows: Sequence[Window], event: str | None = None) -> int | None:
         """None if every window has room (the event then counts in each), else the first full.
 
-        A refused event is counted in none of them.
+        A refused event is counted in none of them; a named event already counted counts again
+        in none of them.
         """
         ...
 
@@ -51,19 +58,22 @@ class MemoryWindows:
         self.max_keys, self.clock = max_keys, clock
         self._limiters: dict[tuple[str, int, float], SlidingWindowLimiter] = {}
 
-    async def admit(self, windows: Sequence[Window]) -> int | None:
+    async def admit(self, windows: Sequence[Window], event: str | None = None) -> int | None:
         """Room in all, then count in all (a refused event uses up none of them)."""
-        refused = await self.full(windows)
+        refused = self._first_full(windows, event)
         if refused is not None:
             return refused
         for window in windows:
-            self._limiter(window).record(window.key)
+            self._limiter(window).record(window.key, event)
         return None
 
     async def full(self, windows: Sequence[Window]) -> int | None:
         """The first window with no room left (nothing is counted)."""
+        return self._first_full(windows, None)
+
+    def _first_full(self, windows: Sequence[Window], event: str | None) -> int | None:
         for index, window in enumerate(windows):
-            if not self._limiter(window).room(window.key):
+            if not self._limiter(window).room(window.key, event):
                 return index
         return None
 
@@ -94,7 +104,8 @@ class SlidingWindowLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit, self.window_s, self.max_keys, self.clock = limit, window_s, max_keys, clock
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        # per key, its events' times and names (None: unnamed) in order
+        self._events: OrderedDict[str, deque[tuple[float, str | None]]] = OrderedDict()
 
     def allow(self, key: str) -> bool:
         """Record an event for ``key`` and say whether it is within the limit."""
@@ -103,20 +114,32 @@ class SlidingWindowLimiter:
             self.record(key)
         return allowed
 
-    def room(self, key: str) -> bool:
-        """Whether one more event for ``key`` is within the limit (nothing recorded)."""
+    def room(self, key: str, event: str | None = None) -> bool:
+        """Whether one more event for ``key`` is within the limit (nothing recorded).
+
+        A named ``event`` counted already in the window has its room.
+        """
         events = self._events.get(key)
         if not events:
             return self.limit > 0
         cutoff = self.clock() - self.window_s
-        while events and events[0] <= cutoff:
+        while events and events[0][0] <= cutoff:
             events.popleft()
-        return len(events) < self.limit
+        return len(events) < self.limit or _counted(events, event)
 
-    def record(self, key: str) -> None:
-        """Count one event for ``key`` (the caller checked :meth:`room`)."""
+    def record(self, key: str, event: str | None = None) -> None:
+        """Count one event for ``key`` (the caller checked :meth:`room`).
+
+        A named ``event`` counted already in the window is not counted again.
+        """
         events = self._events.pop(key, None) or deque()
-        events.append(self.clock())
+        if not _counted(events, event):
+            events.append((self.clock(), event))
         self._events[key] = events
         while len(self._events) > self.max_keys:
             self._events.popitem(last=False)
+
+
+def _counted(events: deque[tuple[float, str | None]], event: str | None) -> bool:
+    """Whether the named ``event`` is among ``events`` (an unnamed one never is)."""
+    return event is not None and any(name == event for _, name in events)

@@ -137,7 +137,9 @@ class TurnService:
 
         Sliding minutes, all checked before any counts the message, so a message one limit
         refuses does not use up the others. Each workspace is a group of its own: a flood of
-        senders in one cannot push another's customers out of memory.
+        senders in one cannot push another's customers out of memory. A message with a provider
+        id counts once: the provider's retry after a 503 (the first attempt was admitted, then
+        not stored yet, or Redis faltered) takes no second slot.
         """
         ws = inbound.workspace_id
         customer = f"customer:{inbound.conversation_key}"
@@ -149,7 +151,7 @@ class TurnService:
         checks.append(
             (Window(ws, "workspace", limits.per_workspace_per_minute, 60.0), "to this service")
         )
-        refused = await self.windows.admit([window for window, _ in checks])
+        refused = await self.windows.admit([window for window, _ in checks], _event(inbound))
         if refused is not None:
             window, scope = checks[refused]
             raise RateLimitedError(scope, window.limit)
@@ -166,6 +168,13 @@ class TurnService:
                 timings=dict(ctx.timings),
             )
         )
+
+
+def _event(inbound: InboundMessage) -> str | None:
+    """The message's name in the rate-limit windows: its channel's id for it, if any."""
+    if inbound.provider_message_id is None:
+        return None
+    return f"{inbound.channel}:{inbound.provider_message_id}"
 
 
 def _opt_out_keyword(inbound: InboundMessage) -> bool:

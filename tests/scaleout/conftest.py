@@ -48,6 +48,15 @@ def keys_of(redis_settings: dict[str, Any]) -> list[bytes]:
         client.close()
 
 
+def members_of(redis_settings: dict[str, Any], key: bytes) -> list[bytes]:
+    """The members of ``key`` when it is a sorted set (a rate window), else none."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return list(client.zrange(key, 0, -1)) if client.type(key) == b"zset" else []
+    finally:
+        client.close()
+
+
 async def eventually(check: Callable[[], bool]) -> None:
     """Wait up to 5 s until ``check()`` is true (the peers deliver asynchronously)."""
     async with asyncio.timeout(5):

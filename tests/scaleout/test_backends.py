@@ -23,7 +23,7 @@ from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.scaleout.locks import RedisKeyedLock
 from omnivox.scaleout.peers import RedisPeers
 from omnivox.scaleout.windows import RedisWindows
-from tests.scaleout.conftest import connection, eventually, keys_of
+from tests.scaleout.conftest import connection, eventually, keys_of, members_of
 
 pytestmark = pytest.mark.redis
 
@@ -191,10 +191,12 @@ async def test_keys_name_no_address(
 ) -> None:
     conn = servers()
     async with RedisKeyedLock(conn).hold("sms:+15550100142"):
-        await RedisWindows(conn).admit([Window("acme", "customer:+15550100142", 5, 60.0)])
+        customer = Window("acme", "customer:+15550100142", 5, 60.0)
+        await RedisWindows(conn).admit([customer], "sms:SM+15550100142")  # a named event
         names = b" ".join(keys_of(redis_settings))
+        members = b" ".join(b" ".join(members_of(redis_settings, key)) for key in names.split())
     assert b"lock:" in names and b"rate:" in names
-    assert b"1555" not in names and b"sms" not in names
+    assert b"1555" not in names + members and b"sms" not in names + members
     # keyed: trying every phone number's plain hash finds nothing
     plain = hashlib.sha256("\x00".join(["sms:+15550100142"]).encode()).hexdigest()[:32]
     assert plain.encode() not in names
@@ -224,6 +226,18 @@ async def test_an_event_one_window_refuses_counts_in_none(windows: Windows) -> N
     assert [await windows.admit([customer, service]) for _ in range(3)] == [None, None, 1]
     # the refused third was not counted for the customer: 5 - 2 remain
     assert [await windows.admit([customer]) for _ in range(4)] == [None, None, None, 0]
+
+
+async def test_a_named_event_counts_once_and_its_retry_has_room(windows: Windows) -> None:
+    customer, service = Window("acme", "c", 2, 60.0), Window("acme", "all", 5, 60.0)
+    assert await windows.admit([customer, service], "m1") is None
+    assert await windows.admit([customer, service], "m1") is None  # a retry: not counted
+    assert await windows.admit([customer, service], "m2") is None
+    assert await windows.admit([customer, service], "m1") is None  # full, but m1 is in
+    assert await windows.admit([customer, service], "m3") == 0
+    assert await windows.admit([customer, service]) == 0
+    # the service window counted m1 and m2 once each: 3 of 5 left
+    assert [await windows.admit([service]) for _ in range(4)] == [None, None, None, 0]
 
 
 async def test_full_tells_which_window_is_full_and_counts_nothing(windows: Windows) -> None:

@@ -397,6 +397,30 @@ def test_a_sender_over_the_hourly_limit_is_told_to_retry_later(
         ]
 
 
+def test_a_mail_refused_for_now_then_retried_counts_once_against_the_hourly_limit(
+    tmp_path: Path, relay: RelaySink
+) -> None:
+    """A 451 after the limits counted the mail (its store failed): its retry takes no second
+    slot, so the sender's next mail is still within two an hour."""
+    relay.reset()
+    with LiveServer(email_settings(tmp_path, {}, relay, max_per_sender_per_hour=2)) as live:
+        store = live.services.store
+        attach = store.attach_inbound
+
+        async def down(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("the database went away")
+
+        store.attach_inbound = down  # type: ignore[method-assign]
+        question = mail("question 0")
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(smtp_port(live), question)
+        assert refused.value.smtp_code == 451
+        store.attach_inbound = attach  # type: ignore[method-assign]
+        send(smtp_port(live), question)  # the sending server's retry
+        send(smtp_port(live), mail("question 1"))  # was 451: the retry had counted again
+        relay.wait_for(2)
+
+
 def test_mail_over_the_turn_limits_is_refused_for_now_not_accepted_and_dropped(
     tmp_path: Path, relay: RelaySink
 ) -> None:

@@ -162,7 +162,8 @@ class InboundMail:
             return f"550 5.1.7 {exc.message}"
         hourly = channel.settings.max_per_sender_per_hour
         window = Window(channel.workspace_id, f"mail:{mail.sender}", hourly, 3600.0)
-        if await self.windows.admit([window]) is not None:
+        # named by its Message-ID: the sender's retry after a 451 takes no second slot
+        if await self.windows.admit([window], mail.message_id) is not None:
             domain = (mail.sender or "").rpartition("@")[2]  # an address is personal data
             log.warning("email.rate_limited", workspace=channel.workspace_id, domain=domain)
             return "451 4.7.1 Too many messages from this sender; try again later"
@@ -178,7 +179,7 @@ class InboundMail:
             return f"451 4.7.1 Too many messages {exc.scope}; try again later"
         replies = channel.settings.max_replies_per_sender_per_hour
         window = Window(channel.workspace_id, f"mail-replies:{mail.sender}", replies, 3600.0)
-        if messages and await self.windows.admit([window]) is not None:
+        if messages and await self.windows.admit([window], mail.message_id) is not None:
             domain = (mail.sender or "").rpartition("@")[2]
             log.warning("email.reply_limit", workspace=channel.workspace_id, domain=domain)
             messages = [_held(m) for m in messages]
