@@ -16,6 +16,7 @@ from typing import Any
 from omnivox import registry
 from omnivox.actions.base import Tool
 from omnivox.actions.registry import build_tools
+from omnivox.analytics.cache import DriftCache
 from omnivox.bus import EventSink
 from omnivox.bus.memory import QueuedEventWriter
 from omnivox.cache.semantic import SemanticCache
@@ -139,6 +140,7 @@ class Services:
     cache: SemanticCache
     messaging: dict[tuple[str, str], MessagingChannel] = field(default_factory=dict)
     coordination: Coordination = field(default_factory=Coordination)
+    drift_cache: DriftCache = field(default_factory=DriftCache)  # the dashboard's reports
     knowledge_ready: bool = False
     understanding_ready: bool = False
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -293,6 +295,7 @@ class Services:
         for ws in self.settings.workspaces:
             if ws.retention_days:
                 self.cache.expire(ws.id, now - ws.retention_days * 86400)
+                self.drift_cache.forget(ws.id)  # its knowledge gaps quote questions
 
     async def start_mail(self) -> None:
         """Listen for email (``server.smtp_listen``) when a workspace has support mailboxes."""

@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 
+from omnivox.analytics.cache import TTL_S, DriftCache
 from omnivox.analytics.drift import drift
 from omnivox.analytics.gaps import QuestionReader
 from omnivox.bus import EventRecord
+from omnivox.routes.analytics import workspace_drift
 from omnivox.services import Services
+from omnivox.storage.subjects import SubjectStore
 from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import LiveServer, make_settings, run_on_server
 
@@ -69,6 +72,39 @@ async def test_unanswered_questions_are_grouped_into_topics(services: Services) 
     ]  # fmt: skip
     shown = d.as_dict(examples=False)["gaps"]["topics"]
     assert [(t["questions"], t["examples"]) for t in shown] == [(3, []), (2, []), (1, [])]
+
+
+async def gap(services: Services, who: str, text: str) -> None:
+    """``text`` asked by ``who`` and left unanswered (no passage found)."""
+    payload = answered(await asked(services, who, text), None, "none", 0)
+    await services.store.add_events([EventRecord("turn.completed", "acme", payload=payload)])
+
+
+async def test_a_reload_reuses_the_report_until_a_turn_an_erasure_or_a_minute(
+    services: Services,
+) -> None:
+    """The dashboard's report (questions embedded and clustered: ~1-2 s) is computed once while
+    nothing it reads changed; a new turn, an erasure anywhere (no forget() here: as by the CLI
+    or another server) or its age makes it computed again."""
+    now = [0.0]
+    cache = services.drift_cache = DriftCache(clock=lambda: now[0])
+    await gap(services, "c1", "Do you offer a student discount?")
+    shown = await workspace_drift(services, "acme", 7)
+    assert await workspace_drift(services, "acme", 7) is shown  # a reload: was computed again
+    assert cache.computed == 1
+    await workspace_drift(services, "acme", 30)  # another window: a report of its own
+    assert cache.computed == 2
+    await gap(services, "c2", "Do you sell bike helmets?")
+    assert (await workspace_drift(services, "acme", 7)).gaps.read == 2
+    assert cache.computed == 3
+    customer, _ = await services.store.resolve_customer("acme", "api", "c1")
+    await SubjectStore(services.db).erase("acme", customer, services.verifier.key)
+    after = await workspace_drift(services, "acme", 7)
+    assert cache.computed == 4
+    assert after.gaps.read == 1 and "student" not in str(after.gaps.topics)
+    now[0] += TTL_S  # its windows end when it was computed
+    await workspace_drift(services, "acme", 7)
+    assert cache.computed == 5
 
 
 EMAIL, PHONE, NAME = "maya.t@uni.example.edu", "(415) 555-0134", "Maya Thompson"

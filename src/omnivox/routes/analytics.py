@@ -47,8 +47,17 @@ async def analytics_drift(request: Request, principal: Analyst, days: Days = 7) 
 
 
 async def workspace_drift(services: Services, workspace_id: str, days: int) -> Drift:
-    """:func:`~omnivox.analytics.drift.drift` with the knowledge gaps' questions grouped."""
+    """:func:`~omnivox.analytics.drift.drift` with the knowledge gaps' questions grouped.
+
+    Reused while no turn, erasure or merge came since, for up to a minute
+    (:mod:`omnivox.analytics.cache`).
+    """
     ws = services.settings.workspace(workspace_id)
     region = ws.understanding.phone_region if ws else "US"
     reader = QuestionReader(services.kb.bundled, services.verifier.key, region)
-    return await drift(services.db, workspace_id, days, reader=reader)
+    return await services.drift_cache.get(
+        services.db,
+        workspace_id,
+        days,
+        lambda: drift(services.db, workspace_id, days, reader=reader),
+    )

@@ -263,4 +263,5 @@ async def erase_customer(customer_id: str, request: Request, principal: Eraser) 
         raise api_error(404, "not_found", f"no customer {customer_id!r}")
     for erased in erasure.customer_ids:  # cached questions of theirs
         services.cache.forget(principal.workspace_id, erased)
+    services.drift_cache.forget(principal.workspace_id)  # the knowledge gaps may quote them
     return {"erased": bool(erasure.counts), "deleted": erasure.counts}
