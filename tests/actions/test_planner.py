@@ -80,6 +80,8 @@ def test_a_reply_picks_one_of_the_listed_orders(text: str, number: str) -> None:
         "the second one arrived but I have a question about the returns policy",
         "ACM-482193",  # a listed number is that number, as before
         "yes",
+        "²",  # a digit but no number: int() raised, and the turn failed
+        "①",
     ],
 )
 def test_anything_else_picks_nothing(text: str) -> None:

@@ -54,10 +54,13 @@ def pick(text: str, offered: Sequence[Choice]) -> str | None:
 
 
 def position(word: str, count: int) -> int | None:
-    """The 1-based place ``word`` names in a list of ``count`` ("second", "2nd", "2", "last")."""
+    """The 1-based place ``word`` names in a list of ``count`` ("second", "2nd", "2", "last").
+
+    Only decimal digits are a number ("2", "٢"): "²" or "①" are digits that ``int`` refuses.
+    """
     if word == "last":
         return count
-    place = ORDINALS.get(word) or (int(word) if word.isdigit() and len(word) <= 2 else None)
+    place = ORDINALS.get(word) or (int(word) if word.isdecimal() and len(word) <= 2 else None)
     return place if place is not None and 1 <= place <= count else None
 
 
