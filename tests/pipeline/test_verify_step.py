@@ -61,6 +61,10 @@ def context(text: str, channel: str = "api") -> TurnContext:
             "My email is pat.angry@example.net",
             ("email", "pat.angry@example.net"),
         ),
+        # no claim, but a call-back request: the number in it is where to call (was: none)
+        ("Rappelez-moi au +33 6 12 34 56 78 svp", ("phone", "+33 6 12 34 56 78")),
+        ("Bitte um Rückruf: +49 30 1234567", ("phone", "+49 30 1234567")),
+        ("Call me tomorrow, 415 555 0100", ("phone", "415 555 0100")),
     ],
 )
 async def test_a_request_for_a_person_with_an_address_is_no_verification(
@@ -70,6 +74,11 @@ async def test_a_request_for_a_person_with_an_address_is_no_verification(
     ctx = await Verify(verifier, None)(context(text))  # type: ignore[arg-type]
     assert verifier.started == [] and ctx.halted is None  # was: "I've sent a 6-digit code"
     assert ctx.callback == callback  # route hands off and says an address was left
+
+
+async def test_a_number_without_a_call_back_request_is_left_alone() -> None:
+    ctx = await Verify(Verifier(), None)(context("Is 415 555 0100 your store's number?"))  # type: ignore[arg-type]
+    assert ctx.callback is None and ctx.halted is None
 
 
 async def test_no_code_is_sent_on_a_phone_call() -> None:

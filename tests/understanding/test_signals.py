@@ -101,6 +101,30 @@ def test_mentioning_a_person_is_not_a_request(text: str) -> None:
         ("please don't call me back, email instead", False),
         ("I will call you back", False),
         ("I need a call back number for the form", False),
+        ("call me back later, I'm driving", True),  # a call later is still a person's call
+        ("Will you call me back?", True),
+        # questions about how delivery works, not requests (were handed off)
+        ("Will someone call me before delivery?", False),
+        ("Will you call me when my order ships?", False),
+        # the other languages detected by default (were answered like questions)
+        ("Llámame al 612 345 678", True),
+        ("¿Me pueden llamar mañana?", True),
+        ("Rappelez-moi au 06 12 34 56 78", True),
+        ("Rufen Sie mich bitte zurück", True),
+        ("Bitte um Rückruf", True),
+        ("Richiamami per favore", True),
+        ("Alguém pode me ligar?", True),
+        ("Kunt u mij terugbellen?", True),
+        ("Перезвоните мне, пожалуйста", True),
+        ("Proszę oddzwonić", True),
+        ("Beni geri arayın", True),
+        ("Llámame Pepe", False),
+        ("Appelle-moi Marie", False),
+        ("Mi chiamo Marco", False),
+        ("Rufen Sie mich nicht an", False),
+        ("Não me ligue", False),
+        ("Мне не перезвонили", False),
+        ("Nikt nie oddzwonił", False),
     ],
 )
 def test_a_request_to_be_called_back_asks_for_a_person(text: str, asks: bool) -> None:

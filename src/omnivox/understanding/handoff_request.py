@@ -3,8 +3,8 @@
 Any phrasing counts: "agent", "Agent pls!!! this is ridiculous", "real person", "can I talk to
 someone", "Can I get a human?", "get me a manager", "hablar con un agente", "Quiero un agente",
 "Je veux un humain", "Mitarbeiter bitte", "Позовите человека". So does a request to be called back
-("call me back on +1 415 555 0100", "can someone give me a call?"; in English): only a person
-can make that call.
+("call me back on +1 415 555 0100", "can someone give me a call?", "rappelez-moi", "Bitte um
+Rückruf"; in the same languages): only a person can make that call.
 
 The message is read clause by clause (a clause ends at . , ! ? ; : or a line break). A clause
 asks for a person when it is a person-word with only greetings, "please" or "thanks" around it
@@ -58,15 +58,68 @@ _CALL_ME = (
     r"(?:(?:call|ring|phone)\s+me\s+back|give\s+me\s+a\s+(?:call|ring)|(?:call|ring|phone)\s+me"
     r"(?=\s+(?:at|on|asap|now|today|tomorrow|tonight|please|pls|when|after|before|later|\d)|$))"
 )
+# "no me pueden llamar", "non mi richiami", "não me ligue", "nie oddzwaniajcie": not a request
+_NOT = r"(?<!\bno\s)(?<!\bnon\s)(?<!\bn[ãa]o\s)(?<!\bnie\s)(?<!\bne\s)"
+# the same in the other languages detected by default ("llámame al …", "rappelez-moi", "rufen Sie
+# mich zurück", "richiamami", "me ligue", "bel me terug", "перезвоните мне", "proszę oddzwonić",
+# "beni geri arayın"); a verb that also names ("llámame Pepe", "appelle-moi Marie") needs a
+# number, a time or "please" after it, as "call me" does
+_CALL_ME_ELSEWHERE = (
+    # es
+    r"\bll[aá]m(?:ame|eme|enme)(?=\s+(?:al|a|en|ma[nñ]ana|hoy|esta|por|cuando|despu[eé]s|antes"
+    r"|lo|ya|\d)|$)|\bme\s+(?:puede[ns]?|podr[ií]an?|puedes)\s+(?:llamar|devolver\s+la\s+llamada)"
+    r"\b|\b(?:puede[ns]?|podr[ií]an?|puedes)\s+llamarme\b|\bque\s+me\s+llamen\b"
+    r"|\bdevu[eé]lv(?:a|an|e)me\s+la\s+llamada\b",
+    # fr
+    r"\brappel(?:ez|le)\s+moi\b|\b(?:pouvez\s+vous|pourriez\s+vous|peux\s+tu|pourrais\s+tu|"
+    r"vous\s+pouvez|merci\s+de|veuillez)\s+(?:me\s+r?appeler|m'appeler)\b|\b[eê]tre\s+rappel[ée]"
+    r"|\bappel(?:ez|le)\s+moi(?=\s+(?:au|sur|demain|aujourd'hui|ce|cet|svp|s'il|d[eè]s|apr[eè]s"
+    r"|avant|vite|\d)|$)",
+    # de
+    r"\bruf(?:en\s+sie|t)?\s+mich\s+(?:(?!nicht\b)\w+\s+){0,4}?(?:zur[uü]ck|an)\b"
+    r"|\bmich\s+(?:(?!nicht\b)\w+\s+){0,3}?(?:zur[uü]ckrufen|anrufen)\b|\b(?:bitte\s+um\s+|"
+    r"(?:m[oö]chte|h[aä]tte\s+gerne?|brauche|w[uü]nsche)\s+(?:\w+\s+)?)(?:einen\s+)?r[uü]ckruf\b"
+    r"|^(?:bitte\s+)?r[uü]ckruf(?:\s+bitte)?$",
+    # it
+    r"\brichiam(?:ami|atemi)\b|\bmi\s+richiam(?:i|ate|ino)\b|\bmi\s+(?:pu[oò]|potete|potrebbe|"
+    r"potreste|puoi|potresti)\s+(?:ri)?chiamare\b|\bessere\s+richiamat[oa]\b"
+    r"|\bchiam(?:ami|atemi)(?=\s+(?:al|allo|sul|domani|oggi|stasera|per|appena|dopo|prima|\d)|$)",
+    # pt
+    r"\bme\s+(?:ligue|liguem|liga|retorne|retornem)\b|\bligue(?:m)?\s+me\b"
+    r"|\b(?:pode|podem|poderia|poderiam|podes)\s+(?:\w+\s+)?(?:me\s+(?:ligar|retornar)|ligar\s+me)\b",
+    # nl
+    r"\bbel\s+(?:me|mij)\b(?!\s+niet)|\b(?:kunt|kun|kan|wilt|wil|zou|zoudt)\s+(?:u|je|jij|iemand|"
+    r"jullie)\s+(?:me|mij)\s+(?:(?!niet\b)\w+\s+){0,2}?(?:terug|op)?bellen\b"
+    r"|\bteruggebeld\s+(?:te\s+)?worden\b|\bterugbelverzoek\b",
+    # ru
+    r"\bперезвони(?:те)?\b|\bпозвони(?:те)?\s+мне\b|\b(?:можете|могли\s+бы|можно|прошу|просьба)"
+    r"\s+(?:мне\s+)?(?:перезвонить|позвонить)\b|\bобратн\w+\s+звон\w*",
+    # pl
+    r"\boddzwo[nń](?:cie)?\b|\b(?:proszę|prosze|prosimy)\s+(?:o\s+(?:telefon|kontakt\s+telefoniczny|"
+    r"oddzwonienie)|(?:\w+\s+)?(?:oddzwonić|zadzwonić))\b|\bzadzwo[nń](?:cie)?\s+do\s+mnie\b"
+    r"|\b(?:może|mogą|możecie|możesz|mógłby|mogłaby)\s+(?:\w+\s+)?(?:do\s+mnie\s+)?"
+    r"(?:zadzwonić|oddzwonić)\b",
+    # tr
+    r"\b(?:beni|bizi)\s+(?:\w+\s+){0,3}?(?:geri\s+)?ara(?:y[ıi]n|y[ıi]n[ıi]z|r\s+m[ıi]s[ıi]n[ıi]z|"
+    r"yabilir\s+mi\w*)?\b|\bgeri\s+(?:ara(?:y[ıi]n|y[ıi]n[ıi]z|r\s+m[ıi]s[ıi]n[ıi]z|yabilir\s+mi\w*)"
+    r"|d[oö]n[uü][sş]\s+yap\w*)\b",
+)
 CALLBACK_PATTERNS = (
     re.compile(rf"^(?:(?:please|pls|plz|just|so|ok|okay|hi|hello|hey|and)\s+)*{_CALL_ME}\b"),
-    re.compile(rf"\b(?:can|could|would|will)\s+(?:you|{_PERSON})\s+(?:please\s+)?{_CALL_ME}\b"),
+    # "will someone call me before delivery?" asks how delivery works: "will" asks to be called
+    # only with "back" or "please" ("will you call me back?")
+    re.compile(rf"\b(?:can|could|would)\s+(?:you|{_PERSON})\s+(?:please\s+)?{_CALL_ME}\b"),
+    re.compile(
+        rf"\bwill\s+(?:you|{_PERSON})\s+(?:please\s+{_CALL_ME}|(?:call|ring|phone)\s+me\s+back"
+        r"|give\s+me\s+a\s+(?:call|ring))\b"
+    ),
     re.compile(rf"\b(?:have|get)\s+(?:you|{_PERSON})\s+(?:to\s+)?{_CALL_ME}\b"),
     re.compile(
         r"\b(?:i|we)\s+(?:(?:really|just)\s+)?(?:want|need|would\s+like)\s+"
         r"(?:a\s+|to\s+get\s+a\s+)?(?:call\s*back|phone\s+call|call)\b"
         r"(?!\s+(?:back\s+)?(?:label|tag|number|center|centre)\b)"
     ),
+    *(re.compile(_NOT + rf"(?:{pattern})") for pattern in _CALL_ME_ELSEWHERE),
 )
 REQUEST_PATTERNS = (
     *CALLBACK_PATTERNS,
@@ -161,13 +214,18 @@ def _clauses(text: str) -> list[str]:
 
 def asks_for_person(text: str) -> bool:
     """True when the message asks to be put through to a human."""
-    clean = _normalise(text)
-    if not clean:
-        return False
+    return any(_SHORT.match(clause) for clause in _clauses(text)) or _asks(text, REQUEST_PATTERNS)
+
+
+def asks_to_be_called(text: str) -> bool:
+    """True when the message asks to be called back ("call me back", "rappelez-moi")."""
+    return _asks(text, CALLBACK_PATTERNS)
+
+
+def _asks(text: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    """Whether a clause of ``text`` has one of ``patterns`` that no refusal before it negates."""
     for clause in _clauses(text):
-        if _SHORT.match(clause):
-            return True
-        for pattern in REQUEST_PATTERNS:
+        for pattern in patterns:
             for match in pattern.finditer(clause):
                 if not _NEGATED.search(clause[: match.start()]):
                     return True

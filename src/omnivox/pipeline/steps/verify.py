@@ -33,7 +33,7 @@ from omnivox.logs import get_logger
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.storage.repositories import Store
 from omnivox.types import HistoryItem, Reply
-from omnivox.understanding.handoff_request import asks_for_person
+from omnivox.understanding.handoff_request import asks_for_person, asks_to_be_called
 
 log = get_logger(__name__)
 
@@ -102,6 +102,25 @@ def _address_at(text: str, region: str, *, whole: bool = False) -> tuple[str, st
     return "phone", match.raw_string
 
 
+def left_with(text: str, region: str) -> tuple[str, str] | None:
+    """The first phone or email in a request to be called back, in any wording or language.
+
+    "Rappelez-moi au 06 12 34 56 78", "Call me tomorrow, 415 555 0100": the address is where
+    the person should call, though no claim ("my number is …") says so. None otherwise.
+    """
+    if not asks_to_be_called(text):
+        return None
+    found: list[tuple[int, str, str]] = []
+    email = _EMAIL.search(text)
+    if email:
+        found.append((email.start(), "email", email.group(0)))
+    leniency = phonenumbers.Leniency.POSSIBLE
+    phone = next(iter(phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)), None)
+    if phone is not None:
+        found.append((phone.start, "phone", phone.raw_string))
+    return min(found)[1:] if found else None
+
+
 def asked_for_address(history: list[HistoryItem]) -> bool:
     """Whether the assistant's last message asked the customer for an email or phone."""
     return bool(history) and history[-1].direction == "out" and bool(_ASKS.search(history[-1].text))
@@ -139,7 +158,8 @@ class Verify:
                 return ctx
             region = ws.understanding.phone_region
             claim = claimed(ctx.inbound.text, region, asked_for_address(ctx.history))
-            if claim is None:
+            if claim is None:  # "Rappelez-moi au 06 12 34 56 78": where to call, not a claim
+                ctx.callback = left_with(ctx.inbound.text, region)
                 return ctx
             if asks_for_person(ctx.inbound.text):
                 ctx.callback = claim  # route hands off; the person calls or writes back
