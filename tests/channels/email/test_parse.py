@@ -144,6 +144,13 @@ async def question(msg: EmailMessage, hint: str | None = None) -> str:
             "Can I return  SALE ITEMS bought online?",
         ),
         ("Return policy for sale items?", "", "Return policy for sale items?"),
+        # a greeting or a label is no question: it did lead the body
+        ("Hello", "Can I return boots?", "Can I return boots?"),
+        ("Question", "Can I return boots?", "Can I return boots?"),
+        ("Help please!", "My order is late", "My order is late"),
+        ("Anfrage", "Wo ist meine Bestellung?", "Wo ist meine Bestellung?"),
+        ("(no subject)", "Where is my order?", "Where is my order?"),
+        ("Question about returns", "Hi", "Question about returns\n\nHi"),
     ],
 )
 async def test_a_new_threads_subject_leads_the_question(subject: str, body: str, text: str) -> None:

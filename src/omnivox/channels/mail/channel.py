@@ -17,6 +17,7 @@ twice (the outbox's rule for a request sent but never answered).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
@@ -34,6 +35,25 @@ from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, Outbound
 
 MAX_REFERENCES = 20  # ids carried in References (the oldest and the newest matter)
 DISABLED = "outbound email is disabled: set channels.email.relay (host:port)"
+# a subject that says nothing of the question ("Hello", "Question", "Help please", "Anfrage",
+# "(no subject)"), in the languages detected by default: not put before the body
+_NO_QUESTION = frozenset(
+    {
+        "hello", "hi", "hey", "dear", "good", "morning", "afternoon", "evening", "question",
+        "questions", "query", "inquiry", "enquiry", "help", "request", "support", "info",
+        "information", "please", "urgent", "contact", "message", "no", "subject", "hola", "buenos",
+        "buenas", "días", "dias", "tardes", "pregunta", "consulta", "ayuda", "solicitud",
+        "información", "urgente", "bonjour", "salut", "demande", "aide", "renseignement",
+        "renseignements", "svp", "hallo", "guten", "tag", "frage", "anfrage", "hilfe", "bitte",
+        "dringend", "ciao", "buongiorno", "salve", "domanda", "richiesta", "aiuto", "informazioni",
+        "olá", "ola", "bom", "dia", "boa", "pergunta", "dúvida", "duvida", "pedido", "ajuda",
+        "informação", "hoi", "goedemorgen", "goedendag", "vraag", "hulp", "verzoek", "привет",
+        "здравствуйте", "добрый", "день", "вопрос", "помощь", "запрос", "cześć", "dzień", "dobry",
+        "pytanie", "pomoc", "zapytanie", "prośba", "merhaba", "selam", "iyi", "günler", "soru",
+        "yardım", "talep", "bilgi",
+    }
+)  # fmt: skip
+_WORDS = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +303,8 @@ def _question(request: ReceivedMail) -> str:
 
     Customers often ask in the subject alone ("Return policy for sale items?" over "see
     subject" or a greeting), so a new thread's subject is the text's first line unless the body
-    says it already. A reply keeps its body: its subject ("Re: ...") is the thread's old
+    says it already or it is only a greeting or a label ("Hello", "Question", "(no subject)").
+    A reply keeps its body: its subject ("Re: ...") is the thread's old
     question. A mail of files alone is said so (an agent can look), also under a thread's subject.
     """
     mail = request.mail
@@ -291,9 +312,14 @@ def _question(request: ReceivedMail) -> str:
     names = [a.name for a in mail.attachments]
     if names and subject_prefix(subject):
         subject = ""
-    if body and subject and _starts_thread(request) and _fold(subject) not in _fold(body):
+    if body and _starts_thread(request) and _asks(subject) and _fold(subject) not in _fold(body):
         return f"{subject}\n\n{body}"
     return body or subject or files_only(names)
+
+
+def _asks(subject: str) -> bool:
+    """Whether a subject may hold a question: not a greeting or a label ("Hello", "Question")."""
+    return any(w not in _NO_QUESTION for w in _WORDS.findall(subject.casefold()))
 
 
 def _starts_thread(request: ReceivedMail) -> bool:
