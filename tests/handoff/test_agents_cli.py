@@ -118,6 +118,9 @@ def test_a_removed_agents_conversations_go_back_to_the_queue(tmp_path: Path) -> 
     assert state["handoffs"]["kim@acme.example"][0] == "resolved"  # still names Kim
     [(kept_email, disabled)] = state["agents"]  # Sam deleted; Kim kept for her note and handoff
     assert kept_email.startswith("removed:agt_") and disabled
+    for command in (["enable"], ["disable"], ["remove", "--yes"]):  # the kept record: nobody's
+        acted = runner.invoke(app, ["agents", *command, kept_email, *base])
+        assert acted.exit_code == 1 and "No agent" in acted.output, (command, acted.output)
 
     again = ["agents", "add", "kim@acme.example", "--name", "Kim", "--password", "y" * 12, *base]
     assert runner.invoke(app, again).exit_code == 0  # the email is free: a new account

@@ -21,6 +21,8 @@ from omnivox.storage.models import Agent, Conversation, Handoff, Note, Rating
 from omnivox.types import aware, utcnow
 
 OPEN = ("waiting", "claimed")
+# a removed agent kept for the history it names has this email prefix: no command finds it again
+_REMOVED = "removed:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +352,7 @@ class HandoffStore:
             result = await session.execute(
                 update(Agent)
                 .where(Agent.workspace_id == workspace_id, Agent.email == email)
+                .where(Agent.email.not_like(f"{_REMOVED}%"))
                 .values(values if disabled else {"disabled_at": None})
             )
         return getattr(result, "rowcount", 0) == 1
@@ -374,7 +377,7 @@ class HandoffStore:
             )
             kept = await _named(session, row.id)
             if kept:
-                row.email = f"removed:{row.id}"
+                row.email = f"{_REMOVED}{row.id}"
                 row.disabled_at = row.signed_out_at = utcnow()
             else:
                 await session.delete(row)
@@ -461,6 +464,7 @@ async def _take(
 
 
 async def _agent_by_email(session: AsyncSession, workspace_id: str, email: str) -> Agent | None:
-    """The workspace's agent with this email, if any."""
+    """The workspace's agent with this email, if any (a removed agent's record is nobody's)."""
     query = select(Agent).where(Agent.workspace_id == workspace_id, Agent.email == email)
+    query = query.where(Agent.email.not_like(f"{_REMOVED}%"))
     return (await session.execute(query)).scalar_one_or_none()
