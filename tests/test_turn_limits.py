@@ -30,8 +30,10 @@ class Sink:
         pass
 
 
-def service(tmp_path: Path, clock: Clock) -> TurnService:
-    workspaces = [{"id": ws, "name": ws, "limits": LIMITS} for ws in ("acme", "globex")]
+def service(tmp_path: Path, clock: Clock, **limits: int) -> TurnService:
+    workspaces = [
+        {"id": ws, "name": ws, "limits": {**LIMITS, **limits}} for ws in ("acme", "globex")
+    ]
     return TurnService(
         make_settings(tmp_path, workspaces=workspaces),
         Sink(),  # type: ignore[arg-type]
@@ -100,3 +102,24 @@ async def test_a_retry_of_the_same_provider_message_counts_once(tmp_path: Path) 
     await turns.admit(sent("42:101"))  # a late retry of an admitted one, the minute full
     with pytest.raises(RateLimitedError, match="from you"):
         await turns.admit(sent("42:104"))
+
+
+async def test_a_web_chat_client_cannot_escape_its_address_limit_with_new_ipv6_addresses(
+    tmp_path: Path,
+) -> None:
+    """An IPv6 client holds a whole /64: each new address (and visitor id) was a fresh minute.
+    An IPv4-mapped address counts as the IPv4 one."""
+    turns = service(tmp_path, Clock(), webchat_per_address_per_minute=2)
+
+    async def chat(visitor: str, address: str) -> None:
+        await turns.admit(message(visitor, channel="webchat"), client_address=address)
+
+    await chat("v1", "2001:db8:1:2::1")
+    await chat("v2", "2001:DB8:1:2:ffff::7")
+    with pytest.raises(RateLimitedError, match="from your network"):
+        await chat("v3", "2001:db8:1:2:abcd::9")
+    await chat("v4", "2001:db8:1:3::1")  # another /64: another subscriber
+    await chat("v5", "::ffff:192.0.2.1")
+    await chat("v6", "192.0.2.1")
+    with pytest.raises(RateLimitedError, match="from your network"):
+        await chat("v7", "::ffff:192.0.2.1")

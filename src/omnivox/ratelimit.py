@@ -6,6 +6,7 @@ allow the limit. :class:`omnivox.scaleout.windows.RedisWindows` counts in Redis,
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -25,6 +26,24 @@ class Window:
     key: str
     limit: int
     seconds: float
+
+
+def client_key(host: str) -> str:
+    """The key a client address is counted under: one IPv6 /64, else the address itself.
+
+    An IPv6 subscriber gets a /64 (2^64 addresses) to pick from: keyed by the whole address,
+    each new one would have a fresh window. An IPv4-mapped IPv6 address counts as its IPv4
+    one; a name that is no IP address (a proxy's ``unknown``) counts as itself.
+    """
+    try:
+        address = ipaddress.ip_address(host.strip())
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class Windows(Protocol):

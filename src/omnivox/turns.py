@@ -15,7 +15,7 @@ from omnivox.locks import KeyedLock
 from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import DeltaSink, TurnContext, settle_stored
 from omnivox.pipeline.runner import PipelineRunner, Step
-from omnivox.ratelimit import MemoryWindows, Window, Windows
+from omnivox.ratelimit import MemoryWindows, Window, Windows, client_key
 from omnivox.settings import LimitSettings, Settings
 from omnivox.storage.sqlite_driver import short_statements
 from omnivox.types import InboundMessage
@@ -146,7 +146,7 @@ class TurnService:
         checks = [(Window(ws, customer, limits.per_customer_per_minute, 60.0), "from you")]
         if client_address is not None:
             per_address = limits.webchat_per_address_per_minute
-            address = Window(ws, f"address:{client_address}", per_address, 60.0)
+            address = Window(ws, f"address:{client_key(client_address)}", per_address, 60.0)
             checks.append((address, "from your network"))
         checks.append(
             (Window(ws, "workspace", limits.per_workspace_per_minute, 60.0), "to this service")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from starlette.requests import Request
 from websockets.sync.client import ClientConnection, connect
 
 from omnivox.handoff import auth
@@ -484,6 +485,18 @@ def test_the_login_limit_believes_a_forwarded_address_only_from_a_trusted_proxy(
         behind = [attempt(proxy, 3, "198.51.100.7"), attempt(proxy, 4, "198.51.100.7")]
         assert behind == [401, 429]  # counted as the forwarded client
         assert attempt(proxy, 5, "198.51.100.8") == 401  # not as the proxy: another client
+
+
+def test_the_login_limit_counts_an_ipv6_client_by_its_64() -> None:
+    """Each address of an IPv6 client's /64 was an address of its own, 30 guesses each."""
+
+    def address_window(host: str) -> str:
+        request = Request({"type": "http", "client": (host, 50000), "headers": []})
+        return console_routes._login_windows(request, "acme", "sam@acme.example")[1].key
+
+    assert address_window("2001:db8:1:2::1") == address_window("2001:db8:1:2:ffff::7")
+    assert address_window("2001:db8:1:2::1") != address_window("2001:db8:1:3::1")
+    assert address_window("198.51.100.7") == "address:198.51.100.7"
 
 
 def test_a_reply_over_4000_characters_is_refused_on_the_page_and_nothing_is_sent(

@@ -27,7 +27,7 @@ from omnivox.analytics.metrics import figures
 from omnivox.channels.whatsapp import outside_window
 from omnivox.handoff.auth import COOKIE, password_matches
 from omnivox.handoff.csat import RATING_DAYS
-from omnivox.ratelimit import Window
+from omnivox.ratelimit import Window, client_key
 from omnivox.routes.analytics import workspace_drift
 from omnivox.routes.deps import services_of
 from omnivox.services import Services
@@ -164,7 +164,7 @@ LOGIN_WINDOW_S = 900  # 15 minutes
 
 def _login_windows(request: Request, workspace: str, email: str) -> list[Window]:
     """The failed-login windows of this email and this client address (shared with Redis)."""
-    address = request.client.host if request.client else "unknown"
+    address = client_key(request.client.host) if request.client else "unknown"
     by_email = f"email:{workspace}:{email}"
     return [
         Window("console-login", by_email, LOGIN_FAILURES_PER_EMAIL, LOGIN_WINDOW_S),
