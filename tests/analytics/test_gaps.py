@@ -107,6 +107,28 @@ async def test_a_reload_reuses_the_report_until_a_turn_an_erasure_or_a_minute(
     assert cache.computed == 5
 
 
+async def test_an_erasure_of_the_latest_asker_is_never_served_from_the_cache(
+    services: Services,
+) -> None:
+    """The erased customer's turn was the latest event: SQLite gives the erasure's record the
+    deleted row's id, so the report's stamp looked unchanged and it kept quoting them."""
+    cache = services.drift_cache = DriftCache()
+    await gap(services, "c1", "Do you offer a student discount?")
+    customer, _ = await services.store.resolve_customer("acme", "api", "c2")
+    said = InboundMessage("acme", "api", CustomerRef("c2"), "Do you sell bike helmets?")
+    stored = await services.store.attach_inbound(said, customer)
+    payload = answered(stored.message.id, None, "none", 0)
+    conversation = stored.message.conversation_id
+    await services.store.add_events(
+        [EventRecord("turn.completed", "acme", conversation, payload=payload)]
+    )
+    assert (await workspace_drift(services, "acme", 7)).gaps.read == 2
+    await SubjectStore(services.db).erase("acme", customer, services.verifier.key)
+    after = await workspace_drift(services, "acme", 7)
+    assert cache.computed == 2
+    assert after.gaps.read == 1 and "helmets" not in str(after.gaps.topics)
+
+
 EMAIL, PHONE, NAME = "maya.t@uni.example.edu", "(415) 555-0134", "Maya Thompson"
 OWN_EMAIL = "maya.thompson@example.com"  # on her profile
 QUESTION = (

@@ -4,10 +4,12 @@
 the gaps' questions (~1-2 s on 2 cores); the dashboard and ``GET /api/v1/analytics/drift``
 asked for it again on every load. A report is reused while
 
-- the workspace's latest event of the kinds it depends on is the same one: a turn completed,
+- the workspace's latest event of each kind it depends on is the same one: a turn completed,
   a customer erased, merged or unmerged. An erasure deletes the customer's messages and events
   and records ``customer.erased`` in the same transaction, so a report quoting their questions
-  is never served again, whichever server or ``omnivox customers erase`` did it;
+  is never served again, whichever server or ``omnivox customers erase`` did it. Each kind is
+  stamped apart: SQLite gives a new row the id of a deleted latest one, so the erasure's record
+  can take the id of the erased customer's turn, the latest one the report had seen;
 - and it is younger than ``TTL_S`` (its windows end when it was computed).
 
 The REST erasure and the retention purge (which only deletes) also drop the workspace's reports
@@ -34,9 +36,12 @@ TTL_S = 60.0
 STAMPED = (events.TURN_COMPLETED, ERASED, events.CUSTOMER_MERGED, events.CUSTOMER_UNMERGED)
 
 
+Stamp = tuple[tuple[str, int], ...]  # per STAMPED kind present, its latest event's id
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    stamp: int | None  # the latest STAMPED event's id when it was computed
+    stamp: Stamp  # the latest events when it was computed
     at: float
     drift: Drift
 
@@ -76,11 +81,15 @@ class DriftCache:
             del self._entries[key]
 
 
-async def latest_event(db: Database, workspace_id: str) -> int | None:
-    """The id of the workspace's latest event of the kinds in ``STAMPED`` (None: none yet)."""
-    query = select(func.max(Event.id)).where(
-        Event.workspace_id == workspace_id, Event.type.in_(STAMPED)
+async def latest_event(db: Database, workspace_id: str) -> Stamp:
+    """The id of the workspace's latest event of each kind in ``STAMPED`` that it has.
+
+    Per kind: one id for all could come back after an erasure (module docstring).
+    """
+    query = (
+        select(Event.type, func.max(Event.id))
+        .where(Event.workspace_id == workspace_id, Event.type.in_(STAMPED))
+        .group_by(Event.type)
     )
     async with db.sessions() as session:
-        latest: int | None = (await session.execute(query)).scalar()
-        return latest
+        return tuple(sorted((kind, int(latest)) for kind, latest in await session.execute(query)))
