@@ -195,6 +195,41 @@ async def test_a_conversation_with_an_open_handoff_keeps_its_messages_until_it_c
     assert await count(services, Handoff) == 0
 
 
+async def test_a_case_held_open_past_the_retention_period_keeps_nothing_older(
+    services: Services,
+) -> None:
+    """A handoff opened (and claimed) long ago and never closed, a conversation a person has
+    held untouched since: everything of theirs was kept whatever its age, for ever."""
+    from omnivox.storage.handoffs import HandoffStore
+    from omnivox.storage.models import Handoff, Note
+
+    store, handoffs = services.store, HandoffStore(services.db)
+    agent = await handoffs.add_agent("acme", "sam@acme.example", "Sam", "agent", "x")
+    convs = []
+    for who in ("forgotten", "held"):
+        customer, _ = await store.resolve_customer("acme", "api", who, verified=True)
+        said = InboundMessage("acme", "api", CustomerRef(who), "I need a person")
+        conv = (await store.attach_inbound(said, customer)).message.conversation_id
+        await handoffs.add_note(conv, agent, "they asked in spring")
+        convs.append((conv, customer))
+    forgotten, held = convs
+    await handoffs.open("acme", *forgotten, {"summary": "wants a person"})
+    long_ago = utcnow() - timedelta(days=200)
+    async with services.db.sessions.begin() as session:
+        for model in (Message, Note):
+            await session.execute(update(model).values(created_at=long_ago))
+        await session.execute(update(Conversation).values(status="human", updated_at=long_ago))
+        await session.execute(update(Handoff).values(created_at=long_ago, claimed_at=long_ago))
+    await store.attach_inbound(
+        InboundMessage("acme", "api", CustomerRef("forgotten"), "anyone?"), forgotten[1]
+    )
+    done = await purge(services.db, "acme", utcnow() - timedelta(days=90))
+    assert (done["messages"], done["notes"], done.get("conversations", 0)) == (2, 2, 1), done
+    view = await store.conversation(forgotten[0])  # its open handoff and latest message stay
+    assert view is not None and [m.text for m in view.messages] == ["anyone?"]
+    assert await count(services, Handoff) == 1 and await store.conversation(held[0]) is None
+
+
 def test_the_retention_command(tmp_path: Path) -> None:
     config = tmp_path / "omnivox.yaml"
     config.write_text(

@@ -9,7 +9,9 @@ keeps everything of it whatever its age until the handoff closes: itself, its me
 notes, tickets and earlier (closed) handoffs. The agent reads them and answers the customer's
 last message (until 2026-12-05 such a conversation could be deleted with its waiting handoff, or
 emptied so that the agent's reply had nothing to answer; its notes, tickets, events and
-earlier handoffs were still purged). Kept:
+earlier handoffs were still purged). That holds while the case is recent: its open handoff
+opened or claimed within the period (without a handoff, the held conversation active within
+it); a case left open longer is purged like any other. Kept:
 customer profiles and identities (the business's records), consent decisions (proof of
 consent), merge records (``customer.merged`` events: an unmerge reads what moved from them) and
 the audit log (append-only by design). The server's in-memory answer cache is expired by the
@@ -55,14 +57,24 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
         counts[name] = counts.get(name, 0) + int(getattr(result, "rowcount", 0) or 0)
 
     def open_case(conversation_id: Any) -> Any:
-        """The conversation has an open handoff or a person holds it: it is kept whole.
+        """A person is asked to take the conversation, or holds it, lately: it is kept whole.
 
+        Lately: its open handoff was opened or claimed since ``cutoff``; without an open
+        handoff, a conversation held by a person (status ``human``) was active since. A case
+        left open longer is purged like any other: holding it is no way to keep data forever.
         Aliases: the rows deleted may be handoffs or conversations themselves.
         """
-        handoff, conversation = aliased(Handoff), aliased(Conversation)
+        handoff, other, conversation = aliased(Handoff), aliased(Handoff), aliased(Conversation)
         return exists().where(
-            handoff.conversation_id == conversation_id, handoff.closed_at.is_(None)
-        ) | exists().where(conversation.id == conversation_id, conversation.status == "human")
+            handoff.conversation_id == conversation_id,
+            handoff.closed_at.is_(None),
+            (handoff.created_at >= cutoff) | (handoff.claimed_at >= cutoff),
+        ) | exists().where(
+            conversation.id == conversation_id,
+            conversation.status == "human",
+            conversation.updated_at >= cutoff,
+            ~exists().where(other.conversation_id == conversation.id, other.closed_at.is_(None)),
+        )
 
     async with db.sessions.begin() as session:
         old = (
@@ -103,11 +115,8 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
                 select(Conversation.id).where(
                     Conversation.workspace_id == workspace_id,
                     Conversation.updated_at < cutoff,
-                    Conversation.status != "human",
                     ~exists().where(Message.conversation_id == Conversation.id),
-                    ~exists().where(
-                        Handoff.conversation_id == Conversation.id, Handoff.closed_at.is_(None)
-                    ),
+                    ~open_case(Conversation.id),
                 )
             )
         ]
