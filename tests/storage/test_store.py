@@ -6,6 +6,7 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
@@ -15,6 +16,7 @@ from omnivox.channels.api import ApiChannel
 from omnivox.channels.webchat import WebChatChannel
 from omnivox.memory.summarizer import ExtractiveSummarizer
 from omnivox.services import Services
+from omnivox.storage.db import alembic_config
 from omnivox.storage.memory import MemoryRules
 from omnivox.storage.models import Base
 from omnivox.storage.outbox import OutboxStore
@@ -103,6 +105,30 @@ async def test_an_inbound_and_an_outbound_message_may_share_a_provider_id(
         await store.attach_inbound(inbound("thanks", provider_id="p-out"), customer)
     assert dup.value.original.id == later.id
     assert await OutboxStore(services.db).apply_status("acme", "api", "p-in", "delivered")
+
+
+async def test_migration_0017_keeps_the_messages_stored_before_it(services: Services) -> None:
+    """Upgraded from 0016 with messages present: every row is kept (SQLite copies the table),
+    the schema matches the models and a retry is still refused."""
+    store = services.store
+    customer, _ = await store.resolve_customer("acme", "api", "c1")
+    first = (await store.attach_inbound(inbound("hi", provider_id="p-in"), customer)).message
+    reply = await store.store_outbound(
+        "acme", first.conversation_id, "api", "hello", first.id, {}, "sending"
+    )
+    await OutboxStore(services.db).record(reply, DeliveryReceipt("api", "sent", "p-out"))
+
+    def downgrade(conn: Connection) -> None:
+        command.downgrade(alembic_config(conn), "0016")
+
+    async with services.db.engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    await services.db.migrate()
+    view = await store.conversation(first.conversation_id)
+    assert view is not None and [m.text for m in view.messages] == ["hi", "hello"]
+    with pytest.raises(DuplicateMessageError):
+        await store.attach_inbound(inbound("hi", provider_id="p-in"), customer)
+    await test_migrations_are_idempotent_and_match_models(services)
 
 
 async def test_newcomer_created_meanwhile_elsewhere_joins_that_customer(services: Services) -> None:
