@@ -130,12 +130,12 @@ def test_the_summary_model_sees_placeholders_and_the_summary_keeps_the_values(
         for n in range(6):
             say(live, f"Card 4242 4242 4242 4242, question {n}: do you ship to Canada?")
         deadline = time.monotonic() + 20
-        while not (folds := [r for r in RECEIVED if not r.get("stream")]):
+        while not (folds := [r for r in RECEIVED if "You keep the memory" in json.dumps(r)]):
             assert time.monotonic() < deadline, "no summary was written"
             time.sleep(0.1)
         summaries = run_on_server(live, _summaries(live))
     sent = json.dumps(folds)
-    assert "You keep the memory" in sent and "<EMAIL_" in sent
+    assert "<EMAIL_" in sent
     for secret in ("Maya Thompson", "maya.thompson@example.com", "4242 4242 4242 4242"):
         assert secret not in sent, f"{secret!r} reached the summary model"
     assert any("maya.thompson@example.com" in s for s in summaries)  # put back when stored
