@@ -134,6 +134,9 @@ def test_a_reply_picks_one_of_the_orders_listed(server: LiveServer) -> None:
     assert asked["reply"]["text"] == "Which order should I check: ACM-482193 or ACM-482577?"
     jacket = say(server, "the jacket one")
     assert "Order ACM-482193 was delivered" in jacket["reply"]["text"]
+    say(server, "Where are my orders ACM-482193 and ACM-482577?")
+    zweite = say(server, "die zweite bitte")  # was English only: understood on its own
+    assert "Order ACM-482577 was returned" in zweite["reply"]["text"]
     # someone else's orders: their items pick nothing, a place is looked up like a typed number
     say(server, "Where are my orders ACM-482193 and ACM-482577?", customer="cus_0002")
     other = say(server, "the jacket one", customer="cus_0002")

@@ -88,6 +88,51 @@ def test_anything_else_picks_nothing(text: str) -> None:
     assert picked(text) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("el segundo", "ACM-482577"),
+        ("El último, por favor", "ACM-482193"),
+        ("la deuxième", "ACM-482577"),
+        ("celle-là, la 1ère s'il vous plaît", "ACM-495310"),
+        ("die zweite bitte", "ACM-482577"),
+        ("Die letzte Bestellung", "ACM-482193"),
+        ("il primo", "ACM-495310"),
+        ("o último", "ACM-482193"),
+        ("de laatste", "ACM-482193"),
+        ("Второй", "ACM-482577"),
+        ("последний заказ, пожалуйста", "ACM-482193"),
+        ("drugi", "ACM-482577"),
+        ("to ostatnie zamówienie", "ACM-482193"),
+        ("İkincisi", "ACM-482577"),
+        ("sonuncu sipariş", "ACM-482193"),
+        ("la terza", "ACM-482193"),
+        ("die mit der Jacket", "ACM-482193"),  # item words with another language's fillers
+    ],
+)
+def test_a_reply_in_another_language_picks_too(text: str, number: str) -> None:
+    # was English only: "el segundo" was understood on its own, and the number asked again
+    assert picked(text) == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "for my son",  # Turkish "son" is "last": left out
+        "son",
+        "I want it to last",  # "to" is Polish filler, but only around Polish places
+        "the last ten",
+        "el cuarto",  # no fourth order was listed
+        "no, el segundo no",
+        "nicht die zweite",
+        "второй раз пишу",  # "I'm writing for the second time"
+        "la segunda vez que pregunto",
+    ],
+)
+def test_another_languages_words_pick_nothing_else(text: str) -> None:
+    assert picked(text) is None
+
+
 def test_a_listed_number_or_a_number_of_its_own_wins_over_a_place() -> None:
     arguments, _ = order_plan("ACM-482193")
     assert arguments == {"order_number": "ACM-482193"}

@@ -6,62 +6,171 @@ with a place in the list ("the second one", "the 2nd", "2", "the last one") or w
 the order ("the jacket one", "the boots"). Only a short reply made of such words picks: one
 place, or item words that all name items of exactly one of the customer's own listed orders.
 Anything else picks nothing, and the message is understood on its own.
+
+The places and the words around them ("the", "one", "please") are known in English and in the
+other languages understanding detects by default: "el segundo", "la deuxième", "die zweite",
+"il primo", "o último", "de laatste", "второй", "drugi", "ikincisi". Each language's filler
+words count only around its own places: "to" is Polish filler ("to drugie"), so "I want it
+to last" picks nothing. Turkish "son" ("last") is left out: it is English "son" ("for my son").
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from omnivox.actions.base import Choice
 
-ORDINALS = {
-    "first": 1,
-    "1st": 1,
-    "second": 2,
-    "2nd": 2,
-    "third": 3,
-    "3rd": 3,
-    "fourth": 4,
-    "4th": 4,
-    "fifth": 5,
-    "5th": 5,
-}
-# words around a choice that say nothing about which one: "I mean the second one please"
-FILLER = frozenset(
-    {
-        "the", "one", "ones", "order", "orders", "that", "this", "it", "its", "please", "pls",
-        "plz", "number", "no", "nr", "option", "i", "mean", "meant", "want", "check", "ok",
-        "okay", "yes", "yeah", "sure", "thanks", "thank", "you", "a", "an", "my", "with", "for",
-        "of", "in", "is", "s", "about", "what", "how", "just",
-    }
-)  # fmt: skip
+LAST = 0  # the place of "last": the last one listed, however many were
 MAX_WORDS = 8  # a longer message says more than which one: it is understood on its own
 _WORD = re.compile(r"[^\W_]+")
 
 
+@dataclass(frozen=True, slots=True)
+class Words:
+    """One language's words for a place in a list (1 to 5, and ``LAST``).
+
+    ``filler``: the words around a choice that say nothing about which one ("I mean the second
+    one please").
+    """
+
+    places: Mapping[str, int]
+    filler: frozenset[str]
+
+
+def _words(places: dict[int, str], filler: str) -> Words:
+    """A language's words from space-separated forms: ``{2: "second 2nd"}``, "the one"."""
+    forms = {form: place for place, said in places.items() for form in said.split()}
+    return Words(forms, frozenset(filler.split()))
+
+
+LANGUAGES = {
+    "en": _words(
+        {1: "first 1st", 2: "second 2nd", 3: "third 3rd", 4: "fourth 4th", 5: "fifth 5th",
+         LAST: "last"},
+        "the one ones order orders that this it its please pls plz number no nr option i mean "
+        "meant want check ok okay yes yeah sure thanks thank you a an my with for of in is s "
+        "about what how just",
+    ),
+    "es": _words(
+        {1: "primero primera primer 1º 1ª", 2: "segundo segunda 2º 2ª",
+         3: "tercero tercera tercer 3º 3ª", 4: "cuarto cuarta 4º 4ª", 5: "quinto quinta 5º 5ª",
+         LAST: "último última ultimo ultima"},
+        "el la lo los las un uno una ese esa este esta pedido número numero por favor sí si "
+        "gracias de del mi quiero con ok vale",
+    ),
+    "fr": _words(
+        {1: "premier première premiere 1er 1re 1ère 1ere",
+         2: "deuxième deuxieme seconde 2e 2ème 2eme 2nd 2nde",
+         3: "troisième troisieme 3e 3ème 3eme", 4: "quatrième quatrieme 4e 4ème 4eme",
+         5: "cinquième cinquieme 5e 5ème 5eme", LAST: "dernier dernière derniere"},
+        "le la l là les un une celle celui commande numéro numero n svp s il vous plaît plait oui "
+        "merci je veux voudrais c est de du avec ma mon ok",
+    ),
+    "de": _words(
+        {1: "erste erster erstes ersten erstem", 2: "zweite zweiter zweites zweiten zweitem",
+         3: "dritte dritter drittes dritten drittem", 4: "vierte vierter viertes vierten viertem",
+         5: "fünfte fünfter fünftes fünften fünftem fuenfte fuenften",
+         LAST: "letzte letzter letztes letzten letztem"},
+        "der die das den dem ein eine einen bestellung nummer nr bitte ja danke ich meine "
+        "meinte will möchte mit ok",
+    ),
+    "it": _words(
+        {1: "primo prima 1º 1ª", 2: "secondo seconda 2º 2ª", 3: "terzo terza 3º 3ª",
+         4: "quarto quarta 4º 4ª", 5: "quinto quinta 5º 5ª", LAST: "ultimo ultima"},
+        "il lo la l i gli le un uno una quello quella ordine numero per favore sì si grazie "
+        "voglio intendo con del della ok",
+    ),
+    "pt": _words(
+        {1: "primeiro primeira 1º 1ª", 2: "segundo segunda 2º 2ª", 3: "terceiro terceira 3º 3ª",
+         4: "quarto quarta 4º 4ª", 5: "quinto quinta 5º 5ª",
+         LAST: "último última ultimo ultima"},
+        "o a os as um uma esse essa este esta pedido encomenda número numero por favor sim "
+        "obrigado obrigada quero com do da ok",
+    ),
+    "nl": _words(
+        {1: "eerste 1e 1ste", 2: "tweede 2e 2de", 3: "derde 3e 3de", 4: "vierde 4e 4de",
+         5: "vijfde 5e 5de", LAST: "laatste"},
+        "de het die dat een bestelling nummer nr graag alsjeblieft alstublieft ja dank je "
+        "bedankt ik bedoel wil met ok",
+    ),
+    "ru": _words(
+        {1: "первый первая первое первого первую первым",
+         2: "второй вторая второе второго вторую вторым",
+         3: "третий третья третье третьего третью третьим",
+         4: "четвёртый четвёртая четвёртое четвёртого четвёртую четвёртым четвертый "
+            "четвертая четвертое четвертого четвертую четвертым",
+         5: "пятый пятая пятое пятого пятую пятым",
+         LAST: "последний последняя последнее последнего последнюю последним"},
+        "тот та то этот эта это заказ заказа номер пожалуйста да спасибо мне нужен нужна "
+        "нужно я имею в виду",
+    ),
+    "pl": _words(
+        {1: "pierwszy pierwsza pierwsze pierwszego pierwszą pierwszym",
+         2: "drugi druga drugie drugiego drugą drugim",
+         3: "trzeci trzecia trzecie trzeciego trzecią trzecim",
+         4: "czwarty czwarta czwarte czwartego czwartą czwartym",
+         5: "piąty piąta piąte piątego piątą piątym",
+         LAST: "ostatni ostatnia ostatnie ostatniego ostatnią ostatnim"},
+        "to ten ta te tamto tamten tamta zamówienie zamówienia numer nr proszę prosze tak "
+        "dziękuję dzięki chodzi mi o z ok",
+    ),
+    "tr": _words(
+        {1: "birinci birincisi birinciyi ilk ilki ilkini",
+         2: "ikinci ikincisi ikinciyi", 3: "üçüncü üçüncüsü üçüncüyü",
+         4: "dördüncü dördüncüsü dördüncüyü", 5: "beşinci beşincisi beşinciyi",
+         LAST: "sonuncu sonuncusu sonuncuyu sondaki"},
+        "o bu şu olan en sipariş siparişi siparişim numara numaralı lütfen evet tamam "
+        "teşekkürler teşekkür ederim",
+    ),
+}  # fmt: skip
+
+
 def pick(text: str, offered: Sequence[Choice]) -> str | None:
-    """The value of the choice ``text`` picks among ``offered`` (in the order listed), or None."""
-    words = _WORD.findall(text.lower())
-    rest = [w for w in words if w not in FILLER]
-    if not offered or not rest or len(words) > MAX_WORDS:
+    """The value of the choice ``text`` picks among ``offered`` (in the order listed), or None.
+
+    English is tried first, then each other language with its own filler words.
+    """
+    words = _WORD.findall(_lower(text))
+    if not offered or len(words) > MAX_WORDS:
+        return None
+    for language in LANGUAGES.values():
+        picked = _picked(words, offered, language)
+        if picked is not None:
+            return picked
+    return None
+
+
+def _picked(words: list[str], offered: Sequence[Choice], language: Words) -> str | None:
+    """The choice ``words`` pick, read with one language's places and filler words."""
+    rest = [w for w in words if w not in language.filler]
+    if not rest:
         return None
     if len(rest) == 1:
-        place = position(rest[0], len(offered))
+        place = position(rest[0], len(offered), language.places)
         if place is not None:
             return offered[place - 1].value
     return _by_item(rest, offered)
 
 
-def position(word: str, count: int) -> int | None:
+def position(word: str, count: int, places: Mapping[str, int]) -> int | None:
     """The 1-based place ``word`` names in a list of ``count`` ("second", "2nd", "2", "last").
 
     Only decimal digits are a number ("2", "٢"): "²" or "①" are digits that ``int`` refuses.
     """
-    if word == "last":
+    place = places.get(word)
+    if place == LAST:
         return count
-    place = ORDINALS.get(word) or (int(word) if word.isdecimal() and len(word) <= 2 else None)
+    if place is None and word.isdecimal() and len(word) <= 2:
+        place = int(word)
     return place if place is not None and 1 <= place <= count else None
+
+
+def _lower(text: str) -> str:
+    """``text`` in lower case, composed ("è" one letter), Turkish "İ" as "i" (not "i̇")."""
+    return unicodedata.normalize("NFC", text).replace("İ", "i").lower()
 
 
 def _by_item(words: list[str], offered: Sequence[Choice]) -> str | None:
