@@ -15,6 +15,7 @@ from omnivox.locks import KeyedLock
 from omnivox.pipeline.activity import Activity
 from omnivox.pipeline.context import DeltaSink, TurnContext, settle_stored
 from omnivox.pipeline.runner import PipelineRunner, Step
+from omnivox.pipeline.steps.record import usage_payload
 from omnivox.ratelimit import MemoryWindows, Window, Windows, client_key
 from omnivox.settings import LimitSettings, Settings
 from omnivox.storage.sqlite_driver import short_statements
@@ -157,14 +158,20 @@ class TurnService:
             raise RateLimitedError(scope, window.limit)
 
     async def record_failure(self, ctx: TurnContext, step: str, exc: BaseException) -> None:
-        """Failure hook for the runner: the turn is recorded even when it breaks."""
+        """Failure hook for the runner: the turn is recorded even when it breaks.
+
+        With what its model calls used so far (an answer written, then not delivered, was
+        billed): the dashboard counts it in the cost. Not when ``record`` had already counted
+        them in ``turn.completed`` (a later step broke).
+        """
+        used = usage_payload(ctx) if "record" not in ctx.timings else {}
         self.events.emit(
             EventRecord(
                 events.TURN_FAILED,
                 workspace_id=ctx.inbound.workspace_id,
                 conversation_id=ctx.conversation_id,
                 turn_id=ctx.turn_id,
-                payload={"step": step, "error": repr(exc)},
+                payload={"step": step, "error": repr(exc), **used},
                 timings=dict(ctx.timings),
             )
         )

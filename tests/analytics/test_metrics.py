@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from omnivox import events
@@ -16,6 +17,7 @@ from omnivox.campaigns import Brief, CopyWriter
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.pipeline.steps.attach import Attach
+from omnivox.pipeline.steps.route import RouteStep
 from omnivox.services import Services, summarizer
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.memory import Pending
@@ -227,4 +229,84 @@ async def test_a_side_call_no_provider_answered_still_counts(services: Services)
             "completion_tokens": used["completion_tokens"],
             "cost_usd": round(used["cost_usd"], 6),
         }
+    }
+
+
+def tool_model(answer: dict[str, Any] | None, **extra: Any) -> OpenAICompatProvider:
+    """A priced tool-calling model whose server answers ``answer`` (None: it never answers)."""
+
+    async def reply(request: httpx.Request) -> httpx.Response:
+        if answer is None:
+            await asyncio.sleep(30)
+        return httpx.Response(200, json=answer)
+
+    return OpenAICompatProvider(
+        settings("http://llm.test/v1", max_retries=0, tools=True, price_per_1k_input=1,
+                 price_per_1k_output=2, **extra),
+        transport=httpx.MockTransport(reply),
+    )  # fmt: skip
+
+
+async def test_the_models_tool_choice_counts_in_the_turns_cost(services: Services) -> None:
+    """Asking the tool-calling model whether a tool is needed is billed: its usage (40 + 5
+    tokens reported: $0.05) was dropped, and a turn cost only its answer ($0.07)."""
+    used = {"prompt_tokens": 40, "completion_tokens": 5}
+    none = {"choices": [{"message": {"role": "assistant", "content": "No tool."}}], "usage": used}
+    route = next(s for s in services.turns.runner.steps if isinstance(s, RouteStep))
+    services.chain.providers[:] = [priced()]
+    turns = []
+    for chooser in (
+        tool_model(none),
+        tool_model({"choices": "not a list", "usage": used}),  # billed, then unusable
+        tool_model(None, timeout_s=0.2),  # it read the prompt: estimated, as a failed attempt
+    ):
+        route.chooser = chooser
+        said = InboundMessage("acme", "api", CustomerRef("c"), "Do you ship to Canada?")
+        turns.append(await services.turns.handle(said, services.api))
+    assert [t.decision.route if t.decision else None for t in turns] == ["answer"] * 3
+    assert [any("tool choice failed" in r for r in t.decision.reasons if t.decision)
+            for t in turns] == [False, True, True]  # fmt: skip
+    await services.events.flush()
+    usage = [t.usage for t in turns if t.usage is not None]
+    assert [(u.prompt_tokens, u.completion_tokens, u.cost_usd) for u in usage[:2]] == [
+        (90, 15, pytest.approx(0.12))
+    ] * 2
+    guessed = usage[2]
+    assert guessed.estimated and guessed.prompt_tokens > 50 and guessed.cost_usd > 0.07
+    f = await figures(services.db, "acme", days=1)
+    assert f.prompt_tokens == 180 + guessed.prompt_tokens
+    assert f.cost_usd == round(0.24 + guessed.cost_usd, 6)
+    assert f.usage_by_purpose["turn"]["calls"] == 3
+
+
+async def test_a_turn_that_failed_after_the_model_answered_counts_its_cost(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer was written (and billed), then not stored: ``turn.failed`` recorded no
+    usage, and the dashboard counted nothing of it."""
+    services.chain.providers[:] = [priced()]
+
+    async def gone(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(services.store, "store_outbound", gone)
+    said = InboundMessage("acme", "api", CustomerRef("c"), "Do you ship to Canada?")
+    with pytest.raises(ConnectionError):
+        await services.turns.handle(said, services.api)
+    await services.events.flush()
+    [failed] = [e.payload for e in await services.store.events(type_=events.TURN_FAILED)]
+    assert (failed["step"], failed["provider"], failed["fallbacks"]) == (
+        "deliver",
+        "openai_compat",
+        [],
+    )
+    assert (failed["prompt_tokens"], failed["completion_tokens"], failed["cost_usd"]) == (
+        50,
+        10,
+        0.07,
+    )
+    f = await figures(services.db, "acme", days=1)
+    assert (f.turns, f.failed_turns, f.cost_usd) == (0, 1, 0.07)
+    assert f.usage_by_purpose == {
+        "turn": {"calls": 1, "prompt_tokens": 50, "completion_tokens": 10, "cost_usd": 0.07}
     }

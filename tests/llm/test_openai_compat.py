@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from omnivox.llm.base import ChatMessage, CompletionRequest, ProviderError
+from omnivox.llm.base import ChatMessage, CompletionRequest, ProviderError, ToolChoice
 from omnivox.llm.openai_compat import OpenAICompatProvider
 from omnivox.memory.summarizer import ModelSummarizer
 from omnivox.memory.summary import fold
@@ -169,7 +169,7 @@ async def test_tool_choice_parses_calls_and_refuses_broken_arguments() -> None:
         settings("http://llm.test/v1", tools=True),
         transport=httpx.MockTransport(lambda r: tool_reply('{"order_number": "ACM-1"}')),
     )
-    call = await good.choose_tool(messages, tools)
+    call = (await good.choose_tool(messages, tools)).call
     assert call is not None and (call.name, call.arguments) == (
         "order_status",
         {"order_number": "ACM-1"},
@@ -184,7 +184,7 @@ async def test_tool_choice_parses_calls_and_refuses_broken_arguments() -> None:
         settings("http://llm.test/v1"),
         transport=httpx.MockTransport(lambda r: pytest.fail("no call when tools are off")),
     )
-    assert await off.choose_tool(messages, tools) is None
+    assert await off.choose_tool(messages, tools) == ToolChoice(None)
 
 
 @pytest.mark.model

@@ -13,7 +13,7 @@ from omnivox.actions.orders import OrderStatusTool
 from omnivox.actions.tickets import CreateTicketArgs
 from omnivox.channels.api import ApiChannel
 from omnivox.knowledge.embeddings import MiniLMEmbedder
-from omnivox.llm.base import ChatMessage, ToolCall
+from omnivox.llm.base import ChatMessage, ToolCall, ToolChoice
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.pipeline.steps.route import RouteStep
 from omnivox.privacy.vault import Vault
@@ -224,8 +224,8 @@ class Chooser:
 
     async def choose_tool(
         self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]
-    ) -> ToolCall | None:
-        return ToolCall("create_ticket", self.arguments)
+    ) -> ToolChoice:
+        return ToolChoice(ToolCall("create_ticket", self.arguments))
 
 
 async def test_a_models_tool_arguments_get_the_customers_details_back(

@@ -1,8 +1,9 @@
 """A workspace's figures over a window of days, from the event log and the handoff tables.
 
 Turns come from ``turn.completed`` events (route, intent, grounding, cache, usage and step
-timings) and ``turn.failed``; the model calls made outside a turn's answer (suggested replies,
-campaign copy, model summaries) from ``llm.usage`` events (:mod:`omnivox.llm.metered`);
+timings) and ``turn.failed`` (with what its model calls used before it broke); the model calls
+made outside a turn's answer (suggested replies, campaign copy, model summaries) from
+``llm.usage`` events (:mod:`omnivox.llm.metered`);
 conversations, handoffs and ratings from their tables. The window's events are read in pages of
 ``PAGE``, as JSON text (no decoding on the event loop), and decoded and summed in a worker
 thread, so a long window does not hold up the server's turns; an index on the events'
@@ -29,7 +30,8 @@ Definitions:
 - **cache hits**: the share of answered questions (route ``answer``) served from the cache;
 - **cost**: the providers' reported cost and tokens (the bundled model costs nothing), failed
   attempts' included (:mod:`omnivox.llm.chain`: estimated where a provider reported none), of
-  the turns and of every other model call made for the workspace (``llm.usage``), and the same
+  the turns (the tool choice's call included; a failed turn's too, as one call, when it used
+  anything) and of every other model call made for the workspace (``llm.usage``), and the same
   split by purpose (``turn``, ``suggestion``, ``campaign``, ``summary``) with each one's calls;
 - **experiment**: the same per variant of the workspace's experiment
   (:mod:`omnivox.analytics.experiment`).
@@ -165,6 +167,8 @@ class _Turns:
         """Count one event (a failure, a turn the assistant took, another model call)."""
         if kind == events.TURN_FAILED:
             self.failed += 1
+            if payload.get("prompt_tokens") or payload.get("cost_usd"):  # it asked a model
+                self.spend("turn", payload)
             return
         if kind == events.LLM_USAGE:
             self.spend(str(payload.get("purpose") or "other"), payload)

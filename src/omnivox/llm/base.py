@@ -99,6 +99,17 @@ class ToolCall:
     arguments: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """The model's answer to whether a tool is needed, and what asking it used.
+
+    ``call``: None when it prefers to answer; ``usage``: counted in the turn's cost.
+    """
+
+    call: ToolCall | None
+    usage: Usage = Usage()
+
+
 @runtime_checkable
 class ToolChooser(Protocol):
     """A provider whose model can choose tools (OpenAI ``tools`` / ``tool_calls``)."""
@@ -108,13 +119,21 @@ class ToolChooser(Protocol):
 
     async def choose_tool(
         self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]
-    ) -> ToolCall | None:
-        """The tool the model wants to call for this conversation, or None to just answer."""
+    ) -> ToolChoice:
+        """The tool the model wants to call for this conversation (or none), and the usage."""
         ...
 
 
 class ProviderError(Exception):
-    """A provider failed; the chain moves on to the next one."""
+    """A provider failed; the chain moves on to the next one.
+
+    ``usage``: what the failed call is known to have used (a response that was billed, then
+    could not be used); nothing by default.
+    """
+
+    def __init__(self, message: str = "", usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage or Usage()
 
 
 @runtime_checkable

@@ -194,6 +194,14 @@ def _estimated(provider: LLMProvider, request: CompletionRequest, text: str, lat
     """
     if not text and not late:
         return Usage()
+    return estimated_usage(provider, request, text)
+
+
+def estimated_usage(provider: object, request: CompletionRequest, text: str) -> Usage:
+    """The estimated usage of a call that read ``request`` and wrote ``text``.
+
+    Priced by ``provider`` where it has prices (:class:`Prices`), else tokens only.
+    """
     if isinstance(provider, Prices):
         return provider.usage_of(request, text)
     prompt = sum(estimate_tokens(m.content) for m in request.messages)

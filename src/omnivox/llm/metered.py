@@ -1,7 +1,8 @@
 """Model calls made for a workspace outside a turn's answer record what they used.
 
-A turn's model calls are counted in its ``turn.completed`` event. The others (a handoff's
-suggested reply, campaign copy, the rolling summary a model writes) each write one
+A turn's model calls (the tool choice's too) are counted in its ``turn.completed`` event, or in
+its ``turn.failed`` one when it broke after them. The others (a handoff's suggested reply,
+campaign copy, the rolling summary a model writes) each write one
 ``llm.usage`` event through :class:`MeteredChain`: its ``purpose``, the ``provider`` that
 answered (None when none did), ``outcome`` (``ok`` or ``failed``), the tokens and cost of every
 attempt, failed ones included as :class:`~omnivox.llm.chain.ChainTrace` counts them, and the

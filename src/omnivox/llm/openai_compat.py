@@ -22,6 +22,7 @@ from omnivox.llm.base import (
     Delta,
     ProviderError,
     ToolCall,
+    ToolChoice,
     Usage,
     estimate_tokens,
 )
@@ -155,10 +156,14 @@ class OpenAICompatProvider:
 
     async def choose_tool(
         self, messages: tuple[ChatMessage, ...], tools: list[dict[str, Any]]
-    ) -> ToolCall | None:
-        """Ask the model whether to call one of ``tools`` (``tool_choice: auto``)."""
+    ) -> ToolChoice:
+        """Ask the model whether to call one of ``tools`` (``tool_choice: auto``).
+
+        The usage is the server's, else estimated from the prompt and the reply's message; a
+        reply that cannot be used raises ProviderError carrying that usage (it was billed).
+        """
         if not self.settings.tools or not tools:
-            return None
+            return ToolChoice(None)
         body = {
             "model": self.settings.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -168,10 +173,20 @@ class OpenAICompatProvider:
             "temperature": 0,
         }
         data = await self._post_json(body)
+        usage = self._tool_usage(data, CompletionRequest(messages, "", max_tokens=120))
         try:
-            return _tool_call(data)
+            return ToolChoice(_tool_call(data), usage)
+        except ProviderError as exc:
+            raise ProviderError(str(exc), usage) from None
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ProviderError(f"malformed tool-call response ({exc!r})") from None
+            raise ProviderError(f"malformed tool-call response ({exc!r})", usage) from None
+
+    def _tool_usage(self, data: dict[str, Any], request: CompletionRequest) -> Usage:
+        """A tool choice's usage: reported, else estimated from what the model wrote."""
+        raw = data.get("usage")
+        choices = data.get("choices")
+        said = json.dumps(choices[0]) if isinstance(choices, list) and choices else ""
+        return self._usage(raw if isinstance(raw, dict) else None, request, said)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         """Stream deltas over SSE; retries only while nothing has been yielded."""

@@ -92,6 +92,7 @@ class TurnContext:
     cache_hit: bool = False
     # generate
     reply: Reply | None = None
+    # route (the model's tool choice), generate: every model call of the turn (spend)
     usage: Usage | None = None
     llm_trace: ChainTrace | None = None
     # guard_output
@@ -103,6 +104,10 @@ class TurnContext:
     # runner
     timings: dict[str, float] = field(default_factory=dict)
     halted: str | None = None
+
+    def spend(self, usage: Usage) -> None:
+        """Count a model call's ``usage`` in the turn's (the tool choice's, the answer's)."""
+        self.usage = usage if self.usage is None else self.usage.plus(usage)
 
     def halt(self, reason: str, reply: Reply | None = None) -> None:
         """Stop the turn early; render, deliver and record still run for ``reply``."""

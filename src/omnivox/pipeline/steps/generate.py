@@ -162,7 +162,7 @@ class Generate:
         return shown + self._focus(ctx, rest, budget)
 
     async def __call__(self, ctx: TurnContext) -> TurnContext:
-        """Set ``reply``, ``usage`` (every attempt's) and ``llm_trace``; deltas to ``ctx.sink``."""
+        """Set ``reply`` and ``llm_trace``, add every attempt's usage; deltas to ``ctx.sink``."""
         messages = self.prompt(ctx, shown=self._shown_as_guessed(ctx))
         temperature = self.temperature
         if ctx.variant is not None and ctx.variant.temperature is not None:
@@ -181,9 +181,10 @@ class Generate:
                     await ctx.sink(delta)
         except Exception as exc:  # every provider failed: apologise rather than go silent
             log.error("llm.chain.failed", error=str(exc))
-            ctx.reply, ctx.usage = Reply(APOLOGY), trace.spent()
+            ctx.reply = Reply(APOLOGY)
+            ctx.spend(trace.spent())
             return ctx
-        ctx.usage = trace.spent()  # the failed attempts' too: what the turn cost
+        ctx.spend(trace.spent())  # the failed attempts' too: what the turn cost
         text = "".join(parts).strip() or APOLOGY
         if ctx.vault is not None:  # the customer's own details back; other data masked
             restored = ctx.vault.restore(text, self.restore)

@@ -20,22 +20,13 @@ log = get_logger(__name__)
 
 def turn_payload(ctx: TurnContext) -> dict[str, Any]:
     """What the dashboard and benchmarks read about a turn."""
-    trace = ctx.llm_trace
-    usage = ctx.usage
     return {
         "channel": ctx.inbound.channel,
         "customer_id": ctx.customer_id,
         "message_id": ctx.message.id if ctx.message else None,
         "route": ctx.decision.route if ctx.decision else None,
         "route_reasons": list(ctx.decision.reasons) if ctx.decision else [],
-        "provider": trace.provider if trace else None,
-        "fallbacks": trace.failures if trace else [],
-        "first_token_ms": trace.first_token_ms if trace else None,
-        "model_ms": trace.model_ms if trace else None,
-        "prompt_tokens": usage.prompt_tokens if usage else 0,
-        "completion_tokens": usage.completion_tokens if usage else 0,
-        "cached_tokens": usage.cached_tokens if usage else 0,
-        "cost_usd": usage.cost_usd if usage else 0.0,
+        **usage_payload(ctx),
         "passages": len(ctx.passages),
         "grounded": ctx.grounding,
         "cache_hit": ctx.cache_hit,
@@ -45,6 +36,26 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         "experiment": ctx.variant.experiment if ctx.variant else None,
         "variant": ctx.variant.name if ctx.variant else None,
         **understanding_payload(ctx),
+    }
+
+
+def usage_payload(ctx: TurnContext) -> dict[str, Any]:
+    """The turn's model calls so far, for its event (completed or failed).
+
+    The answer's provider, fallbacks and timings, and the tokens and cost of every call (the
+    tool choice's too).
+    """
+    trace = ctx.llm_trace
+    usage = ctx.usage
+    return {
+        "provider": trace.provider if trace else None,
+        "fallbacks": trace.failures if trace else [],
+        "first_token_ms": trace.first_token_ms if trace else None,
+        "model_ms": trace.model_ms if trace else None,
+        "prompt_tokens": usage.prompt_tokens if usage else 0,
+        "completion_tokens": usage.completion_tokens if usage else 0,
+        "cached_tokens": usage.cached_tokens if usage else 0,
+        "cost_usd": usage.cost_usd if usage else 0.0,
     }
 
 

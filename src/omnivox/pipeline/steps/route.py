@@ -18,7 +18,6 @@ and actions also get their own events.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -194,19 +193,21 @@ class RouteStep:
         return RouteDecision("act", (reason, *decision.reasons[1:]), pending)
 
     async def _model_choice(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
-        """With a tool-calling model configured, let it pick an action for an answer turn."""
+        """With a tool-calling model configured, let it pick an action for an answer turn.
+
+        What asking it used, failed or not, counts in the turn's usage.
+        """
         tools = self.tools.get(ctx.inbound.workspace_id, {})
         if self.chooser is None or decision.route != "answer" or not tools:
             return decision
         try:
-            async with asyncio.timeout(self.chooser.timeout_s):
-                call = await choose(
-                    self.chooser, tools, ctx.persona.brand, ctx.history, ctx.question
-                )
-        except (ProviderError, TimeoutError) as exc:
-            problem = str(exc) or f"no answer within {self.chooser.timeout_s:g} s"
-            log.warning("route.tool_choice_failed", error=problem)
-            return RouteDecision("answer", (*decision.reasons, f"tool choice failed: {problem}"))
+            choice = await choose(self.chooser, tools, ctx.persona.brand, ctx.history, ctx.question)
+        except ProviderError as exc:
+            ctx.spend(exc.usage)
+            log.warning("route.tool_choice_failed", error=str(exc))
+            return RouteDecision("answer", (*decision.reasons, f"tool choice failed: {exc}"))
+        ctx.spend(choice.usage)
+        call = choice.call
         if call is None:
             return decision
         ctx.model_tool_arguments = call.arguments
