@@ -404,18 +404,8 @@ def test_a_mail_refused_for_now_then_retried_counts_once_against_the_hourly_limi
     slot, so the sender's next mail is still within two an hour."""
     relay.reset()
     with LiveServer(email_settings(tmp_path, {}, relay, max_per_sender_per_hour=2)) as live:
-        store = live.services.store
-        attach = store.attach_inbound
-
-        async def down(*args: Any, **kwargs: Any) -> Any:
-            raise ConnectionError("the database went away")
-
-        store.attach_inbound = down  # type: ignore[method-assign]
         question = mail("question 0")
-        with pytest.raises(smtplib.SMTPDataError) as refused:
-            send(smtp_port(live), question)
-        assert refused.value.smtp_code == 451
-        store.attach_inbound = attach  # type: ignore[method-assign]
+        assert sent_while_storing_fails(live, question).smtp_code == 451
         send(smtp_port(live), question)  # the sending server's retry
         send(smtp_port(live), mail("question 1"))  # was 451: the retry had counted again
         relay.wait_for(2)
@@ -642,21 +632,29 @@ def test_a_reply_of_a_photo_and_the_quoted_history_is_answered_as_the_photo(
     assert inbound_rows(server)[1].meta["thread"] == "references"
 
 
-def test_a_mail_is_accepted_once_stored_and_a_failed_store_is_retried(
-    server: LiveServer, relay: RelaySink
-) -> None:
-    store = server.services.store
+def sent_while_storing_fails(live: LiveServer, question: EmailMessage) -> smtplib.SMTPDataError:
+    """What SMTP answers ``question`` while the database cannot store it (then it can again)."""
+    store = live.services.store
     attach = store.attach_inbound
 
     async def down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("the database went away")
 
     store.attach_inbound = down  # type: ignore[method-assign]
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(smtp_port(live), question)
+    finally:
+        store.attach_inbound = attach  # type: ignore[method-assign]
+    return refused.value
+
+
+def test_a_mail_is_accepted_once_stored_and_a_failed_store_is_retried(
+    server: LiveServer, relay: RelaySink
+) -> None:
     question = mail("Can I return boots I wore once?")
-    with pytest.raises(smtplib.SMTPDataError) as refused:  # was 250, and the mail was lost
-        send(smtp_port(server), question)
-    assert refused.value.smtp_code == 451 and inbound_rows(server) == []
-    store.attach_inbound = attach  # type: ignore[method-assign]
+    refused = sent_while_storing_fails(server, question)  # was 250, and the mail was lost
+    assert refused.smtp_code == 451 and inbound_rows(server) == []
     send(smtp_port(server), question)  # the sending server's retry
     assert [r.text for r in inbound_rows(server)] == [asked("Can I return boots I wore once?")]
     assert answer(relay, 1)["In-Reply-To"] == question["Message-ID"]
