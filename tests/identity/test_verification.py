@@ -24,7 +24,7 @@ from omnivox.identity.verification import (
 from omnivox.services import Services
 from omnivox.storage.audit import AuditLog
 from omnivox.storage.identities import IdentityStore, MergeError
-from omnivox.storage.models import Event, Identity, Verification
+from omnivox.storage.models import Customer, Event, Identity, Verification
 from omnivox.types import DeliveryReceipt, utcnow
 
 
@@ -283,6 +283,7 @@ async def test_codes_a_workspace_sends_are_limited_even_under_a_burst(
 
     verifier = Verifier(IdentityStore(services.db), slow, lambda: b"k" * 32, services.events)
     senders = [await customer(services, f"v_ws_{n}") for n in range(10)]
+    await first_seen_days_ago(services, senders, 2)  # customers seen before: the whole budget
 
     async def start(n: int) -> str:
         try:
@@ -296,6 +297,43 @@ async def test_codes_a_workspace_sends_are_limited_even_under_a_burst(
     assert outcomes.count("too_many_codes") == 6
     other = await services.store.resolve_customer("globex", "webchat", "v_g", verified=True)
     await verifier.start("globex", other[0], "phone", "+17205550399", per_workspace=4)
+
+
+async def first_seen_days_ago(services: Services, customers: list[str], days: int) -> None:
+    """The customers as if first seen ``days`` ago."""
+    async with services.db.sessions.begin() as session:
+        await session.execute(
+            update(Customer)
+            .where(Customer.id.in_(customers))
+            .values(created_at=utcnow() - timedelta(days=days))
+        )
+
+
+async def test_throwaway_customers_cannot_use_up_the_workspace_codes(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    """New visitors share half the hourly budget; a customer first seen a day ago gets a code.
+
+    The attacker opens a fresh web chat visitor (a new profile) for every claim, each to an
+    address of their own, until refused; the genuine customer is one whose profile is older
+    than a day (a returning visitor, a known email or phone), whatever it has proven.
+    """
+    genuine = [await customer(services, f"v_old_{n}") for n in range(3)]
+    await first_seen_days_ago(services, genuine, 2)
+    refused = 0
+    for n in range(10):
+        visitor = await customer(services, f"v_bot_{n}")
+        try:
+            await verifier.start("acme", visitor, "phone", f"+1720555040{n}", per_workspace=5)
+        except VerificationError as error:
+            assert error.code == "too_many_codes"
+            refused += 1
+    assert (len(outbox.sent), refused) == (3, 7)  # newcomers: half of 5, rounded up
+    for n, cid in enumerate(genuine[:2]):
+        await verifier.start("acme", cid, "email", f"real{n}@example.com", per_workspace=5)
+    with pytest.raises(VerificationError, match="too many codes are being sent"):
+        await verifier.start("acme", genuine[2], "email", "real2@example.com", per_workspace=5)
+    assert len(outbox.sent) == 5  # the whole workspace's hour is spent
 
 
 async def test_signed_links_prove_and_forged_ones_do_not(

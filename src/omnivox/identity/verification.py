@@ -17,7 +17,8 @@ agent (``conflict``).
 Refused with a clear error and no change: an unknown or malformed address, an identifier the
 customer already holds, more than ``MAX_STARTS`` codes an hour for a customer, ``MAX_PER_ADDRESS``
 an hour (``MAX_PER_ADDRESS_PER_DAY`` a day) to an address or the workspace's
-``limits.verification_codes_per_hour``, a wrong code (after
+``limits.verification_codes_per_hour`` (of which customers first seen less than a day ago
+share half, so throwaway profiles cannot use up the rest), a wrong code (after
 ``MAX_ATTEMPTS`` the code is locked), an expired code.
 """
 
@@ -182,7 +183,10 @@ class Verifier:
         if kind == "email" and public_url and not _merges(owner, customer_id):
             link = f"{public_url.rstrip('/')}/verify/{self.link_token(verification.id)}"
         # stored (and counted) before it is sent: concurrent requests cannot all pass the limit
-        limits = CodeLimits(MAX_STARTS, MAX_PER_ADDRESS, per_workspace, MAX_PER_ADDRESS_PER_DAY)
+        newcomers = (per_workspace + 1) // 2  # half the workspace's codes, rounded up
+        limits = CodeLimits(
+            MAX_STARTS, MAX_PER_ADDRESS, per_workspace, MAX_PER_ADDRESS_PER_DAY, newcomers
+        )
         over = await self.store.add_verification(verification, limits)
         if over is not None:
             raise self._refused(workspace_id, 429, "too_many_codes", _TOO_MANY[over].format(kind))
@@ -363,6 +367,7 @@ _TOO_MANY = {
     "address": "too many codes were sent to this {} lately; try in an hour",
     "address_day": "too many codes were sent to this {} today; try tomorrow",
     "workspace": "too many codes are being sent just now; try again in an hour",
+    "newcomers": "too many codes are being sent just now; try again in an hour",
 }
 
 

@@ -69,14 +69,22 @@ class Owner:
     verified: bool
 
 
+NEWCOMER_AGE = timedelta(days=1)  # a customer first seen since asks from the newcomers' share
+
+
 @dataclass(frozen=True, slots=True)
 class CodeLimits:
-    """Codes allowed: an hour per customer, address and workspace; a day per address."""
+    """Codes allowed: an hour per customer, address and workspace; a day per address.
+
+    ``per_newcomers`` is the part of ``per_workspace`` that customers first seen less than
+    ``NEWCOMER_AGE`` ago may use between them: the rest is kept for customers seen before.
+    """
 
     per_customer: int
     per_address: int
     per_workspace: int
     per_address_per_day: int
+    per_newcomers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +172,15 @@ class IdentityStore:
 
         None when stored; else the limit that refused it (nothing stored): ``customer``,
         ``address`` (every customer's codes to the claimed address), ``workspace``, each
-        counting the codes of the hour before the code's ``created_at``, or ``address_day``
-        (the address's codes of the day before it). Counted and stored in one transaction that
-        first locks the workspace's row (PostgreSQL, ``FOR NO KEY UPDATE``, which other writes'
-        foreign-key checks do not wait for; SQLite runs one writing transaction at a time), so
-        concurrent requests cannot all pass the counts before any is stored. The address is
-        encrypted, so the workspace's codes of the window (at most ``limits.per_workspace`` an
-        hour) are read and compared here.
+        counting the codes of the hour before the code's ``created_at``, ``newcomers`` (a
+        customer first seen less than ``NEWCOMER_AGE`` before it, when such customers' codes of
+        the hour reach ``limits.per_newcomers``), or ``address_day`` (the address's codes of the
+        day before it). Counted and stored in one transaction that first locks the workspace's
+        row (PostgreSQL, ``FOR NO KEY UPDATE``, which other writes' foreign-key checks do not
+        wait for; SQLite runs one writing transaction at a time), so concurrent requests cannot
+        all pass the counts before any is stored. The address is encrypted, so the workspace's
+        codes of the window (at most ``limits.per_workspace`` an hour) are read and compared
+        here.
         """
         async with self.db.sessions.begin() as session:
             await session.execute(
@@ -606,9 +616,16 @@ async def _code_limit_reached(
 ) -> str | None:
     """The limit a new code would pass (see ``add_verification``), else None."""
     now, claimed = verification.created_at, (verification.kind, verification.address)
+    first_seen = now - NEWCOMER_AGE
     recent = (
         await session.execute(
-            select(Verification.customer_id, Verification.kind, Verification.address)
+            select(
+                Verification.customer_id,
+                Verification.kind,
+                Verification.address,
+                Customer.created_at > first_seen,
+            )
+            .outerjoin(Customer, Customer.id == Verification.customer_id)
             .where(
                 Verification.workspace_id == verification.workspace_id,
                 Verification.created_at >= now - timedelta(hours=1),
@@ -622,6 +639,14 @@ async def _code_limit_reached(
         return "address"
     if len(recent) >= limits.per_workspace:
         return "workspace"
+    if sum(1 for r in recent if r[3]) >= limits.per_newcomers:
+        newcomer = await session.execute(
+            select(Customer.id).where(
+                Customer.id == verification.customer_id, Customer.created_at > first_seen
+            )
+        )
+        if newcomer.first() is not None:
+            return "newcomers"
     # read only once the hour's limits passed: at most a day of the workspace's codes of a kind
     today = await session.execute(
         select(Verification.address).where(
