@@ -308,7 +308,11 @@ class Services:
         host, port = listen.rsplit(":", 1)
         # counted against the limits, then stored, before SMTP says 250
         handler = InboundMail(
-            Mailboxes(channels), self.answer_stored, self.coordination.windows, self.turns.admit
+            Mailboxes(channels),
+            self.answer_stored,
+            self.coordination.windows,
+            self.turns.admit,
+            self.store.earlier_in_thread,
         )
         try:
             self.smtp = await start_smtp(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from omnivox.bus import EventRecord
+from omnivox.identity.kinds import identity_of
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database, advisory_key
 from omnivox.storage.memory import (
@@ -589,6 +590,51 @@ class Store:
             ):
                 return conv, how
         return None
+
+    async def earlier_in_thread(self, inbound: InboundMessage, limit: int) -> list[StoredMessage]:
+        """The latest ``limit`` messages, newest first, on the inbound's channel of its thread.
+
+        The thread is the conversation its threading hints name, as attach finds it: the
+        sender's own, or none (a new sender, hints to no conversation of theirs: ``[]``). Only
+        messages stored before it count, so a resent message sees what it saw the first time.
+        """
+        kind, address = identity_of(inbound.channel, inbound.sender.address)
+        owner = await self.identity_owner(inbound.workspace_id, kind, address)
+        if owner is None:
+            return []
+        async with self.db.sessions() as session:
+            threaded = await self._threaded(session, inbound, owner)
+            if threaded is None:
+                return []
+            conversation_id = threaded[0].id
+            query = (
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .where(Message.channel == inbound.channel)
+                .order_by(Message.seq.desc())
+                .limit(limit)
+            )
+            seq = await self._stored_seq(session, conversation_id, inbound)
+            if seq is not None:
+                query = query.where(Message.seq < seq)
+            return [StoredMessage.of(row) for row in (await session.execute(query)).scalars()]
+
+    @staticmethod
+    async def _stored_seq(
+        session: AsyncSession, conversation_id: str, inbound: InboundMessage
+    ) -> int | None:
+        """Where the inbound message is in the conversation, when it is stored (a resend)."""
+        if inbound.provider_message_id is None:
+            return None
+        found = await session.execute(
+            select(Message.seq).where(
+                Message.conversation_id == conversation_id,
+                Message.channel == inbound.channel,
+                Message.direction == "in",
+                Message.provider_message_id == inbound.provider_message_id,
+            )
+        )
+        return found.scalar()
 
     async def has_provider_id(self, inbound: InboundMessage) -> bool:
         """Whether a message with the inbound's provider id is stored (a retry of it)."""

@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select, update
 
+from omnivox import events
 from omnivox.services import build_services
 from omnivox.settings import ConfigError, Settings
 from omnivox.storage.models import Conversation, Message
@@ -30,7 +31,7 @@ from tests.channels.email.support import (
     send,
     start_sink,
 )
-from tests.conftest import LiveServer, free_port, make_settings, run_on_server
+from tests.conftest import LiveServer, events_of, free_port, make_settings, run_on_server
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +103,19 @@ def asked(body: str) -> str:
     return f"Question about returns\n\n{body}"
 
 
-def reply_to(previous: EmailMessage, text: str, **kwargs: Any) -> EmailMessage:
-    """The customer's reply as a mail client writes it: threading headers and the quote."""
+def reply_to(
+    previous: EmailMessage, text: str, subject: str | None = None, **kwargs: Any
+) -> EmailMessage:
+    """The customer's reply as a mail client writes it: threading headers and the quote.
+
+    Its subject is the one it answers, unless the customer wrote another (``subject``).
+    """
     quoted = "\n".join("> " + line for line in plain(previous).splitlines())
     refs = [*str(previous.get("References", "")).split(), str(previous["Message-ID"])]
     header = "On Sat, 28 Nov 2026 at 10:00, Acme Outfitters Support <support@acme.example> wrote:"
     return mail(
         f"{text}\n\n{header}\n{quoted}\n",
-        subject=str(previous["Subject"]),
+        subject=subject or str(previous["Subject"]),
         in_reply_to=str(previous["Message-ID"]),
         references=refs,
         **kwargs,
@@ -146,12 +152,63 @@ def test_one_thread_over_three_messages(server: LiveServer, relay: RelaySink) ->
     rows = inbound_rows(server)
     assert [r.text for r in rows] == [
         asked("Can I return boots after 20 days?"),  # a new thread's subject leads
-        "And for kids' boots?",  # the quoted history stripped, a reply's subject left out
-        "Thanks! Also: do you ship to Canada?",
+        "And for kids' boots?",  # the quoted history stripped, the thread's subject left out
+        "returns again\n\nThanks! Also: do you ship to Canada?",  # a subject of its own leads
     ]
     assert len({r.conversation_id for r in rows}) == 1
     assert [r.meta.get("thread") for r in rows] == ["new", "references", "address"]
     assert reply_address == f"support+{rows[0].conversation_id}@acme.example"
+
+
+def test_a_reply_whose_subject_asks_something_new_leads_with_it(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    """The customer edits the subject into a new question over "see subject": until 2026-12-05
+    a reply's subject was always left out, and the model and the search saw "see subject"."""
+    send(smtp_port(server), mail("Where is it now?", subject="Your order #1234 has shipped"))
+    a1 = answer(relay, 1)
+    changed = reply_to(a1, "see subject", "Re: can I change the delivery address?")
+    send(smtp_port(server), changed)
+    a2 = answer(relay, 2)
+    assert a2["Subject"] == "Re: can I change the delivery address?"
+    # the subject it answers (prefixes stacked): the thread's, not a new question
+    send(
+        smtp_port(server),
+        reply_to(a2, "To my office?", "AW: Re: Can I change the DELIVERY address?"),
+    )
+    answer(relay, 3)
+    # an older subject of the thread, in other case and spacing; a greeting
+    send(smtp_port(server), reply_to(a1, "Is it insured?", "RE:  your order #1234  has shipped"))
+    answer(relay, 4)
+    send(smtp_port(server), reply_to(a1, "Gift wrap too?", "Re: Hello"))
+    answer(relay, 5)
+    send(smtp_port(server), changed)  # the sending server's resend, after the answer
+
+    rows = inbound_rows(server)
+    assert [r.text for r in rows] == [
+        "Your order #1234 has shipped\n\nWhere is it now?",
+        "can I change the delivery address?\n\nsee subject",
+        "To my office?",
+        "Is it insured?",
+        "Gift wrap too?",
+    ]
+    assert len({r.conversation_id for r in rows}) == 1
+    # the resend is the stored mail again (read as it was then), not another with its id
+    assert wait_for_event(server, rows[0].conversation_id, events.TURN_DUPLICATE)
+    assert len(relay.received) == 5
+
+
+def wait_for_event(
+    server: LiveServer, conversation_id: str, kind: str, timeout: float = 10
+) -> bool:
+    """Whether the conversation records an event of ``kind`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = run_on_server(server, events_of(server.services, conversation_id))
+        if any(e.type == kind for e in found):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_a_reply_to_an_outlook_customer_stays_in_their_thread(

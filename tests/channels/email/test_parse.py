@@ -11,6 +11,7 @@ from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import (
     MAX_PARTS,
     MailError,
+    bare_subject,
     normalize_id,
     parse_mail,
     subject_prefix,
@@ -115,11 +116,27 @@ def test_reply_and_forward_subjects_are_told_apart(subject: str, kind: str) -> N
     assert subject_prefix(subject) == kind
 
 
-async def question(msg: EmailMessage, hint: str | None = None) -> str:
+@pytest.mark.parametrize(
+    ("subject", "bare"),
+    [
+        ("Re: Your order", "Your order"),
+        ("AW: Re[2]:  RE :Your order ", "Your order"),
+        ("Fwd: Re: Your order", "Your order"),
+        ("Your order", "Your order"),
+        ("Refund: still missing", "Refund: still missing"),
+        ("Re:", ""),
+    ],
+)
+def test_a_subject_is_bare_without_its_stacked_prefixes(subject: str, bare: str) -> None:
+    assert bare_subject(subject) == bare
+
+
+async def question(msg: EmailMessage, hint: str | None = None, thread: tuple[str, ...] = ()) -> str:
     """The text the turn answers for ``msg`` (the email channel's inbound message)."""
     config = EmailSettings(addresses=["support@acme.example"])
     email = EmailChannel("acme", config, "Acme Outfitters", "Juniper")
-    received = ReceivedMail(parse_mail(msg.as_bytes()), "support@acme.example", hint)
+    parsed = parse_mail(msg.as_bytes())
+    received = ReceivedMail(parsed, "support@acme.example", hint, thread)
     [inbound] = await email.parse(received)
     return inbound.text
 
@@ -167,6 +184,30 @@ async def test_a_replys_subject_is_not_part_of_the_question() -> None:
     assert await question(mail("see below", subject="Fwd: Your order")) == "see below"
     addressed = mail("And for kids?", subject="more returns")  # to the conversation's address
     assert await question(addressed, hint="conv_01abc") == "And for kids?"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "text"),
+    [
+        (
+            "Re: can I change the address?",
+            "see subject",
+            "can I change the address?\n\nsee subject",
+        ),
+        ("Re: Your order #1234 has shipped", "see below", "see below"),  # the thread's
+        ("Re: Hello", "see below", "see below"),  # a greeting
+        ("Re: the address", "Can I change THE address?", "Can I change THE address?"),  # said
+        ("Fwd: Invoice 77 is wrong", "see below", "see below"),  # the forwarded mail's
+    ],
+)
+async def test_a_replys_changed_subject_leads_the_question(
+    subject: str, body: str, text: str
+) -> None:
+    """Read with its thread's subjects (the SMTP server looks them up, test_flow.py)."""
+    reply = mail(body, subject=subject, in_reply_to="<a1@acme.example>")
+    thread = ("Re: Your order #1234 has shipped", "Your order #1234 has shipped")
+    assert await question(reply, thread=thread) == text
+    assert await question(reply) == body  # a thread not ours: its subject is unknown
 
 
 def test_8bit_headers_are_read_as_utf8() -> None:

@@ -29,11 +29,12 @@ import aiosmtplib
 
 from omnivox.channels.base import Capabilities, ChannelError, files_only
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.parse import ParsedMail, normalize_id, subject_prefix
+from omnivox.channels.mail.parse import ParsedMail, bare_subject, normalize_id, subject_prefix
 from omnivox.channels.mail.render import compose
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 MAX_REFERENCES = 20  # ids carried in References (the oldest and the newest matter)
+THREAD_SUBJECTS = 20  # a reply's subject is compared with its thread's latest mails' subjects
 DISABLED = "outbound email is disabled: set channels.email.relay (host:port)"
 # a subject that says nothing of the question ("Hello", "Question", "Help please", "Anfrage",
 # "(no subject)"), in the languages detected by default: not put before the body
@@ -58,11 +59,16 @@ _WORDS = re.compile(r"[^\W_]+")
 
 @dataclass(frozen=True, slots=True)
 class ReceivedMail:
-    """A parsed mail, the support mailbox it came to and the conversation its address names."""
+    """A parsed mail, the support mailbox it came to and the conversation its address names.
+
+    ``thread``: the subjects of the stored mails of the thread it answers (the sender's own),
+    when it is one of ours; a reply whose subject is none of them asks something new.
+    """
 
     mail: ParsedMail
     mailbox: str
     conversation_hint: str | None = None
+    thread: tuple[str, ...] = ()
 
 
 class EmailChannel:
@@ -298,23 +304,65 @@ class _Relay(aiosmtplib.SMTP):
         return await super().data(message, **kwargs)
 
 
+def subject_of(metadata: dict[str, Any]) -> str:
+    """The subject of a stored email message: a customer's mail's, or our reply's ("" if none)."""
+    mail = metadata.get("email") or metadata.get("channel_data") or {}
+    return str(mail.get("subject") or "")
+
+
+def asks_anew(request: ReceivedMail) -> bool:
+    """Whether a reply's subject may be a new question, if its thread's subjects differ.
+
+    A reply (not a forward: its subject is the forwarded mail's) whose subject, without its
+    Re:/AW:/... prefixes, is more than a greeting or a label and is not in the body already.
+    """
+    mail = request.mail
+    if _starts_thread(request) or subject_prefix(mail.subject) == "forward":
+        return False
+    return _may_lead(bare_subject(mail.subject), mail.text)
+
+
 def _question(request: ReceivedMail) -> str:
-    """What the customer asks: the body, led by the subject when the mail starts a thread.
+    """What the customer asks: the body, led by the subject when it asks something new.
 
     Customers often ask in the subject alone ("Return policy for sale items?" over "see
     subject" or a greeting), so a new thread's subject is the text's first line unless the body
     says it already or it is only a greeting or a label ("Hello", "Question", "(no subject)").
-    A reply keeps its body: its subject ("Re: ...") is the thread's old
-    question. A mail of files alone is said so (an agent can look), also under a thread's subject.
+    A reply's subject ("Re: ...") is usually the thread's old question and is left out, unless
+    the customer changed it into a new one (:func:`_lead`). A mail of files alone is said so (an
+    agent can look), also under a thread's subject.
     """
     mail = request.mail
     body, subject = mail.text.strip(), mail.subject.strip()
     names = [a.name for a in mail.attachments]
     if names and subject_prefix(subject):
         subject = ""
-    if body and _starts_thread(request) and _asks(subject) and _fold(subject) not in _fold(body):
-        return f"{subject}\n\n{body}"
+    lead = _lead(request)
+    if lead:
+        return f"{lead}\n\n{body}"
     return body or subject or files_only(names)
+
+
+def _lead(request: ReceivedMail) -> str:
+    """The subject that leads the body ("" for none).
+
+    A new thread's subject, or a reply's (without its Re:/AW:/... prefixes) that is none of its
+    thread's subjects: "Re: can I change the delivery address?" under "Your order #1234 has
+    shipped". A reply to a thread we do not know (no ``thread``) keeps its body alone.
+    """
+    mail = request.mail
+    if _starts_thread(request):
+        subject = mail.subject.strip()
+        return subject if _may_lead(subject, mail.text) else ""
+    subject = bare_subject(mail.subject)
+    known = {_fold(bare_subject(s)) for s in request.thread}
+    return subject if known and asks_anew(request) and _fold(subject) not in known else ""
+
+
+def _may_lead(subject: str, body: str) -> bool:
+    """Whether ``subject`` may lead ``body``: both said, the subject asks, the body lacks it."""
+    body = body.strip()
+    return bool(body) and _asks(subject) and _fold(subject) not in _fold(body)
 
 
 def _asks(subject: str) -> bool:

@@ -34,11 +34,18 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from omnivox.channels.base import ChannelError
-from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
+from omnivox.channels.mail.channel import (
+    THREAD_SUBJECTS,
+    EmailChannel,
+    ReceivedMail,
+    asks_anew,
+    subject_of,
+)
 from omnivox.channels.mail.parse import MailError, ParsedMail, daemon_sender, parse_mail
 from omnivox.logs import get_logger
 from omnivox.ratelimit import MemoryWindows, Window, Windows
 from omnivox.scaleout.errors import CoordinationUnavailableError
+from omnivox.storage.repositories import StoredMessage
 from omnivox.turns import NotStoredYetError, RateLimitedError
 from omnivox.types import InboundMessage
 
@@ -47,6 +54,8 @@ log = get_logger(__name__)
 Accept = Callable[[InboundMessage, EmailChannel], Awaitable[None]]
 # counts a message against the turn limits before SMTP says 250; raises when over
 Admit = Callable[[InboundMessage], Awaitable[None]]
+# the latest messages (at most n) of the stored thread a message answers, newest first
+Earlier = Callable[[InboundMessage, int], Awaitable[list[StoredMessage]]]
 ACCEPTED = "250 2.0.0 Message accepted"
 TRY_LATER = "451 4.3.0 Temporary problem; try again later"
 NOT_ANSWERED = "250 2.0.0 Message accepted (automatic mail: not answered)"
@@ -85,10 +94,12 @@ class InboundMail:
         accept: Accept,
         windows: Windows | None = None,
         admit: Admit | None = None,
+        earlier: Earlier | None = None,
     ) -> None:
         self.mailboxes = mailboxes
         self.accept = accept
         self.admit = admit
+        self.earlier = earlier  # a reply's thread, for the subjects it had
         self.windows = windows or MemoryWindows()  # per sender, per hour (shared when scaled out)
 
     async def handle_RCPT(
@@ -167,7 +178,7 @@ class InboundMail:
             domain = (mail.sender or "").rpartition("@")[2]  # an address is personal data
             log.warning("email.rate_limited", workspace=channel.workspace_id, domain=domain)
             return "451 4.7.1 Too many messages from this sender; try again later"
-        messages = await channel.parse(request)
+        messages = await self._parse(channel, request)
         if not messages:
             log.info("email.ignored", reason="empty", message_id=mail.message_id)
         try:  # a mail the turn limits would drop is refused for now: the sender's server retries
@@ -190,6 +201,20 @@ class InboundMail:
             log.error("email.not_stored", message_id=mail.message_id, error=repr(exc))
             return TRY_LATER
         return ACCEPTED
+
+    async def _parse(self, channel: EmailChannel, request: ReceivedMail) -> list[InboundMessage]:
+        """The mail's message; a reply whose subject may ask anew is read with its thread's.
+
+        A reply's subject leads its text only when it is none of the subjects of the stored
+        thread it answers: the customer changed "Re: Your order #1234 has shipped" into "Re:
+        can I change the delivery address?" over "see subject".
+        """
+        messages = await channel.parse(request)
+        if not messages or self.earlier is None or not asks_anew(request):
+            return messages
+        earlier = await self.earlier(messages[0], THREAD_SUBJECTS)
+        thread = tuple(s for s in (subject_of(m.metadata) for m in earlier) if s)
+        return await channel.parse(replace(request, thread=thread)) if thread else messages
 
 
 def _held(message: InboundMessage) -> InboundMessage:

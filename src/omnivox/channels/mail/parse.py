@@ -52,6 +52,18 @@ def subject_prefix(subject: str) -> str:
     return "forward" if re.fullmatch(_FORWARD_PREFIX, found.group(1), re.I) else "reply"
 
 
+def bare_subject(subject: str) -> str:
+    """``subject`` without the Re:/AW:/Fwd:/... prefixes mail clients stack before it.
+
+    "Re: Re[2]: AW:  Your order" is "Your order": the thread's subject as the customer first
+    wrote it (or as a client shortened it).
+    """
+    bare = subject.strip()
+    while (found := _PREFIX.match(bare)) is not None:
+        bare = bare[found.end() :].strip()
+    return bare
+
+
 class MailError(Exception):
     """The bytes are not an email this server can read at all."""
 
