@@ -133,6 +133,24 @@ def test_another_languages_words_pick_nothing_else(text: str) -> None:
     assert picked(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "one second",
+        "Just a second please",
+        "a second please",
+        "un segundo",
+        "Une seconde svp",
+        "um segundo",
+        "un secondo per favore",
+    ],
+)
+def test_asking_for_a_moment_picks_nothing(text: str) -> None:
+    # "second" is a unit of time there: the second listed order was looked up instead
+    assert picked(text) is None
+    assert picked("the second one") == "ACM-482577"  # a place still picks
+
+
 def test_a_listed_number_or_a_number_of_its_own_wins_over_a_place() -> None:
     arguments, _ = order_plan("ACM-482193")
     assert arguments == {"order_number": "ACM-482193"}

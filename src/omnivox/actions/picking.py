@@ -12,6 +12,8 @@ other languages understanding detects by default: "el segundo", "la deuxième", 
 "il primo", "o último", "de laatste", "второй", "drugi", "ikincisi". Each language's filler
 words count only around its own places: "to" is Polish filler ("to drugie"), so "I want it
 to last" picks nothing. Turkish "son" ("last") is left out: it is English "son" ("for my son").
+A reply that asks for a moment ("one second", "just a second", "un segundo", "une seconde",
+"um segundo", "un secondo") picks nothing in any language: "second" is a unit of time there.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from omnivox.actions.base import Choice
 
 LAST = 0  # the place of "last": the last one listed, however many were
 MAX_WORDS = 8  # a longer message says more than which one: it is understood on its own
 _WORD = re.compile(r"[^\W_]+")
+# "a second" is a moment, not the second of a list ("one second please", "un segundo")
+_MOMENTS = frozenset(
+    {
+        ("a", "second"), ("one", "second"), ("un", "segundo"),
+        ("une", "seconde"), ("um", "segundo"), ("un", "secondo"),
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +144,18 @@ def pick(text: str, offered: Sequence[Choice]) -> str | None:
     English is tried first, then each other language with its own filler words.
     """
     words = _WORD.findall(_lower(text))
-    if not offered or len(words) > MAX_WORDS:
+    if not offered or len(words) > MAX_WORDS or _asks_for_a_moment(words):
         return None
     for language in LANGUAGES.values():
         picked = _picked(words, offered, language)
         if picked is not None:
             return picked
     return None
+
+
+def _asks_for_a_moment(words: list[str]) -> bool:
+    """Whether the words say "a second" ("one second", "un segundo"): wait, not which one."""
+    return any(pair in _MOMENTS for pair in pairwise(words))
 
 
 def _picked(words: list[str], offered: Sequence[Choice], language: Words) -> str | None:
