@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -187,6 +188,31 @@ async def test_tool_choice_parses_calls_and_refuses_broken_arguments() -> None:
     assert await off.choose_tool(messages, tools) == ToolChoice(None)
 
 
+@pytest.mark.parametrize("usage", [{"prompt_tokens": "n/a"}, {"prompt_tokens": [12]}])
+async def test_a_usage_that_is_no_numbers_is_estimated_not_a_failed_turn(
+    usage: dict[str, object],
+) -> None:
+    # its ValueError/TypeError escaped choose_tool (only ProviderError is a failed tool choice)
+    # and failed the whole turn; a completion's went to the next provider, billed twice
+    tools = [{"type": "function", "function": {"name": "order_status", "parameters": {}}}]
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if b'"tools"' in request.content:
+            body = json.loads(tool_reply('{"order_number": "ACM-1"}').content)
+        else:
+            body = {"choices": [{"message": {"content": "Hello!"}, "finish_reason": "stop"}]}
+        return httpx.Response(200, json={**body, "usage": usage})
+
+    provider = OpenAICompatProvider(
+        settings("http://llm.test/v1", tools=True), transport=httpx.MockTransport(reply)
+    )
+    choice = await provider.choose_tool(REQUEST.messages, tools)
+    assert choice.call is not None and choice.call.arguments == {"order_number": "ACM-1"}
+    assert choice.usage.estimated and choice.usage.prompt_tokens > 0
+    completion = await provider.complete(REQUEST)
+    assert completion.text == "Hello!" and completion.usage.estimated
+
+
 @pytest.mark.model
 async def test_the_model_writes_the_rolling_summary(llama_server: str) -> None:
     provider = OpenAICompatProvider(settings(llama_server))
@@ -210,8 +236,6 @@ async def test_the_model_writes_the_rolling_summary(llama_server: str) -> None:
 
 
 def sse(*events: object, done: bool = True) -> httpx.Response:
-    import json
-
     lines = [f"data: {json.dumps(e)}\n\n" for e in events] + (["data: [DONE]\n\n"] if done else [])
     return httpx.Response(
         200, content="".join(lines).encode(), headers={"content-type": "text/event-stream"}

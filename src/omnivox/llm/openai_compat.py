@@ -75,20 +75,18 @@ class OpenAICompatProvider:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _usage(self, raw: dict[str, Any] | None, request: CompletionRequest, text: str) -> Usage:
-        if raw and "prompt_tokens" in raw:
-            prompt = int(raw["prompt_tokens"] or 0)
-            completion = int(raw.get("completion_tokens") or 0)  # null from some servers
-            estimated = False
+    def _usage(self, raw: Any, request: CompletionRequest, text: str) -> Usage:
+        """The server's reported usage (else an estimate: none, or counts that are no numbers)."""
+        counted = _reported(raw)
+        if counted is not None:
+            (prompt, completion, cached), estimated = counted, False
         else:
             prompt = sum(estimate_tokens(m.content) for m in request.messages)
-            completion, estimated = estimate_tokens(text), True
+            completion, cached, estimated = estimate_tokens(text), 0, True
         cost = (
             prompt * self.settings.price_per_1k_input
             + completion * self.settings.price_per_1k_output
         ) / 1000
-        details = (raw or {}).get("prompt_tokens_details") or {}
-        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
         return Usage(prompt, completion, cost, estimated, cached)
 
     def usage_of(self, request: CompletionRequest, text: str) -> Usage:
@@ -183,10 +181,9 @@ class OpenAICompatProvider:
 
     def _tool_usage(self, data: dict[str, Any], request: CompletionRequest) -> Usage:
         """A tool choice's usage: reported, else estimated from what the model wrote."""
-        raw = data.get("usage")
         choices = data.get("choices")
         said = json.dumps(choices[0]) if isinstance(choices, list) and choices else ""
-        return self._usage(raw if isinstance(raw, dict) else None, request, said)
+        return self._usage(data.get("usage"), request, said)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         """Stream deltas over SSE; retries only while nothing has been yielded."""
@@ -296,6 +293,24 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time())
     except (TypeError, ValueError):
         return None
+
+
+def _reported(raw: Any) -> tuple[int, int, int] | None:
+    """Prompt, completion and cached tokens as the server reported them, else None.
+
+    A usage that is no object, or whose counts are no numbers ("n/a", a list), is none: it
+    must not fail the call it describes (a tool choice's ValueError failed the whole turn).
+    """
+    if not isinstance(raw, dict) or "prompt_tokens" not in raw:
+        return None
+    details = raw.get("prompt_tokens_details") or {}
+    try:
+        prompt = int(raw["prompt_tokens"] or 0)
+        completion = int(raw.get("completion_tokens") or 0)  # null from some servers
+        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return prompt, completion, cached
 
 
 def _tool_call(data: dict[str, Any]) -> ToolCall | None:
