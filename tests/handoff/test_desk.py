@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from omnivox.channels.api import ApiChannel
-from omnivox.handoff.callback import callback, requested_time
+from omnivox.handoff.callback import callback
 from omnivox.handoff.desk import HandoffDesk, next_steps, suggestion_question
+from omnivox.handoff.when import requested_time
 from omnivox.pipeline.context import TurnContext
 from omnivox.types import CustomerRef, HistoryItem, InboundMessage
 from tests.conftest import make_settings
@@ -72,6 +73,35 @@ def test_a_whatsapp_handoff_is_told_about_the_window() -> None:
         ("call me back asap", "asap"),
         ("call me back", None),
         ("call me at 5", None),  # a bare number after "at" may be anything
+        # the other languages a call-back request is read in (were: None)
+        ("Llámame después de las 5", "después de las 5"),
+        ("¿Me pueden llamar mañana por la mañana?", "mañana por la mañana"),
+        ("Llámenme entre las 2 y las 4 de la tarde", "entre las 2 y las 4 de la tarde"),
+        ("Que me llamen lo antes posible", "lo antes posible"),
+        ("Rappelez-moi après 17h", "après 17h"),
+        ("Rappelez-moi demain matin", "demain matin"),
+        ("Pouvez-vous me rappeler entre 14h et 16h ?", "entre 14h et 16h"),
+        ("Rappelez-moi cet après-midi svp", "cet après-midi"),
+        ("Bitte rufen Sie mich nach 17 Uhr zurück", "nach 17 Uhr"),
+        ("Rufen Sie mich morgen früh an", "morgen früh"),
+        ("Bitte um Rückruf am Montagabend", "am Montagabend"),
+        ("Richiamami dopo le 17", "dopo le 17"),
+        ("Mi richiami domani mattina", "domani mattina"),
+        ("Pode me ligar amanhã de manhã?", "amanhã de manhã"),
+        ("Me ligue depois das 17h", "depois das 17h"),
+        ("Kunt u mij na 17 uur terugbellen?", "na 17 uur"),
+        ("Bel me morgenochtend", "morgenochtend"),
+        ("Перезвоните мне после 17:00", "после 17:00"),
+        ("Перезвоните завтра утром", "завтра утром"),
+        ("Proszę oddzwonić jutro rano", "jutro rano"),
+        ("Beni 17'den sonra geri arayın", "17'den sonra"),
+        ("Beni yarın sabah arayın", "yarın sabah"),
+        # no time in them: a greeting, "2 weeks ago", a bare hour after "at", a busy slot
+        ("Guten Morgen, bitte um Rückruf", None),
+        ("Boa tarde, me ligue", None),
+        ("Rufen Sie mich an, ich habe vor 2 Wochen bestellt", None),
+        ("Rappelez-moi à 5", None),
+        ("call me back, I have a 10:30 meeting", None),
     ],
 )
 def test_the_time_asked_for_is_kept_as_written(text: str, when: str | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from omnivox.pipeline.context import HANDED_OFF
 from omnivox.routes.console import _conversation as conversation_page
 from omnivox.services import Services
@@ -57,3 +59,30 @@ async def test_a_call_back_request_gives_the_packet_and_the_console_its_number_a
     html = bytes(page.body).decode()
     assert '<dt>Call back</dt><dd class="callback"><a href="tel:+14155550100">' in html
     assert '<span dir="auto">after 5pm</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("text", "callback"),
+    [
+        (
+            "Llámame al +34 612 345 678 mañana después de las 5",
+            {"kind": "phone", "address": "+34612345678", "when": "mañana después de las 5"},
+        ),
+        (
+            "Rappelez-moi au +33 6 12 34 56 78 demain matin svp",
+            {"kind": "phone", "address": "+33612345678", "when": "demain matin"},
+        ),
+        (
+            "Bitte um Rückruf nach 17 Uhr: +49 30 1234567",
+            {"kind": "phone", "address": "+49301234567", "when": "nach 17 Uhr"},
+        ),
+    ],
+)
+async def test_the_time_asked_for_is_read_in_the_other_default_languages(
+    services: Services, text: str, callback: dict[str, str]
+) -> None:
+    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted == HANDED_OFF
+    (view,) = await services.console.handoffs.queue("acme")
+    assert view.packet["callback"] == callback  # was: "when": None

@@ -1,0 +1,186 @@
+"""When the customer asked to be called back, in their own words.
+
+"after 5pm", "tomorrow morning", "between 2 and 4pm", "asap"; and the same in the other languages
+a call-back request is read in (those understanding detects by default): "después de las 5",
+"mañana por la mañana", "après 17h", "demain matin", "nach 17 Uhr", "morgen früh", "dopo le 17",
+"amanhã de manhã", "na 17 uur", "завтра утром", "po 17", "yarın sabah". Each phrase is kept as
+written (spaces tidied), several in the order they were written ("mañana después de las 5");
+nothing is translated and no time zone is guessed. A bare hour counts only after a word that
+makes it one ("after 5", "después de las 5", "nach 17"), not after "at" ("at 5", "um 5", "à 5"
+may be anything) nor after a word that also means something else ("vor 2" is "2 ago").
+"""
+
+from __future__ import annotations
+
+import re
+
+_H = r"\d{1,2}(?:[:.]\d{2})?"  # 5, 17:30, 17.30
+
+# en: 5pm, 5:30 pm, 9 a.m., 5 o'clock; a bare hour needs a word that makes it one
+_EN_CLOCK = rf"{_H}\s*(?:[ap]\.?m\b\.?|o'?clock\b)"
+_EN_HOUR = rf"(?:{_EN_CLOCK}|{_H}\b)"
+_EN_DAY = r"(?:today|tomorrow|tonight|(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
+_EN_PART = r"(?:morning|afternoon|evening|night|lunch(?:time)?|noon|midday)"
+_EN = (
+    rf"\b(?:between\s+{_EN_HOUR}\s*(?:and|-|–|to)\s*{_EN_HOUR}"
+    rf"|from\s+{_EN_HOUR}\s*(?:-|–|to|until|till)\s*{_EN_HOUR}|{_EN_HOUR}\s*(?:-|–|to)\s*{_EN_CLOCK}"
+    rf"|(?:after|before|around|from|until|till|not\s+before)\s+{_EN_HOUR}"
+    rf"|(?:at|by|about)\s+(?:{_EN_CLOCK}|\d{{1,2}}:\d{{2}}\b)|{_EN_CLOCK}"
+    rf"|{_EN_DAY}(?:\s+{_EN_PART})?|(?:this|in\s+the|at|around|after|before)\s+{_EN_PART}"
+    r"|asap|as\s+soon\s+as\s+possible|any\s*time|right\s+away)"
+)
+
+# es: "las 5" is an hour: "después de las 5", "a las 17:30", "entre las 2 y las 4 de la tarde"
+_ES_H = (
+    rf"{_H}(?:\s*(?:h|hs|horas?)\b|\s*[ap]\.?\s?m\b\.?)?"
+    r"(?:\s+de\s+la\s+(?:mañana|tarde|noche)|\s+del\s+mediod[ií]a)?"
+)
+_ES_HOUR = rf"(?:las?\s+)?{_ES_H}"
+_ES_PART = r"(?:(?:por|en)\s+la\s+(?:mañana|tarde|noche)|a\s+mediod[ií]a)"
+_ES = (
+    rf"\b(?:entre\s+{_ES_HOUR}\s+y\s+{_ES_HOUR}|(?:de|desde)\s+{_ES_HOUR}\s+(?:a|hasta)\s+{_ES_HOUR}"
+    rf"|(?:despu[eé]s|antes|a\s+partir|alrededor)\s+de\s+{_ES_HOUR}"
+    rf"|(?:a|hacia|sobre|desde|hasta|para)\s+las?\s+{_ES_H}"
+    r"|(?:hoy|pasado\s+mañana|mañana|(?:el\s+)?(?:lunes|martes|mi[eé]rcoles|jueves|viernes"
+    rf"|s[aá]bado|domingo))(?:\s+{_ES_PART})?\b|esta\s+(?:mañana|tarde|noche)\b|{_ES_PART}\b"
+    r"|lo\s+(?:antes|m[aá]s\s+pronto)\s+posible|cuanto\s+antes|en\s+cualquier\s+momento"
+    r"|a\s+cualquier\s+hora|ahora\s+mismo)"
+)
+
+# fr: 17h, 17h30, 17:30, 5 heures; "après 17h", "demain matin", "cet après-midi"
+_FR_CLOCK = r"\d{1,2}\s*h(?:\s*\d{2})?\b|\d{1,2}[:.]\d{2}\b|\d{1,2}\s+heures?(?:\s+\d{2})?\b"
+_FR_HOUR = rf"(?:{_FR_CLOCK}|\d{{1,2}}\b)"
+_FR_PART = (
+    r"(?:matin|midi|apr[eè]s[-\s]midi|soir|dans\s+la\s+(?:matinée|journée|soirée)"
+    r"|en\s+(?:fin|début)\s+de\s+(?:matinée|journée|soirée|l['’]apr[eè]s[-\s]midi))"
+)
+_FR = (
+    rf"(?<!\w)(?:entre\s+{_FR_HOUR}\s+et\s+{_FR_HOUR}|de\s+{_FR_HOUR}\s+[àa]\s+{_FR_HOUR}"
+    rf"|(?:apr[eè]s|avant|vers|dès|jusqu['’][àa]|à\s+partir\s+de|aux\s+alentours\s+de"
+    rf"|autour\s+de)\s+{_FR_HOUR}|à\s+(?:{_FR_CLOCK})|a\s+\d{{1,2}}\s*h(?:\s*\d{{2}})?\b"
+    r"|(?:aujourd['’]hui|apr[eè]s[-\s]demain|demain|(?:le\s+)?(?:lundi|mardi|mercredi|jeudi"
+    rf"|vendredi|samedi|dimanche))(?:\s+{_FR_PART})?\b|(?:ce|cet)\s+(?:matin|apr[eè]s[-\s]midi|soir)\b"
+    r"|(?:dans\s+la|en)\s+(?:matinée|soirée)\b|en\s+(?:fin|début)\s+de\s+(?:matinée|journée"
+    r"|soirée|l['’]apr[eè]s[-\s]midi)\b|à\s+midi\b|dès\s+que\s+possible|au\s+plus\s+vite"
+    r"|le\s+plus\s+(?:tôt|vite|rapidement)\s+possible|n['’]importe\s+quand|tout\s+de\s+suite)"
+)
+
+# de: "nach 17 Uhr", "um 17:30", "morgen früh", "am Montagabend"; "vor" needs "Uhr" ("vor 2
+# Wochen"), and "Guten Morgen" is a greeting
+_DE_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*uhr\b(?:\s*\d{2}\b)?|\d{1,2}[:.]\d{2}\b"
+_DE_HOUR = rf"(?:{_DE_CLOCK}|\d{{1,2}}\b)"
+_DE_PART = r"(?:früh|morgen|vormittag|mittag|nachmittag|abend|nacht)"
+_DE_WEEKDAY = r"(?:montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag)"
+_DE = (
+    rf"\b(?:zwischen\s+{_DE_HOUR}\s+und\s+{_DE_HOUR}|von\s+{_DE_HOUR}\s+bis\s+{_DE_HOUR}"
+    rf"|(?:nach|gegen|ab|bis|nicht\s+vor|frühestens\s+um|spätestens\s+um)\s+{_DE_HOUR}"
+    rf"|(?:um|vor)\s+(?:{_DE_CLOCK})"
+    rf"|(?<!guten\s)(?:heute|übermorgen|morgen|(?:am\s+)?{_DE_WEEKDAY}{_DE_PART}?)"
+    rf"(?:\s+{_DE_PART})?\b|am\s+{_DE_PART}\b|(?:morgens|vormittags|mittags|nachmittags|abends)\b"
+    r"|so\s+(?:schnell|bald)\s+wie\s+möglich|schnellstmöglich|baldmöglichst|möglichst\s+"
+    r"(?:bald|schnell)|sofort|jederzeit|umgehend)"
+)
+
+# it: "dopo le 17", "alle 17:30", "tra le 14 e le 16", "domani mattina", "nel pomeriggio"
+_IT_HOUR = rf"{_H}(?:\s+(?:del\s+mattino|di\s+mattina|del\s+pomeriggio|di\s+pomeriggio|di\s+sera))?"
+_IT_AT = r"(?:le|l['’]|delle|dell['’]|alle|all['’])\s*"
+_IT_PART = r"(?:mattina|mattinata|pomeriggio|sera|serata|notte|a\s+pranzo)"
+_IT = (
+    rf"\b(?:(?:tra|fra)\s+{_IT_AT}{_IT_HOUR}\s+e\s+{_IT_AT}{_IT_HOUR}"
+    rf"|(?:dalle|dall['’])\s*{_IT_HOUR}\s+(?:alle|all['’])\s*{_IT_HOUR}"
+    rf"|(?:dopo|prima|verso|intorno|entro|fino|non\s+prima)\s+{_IT_AT}{_IT_HOUR}"
+    rf"|(?:alle|all['’]|dalle|dall['’])\s*{_IT_HOUR}"
+    r"|(?:oggi|dopodomani|domani|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato"
+    rf"|domenica)(?:\s+{_IT_PART})?\b|(?:stamattina|stamani|stasera|stanotte)\b"
+    r"|(?:in|di|nel|nella|questo|questa|in\s+tarda|in\s+prima)\s+(?:mattinata|mattina|pomeriggio"
+    r"|serata|sera)\b|al\s+più\s+presto|(?:il\s+)?prima\s+possibile|appena\s+possibile"
+    r"|quanto\s+prima|in\s+qualsiasi\s+momento|a\s+qualsiasi\s+ora|subito)"
+)
+
+# pt: "depois das 17h", "às 17:30", "entre as 14h e as 16h", "amanhã de manhã", "à tarde";
+# "segunda"/"quinta" are days only as "segunda-feira" or "na segunda" ("segunda vez")
+_PT_HOUR = rf"{_H}(?:\s*h(?:\d{{2}})?\b|\s*horas?\b)?(?:\s+da\s+(?:manhã|manha|tarde|noite))?"
+_PT_PART = r"(?:de\s+manh[ãa]|pela\s+manh[ãa]|[àa]\s+tarde|de\s+tarde|[àa]\s+noite|ao\s+meio-dia)"
+_PT_WEEKDAY = (
+    r"(?:(?:segunda|ter[çc]a|quarta|quinta|sexta)-feira|(?:na|nesta|pr[óo]xima)\s+"
+    r"(?:segunda|ter[çc]a|quarta|quinta|sexta)(?:-feira)?|(?:no\s+)?(?:s[áa]bado|domingo))"
+)
+_PT = (
+    rf"(?<!\w)(?:entre\s+(?:as\s+)?{_PT_HOUR}\s+e\s+(?:as\s+)?{_PT_HOUR}"
+    rf"|das\s+{_PT_HOUR}\s+(?:às|as)\s+{_PT_HOUR}"
+    rf"|(?:(?:depois|antes|a\s+partir|por\s+volta|perto)\s+das?|às|até\s+(?:as|às|a))\s+{_PT_HOUR}"
+    rf"|as\s+\d{{1,2}}\s*h(?:\d{{2}})?\b|(?:hoje|depois\s+de\s+amanh[ãa]|amanh[ãa]|{_PT_WEEKDAY})"
+    rf"(?:\s+{_PT_PART})?\b|(?:nesta|esta)\s+(?:manh[ãa]|tarde|noite)\b|{_PT_PART}\b"
+    r"|o\s+mais\s+(?:r[áa]pido|breve|cedo)\s+poss[íi]vel|o\s+quanto\s+antes|quanto\s+antes"
+    r"|assim\s+que\s+(?:poss[íi]vel|puder(?:em)?)|a\s+qualquer\s+hora|agora\s+mesmo)"
+)
+
+# nl: "na 17 uur", "om 17.30", "tussen 14 en 16 uur", "morgenochtend", "'s avonds"
+_NL_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*uur\b|\d{1,2}[:.]\d{2}\b"
+_NL_HOUR = rf"(?:{_NL_CLOCK}|\d{{1,2}}\b)"
+_NL_PART = r"(?:ochtend|middag|avond|vroeg|in\s+de\s+(?:ochtend|middag|avond))"
+_NL_WEEKDAY = r"(?:maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)"
+_NL = (
+    rf"\b(?:tussen\s+{_NL_HOUR}\s+en\s+{_NL_HOUR}|van\s+{_NL_HOUR}\s+tot\s+{_NL_HOUR}"
+    rf"|(?:na|vanaf|tot|rond|omstreeks)\s+{_NL_HOUR}|(?:om|voor|vóór|uiterlijk)\s+(?:{_NL_CLOCK})"
+    r"|(?<!guten\s)(?:vandaag|overmorgen|morgen(?:ochtend|middag|avond)?|vanochtend|vanmorgen"
+    rf"|vanmiddag|vanavond|vannacht|(?:op\s+)?{_NL_WEEKDAY}(?:ochtend|middag|avond)?)"
+    rf"(?:\s+{_NL_PART})?\b|in\s+de\s+(?:ochtend|middag|avond)\b"
+    r"|zo\s+(?:snel|spoedig|vlug)\s+mogelijk|zsm\b|z\.s\.m\.?|meteen|op\s+elk\s+moment)"
+    r"|['’]s\s*(?:ochtends|morgens|middags|avonds)\b"
+)
+
+# ru: "после 17:00", "в 5 часов", "с 14 до 16", "завтра утром", "как можно скорее"
+_RU_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:час(?:а|ов|ам)?|ч)\b\.?|\d{1,2}[:.]\d{2}\b"
+_RU_HOUR = rf"(?:{_RU_CLOCK}|\d{{1,2}}\b)"
+_RU_PART = r"(?:утром|днём|днем|вечером|ночью|в\s+обед|после\s+обеда)"
+_RU = (
+    rf"\b(?:(?:с|от)\s+{_RU_HOUR}\s+до\s+{_RU_HOUR}|между\s+{_RU_HOUR}\s+и\s+{_RU_HOUR}"
+    rf"|(?:после|около|не\s+раньше|не\s+позже|примерно\s+в)\s+{_RU_HOUR}"
+    rf"|(?:в|до|к|с)\s+(?:{_RU_CLOCK})"
+    r"|(?:сегодня|послезавтра|завтра|в\s+(?:понедельник|вторник|среду|четверг|пятницу|субботу"
+    rf"|воскресенье))(?:\s+{_RU_PART})?\b|(?:утром|вечером|в\s+обед|после\s+обеда)\b"
+    r"|в\s+(?:первой|второй)\s+половине\s+дня|как\s+можно\s+(?:скорее|быстрее|раньше)"
+    r"|в\s+любое\s+время|прямо\s+сейчас)"
+)
+
+# pl: "po 17", "o godzinie 10", "między 14 a 16", "jutro rano", "po południu"
+_PL_CLOCK = rf"godz(?:inie|iny|\.)?\s*{_H}\b|\d{{1,2}}[:.]\d{{2}}\b"
+_PL_HOUR = rf"(?:{_PL_CLOCK}|\d{{1,2}}\b)"
+_PL_PART = r"(?:rano|przed\s+południem|w\s+południe|po\s+południu|wieczorem|w\s+nocy)"
+_PL = (
+    rf"\b(?:między\s+{_PL_HOUR}\s+a\s+{_PL_HOUR}|od\s+{_PL_HOUR}\s+do\s+{_PL_HOUR}"
+    rf"|(?:po|przed|około|okolo|koło|kolo)\s+{_PL_HOUR}|(?:o|do|od)\s+(?:{_PL_CLOCK})"
+    r"|(?:dziś|dzisiaj|pojutrze|jutro|w\s+(?:poniedziałek|wtorek|środę|czwartek|piątek|sobotę"
+    rf"|niedzielę))(?:\s+{_PL_PART})?(?!\w)|{_PL_PART}(?!\w)|jak\s+najszybciej|jak\s+najprędzej"
+    r"|w\s+każdej\s+chwili|o\s+każdej\s+porze|od\s+razu)"
+)
+
+# tr: "17'den sonra", "saat 17'de", "14 ile 16 arası", "yarın sabah", "en kısa sürede"
+_TR_HOUR = rf"(?:saat\s+)?{_H}"
+_TR_PART = r"(?:sabah|öğle(?:den\s+sonra)?|akşam(?:üstü)?|gece)"
+_TR = (
+    rf"\b(?:{_TR_HOUR}\s*(?:ile|-|–)\s*{_H}\s+aras[ıi](?:nda)?"
+    rf"|{_TR_HOUR}\s*['’]?\s*[dt][ae]n\s+(?:sonra|önce|itibaren)"
+    rf"|saat\s+{_H}(?:\s*['’]?\s*[dt][ae]\b)?(?:\s+(?:gibi|civar[ıi](?:nda)?|sular[ıi]nda))?"
+    r"|(?:bugün|yarın|pazartesi|salı|çarşamba|perşembe|cumartesi|cuma|pazar)"
+    rf"(?:\s+(?:günü\s+)?{_TR_PART})?(?!\w)|bu\s+{_TR_PART}(?!\w)|öğleden\s+sonra"
+    r"|(?:mümkün\s+olan\s+)?en\s+kısa\s+(?:sürede|zamanda)|hemen|acilen|istediğiniz\s+zaman)"
+)
+
+WHEN = tuple(re.compile(p, re.I) for p in (_EN, _ES, _FR, _DE, _IT, _PT, _NL, _RU, _PL, _TR))
+
+
+def requested_time(text: str) -> str | None:
+    """When the customer asked to be reached ("tomorrow after 5pm"), as written, or None."""
+    spans = sorted(
+        (m.span() for pattern in WHEN for m in pattern.finditer(text)),
+        key=lambda span: (span[0], -span[1]),
+    )
+    found: list[str] = []
+    end = 0
+    for start, stop in spans:  # the longest of phrases that overlap ("morgen früh", de and nl)
+        if start >= end:
+            found.append(" ".join(text[start:stop].split()))
+            end = stop
+    return " ".join(found) or None
