@@ -86,3 +86,34 @@ async def test_the_time_asked_for_is_read_in_the_other_default_languages(
     assert ctx.halted == HANDED_OFF
     (view,) = await services.console.handoffs.queue("acme")
     assert view.packet["callback"] == callback  # was: "when": None
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # a number in a sentence of its own, 00 for + (was: no callback in the packet)
+        ("Can someone phone me? 0044 20 7946 0958", "+442079460958"),
+        ("Please call me back.\n0044 20 7946 0958", "+442079460958"),
+        # the order number before it is not the number (was: "+11234567")
+        ("Please call me back about order #1234567. +1 415 555 0100", "+14155550100"),
+    ],
+)
+async def test_a_number_anywhere_in_a_call_back_request_is_where_to_call(
+    services: Services, text: str, address: str
+) -> None:
+    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted == HANDED_OFF
+    (view,) = await services.console.handoffs.queue("acme")
+    assert view.packet["callback"] == {"kind": "phone", "address": address, "when": None}
+
+
+async def test_an_order_number_in_a_call_back_request_is_no_number_to_call(
+    services: Services,
+) -> None:
+    text = "Please call me back about order #1234567"
+    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted == HANDED_OFF
+    (view,) = await services.console.handoffs.queue("acme")
+    assert view.packet["callback"] is None  # was: {"address": "+11234567", …}

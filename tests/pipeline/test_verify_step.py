@@ -32,8 +32,9 @@ class Verifier:
         return Started("ver_1", kind, address, "2026-12-05T00:00:00")
 
 
-def context(text: str, channel: str = "api") -> TurnContext:
-    settings = make_settings(Path("/tmp"), workspaces=[{"id": "acme", "name": "Acme"}])
+def context(text: str, channel: str = "api", region: str = "US") -> TurnContext:
+    workspace = {"id": "acme", "name": "Acme", "understanding": {"phone_region": region}}
+    settings = make_settings(Path("/tmp"), workspaces=[workspace])
     ctx = TurnContext(
         InboundMessage("acme", channel, CustomerRef("c1"), text),
         settings.workspaces[0],
@@ -65,6 +66,13 @@ def context(text: str, channel: str = "api") -> TurnContext:
         ("Rappelez-moi au +33 6 12 34 56 78 svp", ("phone", "+33 6 12 34 56 78")),
         ("Bitte um Rückruf: +49 30 1234567", ("phone", "+49 30 1234567")),
         ("Call me tomorrow, 415 555 0100", ("phone", "415 555 0100")),
+        # in a sentence of its own, "00" for "+" where the region dials out with 011 (was: none)
+        ("Can someone phone me? 0044 20 7946 0958", ("phone", "0044 20 7946 0958")),
+        # an order number before it is not where to call (was: "1234567")
+        (
+            "Please call me back about order #1234567. 415 555 0100",
+            ("phone", "415 555 0100"),
+        ),
     ],
 )
 async def test_a_request_for_a_person_with_an_address_is_no_verification(
@@ -78,6 +86,23 @@ async def test_a_request_for_a_person_with_an_address_is_no_verification(
 
 async def test_a_number_without_a_call_back_request_is_left_alone() -> None:
     ctx = await Verify(Verifier(), None)(context("Is 415 555 0100 your store's number?"))  # type: ignore[arg-type]
+    assert ctx.callback is None and ctx.halted is None
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("Please call me back about order #1234567", "US"),  # was: ("phone", "1234567")
+        ("Please call me back about order 4155550100", "US"),
+        ("Rufen Sie mich zurück wegen der Lieferung am 12.05.2026", "DE"),  # was: the date
+        ("Can you call me back? It was delivered 2026-12-05", "GB"),
+        ("Please call me back, 555-0100", "US"),  # no area code: not a number to dial
+    ],
+)
+async def test_a_call_back_request_without_a_phone_number_leaves_none(
+    text: str, region: str
+) -> None:
+    ctx = await Verify(Verifier(), None)(context(text, region=region))  # type: ignore[arg-type]
     assert ctx.callback is None and ctx.halted is None
 
 

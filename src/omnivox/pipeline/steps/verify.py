@@ -27,6 +27,7 @@ import re
 
 import phonenumbers
 
+from omnivox.handoff.callback import phone_in
 from omnivox.handoff.desk import HandoffDesk
 from omnivox.identity.verification import NAMES, VerificationError, Verifier
 from omnivox.logs import get_logger
@@ -105,8 +106,9 @@ def _address_at(text: str, region: str, *, whole: bool = False) -> tuple[str, st
 def left_with(text: str, region: str) -> tuple[str, str] | None:
     """The first phone or email in a request to be called back, in any wording or language.
 
-    "Rappelez-moi au 06 12 34 56 78", "Call me tomorrow, 415 555 0100": the address is where
-    the person should call, though no claim ("my number is …") says so. None otherwise.
+    "Rappelez-moi au 06 12 34 56 78", "Call me tomorrow, 415 555 0100", "Please call me back.
+    0044 20 7946 0958": the address is where the person should call, though no claim ("my number
+    is …") says so; an order number or a date is not one (:func:`phone_in`). None otherwise.
     """
     if not asks_to_be_called(text):
         return None
@@ -114,10 +116,9 @@ def left_with(text: str, region: str) -> tuple[str, str] | None:
     email = _EMAIL.search(text)
     if email:
         found.append((email.start(), "email", email.group(0)))
-    leniency = phonenumbers.Leniency.POSSIBLE
-    phone = next(iter(phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)), None)
+    phone = phone_in(text, region)
     if phone is not None:
-        found.append((phone.start, "phone", phone.raw_string))
+        found.append((phone[0], "phone", phone[1]))
     return min(found)[1:] if found else None
 
 
