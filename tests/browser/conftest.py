@@ -36,6 +36,7 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-from tests.channels.conftest import twilio_api  # noqa: E402  (the console test's SMS stand-in)
+# the console tests' SMS and WhatsApp stand-ins
+from tests.channels.conftest import twilio_api, whatsapp_api  # noqa: E402
 
-__all__ = ["browser", "twilio_api"]
+__all__ = ["browser", "twilio_api", "whatsapp_api"]

@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -290,11 +290,21 @@ def one_message(text: str, wamid: str) -> bytes:
     return json.dumps(batch).encode()
 
 
+# the workspace's approved templates (channels.whatsapp.templates)
+TEMPLATES = [
+    {"name": "order_update", "language": "en_US", "parameters": 2},
+    {"name": "reopen_chat", "language": "es", "parameters": 0},
+]
+
+
 @pytest.fixture
 def desk(tmp_path: Path, whatsapp_api: BotApi, database: dict[str, Any]) -> Iterator[LiveServer]:
-    """A server with WhatsApp and an agent, Sam."""
-    whatsapp = whatsapp_settings(whatsapp_api)
-    agents = [{"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"}]
+    """A server with WhatsApp (and its templates) and two agents, Sam and Kim."""
+    whatsapp = {**whatsapp_settings(whatsapp_api), "templates": TEMPLATES}
+    agents = [
+        {"email": "sam@acme.example", "name": "Sam", "password": "sam-password-1"},
+        {"email": "kim@acme.example", "name": "Kim", "password": "kim-password-1"},
+    ]
     workspace = {
         "id": "acme",
         "name": "Acme",
@@ -346,15 +356,7 @@ def test_the_console_says_when_the_whatsapp_window_is_closed(
     page = sam.get(f"/console/handoffs/{handoff}").text
     assert "only accepts template messages" not in page  # the customer wrote just now
 
-    wrote = utcnow() - timedelta(hours=25)
-
-    async def age() -> None:  # the customer's message, a day and an hour ago
-        async with desk.services.db.sessions.begin() as session:
-            await session.execute(
-                update(Message).where(Message.direction == "in").values(created_at=wrote)
-            )
-
-    run_on_server(desk, age())
+    wrote = age_inbound(desk)
     page = sam.get(f"/console/handoffs/{handoff}").text
     notice = (
         "WhatsApp only accepts template messages 24 h after the customer's last message; "
@@ -367,6 +369,144 @@ def test_the_console_says_when_the_whatsapp_window_is_closed(
     assert "24-hour customer-service window closed" in refused.text
     assert "Sam here!" in refused.text  # the draft is given back
     assert len(whatsapp_api.sent) == 1  # only the bot's "a person will answer"
+
+
+def age_inbound(live: LiveServer, hours: float = 25) -> datetime:
+    """Date the customer's messages ``hours`` back (25: WhatsApp's window closed); that time."""
+    wrote = utcnow() - timedelta(hours=hours)
+
+    async def age() -> None:
+        async with live.services.db.sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.direction == "in").values(created_at=wrote)
+            )
+
+    run_on_server(live, age())
+    return wrote
+
+
+async def _outbound(live: LiveServer) -> list[Message]:
+    async with live.services.db.sessions() as session:
+        query = select(Message).where(Message.direction == "out").order_by(Message.seq)
+        return list((await session.execute(query)).scalars())
+
+
+def test_an_agent_sends_a_template_once_the_window_closed(
+    desk: LiveServer, whatsapp_api: BotApi
+) -> None:
+    """The console had no way to reach a WhatsApp customer after 24 hours (404 for .../template)."""
+    handoff = handed_off(desk, whatsapp_api)
+    sam = login(desk, "sam@acme.example", "sam-password-1")
+    assert sam.post(f"/console/handoffs/{handoff}/claim").status_code == 303
+    age_inbound(desk)
+    page = sam.get(f"/console/handoffs/{handoff}").text
+    assert 'action="/console/handoffs/' + handoff + '/template"' in page
+    assert '<option value="order_update" selected>order_update (en_US)</option>' in page
+
+    whatsapp_api.failures.append(503)  # the first try fails for now: the outbox retries it
+    form = {"template": "order_update", "param": ["Maya", "ACM-482193"]}
+    sent = sam.post(f"/console/handoffs/{handoff}/template", data=form)
+    assert sent.status_code == 303, sent.text
+    whatsapp_api.wait_for_sends(2)
+    assert len(whatsapp_api.attempts) == 3  # the bot's notice, the refused try, the retry
+    assert whatsapp_api.sent[1] == {
+        "messaging_product": "whatsapp",
+        "to": "15550100142",
+        "type": "template",
+        "template": {
+            "name": "order_update",
+            "language": {"code": "en_US"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Maya"},
+                        {"type": "text", "text": "ACM-482193"},
+                    ],
+                }
+            ],
+        },
+        "phone_number_id": "106540352242922",
+    }
+    deadline = time.monotonic() + 10
+    while (row := run_on_server(desk, _outbound(desk))[-1]).status != "sent":
+        assert time.monotonic() < deadline, row.status
+        time.sleep(0.1)
+    assert row.text == "Template order_update (en_US): {{1}} Maya · {{2}} ACM-482193"
+    assert row.provider_message_id == "wamid.OUT2"
+    assert row.meta["provider"].startswith("agent:")  # shown as the agent's in the console
+    template = {"name": "order_update", "language": "en_US", "parameters": ["Maya", "ACM-482193"]}
+    assert row.meta["channel_data"] == {"template": template}
+    assert row.meta["outbox"]["attempts"] == 2
+    page = sam.get(f"/console/handoffs/{handoff}").text
+    assert "agent · template" in page and "{{1}} Maya · {{2}} ACM-482193" in page
+
+    # a template with no parameters goes out without components
+    sent = sam.post(f"/console/handoffs/{handoff}/template", data={"template": "reopen_chat"})
+    assert sent.status_code == 303, sent.text
+    whatsapp_api.wait_for_sends(3)
+    assert whatsapp_api.sent[2]["template"] == {
+        "name": "reopen_chat",
+        "language": {"code": "es"},
+        "components": [],
+    }
+
+
+def test_a_template_that_does_not_fit_is_refused_with_nothing_sent(
+    desk: LiveServer, whatsapp_api: BotApi
+) -> None:
+    handoff = handed_off(desk, whatsapp_api)
+    sam = login(desk, "sam@acme.example", "sam-password-1")
+    kim = login(desk, "kim@acme.example", "kim-password-1")
+    url = f"/console/handoffs/{handoff}/template"
+    good = {"template": "order_update", "param": ["Maya", "ACM-482193"]}
+    age_inbound(desk)
+    stored = len(run_on_server(desk, _outbound(desk)))
+    key = desk.auth("integration")
+
+    def status() -> str:
+        found = httpx.get(f"{desk.url}/api/v1/handoffs/{handoff}", headers=key).json()
+        return str(found["status"])
+
+    unknown = {"template": "promo", "param": "x"}
+    refused = sam.post(url, data=unknown)  # refused before Sam would claim it
+    assert refused.status_code == 422 and status() == "waiting"
+    assert kim.post(f"/console/handoffs/{handoff}/claim").status_code == 303
+    taken = sam.post(url, data=good)
+    assert taken.status_code == 409 and "another agent holds" in taken.text
+    refusals = [
+        (unknown, "no template &#39;promo&#39; taking 1 parameters"),
+        ({"template": "order_update", "param": ["Maya"]}, "order_update (2), reopen_chat (0)"),
+        (
+            {"template": "order_update", "param": ["Maya", " "]},
+            "{{2}} of &#39;order_update&#39; is empty",
+        ),
+        ({"template": "order_update", "param": ["Maya", "a\tb"]}, "without tabs"),
+        ({"template": "order_update", "param": ["Maya", "x" * 1025]}, "1,024 characters"),
+    ]
+    for form, reason in refusals:
+        refused = kim.post(url, data=form)
+        assert refused.status_code == 422, refused.text
+        assert reason in refused.text and "nothing was sent" in refused.text
+    # the page comes back with the template as filled in
+    assert 'value="Maya"' in kim.post(url, data={"template": "order_update", "param": "Maya"}).text
+    cross = kim.post(url, data=good, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    anonymous = httpx.post(f"{desk.url}{url}", data=good)
+    assert anonymous.status_code == 401 and "Nothing was sent" in anonymous.text
+
+    async def switch_channel() -> None:  # the customer's latest message came by SMS
+        async with desk.services.db.sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.direction == "in").values(channel="sms")
+            )
+
+    run_on_server(desk, switch_channel())
+    elsewhere = kim.post(url, data=good)
+    assert elsewhere.status_code == 409 and "came by sms" in elsewhere.text
+    time.sleep(0.3)
+    assert len(run_on_server(desk, _outbound(desk))) == stored
+    assert len(whatsapp_api.attempts) == 1  # only the bot's "a person will answer"
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,15 @@ sent from the business number that received it, so the recipient is ``<wa_id>|<p
 The 24-hour customer-service window: a free-form message may only be sent within 24 hours of
 the customer's last message; outside it only an approved template may be. ``send`` refuses a
 free-form message outside the window with a clear, non-retryable error, and
-:meth:`WhatsAppChannel.send_template` sends a configured template instead. Text is WhatsApp-
-flavoured: ``*bold*``, links as ``text: url`` (WhatsApp shows bare URLs as links).
+:meth:`WhatsAppChannel.send_template` sends a configured template instead (so does ``send``
+for a message whose ``channel_data`` names one, :func:`template_data`: an agent's template from
+the console, and its retries from the outbox). Text is WhatsApp-flavoured: ``*bold*``, links as
+``text: url`` (WhatsApp shows bare URLs as links).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +69,54 @@ class Template:
 
 class WindowClosedError(ValueError):
     """A free-form message outside the 24-hour customer-service window."""
+
+
+class TemplateError(ValueError):
+    """A template that is not configured, or parameters that do not fit it."""
+
+
+MAX_PARAMETER = 1024  # characters of one body parameter (the Cloud API's limit for the body)
+
+
+def check_template(templates: Mapping[str, Template], name: str, params: list[str]) -> Template:
+    """The configured template ``name`` if ``params`` fit it, else :class:`TemplateError`.
+
+    Each parameter must be non-empty, one line (the Cloud API refuses new lines and tabs) and
+    at most ``MAX_PARAMETER`` characters.
+    """
+    template = templates.get(name)
+    if template is None or len(params) != template.parameters:
+        known = ", ".join(f"{t.name} ({t.parameters})" for t in templates.values())
+        raise TemplateError(
+            f"no template {name!r} taking {len(params)} parameters "
+            f"(templates, with their parameters: {known or 'none configured'})"
+        )
+    for n, param in enumerate(params, 1):
+        if not param.strip():
+            raise TemplateError(f"parameter {{{{{n}}}}} of {name!r} is empty")
+        if any(c in param for c in "\n\r\t") or len(param) > MAX_PARAMETER:
+            raise TemplateError(
+                f"parameter {{{{{n}}}}} of {name!r} must be one line of at most "
+                f"{MAX_PARAMETER:,} characters, without tabs"
+            )
+    return template
+
+
+def template_text(template: Template, params: list[str]) -> str:
+    """A template message as the transcript shows it.
+
+    ``Template order_update (en_US): {{1}} Maya · {{2}} ACM-1``.
+    """
+    filled = " · ".join(f"{{{{{n}}}}} {p}" for n, p in enumerate(params, 1))
+    head = f"Template {template.name} ({template.language})"
+    return f"{head}: {filled}" if filled else head
+
+
+def template_data(template: Template, params: list[str]) -> dict[str, Any]:
+    """The ``channel_data`` of a template message: stored with it, and what ``send`` sends."""
+    return {
+        "template": {"name": template.name, "language": template.language, "parameters": params}
+    }
 
 
 class WhatsAppChannel(MetaChannel):
@@ -162,11 +213,15 @@ class WhatsAppChannel(MetaChannel):
         ]
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        """A free-form text, only inside the 24-hour window.
+        """A free-form text, only inside the 24-hour window; a template (``channel_data``) anytime.
 
         429, 5xx, Meta's throttling and temporary error codes (``meta.transient``, usually under
         HTTP 400) and connection errors are retryable.
         """
+        template = (message.payload.get("channel_data") or {}).get("template")
+        if template:
+            params = [str(p) for p in template.get("parameters") or []]
+            return await self.send_template(message.recipient, str(template["name"]), params)
         try:
             ensure_window(message.payload.get("customer_wrote_at"))
         except WindowClosedError as exc:
@@ -181,12 +236,14 @@ class WhatsAppChannel(MetaChannel):
         return await self._post(number_id, body)
 
     async def send_template(self, recipient: str, name: str, params: list[str]) -> DeliveryReceipt:
-        """An approved template (allowed outside the window); unknown names are refused."""
-        template = self.templates.get(name)
-        if template is None or len(params) != template.parameters:
-            known = ", ".join(sorted(self.templates)) or "none configured"
-            error = f"no template {name!r} taking {len(params)} parameters (templates: {known})"
-            return DeliveryReceipt(self.name, "failed", error=error)
+        """An approved template (allowed outside the window).
+
+        One that does not fit (:func:`check_template`) is refused, with nothing sent.
+        """
+        try:
+            template = check_template(self.templates, name, params)
+        except TemplateError as exc:
+            return DeliveryReceipt(self.name, "failed", error=str(exc))
         to, _, number_id = recipient.partition("|")
         components = [
             {"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}

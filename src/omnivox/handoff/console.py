@@ -117,11 +117,39 @@ class Console:
             view = await self.handoffs.close(ws.id, handoff_id, agent.id, outcome)
             if outcome == "resolved":
                 await self._ask_rating(ws, view, agent.id)
-        # every action on a customer's conversation is audited (never a reply's or note's text)
         details = {"to": text} if action == "assign" else {"agent": agent.id}
-        await self.audit.append(
-            ws.id, actor or f"agent:{agent.id}", AUDITED[action], view.id, details
+        await self._announce(ws, view, AUDITED[action], actor or f"agent:{agent.id}", details)
+
+    async def send_template(
+        self, ws: WorkspaceSettings, agent: Agent, handoff_id: str, name: str, params: list[str]
+    ) -> None:
+        """Send WhatsApp template ``name`` to the customer of a handoff the agent holds.
+
+        A waiting handoff is claimed, as a reply claims it, once the template is known to fit
+        (:meth:`AgentReplies.check_template`: a refused one claims nothing). HandoffError (with
+        an HTTP status) when it is refused: someone else holds the conversation (409), or
+        :meth:`AgentReplies.send_template` refuses it. Audited as a reply, with the template's
+        name (never its parameters).
+        """
+        await self.replies.check_template(
+            ws, await self.handoffs.get(ws.id, handoff_id), name, params
         )
+        view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)
+        await self.replies.send_template(ws, view, agent.id, name, params)
+        details = {"agent": agent.id, "template": name}
+        await self._announce(ws, view, AUDITED["reply"], f"agent:{agent.id}", details)
+
+    async def _announce(
+        self,
+        ws: WorkspaceSettings,
+        view: HandoffView,
+        action: str,
+        actor: str,
+        details: dict[str, str],
+    ) -> None:
+        """Audit an action and tell consoles and webhooks about the handoff as it is now."""
+        # every action on a customer's conversation is audited (never a reply's or note's text)
+        await self.audit.append(ws.id, actor, action, view.id, details)
         holder = await self.handoffs.agent(view.agent_id) if view.agent_id else None
         update = {"type": "update", "handoff": view.as_dict()}
         self.bus.publish(ws.id, update | {"agent_name": holder.name if holder else None})

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from omnivox.analytics.metrics import figures
-from omnivox.channels.whatsapp import outside_window
+from omnivox.channels.whatsapp import Template, WhatsAppChannel, outside_window
 from omnivox.handoff.auth import COOKIE, password_matches
 from omnivox.handoff.csat import RATING_DAYS
 from omnivox.ratelimit import Window, client_key
@@ -371,11 +371,17 @@ async def _conversation(
     error: str | None = None,
     status: int = 200,
     draft: str = "",
+    template_draft: tuple[str, list[str]] = ("", []),
 ) -> HTMLResponse:
-    """The conversation page; ``draft``: a refused reply's text, given back to edit."""
+    """The conversation page.
+
+    ``draft``: a refused reply's text, given back to edit; ``template_draft``: a refused
+    template's name and parameters, the same way.
+    """
     view = await services.store.conversation(handoff.conversation_id, ws.id)
     messages = view.messages if view else []
     last_in = next((m for m in reversed(messages) if m.direction == "in"), None)
+    window_closed = _window_closed(last_in)
     return page(
         "conversation.html",
         status,
@@ -387,12 +393,20 @@ async def _conversation(
         notes=await services.console.handoffs.notes(handoff.conversation_id),
         holder=await _name(services, handoff.agent_id) if handoff.agent_id else None,
         channel=last_in.channel if last_in else "—",
-        window_closed=_window_closed(last_in),
+        window_closed=window_closed,
+        templates=_templates(services, ws) if window_closed else [],
+        template_draft=template_draft,
         canned=ws.handoff.canned,
         colleagues=await _colleagues(services, ws) if agent.role == "admin" else [],
         error=error,
         draft=draft,
     )
+
+
+def _templates(services: Services, ws: WorkspaceSettings) -> list[Template]:
+    """The workspace's approved WhatsApp templates (none while its WhatsApp channel is off)."""
+    channel = services.console.replies.channel_for(ws.id, "whatsapp")
+    return list(channel.templates.values()) if isinstance(channel, WhatsAppChannel) else []
 
 
 def _window_closed(last_in: StoredMessage | None) -> datetime | None:
@@ -405,6 +419,36 @@ def _window_closed(last_in: StoredMessage | None) -> datetime | None:
 async def _colleagues(services: Services, ws: WorkspaceSettings) -> list[Agent]:
     """The agents an admin may assign to: not the disabled ones (assigning them is refused)."""
     return [a for a in await services.console.handoffs.agents(ws.id) if a.disabled_at is None]
+
+
+@router.post("/console/handoffs/{handoff_id}/template")
+async def send_template(handoff_id: str, request: Request) -> Response:
+    """Send an approved WhatsApp template (form: ``template``, one ``param`` per parameter).
+
+    For a customer outside WhatsApp's 24-hour window; refused (the page again, with the reason
+    and the template as filled in) like the other actions, with nothing stored or sent.
+    """
+    if cross_site(request):
+        return refused_cross_site()
+    try:
+        services, agent, ws = await _agent(request)
+    except NotLoggedIn as exc:
+        return _login_page(request, f"{exc}. Nothing was sent.", 401)
+    fields = parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True)
+    name = next((v for k, v in fields if k == "template"), "")
+    params = [v.strip() for k, v in fields if k == "param"]
+    console = services.console
+    try:
+        await console.send_template(ws, agent, handoff_id, name, params)
+    except HandoffError as exc:
+        try:
+            handoff = await console.handoffs.get(ws.id, handoff_id)
+        except HandoffError:
+            return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
+        return await _conversation(
+            services, agent, ws, handoff, exc.message, exc.status, template_draft=(name, params)
+        )
+    return RedirectResponse(f"/console/handoffs/{handoff_id}", status_code=303, headers=_headers())
 
 
 @router.post("/console/handoffs/{handoff_id}/{action}")

@@ -1,5 +1,6 @@
 // The console's live parts: the queue and the open conversation follow server-sent events,
-// canned replies fill the reply box. Text from customers is inserted with textContent only.
+// canned replies fill the reply box, the template select shows its parameters. Text from
+// customers is inserted with textContent only.
 (function () {
   "use strict";
   const live = document.getElementById("live");
@@ -11,6 +12,20 @@
   document.querySelectorAll(".canned-reply").forEach((button) => {
     button.addEventListener("click", () => { if (replyBox) replyBox.value = button.dataset.text; });
   });
+
+  // a WhatsApp template: only the chosen template's parameters are shown and posted
+  const templateName = document.getElementById("template-name");
+  function showTemplate() {
+    document.querySelectorAll(".template-parameters").forEach((fields) => {
+      const other = fields.dataset.template !== templateName.value;
+      fields.hidden = other;
+      fields.disabled = other;
+    });
+  }
+  if (templateName) {
+    templateName.addEventListener("change", showTemplate);
+    showTemplate();
+  }
 
   function cell(row, text) {
     const td = document.createElement("td");
