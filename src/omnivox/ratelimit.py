@@ -46,6 +46,34 @@ def client_key(host: str) -> str:
     return str(address)
 
 
+class OpenCounts:
+    """How many of something (open sockets) each key holds at once, in this process.
+
+    A key is forgotten when it holds none, so memory follows what is open now.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, int] = {}
+
+    def take(self, key: str, limit: int) -> bool:
+        """Count one more for ``key`` if it holds fewer than ``limit``; whether it was counted."""
+        held = self._held.get(key, 0)
+        if held >= limit:
+            return False
+        self._held[key] = held + 1
+        return True
+
+    def release(self, key: str) -> None:
+        """Count one fewer for ``key`` (give back what one :meth:`take` counted)."""
+        held = self._held.pop(key, 0) - 1
+        if held > 0:
+            self._held[key] = held
+
+    def held(self, key: str) -> int:
+        """How many ``key`` holds now."""
+        return self._held.get(key, 0)
+
+
 class Windows(Protocol):
     """Checks several windows at once and counts the event in all of them, or in none.
 

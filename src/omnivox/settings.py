@@ -401,6 +401,10 @@ class LimitSettings(_Model):
     # web chat messages from one client address, all its visitors together: a client that
     # opens new visitor ids does not get a new minute with each (an office's NAT shares one)
     webchat_per_address_per_minute: int = Field(60, ge=1)
+    # web chat sockets one client address (an IPv6 /64) holds open at once in one server
+    # process: the next is closed with 1013 before any work, so that one host cannot fill
+    # server.limit_concurrency (also a per-process count) and get every request a 503
+    webchat_sockets_per_address: int = Field(20, ge=1)
     # verification codes (SMS, email) the workspace sends an hour, whoever asks: a bound on
     # what anonymous claims can cost (SMS pumping)
     verification_codes_per_hour: int = Field(30, ge=1)

@@ -315,3 +315,67 @@ async def test_a_tab_that_stops_reading_is_dropped_and_holds_up_no_other(
     await channel.echo("acme", "v_1", "second", sender=None)  # type: ignore[arg-type]
     assert [f["text"] for f in fine.frames] == ["first", "second"]
     assert channel._sockets[("acme", "v_1")] == {fine}  # the stalled tab was let go
+
+
+def _refused(ws: ClientConnection) -> tuple[int, str]:
+    """The close code and reason of a socket the server closed before greeting."""
+    from websockets.exceptions import ConnectionClosed
+
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_one_address_holds_only_so_many_chat_sockets(tmp_path: Path) -> None:
+    """One host opening sockets without end would fill server.limit_concurrency: 503 for all."""
+    import httpx
+
+    workspace = {"id": "acme", "name": "Acme", "limits": {"webchat_sockets_per_address": 2}}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        url = ws_url(live, "workspace=acme")
+        with connect(url) as first, connect(url) as second:
+            for ws in (first, second):
+                assert json.loads(ws.recv(timeout=10))["type"] == "session"
+            with connect(url) as third:
+                assert _refused(third) == (1013, "too many open chats from your network")
+            other = {"X-Forwarded-For": "203.0.113.9"}  # another client: its own count
+            with connect(url, additional_headers=other) as elsewhere:
+                assert json.loads(elsewhere.recv(timeout=10))["type"] == "session"
+            assert httpx.get(f"{live.url}/healthz").status_code == 200
+        with connect(url) as again:  # closed sockets give their places back
+            assert json.loads(again.recv(timeout=10))["type"] == "session"
+
+
+def test_chat_sockets_are_counted_per_ipv6_64(tmp_path: Path) -> None:
+    workspace = {"id": "acme", "name": "Acme", "limits": {"webchat_sockets_per_address": 1}}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        url = ws_url(live, "workspace=acme")
+        first = {"X-Forwarded-For": "2001:db8:1:2::1"}
+        with connect(url, additional_headers=first) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "session"
+            same_64 = {"X-Forwarded-For": "2001:db8:1:2:ffff::7"}
+            with connect(url, additional_headers=same_64) as refused:
+                assert _refused(refused)[0] == 1013
+            next_64 = {"X-Forwarded-For": "2001:db8:1:3::1"}
+            with connect(url, additional_headers=next_64) as other:
+                assert json.loads(other.recv(timeout=10))["type"] == "session"
+
+
+def test_a_socket_dropped_without_a_close_gives_its_place_back(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    workspace = {"id": "acme", "name": "Acme", "limits": {"webchat_sockets_per_address": 1}}
+    with LiveServer(make_settings(tmp_path, workspaces=[workspace])) as live:
+        url = ws_url(live, "workspace=acme")
+        with connect(url) as dropped:
+            assert json.loads(dropped.recv(timeout=10))["type"] == "session"
+            assert live.services.webchat.open_per_address.held("acme\x00127.0.0.1") == 1
+            dropped.socket.shutdown(socket.SHUT_RDWR)  # the network went: no close frame
+            deadline = time.monotonic() + 10
+            while live.services.webchat.open_per_address.held("acme\x00127.0.0.1"):
+                assert time.monotonic() < deadline, "the dropped socket's place is still taken"
+                time.sleep(0.02)
+        with connect(url) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "session"

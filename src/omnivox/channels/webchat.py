@@ -20,6 +20,7 @@ from omnivox.bus.peers import NoPeers, Peers
 from omnivox.channels.base import Capabilities, ChannelError, plain_render, unfit_id
 from omnivox.ids import new_id
 from omnivox.logs import get_logger
+from omnivox.ratelimit import OpenCounts
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
 VISITOR_PATTERN = re.compile(r"^v_[0-9a-z]{26}$")
@@ -70,6 +71,8 @@ class WebChatChannel:
         self._routes: dict[str, tuple[str, str]] = {}  # digest -> visitor with a tab here
         self.peers: Peers = peers or NoPeers()
         self.peers.on(TOPIC, self._from_peer)
+        # open sockets per workspace and client address (limits.webchat_sockets_per_address)
+        self.open_per_address = OpenCounts()
 
     def connect(self, workspace_id: str, visitor: str, socket: FrameSocket) -> None:
         """Register an open socket for a visitor."""

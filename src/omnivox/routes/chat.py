@@ -30,6 +30,7 @@ from omnivox.pipeline.context import (
     MESSAGE_ID_TAKEN,
     TurnContext,
 )
+from omnivox.ratelimit import client_key
 from omnivox.routes.deps import services_of
 from omnivox.scaleout.errors import CoordinationUnavailableError
 from omnivox.services import Services
@@ -40,11 +41,16 @@ from omnivox.types import utcnow
 log = get_logger(__name__)
 router = APIRouter(tags=["webchat"])
 MIN_DRAFT_CHARS = 8  # shorter drafts say too little to find the passages
+TRY_AGAIN_LATER = 1013  # the close code of a socket over limits.webchat_sockets_per_address
 
 
 @router.websocket("/ws/chat")
 async def chat(websocket: WebSocket, workspace: str, visitor: str | None = None) -> None:
-    """One visitor's chat session."""
+    """One visitor's chat session.
+
+    A client address (an IPv6 /64) holds at most ``limits.webchat_sockets_per_address`` open at
+    once in this process: one more is closed with 1013 (try again later) before any work.
+    """
     services = services_of(websocket)
     ws_settings = services.settings.workspace(workspace)
     if ws_settings is None:
@@ -56,12 +62,29 @@ async def chat(websocket: WebSocket, workspace: str, visitor: str | None = None)
     if allowed and origin and origin not in allowed and origin != _own_origin(websocket):
         await websocket.close(code=1008, reason="this site may not open the chat")
         return
+    slot = f"{workspace}\x00{client_key(_client_address(websocket))}"
+    sockets = services.webchat.open_per_address
+    if not sockets.take(slot, ws_settings.limits.webchat_sockets_per_address):
+        log.warning("webchat.too_many_sockets", workspace=workspace)
+        await websocket.accept()  # so that the widget sees the code and reason
+        await websocket.close(code=TRY_AGAIN_LATER, reason="too many open chats from your network")
+        return
+    try:
+        await _session(websocket, services, workspace, visitor, ws_settings.persona.name)
+    finally:
+        sockets.release(slot)
+
+
+async def _session(
+    websocket: WebSocket, services: Services, workspace: str, visitor: str | None, assistant: str
+) -> None:
+    """Accept, greet, then take the visitor's frames until the socket closes."""
     await websocket.accept()
     visitor_id = valid_visitor(visitor)
     channel = services.webchat
     channel.connect(workspace, visitor_id, websocket)
     try:
-        await _greet(websocket, services, workspace, visitor_id, ws_settings.persona.name)
+        await _greet(websocket, services, workspace, visitor_id, assistant)
         while True:
             await _one_turn(websocket, services, workspace, visitor_id)
     except WebSocketDisconnect:
