@@ -376,17 +376,29 @@ class Services:
         self.knowledge_ready = True
 
     async def _seed_agents(self, ws: WorkspaceSettings) -> None:
-        for agent in ws.seed.agents:
+        """Create or update ``seed.agents``, except those ``omnivox agents remove`` removed.
+
+        A removed agent stays removed (a warning names the seed entry); ``omnivox agents add``
+        with the email makes a new account, which the seed then keeps up to date again.
+        """
+        handoffs, seeded = self.console.handoffs, 0
+        for index, agent in enumerate(ws.seed.agents):
             secret, email = agent.password.get_secret_value(), agent.email.lower()
+            stored = await handoffs.agent_by_email(ws.id, email)
+            if stored is None and await handoffs.was_removed(ws.id, email):
+                fix = "delete the entry, or omnivox agents add the agent again"
+                entry = f"seed.agents[{index}]"
+                log.warning("workspace.seed_agent_removed", workspace=ws.id, entry=entry, fix=fix)
+                continue
             # an unchanged password keeps its hash: a new one would end the agent's sessions
-            stored = await self.console.handoffs.agent_by_email(ws.id, email)
             if stored is not None and await password_matches(stored.password_hash, secret):
                 password = stored.password_hash
             else:
                 password = await asyncio.to_thread(hash_password, secret)
-            await self.console.handoffs.add_agent(ws.id, email, agent.name, agent.role, password)
-        if ws.seed.agents:
-            log.info("workspace.agents_seeded", workspace=ws.id, agents=len(ws.seed.agents))
+            await handoffs.add_agent(ws.id, email, agent.name, agent.role, password)
+            seeded += 1
+        if seeded:
+            log.info("workspace.agents_seeded", workspace=ws.id, agents=seeded)
 
     async def _seed_api_keys(self, ws: WorkspaceSettings) -> None:
         for seed in ws.seed.api_keys:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import yaml
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from omnivox.cli import app
 from omnivox.cli_support import with_database
-from omnivox.settings import load_settings
+from omnivox.services import build_services
+from omnivox.settings import Settings, load_settings
 from omnivox.storage.db import Database
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.repositories import Store
@@ -19,14 +22,14 @@ from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import ACME
 
 
-def write_config(tmp_path: Path) -> Path:
+def write_config(tmp_path: Path, **workspace: Any) -> Path:
     config = tmp_path / "omnivox.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "data_dir": str(tmp_path / "var"),
                 "config_dir": str(ACME),
-                "workspaces": [{"id": "acme", "name": "Acme"}],
+                "workspaces": [{"id": "acme", "name": "Acme", **workspace}],
             }
         )
     )
@@ -126,3 +129,66 @@ def test_a_removed_agents_conversations_go_back_to_the_queue(tmp_path: Path) -> 
     assert runner.invoke(app, again).exit_code == 0  # the email is free: a new account
     state = with_database(settings, lambda db: _state(db, held))
     assert ("kim@acme.example", False) in state["agents"] and len(state["agents"]) == 2
+
+
+async def _serve_start(settings: Settings) -> list[tuple[str, bool]]:
+    """What ``omnivox serve`` does first (migrate, seed), then the agents: email, disabled."""
+    services = build_services(settings)
+    try:
+        await services.start(warm_up=False)
+        agents = await services.console.handoffs.agents("acme")
+    finally:
+        await services.close()
+    return sorted((a.email, a.disabled_at is not None) for a in agents)
+
+
+def test_a_removed_seed_agent_stays_removed_when_the_server_starts_again(
+    tmp_path: Path,
+) -> None:
+    """The next serve created the removed agent again, with the seed's password."""
+    seed = [
+        {"email": "Sam@acme.example", "name": "Sam", "password": "sam-pw-1234"},
+        {"email": "kim@acme.example", "name": "Kim", "password": "kim-pw-1234"},
+    ]
+    config = write_config(tmp_path, seed={"agents": seed})
+    settings = load_settings(config)
+    runner, base = CliRunner(), ["--config", str(config)]
+    assert asyncio.run(_serve_start(settings)) == [
+        ("kim@acme.example", False),
+        ("sam@acme.example", False),
+    ]
+    # Kim holds a conversation and wrote a note: her removed record is kept
+    with_database(settings, lambda db: _hold(db, {"kim@acme.example": "c2"}))
+    for email in ("sam@acme.example", "kim@acme.example"):
+        removed = runner.invoke(app, ["agents", "remove", email, "--yes", *base])
+        assert removed.exit_code == 0, removed.output
+
+    with capture_logs() as logs:
+        agents = asyncio.run(_serve_start(settings))
+    [(kept, disabled)] = agents  # neither came back
+    assert kept.startswith("removed:agt_") and disabled
+    warned = [e for e in logs if e["event"] == "workspace.seed_agent_removed"]
+    assert [e["entry"] for e in warned] == ["seed.agents[0]", "seed.agents[1]"]
+    assert all(e["log_level"] == "warning" for e in warned)
+
+    # added again on purpose: a new account, which the seed keeps up to date as before
+    again = ["agents", "add", "sam@acme.example", "--name", "Sam", "--password", "y" * 12, *base]
+    assert runner.invoke(app, again).exit_code == 0
+    emails = [email for email, _ in asyncio.run(_serve_start(settings))]
+    assert "sam@acme.example" in emails and "kim@acme.example" not in emails
+
+
+def test_a_removal_record_outlives_the_retention_purge(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from omnivox.storage.retention import purge
+    from omnivox.types import utcnow
+
+    seed = [{"email": "sam@acme.example", "name": "Sam", "password": "sam-pw-1234"}]
+    config = write_config(tmp_path, seed={"agents": seed})
+    settings = load_settings(config)
+    asyncio.run(_serve_start(settings))
+    remove = ["agents", "remove", "sam@acme.example", "--yes", "--config", str(config)]
+    assert CliRunner().invoke(app, remove).exit_code == 0
+    with_database(settings, lambda db: purge(db, "acme", utcnow() + timedelta(days=1)))
+    assert asyncio.run(_serve_start(settings)) == []

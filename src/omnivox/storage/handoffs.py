@@ -8,6 +8,7 @@ wins.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import case, func, select, tuple_, update
 
+from omnivox import events
 from omnivox.ids import new_id
 from omnivox.storage.db import AsyncSession, Database
-from omnivox.storage.models import Agent, Conversation, Handoff, Note, Rating
+from omnivox.storage.models import Agent, Conversation, Event, Handoff, Note, Rating
 from omnivox.types import aware, utcnow
 
 OPEN = ("waiting", "claimed")
@@ -365,6 +367,9 @@ class HandoffStore:
         name them, disabled with their sessions ended and its email replaced by
         ``removed:<agent id>``: nobody can log in as them, enable them again or be assigned to
         them, and ``add_agent`` with the email creates a new account.
+
+        Either way an ``agent.removed`` event keeps a SHA-256 digest of the email (never purged):
+        seeding does not bring the agent back (:meth:`was_removed`).
         """
         async with self.db.sessions.begin() as session:
             row = await _agent_by_email(session, workspace_id, email)
@@ -381,7 +386,26 @@ class HandoffStore:
                 row.disabled_at = row.signed_out_at = utcnow()
             else:
                 await session.delete(row)
+            payload = {"email_sha256": _email_digest(email)}
+            removal = Event(
+                type=events.AGENT_REMOVED, workspace_id=workspace_id, payload=payload, timings={}
+            )
+            session.add(removal)
         return RemovedAgent(getattr(released, "rowcount", 0), kept)
+
+    async def was_removed(self, workspace_id: str, email: str) -> bool:
+        """Whether an agent with this email was removed from the workspace (:meth:`remove_agent`).
+
+        Also true when the email has a new account since (``omnivox agents add``): ask
+        :meth:`agent_by_email` first.
+        """
+        digest = _email_digest(email)
+        query = select(Event.payload).where(
+            Event.workspace_id == workspace_id, Event.type == events.AGENT_REMOVED
+        )
+        async with self.db.sessions() as session:
+            payloads = (await session.execute(query)).scalars()
+            return any(payload.get("email_sha256") == digest for payload in payloads)
 
     async def agent_by_email(self, workspace_id: str, email: str) -> Agent | None:
         """The agent who logs in with this email in the workspace."""
@@ -461,6 +485,11 @@ async def _take(
         )
     )
     return getattr(result, "rowcount", 0) == 1
+
+
+def _email_digest(email: str) -> str:
+    """What a removal record keeps of the agent's email: its SHA-256 (of the lower case)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 async def _agent_by_email(session: AsyncSession, workspace_id: str, email: str) -> Agent | None:

@@ -44,8 +44,9 @@ from omnivox.storage.models import (
 from omnivox.types import utcnow
 
 # event types kept whatever their age: an unmerge reads what a merge moved from its event;
-# an erasure's record (keyed hashes only) keeps the customer erased (seeding, "erased before")
-KEPT_EVENTS = (events.CUSTOMER_MERGED, "customer.erased")
+# an erasure's record (keyed hashes only) keeps the customer erased (seeding, "erased before");
+# an agent's removal (an email digest) keeps seed.agents from creating them again
+KEPT_EVENTS = (events.CUSTOMER_MERGED, "customer.erased", events.AGENT_REMOVED)
 log = get_logger(__name__)
 
 
