@@ -199,7 +199,8 @@ async def test_a_case_held_open_past_the_retention_period_keeps_nothing_older(
     services: Services,
 ) -> None:
     """A handoff opened (and claimed) long ago and never closed, a conversation a person has
-    held untouched since: everything of theirs was kept whatever its age, for ever."""
+    held untouched since: everything of theirs was kept whatever its age, for ever. With nobody
+    writing since, they go like any other conversation."""
     from omnivox.storage.handoffs import HandoffStore
     from omnivox.storage.models import Handoff, Note
 
@@ -212,7 +213,7 @@ async def test_a_case_held_open_past_the_retention_period_keeps_nothing_older(
         conv = (await store.attach_inbound(said, customer)).message.conversation_id
         await handoffs.add_note(conv, agent, "they asked in spring")
         convs.append((conv, customer))
-    forgotten, held = convs
+    forgotten = convs[0]
     await handoffs.open("acme", *forgotten, {"summary": "wants a person"})
     long_ago = utcnow() - timedelta(days=200)
     async with services.db.sessions.begin() as session:
@@ -220,14 +221,54 @@ async def test_a_case_held_open_past_the_retention_period_keeps_nothing_older(
             await session.execute(update(model).values(created_at=long_ago))
         await session.execute(update(Conversation).values(status="human", updated_at=long_ago))
         await session.execute(update(Handoff).values(created_at=long_ago, claimed_at=long_ago))
-    await store.attach_inbound(
-        InboundMessage("acme", "api", CustomerRef("forgotten"), "anyone?"), forgotten[1]
-    )
     done = await purge(services.db, "acme", utcnow() - timedelta(days=90))
-    assert (done["messages"], done["notes"], done.get("conversations", 0)) == (2, 2, 1), done
-    view = await store.conversation(forgotten[0])  # its open handoff and latest message stay
-    assert view is not None and [m.text for m in view.messages] == ["anyone?"]
-    assert await count(services, Handoff) == 1 and await store.conversation(held[0]) is None
+    assert (done["messages"], done["notes"], done.get("conversations", 0)) == (2, 2, 2), done
+    assert await count(services, Handoff) == 0
+
+
+async def test_an_open_case_someone_writes_in_lately_is_kept_whole(services: Services) -> None:
+    """A handoff claimed 35 days ago (retention 30) while customer and agent wrote daily: the
+    purge took the case's notes, events and older messages from under the agent. A conversation
+    a person holds with no handoff open is kept by the same rule: a message since the cutoff,
+    the agent's too (only the customer's counted)."""
+    from omnivox.bus import EventRecord
+    from omnivox.storage.handoffs import HandoffStore
+    from omnivox.storage.models import Handoff, Note
+
+    store, handoffs = services.store, HandoffStore(services.db)
+    agent = await handoffs.add_agent("acme", "sam@acme.example", "Sam", "agent", "x")
+    convs = {}
+    for who in ("handed", "held"):
+        customer, _ = await store.resolve_customer("acme", "api", who, verified=True)
+        said = InboundMessage("acme", "api", CustomerRef(who), "my parcel never came")
+        conv = (await store.attach_inbound(said, customer)).message.conversation_id
+        await handoffs.add_note(conv, agent, "courier says delivered")
+        meta = {"provider": f"agent:{agent}"}
+        for day in range(40, -1, -1):  # the customer and the agent write daily
+            said = InboundMessage("acme", "api", CustomerRef(who), f"day {day}: still nothing")
+            await store.attach_inbound(said, customer)
+            await store.store_outbound("acme", conv, "api", f"day {day}: on it", None, meta, "sent")
+        await store.add_events([EventRecord("handoff.requested", "acme", conv)])
+        convs[who] = (conv, customer)
+    view, _ = await handoffs.open("acme", *convs["handed"], {"summary": "parcel"})
+    await handoffs.claim("acme", view.id, agent)
+    claimed = utcnow() - timedelta(days=35)
+    async with services.db.sessions.begin() as session:
+        for model in (Note, Event):
+            await session.execute(update(model).values(created_at=claimed))
+        await session.execute(update(Handoff).values(created_at=claimed, claimed_at=claimed))
+        for message in (await session.execute(select(Message))).scalars():
+            day = int(message.text[4:6].strip(":")) if message.text.startswith("day ") else 41
+            message.created_at = utcnow() - timedelta(days=day)
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == convs["held"][0])
+            .values(status="human", updated_at=utcnow() - timedelta(days=41))
+        )
+    done = await purge(services.db, "acme", utcnow() - timedelta(days=30))
+    assert not any(done.values()), done
+    assert await count(services, Message) == 2 * (1 + 2 * 41) and await count(services, Note) == 2
+    assert await count(services, Event) >= 2 and await count(services, Handoff) == 1
 
 
 def test_the_retention_command(tmp_path: Path) -> None:

@@ -60,22 +60,26 @@ async def purge(db: Database, workspace_id: str, cutoff: datetime) -> dict[str, 
     def open_case(conversation_id: Any) -> Any:
         """A person is asked to take the conversation, or holds it, lately: it is kept whole.
 
-        Lately: its open handoff was opened or claimed since ``cutoff``; without an open
-        handoff, a conversation held by a person (status ``human``) was active since. A case
-        left open longer is purged like any other: holding it is no way to keep data forever.
-        Aliases: the rows deleted may be handoffs or conversations themselves.
+        Open: a handoff of it is open (waiting or claimed), or a person holds it (status
+        ``human``). Lately: that handoff was opened or claimed since ``cutoff``, or the
+        conversation was active since then (a message either way, the customer's or an
+        agent's; its customer's last message moves ``updated_at``). A case left open longer
+        with nobody writing is purged like any other: holding it is no way to keep data
+        forever. Aliases: the rows deleted may be these tables' own.
         """
-        handoff, other, conversation = aliased(Handoff), aliased(Handoff), aliased(Conversation)
-        return exists().where(
-            handoff.conversation_id == conversation_id,
-            handoff.closed_at.is_(None),
-            (handoff.created_at >= cutoff) | (handoff.claimed_at >= cutoff),
-        ) | exists().where(
-            conversation.id == conversation_id,
-            conversation.status == "human",
-            conversation.updated_at >= cutoff,
-            ~exists().where(other.conversation_id == conversation.id, other.closed_at.is_(None)),
+        handoff, message = aliased(Handoff), aliased(Message)
+        conversation = aliased(Conversation)
+        open_handoff = (handoff.conversation_id == conversation_id, handoff.closed_at.is_(None))
+        recent_handoff = exists().where(
+            *open_handoff, (handoff.created_at >= cutoff) | (handoff.claimed_at >= cutoff)
         )
+        held = exists().where(*open_handoff) | exists().where(
+            conversation.id == conversation_id, conversation.status == "human"
+        )
+        active = exists().where(
+            conversation.id == conversation_id, conversation.updated_at >= cutoff
+        ) | exists().where(message.conversation_id == conversation_id, message.created_at >= cutoff)
+        return recent_handoff | (held & active)
 
     async with db.sessions.begin() as session:
         old = (
