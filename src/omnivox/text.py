@@ -108,7 +108,8 @@ _ABBREVIATIONS = frozenset(
     ]
 )
 _BEFORE_NUMBER = frozenset({"no.", "nos."})  # "No. 5"; "I said no. Then ..." ends one
-_INITIAL = re.compile(r"[A-Z]\.")  # "John F. Kennedy", "J. Crew"
+_INITIAL = re.compile(r"[A-Z]\.")  # "John F. Kennedy", "J. Crew"; not "So did I. Then"
+_NEXT_WORD = re.compile(r"[\"'(*\[-]*(\w*)")
 
 
 def content_words(text: str) -> set[str]:
@@ -128,12 +129,16 @@ def split_sentences(text: str) -> list[str]:
     """Sentences (and lines) of ``text``, stripped; citation markers stay with their sentence.
 
     A stop after a common abbreviation ("Nov. 28", "Dr. Martens", "e.g. Chelsea boots", "St.
-    Louis") or an initial ("John F. Kennedy") ends no sentence; a line break always ends one.
+    Louis") or an initial ("John F. Kennedy", "J. Crew") ends no sentence; a line break always
+    ends one. A single capital and stop followed by a word that opens sentences (a function
+    word: "Then", "The", "I", "We") is no initial: "So did I. Then we left.", "Plan B. The
+    rest waits." are two sentences each.
     """
     pieces: list[str] = []
     start = 0
     for gap in _SENTENCE.finditer(text):
-        if "\n" not in gap.group() and _abbreviated(text[start : gap.start()], text[gap.end()]):
+        following = _next_word(text, gap.end())
+        if "\n" not in gap.group() and _abbreviated(text[start : gap.start()], following):
             continue
         pieces.append(text[start : gap.start()])
         start = gap.end()
@@ -141,10 +146,19 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in pieces if s.strip()]
 
 
+def _next_word(text: str, at: int) -> str:
+    """The word starting at ``at``, after any opening quote or bracket ("" when none)."""
+    found = _NEXT_WORD.match(text, at)
+    return found.group(1) if found else ""
+
+
 def _abbreviated(before: str, following: str) -> bool:
-    """Whether ``before`` (ending in a stop) ends in an abbreviation or an initial."""
+    """Whether ``before`` (ending in a stop) ends in an abbreviation or an initial.
+
+    ``following``: the next word. An initial is followed by a name, not a function word.
+    """
     word = before.rsplit(None, 1)[-1].lstrip("(\"'[")
     if _INITIAL.fullmatch(word):
-        return True
+        return following.lower() not in STOPWORDS
     word = word.lower()
-    return word in _ABBREVIATIONS or (word in _BEFORE_NUMBER and following.isdigit())
+    return word in _ABBREVIATIONS or (word in _BEFORE_NUMBER and following[:1].isdigit())

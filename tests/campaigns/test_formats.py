@@ -68,6 +68,14 @@ def test_trim_does_not_end_a_sentence_at_an_abbreviation_or_initial() -> None:
             "Sale ends Nov.\nShop now.",
             ["Sale ends Nov.", "Shop now."],
         ),  # a line break still ends one
+        # a capital and stop before a word that opens sentences is no initial: these were one
+        ("So did I. Then we left.", ["So did I.", "Then we left."]),
+        ("Plan B. Then we ship it.", ["Plan B.", "Then we ship it."]),
+        ("We chose option C. The rest waits.", ["We chose option C.", "The rest waits."]),
+        (
+            "John F. Kennedy flew. Architect I. M. Pei drew.",
+            ["John F. Kennedy flew.", "Architect I. M. Pei drew."],
+        ),
     ],
 )
 def test_abbreviations_and_initials_end_no_sentence(text: str, sentences: list[str]) -> None:
