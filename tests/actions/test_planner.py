@@ -151,6 +151,32 @@ def test_asking_for_a_moment_picks_nothing(text: str) -> None:
     assert picked("the second one") == "ACM-482577"  # a place still picks
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the last one no",  # these picked: "no" was English filler ("No. 2")
+        "no 2",
+        "No, the second one",
+        "no the jacket",
+        "not the second one",
+        "don't check the first one",
+        "the boots? nope",
+        "non, la deuxième",
+        "nie drugi",
+    ],
+)
+def test_a_reply_with_a_negation_picks_nothing(text: str) -> None:
+    assert picked(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("No. 2", "ACM-482577"), ("no.3 please", "ACM-482193"), ("number 1", "ACM-495310")],
+)
+def test_the_numero_sign_still_picks(text: str, number: str) -> None:
+    assert picked(text) == number
+
+
 def test_a_listed_number_or_a_number_of_its_own_wins_over_a_place() -> None:
     arguments, _ = order_plan("ACM-482193")
     assert arguments == {"order_number": "ACM-482193"}

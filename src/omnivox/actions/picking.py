@@ -14,6 +14,13 @@ words count only around its own places: "to" is Polish filler ("to drugie"), so 
 to last" picks nothing. Turkish "son" ("last") is left out: it is English "son" ("for my son").
 A reply that asks for a moment ("one second", "just a second", "un segundo", "une seconde",
 "um segundo", "un secondo") picks nothing in any language: "second" is a unit of time there.
+
+A reply with a negation picks nothing, in any of these languages ("no", "not", "don't",
+"never", "no, el segundo no", "nicht die zweite", "не второй"): "the last one no" or "no 2"
+says which one it is not, or takes back what came before ("No, the second one": a correction
+of what, is not sure), so the message is understood on its own. "No." right before a number is
+the numero sign, not a negation: "No. 2" and "no.2" pick like "number 2" and "#2"; "no 2" (no
+stop) is a negation.
 """
 
 from __future__ import annotations
@@ -29,6 +36,18 @@ from omnivox.actions.base import Choice
 LAST = 0  # the place of "last": the last one listed, however many were
 MAX_WORDS = 8  # a longer message says more than which one: it is understood on its own
 _WORD = re.compile(r"[^\W_]+")
+_NUMERO = re.compile(r"\bno\.\s*(?=\d)")  # "No. 2": "number 2"
+_CONTRACTED_NOT = re.compile(r"n['’]t\b")  # "don't", "isn’t"
+# "no" and "not" in the languages above ("ne" is left out: Turkish "what")
+_NEGATIONS = frozenset(
+    {
+        "no", "not", "nope", "nah", "never", "none", "neither", "nor", "dont", "doesnt", "isnt",
+        "wasnt", "didnt", "ni", "nunca", "ninguno", "ninguna", "non", "pas", "jamais", "aucun",
+        "aucune", "nein", "nicht", "kein", "keine", "keinen", "keiner", "nie", "mai", "nessuno",
+        "nessuna", "não", "nao", "nem", "nenhum", "nenhuma", "nee", "niet", "geen", "nooit",
+        "не", "нет", "ни", "żaden", "żadna", "żadne", "hayır", "hayir", "değil", "degil",
+    }
+)  # fmt: skip
 # "a second" is a moment, not the second of a list ("one second please", "un segundo")
 _MOMENTS = frozenset(
     {
@@ -60,7 +79,7 @@ LANGUAGES = {
     "en": _words(
         {1: "first 1st", 2: "second 2nd", 3: "third 3rd", 4: "fourth 4th", 5: "fifth 5th",
          LAST: "last"},
-        "the one ones order orders that this it its please pls plz number no nr option i mean "
+        "the one ones order orders that this it its please pls plz number nr option i mean "
         "meant want check ok okay yes yeah sure thanks thank you a an my with for of in is s "
         "about what how just",
     ),
@@ -143,8 +162,11 @@ def pick(text: str, offered: Sequence[Choice]) -> str | None:
 
     English is tried first, then each other language with its own filler words.
     """
-    words = _WORD.findall(_lower(text))
+    lowered = _NUMERO.sub("number ", _lower(text))
+    words = _WORD.findall(lowered)
     if not offered or len(words) > MAX_WORDS or _asks_for_a_moment(words):
+        return None
+    if _CONTRACTED_NOT.search(lowered) or not _NEGATIONS.isdisjoint(words):
         return None
     for language in LANGUAGES.values():
         picked = _picked(words, offered, language)
