@@ -117,3 +117,14 @@ async def test_an_order_number_in_a_call_back_request_is_no_number_to_call(
     assert ctx.halted == HANDED_OFF
     (view,) = await services.console.handoffs.queue("acme")
     assert view.packet["callback"] is None  # was: {"address": "+11234567", …}
+
+
+async def test_a_request_to_be_called_when_something_happens_is_answered(
+    services: Services,
+) -> None:
+    said = InboundMessage(
+        "acme", "api", CustomerRef("u-notify"), "Please call me when my order ships"
+    )
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted != HANDED_OFF and ctx.callback is None  # was: handed off
+    assert await services.console.handoffs.queue("acme") == []

@@ -4,7 +4,10 @@ Any phrasing counts: "agent", "Agent pls!!! this is ridiculous", "real person", 
 someone", "Can I get a human?", "get me a manager", "hablar con un agente", "Quiero un agente",
 "Je veux un humain", "Mitarbeiter bitte", "Позовите человека". So does a request to be called back
 ("call me back on +1 415 555 0100", "can someone give me a call?", "rappelez-moi", "Bitte um
-Rückruf"; in the same languages): only a person can make that call.
+Rückruf"; in the same languages): only a person can make that call. Not a request to be told of
+an event ("call me when my order ships", "llámame cuando llegue mi pedido";
+:mod:`omnivox.understanding.call_when`; "call me back when you can" still asks) nor a wish for a
+feature ("I want a call option on the app").
 
 The message is read clause by clause (a clause ends at . , ! ? ; : or a line break). A clause
 asks for a person when it is a person-word with only greetings, "please" or "thanks" around it
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from omnivox.understanding.call_when import tells_of_event
 
 _PERSON = (
     r"(?:(?:a|an|the|some|your|real|live|actual|human|another)\s+){0,3}"
@@ -79,6 +84,7 @@ _CALL_ME_ELSEWHERE = (
     r"\bruf(?:en\s+sie|t)?\s+mich\s+(?:(?!nicht\b)\w+\s+){0,4}?(?:zur[uü]ck|an)\b"
     r"|\bmich\s+(?:(?!nicht\b)\w+\s+){0,3}?(?:zur[uü]ckrufen|anrufen)\b|\b(?:bitte\s+um\s+|"
     r"(?:m[oö]chte|h[aä]tte\s+gerne?|brauche|w[uü]nsche)\s+(?:\w+\s+)?)(?:einen\s+)?r[uü]ckruf\b"
+    r"(?!\s+(?:option|funktion|button|knopf|taste))"
     r"|^(?:bitte\s+)?r[uü]ckruf(?:\s+bitte)?$",
     # it
     r"\brichiam(?:ami|atemi)\b|\bmi\s+richiam(?:i|ate|ino)\b|\bmi\s+(?:pu[oò]|potete|potrebbe|"
@@ -117,7 +123,9 @@ CALLBACK_PATTERNS = (
     re.compile(
         r"\b(?:i|we)\s+(?:(?:really|just)\s+)?(?:want|need|would\s+like)\s+"
         r"(?:a\s+|to\s+get\s+a\s+)?(?:call\s*back|phone\s+call|call)\b"
-        r"(?!\s+(?:back\s+)?(?:label|tag|number|center|centre)\b)"
+        # "I want a call option on the app" wishes for a feature
+        r"(?!\s+(?:back\s+)?(?:label|tag|number|center|centre|option|options|feature|button"
+        r"|function|functionality|setting|settings|icon|link|log|history|recording|menu)\b)"
     ),
     *(re.compile(_NOT + rf"(?:{pattern})") for pattern in _CALL_ME_ELSEWHERE),
 )
@@ -194,7 +202,9 @@ _SHORT = re.compile(
     rf"^(?:{_FILLER}\s+)*(?:{_PERSON}|{_ALONE})(?:\s+(?:{_PERSON}|{_ALONE}))*"
     rf"(?:\s+{_FILLER})*$"
 )
-_CLAUSE_BREAK = re.compile(r"[.,!?;:\n¡¿]+")
+_CLAUSE_BREAK = re.compile(r"([.,!?;:\n¡¿]+)")
+# "I want someone to call me when …": a request for a person to call
+_TO_CALL_ME = re.compile(r"\s*to\s+(?:call|ring|phone)\s+me\b")
 
 
 def _normalise(text: str) -> str:
@@ -208,8 +218,22 @@ def _normalise(text: str) -> str:
 
 
 def _clauses(text: str) -> list[str]:
-    parts = (_normalise(part) for part in _CLAUSE_BREAK.split(text))
-    return [part for part in parts if part]
+    return [clause for clause, _ in _clauses_and_next(text)]
+
+
+def _clauses_and_next(text: str) -> list[tuple[str, str]]:
+    """Each clause with the clause after it where only a comma parts them, "" otherwise.
+
+    "Ruf mich an, wenn die Bestellung da ist": what the request is about follows the comma.
+    """
+    parts = _CLAUSE_BREAK.split(text)
+    clauses = [_normalise(part) for part in parts[::2]]
+    commas = [separator == "," for separator in parts[1::2]]
+    return [
+        (clause, clauses[i + 1] if i < len(commas) and commas[i] else "")
+        for i, clause in enumerate(clauses)
+        if clause
+    ]
 
 
 def asks_for_person(text: str) -> bool:
@@ -223,10 +247,25 @@ def asks_to_be_called(text: str) -> bool:
 
 
 def _asks(text: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
-    """Whether a clause of ``text`` has one of ``patterns`` that no refusal before it negates."""
-    for clause in _clauses(text):
+    """Whether a clause of ``text`` has one of ``patterns`` that asks for something now.
+
+    No refusal before it negates it, and it asks for no notification ("call me when my order
+    ships").
+    """
+    for clause, following in _clauses_and_next(text):
         for pattern in patterns:
             for match in pattern.finditer(clause):
-                if not _NEGATED.search(clause[: match.start()]):
+                rest = f"{clause[match.end() :]} {following}"
+                if not _NEGATED.search(clause[: match.start()]) and not _to_be_told(pattern, rest):
                     return True
     return False
+
+
+def _to_be_told(pattern: re.Pattern[str], rest: str) -> bool:
+    """Whether a request ``pattern`` found, with ``rest`` after it, asks to be told of an event."""
+    if pattern not in CALLBACK_PATTERNS:
+        to_call = _TO_CALL_ME.match(rest)
+        if to_call is None:
+            return False
+        rest = rest[to_call.end() :]
+    return tells_of_event(rest)
