@@ -119,6 +119,15 @@ async def test_an_order_number_in_a_call_back_request_is_no_number_to_call(
     assert view.packet["callback"] is None  # was: {"address": "+11234567", …}
 
 
+async def test_a_number_without_its_area_code_is_no_number_to_call(services: Services) -> None:
+    text = "Please call me back on 555-0100"
+    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted == HANDED_OFF
+    (view,) = await services.console.handoffs.queue("acme")
+    assert view.packet["callback"] is None  # was: {"address": "+15550100", …}, a tel: link
+
+
 async def test_a_request_to_be_called_when_something_happens_is_answered(
     services: Services,
 ) -> None:

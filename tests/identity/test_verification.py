@@ -183,6 +183,7 @@ async def test_a_known_customer_claiming_anothers_phone_is_answered_like_any_cla
     ("kind", "address", "code"),
     [
         ("phone", "12", "invalid_address"),
+        ("phone", "555-0100", "invalid_address"),  # no area code: was sent to +15550100
         ("email", "not-an-email", "invalid_address"),
         ("fax", "1", "unknown_kind"),
     ],
@@ -194,6 +195,14 @@ async def test_malformed_claims_are_refused(
     with pytest.raises(VerificationError) as error:
         await verifier.start("acme", visitor, kind, address)
     assert error.value.code == code and outbox.sent == []
+
+
+async def test_a_leading_00_dials_abroad_where_the_region_dials_out_otherwise(
+    services: Services, verifier: Verifier, outbox: Outbox
+) -> None:
+    visitor = await customer(services, "v_00")
+    await verifier.start("acme", visitor, "phone", "0044 20 7946 0958")  # the US dials out: 011
+    assert outbox.sent[0][:2] == ("phone", "+442079460958")  # was: refused, invalid_address
 
 
 async def test_codes_are_limited_per_hour_and_already_linked_is_refused(

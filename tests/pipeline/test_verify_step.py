@@ -97,6 +97,8 @@ async def test_a_number_without_a_call_back_request_is_left_alone() -> None:
         ("Rufen Sie mich zurück wegen der Lieferung am 12.05.2026", "DE"),  # was: the date
         ("Can you call me back? It was delivered 2026-12-05", "GB"),
         ("Please call me back, 555-0100", "US"),  # no area code: not a number to dial
+        ("Please call me back on 555-0100", "US"),  # the same after a claim (was: "555-0100")
+        ("My number is 555-0100, call me back", "US"),
     ],
 )
 async def test_a_call_back_request_without_a_phone_number_leaves_none(

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, ValidationResult
 
 from omnivox.handoff.when import requested_time
+from omnivox.identity.phones import dialable, whole_number
 from omnivox.identity.verification import VerificationError, normalize
 
 
@@ -32,8 +32,7 @@ def callback(left: tuple[str, str] | None, text: str, region: str) -> dict[str, 
         return None
     kind, address = left
     try:
-        written = _dialable(address, region) if kind == "phone" else address
-        address = normalize(kind, written, region)
+        address = normalize(kind, address, region)
     except VerificationError:
         address = address.strip()
     when = requested_time(text.replace(left[1], " | "))  # "on X tomorrow": not "on tomorrow"
@@ -48,8 +47,6 @@ _REFERENCE = re.compile(
     re.I,
 )
 _DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}([./-])\d{1,2}\2\d{1,2}")
-# "0044 …": 00 dials abroad in most of the world; read as "+" where the region dials out otherwise
-_ZERO_ZERO = re.compile(r"(?<![\w+])00(?=\s?[1-9])")
 
 
 def phone_in(text: str, region: str) -> tuple[int, str] | None:
@@ -59,10 +56,10 @@ def phone_in(text: str, region: str) -> tuple[int, str] | None:
     country code, "+44 …" or "0044 …"); an order or reference number, a date, or a number that
     is not a phone for ``region`` is skipped.
     """
-    dialable = _dialable(text, region)
+    plus = dialable(text, region)
     leniency = phonenumbers.Leniency.POSSIBLE
-    for match in phonenumbers.PhoneNumberMatcher(dialable, region, leniency=leniency):
-        start = match.start - (dialable[match.start] != text[match.start])  # "0044": from 00
+    for match in phonenumbers.PhoneNumberMatcher(plus, region, leniency=leniency):
+        start = match.start - (plus[match.start] != text[match.start])  # "0044": from 00
         written = text[start : match.end]
         if _is_phone(written, region) and not _REFERENCE.search(text[:start]):
             return start, written
@@ -71,27 +68,4 @@ def phone_in(text: str, region: str) -> tuple[int, str] | None:
 
 def _is_phone(written: str, region: str) -> bool:
     """Whether ``written`` dials in full from ``region`` and is not a date."""
-    if _DATE.fullmatch(written.strip()):
-        return False
-    try:
-        number = phonenumbers.parse(_dialable(written, region), region)
-    except phonenumbers.NumberParseException:
-        return False
-    reason = phonenumbers.is_possible_number_with_reason(number)
-    return bool(reason == ValidationResult.IS_POSSIBLE)
-
-
-def _dialable(text: str, region: str) -> str:
-    """``text`` with a 00 that does not dial abroad from ``region`` made "+".
-
-    "0044 …" in the US, which dials out with 011 (not Australia's "0011 44 …"). Same length as
-    ``text``, so positions found in it are positions in ``text``.
-    """
-    metadata = PhoneMetadata.metadata_for_region(region)
-    abroad = metadata.international_prefix if metadata else None  # a pattern: US 011
-
-    def plus(zeros: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", text[zeros.start() : zeros.start() + 12])
-        return zeros.group(0) if abroad and re.match(abroad, digits) else " +"
-
-    return _ZERO_ZERO.sub(plus, text)
+    return not _DATE.fullmatch(written.strip()) and whole_number(written, region) is not None

@@ -38,6 +38,7 @@ import phonenumbers
 
 from omnivox import events
 from omnivox.bus import EventRecord, EventSink
+from omnivox.identity.phones import whole_number
 from omnivox.ids import new_id
 from omnivox.storage.identities import CodeLimits, IdentityStore, MergeError, Owner
 from omnivox.storage.models import Verification
@@ -93,18 +94,19 @@ class Linked:
 
 
 def normalize(kind: str, address: str, region: str = "US") -> str:
-    """The canonical form of a claimed email or phone, or VerificationError (400)."""
+    """The canonical form of a claimed email or phone, or VerificationError (400).
+
+    A phone is E.164, read for ``region`` when it has no country code: only a whole number
+    (with its area code; a leading "00" dials abroad where ``region`` dials out otherwise, see
+    :mod:`omnivox.identity.phones`), so "555-0100" is refused, not made ``+15550100``.
+    """
     if kind == "email":
         address = address.strip().lower()
         if _EMAIL.match(address):
             return address
     elif kind == "phone":
-        try:
-            number = phonenumbers.parse(address, region)
-        except phonenumbers.NumberParseException:
-            number = None
-        # possible, not valid: numbering plans change faster than the library (and 555-01xx)
-        if number is not None and phonenumbers.is_possible_number(number):
+        number = whole_number(address, region)  # "555-0100" in the US is none: no area code
+        if number is not None:
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     else:
         raise VerificationError(400, "unknown_kind", f"cannot verify a {kind!r}: email or phone")

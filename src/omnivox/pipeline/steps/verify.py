@@ -29,6 +29,7 @@ import phonenumbers
 
 from omnivox.handoff.callback import phone_in
 from omnivox.handoff.desk import HandoffDesk
+from omnivox.identity.phones import whole_number
 from omnivox.identity.verification import NAMES, VerificationError, Verifier
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
@@ -73,6 +74,8 @@ def claimed(text: str, region: str, asked: bool = False) -> tuple[str, str] | No
     A claim is first person, with the address right after it ("my number is X", "you can
     reach me at X") or before it ("X is my email"); ``asked``: the assistant's last message
     asked for an email or phone, so a message that is only an address ("it's X") claims it.
+    A phone is a whole number, with its area code (:mod:`omnivox.identity.phones`): "555-0100"
+    claims nothing.
     """
     if len(text.split()) > 25:
         return None
@@ -99,6 +102,8 @@ def _address_at(text: str, region: str, *, whole: bool = False) -> tuple[str, st
     if match is None or text[: match.start].strip(" \t(") != "":
         return None
     if whole and text[match.end :].strip(" )") != "":
+        return None
+    if whole_number(match.raw_string, region) is None:  # "555-0100": no area code, no number
         return None
     return "phone", match.raw_string
 
