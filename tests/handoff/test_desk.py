@@ -102,6 +102,21 @@ def test_a_whatsapp_handoff_is_told_about_the_window() -> None:
         ("Rufen Sie mich an, ich habe vor 2 Wochen bestellt", None),
         ("Rappelez-moi à 5", None),
         ("call me back, I have a 10:30 meeting", None),
+        # an amount of time after "after" is kept whole (was cut into an hour: "after 5")
+        ("call me back after 5 days", "after 5 days"),
+        ("call me back after 2 hours", "after 2 hours"),
+        ("call me back after 3 business days", "after 3 business days"),
+        ("call me back between 2 and 4 days from now", None),  # was: "between 2 and 4"
+        ("Bitte rufen Sie mich nach 2 Wochen zurück", "nach 2 Wochen"),
+        ("Rufen Sie mich nach 3 Stunden an", "nach 3 Stunden"),
+        ("Llámame después de 3 días", "después de 3 días"),
+        ("Rappelez-moi après 5 jours", "après 5 jours"),
+        ("Bel me na 3 dagen", "na 3 dagen"),
+        ("Перезвоните мне после 5 дней", "после 5 дней"),
+        ("Proszę oddzwonić po 2 tygodniach", "po 2 tygodniach"),
+        ("Richiamami dopo 5 giorni", "dopo 5 giorni"),  # were None
+        ("Me ligue depois de 2 dias", "depois de 2 dias"),
+        ("Beni 2 saat sonra arayın", "2 saat sonra"),
     ],
 )
 def test_the_time_asked_for_is_kept_as_written(text: str, when: str | None) -> None:

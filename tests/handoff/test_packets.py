@@ -76,6 +76,10 @@ async def test_a_call_back_request_gives_the_packet_and_the_console_its_number_a
             "Bitte um Rückruf nach 17 Uhr: +49 30 1234567",
             {"kind": "phone", "address": "+49301234567", "when": "nach 17 Uhr"},
         ),
+        (  # an amount of time kept whole (was: "nach 2")
+            "Bitte um Rückruf nach 2 Wochen: +49 30 1234567",
+            {"kind": "phone", "address": "+49301234567", "when": "nach 2 Wochen"},
+        ),
     ],
 )
 async def test_the_time_asked_for_is_read_in_the_other_default_languages(

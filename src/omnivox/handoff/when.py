@@ -7,7 +7,11 @@ a call-back request is read in (those understanding detects by default): "despu�
 written (spaces tidied), several in the order they were written ("mañana después de las 5");
 nothing is translated and no time zone is guessed. A bare hour counts only after a word that
 makes it one ("after 5", "después de las 5", "nach 17"), not after "at" ("at 5", "um 5", "à 5"
-may be anything) nor after a word that also means something else ("vor 2" is "2 ago").
+may be anything) nor after a word that also means something else ("vor 2" is "2 ago"). An
+amount with a unit of time after such a word is kept whole, not cut into an hour: "after 5
+days", "after 2 hours", "nach 2 Wochen", "después de 3 días", "après 5 jours", "na 3 dagen", "po
+2 tygodniach"; so is "dopo 5 giorni", "depois de 2 dias", "2 saat sonra", whose words take no
+bare hour.
 """
 
 from __future__ import annotations
@@ -16,30 +20,46 @@ import re
 
 _H = r"\d{1,2}(?:[:.]\d{2})?"  # 5, 17:30, 17.30
 
+
+def _span(unit: str) -> str:
+    """An amount of ``unit`` ("5 days", "1.5 hours"), kept whole after "after" and the like."""
+    return rf"\d+(?:[.,]\d+)?\s*{unit}"
+
+
+def _bare(unit: str) -> str:
+    """A bare hour: a number that is no amount of ``unit`` ("after 5", not "after 5 days")."""
+    return rf"\d{{1,2}}(?:[:.]\d{{2}})?\b(?![.,]\d|\s*{unit})"
+
+
 # en: 5pm, 5:30 pm, 9 a.m., 5 o'clock; a bare hour needs a word that makes it one
 _EN_CLOCK = rf"{_H}\s*(?:[ap]\.?m\b\.?|o'?clock\b)"
-_EN_HOUR = rf"(?:{_EN_CLOCK}|{_H}\b)"
+_EN_UNIT = (
+    r"(?:(?:business|working|calendar)\s+)?(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?"
+    r"|months?|years?)\b"
+)
+_EN_HOUR = rf"(?:{_EN_CLOCK}|{_bare(_EN_UNIT)})"
 _EN_DAY = r"(?:today|tomorrow|tonight|(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
 _EN_PART = r"(?:morning|afternoon|evening|night|lunch(?:time)?|noon|midday)"
 _EN = (
     rf"\b(?:between\s+{_EN_HOUR}\s*(?:and|-|–|to)\s*{_EN_HOUR}"
     rf"|from\s+{_EN_HOUR}\s*(?:-|–|to|until|till)\s*{_EN_HOUR}|{_EN_HOUR}\s*(?:-|–|to)\s*{_EN_CLOCK}"
-    rf"|(?:after|before|around|from|until|till|not\s+before)\s+{_EN_HOUR}"
+    rf"|(?:after|before|around|from|until|till|not\s+before)\s+(?:{_span(_EN_UNIT)}|{_EN_HOUR})"
     rf"|(?:at|by|about)\s+(?:{_EN_CLOCK}|\d{{1,2}}:\d{{2}}\b)|{_EN_CLOCK}"
     rf"|{_EN_DAY}(?:\s+{_EN_PART})?|(?:this|in\s+the|at|around|after|before)\s+{_EN_PART}"
     r"|asap|as\s+soon\s+as\s+possible|any\s*time|right\s+away)"
 )
 
 # es: "las 5" is an hour: "después de las 5", "a las 17:30", "entre las 2 y las 4 de la tarde"
+_ES_UNIT = r"(?:minutos?|d[ií]as?(?:\s+(?:h[aá]biles|laborables))?|semanas?|mes(?:es)?|años?)\b"
 _ES_H = (
-    rf"{_H}(?:\s*(?:h|hs|horas?)\b|\s*[ap]\.?\s?m\b\.?)?"
+    rf"(?:{_H}(?:\s*(?:h|hs|horas?)\b|\s*[ap]\.?\s?m\b\.?)|{_bare(_ES_UNIT)})"
     r"(?:\s+de\s+la\s+(?:mañana|tarde|noche)|\s+del\s+mediod[ií]a)?"
 )
 _ES_HOUR = rf"(?:las?\s+)?{_ES_H}"
 _ES_PART = r"(?:(?:por|en)\s+la\s+(?:mañana|tarde|noche)|a\s+mediod[ií]a)"
 _ES = (
     rf"\b(?:entre\s+{_ES_HOUR}\s+y\s+{_ES_HOUR}|(?:de|desde)\s+{_ES_HOUR}\s+(?:a|hasta)\s+{_ES_HOUR}"
-    rf"|(?:despu[eé]s|antes|a\s+partir|alrededor)\s+de\s+{_ES_HOUR}"
+    rf"|(?:despu[eé]s|antes|a\s+partir|alrededor)\s+de\s+(?:{_span(_ES_UNIT)}|{_ES_HOUR})"
     rf"|(?:a|hacia|sobre|desde|hasta|para)\s+las?\s+{_ES_H}"
     r"|(?:hoy|pasado\s+mañana|mañana|(?:el\s+)?(?:lunes|martes|mi[eé]rcoles|jueves|viernes"
     rf"|s[aá]bado|domingo))(?:\s+{_ES_PART})?\b|esta\s+(?:mañana|tarde|noche)\b|{_ES_PART}\b"
@@ -49,7 +69,8 @@ _ES = (
 
 # fr: 17h, 17h30, 17:30, 5 heures; "après 17h", "demain matin", "cet après-midi"
 _FR_CLOCK = r"\d{1,2}\s*h(?:\s*\d{2})?\b|\d{1,2}[:.]\d{2}\b|\d{1,2}\s+heures?(?:\s+\d{2})?\b"
-_FR_HOUR = rf"(?:{_FR_CLOCK}|\d{{1,2}}\b)"
+_FR_UNIT = r"(?:minutes?|jours?(?:\s+ouvr(?:és|ables))?|semaines?|mois|ans|années?)\b"
+_FR_HOUR = rf"(?:{_FR_CLOCK}|{_bare(_FR_UNIT)})"
 _FR_PART = (
     r"(?:matin|midi|apr[eè]s[-\s]midi|soir|dans\s+la\s+(?:matinée|journée|soirée)"
     r"|en\s+(?:fin|début)\s+de\s+(?:matinée|journée|soirée|l['’]apr[eè]s[-\s]midi))"
@@ -57,7 +78,7 @@ _FR_PART = (
 _FR = (
     rf"(?<!\w)(?:entre\s+{_FR_HOUR}\s+et\s+{_FR_HOUR}|de\s+{_FR_HOUR}\s+[àa]\s+{_FR_HOUR}"
     rf"|(?:apr[eè]s|avant|vers|dès|jusqu['’][àa]|à\s+partir\s+de|aux\s+alentours\s+de"
-    rf"|autour\s+de)\s+{_FR_HOUR}|à\s+(?:{_FR_CLOCK})|a\s+\d{{1,2}}\s*h(?:\s*\d{{2}})?\b"
+    rf"|autour\s+de)\s+(?:{_span(_FR_UNIT)}|{_FR_HOUR})|à\s+(?:{_FR_CLOCK})|a\s+\d{{1,2}}\s*h(?:\s*\d{{2}})?\b"
     r"|(?:aujourd['’]hui|apr[eè]s[-\s]demain|demain|(?:le\s+)?(?:lundi|mardi|mercredi|jeudi"
     rf"|vendredi|samedi|dimanche))(?:\s+{_FR_PART})?\b|(?:ce|cet)\s+(?:matin|apr[eè]s[-\s]midi|soir)\b"
     r"|(?:dans\s+la|en)\s+(?:matinée|soirée)\b|en\s+(?:fin|début)\s+de\s+(?:matinée|journée"
@@ -68,12 +89,14 @@ _FR = (
 # de: "nach 17 Uhr", "um 17:30", "morgen früh", "am Montagabend"; "vor" needs "Uhr" ("vor 2
 # Wochen"), and "Guten Morgen" is a greeting
 _DE_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*uhr\b(?:\s*\d{2}\b)?|\d{1,2}[:.]\d{2}\b"
-_DE_HOUR = rf"(?:{_DE_CLOCK}|\d{{1,2}}\b)"
+_DE_UNIT = r"(?:minuten?|stunden?|std\b|(?:werk)?tage?n?|wochen?|monate?n?|jahre?n?)\b"
+_DE_HOUR = rf"(?:{_DE_CLOCK}|{_bare(_DE_UNIT)})"
 _DE_PART = r"(?:früh|morgen|vormittag|mittag|nachmittag|abend|nacht)"
 _DE_WEEKDAY = r"(?:montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag)"
 _DE = (
     rf"\b(?:zwischen\s+{_DE_HOUR}\s+und\s+{_DE_HOUR}|von\s+{_DE_HOUR}\s+bis\s+{_DE_HOUR}"
-    rf"|(?:nach|gegen|ab|bis|nicht\s+vor|frühestens\s+um|spätestens\s+um)\s+{_DE_HOUR}"
+    rf"|(?:nach|gegen|ab|bis|nicht\s+vor|frühestens\s+um|spätestens\s+um)\s+"
+    rf"(?:{_span(_DE_UNIT)}|{_DE_HOUR})"
     rf"|(?:um|vor)\s+(?:{_DE_CLOCK})"
     rf"|(?<!guten\s)(?:heute|übermorgen|morgen|(?:am\s+)?{_DE_WEEKDAY}{_DE_PART}?)"
     rf"(?:\s+{_DE_PART})?\b|am\s+{_DE_PART}\b|(?:morgens|vormittags|mittags|nachmittags|abends)\b"
@@ -85,8 +108,9 @@ _DE = (
 _IT_HOUR = rf"{_H}(?:\s+(?:del\s+mattino|di\s+mattina|del\s+pomeriggio|di\s+pomeriggio|di\s+sera))?"
 _IT_AT = r"(?:le|l['’]|delle|dell['’]|alle|all['’])\s*"
 _IT_PART = r"(?:mattina|mattinata|pomeriggio|sera|serata|notte|a\s+pranzo)"
+_IT_UNIT = r"(?:minut[oi]|or[ae]|giorn[oi](?:\s+lavorativi)?|settiman[ae]|mes[ei]|ann[oi])\b"
 _IT = (
-    rf"\b(?:(?:tra|fra)\s+{_IT_AT}{_IT_HOUR}\s+e\s+{_IT_AT}{_IT_HOUR}"
+    rf"\b(?:dopo\s+{_span(_IT_UNIT)}|(?:tra|fra)\s+{_IT_AT}{_IT_HOUR}\s+e\s+{_IT_AT}{_IT_HOUR}"
     rf"|(?:dalle|dall['’])\s*{_IT_HOUR}\s+(?:alle|all['’])\s*{_IT_HOUR}"
     rf"|(?:dopo|prima|verso|intorno|entro|fino|non\s+prima)\s+{_IT_AT}{_IT_HOUR}"
     rf"|(?:alle|all['’]|dalle|dall['’])\s*{_IT_HOUR}"
@@ -105,8 +129,9 @@ _PT_WEEKDAY = (
     r"(?:(?:segunda|ter[çc]a|quarta|quinta|sexta)-feira|(?:na|nesta|pr[óo]xima)\s+"
     r"(?:segunda|ter[çc]a|quarta|quinta|sexta)(?:-feira)?|(?:no\s+)?(?:s[áa]bado|domingo))"
 )
+_PT_UNIT = r"(?:minutos?|horas?|dias?(?:\s+[úu]teis)?|semanas?|m[eê]s(?:es)?|anos?)\b"
 _PT = (
-    rf"(?<!\w)(?:entre\s+(?:as\s+)?{_PT_HOUR}\s+e\s+(?:as\s+)?{_PT_HOUR}"
+    rf"(?<!\w)(?:depois\s+de\s+{_span(_PT_UNIT)}|entre\s+(?:as\s+)?{_PT_HOUR}\s+e\s+(?:as\s+)?{_PT_HOUR}"
     rf"|das\s+{_PT_HOUR}\s+(?:às|as)\s+{_PT_HOUR}"
     rf"|(?:(?:depois|antes|a\s+partir|por\s+volta|perto)\s+das?|às|até\s+(?:as|às|a))\s+{_PT_HOUR}"
     rf"|as\s+\d{{1,2}}\s*h(?:\d{{2}})?\b|(?:hoje|depois\s+de\s+amanh[ãa]|amanh[ãa]|{_PT_WEEKDAY})"
@@ -117,12 +142,13 @@ _PT = (
 
 # nl: "na 17 uur", "om 17.30", "tussen 14 en 16 uur", "morgenochtend", "'s avonds"
 _NL_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*uur\b|\d{1,2}[:.]\d{2}\b"
-_NL_HOUR = rf"(?:{_NL_CLOCK}|\d{{1,2}}\b)"
+_NL_UNIT = r"(?:minuten?|uren|(?:werk)?dagen|(?:werk)?dag|weken|week|maanden|maand|jaren|jaar)\b"
+_NL_HOUR = rf"(?:{_NL_CLOCK}|{_bare(_NL_UNIT)})"
 _NL_PART = r"(?:ochtend|middag|avond|vroeg|in\s+de\s+(?:ochtend|middag|avond))"
 _NL_WEEKDAY = r"(?:maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)"
 _NL = (
     rf"\b(?:tussen\s+{_NL_HOUR}\s+en\s+{_NL_HOUR}|van\s+{_NL_HOUR}\s+tot\s+{_NL_HOUR}"
-    rf"|(?:na|vanaf|tot|rond|omstreeks)\s+{_NL_HOUR}|(?:om|voor|vóór|uiterlijk)\s+(?:{_NL_CLOCK})"
+    rf"|(?:na|vanaf|tot|rond|omstreeks)\s+(?:{_span(_NL_UNIT)}|{_NL_HOUR})|(?:om|voor|vóór|uiterlijk)\s+(?:{_NL_CLOCK})"
     r"|(?<!guten\s)(?:vandaag|overmorgen|morgen(?:ochtend|middag|avond)?|vanochtend|vanmorgen"
     rf"|vanmiddag|vanavond|vannacht|(?:op\s+)?{_NL_WEEKDAY}(?:ochtend|middag|avond)?)"
     rf"(?:\s+{_NL_PART})?\b|in\s+de\s+(?:ochtend|middag|avond)\b"
@@ -132,11 +158,12 @@ _NL = (
 
 # ru: "после 17:00", "в 5 часов", "с 14 до 16", "завтра утром", "как можно скорее"
 _RU_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:час(?:а|ов|ам)?|ч)\b\.?|\d{1,2}[:.]\d{2}\b"
-_RU_HOUR = rf"(?:{_RU_CLOCK}|\d{{1,2}}\b)"
+_RU_UNIT = r"(?:минут\w*|дн(?:я|ей|ям)|день|недел\w*|месяц\w*|лет|год\w*)"
+_RU_HOUR = rf"(?:{_RU_CLOCK}|{_bare(_RU_UNIT)})"
 _RU_PART = r"(?:утром|днём|днем|вечером|ночью|в\s+обед|после\s+обеда)"
 _RU = (
     rf"\b(?:(?:с|от)\s+{_RU_HOUR}\s+до\s+{_RU_HOUR}|между\s+{_RU_HOUR}\s+и\s+{_RU_HOUR}"
-    rf"|(?:после|около|не\s+раньше|не\s+позже|примерно\s+в)\s+{_RU_HOUR}"
+    rf"|(?:после|около|не\s+раньше|не\s+позже|примерно\s+в)\s+(?:{_span(_RU_UNIT)}|{_RU_HOUR})"
     rf"|(?:в|до|к|с)\s+(?:{_RU_CLOCK})"
     r"|(?:сегодня|послезавтра|завтра|в\s+(?:понедельник|вторник|среду|четверг|пятницу|субботу"
     rf"|воскресенье))(?:\s+{_RU_PART})?\b|(?:утром|вечером|в\s+обед|после\s+обеда)\b"
@@ -146,11 +173,12 @@ _RU = (
 
 # pl: "po 17", "o godzinie 10", "między 14 a 16", "jutro rano", "po południu"
 _PL_CLOCK = rf"godz(?:inie|iny|\.)?\s*{_H}\b|\d{{1,2}}[:.]\d{{2}}\b"
-_PL_HOUR = rf"(?:{_PL_CLOCK}|\d{{1,2}}\b)"
+_PL_UNIT = r"(?:minut\w*|godzin\w*|dni\w*|dzień|tygodni\w*|tydzień|miesi[aą]c\w*|lat\w*|rok\w*)"
+_PL_HOUR = rf"(?:{_PL_CLOCK}|{_bare(_PL_UNIT)})"
 _PL_PART = r"(?:rano|przed\s+południem|w\s+południe|po\s+południu|wieczorem|w\s+nocy)"
 _PL = (
     rf"\b(?:między\s+{_PL_HOUR}\s+a\s+{_PL_HOUR}|od\s+{_PL_HOUR}\s+do\s+{_PL_HOUR}"
-    rf"|(?:po|przed|około|okolo|koło|kolo)\s+{_PL_HOUR}|(?:o|do|od)\s+(?:{_PL_CLOCK})"
+    rf"|(?:po|przed|około|okolo|koło|kolo)\s+(?:{_span(_PL_UNIT)}|{_PL_HOUR})|(?:o|do|od)\s+(?:{_PL_CLOCK})"
     r"|(?:dziś|dzisiaj|pojutrze|jutro|w\s+(?:poniedziałek|wtorek|środę|czwartek|piątek|sobotę"
     rf"|niedzielę))(?:\s+{_PL_PART})?(?!\w)|{_PL_PART}(?!\w)|jak\s+najszybciej|jak\s+najprędzej"
     r"|w\s+każdej\s+chwili|o\s+każdej\s+porze|od\s+razu)"
@@ -159,8 +187,9 @@ _PL = (
 # tr: "17'den sonra", "saat 17'de", "14 ile 16 arası", "yarın sabah", "en kısa sürede"
 _TR_HOUR = rf"(?:saat\s+)?{_H}"
 _TR_PART = r"(?:sabah|öğle(?:den\s+sonra)?|akşam(?:üstü)?|gece)"
+_TR_UNIT = r"(?:dakika|saat|gün|hafta|ay|yıl)"
 _TR = (
-    rf"\b(?:{_TR_HOUR}\s*(?:ile|-|–)\s*{_H}\s+aras[ıi](?:nda)?"
+    rf"\b(?:{_span(_TR_UNIT)}\s+sonra|{_TR_HOUR}\s*(?:ile|-|–)\s*{_H}\s+aras[ıi](?:nda)?"
     rf"|{_TR_HOUR}\s*['’]?\s*[dt][ae]n\s+(?:sonra|önce|itibaren)"
     rf"|saat\s+{_H}(?:\s*['’]?\s*[dt][ae]\b)?(?:\s+(?:gibi|civar[ıi](?:nda)?|sular[ıi]nda))?"
     r"|(?:bugün|yarın|pazartesi|salı|çarşamba|perşembe|cumartesi|cuma|pazar)"
