@@ -73,6 +73,9 @@ def context(text: str, channel: str = "api", region: str = "US") -> TurnContext:
             "Please call me back about order #1234567. 415 555 0100",
             ("phone", "415 555 0100"),
         ),
+        # "order" ending the sentence before it is no order number (was: None)
+        ("Please call me back about my order. +1 415 555 0100", ("phone", "+1 415 555 0100")),
+        ("Llámame, es sobre mi pedido. +34 612 345 678", ("phone", "+34 612 345 678")),
     ],
 )
 async def test_a_request_for_a_person_with_an_address_is_no_verification(
@@ -94,6 +97,8 @@ async def test_a_number_without_a_call_back_request_is_left_alone() -> None:
     [
         ("Please call me back about order #1234567", "US"),  # was: ("phone", "1234567")
         ("Please call me back about order 4155550100", "US"),
+        ("Please call me back, order number: 4155550100", "US"),
+        ("Please call me back, Ref. 4155550100", "US"),
         ("Rufen Sie mich zurück wegen der Lieferung am 12.05.2026", "DE"),  # was: the date
         ("Can you call me back? It was delivered 2026-12-05", "GB"),
         ("Please call me back, 555-0100", "US"),  # no area code: not a number to dial

@@ -39,11 +39,12 @@ def callback(left: tuple[str, str] | None, text: str, region: str) -> dict[str, 
     return {"kind": kind, "address": address, "when": when}
 
 
-# what comes right before an order or reference number: "#", "order", "pedido", "заказ №"
+# what comes right before an order or reference number: "#", "order", "pedido", "заказ №",
+# "Ref. "; not a word that ends a sentence ("… about my order. +1 415 555 0100" is a phone)
 _REFERENCE = re.compile(
-    r"(?:#|\b(?:order|ref|reference|ticket|invoice|tracking|pedido|commande|bestellung|auftrag"
-    r"|ordine|encomenda|bestelling|заказ\w*|zam[óo]wieni\w*|sipari[sş]\w*)"
-    r"(?:\s+(?:number|no\.?|nr\.?|num[eé]ro|nummer|n[°º]|№|#))?)\s*[:.]?\s*$",
+    r"(?:#|\b(?:ref\.|(?:order|ref|reference|ticket|invoice|tracking|pedido|commande|bestellung"
+    r"|auftrag|ordine|encomenda|bestelling|заказ\w*|zam[óo]wieni\w*|sipari[sş]\w*)"
+    r"(?:\s+(?:number|no\.?|nr\.?|num[eé]ro|nummer|n[°º]|№|#))?))[\s:]*$",
     re.I,
 )
 _DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}([./-])\d{1,2}\2\d{1,2}")
