@@ -198,6 +198,19 @@ async def test_a_replys_subject_is_not_part_of_the_question() -> None:
         ("Re: Hello", "see below", "see below"),  # a greeting
         ("Re: the address", "Can I change THE address?", "Can I change THE address?"),  # said
         ("Fwd: Invoice 77 is wrong", "see below", "see below"),  # the forwarded mail's
+        # the thread's, tagged by a mail gateway or under a reply prefix of a client we do not
+        # list (Lotus Notes, Italian Outlook, Chinese clients): it led the body as a question
+        ("RE: [EXTERNAL] Your order #1234 has shipped", "see below", "see below"),
+        ("[EXT] Re: Your order #1234 has shipped", "see below", "see below"),
+        ("Antwort: Your order #1234 has shipped", "see below", "see below"),
+        ("R: Your order #1234 has shipped", "see below", "see below"),
+        ("回复：Your order #1234 has shipped", "see below", "see below"),
+        # a new question under a label still leads
+        (
+            "Re: [EXTERNAL] Question: can I change the address?",
+            "see subject",
+            "[EXTERNAL] Question: can I change the address?\n\nsee subject",
+        ),
     ],
 )
 async def test_a_replys_changed_subject_leads_the_question(

@@ -55,6 +55,8 @@ _NO_QUESTION = frozenset(
     }
 )  # fmt: skip
 _WORDS = re.compile(r"[^\W_]+")
+# a tag or an unknown one-word prefix before a reply's subject: "[EXTERNAL]", "(Extern)", "R:"
+_TAG = re.compile(r"\s*(?:\[[^\]]{0,40}\]|\([^)]{0,40}\)|[^\W\d_]{1,12}\s*[:：])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,8 +357,21 @@ def _lead(request: ReceivedMail) -> str:
         subject = mail.subject.strip()
         return subject if _may_lead(subject, mail.text) else ""
     subject = bare_subject(mail.subject)
-    known = {_fold(bare_subject(s)) for s in request.thread}
-    return subject if known and asks_anew(request) and _fold(subject) not in known else ""
+    known = {_fold(_core(s)) for s in request.thread}
+    return subject if known and asks_anew(request) and _fold(_core(subject)) not in known else ""
+
+
+def _core(subject: str) -> str:
+    """``subject`` without the prefixes and tags before it: what a reply keeps of its thread's.
+
+    Re:/AW:/... (:func:`bare_subject`), a mail gateway's tag ("[EXTERNAL]", "(Extern)") and a
+    reply prefix of a client not listed there ("Antwort:", Italian Outlook's "R:", "回复："):
+    "RE: [EXTERNAL] Your order" is the thread "Your order", not a new question.
+    """
+    core = bare_subject(subject)
+    while (tag := _TAG.match(core)) is not None:
+        core = bare_subject(core[tag.end() :])
+    return core
 
 
 def _may_lead(subject: str, body: str) -> bool:
