@@ -117,6 +117,13 @@ def test_a_whatsapp_handoff_is_told_about_the_window() -> None:
         ("Richiamami dopo 5 giorni", "dopo 5 giorni"),  # were None
         ("Me ligue depois de 2 dias", "depois de 2 dias"),
         ("Beni 2 saat sonra arayın", "2 saat sonra"),
+        # a number that goes on is no hour (were: "alle 20", "ab 12", "nach 12.05")
+        ("Rufen Sie mich an, alle 2026 Bestellungen", None),
+        ("Rückruf bitte, die Rechnung ab 12,50 Euro", None),
+        ("Rückruf bitte, geliefert nach 12.05.2026", None),
+        ("Llámame, somos a las 1500 personas", None),
+        ("call me after 5, please", "after 5"),
+        ("call me after 17.30.", "after 17.30"),
     ],
 )
 def test_the_time_asked_for_is_kept_as_written(text: str, when: str | None) -> None:

@@ -18,7 +18,20 @@ from __future__ import annotations
 
 import re
 
-_H = r"\d{1,2}(?:[:.]\d{2})?"  # 5, 17:30, 17.30
+# what follows a number that is no hour: more digits ("2026", "12.05.2026", "12,50") or a unit
+# of a span ("nach 3 Wochen", "after 2 days", "dopo 3 giorni": how long, not when)
+_SPAN = (
+    r"days?|weeks?|months?|years?|minutes?|mins?|times|d[ií]as?|semanas?|mes|meses|años?"
+    r"|minutos?|veces|jours?|semaines?|mois|ans|années?|fois|tage?n?|wochen?|monaten?|monate"
+    r"|jahren?|jahre|minuten|mal|giorn[io]|settiman[ae]|mesi|mese|ann[io]|minut[io]|volte?"
+    r"|anos?|vezes|dag|dagen|weken|maand|maanden|jaar|jaren|keer|дн\w*|день|недел\w*"
+    r"|месяц\w*|год\w*|лет|минут\w*|раз\w*|dni\w*|dzie[nń]|tygodni\w*|tydzie[nń]"
+    r"|miesi[aą]c\w*|lat(?:ach|ami)?|roku?|razy?"
+)
+_NO_HOUR = rf"(?![.:,]?\d)(?!\s*(?:{_SPAN})(?!\w))"
+_H = rf"\d{{1,2}}(?:[:.]\d{{2}})?{_NO_HOUR}"  # 5, 17:30, 17.30
+_BARE = rf"\d{{1,2}}\b{_NO_HOUR}"  # a bare hour, after a word that makes it one
+_HM = rf"\d{{1,2}}[:.]\d{{2}}\b{_NO_HOUR}"  # 17:30, 17.30; not 12.05.2026
 
 
 def _span(unit: str) -> str:
@@ -68,7 +81,7 @@ _ES = (
 )
 
 # fr: 17h, 17h30, 17:30, 5 heures; "après 17h", "demain matin", "cet après-midi"
-_FR_CLOCK = r"\d{1,2}\s*h(?:\s*\d{2})?\b|\d{1,2}[:.]\d{2}\b|\d{1,2}\s+heures?(?:\s+\d{2})?\b"
+_FR_CLOCK = rf"\d{{1,2}}\s*h(?:\s*\d{{2}})?\b|{_HM}|\d{{1,2}}\s+heures?(?:\s+\d{{2}})?\b"
 _FR_UNIT = r"(?:minutes?|jours?(?:\s+ouvr(?:és|ables))?|semaines?|mois|ans|années?)\b"
 _FR_HOUR = rf"(?:{_FR_CLOCK}|{_bare(_FR_UNIT)})"
 _FR_PART = (
@@ -88,7 +101,7 @@ _FR = (
 
 # de: "nach 17 Uhr", "um 17:30", "morgen früh", "am Montagabend"; "vor" needs "Uhr" ("vor 2
 # Wochen"), and "Guten Morgen" is a greeting
-_DE_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*uhr\b(?:\s*\d{2}\b)?|\d{1,2}[:.]\d{2}\b"
+_DE_CLOCK = rf"\d{{1,2}}(?:[:.]\d{{2}})?\s*uhr\b(?:\s*\d{{2}}\b)?|{_HM}"
 _DE_UNIT = r"(?:minuten?|stunden?|std\b|(?:werk)?tage?n?|wochen?|monate?n?|jahre?n?)\b"
 _DE_HOUR = rf"(?:{_DE_CLOCK}|{_bare(_DE_UNIT)})"
 _DE_PART = r"(?:früh|morgen|vormittag|mittag|nachmittag|abend|nacht)"
@@ -141,7 +154,7 @@ _PT = (
 )
 
 # nl: "na 17 uur", "om 17.30", "tussen 14 en 16 uur", "morgenochtend", "'s avonds"
-_NL_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*uur\b|\d{1,2}[:.]\d{2}\b"
+_NL_CLOCK = rf"\d{{1,2}}(?:[:.]\d{{2}})?\s*uur\b|{_HM}"
 _NL_UNIT = r"(?:minuten?|uren|(?:werk)?dagen|(?:werk)?dag|weken|week|maanden|maand|jaren|jaar)\b"
 _NL_HOUR = rf"(?:{_NL_CLOCK}|{_bare(_NL_UNIT)})"
 _NL_PART = r"(?:ochtend|middag|avond|vroeg|in\s+de\s+(?:ochtend|middag|avond))"
@@ -157,7 +170,7 @@ _NL = (
 )
 
 # ru: "после 17:00", "в 5 часов", "с 14 до 16", "завтра утром", "как можно скорее"
-_RU_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:час(?:а|ов|ам)?|ч)\b\.?|\d{1,2}[:.]\d{2}\b"
+_RU_CLOCK = rf"\d{{1,2}}(?:[:.]\d{{2}})?\s*(?:час(?:а|ов|ам)?|ч)\b\.?|{_HM}"
 _RU_UNIT = r"(?:минут\w*|дн(?:я|ей|ям)|день|недел\w*|месяц\w*|лет|год\w*)"
 _RU_HOUR = rf"(?:{_RU_CLOCK}|{_bare(_RU_UNIT)})"
 _RU_PART = r"(?:утром|днём|днем|вечером|ночью|в\s+обед|после\s+обеда)"
@@ -172,7 +185,7 @@ _RU = (
 )
 
 # pl: "po 17", "o godzinie 10", "między 14 a 16", "jutro rano", "po południu"
-_PL_CLOCK = rf"godz(?:inie|iny|\.)?\s*{_H}\b|\d{{1,2}}[:.]\d{{2}}\b"
+_PL_CLOCK = rf"godz(?:inie|iny|\.)?\s*{_H}\b|{_HM}"
 _PL_UNIT = r"(?:minut\w*|godzin\w*|dni\w*|dzień|tygodni\w*|tydzień|miesi[aą]c\w*|lat\w*|rok\w*)"
 _PL_HOUR = rf"(?:{_PL_CLOCK}|{_bare(_PL_UNIT)})"
 _PL_PART = r"(?:rano|przed\s+południem|w\s+południe|po\s+południu|wieczorem|w\s+nocy)"
