@@ -482,6 +482,8 @@ def test_a_template_that_does_not_fit_is_refused_with_nothing_sent(
             "{{2}} of &#39;order_update&#39; is empty",
         ),
         ({"template": "order_update", "param": ["Maya", "a\tb"]}, "without tabs"),
+        # the Cloud API refuses more than 4 spaces in a row (132018): it was claimed and sent
+        ({"template": "order_update", "param": ["Maya", "ACM-1     ACM-2"]}, "4 spaces in a row"),
         ({"template": "order_update", "param": ["Maya", "x" * 1025]}, "1,024 characters"),
     ]
     for form, reason in refusals:

@@ -81,8 +81,8 @@ MAX_PARAMETER = 1024  # characters of one body parameter (the Cloud API's limit 
 def check_template(templates: Mapping[str, Template], name: str, params: list[str]) -> Template:
     """The configured template ``name`` if ``params`` fit it, else :class:`TemplateError`.
 
-    Each parameter must be non-empty, one line (the Cloud API refuses new lines and tabs) and
-    at most ``MAX_PARAMETER`` characters.
+    Each parameter must be non-empty, one line (the Cloud API refuses new lines, tabs and more
+    than 4 spaces in a row: error 132018) and at most ``MAX_PARAMETER`` characters.
     """
     template = templates.get(name)
     if template is None or len(params) != template.parameters:
@@ -94,10 +94,10 @@ def check_template(templates: Mapping[str, Template], name: str, params: list[st
     for n, param in enumerate(params, 1):
         if not param.strip():
             raise TemplateError(f"parameter {{{{{n}}}}} of {name!r} is empty")
-        if any(c in param for c in "\n\r\t") or len(param) > MAX_PARAMETER:
+        if any(c in param for c in "\n\r\t") or " " * 5 in param or len(param) > MAX_PARAMETER:
             raise TemplateError(
                 f"parameter {{{{{n}}}}} of {name!r} must be one line of at most "
-                f"{MAX_PARAMETER:,} characters, without tabs"
+                f"{MAX_PARAMETER:,} characters, without tabs or more than 4 spaces in a row"
             )
     return template
 
