@@ -10,6 +10,7 @@ Then, through the REST API of a server on the Acme demo workspace: turn latency 
 miss and of a cache hit (a repeated question from a new customer).
 
 Usage: python bench/answers.py [--limit N] [--prompt-words N] [--weights q8_0|f16|shipped]
+       [--no-flash-attn]
        [--no-append]
 """
 
@@ -67,7 +68,12 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
     retriever = KnowledgeRetriever(kb, question_lead=args.question_lead)
     extractive = ExtractiveProvider(ExtractiveSettings(type="extractive", max_sentences=2))
     local = LlamaCppProvider(
-        LlamaCppSettings(type="llamacpp", weights=args.weights, weights_dir=str(tmp / "models"))
+        LlamaCppSettings(
+            type="llamacpp",
+            weights=args.weights,
+            weights_dir=str(tmp / "models"),
+            flash_attn=not args.no_flash_attn,
+        )
     )
     checker = GroundingChecker(kb.embedder)
     prompts, persona = PromptBuilder(), PersonaSettings(name="Assistant", brand="the agency")
@@ -123,7 +129,8 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())),
         f"local model prompt: {sum(prompt_tokens) / max(len(prompt_tokens), 1):.0f} tokens "
         f"on average (passages cut to {args.prompt_words or 'all'} words); weights "
-        f"{args.weights}, {pct(model_ms[1:], 50):.0f} ms an answer (p50, first left out)",
+        f"{args.weights}, flash attention {'off' if args.no_flash_attn else 'on'}, "
+        f"{pct(model_ms[1:], 50):.0f} ms an answer (p50, first left out)",
     ]
     return lines
 
@@ -160,6 +167,9 @@ def main() -> None:
         choices=get_args(Weights),
         default=LlamaCppSettings(type="llamacpp").weights,
         help="the bundled model's weights (default: the product's)",
+    )
+    parser.add_argument(
+        "--no-flash-attn", action="store_true", help="llama.cpp's plain attention (product: fused)"
     )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()

@@ -162,6 +162,9 @@ class LlamaCppSettings(_Model):
     # stays put between folds (KV ~23 KB a token)
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = None
+    # llama.cpp's fused attention: reads a prompt 0.8-0.9x the time on 2 AMD EPYC cores, the
+    # more so the longer the context held (docs/performance.md, "First web-chat token")
+    flash_attn: bool = True
     timeout_s: float = Field(30.0, gt=0)
     # saved conversation states (llm/llama_state.py): a long conversation's is 20-35 MB
     prompt_cache_mb: int = Field(256, ge=0)

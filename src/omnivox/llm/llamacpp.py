@@ -60,7 +60,11 @@ class _LoadedModel:
         # p50 0.99x (2026-12-04 17:13): not adopted.
         threads = settings.n_threads or max(1, (os.cpu_count() or 2))
         self.llama = Llama(
-            model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads, verbose=False
+            model_path=str(path),
+            n_ctx=settings.n_ctx,
+            n_threads=threads,
+            flash_attn=settings.flash_attn,
+            verbose=False,
         )
         self.template = _chat_template(self.llama, path, generation_prompt=True)
         self.prefix_template = _chat_template(self.llama, path, generation_prompt=False)
@@ -143,13 +147,13 @@ _MODELS_LOCK = threading.Lock()
 
 
 def _model_for(path: Path, settings: LlamaCppSettings) -> _LoadedModel:
-    """The process-wide model for ``path`` (loaded once)."""
-    key = str(path)
+    """The process-wide model for ``path`` and the context settings (loaded once)."""
+    key = f"{path}|n_ctx={settings.n_ctx}|flash_attn={settings.flash_attn}"
     with _MODELS_LOCK:
         if key not in _MODELS:
-            log.info("llm.model.loading", path=key)
+            log.info("llm.model.loading", path=str(path))
             _MODELS[key] = _LoadedModel(path, settings)
-            log.info("llm.model.loaded", path=key)
+            log.info("llm.model.loaded", path=str(path))
         return _MODELS[key]
 
 
