@@ -130,6 +130,27 @@ def test_the_time_asked_for_is_kept_as_written(text: str, when: str | None) -> N
     assert requested_time(text) == when
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "when"),
+    [
+        # another language's time word (were: "alle 5", "PO 12", "Domingo")
+        ("Bitte rufen Sie mich an, ich habe alle 5 Artikel zurückgeschickt", "de", None),
+        ("Please call me, my PO 12 is missing", "en", None),
+        ("Call me back about the Domingo order", "en", None),
+        # the language's own phrases, and English ones mixed in
+        ("Richiamami alle 5", "it", "alle 5"),
+        ("Rufen Sie mich nach 17 Uhr an", "de", "nach 17 Uhr"),
+        ("Llámame mañana after 5pm", "es", "mañana after 5pm"),
+        # a language without phrases of its own here: every language's are read
+        ("Bel me morgen na 17 uur", "sv", "morgen na 17 uur"),
+    ],
+)
+def test_the_time_asked_for_is_read_in_the_message_language(
+    text: str, language: str, when: str | None
+) -> None:
+    assert requested_time(text, language) == when
+
+
 def test_a_call_back_number_is_in_e164_where_it_parses() -> None:
     text = "call me back on (415) 555-0100 tomorrow after 5 p.m."
     assert callback(("phone", "(415) 555-0100"), text, "US") == {

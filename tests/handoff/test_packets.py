@@ -80,6 +80,10 @@ async def test_a_call_back_request_gives_the_packet_and_the_console_its_number_a
             "Bitte um Rückruf nach 2 Wochen: +49 30 1234567",
             {"kind": "phone", "address": "+49301234567", "when": "nach 2 Wochen"},
         ),
+        (  # only the message's language's phrases (were: "alle 5", Italian "at 5")
+            "Bitte um Rückruf: +49 30 1234567, ich habe alle 5 Artikel zurückgeschickt",
+            {"kind": "phone", "address": "+49301234567", "when": None},
+        ),
     ],
 )
 async def test_the_time_asked_for_is_read_in_the_other_default_languages(

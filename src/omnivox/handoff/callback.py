@@ -26,8 +26,13 @@ from omnivox.identity.phones import dialable, whole_number
 from omnivox.identity.verification import VerificationError, normalize
 
 
-def callback(left: tuple[str, str] | None, text: str, region: str) -> dict[str, str | None] | None:
-    """The packet's ``callback`` for an address ``left`` in ``text`` (None without one)."""
+def callback(
+    left: tuple[str, str] | None, text: str, region: str, language: str | None = None
+) -> dict[str, str | None] | None:
+    """The packet's ``callback`` for an address ``left`` in ``text`` (None without one).
+
+    ``language``: the message's reliably detected language, if any (:func:`requested_time`).
+    """
     if left is None:
         return None
     kind, address = left
@@ -35,7 +40,8 @@ def callback(left: tuple[str, str] | None, text: str, region: str) -> dict[str, 
         address = normalize(kind, address, region)
     except VerificationError:
         address = address.strip()
-    when = requested_time(text.replace(left[1], " | "))  # "on X tomorrow": not "on tomorrow"
+    # "on X tomorrow": not "on tomorrow"
+    when = requested_time(text.replace(left[1], " | "), language)
     return {"kind": kind, "address": address, "when": when}
 
 

@@ -185,7 +185,10 @@ class HandoffDesk:
             },
             "channel": ctx.inbound.channel,
             "callback": callback(
-                ctx.callback, ctx.inbound.text, ctx.workspace.understanding.phone_region
+                ctx.callback,
+                ctx.inbound.text,
+                ctx.workspace.understanding.phone_region,
+                analysis.language.code if analysis and analysis.language.reliable else None,
             ),
             "passages": [p.citation().as_dict() for p in ctx.passages] or cited[-3:],
             "suggested_reply": None,

@@ -12,6 +12,11 @@ amount with a unit of time after such a word is kept whole, not cut into an hour
 days", "after 2 hours", "nach 2 Wochen", "después de 3 días", "après 5 jours", "na 3 dagen", "po
 2 tygodniach"; so is "dopo 5 giorni", "depois de 2 dias", "2 saat sonra", whose words take no
 bare hour.
+
+When the message's language is known, only that language's phrases are read (and English ones,
+which customers mix in: "mañana after 5pm"): a word of one language is often another's time
+word ("alle 5 Artikel" is "all 5 items" in German, "alle 5" "at 5" in Italian; "PO 12" is a
+purchase order, "po 12" Polish "after 12"; "Domingo" a name).
 """
 
 from __future__ import annotations
@@ -210,13 +215,37 @@ _TR = (
     r"|(?:mümkün\s+olan\s+)?en\s+kısa\s+(?:sürede|zamanda)|hemen|acilen|istediğiniz\s+zaman)"
 )
 
-WHEN = tuple(re.compile(p, re.I) for p in (_EN, _ES, _FR, _DE, _IT, _PT, _NL, _RU, _PL, _TR))
+_BY_LANGUAGE = {
+    code: re.compile(p, re.I)
+    for code, p in (
+        ("en", _EN),
+        ("es", _ES),
+        ("fr", _FR),
+        ("de", _DE),
+        ("it", _IT),
+        ("pt", _PT),
+        ("nl", _NL),
+        ("ru", _RU),
+        ("pl", _PL),
+        ("tr", _TR),
+    )
+}
+WHEN = tuple(_BY_LANGUAGE.values())
 
 
-def requested_time(text: str) -> str | None:
-    """When the customer asked to be reached ("tomorrow after 5pm"), as written, or None."""
+def requested_time(text: str, language: str | None = None) -> str | None:
+    """When the customer asked to be reached ("tomorrow after 5pm"), as written, or None.
+
+    ``language``: the message's ISO 639-1 code when it was reliably detected; its phrases and
+    English ones are read then, every language's otherwise (or when it is none of them).
+    """
+    patterns = WHEN
+    if language in _BY_LANGUAGE and language != "en":
+        patterns = (_BY_LANGUAGE["en"], _BY_LANGUAGE[language])
+    elif language == "en":
+        patterns = (_BY_LANGUAGE["en"],)
     spans = sorted(
-        (m.span() for pattern in WHEN for m in pattern.finditer(text)),
+        (m.span() for pattern in patterns for m in pattern.finditer(text)),
         key=lambda span: (span[0], -span[1]),
     )
     found: list[str] = []
