@@ -171,6 +171,19 @@ def test_a_reply_with_a_negation_picks_nothing(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "number"),
+    [
+        ("the second one, no rush", "ACM-482577"),  # were None: "no" a negation
+        ("2 please, no worries", "ACM-482577"),
+        ("number 1, non urgent", "ACM-495310"),
+    ],
+)
+def test_a_negation_that_says_there_is_no_hurry_still_picks(text: str, number: str) -> None:
+    assert picked(text) == number
+    assert picked("the second one, no") is None  # a negation still picks nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
     [("No. 2", "ACM-482577"), ("no.3 please", "ACM-482193"), ("number 1", "ACM-495310")],
 )
 def test_the_numero_sign_still_picks(text: str, number: str) -> None:

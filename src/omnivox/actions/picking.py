@@ -20,7 +20,8 @@ A reply with a negation picks nothing, in any of these languages ("no", "not", "
 says which one it is not, or takes back what came before ("No, the second one": a correction
 of what, is not sure), so the message is understood on its own. "No." right before a number is
 the numero sign, not a negation: "No. 2" and "no.2" pick like "number 2" and "#2"; "no 2" (no
-stop) is a negation.
+stop) is a negation. A negation in a phrase that only says there is no hurry ("the second one,
+no rush", "2 please, no worries", "non urgent") is not one.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ _NEGATIONS = frozenset(
         "aucune", "nein", "nicht", "kein", "keine", "keinen", "keiner", "nie", "mai", "nessuno",
         "nessuna", "não", "nao", "nem", "nenhum", "nenhuma", "nee", "niet", "geen", "nooit",
         "не", "нет", "ни", "żaden", "żadna", "żadne", "hayır", "hayir", "değil", "degil",
+    }
+)  # fmt: skip
+# a negation that only says there is no hurry: "the second one, no rush"
+_NO_HURRY = frozenset(
+    {
+        ("no", "rush"), ("no", "hurry"), ("no", "worries"), ("no", "problem"), ("no", "stress"),
+        ("not", "urgent"), ("non", "urgent"), ("pas", "pressé"), ("pas", "urgent"),
+        ("nicht", "eilig"), ("non", "urgente"), ("no", "urgente"), ("não", "urgente"),
     }
 )  # fmt: skip
 # "a second" is a moment, not the second of a list ("one second please", "un segundo")
@@ -163,7 +172,7 @@ def pick(text: str, offered: Sequence[Choice]) -> str | None:
     English is tried first, then each other language with its own filler words.
     """
     lowered = _NUMERO.sub("number ", _lower(text))
-    words = _WORD.findall(lowered)
+    words = _unhurried(_WORD.findall(lowered))
     if not offered or len(words) > MAX_WORDS or _asks_for_a_moment(words):
         return None
     if _CONTRACTED_NOT.search(lowered) or not _NEGATIONS.isdisjoint(words):
@@ -173,6 +182,17 @@ def pick(text: str, offered: Sequence[Choice]) -> str | None:
         if picked is not None:
             return picked
     return None
+
+
+def _unhurried(words: list[str]) -> list[str]:
+    """``words`` without the phrases that only say there is no hurry ("no rush")."""
+    kept: list[str] = []
+    for word in words:
+        if kept and (kept[-1], word) in _NO_HURRY:
+            kept.pop()
+        else:
+            kept.append(word)
+    return kept
 
 
 def _asks_for_a_moment(words: list[str]) -> bool:
