@@ -110,6 +110,7 @@ _ABBREVIATIONS = frozenset(
 _BEFORE_NUMBER = frozenset({"no.", "nos."})  # "No. 5"; "I said no. Then ..." ends one
 _INITIAL = re.compile(r"[A-Z]\.")  # "John F. Kennedy", "J. Crew"; not "So did I. Then"
 _NEXT_WORD = re.compile(r"[\"'(*\[-]*(\w*)")
+_NEXT_INITIAL = re.compile(r"[A-Z]\.\s")  # "J. A. Smith": the next word is an initial too
 
 
 def content_words(text: str) -> set[str]:
@@ -132,13 +133,15 @@ def split_sentences(text: str) -> list[str]:
     Louis") or an initial ("John F. Kennedy", "J. Crew") ends no sentence; a line break always
     ends one. A single capital and stop followed by a word that opens sentences (a function
     word: "Then", "The", "I", "We") is no initial: "So did I. Then we left.", "Plan B. The
-    rest waits." are two sentences each.
+    rest waits." are two sentences each; followed by another initial it is one ("J. A. Smith").
     """
     pieces: list[str] = []
     start = 0
     for gap in _SENTENCE.finditer(text):
         following = _next_word(text, gap.end())
-        if "\n" not in gap.group() and _abbreviated(text[start : gap.start()], following):
+        if "\n" not in gap.group() and _abbreviated(
+            text[start : gap.start()], following, _NEXT_INITIAL.match(text, gap.end()) is not None
+        ):
             continue
         pieces.append(text[start : gap.start()])
         start = gap.end()
@@ -152,13 +155,14 @@ def _next_word(text: str, at: int) -> str:
     return found.group(1) if found else ""
 
 
-def _abbreviated(before: str, following: str) -> bool:
+def _abbreviated(before: str, following: str, initial_next: bool = False) -> bool:
     """Whether ``before`` (ending in a stop) ends in an abbreviation or an initial.
 
-    ``following``: the next word. An initial is followed by a name, not a function word.
+    ``following``: the next word. An initial is followed by a name, not a function word, or
+    by another initial (``initial_next``: "J. A. Smith", "J. I. Rodale").
     """
     word = before.rsplit(None, 1)[-1].lstrip("(\"'[")
     if _INITIAL.fullmatch(word):
-        return following.lower() not in STOPWORDS
+        return initial_next or following.lower() not in STOPWORDS
     word = word.lower()
     return word in _ABBREVIATIONS or (word in _BEFORE_NUMBER and following[:1].isdigit())

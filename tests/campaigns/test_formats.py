@@ -76,6 +76,9 @@ def test_trim_does_not_end_a_sentence_at_an_abbreviation_or_initial() -> None:
             "John F. Kennedy flew. Architect I. M. Pei drew.",
             ["John F. Kennedy flew.", "Architect I. M. Pei drew."],
         ),
+        # an initial before the initial "A." or "I." (was: "I met J." / "A. Smith.")
+        ("I met J. A. Smith. He left.", ["I met J. A. Smith.", "He left."]),
+        ("Read J. I. Rodale today.", ["Read J. I. Rodale today."]),
     ],
 )
 def test_abbreviations_and_initials_end_no_sentence(text: str, sentences: list[str]) -> None:
