@@ -10,7 +10,7 @@ Then, through the REST API of a server on the Acme demo workspace: turn latency 
 miss and of a cache hit (a repeated question from a new customer).
 
 Usage: python bench/answers.py [--limit N] [--prompt-words N] [--weights q8_0|f16|shipped]
-       [--no-flash-attn]
+       [--flash-attn]
        [--no-append]
 """
 
@@ -72,7 +72,7 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
             type="llamacpp",
             weights=args.weights,
             weights_dir=str(tmp / "models"),
-            flash_attn=not args.no_flash_attn,
+            flash_attn=args.flash_attn,
         )
     )
     checker = GroundingChecker(kb.embedder)
@@ -129,7 +129,7 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())),
         f"local model prompt: {sum(prompt_tokens) / max(len(prompt_tokens), 1):.0f} tokens "
         f"on average (passages cut to {args.prompt_words or 'all'} words); weights "
-        f"{args.weights}, flash attention {'off' if args.no_flash_attn else 'on'}, "
+        f"{args.weights}, flash attention {'on' if args.flash_attn else 'off'}, "
         f"{pct(model_ms[1:], 50):.0f} ms an answer (p50, first left out)",
     ]
     return lines
@@ -169,7 +169,7 @@ def main() -> None:
         help="the bundled model's weights (default: the product's)",
     )
     parser.add_argument(
-        "--no-flash-attn", action="store_true", help="llama.cpp's plain attention (product: fused)"
+        "--flash-attn", action="store_true", help="llama.cpp's fused attention (product: plain)"
     )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()

@@ -1,15 +1,17 @@
-"""How fast llama.cpp reads a turn's new tokens after the tokens it already holds, by attention.
+"""How fast llama.cpp reads new tokens after the tokens it already holds, by attention.
 
-A conversation's turn reads only what is new in its prompt (the passages and the question,
-~200-260 tokens with the Acme knowledge base) after the history the model already holds; each new
-token attends to everything before it, so the reading slows as the conversation grows. The
-bundled model (the product's weights, ``llm.providers[].weights``) is loaded twice, with
-llama.cpp's plain attention and with its fused ("flash") attention
-(``llm.providers[].flash_attn``), and both read the same ``--new-tokens`` of the Acme help
-pages after holding 0, 400 and 1,100 of them, in alternating rounds so the machine's drift
-hits both alike. Answer quality with each: ``bench/answers.py --no-flash-attn``.
+A conversation's turn reads only what is new in its prompt after the history the model already
+holds: the passages and the question (~200-260 tokens with the Acme knowledge base), or only the
+question when a draft's passages were read ahead (~20); then it writes the answer one token at a
+time. Each new token attends to everything before it, so all of this slows as the conversation
+grows. The bundled model (the product's weights, ``llm.providers[].weights``) is loaded twice,
+with llama.cpp's plain attention and with its fused ("flash") attention
+(``llm.providers[].flash_attn``), and both read the same 250, 24 and 1 tokens of the Acme help
+pages (1: one written token's step) after holding 0, 400 and 1,100 of them, in alternating
+rounds so the machine's drift hits both alike. Answer quality with each:
+``bench/answers.py --no-flash-attn``.
 
-Usage: python bench/attention.py [--rounds N] [--new-tokens N] [--no-append]
+Usage: python bench/attention.py [--rounds N] [--no-append]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from omnivox.llm.llamacpp import bundled_model_path
 from omnivox.settings import LlamaCppSettings
 
 HELD = (0, 400, 1100)
+NEW = (250, 24, 1)
 MODES = {"plain": False, "fused": True}
 
 
@@ -46,7 +49,6 @@ def read_ms(llm: Any, tokens: list[int], held: int, new: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--new-tokens", type=int, default=250)
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     from llama_cpp import Llama
@@ -58,27 +60,29 @@ def main() -> None:
             mode: Llama(model_path=str(path), n_ctx=settings.n_ctx, flash_attn=on, verbose=False)
             for mode, on in MODES.items()
         }
-        tokens = sample_tokens(models["plain"], max(HELD) + args.new_tokens)
-        times: dict[tuple[str, int], list[float]] = {(m, h): [] for m in MODES for h in HELD}
-        for n in range(args.rounds):
-            order = list(MODES) if n % 2 == 0 else list(MODES)[::-1]
+        tokens = sample_tokens(models["plain"], max(HELD) + max(NEW))
+        times: dict[tuple[str, int, int], list[float]] = {
+            (m, h, n): [] for m in MODES for h in HELD for n in NEW
+        }
+        for r in range(args.rounds):
+            order = list(MODES) if r % 2 == 0 else list(MODES)[::-1]
             for held in HELD:
-                for mode in order:
-                    times[mode, held].append(read_ms(models[mode], tokens, held, args.new_tokens))
+                for new in NEW:
+                    for mode in order:
+                        ms = read_ms(models[mode], tokens, held, new)
+                        times[mode, held, new].append(ms)
     lines = [
-        "| tokens held | plain, median ms | fused, median ms | fused / plain | fused, ms a token |",
+        "| tokens held | new tokens | plain, median ms | fused, median ms | fused / plain |",
         "|---|---|---|---|---|",
     ]
     for held in HELD:
-        plain, fused = pct(times["plain", held], 50), pct(times["fused", held], 50)
-        lines.append(
-            f"| {held} | {plain:.0f} | {fused:.0f} | {fused / plain:.2f} | "
-            f"{fused / args.new_tokens:.2f} |"
-        )
+        for new in NEW:
+            plain, fused = pct(times["plain", held, new], 50), pct(times["fused", held, new], 50)
+            lines.append(f"| {held} | {new} | {plain:.1f} | {fused:.1f} | {fused / plain:.2f} |")
     lines += [
         "",
-        f"{args.new_tokens} new tokens of the Acme help pages read after the tokens held; "
-        f"medians of {args.rounds} alternating rounds; weights {settings.weights}, "
+        f"New tokens of the Acme help pages read after the tokens held (1: one written token's "
+        f"step); medians of {args.rounds} alternating rounds; weights {settings.weights}, "
         f"n_ctx {settings.n_ctx}, llama.cpp threads: all cores; SmolLM2-135M-Instruct.",
     ]
     report("Prompt reading by attention (issue 2)", lines, append=not args.no_append)

@@ -162,9 +162,11 @@ class LlamaCppSettings(_Model):
     # stays put between folds (KV ~23 KB a token)
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = None
-    # llama.cpp's fused attention: reads a prompt 0.8-0.9x the time on 2 AMD EPYC cores, the
-    # more so the longer the context held (docs/performance.md, "First web-chat token")
-    flash_attn: bool = True
+    # llama.cpp's fused ("flash") attention: on 2 AMD EPYC cores it reads a long new part of a
+    # prompt (passages) in 0.83-0.93x the time, but short ones (a question whose passages a
+    # draft read ahead) and each written token up to 1.6x slower the longer the context held
+    # (bench/attention.py; docs/performance.md, "First web-chat token"): off by default
+    flash_attn: bool = False
     timeout_s: float = Field(30.0, gt=0)
     # saved conversation states (llm/llama_state.py): a long conversation's is 20-35 MB
     prompt_cache_mb: int = Field(256, ge=0)

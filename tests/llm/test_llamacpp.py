@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from llama_cpp import LLAMA_FLASH_ATTN_TYPE_DISABLED, LLAMA_FLASH_ATTN_TYPE_ENABLED
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.llamacpp import PREFILL_BATCH, LlamaCppProvider, _prefill, bundled_model_path
@@ -189,3 +190,15 @@ async def test_a_guessed_read_is_continued_when_right_and_not_saved_when_wrong()
     saves = states.saves
     await llm.complete(turn(shipping, "How long does shipping take?"))
     assert states.saves == saves + 1
+
+
+async def test_fused_attention_is_a_setting_of_its_own_model() -> None:
+    plain = provider()
+    fused = LlamaCppProvider(LlamaCppSettings(type="llamacpp", n_ctx=1024, flash_attn=True))
+    plain_answer = await plain.complete(REQUEST)
+    fused_answer = await fused.complete(REQUEST)
+    assert fused_answer.text.strip() and plain_answer.text.strip()
+    # one model per process and setting: the fused one is not the plain one with its setting lost
+    assert fused._model is not None and plain._model is not None
+    assert fused._model.llama.context_params.flash_attn_type == LLAMA_FLASH_ATTN_TYPE_ENABLED
+    assert plain._model.llama.context_params.flash_attn_type == LLAMA_FLASH_ATTN_TYPE_DISABLED
