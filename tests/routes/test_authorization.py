@@ -151,6 +151,7 @@ CONSOLE = {  # agent sessions (cookie), tested below
     ("GET", "/console/dashboard"),
     ("GET", "/console/handoffs/{handoff_id}"),
     ("POST", "/console/handoffs/{handoff_id}/{action}"),
+    ("POST", "/console/handoffs/{handoff_id}/template"),
 }
 WEBHOOK_PREFIX = "/webhooks/{workspace}/"  # provider signatures: tests/channels/
 
@@ -362,12 +363,17 @@ def test_console_needs_a_session_of_the_same_workspace(world: World) -> None:
         assert client.get("/console/events").status_code == 401
         note = client.post(f"/console/handoffs/{handoff}/note", data={"text": "x"})
         assert note.status_code == 401
+        template = client.post(f"/console/handoffs/{handoff}/template", data={"template": "x"})
+        assert template.status_code == 401
     gil = login(world, GLOBEX_AGENT, "globex")
     page = gil.get(f"/console/handoffs/{handoff}")
     assert page.status_code == 404 and CANARY not in page.text
     assert gil.post(f"/console/handoffs/{handoff}/note", data={"text": "x"}).status_code == 404
+    template = gil.post(f"/console/handoffs/{handoff}/template", data={"template": "x"})
+    assert template.status_code == 404 and CANARY not in template.text
     assert handoff not in gil.get("/console").text
     assert counts(world.server)["notes"] == before["notes"]
+    assert counts(world.server)["messages"] == before["messages"]
     sam = login(world, AGENT, "acme")
     assert handoff in sam.get("/console").text
     # each workspace's dashboard counts its own handoffs: acme's one, none of globex's
