@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("OMNIVOX_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -40,3 +42,18 @@ def browser() -> Iterator[Browser]:
 from tests.channels.conftest import twilio_api, whatsapp_api  # noqa: E402
 
 __all__ = ["browser", "twilio_api", "whatsapp_api"]
+
+
+def console_page(
+    browser: Browser, url: str, email: str, password: str, **options: Any
+) -> tuple[Page, list[str]]:
+    """A new page logged in to the console at ``url``, and the errors its scripts log."""
+    page = browser.new_page(**options)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{url}/console/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/console$"))
+    return page, errors

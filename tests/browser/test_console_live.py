@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.browser.conftest import console_page
 from tests.channels.conftest import TWILIO_SID, TWILIO_TOKEN, BotApi, signed_sms
 from tests.conftest import LiveServer, make_settings
 
@@ -38,14 +38,7 @@ def server(tmp_path: Path, twilio_api: BotApi) -> Iterator[LiveServer]:
 def test_the_queue_shows_claims_and_drops_resolved_conversations(
     browser: Browser, server: LiveServer, twilio_api: BotApi
 ) -> None:
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.url}/console/login")
-    page.fill("input[name=email]", "sam@acme.example")
-    page.fill("input[name=password]", "sam-pw-1234")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/console$"))
+    page, errors = console_page(browser, server.url, "sam@acme.example", "sam-pw-1234")
     time.sleep(0.3)  # the event stream is open
     signed_sms(server.url, "Can I talk to a real person please?", f"SMin{1:030d}")
     row = page.locator("#queue tr[data-handoff]")

@@ -3,14 +3,13 @@ the form shows only once the window closed, and only the chosen template's param
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import SCREENSHOTS, console_page
 from tests.channels.conftest import BotApi
 from tests.channels.test_whatsapp import TEMPLATES, age_inbound, handed_off, whatsapp_settings
 from tests.conftest import LiveServer, make_settings
@@ -36,14 +35,13 @@ def test_the_template_form_appears_once_the_whatsapp_window_closed(
     browser: Browser, server: LiveServer, whatsapp_api: BotApi
 ) -> None:
     handoff = handed_off(server, whatsapp_api)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.url}/console/login")
-    page.fill("input[name=email]", "sam@acme.example")
-    page.fill("input[name=password]", "sam-pw-1234")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/console$"))
+    page, errors = console_page(
+        browser,
+        server.url,
+        "sam@acme.example",
+        "sam-pw-1234",
+        viewport={"width": 1280, "height": 900},
+    )
     page.goto(f"{server.url}/console/handoffs/{handoff}")
     page.click("text=Claim")
     expect(page.locator("#reply-text")).to_be_visible()

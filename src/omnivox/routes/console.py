@@ -363,6 +363,25 @@ async def conversation_page(handoff_id: str, request: Request) -> Response:
     return await _conversation(services, agent, ws, handoff)
 
 
+async def _refused(
+    services: Services,
+    agent: Agent,
+    ws: WorkspaceSettings,
+    handoff_id: str,
+    exc: HandoffError,
+    draft: str = "",
+    template_draft: tuple[str, list[str]] = ("", []),
+) -> HTMLResponse:
+    """The conversation page again with why an action was refused (and what was typed)."""
+    try:
+        handoff = await services.console.handoffs.get(ws.id, handoff_id)
+    except HandoffError:
+        return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
+    return await _conversation(
+        services, agent, ws, handoff, exc.message, exc.status, draft, template_draft
+    )
+
+
 async def _conversation(
     services: Services,
     agent: Agent,
@@ -437,17 +456,10 @@ async def send_template(handoff_id: str, request: Request) -> Response:
     fields = parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True)
     name = next((v for k, v in fields if k == "template"), "")
     params = [v.strip() for k, v in fields if k == "param"]
-    console = services.console
     try:
-        await console.send_template(ws, agent, handoff_id, name, params)
+        await services.console.send_template(ws, agent, handoff_id, name, params)
     except HandoffError as exc:
-        try:
-            handoff = await console.handoffs.get(ws.id, handoff_id)
-        except HandoffError:
-            return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
-        return await _conversation(
-            services, agent, ws, handoff, exc.message, exc.status, template_draft=(name, params)
-        )
+        return await _refused(services, agent, ws, handoff_id, exc, template_draft=(name, params))
     return RedirectResponse(f"/console/handoffs/{handoff_id}", status_code=303, headers=_headers())
 
 
@@ -461,17 +473,12 @@ async def act(handoff_id: str, action: str, request: Request) -> Response:
     except NotLoggedIn as exc:
         return _login_page(request, f"{exc}. Nothing was sent.", 401)
     form = await _form(request)
-    console = services.console
     text = form.get("text", "").strip()
     try:
-        await console.act(ws, agent, handoff_id, action, text)
+        await services.console.act(ws, agent, handoff_id, action, text)
     except HandoffError as exc:
-        try:
-            handoff = await console.handoffs.get(ws.id, handoff_id)
-        except HandoffError:
-            return page("base.html", exc.status, agent=agent, workspace=ws, error=exc.message)
         draft = text if action == "reply" else ""  # a refused reply is not lost
-        return await _conversation(services, agent, ws, handoff, exc.message, exc.status, draft)
+        return await _refused(services, agent, ws, handoff_id, exc, draft=draft)
     target = "/console" if action in ("resolve", "return") else f"/console/handoffs/{handoff_id}"
     return RedirectResponse(target, status_code=303, headers=_headers())
 
