@@ -14,6 +14,15 @@ from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import events_of
 
 
+async def callback_of(services: Services, text: str) -> object:
+    """The handoff packet's ``callback`` after ``text`` (which must hand off)."""
+    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted == HANDED_OFF
+    (view,) = await services.console.handoffs.queue("acme")
+    return view.packet["callback"]
+
+
 async def test_a_late_suggestion_keeps_the_rating_request(services: Services) -> None:
     """The suggestion wrote its copy of the packet as the handoff opened: the rating request
     made meanwhile was undone, and the customer's score then refused."""
@@ -89,11 +98,7 @@ async def test_a_call_back_request_gives_the_packet_and_the_console_its_number_a
 async def test_the_time_asked_for_is_read_in_the_other_default_languages(
     services: Services, text: str, callback: dict[str, str]
 ) -> None:
-    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
-    ctx = await services.turns.handle(said, services.api)
-    assert ctx.halted == HANDED_OFF
-    (view,) = await services.console.handoffs.queue("acme")
-    assert view.packet["callback"] == callback  # was: "when": None
+    assert await callback_of(services, text) == callback  # was: "when": None
 
 
 @pytest.mark.parametrize(
@@ -109,31 +114,20 @@ async def test_the_time_asked_for_is_read_in_the_other_default_languages(
 async def test_a_number_anywhere_in_a_call_back_request_is_where_to_call(
     services: Services, text: str, address: str
 ) -> None:
-    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
-    ctx = await services.turns.handle(said, services.api)
-    assert ctx.halted == HANDED_OFF
-    (view,) = await services.console.handoffs.queue("acme")
-    assert view.packet["callback"] == {"kind": "phone", "address": address, "when": None}
+    assert await callback_of(services, text) == {"kind": "phone", "address": address, "when": None}
 
 
 async def test_an_order_number_in_a_call_back_request_is_no_number_to_call(
     services: Services,
 ) -> None:
     text = "Please call me back about order #1234567"
-    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
-    ctx = await services.turns.handle(said, services.api)
-    assert ctx.halted == HANDED_OFF
-    (view,) = await services.console.handoffs.queue("acme")
-    assert view.packet["callback"] is None  # was: {"address": "+11234567", …}
+    assert await callback_of(services, text) is None  # was: {"address": "+11234567", …}
 
 
 async def test_a_number_without_its_area_code_is_no_number_to_call(services: Services) -> None:
     text = "Please call me back on 555-0100"
-    said = InboundMessage("acme", "api", CustomerRef("u-callback"), text)
-    ctx = await services.turns.handle(said, services.api)
-    assert ctx.halted == HANDED_OFF
-    (view,) = await services.console.handoffs.queue("acme")
-    assert view.packet["callback"] is None  # was: {"address": "+15550100", …}, a tel: link
+    # was: {"address": "+15550100", …}, a tel: link
+    assert await callback_of(services, text) is None
 
 
 async def test_a_request_to_be_called_when_something_happens_is_answered(
