@@ -143,7 +143,7 @@ class RedisSettings(_Model):
 
 
 # how the bundled model's weights are stored for llama.cpp (llm/llama_weights.py)
-Weights = Literal["q8_0", "f16", "shipped"]
+Weights = Literal["q8_0", "q4_0", "f16", "shipped"]
 
 
 class LlamaCppSettings(_Model):
@@ -153,7 +153,8 @@ class LlamaCppSettings(_Model):
     model_path: str | None = None
     # the bundled model's weights as llama.cpp reads them (llm/llama_weights.py): re-encoded
     # once from the shipped Q4_1 into weights_dir (the server: <data-dir>/models) as q8_0
-    # (prompts read ~1.5x faster on AVX2), f16, or "shipped" to load the file as it is. A
+    # (prompts read ~1.5x faster on AVX2), f16 (reads faster, writes slower), q4_0 (fastest,
+    # answers measurably worse: docs/knowledge.md), or "shipped" to load the file as it is. A
     # model_path is always loaded as it is, and so is the bundled file when weights_dir is unset.
     weights: Weights = "q8_0"
     weights_dir: str | None = None

@@ -8,7 +8,9 @@ delays the first word of every answer, so the server re-encodes the shipped file
 llama.cpp's own quantizer (``llama_model_quantize``, under a second), and keeps the result
 under ``<data-dir>/models`` named by the shipped file's digest (a new package version gets a
 new file). Q4_1 to Q8_0 or F16 loses nothing of note: each 32-weight block of 16 levels is
-written on 255 levels (Q8_0) or as half floats (F16). Nothing is downloaded.
+written on 255 levels (Q8_0) or as half floats (F16). Q4_0 (an option) drops each block's
+offset, which loses precision: faster, but answers get worse (docs/knowledge.md). Nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ def reencoded(source: Path, folder: Path, weights: Weights) -> Path:
 def _quantize(source: Path, target: Path, weights: Weights) -> None:
     import llama_cpp
 
-    ftypes = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16}
+    ftypes = {
+        "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+        "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+        "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+    }
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftypes[weights]
     params.allow_requantize = True  # the source is already quantized (Q4_1)
