@@ -10,13 +10,17 @@ deep into one long conversation, and in one conversation with the Acme knowledge
 last two both with the next message sent at once and with a customer who takes ``--think-s``
 seconds to read each answer and type (the time the server uses to read ahead).
 ``--baseline-src DIR`` (another tree's ``src/``, e.g. from ``git worktree add /tmp/old REV``)
-runs each knowledge-base row against that tree's server too, alternating over ``--rounds``.
+and/or ``--baseline-weights W`` run each knowledge-base row against that tree's server or
+those weights too, alternating over ``--rounds``; ``--rows 2,3`` runs only those
+knowledge-base rows (numbered as they print: 1 one conversation sent at once, 2 at a human
+pace, 3-4 with drafts, 5-7 new visitors).
 
 Targets (DESIGN issue 2): overhead p95 < 15 ms; first web-chat token p95 < 500 ms at c=1.
 
 Usage: python bench/turn_latency.py [--turns N] [--conversation-turns N] [--max-tokens N]
        [--think-s S] [--type-s S] [--pause-s S] [--knowledge-only] [--rest-only]
-       [--weights q8_0|f16|shipped] [--baseline-src DIR] [--rounds N] [--no-append]
+       [--weights W] [--baseline-src DIR] [--baseline-weights W] [--rounds N]
+       [--rows N,...] [--no-append]
 """
 
 from __future__ import annotations
@@ -232,14 +236,16 @@ def knowledge_first_tokens(
     pause_s: float = 0.0,
     one_conversation: bool = True,
     env: dict[str, str] | None = None,
+    weights: str | None = None,
 ) -> list[float]:
     """First tokens of web-chat turns that get passages from the Acme demo's KB.
 
     A fresh server answers one other visitor first (untimed); then one conversation, or a new
     visitor for each message (``one_conversation`` false). ``env`` adds to the server's
-    environment (``PYTHONPATH`` to run another source tree).
+    environment (``PYTHONPATH`` to run another source tree); ``weights`` replaces
+    ``--weights``.
     """
-    providers = [local_model(args)]
+    providers = [{**local_model(args), **({"weights": weights} if weights else {})}]
     knowledge = [str(ROOT / "examples" / "acme" / "knowledge")]
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -261,19 +267,31 @@ def knowledge_first_tokens(
 def knowledge_rows(
     args: argparse.Namespace, think_s: float, type_s: float, pause_s: float, one: bool
 ) -> tuple[list[float], list[float]]:
-    """This tree's first tokens and the baseline's (``--baseline-src``; else none).
+    """This tree's first tokens and the baseline's (none without a baseline).
 
+    The baseline is ``--baseline-src``'s tree and/or this tree with ``--baseline-weights``.
     With a baseline the two servers take turns over ``--rounds`` rounds (the order flips each
     round), so the machine's drift hits both alike.
     """
-    trees: list[dict[str, str]] = [{"PYTHONPATH": str(ROOT / "src")}]
-    if args.baseline_src:
-        trees.append({"PYTHONPATH": str(args.baseline_src.resolve())})
-    got: list[list[float]] = [[] for _ in trees]
+    here = str(ROOT / "src")
+    arms: list[tuple[str, str | None]] = [(here, None)]
+    if baseline(args):
+        src = args.baseline_src.resolve() if args.baseline_src else here
+        arms.append((str(src), args.baseline_weights))
+    got: list[list[float]] = [[] for _ in arms]
     for n in range(args.rounds):
-        for i in range(len(trees)) if n % 2 == 0 else reversed(range(len(trees))):
-            got[i] += knowledge_first_tokens(args, think_s, type_s, pause_s, one, trees[i])
-    return got[0], got[1] if args.baseline_src else []
+        for i in range(len(arms)) if n % 2 == 0 else reversed(range(len(arms))):
+            env = {"PYTHONPATH": arms[i][0]}
+            got[i] += knowledge_first_tokens(args, think_s, type_s, pause_s, one, env, arms[i][1])
+    return got[0], got[1] if len(arms) > 1 else []
+
+
+def baseline(args: argparse.Namespace) -> str:
+    """What the knowledge-base rows are compared with ("" when nothing)."""
+    parts = [str(args.baseline_src)] if args.baseline_src else []
+    if args.baseline_weights:
+        parts.append(f"weights {args.baseline_weights}")
+    return ", ".join(parts)
 
 
 def local_model(args: argparse.Namespace) -> dict[str, object]:
@@ -339,7 +357,19 @@ def main() -> None:
         "base rows also run against it, alternating servers round by round",
     )
     parser.add_argument(
+        "--baseline-weights",
+        choices=get_args(Weights),
+        help="the knowledge-base rows also run with these weights (this tree, or "
+        "--baseline-src's), alternating servers round by round",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="rounds of --turns per knowledge-base row"
+    )
+    parser.add_argument(
+        "--rows",
+        type=lambda v: {int(n) for n in v.split(",")},
+        help="only these knowledge-base rows, numbered from 1 in the order they print "
+        "(e.g. 2: one conversation at a human pace without drafts)",
     )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
@@ -350,7 +380,7 @@ def main() -> None:
         "extractive": [{"type": "extractive"}],
     }
     for name, providers in chains.items():
-        if args.knowledge_only or args.new_visitors_only:
+        if args.knowledge_only or args.new_visitors_only or args.rows:
             break
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -375,28 +405,35 @@ def main() -> None:
                     print(lines[-1], flush=True)
     typing = f"{thinking}, typed at {args.type_s:g} s a character with drafts"
     typed_new = f"typed at {args.type_s:g} s a character with drafts"
-    for one, think, type_s, pause_s, how in (
-        (True, 0.0, 0.0, 0.0, ""),
-        (True, args.think_s, 0.0, 0.0, f", {thinking}"),
-        (True, args.think_s, args.type_s, 0.0, f", {typing}, Enter at once"),
+    for number, (one, think, type_s, pause_s, how) in enumerate(
         (
-            True,
-            args.think_s,
-            args.type_s,
-            args.pause_s,
-            f", {typing}, Enter {args.pause_s:g} s later",
+            (True, 0.0, 0.0, 0.0, ""),
+            (True, args.think_s, 0.0, 0.0, f", {thinking}"),
+            (True, args.think_s, args.type_s, 0.0, f", {typing}, Enter at once"),
+            (
+                True,
+                args.think_s,
+                args.type_s,
+                args.pause_s,
+                f", {typing}, Enter {args.pause_s:g} s later",
+            ),
+            (False, args.think_s, 0.0, 0.0, ""),
+            (False, args.think_s, args.type_s, 0.0, f", {typed_new}, Enter at once"),
+            (
+                False,
+                args.think_s,
+                args.type_s,
+                args.pause_s,
+                f", {typed_new}, Enter {args.pause_s:g} s later",
+            ),
         ),
-        (False, args.think_s, 0.0, 0.0, ""),
-        (False, args.think_s, args.type_s, 0.0, f", {typed_new}, Enter at once"),
-        (
-            False,
-            args.think_s,
-            args.type_s,
-            args.pause_s,
-            f", {typed_new}, Enter {args.pause_s:g} s later",
-        ),
+        start=1,
     ):
-        if args.rest_only or (one and args.new_visitors_only):
+        if (
+            args.rest_only
+            or (one and args.new_visitors_only)
+            or number not in (args.rows or {number})
+        ):
             continue
         whose = "one conversation" if one else "a new visitor's first message each turn"
         label = f"{whose}, Acme knowledge base{how}"
@@ -404,9 +441,9 @@ def main() -> None:
         lines.append(row(f"llamacpp web-chat first token c=1, {label}", times))
         print(lines[-1], flush=True)
         if base:
-            lines.append(row(f"baseline ({args.baseline_src}): {label}", base))
+            lines.append(row(f"baseline ({baseline(args)}): {label}", base))
             print(lines[-1], flush=True)
-    if not (args.knowledge_only or args.new_visitors_only):
+    if not (args.knowledge_only or args.new_visitors_only or args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             bare = asyncio.run(bare_model(args, Path(tmp)))
         lines.append(row("llamacpp bare model call (no server)", bare))
@@ -434,14 +471,10 @@ def main() -> None:
         " lacks the last word or two), 'Enter ... later' a customer who looks over the message "
         "before sending it.",
     ]
-    if args.rounds > 1 or args.baseline_src:
+    if args.rounds > 1 or baseline(args):
         lines[-1] += (
             f" Knowledge-base rows: {args.rounds} round(s) of --turns each, a fresh server a round"
-            + (
-                f", alternating with the baseline tree {args.baseline_src}."
-                if args.baseline_src
-                else "."
-            )
+            + (f", alternating with the baseline ({baseline(args)})." if baseline(args) else ".")
         )
     if not args.no_append:
         command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])

@@ -1,6 +1,6 @@
 """How fast llama.cpp reads prompts and writes tokens with each encoding of the bundled model.
 
-The shipped Q4_1 file and its re-encodings (``llm.providers[].weights``: q8_0, f16; made by
+The shipped Q4_1 file and its re-encodings (``llm.providers[].weights``: q8_0, q4_0, f16; made by
 ``omnivox.llm.llama_weights.reencoded`` as the server makes them) are loaded side by side and
 timed in alternating rounds on the same text, so the machine's drift hits them alike: reading a
 prompt of ``--prompt-tokens`` tokens from an empty state (what delays the first word of an
@@ -26,7 +26,7 @@ from omnivox.llm.llama_weights import reencoded
 from omnivox.llm.llamacpp import bundled_model_path
 from omnivox.settings import Weights
 
-ENCODINGS: tuple[Weights, ...] = ("shipped", "q8_0", "f16")
+ENCODINGS: tuple[Weights, ...] = ("shipped", "q8_0", "q4_0", "f16")
 
 
 def sample_tokens(llm: Any, count: int) -> list[int]:
