@@ -10,6 +10,7 @@ from omnivox.channels.config import EmailSettings
 from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
 from omnivox.channels.mail.parse import (
     MAX_PARTS,
+    MAX_SUBJECT_CHARS,
     MailError,
     bare_subject,
     normalize_id,
@@ -221,6 +222,22 @@ async def test_a_replys_changed_subject_leads_the_question(
     thread = ("Re: Your order #1234 has shipped", "Your order #1234 has shipped")
     assert await question(reply, thread=thread) == text
     assert await question(reply) == body  # a thread not ours: its subject is unknown
+
+
+async def test_a_long_subject_is_compared_with_its_thread_as_cut() -> None:
+    """Subjects are stored cut at 300 characters, prefixes included: "Re: <the thread's>" kept
+    4 characters less of it and was a new question."""
+    long = "Why was my order of " + ", ".join(f"item {n}" for n in range(60)) + " charged twice?"
+    first = parse_mail(mail("Where is it?", subject=long).as_bytes()).subject
+    thread = (first, f"Re: {first}")  # the customer's mail, as stored, and our reply
+    assert len(long) > len(first) == MAX_SUBJECT_CHARS
+    reply = mail("see below", subject=f"Re: {long}", in_reply_to="<a1@acme.example>")
+    assert await question(reply, thread=thread) == "see below"
+    assert await question(reply, thread=thread[1:]) == "see below"
+    stacked = mail("see below", subject=f"AW: Re: [EXTERNAL] {long}", in_reply_to="<a1@x.y>")
+    assert await question(stacked, thread=thread[:1]) == "see below"
+    changed = mail("see below", subject=f"Re: {long[:250]} and refunded?", in_reply_to="<a1@x.y>")
+    assert await question(changed, thread=thread) == f"{long[:250]} and refunded?\n\nsee below"
 
 
 def test_8bit_headers_are_read_as_utf8() -> None:

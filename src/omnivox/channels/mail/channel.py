@@ -29,7 +29,13 @@ import aiosmtplib
 
 from omnivox.channels.base import Capabilities, ChannelError, files_only
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.parse import ParsedMail, bare_subject, normalize_id, subject_prefix
+from omnivox.channels.mail.parse import (
+    MAX_SUBJECT_CHARS,
+    ParsedMail,
+    bare_subject,
+    normalize_id,
+    subject_prefix,
+)
 from omnivox.channels.mail.render import compose
 from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, OutboundMessage, Reply
 
@@ -357,8 +363,24 @@ def _lead(request: ReceivedMail) -> str:
         subject = mail.subject.strip()
         return subject if _may_lead(subject, mail.text) else ""
     subject = bare_subject(mail.subject)
-    known = {_fold(_core(s)) for s in request.thread}
-    return subject if known and asks_anew(request) and _fold(_core(subject)) not in known else ""
+    changed = request.thread and not any(_same(mail.subject, s) for s in request.thread)
+    return subject if changed and asks_anew(request) else ""
+
+
+def _same(subject: str, other: str) -> bool:
+    """Whether two subjects are one thread's: their cores alike, cut alike.
+
+    A subject longer than ``MAX_SUBJECT_CHARS`` is stored cut there, prefixes included, so a
+    reply's "Re: <the thread's long subject>" and the thread's own keep more or less of it: a
+    cut core is compared with as much of the other one.
+    """
+    (shorter, cut), (longer, _) = sorted(map(_key, (subject, other)), key=lambda k: len(k[0]))
+    return shorter == (longer[: len(shorter)] if cut and shorter else longer)
+
+
+def _key(subject: str) -> tuple[str, bool]:
+    """``subject``'s core as compared (:func:`_core`, :func:`_fold`), and whether it was cut."""
+    return _fold(_core(subject)), len(subject) >= MAX_SUBJECT_CHARS
 
 
 def _core(subject: str) -> str:

@@ -25,6 +25,7 @@ from omnivox.channels.mail.quotes import html_to_text, strip_reply
 MAX_PARTS = 500  # parts looked at; the rest of a message with more is ignored (a defect)
 MAX_ID_CHARS = 200  # longer Message-IDs are stored as their hash (the column holds 200)
 MAX_REFERENCES = 50
+MAX_SUBJECT_CHARS = 300  # a longer subject is cut there (the thread compares cut subjects)
 _ADDRESS = re.compile(r"^[^@\s<>()\",;:]+@[^@\s<>()\",;:]+\.[^@\s<>()\",;:]+$")
 _QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)')
 _SYSTEM_SENDERS = re.compile(
@@ -125,7 +126,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         header_id=header_id,
         in_reply_to=tuple(message_ids(header(msg, "In-Reply-To"))[:1]),
         references=tuple(message_ids(header(msg, "References"))[-MAX_REFERENCES:]),
-        subject=subject[:300],
+        subject=subject[:MAX_SUBJECT_CHARS],
         sender=sender,
         sender_name=name,
         sender_problem=problem,
