@@ -690,6 +690,18 @@ def test_a_reply_of_a_photo_and_the_quoted_history_is_answered_as_the_photo(
     assert inbound_rows(server)[1].meta["thread"] == "references"
 
 
+def test_a_reply_of_a_photo_under_a_subject_of_its_own_is_answered_as_the_subject(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    """The changed subject was dropped: it was answered as files alone."""
+    send(smtp_port(server), mail("Can I return boots after 20 days?"))
+    photo = reply_to(answer(relay, 1), "", "Re: is this damage covered by the warranty?")
+    photo.add_attachment(b"\x89PNG" + b"\0" * 50, maintype="image", subtype="png", filename="a.png")
+    send(smtp_port(server), photo)
+    answer(relay, 2)
+    assert inbound_rows(server)[1].text == "is this damage covered by the warranty?"
+
+
 def sent_while_storing_fails(live: LiveServer, question: EmailMessage) -> smtplib.SMTPDataError:
     """What SMTP answers ``question`` while the database cannot store it (then it can again)."""
     store = live.services.store

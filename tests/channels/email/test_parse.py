@@ -224,6 +224,23 @@ async def test_a_replys_changed_subject_leads_the_question(
     assert await question(reply) == body  # a thread not ours: its subject is unknown
 
 
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Re: is this damage covered?", "is this damage covered?"),
+        (
+            "Re: Your order #1234 has shipped",
+            "(The customer sent attachments without any text: a.png.)",
+        ),
+    ],
+)
+async def test_a_replys_changed_subject_leads_over_files_alone(subject: str, text: str) -> None:
+    """A photo under a subject of its own was answered as files alone, the subject dropped."""
+    reply = mail("", subject=subject, in_reply_to="<a1@acme.example>")
+    reply.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="a.png")
+    assert await question(reply, thread=("Your order #1234 has shipped",)) == text
+
+
 async def test_a_long_subject_is_compared_with_its_thread_as_cut() -> None:
     """Subjects are stored cut at 300 characters, prefixes included: "Re: <the thread's>" kept
     4 characters less of it and was a new question."""

@@ -337,8 +337,8 @@ def _question(request: ReceivedMail) -> str:
     subject" or a greeting), so a new thread's subject is the text's first line unless the body
     says it already or it is only a greeting or a label ("Hello", "Question", "(no subject)").
     A reply's subject ("Re: ...") is usually the thread's old question and is left out, unless
-    the customer changed it into a new one (:func:`_lead`). A mail of files alone is said so (an
-    agent can look), also under a thread's subject.
+    the customer changed it into a new one (:func:`_lead`), also over files alone. A mail of
+    files alone is said so (an agent can look), also under a thread's subject.
     """
     mail = request.mail
     body, subject = mail.text.strip(), mail.subject.strip()
@@ -347,7 +347,7 @@ def _question(request: ReceivedMail) -> str:
         subject = ""
     lead = _lead(request)
     if lead:
-        return f"{lead}\n\n{body}"
+        return "\n\n".join(filter(None, (lead, body)))
     return body or subject or files_only(names)
 
 
@@ -397,9 +397,8 @@ def _core(subject: str) -> str:
 
 
 def _may_lead(subject: str, body: str) -> bool:
-    """Whether ``subject`` may lead ``body``: both said, the subject asks, the body lacks it."""
-    body = body.strip()
-    return bool(body) and _asks(subject) and _fold(subject) not in _fold(body)
+    """Whether ``subject`` may lead ``body`` (empty: files alone): it asks, the body lacks it."""
+    return _asks(subject) and _fold(subject) not in _fold(body)
 
 
 def _asks(subject: str) -> bool:
