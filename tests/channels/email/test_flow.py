@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select, update
 
 from omnivox import events
+from omnivox.channels.mail.channel import EMPTY_REPLY
 from omnivox.services import build_services
 from omnivox.settings import ConfigError, Settings
 from omnivox.storage.models import Conversation, Message
@@ -700,6 +701,21 @@ def test_a_reply_of_a_photo_under_a_subject_of_its_own_is_answered_as_the_subjec
     send(smtp_port(server), photo)
     answer(relay, 2)
     assert inbound_rows(server)[1].text == "is this damage covered by the warranty?"
+
+
+def test_an_empty_reply_under_the_threads_subject_is_stored_not_answered(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    """It was answered as its subject, "Re: Question about returns": the old question again."""
+    send(smtp_port(server), mail("Can I return boots after 20 days?"))
+    a1 = answer(relay, 1)
+    send(smtp_port(server), reply_to(a1, ""))  # the quoted history alone
+    send(smtp_port(server), reply_to(a1, "And for kids?"))
+    answer(relay, 2)  # turns of one sender run in order: the empty one's ended
+    rows = inbound_rows(server)
+    assert [r.text for r in rows[1:]] == [EMPTY_REPLY, "And for kids?"]
+    assert rows[1].meta["held"] and rows[1].meta["email"]["unanswered"] == "empty reply"
+    assert len(relay.received) == 2 and len({r.conversation_id for r in rows}) == 1
 
 
 def sent_while_storing_fails(live: LiveServer, question: EmailMessage) -> smtplib.SMTPDataError:

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.channel import EmailChannel, ReceivedMail
+from omnivox.channels.mail.channel import EMPTY_REPLY, EmailChannel, ReceivedMail, reads_thread
 from omnivox.channels.mail.parse import (
     MAX_PARTS,
     MAX_SUBJECT_CHARS,
@@ -18,6 +18,7 @@ from omnivox.channels.mail.parse import (
     subject_prefix,
 )
 from omnivox.channels.mail.quotes import html_to_text, strip_reply
+from omnivox.types import InboundMessage
 from tests.channels.email.support import mail
 
 HEAD = (
@@ -132,13 +133,22 @@ def test_a_subject_is_bare_without_its_stacked_prefixes(subject: str, bare: str)
     assert bare_subject(subject) == bare
 
 
-async def question(msg: EmailMessage, hint: str | None = None, thread: tuple[str, ...] = ()) -> str:
-    """The text the turn answers for ``msg`` (the email channel's inbound message)."""
+THREAD = ("Re: Your order #1234 has shipped", "Your order #1234 has shipped")
+
+
+async def parsed(
+    msg: EmailMessage, hint: str | None = None, thread: tuple[str, ...] = ()
+) -> list[InboundMessage]:
+    """The email channel's inbound messages for ``msg`` (read with ``thread``'s subjects)."""
     config = EmailSettings(addresses=["support@acme.example"])
     email = EmailChannel("acme", config, "Acme Outfitters", "Juniper")
-    parsed = parse_mail(msg.as_bytes())
-    received = ReceivedMail(parsed, "support@acme.example", hint, thread)
-    [inbound] = await email.parse(received)
+    received = ReceivedMail(parse_mail(msg.as_bytes()), "support@acme.example", hint, thread)
+    return await email.parse(received)
+
+
+async def question(msg: EmailMessage, hint: str | None = None, thread: tuple[str, ...] = ()) -> str:
+    """The text the turn answers for ``msg`` (the email channel's inbound message)."""
+    [inbound] = await parsed(msg, hint, thread)
     return inbound.text
 
 
@@ -239,6 +249,29 @@ async def test_a_replys_changed_subject_leads_over_files_alone(subject: str, tex
     reply = mail("", subject=subject, in_reply_to="<a1@acme.example>")
     reply.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="a.png")
     assert await question(reply, thread=("Your order #1234 has shipped",)) == text
+
+
+@pytest.mark.parametrize(
+    ("subject", "thread", "text", "held"),
+    [
+        ("Re: Your order #1234 has shipped", THREAD, EMPTY_REPLY, True),
+        ("RE: [EXTERNAL] Your order #1234 has shipped", THREAD, EMPTY_REPLY, True),
+        ("Re: Hello", THREAD, EMPTY_REPLY, True),  # a greeting says nothing new either
+        # a subject of its own is the question; a thread not ours: its subject, unknown
+        ("Re: can I change the address?", THREAD, "can I change the address?", False),
+        ("Re: Your order #1234 has shipped", (), "Your order #1234 has shipped", False),
+    ],
+)
+async def test_an_empty_reply_is_its_subject_without_prefixes_or_stored_unanswered(
+    subject: str, thread: tuple[str, ...], text: str, held: bool
+) -> None:
+    """An empty "Re: <the thread's subject>" was answered as that whole subject, "Re:" too."""
+    reply = mail("", subject=subject, in_reply_to="<a1@acme.example>")
+    [inbound] = await parsed(reply, thread=thread)
+    assert (inbound.text, inbound.metadata.get("held", False)) == (text, held)
+    unanswered = inbound.metadata["email"].get("unanswered")
+    assert unanswered == ("empty reply" if held else None)
+    assert reads_thread(ReceivedMail(parse_mail(reply.as_bytes()), "support@acme.example"))
 
 
 async def test_a_long_subject_is_compared_with_its_thread_as_cut() -> None:

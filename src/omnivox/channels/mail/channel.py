@@ -42,6 +42,8 @@ from omnivox.types import CustomerRef, DeliveryReceipt, InboundMessage, Outbound
 MAX_REFERENCES = 20  # ids carried in References (the oldest and the newest matter)
 THREAD_SUBJECTS = 20  # a reply's subject is compared with its thread's latest mails' subjects
 DISABLED = "outbound email is disabled: set channels.email.relay (host:port)"
+# the text of a reply with no words, no files and its thread's subject: stored, not answered
+EMPTY_REPLY = "(The customer replied without any text.)"
 # a subject that says nothing of the question ("Hello", "Question", "Help please", "Anfrage",
 # "(no subject)"), in the languages detected by default: not put before the body
 _NO_QUESTION = frozenset(
@@ -121,7 +123,8 @@ class EmailChannel:
         mail = request.mail
         if mail.sender is None:
             return []
-        text = _question(request)
+        empty = _empty_reply(request)
+        text = EMPTY_REPLY if empty else _question(request)
         if not text:
             return []
         meta = {
@@ -133,6 +136,8 @@ class EmailChannel:
             "attachments": [a.as_dict() for a in mail.attachments],
             "defects": list(mail.defects),
         }
+        if empty:  # an agent sees it; the old question is not answered again
+            meta["unanswered"] = "empty reply"
         sender = CustomerRef(mail.sender, mail.sender_name, email=mail.sender)
         return [
             InboundMessage(
@@ -141,7 +146,7 @@ class EmailChannel:
                 sender=sender,
                 text=text,
                 provider_message_id=mail.message_id,
-                metadata={"email": meta},
+                metadata={"email": meta, "held": True} if empty else {"email": meta},
                 follows=mail.follows,
                 conversation_hint=request.conversation_hint,
             )
@@ -330,6 +335,29 @@ def asks_anew(request: ReceivedMail) -> bool:
     return _may_lead(bare_subject(mail.subject), mail.text)
 
 
+def reads_thread(request: ReceivedMail) -> bool:
+    """Whether a reply is read with its thread's subjects: they tell what it asks.
+
+    One whose subject may ask something new (:func:`asks_anew`), and one with neither words nor
+    files, which says nothing new under its thread's subject (:func:`_empty_reply`).
+    """
+    mail = request.mail
+    if _starts_thread(request) or subject_prefix(mail.subject) == "forward":
+        return False
+    return asks_anew(request) or not (mail.text.strip() or mail.attachments)
+
+
+def _empty_reply(request: ReceivedMail) -> bool:
+    """Whether a reply of its thread says nothing: no words, no files, no subject of its own.
+
+    "Re: <the thread's subject>" over an empty body asks the old question again, which was
+    answered then: it is stored for an agent to see and not answered (:data:`EMPTY_REPLY`).
+    """
+    mail = request.mail
+    said = mail.text.strip() or mail.attachments
+    return bool(request.thread) and not said and not _lead(request)
+
+
 def _question(request: ReceivedMail) -> str:
     """What the customer asks: the body, led by the subject when it asks something new.
 
@@ -341,10 +369,8 @@ def _question(request: ReceivedMail) -> str:
     files alone is said so (an agent can look), also under a thread's subject.
     """
     mail = request.mail
-    body, subject = mail.text.strip(), mail.subject.strip()
-    names = [a.name for a in mail.attachments]
-    if names and subject_prefix(subject):
-        subject = ""
+    body, names = mail.text.strip(), [a.name for a in mail.attachments]
+    subject = "" if names and subject_prefix(mail.subject) else bare_subject(mail.subject)
     lead = _lead(request)
     if lead:
         return "\n\n".join(filter(None, (lead, body)))

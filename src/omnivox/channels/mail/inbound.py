@@ -38,7 +38,7 @@ from omnivox.channels.mail.channel import (
     THREAD_SUBJECTS,
     EmailChannel,
     ReceivedMail,
-    asks_anew,
+    reads_thread,
     subject_of,
 )
 from omnivox.channels.mail.parse import MailError, ParsedMail, daemon_sender, parse_mail
@@ -207,10 +207,11 @@ class InboundMail:
 
         A reply's subject leads its text only when it is none of the subjects of the stored
         thread it answers: the customer changed "Re: Your order #1234 has shipped" into "Re:
-        can I change the delivery address?" over "see subject".
+        can I change the delivery address?" over "see subject". An empty reply under one of
+        them says nothing new: it is stored for an agent and not answered.
         """
         messages = await channel.parse(request)
-        if not messages or self.earlier is None or not asks_anew(request):
+        if not messages or self.earlier is None or not reads_thread(request):
             return messages
         earlier = await self.earlier(messages[0], THREAD_SUBJECTS)
         thread = tuple(s for s in (subject_of(m.metadata) for m in earlier) if s)
