@@ -29,6 +29,9 @@ MAYA_EMAIL = "maya.thompson@example.com"
         ("you can reach me at maya@example.com", ("email", "maya@example.com")),
         ("maya@example.com is my email", ("email", "maya@example.com")),
         ("Where is my order? My email is a@b.co", ("email", "a@b.co")),
+        # 00 for "+" where the region dials out with 011, as "+44 …" (were: None)
+        ("my number is 0044 20 7946 0958", ("phone", "0044 20 7946 0958")),
+        ("0044 20 7946 0958 is my number", ("phone", "0044 20 7946 0958")),
         # mentions, not claims: answered as usual
         (
             "I called the number on your site, 1-800-555-0199, nobody answered. Where is my order?",

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-
 from omnivox.handoff.when import requested_time
-from omnivox.identity.phones import dialable, whole_number
+from omnivox.identity.phones import numbers_in, whole_number
 from omnivox.identity.verification import VerificationError, normalize
 
 
@@ -63,11 +61,7 @@ def phone_in(text: str, region: str) -> tuple[int, str] | None:
     country code, "+44 …" or "0044 …"); an order or reference number, a date, or a number that
     is not a phone for ``region`` is skipped.
     """
-    plus = dialable(text, region)
-    leniency = phonenumbers.Leniency.POSSIBLE
-    for match in phonenumbers.PhoneNumberMatcher(plus, region, leniency=leniency):
-        start = match.start - (plus[match.start] != text[match.start])  # "0044": from 00
-        written = text[start : match.end]
+    for start, written in numbers_in(text, region):
         if _is_phone(written, region) and not _REFERENCE.search(text[:start]):
             return start, written
     return None

@@ -16,6 +16,7 @@ number that is whole but unassigned fails where it is dialled, as any wrong numb
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import phonenumbers
 from phonenumbers import PhoneMetadata, ValidationResult
@@ -48,3 +49,16 @@ def dialable(text: str, region: str) -> str:
         return zeros.group(0) if abroad and re.match(abroad, digits) else " +"
 
     return _ZERO_ZERO.sub(plus, text)
+
+
+def numbers_in(text: str, region: str) -> Iterator[tuple[int, str]]:
+    """(position, number as written) of each phone number phonenumbers finds in ``text``.
+
+    Found with "00" read as "+" (:func:`dialable`), so "0044 20 7946 0958" is found in the US,
+    from its 00; whether each is whole is for the caller to ask (:func:`whole_number`).
+    """
+    plus = dialable(text, region)
+    leniency = phonenumbers.Leniency.POSSIBLE
+    for match in phonenumbers.PhoneNumberMatcher(plus, region, leniency=leniency):
+        start = match.start - (plus[match.start] != text[match.start])  # "0044": from 00
+        yield start, text[start : match.end]

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-
 from omnivox.handoff.callback import phone_in
 from omnivox.handoff.desk import HandoffDesk
-from omnivox.identity.phones import whole_number
+from omnivox.identity.phones import numbers_in, whole_number
 from omnivox.identity.verification import NAMES, VerificationError, Verifier
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
@@ -97,15 +95,14 @@ def _address_at(text: str, region: str, *, whole: bool = False) -> tuple[str, st
     email = _EMAIL.match(text)
     if email and (not whole or email.end() == len(text)):
         return "email", email.group(0)
-    leniency = phonenumbers.Leniency.POSSIBLE
-    match = next(iter(phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)), None)
-    if match is None or text[: match.start].strip(" \t(") != "":
+    start, written = next(numbers_in(text, region), (0, ""))  # "0044 …" too, as "+44 …"
+    if not written or text[:start].strip(" \t(") != "":
         return None
-    if whole and text[match.end :].strip(" )") != "":
+    if whole and text[start + len(written) :].strip(" )") != "":
         return None
-    if whole_number(match.raw_string, region) is None:  # "555-0100": no area code, no number
+    if whole_number(written, region) is None:  # "555-0100": no area code, no number
         return None
-    return "phone", match.raw_string
+    return "phone", written
 
 
 def left_with(text: str, region: str) -> tuple[str, str] | None:
