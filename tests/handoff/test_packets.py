@@ -139,3 +139,13 @@ async def test_a_request_to_be_called_when_something_happens_is_answered(
     ctx = await services.turns.handle(said, services.api)
     assert ctx.halted != HANDED_OFF and ctx.callback is None  # was: handed off
     assert await services.console.handoffs.queue("acme") == []
+
+
+async def test_a_request_to_be_called_back_with_news_hands_off(services: Services) -> None:
+    text = "Please call me back when you have an update. +1 415 555 0100"
+    # was: answered, read as a request to be told of an event ("when my order ships")
+    assert await callback_of(services, text) == {
+        "kind": "phone",
+        "address": "+14155550100",
+        "when": None,
+    }

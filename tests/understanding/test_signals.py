@@ -158,6 +158,16 @@ def test_mentioning_a_person_is_not_a_request(text: str) -> None:
         ("Bel me als het kan", True),
         ("Перезвоните мне, когда сможете", True),
         ("Proszę oddzwonić, kiedy będzie Pan miał czas", True),
+        # news a person will have is no event: a call-back request (were: answered)
+        ("call me back when you have an update", True),
+        ("Please call me when you have more information", True),
+        ("call me back when you know more", True),
+        ("can someone call me when there's an update?", True),
+        ("I want someone to call me when you hear back from the warehouse", True),
+        ("llámame cuando tengas novedades", True),
+        ("rappelez-moi quand vous aurez des nouvelles", True),
+        ("Rufen Sie mich an, wenn Sie Neuigkeiten haben", True),
+        ("call me when you ship my order", False),  # the order's event, not news
     ],
 )
 def test_a_request_to_be_called_back_asks_for_a_person(text: str, asks: bool) -> None:

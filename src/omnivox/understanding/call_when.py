@@ -7,7 +7,9 @@ da ist": the customer asks to be notified of something, which no person can do f
 "llámame cuando puedas", "rappelez-moi quand vous pouvez", "wenn Sie Zeit haben", "als het
 kan", "когда сможете" say when to call: a call-back request. So do a question ("call me back,
 when will it ship?") and anything other than the when-word right after the request ("call me
-back tomorrow when …"): only a when-word that opens an event reads as a notification.
+back tomorrow when …"): only a when-word that opens an event reads as a notification. News a
+person will have is no event: "call me back when you have an update", "when you know more",
+"cuando tenga novedades", "quand vous aurez des nouvelles", "wenn Sie Neuigkeiten haben".
 
 Read in the languages a call-back request is (en, es, fr, de, it, pt, nl, ru, pl); Turkish puts
 the event before the verb ("siparişim gelince beni arayın") and is not read here.
@@ -35,6 +37,11 @@ _EN_WHO = (
     r"(?:you|u|someone|somebody|anyone|anybody|one\s+of\s+(?:you|your\s+\w+)"
     r"|(?:an?|the|your)\s+(?:\w+\s+)?(?:agent|rep|representative|person|manager|supervisor))"
 )
+# news a person gives: "an update", "any news", "more information", "an answer"
+_NEWS = (
+    r"(?:(?:an?|any|some|more|the|further)\s+)?(?:(?:new|more|further)\s+)?(?:updates?|news"
+    r"|info|information|answers?|response|details|feedback|results?|outcome)\b"
+)
 # when to call, not an event: the caller's or the customer's time, "possible", "convenient"
 _AVAILABLE = (
     # en
@@ -45,10 +52,16 @@ _AVAILABLE = (
     r"(?:(?:free|spare|quick)\s+)?(?:chance|moment|minute|min|sec|second|time|few\s+minutes)\b"
     r"|(?:it's\s+|it\s+is\s+)?(?:possible|convenient|a\s+good\s+time)\b|available\b|free\b"
     r"|(?:it\s+)?suits\s+you\b"
+    # news the caller will have, not an event: "when you have an update", "when you know more"
+    rf"|{_EN_WHO}(?:'ve|\s+(?:have|has|get|gets|got|receive|receives))\s+{_NEWS}"
+    rf"|{_EN_WHO}\s+(?:hear|hears|know|knows|find\s+out|finds\s+out|learn|learns)\b"
+    rf"|there(?:'s|\s+is|\s+are)\s+{_NEWS}"
     r"|(?:i|we)(?:'m|'re|\s+am|\s+are|\s+get|\s+come)\s+(?:free|available|home|back|off|out)\b"
     # es
     r"|(?:(?:usted|ustedes|t[uú]|alguien)\s+)?(?:puedas|pueda|puedan|pod[aá]is)\b"
     r"|(?:tengas|tenga|tengan)\s+(?:un\s+)?(?:momento|minuto|rato|tiempo)\b"
+    r"|(?:tengas|tenga|tengan|sepas|sepa|sepan)\s+(?:alguna\s+|m[aá]s\s+)?(?:novedad(?:es)?"
+    r"|noticias|informaci[oó]n|respuesta|algo)\b"
     r"|(?:est[eé]s|est[eé]|est[eé]n)\s+(?:libres?|disponibles?)\b"
     r"|(?:(?:te|le|les)\s+)?(?:sea|resulte)\s+(?:posible|c[oó]modo|conveniente)\b|posible\b"
     r"|(?:te|le|les)\s+(?:venga\s+bien|convenga)\b"
@@ -56,11 +69,12 @@ _AVAILABLE = (
     r"|(?:vous|tu|quelqu'un)\s+(?:pouvez|pourrez|pourriez|peux|pourras|peut|pourra)\b"
     r"|(?:vous|tu)\s+(?:[eê]tes|serez|es|seras)\s+(?:libres?|disponibles?|dispo)\b"
     r"|(?:vous|tu)\s+(?:avez|aurez|as|auras)\s+(?:un\s+(?:moment|instant|peu\s+de\s+temps)"
-    r"|une\s+minute|le\s+temps|du\s+temps)\b|(?:c'est\s+|ce\s+sera\s+)?possible\b"
+    r"|une\s+minute|le\s+temps|du\s+temps|des\s+nouvelles|du\s+nouveau|une\s+r[ée]ponse)\b"
+    r"|(?:vous|tu)\s+(?:en\s+)?(?:saurez|sauras)\s+plus\b|(?:c'est\s+|ce\s+sera\s+)?possible\b"
     r"|(?:[çc]a|cela)\s+vous\s+(?:arrange|convient)\b"
     # de: the verb comes last, "wenn Sie mal Zeit haben"
     r"|(?:sie|du|ihr|jemand)\s+(?:\w+\s+){0,3}?(?:k[oö]nnen|kannst|kann|k[oö]nnt"
-    r"|zeit\s+(?:haben|hast|hat|habt)|frei\s+(?:sind|bist|ist|seid)"
+    r"|(?:zeit|neuigkeiten|neues|eine\s+antwort)\s+(?:haben|hast|hat|habt)|frei\s+(?:sind|bist|ist|seid)"
     r"|verf[uü]gbar\s+(?:sind|bist|ist|seid)|dazu\s+komm(?:en|st|t))\b"
     r"|es\s+(?:(?:ihnen|dir|euch)\s+)?(?:geht|passt)\b|(?:es\s+)?m[oö]glich\b"
     r"|(?:ich|wir)\s+(?:\w+\s+){0,2}?(?:zu\s*hause|daheim|frei|erreichbar)\s+(?:bin|sind)\b"
