@@ -57,8 +57,9 @@ async def test_a_call_back_request_gives_the_packet_and_the_console_its_number_a
     assert view.packet["callback"] == callback
     # the number is in the packet (encrypted at rest), never in an event (stored as it is)
     assert ctx.conversation_id is not None
-    for event in await events_of(services, ctx.conversation_id):
-        assert "0100" not in json.dumps(event.payload), event.type
+    for event in await events_of(services, ctx.conversation_id):  # not "0100": a latency has it
+        payload = json.dumps(event.payload)
+        assert "5550100" not in payload and "555 0100" not in payload, event.type
     agent_id = await services.console.handoffs.add_agent(
         "acme", "sam@acme.example", "Sam", "agent", "x"
     )
