@@ -12,10 +12,7 @@ person will have is no event: "call me back when you have an update", "when you 
 "cuando tenga novedades", "quand vous aurez des nouvelles", "wenn Sie Neuigkeiten haben".
 
 Read in the languages a call-back request is (en, es, fr, de, it, pt, nl, ru, pl); Turkish puts
-the event before the request, its verb ending in "-ınca", "-dığında", "-dığı zaman" or "-dıktan
-sonra" ("kargom çıkınca beni arayın", "siparişim geldiğinde beni arayın"; :func:`event_before`),
-and there too a time that suits or news is no event ("müsait olunca beni arayın", "bir gelişme
-olunca beni arayın").
+the event before the verb ("siparişim gelince beni arayın") and is not read here.
 """
 
 from __future__ import annotations
@@ -113,27 +110,3 @@ def tells_of_event(rest: str) -> bool:
     "cuando puedas", "after 5pm", "": False.
     """
     return bool(_EVENT.match(rest))
-
-
-# tr: a verb that makes its clause a time, "çıkınca", "gelince", "geldiğinde", "olduğunuzda",
-# "geldiği zaman", "geldikten sonra"; then at most "lütfen" before the request
-_TR_EVENT = re.compile(
-    r"(?:\w+\s+){0,2}\w+(?:y?[ıiuü]nc[ae]|[dt][ıiuü]ğ\w*d[ae]|[dt][ıiuü]ğ[ıiuü]\s+zaman"
-    r"|[dt][ıiuü]kt[ae]n\s+sonra)\s+(?:lütfen\s+)?$"
-)
-# a time that suits the caller or news they will have: "müsait olunca", "vaktiniz olduğunda",
-# "fırsat bulunca", "uygun olduğunuzda", "bir gelişme olunca", "haber alınca", "öğrenince"
-_TR_AVAILABLE = re.compile(
-    r"\b(?:müsait|musait|uygun|vakt\w*|zaman[ıi]n\w*|fırsat\w*|mümkün|boş|işiniz|haber\w*"
-    r"|bilgi\w*|gelişme\w*|yanıt\w*|cevap\w*|öğren\w*)"
-)
-
-
-def event_before(before: str) -> bool:
-    """Whether ``before``, the words before a Turkish request to be called, end in an event.
-
-    ``before`` is normalised as the request was. "kargom çıkınca", "siparişim geldiğinde":
-    True; "müsait olunca", "yarın", "": False.
-    """
-    event = _TR_EVENT.search(before)
-    return event is not None and not _TR_AVAILABLE.search(event.group(0))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from omnivox.understanding.call_when import event_before, tells_of_event
+from omnivox.understanding.call_when import tells_of_event
 
 _PERSON = (
     r"(?:(?:a|an|the|some|your|real|live|actual|human|another)\s+){0,3}"
@@ -105,12 +105,10 @@ _CALL_ME_ELSEWHERE = (
     r"oddzwonienie)|(?:\w+\s+)?(?:oddzwonić|zadzwonić))\b|\bzadzwo[nń](?:cie)?\s+do\s+mnie\b"
     r"|\b(?:może|mogą|możecie|możesz|mógłby|mogłaby)\s+(?:\w+\s+)?(?:do\s+mnie\s+)?"
     r"(?:zadzwonić|oddzwonić)\b",
-)
-# tr, the event before the request ("kargom çıkınca beni arayın": :mod:`.call_when`)
-_TR_CALL_ME = re.compile(
-    _NOT + r"(?:\b(?:beni|bizi)\s+(?:\w+\s+){0,3}?(?:geri\s+)?ara(?:y[ıi]n|y[ıi]n[ıi]z"
-    r"|r\s+m[ıi]s[ıi]n[ıi]z|yabilir\s+mi\w*)?\b|\bgeri\s+(?:ara(?:y[ıi]n|y[ıi]n[ıi]z"
-    r"|r\s+m[ıi]s[ıi]n[ıi]z|yabilir\s+mi\w*)|d[oö]n[uü][sş]\s+yap\w*)\b)"
+    # tr
+    r"\b(?:beni|bizi)\s+(?:\w+\s+){0,3}?(?:geri\s+)?ara(?:y[ıi]n|y[ıi]n[ıi]z|r\s+m[ıi]s[ıi]n[ıi]z|"
+    r"yabilir\s+mi\w*)?\b|\bgeri\s+(?:ara(?:y[ıi]n|y[ıi]n[ıi]z|r\s+m[ıi]s[ıi]n[ıi]z|yabilir\s+mi\w*)"
+    r"|d[oö]n[uü][sş]\s+yap\w*)\b",
 )
 CALLBACK_PATTERNS = (
     re.compile(rf"^(?:(?:please|pls|plz|just|so|ok|okay|hi|hello|hey|and)\s+)*{_CALL_ME}\b"),
@@ -130,7 +128,6 @@ CALLBACK_PATTERNS = (
         r"|function|functionality|setting|settings|icon|link|log|history|recording|menu)\b)"
     ),
     *(re.compile(_NOT + rf"(?:{pattern})") for pattern in _CALL_ME_ELSEWHERE),
-    _TR_CALL_ME,
 )
 REQUEST_PATTERNS = (
     *CALLBACK_PATTERNS,
@@ -221,24 +218,19 @@ def _normalise(text: str) -> str:
 
 
 def _clauses(text: str) -> list[str]:
-    return [clause for _, clause, _ in _clauses_around(text)]
+    return [clause for clause, _ in _clauses_and_next(text)]
 
 
-def _clauses_around(text: str) -> list[tuple[str, str, str]]:
-    """Each clause with the clauses before and after it where only a comma parts them ("").
+def _clauses_and_next(text: str) -> list[tuple[str, str]]:
+    """Each clause with the clause after it where only a comma parts them, "" otherwise.
 
-    "Ruf mich an, wenn die Bestellung da ist": what the request is about follows the comma;
-    "Kargom çıkınca, beni arayın": in Turkish it comes before.
+    "Ruf mich an, wenn die Bestellung da ist": what the request is about follows the comma.
     """
     parts = _CLAUSE_BREAK.split(text)
     clauses = [_normalise(part) for part in parts[::2]]
     commas = [separator == "," for separator in parts[1::2]]
     return [
-        (
-            clauses[i - 1] if i and commas[i - 1] else "",
-            clause,
-            clauses[i + 1] if i < len(commas) and commas[i] else "",
-        )
+        (clause, clauses[i + 1] if i < len(commas) and commas[i] else "")
         for i, clause in enumerate(clauses)
         if clause
     ]
@@ -260,25 +252,17 @@ def _asks(text: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
     No refusal before it negates it, and it asks for no notification ("call me when my order
     ships").
     """
-    for previous, clause, following in _clauses_around(text):
+    for clause, following in _clauses_and_next(text):
         for pattern in patterns:
             for match in pattern.finditer(clause):
-                before = clause[: match.start()]
                 rest = f"{clause[match.end() :]} {following}"
-                told = _to_be_told(pattern, f"{previous} {before}", rest)
-                if not _NEGATED.search(before) and not told:
+                if not _NEGATED.search(clause[: match.start()]) and not _to_be_told(pattern, rest):
                     return True
     return False
 
 
-def _to_be_told(pattern: re.Pattern[str], before: str, rest: str) -> bool:
-    """Whether a request ``pattern`` between ``before`` and ``rest`` asks to be told of an event.
-
-    The event follows the request ("call me when my order ships"), in Turkish it comes first
-    ("kargom çıkınca beni arayın").
-    """
-    if pattern is _TR_CALL_ME:
-        return event_before(before)
+def _to_be_told(pattern: re.Pattern[str], rest: str) -> bool:
+    """Whether a request ``pattern`` found, with ``rest`` after it, asks to be told of an event."""
     if pattern not in CALLBACK_PATTERNS:
         to_call = _TO_CALL_ME.match(rest)
         if to_call is None:
