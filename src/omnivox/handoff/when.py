@@ -11,9 +11,7 @@ may be anything) nor after a word that also means something else ("vor 2" is "2 
 amount with a unit of time after such a word is kept whole, not cut into an hour: "after 5
 days", "after 2 hours", "nach 2 Wochen", "después de 3 días", "après 5 jours", "na 3 dagen", "po
 2 tygodniach"; so is "dopo 5 giorni", "depois de 2 dias", "2 saat sonra", whose words take no
-bare hour. So is an amount after "in" or "within" ("in 2 days", "within a week", "in 3 hours"):
-"en 2 días", "dans 3 heures", "in 2 Tagen", "tra 2 giorni", "em 2 dias", "over 2 dagen", "через
-2 дня", "za 2 dni", "2 gün içinde".
+bare hour.
 
 When the message's language is known, only that language's phrases are read (and English ones,
 which customers mix in: "mañana after 5pm"): a word of one language is often another's time
@@ -51,11 +49,6 @@ def _bare(unit: str) -> str:
     return rf"\d{{1,2}}(?:[:.]\d{{2}})?\b(?![.,]\d|\s*{unit})"
 
 
-def _or_hours(unit: str, hours: str) -> str:
-    """``unit`` or ``hours``: "dans 3 heures" is how long, where "après 5 heures" is 5 o'clock."""
-    return rf"(?:{unit}|{hours}\b)"
-
-
 # en: 5pm, 5:30 pm, 9 a.m., 5 o'clock; a bare hour needs a word that makes it one
 _EN_CLOCK = rf"{_H}\s*(?:[ap]\.?m\b\.?|o'?clock\b)"
 _EN_UNIT = (
@@ -63,14 +56,12 @@ _EN_UNIT = (
     r"|months?|years?)\b"
 )
 _EN_HOUR = rf"(?:{_EN_CLOCK}|{_bare(_EN_UNIT)})"
-_EN_SPAN = rf"(?:{_span(_EN_UNIT)}|(?:an?|one)\s+{_EN_UNIT})"  # "5 days", "a week"
 _EN_DAY = r"(?:today|tomorrow|tonight|(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
 _EN_PART = r"(?:morning|afternoon|evening|night|lunch(?:time)?|noon|midday)"
 _EN = (
     rf"\b(?:between\s+{_EN_HOUR}\s*(?:and|-|–|to)\s*{_EN_HOUR}"
     rf"|from\s+{_EN_HOUR}\s*(?:-|–|to|until|till)\s*{_EN_HOUR}|{_EN_HOUR}\s*(?:-|–|to)\s*{_EN_CLOCK}"
-    rf"|(?:after|before|around|from|until|till|not\s+before)\s+(?:{_EN_SPAN}|{_EN_HOUR})"
-    rf"|(?:in|within)\s+{_EN_SPAN}"
+    rf"|(?:after|before|around|from|until|till|not\s+before)\s+(?:{_span(_EN_UNIT)}|{_EN_HOUR})"
     rf"|(?:at|by|about)\s+(?:{_EN_CLOCK}|\d{{1,2}}:\d{{2}}\b)|{_EN_CLOCK}"
     rf"|{_EN_DAY}(?:\s+{_EN_PART})?|(?:this|in\s+the|at|around|after|before)\s+{_EN_PART}"
     r"|asap|as\s+soon\s+as\s+possible|any\s*time|right\s+away)"
@@ -87,7 +78,6 @@ _ES_PART = r"(?:(?:por|en)\s+la\s+(?:mañana|tarde|noche)|a\s+mediod[ií]a)"
 _ES = (
     rf"\b(?:entre\s+{_ES_HOUR}\s+y\s+{_ES_HOUR}|(?:de|desde)\s+{_ES_HOUR}\s+(?:a|hasta)\s+{_ES_HOUR}"
     rf"|(?:despu[eé]s|antes|a\s+partir|alrededor)\s+de\s+(?:{_span(_ES_UNIT)}|{_ES_HOUR})"
-    rf"|(?:en|dentro\s+de)\s+{_span(_or_hours(_ES_UNIT, r'horas?'))}"
     rf"|(?:a|hacia|sobre|desde|hasta|para)\s+las?\s+{_ES_H}"
     r"|(?:hoy|pasado\s+mañana|mañana|(?:el\s+)?(?:lunes|martes|mi[eé]rcoles|jueves|viernes"
     rf"|s[aá]bado|domingo))(?:\s+{_ES_PART})?\b|esta\s+(?:mañana|tarde|noche)\b|{_ES_PART}\b"
@@ -106,9 +96,7 @@ _FR_PART = (
 _FR = (
     rf"(?<!\w)(?:entre\s+{_FR_HOUR}\s+et\s+{_FR_HOUR}|de\s+{_FR_HOUR}\s+[àa]\s+{_FR_HOUR}"
     rf"|(?:apr[eè]s|avant|vers|dès|jusqu['’][àa]|à\s+partir\s+de|aux\s+alentours\s+de"
-    rf"|autour\s+de)\s+(?:{_span(_FR_UNIT)}|{_FR_HOUR})"
-    rf"|(?:dans|d['’]ici|sous)\s+{_span(_or_hours(_FR_UNIT, r'heures?'))}"
-    rf"|à\s+(?:{_FR_CLOCK})|a\s+\d{{1,2}}\s*h(?:\s*\d{{2}})?\b"
+    rf"|autour\s+de)\s+(?:{_span(_FR_UNIT)}|{_FR_HOUR})|à\s+(?:{_FR_CLOCK})|a\s+\d{{1,2}}\s*h(?:\s*\d{{2}})?\b"
     r"|(?:aujourd['’]hui|apr[eè]s[-\s]demain|demain|(?:le\s+)?(?:lundi|mardi|mercredi|jeudi"
     rf"|vendredi|samedi|dimanche))(?:\s+{_FR_PART})?\b|(?:ce|cet)\s+(?:matin|apr[eè]s[-\s]midi|soir)\b"
     r"|(?:dans\s+la|en)\s+(?:matinée|soirée)\b|en\s+(?:fin|début)\s+de\s+(?:matinée|journée"
@@ -126,7 +114,7 @@ _DE_WEEKDAY = r"(?:montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag)"
 _DE = (
     rf"\b(?:zwischen\s+{_DE_HOUR}\s+und\s+{_DE_HOUR}|von\s+{_DE_HOUR}\s+bis\s+{_DE_HOUR}"
     rf"|(?:nach|gegen|ab|bis|nicht\s+vor|frühestens\s+um|spätestens\s+um)\s+"
-    rf"(?:{_span(_DE_UNIT)}|{_DE_HOUR})|(?:in|innerhalb(?:\s+von)?|binnen)\s+{_span(_DE_UNIT)}"
+    rf"(?:{_span(_DE_UNIT)}|{_DE_HOUR})"
     rf"|(?:um|vor)\s+(?:{_DE_CLOCK})"
     rf"|(?<!guten\s)(?:heute|übermorgen|morgen|(?:am\s+)?{_DE_WEEKDAY}{_DE_PART}?)"
     rf"(?:\s+{_DE_PART})?\b|am\s+{_DE_PART}\b|(?:morgens|vormittags|mittags|nachmittags|abends)\b"
@@ -140,7 +128,7 @@ _IT_AT = r"(?:le|l['’]|delle|dell['’]|alle|all['’])\s*"
 _IT_PART = r"(?:mattina|mattinata|pomeriggio|sera|serata|notte|a\s+pranzo)"
 _IT_UNIT = r"(?:minut[oi]|or[ae]|giorn[oi](?:\s+lavorativi)?|settiman[ae]|mes[ei]|ann[oi])\b"
 _IT = (
-    rf"\b(?:(?:dopo|tra|fra|entro)\s+{_span(_IT_UNIT)}|(?:tra|fra)\s+{_IT_AT}{_IT_HOUR}\s+e\s+{_IT_AT}{_IT_HOUR}"
+    rf"\b(?:dopo\s+{_span(_IT_UNIT)}|(?:tra|fra)\s+{_IT_AT}{_IT_HOUR}\s+e\s+{_IT_AT}{_IT_HOUR}"
     rf"|(?:dalle|dall['’])\s*{_IT_HOUR}\s+(?:alle|all['’])\s*{_IT_HOUR}"
     rf"|(?:dopo|prima|verso|intorno|entro|fino|non\s+prima)\s+{_IT_AT}{_IT_HOUR}"
     rf"|(?:alle|all['’]|dalle|dall['’])\s*{_IT_HOUR}"
@@ -161,7 +149,7 @@ _PT_WEEKDAY = (
 )
 _PT_UNIT = r"(?:minutos?|horas?|dias?(?:\s+[úu]teis)?|semanas?|m[eê]s(?:es)?|anos?)\b"
 _PT = (
-    rf"(?<!\w)(?:(?:depois\s+de|em|dentro\s+de)\s+{_span(_PT_UNIT)}|entre\s+(?:as\s+)?{_PT_HOUR}\s+e\s+(?:as\s+)?{_PT_HOUR}"
+    rf"(?<!\w)(?:depois\s+de\s+{_span(_PT_UNIT)}|entre\s+(?:as\s+)?{_PT_HOUR}\s+e\s+(?:as\s+)?{_PT_HOUR}"
     rf"|das\s+{_PT_HOUR}\s+(?:às|as)\s+{_PT_HOUR}"
     rf"|(?:(?:depois|antes|a\s+partir|por\s+volta|perto)\s+das?|às|até\s+(?:as|às|a))\s+{_PT_HOUR}"
     rf"|as\s+\d{{1,2}}\s*h(?:\d{{2}})?\b|(?:hoje|depois\s+de\s+amanh[ãa]|amanh[ãa]|{_PT_WEEKDAY})"
@@ -178,9 +166,7 @@ _NL_PART = r"(?:ochtend|middag|avond|vroeg|in\s+de\s+(?:ochtend|middag|avond))"
 _NL_WEEKDAY = r"(?:maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)"
 _NL = (
     rf"\b(?:tussen\s+{_NL_HOUR}\s+en\s+{_NL_HOUR}|van\s+{_NL_HOUR}\s+tot\s+{_NL_HOUR}"
-    rf"|(?:na|vanaf|tot|rond|omstreeks)\s+(?:{_span(_NL_UNIT)}|{_NL_HOUR})"
-    rf"|(?:over|binnen)\s+{_span(_or_hours(_NL_UNIT, r'uur'))}"
-    rf"|(?:om|voor|vóór|uiterlijk)\s+(?:{_NL_CLOCK})"
+    rf"|(?:na|vanaf|tot|rond|omstreeks)\s+(?:{_span(_NL_UNIT)}|{_NL_HOUR})|(?:om|voor|vóór|uiterlijk)\s+(?:{_NL_CLOCK})"
     r"|(?<!guten\s)(?:vandaag|overmorgen|morgen(?:ochtend|middag|avond)?|vanochtend|vanmorgen"
     rf"|vanmiddag|vanavond|vannacht|(?:op\s+)?{_NL_WEEKDAY}(?:ochtend|middag|avond)?)"
     rf"(?:\s+{_NL_PART})?\b|in\s+de\s+(?:ochtend|middag|avond)\b"
@@ -196,7 +182,6 @@ _RU_PART = r"(?:утром|днём|днем|вечером|ночью|в\s+об
 _RU = (
     rf"\b(?:(?:с|от)\s+{_RU_HOUR}\s+до\s+{_RU_HOUR}|между\s+{_RU_HOUR}\s+и\s+{_RU_HOUR}"
     rf"|(?:после|около|не\s+раньше|не\s+позже|примерно\s+в)\s+(?:{_span(_RU_UNIT)}|{_RU_HOUR})"
-    rf"|(?:через|в\s+течение)\s+{_span(_or_hours(_RU_UNIT, r'час(?:а|ов)?'))}"
     rf"|(?:в|до|к|с)\s+(?:{_RU_CLOCK})"
     r"|(?:сегодня|послезавтра|завтра|в\s+(?:понедельник|вторник|среду|четверг|пятницу|субботу"
     rf"|воскресенье))(?:\s+{_RU_PART})?\b|(?:утром|вечером|в\s+обед|после\s+обеда)\b"
@@ -211,8 +196,7 @@ _PL_HOUR = rf"(?:{_PL_CLOCK}|{_bare(_PL_UNIT)})"
 _PL_PART = r"(?:rano|przed\s+południem|w\s+południe|po\s+południu|wieczorem|w\s+nocy)"
 _PL = (
     rf"\b(?:między\s+{_PL_HOUR}\s+a\s+{_PL_HOUR}|od\s+{_PL_HOUR}\s+do\s+{_PL_HOUR}"
-    rf"|(?:po|przed|około|okolo|koło|kolo)\s+(?:{_span(_PL_UNIT)}|{_PL_HOUR})"
-    rf"|(?:za|w\s+ciągu)\s+{_span(_PL_UNIT)}|(?:o|do|od)\s+(?:{_PL_CLOCK})"
+    rf"|(?:po|przed|około|okolo|koło|kolo)\s+(?:{_span(_PL_UNIT)}|{_PL_HOUR})|(?:o|do|od)\s+(?:{_PL_CLOCK})"
     r"|(?:dziś|dzisiaj|pojutrze|jutro|w\s+(?:poniedziałek|wtorek|środę|czwartek|piątek|sobotę"
     rf"|niedzielę))(?:\s+{_PL_PART})?(?!\w)|{_PL_PART}(?!\w)|jak\s+najszybciej|jak\s+najprędzej"
     r"|w\s+każdej\s+chwili|o\s+każdej\s+porze|od\s+razu)"
@@ -223,7 +207,7 @@ _TR_HOUR = rf"(?:saat\s+)?{_H}"
 _TR_PART = r"(?:sabah|öğle(?:den\s+sonra)?|akşam(?:üstü)?|gece)"
 _TR_UNIT = r"(?:dakika|saat|gün|hafta|ay|yıl)"
 _TR = (
-    rf"\b(?:{_span(_TR_UNIT)}\s+(?:sonra|i[çc]inde)|{_TR_HOUR}\s*(?:ile|-|–)\s*{_H}\s+aras[ıi](?:nda)?"
+    rf"\b(?:{_span(_TR_UNIT)}\s+sonra|{_TR_HOUR}\s*(?:ile|-|–)\s*{_H}\s+aras[ıi](?:nda)?"
     rf"|{_TR_HOUR}\s*['’]?\s*[dt][ae]n\s+(?:sonra|önce|itibaren)"
     rf"|saat\s+{_H}(?:\s*['’]?\s*[dt][ae]\b)?(?:\s+(?:gibi|civar[ıi](?:nda)?|sular[ıi]nda))?"
     r"|(?:bugün|yarın|pazartesi|salı|çarşamba|perşembe|cumartesi|cuma|pazar)"
