@@ -153,9 +153,10 @@ class LlamaCppSettings(_Model):
     model_path: str | None = None
     # the bundled model's weights as llama.cpp reads them (llm/llama_weights.py): re-encoded
     # once from the shipped Q4_1 into weights_dir (the server: <data-dir>/models) as q8_0
-    # (prompts read ~1.5x faster on AVX2), f16 (reads faster, writes slower), q4_0 (fastest,
-    # answers measurably worse: docs/knowledge.md), or "shipped" to load the file as it is. A
-    # model_path is always loaded as it is, and so is the bundled file when weights_dir is unset.
+    # (prompts read ~1.5x faster on AVX2), f16 (reads faster, writes slower), q4_0 (reads
+    # like f16, writes fastest, answers measurably worse: docs/knowledge.md), or "shipped" to
+    # load the file as it is. A model_path is always loaded as it is, and so is the bundled
+    # file when weights_dir is unset.
     weights: Weights = "q8_0"
     weights_dir: str | None = None
     # 4096 holds the verbatim history at its longest (history_turns + summarize_every +
