@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -109,3 +110,40 @@ def test_a_visitor_id_in_a_logged_url_is_masked(capsys: pytest.CaptureFixture[st
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert "v_3f9a1c2b7d" not in line["event"]
     assert "/ws/chat?workspace=acme&visitor=***" in line["event"]
+
+
+def test_library_start_chatter_is_quiet_but_its_warnings_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    configure_logging("console", "debug")
+    try:
+        logging.getLogger("faiss.loader").info("Could not load library with AVX512 support")
+        logging.getLogger("bm25s").debug("Building index from IDs objects")
+        logging.getLogger("faiss.loader").warning("index file is corrupt")
+        logging.getLogger("omnivox.something").debug("our own debug line")
+    finally:
+        configure_logging("console", "info")
+    err = capsys.readouterr().err
+    assert "AVX512" not in err and "Building index" not in err
+    assert "index file is corrupt" in err and "our own debug line" in err
+
+
+def test_the_server_says_when_it_is_ready(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = ""
+    configure_logging("json", "info")
+    try:
+        with LiveServer(make_settings(tmp_path), warm_up=True):
+            deadline = time.monotonic() + 60
+            while '"server.ready"' not in err and time.monotonic() < deadline:
+                time.sleep(0.1)
+                err += capsys.readouterr().err
+    finally:
+        configure_logging("console", "info")
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    ready = [e for e in events if e["event"] == "server.ready"]
+    assert len(ready) == 1 and {"database", "model", "knowledge"} <= set(ready[0]["checks"])
+    assert not [e for e in events if e["event"] == "server.not_ready"]

@@ -128,9 +128,20 @@ async def _warm_up(services: Services, models: bool) -> None:
             await services.start_models()
         except Exception as exc:  # the fallback providers still answer; readyz shows the state
             log.error("llm.warm_up.failed", error=str(exc))
+        else:
+            _log_ready(await services.ready())
     again = await services.recover()
     if again:
         log.info("turn.recovery_done", messages=again)
+
+
+def _log_ready(checks: dict[str, bool]) -> None:
+    """Say once the warm-up is over, and what is not ready yet (``/readyz`` has the same)."""
+    waiting = sorted(name for name, ok in checks.items() if not ok)
+    if waiting:
+        log.warning("server.not_ready", waiting=waiting, see="/readyz")
+    else:
+        log.info("server.ready", checks=sorted(checks))
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

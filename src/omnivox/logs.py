@@ -46,6 +46,13 @@ def _hide(value: Any) -> Any:
     return _SECRET_PARAMS.sub(r"\1=***", value) if isinstance(value, str) else value
 
 
+# libraries that narrate their own start at info or debug: faiss tells how it fell back to its
+# portable build ("Could not load library with AVX512 support due to: ModuleNotFoundError"),
+# bm25s logs each index it builds at debug (and sets its own logger's level). Their warnings
+# and errors still show.
+QUIET = ("faiss", "faiss.loader", "bm25s")
+
+
 def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
     """Configure structlog and the standard library root logger once per process."""
     shared: list[structlog.types.Processor] = [
@@ -87,6 +94,8 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -291,7 +291,7 @@ async def test_an_index_built_while_the_encoder_is_down_is_built_again_later(
 
 
 def test_a_server_whose_encoder_is_down_at_start_becomes_ready_when_it_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("omnivox.services.KB_RETRY_S", 0.2)
     port = free_port()
@@ -305,6 +305,9 @@ def test_a_server_whose_encoder_is_down_at_start_becomes_ready_when_it_answers(
             time.sleep(0.1)
         time.sleep(0.5)
         assert httpx.get(f"{live.url}/readyz", timeout=10).json()["checks"]["knowledge"] is False
+        # the warm-up's last word says what it waits for
+        said = capsys.readouterr()
+        assert "server.not_ready" in said.out + said.err
         with EmbeddingsServer(port=port):
             while not live.services.knowledge_ready:  # was never, even once it answered
                 assert time.monotonic() < deadline
