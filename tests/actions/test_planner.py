@@ -215,3 +215,43 @@ def test_several_order_numbers_remember_the_list() -> None:
     text = "Not ACM-482193, that one arrived. Where is ACM-482577?"
     planned = plan("order_status", text, tuple(EXTRACTOR.extract(text)), "")
     assert planned.choices == ("ACM-482193", "ACM-482577")
+
+
+# orders whose items have a negation word in their names
+NAMED_NO = (
+    Choice("ACM-500001", names=("No-Show Ankle Socks - 3 Pack",)),
+    Choice("ACM-500002", names=("Never Wet Spray", "Trail Mix")),
+    Choice("ACM-500003", names=("Not Too Sweet Granola", "Rain Jacket")),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("the no-show socks", "ACM-500001"),  # were None: "no" was taken for a refusal
+        ("No show socks please", "ACM-500001"),
+        ("the Never Wet one", "ACM-500002"),
+        ("not too sweet granola", "ACM-500003"),
+        ("the second one, no rush", "ACM-500002"),
+    ],
+)
+def test_a_negation_word_in_an_items_name_picks_that_item(text: str, number: str) -> None:
+    assert picked(text, NAMED_NO) == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no",
+        "not that one",
+        "none of them",
+        "no, the socks",  # "no" next to a name word that does not follow it in the name
+        "never the granola",
+        "not the jacket",
+        "the no-show socks, no",  # the name's own "no" is the name; the last one is a refusal
+        "no no-show socks",
+        "not 2",
+    ],
+)
+def test_a_negation_beside_an_items_name_still_picks_nothing(text: str) -> None:
+    assert picked(text, NAMED_NO) is None

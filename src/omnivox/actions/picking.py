@@ -21,7 +21,12 @@ says which one it is not, or takes back what came before ("No, the second one": 
 of what, is not sure), so the message is understood on its own. "No." right before a number is
 the numero sign, not a negation: "No. 2" and "no.2" pick like "number 2" and "#2"; "no 2" (no
 stop) is a negation. A negation in a phrase that only says there is no hurry ("the second one,
-no rush", "2 please, no worries", "non urgent") is not one.
+no rush", "2 please, no worries", "non urgent") is not one. Nor is a negation word that is part
+of a listed item's name: "the no-show socks", "Never Wet spray", "not too sweet granola" name
+"No-Show Ankle Socks", "Never Wet Spray", "Not Too Sweet Granola" when the word right before or
+after the negation follows or precedes it in one of those names too ("no show", "never wet", "not
+too"). A negation next to any other word still picks nothing: "no", "not that one", "none of
+them", "no, the socks", "the no-show socks, no" (only the name's own "no" is its name).
 """
 
 from __future__ import annotations
@@ -175,7 +180,7 @@ def pick(text: str, offered: Sequence[Choice]) -> str | None:
     words = _unhurried(_WORD.findall(lowered))
     if not offered or len(words) > MAX_WORDS or _asks_for_a_moment(words):
         return None
-    if _CONTRACTED_NOT.search(lowered) or not _NEGATIONS.isdisjoint(words):
+    if _CONTRACTED_NOT.search(lowered) or _refuses(words, offered):
         return None
     for language in LANGUAGES.values():
         picked = _picked(words, offered, language)
@@ -193,6 +198,18 @@ def _unhurried(words: list[str]) -> list[str]:
         else:
             kept.append(word)
     return kept
+
+
+def _refuses(words: list[str], offered: Sequence[Choice]) -> bool:
+    """Whether a negation in ``words`` is one, not part of a listed item's name ("no show")."""
+    pairs = {pair for c in offered for n in c.names for pair in pairwise(_stems(n))}
+    stems = [_stem(w) for w in words]
+    return any(
+        word in _NEGATIONS
+        and not (i > 0 and (stems[i - 1], stems[i]) in pairs)
+        and not (i + 1 < len(stems) and (stems[i], stems[i + 1]) in pairs)
+        for i, word in enumerate(words)
+    )
 
 
 def _asks_for_a_moment(words: list[str]) -> bool:
@@ -233,12 +250,13 @@ def _lower(text: str) -> str:
 def _by_item(words: list[str], offered: Sequence[Choice]) -> str | None:
     """The one choice whose item names contain every word ("jacket", "rain jacket", "boots")."""
     wanted = {_stem(w) for w in words}
-    matches = [
-        c
-        for c in offered
-        if wanted <= {_stem(w) for n in c.names for w in _WORD.findall(n.lower())}
-    ]
+    matches = [c for c in offered if wanted <= {s for n in c.names for s in _stems(n)}]
     return matches[0].value if len(matches) == 1 else None
+
+
+def _stems(name: str) -> list[str]:
+    """An item name's words, in order, without plain plurals ("Hiking Boots": hiking, boot)."""
+    return [_stem(w) for w in _WORD.findall(name.lower())]
 
 
 def _stem(word: str) -> str:
