@@ -14,7 +14,8 @@ ACTION_COMPLETED = "action.completed"
 MESSAGE_STATUS = "message.status"
 CUSTOMER_MERGED = "customer.merged"
 CUSTOMER_UNMERGED = "customer.unmerged"
-AGENT_REMOVED = "agent.removed"  # kept for good: seed.agents does not bring the agent back
+# kept for good: seed.agents does not bring the agent back; names the email by a keyed digest
+AGENT_REMOVED = "agent.removed"
 IDENTITY_CODE_SENT = "identity.code_sent"
 IDENTITY_VERIFIED = "identity.verified"
 IDENTITY_REFUSED = "identity.refused"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -176,6 +180,51 @@ def test_a_removed_seed_agent_stays_removed_when_the_server_starts_again(
     assert runner.invoke(app, again).exit_code == 0
     emails = [email for email, _ in asyncio.run(_serve_start(settings))]
     assert "sam@acme.example" in emails and "kim@acme.example" not in emails
+
+
+def _removal_payloads(tmp_path: Path) -> list[dict[str, Any]]:
+    with sqlite3.connect(tmp_path / "var" / "omnivox.db") as conn:
+        rows = conn.execute("SELECT payload FROM events WHERE type = 'agent.removed'").fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+def test_a_removal_record_keys_the_emails_digest_with_the_key_ring(tmp_path: Path) -> None:
+    """It kept a plain SHA-256 of the email: reversible by hashing a list of guessed emails."""
+    seed = [
+        {"email": "sam@acme.example", "name": "Sam", "password": "sam-pw-1234"},
+        {"email": "kim@acme.example", "name": "Kim", "password": "kim-pw-1234"},
+    ]
+    config = write_config(tmp_path, seed={"agents": seed})
+    settings = load_settings(config)
+    runner, base = CliRunner(), ["--config", str(config)]
+    asyncio.run(_serve_start(settings))
+    removed = runner.invoke(app, ["agents", "remove", "sam@acme.example", "--yes", *base])
+    assert removed.exit_code == 0, removed.output
+
+    ring_file = tmp_path / "var" / "keys.json"
+    ring = json.loads(ring_file.read_text())
+    key = base64.b64decode(ring["keys"][ring["primary"]])
+    derived = hmac.new(key, b"omnivox:agent-removed:v1", hashlib.sha256).digest()
+    keyed = hmac.new(derived, b"sam@acme.example", hashlib.sha256).hexdigest()
+    assert _removal_payloads(tmp_path) == [{"email_hmac": keyed}]  # no plain digest
+    assert hashlib.sha256(b"sam@acme.example").hexdigest() not in str(_removal_payloads(tmp_path))
+
+    # a record made before 2026-12-06 (a plain digest) still keeps its agent removed
+    kim = asyncio.run(_serve_start(settings))
+    assert [email for email, _ in kim] == ["kim@acme.example"]
+    plain = {"email_sha256": hashlib.sha256(b"kim@acme.example").hexdigest()}
+    with sqlite3.connect(tmp_path / "var" / "omnivox.db") as conn:
+        conn.execute("DELETE FROM agents")  # Kim removed, by a release before 2026-12-06
+        conn.execute(
+            "INSERT INTO events (workspace_id, type, payload, timings, created_at) "
+            "SELECT workspace_id, type, ?, timings, created_at FROM events "
+            "WHERE type = 'agent.removed'",
+            (json.dumps(plain),),
+        )
+    # and a rotated ring (a new primary, the old key kept) still finds the keyed one
+    ring["keys"]["knew"] = base64.b64encode(bytes(range(32))).decode()
+    ring_file.write_text(json.dumps({**ring, "primary": "knew"}))
+    assert asyncio.run(_serve_start(settings)) == []  # neither came back
 
 
 def test_a_removal_record_outlives_the_retention_purge(tmp_path: Path) -> None:

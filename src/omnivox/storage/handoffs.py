@@ -4,11 +4,20 @@ A handoff is ``waiting`` (in the queue), ``claimed`` (an agent holds it), then `
 ``returned`` (to the bot). While one is open its conversation's status is ``human`` and the bot
 stays silent. Claiming is one conditional UPDATE, so of two agents claiming at once exactly one
 wins.
+
+Removing an agent leaves an ``agent.removed`` event, kept for good, that names the email only by
+a keyed digest (``email_hmac``: HMAC-SHA256 under a key derived from the key ring's primary, like
+blind indexes, and found under every key of the ring), so the record cannot be reversed by
+hashing guessed emails. With encryption off there is no ring and the key is a fixed label: no
+better than a plain hash, like everything else stored then. Until 2026-12-06 the event kept a
+plain SHA-256 (``email_sha256``); those are still recognised, and cannot be re-keyed (the email
+is not known until someone asks about it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +27,7 @@ from sqlalchemy import case, func, select, tuple_, update
 
 from omnivox import events
 from omnivox.ids import new_id
+from omnivox.privacy.crypto import RING
 from omnivox.storage.db import AsyncSession, Database
 from omnivox.storage.models import Agent, Conversation, Event, Handoff, Note, Rating
 from omnivox.types import aware, utcnow
@@ -25,6 +35,7 @@ from omnivox.types import aware, utcnow
 OPEN = ("waiting", "claimed")
 # a removed agent kept for the history it names has this email prefix: no command finds it again
 _REMOVED = "removed:"
+REMOVAL_LABEL = b"omnivox:agent-removed:v1"  # derives the key of removed agents' email digests
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +379,7 @@ class HandoffStore:
         ``removed:<agent id>``: nobody can log in as them, enable them again or be assigned to
         them, and ``add_agent`` with the email creates a new account.
 
-        Either way an ``agent.removed`` event keeps a SHA-256 digest of the email (never purged):
+        Either way an ``agent.removed`` event keeps a keyed digest of the email (never purged):
         seeding does not bring the agent back (:meth:`was_removed`).
         """
         async with self.db.sessions.begin() as session:
@@ -386,7 +397,7 @@ class HandoffStore:
                 row.disabled_at = row.signed_out_at = utcnow()
             else:
                 await session.delete(row)
-            payload = {"email_sha256": _email_digest(email)}
+            payload = {"email_hmac": _email_digests(email)[0]}
             removal = Event(
                 type=events.AGENT_REMOVED, workspace_id=workspace_id, payload=payload, timings={}
             )
@@ -399,13 +410,15 @@ class HandoffStore:
         Also true when the email has a new account since (``omnivox agents add``): ask
         :meth:`agent_by_email` first.
         """
-        digest = _email_digest(email)
+        keyed, plain = set(_email_digests(email)), _plain_digest(email)
         query = select(Event.payload).where(
             Event.workspace_id == workspace_id, Event.type == events.AGENT_REMOVED
         )
         async with self.db.sessions() as session:
             payloads = (await session.execute(query)).scalars()
-            return any(payload.get("email_sha256") == digest for payload in payloads)
+            return any(
+                p.get("email_hmac") in keyed or p.get("email_sha256") == plain for p in payloads
+            )
 
     async def agent_by_email(self, workspace_id: str, email: str) -> Agent | None:
         """The agent who logs in with this email in the workspace."""
@@ -487,8 +500,20 @@ async def _take(
     return getattr(result, "rowcount", 0) == 1
 
 
-def _email_digest(email: str) -> str:
-    """What a removal record keeps of the agent's email: its SHA-256 (of the lower case)."""
+def _email_digests(email: str) -> list[str]:
+    """What a removal record keeps of the agent's email (lower case), under each key it may.
+
+    The first is written: keyed with the ring's primary. Then every other key of the ring (a
+    rotation keeps them), and the fixed label that keys it while encryption is off.
+    """
+    ring = sorted(RING.keys.items(), key=lambda item: item[0] != RING.primary)
+    keys = [hmac.new(key, REMOVAL_LABEL, hashlib.sha256).digest() for _, key in ring]
+    value = email.strip().lower().encode()
+    return [hmac.new(key, value, hashlib.sha256).hexdigest() for key in [*keys, REMOVAL_LABEL]]
+
+
+def _plain_digest(email: str) -> str:
+    """The unkeyed SHA-256 a removal record kept of the email until 2026-12-06."""
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
