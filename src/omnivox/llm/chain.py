@@ -9,6 +9,11 @@ prompt, that is once it had streamed text or ran past its deadline (the prompt's
 those of the text it streamed, priced by the provider where it has prices, :class:`Prices`).
 An attempt that failed before either (refused, unreachable, an HTTP error) counts nothing:
 such calls are not billed. Until 2026-12-05 failed attempts counted nothing at all.
+
+A call cancelled mid-answer (the server shutting down, the caller gone) is not a failure and
+falls back to nothing: the provider answering then is the trace's, with what it used so far
+(reported, else estimated like a failed attempt's), and the cancellation goes on. Until
+2026-12-06 such an attempt was left out of the trace.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class ChainTrace:
 
     ``failures``: one entry per failed attempt, with its provider, ``outcome`` (``timeout`` or
     ``error``), reason and the tokens and cost it is known to have used; ``usage``: what the
-    answering provider reported.
+    answering provider reported (cancelled mid-answer: what it is known to have used so far).
     """
 
     provider: str | None = None
@@ -114,6 +119,11 @@ class ProviderChain:
                 trace.provider, trace.usage = provider.name, reported
                 trace.model_ms = (time.perf_counter() - started) * 1000
                 return
+            except asyncio.CancelledError:  # no fallback, but what it used so far is spent
+                trace.provider = provider.name
+                trace.usage = reported or _estimated(provider, fitted, "".join(said), late=False)
+                trace.model_ms = (time.perf_counter() - started) * 1000
+                raise
             except Exception as exc:  # any provider failure falls through to the next one
                 text = "".join(said)
                 used = reported or _estimated(provider, fitted, text, isinstance(exc, TimeoutError))

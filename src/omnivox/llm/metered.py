@@ -4,14 +4,20 @@ A turn's model calls (the tool choice's too) are counted in its ``turn.completed
 its ``turn.failed`` one when it broke after them. The others (a handoff's suggested reply,
 campaign copy, the rolling summary a model writes) each write one
 ``llm.usage`` event through :class:`MeteredChain`: its ``purpose``, the ``provider`` that
-answered (None when none did), ``outcome`` (``ok`` or ``failed``), the tokens and cost of every
-attempt, failed ones included as :class:`~omnivox.llm.chain.ChainTrace` counts them, and the
-failed attempts themselves as ``fallbacks``. The dashboard adds them to the turns' tokens and
-cost (:mod:`omnivox.analytics.metrics`).
+answered (None when none did), ``outcome`` (``ok``, ``failed`` or ``cancelled``), the tokens and
+cost of every attempt, failed ones included as :class:`~omnivox.llm.chain.ChainTrace` counts
+them, and the failed attempts themselves as ``fallbacks``. The dashboard adds them to the turns'
+tokens and cost (:mod:`omnivox.analytics.metrics`).
+
+A call cancelled on its way (the server shutting down, a task given up) records what it used so
+far, the provider then answering with its streamed tokens estimated, as ``cancelled``; the event
+is only queued (nothing awaited), so the cancellation goes on at once. Until 2026-12-06 such a
+call wrote no event.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,11 +51,15 @@ class MeteredChain:
     async def complete(self, request: CompletionRequest, caller: Caller | None) -> Completion:
         """The chain's completion; its usage is recorded for ``caller``, failed or not.
 
-        With no ``caller`` (a component called on its own) nothing is written.
+        Cancelled, it records what was used so far and the cancellation propagates. With no
+        ``caller`` (a component called on its own) nothing is written.
         """
         trace = ChainTrace()
         try:
             completion = await self.chain.complete(request, trace)
+        except asyncio.CancelledError:
+            self._record(caller, trace, "cancelled")
+            raise
         except Exception:
             self._record(caller, trace, "failed")
             raise
