@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
-from omnivox.llm.extractive import NO_ANSWER, ExtractiveProvider, best_sentences
+from omnivox.llm.extractive import NO_ANSWER, ExtractiveProvider, best_sentences, readable
 from omnivox.settings import ExtractiveSettings
 from omnivox.types import Passage
 
@@ -45,3 +45,20 @@ async def test_without_passages_it_says_so_honestly() -> None:
 def test_sentence_ranking_prefers_overlap() -> None:
     best = best_sentences("free shipping over $75", (RETURNS, SHIPPING), 1)
     assert best == ["Orders over $75 ship free."]
+
+
+def test_table_rows_and_list_items_become_sentences_of_their_own() -> None:
+    table = Passage(
+        "shipping.md",
+        "Shipping",
+        "| Method | Delivery time | Price |\n|---|---|---|\n"
+        "| Expedited shipping | 2 business days | $14.95 |\n"
+        "- Overnight shipping is not offered to P.O. boxes\n",
+        1.0,
+    )
+    best = best_sentences("expedited shipping price overnight", (table,), 2)
+    assert best == [
+        "Expedited shipping: 2 business days; $14.95.",
+        "Overnight shipping is not offered to P.O. boxes.",
+    ]
+    assert readable("|---|---|\n| a | b |") == "\na: b"

@@ -2,10 +2,16 @@
 
 Always available, deterministic, and never says anything the knowledge base does not. With no
 passages it says honestly that it does not have the information.
+
+A passage is read as a customer would read it (:func:`readable`): a Markdown table row
+"| Carrier | UPS Standard to Canada |" is the sentence "Carrier: UPS Standard to Canada." (its
+first cell, then the others joined by "; "), and every chosen sentence ends in a stop, so that
+a list item or a row does not run into the next sentence of the answer.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
@@ -16,17 +22,42 @@ from omnivox.types import Passage
 NO_ANSWER = "I don't have that information — shall I connect you with a person?"
 
 
+_ROW = re.compile(r"^[ \t]*\|(.*)$", re.M)
+_ENDS = re.compile(r"[.!?…:;)\]\"'”’]$")
+
+
+def _row(match: re.Match[str]) -> str:
+    cells = [c.strip() for c in match.group(1).strip().strip("|").split("|")]
+    cells = [c for c in cells if c and not set(c) <= set("-: ")]
+    if len(cells) < 2:
+        return " ".join(cells)
+    return f"{cells[0]}: {'; '.join(cells[1:])}"
+
+
+def readable(text: str) -> str:
+    """``text`` with each Markdown table row as a line "first cell: the others; …"."""
+    return _ROW.sub(_row, text)
+
+
+def sentence(text: str) -> str:
+    """``text`` ending in a stop (a list item or a table row has none)."""
+    return text if _ENDS.search(text) else f"{text}."
+
+
 def best_sentences(query: str, passages: tuple[Passage, ...], limit: int) -> list[str]:
-    """Sentences ranked by overlap with the query, weighted by their passage's rank."""
+    """Sentences ranked by overlap with the query, weighted by their passage's rank.
+
+    Each is read from the passage as :func:`readable` shows it and ends in a stop.
+    """
     wanted = content_words(query)
     scored: list[tuple[float, int, str]] = []
     order = 0
     for rank, passage in enumerate(passages):
-        for sentence in split_sentences(passage.text):
-            sentence = sentence.strip(" -*#\t")
-            if len(sentence) < 12:
+        for said in split_sentences(readable(passage.text)):
+            said = said.strip(" -*#\t")
+            if len(said) < 12:
                 continue
-            scored.append((match_score(wanted, sentence, rank), -order, sentence))
+            scored.append((match_score(wanted, said, rank), -order, sentence(said)))
             order += 1
     scored.sort(reverse=True)
     chosen = [s for score, _, s in scored[:limit] if score > 0]

@@ -11,6 +11,7 @@ from omnivox.identity.kinds import display_name
 from omnivox.knowledge.focus import GAP, focus
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.chain import ChainTrace, ProviderChain
+from omnivox.llm.extractive import readable
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
@@ -57,11 +58,19 @@ def cited(text: str, passages: list[Passage]) -> tuple[Citation, ...]:
 
 
 def quoted(text: str, passages: Sequence[Passage]) -> tuple[Citation, ...]:
-    """Citations for the passages an extractive answer quotes (it writes no ``[n]``)."""
-    said = [" ".join(s.split()) for s in split_sentences(text)]
-    return tuple(
-        p.citation() for p in passages if any(s in " ".join(p.text.split()) for s in said if s)
-    )
+    """Citations for the passages an extractive answer quotes (it writes no ``[n]``).
+
+    A passage is quoted when it holds one of the answer's sentences, read as the extractive
+    answer reads it (:func:`omnivox.llm.extractive.readable`; the stop it adds aside).
+    """
+    said = [" ".join(s.split()).rstrip(".") for s in split_sentences(text)]
+    return tuple(p.citation() for p in passages if _holds(readable(p.text), said))
+
+
+def _holds(text: str, sentences: Sequence[str]) -> bool:
+    """Whether ``text`` (spaces aside) holds one of ``sentences``."""
+    flat = " ".join(text.split())
+    return any(s and s in flat for s in sentences)
 
 
 class Generate:
