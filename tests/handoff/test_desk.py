@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,40 @@ def test_the_time_asked_for_is_read_in_the_message_language(
     assert requested_time(text, language) == when
 
 
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        # a time in a complaint before the request is not when to call (were: "after 5 days
+        # after 5pm", "on Monday", "after 2 days tomorrow", "el lunes mañana por la mañana",
+        # "Montag nach 17 Uhr")
+        ("I waited after 5 days for my refund. Please call me back after 5pm", "after 5pm"),
+        ("I ordered on Monday, nobody answered. Call me back", None),
+        ("I was told after 2 days it would ship, call me back tomorrow", "tomorrow"),
+        ("El pedido llegó el lunes. Llámame mañana por la mañana", "mañana por la mañana"),
+        ("Ich warte seit Montag. Rufen Sie mich nach 17 Uhr an", "nach 17 Uhr"),
+        # the request's sentence is read first, then the sentences after it (were: "after 5pm
+        # on Monday")
+        ("Call me back after 5pm. The parcel came on Monday.", "after 5pm"),
+        ("Call me back tomorrow, after 5pm if you can", "tomorrow after 5pm"),
+        ("Please call me back. I'm free tomorrow after 5pm", "tomorrow after 5pm"),
+        ("call me at 9 a.m. tomorrow", "at 9 a.m. tomorrow"),
+        # no request to be called: the whole message
+        ("+1 415 555 0100, after 5pm", "after 5pm"),
+    ],
+)
+def test_the_time_is_read_from_the_request_not_a_complaint_before_it(
+    text: str, when: str | None
+) -> None:
+    assert requested_time(text) == when
+
+
+def test_a_long_message_is_read_fast() -> None:
+    text = "I waited after 5 days, " * 170 + "call me back after 5pm"
+    started = time.perf_counter()
+    assert requested_time(text) == "after 5pm"
+    assert time.perf_counter() - started < 0.2
+
+
 def test_a_call_back_number_is_in_e164_where_it_parses() -> None:
     text = "call me back on (415) 555-0100 tomorrow after 5 p.m."
     assert callback(("phone", "(415) 555-0100"), text, "US") == {
@@ -166,3 +201,6 @@ def test_a_call_back_number_is_in_e164_where_it_parses() -> None:
     # what does not parse is kept as written (the agent reads it); no address, no callback
     assert callback(("phone", "555 01"), "call me on 555 01", "US")["address"] == "555 01"  # type: ignore[index]
     assert callback(None, "call me back", "US") is None
+    # the time of the request, not of the complaint before it (was: "after 5 days after 5pm")
+    text = "I waited after 5 days for my refund. Call me back on +1 415 555 0100 after 5pm"
+    assert callback(("phone", "+1 415 555 0100"), text, "US")["when"] == "after 5pm"  # type: ignore[index]

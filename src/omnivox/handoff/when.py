@@ -17,11 +17,23 @@ When the message's language is known, only that language's phrases are read (and
 which customers mix in: "mañana after 5pm"): a word of one language is often another's time
 word ("alle 5 Artikel" is "all 5 items" in German, "alle 5" "at 5" in Italian; "PO 12" is a
 purchase order, "po 12" Polish "after 12"; "Domingo" a name).
+
+Only the request's own words are read: from the clause that asks to be called ("call me",
+"ring me back", "llámame", "rufen Sie mich an"; :func:`asks_to_be_called`, a clause ending at
+. , ! ? ; : or a line break) to the end of its sentence ("Call me back tomorrow, after 5pm if you
+can"); when that holds no time, the sentences after it ("Please call me back. I'm free after
+5pm."); never what comes before it, which is the story the request follows ("I waited after 5
+days for my refund. Call me back", "Ich warte seit Montag. Rufen Sie mich an"): a time written
+before the request is missed ("Tomorrow after 5pm, call me back"), which the agent reads in the
+message, rather than a complaint's time taken for when to call. A message with no clause that
+asks (a number given when the assistant asked for one) is read whole.
 """
 
 from __future__ import annotations
 
 import re
+
+from omnivox.understanding.handoff_request import asks_to_be_called
 
 # what follows a number that is no hour: more digits ("2026", "12.05.2026", "12,50") or a unit
 # of a span ("nach 3 Wochen", "after 2 days", "dopo 3 giorni": how long, not when)
@@ -231,11 +243,17 @@ _BY_LANGUAGE = {
     )
 }
 WHEN = tuple(_BY_LANGUAGE.values())
+# a clause ends at . , ! ? ; : before a space or the end, or at a line break; a sentence at the
+# same but , and :. Not inside "10:30", "17.30", "12,50", nor after "p.m." ("at 9 a.m. tomorrow")
+_CLAUSE_END = re.compile(r"(?<![ap]\.m)[.,!?;:]+(?=\s|$)|\n", re.I)
+_SENTENCE_END = re.compile(r"[.!?;\n]")
 
 
 def requested_time(text: str, language: str | None = None) -> str | None:
     """When the customer asked to be reached ("tomorrow after 5pm"), as written, or None.
 
+    Read from the clause that asks to be called to the end of its sentence, else in the
+    sentences after it, never before it; in the whole message when no clause asks.
     ``language``: the message's ISO 639-1 code when it was reliably detected; its phrases and
     English ones are read then, every language's otherwise (or when it is none of them).
     """
@@ -244,14 +262,39 @@ def requested_time(text: str, language: str | None = None) -> str | None:
         patterns = (_BY_LANGUAGE["en"], _BY_LANGUAGE[language])
     elif language == "en":
         patterns = (_BY_LANGUAGE["en"],)
+    request = _request(text)
+    if request is None:
+        return _phrases(text, patterns, 0, len(text))
+    start, sentence_end = request
+    return _phrases(text, patterns, start, sentence_end) or _phrases(
+        text, patterns, sentence_end, len(text)
+    )
+
+
+def _request(text: str) -> tuple[int, int] | None:
+    """Where the first clause that asks to be called starts, and where its sentence ends."""
+    start = 0
+    request: int | None = None
+    for end in [*_CLAUSE_END.finditer(text), None]:
+        stop = end.start() if end else len(text)
+        if request is None and asks_to_be_called(text[start:stop]):
+            request = start
+        if request is not None and (end is None or _SENTENCE_END.search(end.group())):
+            return request, stop
+        start = end.end() if end else len(text)
+    return None
+
+
+def _phrases(text: str, patterns: tuple[re.Pattern[str], ...], start: int, stop: int) -> str | None:
+    """The time phrases in ``text[start:stop]``, as written and in order, or None."""
     spans = sorted(
-        (m.span() for pattern in patterns for m in pattern.finditer(text)),
+        (m.span() for pattern in patterns for m in pattern.finditer(text, start, stop)),
         key=lambda span: (span[0], -span[1]),
     )
     found: list[str] = []
     end = 0
-    for start, stop in spans:  # the longest of phrases that overlap ("morgen früh", de and nl)
-        if start >= end:
-            found.append(" ".join(text[start:stop].split()))
-            end = stop
+    for first, last in spans:  # the longest of phrases that overlap ("morgen früh", de and nl)
+        if first >= end:
+            found.append(" ".join(text[first:last].split()))
+            end = last
     return " ".join(found) or None
