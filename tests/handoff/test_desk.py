@@ -179,10 +179,37 @@ def test_the_time_is_read_from_the_request_not_a_complaint_before_it(
     assert requested_time(text) == when
 
 
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        # how soon, after the words that ask to be called (were: None)
+        ("call me back in 2 days", "in 2 days"),
+        ("call me within the hour", "within the hour"),
+        ("can someone call me back in an hour?", "in an hour"),
+        ("please call me within 24 hours", "within 24 hours"),
+        ("I want a call back in 2 business days", "in 2 business days"),
+        ("Call me back in 2 days. I ordered on Monday.", "in 2 days"),
+        # how long something took or will take, not how soon to call
+        ("I was promised a refund within 5 days, please call me back after 5pm", "after 5pm"),
+        ("I was promised a refund within 5 days, please call me back", None),
+        ("the refund within 5 days is late and I want a call back", None),
+        ("Please call me back after 5pm, in 2 weeks I move", "after 5pm"),
+        ("Please call me back. I'm moving in 2 weeks.", None),
+    ],
+)
+def test_how_soon_to_call_is_read_only_in_the_request(text: str, when: str | None) -> None:
+    assert requested_time(text) == when
+
+
 def test_a_long_message_is_read_fast() -> None:
     text = "I waited after 5 days, " * 170 + "call me back after 5pm"
     started = time.perf_counter()
     assert requested_time(text) == "after 5pm"
+    assert time.perf_counter() - started < 0.2
+    # each "in 2 days" of the request's clause is not read again from the clause's start
+    text = "I want a call back " + "in 2 days or " * 300
+    started = time.perf_counter()
+    assert requested_time(text) == " ".join(["in 2 days"] * 300)
     assert time.perf_counter() - started < 0.2
 
 
@@ -204,3 +231,5 @@ def test_a_call_back_number_is_in_e164_where_it_parses() -> None:
     # the time of the request, not of the complaint before it (was: "after 5 days after 5pm")
     text = "I waited after 5 days for my refund. Call me back on +1 415 555 0100 after 5pm"
     assert callback(("phone", "+1 415 555 0100"), text, "US")["when"] == "after 5pm"  # type: ignore[index]
+    text = "call me back on +1 415 555 0100 within 2 days"
+    assert callback(("phone", "+1 415 555 0100"), text, "US")["when"] == "within 2 days"  # type: ignore[index]

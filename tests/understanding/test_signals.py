@@ -103,6 +103,10 @@ def test_mentioning_a_person_is_not_a_request(text: str) -> None:
         ("I need a call back number for the form", False),
         ("call me back later, I'm driving", True),  # a call later is still a person's call
         ("Will you call me back?", True),
+        # how soon to call (were: answered like questions)
+        ("call me within the hour", True),
+        ("please call me in 2 days", True),
+        ("call me in an hour", True),
         # questions about how delivery works, not requests (were handed off)
         ("Will someone call me before delivery?", False),
         ("Will you call me when my order ships?", False),

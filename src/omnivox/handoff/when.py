@@ -26,12 +26,17 @@ can"); when that holds no time, the sentences after it ("Please call me back. I'
 days for my refund. Call me back", "Ich warte seit Montag. Rufen Sie mich an"): a time written
 before the request is missed ("Tomorrow after 5pm, call me back"), which the agent reads in the
 message, rather than a complaint's time taken for when to call. A message with no clause that
-asks (a number given when the assistant asked for one) is read whole.
+asks (a number given when the assistant asked for one) is read whole. How soon, in English ("in
+2 days", "within the hour", "in an hour", "within 24 hours"), is read only in the request's own
+clause and after its asking words ("call me back in 2 days", "I want a call back within the
+hour"): anywhere else it says how long something took or will take ("I was promised a refund
+within 5 days, call me back", "Call me back after 5pm, in 2 weeks I move").
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from omnivox.understanding.handoff_request import asks_to_be_called
 
@@ -68,6 +73,12 @@ _EN_UNIT = (
     r"|months?|years?)\b"
 )
 _EN_HOUR = rf"(?:{_EN_CLOCK}|{_bare(_EN_UNIT)})"
+# "in 2 days", "within the hour", "in an hour": how soon to call only in the request's clause
+# ("call me back in 2 days"), elsewhere how long something took ("a refund within 5 days")
+_EN_WITHIN = re.compile(
+    rf"\b(?:in|within)\s+(?:{_span(_EN_UNIT)}|(?:an?|one|half\s+an|the(?:\s+next)?)\s+{_EN_UNIT})",
+    re.I,
+)
 _EN_DAY = r"(?:today|tomorrow|tonight|(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
 _EN_PART = r"(?:morning|afternoon|evening|night|lunch(?:time)?|noon|midday)"
 _EN = (
@@ -253,7 +264,8 @@ def requested_time(text: str, language: str | None = None) -> str | None:
     """When the customer asked to be reached ("tomorrow after 5pm"), as written, or None.
 
     Read from the clause that asks to be called to the end of its sentence, else in the
-    sentences after it, never before it; in the whole message when no clause asks.
+    sentences after it, never before it; in the whole message when no clause asks. "in 2 days",
+    "within the hour" count only after the request's words, in its clause.
     ``language``: the message's ISO 639-1 code when it was reliably detected; its phrases and
     English ones are read then, every language's otherwise (or when it is none of them).
     """
@@ -264,37 +276,52 @@ def requested_time(text: str, language: str | None = None) -> str | None:
         patterns = (_BY_LANGUAGE["en"],)
     request = _request(text)
     if request is None:
-        return _phrases(text, patterns, 0, len(text))
-    start, sentence_end = request
-    return _phrases(text, patterns, start, sentence_end) or _phrases(
-        text, patterns, sentence_end, len(text)
+        return _joined(text, _spans(text, patterns, 0, len(text)))
+    start, stop, sentence_end = request
+    in_sentence = _spans(text, patterns, start, sentence_end) + _within(text, start, stop)
+    return _joined(text, in_sentence) or _joined(
+        text, _spans(text, patterns, sentence_end, len(text))
     )
 
 
-def _request(text: str) -> tuple[int, int] | None:
-    """Where the first clause that asks to be called starts, and where its sentence ends."""
+def _request(text: str) -> tuple[int, int, int] | None:
+    """Where the first clause that asks to be called starts and ends, and its sentence ends."""
     start = 0
-    request: int | None = None
+    request: tuple[int, int] | None = None
     for end in [*_CLAUSE_END.finditer(text), None]:
         stop = end.start() if end else len(text)
         if request is None and asks_to_be_called(text[start:stop]):
-            request = start
+            request = (start, stop)
         if request is not None and (end is None or _SENTENCE_END.search(end.group())):
-            return request, stop
+            return *request, stop
         start = end.end() if end else len(text)
     return None
 
 
-def _phrases(text: str, patterns: tuple[re.Pattern[str], ...], start: int, stop: int) -> str | None:
-    """The time phrases in ``text[start:stop]``, as written and in order, or None."""
-    spans = sorted(
-        (m.span() for pattern in patterns for m in pattern.finditer(text, start, stop)),
-        key=lambda span: (span[0], -span[1]),
-    )
+def _spans(
+    text: str, patterns: tuple[re.Pattern[str], ...], start: int, stop: int
+) -> list[tuple[int, int]]:
+    """Where the time phrases of ``patterns`` are in ``text[start:stop]``."""
+    return [m.span() for pattern in patterns for m in pattern.finditer(text, start, stop)]
+
+
+def _within(text: str, start: int, stop: int) -> list[tuple[int, int]]:
+    """Where "in 2 days", "within the hour" are in the request's clause, after its asking words.
+
+    The words before a phrase ask once the request is among them, and go on asking: the first
+    phrase after the request is looked for by halves, not by reading each phrase's words again.
+    """
+    found = list(_EN_WITHIN.finditer(text, start, stop))
+    first = bisect_left(found, True, key=lambda m: asks_to_be_called(text[start : m.start()]))
+    return [m.span() for m in found[first:]]
+
+
+def _joined(text: str, spans: list[tuple[int, int]]) -> str | None:
+    """The phrases at ``spans`` of ``text``, as written and in order, or None."""
     found: list[str] = []
     end = 0
-    for first, last in spans:  # the longest of phrases that overlap ("morgen früh", de and nl)
-        if first >= end:
+    for first, last in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if first >= end:  # the longest of phrases that overlap ("morgen früh", de and nl)
             found.append(" ".join(text[first:last].split()))
             end = last
     return " ".join(found) or None

@@ -57,11 +57,12 @@ _IT = r"(?:operatore|operatrice|persona|umano|agente|addetto|responsabile|qualcu
 _PT = r"(?:atendente|pessoa|humano|agente|algu[eé]m|gerente|operador)"
 _NL = r"(?:medewerker|mens|persoon|iemand|agent)"
 # a call back is a person's job: "call me back on …", "please give me a call", "can someone ring
-# me back", "have a manager call me", "I'd like a callback"; not "you can call me Maya", "they
-# said they would call me back"
+# me back", "have a manager call me", "I'd like a callback", "call me within the hour"; not "you
+# can call me Maya", "they said they would call me back"
 _CALL_ME = (
     r"(?:(?:call|ring|phone)\s+me\s+back|give\s+me\s+a\s+(?:call|ring)|(?:call|ring|phone)\s+me"
-    r"(?=\s+(?:at|on|asap|now|today|tomorrow|tonight|please|pls|when|after|before|later|\d)|$))"
+    r"(?=\s+(?:at|on|asap|now|today|tomorrow|tonight|please|pls|when|after|before|later|within"
+    r"|in\s+(?:(?:an?|half|the\s+next)\s|\d)|\d)|$))"
 )
 # "no me pueden llamar", "non mi richiami", "não me ligue", "nie oddzwaniajcie": not a request
 _NOT = r"(?<!\bno\s)(?<!\bnon\s)(?<!\bn[ãa]o\s)(?<!\bnie\s)(?<!\bne\s)"
