@@ -142,6 +142,22 @@ async def test_a_request_to_be_called_when_something_happens_is_answered(
     assert await services.console.handoffs.queue("acme") == []
 
 
+async def test_a_number_before_the_event_is_still_a_request_to_be_told(
+    services: Services,
+) -> None:
+    text = "Please call me back on +1 415 555 0100 when my order ships"
+    said = InboundMessage("acme", "api", CustomerRef("u-notify"), text)
+    ctx = await services.turns.handle(said, services.api)
+    assert ctx.halted != HANDED_OFF and ctx.callback is None  # was: handed off
+    assert await services.console.handoffs.queue("acme") == []
+    # without the event it is a call-back request, the number in the packet
+    assert await callback_of(services, "call me back on +1 415 555 0100") == {
+        "kind": "phone",
+        "address": "+14155550100",
+        "when": None,
+    }
+
+
 async def test_a_request_to_be_called_back_with_news_hands_off(services: Services) -> None:
     text = "Please call me back when you have an update. +1 415 555 0100"
     # was: answered, read as a request to be told of an event ("when my order ships")

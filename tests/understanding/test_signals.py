@@ -172,6 +172,15 @@ def test_mentioning_a_person_is_not_a_request(text: str) -> None:
         ("rappelez-moi quand vous aurez des nouvelles", True),
         ("Rufen Sie mich an, wenn Sie Neuigkeiten haben", True),
         ("call me when you ship my order", False),  # the order's event, not news
+        # a number where to call before the when-word changes nothing (were: handed off)
+        ("call me back on +1 415 555 0100 when my order ships", False),
+        ("Call me at (415) 555-0100 when it is back in stock", False),
+        ("llámame al 612 345 678 cuando llegue mi pedido", False),
+        ("Rappelez-moi au 06 12 34 56 78 quand le colis arrive", False),
+        ("I want someone to call me on 415 555 0100 when it ships", False),
+        ("call me back on +1 415 555 0100 when you can", True),
+        ("call me back on +1 415 555 0100 when you have an update", True),
+        ("call me back at 5 when my order arrives", True),  # no number: not only the event
     ],
 )
 def test_a_request_to_be_called_back_asks_for_a_person(text: str, asks: bool) -> None:

@@ -5,7 +5,8 @@ someone", "Can I get a human?", "get me a manager", "hablar con un agente", "Qui
 "Je veux un humain", "Mitarbeiter bitte", "Позовите человека". So does a request to be called back
 ("call me back on +1 415 555 0100", "can someone give me a call?", "rappelez-moi", "Bitte um
 Rückruf"; in the same languages): only a person can make that call. Not a request to be told of
-an event ("call me when my order ships", "llámame cuando llegue mi pedido";
+an event ("call me when my order ships", "call me back on +1 415 555 0100 when my order ships",
+"llámame cuando llegue mi pedido";
 :mod:`omnivox.understanding.call_when`; "call me back when you can" still asks) nor a wish for a
 feature ("I want a call option on the app").
 
@@ -206,6 +207,9 @@ _SHORT = re.compile(
 _CLAUSE_BREAK = re.compile(r"([.,!?;:\n¡¿]+)")
 # "I want someone to call me when …": a request for a person to call
 _TO_CALL_ME = re.compile(r"\s*to\s+(?:call|ring|phone)\s+me\b")
+# a phone number where to call, between the request and its when-word: "call me back on +1 415
+# 555 0100 when my order ships" (normalised: "on 1 415 555 0100"), seven digits at least
+_NUMBER = re.compile(r"\s*(?:(?:on|at|al|au|sur|unter|op|na|на|pod|no)\s+)?\d(?: ?\d){6,}")
 
 
 def _normalise(text: str) -> str:
@@ -263,10 +267,14 @@ def _asks(text: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
 
 
 def _to_be_told(pattern: re.Pattern[str], rest: str) -> bool:
-    """Whether a request ``pattern`` found, with ``rest`` after it, asks to be told of an event."""
+    """Whether a request ``pattern`` found, with ``rest`` after it, asks to be told of an event.
+
+    A phone number right after the request is where to call, not what the request is about.
+    """
     if pattern not in CALLBACK_PATTERNS:
         to_call = _TO_CALL_ME.match(rest)
         if to_call is None:
             return False
         rest = rest[to_call.end() :]
-    return tells_of_event(rest)
+    number = _NUMBER.match(rest)
+    return tells_of_event(rest[number.end() :] if number else rest)
