@@ -181,6 +181,27 @@ def test_a_problem_report_opens_a_ticket(server: LiveServer) -> None:
     assert "zipper" in tickets[0].body and tickets[0].status == "open"
 
 
+def test_yes_to_which_one_opens_the_ticket_for_the_problem_first_told(
+    server: LiveServer,
+) -> None:
+    # the README tour: not sure enough to act, the assistant asks; "yes" was answered as a
+    # question of its own (the bundled model wrote "No, no, no, no.")
+    asked = say(server, "my tent pole snapped on the first night", customer="cus_0002")
+    assert asked["reply"]["text"] == (
+        "Just to be sure I help with the right thing: reporting a damaged, faulty or wrong item?"
+    )
+    reply = say(server, "yes", customer="cus_0002")
+    assert "I've opened ticket tkt_" in reply["reply"]["text"]
+    payload = turn_event(server, reply["conversation_id"])
+    assert payload["route"] == "act" and payload["intent"] == "report_problem"
+    assert payload["route_reasons"][0] == "chose report_problem when asked"
+    customer = run_on_server(
+        server, server.services.store.identity_owner("acme", "api", "cus_0002", business_id=True)
+    )
+    tickets = run_on_server(server, tickets_of(server, customer))
+    assert [t.body for t in tickets] == ["my tent pole snapped on the first night"]
+
+
 def test_other_questions_are_answered(server: LiveServer) -> None:
     reply = say(server, "What is your return window?")
     assert reply["reply"]["text"] == "You asked: What is your return window?"

@@ -15,7 +15,7 @@ from omnivox.channels.api import ApiChannel
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.llm.base import ChatMessage, ToolCall, ToolChoice
 from omnivox.pipeline.context import HANDED_OFF, TurnContext
-from omnivox.pipeline.steps.route import RouteStep
+from omnivox.pipeline.steps.route import OPEN_QUESTION, RouteStep
 from omnivox.privacy.vault import Vault
 from omnivox.storage.repositories import StoredMessage
 from omnivox.types import CustomerRef, HistoryItem, InboundMessage, utcnow
@@ -250,3 +250,78 @@ async def test_a_models_tool_arguments_get_the_customers_details_back(
     assert args.subject == "Callback 303-555-0199"
     # own email and phone back, a card masked, a placeholder this turn did not make removed
     assert args.body == "Call me back at 303-555-0199 or email maya@example.com; card •••• 4242; "
+
+
+def after_a_question(
+    understanding: Understanding, text: str, options: list[str], asked: str = "an item"
+) -> TurnContext:
+    """``text`` in answer to "Just to be sure…: <options>?", asked about ``asked``."""
+    recent = [{"intent": options[0], "confidence": 0.5, "pending_intents": options}]
+    history = [
+        HistoryItem("in", asked, "api"),
+        HistoryItem("out", "Just to be sure I help with the right thing: …?", "api"),
+    ]
+    return context(understanding, text, recent, history)
+
+
+async def test_a_close_call_remembers_the_intents_it_offered(
+    understanding: Understanding,
+) -> None:
+    ctx = context(understanding, "an item", [])
+    ctx.message = StoredMessage(
+        "msg_1", "conv_1", "in", "api", "an item", "received", None, {}, utcnow()
+    )
+    await step(understanding)(ctx)
+    assert ctx.halted == "clarify" and ctx.message_update is not None
+    offered = ctx.message_update.metadata["nlu"]["pending_intents"]
+    assert sorted(offered) == ["exchanges", "returns"]
+
+
+async def test_the_answer_to_which_one_answers_the_message_it_was_about(
+    understanding: Understanding,
+) -> None:
+    ctx = after_a_question(understanding, "the second one", ["returns", "exchanges"])
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and ctx.decision.route == "answer"
+    assert ctx.decision.reasons[0] == "chose exchanges when asked"
+    assert ctx.question == "an item"  # retrieval and the model answer the question asked about
+    assert ctx.analysis is not None and ctx.analysis.intent is not None
+    assert ctx.analysis.intent.intent == "exchanges" and ctx.halted is None
+
+    named = await step(understanding)(
+        after_a_question(understanding, "returning it", ["returns", "exchanges"])
+    )
+    assert named.decision is not None and named.decision.reasons[0] == "chose returns when asked"
+
+
+async def test_yes_to_an_action_runs_it_on_the_message_it_was_about(
+    understanding: Understanding,
+) -> None:
+    asked = "has ACM-482193 moved at all"
+    ctx = after_a_question(understanding, "yes", ["order_status"], asked)
+    ctx.recent_nlu[0]["entities"] = [
+        {"kind": "order_number", "text": "ACM-482193", "value": "ACM-482193", "start": 4, "end": 14}
+    ]
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and ctx.decision.route == "act"
+    assert ctx.decision.action == "order_status"
+    assert ctx.reply is not None and ctx.reply.text.startswith("Order ACM-482193 has shipped.")
+
+
+async def test_no_to_the_only_intent_offered_asks_an_open_question(
+    understanding: Understanding,
+) -> None:
+    ctx = await step(understanding)(after_a_question(understanding, "no", ["order_status"]))
+    assert ctx.decision is not None and ctx.decision.route == "clarify"
+    assert ctx.reply is not None and ctx.reply.text == OPEN_QUESTION
+    assert ctx.message_update is None  # nothing offered: nothing to remember
+
+
+async def test_a_new_question_after_which_one_is_read_on_its_own(
+    understanding: Understanding,
+) -> None:
+    ctx = after_a_question(understanding, "are you open on sunday?", ["returns", "exchanges"])
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and ctx.decision.route == "answer"
+    assert ctx.question == "are you open on sunday?"
+    assert not ctx.decision.reasons[0].startswith("chose")

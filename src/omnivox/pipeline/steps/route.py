@@ -7,7 +7,10 @@ their own reply (render, deliver and record still run):
   the route into a clarifying question (asked once: then the customer's own choices, or a
   person); the answer to a question that listed choices may pick one ("the second one", "the
   jacket one"); the tool's result is the reply;
-- clarify: "do you mean A or B?" built from the intents' descriptions;
+- clarify: "do you mean A or B?" built from the intents' descriptions; the answer ("yes", "the
+  second one", "the damaged item") routes the message the question was about as the intent it
+  chose (:mod:`omnivox.understanding.confirming`): its action runs on that message, or that
+  message is answered; a "no" to a single option gets an open question;
 - handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
   is told what happens next; a "yes" to the grounding guard's offer of a person is a handoff
   too, in any of the languages understanding detects by default, and so is that offer made
@@ -19,6 +22,7 @@ and actions also get their own events.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from omnivox import events
@@ -34,6 +38,9 @@ from omnivox.pipeline.context import HANDED_OFF, TurnContext
 from omnivox.privacy.vault import RESTORE
 from omnivox.storage.repositories import MetadataUpdate
 from omnivox.types import Reply
+from omnivox.understanding.confirming import answer
+from omnivox.understanding.entities import Entity
+from omnivox.understanding.intents import IntentPrediction
 from omnivox.understanding.routing import Decision as RouteDecision
 from omnivox.understanding.routing import decide
 from omnivox.understanding.service import Understanding
@@ -73,6 +80,12 @@ def accepts(text: str) -> bool:
     return bool(_AFFIRMATIVE.fullmatch(words[0]))
 
 
+def opens_with_yes(text: str) -> bool:
+    """Whether ``text`` starts with a yes ("yes, it's not waterproof any more")."""
+    words = _WORD.findall(text.lower())
+    return bool(words) and _AFFIRMATIVE.fullmatch(words[0]) is not None
+
+
 def declines(text: str) -> bool:
     """Whether ``text`` starts with a no ("no thanks", "nein", "non merci")."""
     words = _WORD.findall(text.lower())
@@ -84,6 +97,7 @@ def declines(text: str) -> bool:
 ASKS_BEFORE_CHOICES = 1
 # ... and after this many asks (choices offered too) still no number: a person takes over
 ASKS_BEFORE_PERSON = 3
+OPEN_QUESTION = "Sorry, I misunderstood. Could you tell me a bit more about what you need?"
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
     "conversation."
@@ -128,12 +142,12 @@ class RouteStep:
         offered = await self._offered(ctx)
         ctx.decision = self._continued(ctx, ctx.decision, offered)
         ctx.decision = self._accepted_person(ctx, ctx.decision)
+        ctx.decision = self._confirmed(ctx, ctx.decision)
         ctx.decision = await self._model_choice(ctx, ctx.decision)
         if ctx.decision.route == "act":
             await self._act(ctx, offered)
         elif ctx.decision.route == "clarify":
-            options = " or ".join(nlu.describe(ctx.decision.options))
-            ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
+            self._clarify(ctx, nlu.describe(ctx.decision.options))
         elif ctx.decision.route == "handoff":
             reasons = list(ctx.decision.reasons)
             if ctx.callback is not None:  # verify: an address left with the request
@@ -144,6 +158,49 @@ class RouteStep:
             ctx.halt(HANDED_OFF, Reply(text))
             self._emit(ctx, events.HANDOFF_REQUESTED, {"reasons": reasons})
         return ctx
+
+    def _clarify(self, ctx: TurnContext, described: list[str]) -> None:
+        """Ask which intent was meant, and remember the ones offered for the answer."""
+        assert ctx.decision is not None and ctx.analysis is not None
+        if not described:  # the one offered was declined
+            ctx.halt("clarify", Reply(OPEN_QUESTION))
+            return
+        options = " or ".join(described)
+        ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
+        if ctx.message is not None:  # stored by deliver, with the question
+            pending = {**ctx.analysis.as_metadata(), "pending_intents": list(ctx.decision.options)}
+            ctx.message_update = MetadataUpdate.with_nlu(ctx.message, pending)
+
+    def _confirmed(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
+        """The answer to the last turn's "A or B?": the message it was about, as the chosen one.
+
+        The chosen intent's action runs with the details of that message (its text and
+        entities; a detail still missing is asked for), or that message is what retrieval
+        and the model answer. A "no" to the only intent offered is a clarify with none.
+        """
+        last = ctx.recent_nlu[-1] if ctx.recent_nlu else {}
+        asked = _asked_about(ctx)
+        if self.understanding is None or asked is None or decision.route in ("handoff", "act"):
+            return decision
+        nlu = self.understanding.get(ctx.inbound.workspace_id)
+        options = [str(o) for o in last.get("pending_intents") or () if str(o) in nlu.specs]
+        chosen = answer(ctx.question, options, nlu.describe(options), opens_with_yes, declines)
+        if chosen is None:
+            return decision
+        if chosen == "declined":
+            return RouteDecision("clarify", ("declined the intent offered", *decision.reasons))
+        assert ctx.analysis is not None
+        scope = ctx.analysis.intent.scope_score if ctx.analysis.intent else 1.0
+        ctx.analysis = replace(ctx.analysis, intent=IntentPrediction(chosen, 1.0, scope, ()))
+        reasons = (f"chose {chosen} when asked", *decision.reasons[1:])
+        action = nlu.specs[chosen].action
+        if action is None or action not in self.tools.get(ctx.inbound.workspace_id, {}):
+            ctx.model_text = asked  # what retrieval, the cache and the model answer
+            return RouteDecision("answer", reasons)
+        entities = tuple(Entity(**e) for e in last.get("entities") or ())
+        planned = plan(action, asked, entities, nlu.describe([chosen])[0])
+        ctx.model_tool_arguments = planned.arguments  # None: _act asks for what is missing
+        return RouteDecision("act", reasons, action)
 
     def _accepted_person(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
         """A "yes" to the assistant's offer of a person (the grounding guard makes it).
@@ -309,6 +366,13 @@ class RouteStep:
                 payload=payload,
             )
         )
+
+
+def _asked_about(ctx: TurnContext) -> str | None:
+    """The customer's message the assistant's last reply asked about (as the model sees it)."""
+    if len(ctx.history) < 2 or ctx.history[-1].direction != "out":
+        return None
+    return ctx.history[-2].text if ctx.history[-2].direction == "in" else None
 
 
 def _listing(choices: list[Choice]) -> str:

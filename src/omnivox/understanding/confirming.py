@@ -1,0 +1,96 @@
+"""The customer's answer to "Just to be sure I help with the right thing: A or B?".
+
+When routing is not sure which intent a message has, the assistant asks, naming the intents by
+their descriptions, and the message keeps the intents it offered (``pending_intents``). The
+next message answers that question when it is short (at most ``MAX_WORDS`` words, no "?": a new
+question is a new question) and
+
+- names one of the offered intents more than the others, by the words of its description or
+  name ("the damaged item", "returns please");
+- or picks one by its place ("the first", "the second one", "the latter"; English);
+- or, when only one was offered, starts with a yes (in the languages understanding detects by
+  default: "yes", "sí", "ja, bitte"; :func:`omnivox.pipeline.steps.route.opens_with_yes`).
+
+A "no" that names another ("no, the returns one") chooses it; "not the first", "neither"
+choose nothing (and decline the only one offered).
+
+:func:`answer` says which intent was chosen, that the offer was declined ("no", "nope"; only
+one was offered: nothing else to choose), or neither (the message is read on its own).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from omnivox.text import content_words
+
+MAX_WORDS = 6
+_WORD = re.compile(r"[^\W_]+")
+_PLACES = {
+    "first": 0, "1st": 0, "former": 0, "one": 0,
+    "second": 1, "2nd": 1, "latter": 1, "other": 1,
+    "third": 2, "3rd": 2,
+}  # fmt: skip
+# "not the first", "neither": what is not meant says nothing of what is (as the first word:
+# "yes, it's not waterproof any more" says yes)
+_NEGATION = frozenset({"not", "neither", "nor", "none", "never"})
+# words that say which, not what: "the first one", "that one please"
+_FILLER = frozenset({"one", "that", "this", "the", "please", "pls", "option", "yes", "yeah"})
+
+Declined = Literal["declined"]
+
+
+def answer(
+    text: str,
+    options: Sequence[str],
+    descriptions: Sequence[str],
+    says_yes: Callable[[str], bool],
+    says_no: Callable[[str], bool],
+) -> str | Declined | None:
+    """The option ``text`` chooses, ``"declined"``, or None when it answers nothing.
+
+    ``options``: the intents offered, in the order the question named them; ``descriptions``:
+    how the question named each; ``says_yes`` / ``says_no``: whether a message says yes / no.
+    """
+    words = _WORD.findall(text.lower())
+    if not options or not words or len(words) > MAX_WORDS or "?" in text:
+        return None
+    if words[0] in _NEGATION or (says_no(text) and len(words) == 1):
+        return "declined" if len(options) == 1 else None
+    named = _named(words, options, descriptions)
+    if named is not None:
+        return named
+    if says_no(text):
+        return "declined" if len(options) == 1 else None
+    placed = _placed(words, len(options))
+    if placed is not None:
+        return options[placed]
+    if len(options) == 1 and says_yes(text):
+        return options[0]
+    return None
+
+
+def _named(words: list[str], options: Sequence[str], descriptions: Sequence[str]) -> str | None:
+    """The option whose description or name shares the most words with ``words``, if one does."""
+    said = content_words(" ".join(words)) - _FILLER
+    shared = [
+        len(said & (content_words(d) | content_words(o.replace("_", " "))))
+        for o, d in zip(options, descriptions, strict=True)
+    ]
+    best = max(shared)
+    if best == 0 or shared.count(best) > 1:
+        return None
+    return options[shared.index(best)]
+
+
+def _placed(words: list[str], count: int) -> int | None:
+    """The place ``words`` name ("the second one", "the last"), within ``count`` options."""
+    places = {_PLACES[w] for w in words if w in _PLACES and (w != "one" or len(words) == 1)}
+    if "last" in words:
+        places.add(count - 1)
+    if len(places) != 1:
+        return None
+    place = places.pop()
+    return place if place < count else None

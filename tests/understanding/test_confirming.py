@@ -1,0 +1,61 @@
+"""Reading the answer to "Just to be sure I help with the right thing: A or B?"."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnivox.pipeline.steps.route import declines, opens_with_yes
+from omnivox.understanding.confirming import answer
+
+TWO = (["returns", "shipping"], ["returning or exchanging an item", "shipping options and costs"])
+ONE = (["report_problem"], ["reporting a damaged, faulty or wrong item"])
+
+
+def read(text: str, offered: tuple[list[str], list[str]]) -> str | None:
+    return answer(text, offered[0], offered[1], opens_with_yes, declines)
+
+
+@pytest.mark.parametrize(
+    ("text", "chosen"),
+    [
+        ("the first one", "returns"),
+        ("the second", "shipping"),
+        ("the latter please", "shipping"),
+        ("the last one", "shipping"),
+        ("shipping", "shipping"),
+        ("returning it", "returns"),
+        ("no, the shipping one", "shipping"),
+        ("yes", None),  # which one?
+        ("no", None),
+        ("not the first", None),
+        ("neither", None),
+        ("the third one", None),  # only two were offered
+        ("how much is shipping to Canada?", None),  # a question of its own
+        ("actually I wanted to know about returning my boots from last year", None),
+    ],
+)
+def test_an_answer_to_two_intents(text: str, chosen: str | None) -> None:
+    assert read(text, TWO) == chosen
+
+
+@pytest.mark.parametrize(
+    ("text", "chosen"),
+    [
+        ("yes", "report_problem"),
+        ("Yes please", "report_problem"),
+        ("sí", "report_problem"),
+        ("yep, it's damaged", "report_problem"),
+        ("the first one", "report_problem"),
+        ("no", "declined"),
+        ("no thanks", "declined"),
+        ("not really", "declined"),
+        ("yes?", None),
+        ("what are your store hours", None),
+    ],
+)
+def test_an_answer_to_one_intent(text: str, chosen: str | None) -> None:
+    assert read(text, ONE) == chosen
+
+
+def test_a_negation_inside_the_yes_is_the_problem_not_a_no() -> None:
+    assert read("yes, it's not waterproof", ONE) == "report_problem"
