@@ -234,3 +234,10 @@ async def test_the_fallback_reads_table_rows_as_sentences_and_cites_each_source(
     assert "|" not in ctx.reply.text
     assert "Carrier: UPS Standard to Canada." in ctx.reply.text
     assert {c.source_id for c in ctx.reply.citations} == {"international.md", "countries.md"}
+
+
+def test_an_answer_of_filler_words_alone_is_not_grounded(checker: GroundingChecker) -> None:
+    # the bundled model's answer to a bare "yes": no content word, so "supported" by anything
+    assert checker.check("No, no, no, no.", [RETURNS]).verdict == "none"
+    kept = checker.check("No. You can return unworn items within 60 days.", [RETURNS])
+    assert kept.verdict == "full" and kept.text.startswith("No.")  # a filler beside an answer

@@ -5,7 +5,9 @@ when most of its content words appear in it (lexical overlap), and every number 
 appears in the passage sentences that support it (no invented prices, days or percentages: a
 "14" is not backed by a "November 14" elsewhere in the passages). Numbers are compared as
 values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". Unsupported sentences are
-dropped; when too little survives, the caller falls back to an extractive answer.
+dropped; when too little survives, the caller falls back to an extractive answer. A sentence
+without a content word ("Sure!", "No, no, no, no.") passes, but an answer of nothing else
+states nothing, so it is verdict "none" too.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class GroundingChecker:
         plain = [_CITATION.sub("", s) for s in sentences]
         vectors = self.embedder.embed([*plain, *(s for _, s in evidence)])
         similarity = vectors[: len(plain)] @ vectors[len(plain) :].T
-        kept, support = [], []
+        kept, support, says = [], [], False
         for n, sentence in enumerate(plain):
             words = content_words(sentence)
             overlaps = [
@@ -102,10 +104,14 @@ class GroundingChecker:
             if backing and numbers_in(sentence) <= backed_numbers:
                 kept.append(sentences[n])
                 support.append(evidence[int(np.argmax(similarity[n]))][0])
-        return self._result(kept, len(sentences), support)
+                says = says or bool(words)
+        return self._result(kept, len(sentences), support, says)
 
-    def _result(self, kept: list[str], total: int, support: list[int]) -> GroundingResult:
-        if not kept or len(kept) / total < self.settings.min_kept_fraction:
+    def _result(
+        self, kept: list[str], total: int, support: list[int], says: bool
+    ) -> GroundingResult:
+        """``says``: a kept sentence has a content word (fillers alone answer nothing)."""
+        if not says or len(kept) / total < self.settings.min_kept_fraction:
             verdict: Verdict = "none"
         else:
             verdict = "full" if len(kept) == total else "partial"
