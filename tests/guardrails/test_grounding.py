@@ -241,3 +241,21 @@ def test_an_answer_of_filler_words_alone_is_not_grounded(checker: GroundingCheck
     assert checker.check("No, no, no, no.", [RETURNS]).verdict == "none"
     kept = checker.check("No. You can return unworn items within 60 days.", [RETURNS])
     assert kept.verdict == "full" and kept.text.startswith("No.")  # a filler beside an answer
+
+
+def test_a_sentence_that_says_again_what_a_kept_one_said_is_dropped(
+    checker: GroundingChecker,
+) -> None:
+    loop = (
+        "You can return unworn items within 60 days of delivery. "
+        + "You can return unworn items within 60 days. "
+        + "Final sale items cannot be returned."
+    )
+    result = checker.check(loop, [RETURNS])
+    assert result.text == (
+        "You can return unworn items within 60 days of delivery. "
+        "Final sale items cannot be returned."
+    )
+    assert result.verdict == "partial" and result.total == 3
+    looping = "Final sale items cannot be returned. " + "Final sale items cannot be returned. " * 3
+    assert checker.check(looping, [RETURNS]).verdict == "none"  # mostly repeats: fall back

@@ -14,7 +14,7 @@ from omnivox.llm.chain import ProviderChain
 from omnivox.llm.prompts import PromptBuilder
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.deliver import Deliver
-from omnivox.pipeline.steps.generate import APOLOGY, Generate, cited
+from omnivox.pipeline.steps.generate import APOLOGY, Generate, cited, whole_sentences
 from omnivox.pipeline.steps.guard_input import GuardInput
 from omnivox.pipeline.steps.retrieve import Retrieve
 from omnivox.pipeline.steps.route import RouteStep
@@ -174,6 +174,25 @@ async def test_generate_streams_to_the_sink_and_builds_the_reply(tmp_path: Path)
     question = provider.requests[0].messages[-1].content
     assert question.startswith("Passages:\n[1] Returns: Return within 60 days.")
     assert question.endswith("\n\nQuestion: What is the return window?")
+
+
+async def test_an_answer_cut_at_max_tokens_ends_at_its_last_whole_sentence(
+    tmp_path: Path,
+) -> None:
+    words = "Return within 60 days [1]. " + " ".join(["You can choose"] * 20)
+    ctx = context(tmp_path)
+    ctx.passages = list(PASSAGES)
+    await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", reply=words)))(ctx)
+    assert ctx.reply is not None and ctx.reply.text == "Return within 60 days [1]."
+    # a whole answer that ends without a stop is kept whole
+    whole = context(tmp_path)
+    await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", reply="- a list")))(
+        whole
+    )
+    assert whole.reply is not None and whole.reply.text == "- a list"
+    assert whole_sentences("Yes. It costs $6.95 and (so") == "Yes."
+    assert whole_sentences('He said "fine." Then') == 'He said "fine."'
+    assert whole_sentences("no stop at all") == "no stop at all"
 
 
 async def test_generate_apologises_when_every_provider_fails(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ appears in the passage sentences that support it (no invented prices, days or pe
 values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". Unsupported sentences are
 dropped; when too little survives, the caller falls back to an extractive answer. A sentence
 without a content word ("Sure!", "No, no, no, no.") passes, but an answer of nothing else
-states nothing, so it is verdict "none" too.
+states nothing, so it is verdict "none" too. A sentence whose content words a kept sentence
+already has all of is dropped as a repeat (the bundled model can loop: "You can choose to
+cancel the order with a refund, but you can also choose to cancel the order with a refund."
+over and over); an answer that is mostly repeats falls back like an unsupported one.
 """
 
 from __future__ import annotations
@@ -89,8 +92,11 @@ class GroundingChecker:
         vectors = self.embedder.embed([*plain, *(s for _, s in evidence)])
         similarity = vectors[: len(plain)] @ vectors[len(plain) :].T
         kept, support, says = [], [], False
+        said: list[set[str]] = []  # the content words of each sentence kept so far
         for n, sentence in enumerate(plain):
             words = content_words(sentence)
+            if words and any(words <= earlier for earlier in said):
+                continue  # says again what a kept sentence said: a small model's loop
             overlaps = [
                 len(words & content_words(s)) / len(words) if words else 1.0 for _, s in evidence
             ]
@@ -105,6 +111,7 @@ class GroundingChecker:
                 kept.append(sentences[n])
                 support.append(evidence[int(np.argmax(similarity[n]))][0])
                 says = says or bool(words)
+                said.append(words)
         return self._result(kept, len(sentences), support, says)
 
     def _result(

@@ -181,11 +181,13 @@ class Generate:
         )
         trace = ctx.llm_trace = ChainTrace()
         parts: list[str] = []
+        finish: str | None = None
         try:
             async for delta in self.chain.stream(request, trace):
                 if delta.reset:
                     parts.clear()
                 parts.append(delta.text)
+                finish = delta.finish_reason or finish
                 if ctx.sink is not None and (delta.text or delta.reset):
                     await ctx.sink(delta)
         except Exception as exc:  # every provider failed: apologise rather than go silent
@@ -194,7 +196,10 @@ class Generate:
             ctx.spend(trace.spent())
             return ctx
         ctx.spend(trace.spent())  # the failed attempts' too: what the turn cost
-        text = "".join(parts).strip() or APOLOGY
+        text = "".join(parts).strip()
+        if finish == "length":  # cut at max_tokens: the half sentence at the end goes
+            text = whole_sentences(text)
+        text = text or APOLOGY
         if ctx.vault is not None:  # the customer's own details back; other data masked
             restored = ctx.vault.restore(text, self.restore)
             ctx.restored, text = restored != text, restored
@@ -203,6 +208,15 @@ class Generate:
             cites = quoted(text, ctx.passages)
         ctx.reply = Reply(text, cites, trace.provider)
         return ctx
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
+
+
+def whole_sentences(text: str) -> str:
+    """``text`` up to the end of its last whole sentence (all of it when none ends)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]] if ends else text
 
 
 def _identity(passage: Passage) -> tuple[str, str]:
