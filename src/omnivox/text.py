@@ -166,3 +166,23 @@ def _abbreviated(before: str, following: str, initial_next: bool = False) -> boo
         return initial_next or following.lower() not in STOPWORDS
     word = word.lower()
     return word in _ABBREVIATIONS or (word in _BEFORE_NUMBER and following[:1].isdigit())
+
+
+_ROW = re.compile(r"^[ \t]*\|(.*)$", re.M)
+
+
+def _row(match: re.Match[str]) -> str:
+    cells = [c.strip() for c in match.group(1).strip().strip("|").split("|")]
+    cells = [c for c in cells if c and not set(c) <= set("-: ")]
+    if len(cells) < 2:
+        return " ".join(cells)
+    return f"{cells[0]}: {'; '.join(cells[1:])}"
+
+
+def readable(text: str) -> str:
+    """``text`` with each Markdown table row as a line "first cell: the others; …".
+
+    "| Carrier | UPS Standard to Canada |" reads "Carrier: UPS Standard to Canada"; a rule row
+    ("|---|---|") and an empty one are left empty.
+    """
+    return _ROW.sub(_row, text)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from omnivox.text import readable
+
 Direction = Literal["in", "out"]
 Route = Literal["answer", "act", "handoff", "clarify"]
 
@@ -89,8 +91,8 @@ class Passage:
     url: str | None = None
 
     def citation(self, snippet_chars: int = 200) -> Citation:
-        """Citation for this passage with a bounded snippet."""
-        snippet = " ".join(self.text.split())[:snippet_chars].rstrip()
+        """Citation for this passage with a bounded snippet (table rows read as sentences)."""
+        snippet = " ".join(readable(self.text).split())[:snippet_chars].rstrip()
         return Citation(self.source_id, self.title, snippet, self.url)
 
 

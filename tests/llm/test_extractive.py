@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from omnivox.llm.base import ChatMessage, CompletionRequest
-from omnivox.llm.extractive import NO_ANSWER, ExtractiveProvider, best_sentences, readable
+from omnivox.llm.extractive import NO_ANSWER, ExtractiveProvider, best_sentences
 from omnivox.settings import ExtractiveSettings
+from omnivox.text import readable
 from omnivox.types import Passage
 
 RETURNS = Passage(

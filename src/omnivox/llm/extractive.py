@@ -3,7 +3,7 @@
 Always available, deterministic, and never says anything the knowledge base does not. With no
 passages it says honestly that it does not have the information.
 
-A passage is read as a customer would read it (:func:`readable`): a Markdown table row
+A passage is read as a customer would read it (:func:`omnivox.text.readable`): a Markdown table row
 "| Carrier | UPS Standard to Canada |" is the sentence "Carrier: UPS Standard to Canada." (its
 first cell, then the others joined by "; "), and every chosen sentence ends in a stop, so that
 a list item or a row does not run into the next sentence of the answer.
@@ -16,27 +16,11 @@ from collections.abc import AsyncIterator
 
 from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
 from omnivox.settings import ExtractiveSettings
-from omnivox.text import content_words, match_score, split_sentences
+from omnivox.text import content_words, match_score, readable, split_sentences
 from omnivox.types import Passage
 
 NO_ANSWER = "I don't have that information — shall I connect you with a person?"
-
-
-_ROW = re.compile(r"^[ \t]*\|(.*)$", re.M)
 _ENDS = re.compile(r"[.!?…:;)\]\"'”’]$")
-
-
-def _row(match: re.Match[str]) -> str:
-    cells = [c.strip() for c in match.group(1).strip().strip("|").split("|")]
-    cells = [c for c in cells if c and not set(c) <= set("-: ")]
-    if len(cells) < 2:
-        return " ".join(cells)
-    return f"{cells[0]}: {'; '.join(cells[1:])}"
-
-
-def readable(text: str) -> str:
-    """``text`` with each Markdown table row as a line "first cell: the others; …"."""
-    return _ROW.sub(_row, text)
 
 
 def sentence(text: str) -> str:
@@ -47,7 +31,7 @@ def sentence(text: str) -> str:
 def best_sentences(query: str, passages: tuple[Passage, ...], limit: int) -> list[str]:
     """Sentences ranked by overlap with the query, weighted by their passage's rank.
 
-    Each is read from the passage as :func:`readable` shows it and ends in a stop.
+    Each is read from the passage as :func:`omnivox.text.readable` shows it and ends in a stop.
     """
     wanted = content_words(query)
     scored: list[tuple[float, int, str]] = []

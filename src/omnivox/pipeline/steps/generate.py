@@ -11,12 +11,11 @@ from omnivox.identity.kinds import display_name
 from omnivox.knowledge.focus import GAP, focus
 from omnivox.llm.base import ChatMessage, CompletionRequest
 from omnivox.llm.chain import ChainTrace, ProviderChain
-from omnivox.llm.extractive import readable
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
 from omnivox.privacy.vault import RESTORE
-from omnivox.text import split_sentences
+from omnivox.text import readable, split_sentences
 from omnivox.types import Citation, Passage, Reply
 
 log = get_logger(__name__)
@@ -61,7 +60,7 @@ def quoted(text: str, passages: Sequence[Passage]) -> tuple[Citation, ...]:
     """Citations for the passages an extractive answer quotes (it writes no ``[n]``).
 
     A passage is quoted when it holds one of the answer's sentences, read as the extractive
-    answer reads it (:func:`omnivox.llm.extractive.readable`; the stop it adds aside).
+    answer reads it (:func:`omnivox.text.readable`; the stop it adds aside).
     """
     said = [" ".join(s.split()).rstrip(".") for s in split_sentences(text)]
     return tuple(p.citation() for p in passages if _holds(readable(p.text), said))

@@ -5,6 +5,8 @@
 - Otherwise unsupported sentences are removed; when too little remains, the reply falls back
   to the extractive answer from the same passages. The verdict (full, partial, none) is kept
   on the context and recorded with the turn.
+- The sources become one per document, the answer's ``[n]`` markers renumbered to match
+  (:mod:`omnivox.pipeline.citing`).
 - Finally the workspace's brand policy (its experiment variant's, in one) rewrites
   preferred/avoided terms or blocks the answer.
 """
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.llm.extractive import NO_ANSWER, best_sentences
+from omnivox.pipeline.citing import numbered
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.generate import quoted
 from omnivox.pipeline.steps.retrieve import AnswerCache
@@ -48,6 +51,7 @@ class GuardOutput:
             return ctx
         if self.checker is not None:
             ctx.reply = await self._ground(ctx, ctx.reply, self.checker)
+        ctx.reply = numbered(ctx.reply, ctx.passages)
         policy = ctx.variant.policy if ctx.variant else self.policies.get(ctx.workspace.id)
         if policy is not None:
             result = policy.apply(ctx.reply.text)
