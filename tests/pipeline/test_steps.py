@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from omnivox.channels.api import ApiChannel
-from omnivox.llm.base import Delta
+from omnivox.llm.base import CompletionRequest, Delta
 from omnivox.llm.chain import ProviderChain
 from omnivox.llm.prompts import PromptBuilder
 from omnivox.pipeline.context import TurnContext
@@ -176,23 +178,36 @@ async def test_generate_streams_to_the_sink_and_builds_the_reply(tmp_path: Path)
     assert question.endswith("\n\nQuestion: What is the return window?")
 
 
+class Stopped(ScriptedProvider):
+    """The scripted reply, as a model that ran out of ``max_tokens`` ends it."""
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+        async for delta in super().stream(request):
+            yield replace(delta, finish_reason="length") if delta.finish_reason else delta
+
+
 async def test_an_answer_cut_at_max_tokens_ends_at_its_last_whole_sentence(
     tmp_path: Path,
 ) -> None:
-    words = "Return within 60 days [1]. " + " ".join(["You can choose"] * 20)
+    words = "Return within 60 days [1]. You can choose to"
     ctx = context(tmp_path)
     ctx.passages = list(PASSAGES)
-    await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", reply=words)))(ctx)
+    await generate_step(Stopped(ScriptedSettings(type="scripted", reply=words)))(ctx)
     assert ctx.reply is not None and ctx.reply.text == "Return within 60 days [1]."
-    # a whole answer that ends without a stop is kept whole
+    # an answer the model ended itself is kept whole, stop or not
     whole = context(tmp_path)
-    await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", reply="- a list")))(
-        whole
-    )
-    assert whole.reply is not None and whole.reply.text == "- a list"
+    await generate_step(ScriptedProvider(ScriptedSettings(type="scripted", reply=words)))(whole)
+    assert whole.reply is not None and whole.reply.text == words
     assert whole_sentences("Yes. It costs $6.95 and (so") == "Yes."
     assert whole_sentences('He said "fine." Then') == 'He said "fine."'
     assert whole_sentences("no stop at all") == "no stop at all"
+    assert whole_sentences("Free within 30 days.[1] Labels are free.[2] You can") == (
+        "Free within 30 days.[1] Labels are free.[2]"
+    )
+    assert (
+        whole_sentences("退货在30天内免费。会员标签免费。您也可以")
+        == "退货在30天内免费。会员标签免费。"
+    )
 
 
 async def test_generate_apologises_when_every_provider_fails(tmp_path: Path) -> None:

@@ -36,20 +36,14 @@ class ScriptedProvider:
         return await collect(self.stream(request))
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Delta]:
-        """Wait ``delay_s``, then yield the reply word by word, ``word_delay_s`` apart.
-
-        At most ``request.max_tokens`` words (finish reason ``length`` when it had more).
-        """
+        """Wait ``delay_s``, then yield the reply word by word, ``word_delay_s`` apart."""
         self.requests.append(request)
         if self.settings.delay_s:
             await asyncio.sleep(self.settings.delay_s)
         if self.settings.fail:
             raise ProviderError("scripted failure")
-        words = self.settings.reply.format(question=request.query).split(" ")
-        cut = len(words) > request.max_tokens  # a word a token, as a model stops at max_tokens
-        words = words[: request.max_tokens]
-        text = " ".join(words)
-        for i, word in enumerate(words):
+        text = self.settings.reply.format(question=request.query)
+        for i, word in enumerate(text.split(" ")):
             if i and self.settings.word_delay_s:
                 await asyncio.sleep(self.settings.word_delay_s)
             yield Delta(word if i == 0 else " " + word, provider=self.name, model="scripted")
@@ -59,7 +53,7 @@ class ScriptedProvider:
             usage=Usage(prompt, estimate_tokens(text)),
             provider=self.name,
             model="scripted",
-            finish_reason="length" if cut else "stop",
+            finish_reason="stop",
         )
 
     async def close(self) -> None:

@@ -209,7 +209,11 @@ class Generate:
         return ctx
 
 
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
+# a stop (and its closing quote or bracket, and the [n] markers right after it) before a space
+# or the end; a CJK stop needs no space after it
+_SENTENCE_END = re.compile(
+    r"(?:[.!?…][\"'”’)\]]*(?:\[\d{1,2}\])*(?=\s|$)|[。！？](?:\[\d{1,2}\])*)"
+)
 
 
 def whole_sentences(text: str) -> str:
