@@ -248,8 +248,8 @@ def test_a_sentence_that_says_again_what_a_kept_one_said_is_dropped(
 ) -> None:
     loop = (
         "You can return unworn items within 60 days of delivery. "
-        + "You can return unworn items within 60 days. "
-        + "Final sale items cannot be returned."
+        "Unworn items, you can return them within 60 days of delivery! "
+        "Final sale items cannot be returned."
     )
     result = checker.check(loop, [RETURNS])
     assert result.text == (
@@ -259,3 +259,22 @@ def test_a_sentence_that_says_again_what_a_kept_one_said_is_dropped(
     assert result.verdict == "partial" and result.total == 3
     looping = "Final sale items cannot be returned. " + "Final sale items cannot be returned. " * 3
     assert checker.check(looping, [RETURNS]).verdict == "none"  # mostly repeats: fall back
+
+
+def test_a_sentence_that_differs_by_a_negation_or_a_word_is_no_repeat(
+    checker: GroundingChecker,
+) -> None:
+    cancel = Passage(
+        "orders.md",
+        "Order changes",
+        "Orders that have not shipped can be cancelled in your account. "
+        "Orders that have shipped can not be cancelled.",
+        0.9,
+    )
+    answer = (
+        "Orders that have not shipped can be cancelled in your account [1]. "
+        "Orders that have shipped can not be cancelled [1]."
+    )
+    assert checker.check(answer, [cancel]).verdict == "full"
+    more = "You can return unworn items within 60 days. You can return unworn items by mail."
+    assert checker.check(more, [RETURNS]).kept == 2

@@ -7,10 +7,12 @@ appears in the passage sentences that support it (no invented prices, days or pe
 values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". Unsupported sentences are
 dropped; when too little survives, the caller falls back to an extractive answer. A sentence
 without a content word ("Sure!", "No, no, no, no.") passes, but an answer of nothing else
-states nothing, so it is verdict "none" too. A sentence whose content words a kept sentence
-already has all of is dropped as a repeat (the bundled model can loop: "You can choose to
-cancel the order with a refund, but you can also choose to cancel the order with a refund."
-over and over); an answer that is mostly repeats falls back like an unsupported one.
+states nothing, so it is verdict "none" too ("Yes, we do [1]." included: the extractive
+answer then quotes what backs it). A sentence with the same content words and negations as a
+kept sentence is dropped as a repeat (the bundled model can loop: "You can choose to cancel the
+order with a refund, but you can also choose to cancel the order with a refund." over and
+over); an answer that is mostly repeats falls back like an unsupported one. "Can be cancelled"
+is no repeat of "can not be cancelled", nor is a sentence that adds a word of its own.
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ def numbers_in(text: str) -> set[str]:
 
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
+# negations are stop words, but "can be cancelled" and "can not be cancelled" differ
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "cannot", "without", "t"})
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _gist(sentence: str) -> set[str]:
+    """What a sentence says, for telling repeats: its content words and its negations."""
+    return content_words(sentence) | (set(_LETTERS.findall(sentence.lower())) & _NEGATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +102,10 @@ class GroundingChecker:
         vectors = self.embedder.embed([*plain, *(s for _, s in evidence)])
         similarity = vectors[: len(plain)] @ vectors[len(plain) :].T
         kept, support, says = [], [], False
-        said: list[set[str]] = []  # the content words of each sentence kept so far
+        said: list[set[str]] = []  # the gist of each sentence kept so far
         for n, sentence in enumerate(plain):
             words = content_words(sentence)
-            if words and any(words <= earlier for earlier in said):
+            if words and _gist(sentence) in said:
                 continue  # says again what a kept sentence said: a small model's loop
             overlaps = [
                 len(words & content_words(s)) / len(words) if words else 1.0 for _, s in evidence
@@ -111,7 +121,7 @@ class GroundingChecker:
                 kept.append(sentences[n])
                 support.append(evidence[int(np.argmax(similarity[n]))][0])
                 says = says or bool(words)
-                said.append(words)
+                said.append(_gist(sentence))
         return self._result(kept, len(sentences), support, says)
 
     def _result(
