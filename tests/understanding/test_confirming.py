@@ -25,6 +25,9 @@ def read(text: str, offered: tuple[list[str], list[str]]) -> str | None:
         ("shipping", "shipping"),
         ("returning it", "returns"),
         ("no, the shipping one", "shipping"),
+        ("No, the second one", "shipping"),
+        ("option 2", "shipping"),
+        ("1", "returns"),
         ("yes", None),  # which one?
         ("no", None),
         ("not the first", None),
@@ -50,6 +53,11 @@ def test_an_answer_to_two_intents(text: str, chosen: str | None) -> None:
         ("no thanks", "declined"),
         ("not really", "declined"),
         ("yes?", None),
+        ("never got my order", None),  # says what is wrong: read on its own
+        ("not delivered", None),
+        ("no it is broken", None),
+        ("nope, sorry", "declined"),
+        ("neither", "declined"),
         ("what are your store hours", None),
     ],
 )

@@ -11,8 +11,11 @@ question is a new question) and
 - or, when only one was offered, starts with a yes (in the languages understanding detects by
   default: "yes", "sí", "ja, bitte"; :func:`omnivox.pipeline.steps.route.opens_with_yes`).
 
-A "no" that names another ("no, the returns one") chooses it; "not the first", "neither"
-choose nothing (and decline the only one offered).
+A "no" that names another ("no, the returns one", "no, the second one") chooses it; a refusal
+of nothing else ("no", "no thanks", "not really", "neither") declines the only one offered (and
+chooses nothing of several); a message that starts with a negation ("not the first", "never
+got my order") or a "no" that says something else ("no, it is broken") is read on its own. A
+yes to several offered chooses nothing either.
 
 :func:`answer` says which intent was chosen, that the offer was declined ("no", "nope"; only
 one was offered: nothing else to choose), or neither (the message is read on its own).
@@ -29,10 +32,15 @@ from omnivox.text import content_words
 MAX_WORDS = 6
 _WORD = re.compile(r"[^\W_]+")
 _PLACES = {
-    "first": 0, "1st": 0, "former": 0, "one": 0,
-    "second": 1, "2nd": 1, "latter": 1, "other": 1,
-    "third": 2, "3rd": 2,
+    "first": 0, "1st": 0, "former": 0, "one": 0, "1": 0,
+    "second": 1, "2nd": 1, "latter": 1, "other": 1, "2": 1,
+    "third": 2, "3rd": 2, "3": 2,
 }  # fmt: skip
+# what a refusal may hold besides no: "no thanks", "nope, sorry", "not really", "no, wrong"
+_REFUSAL = frozenset(
+    {"no", "nope", "nah", "not", "neither", "none", "never", "thanks", "thank", "really", "sorry"}
+    | {"wrong"}
+)
 # "not the first", "neither": what is not meant says nothing of what is (as the first word:
 # "yes, it's not waterproof any more" says yes)
 _NEGATION = frozenset({"not", "neither", "nor", "none", "never"})
@@ -57,19 +65,20 @@ def answer(
     words = _WORD.findall(text.lower())
     if not options or not words or len(words) > MAX_WORDS or "?" in text:
         return None
-    if words[0] in _NEGATION or (says_no(text) and len(words) == 1):
-        return "declined" if len(options) == 1 else None
+    refusing = words[0] in _NEGATION or says_no(text)
+    if refusing and not content_words(" ".join(words)) - _FILLER - _REFUSAL:
+        return "declined" if len(options) == 1 else None  # "no", "no thanks", "not really"
+    if words[0] in _NEGATION:
+        return None  # "not the first", "never got my order": read on its own
     named = _named(words, options, descriptions)
     if named is not None:
         return named
-    if says_no(text):
-        return "declined" if len(options) == 1 else None
     placed = _placed(words, len(options))
     if placed is not None:
         return options[placed]
-    if len(options) == 1 and says_yes(text):
+    if len(options) == 1 and says_yes(text) and not refusing:
         return options[0]
-    return None
+    return None  # "no, it is broken": read on its own
 
 
 def _named(words: list[str], options: Sequence[str], descriptions: Sequence[str]) -> str | None:
