@@ -128,8 +128,7 @@ async def _warm_up(services: Services, models: bool) -> None:
             await services.start_models()
         except Exception as exc:  # the fallback providers still answer; readyz shows the state
             log.error("llm.warm_up.failed", error=str(exc))
-        else:
-            _log_ready(await services.ready())
+        _log_ready(await services.ready())
     again = await services.recover()
     if again:
         log.info("turn.recovery_done", messages=again)

@@ -125,6 +125,9 @@ def test_a_whatsapp_handoff_is_told_about_the_window() -> None:
         ("Llámame, somos a las 1500 personas", None),
         ("call me after 5, please", "after 5"),
         ("call me after 17.30.", "after 17.30"),
+        # the stop that ends the sentence is not the time's (was "after 5pm.")
+        ("Please call me back. I am free after 5pm.", "after 5pm"),
+        ("Call me back at 5 p.m.", "at 5 p.m."),
     ],
 )
 def test_the_time_asked_for_is_kept_as_written(text: str, when: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from omnivox.pipeline.citing import numbered
 from omnivox.types import Passage, Reply
 
@@ -39,3 +41,10 @@ def test_two_passages_of_one_document_are_one_source() -> None:
     out = numbered(reply, PASSAGES)
     assert [c.source_id for c in out.citations] == ["returns.md"]
     assert numbered(out, PASSAGES) is out  # nothing left to change
+
+
+def test_a_long_run_of_spaces_is_read_once() -> None:
+    started = time.perf_counter()
+    out = numbered(Reply("Yes" + " " * 100_000 + "[1]", ()), PASSAGES)
+    assert time.perf_counter() - started < 1  # quadratic, this took about 40 s
+    assert out.text.endswith("[1]") and [c.source_id for c in out.citations] == ["returns.md"]

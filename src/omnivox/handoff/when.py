@@ -67,7 +67,8 @@ def _bare(unit: str) -> str:
 
 
 # en: 5pm, 5:30 pm, 9 a.m., 5 o'clock; a bare hour needs a word that makes it one
-_EN_CLOCK = rf"{_H}\s*(?:[ap]\.?m\b\.?|o'?clock\b)"
+# "5 p.m." keeps its stop; "5pm." does not (that one ends the sentence)
+_EN_CLOCK = rf"{_H}\s*(?:[ap]\.m\b\.?|[ap]m\b|o'?clock\b)"
 _EN_UNIT = (
     r"(?:(?:business|working|calendar)\s+)?(?:minutes?|mins?|hours?|hrs?|days?|weeks?|wks?"
     r"|months?|years?)\b"
@@ -93,7 +94,7 @@ _EN = (
 # es: "las 5" is an hour: "después de las 5", "a las 17:30", "entre las 2 y las 4 de la tarde"
 _ES_UNIT = r"(?:minutos?|d[ií]as?(?:\s+(?:h[aá]biles|laborables))?|semanas?|mes(?:es)?|años?)\b"
 _ES_H = (
-    rf"(?:{_H}(?:\s*(?:h|hs|horas?)\b|\s*[ap]\.?\s?m\b\.?)|{_bare(_ES_UNIT)})"
+    rf"(?:{_H}(?:\s*(?:h|hs|horas?)\b|\s*(?:[ap]\.\s?m\b\.?|[ap]\s?m\b))|{_bare(_ES_UNIT)})"
     r"(?:\s+de\s+la\s+(?:mañana|tarde|noche)|\s+del\s+mediod[ií]a)?"
 )
 _ES_HOUR = rf"(?:las?\s+)?{_ES_H}"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from omnivox.types import Citation, Passage, Reply
 
-_MARKER = re.compile(r"(\s*)\[(\d{1,2})\]")
+_MARKER = re.compile(r"(?<!\s)(\s*)\[(\d{1,2})\]")  # whitespace runs read once, not per space
 _REPEATED = re.compile(r"\[(\d{1,2})\](?:\s*\[\1\])+")
 
 
