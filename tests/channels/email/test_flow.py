@@ -718,6 +718,23 @@ def test_an_empty_reply_under_the_threads_subject_is_stored_not_answered(
     assert len(relay.received) == 2 and len({r.conversation_id for r in rows}) == 1
 
 
+@pytest.mark.parametrize("subject", ["Re:", "AW:", "RE: "])
+def test_an_empty_reply_under_a_bare_prefix_is_stored_not_answered(
+    server: LiveServer, relay: RelaySink, subject: str
+) -> None:
+    """Nothing after its "Re:", it was ignored as an empty mail: an agent never saw it."""
+    send(smtp_port(server), mail("Can I return boots after 20 days?"))
+    a1 = answer(relay, 1)
+    send(smtp_port(server), reply_to(a1, "", subject))  # the quoted history alone
+    send(smtp_port(server), mail("", subject=subject))  # no thread at all: still ignored
+    send(smtp_port(server), reply_to(a1, "And for kids?"))
+    answer(relay, 2)
+    rows = inbound_rows(server)
+    assert [r.text for r in rows[1:]] == [EMPTY_REPLY, "And for kids?"]
+    assert rows[1].meta["held"] and rows[1].meta["email"]["unanswered"] == "empty reply"
+    assert len(relay.received) == 2 and len({r.conversation_id for r in rows}) == 1
+
+
 def sent_while_storing_fails(live: LiveServer, question: EmailMessage) -> smtplib.SMTPDataError:
     """What SMTP answers ``question`` while the database cannot store it (then it can again)."""
     store = live.services.store

@@ -120,13 +120,19 @@ class EmailChannel:
 
     async def parse(self, request: ReceivedMail) -> list[InboundMessage]:
         """The mail as one inbound message (with its threading hints), or none when empty."""
-        mail = request.mail
-        if mail.sender is None:
+        if request.mail.sender is None:
             return []
         empty = _empty_reply(request)
         text = EMPTY_REPLY if empty else _question(request)
-        if not text:
-            return []
+        return [self.inbound(request, text, held=empty)] if text else []
+
+    def inbound(self, request: ReceivedMail, text: str, *, held: bool = False) -> InboundMessage:
+        """The mail's inbound message with ``text``; ``held``: an empty reply, for an agent.
+
+        Also what a reply with nothing in it (a bare "Re:" over the quoted history) is looked
+        up by: it is none until its thread is found, and an empty reply to it then.
+        """
+        mail = request.mail
         meta = {
             "message_id": mail.header_id,  # None: the mail had none (threading headers skip it)
             "subject": mail.subject,
@@ -136,21 +142,19 @@ class EmailChannel:
             "attachments": [a.as_dict() for a in mail.attachments],
             "defects": list(mail.defects),
         }
-        if empty:  # an agent sees it; the old question is not answered again
+        if held:  # an agent sees it; the old question is not answered again
             meta["unanswered"] = "empty reply"
-        sender = CustomerRef(mail.sender, mail.sender_name, email=mail.sender)
-        return [
-            InboundMessage(
-                workspace_id=self.workspace_id,
-                channel=self.name,
-                sender=sender,
-                text=text,
-                provider_message_id=mail.message_id,
-                metadata={"email": meta, "held": True} if empty else {"email": meta},
-                follows=mail.follows,
-                conversation_hint=request.conversation_hint,
-            )
-        ]
+        address = mail.sender or ""  # parse: never without one
+        return InboundMessage(
+            workspace_id=self.workspace_id,
+            channel=self.name,
+            sender=CustomerRef(address, mail.sender_name, email=address),
+            text=text,
+            provider_message_id=mail.message_id,
+            metadata={"email": meta, "held": True} if held else {"email": meta},
+            follows=mail.follows,
+            conversation_hint=request.conversation_hint,
+        )
 
     def render(self, reply: Reply, recipient: str) -> list[OutboundMessage]:
         """A new mail (no thread to answer) to ``recipient``."""

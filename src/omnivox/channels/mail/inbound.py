@@ -35,6 +35,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from omnivox.channels.base import ChannelError
 from omnivox.channels.mail.channel import (
+    EMPTY_REPLY,
     THREAD_SUBJECTS,
     EmailChannel,
     ReceivedMail,
@@ -208,12 +209,14 @@ class InboundMail:
         A reply's subject leads its text only when it is none of the subjects of the stored
         thread it answers: the customer changed "Re: Your order #1234 has shipped" into "Re:
         can I change the delivery address?" over "see subject". An empty reply under one of
-        them says nothing new: it is stored for an agent and not answered.
+        them says nothing new: it is stored for an agent and not answered. So is one with
+        nothing at all, not even a subject after its "Re:": none until its thread is found.
         """
         messages = await channel.parse(request)
-        if not messages or self.earlier is None or not reads_thread(request):
+        if self.earlier is None or not reads_thread(request):
             return messages
-        earlier = await self.earlier(messages[0], THREAD_SUBJECTS)
+        lookup = messages[0] if messages else channel.inbound(request, EMPTY_REPLY)
+        earlier = await self.earlier(lookup, THREAD_SUBJECTS)
         thread = tuple(s for s in (subject_of(m.metadata) for m in earlier) if s)
         return await channel.parse(replace(request, thread=thread)) if thread else messages
 
