@@ -179,6 +179,9 @@ async def question(msg: EmailMessage, hint: str | None = None, thread: tuple[str
         ("Anfrage", "Wo ist meine Bestellung?", "Wo ist meine Bestellung?"),
         ("(no subject)", "Where is my order?", "Where is my order?"),
         ("Question about returns", "Hi", "Question about returns\n\nHi"),
+        # our own MX's tag is not the customer's question
+        ("[SPAM?] Return policy for sale items?", "Hi", "Return policy for sale items?\n\nHi"),
+        ("[SPAM?] Hello", "Can I return boots?", "Can I return boots?"),
     ],
 )
 async def test_a_new_threads_subject_leads_the_question(subject: str, body: str, text: str) -> None:
@@ -216,12 +219,23 @@ async def test_a_replys_subject_is_not_part_of_the_question() -> None:
         ("Antwort: Your order #1234 has shipped", "see below", "see below"),
         ("R: Your order #1234 has shipped", "see below", "see below"),
         ("回复：Your order #1234 has shipped", "see below", "see below"),
-        # a new question under a label still leads
+        # a new question under a label still leads, without a gateway's tags (they led it)
         (
             "Re: [EXTERNAL] Question: can I change the address?",
             "see subject",
-            "[EXTERNAL] Question: can I change the address?\n\nsee subject",
+            "Question: can I change the address?\n\nsee subject",
         ),
+        (
+            "[SPAM?] RE: (Extern) Where is my refund?",
+            "see subject",
+            "Where is my refund?\n\nsee subject",
+        ),
+        (
+            "Re: [EXTERNAL] [Order 1234] wrong size",  # a tag with a digit may be theirs
+            "see subject",
+            "[Order 1234] wrong size\n\nsee subject",
+        ),
+        ("Re: [EXTERNAL] Hello", "see below", "see below"),  # the tag made a greeting ask
     ],
 )
 async def test_a_replys_changed_subject_leads_the_question(
@@ -238,6 +252,7 @@ async def test_a_replys_changed_subject_leads_the_question(
     ("subject", "text"),
     [
         ("Re: is this damage covered?", "is this damage covered?"),
+        ("Re: (Extern) is this damage covered?", "is this damage covered?"),
         (
             "Re: Your order #1234 has shipped",
             "(The customer sent attachments without any text: a.png.)",

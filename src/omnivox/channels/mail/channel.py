@@ -65,6 +65,9 @@ _NO_QUESTION = frozenset(
 _WORDS = re.compile(r"[^\W_]+")
 # a tag or an unknown one-word prefix before a reply's subject: "[EXTERNAL]", "(Extern)", "R:"
 _TAG = re.compile(r"\s*(?:\[[^\]]{0,40}\]|\([^)]{0,40}\)|[^\W\d_]{1,12}\s*[:：])")
+# a mail gateway's tag, not the customer's words: "[EXTERNAL]", "(Extern)", "[SPAM?]" (one with a
+# digit may be theirs, "[Order 1234]": kept in the text, as a word before a colon is)
+_GATEWAY_TAG = re.compile(r"\s*(?:\[[^\]\d]{0,40}\]|\([^)\d]{0,40}\))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +339,7 @@ def asks_anew(request: ReceivedMail) -> bool:
     mail = request.mail
     if _starts_thread(request) or subject_prefix(mail.subject) == "forward":
         return False
-    return _may_lead(bare_subject(mail.subject), mail.text)
+    return _may_lead(_untagged(mail.subject), mail.text)
 
 
 def reads_thread(request: ReceivedMail) -> bool:
@@ -382,17 +385,15 @@ def _question(request: ReceivedMail) -> str:
 
 
 def _lead(request: ReceivedMail) -> str:
-    """The subject that leads the body ("" for none).
+    """The subject that leads the body ("" for none), without a mail gateway's tags.
 
     A new thread's subject, or a reply's (without its Re:/AW:/... prefixes) that is none of its
     thread's subjects: "Re: can I change the delivery address?" under "Your order #1234 has
     shipped". A reply to a thread we do not know (no ``thread``) keeps its body alone.
     """
-    mail = request.mail
+    mail, subject = request.mail, _untagged(request.mail.subject)
     if _starts_thread(request):
-        subject = mail.subject.strip()
         return subject if _may_lead(subject, mail.text) else ""
-    subject = bare_subject(mail.subject)
     changed = request.thread and not any(_same(mail.subject, s) for s in request.thread)
     return subject if changed and asks_anew(request) else ""
 
@@ -424,6 +425,18 @@ def _core(subject: str) -> str:
     while (tag := _TAG.match(core)) is not None:
         core = bare_subject(core[tag.end() :])
     return core
+
+
+def _untagged(subject: str) -> str:
+    """``subject`` without its Re:/AW:/... prefixes and the mail gateways' tags before it.
+
+    "Re: [EXTERNAL] Where is my refund?" asks "Where is my refund?": the tag is not the
+    customer's (:data:`_GATEWAY_TAG`).
+    """
+    words = bare_subject(subject)
+    while (tag := _GATEWAY_TAG.match(words)) is not None:
+        words = bare_subject(words[tag.end() :])
+    return words
 
 
 def _may_lead(subject: str, body: str) -> bool:
