@@ -735,6 +735,29 @@ def test_an_empty_reply_under_a_bare_prefix_is_stored_not_answered(
     assert len(relay.received) == 2 and len({r.conversation_id for r in rows}) == 1
 
 
+def test_empty_replies_take_none_of_the_reply_limit_and_are_labelled_so(
+    tmp_path: Path, relay: RelaySink, database: dict[str, Any]
+) -> None:
+    """Held empty replies used up the limit, and one over it was labelled "reply limit"."""
+    relay.reset()
+    with LiveServer(
+        email_settings(tmp_path, database, relay, max_replies_per_sender_per_hour=2)
+    ) as live:
+        send(smtp_port(live), mail("Can I return boots after 20 days?"))
+        a1 = answer(relay, 1)
+        send(smtp_port(live), reply_to(a1, ""))
+        send(smtp_port(live), reply_to(a1, "And for kids?"))  # the second reply of two
+        a2 = answer(relay, 2)
+        send(smtp_port(live), reply_to(a2, ""))  # over the limit: still an empty reply
+        send(smtp_port(live), reply_to(a2, "And for babies?"))  # the third: held
+        time.sleep(1.5)
+        rows = inbound_rows(live)
+    assert len(relay.received) == 2
+    labels = [r.meta["email"].get("unanswered") for r in rows]
+    assert labels == [None, "empty reply", None, "empty reply", "reply limit"]
+    assert all(r.meta["held"] for r in rows if r.meta["email"].get("unanswered"))
+
+
 def sent_while_storing_fails(live: LiveServer, question: EmailMessage) -> smtplib.SMTPDataError:
     """What SMTP answers ``question`` while the database cannot store it (then it can again)."""
     store = live.services.store
