@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
 from omnivox.channels.config import EmailSettings
-from omnivox.channels.mail.channel import EMPTY_REPLY, EmailChannel, ReceivedMail, reads_thread
+from omnivox.channels.mail.channel import (
+    EMPTY_FORWARD,
+    EMPTY_REPLY,
+    EmailChannel,
+    ReceivedMail,
+    reads_thread,
+)
 from omnivox.channels.mail.parse import (
     MAX_PARTS,
     MAX_SUBJECT_CHARS,
@@ -287,6 +294,28 @@ async def test_an_empty_reply_is_its_subject_without_prefixes_or_stored_unanswer
     unanswered = inbound.metadata["email"].get("unanswered")
     assert unanswered == ("empty reply" if held else None)
     assert reads_thread(ReceivedMail(parse_mail(reply.as_bytes()), "support@acme.example"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "threading", "thread"),
+    [
+        ("Fwd: Your order 1234 has shipped", {}, ()),
+        ("WG: Your order 1234 has shipped", {"in_reply_to": "<a1@acme.example>"}, THREAD),
+        ("FW: Re: Your order 1234 has shipped", {"references": ["<a1@acme.example>"]}, ()),
+    ],
+)
+async def test_an_empty_forward_is_stored_unanswered_not_answered_as_its_subject(
+    subject: str, threading: dict[str, Any], thread: tuple[str, ...]
+) -> None:
+    """Its subject, the forwarded mail's, was answered as if it were the customer's question."""
+    [inbound] = await parsed(mail("", subject=subject, **threading), thread=thread)
+    assert (inbound.text, inbound.metadata.get("held")) == (EMPTY_FORWARD, True)
+    assert inbound.metadata["email"]["unanswered"] == "empty forward"
+    # the forwarded mail, with no words of the customer's own, is what is asked about
+    forwarded = f"---------- Forwarded message ---------\n{OUTLOOK_FORWARDED}"
+    [asked] = await parsed(mail(forwarded, subject=subject, **threading), thread=thread)
+    assert asked.text == forwarded and "held" not in asked.metadata
+    assert await parsed(mail("", subject="Fwd:")) == []  # nothing at all: ignored
 
 
 async def test_a_long_subject_is_compared_with_its_thread_as_cut() -> None:

@@ -44,6 +44,9 @@ THREAD_SUBJECTS = 20  # a reply's subject is compared with its thread's latest m
 DISABLED = "outbound email is disabled: set channels.email.relay (host:port)"
 # the text of a reply with no words, no files and its thread's subject: stored, not answered
 EMPTY_REPLY = "(The customer replied without any text.)"
+# the text of a forward that came with nothing (no words, no files, no forwarded mail): held too
+EMPTY_FORWARD = "(The customer forwarded a mail without any text.)"
+_HELD_TEXT = {"empty reply": EMPTY_REPLY, "empty forward": EMPTY_FORWARD}  # by unanswered label
 # a subject that says nothing of the question ("Hello", "Question", "Help please", "Anfrage",
 # "(no subject)"), in the languages detected by default: not put before the body
 _NO_QUESTION = frozenset(
@@ -125,12 +128,12 @@ class EmailChannel:
         """The mail as one inbound message (with its threading hints), or none when empty."""
         if request.mail.sender is None:
             return []
-        empty = _empty_reply(request)
-        text = EMPTY_REPLY if empty else _question(request)
-        return [self.inbound(request, text, held=empty)] if text else []
+        held = _unanswered(request)
+        text = _HELD_TEXT[held] if held else _question(request)
+        return [self.inbound(request, text, held=held)] if text else []
 
-    def inbound(self, request: ReceivedMail, text: str, *, held: bool = False) -> InboundMessage:
-        """The mail's inbound message with ``text``; ``held``: an empty reply, for an agent.
+    def inbound(self, request: ReceivedMail, text: str, *, held: str = "") -> InboundMessage:
+        """The mail's inbound message with ``text``; ``held``: why an agent sees it, unanswered.
 
         Also what a reply with nothing in it (a bare "Re:" over the quoted history) is looked
         up by: it is none until its thread is found, and an empty reply to it then.
@@ -145,8 +148,8 @@ class EmailChannel:
             "attachments": [a.as_dict() for a in mail.attachments],
             "defects": list(mail.defects),
         }
-        if held:  # an agent sees it; the old question is not answered again
-            meta["unanswered"] = "empty reply"
+        if held:  # an agent sees it; nothing is answered
+            meta["unanswered"] = held
         address = mail.sender or ""  # parse: never without one
         return InboundMessage(
             workspace_id=self.workspace_id,
@@ -352,6 +355,26 @@ def reads_thread(request: ReceivedMail) -> bool:
     if _starts_thread(request) or subject_prefix(mail.subject) == "forward":
         return False
     return asks_anew(request) or not (mail.text.strip() or mail.attachments)
+
+
+def _unanswered(request: ReceivedMail) -> str:
+    """Why the mail is stored for an agent and not answered: "empty reply", "empty forward", ""."""
+    if _empty_forward(request):
+        return "empty forward"
+    return "empty reply" if _empty_reply(request) else ""
+
+
+def _empty_forward(request: ReceivedMail) -> bool:
+    """Whether a forward came with nothing: no words, no files, not even the forwarded mail.
+
+    Its subject is the forwarded mail's ("Fwd: Your order has shipped"), not a question, and
+    answering it made one up: it is stored for an agent (:data:`EMPTY_FORWARD`). A forward is
+    kept whole (:func:`~omnivox.channels.mail.quotes.strip_reply`), so one whose mail came
+    along is answered from it; "Fwd:" over nothing at all is ignored as any empty mail.
+    """
+    mail = request.mail
+    said = mail.text.strip() or mail.attachments
+    return subject_prefix(mail.subject) == "forward" and not said and bool(_untagged(mail.subject))
 
 
 def _empty_reply(request: ReceivedMail) -> bool:

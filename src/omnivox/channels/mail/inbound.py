@@ -18,7 +18,7 @@ Checks run in SMTP order, each answering with the reply a mail server expects:
 - More than ``max_replies_per_sender_per_hour`` answered for one sender: stored, held for an
   agent and not answered (``250``). A robot that shows none of the signs above and answers
   every reply (a helpdesk acknowledging each mail) stops there instead of looping forever. A
-  mail held anyway (an empty reply) is answered by no one: it does not count.
+  mail held anyway (an empty reply or forward) is answered by no one: it does not count.
 
 Everything else is stored, then ``250``, and answered in the background like a webhook. A mail
 whose turn fails before storing it (the database down) gets ``451 4.3.0``: the sender's server
@@ -192,7 +192,8 @@ class InboundMail:
             return f"451 4.7.1 Too many messages {exc.scope}; try again later"
         replies = channel.settings.max_replies_per_sender_per_hour
         window = Window(channel.workspace_id, f"mail-replies:{mail.sender}", replies, 3600.0)
-        # a held message (an empty reply) sends none: it takes no reply, keeps its own label
+        # a held message (an empty reply or forward) sends none: it takes no reply and keeps
+        # its own label
         answered = any(not m.metadata.get("held") for m in messages)
         if answered and await self.windows.admit([window], mail.message_id) is not None:
             domain = (mail.sender or "").rpartition("@")[2]
