@@ -25,6 +25,7 @@ from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.knowledge.remote_embeddings import OpenAICompatEmbedder
 from omnivox.knowledge.retriever import KnowledgeRetriever
 from omnivox.knowledge.service import KnowledgeBase
+from omnivox.logs import configure_logging
 from omnivox.services import Services, build_knowledge, build_services
 from omnivox.storage.knowledge import EmbedderChanged
 from omnivox.testing.embeddings_server import MODEL, EmbeddingsServer, Fault
@@ -298,6 +299,7 @@ def test_a_server_whose_encoder_is_down_at_start_becomes_ready_when_it_answers(
     embedder = remote(f"http://127.0.0.1:{port}/v1", max_retries=0, breaker_s=0)
     acme = {"id": "acme", "name": "Acme", "knowledge_paths": [str(ACME / "knowledge")]}
     settings = make_settings(tmp_path, knowledge={"embedder": embedder}, workspaces=[acme])
+    configure_logging("console", "info")  # `kb ingest` above leaves only errors logged
     with LiveServer(settings, warm_up=True) as live:
         deadline = time.monotonic() + 60
         while not live.services.understanding_ready:  # the first ingest has been tried
