@@ -3,7 +3,8 @@
 For each dev turn: history-aware retrieval (top 4 passages), then
 - the extractive provider's answer, and
 - the bundled local model's answer (SmolLM2-135M through llama.cpp), before and after the
-  grounding guard,
+  grounding guard (whose fallback ranks the passages' sentences by similarity to the question;
+  the row "fallback by shared words" ranks them as the extractive provider does),
 scored by token F1 against the annotated ``gold_span`` (and the agent's reply). Reported:
 F1, how often the guard drops the model's sentences, and its verdicts (full/partial/none).
 Then, through the REST API of a server on the Acme demo workspace: turn latency of a cache
@@ -37,7 +38,7 @@ from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.knowledge.focus import focus
 from omnivox.knowledge.retriever import KnowledgeRetriever, contextual_query
 from omnivox.llm.base import CompletionRequest
-from omnivox.llm.extractive import ExtractiveProvider
+from omnivox.llm.extractive import ExtractiveProvider, best_sentences
 from omnivox.llm.llamacpp import LlamaCppProvider
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.settings import (
@@ -108,13 +109,15 @@ async def quality(args: argparse.Namespace, tmp: Path) -> list[str]:
         total += len(split_sentences(raw))
         dropped += result.total - result.kept
         verdicts[result.verdict] += 1
-        # what the guard step sends: the kept sentences, or the extractive answer when too
-        # little survives (and nothing at all without passages)
-        sent = result.text if result.verdict != "none" else ext
+        # what the guard step sends: the kept sentences, or, when too little survives, the
+        # extractive answer ranked by similarity to the question (and nothing without passages)
+        fallback = " ".join(best_sentences(users[-1], passages, 2, checker.similarity))
+        kept = result.text if result.verdict != "none" else None
         for name, text in (
             ("extractive", ext),
             ("local model, raw", raw),
-            ("local model, after the guard", sent),
+            ("local model, after the guard", kept or fallback),
+            ("local model, after the guard, fallback by shared words", kept or ext),
         ):
             scores[f"{name} vs gold span"].append(f1(text, turn["gold_span"]))
             if turn.get("agent_response"):

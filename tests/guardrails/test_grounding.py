@@ -278,3 +278,21 @@ def test_a_sentence_that_differs_by_a_negation_or_a_word_is_no_repeat(
     assert checker.check(answer, [cancel]).verdict == "full"
     more = "You can return unworn items within 60 days. You can return unworn items by mail."
     assert checker.check(more, [RETURNS]).kept == 2
+
+
+async def test_the_fallback_picks_the_sentences_that_answer_though_no_word_is_shared(
+    tmp_path: Path, checker: GroundingChecker
+) -> None:
+    canada = Passage(
+        "international.md",
+        "Shipping to Canada",
+        "Acme Outfitters ships to Canada and more than 40 other countries.\n"
+        "| Price | $19.95 flat, free on orders of $150 or more |\n"
+        "| Carrier | UPS Standard to Canada |",
+        0.9,
+    )
+    step = GuardOutput(checker, {}, fallback_sentences=1)
+    ctx = guard_context(tmp_path, "We deliver by pigeon.", [canada], "how much does it cost?")
+    await step(ctx)
+    assert ctx.reply is not None and ctx.grounding == "none"
+    assert ctx.reply.text == "Price: $19.95 flat, free on orders of $150 or more."

@@ -91,6 +91,11 @@ class GroundingChecker:
         self.embedder = embedder
         self.settings = settings or GroundingSettings()
 
+    def similarity(self, query: str, sentences: Sequence[str]) -> list[float]:
+        """The cosine of ``query`` to each of ``sentences`` (the extractive fallback's ranking)."""
+        vectors = self.embedder.embed([query, *sentences])
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
     def check(self, answer: str, passages: Sequence[Passage]) -> GroundingResult:
         """Keep the supported sentences of ``answer``."""
         sentences = split_sentences(answer)

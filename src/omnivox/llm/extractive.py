@@ -12,11 +12,11 @@ a list item or a row does not run into the next sentence of the answer.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
 from omnivox.settings import ExtractiveSettings
-from omnivox.text import content_words, match_score, readable, split_sentences
+from omnivox.text import RANK_DECAY, content_words, match_score, readable, split_sentences
 from omnivox.types import Passage
 
 NO_ANSWER = "I don't have that information — shall I connect you with a person?"
@@ -28,24 +28,41 @@ def sentence(text: str) -> str:
     return text if _ENDS.search(text) else f"{text}."
 
 
-def best_sentences(query: str, passages: tuple[Passage, ...], limit: int) -> list[str]:
-    """Sentences ranked by overlap with the query, weighted by their passage's rank.
+# how alike the query is to each sentence (cosines of a sentence encoder), in their order
+Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
-    Each is read from the passage as :func:`omnivox.text.readable` shows it and ends in a stop.
+
+def best_sentences(
+    query: str,
+    passages: tuple[Passage, ...],
+    limit: int,
+    similarity: Similarity | None = None,
+) -> list[str]:
+    """The sentences that best answer ``query``, weighted by their passage's rank.
+
+    Ranked by ``similarity`` to the query when given (the grounding guard's fallback: "how much
+    does it cost?" finds "Price: $19.95 flat", which shares no word with it; on doc2dial dev the
+    extractive answer's token F1 against the gold span is 0.294 against 0.277 by shared words,
+    RESULTS 2026-12-06), else by the content words they share with it. Each is read from the
+    passage as :func:`omnivox.text.readable` shows it and ends in a stop.
     """
-    wanted = content_words(query)
-    scored: list[tuple[float, int, str]] = []
-    order = 0
-    for rank, passage in enumerate(passages):
-        for said in split_sentences(readable(passage.text)):
-            said = said.strip(" -*#\t")
-            if len(said) < 12:
-                continue
-            scored.append((match_score(wanted, said, rank), -order, sentence(said)))
-            order += 1
-    scored.sort(reverse=True)
-    chosen = [s for score, _, s in scored[:limit] if score > 0]
-    return chosen or [s for _, _, s in scored[:1]]
+    found = [
+        (rank, said)
+        for rank, passage in enumerate(passages)
+        for said in (s.strip(" -*#\t") for s in split_sentences(readable(passage.text)))
+        if len(said) >= 12
+    ]
+    if similarity is not None and found:
+        alike = similarity(query, [said for _, said in found])
+        scores = [
+            float(a) / (1 + RANK_DECAY * rank) for a, (rank, _) in zip(alike, found, strict=True)
+        ]
+    else:
+        wanted = content_words(query)
+        scores = [match_score(wanted, said, rank) for rank, said in found]
+    ranked = sorted(range(len(found)), key=lambda i: (-scores[i], i))
+    chosen = [sentence(found[i][1]) for i in ranked[:limit] if scores[i] > 0]
+    return chosen or [sentence(found[i][1]) for i in ranked[:1]]
 
 
 class ExtractiveProvider:

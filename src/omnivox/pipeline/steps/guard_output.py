@@ -3,7 +3,8 @@
 - No relevant passages: an honest "I don't have that information" replaces the answer.
 - The extractive provider quotes passages, so its answers are grounded by construction.
 - Otherwise unsupported sentences are removed; when too little remains, the reply falls back
-  to the extractive answer from the same passages. The verdict (full, partial, none) is kept
+  to the extractive answer from the same passages, its sentences ranked by their similarity to
+  the question. The verdict (full, partial, none) is kept
   on the context and recorded with the turn.
 - The sources become one per document, the answer's ``[n]`` markers renumbered to match
   (:mod:`omnivox.pipeline.citing`).
@@ -98,5 +99,12 @@ class GuardOutput:
         if result.verdict != "none":
             cites = tuple(passages[i].citation() for i in result.supporting)
             return Reply(result.text, cites, reply.provider)
-        fallback = " ".join(best_sentences(ctx.question, tuple(passages), self.fallback_sentences))
+        best = await asyncio.to_thread(
+            best_sentences,
+            ctx.question,
+            tuple(passages),
+            self.fallback_sentences,
+            checker.similarity,
+        )
+        fallback = " ".join(best)
         return Reply(fallback, quoted(fallback, passages), "extractive")
