@@ -325,3 +325,31 @@ async def test_a_new_question_after_which_one_is_read_on_its_own(
     assert ctx.decision is not None and ctx.decision.route == "answer"
     assert ctx.question == "are you open on sunday?"
     assert not ctx.decision.reasons[0].startswith("chose")
+
+
+async def test_a_bare_yes_to_several_asks_which_one_again(understanding: Understanding) -> None:
+    ctx = after_a_question(understanding, "yes", ["returns", "exchanges"])
+    ctx.message = StoredMessage(
+        "msg_2", "conv_1", "in", "api", "yes", "received", None, {}, utcnow()
+    )
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and ctx.decision.route == "clarify"
+    assert ctx.reply is not None
+    assert ctx.reply.text == "Which one do you mean: returning an item or exchanging an item?"
+    assert ctx.message_update is not None  # the answer to this one chooses too
+    assert ctx.message_update.metadata["nlu"]["pending_intents"] == ["returns", "exchanges"]
+    assert ctx.message_update.metadata["nlu"]["pending_about"] == 1
+    # the answer to that is about the message first asked about, not the "yes"
+    then = context(
+        understanding,
+        "the second one",
+        [ctx.message_update.metadata["nlu"]],
+        [
+            *ctx.history,
+            HistoryItem("in", "yes", "api"),
+            HistoryItem("out", ctx.reply.text, "api"),
+        ],
+    )
+    then = await step(understanding)(then)
+    assert then.decision is not None and then.decision.reasons[0] == "chose exchanges when asked"
+    assert then.question == "an item"

@@ -28,7 +28,9 @@ def read(text: str, offered: tuple[list[str], list[str]]) -> str | None:
         ("No, the second one", "shipping"),
         ("option 2", "shipping"),
         ("1", "returns"),
-        ("yes", None),  # which one?
+        ("yes", "again"),  # which one?
+        ("sure, please", "again"),
+        ("yes I want to know more", None),
         ("no", None),
         ("not the first", None),
         ("neither", None),

@@ -47,7 +47,7 @@ _NEGATION = frozenset({"not", "neither", "nor", "none", "never"})
 # words that say which, not what: "the first one", "that one please"
 _FILLER = frozenset({"one", "that", "this", "the", "please", "pls", "option", "yes", "yeah"})
 
-Declined = Literal["declined"]
+Declined = Literal["declined", "again"]
 
 
 def answer(
@@ -57,8 +57,9 @@ def answer(
     says_yes: Callable[[str], bool],
     says_no: Callable[[str], bool],
 ) -> str | Declined | None:
-    """The option ``text`` chooses, ``"declined"``, or None when it answers nothing.
+    """The option ``text`` chooses, ``"declined"``, ``"again"`` or None (it answers nothing).
 
+    ``"again"``: a bare yes to several ("yes", "sure, please"): which one is still open.
     ``options``: the intents offered, in the order the question named them; ``descriptions``:
     how the question named each; ``says_yes`` / ``says_no``: whether a message says yes / no.
     """
@@ -76,8 +77,11 @@ def answer(
     placed = _placed(words, len(options))
     if placed is not None:
         return options[placed]
-    if len(options) == 1 and says_yes(text) and not refusing:
-        return options[0]
+    if says_yes(text) and not refusing:
+        if len(options) == 1:
+            return options[0]
+        if not content_words(" ".join(words[1:])) - _FILLER:
+            return "again"
     return None  # "no, it is broken": read on its own
 
 

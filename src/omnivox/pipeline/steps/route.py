@@ -10,7 +10,8 @@ their own reply (render, deliver and record still run):
 - clarify: "do you mean A or B?" built from the intents' descriptions; the answer ("yes", "the
   second one", "the damaged item") routes the message the question was about as the intent it
   chose (:mod:`omnivox.understanding.confirming`): its action runs on that message, or that
-  message is answered; a "no" to a single option gets an open question;
+  message is answered; a "no" to a single option gets an open question, a bare "yes" to
+  several "Which one do you mean: A or B?";
 - handoff: the conversation is queued for people (:mod:`omnivox.handoff.desk`) and the customer
   is told what happens next; a "yes" to the grounding guard's offer of a person is a handoff
   too, in any of the languages understanding detects by default, and so is that offer made
@@ -97,6 +98,7 @@ def declines(text: str) -> bool:
 ASKS_BEFORE_CHOICES = 1
 # ... and after this many asks (choices offered too) still no number: a person takes over
 ASKS_BEFORE_PERSON = 3
+ASKED_AGAIN = "said yes to a choice of several"
 OPEN_QUESTION = "Sorry, I misunderstood. Could you tell me a bit more about what you need?"
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
@@ -166,9 +168,14 @@ class RouteStep:
             ctx.halt("clarify", Reply(OPEN_QUESTION))
             return
         options = " or ".join(described)
-        ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
+        pending = {**ctx.analysis.as_metadata(), "pending_intents": list(ctx.decision.options)}
+        if ctx.decision.reasons[0] == ASKED_AGAIN:  # still about the message first asked about
+            last = ctx.recent_nlu[-1] if ctx.recent_nlu else {}
+            pending["pending_about"] = int(last.get("pending_about") or 0) + 1
+            ctx.halt("clarify", Reply(f"Which one do you mean: {options}?"))
+        else:
+            ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
         if ctx.message is not None:  # stored by deliver, with the question
-            pending = {**ctx.analysis.as_metadata(), "pending_intents": list(ctx.decision.options)}
             ctx.message_update = MetadataUpdate.with_nlu(ctx.message, pending)
 
     def _confirmed(self, ctx: TurnContext, decision: RouteDecision) -> RouteDecision:
@@ -179,7 +186,7 @@ class RouteStep:
         and the model answer. A "no" to the only intent offered is a clarify with none.
         """
         last = ctx.recent_nlu[-1] if ctx.recent_nlu else {}
-        asked = _asked_about(ctx)
+        asked = _asked_about(ctx, int(last.get("pending_about") or 0))
         if self.understanding is None or asked is None or decision.route in ("handoff", "act"):
             return decision
         nlu = self.understanding.get(ctx.inbound.workspace_id)
@@ -189,6 +196,8 @@ class RouteStep:
             return decision
         if chosen == "declined":
             return RouteDecision("clarify", ("declined the intent offered", *decision.reasons))
+        if chosen == "again":
+            return RouteDecision("clarify", (ASKED_AGAIN, *decision.reasons), None, tuple(options))
         assert ctx.analysis is not None
         scope = ctx.analysis.intent.scope_score if ctx.analysis.intent else 1.0
         ctx.analysis = replace(ctx.analysis, intent=IntentPrediction(chosen, 1.0, scope, ()))
@@ -368,11 +377,16 @@ class RouteStep:
         )
 
 
-def _asked_about(ctx: TurnContext) -> str | None:
-    """The customer's message the assistant's last reply asked about (as the model sees it)."""
-    if len(ctx.history) < 2 or ctx.history[-1].direction != "out":
+def _asked_about(ctx: TurnContext, back: int = 0) -> str | None:
+    """The customer's message the assistant's last reply asked about (as the model sees it).
+
+    ``back``: how many of the customer's later messages the question was asked again after
+    (a bare "yes" to "A or B?" is asked again, still about the first message).
+    """
+    if not ctx.history or ctx.history[-1].direction != "out":
         return None
-    return ctx.history[-2].text if ctx.history[-2].direction == "in" else None
+    theirs = [item.text for item in reversed(ctx.history) if item.direction == "in"]
+    return theirs[back] if back < len(theirs) else None
 
 
 def _listing(choices: list[Choice]) -> str:
