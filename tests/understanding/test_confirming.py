@@ -35,6 +35,9 @@ def read(text: str, offered: tuple[list[str], list[str]]) -> str | None:
         ("not the first", None),
         ("neither", None),
         ("the third one", None),  # only two were offered
+        ("I have 2 broken mugs", None),  # a count, not a place
+        ("got 1 broken", None),
+        ("the 2 please", "shipping"),
         ("how much is shipping to Canada?", None),  # a question of its own
         ("actually I wanted to know about returning my boots from last year", None),
     ],
@@ -60,6 +63,14 @@ def test_an_answer_to_two_intents(text: str, chosen: str | None) -> None:
         ("no it is broken", None),
         ("nope, sorry", "declined"),
         ("neither", "declined"),
+        # the no and thanks of the languages a no is read in
+        ("nein danke", "declined"),
+        ("non merci", "declined"),
+        ("no, gracias", "declined"),
+        ("nee, dank je", "declined"),
+        ("нет, спасибо", "declined"),
+        ("nie, dziękuję", "declined"),
+        ("нет, оно сломано", None),  # says what is wrong (its words are not ASCII)
         ("what are your store hours", None),
     ],
 )

@@ -7,12 +7,14 @@ question is a new question) and
 
 - names one of the offered intents more than the others, by the words of its description or
   name ("the damaged item", "returns please");
-- or picks one by its place ("the first", "the second one", "the latter"; English);
+- or picks one by its place ("the first", "the second one", "the latter"; English; a digit
+  only with nothing but filler beside it: "2", "option 2", not "I have 2 broken mugs");
 - or, when only one was offered, starts with a yes (in the languages understanding detects by
   default: "yes", "sí", "ja, bitte"; :func:`omnivox.pipeline.steps.route.opens_with_yes`).
 
 A "no" that names another ("no, the returns one", "no, the second one") chooses it; a refusal
-of nothing else ("no", "no thanks", "not really", "neither") declines the only one offered (and
+of nothing else ("no", "no thanks", "not really", "neither", "nein danke", "non merci",
+"нет, спасибо") declines the only one offered (and
 chooses nothing of several); a message that starts with a negation ("not the first", "never
 got my order") or a "no" that says something else ("no, it is broken") is read on its own. A
 yes to several offered chooses nothing either.
@@ -27,7 +29,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from omnivox.text import content_words
+from omnivox.text import STOPWORDS, content_words
 
 MAX_WORDS = 6
 _WORD = re.compile(r"[^\W_]+")
@@ -36,10 +38,12 @@ _PLACES = {
     "second": 1, "2nd": 1, "latter": 1, "other": 1, "2": 1,
     "third": 2, "3rd": 2, "3": 2,
 }  # fmt: skip
-# what a refusal may hold besides no: "no thanks", "nope, sorry", "not really", "no, wrong"
+# what a refusal may hold besides no: "no thanks", "nope, sorry", "not really", "no, wrong",
+# and the no and thanks of the languages a no is read in ("nein danke", "non merci", "нет, спасибо")
 _REFUSAL = frozenset(
     {"no", "nope", "nah", "not", "neither", "none", "never", "thanks", "thank", "really", "sorry"}
-    | {"wrong"}
+    | {"wrong", "nein", "danke", "non", "merci", "gracias", "nee", "dank", "je", "bedankt"}
+    | {"нет", "спасибо", "nie", "dziękuję", "hayır", "teşekkürler", "não", "obrigado", "grazie"}
 )
 # "not the first", "neither": what is not meant says nothing of what is (as the first word:
 # "yes, it's not waterproof any more" says yes)
@@ -67,7 +71,7 @@ def answer(
     if not options or not words or len(words) > MAX_WORDS or "?" in text:
         return None
     refusing = words[0] in _NEGATION or says_no(text)
-    if refusing and not content_words(" ".join(words)) - _FILLER - _REFUSAL:
+    if refusing and not set(words) - STOPWORDS - _FILLER - _REFUSAL:
         return "declined" if len(options) == 1 else None  # "no", "no thanks", "not really"
     if words[0] in _NEGATION:
         return None  # "not the first", "never got my order": read on its own
@@ -99,8 +103,17 @@ def _named(words: list[str], options: Sequence[str], descriptions: Sequence[str]
 
 
 def _placed(words: list[str], count: int) -> int | None:
-    """The place ``words`` name ("the second one", "the last"), within ``count`` options."""
-    places = {_PLACES[w] for w in words if w in _PLACES and (w != "one" or len(words) == 1)}
+    """The place ``words`` name ("the second one", "the last"), within ``count`` options.
+
+    A digit names one only with nothing but filler beside it ("2", "option 2"): "I have 2
+    broken mugs" counts mugs.
+    """
+    bare = all(w.isdigit() or w in _FILLER for w in words)
+    places = {
+        _PLACES[w]
+        for w in words
+        if w in _PLACES and (w != "one" or len(words) == 1) and (bare or not w.isdigit())
+    }
     if "last" in words:
         places.add(count - 1)
     if len(places) != 1:
