@@ -338,7 +338,6 @@ async def test_a_bare_yes_to_several_asks_which_one_again(understanding: Underst
     assert ctx.reply.text == "Which one do you mean: returning an item or exchanging an item?"
     assert ctx.message_update is not None  # the answer to this one chooses too
     assert ctx.message_update.metadata["nlu"]["pending_intents"] == ["returns", "exchanges"]
-    assert ctx.message_update.metadata["nlu"]["pending_about"] == 1
     # the answer to that is about the message first asked about, not the "yes"
     then = context(
         understanding,
@@ -353,3 +352,28 @@ async def test_a_bare_yes_to_several_asks_which_one_again(understanding: Underst
     then = await step(understanding)(then)
     assert then.decision is not None and then.decision.reasons[0] == "chose exchanges when asked"
     assert then.question == "an item"
+
+
+async def test_a_question_a_keywords_reply_followed_is_no_longer_pending(
+    understanding: Understanding,
+) -> None:
+    ctx = after_a_question(understanding, "the second one", ["returns", "exchanges"])
+    ctx.history += [
+        HistoryItem("in", "HELP", "sms"),
+        HistoryItem("out", "Acme: reply STOP to opt out.", "sms"),
+    ]
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and not ctx.decision.reasons[0].startswith("chose")
+    assert ctx.question == "the second one"
+
+
+async def test_a_second_bare_yes_is_read_on_its_own(understanding: Understanding) -> None:
+    ctx = after_a_question(understanding, "yes", ["returns", "exchanges"])
+    ctx.history += [
+        HistoryItem("in", "yes", "api"),
+        HistoryItem(
+            "out", "Which one do you mean: returning an item or exchanging an item?", "api"
+        ),
+    ]
+    ctx = await step(understanding)(ctx)
+    assert ctx.decision is not None and ctx.decision.route != "clarify"

@@ -99,6 +99,8 @@ ASKS_BEFORE_CHOICES = 1
 # ... and after this many asks (choices offered too) still no number: a person takes over
 ASKS_BEFORE_PERSON = 3
 ASKED_AGAIN = "said yes to a choice of several"
+ASK_WHICH = "Just to be sure I help with the right thing: "
+ASK_AGAIN = "Which one do you mean: "
 OPEN_QUESTION = "Sorry, I misunderstood. Could you tell me a bit more about what you need?"
 HANDOFF_TEXT = (
     "I'm bringing in a member of our team to help with this. They'll reply right here in this "
@@ -170,11 +172,9 @@ class RouteStep:
         options = " or ".join(described)
         pending = {**ctx.analysis.as_metadata(), "pending_intents": list(ctx.decision.options)}
         if ctx.decision.reasons[0] == ASKED_AGAIN:  # still about the message first asked about
-            last = ctx.recent_nlu[-1] if ctx.recent_nlu else {}
-            pending["pending_about"] = int(last.get("pending_about") or 0) + 1
-            ctx.halt("clarify", Reply(f"Which one do you mean: {options}?"))
+            ctx.halt("clarify", Reply(f"{ASK_AGAIN}{options}?"))
         else:
-            ctx.halt("clarify", Reply(f"Just to be sure I help with the right thing: {options}?"))
+            ctx.halt("clarify", Reply(f"{ASK_WHICH}{options}?"))
         if ctx.message is not None:  # stored by deliver, with the question
             ctx.message_update = MetadataUpdate.with_nlu(ctx.message, pending)
 
@@ -186,7 +186,7 @@ class RouteStep:
         and the model answer. A "no" to the only intent offered is a clarify with none.
         """
         last = ctx.recent_nlu[-1] if ctx.recent_nlu else {}
-        asked = _asked_about(ctx, int(last.get("pending_about") or 0))
+        asked, again = _asked_about(ctx)
         if self.understanding is None or asked is None or decision.route in ("handoff", "act"):
             return decision
         nlu = self.understanding.get(ctx.inbound.workspace_id)
@@ -196,6 +196,8 @@ class RouteStep:
             return decision
         if chosen == "declined":
             return RouteDecision("clarify", ("declined the intent offered", *decision.reasons))
+        if chosen == "again" and again:  # asked twice already: read on its own
+            return decision
         if chosen == "again":
             return RouteDecision("clarify", (ASKED_AGAIN, *decision.reasons), None, tuple(options))
         assert ctx.analysis is not None
@@ -377,16 +379,20 @@ class RouteStep:
         )
 
 
-def _asked_about(ctx: TurnContext, back: int = 0) -> str | None:
-    """The customer's message the assistant's last reply asked about (as the model sees it).
+def _asked_about(ctx: TurnContext) -> tuple[str | None, bool]:
+    """The customer's message the assistant's last reply asked about, and if it asked again.
 
-    ``back``: how many of the customer's later messages the question was asked again after
-    (a bare "yes" to "A or B?" is asked again, still about the first message).
+    Only when that reply is the question itself (``ASK_WHICH``), or its "Which one do you mean"
+    after a bare yes (``ASK_AGAIN``, about the message before that yes): a question answered
+    since, or one that a keyword's reply or an agent followed, is not pending any more. The
+    message is as the model sees it (redacted).
     """
-    if not ctx.history or ctx.history[-1].direction != "out":
-        return None
-    theirs = [item.text for item in reversed(ctx.history) if item.direction == "in"]
-    return theirs[back] if back < len(theirs) else None
+    items, again = ctx.history, False
+    if len(items) >= 4 and items[-1].direction == "out" and items[-1].text.startswith(ASK_AGAIN):
+        items, again = items[:-2], True
+    if len(items) < 2 or items[-1].direction != "out" or items[-2].direction != "in":
+        return None, again
+    return (items[-2].text if items[-1].text.startswith(ASK_WHICH) else None), again
 
 
 def _listing(choices: list[Choice]) -> str:
