@@ -113,6 +113,11 @@ _NEXT_WORD = re.compile(r"[\"'(*\[-]*(\w*)")
 _NEXT_INITIAL = re.compile(r"[A-Z]\.\s")  # "J. A. Smith": the next word is an initial too
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` in order, stop words too (numbers keep their decimals)."""
+    return _WORD.findall(text.lower())
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words of ``text`` without stop words (numbers keep their decimals)."""
     return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}

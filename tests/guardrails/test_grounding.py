@@ -248,7 +248,7 @@ def test_a_sentence_that_says_again_what_a_kept_one_said_is_dropped(
 ) -> None:
     loop = (
         "You can return unworn items within 60 days of delivery. "
-        "Unworn items, you can return them within 60 days of delivery! "
+        "You can return unworn items within 60 days of delivery! "
         "Final sale items cannot be returned."
     )
     result = checker.check(loop, [RETURNS])
@@ -278,6 +278,20 @@ def test_a_sentence_that_differs_by_a_negation_or_a_word_is_no_repeat(
     assert checker.check(answer, [cancel]).verdict == "full"
     more = "You can return unworn items within 60 days. You can return unworn items by mail."
     assert checker.check(more, [RETURNS]).kept == 2
+    same_words = Passage(
+        "orders.md",
+        "Order changes",
+        "Orders that have not shipped can be cancelled. Orders that have shipped can not be "
+        "cancelled.",
+        0.9,
+    )
+    both = "Orders that have not shipped can be cancelled. Orders that have shipped can not be "
+    assert checker.check(both + "cancelled.", [same_words]).verdict == "full"  # the order differs
+    free = Passage(
+        "f.md", "Free", "Returns are free within 60 days. Repairs are free within 30 days.", 0.9
+    )
+    numbers = "Returns are free within 60 days. Returns are free within 30 days."
+    assert checker.check(numbers, [free]).kept == 2  # another number is no repeat
 
 
 async def test_the_fallback_picks_the_sentences_that_answer_though_no_word_is_shared(

@@ -11,8 +11,10 @@ states nothing, so it is verdict "none" too ("Yes, we do [1]." included: the ext
 answer then quotes what backs it). A sentence with the same content words and negations as a
 kept sentence is dropped as a repeat (the bundled model can loop: "You can choose to cancel the
 order with a refund, but you can also choose to cancel the order with a refund." over and
-over); an answer that is mostly repeats falls back like an unsupported one. "Can be cancelled"
-is no repeat of "can not be cancelled", nor is a sentence that adds a word of its own.
+over); an answer that is mostly repeats falls back like an unsupported one. A repeat says the
+same content words and negations in the same order: "orders that have not shipped can be
+cancelled" is no repeat of "orders that have shipped can not be cancelled", nor is a sentence
+that adds a word of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from omnivox.knowledge.embeddings import Embedder
-from omnivox.text import content_words, split_sentences
+from omnivox.text import STOPWORDS, content_words, split_sentences, words
 from omnivox.types import Passage
 
 Verdict = Literal["full", "partial", "none"]
@@ -56,12 +58,11 @@ def numbers_in(text: str) -> set[str]:
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 # negations are stop words, but "can be cancelled" and "can not be cancelled" differ
 _NEGATIONS = frozenset({"not", "no", "never", "nor", "cannot", "without", "t"})
-_LETTERS = re.compile(r"[^\W\d_]+")
 
 
-def _gist(sentence: str) -> set[str]:
-    """What a sentence says, for telling repeats: its content words and its negations."""
-    return content_words(sentence) | (set(_LETTERS.findall(sentence.lower())) & _NEGATIONS)
+def _gist(sentence: str) -> tuple[str, ...]:
+    """What a sentence says, for telling repeats: its content words and negations, in order."""
+    return tuple(w for w in words(sentence) if w in _NEGATIONS or w not in STOPWORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +108,14 @@ class GroundingChecker:
         vectors = self.embedder.embed([*plain, *(s for _, s in evidence)])
         similarity = vectors[: len(plain)] @ vectors[len(plain) :].T
         kept, support, says = [], [], False
-        said: list[set[str]] = []  # the gist of each sentence kept so far
+        said: list[tuple[str, ...]] = []  # the gist of each sentence kept so far
         for n, sentence in enumerate(plain):
-            words = content_words(sentence)
-            if words and _gist(sentence) in said:
+            content = content_words(sentence)
+            if content and _gist(sentence) in said:
                 continue  # says again what a kept sentence said: a small model's loop
             overlaps = [
-                len(words & content_words(s)) / len(words) if words else 1.0 for _, s in evidence
+                len(content & content_words(s)) / len(content) if content else 1.0
+                for _, s in evidence
             ]
             backing = [
                 e
@@ -125,7 +127,7 @@ class GroundingChecker:
             if backing and numbers_in(sentence) <= backed_numbers:
                 kept.append(sentences[n])
                 support.append(evidence[int(np.argmax(similarity[n]))][0])
-                says = says or bool(words)
+                says = says or bool(content)
                 said.append(_gist(sentence))
         return self._result(kept, len(sentences), support, says)
 
