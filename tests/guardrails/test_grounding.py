@@ -310,3 +310,12 @@ async def test_the_fallback_picks_the_sentences_that_answer_though_no_word_is_sh
     await step(ctx)
     assert ctx.reply is not None and ctx.grounding == "none"
     assert ctx.reply.text == "Price: $19.95 flat, free on orders of $150 or more."
+
+
+async def test_the_fallback_from_passages_with_no_whole_sentence_is_the_honest_answer(
+    tmp_path: Path, checker: GroundingChecker
+) -> None:
+    terse = Passage("faq.md", "FAQ", "Yes. No. Ok.", 0.9)
+    ctx = guard_context(tmp_path, "Returns are accepted for 365 days.", [terse])
+    await GuardOutput(checker, {})(ctx)
+    assert ctx.reply is not None and ctx.reply.text == NO_ANSWER  # was an empty reply

@@ -106,5 +106,7 @@ class GuardOutput:
             self.fallback_sentences,
             checker.similarity,
         )
+        if not best:  # no sentence of the passages says enough ("Yes. No. Ok.")
+            return Reply(NO_ANSWER, (), reply.provider)
         fallback = " ".join(best)
         return Reply(fallback, quoted(fallback, passages), "extractive")
