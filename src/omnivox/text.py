@@ -173,6 +173,14 @@ def _abbreviated(before: str, following: str, initial_next: bool = False) -> boo
     return word in _ABBREVIATIONS or (word in _BEFORE_NUMBER and following[:1].isdigit())
 
 
+def ends_a_sentence(text: str, at: int) -> bool:
+    """Whether the stop that ends ``text[:at]`` ends a sentence ("Mr." and "e.g." do not)."""
+    before = text[:at].rstrip("\"'”’)]")
+    if not before.strip() or before[-1] != ".":
+        return True  # "!", "?", "…" and CJK stops
+    return not _abbreviated(before, _next_word(text, at), _NEXT_INITIAL.match(text, at) is not None)
+
+
 _ROW = re.compile(r"^[ \t]*\|(.*)$", re.M)
 
 

@@ -208,6 +208,8 @@ async def test_an_answer_cut_at_max_tokens_ends_at_its_last_whole_sentence(
         whole_sentences("退货在30天内免费。会员标签免费。您也可以")
         == "退货在30天内免费。会员标签免费。"
     )
+    assert whole_sentences("Ask for it. Please contact Mr. Smith at the") == "Ask for it."
+    assert whole_sentences("Boots, e.g. the Ridgeline, fit") == "Boots, e.g. the Ridgeline, fit"
 
 
 async def test_generate_apologises_when_every_provider_fails(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.logs import get_logger
 from omnivox.pipeline.context import TurnContext
 from omnivox.privacy.vault import RESTORE
-from omnivox.text import readable, split_sentences
+from omnivox.text import ends_a_sentence, readable, split_sentences
 from omnivox.types import Citation, Passage, Reply
 
 log = get_logger(__name__)
@@ -217,9 +217,20 @@ _SENTENCE_END = re.compile(
 
 
 def whole_sentences(text: str) -> str:
-    """``text`` up to the end of its last whole sentence (all of it when none ends)."""
+    """``text`` up to the end of its last whole sentence (all of it when none ends).
+
+    A stop after an abbreviation or an initial ("Mr. Smith", "e.g.") ends none.
+    """
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = [end for end in ends if ends_a_sentence(text, _before_markers(text, end))]
     return text[: ends[-1]] if ends else text
+
+
+def _before_markers(text: str, end: int) -> int:
+    """Where a sentence end's ``[n]`` markers begin ("days.[1][2]": after "days.")."""
+    while text[:end].endswith("]") and (start := text.rfind("[", 0, end)) >= 0:
+        end = start
+    return end
 
 
 def _identity(passage: Passage) -> tuple[str, str]:
