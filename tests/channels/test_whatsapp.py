@@ -18,8 +18,14 @@ from sqlalchemy import func, select, update
 
 from omnivox import events
 from omnivox.channels.meta import MetaRequest
-from omnivox.channels.whatsapp import Template, WhatsAppChannel, WindowClosedError, ensure_window
-from omnivox.storage.models import Event, Message
+from omnivox.channels.whatsapp import (
+    MAX_TEMPLATE_PARAMETERS,
+    Template,
+    WhatsAppChannel,
+    WindowClosedError,
+    ensure_window,
+)
+from omnivox.storage.models import AuditEntry, Event, Message
 from omnivox.types import Citation, OutboundMessage, Reply, utcnow
 from tests.channels.conftest import META_ACCESS_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, BotApi
 from tests.conftest import LiveServer, make_settings, run_on_server
@@ -509,6 +515,111 @@ def test_a_template_that_does_not_fit_is_refused_with_nothing_sent(
     time.sleep(0.3)
     assert len(run_on_server(desk, _outbound(desk))) == stored
     assert len(whatsapp_api.attempts) == 1  # only the bot's "a person will answer"
+
+
+def test_a_help_desk_sends_a_template_over_rest(desk: LiveServer, whatsapp_api: BotApi) -> None:
+    """The REST API had no template endpoint: ``.../template`` was an unknown action (404)."""
+    handoff = handed_off(desk, whatsapp_api)
+    age_inbound(desk)
+    url = f"{desk.url}/api/v1/handoffs/{handoff}/template"
+    key = desk.auth("integration")
+    body = {
+        "agent": "sam@acme.example",
+        "template": "order_update",
+        "parameters": ["Maya", "ACM-482193 "],
+    }
+    sent = httpx.post(url, headers=key, json=body)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["id"] == handoff and sent.json()["status"] == "claimed"  # as a reply does
+    whatsapp_api.wait_for_sends(2)
+    assert whatsapp_api.sent[1] == {
+        "messaging_product": "whatsapp",
+        "to": "15550100142",
+        "type": "template",
+        "template": {
+            "name": "order_update",
+            "language": {"code": "en_US"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Maya"},
+                        {"type": "text", "text": "ACM-482193"},
+                    ],
+                }
+            ],
+        },
+        "phone_number_id": "106540352242922",
+    }
+    empty = {"agent": "sam@acme.example", "template": "reopen_chat"}  # no parameters
+    assert httpx.post(url, headers=key, json=empty).status_code == 200
+    whatsapp_api.wait_for_sends(3)
+    assert whatsapp_api.sent[2]["template"]["components"] == []
+    first, second = run_on_server(desk, _audited_replies(desk))
+    assert first.actor.startswith("key:")  # the help desk's key, as for its other actions
+    assert "order_update" in first.details and "Maya" not in first.details
+    assert "reopen_chat" in second.details
+
+
+async def _audited_replies(live: LiveServer) -> list[AuditEntry]:
+    async with live.services.db.sessions() as session:
+        query = select(AuditEntry).where(AuditEntry.action == "handoff.replied")
+        return list((await session.execute(query.order_by(AuditEntry.id))).scalars())
+
+
+def test_a_help_desks_template_that_does_not_fit_is_refused_with_nothing_sent(
+    desk: LiveServer, whatsapp_api: BotApi
+) -> None:
+    handoff = handed_off(desk, whatsapp_api)
+    age_inbound(desk)
+    url = f"{desk.url}/api/v1/handoffs/{handoff}/template"
+    key = desk.auth("integration")
+    stored = len(run_on_server(desk, _outbound(desk)))
+    sam = {"agent": "sam@acme.example"}
+    kim = {"agent": "kim@acme.example"}
+    good = {"template": "order_update", "parameters": ["Maya", "ACM-482193"]}
+
+    def status() -> str:
+        found = httpx.get(f"{desk.url}/api/v1/handoffs/{handoff}", headers=key).json()
+        return str(found["status"])
+
+    def refused(body: dict[str, Any], code: int, error: str, caller: str = "integration") -> None:
+        response = httpx.post(url, headers=desk.auth(caller), json=body)
+        assert response.status_code == code, response.text
+        assert response.json()["error"] == error, response.text
+
+    refused({**sam, "template": "promo", "parameters": ["x"]}, 422, "bad_template")
+    assert status() == "waiting"  # refused before Sam would claim it
+    refused({**sam, **good}, 403, "forbidden", caller="analyst")
+    refused({"agent": "eve@acme.example", **good}, 404, "unknown_agent")
+    # the generic action's body (text) is not a template: .../template is never an action
+    refused({**sam, "text": "Sam here!"}, 422, "validation_error")
+    refused({**sam, "template": "", "parameters": []}, 422, "validation_error")
+    many = ["x"] * (MAX_TEMPLATE_PARAMETERS + 1)
+    refused({**sam, "template": "order_update", "parameters": many}, 422, "validation_error")
+    assert status() == "waiting"
+    claimed = httpx.post(f"{desk.url}/api/v1/handoffs/{handoff}/claim", headers=key, json=kim)
+    assert claimed.status_code == 200
+    refused({**sam, **good}, 409, "claimed_by_another")
+    refused({**kim, "template": "order_update", "parameters": ["Maya"]}, 422, "bad_template")
+    refused({**kim, "template": "order_update", "parameters": ["Maya", " "]}, 422, "bad_template")
+    too_long = {**kim, "template": "order_update", "parameters": ["Maya", "x" * 1025]}
+    refused(too_long, 422, "validation_error")
+    message = httpx.post(url, headers=key, json=too_long).json()["detail"][0]
+    assert message["field"] == "parameters.1" and "1024" in message["message"]
+
+    async def switch_channel() -> None:  # the customer's latest message came by SMS
+        async with desk.services.db.sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.direction == "in").values(channel="sms")
+            )
+
+    run_on_server(desk, switch_channel())
+    refused({**kim, **good}, 409, "not_whatsapp")
+    time.sleep(0.3)
+    assert len(run_on_server(desk, _outbound(desk))) == stored
+    assert len(whatsapp_api.attempts) == 1  # only the bot's "a person will answer"
+    assert run_on_server(desk, _audited_replies(desk)) == []
 
 
 @pytest.mark.parametrize(

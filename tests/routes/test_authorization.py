@@ -124,6 +124,13 @@ ENDPOINTS = [
         frozenset({200}),
         {"agent": "sam@acme.example", "text": "matrix note"},
     ),
+    Endpoint(  # the handoff is not a WhatsApp customer's: refused (409) with nothing sent
+        "POST",
+        "/api/v1/handoffs/{handoff}/template",
+        P.HANDOFFS_ACT,
+        frozenset({409}),
+        {"agent": "sam@acme.example", "template": "order_update", "parameters": ["Maya"]},
+    ),
 ]
 
 # Routes outside the API-key matrix, and why.

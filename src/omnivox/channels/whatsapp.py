@@ -76,6 +76,9 @@ class TemplateError(ValueError):
 
 
 MAX_PARAMETER = 1024  # characters of one body parameter (the Cloud API's limit for the body)
+MAX_TEMPLATE_NAME = 512  # characters of a template's name (Meta's limit)
+# a body of MAX_PARAMETER characters holds at most this many {{n}} placeholders
+MAX_TEMPLATE_PARAMETERS = MAX_PARAMETER // len("{{1}}")
 
 
 def check_template(templates: Mapping[str, Template], name: str, params: list[str]) -> Template:

@@ -1,4 +1,4 @@
-"""The console's actions, shared by the HTML pages and (later) the help-desk REST API."""
+"""The console's actions, shared by the HTML pages and the help-desk REST API."""
 
 from __future__ import annotations
 
@@ -121,7 +121,13 @@ class Console:
         await self._announce(ws, view, AUDITED[action], actor or f"agent:{agent.id}", details)
 
     async def send_template(
-        self, ws: WorkspaceSettings, agent: Agent, handoff_id: str, name: str, params: list[str]
+        self,
+        ws: WorkspaceSettings,
+        agent: Agent,
+        handoff_id: str,
+        name: str,
+        params: list[str],
+        actor: str | None = None,
     ) -> None:
         """Send WhatsApp template ``name`` to the customer of a handoff the agent holds.
 
@@ -129,7 +135,8 @@ class Console:
         (:meth:`AgentReplies.check_template`: a refused one claims nothing). HandoffError (with
         an HTTP status) when it is refused: someone else holds the conversation (409), or
         :meth:`AgentReplies.send_template` refuses it. Audited as a reply, with the template's
-        name (never its parameters).
+        name (never its parameters); ``actor`` names the caller (an API key), by default the
+        agent.
         """
         await self.replies.check_template(
             ws, await self.handoffs.get(ws.id, handoff_id), name, params
@@ -137,7 +144,7 @@ class Console:
         view = await self.handoffs.held_by(ws.id, handoff_id, agent.id)
         await self.replies.send_template(ws, view, agent.id, name, params)
         details = {"agent": agent.id, "template": name}
-        await self._announce(ws, view, AUDITED["reply"], f"agent:{agent.id}", details)
+        await self._announce(ws, view, AUDITED["reply"], actor or f"agent:{agent.id}", details)
 
     async def _announce(
         self,

@@ -5,7 +5,9 @@ decides the workspace. Reading needs ``handoffs.read`` (every role), acting ``ha
 (admin, agent, integration); assigning needs an admin key. Actions name the agent by email
 (an agent of that workspace; the audit log names the key);
 they follow the console's rules (one claimer wins, nothing is sent to a resolved conversation).
-A refused call is 401 or 403 with nothing changed.
+``POST /{id}/template`` sends an approved WhatsApp template, the only message WhatsApp takes 24
+hours after the customer's last one; it is declared before ``/{id}/{action}`` so that it wins
+(FastAPI matches routes in order). A refused call is 401 or 403 with nothing changed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from omnivox.channels.whatsapp import MAX_PARAMETER, MAX_TEMPLATE_NAME, MAX_TEMPLATE_PARAMETERS
 from omnivox.governance.apikeys import Principal
 from omnivox.governance.rbac import Permission, Role, allows
 from omnivox.handoff.console import MAX_TEXT
 from omnivox.routes.auth import AUTH_ERRORS, Require
 from omnivox.routes.deps import api_error, services_of
+from omnivox.services import Services
+from omnivox.settings import WorkspaceSettings
 from omnivox.storage.handoffs import HandoffError
+from omnivox.storage.models import Agent
 
 router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"], responses=AUTH_ERRORS)
 Reader = Annotated[Principal, Depends(Require(Permission.HANDOFFS_READ))]
@@ -37,6 +43,18 @@ class ActionIn(BaseModel):
     agent: str = Field(min_length=3, max_length=320)
     text: str = Field("", max_length=MAX_TEXT)
     to: str = Field("", max_length=320, description="assign: the agent's email")
+
+
+class TemplateIn(BaseModel):
+    """Who sends (an agent's email), the approved template's name and its body parameters."""
+
+    agent: str = Field(min_length=3, max_length=320)
+    template: str = Field(min_length=1, max_length=MAX_TEMPLATE_NAME)
+    parameters: list[Annotated[str, Field(max_length=MAX_PARAMETER)]] = Field(
+        default_factory=list,
+        max_length=MAX_TEMPLATE_PARAMETERS,
+        description="{{1}}, {{2}}, ... in order; as many as the template takes",
+    )
 
 
 @router.get("", responses=ERRORS)
@@ -89,23 +107,55 @@ async def get_handoff(handoff_id: str, request: Request, principal: Reader) -> d
     return {**_shown(view.as_dict(), principal), "messages": messages}
 
 
+async def _acting(
+    services: Services, principal: Principal, email: str
+) -> tuple[WorkspaceSettings, Agent]:
+    """The key's workspace and the agent of it named by ``email``; 403/404 when there is none."""
+    ws = services.settings.workspace(principal.workspace_id)
+    if ws is None:
+        raise api_error(404, "unknown_workspace", f"no workspace {principal.workspace_id!r}")
+    agent = await services.console.handoffs.agent_by_email(ws.id, email.strip().lower())
+    if agent is None:
+        raise api_error(404, "unknown_agent", f"no agent {email!r} in {ws.id!r}")
+    if agent.disabled_at is not None:
+        raise api_error(403, "agent_disabled", f"the agent {email!r} is disabled")
+    return ws, agent
+
+
+@router.post("/{handoff_id}/template", responses=ERRORS)
+async def send_template(
+    handoff_id: str, body: TemplateIn, request: Request, principal: Actor
+) -> dict[str, Any]:
+    """Send an approved WhatsApp template as the named agent (it claims a waiting handoff).
+
+    For a customer outside WhatsApp's 24-hour window. Refused with nothing claimed, stored or
+    sent: another agent holds the conversation, or the customer's latest message is not a
+    WhatsApp one (409); no such template, or parameters that do not fit it (422). One the Cloud
+    API refuses is 502 and stored as failed, like a refused reply.
+    """
+    services = services_of(request)
+    ws, agent = await _acting(services, principal, body.agent)
+    params = [p.strip() for p in body.parameters]
+    try:
+        await services.console.send_template(
+            ws, agent, handoff_id, body.template, params, principal.actor
+        )
+        view = await services.console.handoffs.get(ws.id, handoff_id)
+    except HandoffError as exc:
+        raise api_error(exc.status, exc.code, exc.message) from None
+    return view.as_dict()
+
+
 @router.post("/{handoff_id}/{action}", responses=ERRORS)
 async def act(
     handoff_id: str, action: str, body: ActionIn, request: Request, principal: Actor
 ) -> dict[str, Any]:
     """Claim | reply | note | resolve | return | assign, as the named agent."""
     services = services_of(request)
-    ws = services.settings.workspace(principal.workspace_id)
-    if ws is None:
-        raise api_error(404, "unknown_workspace", f"no workspace {principal.workspace_id!r}")
     if action == "assign" and principal.role != Role.ADMIN:  # the key's role, not the agent's
         raise api_error(403, "admins_only", "assigning a conversation needs an admin key")
+    ws, agent = await _acting(services, principal, body.agent)
     console = services.console
-    agent = await console.handoffs.agent_by_email(ws.id, body.agent.strip().lower())
-    if agent is None:
-        raise api_error(404, "unknown_agent", f"no agent {body.agent!r} in {ws.id!r}")
-    if agent.disabled_at is not None:
-        raise api_error(403, "agent_disabled", f"the agent {body.agent!r} is disabled")
     try:
         text = body.to if action == "assign" else body.text
         await console.act(ws, agent, handoff_id, action, text.strip(), principal.actor)
