@@ -33,6 +33,27 @@ from tests.handoff.test_console import login
 
 BATCH = (Path(__file__).parent / "payloads" / "whatsapp_batch.json").read_bytes()
 
+# order_update for Maya's ACM-482193 as the Cloud API gets it
+ORDER_UPDATE = {
+    "messaging_product": "whatsapp",
+    "to": "15550100142",
+    "type": "template",
+    "template": {
+        "name": "order_update",
+        "language": {"code": "en_US"},
+        "components": [
+            {
+                "type": "body",
+                "parameters": [
+                    {"type": "text", "text": "Maya"},
+                    {"type": "text", "text": "ACM-482193"},
+                ],
+            }
+        ],
+    },
+    "phone_number_id": "106540352242922",
+}
+
 
 def whatsapp_settings(whatsapp_api: BotApi) -> dict[str, Any]:
     """The workspace's WhatsApp account, talking to the Cloud API stand-in."""
@@ -415,25 +436,7 @@ def test_an_agent_sends_a_template_once_the_window_closed(
     assert sent.status_code == 303, sent.text
     whatsapp_api.wait_for_sends(2)
     assert len(whatsapp_api.attempts) == 3  # the bot's notice, the refused try, the retry
-    assert whatsapp_api.sent[1] == {
-        "messaging_product": "whatsapp",
-        "to": "15550100142",
-        "type": "template",
-        "template": {
-            "name": "order_update",
-            "language": {"code": "en_US"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Maya"},
-                        {"type": "text", "text": "ACM-482193"},
-                    ],
-                }
-            ],
-        },
-        "phone_number_id": "106540352242922",
-    }
+    assert whatsapp_api.sent[1] == ORDER_UPDATE
     deadline = time.monotonic() + 10
     while (row := run_on_server(desk, _outbound(desk))[-1]).status != "sent":
         assert time.monotonic() < deadline, row.status
@@ -532,25 +535,7 @@ def test_a_help_desk_sends_a_template_over_rest(desk: LiveServer, whatsapp_api: 
     assert sent.status_code == 200, sent.text
     assert sent.json()["id"] == handoff and sent.json()["status"] == "claimed"  # as a reply does
     whatsapp_api.wait_for_sends(2)
-    assert whatsapp_api.sent[1] == {
-        "messaging_product": "whatsapp",
-        "to": "15550100142",
-        "type": "template",
-        "template": {
-            "name": "order_update",
-            "language": {"code": "en_US"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Maya"},
-                        {"type": "text", "text": "ACM-482193"},
-                    ],
-                }
-            ],
-        },
-        "phone_number_id": "106540352242922",
-    }
+    assert whatsapp_api.sent[1] == ORDER_UPDATE
     empty = {"agent": "sam@acme.example", "template": "reopen_chat"}  # no parameters
     assert httpx.post(url, headers=key, json=empty).status_code == 200
     whatsapp_api.wait_for_sends(3)
