@@ -40,6 +40,16 @@ def write_config(tmp_path: Path, **workspace: Any) -> Path:
     return config
 
 
+def sam_and_kim(tmp_path: Path, sam: str = "sam@acme.example") -> tuple[Path, Settings]:
+    """A config seeding two agents (Sam's email written as ``sam``), and its settings."""
+    seed = [
+        {"email": sam, "name": "Sam", "password": "sam-pw-1234"},
+        {"email": "kim@acme.example", "name": "Kim", "password": "kim-pw-1234"},
+    ]
+    config = write_config(tmp_path, seed={"agents": seed})
+    return config, load_settings(config)
+
+
 def test_agents_are_disabled_and_enabled_by_email(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     runner = CliRunner()
@@ -150,12 +160,7 @@ def test_a_removed_seed_agent_stays_removed_when_the_server_starts_again(
     tmp_path: Path,
 ) -> None:
     """The next serve created the removed agent again, with the seed's password."""
-    seed = [
-        {"email": "Sam@acme.example", "name": "Sam", "password": "sam-pw-1234"},
-        {"email": "kim@acme.example", "name": "Kim", "password": "kim-pw-1234"},
-    ]
-    config = write_config(tmp_path, seed={"agents": seed})
-    settings = load_settings(config)
+    config, settings = sam_and_kim(tmp_path, "Sam@acme.example")
     runner, base = CliRunner(), ["--config", str(config)]
     assert asyncio.run(_serve_start(settings)) == [
         ("kim@acme.example", False),
@@ -190,12 +195,7 @@ def _removal_payloads(tmp_path: Path) -> list[dict[str, Any]]:
 
 def test_a_removal_record_keys_the_emails_digest_with_the_key_ring(tmp_path: Path) -> None:
     """It kept a plain SHA-256 of the email: reversible by hashing a list of guessed emails."""
-    seed = [
-        {"email": "sam@acme.example", "name": "Sam", "password": "sam-pw-1234"},
-        {"email": "kim@acme.example", "name": "Kim", "password": "kim-pw-1234"},
-    ]
-    config = write_config(tmp_path, seed={"agents": seed})
-    settings = load_settings(config)
+    config, settings = sam_and_kim(tmp_path, "sam@acme.example")
     runner, base = CliRunner(), ["--config", str(config)]
     asyncio.run(_serve_start(settings))
     removed = runner.invoke(app, ["agents", "remove", "sam@acme.example", "--yes", *base])
