@@ -325,3 +325,21 @@ async def test_a_mail_without_message_id_gets_a_reply_without_threading_headers(
     mail = email.build(ready(out))
     assert mail["Subject"] == "Re: Returns"
     assert mail["In-Reply-To"] is None and mail["References"] is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "answered"),
+    [
+        ("Re: Re: Returns", "Re: Returns"),  # was kept as it came
+        ("AW: Re[2]: Returns", "Re: Returns"),
+        ("Returns", "Re: Returns"),
+        ("Re:", "Re: Your question"),
+    ],
+)
+def test_a_replys_subject_has_one_re_however_many_the_client_stacked(
+    subject: str, answered: str
+) -> None:
+    message = inbound()
+    message.metadata["email"]["subject"] = subject
+    [out] = channel().render_in_thread(REPLY, "jane@example.com", message)
+    assert channel().build(ready(out))["Subject"] == answered

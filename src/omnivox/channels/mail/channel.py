@@ -169,11 +169,13 @@ class EmailChannel:
     def render_in_thread(
         self, reply: Reply, recipient: str, inbound: InboundMessage
     ) -> list[OutboundMessage]:
-        """The reply to ``inbound``: same thread, same mailbox, ``Re:`` subject."""
+        """The reply to ``inbound``: same thread, same mailbox, one ``Re:`` before the subject.
+
+        The prefixes mail clients stack ("Re: Re: AW: Returns") collapse into one ("Re:
+        Returns"), so a long thread's subject does not grow with the clients' prefixes.
+        """
         mail = inbound.metadata.get("email") or {}
-        subject = str(mail.get("subject") or "").strip() or "Your question"
-        if not subject.lower().startswith("re:"):
-            subject = f"Re: {subject}"
+        subject = f"Re: {bare_subject(str(mail.get('subject') or '')) or 'Your question'}"
         mailbox = str(mail.get("mailbox") or self.addresses[0])
         message_id = str(mail.get("message_id") or "")
         # RFC 5322 3.6.4: the parent's References, or else its In-Reply-To, then its own id
