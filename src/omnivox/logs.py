@@ -48,9 +48,17 @@ def _hide(value: Any) -> Any:
 
 # libraries that narrate their own start at info or debug: faiss tells how it fell back to its
 # portable build ("Could not load library with AVX512 support due to: ModuleNotFoundError"),
-# bm25s logs each index it builds at debug (and sets its own logger's level). Their warnings
-# and errors still show.
-QUIET = ("faiss", "faiss.loader", "bm25s")
+# bm25s logs each index it builds at debug (and sets its own logger to DEBUG when imported, so
+# a level set before its import does not hold: the handler filters them). Their warnings and
+# errors still show.
+QUIET = ("faiss", "bm25s")
+
+
+class _QuietLibraries(logging.Filter):
+    """Drops the records below WARNING of the ``QUIET`` libraries and their child loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] not in QUIET
 
 
 def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
@@ -91,11 +99,10 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
         )
     )
     handler.addFilter(_HideSecretParams())
+    handler.addFilter(_QuietLibraries())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    for name in QUIET:
-        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
