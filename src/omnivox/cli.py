@@ -15,6 +15,7 @@ from omnivox.cli_agents import agents_app
 from omnivox.cli_apikeys import keys_app
 from omnivox.cli_campaigns import campaign_app
 from omnivox.cli_customers import customers_app
+from omnivox.cli_help import reflow_help
 from omnivox.cli_kb import kb_app
 from omnivox.cli_keys import audit_app, retention_app
 from omnivox.cli_nlu import nlu_app
@@ -256,3 +257,6 @@ def _redact(url: str) -> str:
         return "(not a database URL)"
     hidden = {k: "***" for k in parsed.query if "pass" in k.lower() or "secret" in k.lower()}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+
+
+reflow_help(app)
