@@ -47,6 +47,7 @@ def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
     config = tmp_path / "omnivox.yaml"
     config.write_text(
         "llm: {providers: [{type: scripted, reply: 'Echo: {question}'}]}\n"
+        "guardrails: {grounding: false}\n"  # no knowledge base: the echo is the answer
         "workspaces: [{id: acme, name: Acme, persona: {name: Juniper}}]\n"
     )
     result = runner.invoke(
@@ -57,6 +58,27 @@ def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Echo: hello there" in result.output
     assert (tmp_path / "var" / "omnivox.db").is_file()
+
+
+def test_chat_shows_the_reply_as_checked_not_the_models_raw_words(tmp_path: Path) -> None:
+    # the brand policy rewrites "cheap" after the model wrote it: the terminal showed the
+    # streamed words only, so a sentence the guard or the policy changed was shown as written
+    config = tmp_path / "omnivox.yaml"
+    config.write_text(
+        "llm: {providers: [{type: scripted, reply: 'Echo: {question}'}]}\n"
+        "guardrails: {grounding: false}\n"  # no knowledge base: the echo is the answer
+        "workspaces: [{id: acme, name: Acme, persona: {name: Juniper, "
+        "preferred_terms: {cheap: affordable}}}]\n"
+    )
+    result = runner.invoke(
+        app,
+        ["chat", "--config", str(config), "--data-dir", str(tmp_path / "var")],
+        input="is the tent cheap\n/quit\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Juniper> Echo: is the tent affordable" in result.output
+    assert "cheap" not in result.output
+    assert "affordable\n\nyou> " in result.output  # the reply ends its line, then the prompt
 
 
 def test_config_check_names_files_the_config_points_to_that_are_missing(tmp_path: Path) -> None:

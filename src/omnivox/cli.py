@@ -6,9 +6,12 @@ import asyncio
 import getpass
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
 
 from omnivox import __version__
 from omnivox.cli_agents import agents_app
@@ -30,6 +33,11 @@ from omnivox.cli_support import (
 )
 from omnivox.logs import configure_logging
 from omnivox.settings import Settings, WorkspaceSettings
+
+if TYPE_CHECKING:  # the server's modules load only when a command needs them
+    from omnivox.llm.base import Delta
+    from omnivox.services import Services
+    from omnivox.types import InboundMessage
 
 app = typer.Typer(
     help="Omnivox: one AI assistant on every customer channel.",
@@ -142,7 +150,6 @@ def chat(
 
 
 async def _chat_loop(settings: Settings, workspace: WorkspaceSettings) -> None:
-    from omnivox.llm.base import Delta
     from omnivox.services import build_services
     from omnivox.types import CustomerRef, InboundMessage
 
@@ -152,12 +159,6 @@ async def _chat_loop(settings: Settings, workspace: WorkspaceSettings) -> None:
     persona = workspace.persona
     err.print(f"Chatting with [bold]{persona.name}[/] ({workspace.id}). Ctrl-D or /quit ends.")
     sender = CustomerRef(address=f"cli:{getpass.getuser()}")
-
-    async def sink(delta: Delta) -> None:
-        if delta.reset:
-            out.print("\n[dim](switching provider)[/]")
-        out.print(delta.text, end="", markup=False, highlight=False)
-
     try:
         while True:
             try:
@@ -166,16 +167,42 @@ async def _chat_loop(settings: Settings, workspace: WorkspaceSettings) -> None:
                 break
             if text.strip() in ("/quit", "/exit"):
                 break
-            if not text.strip():
-                continue
-            out.print(f"{persona.name}> ", end="", style="bold")
-            inbound = InboundMessage(workspace.id, "api", sender, text.strip())
-            ctx = await services.turns.handle(inbound, services.api, sink)
-            for citation in ctx.reply.citations if ctx.reply else ():
-                out.print(f"\n  [dim]source: {citation.title}[/]")
-            out.print()
+            if text.strip():
+                inbound = InboundMessage(workspace.id, "api", sender, text.strip())
+                await _chat_turn(services, inbound, persona.name)
     finally:
         await services.close()
+
+
+async def _chat_turn(services: Services, inbound: InboundMessage, name: str) -> None:
+    """One turn: the model's words as it writes them, then the reply as checked and sent.
+
+    The streamed words come before the grounding guard and the brand policy; like the web
+    widget, the terminal replaces them with the final text (a piped output gets only that).
+    """
+    streamed: list[str] = []
+    with Live(_said(name, ""), console=out, auto_refresh=False) as live:
+
+        async def sink(delta: Delta) -> None:
+            if delta.reset:  # the chain fell back to another provider: its words start over
+                streamed.clear()
+            streamed.append(delta.text)
+            live.update(_said(name, "".join(streamed)), refresh=True)
+
+        ctx = await services.turns.handle(inbound, services.api, sink)
+        final = ctx.reply.text if ctx.reply else "(stored: a person holds this conversation)"
+        live.update(_said(name, final), refresh=True)
+    if not out.is_terminal:  # a terminal's Live ends its line itself, a pipe's does not
+        out.print()
+    for n, citation in enumerate(ctx.reply.citations if ctx.reply else (), start=1):
+        where = f" <{citation.url}>" if citation.url else ""
+        out.print(f"  [dim][{n}] {escape(citation.title)}{escape(where)}[/]")
+
+
+def _said(name: str, text: str) -> Text:
+    line = Text(f"{name}> ", style="bold")
+    line.append(text)
+    return line
 
 
 @config_app.command("check")
