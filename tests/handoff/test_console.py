@@ -576,3 +576,20 @@ def test_the_dashboard_shows_handoffs_nobody_has_claimed_yet(
         time.sleep(0.1)
         page = sam.get("/console/dashboard", params={"days": "1"}).text
     assert ">suggestion $0.0000 (1 call)</span>" in page  # the scripted model costs nothing
+
+
+@pytest.mark.parametrize(
+    ("intent", "confidence", "shown"),
+    [
+        ("returns", 0.87, "returns (87%)"),
+        # the confidence is then the closest intent's, which was not chosen: the page showed
+        # "— (55%)" beside the reasons' "out of scope (score 0.31)"
+        (None, 0.55, "out of scope"),
+        (None, None, "—"),  # not classified at all
+    ],
+)
+def test_the_packet_shows_the_intent_or_out_of_scope(
+    intent: str | None, confidence: float | None, shown: str
+) -> None:
+    packet = {"intent": intent, "confidence": confidence}
+    assert console_routes.intent(packet) == shown

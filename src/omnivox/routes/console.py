@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,22 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def intent(packet: Mapping[str, Any]) -> str:
+    """A handoff packet's intent as the page shows it: ``returns (87%)``, ``out of scope``.
+
+    Out of scope, the packet's confidence is that of the closest intent, which was not
+    chosen: it is not shown. ``—``: the message was not classified.
+    """
+    name, confidence = packet.get("intent"), packet.get("confidence")
+    if name:
+        return f"{name} ({confidence * 100:.0f}%)" if confidence is not None else str(name)
+    return "out of scope" if confidence is not None else "—"
+
+
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 _env.filters["visible"] = visible
 _env.filters["duration"] = duration
+_env.filters["intent"] = intent
 
 
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
