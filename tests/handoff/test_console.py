@@ -115,7 +115,7 @@ def test_an_sms_handoff_reaches_the_console_and_the_agents_reply_goes_back_by_sm
     sms(server, "I want to talk to a real person", 2)
     twilio_api.wait_for_sends(2)
     told = twilio_api.sent[1]["Body"]
-    assert "Nobody is online right now (our hours: Mon-Fri 8-18)" in told  # no console open
+    assert "Nobody is online right now; our hours are Mon-Fri 8-18." in told  # no console open
     handoff = wait_handoff(server)
     packet = handoff.packet
     assert packet["customer"]["name"] == "Maya Thompson" and packet["channel"] == "sms"

@@ -4,12 +4,15 @@ call-back request puts in it."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from omnivox.handoff.desk import summary
 from omnivox.pipeline.context import HANDED_OFF
 from omnivox.routes.console import _conversation as conversation_page
 from omnivox.services import Services
+from omnivox.storage.repositories import StoredMessage
 from omnivox.types import CustomerRef, InboundMessage
 from tests.conftest import events_of
 
@@ -166,3 +169,20 @@ async def test_a_request_to_be_called_back_with_news_hands_off(services: Service
         "address": "+14155550100",
         "when": None,
     }
+
+
+def _said(text: str, channel: str = "webchat") -> StoredMessage:
+    return StoredMessage("m", "c", "in", channel, text, "received", None, {}, datetime.now(UTC))
+
+
+def test_the_summary_quotes_a_single_message_once() -> None:
+    one = summary(None, [_said("My tent pole snapped!")], ["customer asked for a person"])
+    assert one == (
+        'The customer wrote on web chat: "My tent pole snapped". '
+        "Handed to a person because customer asked for a person."
+    )
+    two = summary("Maya", [_said("Where is my order?"), _said("Any news?", "sms")], [])
+    assert two == (
+        'Maya wrote on web chat, text messages, first: "Where is my order". Latest message: "Any news". '
+        "Handed to a person because a person was asked for."
+    )

@@ -67,12 +67,10 @@ def summary(name: str | None, messages: Sequence[StoredMessage], reasons: Sequen
     channels = ", ".join(dict.fromkeys(display_name(m.channel) for m in asked))
     first = first_sentence(asked[0].text).rstrip(".!?")
     last = first_sentence(asked[-1].text).rstrip(".!?")
-    because = "; ".join(reasons) or "a person was asked for"
-    return (
-        f'{who} wrote on {channels}, first: "{first}". '
-        f'Latest message: "{last}". '
-        f"Handed to a person because {because}."
-    )
+    because = f"Handed to a person because {'; '.join(reasons) or 'a person was asked for'}."
+    if len(asked) == 1:  # "first" and "latest" would quote the one message twice
+        return f'{who} wrote on {channels}: "{first}". {because}'
+    return f'{who} wrote on {channels}, first: "{first}". Latest message: "{last}". {because}'
 
 
 def next_steps(ws: WorkspaceSettings, online: bool, reach: Reach) -> str:
@@ -87,8 +85,8 @@ def next_steps(ws: WorkspaceSettings, online: bool, reach: Reach) -> str:
             f"within {h.expected_wait_minutes} minutes."
         )
     return (
-        f"I've passed this to a member of our team. Nobody is online right now (our hours: "
-        f"{h.hours}); they'll {answer} as soon as they're back."
+        f"I've passed this to a member of our team. Nobody is online right now; our hours are "
+        f"{h.hours}. They'll {answer} as soon as they're back."
         + (WINDOW_NOTE if reach == "window" else "")
     )
 
