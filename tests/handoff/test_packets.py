@@ -183,6 +183,7 @@ def test_the_summary_quotes_a_single_message_once() -> None:
     )
     two = summary("Maya", [_said("Where is my order?"), _said("Any news?", "sms")], [])
     assert two == (
-        'Maya wrote on web chat, text messages, first: "Where is my order". Latest message: "Any news". '
+        'Maya wrote on web chat, text messages, first: "Where is my order". '
+        'Latest message: "Any news". '
         "Handed to a person because a person was asked for."
     )
