@@ -282,6 +282,11 @@ async def test_a_replys_changed_subject_leads_over_files_alone(subject: str, tex
         # a subject of its own is the question; a thread not ours: its subject, unknown
         ("Re: can I change the address?", THREAD, "can I change the address?", False),
         ("Re: Your order #1234 has shipped", (), "Your order #1234 has shipped", False),
+        # without a mail gateway's tags, as a changed subject leads (they were kept); a tag with
+        # a digit may be the customer's and is kept there too
+        ("Re: [EXTERNAL] Returns", (), "Returns", False),
+        ("RE: (Extern) [SPAM?] Re: Returns", (), "Returns", False),
+        ("Re: [Ticket #123] Returns", (), "[Ticket #123] Returns", False),
     ],
 )
 async def test_an_empty_reply_is_its_subject_without_prefixes_or_stored_unanswered(

@@ -398,11 +398,12 @@ def _question(request: ReceivedMail) -> str:
     says it already or it is only a greeting or a label ("Hello", "Question", "(no subject)").
     A reply's subject ("Re: ...") is usually the thread's old question and is left out, unless
     the customer changed it into a new one (:func:`_lead`), also over files alone. A mail of
-    files alone is said so (an agent can look), also under a thread's subject.
+    files alone is said so (an agent can look), also under a thread's subject. An empty mail
+    is its subject, without prefixes and a mail gateway's tags (:func:`_untagged`).
     """
     mail = request.mail
     body, names = mail.text.strip(), [a.name for a in mail.attachments]
-    subject = "" if names and subject_prefix(mail.subject) else bare_subject(mail.subject)
+    subject = "" if names and subject_prefix(mail.subject) else _untagged(mail.subject)
     lead = _lead(request)
     if lead:
         return "\n\n".join(filter(None, (lead, body)))
