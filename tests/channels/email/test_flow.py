@@ -677,6 +677,28 @@ def test_a_mail_of_attachments_alone_is_answered_not_dropped(
     ]
 
 
+def test_a_mail_forwarded_as_an_attachment_is_answered_from_its_content(
+    server: LiveServer, relay: RelaySink
+) -> None:
+    """It was answered as files alone: the forwarded mail never reached the assistant."""
+    shipped = mail(
+        "Your order 1234 ships to 12 Wrong Street.",
+        sender="Acme Shop <orders@acme.example>",
+        to="jane@example.com",
+        subject="Your order 1234 has shipped",
+    )
+    forward = mail("", subject="Fwd: Your order 1234 has shipped")
+    forward.add_attachment(shipped)  # "Forward as attachment": a message/rfc822 part
+    send(smtp_port(server), forward)
+    body = plain(answer(relay, 1))
+    assert "attachments without any text" not in body and "12 Wrong Street" in body
+    row = inbound_rows(server)[0]
+    assert row.text.startswith("---------- Forwarded message ---------\nFrom: Acme Shop")
+    assert "held" not in row.meta
+    [attached] = row.meta["email"]["attachments"]
+    assert (attached["name"], attached["type"]) == ("Your order 1234 has shipped", "message/rfc822")
+
+
 def test_a_reply_of_a_photo_and_the_quoted_history_is_answered_as_the_photo(
     server: LiveServer, relay: RelaySink
 ) -> None:

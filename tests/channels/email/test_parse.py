@@ -611,9 +611,134 @@ def test_an_attached_mail_records_its_size() -> None:
     outer = mail("See the mail below.")
     outer.add_attachment(inner)  # message/rfc822: its payload is a message, not bytes
     parsed = parse_mail(outer.as_bytes())
-    assert parsed.text == "See the mail below."
+    assert parsed.text.startswith("See the mail below.\n\n---------- Forwarded message")
     [attached] = parsed.attachments
     assert attached.type == "message/rfc822" and attached.size > 100  # was 0
+
+
+SHIPPED = "Your order 1234 ships to 12 Wrong Street, Springfield."
+
+
+def shop_mail(subject: str = "Your order 1234 has shipped", html: bool = False) -> EmailMessage:
+    """The shop's mail a customer forwards: plain text, or HTML alone (``html``)."""
+    msg = mail(
+        "" if html else f"{SHIPPED}\n\nOn Mon, 30 Nov 2026, Jane <jane@example.com> wrote:\n> old",
+        sender="Acme Shop <orders@acme.example>",
+        to="jane@example.com",
+        subject=subject,
+    )
+    del msg["Date"]
+    msg["Date"] = "Fri, 04 Dec 2026 09:12:00 +0000"
+    if html:
+        msg.set_content(
+            f"<div>{SHIPPED}</div><blockquote type='cite'>old</blockquote>", subtype="html"
+        )
+    return msg
+
+
+def as_forwarded(body: str, subject: str = "Your order 1234 has shipped") -> str:
+    """The attached mail's text as an inline forward has it."""
+    return (
+        "---------- Forwarded message ---------\n"
+        "From: Acme Shop <orders@acme.example>\nDate: Fri, 04 Dec 2026 09:12:00 +0000\n"
+        f"Subject: {subject}\nTo: jane@example.com\n\n{body}"
+    )
+
+
+@pytest.mark.parametrize("disposition", ["attachment", "inline"])
+@pytest.mark.parametrize(
+    ("html", "body"),
+    [  # its own quoted history kept whole, as an inline forward's is
+        (False, f"{SHIPPED}\n\nOn Mon, 30 Nov 2026, Jane <jane@example.com> wrote:\n> old"),
+        (True, f"{SHIPPED}\nold"),
+    ],
+)
+def test_an_attached_mail_is_read_as_forwarded_text(
+    disposition: str, html: bool, body: str
+) -> None:
+    """ "Forward as attachment" (Outlook, Thunderbird, Apple Mail): its mail was never read."""
+    outer = mail("Is this really my order? The address is wrong.", subject="FW: order 1234")
+    outer.add_attachment(shop_mail(html=html), disposition=disposition)
+    parsed = parse_mail(outer.as_bytes())
+    assert parsed.text == f"Is this really my order? The address is wrong.\n\n{as_forwarded(body)}"
+    [attached] = parsed.attachments  # still listed, named by its subject
+    assert (attached.name, attached.type) == ("Your order 1234 has shipped", "message/rfc822")
+
+
+async def test_a_forward_of_an_attached_mail_alone_is_answered_from_it() -> None:
+    """It was answered as files alone ("The customer sent attachments without any text")."""
+    outer = mail("", subject="Fwd: Your order 1234 has shipped")
+    outer.add_attachment(shop_mail())
+    [inbound] = await parsed(outer)
+    assert inbound.text == as_forwarded(
+        f"{SHIPPED}\n\nOn Mon, 30 Nov 2026, Jane <jane@example.com> wrote:\n> old"
+    )
+    assert "held" not in inbound.metadata
+    assert inbound.metadata["email"]["attachments"][0]["name"] == "Your order 1234 has shipped"
+
+
+def test_an_attached_mails_files_are_listed_with_the_outer_mails() -> None:
+    inner = shop_mail()
+    inner.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="bill.pdf")
+    outer = mail("see below", subject="Fwd: order")
+    outer.add_attachment(inner, filename="order.eml")
+    parsed = parse_mail(outer.as_bytes())
+    assert [(a.name, a.type) for a in parsed.attachments] == [
+        ("order.eml", "message/rfc822"),
+        ("bill.pdf", "application/pdf"),
+    ]
+    assert "%PDF" not in parsed.text and SHIPPED in parsed.text
+
+
+def test_a_mail_attached_in_an_attached_mail_is_read_one_level_deep_only() -> None:
+    third = shop_mail("Third")
+    second = shop_mail("Second")
+    second.add_attachment(third)
+    first = shop_mail("First")
+    first.add_attachment(second)
+    outer = mail("see below", subject="Fwd: First")
+    outer.add_attachment(first)
+    parsed = parse_mail(outer.as_bytes())
+    assert "Subject: First" in parsed.text and "Subject: Second" in parsed.text
+    assert "Subject: Third" not in parsed.text and parsed.text.count(SHIPPED) == 2
+    assert [a.name for a in parsed.attachments] == ["First", "Second", "Third"]  # all listed
+
+
+@pytest.mark.parametrize(
+    ("headers", "attached"),
+    [
+        ("", ""),  # empty
+        ("", "\x00\x01 no headers at all\r\n"),
+        # base64, which RFC 2046 forbids for message/rfc822: no headers are read
+        ("Content-Transfer-Encoding: base64\r\n", "RnJvbTogeEB5LnoNCg==\r\n"),
+    ],
+)
+def test_a_broken_attached_mail_stays_an_attachment(headers: str, attached: str) -> None:
+    raw = (
+        HEAD + "Subject: Fwd: order\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+        f"--b\r\nContent-Type: message/rfc822\r\n{headers}\r\n{attached}--b--\r\n"
+    )
+    parsed = parse_mail(raw.encode())
+    assert parsed.text == "see below"
+    assert [(a.name, a.type) for a in parsed.attachments] == [("forwarded.eml", "message/rfc822")]
+    assert "an attached mail without headers: kept as an attachment only" in parsed.defects
+
+
+def test_an_attached_mails_parts_count_against_the_part_limit() -> None:
+    parts = "".join(f"--i\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(600))
+    inner = (
+        f"From: x@y.example\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n{parts}--i--\r\n"
+    )
+    raw = (
+        HEAD + "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+        f"--b\r\nContent-Type: message/rfc822\r\n\r\n{inner}--b--\r\n"
+    ).encode()
+    parsed = parse_mail(raw)
+    assert parsed.text.startswith("see below\n\n---------- Forwarded message")
+    assert "part 0\n" in parsed.text and f"part {MAX_PARTS}" not in parsed.text
+    assert f"more than {MAX_PARTS} parts: the rest were ignored" in parsed.defects
 
 
 @pytest.mark.parametrize(

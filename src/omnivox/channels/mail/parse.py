@@ -4,7 +4,8 @@ Tolerant by design: malformed MIME, unknown charsets, 8-bit headers and absurd p
 recorded as ``defects`` (and logged by the caller), never raised. Only the parts the customer
 wrote reach the model: the first text body (plain text preferred; HTML-only mail converted),
 with quoted history and signatures removed. Attachments are recorded as name, type and size and
-never read further.
+never read further, except an attached mail (``message/rfc822``, "Forward as attachment"): it
+is also read as forwarded text after the customer's own, as an inline forward has it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import codecs
 import contextlib
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
@@ -23,6 +24,11 @@ from email.utils import getaddresses
 from omnivox.channels.mail.quotes import html_to_text, strip_reply
 
 MAX_PARTS = 500  # parts looked at; the rest of a message with more is ignored (a defect)
+# attached mails read as forwarded text: the one attached, and one attached inside it; deeper
+# ones are attachments only
+MAX_FORWARD_DEPTH = 2
+FORWARD_LINE = "---------- Forwarded message ---------"  # Gmail's: what an inline forward has
+_FORWARD_HEADERS = ("From", "Date", "Subject", "To")
 MAX_ID_CHARS = 200  # longer Message-IDs are stored as their hash (the column holds 200)
 MAX_REFERENCES = 50
 MAX_SUBJECT_CHARS = 300  # a longer subject is cut there (the thread compares cut subjects)
@@ -273,17 +279,37 @@ def daemon_sender(address: str) -> bool:
 
 
 def _body(msg: Message, defects: list[str], forwarded: bool) -> tuple[str, list[Attachment]]:
-    """The customer's text and the attachments; a forward (``Fwd:`` subject) is kept whole."""
+    """The customer's text and the attachments; a forward (``Fwd:`` subject) is kept whole.
+
+    An attached mail (``message/rfc822``: "Forward as attachment") is an attachment and, when
+    it has headers, forwarded text after the customer's own (:func:`_forward`).
+    """
+    walk = _Walk(defects)
+    return _text(msg, walk, forwarded, depth=0), walk.attachments
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What reading one mail collects across its attached mails: the part count is shared."""
+
+    defects: list[str]
+    attachments: list[Attachment] = field(default_factory=list)
+    parts: int = 0
+
+
+def _text(msg: Message, walk: _Walk, forwarded: bool, depth: int) -> str:
+    """The text of ``msg`` (a mail, or one attached ``depth`` levels down), then its forwards."""
     plain: str | None = None
     html: str | None = None
-    attachments: list[Attachment] = []
+    forwards: list[str] = []
     stack: list[tuple[Message, str]] = [(msg, "")]  # a part and its container's type
     visited: list[Message] = []
     while stack:
         part, container = stack.pop()
         visited.append(part)
-        if len(visited) > MAX_PARTS:
-            defects.append(f"more than {MAX_PARTS} parts: the rest were ignored")
+        walk.parts += 1
+        if walk.parts > MAX_PARTS:
+            walk.defects.append(f"more than {MAX_PARTS} parts: the rest were ignored")
             break
         if part.is_multipart() and part.get_content_type() != "message/rfc822":
             payload = part.get_payload()
@@ -293,21 +319,47 @@ def _body(msg: Message, defects: list[str], forwarded: bool) -> tuple[str, list[
             stack.extend((p, part.get_content_type()) for p in reversed(subparts))
             continue
         if part.get_content_maintype() == "multipart":  # no boundary: read it as text
-            plain = plain if plain is not None else _decode(part, defects)
+            plain = plain if plain is not None else _decode(part, walk.defects)
+        elif part.get_content_type() == "message/rfc822":
+            forwards.append(_forward(part, walk, depth + 1))
         elif _is_attachment(part):
-            attachments.append(_attachment(part))
+            walk.attachments.append(_attachment(part))
         elif part.get_content_type() == "text/plain" and plain is None:
-            plain = _decode(part, defects)
+            plain = _decode(part, walk.defects)
         elif part.get_content_type() == "text/plain" and container == "multipart/mixed":
             # text on both sides of an inline picture (Apple Mail): one body, in order
-            plain = f"{plain}\n\n{_decode(part, defects)}"
+            plain = f"{plain}\n\n{_decode(part, walk.defects)}"
         elif part.get_content_type() == "text/html" and html is None:
-            html = _decode(part, defects)
+            html = _decode(part, walk.defects)
     # after decoding: bad base64 or quoted-printable shows up as a part's defect then
-    defects.extend(type(d).__name__ for part in visited for d in part.defects)
+    walk.defects.extend(type(d).__name__ for part in visited for d in part.defects)
     if (plain is None or not plain.strip()) and html is not None:  # an empty plain alternative
         plain = html_to_text(html, drop_quotes=not forwarded)
-    return strip_reply(plain or "", forwarded=forwarded), attachments
+    return "\n\n".join(filter(None, (strip_reply(plain or "", forwarded=forwarded), *forwards)))
+
+
+def _forward(part: Message, walk: _Walk, depth: int) -> str:
+    """An attached mail as an inline forward writes it ("" when it is not read, below).
+
+    A "---------- Forwarded message ---------" line, its From/Date/Subject/To, then its text,
+    kept whole as a forward's is. Its files are listed with the outer mail's, as a client's
+    inline forward attaches them to the new mail; a mail attached in it is read the same way,
+    and one attached deeper than ``MAX_FORWARD_DEPTH`` is only listed. It is always listed
+    (named by its Subject when it has no file name); one without headers (empty, or not a
+    mail) is only that.
+    """
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, Message) or not inner.keys():
+        walk.defects.append("an attached mail without headers: kept as an attachment only")
+        walk.attachments.append(_attachment(part, "forwarded.eml"))
+        return ""
+    walk.attachments.append(_attachment(part, header(inner, "Subject") or "forwarded.eml"))
+    if depth > MAX_FORWARD_DEPTH:
+        return ""
+    lines = [f"{name}: {header(inner, name)}" for name in _FORWARD_HEADERS if header(inner, name)]
+    text = _text(inner, walk, forwarded=True, depth=depth)
+    return "\n".join((FORWARD_LINE, *lines, "", text)).strip()
 
 
 def _is_attachment(part: Message) -> bool:
@@ -316,7 +368,7 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_maintype() != "text"
 
 
-def _attachment(part: Message) -> Attachment:
+def _attachment(part: Message, unnamed: str = "(unnamed)") -> Attachment:
     try:
         if part.is_multipart():  # an attached mail (message/rfc822): decode=True gives None
             size = sum(len(p.as_bytes()) for p in part.get_payload() if isinstance(p, Message))
@@ -326,7 +378,7 @@ def _attachment(part: Message) -> Attachment:
         size = len(str(part.get_payload()))
     name = part.get_filename() or ""
     name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:200]
-    return Attachment(name or "(unnamed)", part.get_content_type(), size)
+    return Attachment(name or unnamed[:200], part.get_content_type(), size)
 
 
 def _decode(part: Message, defects: list[str]) -> str:
