@@ -45,6 +45,7 @@ def test_a_plain_yes_accepts(text: str) -> None:
         "yesterday I ordered boots",
         "ok so what about shipping",
         "yes I don't want that though",
+        "y ahora qué",  # Spanish "and now what", not the shorthand "y"
         "",
     ],
 )

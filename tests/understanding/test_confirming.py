@@ -72,6 +72,11 @@ def test_an_answer_to_two_intents(text: str, chosen: str | None) -> None:
         ("nie, dziękuję", "declined"),
         ("нет, оно сломано", None),  # says what is wrong (its words are not ASCII)
         ("what are your store hours", None),
+        # Spanish openings that only look like a yes: "no longer", "and ..."
+        ("ya no lo quiero", None),
+        ("y no funciona", None),
+        ("ya, claro", "report_problem"),
+        ("y", "report_problem"),
     ],
 )
 def test_an_answer_to_one_intent(text: str, chosen: str | None) -> None:

@@ -68,6 +68,9 @@ _DECLINE = re.compile(
     r"нет|не|но|nie|ale|hayır|değil|ama"
 )
 _WORD = re.compile(r"[^\W\d_]+")
+# Spanish openings that look like a yes: "y" before a word is "and" ("y ahora qué", "y no
+# funciona"), "ya no" is "no longer" ("ya no lo quiero"); "y" alone or "ya, claro" still say yes
+_NOT_A_YES = re.compile(r"\s*(?:y\s+\w|ya\s+(?:no|nunca)\b)", re.IGNORECASE)
 _NO = frozenset(("no", "nope", "nah", "never", "nein", "non", "nee", "нет", "nie", "hayır"))
 
 
@@ -75,6 +78,8 @@ def accepts(text: str) -> bool:
     """Whether ``text`` says yes (to the offer of a person)."""
     words = _WORD.findall(text.lower())
     if "?" in text or not 1 <= len(words) <= 12 or any(_DECLINE.fullmatch(w) for w in words):
+        return False
+    if _NOT_A_YES.match(text):
         return False
     if _PLEASE.fullmatch(words[0]):
         return all(_YES_WORD.fullmatch(w) for w in words)
@@ -84,7 +89,9 @@ def accepts(text: str) -> bool:
 def opens_with_yes(text: str) -> bool:
     """Whether ``text`` starts with a yes ("yes, it's not waterproof any more")."""
     words = _WORD.findall(text.lower())
-    return bool(words) and _AFFIRMATIVE.fullmatch(words[0]) is not None
+    if not words or _NOT_A_YES.match(text):
+        return False
+    return _AFFIRMATIVE.fullmatch(words[0]) is not None
 
 
 def declines(text: str) -> bool:
