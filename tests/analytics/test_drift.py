@@ -268,7 +268,7 @@ def test_the_api_and_the_dashboard_show_what_changed(tmp_path: Path) -> None:
     ) in page
     assert '<p data-testid="mix">The intent mix shifted markedly (PSI 0.64).</p>' in page
     assert '<tr data-intent="gift_cards"><th>gift_cards</th><td>0.0% <small>(0 of 200)' in page
-    assert "30 of 183 answers in the last 7 days had nothing" in page
+    assert "30 of 183 answers in the last 7 days went to questions the knowledge base" in page
     assert "(12 found no passage at all)" in page
     assert "the last 7 days against the 7 before" in fallback  # a bad window: the week
 

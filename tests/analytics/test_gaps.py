@@ -11,7 +11,7 @@ import httpx
 
 from omnivox.analytics.cache import TTL_S, DriftCache
 from omnivox.analytics.drift import drift
-from omnivox.analytics.gaps import QuestionReader
+from omnivox.analytics.gaps import QUOTE_ANSWERS, QuestionReader, is_gap
 from omnivox.bus import EventRecord
 from omnivox.routes.analytics import workspace_drift
 from omnivox.services import Services
@@ -72,6 +72,35 @@ async def test_unanswered_questions_are_grouped_into_topics(services: Services) 
     ]  # fmt: skip
     shown = d.as_dict(examples=False)["gaps"]["topics"]
     assert [(t["questions"], t["examples"]) for t in shown] == [(3, []), (2, []), (1, [])]
+
+
+def test_a_gap_is_what_the_knowledge_base_could_not_answer_not_a_model_that_failed() -> None:
+    def quote(similarity: float) -> dict[str, Any]:
+        return answered("m", None, "none", 4) | {
+            "fallback": "quoted", "fallback_similarity": similarity
+        }  # fmt: skip
+
+    assert not is_gap(quote(QUOTE_ANSWERS + 0.1))  # "Do you ship to Canada?": a close quote
+    assert is_gap(quote(QUOTE_ANSWERS - 0.1))  # the passages found say something else
+    assert is_gap(answered("m", None, "none", 4) | {"fallback": "no_answer"})  # "Yes. No."
+    assert is_gap(answered("m", None, "none", 0) | {"fallback": "no_answer"})
+    assert not is_gap(answered("m", None, "full", 4) | {"fallback": None})
+    assert not is_gap(answered("m", None, "partial", 4))
+    # written before the fallback was recorded: every ``none`` counts, as it did then
+    assert is_gap(answered("m", None, "none", 4))
+    assert is_gap(answered("m", None, None, 0))  # no guard, no passage
+
+
+async def test_the_drift_report_counts_only_the_gaps(services: Services) -> None:
+    close = answered("a", None, "none", 4) | {"fallback": "quoted", "fallback_similarity": 0.8}
+    far = answered("b", None, "none", 4) | {"fallback": "quoted", "fallback_similarity": 0.1}
+    honest = answered("c", None, "none", 4) | {"fallback": "no_answer"}
+    old = answered("d", None, "none", 4)
+    await services.store.add_events(
+        [EventRecord("turn.completed", "acme", payload=p) for p in (close, far, honest, old)]
+    )
+    d = await drift(services.db, "acme", 7)
+    assert (d.gaps.questions, d.gaps.answers, d.gaps.no_passage) == (3, 4, 0)
 
 
 async def gap(services: Services, who: str, text: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from omnivox.analytics.gaps import QUOTE_ANSWERS
 from omnivox.channels.api import ApiChannel
 from omnivox.guardrails.grounding import GroundingChecker, numbers_in
 from omnivox.guardrails.injection import looks_like_injection, screen_passage
@@ -14,6 +15,7 @@ from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.llm.extractive import NO_ANSWER
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.guard_output import GuardOutput
+from omnivox.pipeline.steps.record import turn_payload
 from omnivox.settings import PersonaSettings
 from omnivox.text import split_sentences
 from omnivox.types import CustomerRef, InboundMessage, Passage, Reply
@@ -138,10 +140,22 @@ async def test_guard_step_partial_fallback_and_no_passages(
     assert invented.grounding == "none" and invented.reply is not None
     assert invented.reply.provider == "extractive"
     assert "60 days" in invented.reply.text and invented.reply.citations
+    # the quote answers the question ("How long do I have to return something?"): no gap
+    assert invented.fallback == "quoted" and invented.fallback_similarity is not None
+    assert invented.fallback_similarity >= QUOTE_ANSWERS
+    assert partial.fallback is None and partial.fallback_similarity is None
 
     nothing = guard_context(tmp_path, "Sure, returns are 365 days.", [])
     await step(nothing)
     assert nothing.reply == Reply(NO_ANSWER, (), "llamacpp") and nothing.grounding == "none"
+    assert (nothing.fallback, nothing.fallback_similarity) == ("no_answer", None)
+    assert turn_payload(nothing)["fallback"] == "no_answer"
+    assert turn_payload(invented)["fallback_similarity"] == invented.fallback_similarity
+
+    far = guard_context(tmp_path, "We sell bikes.", [RETURNS], "Do you sell bicycles?")
+    await step(far)
+    assert far.fallback == "quoted" and far.fallback_similarity is not None
+    assert far.fallback_similarity < QUOTE_ANSWERS  # the returns page does not answer it
 
 
 def test_planted_instructions_are_screened_from_passages() -> None:
@@ -319,3 +333,8 @@ async def test_the_fallback_from_passages_with_no_whole_sentence_is_the_honest_a
     ctx = guard_context(tmp_path, "Returns are accepted for 365 days.", [terse])
     await GuardOutput(checker, {})(ctx)
     assert ctx.reply is not None and ctx.reply.text == NO_ANSWER  # was an empty reply
+    assert ctx.fallback == "no_answer"
+    said = guard_context(tmp_path, NO_ANSWER, [terse])  # the extractive provider's own
+    said.reply = Reply(NO_ANSWER, (), "extractive")
+    await GuardOutput(checker, {})(said)
+    assert (said.grounding, said.fallback) == ("none", "no_answer")  # was "full": no gap

@@ -41,6 +41,8 @@ async def test_without_passages_it_says_so_honestly() -> None:
     assert completion.text == NO_ANSWER
     streamed = "".join([d.text async for d in provider.stream(request("x", ()))])
     assert streamed == NO_ANSWER
+    terse = Passage("faq.md", "FAQ", "Yes. No. Ok.", 0.9)
+    assert (await provider.complete(request("Can I?", (terse,)))).text == NO_ANSWER  # was ""
 
 
 def test_sentence_ranking_prefers_overlap() -> None:

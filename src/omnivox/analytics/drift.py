@@ -7,8 +7,8 @@ turns the assistant took (read in pages and decoded off the event loop, as
 
 - ``out_of_scope``: of the questions classified against the workspace's intents (the event
   has a ``confidence``), those no intent fitted (``intent`` null);
-- ``gaps``: of the answers (route ``answer``) not served from the answer cache, those the
-  knowledge base could not support (:mod:`omnivox.analytics.gaps`);
+- ``gaps``: of the answers (route ``answer``) not served from the answer cache, those to
+  questions the knowledge base could not answer (:func:`omnivox.analytics.gaps.is_gap`);
 - ``grounded_none``, ``grounded_partial``: of the answers the grounding guard checked in the
   turn (not cache hits: those were checked when first written), those it judged ``none`` or
   ``partial``;
@@ -41,7 +41,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from omnivox import events
-from omnivox.analytics.gaps import MAX_QUESTIONS, GapTurn, QuestionReader, Topic, topics
+from omnivox.analytics.gaps import (
+    MAX_QUESTIONS,
+    GapTurn,
+    QuestionReader,
+    Topic,
+    is_gap,
+    topics,
+)
 from omnivox.analytics.metrics import MAX_DAYS, Window, read_events
 from omnivox.analytics.stats import (
     ALPHA,
@@ -194,7 +201,7 @@ class _Side:
             self.checked += 1
             self.grounded[str(grounded)] += 1
         nothing = payload.get("passages") == 0
-        if nothing or grounded == "none":
+        if is_gap(payload):
             self.gaps += 1
             self.no_passage += nothing
             if payload.get("message_id"):

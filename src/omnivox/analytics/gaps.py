@@ -1,8 +1,11 @@
 """Knowledge gaps: the questions the knowledge base could not answer, grouped into topics.
 
-A gap is an answer (route ``answer``, not from the answer cache) for which retrieval found no
-passage, or whose words the grounding guard found unsupported by the passages (``none``): the
-customer got the honest "I don't have that information" or the extractive fallback.
+A gap is an answer (route ``answer``, not from the answer cache) to a question the knowledge
+base could not answer (:func:`is_gap`): retrieval found no passage, or the customer got the
+honest "I don't have that information", or the model's words were unsupported (``none``) and
+the passages quoted instead came no closer to the question than ``QUOTE_ANSWERS``. A model
+that fails where a close quote answers ("Do you ship to Canada?": "Acme Outfitters ships to
+Canada and more than 40 other countries.") is no gap: the knowledge base has the answer.
 
 Topics: the latest ``MAX_QUESTIONS`` gap questions of the window are embedded with the bundled
 embedder and grouped by average-linkage clustering, two groups joining while the mean cosine
@@ -26,6 +29,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -36,6 +40,10 @@ from omnivox.storage.db import Database
 from omnivox.storage.memory import name_values
 from omnivox.storage.models import Conversation, Customer, Identity, Message
 
+# the best cosine of a quoted sentence to the question (the bundled MiniLM) from which the
+# quote answers it: doc2dial dev questions against their knowledge base (answered) and CLINC150's
+# out-of-scope val queries against it (not), bench/RESULTS.md 2026-12-06
+QUOTE_ANSWERS = 0.45
 MAX_QUESTIONS = 300  # the latest gap questions grouped (embedding them: ~1 s on 2 cores)
 SIMILAR = 0.5  # the mean cosine at which two groups of questions make one topic
 MAX_TOPICS = 10
@@ -78,6 +86,22 @@ class _Question:
     conversation_id: str
     customer_id: str | None
     intent: str | None
+
+
+def is_gap(payload: dict[str, Any]) -> bool:
+    """Whether the answer of a ``turn.completed`` payload is a knowledge gap (module docstring).
+
+    An event written before guard_output recorded ``fallback`` (2026-12-06) has only the
+    verdict: there every ``none`` counts, as it did then.
+    """
+    if payload.get("passages") == 0 or payload.get("fallback") == "no_answer":
+        return True
+    if payload.get("grounded") != "none":
+        return False
+    similarity = payload.get("fallback_similarity")
+    if payload.get("fallback") == "quoted" and similarity is not None:
+        return float(similarity) < QUOTE_ANSWERS
+    return True
 
 
 async def topics(

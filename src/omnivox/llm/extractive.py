@@ -1,7 +1,8 @@
 """No model at all: answer with the passages' sentences that best match the question.
 
 Always available, deterministic, and never says anything the knowledge base does not. With no
-passages it says honestly that it does not have the information.
+passages, or none with a whole sentence to quote, it says honestly that it does not have the
+information.
 
 A passage is read as a customer would read it (:func:`omnivox.text.readable`): a Markdown table row
 "| Carrier | UPS Standard to Canada |" is the sentence "Carrier: UPS Standard to Canada." (its
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 from omnivox.llm.base import Completion, CompletionRequest, Delta, Usage, estimate_tokens
 from omnivox.settings import ExtractiveSettings
@@ -32,6 +34,14 @@ def sentence(text: str) -> str:
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
 
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The sentences chosen to answer a query, and how close the closest of them is to it."""
+
+    sentences: list[str]
+    similarity: float | None  # the highest cosine of a chosen sentence; None: ranked by words
+
+
 def best_sentences(
     query: str,
     passages: tuple[Passage, ...],
@@ -46,23 +56,37 @@ def best_sentences(
     RESULTS 2026-12-06), else by the content words they share with it. Each is read from the
     passage as :func:`omnivox.text.readable` shows it and ends in a stop.
     """
+    return quote(query, passages, limit, similarity).sentences
+
+
+def quote(
+    query: str,
+    passages: tuple[Passage, ...],
+    limit: int,
+    similarity: Similarity | None = None,
+) -> Quote:
+    """:func:`best_sentences`, with the best cosine of a chosen one to ``query``.
+
+    The cosine (``similarity``'s, so None without it) says how close the quote comes to
+    answering: below ``omnivox.analytics.gaps.QUOTE_ANSWERS`` the turn is a knowledge gap.
+    """
     found = [
         (rank, said)
         for rank, passage in enumerate(passages)
         for said in (s.strip(" -*#\t") for s in split_sentences(readable(passage.text)))
         if len(said) >= 12
     ]
+    alike: list[float] | None = None
     if similarity is not None and found:
-        alike = similarity(query, [said for _, said in found])
-        scores = [
-            float(a) / (1 + RANK_DECAY * rank) for a, (rank, _) in zip(alike, found, strict=True)
-        ]
+        alike = [float(a) for a in similarity(query, [said for _, said in found])]
+        scores = [a / (1 + RANK_DECAY * rank) for a, (rank, _) in zip(alike, found, strict=True)]
     else:
         wanted = content_words(query)
         scores = [match_score(wanted, said, rank) for rank, said in found]
     ranked = sorted(range(len(found)), key=lambda i: (-scores[i], i))
-    chosen = [sentence(found[i][1]) for i in ranked[:limit] if scores[i] > 0]
-    return chosen or [sentence(found[i][1]) for i in ranked[:1]]
+    chosen = [i for i in ranked[:limit] if scores[i] > 0] or ranked[:1]
+    best = max((alike[i] for i in chosen), default=None) if alike is not None else None
+    return Quote([sentence(found[i][1]) for i in chosen], best)
 
 
 class ExtractiveProvider:
@@ -80,12 +104,9 @@ class ExtractiveProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Pick sentences; usage counts the words read and written."""
-        if request.passages:
-            text = " ".join(
-                best_sentences(request.query, request.passages, self.settings.max_sentences)
-            )
-        else:
-            text = NO_ANSWER
+        # no passage, or none with a whole sentence to quote ("Yes. No. Ok."): say so
+        best = best_sentences(request.query, request.passages, self.settings.max_sentences)
+        text = " ".join(best) or NO_ANSWER
         read = sum(estimate_tokens(p.text) for p in request.passages)
         return Completion(
             text, Usage(read, estimate_tokens(text), 0.0, estimated=True), self.name, "extractive"

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from omnivox.channels.base import ChannelAdapter
 from omnivox.experiments import Variant
@@ -22,6 +22,9 @@ from omnivox.understanding.analyzer import Analysis
 from omnivox.understanding.routing import Decision as RouteDecision
 
 DeltaSink = Callable[[Delta], Awaitable[None]]
+# how guard_output ended a reply it found unsupported: the passages' sentences quoted, or the
+# honest "I don't have that information" (no passage, nothing whole to quote)
+Fallback = Literal["quoted", "no_answer"]
 
 
 # the halt reason of a message whose provider id names another customer's message: refused,
@@ -97,6 +100,10 @@ class TurnContext:
     llm_trace: ChainTrace | None = None
     # guard_output
     grounding: Verdict | None = None
+    # how a reply judged ``none`` ended: the passages quoted, or the honest "I don't have that
+    # information"; and for a quote, the best cosine of its sentences to the question
+    fallback: Fallback | None = None
+    fallback_similarity: float | None = None
     policy: PolicyResult | None = None
     # render / deliver
     outbound: list[OutboundMessage] = field(default_factory=list)

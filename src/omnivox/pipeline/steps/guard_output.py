@@ -5,7 +5,10 @@
 - Otherwise unsupported sentences are removed; when too little remains, the reply falls back
   to the extractive answer from the same passages, its sentences ranked by their similarity to
   the question. The verdict (full, partial, none) is kept
-  on the context and recorded with the turn.
+  on the context and recorded with the turn; for ``none``, how the reply ended too
+  (``fallback``: ``quoted``, with the best cosine of a quoted sentence to the question, or
+  ``no_answer``), which tells a knowledge gap from a model that failed
+  (:mod:`omnivox.analytics.gaps`).
 - The sources become one per document, the answer's ``[n]`` markers renumbered to match
   (:mod:`omnivox.pipeline.citing`).
 - Finally the workspace's brand policy (its experiment variant's, in one) rewrites
@@ -19,7 +22,7 @@ from collections.abc import Mapping
 
 from omnivox.guardrails.grounding import GroundingChecker
 from omnivox.guardrails.policy import BrandPolicy
-from omnivox.llm.extractive import NO_ANSWER, best_sentences
+from omnivox.llm.extractive import NO_ANSWER, quote
 from omnivox.pipeline.citing import numbered
 from omnivox.pipeline.context import TurnContext
 from omnivox.pipeline.steps.generate import quoted
@@ -89,9 +92,10 @@ class GuardOutput:
     async def _ground(self, ctx: TurnContext, reply: Reply, checker: GroundingChecker) -> Reply:
         passages = ctx.passages
         if not passages:
-            ctx.grounding = "none"
-            return Reply(NO_ANSWER, (), reply.provider)
+            return _no_answer(ctx, reply)
         if reply.provider == "extractive":
+            if reply.text == NO_ANSWER:
+                return _no_answer(ctx, reply)
             ctx.grounding = "full"
             return reply
         result = await asyncio.to_thread(checker.check, reply.text, passages)
@@ -99,14 +103,21 @@ class GuardOutput:
         if result.verdict != "none":
             cites = tuple(passages[i].citation() for i in result.supporting)
             return Reply(result.text, cites, reply.provider)
-        best = await asyncio.to_thread(
-            best_sentences,
+        found = await asyncio.to_thread(
+            quote,
             ctx.question,
             tuple(passages),
             self.fallback_sentences,
             checker.similarity,
         )
-        if not best:  # no sentence of the passages says enough ("Yes. No. Ok.")
-            return Reply(NO_ANSWER, (), reply.provider)
-        fallback = " ".join(best)
+        if not found.sentences:  # no sentence of the passages says enough ("Yes. No. Ok.")
+            return _no_answer(ctx, reply)
+        ctx.fallback, ctx.fallback_similarity = "quoted", found.similarity
+        fallback = " ".join(found.sentences)
         return Reply(fallback, quoted(fallback, passages), "extractive")
+
+
+def _no_answer(ctx: TurnContext, reply: Reply) -> Reply:
+    """The honest "I don't have that information": grounded in nothing, so ``none``."""
+    ctx.grounding, ctx.fallback = "none", "no_answer"
+    return Reply(NO_ANSWER, (), reply.provider)

@@ -29,6 +29,8 @@ def turn_payload(ctx: TurnContext) -> dict[str, Any]:
         **usage_payload(ctx),
         "passages": len(ctx.passages),
         "grounded": ctx.grounding,
+        "fallback": ctx.fallback,
+        "fallback_similarity": ctx.fallback_similarity,
         "cache_hit": ctx.cache_hit,
         "policy_rewrites": list(ctx.policy.rewrites) if ctx.policy else [],
         "policy_blocked": ctx.policy.blocked_by if ctx.policy else None,
