@@ -338,3 +338,54 @@ async def test_the_fallback_from_passages_with_no_whole_sentence_is_the_honest_a
     said.reply = Reply(NO_ANSWER, (), "extractive")
     await GuardOutput(checker, {})(said)
     assert (said.grounding, said.fallback) == ("none", "no_answer")  # was "full": no gap
+
+
+SALE = Passage("sale.md", "Sale", "Sale items can be exchanged.", 0.9)
+BOOTS = Passage("boots.md", "Boots", "Boots cannot be returned.", 0.9)
+
+
+def test_a_sentence_that_flips_a_negation_of_its_passage_is_dropped(
+    checker: GroundingChecker,
+) -> None:
+    assert checker.check("Sale items can not be exchanged, only returned.", [SALE]).kept == 0
+    assert checker.check("Boots can be returned.", [BOOTS]).kept == 0
+    assert checker.check("Sale items can't be exchanged.", [SALE]).kept == 0
+    assert checker.check("Sale items won’t be exchanged.", [SALE]).kept == 0
+    assert checker.check("You can return boots.", [BOOTS]).kept == 0  # "returned", "return"
+    sale_kept = checker.check("Sale items can be exchanged [1].", [SALE])
+    assert sale_kept.verdict == "full"
+
+
+def test_a_negated_sentence_is_backed_by_a_negated_passage(checker: GroundingChecker) -> None:
+    for answer in (
+        "Boots cannot be returned.",
+        "Boots can't be returned.",
+        "You can't return boots.",
+    ):
+        assert checker.check(answer, [BOOTS]).verdict == "full", answer
+    isnt = Passage("gifts.md", "Gifts", "Gift wrapping isn't free.", 0.9)
+    assert checker.check("Gift wrapping is not free.", [isnt]).verdict == "full"
+    assert checker.check("Gift wrapping is free.", [isnt]).kept == 0
+
+
+def test_a_passage_saying_a_word_both_ways_backs_either_reading(
+    checker: GroundingChecker,
+) -> None:
+    mixed = Passage(
+        "returns.md",
+        "Returns",
+        "Items can be returned within 30 days; sale items cannot be returned.",
+        0.9,
+    )
+    assert checker.check("Items can be returned within 30 days.", [mixed]).verdict == "full"
+    assert checker.check("Sale items cannot be returned.", [mixed]).verdict == "full"
+
+
+def test_a_no_before_a_comma_negates_nothing_after_it(checker: GroundingChecker) -> None:
+    returns = Passage("boots.md", "Boots", "You can return boots within 30 days.", 0.9)
+    for answer in (
+        "No, you can return boots within 30 days.",
+        "Yes, you can return boots within 30 days.",
+    ):
+        assert checker.check(answer, [returns]).verdict == "full", answer
+    assert checker.check("No, you can't return boots.", [returns]).kept == 0

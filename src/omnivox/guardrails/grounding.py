@@ -4,8 +4,10 @@ A sentence is supported by a passage sentence when their embeddings are close (c
 when most of its content words appear in it (lexical overlap), and every number it states
 appears in the passage sentences that support it (no invented prices, days or percentages: a
 "14" is not backed by a "November 14" elsewhere in the passages). Numbers are compared as
-values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". Unsupported sentences are
-dropped; when too little survives, the caller falls back to an extractive answer. A sentence
+values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". A passage sentence that says
+plainly what the sentence negates, or negates what it says plainly, backs nothing ("Sale items
+can be exchanged." does not back "Sale items can't be exchanged.": see ``polarity``).
+Unsupported sentences are dropped; when too little survives, the caller falls back to an extractive answer. A sentence
 without a content word ("Sure!", "No, no, no, no.") passes, but an answer of nothing else
 states nothing, so it is verdict "none" too ("Yes, we do [1]." included: the extractive
 answer then quotes what backs it). A sentence with the same content words and negations as a
@@ -24,8 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
+from omnivox.guardrails.polarity import NEGATIONS, polarity
 from omnivox.knowledge.embeddings import Embedder
 from omnivox.text import STOPWORDS, content_words, split_sentences, words
 from omnivox.types import Passage
@@ -56,13 +57,11 @@ def numbers_in(text: str) -> set[str]:
 
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
-# negations are stop words, but "can be cancelled" and "can not be cancelled" differ
-_NEGATIONS = frozenset({"not", "no", "never", "nor", "cannot", "without", "t"})
 
 
 def _gist(sentence: str) -> tuple[str, ...]:
     """What a sentence says, for telling repeats: its content words and negations, in order."""
-    return tuple(w for w in words(sentence) if w in _NEGATIONS or w not in STOPWORDS)
+    return tuple(w for w in words(sentence) if w in NEGATIONS or w not in STOPWORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +103,7 @@ class GroundingChecker:
             return GroundingResult("", "none", 0, len(sentences), ())
         evidence = [(i, s) for i, p in enumerate(passages) for s in split_sentences(p.text)]
         stated = [numbers_in(s) for _, s in evidence]
+        polarities = [polarity(s) for _, s in evidence]
         plain = [_CITATION.sub("", s) for s in sentences]
         vectors = self.embedder.embed([*plain, *(s for _, s in evidence)])
         similarity = vectors[: len(plain)] @ vectors[len(plain) :].T
@@ -117,16 +117,20 @@ class GroundingChecker:
                 len(content & content_words(s)) / len(content) if content else 1.0
                 for _, s in evidence
             ]
+            says_so = polarity(sentence)
             backing = [
                 e
                 for e in range(len(evidence))
-                if similarity[n, e] >= self.settings.min_cosine
-                or overlaps[e] >= self.settings.min_overlap
+                if (
+                    similarity[n, e] >= self.settings.min_cosine
+                    or overlaps[e] >= self.settings.min_overlap
+                )
+                and not says_so.contradicts(polarities[e])
             ]
             backed_numbers = set().union(*(stated[e] for e in backing)) if backing else set()
             if backing and numbers_in(sentence) <= backed_numbers:
                 kept.append(sentences[n])
-                support.append(evidence[int(np.argmax(similarity[n]))][0])
+                support.append(evidence[max(backing, key=lambda e: similarity[n, e])][0])
                 says = says or bool(content)
                 said.append(_gist(sentence))
         return self._result(kept, len(sentences), support, says)
