@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from omnivox.guardrails.grounding import without_repeats
 from omnivox.handoff.desk import summary
 from omnivox.pipeline.context import HANDED_OFF
 from omnivox.routes.console import _conversation as conversation_page
-from omnivox.services import Services
+from omnivox.services import Services, build_services
 from omnivox.storage.repositories import StoredMessage
 from omnivox.types import CustomerRef, InboundMessage
-from tests.conftest import events_of
+from tests.conftest import events_of, make_settings
 
 
 async def callback_of(services: Services, text: str) -> object:
@@ -187,3 +189,22 @@ def test_the_summary_quotes_a_single_message_once() -> None:
         'Latest message: "Any news". '
         "Handed to a person because a person was asked for."
     )
+
+
+async def test_the_suggested_reply_says_a_looping_models_sentence_once(tmp_path: Path) -> None:
+    # the bundled model looped: "I'm sorry to hear that." five times in the agent's draft
+    loop = "Your tent pole snapped, sorry. I'm sorry to hear that. I'm sorry to hear that.\n\n"
+    provider = {"type": "scripted", "reply": loop + "I'm sorry to hear that. We can help [1]."}
+    services = build_services(make_settings(tmp_path, providers=[provider]))
+    await services.start()
+    try:
+        ws = services.settings.workspaces[0]
+        text = await services.console.desk.suggest(ws, "my tent pole snapped", "conv_x")
+    finally:
+        await services.close()
+    assert text == "Your tent pole snapped, sorry. I'm sorry to hear that. We can help [1]."
+
+
+def test_repeats_go_whatever_their_markers_and_a_new_word_stays() -> None:
+    text = "Returns take 60 days [1]. Returns take 60 days. Returns take 60 days, sadly. Ok. Ok."
+    assert without_repeats(text) == "Returns take 60 days [1]. Returns take 60 days, sadly. Ok."

@@ -1,15 +1,15 @@
 """Sentence-level grounding: every sentence of an answer must be supported by a passage.
 
-A sentence is supported by a passage sentence when their embeddings are close (cosine) or
-when most of its content words appear in it (lexical overlap), and every number it states
-appears in the passage sentences that support it (no invented prices, days or percentages: a
-"14" is not backed by a "November 14" elsewhere in the passages). Numbers are compared as
-values: "$75.00" is "$75", "1,000" is "1000", "sixty" is "60". A passage sentence that says
-plainly what the sentence negates, or negates what it says plainly, backs nothing ("Sale items
-can be exchanged." does not back "Sale items can't be exchanged.": see ``polarity``).
-Unsupported sentences are dropped; when too little survives, the caller falls back to an extractive answer. A sentence
-without a content word ("Sure!", "No, no, no, no.") passes, but an answer of nothing else
-states nothing, so it is verdict "none" too ("Yes, we do [1]." included: the extractive
+A sentence is supported by a passage sentence when their embeddings are close (cosine) or when
+most of its content words appear in it (lexical overlap), and every number it states appears in
+the passage sentences that support it (no invented prices, days or percentages: a "14" is not
+backed by a "November 14" elsewhere in the passages). Numbers are compared as values: "$75.00"
+is "$75", "1,000" is "1000", "sixty" is "60". A passage sentence that says plainly what the
+sentence negates, or negates what it says plainly, backs nothing ("Sale items can be
+exchanged." does not back "Sale items can't be exchanged.": see ``polarity``). Unsupported
+sentences are dropped; when too little survives, the caller falls back to an extractive answer.
+A sentence without a content word ("Sure!", "No, no, no, no.") passes, but an answer of nothing
+else states nothing, so it is verdict "none" too ("Yes, we do [1]." included: the extractive
 answer then quotes what backs it). A sentence with the same content words and negations as a
 kept sentence is dropped as a repeat (the bundled model can loop: "You can choose to cancel the
 order with a refund, but you can also choose to cancel the order with a refund." over and
@@ -62,6 +62,24 @@ _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 def _gist(sentence: str) -> tuple[str, ...]:
     """What a sentence says, for telling repeats: its content words and negations, in order."""
     return tuple(w for w in words(sentence) if w in NEGATIONS or w not in STOPWORDS)
+
+
+def without_repeats(text: str) -> str:
+    """``text`` without the sentences that say again what an earlier one said.
+
+    The bundled model can loop ("I'm sorry to hear that. I'm sorry to hear that. ..."): a
+    sentence with the gist of an earlier one goes, and one of stop words only when it is the
+    same words. The rest are joined by single spaces.
+    """
+    kept: list[str] = []
+    seen: set[tuple[str, ...]] = set()
+    for sentence in split_sentences(text):
+        plain = _CITATION.sub("", sentence)
+        gist = _gist(plain) or tuple(words(plain))
+        if gist not in seen:
+            seen.add(gist)
+            kept.append(sentence)
+    return " ".join(kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from omnivox.bus import EventSink
 from omnivox.bus.peers import Peers
 from omnivox.channels.base import ChannelAdapter
+from omnivox.guardrails.grounding import without_repeats
 from omnivox.handoff.bus import ConsoleBus
 from omnivox.handoff.console import Console
 from omnivox.handoff.csat import Csat
@@ -22,6 +23,7 @@ from omnivox.llm.chain import ProviderChain
 from omnivox.llm.metered import Caller, MeteredChain
 from omnivox.llm.prompts import ChannelGuidance, PromptBuilder
 from omnivox.pipeline.steps.deliver import Deliver
+from omnivox.pipeline.steps.generate import whole_sentences
 from omnivox.settings import Settings, WorkspaceSettings
 from omnivox.storage.handoffs import HandoffStore
 from omnivox.storage.identities import IdentityStore
@@ -57,7 +59,11 @@ def suggester(
             messages, question, tuple(passages), settings.llm.max_tokens, settings.llm.temperature
         )
         caller = Caller(ws.id, "suggestion", conversation_id)
-        return (await metered.complete(request, caller)).text.strip()
+        completion = await metered.complete(request, caller)
+        text = completion.text.strip()
+        if completion.finish_reason == "length":  # cut at max_tokens: no half sentence
+            text = whole_sentences(text)
+        return without_repeats(text)  # what the agent edits: a small model's loop, once
 
     return suggest
 
