@@ -43,42 +43,35 @@ def test_config_check_names_file_and_key(tmp_path: Path) -> None:
     assert "bad.yaml" in text and "server.port" in text and "less than or equal" in text
 
 
-def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
+def chat(tmp_path: Path, typed: str, persona: str = "") -> str:
+    """What ``omnivox chat`` prints for ``typed`` with a scripted echo and no knowledge base."""
     config = tmp_path / "omnivox.yaml"
     config.write_text(
         "llm: {providers: [{type: scripted, reply: 'Echo: {question}'}]}\n"
         "guardrails: {grounding: false}\n"  # no knowledge base: the echo is the answer
-        "workspaces: [{id: acme, name: Acme, persona: {name: Juniper}}]\n"
+        f"workspaces: [{{id: acme, name: Acme, persona: {{name: Juniper{persona}}}}}]\n"
     )
     result = runner.invoke(
         app,
         ["chat", "--config", str(config), "--data-dir", str(tmp_path / "var")],
-        input="hello there\n/quit\n",
+        input=f"{typed}\n/quit\n",
     )
     assert result.exit_code == 0, result.output
-    assert "Echo: hello there" in result.output
+    return result.output
+
+
+def test_chat_runs_a_turn_in_the_terminal(tmp_path: Path) -> None:
+    assert "Echo: hello there" in chat(tmp_path, "hello there")
     assert (tmp_path / "var" / "omnivox.db").is_file()
 
 
 def test_chat_shows_the_reply_as_checked_not_the_models_raw_words(tmp_path: Path) -> None:
     # the brand policy rewrites "cheap" after the model wrote it: the terminal showed the
     # streamed words only, so a sentence the guard or the policy changed was shown as written
-    config = tmp_path / "omnivox.yaml"
-    config.write_text(
-        "llm: {providers: [{type: scripted, reply: 'Echo: {question}'}]}\n"
-        "guardrails: {grounding: false}\n"  # no knowledge base: the echo is the answer
-        "workspaces: [{id: acme, name: Acme, persona: {name: Juniper, "
-        "preferred_terms: {cheap: affordable}}}]\n"
-    )
-    result = runner.invoke(
-        app,
-        ["chat", "--config", str(config), "--data-dir", str(tmp_path / "var")],
-        input="is the tent cheap\n/quit\n",
-    )
-    assert result.exit_code == 0, result.output
-    assert "Juniper> Echo: is the tent affordable" in result.output
-    assert "cheap" not in result.output
-    assert "affordable\n\nyou> " in result.output  # the reply ends its line, then the prompt
+    output = chat(tmp_path, "is the tent cheap", ", preferred_terms: {cheap: affordable}")
+    assert "Juniper> Echo: is the tent affordable" in output
+    assert "cheap" not in output
+    assert "affordable\n\nyou> " in output  # the reply ends its line, then the prompt
 
 
 def test_config_check_names_files_the_config_points_to_that_are_missing(tmp_path: Path) -> None:
