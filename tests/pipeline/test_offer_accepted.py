@@ -27,6 +27,7 @@ from omnivox.pipeline.steps.route import accepts
         "Ja, bitte",
         "yes, do it",
         "Yes, thanks so much",
+        "y pls",  # the shorthand before yes-words, not Spanish "and" (refused on 2026-12-06)
     ],
 )
 def test_a_plain_yes_accepts(text: str) -> None:

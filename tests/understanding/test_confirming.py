@@ -74,6 +74,7 @@ def test_an_answer_to_two_intents(text: str, chosen: str | None) -> None:
         ("what are your store hours", None),
         # Spanish openings that only look like a yes: "no longer", "and ..."
         ("ya no lo quiero", None),
+        ("¡Ya no lo quiero!", None),  # Spanish exclaims with "¡" first
         ("y no funciona", None),
         ("ya, claro", "report_problem"),
         ("y", "report_problem"),

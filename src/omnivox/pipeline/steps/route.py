@@ -68,9 +68,8 @@ _DECLINE = re.compile(
     r"нет|не|но|nie|ale|hayır|değil|ama"
 )
 _WORD = re.compile(r"[^\W\d_]+")
-# Spanish openings that look like a yes: "y" before a word is "and" ("y ahora qué", "y no
-# funciona"), "ya no" is "no longer" ("ya no lo quiero"); "y" alone or "ya, claro" still say yes
-_NOT_A_YES = re.compile(r"\s*(?:y\s+\w|ya\s+(?:no|nunca)\b)", re.IGNORECASE)
+# "ya no" is Spanish "no longer" ("¡Ya no lo quiero!"): no yes; "ya, claro" still is
+_NO_LONGER = frozenset(("no", "nunca"))
 _NO = frozenset(("no", "nope", "nah", "never", "nein", "non", "nee", "нет", "nie", "hayır"))
 
 
@@ -79,7 +78,7 @@ def accepts(text: str) -> bool:
     words = _WORD.findall(text.lower())
     if "?" in text or not 1 <= len(words) <= 12 or any(_DECLINE.fullmatch(w) for w in words):
         return False
-    if _NOT_A_YES.match(text):
+    if _not_a_yes(words):
         return False
     if _PLEASE.fullmatch(words[0]):
         return all(_YES_WORD.fullmatch(w) for w in words)
@@ -89,9 +88,22 @@ def accepts(text: str) -> bool:
 def opens_with_yes(text: str) -> bool:
     """Whether ``text`` starts with a yes ("yes, it's not waterproof any more")."""
     words = _WORD.findall(text.lower())
-    if not words or _NOT_A_YES.match(text):
+    if not words or _not_a_yes(words):
         return False
     return _AFFIRMATIVE.fullmatch(words[0]) is not None
+
+
+def _not_a_yes(words: list[str]) -> bool:
+    """Whether a message's words (lower case) open with a Spanish phrase that only looks like yes.
+
+    "ya no …" is "no longer"; "y" before a word that is no yes-word is "and" ("y ahora qué",
+    "y no funciona"), while "y" alone or before yes-words is the shorthand ("y", "y pls").
+    Read from the words, so punctuation before them ("¡Ya no lo quiero!") changes nothing.
+    """
+    first, rest = words[0], words[1:]
+    if first == "ya":
+        return bool(rest) and rest[0] in _NO_LONGER
+    return first == "y" and not all(_YES_WORD.fullmatch(w) for w in rest)
 
 
 def declines(text: str) -> bool:
