@@ -53,6 +53,15 @@ def test_whatsapp_out_of_hours_does_not_promise_a_reply_after_the_window() -> No
     assert "24 hours" not in next_steps(WS, online=True, reach="window")
 
 
+def test_the_off_hours_notice_ends_the_hours_with_one_stop() -> None:
+    # "our hours are …" ends its sentence: hours written with a stop gave "CET.. They'll"
+    ws = WS.model_copy(
+        update={"handoff": WS.handoff.model_copy(update={"hours": "Mon-Fri 9-17 CET."})}
+    )
+    told = next_steps(ws, online=False, reach="here")
+    assert "Nobody is online right now; our hours are Mon-Fri 9-17 CET. They'll" in told
+
+
 def test_a_whatsapp_handoff_is_told_about_the_window() -> None:
     desk = HandoffDesk(None, None, None, None, None, lambda w, n: None)  # type: ignore[arg-type]
     ctx = TurnContext(

@@ -86,7 +86,7 @@ def next_steps(ws: WorkspaceSettings, online: bool, reach: Reach) -> str:
         )
     return (
         f"I've passed this to a member of our team. Nobody is online right now; our hours are "
-        f"{h.hours}. They'll {answer} as soon as they're back."
+        f"{h.hours.rstrip('. ')}. They'll {answer} as soon as they're back."
         + (WINDOW_NOTE if reach == "window" else "")
     )
 
