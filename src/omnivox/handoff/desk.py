@@ -59,7 +59,10 @@ WINDOW_NOTE = (
 
 
 def summary(name: str | None, messages: Sequence[StoredMessage], reasons: Sequence[str]) -> str:
-    """Three sentences: the first question and its channel, the latest message, the reasons."""
+    """The first question and its channels, the latest message, the reasons (three sentences).
+
+    Two when the customer wrote once: the one message is quoted once.
+    """
     asked = [m for m in messages if m.direction == "in"]
     who = name or "The customer"
     if not asked:
