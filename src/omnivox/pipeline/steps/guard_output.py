@@ -1,7 +1,8 @@
 """guard_output: every sentence checked against the passages, then brand policy.
 
 - No relevant passages: an honest "I don't have that information" replaces the answer.
-- The extractive provider quotes passages, so its answers are grounded by construction.
+- The extractive provider quotes passages, so its answers are grounded by construction
+  (``full``); its "I don't have that information" stands on nothing (``none``, ``no_answer``).
 - Otherwise unsupported sentences are removed; when too little remains, the reply falls back
   to the extractive answer from the same passages, its sentences ranked by their similarity to
   the question. The verdict (full, partial, none) is kept
