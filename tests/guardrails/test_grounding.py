@@ -389,3 +389,22 @@ def test_a_no_before_a_comma_negates_nothing_after_it(checker: GroundingChecker)
     ):
         assert checker.check(answer, [returns]).verdict == "full", answer
     assert checker.check("No, you can't return boots.", [returns]).kept == 0
+
+
+async def test_the_fallback_cites_each_sentence_it_quotes_though_their_join_reads_as_one(
+    tmp_path: Path, checker: GroundingChecker
+) -> None:
+    # a list item ending in ";" joined to the next sentence is one sentence to the splitter,
+    # which no passage holds: the fallback went out with no citation at all
+    fees = Passage(
+        "fees.md",
+        "Fees",
+        "Price match rules:\n- The price match is for identical items only;\n- Limit 3 units.",
+        0.9,
+    )
+    when = Passage("when.md", "When", "You can ask for a price match within 14 days.", 0.8)
+    ctx = guard_context(tmp_path, "We deliver by pigeon.", [fees, when], "Do you price match?")
+    await GuardOutput(checker, {})(ctx)
+    assert ctx.reply is not None and ctx.reply.provider == "extractive"
+    assert "identical items only;" in ctx.reply.text
+    assert {c.source_id for c in ctx.reply.citations} >= {"fees.md"}

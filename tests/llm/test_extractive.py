@@ -65,3 +65,16 @@ def test_table_rows_and_list_items_become_sentences_of_their_own() -> None:
         "Overnight shipping is not offered to P.O. boxes.",
     ]
     assert readable("|---|---|\n| a | b |") == "\na: b"
+
+
+def test_a_lists_lead_in_is_no_answer_of_its_own() -> None:
+    # "…if the item:" was quoted without its list: "We'll match the price if the item: You can…"
+    match = Passage(
+        "price-match.md",
+        "Price match",
+        "We match the price of an identical item if the item:\n- Is the same model\n"
+        "- Is in stock at the retailer\nYou can ask for a price match within 14 days.",
+        1.0,
+    )
+    best = best_sentences("Do you match the price of an item?", (match,), 2)
+    assert best and not any(s.endswith(":") for s in best)

@@ -74,7 +74,7 @@ def quote(
         (rank, said)
         for rank, passage in enumerate(passages)
         for said in (s.strip(" -*#\t") for s in split_sentences(readable(passage.text)))
-        if len(said) >= 12
+        if len(said) >= 12 and not said.endswith(":")  # a list's lead-in says nothing alone
     ]
     alike: list[float] | None = None
     if similarity is not None and found:

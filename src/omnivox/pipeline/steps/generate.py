@@ -62,7 +62,12 @@ def quoted(text: str, passages: Sequence[Passage]) -> tuple[Citation, ...]:
     A passage is quoted when it holds one of the answer's sentences, read as the extractive
     answer reads it (:func:`omnivox.text.readable`; the stop it adds aside).
     """
-    said = [" ".join(s.split()).rstrip(".") for s in split_sentences(text)]
+    return quoting(split_sentences(text), passages)
+
+
+def quoting(sentences: Sequence[str], passages: Sequence[Passage]) -> tuple[Citation, ...]:
+    """Citations for the passages that hold one of ``sentences`` (as :func:`quoted` reads)."""
+    said = [" ".join(s.split()).rstrip(".") for s in sentences]
     return tuple(p.citation() for p in passages if _holds(readable(p.text), said))
 
 

@@ -26,7 +26,7 @@ from omnivox.guardrails.policy import BrandPolicy
 from omnivox.llm.extractive import NO_ANSWER, quote
 from omnivox.pipeline.citing import numbered
 from omnivox.pipeline.context import TurnContext
-from omnivox.pipeline.steps.generate import quoted
+from omnivox.pipeline.steps.generate import quoting
 from omnivox.pipeline.steps.retrieve import AnswerCache
 from omnivox.types import Reply
 
@@ -114,8 +114,9 @@ class GuardOutput:
         if not found.sentences:  # no sentence of the passages says enough ("Yes. No. Ok.")
             return _no_answer(ctx, reply)
         ctx.fallback, ctx.fallback_similarity = "quoted", found.similarity
-        fallback = " ".join(found.sentences)
-        return Reply(fallback, quoted(fallback, passages), "extractive")
+        # cited by the sentences as chosen: the joined text may split elsewhere ("…if the
+        # item: You can ask…" is one sentence to split_sentences, and no passage holds it)
+        return Reply(" ".join(found.sentences), quoting(found.sentences, passages), "extractive")
 
 
 def _no_answer(ctx: TurnContext, reply: Reply) -> Reply:
