@@ -408,3 +408,17 @@ async def test_the_fallback_cites_each_sentence_it_quotes_though_their_join_read
     assert ctx.reply is not None and ctx.reply.provider == "extractive"
     assert "identical items only;" in ctx.reply.text
     assert {c.source_id for c in ctx.reply.citations} >= {"fees.md"}
+
+
+def test_a_negation_on_another_word_of_the_same_statement_flips_nothing(
+    checker: GroundingChecker,
+) -> None:
+    for answer, passage in (
+        ("You don't need a receipt.", "No receipt is needed for returns."),
+        ("You won't be charged a restocking fee.", "No restocking fee applies."),
+        ("No necesita recibo para devolver un artículo.", "No se necesita recibo para devolver."),
+    ):
+        said = checker.check(answer, [Passage("p.md", "P", passage, 0.9)])
+        assert said.verdict == "full", answer
+    unworn = Passage("boots.md", "Boots", "You can return boots if they are not worn.", 0.9)
+    assert checker.check("Boots cannot be returned.", [unworn]).kept == 0

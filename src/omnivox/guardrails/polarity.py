@@ -3,14 +3,17 @@
 A negation ("not", "no", "never", "nor", "cannot", "without", the "t" of "can't" and "isn’t")
 applies to the first content word after it in the same clause: stop words and a few adverbs
 between them are skipped ("can not *be* exchanged", "do not *have to* pay", "no *longer*
-accepted"), and punctuation ends the reach ("No, you can return boots" negates nothing). Words
-are compared by their stem, so "can't return" contradicts "can be returned".
+accepted"), and punctuation or a subordinating word ("if", "but", "unless") ends the clause
+("No, you can return boots" negates nothing). A clause with a negation says none of its other
+words plainly ("No receipt is needed" does not say "needed" against "You don't need a
+receipt"). Words are compared by their stem, so "can't return" contradicts "can be returned".
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,10 @@ NEGATIONS = frozenset({"not", "no", "never", "nor", "cannot", "without", "t"})
 _BETWEEN = frozenset({"been", "being", "any", "longer", "ever", "yet", "also", "even", "always"})
 # a clause ends at punctuation (not the comma or stop inside "1,000" or "$75.00")
 _CLAUSE_END = re.compile(r"[;:!?()\[\]\u2013\u2014]|[.,](?!\d)|\s-\s")
+# words that open a clause of their own ("You can return boots if they are not worn")
+_SUBORDINATORS = frozenset(
+    {"if", "unless", "but", "because", "although", "though", "while", "whereas"}
+)
 
 
 @functools.cache
@@ -50,18 +57,46 @@ class Polarity:
 
 
 def polarity(sentence: str) -> Polarity:
-    """Which content words of ``sentence`` are negated and which are not."""
+    """Which content words of ``sentence`` are negated and which are said plainly.
+
+    A clause with a negation says none of its other words plainly: "No receipt is needed" and
+    "You don't need a receipt" negate the same statement on different words, so neither's
+    "needed" or "receipt" flips the other's.
+    """
     plain: set[str] = set()
     negated: set[str] = set()
-    for clause in _CLAUSE_END.split(sentence):
-        tokens = words(clause)
-        negating = False
-        for n, token in enumerate(tokens):
-            if token in NEGATIONS:
-                negating = True
-            elif n + 1 < len(tokens) and tokens[n + 1] == "t":
-                continue  # the "don" of "don't": part of the negation
-            elif token not in STOPWORDS and token not in _BETWEEN:
-                (negated if negating else plain).add(_stemmer().stemWord(token))
-                negating = False
+    for clause in _clauses(sentence):
+        said, denied = _reading(clause)
+        negated |= denied
+        if not denied:
+            plain |= said
     return Polarity(frozenset(plain), frozenset(negated))
+
+
+def _clauses(sentence: str) -> Iterator[list[str]]:
+    """The words of each clause: punctuation and a subordinating word ("if", "but") end one."""
+    for piece in _CLAUSE_END.split(sentence):
+        clause: list[str] = []
+        for token in words(piece):
+            if token in _SUBORDINATORS:
+                yield clause
+                clause = []
+            else:
+                clause.append(token)
+        yield clause
+
+
+def _reading(tokens: list[str]) -> tuple[set[str], set[str]]:
+    """The stems of a clause's content words said plainly, and those a negation reaches."""
+    said: set[str] = set()
+    denied: set[str] = set()
+    negating = False
+    for n, token in enumerate(tokens):
+        if token in NEGATIONS:
+            negating = True
+        elif n + 1 < len(tokens) and tokens[n + 1] == "t":
+            continue  # the "don" of "don't": part of the negation
+        elif token not in STOPWORDS and token not in _BETWEEN:
+            (denied if negating else said).add(_stemmer().stemWord(token))
+            negating = False
+    return said, denied
