@@ -422,3 +422,11 @@ def test_a_negation_on_another_word_of_the_same_statement_flips_nothing(
         assert said.verdict == "full", answer
     unworn = Passage("boots.md", "Boots", "You can return boots if they are not worn.", 0.9)
     assert checker.check("Boots cannot be returned.", [unworn]).kept == 0
+
+
+def test_a_t_outside_a_contraction_negates_nothing(checker: GroundingChecker) -> None:
+    shirts = Passage("care.md", "Care", "All cotton shirts are machine washable.", 0.9)
+    assert checker.check("Cotton T-shirts are machine washable.", [shirts]).verdict == "full"
+    lost = Passage("colis.md", "Colis", "Si votre colis est perdu, il est remboursé.", 0.9)
+    assert checker.check("Que se passe-t-il si votre colis est perdu ?", [lost]).kept == 1
+    assert checker.check("Cotton shirts aren’t machine washable.", [shirts]).kept == 0

@@ -1,6 +1,6 @@
 """Which words a sentence negates, so that "X cannot be returned" never backs "X can be returned".
 
-A negation ("not", "no", "never", "nor", "cannot", "without", the "t" of "can't" and "isn’t")
+A negation ("not", "no", "never", "nor", "cannot", "without", "can't", "isn’t", "won't")
 applies to the first content word after it in the same clause: stop words and a few adverbs
 between them are skipped ("can not *be* exchanged", "do not *have to* pay", "no *longer*
 accepted"), and punctuation or a subordinating word ("if", "but", "unless") ends the clause
@@ -19,7 +19,11 @@ from typing import Any
 
 from omnivox.text import STOPWORDS, words
 
+# as words() reads them: "can't" is "can" and "t"
 NEGATIONS = frozenset({"not", "no", "never", "nor", "cannot", "without", "t"})
+# "can't", "isn’t", "won't" read as "not" (a "t" alone is "T-shirt" or the French "a-t-il")
+_CONTRACTED = re.compile(r"\b\w+n['\u2019]t\b", re.IGNORECASE)
+_NEGATING = NEGATIONS - {"t"}
 # skipped on the way from a negation to the word it negates (besides the stop words)
 _BETWEEN = frozenset({"been", "being", "any", "longer", "ever", "yet", "also", "even", "always"})
 # a clause ends at punctuation (not the comma or stop inside "1,000" or "$75.00")
@@ -77,7 +81,7 @@ def _clauses(sentence: str) -> Iterator[list[str]]:
     """The words of each clause: punctuation and a subordinating word ("if", "but") end one."""
     for piece in _CLAUSE_END.split(sentence):
         clause: list[str] = []
-        for token in words(piece):
+        for token in words(_CONTRACTED.sub(" not ", piece)):
             if token in _SUBORDINATORS:
                 yield clause
                 clause = []
@@ -91,11 +95,9 @@ def _reading(tokens: list[str]) -> tuple[set[str], set[str]]:
     said: set[str] = set()
     denied: set[str] = set()
     negating = False
-    for n, token in enumerate(tokens):
-        if token in NEGATIONS:
+    for token in tokens:
+        if token in _NEGATING:
             negating = True
-        elif n + 1 < len(tokens) and tokens[n + 1] == "t":
-            continue  # the "don" of "don't": part of the negation
         elif token not in STOPWORDS and token not in _BETWEEN:
             (denied if negating else said).add(_stemmer().stemWord(token))
             negating = False
