@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from omnivox.analytics.gaps import QUOTE_ANSWERS
 from omnivox.channels.api import ApiChannel
 from omnivox.guardrails.grounding import GroundingChecker, numbers_in
 from omnivox.guardrails.injection import looks_like_injection, screen_passage
+from omnivox.guardrails.polarity import _stemmer
 from omnivox.guardrails.policy import BrandPolicy
 from omnivox.knowledge.embeddings import MiniLMEmbedder
 from omnivox.llm.extractive import NO_ANSWER
@@ -430,3 +433,17 @@ def test_a_t_outside_a_contraction_negates_nothing(checker: GroundingChecker) ->
     lost = Passage("colis.md", "Colis", "Si votre colis est perdu, il est remboursé.", 0.9)
     assert checker.check("Que se passe-t-il si votre colis est perdu ?", [lost]).kept == 1
     assert checker.check("Cotton shirts aren’t machine washable.", [shirts]).kept == 0
+
+
+def test_each_thread_stems_with_its_own_stemmer() -> None:
+    # PyStemmer's stemmers "must not be called concurrently"; the guard runs in worker threads
+    together = threading.Barrier(2)
+
+    def stemmer_of_a_thread() -> object:
+        together.wait(timeout=5)
+        return _stemmer()
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = [pool.submit(stemmer_of_a_thread) for _ in range(2)]
+    assert first.result() is not second.result()
+    assert _stemmer() is _stemmer()

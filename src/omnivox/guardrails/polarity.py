@@ -11,8 +11,8 @@ receipt"). Words are compared by their stem, so "can't return" contradicts "can 
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +34,21 @@ _SUBORDINATORS = frozenset(
 )
 
 
-@functools.cache
-def _stemmer() -> Any:
-    import Stemmer
+_LOCAL = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def _stemmer() -> Any:
+    """The calling thread's English stemmer.
+
+    A PyStemmer stemmer must not be called concurrently, and the guard runs in worker threads
+    (``asyncio.to_thread``).
+    """
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _LOCAL.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 @dataclass(frozen=True, slots=True)
