@@ -202,9 +202,17 @@ async def test_the_suggested_reply_says_a_looping_models_sentence_once(tmp_path:
         text = await services.console.desk.suggest(ws, "my tent pole snapped", "conv_x")
     finally:
         await services.close()
-    assert text == "Your tent pole snapped, sorry. I'm sorry to hear that. We can help [1]."
+    assert text == "Your tent pole snapped, sorry. I'm sorry to hear that.\n\nWe can help [1]."
 
 
 def test_repeats_go_whatever_their_markers_and_a_new_word_stays() -> None:
     text = "Returns take 60 days [1]. Returns take 60 days. Returns take 60 days, sadly. Ok. Ok."
     assert without_repeats(text) == "Returns take 60 days [1]. Returns take 60 days, sadly. Ok."
+
+
+def test_repeats_go_and_the_line_breaks_stay() -> None:
+    text = "Steps:\n1. Pack the item.\n2. Print the label.\n\nSorry.\n\nSorry.\n\nBye."
+    assert (
+        without_repeats(text) == "Steps:\n1. Pack the item.\n2. Print the label.\n\nSorry.\n\nBye."
+    )
+    assert without_repeats("") == without_repeats(" \n\n ") == ""

@@ -57,6 +57,7 @@ def numbers_in(text: str) -> set[str]:
 
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
+_BLANK_LINES = re.compile(r"\n{3,}")  # what is left of a paragraph break around a dropped one
 
 
 def _gist(sentence: str) -> tuple[str, ...]:
@@ -69,17 +70,26 @@ def without_repeats(text: str) -> str:
 
     The bundled model can loop ("I'm sorry to hear that. I'm sorry to hear that. ..."): a
     sentence with the gist of an earlier one goes, and one of stop words only when it is the
-    same words. The rest are joined by single spaces.
+    same words. The lines keep their breaks (a paragraph or a list item of repeats only goes),
+    the sentences kept on a line are joined by single spaces.
     """
-    kept: list[str] = []
+    lines: list[str] = []
     seen: set[tuple[str, ...]] = set()
-    for sentence in split_sentences(text):
-        plain = _CITATION.sub("", sentence)
-        gist = _gist(plain) or tuple(words(plain))
-        if gist not in seen:
-            seen.add(gist)
-            kept.append(sentence)
-    return " ".join(kept)
+    for line in text.splitlines():
+        kept = [s for s in split_sentences(line) if _said_first(s, seen)]
+        if kept or not line.strip():
+            lines.append(" ".join(kept))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _said_first(sentence: str, seen: set[tuple[str, ...]]) -> bool:
+    """Whether no sentence in ``seen`` said what ``sentence`` says; ``seen`` then has it."""
+    plain = _CITATION.sub("", sentence)
+    gist = _gist(plain) or tuple(words(plain))
+    if gist in seen:
+        return False
+    seen.add(gist)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
