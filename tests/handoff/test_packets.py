@@ -216,3 +216,8 @@ def test_repeats_go_and_the_line_breaks_stay() -> None:
         without_repeats(text) == "Steps:\n1. Pack the item.\n2. Print the label.\n\nSorry.\n\nBye."
     )
     assert without_repeats("") == without_repeats(" \n\n ") == ""
+
+
+def test_a_sentence_of_markers_alone_is_no_repeat() -> None:
+    text = "Labels are free. [1]\nReturns take 60 days. [2]"
+    assert without_repeats(text) == text

@@ -70,8 +70,9 @@ def without_repeats(text: str) -> str:
 
     The bundled model can loop ("I'm sorry to hear that. I'm sorry to hear that. ..."): a
     sentence with the gist of an earlier one goes, and one of stop words only when it is the
-    same words. The lines keep their breaks (a paragraph or a list item of repeats only goes),
-    the sentences kept on a line are joined by single spaces.
+    same words; one of citation markers alone ("[2]") says nothing again and stays. The lines
+    keep their breaks (a paragraph or a list item of repeats only goes), the sentences kept on
+    a line are joined by single spaces.
     """
     lines: list[str] = []
     seen: set[tuple[str, ...]] = set()
@@ -86,7 +87,7 @@ def _said_first(sentence: str, seen: set[tuple[str, ...]]) -> bool:
     """Whether no sentence in ``seen`` said what ``sentence`` says; ``seen`` then has it."""
     plain = _CITATION.sub("", sentence)
     gist = _gist(plain) or tuple(words(plain))
-    if gist in seen:
+    if gist and gist in seen:
         return False
     seen.add(gist)
     return True
