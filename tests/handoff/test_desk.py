@@ -181,6 +181,13 @@ def test_the_time_asked_for_is_read_in_the_message_language(
         ("Call me back tomorrow, after 5pm if you can", "tomorrow after 5pm"),
         ("Please call me back. I'm free tomorrow after 5pm", "tomorrow after 5pm"),
         ("call me at 9 a.m. tomorrow", "at 9 a.m. tomorrow"),
+        # a later clause about something else, or a reason, says when that was (were: "at 3pm
+        # Monday", "tomorrow on Friday", "mañana el lunes")
+        ("call me back at 3pm, my order from Monday is late", "at 3pm"),
+        ("call me back at 3pm because my order from Monday is late", "at 3pm"),
+        ("Please call me tomorrow, the parcel came on Friday", "tomorrow"),
+        ("Llámame mañana, el pedido llegó el lunes", "mañana"),
+        ("call me back, I am free tomorrow after 5pm", "tomorrow after 5pm"),
         # no request to be called: the whole message
         ("+1 415 555 0100, after 5pm", "after 5pm"),
     ],

@@ -259,6 +259,19 @@ WHEN = tuple(_BY_LANGUAGE.values())
 # same but , and :. Not inside "10:30", "17.30", "12,50", nor after "p.m." ("at 9 a.m. tomorrow")
 _CLAUSE_END = re.compile(r"(?<![ap]\.m)[.,!?;:]+(?=\s|$)|\n", re.I)
 _SENTENCE_END = re.compile(r"[.!?;\n]")
+# a later clause whose time phrase follows a thing of its own ("my order from Monday", "the
+# parcel came on Friday", "el pedido llegó el lunes") says when that was, not when to call
+_THING = frozenset(
+    {"my", "the", "our", "your", "his", "her", "their", "its", "this", "that", "a", "an"}
+    | {"el", "la", "los", "las", "mi", "mis", "su", "sus", "le", "les", "mon", "ma", "mes"}
+    | {"der", "die", "das", "mein", "meine", "il", "lo", "gli", "de", "het", "mijn", "o", "os"}
+)
+_WORDS = re.compile(r"[^\W\d_]+")
+# a reason after the request: what follows is why, not when ("… because my order from Monday")
+_REASON = re.compile(
+    r"\b(?:because|cause|cuz|coz|porque|parce que|weil|perché|omdat|потому что|ponieważ|çünkü)\b",
+    re.IGNORECASE,
+)
 
 
 def requested_time(text: str, language: str | None = None) -> str | None:
@@ -279,10 +292,25 @@ def requested_time(text: str, language: str | None = None) -> str | None:
     if request is None:
         return _joined(text, _spans(text, patterns, 0, len(text)))
     start, stop, sentence_end = request
-    in_sentence = _spans(text, patterns, start, sentence_end) + _within(text, start, stop)
+    reason = _REASON.search(text, start, stop)
+    asked = reason.start() if reason else stop  # "call me at 3pm because my order from Monday…"
+    in_sentence = _spans(text, patterns, start, asked) + _within(text, start, asked)
+    if reason is None:  # the sentence's later clauses that say when: "…tomorrow, after 5pm"
+        later = _spans(text, patterns, stop, sentence_end)
+        in_sentence += [span for span in later if _leads(text, span[0])]
     return _joined(text, in_sentence) or _joined(
         text, _spans(text, patterns, sentence_end, len(text))
     )
+
+
+def _leads(text: str, at: int) -> bool:
+    """Whether the clause holding ``at`` names no thing of its own before it.
+
+    "preferably after 5pm", "I'm free tomorrow" say when to call; "my order from Monday is
+    late" after "call me back at 3pm," says when something else was.
+    """
+    begin = max((m.end() for m in _CLAUSE_END.finditer(text, 0, at)), default=0)
+    return not any(word in _THING for word in _WORDS.findall(text[begin:at].lower()))
 
 
 def _request(text: str) -> tuple[int, int, int] | None:
