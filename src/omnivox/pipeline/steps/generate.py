@@ -203,7 +203,7 @@ class Generate:
         text = "".join(parts).strip()
         if finish == "length":  # cut at max_tokens: the half sentence at the end goes
             text = whole_sentences(text)
-        text = text or APOLOGY
+        text = unlabelled(text) or APOLOGY
         if ctx.vault is not None:  # the customer's own details back; other data masked
             restored = ctx.vault.restore(text, self.restore)
             ctx.restored, text = restored != text, restored
@@ -212,6 +212,16 @@ class Generate:
             cites = quoted(text, ctx.passages)
         ctx.reply = Reply(text, cites, trace.provider)
         return ctx
+
+
+# a label a small model puts before what it says ("The answer is: 3–7 business days.")
+_LABEL = re.compile(r"^\s*(?:the\s+)?(?:short\s+)?answer(?:\s+is)?\s*:\s*", re.IGNORECASE)
+
+
+def unlabelled(text: str) -> str:
+    """``text`` without a leading "The answer is:" / "Answer:" (the bundled model's habit)."""
+    rest = _LABEL.sub("", text, count=1)
+    return rest[:1].upper() + rest[1:] if rest != text else text
 
 
 # a stop (and its closing quote or bracket, and the [n] markers right after it) before a space
