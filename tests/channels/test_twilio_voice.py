@@ -129,7 +129,7 @@ def test_pressing_0_or_saying_agent_hands_off_says_a_text_will_follow_and_hangs_
     pressed = post(server, listen, {**CALL, "Digits": "0"})
     said = says(pressed.text)
     assert said[0] == "I've passed this to a member of our team."  # nobody in the console
-    assert "they'll text you at this number as soon as they're back" in said[1]
+    assert "They'll text you at this number as soon as they're back" in " ".join(said[1:])
     assert said[-1] == "Thank you for calling. Goodbye."
     assert pressed.text.endswith("<Hangup/></Response>") and "<Gather" not in pressed.text
     # calling again while people have it: told so, and the call ends (no Gather to loop on)
@@ -142,7 +142,7 @@ def test_pressing_0_or_saying_agent_hands_off_says_a_text_will_follow_and_hangs_
     assert held.text.endswith("<Hangup/></Response>")
     other = {**CALL, "CallSid": "CA" + "3" * 32, "From": "+15550100143"}
     spoken = post(server, listen, {**other, "SpeechResult": "Agent please."})
-    assert "they'll text you at this number" in " ".join(says(spoken.text))
+    assert "They'll text you at this number" in " ".join(says(spoken.text))
     assert spoken.text.endswith("<Hangup/></Response>")
 
 
@@ -152,7 +152,7 @@ def test_a_caller_who_cannot_be_texted_is_told_a_person_will_follow_up(
     unknown = {k: v for k, v in CALL.items() if k != "To"}  # the number called is unknown
     pressed = post(server, "/webhooks/acme/twilio/voice/gather?turn=1", {**unknown, "Digits": "0"})
     said = " ".join(says(pressed.text))
-    assert "they'll follow up with you as soon as they're back" in said
+    assert "They'll follow up with you as soon as they're back" in said
     assert "text you" not in said and "right here" not in said
     assert pressed.text.endswith("<Hangup/></Response>")
 
