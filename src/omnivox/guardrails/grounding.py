@@ -139,8 +139,8 @@ class GroundingChecker:
         kept, support, says = [], [], False
         said: list[tuple[str, ...]] = []  # the gist of each sentence kept so far
         for n, sentence in enumerate(plain):
-            content = content_words(sentence)
-            if content and _gist(sentence) in said:
+            content, gist = content_words(sentence), _gist(sentence)
+            if content and gist in said:
                 continue  # says again what a kept sentence said: a small model's loop
             overlaps = [
                 len(content & content_words(s)) / len(content) if content else 1.0
@@ -161,7 +161,7 @@ class GroundingChecker:
                 kept.append(sentences[n])
                 support.append(evidence[max(backing, key=lambda e: similarity[n, e])][0])
                 says = says or bool(content)
-                said.append(_gist(sentence))
+                said.append(gist)
         return self._result(kept, len(sentences), support, says)
 
     def _result(

@@ -105,10 +105,11 @@ def _reading(tokens: list[str]) -> tuple[set[str], set[str]]:
     said: set[str] = set()
     denied: set[str] = set()
     negating = False
+    stem = _stemmer().stemWord
     for token in tokens:
         if token in _NEGATING:
             negating = True
         elif token not in STOPWORDS and token not in _BETWEEN:
-            (denied if negating else said).add(_stemmer().stemWord(token))
+            (denied if negating else said).add(stem(token))
             negating = False
     return said, denied

@@ -297,19 +297,20 @@ def requested_time(text: str, language: str | None = None) -> str | None:
     in_sentence = _spans(text, patterns, start, asked) + _within(text, start, asked)
     if reason is None:  # the sentence's later clauses that say when: "…tomorrow, after 5pm"
         later = _spans(text, patterns, stop, sentence_end)
-        in_sentence += [span for span in later if _leads(text, span[0])]
+        in_sentence += [span for span in later if _leads(text, stop, span[0])]
     return _joined(text, in_sentence) or _joined(
         text, _spans(text, patterns, sentence_end, len(text))
     )
 
 
-def _leads(text: str, at: int) -> bool:
+def _leads(text: str, after: int, at: int) -> bool:
     """Whether the clause holding ``at`` names no thing of its own before it.
 
-    "preferably after 5pm", "I'm free tomorrow" say when to call; "my order from Monday is
-    late" after "call me back at 3pm," says when something else was.
+    The clause is one after the request's, which ends at ``after``. "preferably after 5pm",
+    "I'm free tomorrow" say when to call; "my order from Monday is late" after "call me back
+    at 3pm," says when something else was.
     """
-    begin = max((m.end() for m in _CLAUSE_END.finditer(text, 0, at)), default=0)
+    begin = max((m.end() for m in _CLAUSE_END.finditer(text, after, at)), default=after)
     return not any(word in _THING for word in _WORDS.findall(text[begin:at].lower()))
 
 
